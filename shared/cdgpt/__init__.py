@@ -1,0 +1,1 @@
+"""Custom Data GPT: train on company documents, answer questions with sources."""

@@ -1,0 +1,141 @@
+"""Answering: retrieve the closest chunks, then answer with an LLM or extractively, citing sources."""
+
+from __future__ import annotations
+
+import re
+
+from .chunking import split_sentences
+from .errors import InvalidRequest, UpstreamError
+from .retrieval import Hit, load_model, retrieve
+from .settings import Settings, get_settings
+from .store import ArtifactStore, default_store
+
+MAX_QUESTION_CHARS = 4000
+MAX_HISTORY_ITEMS = 200
+MAX_HISTORY_ITEM_CHARS = 20000
+HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
+SNIPPET_CHARS = 300
+MIN_SCORE = {"local": 0.25, "openai": 0.2}
+NOT_COVERED = "The documents do not cover this question."
+EXTRACTIVE_LABEL = "Extractive answer (quoted from the documents; no language model is configured):"
+DEFAULT_PROMPT = (
+    "You answer questions about a company's documents. Use only the numbered context passages. "
+    "Cite the passages you use as [1], [2]. If the context does not contain the answer, say that "
+    "the documents do not cover it. Answer in the language of the question."
+)
+WORD = re.compile(r"[^\W\d_]{2,}|\d+|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", re.UNICODE)
+
+
+def check_question(question: object) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidRequest("question must be a non-empty string")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InvalidRequest(f"question is longer than {MAX_QUESTION_CHARS} characters")
+    return question.strip()
+
+
+def check_history(history: object) -> list[str]:
+    if history is None:
+        return []
+    if not isinstance(history, list) or not all(isinstance(item, str) for item in history):
+        raise InvalidRequest('history must be a list of strings like "Human: ..." and "Bot: ..."')
+    if len(history) > MAX_HISTORY_ITEMS or any(len(item) > MAX_HISTORY_ITEM_CHARS for item in history):
+        raise InvalidRequest(f"history is limited to {MAX_HISTORY_ITEMS} items of {MAX_HISTORY_ITEM_CHARS} characters")
+    return history
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in WORD.findall(text)}
+
+
+def extractive_answer(question: str, hits: list[Hit], embedder, limit: int = 3) -> str:
+    """The sentences of the retrieved chunks closest to the question, in document order."""
+    candidates = [(rank, i, s) for rank, hit in enumerate(hits) for i, s in enumerate(split_sentences(hit.chunk["text"]))]
+    sentences = [s for _, _, s in candidates]
+    vectors = embedder.embed([question, *sentences])
+    similarity = vectors[1:] @ vectors[0]
+    asked = _words(question)
+    scored = []
+    for (rank, i, sentence), sim in zip(candidates, similarity, strict=True):
+        overlap = len(asked & _words(sentence)) / (len(asked) or 1)
+        scored.append((float(sim) + overlap - 0.05 * rank, rank, i, sentence))
+    best = sorted(sorted(scored, reverse=True)[:limit], key=lambda t: (t[1], t[2]))
+    return EXTRACTIVE_LABEL + "\n" + " ".join(f"{s} [{rank + 1}]" for _, rank, _, s in best)
+
+
+def _history_messages(history: list[str]) -> list[dict[str, str]]:
+    messages: list[dict[str, str]] = []
+    used = 0
+    for item in reversed(history):
+        used += len(item)
+        if used > HISTORY_BUDGET_CHARS:
+            break
+        role, _, text = item.partition(": ")
+        if role == "Human":
+            messages.insert(0, {"role": "user", "content": text})
+        elif role == "Bot":
+            messages.insert(0, {"role": "assistant", "content": text})
+        else:
+            messages.insert(0, {"role": "user", "content": item})
+    return messages
+
+
+def llm_answer(question: str, hits: list[Hit], history: list[str], prompt: str | None, settings: Settings) -> str:
+    import openai
+
+    from .clients import openai_client
+
+    context = "\n\n".join(
+        f"[{n}] {h.chunk['title']} ({h.chunk['source']})\n{h.chunk['text']}" for n, h in enumerate(hits, start=1)
+    )
+    messages = [
+        {"role": "system", "content": prompt or DEFAULT_PROMPT},
+        *_history_messages(history),
+        {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
+    ]
+    try:
+        response = openai_client().chat.completions.create(model=settings.chat_model, messages=messages, temperature=0.2)
+    except openai.APIStatusError as exc:
+        raise UpstreamError(f"language model server answered HTTP {exc.status_code} after retries") from exc
+    except openai.APIError as exc:
+        raise UpstreamError(f"language model server unreachable: {type(exc).__name__}") from exc
+    answer = (response.choices[0].message.content or "").strip() if response.choices else ""
+    if not answer:
+        raise UpstreamError("language model returned an empty answer")
+    return answer
+
+
+def _snippet(text: str) -> str:
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
+
+
+def chat(
+    model_name: str,
+    question: str,
+    history: list[str] | None = None,
+    *,
+    settings: Settings | None = None,
+    store: ArtifactStore | None = None,
+) -> dict:
+    settings = settings or get_settings()
+    question = check_question(question)
+    history = check_history(history)
+    model = load_model(model_name, store or default_store(settings), settings)
+    threshold = settings.min_score if settings.min_score is not None else MIN_SCORE.get(model.embedder.provider, 0.2)
+    hits = [h for h in retrieve(model, question, settings.top_k) if h.score >= threshold]
+    if not hits:
+        answer = NOT_COVERED
+    elif settings.answer_mode == "llm":
+        answer = llm_answer(question, hits, history, model.manifest.prompt, settings)
+    else:
+        answer = extractive_answer(question, hits, model.embedder)
+    return {
+        "answer": answer,
+        "history": [*history, f"Human: {question}", f"Bot: {answer}"],
+        "sources": [
+            {"source": h.chunk["source"], "title": h.chunk["title"], "score": round(h.score, 4), "snippet": _snippet(h.chunk["text"])}
+            for h in hits
+        ],
+        "model_version": model.manifest.version,
+        "answer_mode": "none" if not hits else settings.answer_mode,
+    }

@@ -1,0 +1,78 @@
+"""Chunking: a document's sections into bounded, overlapping chunks that follow its structure.
+
+Paragraphs stay whole when they fit; longer ones split at sentence ends (`.!?;` followed by a space,
+or the full-width `。！？；` that need none); a sentence longer than a chunk splits at the size bound.
+Chunks never cross a section, so each carries one heading path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .extract import Document
+
+SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])")
+CJK_STOPS = "。！？；"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    source: str
+    title: str
+    headings: tuple[str, ...]
+    position: int  # order of the chunk within its document
+    text: str
+
+    @property
+    def context(self) -> str:
+        """The chunk as it is embedded and indexed: title and heading path, then the text."""
+        path = " > ".join((self.title, *self.headings))
+        return f"{path}\n{self.text}"
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    return [s.strip() for s in SENTENCE_END.split(paragraph) if s.strip()]
+
+
+def _pieces(text: str, size: int) -> Iterator[tuple[str, bool]]:
+    """Yield (piece, starts_paragraph): sentences, and slices of sentences longer than size."""
+    for paragraph in text.split("\n\n"):
+        first = True
+        for sentence in split_sentences(paragraph):
+            for start in range(0, len(sentence), size):
+                yield sentence[start : start + size], first
+                first = False
+
+
+def _join(parts: list[tuple[str, bool]]) -> str:
+    out = ""
+    for piece, new_paragraph in parts:
+        if out:
+            out += "\n\n" if new_paragraph else ("" if out[-1] in CJK_STOPS else " ")
+        out += piece
+    return out
+
+
+def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for section in doc.sections:
+        current: list[tuple[str, bool]] = []
+        length = 0
+        for piece, new_paragraph in _pieces(section.text, size):
+            if current and length + len(piece) + 1 > size:
+                chunks.append(Chunk(doc.source, doc.title, section.headings, len(chunks), _join(current)))
+                tail: list[tuple[str, bool]] = []
+                kept = 0
+                for old in reversed(current):
+                    if kept + len(old[0]) > overlap:
+                        break
+                    tail.insert(0, old)
+                    kept += len(old[0]) + 1
+                current, length = tail, kept
+            current.append((piece, new_paragraph))
+            length += len(piece) + 1
+        if current:
+            chunks.append(Chunk(doc.source, doc.title, section.headings, len(chunks), _join(current)))
+    return chunks

@@ -1,0 +1,94 @@
+"""`cdgpt`: train a model, chat with it, serve the API locally."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import CdgptError
+
+
+def _progress_bars():
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, advance: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=stage, unit="item", file=sys.stderr, leave=True)
+        bars[stage].update(advance)
+
+    return progress, bars
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import train
+
+    progress, bars = _progress_bars()
+    try:
+        result = train(args.model, args.sources, prompt=args.prompt, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    failed = [s for s in result["sources"] if s["status"] == "failed"]
+    for source in failed:
+        print(f"skipped {source['entry']}: {source['reason']}", file=sys.stderr)
+    print(
+        f"trained {result['model_name']} v{result['version']}: {result['documents']} documents, "
+        f"{result['chunks']} chunks, index {result['index_model_size']} KB, docstore {result['pkl_model_size']} KB"
+    )
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .answering import chat
+
+    result = chat(args.model, args.question)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return 0
+    print(result["answer"])
+    if result["sources"]:
+        print("\nSources:")
+        for n, source in enumerate(result["sources"], start=1):
+            print(f"  [{n}] {source['title']} — {source['source']} (score {source['score']})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cdgpt", description="Chat with your company's documents.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train (or retrain) a model on sources")
+    train.add_argument("--model", required=True, help="model name")
+    train.add_argument("--prompt", help="system prompt for answers from this model")
+    train.add_argument("sources", nargs="+", help="URLs, s3:// URIs or paths under the source root")
+    train.set_defaults(func=cmd_train)
+
+    chat = commands.add_parser("chat", help="ask a trained model a question")
+    chat.add_argument("--model", required=True, help="model name")
+    chat.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    chat.add_argument("question")
+    chat.set_defaults(func=cmd_chat)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # On the command line local files are the user's own: the working folder is the default root.
+    os.environ.setdefault("CDGPT_SOURCE_ROOT", os.getcwd())
+    try:
+        return args.func(args)
+    except CdgptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # invalid settings
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

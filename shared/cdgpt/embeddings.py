@@ -1,0 +1,115 @@
+"""Embeddings: one small interface, two providers (an OpenAI-compatible server, or a bundled local model)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import ModelMismatch, UpstreamError
+from .settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+LOCAL_MODEL = "wordllama-l2-supercat-256"
+OPENAI_BATCH = 256  # inputs per request; each chunk is bounded, so a batch stays under the token cap
+
+
+class Embedder(Protocol):
+    provider: str
+    model: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class LocalEmbedder:
+    """WordLlama's 256-dimensional model, loaded from the files its wheel ships; never downloads."""
+
+    provider = "local"
+    model = LOCAL_MODEL
+    dim = 256
+
+    def __init__(self) -> None:
+        import wordllama
+
+        package_dir = Path(wordllama.__file__).parent
+        self._model = wordllama.WordLlama.load(cache_dir=package_dir, disable_download=True)
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        import numpy as np
+
+        out = []
+        for start in range(0, len(texts), 512):
+            batch = list(texts[start : start + 512])
+            out.append(self._model.embed(batch, norm=True))
+            if progress:
+                progress(len(batch))
+        return _normalise(np.vstack(out)) if out else np.zeros((0, self.dim), np.float32)
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible embeddings endpoint, through the official SDK (which retries 429/5xx)."""
+
+    provider = "openai"
+
+    def __init__(self, model: str, dim: int | None = None) -> None:
+        self.model = model
+        self.dim = dim or 0  # learnt from the first response when not known
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        import numpy as np
+        import openai
+
+        from .clients import openai_client
+
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), OPENAI_BATCH):
+            batch = list(texts[start : start + OPENAI_BATCH])
+            try:
+                response = openai_client().embeddings.create(model=self.model, input=batch)
+            except openai.APIStatusError as exc:
+                raise UpstreamError(f"embedding server answered HTTP {exc.status_code} after retries") from exc
+            except openai.APIError as exc:
+                raise UpstreamError(f"embedding server unreachable: {type(exc).__name__}") from exc
+            data = sorted(response.data, key=lambda d: d.index)
+            if len(data) != len(batch):
+                raise UpstreamError("embedding server returned a wrong number of vectors")
+            rows.extend(d.embedding for d in data)
+            if progress:
+                progress(len(batch))
+        vectors = _normalise(np.asarray(rows, dtype=np.float32).reshape(len(rows), -1))
+        if vectors.shape[0] and self.dim and vectors.shape[1] != self.dim:
+            raise ModelMismatch(f"embedding dimension {vectors.shape[1]} differs from the model's {self.dim}")
+        if vectors.shape[0]:
+            self.dim = vectors.shape[1]
+        return vectors
+
+
+@lru_cache(maxsize=1)
+def _local() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+def make_embedder(settings: Settings, provider: str | None = None, model: str | None = None, dim: int | None = None) -> Embedder:
+    """The configured embedder, or the one a stored model names (chat must match training)."""
+    provider = provider or settings.embedding_provider
+    if provider == "local":
+        return _local()
+    if provider == "openai":
+        if not settings.openai_configured:
+            raise ModelMismatch("this model was trained with OpenAI embeddings: set OPENAI_API_KEY or OPENAI_BASE_URL")
+        return OpenAIEmbedder(model or settings.embedding_model, dim)
+    raise ModelMismatch(f"unknown embedding provider {provider!r}")

@@ -1,0 +1,119 @@
+"""Trained models in an artifact store: a manifest that points at one immutable version folder.
+
+    models/<name>/manifest.json                 switched last, with a conditional write
+    models/<name>/versions/<version_id>/...     index.faiss, docstore.json (written first)
+
+A reader never sees half a model, a failed training leaves the previous version serving, and two
+trainings of one model cannot silently overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from .errors import InvalidRequest, ModelNotFound
+from .store import ArtifactStore
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+FORMAT = 1
+KEEP_VERSIONS = 2  # the current one, and the previous one for readers that are mid-load
+
+
+class EmbeddingInfo(BaseModel):
+    provider: str
+    model: str
+    dim: int
+
+
+class SourceRecord(BaseModel):
+    entry: str
+    status: str  # "ok" | "failed"
+    reason: str | None = None
+    documents: list[dict[str, Any]] = []  # {source, title, sha256, bytes, chunks}
+
+
+class Manifest(BaseModel):
+    format: int = FORMAT
+    model_name: str
+    version: int
+    version_id: str
+    created_at: str
+    embedding: EmbeddingInfo
+    prompt: str | None = None
+    files: dict[str, str]  # artifact name -> key relative to the model folder
+    sizes: dict[str, int]  # artifact name -> bytes
+    counts: dict[str, int]
+    chunking: dict[str, int]
+    sources: list[SourceRecord]
+
+
+def check_model_name(name: object) -> str:
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
+        raise InvalidRequest("model_name must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit")
+    return name
+
+
+def manifest_key(name: str) -> str:
+    return f"models/{name}/manifest.json"
+
+
+def read_manifest(store: ArtifactStore, name: str) -> tuple[Manifest, str]:
+    found = store.get(manifest_key(check_model_name(name)))
+    if found is None:
+        raise ModelNotFound(f"model {name!r} has not been trained")
+    data, etag = found
+    return Manifest.model_validate_json(data), etag
+
+
+def read_artifact(store: ArtifactStore, manifest: Manifest, artifact: str) -> bytes:
+    found = store.get(f"models/{manifest.model_name}/{manifest.files[artifact]}")
+    if found is None:
+        raise ModelNotFound(f"model {manifest.model_name!r} is missing its {artifact}; retrain it")
+    return found[0]
+
+
+def publish(store: ArtifactStore, name: str, artifacts: dict[str, tuple[str, bytes]], **fields: Any) -> Manifest:
+    """Write a new version's artifacts ({name: (file name, bytes)}), then switch the manifest to it."""
+    key = manifest_key(check_model_name(name))
+    found = store.get(key)
+    previous = Manifest.model_validate_json(found[0]) if found else None
+    version = (previous.version if previous else 0) + 1
+    version_id = f"v{version:06d}-{secrets.token_hex(4)}"
+    folder = f"versions/{version_id}"
+    written: list[str] = []
+    try:
+        for file_name, data in artifacts.values():
+            written.append(f"models/{name}/{folder}/{file_name}")
+            store.put(written[-1], data)
+        manifest = Manifest(
+            model_name=name,
+            version=version,
+            version_id=version_id,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            files={a: f"{folder}/{f}" for a, (f, _) in artifacts.items()},
+            sizes={a: len(d) for a, (_, d) in artifacts.items()},
+            **fields,
+        )
+        store.put_if(key, manifest.model_dump_json(indent=1).encode(), found[1] if found else None)
+    except BaseException:
+        store.delete(written)
+        raise
+    _collect_old_versions(store, name, keep={version_id, previous.version_id if previous else ""})
+    return manifest
+
+
+def _collect_old_versions(store: ArtifactStore, name: str, keep: set[str]) -> None:
+    prefix = f"models/{name}/versions/"
+    stale = [k for k in store.list(prefix) if k[len(prefix) :].split("/", 1)[0] not in keep]
+    store.delete(stale)
+
+
+def docstore_bytes(chunks: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"format": FORMAT, "chunks": chunks}, ensure_ascii=False, separators=(",", ":")).encode()
+

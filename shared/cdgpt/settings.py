@@ -1,0 +1,69 @@
+"""One typed settings object, read from the environment once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # Providers
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    openai_max_retries: int = Field(4, alias="CDGPT_OPENAI_MAX_RETRIES", ge=0, le=10)
+    openai_timeout_s: float = Field(60.0, alias="CDGPT_OPENAI_TIMEOUT", gt=0)
+    embeddings: Literal["openai", "local"] | None = Field(None, alias="CDGPT_EMBEDDINGS")
+    embedding_model: str = Field("text-embedding-3-small", alias="CDGPT_EMBEDDING_MODEL")
+    chat_model: str = Field("gpt-4o-mini", alias="CDGPT_CHAT_MODEL")
+    answers: Literal["llm", "extractive"] | None = Field(None, alias="CDGPT_ANSWERS")
+
+    # Sources
+    allow_private_urls: bool = Field(False, alias="CDGPT_ALLOW_PRIVATE_URLS")
+    source_root: Path | None = Field(None, alias="CDGPT_SOURCE_ROOT")
+    max_source_bytes: int = Field(20 * 1024 * 1024, alias="CDGPT_MAX_SOURCE_BYTES", gt=0)
+    max_prefix_objects: int = Field(5000, alias="CDGPT_MAX_PREFIX_OBJECTS", gt=0)
+    fetch_timeout_s: float = Field(20.0, alias="CDGPT_FETCH_TIMEOUT", gt=0)
+    fetch_workers: int = Field(8, alias="CDGPT_FETCH_WORKERS", ge=1, le=64)
+
+    # Chunking and retrieval
+    chunk_chars: int = Field(1200, alias="CDGPT_CHUNK_CHARS", ge=200, le=20000)
+    chunk_overlap_chars: int = Field(150, alias="CDGPT_CHUNK_OVERLAP", ge=0, le=5000)
+    top_k: int = Field(4, alias="CDGPT_TOP_K", ge=1, le=50)
+    min_score: float | None = Field(None, alias="CDGPT_MIN_SCORE")
+
+    # Artifacts
+    artifacts_bucket: str | None = Field(None, alias="ARTIFACTS_BUCKET")
+    data_dir: Path = Field(Path(".cdgpt"), alias="CDGPT_DATA_DIR")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap_chars >= self.chunk_chars:
+            raise ValueError("CDGPT_CHUNK_OVERLAP must be smaller than CDGPT_CHUNK_CHARS")
+        return self
+
+    @property
+    def openai_configured(self) -> bool:
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+    @property
+    def embedding_provider(self) -> Literal["openai", "local"]:
+        if self.embeddings:
+            return self.embeddings
+        return "openai" if self.openai_api_key is not None else "local"
+
+    @property
+    def answer_mode(self) -> Literal["llm", "extractive"]:
+        if self.answers:
+            return self.answers
+        return "llm" if self.openai_configured else "extractive"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,42 @@
+"""Sources: a `file_list` entry in, raw documents (bytes + metadata) out.
+
+An entry is an http(s) URL, an `s3://bucket/key` object or `s3://bucket/prefix/`, or a local path
+inside the configured source root. Prefixes and folders expand to one document per object or file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import SourceRefused
+from ..settings import Settings
+
+MAX_ENTRY_CHARS = 2048
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    source: str  # the file_list entry (or, for an expanded prefix/folder, the object's own entry)
+    content: bytes
+    content_type: str | None  # MIME type when the source declares one
+    name: str  # file name or URL path, used to guess the type and as a fallback title
+
+
+def load_entry(entry: str, settings: Settings) -> list[RawDocument]:
+    """Fetch one file_list entry; raise SourceRefused or SourceFailed with a clear reason."""
+    if not entry or len(entry) > MAX_ENTRY_CHARS or any(ord(c) < 32 for c in entry):
+        raise SourceRefused("source must be a non-empty string of at most 2048 printable characters")
+    scheme = entry.split(":", 1)[0].lower() if "://" in entry else ""
+    if scheme in ("http", "https"):
+        from .url import fetch_url
+
+        return [fetch_url(entry, settings)]
+    if scheme == "s3":
+        from .s3 import fetch_s3
+
+        return fetch_s3(entry, settings)
+    if scheme:
+        raise SourceRefused(f"unsupported scheme {scheme!r}: use http(s)://, s3:// or a path")
+    from .local import read_local
+
+    return read_local(entry, settings)

@@ -1,0 +1,150 @@
+"""HTTP(S) sources, guarded against server-side request forgery.
+
+Every connection, including each redirect hop, resolves the host itself and connects only to an
+address it has checked, so a DNS answer cannot change between the check and the connect.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from functools import lru_cache
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from ..errors import PayloadTooLarge, SourceFailed, SourceRefused
+from ..settings import Settings
+from . import RawDocument
+
+MAX_REDIRECTS = 5
+USER_AGENT = "custom-data-gpt/0.1 (+document indexer)"
+
+
+def check_address(ip: str) -> None:
+    """Refuse anything that is not a public unicast address."""
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    if not addr.is_global or addr.is_multicast or addr.is_reserved:
+        raise SourceRefused(f"refused: address {addr} is not public (private, loopback, link-local or reserved)")
+
+
+def resolve_checked(host: str, port: int, allow_private: bool) -> list[tuple]:
+    """Resolve host and return its socket addresses, every one of them checked."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise SourceFailed(f"cannot resolve host {host!r}") from exc
+    if not allow_private:
+        for info in infos:
+            check_address(info[4][0])
+    return infos
+
+
+def _connect(conn: HTTPConnection, allow_private: bool) -> socket.socket:
+    last_error: OSError | None = None
+    for family, socktype, proto, _, sockaddr in resolve_checked(conn._dns_host, conn.port, allow_private):
+        sock = socket.socket(family, socktype, proto)
+        try:
+            sock.settimeout(conn.timeout if isinstance(conn.timeout, (int, float)) else None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+    raise SourceFailed(f"cannot connect to {conn.host}: {last_error}")
+
+
+@lru_cache(maxsize=2)
+def _adapter_pools(allow_private: bool) -> dict[str, type]:
+    class GuardedHTTP(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            return _connect(self, allow_private)
+
+    class GuardedHTTPS(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            return _connect(self, allow_private)
+
+    class GuardedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = GuardedHTTP
+
+    class GuardedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = GuardedHTTPS
+
+    return {"http": GuardedHTTPPool, "https": GuardedHTTPSPool}
+
+
+class GuardedAdapter(HTTPAdapter):
+    def __init__(self, allow_private: bool) -> None:
+        self._pools = _adapter_pools(allow_private)
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(self._pools)
+
+
+def guarded_session(allow_private: bool) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # a proxy would hide the real peer from the address check
+    session.max_redirects = MAX_REDIRECTS
+    session.headers["User-Agent"] = USER_AGENT
+    adapter = GuardedAdapter(allow_private)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SourceRefused("only http:// and https:// URLs with a host are accepted")
+    if parts.username or parts.password:
+        raise SourceRefused("URLs with credentials are refused")
+
+
+def _check_redirect(response: requests.Response, *args, **kwargs) -> None:
+    if response.is_redirect:
+        _check_url(urljoin(response.url, response.headers["location"]))
+
+
+def fetch_url(url: str, settings: Settings) -> RawDocument:
+    _check_url(url)
+    limit = settings.max_source_bytes
+    deadline = time.monotonic() + settings.fetch_timeout_s * 3
+    with guarded_session(settings.allow_private_urls) as session:
+        session.hooks["response"].append(_check_redirect)
+        try:
+            response = session.get(url, stream=True, timeout=(5, settings.fetch_timeout_s))
+        except requests.TooManyRedirects as exc:
+            raise SourceFailed(f"more than {MAX_REDIRECTS} redirects") from exc
+        except requests.RequestException as exc:
+            raise SourceFailed(f"fetch failed: {type(exc).__name__}") from exc
+        with response:
+            if response.status_code >= 400:
+                raise SourceFailed(f"HTTP {response.status_code}")
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise PayloadTooLarge(f"larger than the {limit}-byte limit")
+            body = bytearray()
+            try:
+                for block in response.iter_content(64 * 1024):
+                    body += block
+                    if len(body) > limit:
+                        raise PayloadTooLarge(f"larger than the {limit}-byte limit")
+                    if time.monotonic() > deadline:
+                        raise SourceFailed("download took too long")
+            except requests.RequestException as exc:
+                raise SourceFailed(f"download failed: {type(exc).__name__}") from exc
+            return RawDocument(
+                source=url,
+                content=bytes(body),
+                content_type=response.headers.get("content-type"),
+                name=urlsplit(response.url).path or "/",
+            )

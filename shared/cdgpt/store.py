@@ -1,0 +1,159 @@
+"""Artifact stores: S3 (when ARTIFACTS_BUCKET is set) or a local folder, with compare-and-swap writes."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from .errors import ConcurrentUpdate, UpstreamError
+from .settings import Settings
+
+
+class ArtifactStore(Protocol):
+    location: str  # where the artifacts live, for messages and cache keys
+
+    def get(self, key: str) -> tuple[bytes, str] | None:
+        """(content, etag), or None when the key does not exist."""
+        ...
+
+    def changed(self, key: str, etag: str) -> bool:
+        """Whether the key no longer has this etag (a cheap check)."""
+        ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def put_if(self, key: str, data: bytes, etag: str | None) -> None:
+        """Write only if the key still has etag (None: only if it does not exist); else ConcurrentUpdate."""
+        ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+    def delete(self, keys: list[str]) -> None: ...
+
+
+class LocalStore:
+    """Files under a root folder; writes are atomic renames, compare-and-swap under a file lock."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root.resolve())
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def get(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            data = self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        return data, hashlib.sha256(data).hexdigest()
+
+    def changed(self, key: str, etag: str) -> bool:
+        current = self.get(key)
+        return current is None or current[1] != etag
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_if(self, key: str, data: bytes, etag: str | None) -> None:
+        lock = self._path(key).with_name(".lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            current = self.get(key)
+            if (current[1] if current else None) != etag:
+                raise ConcurrentUpdate("the model was changed by another training meanwhile; retry")
+            self.put(key, data)
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+
+
+class S3Store:
+    """An S3 bucket; the manifest switch uses conditional writes (If-Match / If-None-Match)."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+        self.location = f"s3://{bucket}"
+
+    @staticmethod
+    def _client():
+        from .clients import s3_client
+
+        return s3_client()
+
+    def get(self, key: str) -> tuple[bytes, str] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            obj = self._client().get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None
+            raise UpstreamError(f"S3 read failed: {exc.response['Error']['Code']}") from exc
+        with obj["Body"] as body:
+            return body.read(), obj["ETag"]
+
+    def changed(self, key: str, etag: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self._client().head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return True
+            raise UpstreamError(f"S3 read failed: {exc.response['Error']['Code']}") from exc
+        return head["ETag"] != etag
+
+    def put(self, key: str, data: bytes) -> None:
+        self._put(key, data)
+
+    def put_if(self, key: str, data: bytes, etag: str | None) -> None:
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        self._put(key, data, **condition)
+
+    def _put(self, key: str, data: bytes, **condition: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().put_object(Bucket=self.bucket, Key=key, Body=data, **condition)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                raise ConcurrentUpdate("the model was changed by another training meanwhile; retry") from exc
+            raise UpstreamError(f"S3 write failed: {code}") from exc
+
+    def list(self, prefix: str) -> list[str]:
+        pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+    def delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            self._client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+
+def default_store(settings: Settings) -> ArtifactStore:
+    if settings.artifacts_bucket:
+        return S3Store(settings.artifacts_bucket)
+    return LocalStore(settings.data_dir)
