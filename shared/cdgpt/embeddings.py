@@ -43,8 +43,12 @@ class LocalEmbedder:
     dim = 256
 
     def __init__(self) -> None:
-        import wordllama
+        import logging
 
+        root_level = logging.getLogger().level
+        import wordllama  # its import calls logging.basicConfig(level=INFO); undo that
+
+        logging.getLogger().setLevel(root_level)
         package_dir = Path(wordllama.__file__).parent
         self._model = wordllama.WordLlama.load(cache_dir=package_dir, disable_download=True)
 
