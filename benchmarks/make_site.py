@@ -44,27 +44,39 @@ SENTENCES = [
     "The {product} is used by {team} at {site} for day-to-day measurements.",
     "Before making any change to the {product}, check the latest entry in {tool}.",
     "In the last quarter the {metric} of the {product} improved by {pct}% after a configuration review.",
-    "{team} reviews this procedure every {n} months and records the outcome in {tool}.",
-    "If the {metric} rises above {pct}% for more than {n} minutes, an alert is raised automatically.",
+    "{team} reviews this page every {months} months and records the outcome in {tool}.",
+    "If the {metric} stays outside its normal range for more than {mins} minutes, an alert is raised automatically.",
     "Most problems reported at {site} were traced back to outdated firmware rather than faulty hardware.",
     "Keep a written note of every step you take, because {team} will ask for it during the review.",
     "The {product} shares a configuration template with the {other}, so coordinate changes with both owners.",
-    "A typical run takes about {n} minutes, although older units at {site} can take twice as long.",
+    "A typical run takes about {mins} minutes, although older units at {site} can take twice as long.",
     "Do not skip the validation step, even when the {product} appears to be working normally.",
     "Spare parts are held at {site}, and requests are tracked in {tool}.",
     "When in doubt, pause the work and contact {team} before continuing.",
     "Roughly {pct}% of tickets in this area are resolved on first contact.",
     "Version {ver} introduced a new diagnostic screen that makes this task considerably easier.",
-    "Changes are batched and released on the second {weekday} of each month unless an urgent fix is needed.",
+    "Non-urgent changes are batched into a monthly release rather than applied one by one.",
     "{person} from {team} maintains the reference configuration and answers questions about it.",
-    "Readings from the {product} are copied to {tool} every {n} minutes for long-term analysis.",
-    "Customers at {site} have asked for clearer documentation, which is one reason this page exists.",
-    "The {metric} should be compared against the baseline recorded during installation, not against other units.",
-    "Remember that the {other} behaves differently here, so the same shortcut will not work there.",
+    "Readings from the {product} are copied to {tool} every {mins} minutes for long-term analysis.",
+    "Customers at {site} asked for clearer documentation, which is one reason this page exists.",
+    "Compare the {metric} against the baseline recorded during installation, not against other units.",
+    "Remember that the {other} behaves differently, so the same shortcut will not work there.",
     "Each completed job must be signed off in {tool} by a second engineer.",
-    "Lessons from past incidents have been folded into the checklist below.",
-    "Training for new staff covers this topic in the first {n} weeks.",
-    "If a unit fails the check twice, it is quarantined and returned to {site} for inspection.",
+    "Lessons from past incidents have been folded into the checklist on this page.",
+    "New staff are trained on this topic during their first {weeks} weeks.",
+    "If a unit fails the check twice, it is quarantined and sent to {site} for inspection.",
+    "A short summary of each session is posted in {tool} so that the next shift can pick up where you left off.",
+    "Older units may still run version {ver}; upgrade them before following the steps below.",
+    "The {metric} tends to rise in cold weather, so winter readings need a little more care.",
+    "{team} and {team2} share responsibility here, which occasionally causes confusion about who acts first.",
+    "If the {product} reports an unfamiliar error, take a screenshot before restarting anything.",
+    "Allow at least {mins} minutes of quiet time after a restart before you trust the readings.",
+    "Audit findings from last year asked us to document this step more precisely.",
+    "The vendor recommends a full inspection every {months} months, and we follow that advice.",
+    "Field reports suggest that a loose connector causes more faults than any software problem.",
+    "Ask {person} for access to {tool} if you cannot see the relevant records.",
+    "Where the {other} is installed alongside the {product}, label the cables clearly to avoid mix-ups.",
+    "About {pct}% of units at {site} were replaced during the last refresh cycle.",
 ]
 FACTS = [  # (statement on the page, question asked about it)
     ("The escalation code for the {product} is {code}; quote it whenever you contact the vendor.",
@@ -89,11 +101,15 @@ def make_products(rng, n):
     return names[:n]
 
 
-def sentence(rng, product, others):
-    return rng.choice(SENTENCES).format(
-        product=product, other=rng.choice(others), team=rng.choice(TEAMS), tool=rng.choice(TOOLS),
+def sentence(rng, deck, product, others):
+    """Draw the next template from a per-page shuffled deck, so repeats are rare."""
+    if not deck:
+        deck.extend(rng.sample(SENTENCES, len(SENTENCES)))
+    team, team2 = rng.sample(TEAMS, 2)
+    return deck.pop().format(
+        product=product, other=rng.choice(others), team=team, team2=team2, tool=rng.choice(TOOLS),
         metric=rng.choice(METRICS), site=rng.choice(SITES), person=rng.choice(PEOPLE),
-        weekday=rng.choice(WEEKDAYS), pct=rng.randint(3, 40), n=rng.randint(2, 45),
+        pct=rng.randint(3, 40), mins=rng.randint(5, 90), weeks=rng.randint(1, 6), months=rng.randint(3, 12),
         ver=f"{rng.randint(1, 9)}.{rng.randint(0, 12)}")
 
 
@@ -121,20 +137,21 @@ def make_page(rng, title, product, others):
     """Return (html, question) for one page."""
     n_sections = rng.randint(3, 8)
     paras = [rng.randint(2, 5) for _ in range(n_sections)]
-    budget = rng.randint(650, 1400) / sum(paras)  # target words per paragraph
+    budget = rng.randint(580, 1260) / sum(paras)  # target words per paragraph
     fact, question = make_fact(rng, product)
     fact_sec = rng.randrange(n_sections)
     fact_at = (fact_sec, rng.randrange(paras[fact_sec]))
     headings = rng.sample(SECTIONS, n_sections)
+    deck = []
     parts = [f"<h1>{html.escape(title)}</h1>\n"]
     for s, (heading, n_paras) in enumerate(zip(headings, paras)):
         parts.append(f"<section>\n<h2>{heading}</h2>\n")
         for p in range(n_paras):
             if p and rng.random() < 0.35:
                 parts.append(f"<h3>{rng.choice(SUBHEADS)}</h3>\n")
-            sents = [sentence(rng, product, others) for _ in range(2)]
-            while sum(len(x.split()) for x in sents) < budget and len(sents) < 12:
-                sents.append(sentence(rng, product, others))
+            sents = [sentence(rng, deck, product, others) for _ in range(2)]
+            while sum(len(x.split()) for x in sents) < budget - 8 and len(sents) < 12:
+                sents.append(sentence(rng, deck, product, others))
             if (s, p) == fact_at:
                 sents.insert(rng.randrange(len(sents) + 1), fact)
             parts.append(f"<p>{html.escape(' '.join(sents))}</p>\n")

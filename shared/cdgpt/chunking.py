@@ -55,13 +55,19 @@ def _join(parts: list[tuple[str, bool]]) -> str:
     return out
 
 
+def _cost(part: tuple[str, bool]) -> int:
+    """A piece's length plus the widest separator `_join` may put before it."""
+    return len(part[0]) + (2 if part[1] else 1)
+
+
 def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
     chunks: list[Chunk] = []
     for section in doc.sections:
         current: list[tuple[str, bool]] = []
-        length = 0
+        length = 0  # sum of _cost: at least one more than the joined text
         for piece, new_paragraph in _pieces(section.text, size):
-            if current and length + len(piece) + 1 > size:
+            cost = _cost((piece, new_paragraph))
+            if current and length + cost > size + 1:
                 chunks.append(Chunk(doc.source, doc.title, section.headings, len(chunks), _join(current)))
                 tail: list[tuple[str, bool]] = []
                 kept = 0
@@ -69,10 +75,12 @@ def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
                     if kept + len(old[0]) > overlap:
                         break
                     tail.insert(0, old)
-                    kept += len(old[0]) + 1
+                    kept += _cost(old)
+                while tail and kept + cost > size + 1:  # the overlap must leave room for the new piece
+                    kept -= _cost(tail.pop(0))
                 current, length = tail, kept
             current.append((piece, new_paragraph))
-            length += len(piece) + 1
+            length += cost
         if current:
             chunks.append(Chunk(doc.source, doc.title, section.headings, len(chunks), _join(current)))
     return chunks

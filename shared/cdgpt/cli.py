@@ -59,6 +59,35 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dotenv import load_dotenv
+
+    load_dotenv(".env", override=False)  # a local API_SECRET, for instance
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    from .local_api import make_server, template_routes
+    from .settings import get_settings
+
+    template = Path(args.template)
+    if not template.is_file():
+        raise CdgptError(f"no template at {template}; run from the project folder or pass --template")
+    server = make_server(template, args.host, args.port)
+    host, port = server.server_address[:2]
+    routes = ", ".join(f"{r.method} {r.path}" for r in template_routes(template))
+    print(f"serving {routes} on http://{host}:{port}", file=sys.stderr, flush=True)
+    if not (get_settings().api_secret or get_settings().api_secret_param):
+        print("warning: no API_SECRET set, so every request will be refused", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdgpt", description="Chat with your company's documents.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="print the whole result as JSON")
     chat.add_argument("question")
     chat.set_defaults(func=cmd_chat)
+
+    serve = commands.add_parser("serve", help="serve the template's API routes locally (no Docker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--template", default="template.yaml")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -11,6 +11,8 @@ from .errors import SourceFailed
 from .sources import RawDocument
 
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+HTML_MARK = "\x00"  # marks the headings of an HTML page; the parser turns any NUL in the page into U+FFFD
+HTML_HEADING = re.compile(r"^(\x00{1,6}) (.+)$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 NOISE_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside", "form", "svg", "iframe", "button"]
 NOISE_SELECTORS = '[role="navigation"], [role="banner"], [role="contentinfo"], [role="search"], [aria-hidden="true"]'
@@ -73,7 +75,7 @@ def decode(content: bytes, charset: str | None) -> str:
     """Declared charset first, then UTF-8, then detection."""
     if charset:
         try:
-            return content.decode(charset)
+            return content.decode(charset).removeprefix("\ufeff")
         except (LookupError, UnicodeDecodeError):
             pass
     try:
@@ -95,7 +97,7 @@ def _check_text(text: str) -> None:
         raise SourceFailed("binary data, not text")
 
 
-def parse_markup(text: str) -> tuple[str | None, list[Section]]:
+def parse_markup(text: str, heading_re: re.Pattern[str] = HEADING, fences: bool = True) -> tuple[str | None, list[Section]]:
     """Split Markdown-like text into sections by `#` headings; return (first H1, sections)."""
     title: str | None = None
     path: list[tuple[int, str]] = []
@@ -116,10 +118,10 @@ def parse_markup(text: str) -> tuple[str | None, list[Section]]:
             paragraphs.clear()
 
     for raw_line in text.splitlines():
-        if FENCE.match(raw_line):
+        if fences and FENCE.match(raw_line):
             in_fence = not in_fence
         line = " ".join(raw_line.split())
-        match = None if in_fence else HEADING.match(line)
+        match = None if in_fence else heading_re.match(line)
         if match:
             end_section()
             level, heading = len(match.group(1)), match.group(2)
@@ -149,13 +151,13 @@ def _html(content: bytes, charset: str | None) -> tuple[str | None, list[Section
     root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.body or soup
     for tag in root(["h1", "h2", "h3", "h4", "h5", "h6"]):
         text = " ".join(tag.get_text(" ").split())
-        tag.replace_with(f"\n\n{'#' * int(tag.name[1])} {text}\n\n" if text else "")
+        tag.replace_with(f"\n\n{HTML_MARK * int(tag.name[1])} {text}\n\n" if text else "")
     for tag in root(BLOCK_TAGS):
         tag.insert_before("\n")
         tag.insert_after("\n")
     for tag in root(["td", "th"]):
         tag.insert_after(" | ")
-    h1, sections = parse_markup(root.get_text())
+    h1, sections = parse_markup(root.get_text(), HTML_HEADING, fences=False)  # `#` in a page is text
     return title or h1, sections
 
 

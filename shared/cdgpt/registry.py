@@ -71,6 +71,12 @@ def read_manifest(store: ArtifactStore, name: str) -> tuple[Manifest, str]:
     return Manifest.model_validate_json(data), etag
 
 
+def list_models(store: ArtifactStore) -> list[str]:
+    suffix = "/manifest.json"
+    keys = store.list("models/")
+    return sorted(k[len("models/") : -len(suffix)] for k in keys if k.endswith(suffix) and k.count("/") == 2)
+
+
 def read_artifact(store: ArtifactStore, manifest: Manifest, artifact: str) -> bytes:
     found = store.get(f"models/{manifest.model_name}/{manifest.files[artifact]}")
     if found is None:

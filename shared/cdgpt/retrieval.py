@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .embeddings import Embedder, make_embedder
 from .errors import ModelMismatch
-from .registry import Manifest, manifest_key, read_artifact, read_manifest
+from .registry import Manifest, check_model_name, manifest_key, read_artifact, read_manifest
 from .settings import Settings
 from .store import ArtifactStore
 
@@ -54,7 +54,7 @@ def _embedder_for(manifest: Manifest, settings: Settings) -> Embedder:
 
 def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedModel:
     """The model's current version; reloaded only when its manifest has changed."""
-    key = (store.location, name)
+    key = (store.location, check_model_name(name))  # validated first: the name is part of a dict key
     with _lock:
         cached = _cache.get(key)
     if cached and not store.changed(manifest_key(name), cached.etag):

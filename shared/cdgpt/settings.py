@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     top_k: int = Field(4, alias="CDGPT_TOP_K", ge=1, le=50)
     min_score: float | None = Field(None, alias="CDGPT_MIN_SCORE")
 
+    # API
+    api_secret: SecretStr | None = Field(None, alias="API_SECRET")
+    api_secret_param: str | None = Field(None, alias="API_SECRET_PARAM")
+    openai_api_key_param: str | None = Field(None, alias="OPENAI_API_KEY_PARAM")
+
     # Artifacts
     artifacts_bucket: str | None = Field(None, alias="ARTIFACTS_BUCKET")
     data_dir: Path = Field(Path(".cdgpt"), alias="CDGPT_DATA_DIR")

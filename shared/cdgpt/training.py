@@ -12,7 +12,7 @@ from .chunking import Chunk, chunk_document
 from .embeddings import Embedder, make_embedder
 from .errors import CdgptError, InvalidRequest, TrainingFailed
 from .extract import extract
-from .registry import EmbeddingInfo, SourceRecord, check_model_name, docstore_bytes, publish
+from .registry import EmbeddingInfo, SourceRecord, check_model_name, docstore_bytes, list_models, publish, read_manifest
 from .settings import Settings, get_settings
 from .sources import load_entry
 from .store import ArtifactStore, default_store
@@ -138,3 +138,29 @@ def train(
         "chunks": manifest.counts["chunks"],
         "sources": [r.model_dump(include={"entry", "status", "reason"}) for r in records],
     }
+
+
+def retrain(model_name: str, *, settings: Settings | None = None, store: ArtifactStore | None = None) -> dict:
+    """Train a model again on the sources and prompt its current manifest records."""
+    settings = settings or get_settings()
+    store = store or default_store(settings)
+    manifest, _ = read_manifest(store, model_name)
+    entries = [record.entry for record in manifest.sources]
+    return train(model_name, entries, manifest.prompt, settings=settings, store=store)
+
+
+def retrain_models(names: list[str], *, settings: Settings | None = None, store: ArtifactStore | None = None) -> dict:
+    """Retrain each named model ("*": all of them); one failure does not stop the others."""
+    settings = settings or get_settings()
+    store = store or default_store(settings)
+    if "*" in names:
+        names = list_models(store)
+    retrained, failed = [], {}
+    for name in names:
+        try:
+            result = retrain(name, settings=settings, store=store)
+            retrained.append({"model_name": name, "version": result["version"], "chunks": result["chunks"]})
+        except CdgptError as exc:
+            failed[name] = str(exc)
+            log.warning("retrain failed", extra={"model_name": name, "reason": str(exc)})
+    return {"retrained": retrained, "failed": failed}

@@ -47,6 +47,8 @@ def _list(bucket: str, prefix: str, cap: int) -> list[str]:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
         raise SourceFailed(f"cannot list s3://{bucket}/{prefix}: {code}") from exc
+    except BotoCoreError as exc:
+        raise SourceFailed(f"cannot list s3://{bucket}/{prefix}: {type(exc).__name__}") from exc
     if not keys:
         raise SourceFailed(f"no objects under s3://{bucket}/{prefix}")
     return keys

@@ -28,8 +28,8 @@ USER_AGENT = "custom-data-gpt/0.1 (+document indexer)"
 def check_address(ip: str) -> None:
     """Refuse anything that is not a public unicast address."""
     addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv6Address) and (addr.ipv4_mapped or addr.sixtofour):
+        addr = addr.ipv4_mapped or addr.sixtofour  # 6to4 (2002::/16) routes to the IPv4 address it embeds
     if not addr.is_global or addr.is_multicast or addr.is_reserved:
         raise SourceRefused(f"refused: address {addr} is not public (private, loopback, link-local or reserved)")
 

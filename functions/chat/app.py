@@ -1,0 +1,31 @@
+"""POST /chat."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cdgpt import answering
+from cdgpt.api import logger, make_app, metrics, tracer
+from cdgpt.contract import ChatRequest, ChatResponse, ChatResult
+from cdgpt.secrets import export_openai_key
+
+app = make_app()
+
+
+@app.post("/chat", summary="Ask a trained model a question; the answer cites its sources")
+@tracer.capture_method
+def chat(request: Annotated[ChatRequest, Body()]) -> ChatResponse:
+    result = answering.chat(request.model_name, request.question, request.history)
+    metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)
+    return ChatResponse(data=ChatResult(**result))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    export_openai_key()
+    return app.resolve(event, context)

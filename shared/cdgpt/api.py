@@ -1,0 +1,107 @@
+"""What both Lambda handlers share: Powertools objects, and a resolver with auth, limits and error mapping."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from .contract import MAX_BODY_BYTES, failure, status_for
+from .errors import CdgptError
+from .secrets import api_secret
+
+logger = Logger(service="cdgpt")
+tracer = Tracer(service="cdgpt")
+metrics = Metrics(namespace="CustomDataGPT", service="cdgpt")
+
+
+def _reply(status: int, body: dict[str, Any]) -> Response:
+    return Response(status, content_types.APPLICATION_JSON, json.dumps(body, ensure_ascii=False))
+
+
+def _presented_secret(headers: dict[str, str], body: str | None) -> str | None:
+    auth = headers.get("authorization") or ""
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    if headers.get("x-api-key"):
+        return headers["x-api-key"]
+    try:
+        parsed = json.loads(body or "")
+    except ValueError:
+        return None
+    secret = parsed.get("secret") if isinstance(parsed, dict) else None
+    return secret if isinstance(secret, str) else None
+
+
+def refusal(event: dict[str, Any]) -> tuple[int, str] | None:
+    """Why a request is refused before routing (size, content type, secret), or None to go on."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    body = event.get("body")
+    if len((body or "").encode()) > MAX_BODY_BYTES:
+        return 413, f"request body is larger than {MAX_BODY_BYTES} bytes"
+    expected = api_secret()
+    if expected is None:
+        return 401, "the API has no secret configured, so every request is refused"
+    presented = _presented_secret(headers, body)
+    if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+        return 401, "missing or wrong API secret: send Authorization: Bearer <secret>"
+    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if body and content_type != "application/json" and not content_type.endswith("+json"):
+        return 415, "send the body as JSON with Content-Type: application/json"
+    return None
+
+
+class GuardedResolver(APIGatewayRestResolver):
+    """Refuses oversized, unauthenticated and non-JSON requests before any routing or validation."""
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        refused = refusal(event) if "httpMethod" in event else None
+        if refused is None:
+            return super().resolve(event, context)
+        status, msg = refused
+        logger.info("request refused", extra={"status": status})
+        return {
+            "statusCode": status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(failure(msg)),
+            "isBase64Encoded": False,
+        }
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "body"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+def make_app() -> APIGatewayRestResolver:
+    app = GuardedResolver(enable_validation=True)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(exc: RequestValidationError) -> Response:
+        problems = exc.errors()
+        if any(p.get("type") == "json_invalid" for p in problems):
+            return _reply(400, failure("request body is not valid JSON"))
+        return _reply(422, failure("; ".join(_describe(p) for p in problems[:5])))
+
+    @app.exception_handler(CdgptError)
+    def domain_error(exc: CdgptError) -> Response:
+        status = status_for(exc)
+        logger.info("request failed", extra={"error": type(exc).__name__, "status": status})
+        return _reply(status, failure(str(exc)))
+
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        logger.exception("unexpected error")
+        request_id = app.current_event.request_context.request_id
+        return _reply(500, failure(f"internal error; request id {request_id}"))
+
+    @app.not_found
+    def no_route(exc: Exception) -> Response:
+        event = app.current_event
+        return _reply(404, failure(f"no route {event.http_method} {event.path}"))
+
+    return app

@@ -1,0 +1,124 @@
+"""The wire contract: request and response models, the {code, msg, data} envelope, error statuses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from . import errors
+from .answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
+from .registry import MODEL_NAME
+from .sources import MAX_ENTRY_CHARS
+from .training import MAX_PROMPT_CHARS, MAX_SOURCES
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+
+ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME.pattern, max_length=64)]
+Entry = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTRY_CHARS)]
+HistoryItem = Annotated[str, StringConstraints(max_length=MAX_HISTORY_ITEM_CHARS)]
+
+
+class Request(BaseModel):
+    # Original clients send the secret in the body; unknown fields are ignored, not rejected.
+    model_config = ConfigDict(extra="ignore")
+    secret: str | None = Field(None, description="API secret (prefer the Authorization header)", exclude=True)
+
+
+class TrainRequest(Request):
+    model_name: ModelName
+    file_list: Annotated[list[Entry], Field(min_length=1, max_length=MAX_SOURCES)]
+    prompt: Annotated[str, StringConstraints(max_length=MAX_PROMPT_CHARS)] | None = None
+
+
+class ChatRequest(Request):
+    model_name: ModelName
+    question: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUESTION_CHARS)]
+    history: Annotated[list[HistoryItem], Field(max_length=MAX_HISTORY_ITEMS)] = []
+
+
+class SourceStatus(BaseModel):
+    entry: str
+    status: str
+    reason: str | None = None
+
+
+class TrainResult(BaseModel):
+    model_name: str
+    index_model_size: float
+    pkl_model_size: float
+    size_type: str = "kb"
+    version: int
+    version_id: str
+    documents: int
+    chunks: int
+    sources: list[SourceStatus]
+
+
+class RetrievedSource(BaseModel):
+    source: str
+    title: str
+    score: float
+    snippet: str
+
+
+class ChatResult(BaseModel):
+    answer: str
+    history: list[str]
+    sources: list[RetrievedSource]
+    model_version: int
+    answer_mode: str
+
+
+class Envelope(BaseModel):
+    code: int = 0
+    msg: str = "success"
+    data: Any = None
+
+
+class TrainResponse(Envelope):
+    data: TrainResult
+
+
+class ChatResponse(Envelope):
+    data: ChatResult
+
+
+def failure(msg: str) -> dict[str, Any]:
+    return {"code": 1, "msg": msg, "data": None}
+
+
+STATUS = {
+    errors.PayloadTooLarge: 413,
+    errors.InvalidRequest: 400,
+    errors.ModelNotFound: 404,
+    errors.ModelMismatch: 409,
+    errors.ConcurrentUpdate: 409,
+    errors.TrainingFailed: 422,
+    errors.SourceFailed: 422,
+    errors.UpstreamError: 502,
+}
+
+
+def status_for(exc: errors.CdgptError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def scheduled_retrain_models(event: dict[str, Any]) -> list[str] | None:
+    """The models a scheduled (EventBridge) event asks to retrain; None when the event is an API request.
+
+    The schedule's input is `{"retrain": ["name", ...]}` or `{"retrain": "a,b"}`; `"*"` means every model.
+    """
+    if "httpMethod" in event or "requestContext" in event:
+        return None
+    if event.get("source") == "aws.events" and "retrain" not in event:
+        return ["*"]
+    targets = event.get("retrain")
+    if isinstance(targets, str):
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise errors.InvalidRequest('a scheduled event needs "retrain": a list of model names or "*"')
+    return targets

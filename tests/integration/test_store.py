@@ -1,0 +1,266 @@
+"""The artifact store and the model registry, on S3 (moto) and on a local folder.
+
+A manifest points at an immutable version folder; retraining publishes a new folder and switches the
+manifest with a compare-and-swap write; failures and races leave the previous version serving.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+
+import faiss
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from cdgpt.answering import chat
+from cdgpt.clients import reset_clients, s3_client
+from cdgpt.errors import ConcurrentUpdate, UpstreamError
+from cdgpt.registry import KEEP_VERSIONS, manifest_key, read_manifest
+from cdgpt.settings import get_settings
+from cdgpt.store import LocalStore, S3Store, default_store
+from cdgpt.training import train
+
+QUESTION = "How many days of annual leave do I get?"
+
+
+@pytest.fixture
+def sources(tmp_path, monkeypatch):
+    root = tmp_path / "src"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs/leave.md").write_text(
+        "# Leave\n\nFull-time employees receive 25 days of paid annual leave per year.\n\n"
+        "## Carry-over\n\nUp to five unused days may be carried over until the end of March.\n",
+        "utf-8",
+    )
+    (root / "docs/expenses.txt").write_text(
+        "Expenses\n\nHotels in London are reimbursed up to 180 pounds per night. Receipts are required.\n", "utf-8"
+    )
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(root))
+    reset_clients()
+    return ["docs"]
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, monkeypatch):
+    """The store `default_store` picks: a local folder, or (ARTIFACTS_BUCKET set) a moto S3 bucket."""
+    if request.param == "local":
+        store = default_store(get_settings())
+        assert isinstance(store, LocalStore)
+        yield store
+        return
+    with mock_aws():
+        bucket = f"artifacts-{uuid.uuid4().hex[:12]}"  # unique: the chat cache is keyed by location
+        monkeypatch.setenv("ARTIFACTS_BUCKET", bucket)
+        reset_clients()
+        s3_client().create_bucket(Bucket=bucket)
+        store = default_store(get_settings())
+        assert isinstance(store, S3Store)
+        yield store
+        reset_clients()
+
+
+class WrappedStore:
+    """Delegates to a real store; subclasses intercept calls."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.location = inner.location
+
+    def get(self, key):
+        return self.inner.get(key)
+
+    def changed(self, key, etag):
+        return self.inner.changed(key, etag)
+
+    def put(self, key, data):
+        self.inner.put(key, data)
+
+    def put_if(self, key, data, etag):
+        self.inner.put_if(key, data, etag)
+
+    def list(self, prefix):
+        return self.inner.list(prefix)
+
+    def delete(self, keys):
+        self.inner.delete(keys)
+
+
+class FailingStore(WrappedStore):
+    """The Nth `put` writes half its bytes, then fails; or (fail_manifest) the manifest switch fails."""
+
+    def __init__(self, inner, fail_on_put: int | None = None, fail_manifest: bool = False) -> None:
+        super().__init__(inner)
+        self.fail_on_put, self.fail_manifest = fail_on_put, fail_manifest
+        self.puts: list[str] = []
+
+    def put(self, key, data):
+        self.puts.append(key)
+        if len(self.puts) == self.fail_on_put:
+            self.inner.put(key, data[: len(data) // 2])
+            raise UpstreamError("injected write failure")
+        self.inner.put(key, data)
+
+    def put_if(self, key, data, etag):
+        if self.fail_manifest:
+            raise UpstreamError("injected manifest failure")
+        self.inner.put_if(key, data, etag)
+
+
+class CountingStore(WrappedStore):
+    def __init__(self, inner) -> None:
+        super().__init__(inner)
+        self.gets: Counter[str] = Counter()
+
+    def get(self, key):
+        self.gets[key] = self.gets[key] + 1
+        return self.inner.get(key)
+
+
+def version_folders(store, name: str) -> set[str]:
+    prefix = f"models/{name}/versions/"
+    return {key[len(prefix) :].split("/", 1)[0] for key in store.list(prefix)}
+
+
+def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_docstore(store, sources):
+    result = train("m", sources, store=store)
+    manifest, _ = read_manifest(store, "m")
+    folder = f"versions/{manifest.version_id}"
+    assert manifest.files == {"index": f"{folder}/index.faiss", "docstore": f"{folder}/docstore.json"}
+    assert sorted(store.list("models/m/versions/")) == [f"models/m/{folder}/docstore.json", f"models/m/{folder}/index.faiss"]
+    assert not [k for k in store.list("models/") if k.endswith((".pkl", ".pickle")) or "/.tmp-" in k]
+
+    index_bytes = store.get(f"models/m/{manifest.files['index']}")[0]
+    docstore_bytes = store.get(f"models/m/{manifest.files['docstore']}")[0]
+    assert manifest.sizes == {"index": len(index_bytes), "docstore": len(docstore_bytes)}
+    assert result["index_model_size"] == round(len(index_bytes) / 1024, 4)
+    assert result["pkl_model_size"] == round(len(docstore_bytes) / 1024, 4)
+
+    assert not docstore_bytes.startswith(b"\x80")  # not a pickle: plain JSON
+    docstore = json.loads(docstore_bytes)
+    assert docstore["format"] == 1
+    chunks = docstore["chunks"]
+    assert len(chunks) == result["chunks"] == manifest.counts["chunks"]
+    assert set(chunks[0]) == {"source", "title", "headings", "position", "text"}
+    assert {c["source"] for c in chunks} == {"docs/leave.md", "docs/expenses.txt"}
+
+    index = faiss.deserialize_index(np.frombuffer(index_bytes, dtype=np.uint8))
+    assert index.ntotal == len(chunks) and index.d == manifest.embedding.dim == 256
+
+
+def test_retraining_bumps_the_version_and_keeps_only_the_previous_one(store, sources):
+    ids = []
+    for expected_version in (1, 2, 3):
+        result = train("m", sources, store=store)
+        assert result["version"] == expected_version
+        ids.append(result["version_id"])
+    assert len(set(ids)) == 3
+    assert version_folders(store, "m") == set(ids[-KEEP_VERSIONS:]) == {ids[1], ids[2]}
+    assert read_manifest(store, "m")[0].version_id == ids[2]
+    assert chat("m", QUESTION, store=store)["model_version"] == 3
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [{"fail_on_put": 1}, {"fail_on_put": 2}, {"fail_manifest": True}],
+    ids=["index-write", "docstore-write", "manifest-switch"],
+)
+def test_a_failed_write_leaves_the_previous_version_serving(store, sources, failure):
+    train("m", sources, store=store)
+    manifest_before = store.get(manifest_key("m"))
+    files_before = sorted(store.list("models/m/versions/"))
+    assert chat("m", QUESTION, store=store)["model_version"] == 1
+
+    failing = FailingStore(store, **failure)
+    with pytest.raises(UpstreamError, match="injected"):
+        train("m", sources, store=failing)
+
+    assert store.get(manifest_key("m")) == manifest_before
+    assert sorted(store.list("models/m/versions/")) == files_before  # the half-written files are gone
+    assert failing.puts and not any(store.get(key) for key in failing.puts)
+    reply = chat("m", QUESTION, store=store)
+    assert reply["model_version"] == 1 and reply["sources"]
+    # and the next training works normally
+    assert train("m", sources, store=store)["version"] == 2
+
+
+def test_a_stale_etag_loses_the_race(store, sources):
+    train("m", sources, store=store)
+    _, stale = read_manifest(store, "m")
+    train("m", sources, store=store)  # another training publishes meanwhile
+    current = store.get(manifest_key("m"))
+    with pytest.raises(ConcurrentUpdate, match="changed by another training"):
+        store.put_if(manifest_key("m"), b'{"format": 1}', stale)
+    assert store.get(manifest_key("m")) == current
+
+
+def test_two_trainings_racing_one_wins_the_other_fails_cleanly(store, sources):
+    train("m", sources, store=store)
+    winner: dict = {}
+
+    class RacingStore(WrappedStore):
+        def put_if(self, key, data, etag):
+            # Just before this training switches the manifest, another one publishes.
+            winner.update(train("m", sources, store=store))
+            self.inner.put_if(key, data, etag)
+
+    with pytest.raises(ConcurrentUpdate):
+        train("m", sources, store=RacingStore(store))
+
+    manifest, _ = read_manifest(store, "m")
+    assert manifest.version_id == winner["version_id"] and manifest.version == 2
+    folders = version_folders(store, "m")
+    assert winner["version_id"] in folders and len(folders) == 2  # the winner's, and the previous one
+    assert chat("m", QUESTION, store=store)["model_version"] == 2
+
+
+def test_put_if_none_refuses_an_existing_key(store):
+    key = "models/m/manifest.json"
+    store.put_if(key, b"first", None)  # creates
+    with pytest.raises(ConcurrentUpdate):
+        store.put_if(key, b"second", None)
+    data, etag = store.get(key)
+    assert data == b"first"
+    store.put_if(key, b"third", etag)  # the current etag wins
+    assert store.get(key)[0] == b"third"
+    with pytest.raises(ConcurrentUpdate):
+        store.put_if(key, b"fourth", etag)  # that etag is now stale
+    assert not store.changed(key, store.get(key)[1])
+    assert store.changed(key, etag)
+    assert store.changed("models/m/missing.json", etag)
+
+
+def test_store_basics(store):
+    assert store.get("models/none/manifest.json") is None
+    store.put("models/a/versions/v1/x.bin", b"\x00\x01")
+    store.put("models/a/versions/v2/y.bin", b"y")
+    store.put("models/b/z.bin", b"z")
+    assert store.get("models/a/versions/v1/x.bin")[0] == b"\x00\x01"
+    assert sorted(store.list("models/a/versions/")) == ["models/a/versions/v1/x.bin", "models/a/versions/v2/y.bin"]
+    store.delete(["models/a/versions/v1/x.bin", "models/a/versions/v9/never-written.bin"])
+    assert store.list("models/a/versions/") == ["models/a/versions/v2/y.bin"]
+    assert store.list("models/nothing/") == []
+
+
+def test_chat_caches_the_loaded_model_and_picks_up_a_retrain(store, sources):
+    train("m", sources, store=store)
+    counting = CountingStore(store)
+    first = chat("m", QUESTION, store=counting)
+    second = chat("m", QUESTION, store=counting)
+    v1 = read_manifest(store, "m")[0]
+    index_v1 = f"models/m/{v1.files['index']}"
+    assert first["model_version"] == second["model_version"] == 1
+    assert counting.gets[index_v1] == 1  # the second chat did not reload the index
+    assert counting.gets[f"models/m/{v1.files['docstore']}"] == 1
+    assert counting.gets[manifest_key("m")] == 1  # only a cheap `changed` check the second time
+
+    train("m", sources, store=store)
+    third = chat("m", QUESTION, store=counting)
+    v2 = read_manifest(store, "m")[0]
+    assert third["model_version"] == 2
+    assert counting.gets[f"models/m/{v2.files['index']}"] == 1
+    assert counting.gets[index_v1] == 1
+    chat("m", QUESTION, store=counting)
+    assert counting.gets[f"models/m/{v2.files['index']}"] == 1

@@ -1,0 +1,268 @@
+"""Train on the sample handbook, then chat: local embeddings with extractive answers, and OpenAI via the stub."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from cdgpt.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, MIN_SCORE, NOT_COVERED, chat
+from cdgpt.clients import reset_clients
+from cdgpt.embeddings import make_embedder
+from cdgpt.errors import ModelMismatch, TrainingFailed
+from cdgpt.registry import read_manifest
+from cdgpt.retrieval import load_model, retrieve
+from cdgpt.settings import Settings, get_settings
+from cdgpt.store import LocalStore, default_store
+from cdgpt.training import train
+from tests.support.fixtures_openai import openai_stub  # noqa: F401
+from tests.support.openai_stub import stub_answer
+
+REPO = Path(__file__).resolve().parents[2]
+HANDBOOK = "samples/handbook"
+QUESTIONS = [json.loads(line) for line in (REPO / "samples/questions.jsonl").read_text("utf-8").splitlines() if line.strip()]
+COVERED = [q for q in QUESTIONS if q["expected_source"]]
+UNCOVERED = [q["question"] for q in QUESTIONS if not q["expected_source"]]
+OFF_TOPIC = "Who won the 1998 FIFA World Cup final?"
+
+
+@pytest.fixture
+def source_root(monkeypatch):
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(REPO))
+    reset_clients()
+    return REPO
+
+
+@pytest.fixture(scope="module")
+def handbook_store(tmp_path_factory) -> LocalStore:
+    """The handbook trained once for the module with the local embedder, in its own folder."""
+    settings = Settings(CDGPT_SOURCE_ROOT=REPO, CDGPT_EMBEDDINGS="local", CDGPT_DATA_DIR=tmp_path_factory.mktemp("hb"))
+    store = LocalStore(settings.data_dir)
+    train("handbook", [HANDBOOK], settings=settings, store=store, embedder=make_embedder(settings, "local"))
+    return store
+
+
+# -- local embeddings, extractive answers ---------------------------------------------------------
+
+
+def test_train_result_reports_sizes_counts_version_and_sources(source_root):
+    result = train("handbook", [HANDBOOK])
+    data_dir = get_settings().data_dir
+    manifest, _ = read_manifest(LocalStore(data_dir), "handbook")
+    model_dir = data_dir / "models/handbook"
+    index_file = model_dir / manifest.files["index"]
+    docstore_file = model_dir / manifest.files["docstore"]
+
+    assert result["model_name"] == "handbook"
+    assert result["size_type"] == "kb"
+    assert result["index_model_size"] == round(index_file.stat().st_size / 1024, 4)
+    assert result["pkl_model_size"] == round(docstore_file.stat().st_size / 1024, 4)
+    assert isinstance(result["index_model_size"], float) and result["index_model_size"] > 0
+    assert result["version"] == 1 and result["version_id"] == manifest.version_id
+    assert result["documents"] == 9 == manifest.counts["documents"]
+    assert result["chunks"] == manifest.counts["chunks"] > 9
+    assert result["sources"] == [{"entry": HANDBOOK, "status": "ok", "reason": None}]
+    assert manifest.embedding.model_dump() == {"provider": "local", "model": "wordllama-l2-supercat-256", "dim": 256}
+    assert {d["source"] for d in manifest.sources[0].documents} == {f"{HANDBOOK}/{p.name}" for p in (REPO / HANDBOOK).iterdir()}
+    index = faiss.deserialize_index(np.frombuffer(index_file.read_bytes(), dtype=np.uint8))
+    assert index.ntotal == result["chunks"] and index.d == 256
+
+
+@pytest.mark.parametrize("item", COVERED, ids=[q["expected_source"].rsplit("/", 1)[-1] + f"-{i}" for i, q in enumerate(COVERED)])
+def test_covered_question_cites_its_source_with_an_extractive_answer(handbook_store, item):
+    result = chat("handbook", item["question"], store=handbook_store)
+    sources = [s["source"] for s in result["sources"]]
+    assert item["expected_source"] in sources, result["sources"]
+    assert result["answer_mode"] == "extractive"
+    assert result["answer"].startswith(EXTRACTIVE_LABEL + "\n")
+    assert "[1]" in result["answer"]
+    assert result["model_version"] == 1
+    assert result["history"] == [f"Human: {item['question']}", f"Bot: {result['answer']}"]
+    for source in result["sources"]:
+        assert source["score"] >= MIN_SCORE["local"]
+        assert set(source) == {"source", "title", "score", "snippet"} and source["title"] and source["snippet"]
+    scores = [s["score"] for s in result["sources"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_history_is_extended_not_replaced(handbook_store):
+    history = ["Human: hello", "Bot: Hi, ask me about the handbook."]
+    question = COVERED[0]["question"]
+    result = chat("handbook", f"  {question}  ", history, store=handbook_store)
+    assert result["history"] == [*history, f"Human: {question}", f"Bot: {result['answer']}"]
+    assert history == ["Human: hello", "Bot: Hi, ask me about the handbook."]  # the caller's list is untouched
+
+
+@pytest.mark.parametrize("question", [*UNCOVERED, OFF_TOPIC])
+def test_uncovered_question_gets_the_not_covered_answer(handbook_store, question):
+    result = chat("handbook", question, ["Human: earlier", "Bot: reply"], store=handbook_store)
+    assert result["answer"] == NOT_COVERED
+    assert result["sources"] == []
+    assert result["answer_mode"] == "none"
+    assert result["history"][-2:] == [f"Human: {question}", f"Bot: {NOT_COVERED}"]
+
+
+def test_scores_separate_covered_from_uncovered_questions(handbook_store):
+    """The margin around the local threshold (printed with -s, for tuning MIN_SCORE)."""
+    model = load_model("handbook", handbook_store, get_settings())
+    top = {q["question"]: retrieve(model, q["question"], 1)[0].score for q in QUESTIONS}
+    top[OFF_TOPIC] = retrieve(model, OFF_TOPIC, 1)[0].score
+    covered = min(top[q["question"]] for q in COVERED)
+    uncovered = max(top[q] for q in [*UNCOVERED, OFF_TOPIC])
+    print(f"\nlocal top-1 scores: weakest covered {covered:.4f}, strongest uncovered {uncovered:.4f}, "
+          f"threshold {MIN_SCORE['local']}")
+    assert uncovered < MIN_SCORE["local"] <= covered
+
+
+def test_a_failing_source_is_reported_and_training_goes_on(source_root, tmp_path):
+    entries = [
+        f"{HANDBOOK}/benefits.txt",
+        f"{HANDBOOK}/no-such-file.md",  # missing
+        "../outside-the-root.txt",  # refused: leaves the source root
+        "http://127.0.0.1:9/internal",  # refused: not a public address
+        "ftp://example.com/x.txt",  # refused: scheme
+        f"{HANDBOOK}/remote-work.md",
+    ]
+    result = train("partial", entries)
+    status = {s["entry"]: s for s in result["sources"]}
+    assert [s["entry"] for s in result["sources"]] == entries
+    assert status[entries[0]]["status"] == status[entries[-1]]["status"] == "ok"
+    assert status[entries[0]]["reason"] is None
+    assert "no such file" in status[entries[1]]["reason"]
+    assert "outside the source root" in status[entries[2]]["reason"]
+    assert "not public" in status[entries[3]]["reason"]
+    assert "unsupported scheme" in status[entries[4]]["reason"]
+    assert all(status[e]["status"] == "failed" for e in entries[1:5])
+    assert result["documents"] == 2
+
+    manifest, _ = read_manifest(default_store(get_settings()), "partial")
+    assert manifest.counts == {"sources": 6, "sources_failed": 4, "documents": 2, "chunks": result["chunks"]}
+    answer = chat("partial", "Which day of the week do hybrid workers always have to be in the office?")
+    assert f"{HANDBOOK}/remote-work.md" in [s["source"] for s in answer["sources"]]
+
+
+def test_all_sources_failing_raises_and_writes_nothing(source_root):
+    entries = [f"{HANDBOOK}/missing.md", "../etc/passwd", "gopher://example.com/"]
+    with pytest.raises(TrainingFailed) as caught:
+        train("broken", entries)
+    message = str(caught.value)
+    assert "no source could be used" in message
+    for entry, reason in zip(entries, ["no such file", "outside the source root", "unsupported scheme"], strict=True):
+        assert entry in message and reason in message
+    store = default_store(get_settings())
+    assert store.list("models/") == []
+    data_dir = get_settings().data_dir
+    assert not data_dir.exists() or [p for p in data_dir.rglob("*") if p.is_file()] == []
+
+
+def test_all_sources_failing_leaves_the_previous_version_serving(source_root):
+    train("kept", [f"{HANDBOOK}/benefits.txt"])
+    store = default_store(get_settings())
+    before = sorted(store.list("models/kept/"))
+    with pytest.raises(TrainingFailed):
+        train("kept", [f"{HANDBOOK}/missing.md"])
+    assert sorted(store.list("models/kept/")) == before
+    assert read_manifest(store, "kept")[0].version == 1
+
+
+# -- OpenAI embeddings and LLM answers through the stub -------------------------------------------
+
+PROMPT = "You are the Brightwheel handbook assistant. Answer in one sentence and cite passages."
+
+
+def test_openai_train_and_chat_builds_the_prompt(openai_stub, source_root):
+    result = train("handbook", [HANDBOOK], prompt=PROMPT)
+    manifest, _ = read_manifest(default_store(get_settings()), "handbook")
+    assert manifest.embedding.model_dump() == {"provider": "openai", "model": "text-embedding-3-small", "dim": 64}
+    assert manifest.prompt == PROMPT
+    embedded = [t for r in openai_stub.embedding_requests for t in r.body["input"]]
+    assert len(embedded) == result["chunks"]
+
+    history = ["Human: Hello there", "Bot: Hello! Ask me about the handbook."]
+    question = "How many days of paid annual leave does a full-time employee get per year?"
+    reply = chat("handbook", question, history)
+
+    assert reply["answer_mode"] == "llm"
+    n = len(reply["sources"])
+    assert n >= 1
+    [request] = openai_stub.chat_requests
+    body = request.body
+    assert request.headers["authorization"] == "Bearer test-key"
+    assert body["model"] == "gpt-4o-mini"
+    messages = body["messages"]
+    assert messages[0] == {"role": "system", "content": PROMPT}
+    assert messages[1:3] == [
+        {"role": "user", "content": "Hello there"},
+        {"role": "assistant", "content": "Hello! Ask me about the handbook."},
+    ]
+    last = messages[-1]
+    assert last["role"] == "user" and len(messages) == 4
+    assert last["content"].startswith("Context:\n[1] ")
+    assert last["content"].endswith(f"\n\nQuestion: {question}")
+    for number, source in enumerate(reply["sources"], start=1):
+        assert f"[{number}] {source['title']} ({source['source']})\n" in last["content"]
+    assert f"[{n + 1}] " not in last["content"]
+    assert reply["answer"] == stub_answer(n, len(last["content"]))
+    assert reply["history"] == [*history, f"Human: {question}", f"Bot: {reply['answer']}"]
+    # The question was embedded with the model's embedder: one more embeddings request, for it alone.
+    assert openai_stub.embedding_requests[-1].body["input"] == [question]
+
+
+def test_openai_chat_without_a_training_prompt_uses_the_default(openai_stub, source_root):
+    train("plain", [f"{HANDBOOK}/remote-work.md"])
+    chat("plain", "Which day do hybrid workers have to be in the office?")
+    [request] = openai_stub.chat_requests
+    assert request.body["messages"][0] == {"role": "system", "content": DEFAULT_PROMPT}
+
+
+def test_openai_chat_upstream_failure_is_an_upstream_error(openai_stub, source_root):
+    from cdgpt.errors import UpstreamError
+
+    train("plain", [f"{HANDBOOK}/remote-work.md"])
+    openai_stub.fail_next(500, times=10, path="/v1/chat/completions")
+    with pytest.raises(UpstreamError, match="language model server answered HTTP 500"):
+        chat("plain", "Which day do hybrid workers have to be in the office?")
+    assert len(openai_stub.chat_requests) == 3
+
+
+def test_openai_trained_model_without_openai_configuration_is_a_mismatch(openai_stub, source_root, monkeypatch):
+    train("handbook", [f"{HANDBOOK}/benefits.txt"])
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    reset_clients()
+    with pytest.raises(ModelMismatch, match="trained with OpenAI embeddings: set OPENAI_API_KEY or OPENAI_BASE_URL"):
+        chat("handbook", "What does the company pay into my pension?")
+
+
+def test_openai_trained_model_with_local_embeddings_forced_is_a_mismatch(openai_stub, source_root, monkeypatch):
+    train("handbook", [f"{HANDBOOK}/benefits.txt"])
+    monkeypatch.setenv("CDGPT_EMBEDDINGS", "local")
+    reset_clients()
+    with pytest.raises(ModelMismatch) as caught:
+        chat("handbook", "What does the company pay into my pension?")
+    message = str(caught.value)
+    assert "'handbook' was trained with openai embeddings (text-embedding-3-small)" in message
+    assert "CDGPT_EMBEDDINGS=local" in message
+
+
+def test_local_trained_model_with_openai_embeddings_forced_is_a_mismatch(source_root, monkeypatch):
+    train("handbook", [f"{HANDBOOK}/benefits.txt"])
+    monkeypatch.setenv("CDGPT_EMBEDDINGS", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "unused-key")
+    reset_clients()
+    with pytest.raises(ModelMismatch, match="trained with local embeddings"):
+        chat("handbook", "What does the company pay into my pension?")
+
+
+def test_local_trained_model_answers_with_the_llm_when_openai_is_configured(openai_stub, source_root, monkeypatch):
+    monkeypatch.setenv("CDGPT_EMBEDDINGS", "local")
+    reset_clients()
+    train("handbook", [f"{HANDBOOK}/benefits.txt"])
+    monkeypatch.delenv("CDGPT_EMBEDDINGS")
+    reset_clients()
+    reply = chat("handbook", "How much does the company pay into my pension if I raise my own contribution to 6%?")
+    assert openai_stub.embedding_requests == []  # the question is embedded locally, as at training
+    assert reply["answer_mode"] == "llm" and reply["answer"].startswith("Stub answer from")

@@ -1,0 +1,28 @@
+"""The `openai_stub` fixture: an OpenAI-compatible stub server, with the environment pointing at it.
+
+Import it into a test module (tests/conftest.py is not to be edited):
+
+    from tests.support.fixtures_openai import openai_stub  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cdgpt.clients import reset_clients
+from tests.support.openai_stub import OpenAIStub
+
+API_KEY = "test-key"
+MAX_RETRIES = 2
+
+
+@pytest.fixture
+def openai_stub(monkeypatch):
+    """A running OpenAIStub; OPENAI_BASE_URL, OPENAI_API_KEY and CDGPT_OPENAI_MAX_RETRIES point at it."""
+    with OpenAIStub() as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+        monkeypatch.setenv("CDGPT_OPENAI_MAX_RETRIES", str(MAX_RETRIES))
+        reset_clients()
+        yield stub
+    reset_clients()

@@ -1,0 +1,201 @@
+"""A small stub of the OpenAI HTTP API on 127.0.0.1, for the real `openai` SDK to talk to.
+
+    POST /v1/embeddings         deterministic hashed bag-of-words vectors (similar texts are close)
+    POST /v1/chat/completions   a canned answer that echoes what the prompt held
+
+Every request is recorded (path, JSON body, lower-cased headers, the status answered). A failure
+queue makes the next requests fail: `stub.fail_next(429)`, `stub.fail_next(503, times=100)`; failures
+carry `retry-after-ms: 1` so the SDK's backoff does not slow tests down.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+DIM = 64
+TOKEN = re.compile(r"[^\W_]+|[\u3400-\u9fff]", re.UNICODE)
+CJK = re.compile(r"[\u3400-\u9fff]")
+PASSAGE = re.compile(r"^\[(\d+)\] ", re.MULTILINE)
+
+
+def stub_vector(text: str, dim: int = DIM) -> list[float]:
+    """Signed feature hashing of lower-cased words (CJK: single characters); not normalised."""
+    vector = np.zeros(dim, dtype=np.float32)
+    for word in TOKEN.findall(text.lower()):
+        for token in CJK.findall(word) if CJK.search(word) else [word]:
+            digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+            bucket = int.from_bytes(digest[:4], "little") % dim
+            vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+    if not vector.any():
+        vector[0] = 1.0
+    return vector.tolist()
+
+
+def stub_answer(passages: int, question_chars: int) -> str:
+    return f"Stub answer from {passages} context passages; the last user message had {question_chars} characters."
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any  # parsed JSON, or the raw text when it is not JSON
+    status: int = 0
+
+
+@dataclass
+class Failure:
+    status: int
+    path: str | None = None  # only requests to this path; None: any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class OpenAIStub:
+    def __init__(self, dim: int = DIM) -> None:
+        self.dim = dim
+        self.requests: list[Recorded] = []
+        self._failures: deque[Failure] = deque()
+        self._lock = threading.Lock()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body: Any = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                record = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                status, payload, headers = stub._respond(record)
+                record.status = status
+                with stub._lock:
+                    stub.requests.append(record)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_error(404)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.root = f"http://127.0.0.1:{self.server.server_port}"
+        self.base_url = self.root + "/v1"
+
+    # Programming and inspection
+
+    def fail_next(self, status: int, times: int = 1, path: str | None = None, **headers: str) -> None:
+        """Answer the next `times` requests (to `path`, if given) with HTTP `status`."""
+        with self._lock:
+            for _ in range(times):
+                self._failures.append(Failure(status, path, {"retry-after-ms": "1", **headers}))
+
+    def clear_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+    def requests_to(self, path: str) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    @property
+    def embedding_requests(self) -> list[Recorded]:
+        return self.requests_to("/v1/embeddings")
+
+    @property
+    def chat_requests(self) -> list[Recorded]:
+        return self.requests_to("/v1/chat/completions")
+
+    # Serving
+
+    def _take_failure(self, path: str) -> Failure | None:
+        with self._lock:
+            for failure in self._failures:
+                if failure.path in (None, path):
+                    self._failures.remove(failure)
+                    return failure
+        return None
+
+    def _respond(self, record: Recorded) -> tuple[int, Any, dict[str, str]]:
+        failure = self._take_failure(record.path)
+        if failure:
+            error = {"message": f"stub failure {failure.status}", "type": "stub_error", "code": str(failure.status)}
+            return failure.status, {"error": error}, failure.headers
+        if not isinstance(record.body, dict):
+            return 400, {"error": {"message": "body must be a JSON object", "type": "invalid_request_error"}}, {}
+        if record.path == "/v1/embeddings":
+            return self._embeddings(record.body)
+        if record.path == "/v1/chat/completions":
+            return self._chat(record.body)
+        return 404, {"error": {"message": f"no route {record.path}", "type": "invalid_request_error"}}, {}
+
+    def _embeddings(self, body: dict) -> tuple[int, Any, dict[str, str]]:
+        inputs = body.get("input")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
+            return 400, {"error": {"message": "input must be a string or a list of strings", "type": "invalid_request_error"}}, {}
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for i, text in enumerate(inputs):
+            vector = stub_vector(text, self.dim)
+            encoded: Any = base64.b64encode(np.asarray(vector, "<f4").tobytes()).decode() if as_base64 else vector
+            data.append({"object": "embedding", "index": i, "embedding": encoded})
+        data.reverse()  # callers must order by `index`, not by position
+        tokens = sum(len(TOKEN.findall(t)) for t in inputs)
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", "stub-embedding"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return 200, payload, {}
+
+    def _chat(self, body: dict) -> tuple[int, Any, dict[str, str]]:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return 400, {"error": {"message": "messages must be a non-empty list", "type": "invalid_request_error"}}, {}
+        last_user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
+        passages = len(PASSAGE.findall(last_user))
+        answer = stub_answer(passages, len(last_user))
+        payload = {
+            "id": f"chatcmpl-stub{len(self.requests)}",
+            "object": "chat.completion",
+            "created": 1700000000,
+            "model": body.get("model", "stub-chat"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+        }
+        return 200, payload, {}
+
+    # Lifecycle
+
+    def __enter__(self) -> OpenAIStub:
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,154 @@
+"""Embeddings: the bundled local model, and an OpenAI-compatible server (the stub) through the real SDK."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+from cdgpt.clients import reset_clients
+from cdgpt.embeddings import LOCAL_MODEL, OPENAI_BATCH, LocalEmbedder, OpenAIEmbedder, make_embedder
+from cdgpt.errors import ModelMismatch, UpstreamError
+from cdgpt.settings import get_settings
+from tests.support.fixtures_openai import MAX_RETRIES, openai_stub  # noqa: F401
+from tests.support.openai_stub import stub_vector
+
+# -- local ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local() -> LocalEmbedder:
+    return make_embedder(get_settings(), "local")
+
+
+def test_local_vectors_are_unit_length_float32_256_dims(local):
+    texts = ["Full-time employees receive 25 days of paid annual leave.", "上海办公室的午餐补贴", "x"]
+    seen = []
+    vectors = local.embed(texts, progress=seen.append)
+    assert local.provider == "local" and local.model == LOCAL_MODEL and local.dim == 256
+    assert vectors.shape == (3, 256)
+    assert vectors.dtype == np.float32
+    assert vectors.flags["C_CONTIGUOUS"]  # faiss needs contiguous float32 rows
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert sum(seen) == 3
+
+
+def test_local_empty_input_gives_an_empty_matrix(local):
+    vectors = local.embed([])
+    assert vectors.shape == (0, 256) and vectors.dtype == np.float32
+
+
+def test_local_similar_sentences_score_higher_than_unrelated_ones(local):
+    question = "How many days of paid holiday do I get each year?"
+    similar = "Full-time employees receive 25 days of paid annual leave per year."
+    unrelated = "The reactor coolant pump was replaced during the night shift."
+    q, s, u = local.embed([question, similar, unrelated])
+    assert float(q @ s) > float(q @ u) + 0.1, (float(q @ s), float(q @ u))
+
+
+def test_local_embedder_is_loaded_once(local):
+    assert make_embedder(get_settings()) is local  # the default without an OpenAI key
+
+
+# -- OpenAI-compatible server --------------------------------------------------------------------
+
+
+def expected(texts: list[str]) -> np.ndarray:
+    rows = np.asarray([stub_vector(t) for t in texts], dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_openai_is_the_default_with_a_key(openai_stub):
+    embedder = make_embedder(get_settings())
+    assert isinstance(embedder, OpenAIEmbedder)
+    assert embedder.model == "text-embedding-3-small"
+
+
+def test_openai_batches_inputs_and_keeps_their_order(openai_stub):
+    texts = [f"document number {i} about topic {i % 7}" for i in range(2 * OPENAI_BATCH + 88)]
+    seen: list[int] = []
+    embedder = make_embedder(get_settings())
+    vectors = embedder.embed(texts, progress=seen.append)
+
+    requests = openai_stub.embedding_requests
+    assert [len(r.body["input"]) for r in requests] == [OPENAI_BATCH, OPENAI_BATCH, 88]
+    assert [t for r in requests for t in r.body["input"]] == texts
+    assert all(r.body["model"] == "text-embedding-3-small" for r in requests)
+    assert seen == [OPENAI_BATCH, OPENAI_BATCH, 88]
+    # The stub answers each batch in reverse order: rows must follow `index`, not position.
+    assert vectors.shape == (len(texts), 64) and vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors, expected(texts), atol=1e-6)
+    assert embedder.dim == 64  # learnt from the first response
+
+
+def test_openai_similar_texts_are_closer(openai_stub):
+    a, b, c = make_embedder(get_settings()).embed(
+        ["annual leave days per year", "how many annual leave days per year", "printer toner cartridge"]
+    )
+    assert float(a @ b) > float(a @ c)
+
+
+def test_openai_rate_limit_then_success(openai_stub):
+    openai_stub.fail_next(429, times=1)
+    vectors = make_embedder(get_settings()).embed(["hello world"])
+    assert vectors.shape == (1, 64)
+    assert [r.status for r in openai_stub.embedding_requests] == [429, 200]
+
+
+def test_openai_server_errors_until_failure_raise_upstream_error(openai_stub, monkeypatch):
+    secret = "sk-test-very-secret-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    reset_clients()
+    openai_stub.fail_next(503, times=100)
+    with pytest.raises(UpstreamError) as caught:
+        make_embedder(get_settings()).embed(["hello world"])
+    message = str(caught.value)
+    assert "embedding server" in message and "HTTP 503" in message and "after retries" in message
+    attempts = openai_stub.embedding_requests
+    assert len(attempts) == MAX_RETRIES + 1
+    assert all(r.status == 503 for r in attempts)
+    assert all(r.headers["authorization"] == f"Bearer {secret}" for r in attempts)
+    assert secret not in message
+    assert secret not in repr(caught.value)
+
+
+def test_openai_api_key_is_sent_as_a_bearer_header(openai_stub):
+    make_embedder(get_settings()).embed(["hello"])
+    [request] = openai_stub.embedding_requests
+    assert request.headers["authorization"] == "Bearer test-key"
+
+
+def test_openai_client_error_is_not_retried(openai_stub):
+    openai_stub.fail_next(401, times=5)
+    with pytest.raises(UpstreamError, match="HTTP 401"):
+        make_embedder(get_settings()).embed(["hello"])
+    assert len(openai_stub.embedding_requests) == 1
+
+
+def test_openai_unreachable_server_raises_upstream_error(monkeypatch):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-unreachable-secret")
+    monkeypatch.setenv("CDGPT_OPENAI_MAX_RETRIES", "0")
+    reset_clients()
+    with pytest.raises(UpstreamError, match="unreachable") as caught:
+        make_embedder(get_settings()).embed(["hello"])
+    assert "sk-unreachable-secret" not in str(caught.value)
+
+
+def test_openai_dimension_differing_from_the_model_is_a_mismatch(openai_stub):
+    with pytest.raises(ModelMismatch, match="dimension 64 differs from the model's 32"):
+        OpenAIEmbedder("text-embedding-3-small", dim=32).embed(["hello"])
+
+
+def test_openai_provider_without_configuration_is_a_mismatch():
+    with pytest.raises(ModelMismatch, match="OPENAI_API_KEY or OPENAI_BASE_URL"):
+        make_embedder(get_settings(), "openai")
+
+
+def test_unknown_provider_is_a_mismatch():
+    with pytest.raises(ModelMismatch, match="unknown embedding provider"):
+        make_embedder(get_settings(), "cohere")

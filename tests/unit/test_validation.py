@@ -1,0 +1,131 @@
+"""Input validation: each malformed input raises the right error class with a message saying what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdgpt.answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS, chat
+from cdgpt.errors import CdgptError, InvalidRequest, ModelNotFound
+from cdgpt.registry import check_model_name, read_manifest
+from cdgpt.settings import get_settings
+from cdgpt.store import default_store
+from cdgpt.training import MAX_PROMPT_CHARS, MAX_SOURCES, train
+
+NAME_RULE = "model_name must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+
+BAD_NAMES = {
+    "empty": "",
+    "too-long": "a" * 65,
+    "parent": "../x",
+    "double-dot": "a..b",
+    "slash": "a/b",
+    "backslash": "a\\b",
+    "hidden": ".hidden",
+    "leading-dash": "-x",
+    "space": "my model",
+    "trailing-newline": "model\n",
+    "unicode": "modèle",
+    "int": 42,
+    "none": None,
+    "list": ["handbook"],
+    "dict": {"name": "handbook"},
+}
+
+
+@pytest.mark.parametrize("name", ["a", "handbook", "Hand_Book-2.v1", "9" * 64])
+def test_good_model_names_pass(name):
+    assert check_model_name(name) == name
+
+
+@pytest.mark.parametrize("name", BAD_NAMES.values(), ids=BAD_NAMES.keys())
+def test_malformed_model_name_in_check(name):
+    with pytest.raises(InvalidRequest) as caught:
+        check_model_name(name)
+    assert str(caught.value) == NAME_RULE
+
+
+@pytest.mark.parametrize("name", BAD_NAMES.values(), ids=BAD_NAMES.keys())
+def test_malformed_model_name_in_chat(name):
+    with pytest.raises(InvalidRequest, match="model_name must be"):
+        chat(name, "What is the leave allowance?")
+
+
+@pytest.mark.parametrize("name", BAD_NAMES.values(), ids=BAD_NAMES.keys())
+def test_malformed_model_name_in_train(name):
+    with pytest.raises(InvalidRequest, match="model_name must be"):
+        train(name, ["docs"])
+    assert not get_settings().data_dir.exists()  # refused before touching the store
+
+
+BAD_QUESTIONS = {
+    "empty": ("", "question must be a non-empty string"),
+    "whitespace": ("  \n\t ", "question must be a non-empty string"),
+    "none": (None, "question must be a non-empty string"),
+    "int": (7, "question must be a non-empty string"),
+    "list": (["what?"], "question must be a non-empty string"),
+    "oversized": ("x" * (MAX_QUESTION_CHARS + 1), f"question is longer than {MAX_QUESTION_CHARS} characters"),
+}
+
+
+@pytest.mark.parametrize(("question", "message"), BAD_QUESTIONS.values(), ids=BAD_QUESTIONS.keys())
+def test_malformed_question(question, message):
+    with pytest.raises(InvalidRequest) as caught:
+        chat("handbook", question)
+    assert str(caught.value) == message
+
+
+BAD_HISTORY = {
+    "string": ("Human: hi", "history must be a list of strings"),
+    "dict": ({"Human": "hi"}, "history must be a list of strings"),
+    "non-string-item": (["Human: hi", 3], "history must be a list of strings"),
+    "nested-list": ([["Human: hi"]], "history must be a list of strings"),
+    "none-item": ([None], "history must be a list of strings"),
+    "too-many": (["Human: hi"] * (MAX_HISTORY_ITEMS + 1), f"history is limited to {MAX_HISTORY_ITEMS} items"),
+    "item-too-long": (["x" * (MAX_HISTORY_ITEM_CHARS + 1)], f"of {MAX_HISTORY_ITEM_CHARS} characters"),
+}
+
+
+@pytest.mark.parametrize(("history", "message"), BAD_HISTORY.values(), ids=BAD_HISTORY.keys())
+def test_malformed_history(history, message):
+    with pytest.raises(InvalidRequest) as caught:
+        chat("handbook", "What is the leave allowance?", history)
+    assert message in str(caught.value)
+
+
+BAD_FILE_LISTS = {
+    "string": ("docs/handbook.md", "file_list must be a non-empty list of sources"),
+    "none": (None, "file_list must be a non-empty list of sources"),
+    "dict": ({"a": 1}, "file_list must be a non-empty list of sources"),
+    "empty": ([], "file_list must be a non-empty list of sources"),
+    "non-string-item": (["docs/a.md", 5], "every file_list entry must be a string"),
+    "none-item": ([None], "every file_list entry must be a string"),
+    "too-many": ([f"docs/{i}.md" for i in range(MAX_SOURCES + 1)], f"file_list holds more than {MAX_SOURCES} sources"),
+}
+
+
+@pytest.mark.parametrize(("file_list", "message"), BAD_FILE_LISTS.values(), ids=BAD_FILE_LISTS.keys())
+def test_malformed_file_list(file_list, message):
+    with pytest.raises(InvalidRequest) as caught:
+        train("handbook", file_list)
+    assert str(caught.value) == message
+    assert not get_settings().data_dir.exists()
+
+
+@pytest.mark.parametrize("prompt", [5, ["be brief"], "x" * (MAX_PROMPT_CHARS + 1)], ids=["int", "list", "oversized"])
+def test_malformed_prompt(prompt):
+    with pytest.raises(InvalidRequest, match=f"prompt must be a string of at most {MAX_PROMPT_CHARS} characters"):
+        train("handbook", ["docs"], prompt=prompt)
+
+
+def test_unknown_model_is_not_found():
+    with pytest.raises(ModelNotFound) as caught:
+        chat("never-trained", "What is the leave allowance?")
+    assert str(caught.value) == "model 'never-trained' has not been trained"
+    with pytest.raises(ModelNotFound, match="'never-trained' has not been trained"):
+        read_manifest(default_store(get_settings()), "never-trained")
+
+
+def test_validation_errors_are_domain_errors():
+    """Every validation failure is a CdgptError, whose message the API may show to the caller."""
+    assert issubclass(InvalidRequest, CdgptError) and issubclass(ModelNotFound, CdgptError)
+    assert not issubclass(ModelNotFound, InvalidRequest)
