@@ -88,6 +88,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .local_api import openapi_document
+
+    print(json.dumps(openapi_document(Path(args.template)), indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdgpt", description="Chat with your company's documents.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--template", default="template.yaml")
     serve.set_defaults(func=cmd_serve)
+
+    openapi = commands.add_parser("openapi", help="print the API's OpenAPI document, generated from the handlers")
+    openapi.add_argument("--template", default="template.yaml")
+    openapi.set_defaults(func=cmd_openapi)
     return parser
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from .contract import MAX_BODY_BYTES, failure
@@ -76,15 +76,46 @@ def template_routes(template: Path) -> list[Route]:
     return routes
 
 
-def load_handler(route: Route) -> Handler:
-    module_name, _, function = route.handler.rpartition(".")
-    spec = importlib.util.spec_from_file_location(f"cdgpt_handler_{route.function}", route.code_dir / f"{module_name}.py")
+def load_module(route: Route) -> ModuleType:
+    """The route's handler module, imported from its CodeUri as Lambda would (once per process)."""
+    module_name = route.handler.rpartition(".")[0]
+    name = f"cdgpt_handler_{route.function}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, route.code_dir / f"{module_name}.py")
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"handler module for {route.function} not found in {route.code_dir}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
-    return getattr(module, function)
+    return module
+
+
+def load_handler(route: Route) -> Handler:
+    return getattr(load_module(route), route.handler.rpartition(".")[2])
+
+
+def openapi_document(template: Path) -> dict[str, Any]:
+    """One OpenAPI document for every route, generated from the handlers' own request/response models."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
+
+    document: dict[str, Any] = {}
+    for route in template_routes(template):
+        app = load_module(route).app
+        schema = app.get_openapi_schema(
+            title="Custom Data GPT",
+            version="1.0.0",
+            description="Train on company documents; chat with answers grounded in them, with sources.",
+            security_schemes={"bearer": HTTPBearer(), "apiKey": APIKey(name="x-api-key", **{"in": APIKeyIn.header})},
+            security=[{"bearer": []}, {"apiKey": []}],
+        ).model_dump(mode="json", by_alias=True, exclude_none=True)
+        if not document:
+            document = schema
+        else:
+            document["paths"].update(schema["paths"])
+            for kind, items in schema.get("components", {}).items():
+                document.setdefault("components", {}).setdefault(kind, {}).update(items)
+    return document
 
 
 def api_gateway_event(method: str, path: str, headers: dict[str, str], body: str | None, source_ip: str) -> dict[str, Any]:

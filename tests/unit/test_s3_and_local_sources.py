@@ -318,3 +318,13 @@ def test_given_a_root_reached_through_a_symlink_when_loading_inside_then_accepte
     assert load_entry("a.txt", settings)[0].content == b"via link"
     assert [d.source for d in load_entry(".", settings)] == ["a.txt"]
     assert isinstance(settings.source_root, Path)
+
+
+def test_given_a_read_error_on_a_local_file_when_loaded_then_source_failed(root, monkeypatch):
+    # Works as root too: the OS error is simulated at the read.
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(SourceFailed, match="Permission denied"):
+        load_entry("readme.md", get_settings())

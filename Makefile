@@ -1,0 +1,40 @@
+# One-command entry points. Python 3.12 is pinned by .python-version (pyenv selects it).
+PYTHON ?= python3.12
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .tools/sam
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+
+.PHONY: demo test sam-check openapi clean
+
+$(BIN)/cdgpt: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+## Train on the sample handbook with the embedded default and ask it a question.
+demo: $(BIN)/cdgpt
+	$(BIN)/cdgpt train --model handbook samples/handbook
+	$(BIN)/cdgpt chat --model handbook "How many days of annual leave do I get, and can I carry some over?"
+
+## Run the test suite.
+test: $(BIN)/cdgpt
+	$(BIN)/python -m pytest
+
+$(SAM_VENV)/bin/sam:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+
+## Lint the template, build the stack without Docker, check the Lambda size limit.
+sam-check: $(SAM_VENV)/bin/sam $(BIN)/cdgpt
+	$(SAM) validate --lint
+	$(SAM) build
+	$(BIN)/python scripts/lambda_size.py .aws-sam/build
+
+## Write the OpenAPI document generated from the handlers.
+openapi: $(BIN)/cdgpt
+	$(BIN)/cdgpt openapi > openapi.json
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .cdgpt

@@ -1,0 +1,150 @@
+"""The `cdgpt` command: in process through `cdgpt.cli.main`, and once as the venv's console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cdgpt.answering import EXTRACTIVE_LABEL, NOT_COVERED
+from cdgpt.cli import main
+from cdgpt.clients import reset_clients
+from tests.support.fixtures_openai import openai_stub  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[2]
+HANDBOOK = "samples/handbook"
+LEAVE_QUESTION = "How many days of paid annual leave does a full-time employee get per year?"
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+    """Run from the repository, with local paths under it allowed (the CLI's default root is the cwd)."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(REPO))
+    reset_clients()
+    return REPO
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    reset_clients()  # each command reads the settings afresh, as a new process would
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def error_line(err: str) -> str:
+    """The single `error: ...` line a failing command prints last on stderr."""
+    lines = err.rstrip("\n").split("\n")
+    assert [line for line in lines if line.startswith("error:")] == [lines[-1]], err
+    assert err.endswith("\n") and "\r" not in lines[-1]
+    return lines[-1]
+
+
+def test_train_then_chat(in_repo, capsys):
+    code, out, _ = run(capsys, "train", "--model", "handbook", HANDBOOK)
+    assert code == 0
+    assert out.startswith("trained handbook v1: 9 documents, ") and " KB, docstore " in out
+
+    code, out, err = run(capsys, "chat", "--model", "handbook", LEAVE_QUESTION)
+    assert code == 0 and err == ""
+    answer, _, sources = out.partition("\n\nSources:\n")
+    assert answer.startswith(EXTRACTIVE_LABEL) and "25 days" in answer
+    assert "  [1] Leave and Holidays Policy — samples/handbook/leave-and-holidays.md (score 0." in sources
+
+    code, out, _ = run(capsys, "chat", "--model", "handbook", "--json", LEAVE_QUESTION)
+    result = json.loads(out)
+    assert code == 0 and result["answer_mode"] == "extractive" and result["model_version"] == 1
+    assert result["history"] == [f"Human: {LEAVE_QUESTION}", f"Bot: {result['answer']}"]
+
+
+def test_uncovered_question_prints_no_sources(in_repo, capsys):
+    assert run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/remote-work.md")[0] == 0
+    code, out, _ = run(capsys, "chat", "--model", "handbook", "Who won the 1998 FIFA World Cup final?")
+    assert code == 0 and out == NOT_COVERED + "\n"
+
+
+def test_skipped_sources_are_reported_and_training_succeeds(in_repo, capsys):
+    code, out, err = run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/benefits.txt", "../outside.txt")
+    assert code == 0
+    assert "skipped ../outside.txt: path '../outside.txt' is outside the source root\n" in err
+    assert out.startswith("trained handbook v1: 1 documents, ")
+
+
+def test_the_working_folder_is_the_default_source_root(monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", "placeholder")
+    monkeypatch.delenv("CDGPT_SOURCE_ROOT")  # unset now, and unset again after the test (main sets it)
+    reset_clients()
+    code, out, _ = run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/onboarding.md")
+    assert code == 0 and out.startswith("trained handbook v1: 1 documents")
+    assert os.environ["CDGPT_SOURCE_ROOT"] == str(REPO)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["chat", "--model", "nope", "Hello?"], "error: model 'nope' has not been trained"),
+        (["chat", "--model", "../etc", "Hello?"], "error: model_name must be 1-64 letters"),
+        (["chat", "--model", "handbook", "   "], "error: question must be a non-empty string"),
+        (
+            ["train", "--model", "handbook", "../outside.txt"],
+            "error: no source could be used (../outside.txt: path '../outside.txt' is outside the source root)",
+        ),
+        (
+            ["train", "--model", "handbook", "ftp://example.com/a.txt", "http://127.0.0.1/x"],
+            "error: no source could be used (ftp://example.com/a.txt: unsupported scheme 'ftp'",
+        ),
+    ],
+    ids=["unknown-model", "bad-model-name", "blank-question", "refused-path", "refused-urls"],
+)
+def test_failures_exit_non_zero_with_one_error_line(in_repo, capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 1
+    assert out == ""
+    assert error_line(err).startswith(message)
+
+
+def test_invalid_settings_exit_2_with_one_error_line(in_repo, capsys, monkeypatch):
+    monkeypatch.setenv("CDGPT_TOP_K", "0")
+    reset_clients()
+    code, out, err = run(capsys, "chat", "--model", "handbook", "Hello?")
+    assert code == 2 and out == ""
+    line = error_line(err)
+    assert "CDGPT_TOP_K" in line and len(err.splitlines()) == 1
+
+
+def test_upstream_failure_is_one_error_line(in_repo, capsys, openai_stub):
+    assert run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/remote-work.md")[0] == 0
+    openai_stub.fail_next(503, times=10, path="/v1/chat/completions")
+    code, out, err = run(capsys, "chat", "--model", "handbook", "Which day do hybrid workers have to be in the office?")
+    assert code == 1 and out == ""
+    assert error_line(err) == "error: language model server answered HTTP 503 after retries"
+    assert "test-key" not in err
+
+
+def test_console_script_train_chat_and_failure(tmp_path):
+    script = Path(sys.executable).parent / "cdgpt"
+    assert script.is_file(), "the package's console script is not installed in this venv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CDGPT_", "OPENAI_", "ARTIFACTS_BUCKET"))}
+    env["CDGPT_DATA_DIR"] = str(tmp_path / "data")
+
+    def cdgpt(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(script), *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+    trained = cdgpt("train", "--model", "handbook", HANDBOOK)
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stdout.startswith("trained handbook v1: 9 documents")
+    assert (tmp_path / "data/models/handbook/manifest.json").is_file()
+
+    chatted = cdgpt("chat", "--model", "handbook", LEAVE_QUESTION)
+    assert chatted.returncode == 0, chatted.stderr
+    assert chatted.stdout.startswith(EXTRACTIVE_LABEL)
+    assert "\nSources:\n  [1] " in chatted.stdout and "samples/handbook/leave-and-holidays.md" in chatted.stdout
+
+    failed = cdgpt("chat", "--model", "missing", "Hello?")
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr == "error: model 'missing' has not been trained\n"

@@ -1,0 +1,381 @@
+"""Text extraction: HTML, Markdown, plain text and PDF bytes into titled documents of sections."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from cdgpt.errors import SourceFailed
+from cdgpt.extract import Document, Section, decode, detect_kind, extract
+from cdgpt.sources import RawDocument
+from tests.support.pdf import make_pdf
+
+
+def raw(content: bytes | str, content_type: str | None = None, name: str = "/doc", source: str = "src") -> RawDocument:
+    body = content.encode("utf-8") if isinstance(content, str) else content
+    return RawDocument(source=source, content=body, content_type=content_type, name=name)
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+PAGE = """<!doctype html>
+<html><head><title>Acme Handbook</title><style>.x { color: red }</style>
+<script>var tracking = "SCRIPT_NOISE";</script></head>
+<body>
+  <header class="site"><a href="/">SITE_BANNER</a><h1>Acme Inc</h1></header>
+  <nav><a href="/a">NAV_LINK</a></nav>
+  <div role="navigation">ROLE_NAV</div>
+  <aside>ASIDE_NOISE</aside>
+  <article>
+    <header><h1>Leave Policy</h1><p class="byline">By HR</p></header>
+    <p>Employees get twenty days of paid leave.</p>
+    <h2>Carry over</h2>
+    <p>Up to five days carry over.</p>
+    <h3>Exceptions</h3>
+    <p>Managers may approve more.</p>
+    <h2>Sick leave</h2>
+    <p>Sick leave is separate.</p>
+    <noscript>NOSCRIPT_NOISE</noscript>
+  </article>
+  <footer>FOOTER_NOISE</footer>
+</body></html>"""
+
+
+@pytest.fixture
+def page() -> Document:
+    return extract(raw(PAGE, "text/html; charset=utf-8", "/handbook/leave.html", "https://acme.test/leave"))
+
+
+def test_given_html_with_page_chrome_when_extracted_then_noise_is_dropped(page):
+    text = page.text
+    for noise in ["SCRIPT_NOISE", "color: red", "NAV_LINK", "ROLE_NAV", "ASIDE_NOISE", "FOOTER_NOISE", "NOSCRIPT_NOISE"]:
+        assert noise not in text
+    # the site-level <header> is a banner: its link and heading go too
+    assert "SITE_BANNER" not in text
+    assert "Acme Inc" not in text
+    assert all("Acme Inc" not in s.headings for s in page.sections)
+
+
+def test_given_html_with_an_article_header_when_extracted_then_its_heading_is_kept(page):
+    assert page.sections[0].headings == ("Leave Policy",)
+    assert "By HR" in page.sections[0].text
+    assert "Employees get twenty days of paid leave." in page.sections[0].text
+
+
+def test_given_html_with_a_title_when_extracted_then_the_title_comes_from_the_title_tag(page):
+    assert page.title == "Acme Handbook"
+    assert page.source == "https://acme.test/leave"
+
+
+def test_given_nested_html_headings_when_extracted_then_sections_carry_their_heading_paths(page):
+    assert [(s.headings, s.text) for s in page.sections] == [
+        (("Leave Policy",), "By HR\n\nEmployees get twenty days of paid leave."),
+        (("Leave Policy", "Carry over"), "Up to five days carry over."),
+        (("Leave Policy", "Carry over", "Exceptions"), "Managers may approve more."),
+        (("Leave Policy", "Sick leave"), "Sick leave is separate."),
+    ]
+
+
+def test_given_html_without_a_title_tag_when_extracted_then_the_first_h1_is_the_title():
+    doc = extract(raw("<html><body><h1>Only Heading</h1><p>Body.</p></body></html>", "text/html"))
+    assert doc.title == "Only Heading"
+
+
+def test_given_html_without_title_or_h1_when_extracted_then_the_file_name_is_the_title():
+    doc = extract(raw("<html><body><p>Body.</p></body></html>", "text/html", name="/guides/getting-started.html"))
+    assert doc.title == "getting-started"
+
+
+def test_given_html_with_a_main_element_when_extracted_then_only_main_content_is_used():
+    html = "<html><body><div>OUTSIDE_MAIN</div><main><h2>Inside</h2><p>Main text.</p></main></body></html>"
+    doc = extract(raw(html, "text/html"))
+    assert "OUTSIDE_MAIN" not in doc.text
+    assert doc.sections == (Section(("Inside",), "Main text."),)
+
+
+def test_given_html_with_hidden_and_banner_roles_when_extracted_then_they_are_dropped():
+    html = (
+        '<html><body><div role="banner">BANNER</div><div aria-hidden="true">HIDDEN</div>'
+        '<div role="contentinfo">INFO</div><p>Visible.</p></body></html>'
+    )
+    assert extract(raw(html, "text/html")).text == "Visible."
+
+
+def test_given_html_code_blocks_with_hash_lines_when_extracted_then_they_are_not_headings():
+    # Shell comments in <pre> and a paragraph starting with "#" are text, not sections.
+    html = """<html><body><h1>Install</h1><p>Run this:</p>
+    <pre># install the dependencies
+pip install acme
+```
+## not a heading either</pre>
+    <p># 1 priority is safety.</p>
+    <h2>Configure</h2><p>Edit the file.</p></body></html>"""
+    doc = extract(raw(html, "text/html"))
+    assert [s.headings for s in doc.sections] == [("Install",), ("Install", "Configure")]
+    assert "# install the dependencies" in doc.sections[0].text
+    assert "## not a heading either" in doc.sections[0].text
+    assert "# 1 priority is safety." in doc.sections[0].text
+
+
+def test_given_an_html_table_when_extracted_then_cells_are_separated():
+    html = "<html><body><table><tr><th>Plan</th><th>Price</th></tr><tr><td>Pro</td><td>10</td></tr></table></body></html>"
+    text = extract(raw(html, "text/html")).text
+    assert "Plan | Price |" in text
+    assert "Pro | 10 |" in text
+
+
+def test_given_html_blocks_when_extracted_then_block_boundaries_become_line_breaks():
+    html = "<html><body><div>First block</div><div>Second block</div><ul><li>one</li><li>two</li></ul></body></html>"
+    text = extract(raw(html, "text/html")).text
+    assert "First block" in text and "Second block" in text
+    assert "First blockSecond block" not in text
+    assert "onetwo" not in text
+
+
+def test_given_html_with_only_noise_when_extracted_then_source_failed():
+    html = "<html><body><nav>menu</nav><script>x()</script><footer>foot</footer></body></html>"
+    with pytest.raises(SourceFailed, match="no text"):
+        extract(raw(html, "text/html"))
+
+
+# --- Markdown and plain text ---------------------------------------------------------------------
+
+MARKDOWN = """# Product Guide
+
+Welcome to the guide.
+
+## Install ##
+
+Download the installer.
+Run it.
+
+```bash
+# this is a shell comment, not a heading
+pip install acme
+```
+
+### Linux
+
+Use the package.
+
+## Usage
+
+~~~
+## also code
+~~~
+
+Call the API.
+
+####### seven hashes is not a heading
+#hashtag is not a heading
+"""
+
+
+def test_given_markdown_when_extracted_then_title_is_the_first_h1_and_sections_follow_headings():
+    doc = extract(raw(MARKDOWN, "text/markdown", "/guide.md"))
+    assert doc.title == "Product Guide"
+    assert [s.headings for s in doc.sections] == [
+        ("Product Guide",),
+        ("Product Guide", "Install"),
+        ("Product Guide", "Install", "Linux"),
+        ("Product Guide", "Usage"),
+    ]
+    assert doc.sections[0].text == "Welcome to the guide."
+
+
+def test_given_markdown_with_hashes_in_code_fences_when_extracted_then_they_stay_text():
+    doc = extract(raw(MARKDOWN, "text/markdown", "/guide.md"))
+    install = doc.sections[1].text
+    assert "# this is a shell comment, not a heading" in install
+    assert "pip install acme" in install
+    assert "## also code" in doc.sections[3].text
+    assert all("this is a shell comment, not a heading" not in s.headings for s in doc.sections)
+
+
+def test_given_markdown_lines_in_a_paragraph_when_extracted_then_they_stay_one_paragraph():
+    doc = extract(raw(MARKDOWN, "text/markdown", "/guide.md"))
+    assert doc.sections[1].text.startswith("Download the installer.\nRun it.\n\n")
+
+
+def test_given_markdown_with_pseudo_headings_when_extracted_then_they_are_text():
+    usage = extract(raw(MARKDOWN, "text/markdown", "/guide.md")).sections[3].text
+    assert "####### seven hashes is not a heading" in usage
+    assert "#hashtag is not a heading" in usage
+
+
+def test_given_a_md_file_without_content_type_when_extracted_then_it_is_parsed_as_markdown():
+    doc = extract(raw("# Notes\n\nSome notes.", None, "notes.md"))
+    assert doc.title == "Notes"
+    assert doc.sections == (Section(("Notes",), "Some notes."),)
+
+
+def test_given_plain_text_when_extracted_then_paragraphs_are_normalised_and_no_headings_are_made():
+    text = "  First   paragraph\nwraps here.  \n\n\n# not a heading in plain text\n\n\tLast one.\n"
+    doc = extract(raw(text, "text/plain", "/readme.txt"))
+    assert doc.title == "readme"
+    assert doc.sections == (
+        Section((), "First paragraph wraps here.\n\n# not a heading in plain text\n\nLast one."),
+    )
+
+
+def test_given_a_txt_name_and_no_content_type_when_extracted_then_it_is_text():
+    assert detect_kind(raw("x", None, "a.TXT")) == ("text", None)
+
+
+def test_given_an_empty_document_when_extracted_then_source_failed():
+    with pytest.raises(SourceFailed, match="no text"):
+        extract(raw(b"", "text/plain"))
+
+
+@pytest.mark.parametrize("blank", [b"   \n\n\t  \n", b"\xef\xbb\xbf"])
+def test_given_a_blank_document_when_extracted_then_source_failed(blank):
+    with pytest.raises(SourceFailed):
+        extract(raw(blank, "text/plain"))
+
+
+# --- PDF -----------------------------------------------------------------------------------------
+
+
+def test_given_a_pdf_when_extracted_then_page_text_is_a_page_section_and_metadata_gives_the_title():
+    pdf = make_pdf(["Quarterly revenue grew by nine percent.", "Costs fell."], title="Q3 Report")
+    doc = extract(raw(pdf, "application/pdf", "/q3.pdf"))
+    assert doc.title == "Q3 Report"
+    assert len(doc.sections) == 1
+    assert doc.sections[0].headings == ("Page 1",)
+    assert "Quarterly revenue grew by nine percent." in doc.sections[0].text
+    assert "Costs fell." in doc.sections[0].text
+
+
+def test_given_a_pdf_without_metadata_or_content_type_when_extracted_then_sniffed_and_titled_by_name():
+    doc = extract(raw(make_pdf("Sniffed by its header."), None, "/download"))
+    assert doc.title == "download"
+    assert "Sniffed by its header." in doc.text
+
+
+def test_given_a_corrupt_pdf_when_extracted_then_source_failed():
+    with pytest.raises(SourceFailed, match="unreadable PDF"):
+        extract(raw(b"%PDF-1.4\nthis is not really a pdf", "application/pdf", "/broken.pdf"))
+
+
+def test_given_a_pdf_page_without_text_when_extracted_then_source_failed():
+    with pytest.raises(SourceFailed, match="no text"):
+        extract(raw(make_pdf([]), "application/pdf", "/blank.pdf"))
+
+
+# --- charsets ------------------------------------------------------------------------------------
+
+CHINESE = (
+    "自然语言处理是人工智能领域的一个重要方向。它研究能实现人与计算机之间用自然语言进行有效通信的各种理论和方法。"
+    "自然语言处理是一门融语言学、计算机科学、数学于一体的科学。"
+)
+TRADITIONAL = (
+    "自然語言處理是人工智慧領域的一個重要方向。它研究能實現人與電腦之間用自然語言進行有效通訊的各種理論和方法。"
+    "自然語言處理是一門融語言學、電腦科學、數學於一體的科學。"
+)
+JAPANESE = (
+    "自然言語処理は、人間が日常的に使っている自然言語をコンピュータに処理させる一連の技術であり、"
+    "人工知能と言語学の一分野である。これはテストの文章です。"
+)
+FRENCH = (
+    "Le café était très agréable. Nous avons mangé une crème brûlée à la française, près de la forêt. "
+    "Ça coûte cher, mais c'était délicieux! Où êtes-vous allés l'été dernier? À bientôt."
+)
+
+
+def test_given_gbk_text_with_a_declared_charset_when_extracted_then_decoded_correctly():
+    doc = extract(raw(CHINESE.encode("gbk"), "text/plain; charset=gbk", "/zh"))
+    assert doc.text == CHINESE
+
+
+def test_given_a_quoted_declared_charset_when_extracted_then_it_is_honoured():
+    doc = extract(raw(CHINESE.encode("gb2312"), 'text/plain; charset="GB2312"', "/zh"))
+    assert doc.text == CHINESE
+
+
+def test_given_gbk_html_with_a_declared_charset_when_extracted_then_decoded_correctly():
+    html = f"<html><head><title>中文标题</title></head><body><p>{CHINESE}</p></body></html>"
+    doc = extract(raw(html.encode("gbk"), "text/html; charset=GBK", "/zh.html"))
+    assert doc.title == "中文标题"
+    assert doc.text == CHINESE
+
+
+def test_given_html_declaring_its_charset_in_a_meta_tag_when_extracted_then_decoded_correctly():
+    html = f'<html><head><meta charset="big5"><title>標題</title></head><body><p>{TRADITIONAL}</p></body></html>'
+    doc = extract(raw(html.encode("big5"), "text/html", "/tw.html"))
+    assert doc.title == "標題"
+    assert doc.text == TRADITIONAL
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [(CHINESE, "gb18030"), (TRADITIONAL, "big5"), (JAPANESE, "shift_jis"), (FRENCH, "latin-1")],
+)
+def test_given_undeclared_legacy_encodings_when_extracted_then_the_charset_is_detected(text, encoding):
+    body = text.encode(encoding)
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")  # the input is really not UTF-8
+    doc = extract(raw(body, None, "/doc.txt"))
+    assert doc.text == text
+
+
+def test_given_a_wrong_declared_charset_when_decoding_then_it_falls_back_to_utf8():
+    assert decode("naïve café".encode(), "no-such-charset") == "naïve café"
+    assert decode("naïve café".encode(), "ascii") == "naïve café"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "text/plain; charset=utf-8", "text/plain; charset=UTF-8"])
+def test_given_utf8_with_a_bom_when_extracted_then_the_bom_is_dropped(content_type):
+    doc = extract(raw("\ufeffHello wörld.".encode(), content_type, "/bom.txt"))
+    assert doc.text == "Hello wörld."
+
+
+def test_given_markdown_with_a_bom_and_declared_utf8_when_extracted_then_the_first_heading_is_still_the_title():
+    doc = extract(raw("\ufeff# Título\n\nTexto.".encode(), "text/markdown; charset=utf-8", "/bom.md"))
+    assert doc.title == "Título"
+    assert doc.sections == (Section(("Título",), "Texto."),)
+
+
+def test_given_html_with_a_bom_when_extracted_then_the_bom_is_dropped():
+    doc = extract(raw("\ufeff<html><title>Tïtle</title><body><p>Body.</p></body></html>".encode(), "text/html"))
+    assert doc.title == "Tïtle"
+    assert doc.text == "Body."
+
+
+# --- binary and unsupported input ----------------------------------------------------------------
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f80f00000101000518d84e0000000049454e44ae426082"
+)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_given_random_binary_bytes_when_extracted_then_source_failed(seed):
+    junk = random.Random(seed).randbytes(4096)
+    with pytest.raises(SourceFailed):
+        extract(raw(junk, None, "/blob.bin"))
+
+
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream", "text/plain"])
+def test_given_a_png_without_an_image_type_when_extracted_then_source_failed(content_type):
+    with pytest.raises(SourceFailed):
+        extract(raw(PNG, content_type, "/picture"))
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "application/zip", "video/mp4"])
+def test_given_an_unsupported_content_type_when_extracted_then_source_failed_names_it(content_type):
+    with pytest.raises(SourceFailed, match="unsupported content type"):
+        extract(raw(PNG, content_type, "/picture"))
+
+
+def test_given_text_sniffing_when_content_type_is_missing_then_html_and_pdf_are_recognised():
+    assert detect_kind(raw(b"  <!DOCTYPE html><html></html>", None, "/x"))[0] == "html"
+    assert detect_kind(raw(b"<div><body>hi</body>", None, "/x"))[0] == "html"
+    assert detect_kind(raw(b"%PDF-1.7 ...", "application/octet-stream", "/x"))[0] == "pdf"
+    assert detect_kind(raw(b"just words", None, "/x"))[0] == "text"
+
+
+def test_given_content_type_parameters_when_detected_then_mime_is_case_insensitive_and_charset_is_read():
+    assert detect_kind(raw(b"x", "Text/HTML; Charset=ISO-8859-1", "/x")) == ("html", "ISO-8859-1")
+    assert detect_kind(raw(b"x", "text/markdown;charset='utf-8'", "/x")) == ("markdown", "utf-8")
