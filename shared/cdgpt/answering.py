@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from .chunking import split_sentences
 from .errors import InvalidRequest, UpstreamError
-from .retrieval import Hit, load_model, retrieve
+from .lexical import tokenize
+from .retrieval import Hit, load_model, search
 from .settings import Settings, get_settings
 from .store import ArtifactStore, default_store
 
@@ -15,7 +14,7 @@ MAX_HISTORY_ITEMS = 200
 MAX_HISTORY_ITEM_CHARS = 20000
 HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
 SNIPPET_CHARS = 300
-MIN_SCORE = {"local": 0.25, "openai": 0.2}
+MIN_SIMILARITY = {"local": 0.2, "openai": 0.2}  # cosine below which a chunk is not relevant
 NOT_COVERED = "The documents do not cover this question."
 EXTRACTIVE_LABEL = "Extractive answer (quoted from the documents; no language model is configured):"
 DEFAULT_PROMPT = (
@@ -23,7 +22,6 @@ DEFAULT_PROMPT = (
     "Cite the passages you use as [1], [2]. If the context does not contain the answer, say that "
     "the documents do not cover it. Answer in the language of the question."
 )
-WORD = re.compile(r"[^\W\d_]{2,}|\d+|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", re.UNICODE)
 
 
 def check_question(question: object) -> str:
@@ -44,20 +42,16 @@ def check_history(history: object) -> list[str]:
     return history
 
 
-def _words(text: str) -> set[str]:
-    return {w.lower() for w in WORD.findall(text)}
-
-
 def extractive_answer(question: str, hits: list[Hit], embedder, limit: int = 3) -> str:
     """The sentences of the retrieved chunks closest to the question, in document order."""
     candidates = [(rank, i, s) for rank, hit in enumerate(hits) for i, s in enumerate(split_sentences(hit.chunk["text"]))]
     sentences = [s for _, _, s in candidates]
     vectors = embedder.embed([question, *sentences])
     similarity = vectors[1:] @ vectors[0]
-    asked = _words(question)
+    asked = set(tokenize(question))
     scored = []
     for (rank, i, sentence), sim in zip(candidates, similarity, strict=True):
-        overlap = len(asked & _words(sentence)) / (len(asked) or 1)
+        overlap = len(asked & set(tokenize(sentence))) / (len(asked) or 1)
         scored.append((float(sim) + overlap - 0.05 * rank, rank, i, sentence))
     best = sorted(sorted(scored, reverse=True)[:limit], key=lambda t: (t[1], t[2]))
     return EXTRACTIVE_LABEL + "\n" + " ".join(f"{s} [{rank + 1}]" for _, rank, _, s in best)
@@ -121,21 +115,28 @@ def chat(
     question = check_question(question)
     history = check_history(history)
     model = load_model(model_name, store or default_store(settings), settings)
-    threshold = settings.min_score if settings.min_score is not None else MIN_SCORE.get(model.embedder.provider, 0.2)
-    hits = [h for h in retrieve(model, question, settings.top_k) if h.score >= threshold]
-    if not hits:
+    results = search(model, question, settings.top_k, settings.lexical_weight)
+    threshold = settings.min_score if settings.min_score is not None else MIN_SIMILARITY[model.embedder.provider]
+    relevant = [h for h in results.chunks if h.similarity >= threshold]
+    documents = [h for h in results.documents if h.similarity >= threshold]
+    if not relevant:
         answer = NOT_COVERED
     elif settings.answer_mode == "llm":
-        answer = llm_answer(question, hits, history, model.manifest.prompt, settings)
+        answer = llm_answer(question, relevant, history, model.manifest.prompt, settings)
     else:
-        answer = extractive_answer(question, hits, model.embedder)
+        answer = extractive_answer(question, relevant, model.embedder)
     return {
         "answer": answer,
         "history": [*history, f"Human: {question}", f"Bot: {answer}"],
         "sources": [
-            {"source": h.chunk["source"], "title": h.chunk["title"], "score": round(h.score, 4), "snippet": _snippet(h.chunk["text"])}
-            for h in hits
+            {
+                "source": h.chunk["source"],
+                "title": h.chunk["title"],
+                "score": round(h.score, 4),
+                "snippet": _snippet(h.chunk["text"]),
+            }
+            for h in documents
         ],
         "model_version": model.manifest.version,
-        "answer_mode": "none" if not hits else settings.answer_mode,
+        "answer_mode": settings.answer_mode if relevant else "none",
     }

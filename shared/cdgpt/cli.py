@@ -59,6 +59,25 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .evaluation import evaluate, load_cases
+
+    report = evaluate(args.model, load_cases(Path(args.file)), k=args.k)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    for miss in report["misses"]:
+        rank = f"rank {miss['rank']}" if miss["rank"] else "not found"
+        print(f"miss ({rank}): {miss['question']}\n  expected {miss['expected']}; got {', '.join(miss['got'])}")
+    print(
+        f"{report['model_name']}: {report['questions']} questions  R@1 {report['recall_at_1']:.3f}  "
+        f"R@{report['k']} {report['recall_at_k']:.3f}  MRR {report['mrr']:.3f}"
+    )
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -112,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="print the whole result as JSON")
     chat.add_argument("question")
     chat.set_defaults(func=cmd_chat)
+
+    evaluation = commands.add_parser("eval", help="measure retrieval on questions with known sources")
+    evaluation.add_argument("--model", required=True, help="model name")
+    evaluation.add_argument("--k", type=int, default=4, help="the k of recall at k (default 4)")
+    evaluation.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluation.add_argument("file", help='JSON lines: {"question": ..., "expected_source": ...}')
+    evaluation.set_defaults(func=cmd_eval)
 
     serve = commands.add_parser("serve", help="serve the template's API routes locally (no Docker)")
     serve.add_argument("--host", default="127.0.0.1")

@@ -88,6 +88,8 @@ class OpenAIEmbedder:
                 raise UpstreamError(f"embedding server answered HTTP {exc.status_code} after retries") from exc
             except openai.APIError as exc:
                 raise UpstreamError(f"embedding server unreachable: {type(exc).__name__}") from exc
+            except ValueError as exc:  # the SDK's own check of the answer ("No embedding data received")
+                raise UpstreamError("embedding server returned no vectors") from exc
             data = sorted(response.data, key=lambda d: d.index)
             if len(data) != len(batch):
                 raise UpstreamError("embedding server returned a wrong number of vectors")

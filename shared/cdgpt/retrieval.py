@@ -6,10 +6,14 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .embeddings import Embedder, make_embedder
 from .errors import ModelMismatch
+from .lexical import LexicalIndex
 from .registry import Manifest, check_model_name, manifest_key, read_artifact, read_manifest
 from .settings import Settings
 from .store import ArtifactStore
@@ -25,6 +29,7 @@ class LoadedModel:
     manifest: Manifest
     etag: str
     index: faiss.Index
+    lexical: LexicalIndex
     chunks: list[dict[str, Any]]
     embedder: Embedder
 
@@ -32,11 +37,28 @@ class LoadedModel:
 @dataclass(frozen=True)
 class Hit:
     chunk: dict[str, Any]
-    score: float
+    score: float  # fused, 0..1
+    similarity: float  # cosine of the chunk and the question
+
+
+@dataclass(frozen=True)
+class Results:
+    chunks: list[Hit]  # the best chunks, for an answer's context
+    documents: list[Hit]  # one per distinct document (its best chunk), best first
 
 
 _cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
 _lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _single_threaded_queries() -> None:
+    """BLAS and OpenMP threads cost more than they save on one query vector (~8 ms on 2 cores)."""
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+    faiss.omp_set_num_threads(1)
 
 
 def _embedder_for(manifest: Manifest, settings: Settings) -> Embedder:
@@ -64,10 +86,12 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
     manifest, etag = read_manifest(store, name)
     from .index import vector_index_from_bytes
 
+    _single_threaded_queries()
     model = LoadedModel(
         manifest=manifest,
         etag=etag,
         index=vector_index_from_bytes(read_artifact(store, manifest, "index")),
+        lexical=LexicalIndex.from_bytes(read_artifact(store, manifest, "lexical")),
         chunks=json.loads(read_artifact(store, manifest, "docstore"))["chunks"],
         embedder=_embedder_for(manifest, settings),
     )
@@ -79,8 +103,40 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
     return model
 
 
-def retrieve(model: LoadedModel, question: str, k: int) -> list[Hit]:
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    n = min(n, len(scores))
+    return np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, dtype=np.int64)
+
+
+def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> Results:
+    """Fuse vector and BM25 scores (each scaled to 0..1 over the candidates, then a weighted sum)."""
     from .index import search_vectors
 
+    pool = max(64, 8 * k)
     query = model.embedder.embed([question])[0]
-    return [Hit(model.chunks[i], score) for i, score in search_vectors(model.index, query, k)]
+    vector_hits = dict(search_vectors(model.index, query, pool))
+    lexical = model.lexical.scores(question)
+    ids = np.array(sorted(set(vector_hits) | set(_top(lexical, pool).tolist())), dtype=np.int64)
+    if not len(ids):
+        return Results([], [])
+    cosine = model.index.reconstruct_batch(ids) @ query
+    low, high = float(cosine.min()), float(cosine.max())
+    vector_part = (cosine - low) / (high - low) if high > low else np.ones_like(cosine)
+    top_lexical = float(lexical.max())
+    lexical_part = lexical[ids] / top_lexical if top_lexical > 0 else np.zeros(len(ids), dtype=np.float32)
+    fused = lexical_weight * lexical_part + (1 - lexical_weight) * vector_part
+    chunks: list[Hit] = []
+    documents: list[Hit] = []
+    for position in np.argsort(-fused, kind="stable"):
+        chunk = model.chunks[int(ids[position])]
+        new_document = len(documents) < k and all(d.chunk["source"] != chunk["source"] for d in documents)
+        if len(chunks) >= k and not new_document:
+            if len(documents) >= k:
+                break
+            continue
+        hit = Hit(chunk, float(fused[position]), float(cosine[position]))
+        if len(chunks) < k:
+            chunks.append(hit)
+        if new_document:
+            documents.append(hit)
+    return Results(chunks, documents)

@@ -86,7 +86,12 @@ class LocalStore:
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:
-            self._path(key).unlink(missing_ok=True)
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            try:
+                path.parent.rmdir()  # an emptied version folder; each training would leave one behind
+            except OSError:
+                pass  # not empty, or already gone
 
 
 class S3Store:

@@ -12,6 +12,7 @@ from .chunking import Chunk, chunk_document
 from .embeddings import Embedder, make_embedder
 from .errors import CdgptError, InvalidRequest, TrainingFailed
 from .extract import extract
+from .lexical import LexicalIndex
 from .registry import EmbeddingInfo, SourceRecord, check_model_name, docstore_bytes, list_models, publish, read_manifest
 from .settings import Settings, get_settings
 from .sources import load_entry
@@ -111,11 +112,16 @@ def train(
     report = (lambda n: progress("embedding", n, len(chunks))) if progress else None
     vectors = embedder.embed([c.context for c in chunks], report)
     index_data = vector_index_to_bytes(build_vector_index(vectors))
+    lexical_data = LexicalIndex.build([c.context for c in chunks]).to_bytes()
     docstore = docstore_bytes([asdict(c) for c in chunks])
     manifest = publish(
         store,
         model_name,
-        {"index": ("index.faiss", index_data), "docstore": ("docstore.json", docstore)},
+        {
+            "index": ("index.faiss", index_data),
+            "lexical": ("lexical.npz", lexical_data),
+            "docstore": ("docstore.json", docstore),
+        },
         embedding=EmbeddingInfo(provider=embedder.provider, model=embedder.model, dim=embedder.dim),
         prompt=prompt,
         counts={

@@ -121,7 +121,10 @@ class CountingStore(WrappedStore):
 
 def version_folders(store, name: str) -> set[str]:
     prefix = f"models/{name}/versions/"
-    return {key[len(prefix) :].split("/", 1)[0] for key in store.list(prefix)}
+    folders = {key[len(prefix) :].split("/", 1)[0] for key in store.list(prefix)}
+    if isinstance(store, LocalStore):  # and no emptied folders are left behind on disk
+        assert {p.name for p in (store.root / prefix).iterdir()} == folders
+    return folders
 
 
 def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_docstore(store, sources):
@@ -179,6 +182,7 @@ def test_a_failed_write_leaves_the_previous_version_serving(store, sources, fail
 
     assert store.get(manifest_key("m")) == manifest_before
     assert sorted(store.list("models/m/versions/")) == files_before  # the half-written files are gone
+    assert len(version_folders(store, "m")) == 1
     assert failing.puts and not any(store.get(key) for key in failing.puts)
     reply = chat("m", QUESTION, store=store)
     assert reply["model_version"] == 1 and reply["sources"]

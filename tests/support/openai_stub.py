@@ -59,6 +59,7 @@ class Failure:
     status: int
     path: str | None = None  # only requests to this path; None: any
     headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # the JSON answered; None: an OpenAI-style error object
 
 
 class OpenAIStub:
@@ -106,11 +107,12 @@ class OpenAIStub:
 
     # Programming and inspection
 
-    def fail_next(self, status: int, times: int = 1, path: str | None = None, **headers: str) -> None:
-        """Answer the next `times` requests (to `path`, if given) with HTTP `status`."""
+    def fail_next(self, status: int, times: int = 1, path: str | None = None, body: Any = None, **headers: str) -> None:
+        """Answer the next `times` requests (to `path`, if given) with HTTP `status` (and `body`, if given:
+        e.g. a malformed 200 answer)."""
         with self._lock:
             for _ in range(times):
-                self._failures.append(Failure(status, path, {"retry-after-ms": "1", **headers}))
+                self._failures.append(Failure(status, path, {"retry-after-ms": "1", **headers}, body))
 
     def clear_failures(self) -> None:
         with self._lock:
@@ -141,6 +143,8 @@ class OpenAIStub:
     def _respond(self, record: Recorded) -> tuple[int, Any, dict[str, str]]:
         failure = self._take_failure(record.path)
         if failure:
+            if failure.body is not None:
+                return failure.status, failure.body, failure.headers
             error = {"message": f"stub failure {failure.status}", "type": "stub_error", "code": str(failure.status)}
             return failure.status, {"error": error}, failure.headers
         if not isinstance(record.body, dict):

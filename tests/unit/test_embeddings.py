@@ -152,3 +152,22 @@ def test_openai_provider_without_configuration_is_a_mismatch():
 def test_unknown_provider_is_a_mismatch():
     with pytest.raises(ModelMismatch, match="unknown embedding provider"):
         make_embedder(get_settings(), "cohere")
+
+
+USAGE = {"prompt_tokens": 1, "total_tokens": 1}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "embedding server returned no vectors"),
+        ([{"object": "embedding", "index": 0, "embedding": [1.0, 0.0]}], "embedding server returned a wrong number of vectors"),
+    ],
+    ids=["no-vectors", "too-few-vectors"],
+)
+def test_openai_malformed_answer_is_an_upstream_error(openai_stub, data, message):
+    body = {"object": "list", "data": data, "model": "text-embedding-3-small", "usage": USAGE}
+    openai_stub.fail_next(200, path="/v1/embeddings", body=body)
+    with pytest.raises(UpstreamError) as caught:
+        make_embedder(get_settings()).embed(["one", "two"])
+    assert str(caught.value) == message

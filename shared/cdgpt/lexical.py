@@ -1,0 +1,124 @@
+"""Lexical retrieval: BM25 over stemmed words (space-separated languages) and character bigrams (CJK).
+
+The index is a term-major sparse matrix of precomputed BM25 weights, so a query is a few array
+slices and one `bincount`. It is stored as a single `.npz` (plain arrays, loaded without pickle).
+scipy-based BM25 libraries would add ~100 MB to a Lambda package already near the 250 MB limit.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+K1 = 1.2
+B = 0.75
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
+IS_CJK = re.compile(rf"[{CJK}]")
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours yourself yourselves""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(text: str) -> list[str]:
+    """Stemmed words without stop words; CJK runs become overlapping character bigrams."""
+    tokens: list[str] = []
+    words: list[str] = []
+    for run in TOKEN.findall(unicodedata.normalize("NFKC", text).lower()):
+        if IS_CJK.match(run):
+            tokens.extend(run[i : i + 2] for i in range(len(run) - 1)) if len(run) > 1 else tokens.append(run)
+        elif run not in STOP_WORDS:
+            words.append(run)
+    return _stemmer().stemWords(words) + tokens
+
+
+@dataclass(frozen=True)
+class LexicalIndex:
+    terms: dict[str, int]
+    indptr: np.ndarray  # int64, per term: where its postings start in doc_ids/weights
+    doc_ids: np.ndarray  # int32
+    weights: np.ndarray  # float32, BM25 weight of the term in that document
+    n_docs: int
+
+    @classmethod
+    def build(cls, texts: list[str]) -> LexicalIndex:
+        counts = [Counter(tokenize(t)) for t in texts]
+        lengths = np.array([sum(c.values()) for c in counts], dtype=np.float32)
+        avg = float(lengths.mean()) if len(texts) and lengths.mean() > 0 else 1.0
+        postings: dict[str, list[tuple[int, int]]] = {}
+        for doc, counter in enumerate(counts):
+            for term, tf in counter.items():
+                postings.setdefault(term, []).append((doc, tf))
+        terms = {term: i for i, term in enumerate(sorted(postings))}
+        indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+        doc_ids, weights = [], []
+        for term, i in terms.items():
+            docs = np.array([d for d, _ in postings[term]], dtype=np.int32)
+            tf = np.array([f for _, f in postings[term]], dtype=np.float32)
+            idf = np.log(1 + (len(texts) - len(docs) + 0.5) / (len(docs) + 0.5))
+            norm = K1 * (1 - B + B * lengths[docs] / avg)
+            doc_ids.append(docs)
+            weights.append((idf * tf * (K1 + 1) / (tf + norm)).astype(np.float32))
+            indptr[i + 1] = indptr[i] + len(docs)
+        empty_i, empty_f = np.zeros(0, np.int32), np.zeros(0, np.float32)
+        return cls(
+            terms=terms,
+            indptr=indptr,
+            doc_ids=np.concatenate(doc_ids) if doc_ids else empty_i,
+            weights=np.concatenate(weights) if weights else empty_f,
+            n_docs=len(texts),
+        )
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document for the query (zeros where no term matches)."""
+        ids = [self.terms[t] for t in tokenize(query) if t in self.terms]
+        if not ids:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        spans = [slice(self.indptr[i], self.indptr[i + 1]) for i in ids]
+        docs = np.concatenate([self.doc_ids[s] for s in spans])
+        weights = np.concatenate([self.weights[s] for s in spans])
+        return np.bincount(docs, weights=weights, minlength=self.n_docs).astype(np.float32)
+
+    def to_bytes(self) -> bytes:
+        vocab = "\n".join(sorted(self.terms, key=self.terms.__getitem__)).encode()
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            vocab=np.frombuffer(vocab, dtype=np.uint8),
+            indptr=self.indptr,
+            doc_ids=self.doc_ids,
+            weights=self.weights,
+            n_docs=np.array([self.n_docs], dtype=np.int64),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LexicalIndex:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            vocab = arrays["vocab"].tobytes().decode()
+            return cls(
+                terms={term: i for i, term in enumerate(vocab.split("\n"))} if vocab else {},
+                indptr=arrays["indptr"],
+                doc_ids=arrays["doc_ids"],
+                weights=arrays["weights"],
+                n_docs=int(arrays["n_docs"][0]),
+            )
