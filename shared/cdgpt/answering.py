@@ -118,7 +118,9 @@ def chat(
     results = search(model, question, settings.top_k, settings.lexical_weight)
     threshold = settings.min_score if settings.min_score is not None else MIN_SIMILARITY[model.embedder.provider]
     relevant = [h for h in results.chunks if h.similarity >= threshold]
-    documents = [h for h in results.documents if h.similarity >= threshold]
+    # A document is listed when its best-ranked chunk is relevant, and always when the answer quotes it.
+    quoted = {h.chunk["source"] for h in relevant}
+    documents = [h for h in results.documents if h.similarity >= threshold or h.chunk["source"] in quoted]
     if not relevant:
         answer = NOT_COVERED
     elif settings.answer_mode == "llm":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import PurePosixPath
@@ -16,6 +17,10 @@ HTML_HEADING = re.compile(r"^(\x00{1,6}) (.+)$")
 FENCE = re.compile(r"^\s*(```|~~~)")
 NOISE_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside", "form", "svg", "iframe", "button"]
 NOISE_SELECTORS = '[role="navigation"], [role="banner"], [role="contentinfo"], [role="search"], [aria-hidden="true"]'
+CHROME_WORDS = frozenset(
+    "nav navbar navigation menu menubar sidebar breadcrumb breadcrumbs toc footer pagination pager related skip".split()
+)
+CHROME_PARTS = ("sidebar", "navbar", "navheader", "navfooter", "breadcrumb", "table-of-contents")
 BLOCK_TAGS = [
     "p", "div", "section", "article", "main", "ul", "ol", "li", "table", "tr", "pre", "blockquote",
     "dl", "dt", "dd", "br", "hr", "figure", "figcaption", "header",
@@ -120,7 +125,7 @@ def parse_markup(text: str, heading_re: re.Pattern[str] = HEADING, fences: bool 
     for raw_line in text.splitlines():
         if fences and FENCE.match(raw_line):
             in_fence = not in_fence
-        line = " ".join(raw_line.split())
+        line = " ".join(raw_line.split()).strip("| ")  # table cells leave bare separators behind
         match = None if in_fence else heading_re.match(line)
         if match:
             end_section()
@@ -136,14 +141,29 @@ def parse_markup(text: str, heading_re: re.Pattern[str] = HEADING, fences: bool 
     return title, sections
 
 
-def _html(content: bytes, charset: str | None) -> tuple[str | None, list[Section]]:
-    from bs4 import BeautifulSoup
+def _is_chrome(tag) -> bool:
+    """Page chrome by its class or id: nav bars, sidebars, tables of contents, footers (any site generator)."""
+    names = " ".join([*(tag.get("class") or []), tag.get("id") or ""])
+    if not names.strip() or tag.name in ("html", "body", "main", "article"):
+        return False
+    lowered = re.sub(r"([a-z])([A-Z])", r"\1 \2", names).lower()
+    if any(part in lowered for part in CHROME_PARTS) or CHROME_WORDS.intersection(re.split(r"[\s_-]+", lowered)):
+        return tag.find(["main", "article"]) is None
+    return False
 
-    soup = BeautifulSoup(content, "lxml", from_encoding=charset)
+
+def _html(content: bytes, charset: str | None) -> tuple[str | None, list[Section]]:
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # XHTML pages parse fine as HTML
+        soup = BeautifulSoup(content, "lxml", from_encoding=charset)
     title = soup.title.get_text(" ", strip=True) if soup.title else None
     for tag in soup(NOISE_TAGS):
         tag.decompose()
     for tag in soup.select(NOISE_SELECTORS):
+        tag.decompose()
+    for tag in soup.find_all(_is_chrome):
         tag.decompose()
     for tag in soup("header"):
         if tag.find_parent(["article", "main"]) is None:
@@ -163,7 +183,7 @@ def _html(content: bytes, charset: str | None) -> tuple[str | None, list[Section
 
 def _pdf(content: bytes, name: str) -> tuple[str | None, list[Section]]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PdfReadError
 
     try:
         reader = PdfReader(BytesIO(content))
@@ -171,7 +191,7 @@ def _pdf(content: bytes, name: str) -> tuple[str | None, list[Section]]:
             reader.decrypt("")
         pages = [page.extract_text() or "" for page in reader.pages]
         meta_title = (reader.metadata or {}).get("/Title")
-    except (PdfReadError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
+    except (PdfReadError, DependencyError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
         raise SourceFailed(f"unreadable PDF {name}") from exc
     sections = []
     for number, page in enumerate(pages, start=1):
