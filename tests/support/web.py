@@ -48,7 +48,7 @@ class LocalWeb:
         return self.base + path
 
     def __enter__(self) -> LocalWeb:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()  # fast shutdown
         return self
 
     def __exit__(self, *exc) -> None:

@@ -33,18 +33,6 @@ def settings_with(monkeypatch, **env):
 
 
 @pytest.fixture
-def web():
-    """The shared LocalWeb, polled every 10 ms so that shutting it down does not cost half a second."""
-    from tests.support.web import LocalWeb
-
-    server = LocalWeb()
-    threading.Thread(target=server.server.serve_forever, args=(0.01,), daemon=True).start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-
-
-@pytest.fixture
 def allow_private(monkeypatch):
     return settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1")
 

@@ -28,6 +28,11 @@ def _read(path: Path, source: str, limit: int) -> RawDocument:
     return RawDocument(source=source, content=content, content_type=None, name=path.name)
 
 
+def _hidden(relative: Path) -> bool:
+    """Dot-files and anything in a dot-folder (.git/, .env) are not documents."""
+    return any(part.startswith(".") for part in relative.parts)
+
+
 def read_local(entry: str, settings: Settings) -> list[RawDocument]:
     if settings.source_root is None:
         raise SourceRefused("local paths are disabled: set CDGPT_SOURCE_ROOT to allow a folder")
@@ -37,7 +42,7 @@ def read_local(entry: str, settings: Settings) -> list[RawDocument]:
     if not path.is_dir():
         raise SourceFailed(f"no such file or folder: {entry}")
     root = settings.source_root.resolve()
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
     if len(files) > settings.max_prefix_objects:
         raise PayloadTooLarge(f"more than {settings.max_prefix_objects} files under {entry}")
     docs = []
