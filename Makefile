@@ -26,11 +26,12 @@ $(SAM_VENV)/bin/sam:
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
 
-## Lint the template, build the stack without Docker, check the Lambda size limit.
+## Lint the template, build the stack without Docker, check the size limit, run the built functions.
 sam-check: $(SAM_VENV)/bin/sam $(BIN)/cdgpt
 	$(SAM) validate --lint
 	$(SAM) build
 	$(BIN)/python scripts/lambda_size.py .aws-sam/build
+	$(BIN)/python scripts/smoke_build.py .aws-sam/build
 
 ## Write the OpenAPI document generated from the handlers.
 openapi: $(BIN)/cdgpt
