@@ -107,28 +107,28 @@ class S3Store:
 
         return s3_client()
 
-    def get(self, key: str) -> tuple[bytes, str] | None:
+    def _read(self, operation: str, key: str) -> dict | None:
+        """get_object or head_object; None when the key does not exist."""
         from botocore.exceptions import ClientError
 
         try:
-            obj = self._client().get_object(Bucket=self.bucket, Key=key)
+            return getattr(self._client(), operation)(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            code = exc.response["Error"]["Code"]
+            if code in ("NoSuchKey", "404"):
                 return None
-            raise UpstreamError(f"S3 read failed: {exc.response['Error']['Code']}") from exc
+            raise UpstreamError(f"S3 read failed: {code}") from exc
+
+    def get(self, key: str) -> tuple[bytes, str] | None:
+        obj = self._read("get_object", key)
+        if obj is None:
+            return None
         with obj["Body"] as body:
             return body.read(), obj["ETag"]
 
     def changed(self, key: str, etag: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            head = self._client().head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                return True
-            raise UpstreamError(f"S3 read failed: {exc.response['Error']['Code']}") from exc
-        return head["ETag"] != etag
+        head = self._read("head_object", key)
+        return head is None or head["ETag"] != etag
 
     def put(self, key: str, data: bytes) -> None:
         self._put(key, data)

@@ -6,6 +6,7 @@ manifest with a compare-and-swap write; failures and races leave the previous ve
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections import Counter
@@ -89,16 +90,16 @@ class WrappedStore:
 
 
 class FailingStore(WrappedStore):
-    """The Nth `put` writes half its bytes, then fails; or (fail_manifest) the manifest switch fails."""
+    """The `put` of the artifact named `fail_on` writes half its bytes, then fails; or the manifest switch fails."""
 
-    def __init__(self, inner, fail_on_put: int | None = None, fail_manifest: bool = False) -> None:
+    def __init__(self, inner, fail_on: str | None = None, fail_manifest: bool = False) -> None:
         super().__init__(inner)
-        self.fail_on_put, self.fail_manifest = fail_on_put, fail_manifest
+        self.fail_on, self.fail_manifest = fail_on, fail_manifest
         self.puts: list[str] = []
 
     def put(self, key, data):
         self.puts.append(key)
-        if len(self.puts) == self.fail_on_put:
+        if self.fail_on and key.endswith("/" + self.fail_on):
             self.inner.put(key, data[: len(data) // 2])
             raise UpstreamError("injected write failure")
         self.inner.put(key, data)
@@ -128,16 +129,24 @@ def version_folders(store, name: str) -> set[str]:
 
 
 def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_docstore(store, sources):
+    """No pickle anywhere: a Faiss index, a JSON docstore and a plain-array BM25 index."""
     result = train("m", sources, store=store)
     manifest, _ = read_manifest(store, "m")
     folder = f"versions/{manifest.version_id}"
-    assert manifest.files == {"index": f"{folder}/index.faiss", "docstore": f"{folder}/docstore.json"}
-    assert sorted(store.list("models/m/versions/")) == [f"models/m/{folder}/docstore.json", f"models/m/{folder}/index.faiss"]
+    assert manifest.files == {
+        "index": f"{folder}/index.faiss",
+        "lexical": f"{folder}/lexical.npz",
+        "docstore": f"{folder}/docstore.json",
+    }
+    assert sorted(store.list("models/m/versions/")) == [
+        f"models/m/{folder}/{name}" for name in ("docstore.json", "index.faiss", "lexical.npz")
+    ]
     assert not [k for k in store.list("models/") if k.endswith((".pkl", ".pickle")) or "/.tmp-" in k]
 
     index_bytes = store.get(f"models/m/{manifest.files['index']}")[0]
     docstore_bytes = store.get(f"models/m/{manifest.files['docstore']}")[0]
-    assert manifest.sizes == {"index": len(index_bytes), "docstore": len(docstore_bytes)}
+    lexical_bytes = store.get(f"models/m/{manifest.files['lexical']}")[0]
+    assert manifest.sizes == {"index": len(index_bytes), "lexical": len(lexical_bytes), "docstore": len(docstore_bytes)}
     assert result["index_model_size"] == round(len(index_bytes) / 1024, 4)
     assert result["pkl_model_size"] == round(len(docstore_bytes) / 1024, 4)
 
@@ -151,6 +160,10 @@ def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_docst
 
     index = faiss.deserialize_index(np.frombuffer(index_bytes, dtype=np.uint8))
     assert index.ntotal == len(chunks) and index.d == manifest.embedding.dim == 256
+
+    with np.load(io.BytesIO(lexical_bytes), allow_pickle=False) as arrays:  # raises on any object array
+        assert int(arrays["n_docs"][0]) == len(chunks)
+        assert all(arrays[name].dtype != object for name in arrays.files)
 
 
 def test_retraining_bumps_the_version_and_keeps_only_the_previous_one(store, sources):
@@ -167,8 +180,8 @@ def test_retraining_bumps_the_version_and_keeps_only_the_previous_one(store, sou
 
 @pytest.mark.parametrize(
     "failure",
-    [{"fail_on_put": 1}, {"fail_on_put": 2}, {"fail_manifest": True}],
-    ids=["index-write", "docstore-write", "manifest-switch"],
+    [{"fail_on": "index.faiss"}, {"fail_on": "lexical.npz"}, {"fail_on": "docstore.json"}, {"fail_manifest": True}],
+    ids=["index-write", "lexical-write", "docstore-write", "manifest-switch"],
 )
 def test_a_failed_write_leaves_the_previous_version_serving(store, sources, failure):
     train("m", sources, store=store)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import faiss
 import numpy as np
 import pytest
 
-from cdgpt.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, MIN_SCORE, NOT_COVERED, chat
+from cdgpt.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, MIN_SIMILARITY, NOT_COVERED, chat
 from cdgpt.clients import reset_clients
 from cdgpt.embeddings import make_embedder
 from cdgpt.errors import ModelMismatch, TrainingFailed
 from cdgpt.registry import read_manifest
-from cdgpt.retrieval import load_model, retrieve
+from cdgpt.retrieval import load_model, search
 from cdgpt.settings import Settings, get_settings
 from cdgpt.store import LocalStore, default_store
 from cdgpt.training import train
@@ -27,6 +28,9 @@ QUESTIONS = [json.loads(line) for line in (REPO / "samples/questions.jsonl").rea
 COVERED = [q for q in QUESTIONS if q["expected_source"]]
 UNCOVERED = [q["question"] for q in QUESTIONS if not q["expected_source"]]
 OFF_TOPIC = "Who won the 1998 FIFA World Cup final?"
+# Off-topic, but its best chunk's cosine with the local embedder is 0.2492: above MIN_SIMILARITY["local"] (0.2).
+PERU = "what is the capital of Peru's football league budget"
+PASSAGE_SOURCE = re.compile(r"^\[\d+\] .* \(([^()]+)\)$", re.MULTILINE)  # "[n] title (source)" in the LLM context
 
 
 @pytest.fixture
@@ -81,9 +85,10 @@ def test_covered_question_cites_its_source_with_an_extractive_answer(handbook_st
     assert "[1]" in result["answer"]
     assert result["model_version"] == 1
     assert result["history"] == [f"Human: {item['question']}", f"Bot: {result['answer']}"]
+    assert len(sources) == len(set(sources))  # one entry per document
     for source in result["sources"]:
-        assert source["score"] >= MIN_SCORE["local"]
         assert set(source) == {"source", "title", "score", "snippet"} and source["title"] and source["snippet"]
+        assert 0 <= source["score"] <= 1  # fused vector and BM25 score
     scores = [s["score"] for s in result["sources"]]
     assert scores == sorted(scores, reverse=True)
 
@@ -96,7 +101,14 @@ def test_history_is_extended_not_replaced(handbook_store):
     assert history == ["Human: hello", "Bot: Hi, ask me about the handbook."]  # the caller's list is untouched
 
 
-@pytest.mark.parametrize("question", [*UNCOVERED, OFF_TOPIC])
+@pytest.mark.parametrize(
+    "question",
+    [
+        *UNCOVERED,
+        OFF_TOPIC,
+        pytest.param(PERU, marks=pytest.mark.xfail(strict=True, reason="cosine 0.2492 >= MIN_SIMILARITY['local'] 0.2")),
+    ],
+)
 def test_uncovered_question_gets_the_not_covered_answer(handbook_store, question):
     result = chat("handbook", question, ["Human: earlier", "Bot: reply"], store=handbook_store)
     assert result["answer"] == NOT_COVERED
@@ -106,15 +118,19 @@ def test_uncovered_question_gets_the_not_covered_answer(handbook_store, question
 
 
 def test_scores_separate_covered_from_uncovered_questions(handbook_store):
-    """The margin around the local threshold (printed with -s, for tuning MIN_SCORE)."""
-    model = load_model("handbook", handbook_store, get_settings())
-    top = {q["question"]: retrieve(model, q["question"], 1)[0].score for q in QUESTIONS}
-    top[OFF_TOPIC] = retrieve(model, OFF_TOPIC, 1)[0].score
-    covered = min(top[q["question"]] for q in COVERED)
-    uncovered = max(top[q] for q in [*UNCOVERED, OFF_TOPIC])
-    print(f"\nlocal top-1 scores: weakest covered {covered:.4f}, strongest uncovered {uncovered:.4f}, "
-          f"threshold {MIN_SCORE['local']}")
-    assert uncovered < MIN_SCORE["local"] <= covered
+    """The margin around the local threshold (printed with -s, for tuning MIN_SIMILARITY)."""
+    settings = get_settings()
+    model = load_model("handbook", handbook_store, settings)
+
+    def best(question: str) -> float:  # what chat compares with the threshold: the best cosine among the top k
+        return max(h.similarity for h in search(model, question, settings.top_k, settings.lexical_weight).chunks)
+
+    covered = {q["question"]: best(q["question"]) for q in COVERED}
+    uncovered = {q: best(q) for q in [*UNCOVERED, OFF_TOPIC, PERU]}
+    print("\nlocal best cosine per question (threshold %s):" % MIN_SIMILARITY["local"])
+    for question, score in [*covered.items(), *uncovered.items()]:
+        print(f"  {score:.4f} {'covered  ' if question in covered else 'uncovered'} {question}")
+    assert max(uncovered[q] for q in [*UNCOVERED, OFF_TOPIC]) < MIN_SIMILARITY["local"] <= min(covered.values())
 
 
 def test_a_failing_source_is_reported_and_training_goes_on(source_root, tmp_path):
@@ -168,6 +184,30 @@ def test_all_sources_failing_leaves_the_previous_version_serving(source_root):
     assert read_manifest(store, "kept")[0].version == 1
 
 
+# Questions whose quoted passages come partly from documents whose best-ranked chunk is below the bar.
+QUOTING_QUESTIONS = [
+    "Returning your laptop when you leave",
+    "Which file holds the default host name that Debian programs use for outgoing mail?",
+    "Which end-of-line codes do Unix, MS-DOS/Windows and classic Mac OS use?",
+    "We can wipe a device remotely, but only if we know about it quickly",
+]
+
+
+def test_sources_list_every_document_the_answer_quotes(handbook_store, openai_stub):
+    """LLM answers (via the stub) over the locally embedded handbook: each context passage's document is a source."""
+    for question in [*QUOTING_QUESTIONS, *(q["question"] for q in COVERED)]:
+        before = len(openai_stub.chat_requests)
+        reply = chat("handbook", question, store=handbook_store)
+        if reply["answer"] == NOT_COVERED:
+            assert len(openai_stub.chat_requests) == before and reply["sources"] == []
+            continue
+        context = openai_stub.chat_requests[-1].body["messages"][-1]["content"]
+        quoted = set(PASSAGE_SOURCE.findall(context))
+        listed = {s["source"] for s in reply["sources"]}
+        assert quoted and quoted <= listed, (question, quoted, listed)
+    assert openai_stub.embedding_requests == []  # the questions are embedded locally, as at training
+
+
 # -- OpenAI embeddings and LLM answers through the stub -------------------------------------------
 
 PROMPT = "You are the Brightwheel handbook assistant. Answer in one sentence and cite passages."
@@ -186,8 +226,7 @@ def test_openai_train_and_chat_builds_the_prompt(openai_stub, source_root):
     reply = chat("handbook", question, history)
 
     assert reply["answer_mode"] == "llm"
-    n = len(reply["sources"])
-    assert n >= 1
+    assert reply["sources"]
     [request] = openai_stub.chat_requests
     body = request.body
     assert request.headers["authorization"] == "Bearer test-key"
@@ -202,9 +241,11 @@ def test_openai_train_and_chat_builds_the_prompt(openai_stub, source_root):
     assert last["role"] == "user" and len(messages) == 4
     assert last["content"].startswith("Context:\n[1] ")
     assert last["content"].endswith(f"\n\nQuestion: {question}")
-    for number, source in enumerate(reply["sources"], start=1):
-        assert f"[{number}] {source['title']} ({source['source']})\n" in last["content"]
-    assert f"[{n + 1}] " not in last["content"]
+    numbers = [int(m) for m in re.findall(r"^\[(\d+)\] ", last["content"], re.MULTILINE)]
+    n = len(numbers)
+    assert numbers == list(range(1, n + 1)) and 1 <= n <= get_settings().top_k
+    quoted = set(PASSAGE_SOURCE.findall(last["content"]))
+    assert quoted and quoted <= {s["source"] for s in reply["sources"]}
     assert reply["answer"] == stub_answer(n, len(last["content"]))
     assert reply["history"] == [*history, f"Human: {question}", f"Bot: {reply['answer']}"]
     # The question was embedded with the model's embedder: one more embeddings request, for it alone.
