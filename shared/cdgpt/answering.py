@@ -14,7 +14,7 @@ MAX_HISTORY_ITEMS = 200
 MAX_HISTORY_ITEM_CHARS = 20000
 HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
 SNIPPET_CHARS = 300
-MIN_SIMILARITY = {"local": 0.2, "openai": 0.2}  # cosine below which a chunk is not relevant
+MIN_SIMILARITY = {"local": 0.27, "openai": 0.2}  # cosine below which a chunk is not relevant
 NOT_COVERED = "The documents do not cover this question."
 EXTRACTIVE_LABEL = "Extractive answer (quoted from the documents; no language model is configured):"
 DEFAULT_PROMPT = (
@@ -42,8 +42,8 @@ def check_history(history: object) -> list[str]:
     return history
 
 
-def extractive_answer(question: str, hits: list[Hit], embedder, limit: int = 3) -> str:
-    """The sentences of the retrieved chunks closest to the question, in document order."""
+def extractive_answer(question: str, hits: list[Hit], numbers: dict[str, int], embedder, limit: int = 3) -> str:
+    """The sentences of the retrieved chunks closest to the question, in rank order, cited as [n]."""
     candidates = [(rank, i, s) for rank, hit in enumerate(hits) for i, s in enumerate(split_sentences(hit.chunk["text"]))]
     sentences = [s for _, _, s in candidates]
     vectors = embedder.embed([question, *sentences])
@@ -54,7 +54,8 @@ def extractive_answer(question: str, hits: list[Hit], embedder, limit: int = 3) 
         overlap = len(asked & set(tokenize(sentence))) / (len(asked) or 1)
         scored.append((float(sim) + overlap - 0.05 * rank, rank, i, sentence))
     best = sorted(sorted(scored, reverse=True)[:limit], key=lambda t: (t[1], t[2]))
-    return EXTRACTIVE_LABEL + "\n" + " ".join(f"{s} [{rank + 1}]" for _, rank, _, s in best)
+    cite = [numbers[hit.chunk["source"]] for hit in hits]
+    return EXTRACTIVE_LABEL + "\n" + " ".join(f"{s} [{cite[rank]}]" for _, rank, _, s in best)
 
 
 def _history_messages(history: list[str]) -> list[dict[str, str]]:
@@ -74,13 +75,15 @@ def _history_messages(history: list[str]) -> list[dict[str, str]]:
     return messages
 
 
-def llm_answer(question: str, hits: list[Hit], history: list[str], prompt: str | None, settings: Settings) -> str:
+def llm_answer(
+    question: str, hits: list[Hit], numbers: dict[str, int], history: list[str], prompt: str | None, settings: Settings
+) -> str:
     import openai
 
     from .clients import openai_client
 
     context = "\n\n".join(
-        f"[{n}] {h.chunk['title']} ({h.chunk['source']})\n{h.chunk['text']}" for n, h in enumerate(hits, start=1)
+        f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({h.chunk['source']})\n{h.chunk['text']}" for h in hits
     )
     messages = [
         {"role": "system", "content": prompt or DEFAULT_PROMPT},
@@ -121,12 +124,13 @@ def chat(
     # A document is listed when its best-ranked chunk is relevant, and always when the answer quotes it.
     quoted = {h.chunk["source"] for h in relevant}
     documents = [h for h in results.documents if h.similarity >= threshold or h.chunk["source"] in quoted]
+    numbers = {h.chunk["source"]: n for n, h in enumerate(documents, start=1)}  # [n] cites sources[n-1]
     if not relevant:
         answer = NOT_COVERED
     elif settings.answer_mode == "llm":
-        answer = llm_answer(question, relevant, history, model.manifest.prompt, settings)
+        answer = llm_answer(question, relevant, numbers, history, model.manifest.prompt, settings)
     else:
-        answer = extractive_answer(question, relevant, model.embedder)
+        answer = extractive_answer(question, relevant, numbers, model.embedder)
     return {
         "answer": answer,
         "history": [*history, f"Human: {question}", f"Bot: {answer}"],

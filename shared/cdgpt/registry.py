@@ -10,6 +10,7 @@ trainings of one model cannot silently overwrite each other.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 from datetime import UTC, datetime
@@ -17,8 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import InvalidRequest, ModelNotFound
+from .errors import ConcurrentUpdate, InvalidRequest, ModelNotFound
 from .store import ArtifactStore
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORMAT = 1
@@ -106,12 +109,24 @@ def publish(store: ArtifactStore, name: str, artifacts: dict[str, tuple[str, byt
             sizes={a: len(d) for a, (_, d) in artifacts.items()},
             **fields,
         )
-        store.put_if(key, manifest.model_dump_json(indent=1).encode(), found[1] if found else None)
+        try:
+            store.put_if(key, manifest.model_dump_json(indent=1).encode(), found[1] if found else None)
+        except ConcurrentUpdate:
+            if not _points_at(store, key, version_id):  # a retried write whose first try had landed is ours
+                raise
     except BaseException:
-        store.delete(written)
+        try:
+            store.delete(written)
+        except Exception:  # the original failure matters more than the clean-up's
+            log.warning("could not remove a failed training's files", extra={"model_name": name})
         raise
     _collect_old_versions(store, name, keep={version_id, previous.version_id if previous else ""})
     return manifest
+
+
+def _points_at(store: ArtifactStore, key: str, version_id: str) -> bool:
+    current = store.get(key)
+    return current is not None and Manifest.model_validate_json(current[0]).version_id == version_id
 
 
 def _collect_old_versions(store: ArtifactStore, name: str, keep: set[str]) -> None:

@@ -144,7 +144,8 @@ class S3Store:
             self._client().put_object(Bucket=self.bucket, Key=key, Body=data, **condition)
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
-            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+            conflict = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+            if code in conflict or (code in ("NoSuchKey", "404") and "IfMatch" in condition):
                 raise ConcurrentUpdate("the model was changed by another training meanwhile; retry") from exc
             raise UpstreamError(f"S3 write failed: {code}") from exc
 

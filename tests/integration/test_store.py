@@ -233,6 +233,35 @@ def test_two_trainings_racing_one_wins_the_other_fails_cleanly(store, sources):
     assert chat("m", QUESTION, store=store)["model_version"] == 2
 
 
+def test_a_manifest_write_that_landed_before_its_retry_failed_still_publishes(store, sources):
+    train("m", sources, store=store)
+
+    class LostResponseStore(WrappedStore):
+        def put_if(self, key, data, etag):
+            # The write lands, its response is lost, and the retry finds the etag already changed.
+            self.inner.put_if(key, data, etag)
+            raise ConcurrentUpdate("the model was changed by another training meanwhile; retry")
+
+    result = train("m", sources, store=LostResponseStore(store))
+
+    manifest, _ = read_manifest(store, "m")
+    assert manifest.version_id == result["version_id"] and manifest.version == 2
+    assert result["version_id"] in version_folders(store, "m")  # its files were kept, not cleaned up
+    assert chat("m", QUESTION, store=store)["model_version"] == 2
+
+
+def test_a_failing_clean_up_does_not_hide_the_original_error(store, sources):
+    train("m", sources, store=store)
+
+    class BrokenCleanUp(FailingStore):
+        def delete(self, keys):
+            raise UpstreamError("clean-up failed too")
+
+    with pytest.raises(UpstreamError, match="injected manifest failure"):
+        train("m", sources, store=BrokenCleanUp(store, fail_manifest=True))
+    assert read_manifest(store, "m")[0].version == 1
+
+
 def test_put_if_none_refuses_an_existing_key(store):
     key = "models/m/manifest.json"
     store.put_if(key, b"first", None)  # creates

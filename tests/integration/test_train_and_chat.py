@@ -106,7 +106,7 @@ def test_history_is_extended_not_replaced(handbook_store):
     [
         *UNCOVERED,
         OFF_TOPIC,
-        pytest.param(PERU, marks=pytest.mark.xfail(strict=True, reason="cosine 0.2492 >= MIN_SIMILARITY['local'] 0.2")),
+        PERU,  # cosine 0.2492: below MIN_SIMILARITY["local"] 0.27
     ],
 )
 def test_uncovered_question_gets_the_not_covered_answer(handbook_store, question):
@@ -243,7 +243,9 @@ def test_openai_train_and_chat_builds_the_prompt(openai_stub, source_root):
     assert last["content"].endswith(f"\n\nQuestion: {question}")
     numbers = [int(m) for m in re.findall(r"^\[(\d+)\] ", last["content"], re.MULTILINE)]
     n = len(numbers)
-    assert numbers == list(range(1, n + 1)) and 1 <= n <= get_settings().top_k
+    assert 1 <= n <= get_settings().top_k
+    # Passages are numbered by the source they come from: [k] is reply["sources"][k - 1].
+    assert numbers[0] == 1 and set(numbers) <= set(range(1, len(reply["sources"]) + 1))
     quoted = set(PASSAGE_SOURCE.findall(last["content"]))
     assert quoted and quoted <= {s["source"] for s in reply["sources"]}
     assert reply["answer"] == stub_answer(n, len(last["content"]))
