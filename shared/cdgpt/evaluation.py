@@ -22,13 +22,19 @@ class Case:
 
 def load_cases(path: Path) -> list[Case]:
     """JSON lines of {"question", "expected_source"}; lines whose expected source is null are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"{path}: cannot read it as UTF-8 text ({getattr(exc, 'strerror', None) or type(exc).__name__})") from exc
     cases = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
             question, expected = item["question"], item["expected_source"]
+            if not isinstance(question, str) or not (expected is None or isinstance(expected, str)):
+                raise TypeError("question and expected_source must be strings")
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidRequest(f"{path}:{number}: expected {{\"question\", \"expected_source\"}}") from exc
         if expected is not None:
@@ -40,8 +46,8 @@ def load_cases(path: Path) -> list[Case]:
 
 def matches(source: str, expected: str) -> bool:
     """The expected source, exactly or as the trailing part of a path or URL."""
-    expected = expected.strip("/")
-    return source == expected or source.endswith("/" + expected)
+    expected, source = expected.strip("/"), source.rstrip("/")  # "https://site/docs/" is itself
+    return bool(expected) and (source == expected or source.endswith("/" + expected))
 
 
 def evaluate(

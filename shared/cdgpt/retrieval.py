@@ -32,6 +32,7 @@ class LoadedModel:
     lexical: LexicalIndex
     chunks: list[dict[str, Any]]
     embedder: Embedder
+    documents: int  # distinct sources among the chunks
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,15 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
     from .index import vector_index_from_bytes
 
     _single_threaded_queries()
+    chunks = json.loads(read_artifact(store, manifest, "docstore"))["chunks"]
     model = LoadedModel(
         manifest=manifest,
         etag=etag,
         index=vector_index_from_bytes(read_artifact(store, manifest, "index")),
         lexical=LexicalIndex.from_bytes(read_artifact(store, manifest, "lexical")),
-        chunks=json.loads(read_artifact(store, manifest, "docstore"))["chunks"],
+        chunks=chunks,
         embedder=_embedder_for(manifest, settings),
+        documents=len({chunk["source"] for chunk in chunks}),
     )
     with _lock:
         _cache[key] = model
@@ -109,13 +112,25 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> Results:
-    """Fuse vector and BM25 scores (each scaled to 0..1 over the candidates, then a weighted sum)."""
+    """Fuse vector and BM25 scores (each scaled to 0..1 over the candidates, then a weighted sum).
+
+    The candidates are the best `pool` chunks of each kind; when they hold fewer than k distinct
+    documents (one long document can fill them all), the pool widens until they do or it holds every chunk.
+    """
+    query = model.embedder.embed([question])[0]
+    lexical = model.lexical.scores(question)
+    pool = max(64, 8 * k)
+    while True:
+        results = _fuse(model, query, lexical, k, lexical_weight, pool)
+        if len(results.documents) >= min(k, model.documents) or pool >= model.index.ntotal:
+            return results
+        pool *= 4
+
+
+def _fuse(model: LoadedModel, query: np.ndarray, lexical: np.ndarray, k: int, lexical_weight: float, pool: int) -> Results:
     from .index import search_vectors
 
-    pool = max(64, 8 * k)
-    query = model.embedder.embed([question])[0]
     vector_hits = dict(search_vectors(model.index, query, pool))
-    lexical = model.lexical.scores(question)
     ids = np.array(sorted(set(vector_hits) | set(_top(lexical, pool).tolist())), dtype=np.int64)
     if not len(ids):
         return Results([], [])
@@ -127,7 +142,7 @@ def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> 
     fused = lexical_weight * lexical_part + (1 - lexical_weight) * vector_part
     chunks: list[Hit] = []
     documents: list[Hit] = []
-    for position in np.argsort(-fused, kind="stable"):
+    for position in np.lexsort((-cosine, -fused)):  # best fused first; ties go to the closer vector
         chunk = model.chunks[int(ids[position])]
         new_document = len(documents) < k and all(d.chunk["source"] != chunk["source"] for d in documents)
         if len(chunks) >= k and not new_document:

@@ -1,0 +1,191 @@
+"""Lexical retrieval: tokenisation (English stems, CJK bigrams, NFKC) and the BM25 index."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+
+from cdgpt.lexical import B, K1, LexicalIndex, tokenize
+
+# --- English ---------------------------------------------------------------------------------------
+
+
+def test_inflections_share_a_stem():
+    assert tokenize("policies") == tokenize("policy") == tokenize("Policy")
+    assert tokenize("employees") == tokenize("employee")
+    assert tokenize("policies") == ["polici"]  # a stem, not a dictionary word
+
+
+def test_stop_words_are_dropped_and_content_words_kept():
+    assert tokenize("the and of to is it") == []
+    tokens = tokenize("What is the policy for the office?")
+    assert tokens == tokenize("policy office")
+    assert "the" not in tokens and "is" not in tokens
+
+
+def test_numbers_and_codes_are_kept():
+    assert "2300" in tokenize("Call extension 2300 for help.")
+    assert tokenize("XK-4471") == ["xk", "4471"]
+    assert tokenize("snake_case") == ["snake", "case"]  # an underscore separates words
+
+
+def test_punctuation_and_case_are_ignored():
+    assert tokenize("VPN, vpn; Vpn!") == ["vpn", "vpn", "vpn"]
+    assert tokenize("") == [] and tokenize("  ... !!! ") == []
+
+
+# --- CJK -------------------------------------------------------------------------------------------
+
+
+def test_chinese_runs_become_overlapping_bigrams_without_spaces():
+    assert tokenize("午餐补贴") == ["午餐", "餐补", "补贴"]
+    assert tokenize("上海办公室") == ["上海", "海办", "办公", "公室"]
+
+
+def test_a_single_han_character_stays_a_unigram():
+    assert tokenize("钱") == ["钱"]
+    assert tokenize("东 京") == ["东", "京"]  # a space ends a run
+
+
+@pytest.mark.parametrize("separator", ["，", "。", "？", "！", "、", "：", "（", "・"])
+def test_full_width_punctuation_splits_runs(separator):
+    assert tokenize(f"午餐{separator}补贴") == ["午餐", "补贴"]
+
+
+def test_japanese_kana_and_kanji():
+    assert tokenize("ひらがな") == ["ひら", "らが", "がな"]
+    assert tokenize("カタカナ") == ["カタ", "タカ", "カナ"]
+    assert tokenize("コーヒー") == ["コー", "ーヒ", "ヒー"]  # the long-vowel mark belongs to the word
+    assert tokenize("東京タワー") == ["東京", "京タ", "タワ", "ワー"]  # kanji and kana form one run
+    assert tokenize("東京・大阪") == ["東京", "大阪"]
+
+
+def test_mixed_english_and_chinese_in_one_string():
+    tokens = tokenize("VPN连接需要MFA验证")
+    assert sorted(tokens) == sorted(["vpn", "mfa", "连接", "接需", "需要", "验证"])
+    assert not any(any(c.isascii() for c in t) and any(not c.isascii() for c in t) for t in tokens)
+    assert tokenize("请提交expense reports给财务") == ["expens", "report", "请提", "提交", "给财", "财务"]
+
+
+def test_nfkc_folds_full_width_latin_and_digits():
+    assert tokenize("ＶＰＮ") == tokenize("vpn") == ["vpn"]
+    assert tokenize("２３００") == ["2300"]
+    assert tokenize("ｶﾀｶﾅ") == tokenize("カタカナ")  # half-width katakana
+
+
+# --- BM25 ------------------------------------------------------------------------------------------
+
+
+def test_a_rare_query_term_outranks_common_ones():
+    texts = [
+        "zephyr badge office",  # the only document with the rare term
+        "annual leave request office",  # both common query terms
+        "annual leave carry over",
+        "annual leave public holidays",
+        "annual leave part time",
+        "annual leave sick days",
+    ]
+    scores = LexicalIndex.build(texts).scores("annual leave zephyr")
+    assert scores[0] > scores[1] > 0
+    assert int(np.argmax(scores)) == 0
+
+
+def test_term_frequency_saturates():
+    length = 20
+    texts = [" ".join(["vpn"] * tf + ["pad"] * (length - tf)) for tf in (1, 2, 4, 8, 16)]
+    texts.append(" ".join(["other"] * length))  # keeps the idf of "vpn" positive and known
+    index = LexicalIndex.build(texts)
+    scores = index.scores("vpn")[:5]
+    gains = np.diff(scores)
+    assert np.all(gains > 0)  # more occurrences still help...
+    assert np.all(np.diff(gains / np.array([1, 2, 4, 8])) < 0)  # ...but each one helps less
+    idf = math.log(1 + (6 - 5 + 0.5) / (5 + 0.5))
+    assert scores[-1] < idf * (K1 + 1)  # the ceiling of a single term
+    assert scores[1] / scores[0] < 2
+
+
+def test_longer_documents_are_normalised():
+    short = "vpn setup guide"
+    long = short + " " + " ".join(f"word{i}" for i in range(60))
+    scores = LexicalIndex.build([short, long, "unrelated text here"]).scores("vpn")
+    assert scores[0] > scores[1] > 0
+
+
+def test_the_weights_follow_the_bm25_formula():
+    texts = ["vpn vpn office", "office desk", "vpn"]
+    scores = LexicalIndex.build(texts).scores("vpn")
+    lengths = [3, 2, 1]
+    avg = sum(lengths) / 3
+    idf = math.log(1 + (3 - 2 + 0.5) / (2 + 0.5))
+
+    def bm25(tf, length):
+        return idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / avg))
+
+    assert scores == pytest.approx([bm25(2, 3), 0.0, bm25(1, 1)], rel=1e-5)
+
+
+def test_no_matching_term_gives_all_zeros():
+    index = LexicalIndex.build(["annual leave", "expense report", "vpn access"])
+    scores = index.scores("parking garage")
+    assert scores.shape == (3,) and scores.dtype == np.float32
+    assert not scores.any()
+
+
+def test_empty_query_and_stop_word_query_give_zeros():
+    index = LexicalIndex.build(["annual leave", "expense report"])
+    for query in ("", "   ", "the of and", "？！"):
+        scores = index.scores(query)
+        assert scores.shape == (2,) and not scores.any()
+
+
+def test_empty_corpus():
+    index = LexicalIndex.build([])
+    assert index.n_docs == 0 and index.terms == {}
+    assert index.scores("anything").shape == (0,)
+    restored = LexicalIndex.from_bytes(index.to_bytes())
+    assert restored.n_docs == 0 and restored.terms == {} and restored.scores("anything").shape == (0,)
+
+
+def test_documents_without_any_token_score_zero():
+    index = LexicalIndex.build(["", "the of", "vpn"])
+    scores = index.scores("vpn")
+    assert scores[0] == scores[1] == 0 and scores[2] > 0
+
+
+def test_round_trip_keeps_scores_and_needs_no_pickle():
+    texts = [
+        "Annual leave policy: 25 days per year.",
+        "The VPN needs MFA; call extension 2300.",
+        "上海办公室的午餐补贴是每天四十元。",
+        "Error XK-4471 means the badge is expired.",
+        "",
+    ]
+    index = LexicalIndex.build(texts)
+    data = index.to_bytes()
+    assert isinstance(data, bytes) and data[:2] == b"PK"  # a zip (.npz)
+    restored = LexicalIndex.from_bytes(data)
+    assert restored.terms == index.terms and restored.n_docs == index.n_docs
+    for query in ("annual leave", "vpn 2300", "午餐补贴", "xk-4471", "nothing matches", ""):
+        np.testing.assert_array_equal(restored.scores(query), index.scores(query))
+
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        assert set(arrays.files) == {"vocab", "indptr", "doc_ids", "weights", "n_docs"}
+        for name in arrays.files:
+            assert arrays[name].dtype != object
+        assert arrays["indptr"][-1] == len(arrays["doc_ids"]) == len(arrays["weights"])
+
+
+def test_a_chinese_query_finds_the_chinese_document():
+    texts = [
+        "Annual leave: full-time employees get 25 days of paid leave per year.",
+        "Lunch is served in the canteen from noon; the allowance is 10 pounds a day.",
+        "The Shanghai office is on the 12th floor.",
+        "上海办公室的午餐补贴是每天四十元，通过工资发放。",
+        "台风橙色预警发布时，员工可以在家办公。",
+    ]
+    scores = LexicalIndex.build(texts).scores("上海办公室的午餐补贴是每天多少钱？")
+    assert int(np.argmax(scores)) == 3
+    assert scores[:3].sum() == 0 and scores[4] < scores[3]
