@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
 from .contract import MAX_BODY_BYTES, failure, status_for
 from .errors import CdgptError
@@ -18,9 +18,16 @@ logger = Logger(service="cdgpt")
 tracer = Tracer(service="cdgpt")
 metrics = Metrics(namespace="CustomDataGPT", service="cdgpt")
 
+NOT_JSON = "send the body as JSON with Content-Type: application/json"
+
 
 def _reply(status: int, body: dict[str, Any]) -> Response:
     return Response(status, content_types.APPLICATION_JSON, json.dumps(body, ensure_ascii=False))
+
+
+def _utf8(text: str) -> bytes:
+    # "surrogatepass": a JSON body may carry a lone surrogate ("\ud800"), which strict UTF-8 cannot encode.
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _presented_secret(headers: dict[str, str], body: str | None) -> str | None:
@@ -41,17 +48,17 @@ def refusal(event: dict[str, Any]) -> tuple[int, str] | None:
     """Why a request is refused before routing (size, content type, secret), or None to go on."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     body = event.get("body")
-    if len((body or "").encode()) > MAX_BODY_BYTES:
+    if len(_utf8(body or "")) > MAX_BODY_BYTES:
         return 413, f"request body is larger than {MAX_BODY_BYTES} bytes"
     expected = api_secret()
     if expected is None:
         return 401, "the API has no secret configured, so every request is refused"
     presented = _presented_secret(headers, body)
-    if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+    if presented is None or not hmac.compare_digest(_utf8(presented), _utf8(expected)):
         return 401, "missing or wrong API secret: send Authorization: Bearer <secret>"
     content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if body and content_type != "application/json" and not content_type.endswith("+json"):
-        return 415, "send the body as JSON with Content-Type: application/json"
+        return 415, NOT_JSON
     return None
 
 
@@ -86,6 +93,12 @@ def make_app() -> APIGatewayRestResolver:
         if any(p.get("type") == "json_invalid" for p in problems):
             return _reply(400, failure("request body is not valid JSON"))
         return _reply(422, failure("; ".join(_describe(p) for p in problems[:5])))
+
+    # Powertools parses only "application/json..." (case-sensitive): "+json" types, upper case, or an empty
+    # body with another type pass the guard above but would otherwise end as a 500.
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_content_type(exc: RequestUnsupportedContentType) -> Response:
+        return _reply(415, failure(NOT_JSON))
 
     @app.exception_handler(CdgptError)
     def domain_error(exc: CdgptError) -> Response:

@@ -169,6 +169,8 @@ def make_server(template: Path, host: str, port: int) -> ThreadingHTTPServer:
             for name, value in headers.items():
                 if name.lower() not in ("content-length", "connection"):
                     self.send_header(name, value)
+            if self.close_connection:  # tell the client, or it may reuse the socket we are about to close
+                self.send_header("Connection", "close")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

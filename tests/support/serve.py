@@ -93,14 +93,16 @@ def serving(workdir: Path, *, source_root: Path = REPO, env: dict[str, str] | No
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION="us-east-1",
         PYTHONUNBUFFERED="1",
-        **(env or {}),
     )
+    base.update(env or {})
     for attempt in range(3):  # another process may grab the free port before the server binds it
         port = free_port()
         log = workdir / f"serve-{attempt}.log"
+        command = [str(cdgpt_script()), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--template", str(REPO / "template.yaml")]
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [str(cdgpt_script()), "serve", "--host", "127.0.0.1", "--port", str(port), "--template", str(REPO / "template.yaml")],
+                command,
                 cwd=REPO,
                 env=base,
                 stdin=subprocess.DEVNULL,

@@ -1,0 +1,231 @@
+"""`cdgpt serve` as a real process: the template's routes over HTTP, with the handlers' status codes and envelope."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cdgpt.answering import EXTRACTIVE_LABEL
+from cdgpt.contract import MAX_BODY_BYTES
+from cdgpt.local_api import template_routes
+from tests.support.serve import REPO, SECRET, served  # noqa: F401
+
+HANDBOOK = "samples/handbook"
+LEAVE_QUESTION = "How many days of paid annual leave does a full-time employee get per year?"
+BAD_SECRET = {"code": 1, "msg": "missing or wrong API secret: send Authorization: Bearer <secret>", "data": None}
+NOT_JSON = {"code": 1, "msg": "send the body as JSON with Content-Type: application/json", "data": None}
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+
+
+def envelope(response, status: int) -> dict:
+    """The response's exact status, a JSON content type, and the {code, msg, data} envelope."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].split(";")[0] == "application/json"
+    assert int(response.headers["Content-Length"]) == len(response.content)
+    body = response.json()
+    assert list(body) == ["code", "msg", "data"], body
+    if status == 200:
+        assert body["code"] == 0 and body["msg"] == "success" and isinstance(body["data"], dict)
+    else:
+        assert body["code"] == 1 and isinstance(body["msg"], str) and body["msg"] and body["data"] is None
+    return body
+
+
+@pytest.fixture(scope="module")
+def handbook(served):  # noqa: F811
+    """The handbook trained once through POST /train; the envelope's data."""
+    response = served.post("/train", json={"model_name": "handbook", "file_list": [HANDBOOK]})
+    return envelope(response, 200)["data"]
+
+
+def test_train_over_http(served, handbook):  # noqa: F811
+    assert handbook["model_name"] == "handbook" and handbook["size_type"] == "kb"
+    assert handbook["version"] >= 1 and handbook["documents"] == 9
+    assert handbook["index_model_size"] > 0 and handbook["pkl_model_size"] > 0
+    assert handbook["sources"] == [{"entry": HANDBOOK, "status": "ok", "reason": None}]
+    manifest = json.loads((served.data_dir / "models/handbook/manifest.json").read_text())
+    assert manifest["version"] == handbook["version"] and manifest["version_id"] == handbook["version_id"]
+
+
+def test_chat_over_http(served, handbook):  # noqa: F811
+    history = ["Human: Hello", "Bot: Hi! Ask me about the handbook."]
+    response = served.post("/chat", json={"model_name": "handbook", "question": LEAVE_QUESTION, "history": history})
+    data = envelope(response, 200)["data"]
+    assert data["answer"].startswith(EXTRACTIVE_LABEL) and "25 days" in data["answer"]
+    assert data["sources"][0]["source"] == f"{HANDBOOK}/leave-and-holidays.md"
+    assert data["history"] == [*history, f"Human: {LEAVE_QUESTION}", f"Bot: {data['answer']}"]
+    assert data["model_version"] == handbook["version"]
+    assert "Connection" not in response.headers  # handler responses keep the connection alive
+
+
+@pytest.mark.parametrize(
+    ("headers", "body_secret", "status"),
+    [
+        ({}, None, 401),
+        ({"Authorization": "Bearer wrong-secret"}, None, 401),
+        ({"Authorization": f"Bearer {SECRET}-but-longer"}, None, 401),
+        ({"x-api-key": "wrong-secret"}, None, 401),
+        ({}, "wrong-secret", 401),
+        ({"Authorization": "Bearer wrong-secret"}, SECRET, 401),  # the header decides when there is one
+        ({}, "\ud800", 401),  # a lone surrogate in the body once crashed the guard (500)
+        ({}, SECRET, 200),  # the original clients' secret in the body
+        ({"x-api-key": SECRET}, None, 200),
+        ({"Authorization": f"bearer {SECRET}"}, None, 200),  # the scheme is case-insensitive
+    ],
+    ids=[
+        "no-secret",
+        "wrong-bearer",
+        "longer-bearer",
+        "wrong-x-api-key",
+        "wrong-body-secret",
+        "wrong-bearer-right-body",
+        "surrogate-body-secret",
+        "body-secret-right",
+        "x-api-key-right",
+        "lower-case-bearer",
+    ],
+)
+def test_auth(served, handbook, headers, body_secret, status):  # noqa: F811
+    body = {"model_name": "handbook", "question": LEAVE_QUESTION}
+    if body_secret is not None:
+        body["secret"] = body_secret
+    response = served.post("/chat", auth=False, headers=headers, json=body)
+    result = envelope(response, status)
+    if status == 401:
+        assert result == BAD_SECRET
+        assert SECRET not in response.text
+    else:
+        assert result["data"]["sources"][0]["source"] == f"{HANDBOOK}/leave-and-holidays.md"
+
+
+@pytest.mark.parametrize("path", ["/train", "/chat"])
+def test_auth_comes_before_validation(served, path):  # noqa: F811
+    assert envelope(served.post(path, auth=False, data="{not json"), 401) == BAD_SECRET
+
+
+@pytest.mark.parametrize("raw", ["{not json", '{"model_name": "handbook",', "[1, 2"])
+@pytest.mark.parametrize("path", ["/train", "/chat"])
+def test_malformed_json_is_400(served, path, raw):  # noqa: F811
+    response = served.post(path, data=raw, headers={"Content-Type": "application/json"})
+    assert envelope(response, 400) == {"code": 1, "msg": "request body is not valid JSON", "data": None}
+
+
+def test_a_body_that_is_not_utf8_is_400(served):  # noqa: F811
+    response = served.post("/chat", data=b'{"question": "\xff"}', headers={"Content-Type": "application/json"})
+    assert envelope(response, 400)["msg"] == "request body is not UTF-8"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/chat", {"model_name": "handbook", "question": 42}, "question"),
+        ("/chat", {"model_name": "handbook", "question": "Hi?", "history": "Human: hi"}, "history"),
+        ("/chat", {"model_name": "handbook", "question": "Hi?", "history": [1]}, "history.0"),
+        ("/chat", {"model_name": "handbook", "question": ""}, "question"),
+        ("/chat", {"model_name": "handbook"}, "question"),
+        ("/chat", {"model_name": ["handbook"], "question": "Hi?"}, "model_name"),
+        ("/chat", {"model_name": "../etc/passwd", "question": "Hi?"}, "model_name"),
+        ("/train", {"model_name": "handbook", "file_list": [1, 2]}, "file_list.0"),
+        ("/train", {"model_name": "handbook", "file_list": HANDBOOK}, "file_list"),
+        ("/train", {"model_name": "handbook", "file_list": []}, "file_list"),
+        ("/train", {"model_name": "handbook", "file_list": [""]}, "file_list.0"),
+        ("/train", {"model_name": "handbook", "file_list": [HANDBOOK], "prompt": ["x"]}, "prompt"),
+        ("/train", "just a string", "body"),
+        ("/train", None, "body"),
+    ],
+    ids=[
+        "question-number",
+        "history-string",
+        "history-ints",
+        "question-empty",
+        "question-missing",
+        "model-name-list",
+        "model-name-path",
+        "file-list-ints",
+        "file-list-string",
+        "file-list-empty",
+        "file-list-empty-entry",
+        "prompt-list",
+        "body-string",
+        "body-null",
+    ],
+)
+def test_wrong_types_are_422_naming_the_field(served, path, body, field):  # noqa: F811
+    response = served.post(path, data=json.dumps(body), headers={"Content-Type": "application/json"})
+    msg = envelope(response, 422)["msg"]
+    assert msg.startswith(f"{field}: "), msg
+
+
+def test_wrong_types_do_not_train(served, handbook):  # noqa: F811
+    served.post("/train", json={"model_name": "handbook", "file_list": [1]})
+    manifest = json.loads((served.data_dir / "models/handbook/manifest.json").read_text())
+    assert manifest["version"] == handbook["version"]
+
+
+def test_an_oversized_body_is_413(served):  # noqa: F811
+    over = b'{"model_name": "handbook", "question": "' + b"x" * MAX_BODY_BYTES + b'"}'
+    assert len(over) > MAX_BODY_BYTES
+    response = served.post("/chat", auth=False, data=over, headers={"Content-Type": "application/json"})
+    assert envelope(response, 413)["msg"] == f"request body is larger than {MAX_BODY_BYTES} bytes"
+    assert response.headers["Connection"] == "close"  # the unread body is left behind with the socket
+
+
+def test_a_body_of_exactly_the_limit_goes_to_the_handler(served):  # noqa: F811
+    skeleton = b'{"model_name": "handbook", "question": ""}'
+    exact = skeleton[:-2] + b"x" * (MAX_BODY_BYTES - len(skeleton)) + b'"}'
+    assert len(exact) == MAX_BODY_BYTES
+    response = served.post("/chat", data=exact, headers={"Content-Type": "application/json"})
+    assert envelope(response, 422)["msg"].startswith("question: ")
+
+
+def test_unknown_model_is_404(served):  # noqa: F811
+    response = served.post("/chat", json={"model_name": "no-such-model", "question": "Hello?"})
+    assert envelope(response, 404) == {"code": 1, "msg": "model 'no-such-model' has not been trained", "data": None}
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/admin"), ("GET", "/train"), ("POST", "/train/x"), ("POST", "/")])
+def test_unknown_route_is_404(served, method, path):  # noqa: F811
+    response = served.request(method, path, headers={"Authorization": f"Bearer {SECRET}"}, json={})
+    assert envelope(response, 404) == {"code": 1, "msg": f"no route {method} {path}", "data": None}
+    # the server closes the connection after its own refusals, and says so: a client must not reuse it
+    assert response.headers["Connection"] == "close"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        ("text/plain", "model_name=handbook"),
+        ("application/x-www-form-urlencoded", "model_name=handbook&question=Hi"),
+        ("application/xml", "<chat/>"),
+        ("application/vnd.api+json", '{"model_name": "handbook", "question": "Hi?"}'),  # was a 500
+        ("text/plain", ""),  # was a 500
+    ],
+    ids=["text", "form", "xml", "plus-json", "empty-text"],
+)
+def test_a_non_json_content_type_is_415(served, content_type, data):  # noqa: F811
+    response = served.post("/chat", data=data, headers={"Content-Type": content_type})
+    assert envelope(response, 415) == NOT_JSON
+
+
+def test_served_routes_are_exactly_the_templates(served):  # noqa: F811
+    """Every (method, path) the server answers other than 404 is a template route, and every route is served."""
+    declared = {(route.method, route.path) for route in template_routes(REPO / "template.yaml")}
+    assert declared == {("POST", "/train"), ("POST", "/chat")}
+    paths = {path for _, path in declared} | {"/", "/admin", "/train/", "/chat/x", "/Train", "/openapi.json"}
+    answered = set()
+    for method in METHODS:
+        for path in sorted(paths):
+            response = served.request(method, path, data="{}", headers={"Content-Type": "application/json"})
+            if response.status_code == 404:
+                assert envelope(response, 404)["msg"] == f"no route {method} {path}"
+            else:
+                answered.add((method, path))
+                assert envelope(response, 401) == BAD_SECRET  # no secret sent: reached the handler's guard
+    assert answered == declared
+
+
+def test_the_server_logged_no_secret(served, handbook):  # noqa: F811
+    log = served.server_log()
+    assert "serving POST /train, POST /chat on http://127.0.0.1:" in log
+    assert SECRET not in log
