@@ -9,13 +9,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdgpt import answering
 from cdgpt.api import logger, make_app, metrics, tracer
-from cdgpt.contract import ChatRequest, ChatResponse, ChatResult
-from cdgpt.secrets import export_openai_key
+from cdgpt.contract import ChatRequest, ChatResponse, ChatResult, responses
 
 app = make_app()
 
 
-@app.post("/chat", summary="Ask a trained model a question; the answer cites its sources")
+@app.post("/chat", summary="Ask a trained model a question; the answer cites its sources", responses=responses(ChatResponse))
 @tracer.capture_method
 def chat(request: Annotated[ChatRequest, Body()]) -> ChatResponse:
     result = answering.chat(request.model_name, request.question, request.history)
@@ -27,5 +26,4 @@ def chat(request: Annotated[ChatRequest, Body()]) -> ChatResponse:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    export_openai_key()
     return app.resolve(event, context)

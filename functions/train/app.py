@@ -9,13 +9,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdgpt import training
 from cdgpt.api import logger, make_app, metrics, tracer
-from cdgpt.contract import TrainRequest, TrainResponse, TrainResult, scheduled_retrain_models
+from cdgpt.contract import TrainRequest, TrainResponse, TrainResult, responses, scheduled_retrain_models
 from cdgpt.secrets import export_openai_key
 
 app = make_app()
 
 
-@app.post("/train", summary="Train or retrain a model on a list of sources")
+@app.post("/train", summary="Train or retrain a model on a list of sources", responses=responses(TrainResponse))
 @tracer.capture_method
 def train(request: Annotated[TrainRequest, Body()]) -> TrainResponse:
     result = training.train(request.model_name, request.file_list, request.prompt)
@@ -27,9 +27,9 @@ def train(request: Annotated[TrainRequest, Body()]) -> TrainResponse:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    export_openai_key()
     models = scheduled_retrain_models(event)
     if models is not None:
+        export_openai_key()
         summary = training.retrain_models(models)
         metrics.add_metric(name="ModelsRetrained", unit=MetricUnit.Count, value=len(summary["retrained"]))
         return summary

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupp
 
 from .contract import MAX_BODY_BYTES, failure, status_for
 from .errors import CdgptError
-from .secrets import api_secret
+from .secrets import api_secret, export_openai_key
 
 logger = Logger(service="cdgpt")
 tracer = Tracer(service="cdgpt")
@@ -63,10 +63,18 @@ def refusal(event: dict[str, Any]) -> tuple[int, str] | None:
 
 
 class GuardedResolver(APIGatewayRestResolver):
-    """Refuses oversized, unauthenticated and non-JSON requests before any routing or validation."""
+    """Refuses oversized, unauthenticated and non-JSON requests before any routing or validation,
+    and makes the configured OpenAI key available (once per container) to the requests it lets in."""
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        refused = refusal(event) if "httpMethod" in event else None
+        try:
+            refused = refusal(event)
+            if refused is None:
+                export_openai_key()
+        except Exception:  # a secret that cannot be read (missing parameter, no permission)
+            logger.exception("could not read a configured secret")
+            request_id = (event.get("requestContext") or {}).get("requestId", "unknown")
+            refused = 500, f"internal error; request id {request_id}"
         if refused is None:
             return super().resolve(event, context)
         status, msg = refused

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from . import errors
 from .answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
@@ -14,7 +14,13 @@ from .training import MAX_PROMPT_CHARS, MAX_SOURCES
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 
-ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME.pattern, max_length=64)]
+def _no_parent_steps(name: str) -> str:
+    if ".." in name:
+        raise ValueError("model_name must not contain '..'")
+    return name
+
+
+ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME.pattern, max_length=64), AfterValidator(_no_parent_steps)]
 Entry = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTRY_CHARS)]
 HistoryItem = Annotated[str, StringConstraints(max_length=MAX_HISTORY_ITEM_CHARS)]
 
@@ -84,8 +90,14 @@ class ChatResponse(Envelope):
     data: ChatResult
 
 
+class Failure(BaseModel):
+    code: int = 1
+    msg: str
+    data: None = None
+
+
 def failure(msg: str) -> dict[str, Any]:
-    return {"code": 1, "msg": msg, "data": None}
+    return Failure(msg=msg).model_dump()
 
 
 STATUS = {
@@ -98,6 +110,27 @@ STATUS = {
     errors.SourceFailed: 422,
     errors.UpstreamError: 502,
 }
+
+
+ERRORS = {
+    400: "The body is not valid JSON, or an input is out of bounds",
+    401: "The API secret is missing or wrong (or none is configured)",
+    404: "No such model, or no such route",
+    409: "The model needs another embedder, or another training published first",
+    413: "The body, or a source, is larger than its limit",
+    415: "The body is not sent as application/json",
+    422: "A field is missing or invalid, or no source could be used",
+    500: "Unexpected failure; the message carries the request id",
+    502: "The OpenAI-compatible server failed after retries",
+}
+
+
+def responses(success: type[BaseModel]) -> dict[int, Any]:
+    """The route's documented responses: the success model, and the failure envelope per status."""
+    documented = {200: {"description": "Success", "content": {"application/json": {"model": success}}}}
+    for status, description in ERRORS.items():
+        documented[status] = {"description": description, "content": {"application/json": {"model": Failure}}}
+    return documented
 
 
 def status_for(exc: errors.CdgptError) -> int:
