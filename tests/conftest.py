@@ -33,3 +33,14 @@ def web():
 
     with LocalWeb() as server:
         yield server
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+    """Run from the repository, with local paths under it allowed (the CLI's default root is the cwd)."""
+    from tests.support import REPO
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(REPO))
+    reset_clients()
+    return REPO

@@ -13,20 +13,11 @@ import pytest
 from cdgpt.answering import EXTRACTIVE_LABEL, NOT_COVERED
 from cdgpt.cli import main
 from cdgpt.clients import reset_clients
+from tests.support import REPO
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[2]
 HANDBOOK = "samples/handbook"
 LEAVE_QUESTION = "How many days of paid annual leave does a full-time employee get per year?"
-
-
-@pytest.fixture
-def in_repo(monkeypatch):
-    """Run from the repository, with local paths under it allowed (the CLI's default root is the cwd)."""
-    monkeypatch.chdir(REPO)
-    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(REPO))
-    reset_clients()
-    return REPO
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -10,24 +10,16 @@ import pytest
 
 from cdgpt.cli import main
 from cdgpt.clients import reset_clients
+from tests.support import REPO
 from cdgpt.errors import InvalidRequest
 from cdgpt.evaluation import Case, evaluate, load_cases, matches
 
-REPO = Path(__file__).resolve().parents[2]
 QUESTIONS = "samples/questions.jsonl"
 LEAVE = "samples/handbook/leave-and-holidays.md"
 LEAVE_QUESTION = "How many days of paid annual leave does a full-time employee get per year?"
 PASSWORD_QUESTION = "What is the minimum length of a Brightwheel password?"
 SUMMARY = re.compile(r"^handbook: (\d+) questions  R@1 (\d\.\d{3})  R@(\d+) (\d\.\d{3})  MRR (\d\.\d{3})$")
 REPORT_KEYS = {"model_name", "questions", "k", "recall_at_1", "recall_at_k", "mrr", "misses"}
-
-
-@pytest.fixture
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)
-    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(REPO))
-    reset_clients()
-    return REPO
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ from cdgpt.clients import reset_clients
 from cdgpt.contract import MAX_BODY_BYTES
 from cdgpt.errors import InvalidRequest
 from cdgpt.local_api import lambda_context, load_handler, template_routes
+from tests.support import REPO, check_envelope
 from tests.support.fixtures_openai import API_KEY, openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_answer
 
-REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 HANDBOOK = REPO / "samples/handbook"
 SECRET = "local-test-secret"
@@ -89,13 +89,7 @@ def envelope(result: dict, status: int) -> dict:
         *filter(None, [(result.get("headers") or {}).get("Content-Type")]),
     ]
     assert content_types == ["application/json"], result
-    body = json.loads(result["body"])
-    assert list(body) == ["code", "msg", "data"], body
-    if status == 200:
-        assert body["code"] == 0 and body["msg"] == "success" and isinstance(body["data"], dict)
-    else:
-        assert body["code"] == 1 and isinstance(body["msg"], str) and body["msg"] and body["data"] is None
-    return body
+    return check_envelope(json.loads(result["body"]), status)
 
 
 def manifest_version(s3, model: str) -> int:

@@ -9,6 +9,7 @@ import pytest
 from cdgpt.answering import EXTRACTIVE_LABEL
 from cdgpt.contract import MAX_BODY_BYTES
 from cdgpt.local_api import template_routes
+from tests.support import check_envelope
 from tests.support.serve import REPO, SECRET, served  # noqa: F401
 
 HANDBOOK = "samples/handbook"
@@ -23,13 +24,7 @@ def envelope(response, status: int) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].split(";")[0] == "application/json"
     assert int(response.headers["Content-Length"]) == len(response.content)
-    body = response.json()
-    assert list(body) == ["code", "msg", "data"], body
-    if status == 200:
-        assert body["code"] == 0 and body["msg"] == "success" and isinstance(body["data"], dict)
-    else:
-        assert body["code"] == 1 and isinstance(body["msg"], str) and body["msg"] and body["data"] is None
-    return body
+    return check_envelope(response.json(), status)
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ from cdgpt.retrieval import load_model, search
 from cdgpt.settings import Settings, get_settings
 from cdgpt.store import LocalStore, default_store
 from cdgpt.training import train
+from tests.support import REPO
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_answer
 
-REPO = Path(__file__).resolve().parents[2]
 HANDBOOK = "samples/handbook"
 QUESTIONS = [json.loads(line) for line in (REPO / "samples/questions.jsonl").read_text("utf-8").splitlines() if line.strip()]
 COVERED = [q for q in QUESTIONS if q["expected_source"]]

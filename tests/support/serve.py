@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import requests
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "local-test-secret"
 AUTH = {"Authorization": f"Bearer {SECRET}"}
 START_TIMEOUT_S = 60.0

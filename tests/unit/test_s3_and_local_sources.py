@@ -14,16 +14,10 @@ import cdgpt.sources.s3 as s3_mod
 from cdgpt.clients import reset_clients
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
 from cdgpt.settings import get_settings
+from tests.support import settings_with
 from cdgpt.sources import load_entry
 
 BUCKET = "docs-bucket"
-
-
-def settings_with(monkeypatch, **env):
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reset_clients()
-    return get_settings()
 
 
 @pytest.fixture

@@ -18,18 +18,12 @@ import cdgpt.sources.url as url_mod
 from cdgpt.clients import reset_clients
 from cdgpt.errors import InvalidRequest, PayloadTooLarge, SourceFailed, SourceRefused
 from cdgpt.settings import get_settings
+from tests.support import settings_with
 from cdgpt.sources import MAX_ENTRY_CHARS, load_entry
 from cdgpt.sources.url import MAX_REDIRECTS, check_address, fetch_url, resolve_checked
 from tests.support.pdf import make_pdf
 
 HTML = "<html><head><title>Alpha page</title></head><body><p>Alpha text about llamas.</p></body></html>"
-
-
-def settings_with(monkeypatch, **env):
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reset_clients()
-    return get_settings()
 
 
 @pytest.fixture
