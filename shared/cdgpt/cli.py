@@ -19,6 +19,8 @@ def _progress_bars():
 
     def progress(stage: str, advance: int, total: int) -> None:
         if stage not in bars:
+            for done in bars.values():  # stages run one after another
+                done.close()
             bars[stage] = tqdm(total=total, desc=stage, unit="item", file=sys.stderr, leave=True)
         bars[stage].update(advance)
 

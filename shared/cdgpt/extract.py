@@ -14,6 +14,8 @@ from .sources import RawDocument
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 HTML_MARK = "\x00"  # marks the headings of an HTML page; the parser turns any NUL in the page into U+FFFD
 HTML_HEADING = re.compile(r"^(\x00{1,6}) (.+)$")
+MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+MD_MARKS = re.compile(r"\*\*|__|`")
 FENCE = re.compile(r"^\s*(```|~~~)")
 NOISE_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside", "form", "svg", "iframe", "button"]
 NOISE_SELECTORS = '[role="navigation"], [role="banner"], [role="contentinfo"], [role="search"], [aria-hidden="true"]'
@@ -93,6 +95,12 @@ def decode(content: bytes, charset: str | None) -> str:
     if best is None:
         raise SourceFailed("binary data, not text")
     return str(best)
+
+
+def plain_markdown(text: str) -> str:
+    """Inline Markdown to its words: links and images keep their text; **, __ and ` go."""
+    text = MD_LINK.sub(r"\1", text)
+    return MD_MARKS.sub("", text)
 
 
 def _check_text(text: str) -> None:
@@ -213,6 +221,8 @@ def extract(raw: RawDocument) -> Document:
         _check_text(text)
         if kind == "markdown":
             title, sections = parse_markup(text)
+            title = title and plain_markdown(title)
+            sections = [Section(tuple(map(plain_markdown, s.headings)), plain_markdown(s.text)) for s in sections]
         else:
             paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
             body = "\n\n".join(p for p in paragraphs if p)

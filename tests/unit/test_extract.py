@@ -416,3 +416,14 @@ def test_given_text_sniffing_when_content_type_is_missing_then_html_and_pdf_are_
 def test_given_content_type_parameters_when_detected_then_mime_is_case_insensitive_and_charset_is_read():
     assert detect_kind(raw(b"x", "Text/HTML; Charset=ISO-8859-1", "/x")) == ("html", "ISO-8859-1")
     assert detect_kind(raw(b"x", "text/markdown;charset='utf-8'", "/x")) == ("markdown", "utf-8")
+
+
+def test_markdown_inline_marks_are_dropped_and_links_keep_their_text():
+    # Given Markdown with emphasis, inline code, a link and an image
+    raw = RawDocument("m.md", b"# **Leave** policy\n\nYou get **25 days**; see [the form](https://x/y) and `hr-tool`. ![chart](c.png)\n", None, "m.md")
+    # When it is extracted
+    doc = extract(raw)
+    # Then only the words remain, in the title, the headings and the text
+    assert doc.title == "Leave policy"
+    assert doc.sections[0].headings == ("Leave policy",)
+    assert doc.sections[0].text == "You get 25 days; see the form and hr-tool. chart"
