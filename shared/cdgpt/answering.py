@@ -5,13 +5,11 @@ from __future__ import annotations
 from .chunking import split_sentences
 from .errors import InvalidRequest, UpstreamError
 from .lexical import tokenize
+from .limits import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
 from .retrieval import Hit, load_model, search
 from .settings import Settings, get_settings
 from .store import ArtifactStore, default_store
 
-MAX_QUESTION_CHARS = 4000
-MAX_HISTORY_ITEMS = 200
-MAX_HISTORY_ITEM_CHARS = 20000
 HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
 SNIPPET_CHARS = 300
 MIN_SIMILARITY = {"local": 0.27, "openai": 0.2}  # cosine below which a chunk is not relevant

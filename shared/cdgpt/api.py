@@ -10,7 +10,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
-from .contract import MAX_BODY_BYTES, failure, status_for
+from .contract import failure, status_for
+from .limits import MAX_BODY_BYTES
 from .errors import CdgptError
 from .secrets import api_secret, export_openai_key
 

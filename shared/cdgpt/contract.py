@@ -7,12 +7,15 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from . import errors
-from .answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
+from .limits import (
+    MAX_ENTRY_CHARS,
+    MAX_HISTORY_ITEM_CHARS,
+    MAX_HISTORY_ITEMS,
+    MAX_PROMPT_CHARS,
+    MAX_QUESTION_CHARS,
+    MAX_SOURCES,
+)
 from .registry import MODEL_NAME
-from .sources import MAX_ENTRY_CHARS
-from .training import MAX_PROMPT_CHARS, MAX_SOURCES
-
-MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 
 def _no_parent_steps(name: str) -> str:
     if ".." in name:

@@ -13,6 +13,7 @@ from .embeddings import Embedder, make_embedder
 from .errors import CdgptError, InvalidRequest, TrainingFailed
 from .extract import extract
 from .lexical import LexicalIndex
+from .limits import MAX_PROMPT_CHARS, MAX_SOURCES
 from .registry import EmbeddingInfo, SourceRecord, check_model_name, docstore_bytes, list_models, publish, read_manifest
 from .settings import Settings, get_settings
 from .sources import load_entry
@@ -20,8 +21,6 @@ from .store import ArtifactStore, default_store
 
 log = logging.getLogger(__name__)
 
-MAX_SOURCES = 5000
-MAX_PROMPT_CHARS = 20000
 
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
 

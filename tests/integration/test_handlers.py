@@ -19,7 +19,7 @@ from moto import mock_aws
 from cdgpt import secrets, training
 from cdgpt.answering import EXTRACTIVE_LABEL
 from cdgpt.clients import reset_clients
-from cdgpt.contract import MAX_BODY_BYTES
+from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.errors import InvalidRequest
 from cdgpt.local_api import lambda_context, load_handler, template_routes
 from tests.support import REPO, check_envelope

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import SourceRefused
+from ..limits import MAX_ENTRY_CHARS
 from ..settings import Settings
 
-MAX_ENTRY_CHARS = 2048
 
 
 @dataclass(frozen=True)
