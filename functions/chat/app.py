@@ -15,7 +15,7 @@ app = make_app()
 
 
 @app.post("/chat", summary="Ask a trained model a question; the answer cites its sources", responses=responses(ChatResponse))
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def chat(request: Annotated[ChatRequest, Body()]) -> ChatResponse:
     result = answering.chat(request.model_name, request.question, request.history)
     metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)
@@ -23,7 +23,7 @@ def chat(request: Annotated[ChatRequest, Body()]) -> ChatResponse:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -16,7 +16,7 @@ app = make_app()
 
 
 @app.post("/train", summary="Train or retrain a model on a list of sources", responses=responses(TrainResponse))
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def train(request: Annotated[TrainRequest, Body()]) -> TrainResponse:
     result = training.train(request.model_name, request.file_list, request.prompt)
     metrics.add_metric(name="ChunksIndexed", unit=MetricUnit.Count, value=result["chunks"])
@@ -24,7 +24,7 @@ def train(request: Annotated[TrainRequest, Body()]) -> TrainResponse:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     models = scheduled_retrain_models(event)

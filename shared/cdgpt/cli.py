@@ -156,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # On the command line local files are the user's own: the working folder is the default root.
-    os.environ.setdefault("CDGPT_SOURCE_ROOT", os.getcwd())
+    if args.command == "train":  # the user's own files: the working folder is the default root
+        os.environ.setdefault("CDGPT_SOURCE_ROOT", os.getcwd())
     try:
         return args.func(args)
     except CdgptError as exc:

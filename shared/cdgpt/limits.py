@@ -2,6 +2,7 @@
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 MAX_SOURCES = 5000  # file_list entries in one training
+MAX_DOCUMENTS = 20000  # documents in one training, prefixes and folders expanded
 MAX_ENTRY_CHARS = 2048  # one file_list entry
 MAX_PROMPT_CHARS = 20000
 MAX_QUESTION_CHARS = 4000

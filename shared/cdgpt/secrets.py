@@ -1,4 +1,4 @@
-"""Secrets from SSM Parameter Store (SecureString) or Secrets Manager, fetched once per container."""
+"""Secrets from SSM Parameter Store (SecureString), fetched once per container and cached."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ CACHE_SECONDS = 900
 def _fetch(name: str) -> str:
     from aws_lambda_powertools.utilities import parameters
 
-    if name.startswith("arn:aws:secretsmanager:") or name.startswith("secret:"):
-        return parameters.get_secret(name.removeprefix("secret:"), max_age=CACHE_SECONDS)
     return parameters.get_parameter(name, decrypt=True, max_age=CACHE_SECONDS)
 
 

@@ -6,17 +6,18 @@ import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from .chunking import Chunk, chunk_document
 from .embeddings import Embedder, make_embedder
-from .errors import CdgptError, InvalidRequest, TrainingFailed
+from .errors import CdgptError, InvalidRequest, PayloadTooLarge, TrainingFailed
 from .extract import extract
 from .lexical import LexicalIndex
-from .limits import MAX_PROMPT_CHARS, MAX_SOURCES
+from .limits import MAX_DOCUMENTS, MAX_PROMPT_CHARS, MAX_SOURCES
 from .registry import EmbeddingInfo, SourceRecord, check_model_name, docstore_bytes, list_models, publish, read_manifest
 from .settings import Settings, get_settings
-from .sources import load_entry
+from .sources import SourceDocument, expand_entry
 from .store import ArtifactStore, default_store
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
 
 
-@dataclass
-class EntryResult:
-    record: SourceRecord
-    chunks: list[Chunk] = field(default_factory=list)
+@dataclass(frozen=True)
+class DocumentResult:
+    record: dict[str, Any]  # {source, title, sha256, bytes, chunks}, or {source, reason} when it failed
+    chunks: list[Chunk]
 
 
 def check_file_list(file_list: object) -> list[str]:
@@ -41,39 +42,68 @@ def check_file_list(file_list: object) -> list[str]:
     return list(dict.fromkeys(e.strip() for e in file_list))
 
 
-def _ingest(entry: str, settings: Settings) -> EntryResult:
-    """Fetch, extract and chunk one entry; failures become a record with the reason."""
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, CdgptError):
+        return str(exc)
+    log.exception("unexpected failure reading a source")  # one bad source must not sink the others
+    return "internal error reading this source"
+
+
+def _expand(entry: str, settings: Settings) -> list[SourceDocument] | str:
+    """The entry's documents, or the reason it cannot be used at all."""
     try:
-        documents, chunks = [], []
-        for raw in load_entry(entry, settings):
-            doc = extract(raw)
-            doc_chunks = chunk_document(doc, settings.chunk_chars, settings.chunk_overlap_chars)
-            chunks.extend(doc_chunks)
-            documents.append(
-                {
-                    "source": doc.source,
-                    "title": doc.title,
-                    "sha256": hashlib.sha256(raw.content).hexdigest(),
-                    "bytes": len(raw.content),
-                    "chunks": len(doc_chunks),
-                }
-            )
-        return EntryResult(SourceRecord(entry=entry, status="ok", documents=documents), chunks)
-    except CdgptError as exc:
-        return EntryResult(SourceRecord(entry=entry, status="failed", reason=str(exc)))
-    except Exception:  # one bad source must not sink the others
-        log.exception("unexpected failure reading a source")
-        return EntryResult(SourceRecord(entry=entry, status="failed", reason="internal error reading this source"))
+        return expand_entry(entry, settings)
+    except Exception as exc:
+        return _reason(exc)
 
 
-def ingest(entries: list[str], settings: Settings, progress: Progress | None = None) -> list[EntryResult]:
-    results = []
+def _ingest(document: SourceDocument, settings: Settings) -> DocumentResult:
+    """Fetch, extract and chunk one document; a failure becomes its record's reason."""
+    try:
+        raw = document.load()
+        doc = extract(raw)
+        chunks = chunk_document(doc, settings.chunk_chars, settings.chunk_overlap_chars)
+    except Exception as exc:
+        return DocumentResult({"source": document.source, "reason": _reason(exc)}, [])
+    digest = hashlib.sha256(raw.content).hexdigest()
+    record = {"source": doc.source, "title": doc.title, "sha256": digest, "bytes": len(raw.content), "chunks": len(chunks)}
+    return DocumentResult(record, chunks)
+
+
+def _entry_record(entry: str, results: list[DocumentResult]) -> SourceRecord:
+    failed = [r.record for r in results if "reason" in r.record]
+    documents = [r.record for r in results]
+    if not failed:
+        return SourceRecord(entry=entry, status="ok", documents=documents)
+    first = failed[0]["reason"] if len(results) == 1 else f"{failed[0]['source']}: {failed[0]['reason']}"
+    if len(failed) == len(results):
+        reason = first if len(results) == 1 else f"none of its {len(results)} documents could be used (first: {first})"
+        return SourceRecord(entry=entry, status="failed", reason=reason, documents=documents)
+    reason = f"{len(failed)} of {len(results)} documents skipped (first: {first})"
+    return SourceRecord(entry=entry, status="ok", reason=reason, documents=documents)
+
+
+def ingest(entries: list[str], settings: Settings, progress: Progress | None = None) -> tuple[list[SourceRecord], list[Chunk]]:
+    """Every entry's record, and the chunks of all its documents, in file_list order."""
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
-        for result in pool.map(lambda e: _ingest(e, settings), entries):
+        expanded = list(pool.map(lambda e: _expand(e, settings), entries))
+        documents = [d for found in expanded if isinstance(found, list) for d in found]
+        if len(documents) > MAX_DOCUMENTS:
+            raise PayloadTooLarge(f"the sources hold more than {MAX_DOCUMENTS} documents")
+        results = []
+        for result in pool.map(lambda d: _ingest(d, settings), documents):
             results.append(result)
             if progress:
-                progress("fetching", 1, len(entries))
-    return results
+                progress("fetching", 1, len(documents))
+    records, chunks, done = [], [], iter(results)
+    for entry, found in zip(entries, expanded, strict=True):
+        if isinstance(found, str):
+            records.append(SourceRecord(entry=entry, status="failed", reason=found))
+            continue
+        mine = [next(done) for _ in found]
+        records.append(_entry_record(entry, mine))
+        chunks.extend(chunk for result in mine for chunk in result.chunks)
+    return records, chunks
 
 
 def _kb(size: int) -> float:
@@ -98,9 +128,7 @@ def train(
     store = store or default_store(settings)
     embedder = embedder or make_embedder(settings)
 
-    results = ingest(entries, settings, progress)
-    chunks = [chunk for result in results for chunk in result.chunks]
-    records = [result.record for result in results]
+    records, chunks = ingest(entries, settings, progress)
     failed = [r for r in records if r.status == "failed"]
     if not chunks:
         reasons = "; ".join(f"{r.entry}: {r.reason}" for r in failed[:5]) or "no text in any source"
@@ -126,7 +154,8 @@ def train(
         counts={
             "sources": len(records),
             "sources_failed": len(failed),
-            "documents": sum(len(r.documents) for r in records),
+            "documents": sum(1 for r in records for d in r.documents if "reason" not in d),
+            "documents_failed": sum(1 for r in records for d in r.documents if "reason" in d),
             "chunks": len(chunks),
         },
         chunking={"chars": settings.chunk_chars, "overlap": settings.chunk_overlap_chars},

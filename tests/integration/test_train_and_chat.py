@@ -155,7 +155,8 @@ def test_a_failing_source_is_reported_and_training_goes_on(source_root, tmp_path
     assert result["documents"] == 2
 
     manifest, _ = read_manifest(default_store(get_settings()), "partial")
-    assert manifest.counts == {"sources": 6, "sources_failed": 4, "documents": 2, "chunks": result["chunks"]}
+    # the private URL is a document that failed to load; the other three failed as whole entries
+    assert manifest.counts == {"sources": 6, "sources_failed": 4, "documents": 2, "documents_failed": 1, "chunks": result["chunks"]}
     answer = chat("partial", "Which day of the week do hybrid workers always have to be in the office?")
     assert f"{HANDBOOK}/remote-work.md" in [s["source"] for s in answer["sources"]]
 
@@ -309,3 +310,27 @@ def test_local_trained_model_answers_with_the_llm_when_openai_is_configured(open
     reply = chat("handbook", "How much does the company pay into my pension if I raise my own contribution to 6%?")
     assert openai_stub.embedding_requests == []  # the question is embedded locally, as at training
     assert reply["answer_mode"] == "llm" and reply["answer"].startswith("Stub answer from")
+
+
+def test_one_bad_file_in_a_folder_skips_only_that_file(tmp_path, monkeypatch):
+    # Given a folder of good documents with an empty file, an image and a hidden .env beside them
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "leave.md").write_text("# Leave\n\nEveryone gets 25 days of annual leave.\n")
+    (folder / "vpn.md").write_text("# VPN\n\nThe VPN is called TunnelGate.\n")
+    (folder / "empty.md").write_text("")
+    (folder / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    (folder / ".env").write_text("API_SECRET=do-not-index-me\n")
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(tmp_path))
+    reset_clients()
+    # When the folder is trained
+    result = train("docs", ["docs"])
+    # Then the good documents are indexed, the bad ones reported, the hidden one never read
+    [entry] = result["sources"]
+    assert entry["status"] == "ok" and entry["reason"].startswith("2 of 4 documents skipped (first: docs/")
+    assert result["documents"] == 2
+    manifest, _ = read_manifest(LocalStore(get_settings().data_dir), "docs")
+    records = {d["source"]: d for d in manifest.sources[0].documents}
+    assert set(records) == {"docs/leave.md", "docs/vpn.md", "docs/empty.md", "docs/logo.png"}
+    assert records["docs/empty.md"]["reason"] == "no text found" and "sha256" in records["docs/leave.md"]
+    assert "do-not-index-me" not in chat("docs", "What is the API secret?")["answer"]

@@ -15,7 +15,7 @@ from cdgpt.clients import reset_clients
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
 from cdgpt.settings import get_settings
 from tests.support import settings_with
-from cdgpt.sources import load_entry
+from cdgpt.sources import expand_entry, load_entry
 
 BUCKET = "docs-bucket"
 
@@ -322,3 +322,42 @@ def test_given_a_read_error_on_a_local_file_when_loaded_then_source_failed(root,
     monkeypatch.setattr(Path, "read_bytes", denied)
     with pytest.raises(SourceFailed, match="Permission denied"):
         load_entry("readme.md", get_settings())
+
+
+@pytest.mark.parametrize("entry", [".env", "handbook/.hidden", ".git/config", ".git"])
+def test_given_a_hidden_file_or_folder_named_directly_when_loaded_then_refused(root, entry):
+    (root / ".env").write_text("API_SECRET=hunter2")
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[core]")
+    with pytest.raises(SourceRefused, match="hidden file or folder"):
+        load_entry(entry, get_settings())
+
+
+def test_given_a_visible_symlink_to_a_hidden_file_when_the_folder_is_loaded_then_it_is_skipped(root):
+    (root / ".env").write_text("API_SECRET=hunter2")
+    (root / "handbook" / "notes.txt").symlink_to(root / ".env")
+    docs = load_entry("handbook", get_settings())
+    assert "handbook/notes.txt" not in {d.source for d in docs}
+    assert all(b"hunter2" not in d.content for d in docs)
+    with pytest.raises(SourceRefused, match="hidden"):
+        load_entry("handbook/notes.txt", get_settings())
+
+
+def test_given_hidden_objects_under_a_prefix_when_expanded_then_they_are_skipped(bucket):
+    bucket("docs/a.md", b"# A\n\nalpha")
+    bucket("docs/.DS_Store", b"\x00\x01")
+    bucket("docs/.git/config", b"[core]")
+    assert [d.source for d in expand_entry(f"s3://{BUCKET}/docs/", get_settings())] == [f"s3://{BUCKET}/docs/a.md"]
+
+
+def test_given_one_oversized_object_under_a_prefix_when_expanded_then_only_it_fails(bucket, monkeypatch):
+    bucket("docs/a.md", b"# A\n\nalpha")
+    bucket("docs/big.md", b"x" * 500)
+    documents = expand_entry(f"s3://{BUCKET}/docs/", settings_with(monkeypatch, CDGPT_MAX_SOURCE_BYTES="100"))
+    loaded = {}
+    for document in documents:
+        try:
+            loaded[document.source] = document.load().content
+        except PayloadTooLarge:
+            loaded[document.source] = None
+    assert loaded == {f"s3://{BUCKET}/docs/a.md": b"# A\n\nalpha", f"s3://{BUCKET}/docs/big.md": None}

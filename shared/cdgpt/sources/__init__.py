@@ -6,6 +6,7 @@ inside the configured source root. Prefixes and folders expand to one document p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import SourceRefused
@@ -22,21 +23,39 @@ class RawDocument:
     name: str  # file name or URL path, used to guess the type and as a fallback title
 
 
-def load_entry(entry: str, settings: Settings) -> list[RawDocument]:
-    """Fetch one file_list entry; raise SourceRefused or SourceFailed with a clear reason."""
+@dataclass(frozen=True)
+class SourceDocument:
+    """One document an entry names, fetched only when `load` is called (so one failure stays its own)."""
+
+    source: str
+    load: Callable[[], RawDocument]
+
+
+def is_hidden(relative_path: str) -> bool:
+    """Dot-files and anything in a dot-folder (.git/, .env, .DS_Store) are not documents."""
+    return any(part.startswith(".") and part != "." for part in relative_path.split("/"))
+
+
+def expand_entry(entry: str, settings: Settings) -> list[SourceDocument]:
+    """The documents one file_list entry names; raise SourceRefused or SourceFailed for the whole entry."""
     if not entry or len(entry) > MAX_ENTRY_CHARS or any(ord(c) < 32 for c in entry):
         raise SourceRefused("source must be a non-empty string of at most 2048 printable characters")
     scheme = entry.split(":", 1)[0].lower() if "://" in entry else ""
     if scheme in ("http", "https"):
-        from .url import fetch_url
+        from .url import expand_url
 
-        return [fetch_url(entry, settings)]
+        return expand_url(entry, settings)
     if scheme == "s3":
-        from .s3 import fetch_s3
+        from .s3 import expand_s3
 
-        return fetch_s3(entry, settings)
+        return expand_s3(entry, settings)
     if scheme:
         raise SourceRefused(f"unsupported scheme {scheme!r}: use http(s)://, s3:// or a path")
-    from .local import read_local
+    from .local import expand_local
 
-    return read_local(entry, settings)
+    return expand_local(entry, settings)
+
+
+def load_entry(entry: str, settings: Settings) -> list[RawDocument]:
+    """Every document of one entry, fetched now; the first failure raises."""
+    return [document.load() for document in expand_entry(entry, settings)]

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from ..errors import PayloadTooLarge, SourceFailed, SourceRefused
 from ..settings import Settings
-from . import RawDocument
+from . import RawDocument, SourceDocument, is_hidden
 
 
 def confine(entry: str, root: Path) -> Path:
-    """Resolve entry (relative to root, or absolute) and refuse anything that leaves root."""
+    """Resolve entry (relative to root, or absolute) and refuse anything that leaves root or is hidden."""
     root = root.resolve()
     path = (root / entry).resolve()  # resolves `..` and symlinks
     if not path.is_relative_to(root):
         raise SourceRefused(f"path {entry!r} is outside the source root")
+    if is_hidden(path.relative_to(root).as_posix()):
+        raise SourceRefused(f"path {entry!r} is a hidden file or folder")
     return path
 
 
@@ -28,29 +31,28 @@ def _read(path: Path, source: str, limit: int) -> RawDocument:
     return RawDocument(source=source, content=content, content_type=None, name=path.name)
 
 
-def _hidden(relative: Path) -> bool:
-    """Dot-files and anything in a dot-folder (.git/, .env) are not documents."""
-    return any(part.startswith(".") for part in relative.parts)
-
-
-def read_local(entry: str, settings: Settings) -> list[RawDocument]:
+def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
     if settings.source_root is None:
         raise SourceRefused("local paths are disabled: set CDGPT_SOURCE_ROOT to allow a folder")
+    limit = settings.max_source_bytes
     path = confine(entry, settings.source_root)
     if path.is_file():
-        return [_read(path, entry, settings.max_source_bytes)]
+        return [SourceDocument(entry, partial(_read, path, entry, limit))]
     if not path.is_dir():
         raise SourceFailed(f"no such file or folder: {entry}")
     root = settings.source_root.resolve()
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
-    if len(files) > settings.max_prefix_objects:
-        raise PayloadTooLarge(f"more than {settings.max_prefix_objects} files under {entry}")
-    docs = []
-    for file in files:
+    documents = []
+    for file in sorted(path.rglob("*")):
         real = file.resolve()
-        if not real.is_relative_to(root):
-            continue  # a symlink pointing out of the root
-        docs.append(_read(real, str(Path(entry) / file.relative_to(path)), settings.max_source_bytes))
-    if not docs:
+        # files only; not hidden by their own name or their target's; no symlink out of the root
+        if not real.is_file() or is_hidden(file.relative_to(path).as_posix()) or not real.is_relative_to(root):
+            continue
+        if is_hidden(real.relative_to(root).as_posix()):
+            continue
+        source = str(Path(entry) / file.relative_to(path))
+        documents.append(SourceDocument(source, partial(_read, real, source, limit)))
+        if len(documents) > settings.max_prefix_objects:
+            raise PayloadTooLarge(f"more than {settings.max_prefix_objects} files under {entry}")
+    if not documents:
         raise SourceFailed(f"no files under {entry}")
-    return docs
+    return documents

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..clients import s3_client
 from ..errors import PayloadTooLarge, SourceFailed, SourceRefused
 from ..settings import Settings
-from . import RawDocument
+from . import RawDocument, SourceDocument, is_hidden
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -40,7 +42,7 @@ def _list(bucket: str, prefix: str, cap: int) -> list[str]:
     try:
         for page in s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                if not item["Key"].endswith("/"):
+                if not item["Key"].endswith("/") and not is_hidden(item["Key"][len(prefix) :]):
                     keys.append(item["Key"])
                 if len(keys) > cap:
                     raise PayloadTooLarge(f"more than {cap} objects under s3://{bucket}/{prefix}")
@@ -54,9 +56,7 @@ def _list(bucket: str, prefix: str, cap: int) -> list[str]:
     return keys
 
 
-def fetch_s3(uri: str, settings: Settings) -> list[RawDocument]:
+def expand_s3(uri: str, settings: Settings) -> list[SourceDocument]:
     bucket, key = parse_s3_uri(uri)
-    if key and not key.endswith("/"):
-        return [_get(bucket, key, settings.max_source_bytes)]
-    keys = _list(bucket, key, settings.max_prefix_objects)
-    return [_get(bucket, k, settings.max_source_bytes) for k in keys]
+    keys = [key] if key and not key.endswith("/") else _list(bucket, key, settings.max_prefix_objects)
+    return [SourceDocument(f"s3://{bucket}/{k}", partial(_get, bucket, k, settings.max_source_bytes)) for k in keys]
