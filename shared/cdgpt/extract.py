@@ -22,7 +22,7 @@ NOISE_SELECTORS = '[role="navigation"], [role="banner"], [role="contentinfo"], [
 CHROME_WORDS = frozenset(
     "nav navbar navigation menu menubar sidebar breadcrumb breadcrumbs toc footer pagination pager related skip".split()
 )
-CHROME_PARTS = ("sidebar", "navbar", "navheader", "navfooter", "breadcrumb", "table-of-contents")
+CHROME_SUFFIXES = ("sidebar", "navbar", "navheader", "navfooter", "breadcrumbs", "menubar")  # sphinxsidebar
 BLOCK_TAGS = [
     "p", "div", "section", "article", "main", "ul", "ol", "li", "table", "tr", "pre", "blockquote",
     "dl", "dt", "dd", "br", "hr", "figure", "figcaption", "header",
@@ -149,15 +149,23 @@ def parse_markup(text: str, heading_re: re.Pattern[str] = HEADING, fences: bool 
     return title, sections
 
 
-def _is_chrome(tag) -> bool:
-    """Page chrome by its class or id: nav bars, sidebars, tables of contents, footers (any site generator)."""
+def _chrome_name(tag) -> bool:
+    """Whether the tag's class or id names page chrome: a nav bar, sidebar, table of contents, footer..."""
     names = " ".join([*(tag.get("class") or []), tag.get("id") or ""])
     if not names.strip() or tag.name in ("html", "body", "main", "article"):
         return False
-    lowered = re.sub(r"([a-z])([A-Z])", r"\1 \2", names).lower()
-    if any(part in lowered for part in CHROME_PARTS) or CHROME_WORDS.intersection(re.split(r"[\s_-]+", lowered)):
-        return tag.find(["main", "article"]) is None
-    return False
+    words = re.split(r"[\s_-]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", names).lower())
+    return any(word in CHROME_WORDS or word.endswith(CHROME_SUFFIXES) for word in words) or "table-of-contents" in names
+
+
+def _drop_chrome(root) -> None:
+    """Drop named chrome, but never an element holding most of the page (`no-sidebar`, `with-toc` wrappers)."""
+    total = len(root.get_text())
+    for tag in root.find_all(_chrome_name):
+        if tag.decomposed or tag.find(["main", "article"]) is not None:
+            continue
+        if len(tag.get_text()) < total / 2:
+            tag.decompose()
 
 
 def _html(content: bytes, charset: str | None) -> tuple[str | None, list[Section]]:
@@ -171,8 +179,7 @@ def _html(content: bytes, charset: str | None) -> tuple[str | None, list[Section
         tag.decompose()
     for tag in soup.select(NOISE_SELECTORS):
         tag.decompose()
-    for tag in soup.find_all(_is_chrome):
-        tag.decompose()
+    _drop_chrome(soup)
     for tag in soup("header"):
         if tag.find_parent(["article", "main"]) is None:
             tag.decompose()  # site banner; an article's own header keeps its heading

@@ -427,3 +427,14 @@ def test_markdown_inline_marks_are_dropped_and_links_keep_their_text():
     assert doc.title == "Leave policy"
     assert doc.sections[0].headings == ("Leave policy",)
     assert doc.sections[0].text == "You get 25 days; see the form and hr-tool. chart"
+
+
+@pytest.mark.parametrize("wrapper", ["no-sidebar", "layout-with-sidebar", "toc-enabled", "sphinxsidebarwrapper"])
+def test_a_content_wrapper_whose_class_mentions_chrome_is_kept(wrapper):
+    # Given a page whose whole body sits in a wrapper named after chrome, beside a real sidebar
+    body = "<p>" + "Annual leave is twenty-five days for everyone. " * 20 + "</p>"
+    html = f'<html><body><div class="{wrapper}"><h1>Leave</h1>{body}</div><div class="sidebar">Home About</div></body></html>'
+    # When it is extracted
+    doc = extract(RawDocument("p.html", html.encode(), "text/html", "p.html"))
+    # Then the content stays and the sidebar goes
+    assert "twenty-five days" in doc.text and "Home About" not in doc.text
