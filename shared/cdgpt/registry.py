@@ -120,7 +120,7 @@ def publish(store: ArtifactStore, name: str, artifacts: dict[str, tuple[str, byt
         except Exception:  # the original failure matters more than the clean-up's
             log.warning("could not remove a failed training's files", extra={"model_name": name})
         raise
-    _collect_old_versions(store, name, keep={version_id, previous.version_id if previous else ""})
+    _collect_old_versions(store, name, version)
     return manifest
 
 
@@ -129,9 +129,11 @@ def _points_at(store: ArtifactStore, key: str, version_id: str) -> bool:
     return current is not None and Manifest.model_validate_json(current[0]).version_id == version_id
 
 
-def _collect_old_versions(store: ArtifactStore, name: str, keep: set[str]) -> None:
+def _collect_old_versions(store: ArtifactStore, name: str, published: int) -> None:
+    """Delete versions numbered below the ones kept; a newer one (a training under way) is never touched."""
     prefix = f"models/{name}/versions/"
-    stale = [k for k in store.list(prefix) if k[len(prefix) :].split("/", 1)[0] not in keep]
+    floor = published - KEEP_VERSIONS + 1
+    stale = [k for k in store.list(prefix) if int(k[len(prefix) + 1 :].split("-", 1)[0]) < floor]
     store.delete(stale)
 
 

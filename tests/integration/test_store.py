@@ -262,6 +262,17 @@ def test_a_failing_clean_up_does_not_hide_the_original_error(store, sources):
     assert read_manifest(store, "m")[0].version == 1
 
 
+def test_clean_up_never_deletes_the_files_of_a_training_still_under_way(store, sources):
+    # Given a published model and another training that has started writing its own version
+    train("m", sources, store=store)
+    in_flight = "models/m/versions/v000002-inflight/index.faiss"
+    store.put(in_flight, b"half-written by a training under way")
+    # When a training publishes and cleans up old versions
+    assert train("m", sources, store=store)["version"] == 2
+    # Then the other training's files are still there
+    assert store.get(in_flight)[0] == b"half-written by a training under way"
+
+
 def test_put_if_none_refuses_an_existing_key(store):
     key = "models/m/manifest.json"
     store.put_if(key, b"first", None)  # creates
