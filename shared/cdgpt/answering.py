@@ -5,7 +5,7 @@ from __future__ import annotations
 from .chunking import split_sentences
 from .errors import InvalidRequest, UpstreamError
 from .lexical import tokenize
-from .limits import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
+from .limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
 from .retrieval import Hit, load_model, search
 from .settings import Settings, get_settings
 from .store import ArtifactStore, default_store
@@ -37,6 +37,8 @@ def check_history(history: object) -> list[str]:
         raise InvalidRequest('history must be a list of strings like "Human: ..." and "Bot: ..."')
     if len(history) > MAX_HISTORY_ITEMS or any(len(item) > MAX_HISTORY_ITEM_CHARS for item in history):
         raise InvalidRequest(f"history is limited to {MAX_HISTORY_ITEMS} items of {MAX_HISTORY_ITEM_CHARS} characters")
+    if sum(map(len, history)) > MAX_HISTORY_CHARS:
+        raise InvalidRequest(f"history is limited to {MAX_HISTORY_CHARS} characters in all")
     return history
 
 

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from . import errors
 from .limits import (
     MAX_ENTRY_CHARS,
+    MAX_HISTORY_CHARS,
     MAX_HISTORY_ITEM_CHARS,
     MAX_HISTORY_ITEMS,
     MAX_PROMPT_CHARS,
@@ -16,6 +17,12 @@ from .limits import (
     MAX_SOURCES,
 )
 from .registry import MODEL_NAME
+
+def _history_budget(history: list[str]) -> list[str]:
+    if sum(map(len, history)) > MAX_HISTORY_CHARS:
+        raise ValueError(f"history is limited to {MAX_HISTORY_CHARS} characters in all")
+    return history
+
 
 def _no_parent_steps(name: str) -> str:
     if ".." in name:
@@ -42,8 +49,8 @@ class TrainRequest(Request):
 
 class ChatRequest(Request):
     model_name: ModelName
-    question: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUESTION_CHARS)]
-    history: Annotated[list[HistoryItem], Field(max_length=MAX_HISTORY_ITEMS)] = []
+    question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
+    history: Annotated[list[HistoryItem], Field(max_length=MAX_HISTORY_ITEMS), AfterValidator(_history_budget)] = []
 
 
 class SourceStatus(BaseModel):

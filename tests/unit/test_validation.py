@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cdgpt.answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS, chat
+from cdgpt.answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS, chat, check_history
+from cdgpt.contract import ChatRequest
+from cdgpt.limits import MAX_HISTORY_CHARS
 from cdgpt.errors import CdgptError, InvalidRequest, ModelNotFound
 from cdgpt.registry import check_model_name, read_manifest
 from cdgpt.settings import get_settings
@@ -129,3 +131,16 @@ def test_validation_errors_are_domain_errors():
     """Every validation failure is a CdgptError, whose message the API may show to the caller."""
     assert issubclass(InvalidRequest, CdgptError) and issubclass(ModelNotFound, CdgptError)
     assert not issubclass(ModelNotFound, InvalidRequest)
+
+
+def test_history_over_its_total_budget_is_refused():
+    # Given a history whose items are each allowed but whose sum is not (it is echoed back in the reply)
+    item = "Human: " + "x" * (MAX_HISTORY_ITEM_CHARS - 7)
+    history = [item] * (MAX_HISTORY_CHARS // MAX_HISTORY_ITEM_CHARS + 1)
+    assert len(history) <= MAX_HISTORY_ITEMS
+    # Then the domain check and the request model both refuse it, saying why
+    with pytest.raises(InvalidRequest, match=f"history is limited to {MAX_HISTORY_CHARS} characters in all"):
+        check_history(history)
+    with pytest.raises(ValueError, match="characters in all"):
+        ChatRequest(model_name="m", question="q", history=history)
+    assert ChatRequest(model_name="m", question="  q  ", history=history[:1]).question == "q"
