@@ -6,6 +6,8 @@ import fcntl
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -150,13 +152,27 @@ class S3Store:
             raise UpstreamError(f"S3 write failed: {code}") from exc
 
     def list(self, prefix: str) -> list[str]:
-        pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        with _s3_errors("list"):
+            pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
     def delete(self, keys: list[str]) -> None:
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
-            self._client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        with _s3_errors("delete"):
+            for start in range(0, len(keys), 1000):
+                batch = [{"Key": k} for k in keys[start : start + 1000]]
+                self._client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+
+@contextmanager
+def _s3_errors(action: str) -> Iterator[None]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        raise UpstreamError(f"S3 {action} failed: {exc.response['Error']['Code']}") from exc
+    except BotoCoreError as exc:
+        raise UpstreamError(f"S3 {action} failed: {type(exc).__name__}") from exc
 
 
 def default_store(settings: Settings) -> ArtifactStore:

@@ -196,5 +196,8 @@ def retrain_models(names: list[str], *, settings: Settings | None = None, store:
             retrained.append({"model_name": name, "version": result["version"], "chunks": result["chunks"]})
         except CdgptError as exc:
             failed[name] = str(exc)
-            log.warning("retrain failed", extra={"model_name": name, "reason": str(exc)})
+            log.warning("retrain failed", extra={"model_name": name, "reason": failed[name]})
+        except Exception:  # one model's failure must not stop the others
+            log.exception("retrain failed unexpectedly", extra={"model_name": name})
+            failed[name] = "internal error; see the function's logs"
     return {"retrained": retrained, "failed": failed}

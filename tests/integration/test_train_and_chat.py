@@ -334,3 +334,18 @@ def test_one_bad_file_in_a_folder_skips_only_that_file(tmp_path, monkeypatch):
     assert set(records) == {"docs/leave.md", "docs/vpn.md", "docs/empty.md", "docs/logo.png"}
     assert records["docs/empty.md"]["reason"] == "no text found" and "sha256" in records["docs/leave.md"]
     assert "do-not-index-me" not in chat("docs", "What is the API secret?")["answer"]
+
+
+def test_a_broken_model_does_not_stop_the_scheduled_retrain_of_the_others(in_repo):
+    from cdgpt.registry import manifest_key
+    from cdgpt.training import retrain_models
+
+    # Given two models, one of whose manifests was written by something else
+    for name in ("broken", "fine"):
+        train(name, [f"{HANDBOOK}/benefits.txt"])
+    LocalStore(get_settings().data_dir).put(manifest_key("broken"), b'{"format": 99}')
+    # When every model is retrained
+    summary = retrain_models(["*"])
+    # Then the broken one is reported and the other one retrained
+    assert summary["failed"] == {"broken": "internal error; see the function's logs"}
+    assert [r["model_name"] for r in summary["retrained"]] == ["fine"] and summary["retrained"][0]["version"] == 2
