@@ -62,7 +62,8 @@ class SourceStatus(BaseModel):
 class TrainResult(BaseModel):
     model_name: str
     index_model_size: float
-    pkl_model_size: float
+    pkl_model_size: float = Field(description="size of the docstore (JSON; the name is kept for old clients)")
+    lexical_model_size: float
     size_type: str = "kb"
     version: int
     version_id: str

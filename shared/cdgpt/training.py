@@ -164,7 +164,8 @@ def train(
     return {
         "model_name": model_name,
         "index_model_size": _kb(manifest.sizes["index"]),
-        "pkl_model_size": _kb(manifest.sizes["docstore"]),
+        "pkl_model_size": _kb(manifest.sizes["docstore"]),  # the name is the original service's
+        "lexical_model_size": _kb(manifest.sizes["lexical"]),
         "size_type": "kb",
         "version": manifest.version,
         "version_id": manifest.version_id,
