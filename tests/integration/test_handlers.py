@@ -187,6 +187,7 @@ def test_train_event_returns_the_exact_success_envelope(api_secret, aws):
         "model_name",
         "index_model_size",
         "pkl_model_size",
+        "lexical_model_size",
         "size_type",
         "version",
         "version_id",
