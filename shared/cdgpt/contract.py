@@ -69,6 +69,7 @@ class TrainResult(BaseModel):
     version_id: str
     documents: int
     chunks: int
+    chunks_embedded: int = Field(description="chunks whose text was new; unchanged text keeps its vector")
     sources: list[SourceStatus]
 
 

@@ -16,6 +16,7 @@ from .extract import extract
 from .lexical import LexicalIndex
 from .limits import MAX_DOCUMENTS, MAX_PROMPT_CHARS, MAX_SOURCES
 from .registry import EmbeddingInfo, SourceRecord, check_model_name, docstore_bytes, list_models, publish, read_manifest
+from .reuse import embed_chunks, previous_vectors
 from .settings import Settings, get_settings
 from .sources import SourceDocument, expand_entry
 from .store import ArtifactStore, default_store
@@ -136,8 +137,9 @@ def train(
 
     from .index import build_vector_index, vector_index_to_bytes
 
+    known = previous_vectors(store, model_name, embedder)
     report = (lambda n: progress("embedding", n, len(chunks))) if progress else None
-    vectors = embedder.embed([c.context for c in chunks], report)
+    vectors, embedded = embed_chunks(chunks, embedder, known, report)
     index_data = vector_index_to_bytes(build_vector_index(vectors))
     lexical_data = LexicalIndex.build([c.context for c in chunks]).to_bytes()
     docstore = docstore_bytes([asdict(c) for c in chunks])
@@ -149,7 +151,7 @@ def train(
             "lexical": ("lexical.npz", lexical_data),
             "docstore": ("docstore.json", docstore),
         },
-        embedding=EmbeddingInfo(provider=embedder.provider, model=embedder.model, dim=embedder.dim),
+        embedding=EmbeddingInfo(provider=embedder.provider, model=embedder.model, dim=vectors.shape[1]),
         prompt=prompt,
         counts={
             "sources": len(records),
@@ -157,6 +159,7 @@ def train(
             "documents": sum(1 for r in records for d in r.documents if "reason" not in d),
             "documents_failed": sum(1 for r in records for d in r.documents if "reason" in d),
             "chunks": len(chunks),
+            "chunks_embedded": embedded,
         },
         chunking={"chars": settings.chunk_chars, "overlap": settings.chunk_overlap_chars},
         sources=records,
@@ -171,6 +174,7 @@ def train(
         "version_id": manifest.version_id,
         "documents": manifest.counts["documents"],
         "chunks": manifest.counts["chunks"],
+        "chunks_embedded": embedded,
         "sources": [r.model_dump(include={"entry", "status", "reason"}) for r in records],
     }
 

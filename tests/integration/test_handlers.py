@@ -193,6 +193,7 @@ def test_train_event_returns_the_exact_success_envelope(api_secret, aws):
         "version_id",
         "documents",
         "chunks",
+        "chunks_embedded",
         "sources",
     ]
     assert data["model_name"] == "handbook"

@@ -156,7 +156,14 @@ def test_a_failing_source_is_reported_and_training_goes_on(source_root, tmp_path
 
     manifest, _ = read_manifest(default_store(get_settings()), "partial")
     # the private URL is a document that failed to load; the other three failed as whole entries
-    assert manifest.counts == {"sources": 6, "sources_failed": 4, "documents": 2, "documents_failed": 1, "chunks": result["chunks"]}
+    assert manifest.counts == {
+        "sources": 6,
+        "sources_failed": 4,
+        "documents": 2,
+        "documents_failed": 1,
+        "chunks": result["chunks"],
+        "chunks_embedded": result["chunks"],
+    }
     answer = chat("partial", "Which day of the week do hybrid workers always have to be in the office?")
     assert f"{HANDBOOK}/remote-work.md" in [s["source"] for s in answer["sources"]]
 
@@ -349,3 +356,38 @@ def test_a_broken_model_does_not_stop_the_scheduled_retrain_of_the_others(in_rep
     # Then the broken one is reported and the other one retrained
     assert summary["failed"] == {"broken": "internal error; see the function's logs"}
     assert [r["model_name"] for r in summary["retrained"]] == ["fine"] and summary["retrained"][0]["version"] == 2
+
+
+class CountingEmbedder:
+    """The real local embedder, counting the texts it is asked to embed."""
+
+    def __init__(self) -> None:
+        self.inner = make_embedder(get_settings(), "local")
+        self.provider, self.model, self.dim = self.inner.provider, self.inner.model, self.inner.dim
+        self.embedded = 0
+
+    def embed(self, texts, progress=None):
+        self.embedded += len(texts)
+        return self.inner.embed(texts, progress)
+
+
+def test_retraining_embeds_only_text_that_changed(tmp_path, monkeypatch):
+    # Given a trained folder of two documents
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "leave.md").write_text("# Leave\n\nEveryone gets 25 days of annual leave.\n")
+    (tmp_path / "docs" / "vpn.md").write_text("# VPN\n\nThe VPN is called TunnelGate.\n")
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(tmp_path))
+    reset_clients()
+    embedder = CountingEmbedder()
+    first = train("docs", ["docs"], embedder=embedder)
+    assert first["chunks_embedded"] == first["chunks"] == embedder.embedded == 2
+    # When it is retrained unchanged, then nothing is embedded again and answers are the same
+    before = chat("docs", "What is the VPN called?")
+    again = train("docs", ["docs"], embedder=embedder)
+    assert again["chunks_embedded"] == 0 and embedder.embedded == 2 and again["version"] == 2
+    assert chat("docs", "What is the VPN called?")["sources"] == before["sources"]
+    # When one document changes, then only its chunk is embedded
+    (tmp_path / "docs" / "vpn.md").write_text("# VPN\n\nThe VPN is called TunnelGate; it needs a hardware key.\n")
+    changed = train("docs", ["docs"], embedder=embedder)
+    assert changed["chunks_embedded"] == 1 and embedder.embedded == 3
+    assert "hardware key" in chat("docs", "What does the VPN need?")["answer"]
