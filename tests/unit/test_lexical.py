@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
+import Stemmer
 
 from cdgpt.lexical import B, K1, LexicalIndex, tokenize
 
@@ -35,6 +38,61 @@ def test_numbers_and_codes_are_kept():
 def test_punctuation_and_case_are_ignored():
     assert tokenize("VPN, vpn; Vpn!") == ["vpn", "vpn", "vpn"]
     assert tokenize("") == [] and tokenize("  ... !!! ") == []
+
+
+def test_tokenizing_from_many_threads_matches_single_threaded_and_never_shares_a_stemmer(monkeypatch):
+    # PyStemmer objects must not be used by two threads at once (`cdgpt serve` tokenizes queries on
+    # a thread per request). A guard around each stemmer records any overlapping use; a short sleep
+    # inside stemWords widens the window, so a stemmer shared between threads would be caught.
+    texts = [
+        "Employees submitting expense reports need receipts for purchases.",
+        "The running policies were generously reorganized by the committees.",
+        "VPN连接需要MFA验证 and connections are monitored nationally.",
+        "",
+    ] * 5
+    expected = [tokenize(t) for t in texts]  # single-threaded, before the guard is installed
+
+    real_stemmer = Stemmer.Stemmer
+    created: list[GuardedStemmer] = []
+    overlaps: list[str] = []
+
+    class GuardedStemmer:
+        def __init__(self, language: str) -> None:
+            self.inner = real_stemmer(language)
+            self.busy = threading.Lock()
+            self.threads: set[int] = set()
+            created.append(self)
+
+        def stemWords(self, words):  # noqa: N802
+            self.threads.add(threading.get_ident())
+            if not self.busy.acquire(blocking=False):
+                overlaps.append(threading.current_thread().name)
+                return self.inner.stemWords(words)
+            try:
+                time.sleep(0.001)
+                return self.inner.stemWords(words)
+            finally:
+                self.busy.release()
+
+    monkeypatch.setattr(Stemmer, "Stemmer", GuardedStemmer)
+    n_threads = 8
+    start = threading.Barrier(n_threads)
+    results: dict[int, list[list[str]]] = {}
+
+    def work(i: int) -> None:
+        start.wait()
+        results[i] = [tokenize(t) for t in texts]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert results == {i: expected for i in range(n_threads)}
+    assert overlaps == []
+    assert len(created) == n_threads  # one stemmer per thread, each used by that thread only
+    assert all(len(stemmer.threads) == 1 for stemmer in created)
 
 
 # --- CJK -------------------------------------------------------------------------------------------

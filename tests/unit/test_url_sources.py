@@ -6,7 +6,9 @@ with CDGPT_ALLOW_PRIVATE_URLS=1, and re-checked on every redirect hop and at con
 
 from __future__ import annotations
 
+import gzip
 import io
+import select
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +61,57 @@ class StreamServer:
         self.base = f"http://{host}:{self.server.server_port}"
 
     def __enter__(self) -> StreamServer:
+        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class DribbleServer:
+    """A server on 127.0.0.1 that sends headers, then one byte every `interval` seconds.
+
+    It stops as soon as the client closes the connection. After `budget` bytes it goes quiet (the
+    client then hits its read timeout), so a client that ignores the deadline fails some other way
+    instead of hanging the test.
+    """
+
+    def __init__(self, interval: float = 0.2, budget: int = 25) -> None:
+        self.sent = 0
+        self.client_left = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def client_gone(self, wait: float) -> bool:
+                readable, _, _ = select.select([self.connection], [], [], wait)
+                # The GET has been read, so anything readable now is the client closing (or resetting).
+                return bool(readable)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.flush()
+                try:
+                    while outer.sent < budget and not self.client_gone(interval):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        outer.sent += 1
+                    if outer.sent < budget or self.client_gone(10):
+                        outer.client_left.set()
+                except OSError:
+                    outer.client_left.set()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+
+    def __enter__(self) -> DribbleServer:
         threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
         return self
 
@@ -372,6 +425,35 @@ def test_given_a_download_past_the_deadline_when_fetched_then_source_failed(web,
     url = web.add("/slow.txt", "slow", "text/plain")
     with pytest.raises(SourceFailed, match="too long"):
         load_entry(url, allow_private)
+
+
+def test_given_a_server_dribbling_one_byte_at_a_time_when_fetched_then_the_deadline_stops_it(monkeypatch):
+    # Each byte arrives well within the 0.3 s read timeout, so only the 0.9 s download deadline can
+    # end the fetch; it must be checked after every socket read, not after a 64 KiB block fills up.
+    settings = settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1", CDGPT_FETCH_TIMEOUT="0.3")
+    with DribbleServer(interval=0.2, budget=25) as server:
+        with pytest.raises(SourceFailed) as caught:
+            load_entry(server.base + "/drip", settings)
+        assert str(caught.value) == "download took too long"
+        assert server.client_left.wait(5)  # the connection was closed, so the server has stopped
+
+
+def test_given_a_gzip_body_under_the_cap_when_fetched_then_it_is_decoded(web, monkeypatch):
+    settings = settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1", CDGPT_MAX_SOURCE_BYTES="100000")
+    text = b"Compressed llama facts. " * 4000  # 96,000 bytes decoded
+    url = web.add("/facts.txt", gzip.compress(text), "text/plain", headers={"Content-Encoding": "gzip"})
+    [doc] = load_entry(url, settings)
+    assert doc.content == text
+
+
+def test_given_a_gzip_body_that_decodes_past_the_cap_when_fetched_then_payload_too_large(web, monkeypatch):
+    # The compressed size (and its honest Content-Length) is far under the cap: the decoded bytes count.
+    settings = settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1", CDGPT_MAX_SOURCE_BYTES="100000")
+    bomb = gzip.compress(b"\0" * 50_000_000)
+    assert len(bomb) < 100_000
+    url = web.add("/bomb.txt", bomb, "text/plain", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(PayloadTooLarge):
+        load_entry(url, settings)
 
 
 # --- entries refused before any request ----------------------------------------------------------

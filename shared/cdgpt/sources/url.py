@@ -9,17 +9,18 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from functools import lru_cache
+from functools import lru_cache, partial
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..errors import PayloadTooLarge, SourceFailed, SourceRefused
 from ..settings import Settings
-from . import RawDocument
+from . import RawDocument, SourceDocument
 
 MAX_REDIRECTS = 5
 USER_AGENT = "custom-data-gpt/0.1 (+document indexer)"
@@ -114,6 +115,11 @@ def _check_redirect(response: requests.Response, *args, **kwargs) -> None:
         _check_url(urljoin(response.url, response.headers["location"]))
 
 
+def expand_url(url: str, settings: Settings) -> list[SourceDocument]:
+    _check_url(url)
+    return [SourceDocument(url, partial(fetch_url, url, settings))]
+
+
 def fetch_url(url: str, settings: Settings) -> RawDocument:
     _check_url(url)
     limit = settings.max_source_bytes
@@ -134,13 +140,16 @@ def fetch_url(url: str, settings: Settings) -> RawDocument:
                 raise PayloadTooLarge(f"larger than the {limit}-byte limit")
             body = bytearray()
             try:
-                for block in response.iter_content(64 * 1024):
+                # read1 makes at most one socket read per call (iter_content would wait for a whole
+                # block), so a server dribbling bytes still meets the deadline. Content-Encoding is
+                # decoded here, at most 64 KiB at a time, so the cap applies to the decoded bytes.
+                while block := response.raw.read1(64 * 1024, decode_content=True):
                     body += block
                     if len(body) > limit:
                         raise PayloadTooLarge(f"larger than the {limit}-byte limit")
                     if time.monotonic() > deadline:
                         raise SourceFailed("download took too long")
-            except requests.RequestException as exc:
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                 raise SourceFailed(f"download failed: {type(exc).__name__}") from exc
             return RawDocument(
                 source=url,
