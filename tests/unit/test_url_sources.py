@@ -77,7 +77,7 @@ class DribbleServer:
     instead of hanging the test.
     """
 
-    def __init__(self, interval: float = 0.2, budget: int = 25) -> None:
+    def __init__(self, interval: float = 0.2, budget: int = 25, unit: bytes = b"x", head: bytes = b"", encoding: str = "") -> None:
         self.sent = 0
         self.client_left = threading.Event()
         outer = self
@@ -93,11 +93,14 @@ class DribbleServer:
             def do_GET(self) -> None:  # noqa: N802
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
+                if encoding:
+                    self.send_header("Content-Encoding", encoding)
                 self.end_headers()
+                self.wfile.write(head)
                 self.wfile.flush()
                 try:
                     while outer.sent < budget and not self.client_gone(interval):
-                        self.wfile.write(b"x")
+                        self.wfile.write(unit)
                         self.wfile.flush()
                         outer.sent += 1
                     if outer.sent < budget or self.client_gone(10):
@@ -506,3 +509,21 @@ def test_given_control_characters_in_an_entry_when_loaded_then_refused_without_a
 def test_given_an_empty_entry_when_loaded_then_refused(allow_private):
     with pytest.raises(SourceRefused):
         load_entry("", allow_private)
+
+
+def test_given_a_compressed_body_that_never_decodes_to_anything_when_fetched_then_the_deadline_stops_it(monkeypatch):
+    # Given a deflate stream of empty stored blocks, dribbled: every read decodes to no bytes at all
+    settings = settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1", CDGPT_FETCH_TIMEOUT="0.3")
+    empty_block = b"\x00\x00\x00\xff\xff"
+    with DribbleServer(interval=0.2, budget=25, unit=empty_block, head=b"\x78\x9c", encoding="deflate") as server:
+        # When it is fetched, then the deadline still ends it
+        with pytest.raises(SourceFailed) as caught:
+            load_entry(server.base + "/drip", settings)
+        assert str(caught.value) == "download took too long"
+        assert server.client_left.wait(5)
+
+
+def test_given_an_unsupported_content_encoding_when_fetched_then_source_failed(web, monkeypatch):
+    url = web.add("/br", b"\x0b\x02\x80hello\x03", "text/plain", headers={"Content-Encoding": "br"})
+    with pytest.raises(SourceFailed, match="unsupported content encoding 'br'"):
+        load_entry(url, settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1"))
