@@ -16,9 +16,9 @@ MIN_SIMILARITY = {"local": 0.27, "openai": 0.2}  # cosine below which a chunk is
 NOT_COVERED = "The documents do not cover this question."
 EXTRACTIVE_LABEL = "Extractive answer (quoted from the documents; no language model is configured):"
 DEFAULT_PROMPT = (
-    "You answer questions about a company's documents. Use only the numbered context passages. "
-    "Cite the passages you use as [1], [2]. If the context does not contain the answer, say that "
-    "the documents do not cover it. Answer in the language of the question."
+    "You answer questions about a company's documents. Use only the context passages, each numbered "
+    "by the document it comes from, and cite those numbers, as [1] or [2]. If the context does not "
+    "contain the answer, say that the documents do not cover it. Answer in the language of the question."
 )
 
 
