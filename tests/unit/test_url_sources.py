@@ -24,6 +24,7 @@ from tests.support import settings_with
 from cdgpt.sources import MAX_ENTRY_CHARS, load_entry
 from cdgpt.sources.url import MAX_REDIRECTS, check_address, fetch_url, resolve_checked
 from tests.support.pdf import make_pdf
+from tests.support.web import Page
 
 HTML = "<html><head><title>Alpha page</title></head><body><p>Alpha text about llamas.</p></body></html>"
 
@@ -527,3 +528,12 @@ def test_given_an_unsupported_content_encoding_when_fetched_then_source_failed(w
     url = web.add("/br", b"\x0b\x02\x80hello\x03", "text/plain", headers={"Content-Encoding": "br"})
     with pytest.raises(SourceFailed, match="unsupported content encoding 'br'"):
         load_entry(url, settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1"))
+
+
+def test_given_a_redirect_with_a_body_when_followed_then_its_body_is_never_read(web, monkeypatch):
+    # Given a redirect whose body claims gzip but is garbage (reading it would fail to decode)
+    target = web.add("/final", HTML)
+    web.routes["/hop"] = Page(b"not gzip at all" * 100, "text/html", 302, {"Location": target, "Content-Encoding": "gzip"})
+    # When the first URL is fetched, then the redirect is followed without touching that body
+    [doc] = load_entry(web.base + "/hop", settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1"))
+    assert doc.content == HTML.encode() and web.hits == ["/hop", "/final"]

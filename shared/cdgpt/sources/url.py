@@ -96,7 +96,6 @@ class GuardedAdapter(HTTPAdapter):
 def guarded_session(allow_private: bool) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # a proxy would hide the real peer from the address check
-    session.max_redirects = MAX_REDIRECTS
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept-Encoding"] = "gzip, deflate"  # the encodings _decoder handles
     adapter = GuardedAdapter(allow_private)
@@ -125,14 +124,27 @@ def _decoder(encoding: str) -> Callable[[bytes, int], bytes]:
     return lambda data, room: inflater.decompress(data, max(room, 1))
 
 
-def _check_redirect(response: requests.Response, *args, **kwargs) -> None:
-    if response.is_redirect:
-        _check_url(urljoin(response.url, response.headers["location"]))
-
-
 def expand_url(url: str, settings: Settings) -> list[SourceDocument]:
     _check_url(url)
     return [SourceDocument(url, partial(fetch_url, url, settings))]
+
+
+def _follow(session: requests.Session, url: str, deadline: float, read_timeout: float) -> requests.Response:
+    """GET url, following redirects ourselves: a redirect's body is never read, each hop is checked."""
+    for _ in range(MAX_REDIRECTS + 1):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SourceFailed("download took too long")
+        try:
+            response = session.get(url, stream=True, allow_redirects=False, timeout=(5, min(read_timeout, left)))
+        except requests.RequestException as exc:
+            raise SourceFailed(f"fetch failed: {type(exc).__name__}") from exc
+        if not response.is_redirect:
+            return response
+        response.close()
+        url = urljoin(response.url, response.headers["location"])
+        _check_url(url)
+    raise SourceFailed(f"more than {MAX_REDIRECTS} redirects")
 
 
 def fetch_url(url: str, settings: Settings) -> RawDocument:
@@ -140,13 +152,7 @@ def fetch_url(url: str, settings: Settings) -> RawDocument:
     limit = settings.max_source_bytes
     deadline = time.monotonic() + settings.fetch_timeout_s * 3
     with guarded_session(settings.allow_private_urls) as session:
-        session.hooks["response"].append(_check_redirect)
-        try:
-            response = session.get(url, stream=True, timeout=(5, settings.fetch_timeout_s))
-        except requests.TooManyRedirects as exc:
-            raise SourceFailed(f"more than {MAX_REDIRECTS} redirects") from exc
-        except requests.RequestException as exc:
-            raise SourceFailed(f"fetch failed: {type(exc).__name__}") from exc
+        response = _follow(session, url, deadline, settings.fetch_timeout_s)
         with response:
             if response.status_code >= 400:
                 raise SourceFailed(f"HTTP {response.status_code}")
