@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORMAT = 1
+VERSION_FOLDER = re.compile(r"^v(\d+)-[0-9a-f]+/")
 KEEP_VERSIONS = 2  # the current one, and the previous one for readers that are mid-load
 
 
@@ -111,8 +112,8 @@ def publish(store: ArtifactStore, name: str, artifacts: dict[str, tuple[str, byt
         )
         try:
             store.put_if(key, manifest.model_dump_json(indent=1).encode(), found[1] if found else None)
-        except ConcurrentUpdate:
-            if not _points_at(store, key, version_id):  # a retried write whose first try had landed is ours
+        except Exception:
+            if not _points_at(store, key, version_id):  # a write that landed though its answer was lost is ours
                 raise
     except BaseException:
         try:
@@ -125,16 +126,22 @@ def publish(store: ArtifactStore, name: str, artifacts: dict[str, tuple[str, byt
 
 
 def _points_at(store: ArtifactStore, key: str, version_id: str) -> bool:
-    current = store.get(key)
-    return current is not None and Manifest.model_validate_json(current[0]).version_id == version_id
+    try:
+        current = store.get(key)
+        return current is not None and Manifest.model_validate_json(current[0]).version_id == version_id
+    except Exception:  # cannot tell: treat the write as failed
+        return False
 
 
 def _collect_old_versions(store: ArtifactStore, name: str, published: int) -> None:
     """Delete versions numbered below the ones kept; a newer one (a training under way) is never touched."""
     prefix = f"models/{name}/versions/"
     floor = published - KEEP_VERSIONS + 1
-    stale = [k for k in store.list(prefix) if int(k[len(prefix) + 1 :].split("-", 1)[0]) < floor]
-    store.delete(stale)
+    try:
+        numbered = [(VERSION_FOLDER.match(k[len(prefix) :]), k) for k in store.list(prefix)]
+        store.delete([k for match, k in numbered if match and int(match.group(1)) < floor])
+    except Exception:  # the new version is published; old files can wait for the next training
+        log.warning("could not remove old versions", extra={"model_name": name}, exc_info=True)
 
 
 def docstore_bytes(chunks: list[dict[str, Any]]) -> bytes:

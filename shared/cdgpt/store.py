@@ -140,7 +140,7 @@ class S3Store:
         self._put(key, data, **condition)
 
     def _put(self, key: str, data: bytes, **condition: str) -> None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self._client().put_object(Bucket=self.bucket, Key=key, Body=data, **condition)
@@ -150,6 +150,8 @@ class S3Store:
             if code in conflict or (code in ("NoSuchKey", "404") and "IfMatch" in condition):
                 raise ConcurrentUpdate("the model was changed by another training meanwhile; retry") from exc
             raise UpstreamError(f"S3 write failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise UpstreamError(f"S3 write failed: {type(exc).__name__}") from exc
 
     def list(self, prefix: str) -> list[str]:
         with _s3_errors("list"):

@@ -233,14 +233,15 @@ def test_two_trainings_racing_one_wins_the_other_fails_cleanly(store, sources):
     assert chat("m", QUESTION, store=store)["model_version"] == 2
 
 
-def test_a_manifest_write_that_landed_before_its_retry_failed_still_publishes(store, sources):
+@pytest.mark.parametrize("error", [ConcurrentUpdate, UpstreamError], ids=["retry-conflict", "lost-answer"])
+def test_a_manifest_write_that_landed_before_its_retry_failed_still_publishes(store, sources, error):
     train("m", sources, store=store)
 
     class LostResponseStore(WrappedStore):
         def put_if(self, key, data, etag):
-            # The write lands, its response is lost, and the retry finds the etag already changed.
+            # The write lands, its response is lost (or the retry finds the etag already changed).
             self.inner.put_if(key, data, etag)
-            raise ConcurrentUpdate("the model was changed by another training meanwhile; retry")
+            raise error("the answer to the manifest write was lost")
 
     result = train("m", sources, store=LostResponseStore(store))
 
@@ -321,3 +322,25 @@ def test_chat_caches_the_loaded_model_and_picks_up_a_retrain(store, sources):
     assert counting.gets[index_v1] == 1
     chat("m", QUESTION, store=counting)
     assert counting.gets[f"models/m/{v2.files['index']}"] == 1
+
+
+def test_stray_keys_under_versions_do_not_fail_a_training(store, sources):
+    # Given a folder marker and a stray file beside the version folders
+    train("m", sources, store=store)
+    store.put("models/m/versions/README.txt", b"left by hand")
+    store.put("models/m/versions/notes/x", b"left by hand")
+    # When the model is retrained twice, then both publish and the stray keys are left alone
+    assert train("m", sources, store=store)["version"] == 2
+    assert train("m", sources, store=store)["version"] == 3
+    assert store.get("models/m/versions/README.txt")[0] == b"left by hand"
+
+
+def test_a_model_whose_files_are_gone_can_still_be_retrained(store, sources):
+    # Given a manifest pointing at files that were deleted
+    train("m", sources, store=store)
+    manifest, _ = read_manifest(store, "m")
+    store.delete([f"models/m/{key}" for key in manifest.files.values()])
+    # When it is retrained, then it trains from scratch and serves again
+    result = train("m", sources, store=store)
+    assert result["version"] == 2 and result["chunks_embedded"] == result["chunks"]
+    assert chat("m", QUESTION, store=store)["model_version"] == 2
