@@ -43,7 +43,7 @@ def _presented_secret(headers: dict[str, str], body: str | None) -> str | None:
         return headers["x-api-key"]
     try:
         parsed = json.loads(body or "")
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
         return None
     secret = parsed.get("secret") if isinstance(parsed, dict) else None
     return secret if isinstance(secret, str) else None

@@ -550,3 +550,8 @@ def test_openai_key_from_ssm_reaches_the_provider(api_secret, aws, monkeypatch, 
     assert {r.headers["authorization"] for r in openai_stub.requests} == {f"Bearer {ssm_key}"}
     assert API_KEY not in {r.headers["authorization"].removeprefix("Bearer ") for r in openai_stub.requests}
     assert ssm_key not in logs()
+
+
+def test_a_body_nested_too_deep_to_parse_is_refused_as_unauthenticated(aws, api_secret):
+    evt = event("chat", body="[" * 200_000, headers={"Authorization": None})
+    assert envelope(chat(evt), 401)["msg"] == BAD_SECRET_MSG

@@ -361,3 +361,9 @@ def test_given_one_oversized_object_under_a_prefix_when_expanded_then_only_it_fa
         except PayloadTooLarge:
             loaded[document.source] = None
     assert loaded == {f"s3://{BUCKET}/docs/a.md": b"# A\n\nalpha", f"s3://{BUCKET}/docs/big.md": None}
+
+
+def test_given_a_hidden_object_named_directly_when_expanded_then_refused(bucket):
+    bucket("sources/.env", b"API_SECRET=x")
+    with pytest.raises(SourceRefused, match="hidden object"):
+        expand_entry(f"s3://{BUCKET}/sources/.env", get_settings())

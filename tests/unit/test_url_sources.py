@@ -537,3 +537,17 @@ def test_given_a_redirect_with_a_body_when_followed_then_its_body_is_never_read(
     # When the first URL is fetched, then the redirect is followed without touching that body
     [doc] = load_entry(web.base + "/hop", settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1"))
     assert doc.content == HTML.encode() and web.hits == ["/hop", "/final"]
+
+
+def test_given_a_truncated_gzip_body_when_fetched_then_source_failed(web, monkeypatch):
+    whole = gzip.compress(b"paragraph " * 2000)
+    url = web.add("/cut", whole[: len(whole) // 2], "text/plain", headers={"Content-Encoding": "gzip"})
+    with pytest.raises(SourceFailed, match="truncated"):
+        load_entry(url, settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1"))
+
+
+def test_given_a_gzip_body_of_two_members_when_fetched_then_both_are_decoded(web, monkeypatch):
+    url = web.add("/two", gzip.compress(b"member one. ") + gzip.compress(b"member two."), "text/plain",
+                  headers={"Content-Encoding": "gzip"})
+    [doc] = load_entry(url, settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1"))
+    assert doc.content == b"member one. member two."

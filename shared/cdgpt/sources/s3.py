@@ -42,7 +42,7 @@ def _list(bucket: str, prefix: str, cap: int) -> list[str]:
     try:
         for page in s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                if not item["Key"].endswith("/") and not is_hidden(item["Key"][len(prefix) :]):
+                if not item["Key"].endswith("/") and not is_hidden(item["Key"]):
                     keys.append(item["Key"])
                 if len(keys) > cap:
                     raise PayloadTooLarge(f"more than {cap} objects under s3://{bucket}/{prefix}")
@@ -58,5 +58,7 @@ def _list(bucket: str, prefix: str, cap: int) -> list[str]:
 
 def expand_s3(uri: str, settings: Settings) -> list[SourceDocument]:
     bucket, key = parse_s3_uri(uri)
+    if key and not key.endswith("/") and is_hidden(key):
+        raise SourceRefused(f"{uri} is a hidden object (a dot-file or in a dot-folder)")
     keys = [key] if key and not key.endswith("/") else _list(bucket, key, settings.max_prefix_objects)
     return [SourceDocument(f"s3://{bucket}/{k}", partial(_get, bucket, k, settings.max_source_bytes)) for k in keys]

@@ -10,7 +10,6 @@ import ipaddress
 import socket
 import time
 import zlib
-from collections.abc import Callable
 from functools import lru_cache, partial
 from urllib.parse import urljoin, urlsplit
 
@@ -112,16 +111,31 @@ def _check_url(url: str) -> None:
         raise SourceRefused("URLs with credentials are refused")
 
 
-def _decoder(encoding: str) -> Callable[[bytes, int], bytes]:
-    """A function decoding the body's next bytes into at most `room` bytes (more means over the cap)."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return lambda data, room: data
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise SourceFailed(f"unsupported content encoding {encoding!r}")
-    # gzip, or deflate with its zlib header (32 + MAX_WBITS detects either); raw deflate is rare
-    inflater = zlib.decompressobj(32 + zlib.MAX_WBITS)
-    return lambda data, room: inflater.decompress(data, max(room, 1))
+class _Decoder:
+    """Decodes the body's bytes as they come, at most `room` bytes at a time (more means over the cap)."""
+
+    def __init__(self, encoding: str) -> None:
+        encoding = encoding.strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise SourceFailed(f"unsupported content encoding {encoding!r}")
+        self.inflater = None if encoding in ("", "identity") else self._new()
+
+    @staticmethod
+    def _new():
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip, or deflate with its zlib header
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        if self.inflater is None:
+            return data
+        out = self.inflater.decompress(data, max(room, 1))
+        while self.inflater.eof and self.inflater.unused_data and len(out) < room:  # another gzip member
+            rest, self.inflater = self.inflater.unused_data, self._new()
+            out += self.inflater.decompress(rest, max(room - len(out), 1))
+        return out
+
+    def finish(self) -> None:
+        if self.inflater is not None and not self.inflater.eof:
+            raise SourceFailed("download failed: the compressed body is truncated")
 
 
 def expand_url(url: str, settings: Settings) -> list[SourceDocument]:
@@ -159,18 +173,19 @@ def fetch_url(url: str, settings: Settings) -> RawDocument:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limit:
                 raise PayloadTooLarge(f"larger than the {limit}-byte limit")
-            decode = _decoder(response.headers.get("content-encoding", ""))
+            decoder = _Decoder(response.headers.get("content-encoding", ""))
             body = bytearray()
             try:
                 # read1 makes at most one socket read per call (iter_content would wait for a whole
                 # block), and the deadline is checked after each, even when a read decodes to nothing.
                 # Decoding is ours and bounded, so the cap applies to the decoded bytes.
                 while block := response.raw.read1(64 * 1024, decode_content=False):
-                    body += decode(block, limit + 1 - len(body))
+                    body += decoder.feed(block, limit + 1 - len(body))
                     if len(body) > limit:
                         raise PayloadTooLarge(f"larger than the {limit}-byte limit")
                     if time.monotonic() > deadline:
                         raise SourceFailed("download took too long")
+                decoder.finish()
             except (requests.RequestException, urllib3.exceptions.HTTPError, zlib.error) as exc:
                 raise SourceFailed(f"download failed: {type(exc).__name__}") from exc
             return RawDocument(
