@@ -71,10 +71,22 @@ def _entry_record(entry: str, results: list[DocumentResult]) -> SourceRecord:
     return SourceRecord(entry=entry, status="ok", reason=reason, documents=documents)
 
 
+def _without_repeats(expanded: list[list[SourceDocument] | str]) -> list[list[SourceDocument] | str]:
+    """Each document once: an earlier entry that names it (a folder, then a file in it) keeps it."""
+    seen: set[str] = set()
+    kept: list[list[SourceDocument] | str] = []
+    for found in expanded:
+        if isinstance(found, list):
+            found = [d for d in found if d.source not in seen]
+            seen.update(d.source for d in found)
+        kept.append(found)
+    return kept
+
+
 def ingest(entries: list[str], settings: Settings, progress: Callable[[str, int, int], None] | None = None) -> tuple[list[SourceRecord], list[Chunk]]:
     """Every entry's record, and the chunks of all its documents, in file_list order."""
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
-        expanded = list(pool.map(lambda e: _expand(e, settings), entries))
+        expanded = _without_repeats(list(pool.map(lambda e: _expand(e, settings), entries)))
         documents = [d for found in expanded if isinstance(found, list) for d in found]
         if len(documents) > MAX_DOCUMENTS:
             raise PayloadTooLarge(f"the sources hold more than {MAX_DOCUMENTS} documents")
@@ -87,6 +99,9 @@ def ingest(entries: list[str], settings: Settings, progress: Callable[[str, int,
     for entry, found in zip(entries, expanded, strict=True):
         if isinstance(found, str):
             records.append(SourceRecord(entry=entry, status="failed", reason=found))
+            continue
+        if not found:
+            records.append(SourceRecord(entry=entry, status="ok", reason="already included by an earlier entry"))
             continue
         mine = [next(done) for _ in found]
         records.append(_entry_record(entry, mine))

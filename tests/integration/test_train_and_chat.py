@@ -391,3 +391,12 @@ def test_retraining_embeds_only_text_that_changed(tmp_path, monkeypatch):
     changed = train("docs", ["docs"], embedder=embedder)
     assert changed["chunks_embedded"] == 1 and embedder.embedded == 3
     assert "hardware key" in chat("docs", "What does the VPN need?")["answer"]
+
+
+def test_a_document_named_twice_is_indexed_once(in_repo):
+    # Given a folder and, again, one file inside it
+    result = train("twice", [HANDBOOK, f"{HANDBOOK}/benefits.txt"])
+    # Then the file's chunks are not duplicated and the second entry says why it added nothing
+    once = train("once", [HANDBOOK])
+    assert result["chunks"] == once["chunks"] and result["documents"] == once["documents"] == 9
+    assert result["sources"][1] == {"entry": f"{HANDBOOK}/benefits.txt", "status": "ok", "reason": "already included by an earlier entry"}
