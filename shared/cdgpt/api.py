@@ -27,7 +27,7 @@ def _to_json(body: Any) -> str:
 
 
 def _reply(status: int, body: dict[str, Any]) -> Response:
-    return Response(status, content_types.APPLICATION_JSON, json.dumps(body, ensure_ascii=False))
+    return Response(status, content_types.APPLICATION_JSON, _to_json(body))
 
 
 def _utf8(text: str) -> bytes:
@@ -87,7 +87,7 @@ class GuardedResolver(APIGatewayRestResolver):
         return {
             "statusCode": status,
             "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": json.dumps(failure(msg)),
+            "body": _to_json(failure(msg)),
             "isBase64Encoded": False,
         }
 
