@@ -68,11 +68,11 @@ def main() -> int:
     subprocess.run([str(cdgpt), "train", "--model", "site", *urls], check=True)
     train_s = time.perf_counter() - start
 
-    from cdgpt.answering import chat
-    from cdgpt.evaluation import evaluate, load_cases
-    from cdgpt.retrieval import load_model, search
+    from cdgpt.answer.answering import chat
+    from cdgpt.answer.evaluation import evaluate, load_cases
+    from cdgpt.answer.retrieval import load_model, search
     from cdgpt.settings import get_settings
-    from cdgpt.store import default_store
+    from cdgpt.models.store import default_store
 
     settings = get_settings()
     cases = load_cases(site / "questions.jsonl")

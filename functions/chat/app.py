@@ -7,9 +7,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cdgpt import answering
-from cdgpt.api import logger, make_app, metrics, tracer
-from cdgpt.contract import ChatRequest, ChatResponse, ChatResult, responses
+from cdgpt.answer import answering
+from cdgpt.api.resolver import logger, make_app, metrics, tracer
+from cdgpt.api.contract import ChatRequest, ChatResponse, ChatResult, responses
 
 app = make_app()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .settings import get_settings
+from cdgpt.settings import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

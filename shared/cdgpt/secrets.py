@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from .settings import get_settings
+from cdgpt.settings import get_settings
 
 CACHE_SECONDS = 900
 
@@ -32,6 +32,6 @@ def export_openai_key() -> None:
     settings = get_settings()
     if settings.openai_api_key is None and settings.openai_api_key_param:
         os.environ["OPENAI_API_KEY"] = _fetch(settings.openai_api_key_param)
-        from .clients import reset_clients
+        from cdgpt.clients import reset_clients
 
         reset_clients()

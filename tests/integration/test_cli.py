@@ -1,4 +1,4 @@
-"""The `cdgpt` command: in process through `cdgpt.cli.main`, and once as the venv's console script."""
+"""The `cdgpt` command: in process through `cdgpt.local.cli.main`, and once as the venv's console script."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cdgpt.answering import EXTRACTIVE_LABEL, NOT_COVERED
-from cdgpt.cli import main
+from cdgpt.answer.answering import EXTRACTIVE_LABEL, NOT_COVERED
+from cdgpt.local.cli import main
 from cdgpt.clients import reset_clients
 from tests.support import REPO
 from tests.support.fixtures_openai import openai_stub  # noqa: F401

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cdgpt.cli import main
+from cdgpt.local.cli import main
 from cdgpt.clients import reset_clients
 from tests.support import REPO
 from cdgpt.errors import InvalidRequest
-from cdgpt.evaluation import Case, evaluate, load_cases, matches
+from cdgpt.answer.evaluation import Case, evaluate, load_cases, matches
 
 QUESTIONS = "samples/questions.jsonl"
 LEAVE = "samples/handbook/leave-and-holidays.md"

@@ -16,12 +16,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cdgpt import secrets, training
-from cdgpt.answering import EXTRACTIVE_LABEL
+from cdgpt import secrets
+from cdgpt.training import pipeline as training
+from cdgpt.answer.answering import EXTRACTIVE_LABEL
 from cdgpt.clients import reset_clients
 from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.errors import InvalidRequest
-from cdgpt.local_api import lambda_context, load_handler, template_routes
+from cdgpt.local.server import lambda_context, load_handler, template_routes
 from tests.support import REPO, check_envelope
 from tests.support.fixtures_openai import API_KEY, openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_answer

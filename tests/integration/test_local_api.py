@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from cdgpt.answering import EXTRACTIVE_LABEL
+from cdgpt.answer.answering import EXTRACTIVE_LABEL
 from cdgpt.limits import MAX_BODY_BYTES
-from cdgpt.local_api import template_routes
+from cdgpt.local.server import template_routes
 from tests.support import check_envelope
 from tests.support.serve import REPO, SECRET, served  # noqa: F401
 

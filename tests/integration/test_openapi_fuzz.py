@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from cdgpt.answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
-from cdgpt.local_api import openapi_document, template_routes
-from cdgpt.sources import MAX_ENTRY_CHARS
-from cdgpt.training import MAX_PROMPT_CHARS, MAX_SOURCES
+from cdgpt.answer.answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
+from cdgpt.local.server import openapi_document, template_routes
+from cdgpt.ingest.sources import MAX_ENTRY_CHARS
+from cdgpt.training.pipeline import MAX_PROMPT_CHARS, MAX_SOURCES
 from tests.support.serve import AUTH, REPO, serving
 
 DOCUMENT = openapi_document(REPO / "template.yaml")
@@ -67,7 +67,7 @@ def test_document_declares_the_bearer_and_api_key_schemes():
 
 
 def test_cli_prints_the_same_document(capsys, monkeypatch):
-    from cdgpt.cli import main
+    from cdgpt.local.cli import main
 
     monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(REPO))  # main() sets it; restored after the test
     assert main(["openapi", "--template", str(REPO / "template.yaml")]) == 0

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from cdgpt.answering import chat
+from cdgpt.answer.answering import chat
 from cdgpt.clients import reset_clients, s3_client
 from cdgpt.errors import ConcurrentUpdate, UpstreamError
-from cdgpt.registry import KEEP_VERSIONS, manifest_key, read_manifest
+from cdgpt.models.registry import KEEP_VERSIONS, manifest_key, read_manifest
 from cdgpt.settings import get_settings
-from cdgpt.store import LocalStore, S3Store, default_store
-from cdgpt.training import train
+from cdgpt.models.store import LocalStore, S3Store, default_store
+from cdgpt.training.pipeline import train
 
 QUESTION = "How many days of annual leave do I get?"
 

@@ -10,15 +10,15 @@ import faiss
 import numpy as np
 import pytest
 
-from cdgpt.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, MIN_SIMILARITY, NOT_COVERED, chat
+from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, MIN_SIMILARITY, NOT_COVERED, chat
 from cdgpt.clients import reset_clients
-from cdgpt.embeddings import make_embedder
+from cdgpt.index.embeddings import make_embedder
 from cdgpt.errors import ModelMismatch, TrainingFailed
-from cdgpt.registry import read_manifest
-from cdgpt.retrieval import load_model, search
+from cdgpt.models.registry import read_manifest
+from cdgpt.answer.retrieval import load_model, search
 from cdgpt.settings import Settings, get_settings
-from cdgpt.store import LocalStore, default_store
-from cdgpt.training import train
+from cdgpt.models.store import LocalStore, default_store
+from cdgpt.training.pipeline import train
 from tests.support import REPO
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_answer
@@ -344,8 +344,8 @@ def test_one_bad_file_in_a_folder_skips_only_that_file(tmp_path, monkeypatch):
 
 
 def test_a_broken_model_does_not_stop_the_scheduled_retrain_of_the_others(in_repo):
-    from cdgpt.registry import manifest_key
-    from cdgpt.training import retrain_models
+    from cdgpt.models.registry import manifest_key
+    from cdgpt.training.pipeline import retrain_models
 
     # Given two models, one of whose manifests was written by something else
     for name in ("broken", "fine"):

@@ -7,8 +7,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdgpt.chunking import Chunk, chunk_document, split_sentences
-from cdgpt.extract import Document, Section
+from cdgpt.ingest.chunking import Chunk, chunk_document, split_sentences
+from cdgpt.ingest.extract import Document, Section
 
 
 def doc(*sections: Section, title: str = "Doc Title", source: str = "s3://b/doc.md") -> Document:

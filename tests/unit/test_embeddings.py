@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cdgpt.clients import reset_clients
-from cdgpt.embeddings import LOCAL_MODEL, OPENAI_BATCH, LocalEmbedder, OpenAIEmbedder, make_embedder
+from cdgpt.index.embeddings import LOCAL_MODEL, OPENAI_BATCH, LocalEmbedder, OpenAIEmbedder, make_embedder
 from cdgpt.errors import ModelMismatch, UpstreamError
 from cdgpt.settings import get_settings
 from tests.support.fixtures_openai import MAX_RETRIES, openai_stub  # noqa: F401

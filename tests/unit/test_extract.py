@@ -8,8 +8,8 @@ import random
 import pytest
 
 from cdgpt.errors import SourceFailed
-from cdgpt.extract import Document, Section, decode, detect_kind, extract
-from cdgpt.sources import RawDocument
+from cdgpt.ingest.extract import Document, Section, decode, detect_kind, extract
+from cdgpt.ingest.sources import RawDocument
 from tests.support.pdf import make_pdf
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cdgpt import retrieval
+from cdgpt.answer import retrieval
 from cdgpt.clients import reset_clients
 from cdgpt.settings import get_settings
-from cdgpt.store import default_store
-from cdgpt.training import train
+from cdgpt.models.store import default_store
+from cdgpt.training.pipeline import train
 
 DOCS = {
     "catalogue.md": "# Spare parts\n\nPart XK-4471 is the replacement hinge for the grey storage cabinets on the second floor.\n",

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import Stemmer
 
-from cdgpt.lexical import B, K1, LexicalIndex, tokenize
+from cdgpt.index.lexical import B, K1, LexicalIndex, tokenize
 
 # --- English ---------------------------------------------------------------------------------------
 

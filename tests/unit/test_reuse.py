@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cdgpt.chunking import Chunk
-from cdgpt.reuse import _key, embed_chunks
+from cdgpt.ingest.chunking import Chunk
+from cdgpt.training.reuse import _key, embed_chunks
 
 
 class FixedEmbedder:

@@ -10,12 +10,12 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-import cdgpt.sources.s3 as s3_mod
+import cdgpt.ingest.sources.s3 as s3_mod
 from cdgpt.clients import reset_clients
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
 from cdgpt.settings import get_settings
 from tests.support import settings_with
-from cdgpt.sources import expand_entry, load_entry
+from cdgpt.ingest.sources import expand_entry, load_entry
 
 BUCKET = "docs-bucket"
 

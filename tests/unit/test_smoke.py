@@ -1,4 +1,4 @@
-from cdgpt.sources import load_entry
+from cdgpt.ingest.sources import load_entry
 from cdgpt.settings import get_settings
 
 

@@ -16,13 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from pypdf import PdfReader
 
-import cdgpt.sources.url as url_mod
+import cdgpt.ingest.sources.url as url_mod
 from cdgpt.clients import reset_clients
 from cdgpt.errors import InvalidRequest, PayloadTooLarge, SourceFailed, SourceRefused
 from cdgpt.settings import get_settings
 from tests.support import settings_with
-from cdgpt.sources import MAX_ENTRY_CHARS, load_entry
-from cdgpt.sources.url import MAX_REDIRECTS, check_address, fetch_url, resolve_checked
+from cdgpt.ingest.sources import MAX_ENTRY_CHARS, load_entry
+from cdgpt.ingest.sources.url import MAX_REDIRECTS, check_address, fetch_url, resolve_checked
 from tests.support.pdf import make_pdf
 from tests.support.web import Page
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .errors import ConcurrentUpdate, InvalidRequest, ModelNotFound
-from .store import ArtifactStore
+from cdgpt.errors import ConcurrentUpdate, InvalidRequest, ModelNotFound
+from cdgpt.models.store import ArtifactStore
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from ..errors import PayloadTooLarge, SourceFailed, SourceRefused
-from ..settings import Settings
-from . import RawDocument, SourceDocument, is_hidden
+from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
+from cdgpt.settings import Settings
+from cdgpt.ingest.sources import RawDocument, SourceDocument, is_hidden
 
 
 def confine(entry: str, root: Path) -> Path:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import PurePosixPath
 
-from .errors import SourceFailed
-from .sources import RawDocument
+from cdgpt.errors import SourceFailed
+from cdgpt.ingest.sources import RawDocument
 
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 HTML_MARK = "\x00"  # marks the headings of an HTML page; the parser turns any NUL in the page into U+FFFD

@@ -7,8 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .errors import ModelMismatch, UpstreamError
-from .settings import Settings
+from cdgpt.errors import ModelMismatch, UpstreamError
+from cdgpt.settings import Settings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,7 +77,7 @@ class OpenAIEmbedder:
         import numpy as np
         import openai
 
-        from .clients import openai_client
+        from cdgpt.clients import openai_client
 
         rows: list[list[float]] = []
         for start in range(0, len(texts), OPENAI_BATCH):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .chunking import split_sentences
-from .errors import InvalidRequest, UpstreamError
-from .lexical import tokenize
-from .limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
-from .retrieval import Hit, load_model, search
-from .settings import Settings, get_settings
-from .store import ArtifactStore, default_store
+from cdgpt.ingest.chunking import split_sentences
+from cdgpt.errors import InvalidRequest, UpstreamError
+from cdgpt.index.lexical import tokenize
+from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
+from cdgpt.answer.retrieval import Hit, load_model, search
+from cdgpt.settings import Settings, get_settings
+from cdgpt.models.store import ArtifactStore, default_store
 
 HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
 SNIPPET_CHARS = 300
@@ -80,7 +80,7 @@ def llm_answer(
 ) -> str:
     import openai
 
-    from .clients import openai_client
+    from cdgpt.clients import openai_client
 
     context = "\n\n".join(
         f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({h.chunk['source']})\n{h.chunk['text']}" for h in hits

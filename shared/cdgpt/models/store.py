@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from .errors import ConcurrentUpdate, UpstreamError
-from .settings import Settings
+from cdgpt.errors import ConcurrentUpdate, UpstreamError
+from cdgpt.settings import Settings
 
 
 class ArtifactStore(Protocol):
@@ -105,7 +105,7 @@ class S3Store:
 
     @staticmethod
     def _client():
-        from .clients import s3_client
+        from cdgpt.clients import s3_client
 
         return s3_client()
 

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .chunking import Chunk
-from .errors import ModelNotFound
-from .registry import read_artifact, read_manifest
+from cdgpt.ingest.chunking import Chunk
+from cdgpt.errors import ModelNotFound
+from cdgpt.models.registry import read_artifact, read_manifest
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from .embeddings import Embedder
-    from .store import ArtifactStore
+    from cdgpt.index.embeddings import Embedder
+    from cdgpt.models.store import ArtifactStore
 
 
 def _key(context: str) -> str:
@@ -27,7 +27,7 @@ def _key(context: str) -> str:
 
 def previous_vectors(store: ArtifactStore, model_name: str, embedder: Embedder) -> dict[str, np.ndarray]:
     """The current version's vectors by the hash of their chunk's text, if the same embedder made them."""
-    from .index import vector_index_from_bytes
+    from cdgpt.index.vectors import vector_index_from_bytes
 
     try:
         manifest, _ = read_manifest(store, model_name)

@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InvalidRequest
-from .retrieval import load_model, search
-from .settings import Settings, get_settings
-from .store import ArtifactStore, default_store
+from cdgpt.errors import InvalidRequest
+from cdgpt.answer.retrieval import load_model, search
+from cdgpt.settings import Settings, get_settings
+from cdgpt.models.store import ArtifactStore, default_store
 
 RANKS_SCORED = 10  # MRR counts a hit down to this rank
 

@@ -6,15 +6,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict
 
-from .embeddings import Embedder, make_embedder
-from .errors import CdgptError, InvalidRequest, TrainingFailed
-from .ingestion import ingest
-from .lexical import LexicalIndex
-from .limits import MAX_PROMPT_CHARS, MAX_SOURCES
-from .registry import EmbeddingInfo, check_model_name, docstore_bytes, list_models, publish, read_manifest
-from .reuse import embed_chunks, previous_vectors
-from .settings import Settings, get_settings
-from .store import ArtifactStore, default_store
+from cdgpt.index.embeddings import Embedder, make_embedder
+from cdgpt.errors import CdgptError, InvalidRequest, TrainingFailed
+from cdgpt.ingest.pipeline import ingest
+from cdgpt.index.lexical import LexicalIndex
+from cdgpt.limits import MAX_PROMPT_CHARS, MAX_SOURCES
+from cdgpt.models.registry import EmbeddingInfo, check_model_name, docstore_bytes, list_models, publish, read_manifest
+from cdgpt.training.reuse import embed_chunks, previous_vectors
+from cdgpt.settings import Settings, get_settings
+from cdgpt.models.store import ArtifactStore, default_store
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def train(
         reasons = "; ".join(f"{r.entry}: {r.reason}" for r in failed[:5]) or "no text in any source"
         raise TrainingFailed(f"no source could be used ({reasons})")
 
-    from .index import build_vector_index, vector_index_to_bytes
+    from cdgpt.index.vectors import build_vector_index, vector_index_to_bytes
 
     known = previous_vectors(store, model_name, embedder)
     report = (lambda n: progress("embedding", n, len(chunks))) if progress else None

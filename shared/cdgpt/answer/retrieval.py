@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .embeddings import Embedder, make_embedder
-from .errors import ModelMismatch
-from .lexical import LexicalIndex
-from .registry import Manifest, check_model_name, manifest_key, read_artifact, read_manifest
-from .settings import Settings
-from .store import ArtifactStore
+from cdgpt.index.embeddings import Embedder, make_embedder
+from cdgpt.errors import ModelMismatch
+from cdgpt.index.lexical import LexicalIndex
+from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_artifact, read_manifest
+from cdgpt.settings import Settings
+from cdgpt.models.store import ArtifactStore
 
 if TYPE_CHECKING:
     import faiss
@@ -85,7 +85,7 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
             _cache.move_to_end(key)
         return cached
     manifest, etag = read_manifest(store, name)
-    from .index import vector_index_from_bytes
+    from cdgpt.index.vectors import vector_index_from_bytes
 
     _single_threaded_queries()
     chunks = json.loads(read_artifact(store, manifest, "docstore"))["chunks"]
@@ -128,7 +128,7 @@ def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> 
 
 
 def _fuse(model: LoadedModel, query: np.ndarray, lexical: np.ndarray, k: int, lexical_weight: float, pool: int) -> Results:
-    from .index import search_vectors
+    from cdgpt.index.vectors import search_vectors
 
     vector_hits = dict(search_vectors(model.index, query, pool))
     ids = np.array(sorted(set(vector_hits) | set(_top(lexical, pool).tolist())), dtype=np.int64)

@@ -19,8 +19,8 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from .contract import failure
-from .limits import MAX_BODY_BYTES
+from cdgpt.api.contract import failure
+from cdgpt.limits import MAX_BODY_BYTES
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

@@ -6,10 +6,10 @@ from functools import partial
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..clients import s3_client
-from ..errors import PayloadTooLarge, SourceFailed, SourceRefused
-from ..settings import Settings
-from . import RawDocument, SourceDocument, is_hidden
+from cdgpt.clients import s3_client
+from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
+from cdgpt.settings import Settings
+from cdgpt.ingest.sources import RawDocument, SourceDocument, is_hidden
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

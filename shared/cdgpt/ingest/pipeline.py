@@ -13,13 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .chunking import Chunk, chunk_document
-from .errors import CdgptError, PayloadTooLarge
-from .extract import extract
-from .limits import MAX_DOCUMENTS
-from .registry import SourceRecord
-from .settings import Settings
-from .sources import SourceDocument, expand_entry
+from cdgpt.ingest.chunking import Chunk, chunk_document
+from cdgpt.errors import CdgptError, PayloadTooLarge
+from cdgpt.ingest.extract import extract
+from cdgpt.limits import MAX_DOCUMENTS
+from cdgpt.models.registry import SourceRecord
+from cdgpt.settings import Settings
+from cdgpt.ingest.sources import SourceDocument, expand_entry
 
 log = logging.getLogger(__name__)
 

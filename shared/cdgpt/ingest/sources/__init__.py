@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import SourceRefused
-from ..limits import MAX_ENTRY_CHARS
-from ..settings import Settings
+from cdgpt.errors import SourceRefused
+from cdgpt.limits import MAX_ENTRY_CHARS
+from cdgpt.settings import Settings
 
 
 
@@ -42,16 +42,16 @@ def expand_entry(entry: str, settings: Settings) -> list[SourceDocument]:
         raise SourceRefused("source must be a non-empty string of at most 2048 printable characters")
     scheme = entry.split(":", 1)[0].lower() if "://" in entry else ""
     if scheme in ("http", "https"):
-        from .url import expand_url
+        from cdgpt.ingest.sources.url import expand_url
 
         return expand_url(entry, settings)
     if scheme == "s3":
-        from .s3 import expand_s3
+        from cdgpt.ingest.sources.s3 import expand_s3
 
         return expand_s3(entry, settings)
     if scheme:
         raise SourceRefused(f"unsupported scheme {scheme!r}: use http(s)://, s3:// or a path")
-    from .local import expand_local
+    from cdgpt.ingest.sources.local import expand_local
 
     return expand_local(entry, settings)
 

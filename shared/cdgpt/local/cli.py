@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import CdgptError
+from cdgpt.errors import CdgptError
 
 
 def _progress_bars():
@@ -28,7 +28,7 @@ def _progress_bars():
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import train
+    from cdgpt.training.pipeline import train
 
     progress, bars = _progress_bars()
     try:
@@ -47,7 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from .answering import chat
+    from cdgpt.answer.answering import chat
 
     result = chat(args.model, args.question)
     if args.json:
@@ -64,7 +64,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .evaluation import evaluate, load_cases
+    from cdgpt.answer.evaluation import evaluate, load_cases
 
     report = evaluate(args.model, load_cases(Path(args.file)), k=args.k)
     if args.json:
@@ -88,8 +88,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     load_dotenv(".env", override=False)  # a local API_SECRET, for instance
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    from .local_api import make_server, template_routes
-    from .settings import get_settings
+    from cdgpt.local.server import make_server, template_routes
+    from cdgpt.settings import get_settings
 
     template = Path(args.template)
     if not template.is_file():
@@ -112,7 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_openapi(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .local_api import openapi_document
+    from cdgpt.local.server import openapi_document
 
     print(json.dumps(openapi_document(Path(args.template)), indent=1))
     return 0

@@ -19,9 +19,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ..errors import PayloadTooLarge, SourceFailed, SourceRefused
-from ..settings import Settings
-from . import RawDocument, SourceDocument
+from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
+from cdgpt.settings import Settings
+from cdgpt.ingest.sources import RawDocument, SourceDocument
 
 MAX_REDIRECTS = 5
 USER_AGENT = "custom-data-gpt/0.1 (+document indexer)"

@@ -10,10 +10,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
-from .contract import failure, status_for
-from .limits import MAX_BODY_BYTES
-from .errors import CdgptError
-from .secrets import api_secret, export_openai_key
+from cdgpt.api.contract import failure, status_for
+from cdgpt.limits import MAX_BODY_BYTES
+from cdgpt.errors import CdgptError
+from cdgpt.secrets import api_secret, export_openai_key
 
 logger = Logger(service="cdgpt")
 tracer = Tracer(service="cdgpt")

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from . import errors
-from .limits import (
+from cdgpt import errors
+from cdgpt.limits import (
     MAX_ENTRY_CHARS,
     MAX_HISTORY_CHARS,
     MAX_HISTORY_ITEM_CHARS,
@@ -16,7 +16,7 @@ from .limits import (
     MAX_QUESTION_CHARS,
     MAX_SOURCES,
 )
-from .registry import MODEL_NAME
+from cdgpt.models.registry import MODEL_NAME
 
 def _history_budget(history: list[str]) -> list[str]:
     if sum(map(len, history)) > MAX_HISTORY_CHARS:

@@ -1,0 +1,1 @@
+"""The HTTP API: wire contract and the guarded resolver."""

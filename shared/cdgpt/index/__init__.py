@@ -1,0 +1,1 @@
+"""Vectors and lexical index: embeddings, Faiss, BM25."""

@@ -1,0 +1,1 @@
+"""Ingestion: sources, text extraction, chunking."""

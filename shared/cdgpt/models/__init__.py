@@ -1,0 +1,1 @@
+"""Trained models: artifact stores and the registry of versions."""

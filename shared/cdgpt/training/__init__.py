@@ -1,0 +1,1 @@
+"""Training: the pipeline from sources to a published version."""
