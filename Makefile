@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
-.PHONY: demo test sam-check openapi clean
+.PHONY: demo test lint sam-check openapi clean
 
 $(BIN)/cdgpt: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ $(BIN)/cdgpt: pyproject.toml
 demo: $(BIN)/cdgpt
 	$(BIN)/cdgpt train --model handbook samples/handbook
 	$(BIN)/cdgpt chat --model handbook "How many days of annual leave do I get, and can I carry some over?"
+
+## Lint and type-check (ruff, mypy; configured in pyproject.toml).
+lint: $(BIN)/cdgpt
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## Run the test suite.
 test: $(BIN)/cdgpt

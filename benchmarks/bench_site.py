@@ -71,8 +71,8 @@ def main() -> int:
     from cdgpt.answer.answering import chat
     from cdgpt.answer.evaluation import evaluate, load_cases
     from cdgpt.answer.retrieval import load_model, search
-    from cdgpt.settings import get_settings
     from cdgpt.models.store import default_store
+    from cdgpt.settings import get_settings
 
     settings = get_settings()
     cases = load_cases(site / "questions.jsonl")
@@ -91,20 +91,25 @@ def main() -> int:
     report = evaluate("site", cases)
     server.shutdown()
 
-    print(json.dumps({
-        "pages": len(urls),
-        "chunks": model.index.ntotal,
-        "embedder": f"{model.embedder.provider}/{model.embedder.model}",
-        "train_seconds": round(train_s, 2),
-        "first_chat_ms_in_process": round(first_chat_ms, 1),
-        "warm_chat": summary(chat_ms),
-        "search_incl_query_embedding": summary(search_ms),
-        "query_embedding": summary(embed_ms),
-        "bm25_scoring": summary(lexical_ms),
-        "recall_at_1": report["recall_at_1"],
-        "recall_at_4": report["recall_at_k"],
-        "mrr": report["mrr"],
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "pages": len(urls),
+                "chunks": model.index.ntotal,
+                "embedder": f"{model.embedder.provider}/{model.embedder.model}",
+                "train_seconds": round(train_s, 2),
+                "first_chat_ms_in_process": round(first_chat_ms, 1),
+                "warm_chat": summary(chat_ms),
+                "search_incl_query_embedding": summary(search_ms),
+                "query_embedding": summary(embed_ms),
+                "bm25_scoring": summary(lexical_ms),
+                "recall_at_1": report["recall_at_1"],
+                "recall_at_4": report["recall_at_k"],
+                "mrr": report["mrr"],
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

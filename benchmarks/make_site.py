@@ -7,6 +7,7 @@ by ``--pages`` and ``--seed`` (standard library only).
 
     python benchmarks/make_site.py OUT_DIR [--pages N] [--seed S]
 """
+
 import argparse
 import html
 import json
@@ -14,30 +15,153 @@ import random
 from pathlib import Path
 
 COMPANY = "Larkmoor Instruments"
-PREFIXES = ["Atlas", "Beacon", "Cobalt", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Iris", "Juniper",
-            "Kestrel", "Lumen", "Meridian", "Nimbus", "Onyx", "Pioneer", "Quartz", "Rook", "Sable", "Tundra",
-            "Umber", "Vesper", "Willow", "Zephyr"]
-NOUNS = ["Gateway", "Sensor Array", "Flow Meter", "Controller", "Data Logger", "Calibrator", "Pressure Probe",
-         "Telemetry Hub", "Test Rig", "Field Tablet", "Spectrometer", "Scheduler", "Label Printer", "Ledger"]
-TOPICS = ["Firmware Rollout Procedure", "Support Runbook", "Installation Guide", "Calibration Checklist",
-          "Incident Response Playbook", "Release Notes Summary", "Maintenance Handbook", "Onboarding Notes",
-          "Security Review", "Troubleshooting Guide", "Capacity Planning Notes", "Vendor Escalation Process"]
-SECTIONS = ["Overview", "Scope and Audience", "Prerequisites", "Step-by-Step Procedure", "Monitoring and Alerts",
-            "Troubleshooting", "Known Issues", "Ownership and Contacts", "Security Considerations",
-            "Rollback Plan", "Testing and Validation", "Change History", "Frequently Asked Questions"]
-SUBHEADS = ["Before you start", "Common pitfalls", "Worked example", "Who to involve", "Checklist",
-            "Edge cases", "Useful commands", "Notes from the field", "Timing", "Escalation path"]
-TEAMS = ["Field Engineering", "Platform Operations", "Quality Assurance", "Customer Success", "Firmware",
-         "Data Services", "Procurement", "the Service Desk", "Manufacturing Support", "Information Security"]
-TOOLS = ["Trackline", "the Larkmoor portal", "Conduit", "the asset register", "Pulseboard", "the build farm",
-         "Keystone", "the shared runbook library", "Waypoint", "the calibration database"]
-METRICS = ["error rate", "mean time to repair", "queue depth", "battery drain", "sync latency",
-           "calibration drift", "ticket backlog", "uptime", "packet loss", "warm-up time"]
-SITES = ["the Aberholt plant", "the Ravensby depot", "the Coldwater lab", "the Estley warehouse",
-         "the Northgate office", "customer sites in the eastern region"]
-PEOPLE = ["Amara Okafor", "Bram Lindqvist", "Chiara Venn", "Dov Hartmann", "Elif Sarıgül", "Farid Mansour",
-          "Greta Holm", "Hiro Tanabe", "Ines Carvalho", "Jonah Pell", "Kalinda Rowe", "Luca Berti",
-          "Maren Strand", "Nikhil Rao", "Orla Quinn", "Pavel Dudek", "Rosa Imbert", "Soren Vale"]
+PREFIXES = [
+    "Atlas",
+    "Beacon",
+    "Cobalt",
+    "Delta",
+    "Ember",
+    "Falcon",
+    "Granite",
+    "Harbor",
+    "Iris",
+    "Juniper",
+    "Kestrel",
+    "Lumen",
+    "Meridian",
+    "Nimbus",
+    "Onyx",
+    "Pioneer",
+    "Quartz",
+    "Rook",
+    "Sable",
+    "Tundra",
+    "Umber",
+    "Vesper",
+    "Willow",
+    "Zephyr",
+]
+NOUNS = [
+    "Gateway",
+    "Sensor Array",
+    "Flow Meter",
+    "Controller",
+    "Data Logger",
+    "Calibrator",
+    "Pressure Probe",
+    "Telemetry Hub",
+    "Test Rig",
+    "Field Tablet",
+    "Spectrometer",
+    "Scheduler",
+    "Label Printer",
+    "Ledger",
+]
+TOPICS = [
+    "Firmware Rollout Procedure",
+    "Support Runbook",
+    "Installation Guide",
+    "Calibration Checklist",
+    "Incident Response Playbook",
+    "Release Notes Summary",
+    "Maintenance Handbook",
+    "Onboarding Notes",
+    "Security Review",
+    "Troubleshooting Guide",
+    "Capacity Planning Notes",
+    "Vendor Escalation Process",
+]
+SECTIONS = [
+    "Overview",
+    "Scope and Audience",
+    "Prerequisites",
+    "Step-by-Step Procedure",
+    "Monitoring and Alerts",
+    "Troubleshooting",
+    "Known Issues",
+    "Ownership and Contacts",
+    "Security Considerations",
+    "Rollback Plan",
+    "Testing and Validation",
+    "Change History",
+    "Frequently Asked Questions",
+]
+SUBHEADS = [
+    "Before you start",
+    "Common pitfalls",
+    "Worked example",
+    "Who to involve",
+    "Checklist",
+    "Edge cases",
+    "Useful commands",
+    "Notes from the field",
+    "Timing",
+    "Escalation path",
+]
+TEAMS = [
+    "Field Engineering",
+    "Platform Operations",
+    "Quality Assurance",
+    "Customer Success",
+    "Firmware",
+    "Data Services",
+    "Procurement",
+    "the Service Desk",
+    "Manufacturing Support",
+    "Information Security",
+]
+TOOLS = [
+    "Trackline",
+    "the Larkmoor portal",
+    "Conduit",
+    "the asset register",
+    "Pulseboard",
+    "the build farm",
+    "Keystone",
+    "the shared runbook library",
+    "Waypoint",
+    "the calibration database",
+]
+METRICS = [
+    "error rate",
+    "mean time to repair",
+    "queue depth",
+    "battery drain",
+    "sync latency",
+    "calibration drift",
+    "ticket backlog",
+    "uptime",
+    "packet loss",
+    "warm-up time",
+]
+SITES = [
+    "the Aberholt plant",
+    "the Ravensby depot",
+    "the Coldwater lab",
+    "the Estley warehouse",
+    "the Northgate office",
+    "customer sites in the eastern region",
+]
+PEOPLE = [
+    "Amara Okafor",
+    "Bram Lindqvist",
+    "Chiara Venn",
+    "Dov Hartmann",
+    "Elif Sarıgül",
+    "Farid Mansour",
+    "Greta Holm",
+    "Hiro Tanabe",
+    "Ines Carvalho",
+    "Jonah Pell",
+    "Kalinda Rowe",
+    "Luca Berti",
+    "Maren Strand",
+    "Nikhil Rao",
+    "Orla Quinn",
+    "Pavel Dudek",
+    "Rosa Imbert",
+    "Soren Vale",
+]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 SENTENCES = [
@@ -79,14 +203,22 @@ SENTENCES = [
     "About {pct}% of units at {site} were replaced during the last refresh cycle.",
 ]
 FACTS = [  # (statement on the page, question asked about it)
-    ("The escalation code for the {product} is {code}; quote it whenever you contact the vendor.",
-     "What is the escalation code for the {product}?"),
-    ("Urgent support for the {product} is handled by the on-call desk on extension {ext}.",
-     "Which phone extension handles urgent support for the {product}?"),
-    ("The {product} is owned by {owner}, who must approve every configuration change to it.",
-     "Who owns the {product} and approves its configuration changes?"),
-    ("Planned maintenance on the {product} takes place every {day} at {hour}:00 UTC.",
-     "When does planned maintenance on the {product} take place?"),
+    (
+        "The escalation code for the {product} is {code}; quote it whenever you contact the vendor.",
+        "What is the escalation code for the {product}?",
+    ),
+    (
+        "Urgent support for the {product} is handled by the on-call desk on extension {ext}.",
+        "Which phone extension handles urgent support for the {product}?",
+    ),
+    (
+        "The {product} is owned by {owner}, who must approve every configuration change to it.",
+        "Who owns the {product} and approves its configuration changes?",
+    ),
+    (
+        "Planned maintenance on the {product} takes place every {day} at {hour}:00 UTC.",
+        "When does planned maintenance on the {product} take place?",
+    ),
 ]
 
 
@@ -107,30 +239,50 @@ def sentence(rng, deck, product, others):
         deck.extend(rng.sample(SENTENCES, len(SENTENCES)))
     team, team2 = rng.sample(TEAMS, 2)
     return deck.pop().format(
-        product=product, other=rng.choice(others), team=team, team2=team2, tool=rng.choice(TOOLS),
-        metric=rng.choice(METRICS), site=rng.choice(SITES), person=rng.choice(PEOPLE),
-        pct=rng.randint(3, 40), mins=rng.randint(5, 90), weeks=rng.randint(1, 6), months=rng.randint(3, 12),
-        ver=f"{rng.randint(1, 9)}.{rng.randint(0, 12)}")
+        product=product,
+        other=rng.choice(others),
+        team=team,
+        team2=team2,
+        tool=rng.choice(TOOLS),
+        metric=rng.choice(METRICS),
+        site=rng.choice(SITES),
+        person=rng.choice(PEOPLE),
+        pct=rng.randint(3, 40),
+        mins=rng.randint(5, 90),
+        weeks=rng.randint(1, 6),
+        months=rng.randint(3, 12),
+        ver=f"{rng.randint(1, 9)}.{rng.randint(0, 12)}",
+    )
 
 
 def make_fact(rng, product):
     statement, question = rng.choice(FACTS)
-    slots = dict(product=product, code=f"{rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}{rng.randint(100, 999)}-"
-                 f"{rng.choice('KLMNPQRSTVWXZ')}{rng.randint(10, 99)}", ext=rng.randint(4000, 7999),
-                 owner=rng.choice(PEOPLE), day=rng.choice(WEEKDAYS), hour=f"{rng.randint(0, 23):02d}")
+    slots = {
+        "product": product,
+        "code": f"{rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}{rng.randint(100, 999)}-"
+        f"{rng.choice('KLMNPQRSTVWXZ')}{rng.randint(10, 99)}",
+        "ext": rng.randint(4000, 7999),
+        "owner": rng.choice(PEOPLE),
+        "day": rng.choice(WEEKDAYS),
+        "hour": f"{rng.randint(0, 23):02d}",
+    }
     return statement.format(**slots), question.format(**slots)
 
 
 def chrome(title, body):
-    nav = "".join(f'<a href="{h}">{t}</a> ' for h, t in
-                  [("index.html", "Home"), ("#", "Teams"), ("#", "Policies"), ("#", "Service Desk"), ("#", "Search")])
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}'
-            f' | {COMPANY} Knowledge Base</title>\n<style>body{{font-family:sans-serif;max-width:50rem}}'
-            f' nav a{{margin-right:1em}}</style>\n<script>window.kbTrack=function(p){{return p}};'
-            f'kbTrack(location.pathname);</script>\n</head>\n<body>\n<nav>{nav}</nav>\n'
-            f'<header><p>{COMPANY} &middot; Internal Knowledge Base</p></header>\n<main>\n{body}</main>\n'
-            f'<footer><p>&copy; {COMPANY}. Internal use only. Report a problem with this page to the'
-            f' Service Desk.</p></footer>\n</body>\n</html>\n')
+    nav = "".join(
+        f'<a href="{h}">{t}</a> '
+        for h, t in [("index.html", "Home"), ("#", "Teams"), ("#", "Policies"), ("#", "Service Desk"), ("#", "Search")]
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}'
+        f" | {COMPANY} Knowledge Base</title>\n<style>body{{font-family:sans-serif;max-width:50rem}}"
+        f" nav a{{margin-right:1em}}</style>\n<script>window.kbTrack=function(p){{return p}};"
+        f"kbTrack(location.pathname);</script>\n</head>\n<body>\n<nav>{nav}</nav>\n"
+        f"<header><p>{COMPANY} &middot; Internal Knowledge Base</p></header>\n<main>\n{body}</main>\n"
+        f"<footer><p>&copy; {COMPANY}. Internal use only. Report a problem with this page to the"
+        f" Service Desk.</p></footer>\n</body>\n</html>\n"
+    )
 
 
 def make_page(rng, title, product, others):
@@ -144,7 +296,7 @@ def make_page(rng, title, product, others):
     headings = rng.sample(SECTIONS, n_sections)
     deck = []
     parts = [f"<h1>{html.escape(title)}</h1>\n"]
-    for s, (heading, n_paras) in enumerate(zip(headings, paras)):
+    for s, (heading, n_paras) in enumerate(zip(headings, paras, strict=False)):
         parts.append(f"<section>\n<h2>{heading}</h2>\n")
         for p in range(n_paras):
             if p and rng.random() < 0.35:

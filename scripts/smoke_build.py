@@ -58,7 +58,16 @@ def main(build: Path) -> int:
             "POWERTOOLS_METRICS_NAMESPACE": "Smoke",
             "AWS_DEFAULT_REGION": "us-east-1",
         }
-        command = [sys.executable, "-I", "-S", "-c", PROBE, json.dumps(paths), str(build / "TrainFunction"), str(build / "ChatFunction")]
+        command = [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            PROBE,
+            json.dumps(paths),
+            str(build / "TrainFunction"),
+            str(build / "ChatFunction"),
+        ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     result = next((json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"train"')), None)
     if done.returncode or not result or result["train"] != 200 or result["chat"] != 200:

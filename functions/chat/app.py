@@ -8,13 +8,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdgpt.answer import answering
-from cdgpt.api.resolver import logger, make_app, metrics, tracer
 from cdgpt.api.contract import ChatRequest, ChatResponse, ChatResult, responses
+from cdgpt.api.resolver import logger, make_app, metrics, tracer
 
 app = make_app()
 
 
-@app.post("/chat", summary="Ask a trained model a question; the answer cites its sources", responses=responses(ChatResponse))
+@app.post(
+    "/chat", summary="Ask a trained model a question; the answer cites its sources", responses=responses(ChatResponse)
+)
 @tracer.capture_method(capture_response=False)
 def chat(request: Annotated[ChatRequest, Body()]) -> ChatResponse:
     result = answering.chat(request.model_name, request.question, request.history)

@@ -7,10 +7,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cdgpt.training import pipeline as training
-from cdgpt.api.resolver import logger, make_app, metrics, tracer
 from cdgpt.api.contract import TrainRequest, TrainResponse, TrainResult, responses, scheduled_retrain_models
+from cdgpt.api.resolver import logger, make_app, metrics, tracer
 from cdgpt.secrets import export_openai_key
+from cdgpt.training import pipeline as training
 
 app = make_app()
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cdgpt.answer.answering import EXTRACTIVE_LABEL, NOT_COVERED
-from cdgpt.local.cli import main
 from cdgpt.clients import reset_clients
+from cdgpt.local.cli import main
 from tests.support import REPO
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cdgpt.local.cli import main
-from cdgpt.clients import reset_clients
-from tests.support import REPO
-from cdgpt.errors import InvalidRequest
 from cdgpt.answer.evaluation import Case, evaluate, load_cases, matches
+from cdgpt.clients import reset_clients
+from cdgpt.errors import InvalidRequest
+from cdgpt.local.cli import main
+from tests.support import REPO
 
 QUESTIONS = "samples/questions.jsonl"
 LEAVE = "samples/handbook/leave-and-holidays.md"

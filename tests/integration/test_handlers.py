@@ -10,19 +10,18 @@ import copy
 import json
 import logging
 import sys
-from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from cdgpt import secrets
-from cdgpt.training import pipeline as training
 from cdgpt.answer.answering import EXTRACTIVE_LABEL
 from cdgpt.clients import reset_clients
-from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.errors import InvalidRequest
+from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.local.server import lambda_context, load_handler, template_routes
+from cdgpt.training import pipeline as training
 from tests.support import REPO, check_envelope
 from tests.support.fixtures_openai import API_KEY, openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_answer
@@ -319,7 +318,9 @@ def test_without_a_configured_secret_everything_is_401(aws, monkeypatch, configu
 def test_the_secret_can_come_from_ssm(aws, monkeypatch):
     """API_SECRET_PARAM names an SSM SecureString, fetched with Powertools parameters (as deployed)."""
     held = "ssm-held-secret-42"
-    boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/cdgpt/api-secret", Value=held, Type="SecureString")
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/cdgpt/api-secret", Value=held, Type="SecureString"
+    )
     monkeypatch.setenv("API_SECRET_PARAM", "/cdgpt/api-secret")
     reset_clients()
 
@@ -376,7 +377,9 @@ def test_a_non_json_content_type_is_415(api_secret, content_type, body):
 
 def test_json_content_type_parameters_and_a_missing_content_type_are_json(api_secret):
     question = {"model_name": "nope", "question": "Hi?"}
-    assert envelope(chat(event("chat", body=question, headers={"Content-Type": "application/json; charset=utf-8"})), 404)
+    assert envelope(
+        chat(event("chat", body=question, headers={"Content-Type": "application/json; charset=utf-8"})), 404
+    )
     assert envelope(chat(event("chat", body=question, headers={"Content-Type": None})), 404)
 
 
@@ -465,13 +468,18 @@ def test_a_crash_is_500_with_the_request_id_and_no_detail(api_secret, monkeypatc
 def test_scheduled_event_retrains_the_named_model(trained, aws):
     scheduled = json.loads((EVENTS / "retrain-scheduled.json").read_text())
     summary = train_handler(scheduled, lambda_context("TrainFunction", "scheduled-1"))
-    assert summary == {"retrained": [{"model_name": "handbook", "version": 2, "chunks": trained["chunks"]}], "failed": {}}
+    assert summary == {
+        "retrained": [{"model_name": "handbook", "version": 2, "chunks": trained["chunks"]}],
+        "failed": {},
+    }
     assert manifest_version(aws, "handbook") == 2
     assert envelope(chat(), 200)["data"]["model_version"] == 2
 
 
 def test_scheduled_event_without_input_retrains_every_model(trained, aws):
-    one_file = event("train", body={"model_name": "leave", "file_list": [f"s3://{SOURCES}/handbook/leave-and-holidays.md"]})
+    one_file = event(
+        "train", body={"model_name": "leave", "file_list": [f"s3://{SOURCES}/handbook/leave-and-holidays.md"]}
+    )
     leave = envelope(train(one_file), 200)["data"]
     assert leave["documents"] == 1 and leave["chunks"] < trained["chunks"]
     scheduled = json.loads((EVENTS / "retrain-all-scheduled.json").read_text())
@@ -513,6 +521,7 @@ def test_logs_hold_neither_the_secret_nor_document_text(trained, monkeypatch, lo
     envelope(chat(event("chat", headers={"Authorization": f"Bearer {WRONG_SECRET}"})), 401)
     envelope(chat(event("chat", body={"model_name": "nope", "question": "Hello?"})), 404)
     envelope(train(), 200)
+
     def crash(*args, **kwargs):
         raise RuntimeError("crash")
 
@@ -533,10 +542,12 @@ def test_logs_hold_neither_the_secret_nor_document_text(trained, monkeypatch, lo
 # -- OpenAI through the stub, with its key from SSM -------------------------------------------------
 
 
-def test_openai_key_from_ssm_reaches_the_provider(api_secret, aws, monkeypatch, openai_stub, logs):  # noqa: F811
+def test_openai_key_from_ssm_reaches_the_provider(api_secret, aws, monkeypatch, openai_stub, logs):
     """OPENAI_API_KEY_PARAM names an SSM SecureString; the handler exports it once and the SDK sends it."""
     ssm_key = "sk-from-ssm-0123456789"
-    boto3.client("ssm", region_name="us-east-1").put_parameter(Name="/cdgpt/openai-key", Value=ssm_key, Type="SecureString")
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/cdgpt/openai-key", Value=ssm_key, Type="SecureString"
+    )
     monkeypatch.delenv("OPENAI_API_KEY")  # restored (to unset) after the test by the fixture's setenv
     monkeypatch.setenv("OPENAI_API_KEY_PARAM", "/cdgpt/openai-key")
     reset_clients()

@@ -28,13 +28,13 @@ def envelope(response, status: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def handbook(served):  # noqa: F811
+def handbook(served):
     """The handbook trained once through POST /train; the envelope's data."""
     response = served.post("/train", json={"model_name": "handbook", "file_list": [HANDBOOK]})
     return envelope(response, 200)["data"]
 
 
-def test_train_over_http(served, handbook):  # noqa: F811
+def test_train_over_http(served, handbook):
     assert handbook["model_name"] == "handbook" and handbook["size_type"] == "kb"
     assert handbook["version"] >= 1 and handbook["documents"] == 9
     assert handbook["index_model_size"] > 0 and handbook["pkl_model_size"] > 0
@@ -43,7 +43,7 @@ def test_train_over_http(served, handbook):  # noqa: F811
     assert manifest["version"] == handbook["version"] and manifest["version_id"] == handbook["version_id"]
 
 
-def test_chat_over_http(served, handbook):  # noqa: F811
+def test_chat_over_http(served, handbook):
     history = ["Human: Hello", "Bot: Hi! Ask me about the handbook."]
     response = served.post("/chat", json={"model_name": "handbook", "question": LEAVE_QUESTION, "history": history})
     data = envelope(response, 200)["data"]
@@ -81,7 +81,7 @@ def test_chat_over_http(served, handbook):  # noqa: F811
         "lower-case-bearer",
     ],
 )
-def test_auth(served, handbook, headers, body_secret, status):  # noqa: F811
+def test_auth(served, handbook, headers, body_secret, status):
     body = {"model_name": "handbook", "question": LEAVE_QUESTION}
     if body_secret is not None:
         body["secret"] = body_secret
@@ -95,18 +95,18 @@ def test_auth(served, handbook, headers, body_secret, status):  # noqa: F811
 
 
 @pytest.mark.parametrize("path", ["/train", "/chat"])
-def test_auth_comes_before_validation(served, path):  # noqa: F811
+def test_auth_comes_before_validation(served, path):
     assert envelope(served.post(path, auth=False, data="{not json"), 401) == BAD_SECRET
 
 
 @pytest.mark.parametrize("raw", ["{not json", '{"model_name": "handbook",', "[1, 2"])
 @pytest.mark.parametrize("path", ["/train", "/chat"])
-def test_malformed_json_is_400(served, path, raw):  # noqa: F811
+def test_malformed_json_is_400(served, path, raw):
     response = served.post(path, data=raw, headers={"Content-Type": "application/json"})
     assert envelope(response, 400) == {"code": 1, "msg": "request body is not valid JSON", "data": None}
 
 
-def test_a_body_that_is_not_utf8_is_400(served):  # noqa: F811
+def test_a_body_that_is_not_utf8_is_400(served):
     response = served.post("/chat", data=b'{"question": "\xff"}', headers={"Content-Type": "application/json"})
     assert envelope(response, 400)["msg"] == "request body is not UTF-8"
 
@@ -146,19 +146,19 @@ def test_a_body_that_is_not_utf8_is_400(served):  # noqa: F811
         "body-null",
     ],
 )
-def test_wrong_types_are_422_naming_the_field(served, path, body, field):  # noqa: F811
+def test_wrong_types_are_422_naming_the_field(served, path, body, field):
     response = served.post(path, data=json.dumps(body), headers={"Content-Type": "application/json"})
     msg = envelope(response, 422)["msg"]
     assert msg.startswith(f"{field}: "), msg
 
 
-def test_wrong_types_do_not_train(served, handbook):  # noqa: F811
+def test_wrong_types_do_not_train(served, handbook):
     served.post("/train", json={"model_name": "handbook", "file_list": [1]})
     manifest = json.loads((served.data_dir / "models/handbook/manifest.json").read_text())
     assert manifest["version"] == handbook["version"]
 
 
-def test_an_oversized_body_is_413(served):  # noqa: F811
+def test_an_oversized_body_is_413(served):
     over = b'{"model_name": "handbook", "question": "' + b"x" * MAX_BODY_BYTES + b'"}'
     assert len(over) > MAX_BODY_BYTES
     response = served.post("/chat", auth=False, data=over, headers={"Content-Type": "application/json"})
@@ -166,7 +166,7 @@ def test_an_oversized_body_is_413(served):  # noqa: F811
     assert response.headers["Connection"] == "close"  # the unread body is left behind with the socket
 
 
-def test_a_body_of_exactly_the_limit_goes_to_the_handler(served):  # noqa: F811
+def test_a_body_of_exactly_the_limit_goes_to_the_handler(served):
     skeleton = b'{"model_name": "handbook", "question": ""}'
     exact = skeleton[:-2] + b"x" * (MAX_BODY_BYTES - len(skeleton)) + b'"}'
     assert len(exact) == MAX_BODY_BYTES
@@ -174,13 +174,15 @@ def test_a_body_of_exactly_the_limit_goes_to_the_handler(served):  # noqa: F811
     assert envelope(response, 422)["msg"].startswith("question: ")
 
 
-def test_unknown_model_is_404(served):  # noqa: F811
+def test_unknown_model_is_404(served):
     response = served.post("/chat", json={"model_name": "no-such-model", "question": "Hello?"})
     assert envelope(response, 404) == {"code": 1, "msg": "model 'no-such-model' has not been trained", "data": None}
 
 
-@pytest.mark.parametrize(("method", "path"), [("POST", "/admin"), ("GET", "/train"), ("POST", "/train/x"), ("POST", "/")])
-def test_unknown_route_is_404(served, method, path):  # noqa: F811
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/admin"), ("GET", "/train"), ("POST", "/train/x"), ("POST", "/")]
+)
+def test_unknown_route_is_404(served, method, path):
     response = served.request(method, path, headers={"Authorization": f"Bearer {SECRET}"}, json={})
     assert envelope(response, 404) == {"code": 1, "msg": f"no route {method} {path}", "data": None}
     # the server closes the connection after its own refusals, and says so: a client must not reuse it
@@ -198,12 +200,12 @@ def test_unknown_route_is_404(served, method, path):  # noqa: F811
     ],
     ids=["text", "form", "xml", "plus-json", "empty-text"],
 )
-def test_a_non_json_content_type_is_415(served, content_type, data):  # noqa: F811
+def test_a_non_json_content_type_is_415(served, content_type, data):
     response = served.post("/chat", data=data, headers={"Content-Type": content_type})
     assert envelope(response, 415) == NOT_JSON
 
 
-def test_served_routes_are_exactly_the_templates(served):  # noqa: F811
+def test_served_routes_are_exactly_the_templates(served):
     """Every (method, path) the server answers other than 404 is a template route, and every route is served."""
     declared = {(route.method, route.path) for route in template_routes(REPO / "template.yaml")}
     assert declared == {("POST", "/train"), ("POST", "/chat")}
@@ -220,7 +222,7 @@ def test_served_routes_are_exactly_the_templates(served):  # noqa: F811
     assert answered == declared
 
 
-def test_the_server_logged_no_secret(served, handbook):  # noqa: F811
+def test_the_server_logged_no_secret(served, handbook):
     log = served.server_log()
     assert "serving POST /train, POST /chat on http://127.0.0.1:" in log
     assert SECRET not in log

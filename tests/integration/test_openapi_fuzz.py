@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from cdgpt.answer.answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
-from cdgpt.local.server import openapi_document, template_routes
 from cdgpt.ingest.sources import MAX_ENTRY_CHARS
+from cdgpt.local.server import openapi_document, template_routes
 from cdgpt.training.pipeline import MAX_PROMPT_CHARS, MAX_SOURCES
 from tests.support.serve import AUTH, REPO, serving
 

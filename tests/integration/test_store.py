@@ -20,8 +20,8 @@ from cdgpt.answer.answering import chat
 from cdgpt.clients import reset_clients, s3_client
 from cdgpt.errors import ConcurrentUpdate, UpstreamError
 from cdgpt.models.registry import KEEP_VERSIONS, manifest_key, read_manifest
-from cdgpt.settings import get_settings
 from cdgpt.models.store import LocalStore, S3Store, default_store
+from cdgpt.settings import get_settings
 from cdgpt.training.pipeline import train
 
 QUESTION = "How many days of annual leave do I get?"
@@ -82,8 +82,8 @@ class WrappedStore:
     def put_if(self, key, data, etag):
         self.inner.put_if(key, data, etag)
 
-    def list(self, prefix):
-        return self.inner.list(prefix)
+    def keys(self, prefix):
+        return self.inner.keys(prefix)
 
     def delete(self, keys):
         self.inner.delete(keys)
@@ -122,7 +122,7 @@ class CountingStore(WrappedStore):
 
 def version_folders(store, name: str) -> set[str]:
     prefix = f"models/{name}/versions/"
-    folders = {key[len(prefix) :].split("/", 1)[0] for key in store.list(prefix)}
+    folders = {key[len(prefix) :].split("/", 1)[0] for key in store.keys(prefix)}
     if isinstance(store, LocalStore):  # and no emptied folders are left behind on disk
         assert {p.name for p in (store.root / prefix).iterdir()} == folders
     return folders
@@ -138,10 +138,10 @@ def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_docst
         "lexical": f"{folder}/lexical.npz",
         "docstore": f"{folder}/docstore.json",
     }
-    assert sorted(store.list("models/m/versions/")) == [
+    assert sorted(store.keys("models/m/versions/")) == [
         f"models/m/{folder}/{name}" for name in ("docstore.json", "index.faiss", "lexical.npz")
     ]
-    assert not [k for k in store.list("models/") if k.endswith((".pkl", ".pickle")) or "/.tmp-" in k]
+    assert not [k for k in store.keys("models/") if k.endswith((".pkl", ".pickle")) or "/.tmp-" in k]
 
     index_bytes = store.get(f"models/m/{manifest.files['index']}")[0]
     docstore_bytes = store.get(f"models/m/{manifest.files['docstore']}")[0]
@@ -186,7 +186,7 @@ def test_retraining_bumps_the_version_and_keeps_only_the_previous_one(store, sou
 def test_a_failed_write_leaves_the_previous_version_serving(store, sources, failure):
     train("m", sources, store=store)
     manifest_before = store.get(manifest_key("m"))
-    files_before = sorted(store.list("models/m/versions/"))
+    files_before = sorted(store.keys("models/m/versions/"))
     assert chat("m", QUESTION, store=store)["model_version"] == 1
 
     failing = FailingStore(store, **failure)
@@ -194,7 +194,7 @@ def test_a_failed_write_leaves_the_previous_version_serving(store, sources, fail
         train("m", sources, store=failing)
 
     assert store.get(manifest_key("m")) == manifest_before
-    assert sorted(store.list("models/m/versions/")) == files_before  # the half-written files are gone
+    assert sorted(store.keys("models/m/versions/")) == files_before  # the half-written files are gone
     assert len(version_folders(store, "m")) == 1
     assert failing.puts and not any(store.get(key) for key in failing.puts)
     reply = chat("m", QUESTION, store=store)
@@ -296,10 +296,10 @@ def test_store_basics(store):
     store.put("models/a/versions/v2/y.bin", b"y")
     store.put("models/b/z.bin", b"z")
     assert store.get("models/a/versions/v1/x.bin")[0] == b"\x00\x01"
-    assert sorted(store.list("models/a/versions/")) == ["models/a/versions/v1/x.bin", "models/a/versions/v2/y.bin"]
+    assert sorted(store.keys("models/a/versions/")) == ["models/a/versions/v1/x.bin", "models/a/versions/v2/y.bin"]
     store.delete(["models/a/versions/v1/x.bin", "models/a/versions/v9/never-written.bin"])
-    assert store.list("models/a/versions/") == ["models/a/versions/v2/y.bin"]
-    assert store.list("models/nothing/") == []
+    assert store.keys("models/a/versions/") == ["models/a/versions/v2/y.bin"]
+    assert store.keys("models/nothing/") == []
 
 
 def test_chat_caches_the_loaded_model_and_picks_up_a_retrain(store, sources):

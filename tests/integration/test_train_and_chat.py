@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import faiss
 import numpy as np
 import pytest
 
 from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, MIN_SIMILARITY, NOT_COVERED, chat
-from cdgpt.clients import reset_clients
-from cdgpt.index.embeddings import make_embedder
-from cdgpt.errors import ModelMismatch, TrainingFailed
-from cdgpt.models.registry import read_manifest
 from cdgpt.answer.retrieval import load_model, search
-from cdgpt.settings import Settings, get_settings
+from cdgpt.clients import reset_clients
+from cdgpt.errors import ModelMismatch, TrainingFailed
+from cdgpt.index.embeddings import make_embedder
+from cdgpt.models.registry import read_manifest
 from cdgpt.models.store import LocalStore, default_store
+from cdgpt.settings import Settings, get_settings
 from cdgpt.training.pipeline import train
 from tests.support import REPO
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_answer
 
 HANDBOOK = "samples/handbook"
-QUESTIONS = [json.loads(line) for line in (REPO / "samples/questions.jsonl").read_text("utf-8").splitlines() if line.strip()]
+QUESTIONS = [
+    json.loads(line) for line in (REPO / "samples/questions.jsonl").read_text("utf-8").splitlines() if line.strip()
+]
 COVERED = [q for q in QUESTIONS if q["expected_source"]]
 UNCOVERED = [q["question"] for q in QUESTIONS if not q["expected_source"]]
 OFF_TOPIC = "Who won the 1998 FIFA World Cup final?"
@@ -70,12 +71,16 @@ def test_train_result_reports_sizes_counts_version_and_sources(source_root):
     assert result["chunks"] == manifest.counts["chunks"] > 9
     assert result["sources"] == [{"entry": HANDBOOK, "status": "ok", "reason": None}]
     assert manifest.embedding.model_dump() == {"provider": "local", "model": "wordllama-l2-supercat-256", "dim": 256}
-    assert {d["source"] for d in manifest.sources[0].documents} == {f"{HANDBOOK}/{p.name}" for p in (REPO / HANDBOOK).iterdir()}
+    assert {d["source"] for d in manifest.sources[0].documents} == {
+        f"{HANDBOOK}/{p.name}" for p in (REPO / HANDBOOK).iterdir()
+    }
     index = faiss.deserialize_index(np.frombuffer(index_file.read_bytes(), dtype=np.uint8))
     assert index.ntotal == result["chunks"] and index.d == 256
 
 
-@pytest.mark.parametrize("item", COVERED, ids=[q["expected_source"].rsplit("/", 1)[-1] + f"-{i}" for i, q in enumerate(COVERED)])
+@pytest.mark.parametrize(
+    "item", COVERED, ids=[q["expected_source"].rsplit("/", 1)[-1] + f"-{i}" for i, q in enumerate(COVERED)]
+)
 def test_covered_question_cites_its_source_with_an_extractive_answer(handbook_store, item):
     result = chat("handbook", item["question"], store=handbook_store)
     sources = [s["source"] for s in result["sources"]]
@@ -127,7 +132,7 @@ def test_scores_separate_covered_from_uncovered_questions(handbook_store):
 
     covered = {q["question"]: best(q["question"]) for q in COVERED}
     uncovered = {q: best(q) for q in [*UNCOVERED, OFF_TOPIC, PERU]}
-    print("\nlocal best cosine per question (threshold %s):" % MIN_SIMILARITY["local"])
+    print("\nlocal best cosine per question (threshold {}):".format(MIN_SIMILARITY["local"]))
     for question, score in [*covered.items(), *uncovered.items()]:
         print(f"  {score:.4f} {'covered  ' if question in covered else 'uncovered'} {question}")
     assert max(uncovered[q] for q in [*UNCOVERED, OFF_TOPIC]) < MIN_SIMILARITY["local"] <= min(covered.values())
@@ -177,7 +182,7 @@ def test_all_sources_failing_raises_and_writes_nothing(source_root):
     for entry, reason in zip(entries, ["no such file", "outside the source root", "unsupported scheme"], strict=True):
         assert entry in message and reason in message
     store = default_store(get_settings())
-    assert store.list("models/") == []
+    assert store.keys("models/") == []
     data_dir = get_settings().data_dir
     assert not data_dir.exists() or [p for p in data_dir.rglob("*") if p.is_file()] == []
 
@@ -185,10 +190,10 @@ def test_all_sources_failing_raises_and_writes_nothing(source_root):
 def test_all_sources_failing_leaves_the_previous_version_serving(source_root):
     train("kept", [f"{HANDBOOK}/benefits.txt"])
     store = default_store(get_settings())
-    before = sorted(store.list("models/kept/"))
+    before = sorted(store.keys("models/kept/"))
     with pytest.raises(TrainingFailed):
         train("kept", [f"{HANDBOOK}/missing.md"])
-    assert sorted(store.list("models/kept/")) == before
+    assert sorted(store.keys("models/kept/")) == before
     assert read_manifest(store, "kept")[0].version == 1
 
 
@@ -399,4 +404,8 @@ def test_a_document_named_twice_is_indexed_once(in_repo):
     # Then the file's chunks are not duplicated and the second entry says why it added nothing
     once = train("once", [HANDBOOK])
     assert result["chunks"] == once["chunks"] and result["documents"] == once["documents"] == 9
-    assert result["sources"][1] == {"entry": f"{HANDBOOK}/benefits.txt", "status": "ok", "reason": "already included by an earlier entry"}
+    assert result["sources"][1] == {
+        "entry": f"{HANDBOOK}/benefits.txt",
+        "status": "ok",
+        "reason": "already included by an earlier entry",
+    }

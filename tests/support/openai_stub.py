@@ -73,7 +73,7 @@ class OpenAIStub:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 try:
@@ -94,7 +94,7 @@ class OpenAIStub:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self.send_error(404)
 
             def log_message(self, *args) -> None:
@@ -160,7 +160,11 @@ class OpenAIStub:
         if isinstance(inputs, str):
             inputs = [inputs]
         if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
-            return 400, {"error": {"message": "input must be a string or a list of strings", "type": "invalid_request_error"}}, {}
+            return (
+                400,
+                {"error": {"message": "input must be a string or a list of strings", "type": "invalid_request_error"}},
+                {},
+            )
         as_base64 = body.get("encoding_format") == "base64"
         data = []
         for i, text in enumerate(inputs):

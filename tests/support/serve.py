@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from tests.support import REPO
 
 SECRET = "local-test-secret"
@@ -52,7 +53,9 @@ class Served:
     data_dir: Path
     session: requests.Session
 
-    def post(self, path: str, *, auth: bool = True, headers: dict[str, str] | None = None, **kw: Any) -> requests.Response:
+    def post(
+        self, path: str, *, auth: bool = True, headers: dict[str, str] | None = None, **kw: Any
+    ) -> requests.Response:
         """POST to the server; the valid bearer header is sent unless `auth=False` (explicit headers win)."""
         sent = {**(AUTH if auth else {}), **(headers or {})}
         return self.session.post(self.url + path, headers=sent, timeout=REQUEST_TIMEOUT_S, **kw)

@@ -22,7 +22,7 @@ class LocalWeb:
         web = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 web.hits.append(self.path)
                 page = web.routes.get(self.path, Page(b"not found", "text/plain", 404))
                 self.send_response(page.status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from hypothesis import HealthCheck, given, settings
@@ -70,7 +71,7 @@ def test_given_consecutive_chunks_when_chunked_then_they_overlap_by_whole_traili
     sentences = numbered_sentences(40)
     chunks = chunk_document(doc(Section((), " ".join(sentences))), size=200, overlap=70)
     assert len(chunks) > 5
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         prev, nxt = sentences_of(before), sentences_of(after)
         # every chunk is made of whole sentences, in order
         assert " ".join(prev) == before.text and " ".join(nxt) == after.text
@@ -98,7 +99,7 @@ def test_given_overlap_across_a_paragraph_break_when_chunked_then_the_break_coun
     # Short paragraphs: the carried-over text, paragraph breaks included, stays within the bound.
     text = "\n\n".join(f"Para {i:02d}." for i in range(60))  # 8 chars each, n of them join to 10n - 2
     chunks = chunk_document(doc(Section((), text)), size=200, overlap=45)
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         start = after.text.split("\n\n")
         prev = before.text.split("\n\n")
         shared = [p for p in start if p in prev]
@@ -179,7 +180,7 @@ def test_given_a_chinese_paragraph_with_overlap_when_chunked_then_the_overlap_is
     chunks = chunk_document(doc(Section((), paragraph)), size=200, overlap=60)
     assert len(chunks) > 5
     assert all(len(c.text) <= 200 for c in chunks)
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         # the longest end of `before` that `after` starts with is the carried-over text
         ends = (before.text[-k:] for k in range(1, len(before.text)))
         carried = max((end for end in ends if after.text.startswith(end)), key=len)
@@ -189,7 +190,13 @@ def test_given_a_chinese_paragraph_with_overlap_when_chunked_then_the_overlap_is
 
 
 def test_split_sentences_handles_full_width_stops_without_spaces():
-    assert split_sentences("第一句。第二句！第三句？第四句；尾巴") == ["第一句。", "第二句！", "第三句？", "第四句；", "尾巴"]
+    assert split_sentences("第一句。第二句！第三句？第四句；尾巴") == [
+        "第一句。",
+        "第二句！",
+        "第三句？",
+        "第四句；",
+        "尾巴",
+    ]
 
 
 def test_given_a_giant_sentence_without_punctuation_when_chunked_then_it_is_cut_at_the_bound():

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from cdgpt.clients import reset_clients
-from cdgpt.index.embeddings import LOCAL_MODEL, OPENAI_BATCH, LocalEmbedder, OpenAIEmbedder, make_embedder
 from cdgpt.errors import ModelMismatch, UpstreamError
+from cdgpt.index.embeddings import LOCAL_MODEL, OPENAI_BATCH, LocalEmbedder, OpenAIEmbedder, make_embedder
 from cdgpt.settings import get_settings
 from tests.support.fixtures_openai import MAX_RETRIES, openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_vector
@@ -161,7 +161,10 @@ USAGE = {"prompt_tokens": 1, "total_tokens": 1}
     ("data", "message"),
     [
         ([], "embedding server returned no vectors"),
-        ([{"object": "embedding", "index": 0, "embedding": [1.0, 0.0]}], "embedding server returned a wrong number of vectors"),
+        (
+            [{"object": "embedding", "index": 0, "embedding": [1.0, 0.0]}],
+            "embedding server returned a wrong number of vectors",
+        ),
     ],
     ids=["no-vectors", "too-few-vectors"],
 )

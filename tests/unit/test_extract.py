@@ -50,7 +50,15 @@ def page() -> Document:
 
 def test_given_html_with_page_chrome_when_extracted_then_noise_is_dropped(page):
     text = page.text
-    for noise in ["SCRIPT_NOISE", "color: red", "NAV_LINK", "ROLE_NAV", "ASIDE_NOISE", "FOOTER_NOISE", "NOSCRIPT_NOISE"]:
+    for noise in [
+        "SCRIPT_NOISE",
+        "color: red",
+        "NAV_LINK",
+        "ROLE_NAV",
+        "ASIDE_NOISE",
+        "FOOTER_NOISE",
+        "NOSCRIPT_NOISE",
+    ]:
         assert noise not in text
     # the site-level <header> is a banner: its link and heading go too
     assert "SITE_BANNER" not in text
@@ -120,7 +128,9 @@ pip install acme
 
 
 def test_given_an_html_table_when_extracted_then_cells_are_separated():
-    html = "<html><body><table><tr><th>Plan</th><th>Price</th></tr><tr><td>Pro</td><td>10</td></tr></table></body></html>"
+    html = (
+        "<html><body><table><tr><th>Plan</th><th>Price</th></tr><tr><td>Pro</td><td>10</td></tr></table></body></html>"
+    )
     text = extract(raw(html, "text/html")).text
     assert "Plan | Price" in text and "Pro | 10" in text
     assert "PlanPrice" not in text and "Pro10" not in text
@@ -215,9 +225,7 @@ def test_given_plain_text_when_extracted_then_paragraphs_are_normalised_and_no_h
     text = "  First   paragraph\nwraps here.  \n\n\n# not a heading in plain text\n\n\tLast one.\n"
     doc = extract(raw(text, "text/plain", "/readme.txt"))
     assert doc.title == "readme"
-    assert doc.sections == (
-        Section((), "First paragraph wraps here.\n\n# not a heading in plain text\n\nLast one."),
-    )
+    assert doc.sections == (Section((), "First paragraph wraps here.\n\n# not a heading in plain text\n\nLast one."),)
 
 
 def test_given_a_txt_name_and_no_content_type_when_extracted_then_it_is_text():
@@ -420,7 +428,12 @@ def test_given_content_type_parameters_when_detected_then_mime_is_case_insensiti
 
 def test_markdown_inline_marks_are_dropped_and_links_keep_their_text():
     # Given Markdown with emphasis, inline code, a link and an image
-    raw = RawDocument("m.md", b"# **Leave** policy\n\nYou get **25 days**; see [the form](https://x/y) and `hr-tool`. ![chart](c.png)\n", None, "m.md")
+    raw = RawDocument(
+        "m.md",
+        b"# **Leave** policy\n\nYou get **25 days**; see [the form](https://x/y) and `hr-tool`. ![chart](c.png)\n",
+        None,
+        "m.md",
+    )
     # When it is extracted
     doc = extract(raw)
     # Then only the words remain, in the title, the headings and the text

@@ -7,8 +7,8 @@ import pytest
 
 from cdgpt.answer import retrieval
 from cdgpt.clients import reset_clients
-from cdgpt.settings import get_settings
 from cdgpt.models.store import default_store
+from cdgpt.settings import get_settings
 from cdgpt.training.pipeline import train
 
 DOCS = {

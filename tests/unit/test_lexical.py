@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import Stemmer
 
-from cdgpt.index.lexical import B, K1, LexicalIndex, tokenize
+from cdgpt.index.lexical import K1, B, LexicalIndex, tokenize
 
 # --- English ---------------------------------------------------------------------------------------
 
@@ -63,7 +63,7 @@ def test_tokenizing_from_many_threads_matches_single_threaded_and_never_shares_a
             self.threads: set[int] = set()
             created.append(self)
 
-        def stemWords(self, words):  # noqa: N802
+        def stemWords(self, words):
             self.threads.add(threading.get_ident())
             if not self.busy.acquire(blocking=False):
                 overlaps.append(threading.current_thread().name)
@@ -89,7 +89,7 @@ def test_tokenizing_from_many_threads_matches_single_threaded_and_never_shares_a
     for thread in threads:
         thread.join()
 
-    assert results == {i: expected for i in range(n_threads)}
+    assert results == dict.fromkeys(range(n_threads), expected)
     assert overlaps == []
     assert len(created) == n_threads  # one stemmer per thread, each used by that thread only
     assert all(len(stemmer.threads) == 1 for stemmer in created)

@@ -13,9 +13,9 @@ from moto import mock_aws
 import cdgpt.ingest.sources.s3 as s3_mod
 from cdgpt.clients import reset_clients
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
+from cdgpt.ingest.sources import expand_entry, load_entry
 from cdgpt.settings import get_settings
 from tests.support import settings_with
-from cdgpt.ingest.sources import expand_entry, load_entry
 
 BUCKET = "docs-bucket"
 
@@ -201,7 +201,9 @@ def test_given_a_path_that_stays_inside_after_dotdot_when_loaded_then_accepted(r
     assert doc.content.startswith(b"# Readme")
 
 
-@pytest.mark.parametrize("entry", ["../secret.txt", "handbook/../../secret.txt", "..", "handbook/hr/../../../secret.txt"])
+@pytest.mark.parametrize(
+    "entry", ["../secret.txt", "handbook/../../secret.txt", "..", "handbook/hr/../../../secret.txt"]
+)
 def test_given_a_dotdot_escape_when_loaded_then_refused(root, entry):
     with pytest.raises(SourceRefused, match="outside"):
         load_entry(entry, get_settings())

@@ -6,11 +6,11 @@ import pytest
 
 from cdgpt.answer.answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS, chat, check_history
 from cdgpt.api.contract import ChatRequest
-from cdgpt.limits import MAX_HISTORY_CHARS
 from cdgpt.errors import CdgptError, InvalidRequest, ModelNotFound
+from cdgpt.limits import MAX_HISTORY_CHARS
 from cdgpt.models.registry import check_model_name, read_manifest
-from cdgpt.settings import get_settings
 from cdgpt.models.store import default_store
+from cdgpt.settings import get_settings
 from cdgpt.training.pipeline import MAX_PROMPT_CHARS, MAX_SOURCES, train
 
 NAME_RULE = "model_name must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from cdgpt.ingest.chunking import split_sentences
+from typing import Any
+
+from cdgpt.answer.retrieval import Hit, load_model, search
 from cdgpt.errors import InvalidRequest, UpstreamError
 from cdgpt.index.lexical import tokenize
+from cdgpt.ingest.chunking import split_sentences
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
-from cdgpt.answer.retrieval import Hit, load_model, search
-from cdgpt.settings import Settings, get_settings
 from cdgpt.models.store import ArtifactStore, default_store
+from cdgpt.settings import Settings, get_settings
 
 HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
 SNIPPET_CHARS = 300
@@ -44,7 +46,9 @@ def check_history(history: object) -> list[str]:
 
 def extractive_answer(question: str, hits: list[Hit], numbers: dict[str, int], embedder, limit: int = 3) -> str:
     """The sentences of the retrieved chunks closest to the question, in rank order, cited as [n]."""
-    candidates = [(rank, i, s) for rank, hit in enumerate(hits) for i, s in enumerate(split_sentences(hit.chunk["text"]))]
+    candidates = [
+        (rank, i, s) for rank, hit in enumerate(hits) for i, s in enumerate(split_sentences(hit.chunk["text"]))
+    ]
     sentences = [s for _, _, s in candidates]
     vectors = embedder.embed([question, *sentences])
     similarity = vectors[1:] @ vectors[0]
@@ -85,13 +89,15 @@ def llm_answer(
     context = "\n\n".join(
         f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({h.chunk['source']})\n{h.chunk['text']}" for h in hits
     )
-    messages = [
+    messages: list[Any] = [
         {"role": "system", "content": prompt or DEFAULT_PROMPT},
         *_history_messages(history),
         {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
     ]
     try:
-        response = openai_client().chat.completions.create(model=settings.chat_model, messages=messages, temperature=0.2)
+        response = openai_client().chat.completions.create(
+            model=settings.chat_model, messages=messages, temperature=0.2
+        )
     except openai.APIStatusError as exc:
         raise UpstreamError(f"language model server answered HTTP {exc.status_code} after retries") from exc
     except openai.APIError as exc:

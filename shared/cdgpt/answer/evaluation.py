@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdgpt.errors import InvalidRequest
 from cdgpt.answer.retrieval import load_model, search
-from cdgpt.settings import Settings, get_settings
+from cdgpt.errors import InvalidRequest
 from cdgpt.models.store import ArtifactStore, default_store
+from cdgpt.settings import Settings, get_settings
 
 RANKS_SCORED = 10  # MRR counts a hit down to this rank
 
@@ -25,7 +25,9 @@ def load_cases(path: Path) -> list[Case]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"{path}: cannot read it as UTF-8 text ({getattr(exc, 'strerror', None) or type(exc).__name__})") from exc
+        raise InvalidRequest(
+            f"{path}: cannot read it as UTF-8 text ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+        ) from exc
     cases = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -36,7 +38,7 @@ def load_cases(path: Path) -> list[Case]:
             if not isinstance(question, str) or not (expected is None or isinstance(expected, str)):
                 raise TypeError("question and expected_source must be strings")
         except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidRequest(f"{path}:{number}: expected {{\"question\", \"expected_source\"}}") from exc
+            raise InvalidRequest(f'{path}:{number}: expected {{"question", "expected_source"}}') from exc
         if expected is not None:
             cases.append(Case(str(question), str(expected)))
     if not cases:
@@ -64,13 +66,18 @@ def evaluate(
     reciprocal = 0.0
     misses = []
     for case in cases:
-        ranked = [h.chunk["source"] for h in search(model, case.question, max(k, RANKS_SCORED), settings.lexical_weight).documents]
+        ranked = [
+            h.chunk["source"]
+            for h in search(model, case.question, max(k, RANKS_SCORED), settings.lexical_weight).documents
+        ]
         rank = next((i for i, source in enumerate(ranked, start=1) if matches(source, case.expected_source)), None)
         first += rank == 1
         in_top_k += rank is not None and rank <= k
         reciprocal += 1 / rank if rank else 0.0
         if rank != 1:
-            misses.append({"question": case.question, "expected": case.expected_source, "rank": rank, "got": ranked[:3]})
+            misses.append(
+                {"question": case.question, "expected": case.expected_source, "rank": rank, "got": ranked[:3]}
+            )
     n = len(cases)
     return {
         "model_name": model_name,

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.errors import ModelMismatch
+from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex
 from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_artifact, read_manifest
-from cdgpt.settings import Settings
 from cdgpt.models.store import ArtifactStore
+from cdgpt.settings import Settings
 
 if TYPE_CHECKING:
     import faiss
@@ -127,7 +127,9 @@ def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> 
         pool *= 4
 
 
-def _fuse(model: LoadedModel, query: np.ndarray, lexical: np.ndarray, k: int, lexical_weight: float, pool: int) -> Results:
+def _fuse(
+    model: LoadedModel, query: np.ndarray, lexical: np.ndarray, k: int, lexical_weight: float, pool: int
+) -> Results:
     from cdgpt.index.vectors import search_vectors
 
     vector_hits = dict(search_vectors(model.index, query, pool))

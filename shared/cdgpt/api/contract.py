@@ -18,6 +18,7 @@ from cdgpt.limits import (
 )
 from cdgpt.models.registry import MODEL_NAME
 
+
 def _history_budget(history: list[str]) -> list[str]:
     if sum(map(len, history)) > MAX_HISTORY_CHARS:
         raise ValueError(f"history is limited to {MAX_HISTORY_CHARS} characters in all")
@@ -30,7 +31,9 @@ def _no_parent_steps(name: str) -> str:
     return name
 
 
-ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME.pattern, max_length=64), AfterValidator(_no_parent_steps)]
+ModelName = Annotated[
+    str, StringConstraints(pattern=MODEL_NAME.pattern, max_length=64), AfterValidator(_no_parent_steps)
+]
 Entry = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTRY_CHARS)]
 HistoryItem = Annotated[str, StringConstraints(max_length=MAX_HISTORY_ITEM_CHARS)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -11,8 +12,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
 from cdgpt.api.contract import failure, status_for
-from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.errors import CdgptError
+from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.secrets import api_secret, export_openai_key
 
 logger = Logger(service="cdgpt")
@@ -49,7 +50,7 @@ def _presented_secret(headers: dict[str, str], body: str | None) -> str | None:
     return secret if isinstance(secret, str) else None
 
 
-def refusal(event: dict[str, Any]) -> tuple[int, str] | None:
+def refusal(event: Mapping[str, Any]) -> tuple[int, str] | None:
     """Why a request is refused before routing (size, content type, secret), or None to go on."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     body = event.get("body")
@@ -71,7 +72,7 @@ class GuardedResolver(APIGatewayRestResolver):
     """Refuses oversized, unauthenticated and non-JSON requests before any routing or validation,
     and makes the configured OpenAI key available (once per container) to the requests it lets in."""
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
             refused = refusal(event)
             if refused is None:

@@ -109,7 +109,9 @@ def _local() -> LocalEmbedder:
     return LocalEmbedder()
 
 
-def make_embedder(settings: Settings, provider: str | None = None, model: str | None = None, dim: int | None = None) -> Embedder:
+def make_embedder(
+    settings: Settings, provider: str | None = None, model: str | None = None, dim: int | None = None
+) -> Embedder:
     """The configured embedder, or the one a stored model names (chat must match training)."""
     provider = provider or settings.embedding_provider
     if provider == "local":

@@ -20,7 +20,22 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 NOISE_TAGS = ["script", "style", "noscript", "template", "nav", "footer", "aside", "form", "svg", "iframe", "button"]
 NOISE_SELECTORS = '[role="navigation"], [role="banner"], [role="contentinfo"], [role="search"], [aria-hidden="true"]'
 CHROME_WORDS = frozenset(
-    "nav navbar navigation menu menubar sidebar breadcrumb breadcrumbs toc footer pagination pager related skip".split()
+    [
+        "nav",
+        "navbar",
+        "navigation",
+        "menu",
+        "menubar",
+        "sidebar",
+        "breadcrumb",
+        "breadcrumbs",
+        "toc",
+        "footer",
+        "pagination",
+        "pager",
+        "related",
+        "skip",
+    ]
 )
 CHROME_SUFFIXES = ("sidebar", "navbar", "navheader", "navfooter", "breadcrumbs", "menubar")  # sphinxsidebar
 BLOCK_TAGS = [
@@ -110,7 +125,9 @@ def _check_text(text: str) -> None:
         raise SourceFailed("binary data, not text")
 
 
-def parse_markup(text: str, heading_re: re.Pattern[str] = HEADING, fences: bool = True) -> tuple[str | None, list[Section]]:
+def parse_markup(
+    text: str, heading_re: re.Pattern[str] = HEADING, fences: bool = True
+) -> tuple[str | None, list[Section]]:
     """Split Markdown-like text into sections by `#` headings; return (first H1, sections)."""
     title: str | None = None
     path: list[tuple[int, str]] = []
@@ -183,7 +200,7 @@ def _html(content: bytes, charset: str | None) -> tuple[str | None, list[Section
     for tag in soup("header"):
         if tag.find_parent(["article", "main"]) is None:
             tag.decompose()  # site banner; an article's own header keeps its heading
-    root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.body or soup
+    root = soup.find("main") or soup.find(role="main") or soup.body or soup
     for tag in root(["h1", "h2", "h3", "h4", "h5", "h6"]):
         text = " ".join(tag.get_text(" ").split())
         tag.replace_with(f"\n\n{HTML_MARK * int(tag.name[1])} {text}\n\n" if text else "")
@@ -205,7 +222,7 @@ def _pdf(content: bytes, name: str) -> tuple[str | None, list[Section]]:
         if reader.is_encrypted:
             reader.decrypt("")
         pages = [page.extract_text() or "" for page in reader.pages]
-        meta_title = (reader.metadata or {}).get("/Title")
+        meta_title = reader.metadata.get("/Title") if reader.metadata else None
     except (PdfReadError, DependencyError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
         raise SourceFailed(f"unreadable PDF {name}") from exc
     sections = []

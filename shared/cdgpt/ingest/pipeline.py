@@ -13,13 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from cdgpt.ingest.chunking import Chunk, chunk_document
 from cdgpt.errors import CdgptError, PayloadTooLarge
+from cdgpt.ingest.chunking import Chunk, chunk_document
 from cdgpt.ingest.extract import extract
+from cdgpt.ingest.sources import SourceDocument, expand_entry
 from cdgpt.limits import MAX_DOCUMENTS
 from cdgpt.models.registry import SourceRecord
 from cdgpt.settings import Settings
-from cdgpt.ingest.sources import SourceDocument, expand_entry
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,13 @@ def _ingest(document: SourceDocument, settings: Settings) -> DocumentResult:
     except Exception as exc:
         return DocumentResult({"source": document.source, "reason": _reason(exc)}, [])
     digest = hashlib.sha256(raw.content).hexdigest()
-    record = {"source": doc.source, "title": doc.title, "sha256": digest, "bytes": len(raw.content), "chunks": len(chunks)}
+    record = {
+        "source": doc.source,
+        "title": doc.title,
+        "sha256": digest,
+        "bytes": len(raw.content),
+        "chunks": len(chunks),
+    }
     return DocumentResult(record, chunks)
 
 
@@ -83,7 +89,9 @@ def _without_repeats(expanded: list[list[SourceDocument] | str]) -> list[list[So
     return kept
 
 
-def ingest(entries: list[str], settings: Settings, progress: Callable[[str, int, int], None] | None = None) -> tuple[list[SourceRecord], list[Chunk]]:
+def ingest(
+    entries: list[str], settings: Settings, progress: Callable[[str, int, int], None] | None = None
+) -> tuple[list[SourceRecord], list[Chunk]]:
     """Every entry's record, and the chunks of all its documents, in file_list order."""
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
         expanded = _without_repeats(list(pool.map(lambda e: _expand(e, settings), entries)))
@@ -95,7 +103,9 @@ def ingest(entries: list[str], settings: Settings, progress: Callable[[str, int,
             results.append(result)
             if progress:
                 progress("fetching", 1, len(documents))
-    records, chunks, done = [], [], iter(results)
+    records: list[SourceRecord] = []
+    chunks: list[Chunk] = []
+    done = iter(results)
     for entry, found in zip(entries, expanded, strict=True):
         if isinstance(found, str):
             records.append(SourceRecord(entry=entry, status="failed", reason=found))

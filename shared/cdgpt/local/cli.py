@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from cdgpt.errors import CdgptError
 
@@ -97,7 +98,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = make_server(template, args.host, args.port)
     host, port = server.server_address[:2]
     routes = ", ".join(f"{r.method} {r.path}" for r in template_routes(template))
-    print(f"serving {routes} on http://{host}:{port}", file=sys.stderr, flush=True)
+    print(f"serving {routes} on http://{host!s}:{port}", file=sys.stderr, flush=True)
     if not (get_settings().api_secret or get_settings().api_secret_param):
         print("warning: no API_SECRET set, so every request will be refused", file=sys.stderr)
     try:
@@ -157,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "train":  # the user's own files: the working folder is the default root
-        os.environ.setdefault("CDGPT_SOURCE_ROOT", os.getcwd())
+        os.environ.setdefault("CDGPT_SOURCE_ROOT", str(Path.cwd()))
     try:
         return args.func(args)
     except CdgptError as exc:

@@ -49,6 +49,7 @@ class _CfnLoader:
                 return loader.construct_scalar(node)
             if isinstance(node, yaml.SequenceNode):
                 return loader.construct_sequence(node, deep=True)
+            assert isinstance(node, yaml.MappingNode)
             return loader.construct_mapping(node, deep=True)
 
         Loader.add_multi_constructor("!", any_tag)
@@ -119,7 +120,9 @@ def openapi_document(template: Path) -> dict[str, Any]:
     return document
 
 
-def api_gateway_event(method: str, path: str, headers: dict[str, str], body: str | None, source_ip: str) -> dict[str, Any]:
+def api_gateway_event(
+    method: str, path: str, headers: dict[str, str], body: str | None, source_ip: str
+) -> dict[str, Any]:
     """An API Gateway REST proxy event, as the Lambda receives it."""
     request_id = str(uuid.uuid4())
     return {
@@ -203,10 +206,11 @@ def make_server(template: Path, host: str, port: int) -> ThreadingHTTPServer:
             except Exception:  # what API Gateway does when the function itself fails
                 self.log_error("handler %s failed:\n%s", route.function, traceback.format_exc())
                 return self._reply(500, f"internal error; request id {request_id}")
-            headers = {k: v for k, v in (result.get("headers") or {}).items()}
+            headers = dict((result.get("headers") or {}).items())
             for name, values in (result.get("multiValueHeaders") or {}).items():
                 headers.setdefault(name, values[-1])
             self._send(int(result["statusCode"]), headers, (result.get("body") or "").encode())
+            return None
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch  # noqa: N815
 

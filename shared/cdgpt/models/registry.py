@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cdgpt.errors import ConcurrentUpdate, InvalidRequest, ModelNotFound
+from cdgpt.errors import InvalidRequest, ModelNotFound
 from cdgpt.models.store import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,9 @@ class Manifest(BaseModel):
 
 def check_model_name(name: object) -> str:
     if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
-        raise InvalidRequest("model_name must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit")
+        raise InvalidRequest(
+            "model_name must be 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+        )
     return name
 
 
@@ -77,7 +79,7 @@ def read_manifest(store: ArtifactStore, name: str) -> tuple[Manifest, str]:
 
 def list_models(store: ArtifactStore) -> list[str]:
     suffix = "/manifest.json"
-    keys = store.list("models/")
+    keys = store.keys("models/")
     return sorted(k[len("models/") : -len(suffix)] for k in keys if k.endswith(suffix) and k.count("/") == 2)
 
 
@@ -138,7 +140,7 @@ def _collect_old_versions(store: ArtifactStore, name: str, published: int) -> No
     prefix = f"models/{name}/versions/"
     floor = published - KEEP_VERSIONS + 1
     try:
-        numbered = [(VERSION_FOLDER.match(k[len(prefix) :]), k) for k in store.list(prefix)]
+        numbered = [(VERSION_FOLDER.match(k[len(prefix) :]), k) for k in store.keys(prefix)]
         store.delete([k for match, k in numbered if match and int(match.group(1)) < floor])
     except Exception:  # the new version is published; old files can wait for the next training
         log.warning("could not remove old versions", extra={"model_name": name}, exc_info=True)
@@ -146,4 +148,3 @@ def _collect_old_versions(store: ArtifactStore, name: str, published: int) -> No
 
 def docstore_bytes(chunks: list[dict[str, Any]]) -> bytes:
     return json.dumps({"format": FORMAT, "chunks": chunks}, ensure_ascii=False, separators=(",", ":")).encode()
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -32,7 +33,7 @@ class ArtifactStore(Protocol):
         """Write only if the key still has etag (None: only if it does not exist); else ConcurrentUpdate."""
         ...
 
-    def list(self, prefix: str) -> list[str]: ...
+    def keys(self, prefix: str) -> list[str]: ...
 
     def delete(self, keys: list[str]) -> None: ...
 
@@ -65,7 +66,7 @@ class LocalStore:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-            os.replace(tmp, path)
+            Path(tmp).replace(path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -80,7 +81,7 @@ class LocalStore:
                 raise ConcurrentUpdate("the model was changed by another training meanwhile; retry")
             self.put(key, data)
 
-    def list(self, prefix: str) -> list[str]:
+    def keys(self, prefix: str) -> list[str]:
         base = self._path(prefix)
         if not base.is_dir():
             return []
@@ -90,10 +91,8 @@ class LocalStore:
         for key in keys:
             path = self._path(key)
             path.unlink(missing_ok=True)
-            try:
+            with contextlib.suppress(OSError):  # not empty, or already gone
                 path.parent.rmdir()  # an emptied version folder; each training would leave one behind
-            except OSError:
-                pass  # not empty, or already gone
 
 
 class S3Store:
@@ -153,7 +152,7 @@ class S3Store:
         except BotoCoreError as exc:
             raise UpstreamError(f"S3 write failed: {type(exc).__name__}") from exc
 
-    def list(self, prefix: str) -> list[str]:
+    def keys(self, prefix: str) -> list[str]:
         with _s3_errors("list"):
             pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
             return [item["Key"] for page in pages for item in page.get("Contents", [])]

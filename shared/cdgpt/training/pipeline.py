@@ -6,15 +6,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict
 
-from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.errors import CdgptError, InvalidRequest, TrainingFailed
-from cdgpt.ingest.pipeline import ingest
+from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex
+from cdgpt.ingest.pipeline import ingest
 from cdgpt.limits import MAX_PROMPT_CHARS, MAX_SOURCES
 from cdgpt.models.registry import EmbeddingInfo, check_model_name, docstore_bytes, list_models, publish, read_manifest
-from cdgpt.training.reuse import embed_chunks, previous_vectors
-from cdgpt.settings import Settings, get_settings
 from cdgpt.models.store import ArtifactStore, default_store
+from cdgpt.settings import Settings, get_settings
+from cdgpt.training.reuse import embed_chunks, previous_vectors
 
 log = logging.getLogger(__name__)
 

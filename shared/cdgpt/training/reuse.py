@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cdgpt.ingest.chunking import Chunk
 from cdgpt.errors import ModelNotFound
+from cdgpt.ingest.chunking import Chunk
 from cdgpt.models.registry import read_artifact, read_manifest
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ def embed_chunks(
         return embed_chunks(chunks, embedder, {}, progress)  # the server's dimension changed: embed all
     dim = fresh.shape[1] if fresh is not None else len(next(iter(known.values())))
     vectors = np.empty((len(chunks), dim), dtype=np.float32)
-    for row, i in enumerate(missing):
-        vectors[i] = fresh[row]
+    if fresh is not None:
+        vectors[missing] = fresh
     for i, key in enumerate(keys):
         if key in known:
             vectors[i] = known[key]

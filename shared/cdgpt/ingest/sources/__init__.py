@@ -14,7 +14,6 @@ from cdgpt.limits import MAX_ENTRY_CHARS
 from cdgpt.settings import Settings
 
 
-
 @dataclass(frozen=True)
 class RawDocument:
     source: str  # the file_list entry (or, for an expanded prefix/folder, the object's own entry)

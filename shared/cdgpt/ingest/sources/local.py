@@ -6,8 +6,8 @@ from functools import partial
 from pathlib import Path
 
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
-from cdgpt.settings import Settings
 from cdgpt.ingest.sources import RawDocument, SourceDocument, is_hidden
+from cdgpt.settings import Settings
 
 
 def confine(entry: str, root: Path) -> Path:

@@ -8,8 +8,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cdgpt.clients import s3_client
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
-from cdgpt.settings import Settings
 from cdgpt.ingest.sources import RawDocument, SourceDocument, is_hidden
+from cdgpt.settings import Settings
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

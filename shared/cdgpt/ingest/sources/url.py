@@ -20,8 +20,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
-from cdgpt.settings import Settings
 from cdgpt.ingest.sources import RawDocument, SourceDocument
+from cdgpt.settings import Settings
 
 MAX_REDIRECTS = 5
 USER_AGENT = "custom-data-gpt/0.1 (+document indexer)"
@@ -29,9 +29,9 @@ USER_AGENT = "custom-data-gpt/0.1 (+document indexer)"
 
 def check_address(ip: str) -> None:
     """Refuse anything that is not a public unicast address."""
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and (addr.ipv4_mapped or addr.sixtofour):
-        addr = addr.ipv4_mapped or addr.sixtofour  # 6to4 (2002::/16) routes to the IPv4 address it embeds
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address):
+        addr = addr.ipv4_mapped or addr.sixtofour or addr  # 6to4 (2002::/16) routes to the IPv4 address it embeds
     if not addr.is_global or addr.is_multicast or addr.is_reserved:
         raise SourceRefused(f"refused: address {addr} is not public (private, loopback, link-local or reserved)")
 
@@ -44,7 +44,7 @@ def resolve_checked(host: str, port: int, allow_private: bool) -> list[tuple]:
         raise SourceFailed(f"cannot resolve host {host!r}") from exc
     if not allow_private:
         for info in infos:
-            check_address(info[4][0])
+            check_address(str(info[4][0]))
     return infos
 
 
