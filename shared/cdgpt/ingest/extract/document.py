@@ -1,0 +1,22 @@
+"""What extraction produces: a titled document of sections, whatever the format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Section:
+    headings: tuple[str, ...]  # heading path, outermost first
+    text: str  # paragraphs separated by blank lines
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str
+    title: str
+    sections: tuple[Section, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections)
