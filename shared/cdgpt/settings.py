@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = Field(20.0, alias="CDGPT_FETCH_TIMEOUT", gt=0)
     fetch_workers: int = Field(8, alias="CDGPT_FETCH_WORKERS", ge=1, le=64)
 
+    # Extraction: each document's budget (past one it is skipped with the reason), the training's, and its processes
+    max_document_pages: int = Field(2000, alias="CDGPT_MAX_DOCUMENT_PAGES", ge=1)
+    max_document_chars: int = Field(20_000_000, alias="CDGPT_MAX_DOCUMENT_CHARS", ge=1)
+    max_document_chunks: int = Field(20_000, alias="CDGPT_MAX_DOCUMENT_CHUNKS", ge=1)
+    max_document_cpu_s: float = Field(60.0, alias="CDGPT_MAX_DOCUMENT_SECONDS", gt=0)
+    max_training_chars: int = Field(40_000_000, alias="CDGPT_MAX_TRAINING_CHARS", ge=1)
+    max_training_chunks: int = Field(60_000, alias="CDGPT_MAX_TRAINING_CHUNKS", ge=1)
+    extract_processes: int | None = Field(None, alias="CDGPT_EXTRACT_PROCESSES", ge=0, le=64)
+
     # Chunking and retrieval
     chunk_chars: int = Field(1200, alias="CDGPT_CHUNK_CHARS", ge=200, le=20000)
     chunk_overlap_chars: int = Field(150, alias="CDGPT_CHUNK_OVERLAP", ge=0, le=5000)

@@ -79,7 +79,7 @@ class OpenAIEmbedder:
 
         from cdgpt.clients import openai_client
 
-        rows: list[list[float]] = []
+        rows: list[np.ndarray] = []  # float32 per batch: a list of Python floats takes 8x the memory
         for start in range(0, len(texts), OPENAI_BATCH):
             batch = list(texts[start : start + OPENAI_BATCH])
             try:
@@ -93,10 +93,10 @@ class OpenAIEmbedder:
             data = sorted(response.data, key=lambda d: d.index)
             if len(data) != len(batch):
                 raise UpstreamError("embedding server returned a wrong number of vectors")
-            rows.extend(d.embedding for d in data)
+            rows.append(np.asarray([d.embedding for d in data], dtype=np.float32))
             if progress:
                 progress(len(batch))
-        vectors = _normalise(np.asarray(rows, dtype=np.float32).reshape(len(rows), -1))
+        vectors = _normalise(np.vstack(rows)) if rows else np.zeros((0, self.dim), np.float32)
         if vectors.shape[0] and self.dim and vectors.shape[1] != self.dim:
             raise ModelMismatch(f"embedding dimension {vectors.shape[1]} differs from the model's {self.dim}")
         if vectors.shape[0]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cdgpt.ingest.extract import Document
+    from cdgpt.ingest.extract import Budget, Document, Section
 
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])")
 CJK_STOPS = "。！？；"
@@ -26,6 +26,8 @@ class Chunk:
     headings: tuple[str, ...]
     position: int  # order of the chunk within its document
     text: str
+    anchor: str | None = None  # where in the document: the id of its section's heading (HTML)
+    page: int | None = None  # or its page number (PDF)
 
     @property
     def context(self) -> str:
@@ -62,15 +64,24 @@ def _cost(part: tuple[str, bool]) -> int:
     return len(part[0]) + (2 if part[1] else 1)
 
 
-def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
+def chunk_document(doc: Document, size: int, overlap: int, budget: Budget | None = None) -> list[Chunk]:
+    """The document's chunks; SourceFailed as soon as they outnumber the budget's chunks."""
     chunks: list[Chunk] = []
+
+    def add(section: Section, parts: list[tuple[str, bool]]) -> None:
+        chunks.append(
+            Chunk(doc.source, doc.title, section.headings, len(chunks), _join(parts), section.anchor, section.page)
+        )
+        if budget:
+            budget.check_chunks(len(chunks))
+
     for section in doc.sections:
         current: list[tuple[str, bool]] = []
         length = 0  # sum of _cost: at least one more than the joined text
         for piece, new_paragraph in _pieces(section.text, size):
             cost = _cost((piece, new_paragraph))
             if current and length + cost > size + 1:
-                chunks.append(Chunk(doc.source, doc.title, section.headings, len(chunks), _join(current)))
+                add(section, current)
                 tail: list[tuple[str, bool]] = []
                 kept = 0
                 for old in reversed(current):
@@ -84,5 +95,5 @@ def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
             current.append((piece, new_paragraph))
             length += cost
         if current:
-            chunks.append(Chunk(doc.source, doc.title, section.headings, len(chunks), _join(current)))
+            add(section, current)
     return chunks

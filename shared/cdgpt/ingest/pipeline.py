@@ -1,22 +1,28 @@
 """Ingestion: file_list entries → documents (fetched in parallel) → text → chunks, with a record of each.
 
 A failing document is recorded with its reason and skipped; an entry fails only when none of its
-documents could be used.
+documents could be used. Documents are fetched by threads and extracted on every core (`workers`);
+a bounded window of them is in flight, each holding its raw bytes only until it is extracted.
+Their results are taken in file_list order against the training's budget of text and chunks: the
+first document that does not fit, and every one after it, is skipped, so the outcome does not depend
+on which document finished first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from cdgpt.errors import CdgptError, PayloadTooLarge
-from cdgpt.ingest.chunking import Chunk, chunk_document
-from cdgpt.ingest.extract import extract
+from cdgpt.ingest.chunking import Chunk
+from cdgpt.ingest.extract import Limits
 from cdgpt.ingest.sources import SourceDocument, expand_entry
+from cdgpt.ingest.workers import Config, Extractors, usable_cpus
 from cdgpt.limits import MAX_DOCUMENTS
 from cdgpt.models.registry import SourceRecord
 from cdgpt.settings import Settings
@@ -28,6 +34,29 @@ log = logging.getLogger(__name__)
 class DocumentResult:
     record: dict[str, Any]  # {source, title, sha256, bytes, chunks}, or {source, reason} when it failed
     chunks: list[Chunk]
+    chars: int = 0  # characters of text extracted
+
+
+class TrainingBudget:
+    """The text and chunks one training may hold; once a document does not fit, it is used up."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.max_chars, self.max_chunks = settings.max_training_chars, settings.max_training_chunks
+        self.chars = self.chunks = 0
+        self.used_up: str | None = None  # the reason every later document is skipped
+
+    def admit(self, result: DocumentResult) -> DocumentResult:
+        if "reason" in result.record and not self.used_up:
+            return result
+        if not self.used_up and self.chars + result.chars > self.max_chars:
+            self.used_up = f"skipped: the training's text budget of {self.max_chars} characters is used up"
+        elif not self.used_up and self.chunks + len(result.chunks) > self.max_chunks:
+            self.used_up = f"skipped: the training's budget of {self.max_chunks} chunks is used up"
+        if self.used_up:
+            return DocumentResult({"source": result.record["source"], "reason": self.used_up}, [])
+        self.chars += result.chars
+        self.chunks += len(result.chunks)
+        return result
 
 
 def _reason(exc: Exception) -> str:
@@ -45,23 +74,57 @@ def _expand(entry: str, settings: Settings) -> list[SourceDocument] | str:
         return _reason(exc)
 
 
-def _ingest(document: SourceDocument, settings: Settings) -> DocumentResult:
+def _ingest(document: SourceDocument, extractors: Extractors, budget: TrainingBudget) -> DocumentResult:
     """Fetch, extract and chunk one document; a failure becomes its record's reason."""
+    if budget.used_up:  # nothing after this document can be kept: do not fetch it
+        return DocumentResult({"source": document.source, "reason": budget.used_up}, [])
     try:
         raw = document.load()
-        doc = extract(raw)
-        chunks = chunk_document(doc, settings.chunk_chars, settings.chunk_overlap_chars)
     except Exception as exc:
         return DocumentResult({"source": document.source, "reason": _reason(exc)}, [])
-    digest = hashlib.sha256(raw.content).hexdigest()
-    record = {
-        "source": doc.source,
-        "title": doc.title,
-        "sha256": digest,
-        "bytes": len(raw.content),
-        "chunks": len(chunks),
-    }
-    return DocumentResult(record, chunks)
+    digest, size, source = hashlib.sha256(raw.content).hexdigest(), len(raw.content), raw.source
+    outcome = extractors.run(raw)
+    del raw  # the bytes are not needed past extraction
+    if outcome.reason is not None:
+        return DocumentResult({"source": document.source, "reason": outcome.reason}, [])
+    record = {"source": source, "title": outcome.title, "sha256": digest, "bytes": size, "chunks": len(outcome.chunks)}
+    return DocumentResult(record, outcome.chunks, outcome.chars)
+
+
+def _config(settings: Settings) -> Config:
+    limits = Limits(
+        pages=settings.max_document_pages,
+        chars=settings.max_document_chars,
+        chunks=settings.max_document_chunks,
+        cpu_s=settings.max_document_cpu_s,
+    )
+    return Config(settings.chunk_chars, settings.chunk_overlap_chars, limits)
+
+
+def _ingest_all(
+    documents: list[SourceDocument], settings: Settings, progress: Callable[[str, int, int], None] | None
+) -> list[DocumentResult]:
+    """Every document's result, in order, with a bounded number in flight."""
+    processes = settings.extract_processes
+    if processes is None:
+        processes = usable_cpus() - 1  # this process extracts too
+    processes = max(0, min(processes, len(documents) - 1))
+    budget = TrainingBudget(settings)
+    window = 2 * settings.fetch_workers
+    results: list[DocumentResult] = []
+    pending: deque[Future[DocumentResult]] = deque()
+    with Extractors(_config(settings), processes) as extractors, ThreadPoolExecutor(settings.fetch_workers) as pool:
+        for document in documents:
+            pending.append(pool.submit(_ingest, document, extractors, budget))
+            if len(pending) >= window:
+                results.append(budget.admit(pending.popleft().result()))
+                if progress:
+                    progress("fetching", 1, len(documents))
+        while pending:
+            results.append(budget.admit(pending.popleft().result()))
+            if progress:
+                progress("fetching", 1, len(documents))
+    return results
 
 
 def _entry_record(entry: str, results: list[DocumentResult]) -> SourceRecord:
@@ -95,14 +158,10 @@ def ingest(
     """Every entry's record, and the chunks of all its documents, in file_list order."""
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
         expanded = _without_repeats(list(pool.map(lambda e: _expand(e, settings), entries)))
-        documents = [d for found in expanded if isinstance(found, list) for d in found]
-        if len(documents) > MAX_DOCUMENTS:
-            raise PayloadTooLarge(f"the sources hold more than {MAX_DOCUMENTS} documents")
-        results = []
-        for result in pool.map(lambda d: _ingest(d, settings), documents):
-            results.append(result)
-            if progress:
-                progress("fetching", 1, len(documents))
+    documents = [d for found in expanded if isinstance(found, list) for d in found]
+    if len(documents) > MAX_DOCUMENTS:
+        raise PayloadTooLarge(f"the sources hold more than {MAX_DOCUMENTS} documents")
+    results = _ingest_all(documents, settings, progress) if documents else []
     records: list[SourceRecord] = []
     chunks: list[Chunk] = []
     done = iter(results)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import PurePosixPath
 
 from cdgpt.errors import SourceFailed
-from cdgpt.ingest.extract.document import Document, Section
-from cdgpt.ingest.extract.text import check_text, decode, markdown, plain_text
-from cdgpt.ingest.sources import RawDocument
+from cdgpt.ingest.extract.budget import Budget, Limits
+from cdgpt.ingest.extract.document import Document, Raw, Section
+from cdgpt.ingest.extract.text import check_text, decode, markdown, plain_text, without_surrogates
 
-__all__ = ["Document", "Section", "decode", "detect_kind", "extract"]
+__all__ = ["Budget", "Document", "Limits", "Raw", "Section", "decode", "detect_kind", "extract"]
 
 KINDS = {
     "text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",
@@ -21,7 +22,7 @@ EXTENSIONS = {
 }  # fmt: skip
 
 
-def detect_kind(raw: RawDocument) -> tuple[str, str | None]:
+def detect_kind(raw: Raw) -> tuple[str, str | None]:
     """Return (kind, declared charset) from the content type, the name, then the bytes."""
     mime, charset = None, None
     if raw.content_type:
@@ -45,21 +46,33 @@ def detect_kind(raw: RawDocument) -> tuple[str, str | None]:
     return "text", charset
 
 
-def extract(raw: RawDocument) -> Document:
+def _clean(section: Section) -> Section:
+    """The section without lone surrogates, which no encoder accepts (a broken charset or PDF font map)."""
+    text, headings = without_surrogates(section.text), tuple(map(without_surrogates, section.headings))
+    if text is section.text and all(a is b for a, b in zip(headings, section.headings, strict=True)):
+        return section
+    return dataclasses.replace(section, text=text, headings=headings)
+
+
+def extract(raw: Raw, budget: Budget | None = None) -> Document:
+    budget = budget or Budget()
     kind, charset = detect_kind(raw)
     if kind == "pdf":
         from cdgpt.ingest.extract.pdf import pdf
 
-        title, sections = pdf(raw.content, raw.name)
+        title, sections = pdf(raw.content, raw.name, budget)
     elif kind == "html":
         from cdgpt.ingest.extract.html import html
 
-        title, sections = html(raw.content, charset)
+        title, sections = html(raw.content, charset, budget)
     else:
         text = decode(raw.content, charset)
         check_text(text)
+        budget.add_chars(len(text))
         title, sections = markdown(text) if kind == "markdown" else (None, plain_text(text))
     if not sections:
         raise SourceFailed("no text found")
+    budget.check_time()
     fallback = PurePosixPath(raw.name).stem or raw.source
-    return Document(source=raw.source, title=title or fallback, sections=tuple(sections))
+    title = without_surrogates(title) if title else fallback
+    return Document(source=raw.source, title=title, sections=tuple(map(_clean, sections)))

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
+
+
+class Raw(Protocol):
+    """What extraction reads from a raw document (sources' RawDocument, or the bytes a worker receives)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class Section:
     headings: tuple[str, ...]  # heading path, outermost first
     text: str  # paragraphs separated by blank lines
+    anchor: str | None = None  # HTML: the id that links to the section's heading
+    page: int | None = None  # PDF: the page number, from 1
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,102 @@
-"""PDF text, one section per page (pypdf)."""
+"""PDF text, one section per page (pypdf), within the document's budget of pages, text and CPU time."""
 
 from __future__ import annotations
 
 import re
 from io import BytesIO
+from typing import TYPE_CHECKING, Any
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
 
+if TYPE_CHECKING:
+    from cdgpt.ingest.extract.budget import Budget
 
-def pdf(content: bytes, name: str) -> tuple[str | None, list[Section]]:
+CHECK_EVERY = 1024  # content-stream operators between two looks at the CPU clock
+
+
+def _page_count(reader: Any, budget: Budget) -> int:
+    """The page count, refused before pypdf walks a page tree larger than the budget allows."""
+    from pypdf import apply_configuration
+
+    declared = reader.trailer["/Root"]["/Pages"].get("/Count")
+    if isinstance(declared, int):
+        budget.check_pages(declared)
+    with apply_configuration(page_tree_maximum_entries=2 * min(budget.limits.pages, 50_000) + 100):
+        count = len(reader.pages)  # the real count: /Count may lie
+    budget.check_pages(count)
+    return count
+
+
+def _content_key(page: Any) -> tuple:
+    """What a page's text depends on: its content streams and resources (the same objects give the same text)."""
+
+    def ref(value: Any) -> object:
+        reference = getattr(value, "indirect_reference", None) or value
+        if hasattr(reference, "idnum"):
+            return (reference.idnum, reference.generation)
+        if isinstance(value, list):
+            return tuple(ref(v) for v in value)
+        return id(value)  # a direct object: pages share it only when they share the very object
+
+    return ref(page.raw_get("/Contents")) if "/Contents" in page else None, (
+        ref(page.raw_get("/Resources")) if "/Resources" in page else None
+    )
+
+
+def _page_text(page: Any, budget: Budget) -> str:
+    operators = 0
+
+    def tick(*_: object) -> None:
+        nonlocal operators
+        operators += 1
+        if operators % CHECK_EVERY == 0:
+            budget.check_time()
+
+    return page.extract_text(visitor_operand_before=tick) or ""
+
+
+def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]]]:
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError, PdfReadError
 
+    reader = PdfReader(BytesIO(content))
+    if reader.is_encrypted:
+        reader.decrypt("")
+    texts: list[tuple[int, str]] = []
+    seen: set[tuple] = set()
+    for number in range(1, _page_count(reader, budget) + 1):
+        page = reader.pages[number - 1]
+        key = _content_key(page)
+        if key in seen:  # the same content stream again: same text, extracted and indexed once
+            continue
+        seen.add(key)
+        text = _page_text(page, budget)
+        budget.add_chars(len(text))
+        budget.check_time()
+        texts.append((number, text))
+    meta_title = reader.metadata.get("/Title") if reader.metadata else None
+    return (str(meta_title) if meta_title else None), texts
+
+
+def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Section]]:
+    from pypdf.errors import DependencyError, LimitReachedError, PyPdfError
+
+    malformed = (PyPdfError, DependencyError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+                 ZeroDivisionError, OverflowError, AssertionError, NotImplementedError)  # fmt: skip
     try:
-        reader = PdfReader(BytesIO(content))
-        if reader.is_encrypted:
-            reader.decrypt("")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        meta_title = reader.metadata.get("/Title") if reader.metadata else None
-    except (PdfReadError, DependencyError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
+        title, pages = _pages(content, budget)
+    except SourceFailed:
+        raise
+    except LimitReachedError as exc:  # a content-stream or page-tree bomb, refused by pypdf's own limits
+        raise SourceFailed(f"skipped: PDF over a safety limit ({str(exc)[:200]})") from exc
+    except RecursionError as exc:
+        raise SourceFailed(f"unreadable PDF {name}: nested too deeply") from exc
+    except malformed as exc:  # what pypdf raises on malformed input (or a password it does not have)
         raise SourceFailed(f"unreadable PDF {name}") from exc
     sections = []
-    for number, page in enumerate(pages, start=1):
+    for number, page in pages:
         paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", page)]
         text = "\n\n".join(p for p in paragraphs if p)
         if text:
-            sections.append(Section((f"Page {number}",), text))
-    return (str(meta_title) if meta_title else None), sections
+            sections.append(Section((f"Page {number}",), text, page=number))
+    return title, sections

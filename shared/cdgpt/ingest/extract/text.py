@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import re
+from collections.abc import Iterable
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
@@ -11,25 +13,56 @@ HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 MD_MARKS = re.compile(r"\*\*|__|`")
 FENCE = re.compile(r"^\s*(```|~~~)")
+SPACES = re.compile(r"\s+")
+BLANK_LINE = re.compile(r"\n\s*\n")
+NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
+SURROGATE = re.compile("[\ud800-\udfff]")
+BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
+# Codecs Python counts as text encodings that are really escapes or transforms: a page may not pick them.
+NOT_CHARSETS = frozenset(["unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined", "utf-7"])
 
 
-def decode(content: bytes, charset: str | None) -> str:
-    """Declared charset first, then UTF-8, then detection."""
-    if charset:
-        try:
-            return content.decode(charset).removeprefix("\ufeff")
-        except (LookupError, UnicodeDecodeError):
-            pass
+def text_codec(charset: str | None) -> str | None:
+    """The codec for a declared charset when it names a real text encoding, else None."""
+    if not charset or len(charset) > 40:
+        return None
     try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
+        info = codecs.lookup(charset)
+    except LookupError:
+        return None
+    if not info._is_text_encoding or info.name in NOT_CHARSETS:  # rot13, base64, unicode_escape...
+        return None
+    return info.name
+
+
+def without_surrogates(text: str) -> str:
+    """Lone surrogates (from a broken decoder or PDF font map) cannot be encoded: make them U+FFFD."""
+    return SURROGATE.sub("\ufffd", text) if SURROGATE.search(text) else text
+
+
+def _try(content: bytes, codec: str | None) -> str | None:
+    if codec is None:
+        return None
+    try:
+        return content.decode(codec).removeprefix("\ufeff")
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def decode(content: bytes, charset: str | None, sniffed: str | None = None) -> str:
+    """A byte order mark first, then the declared charset, the one the document declares itself, UTF-8, detection."""
+    bom = next((codec for mark, codec in BOMS if content.startswith(mark)), None)
+    for codec in (bom, text_codec(charset), text_codec(sniffed), "utf-8"):
+        text = _try(content, codec)
+        if text is not None:
+            return without_surrogates(text)
     from charset_normalizer import from_bytes
 
     best = from_bytes(content).best()
-    if best is None:
+    if best is None or text_codec(best.encoding) is None:
         raise SourceFailed("binary data, not text")
-    return str(best)
+    return without_surrogates(str(best))
 
 
 def plain_markdown(text: str) -> str:
@@ -39,49 +72,54 @@ def plain_markdown(text: str) -> str:
 
 
 def check_text(text: str) -> None:
+    """Refuse text that is mostly control characters or replacement marks: binary data decoded as text."""
     sample = text[:20000]
-    bad = sum(1 for c in sample if (ord(c) < 32 and c not in "\n\r\t\f") or c == "\ufffd")
-    if sample and bad / len(sample) > 0.02:
+    if sample and len(NOT_TEXT.findall(sample)) / len(sample) > 0.02:
         raise SourceFailed("binary data, not text")
 
 
-def parse_markup(
-    text: str, heading_re: re.Pattern[str] = HEADING, fences: bool = True
-) -> tuple[str | None, list[Section]]:
+def paragraphs(lines: Iterable[str]) -> list[str]:
+    """Lines (whitespace folded, bare table separators dropped) into paragraphs; a blank line ends one."""
+    out: list[str] = []
+    current: list[str] = []
+    for raw_line in lines:
+        line = " ".join(raw_line.split()).strip("| ")
+        if line:
+            current.append(line)
+        elif current:
+            out.append("\n".join(current))
+            current = []
+    if current:
+        out.append("\n".join(current))
+    return out
+
+
+def parse_markup(text: str) -> tuple[str | None, list[Section]]:
     """Split Markdown-like text into sections by `#` headings; return (first H1, sections)."""
     title: str | None = None
     path: list[tuple[int, str]] = []
     sections: list[Section] = []
-    paragraphs: list[str] = []
     lines: list[str] = []
     in_fence = False
 
-    def end_paragraph() -> None:
-        if lines:
-            paragraphs.append("\n".join(lines))
-            lines.clear()
-
     def end_section() -> None:
-        end_paragraph()
-        if paragraphs:
-            sections.append(Section(tuple(h for _, h in path), "\n\n".join(paragraphs)))
-            paragraphs.clear()
+        body = "\n\n".join(paragraphs(lines))
+        lines.clear()
+        if body:
+            sections.append(Section(tuple(h for _, h in path), body))
 
-    for raw_line in text.splitlines():
-        if fences and FENCE.match(raw_line):
+    for line in text.splitlines():
+        if FENCE.match(line):
             in_fence = not in_fence
-        line = " ".join(raw_line.split()).strip("| ")  # table cells leave bare separators behind
-        match = None if in_fence else heading_re.match(line)
+        match = None if in_fence else HEADING.match(" ".join(line.split()).strip("| "))
         if match:
             end_section()
             level, heading = len(match.group(1)), match.group(2)
             if level == 1 and title is None:
                 title = heading
             path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading)]
-        elif line:
-            lines.append(line)
         else:
-            end_paragraph()
+            lines.append(line)
     end_section()
     return title, sections
 
@@ -93,6 +131,7 @@ def markdown(text: str) -> tuple[str | None, list[Section]]:
 
 
 def plain_text(text: str) -> list[Section]:
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
-    body = "\n\n".join(p for p in paragraphs if p)
+    """Paragraphs with their whitespace folded (a regex, not a list of every word: texts can be large)."""
+    folded = (SPACES.sub(" ", p).strip() for p in BLANK_LINE.split(text))
+    body = "\n\n".join(p for p in folded if p)
     return [Section((), body)] if body else []

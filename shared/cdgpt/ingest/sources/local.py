@@ -10,10 +10,18 @@ from cdgpt.ingest.sources import RawDocument, SourceDocument, is_hidden
 from cdgpt.settings import Settings
 
 
+def _why(exc: OSError | RuntimeError) -> str:
+    """Why a path cannot be resolved (Python 3.12 reports a symlink loop as a RuntimeError)."""
+    return "a symlink loop" if isinstance(exc, RuntimeError) else (exc.strerror or type(exc).__name__)
+
+
 def confine(entry: str, root: Path) -> Path:
     """Resolve entry (relative to root, or absolute) and refuse anything that leaves root or is hidden."""
     root = root.resolve()
-    path = (root / entry).resolve()  # resolves `..` and symlinks
+    try:
+        path = (root / entry).resolve()  # resolves `..` and symlinks
+    except (OSError, RuntimeError) as exc:
+        raise SourceFailed(f"cannot resolve {entry!r}: {_why(exc)}") from exc
     if not path.is_relative_to(root):
         raise SourceRefused(f"path {entry!r} is outside the source root")
     if is_hidden(path.relative_to(root).as_posix()):
@@ -31,6 +39,10 @@ def _read(path: Path, source: str, limit: int) -> RawDocument:
     return RawDocument(source=source, content=content, content_type=None, name=path.name)
 
 
+def _unreadable(reason: str) -> RawDocument:
+    raise SourceFailed(reason)
+
+
 def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
     if settings.source_root is None:
         raise SourceRefused("local paths are disabled: set CDGPT_SOURCE_ROOT to allow a folder")
@@ -42,14 +54,25 @@ def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
         raise SourceFailed(f"no such file or folder: {entry}")
     root = settings.source_root.resolve()
     documents = []
-    for file in sorted(path.rglob("*")):
-        real = file.resolve()
-        # files only; not hidden by their own name or their target's; no symlink out of the root
-        if not real.is_file() or is_hidden(file.relative_to(path).as_posix()) or not real.is_relative_to(root):
+    try:
+        files = sorted(path.rglob("*"))
+    except OSError as exc:
+        raise SourceFailed(f"cannot list {entry}: {exc.strerror or type(exc).__name__}") from exc
+    for file in files:
+        relative = file.relative_to(path)
+        if is_hidden(relative.as_posix()):
+            continue
+        source = str(Path(entry) / relative)
+        try:
+            real = file.resolve()
+            # files only; not hidden by their target's name; no symlink out of the root
+            if not real.is_file() or not real.is_relative_to(root):
+                continue
+        except (OSError, RuntimeError) as exc:  # a symlink loop, a target name too long: this entry fails alone
+            documents.append(SourceDocument(source, partial(_unreadable, f"cannot resolve the path: {_why(exc)}")))
             continue
         if is_hidden(real.relative_to(root).as_posix()):
             continue
-        source = str(Path(entry) / file.relative_to(path))
         documents.append(SourceDocument(source, partial(_read, real, source, limit)))
         if len(documents) > settings.max_prefix_objects:
             raise PayloadTooLarge(f"more than {settings.max_prefix_objects} files under {entry}")

@@ -1,0 +1,43 @@
+"""What one document may cost: pages, characters of text, chunks and CPU time. Past any of them it is skipped."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+from cdgpt.errors import SourceFailed
+
+
+@dataclass(frozen=True)
+class Limits:
+    pages: int = sys.maxsize
+    chars: int = sys.maxsize
+    chunks: int = sys.maxsize
+    cpu_s: float = float("inf")
+
+
+@dataclass
+class Budget:
+    """One document's spending against its limits; extraction and chunking check it as they go."""
+
+    limits: Limits = field(default_factory=Limits)
+    chars: int = 0
+    started: float = field(default_factory=time.thread_time)  # CPU time of this thread: the document's own work
+
+    def check_time(self) -> None:
+        if time.thread_time() - self.started > self.limits.cpu_s:
+            raise SourceFailed(f"skipped: more than {self.limits.cpu_s:g} s of CPU time to extract")
+
+    def check_pages(self, pages: int) -> None:
+        if pages > self.limits.pages:
+            raise SourceFailed(f"skipped: more than {self.limits.pages} pages")
+
+    def add_chars(self, chars: int) -> None:
+        self.chars += chars
+        if self.chars > self.limits.chars:
+            raise SourceFailed(f"skipped: more than {self.limits.chars} characters of text")
+
+    def check_chunks(self, chunks: int) -> None:
+        if chunks > self.limits.chunks:
+            raise SourceFailed(f"skipped: more than {self.limits.chunks} chunks")

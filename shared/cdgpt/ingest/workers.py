@@ -1,0 +1,290 @@
+"""Extraction on every core: worker processes fed through pipes, beside the training's own process.
+
+`multiprocessing` needs POSIX semaphores (/dev/shm), which AWS Lambda lacks, and pickles what it
+sends; here a worker is a plain child process (`python -m cdgpt.ingest.workers`) that reads raw
+documents from its stdin and writes their chunks to its stdout, as length-prefixed JSON and bytes.
+It starts while the training's own process already extracts, and takes documents once it says it
+is ready, so a small training never waits for it; when none can start, extraction stays in process.
+A worker that crashes or overruns its document's time is killed and replaced; only that document fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import selectors
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+from cdgpt.errors import CdgptError
+from cdgpt.ingest.chunking import Chunk, chunk_document
+from cdgpt.ingest.extract import Budget, Limits, extract
+from cdgpt.ingest.extract.document import Raw
+
+log = logging.getLogger(__name__)
+
+HEADER = struct.Struct(">II")  # lengths of a frame's JSON part and of its bytes part
+READY = {"ready": True}
+RESTARTS = 3  # workers replaced per training after a crash or a timeout
+
+
+@dataclass(frozen=True)
+class Config:
+    """What a worker needs to know: the chunk size and each document's limits."""
+
+    chunk_chars: int
+    chunk_overlap: int
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A document as it reaches a worker."""
+
+    source: str
+    content: bytes
+    content_type: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One document extracted and chunked, or the reason it could not be."""
+
+    title: str = ""
+    chunks: list[Chunk] = field(default_factory=list)
+    chars: int = 0  # characters of text extracted
+    reason: str | None = None
+
+
+def process(raw: Raw, config: Config) -> Outcome:
+    """Extract and chunk one document; a failure becomes the outcome's reason."""
+    budget = Budget(config.limits)
+    try:
+        doc = extract(raw, budget)
+        chunks = chunk_document(doc, config.chunk_chars, config.chunk_overlap, budget)
+    except CdgptError as exc:
+        return Outcome(reason=str(exc))
+    except Exception:  # one bad document must not sink the others
+        log.exception("unexpected failure extracting a document")
+        return Outcome(reason="internal error reading this source")
+    return Outcome(doc.title, chunks, sum(len(s.text) for s in doc.sections))
+
+
+def _outcome_to_json(outcome: Outcome) -> dict:
+    if outcome.reason is not None:
+        return {"reason": outcome.reason}
+    rows = [[c.headings, c.text, c.anchor, c.page] for c in outcome.chunks]
+    return {"title": outcome.title, "chars": outcome.chars, "chunks": rows}
+
+
+def _outcome_from_json(data: dict, source: str) -> Outcome:
+    if "reason" in data:
+        return Outcome(reason=str(data["reason"]))
+    title = data["title"]
+    chunks = [
+        Chunk(source, title, tuple(headings), position, text, anchor, page)
+        for position, (headings, text, anchor, page) in enumerate(data["chunks"])
+    ]
+    return Outcome(title, chunks, data["chars"])
+
+
+def _frame(header: dict, body: bytes = b"") -> bytes:
+    head = json.dumps(header, ensure_ascii=False).encode()
+    return HEADER.pack(len(head), len(body)) + head + body
+
+
+class _Reader:
+    """Reads frames from a file descriptor, giving up at a deadline."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(fd, selectors.EVENT_READ)
+
+    def exactly(self, size: int, deadline: float) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            wait = None if deadline == float("inf") else max(0.0, deadline - time.monotonic())
+            if not self.selector.select(wait):
+                raise TimeoutError
+            block = os.read(self.fd, min(size - len(data), 1 << 20))
+            if not block:
+                raise EOFError
+            data += block
+        return bytes(data)
+
+    def frame(self, deadline: float) -> tuple[dict, bytes]:
+        head_size, body_size = HEADER.unpack(self.exactly(HEADER.size, deadline))
+        header = json.loads(self.exactly(head_size, deadline))
+        return header, self.exactly(body_size, deadline)
+
+    def close(self) -> None:
+        self.selector.close()
+
+
+class _Worker:
+    """One child process, used by one thread at a time."""
+
+    def __init__(self, config: Config) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same packages
+        argument = json.dumps({**asdict(config), "limits": _limits_to_json(config.limits)})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cdgpt.ingest.workers", argument],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin, self.reader = self.proc.stdin, _Reader(self.proc.stdout.fileno())
+        self.timeout = config.limits.cpu_s * 2 + 10  # the worker checks CPU time itself; this is the backstop
+
+    def wait_ready(self, timeout: float) -> bool:
+        try:
+            return self.reader.frame(time.monotonic() + timeout)[0] == READY
+        except (TimeoutError, EOFError, ValueError, struct.error):
+            return False
+
+    def run(self, raw: Raw) -> Outcome:
+        """The outcome; OSError or EOFError when the worker is gone, TimeoutError when it took too long."""
+        header = {"source": raw.source, "content_type": raw.content_type, "name": raw.name}
+        self.stdin.write(_frame(header, raw.content))
+        self.stdin.flush()
+        deadline = time.monotonic() + min(self.timeout, 86400)
+        data, _ = self.reader.frame(deadline)
+        return _outcome_from_json(data, raw.source)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.stdin.close()  # the worker's signal to exit
+                self.proc.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.reader.close()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+def _limits_to_json(limits: Limits) -> dict:
+    return {k: (v if v not in (sys.maxsize, float("inf")) else None) for k, v in asdict(limits).items()}
+
+
+def _limits_from_json(data: dict) -> Limits:
+    return Limits(**{k: v for k, v in data.items() if v is not None})
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS has no affinity call
+        return os.cpu_count() or 1
+
+
+class Extractors:
+    """Extract documents on the training's own thread and on up to `processes` worker processes.
+
+    `run` may be called from many threads: each call takes whichever extractor is free. Use as a
+    context manager; leaving it stops the workers.
+    """
+
+    def __init__(self, config: Config, processes: int) -> None:
+        self.config = config
+        self.free: queue.Queue[_Worker | None] = queue.Queue()  # None stands for extracting in this process
+        self.free.put(None)
+        self.workers: list[_Worker] = []
+        self.lock = threading.Lock()
+        self.restarts = RESTARTS
+        self.closed = False
+        for _ in range(processes):
+            self._start()
+
+    def _start(self) -> None:
+        """Start a worker; it joins the free extractors once it says it is ready."""
+        if not sys.executable:
+            return
+        try:
+            worker = _Worker(self.config)
+        except OSError:
+            log.warning("cannot start an extraction process; extracting in this one", exc_info=True)
+            return
+        with self.lock:
+            self.workers.append(worker)
+
+        def when_ready() -> None:
+            if worker.wait_ready(timeout=60):
+                self.free.put(worker)
+            else:
+                log.warning("an extraction process did not start; extracting without it")
+                worker.close()
+
+        threading.Thread(target=when_ready, daemon=True, name="cdgpt-extract-start").start()
+
+    def run(self, raw: Raw) -> Outcome:
+        worker = self.free.get()
+        if worker is None:
+            try:
+                return process(raw, self.config)
+            finally:
+                self.free.put(None)
+        try:
+            outcome = worker.run(raw)
+        except TimeoutError:
+            outcome = Outcome(reason=f"skipped: more than {self.config.limits.cpu_s:g} s of CPU time to extract")
+        except (OSError, EOFError, ValueError, KeyError, TypeError, struct.error):
+            outcome = Outcome(reason="skipped: the extraction process failed on this document")
+        else:
+            self.free.put(worker)
+            return outcome
+        log.warning("an extraction process failed or overran; replacing it", extra={"source": raw.source})
+        worker.close()
+        with self.lock:
+            replace, self.restarts = self.restarts > 0 and not self.closed, self.restarts - 1
+        if replace:
+            self._start()
+        return outcome
+
+    def __enter__(self) -> Extractors:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.closed = True
+            workers, self.workers = self.workers, []
+        for worker in workers:
+            worker.close()
+
+
+def _serve(config: Config) -> None:
+    """The worker's loop: frames in on stdin, outcomes out on the original stdout, until stdin closes."""
+    out_fd = os.dup(1)
+    os.dup2(2, 1)  # a library that prints must not corrupt the frames
+    reader = _Reader(0)
+    os.write(out_fd, _frame(READY))
+    while True:
+        try:
+            header, content = reader.frame(float("inf"))
+        except EOFError:
+            return
+        raw = Message(header["source"], content, header["content_type"], header["name"])
+        reply = _frame(_outcome_to_json(process(raw, config)))
+        view = memoryview(reply)
+        while view:
+            view = view[os.write(out_fd, view) :]
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    data = json.loads(sys.argv[1])
+    _serve(Config(data["chunk_chars"], data["chunk_overlap"], _limits_from_json(data["limits"])))
+
+
+if __name__ == "__main__":
+    main()
