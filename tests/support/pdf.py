@@ -43,3 +43,66 @@ def make_pdf(lines: list[str] | str, title: str | None = None) -> bytes:
         trailer += b" /Info %d 0 R" % len(objects)
     out += b"trailer\n" + trailer + b" >>\nstartxref\n%d\n%%%%EOF\n" % xref
     return bytes(out)
+
+
+def text_stream(lines: list[str]) -> bytes:
+    ops = ["BT", "/F1 12 Tf", "14 TL", "72 720 Td"]
+    ops += [f"({_escape(line)}) Tj" if i == 0 else f"({_escape(line)}) '" for i, line in enumerate(lines)]
+    return "\n".join([*ops, "ET"]).encode("latin-1")
+
+
+def write_pdf(objects: list[bytes], info: int | None = None) -> bytes:
+    """A PDF of these objects (numbered from 1, object 1 the catalog), with its cross-reference table."""
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    trailer = b"<< /Size %d /Root 1 0 R" % (len(objects) + 1) + (b" /Info %d 0 R" % info if info else b"")
+    out += b"trailer\n" + trailer + b" >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+def stream(data: bytes) -> bytes:
+    return b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
+
+
+def make_pages_pdf(
+    streams: list[bytes], pages: list[int], declared_count: int | None = None, to_unicode: bytes | None = None
+) -> bytes:
+    """A PDF whose page i draws content stream `streams[pages[i]]`: pages may share one stream.
+
+    `declared_count` is the page count the page tree claims (a lie when it differs); `to_unicode` is a
+    CMap for the font, mapping its character codes to text.
+    """
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding"
+    first_stream = 4 + len(pages)  # 1 catalog, 2 page tree, 3 font, then the pages, the streams, the CMap
+    cmap = first_stream + len(streams)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>"
+        % (b" ".join(b"%d 0 R" % (4 + i) for i in range(len(pages))), declared_count or len(pages)),
+        font + (b" /ToUnicode %d 0 R >>" % cmap if to_unicode else b" >>"),
+    ]
+    objects += [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+        b"/Contents %d 0 R >>" % (first_stream + index)
+        for index in pages
+    ]
+    objects += [stream(data) for data in streams]
+    if to_unicode:
+        objects.append(stream(to_unicode))
+    return write_pdf(objects)
+
+
+def deep_page_tree_pdf(depth: int) -> bytes:
+    """A PDF whose one page sits under `depth` nested page-tree nodes (a page-tree bomb when deep)."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    for level in range(depth):  # node 2 + level holds node 3 + level
+        objects.append(b"<< /Type /Pages /Kids [%d 0 R] /Count 1 >>" % (3 + level))
+    objects.append(b"<< /Type /Page /MediaBox [0 0 612 792] /Contents %d 0 R >>" % (len(objects) + 2))
+    objects.append(stream(text_stream(["Deep."])))
+    return write_pdf(objects)

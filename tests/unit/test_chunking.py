@@ -266,3 +266,14 @@ def test_property_chunks_are_bounded_and_keep_every_character(text, size, data):
     assert is_subsequence(non_ws(text), everything)  # every non-space character, in order
     if overlap == 0:
         assert everything == non_ws(text)  # and with no overlap, nothing twice
+
+
+def test_chunks_carry_their_sections_anchor_and_page_and_old_records_still_load():
+    from dataclasses import asdict
+
+    chunks = chunk_document(doc(Section(("H",), "Text.", anchor="h", page=3)), size=200, overlap=20)
+    assert [(c.anchor, c.page) for c in chunks] == [("h", 3)]
+    assert Chunk(**asdict(chunks[0])) == chunks[0]
+    # a docstore written before these fields existed
+    old = Chunk(**{"source": "s", "title": "t", "headings": ("H",), "position": 0, "text": "Text."})
+    assert (old.anchor, old.page) == (None, None)

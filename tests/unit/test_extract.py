@@ -451,3 +451,36 @@ def test_a_content_wrapper_whose_class_mentions_chrome_is_kept(wrapper):
     doc = extract(RawDocument("p.html", html.encode(), "text/html", "p.html"))
     # Then the content stays and the sidebar goes
     assert "twenty-five days" in doc.text and "Home About" not in doc.text
+
+
+# --- anchors -------------------------------------------------------------------------------------
+
+
+def test_sphinx_sections_link_to_the_section_id_and_lose_the_pilcrow():
+    # Given Sphinx output: a section with an id, a target span before the heading, a permalink inside it
+    html = """<html><body><div class="body" role="main"><section id="module-os">
+    <span id="os-interfaces"></span><h1>os — Interfaces<a class="headerlink" href="#module-os">¶</a></h1>
+    <p>Intro.</p>
+    <section id="file-names"><h2>File Names<a class="headerlink" href="#file-names">¶</a></h2><p>Names.</p>
+    <h3 id="own">Own id</h3><p>Own.</p><p>Text first.</p><div id="late"><p>Body.</p><h4>Not opening</h4><p>x</p></div>
+    </section></section></div></body></html>"""
+    doc = extract(raw(html, "text/html"))
+    assert [(s.headings[-1], s.anchor) for s in doc.sections] == [
+        ("os — Interfaces", "module-os"),
+        ("File Names", "file-names"),
+        ("Own id", "own"),
+        ("Not opening", None),  # its wrapper's id does not point at it: text comes first
+    ]
+
+
+def test_docbook_sections_link_to_the_anchor_inside_their_heading():
+    html = """<html><body><div class="section"><div class="titlepage"><div><div>
+    <h2 class="title"><a id="s3.1"></a>3.1. Which distribution?</h2></div></div></div><p>Stable.</p></div>
+    <p>Before any heading.</p></body></html>"""
+    doc = extract(raw(html, "text/html"))
+    assert [(s.headings, s.anchor) for s in doc.sections] == [(("3.1. Which distribution?",), "s3.1")]
+
+
+def test_pdf_sections_carry_their_page_numbers():
+    doc = extract(raw(make_pdf(["Only page."]), "application/pdf", "/p.pdf"))
+    assert [(s.page, s.anchor) for s in doc.sections] == [(1, None)]

@@ -29,19 +29,21 @@ def _page_count(reader: Any, budget: Budget) -> int:
 
 
 def _content_key(page: Any) -> tuple:
-    """What a page's text depends on: its content streams and resources (the same objects give the same text)."""
+    """What a page's text depends on: its content streams and resources, by object number where they are
+    shared objects, by value where they are small direct ones (pages repeat `<< /Font << /F1 3 0 R >> >>`)."""
 
-    def ref(value: Any) -> object:
-        reference = getattr(value, "indirect_reference", None) or value
-        if hasattr(reference, "idnum"):
-            return (reference.idnum, reference.generation)
-        if isinstance(value, list):
-            return tuple(ref(v) for v in value)
-        return id(value)  # a direct object: pages share it only when they share the very object
+    def key(value: Any, depth: int = 0) -> object:
+        if hasattr(value, "idnum"):
+            return (value.idnum, value.generation)
+        if depth < 4 and isinstance(value, dict) and len(value) <= 64:
+            return tuple(sorted((str(k), key(v, depth + 1)) for k, v in dict.items(value)))
+        if depth < 4 and isinstance(value, list) and len(value) <= 64:
+            return tuple(key(v, depth + 1) for v in value)
+        if isinstance(value, (str, int, float, bytes)):
+            return value
+        return id(value)  # large or deep: equal only when it is the very same object
 
-    return ref(page.raw_get("/Contents")) if "/Contents" in page else None, (
-        ref(page.raw_get("/Resources")) if "/Resources" in page else None
-    )
+    return tuple(key(page.raw_get(name)) if name in page else None for name in ("/Contents", "/Resources"))
 
 
 def _page_text(page: Any, budget: Budget) -> str:

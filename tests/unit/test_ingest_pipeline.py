@@ -1,0 +1,175 @@
+"""Ingestion: the training's budget, extraction in worker processes, and one bad document failing alone."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cdgpt.ingest.chunking import chunk_document
+from cdgpt.ingest.extract import Limits, extract
+from cdgpt.ingest.pipeline import ingest
+from cdgpt.ingest.sources import RawDocument
+from cdgpt.ingest.workers import Config, Extractors, process
+from cdgpt.settings import get_settings
+from cdgpt.training.pipeline import train
+from tests.support import settings_with
+from tests.support.pdf import make_pdf
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """A source root holding docs/ with four 1,000-character text files, 0.txt to 3.txt."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(4):
+        (docs / f"{i}.txt").write_text(f"Document {i} says this. " * 40)  # 24 * 40 = 960 characters + "."
+    settings_with(monkeypatch, CDGPT_SOURCE_ROOT=str(tmp_path))
+    return docs
+
+
+def reasons(record) -> dict[str, str | None]:
+    return {d["source"]: d.get("reason") for d in record.documents}
+
+
+# --- the training's budget -----------------------------------------------------------------------
+
+
+def test_documents_past_the_trainings_text_budget_are_skipped_with_the_reason(folder, monkeypatch):
+    # Given four documents of ~960 characters and a training budget that holds two of them
+    settings = settings_with(monkeypatch, CDGPT_MAX_TRAINING_CHARS="2500")
+    # When they are ingested
+    [record], chunks = ingest(["docs"], settings)
+    # Then the first two are indexed and the other two skipped, saying why
+    assert {c.source for c in chunks} == {"docs/0.txt", "docs/1.txt"}
+    budget = "skipped: the training's text budget of 2500 characters is used up"
+    assert reasons(record) == {"docs/0.txt": None, "docs/1.txt": None, "docs/2.txt": budget, "docs/3.txt": budget}
+    assert record.status == "ok" and record.reason.startswith("2 of 4 documents skipped")
+
+
+def test_once_a_document_does_not_fit_every_later_one_is_skipped(folder, monkeypatch):
+    # Given a large second document that does not fit, and small ones after it that would
+    (folder / "1.txt").write_text("Large. " * 1000)
+    (folder / "2.txt").write_text("Small.")
+    settings = settings_with(monkeypatch, CDGPT_MAX_TRAINING_CHARS="2500")
+    [record], chunks = ingest(["docs"], settings)
+    # Then what is kept does not depend on which document finished first: only the first one
+    assert {c.source for c in chunks} == {"docs/0.txt"}
+    assert [r is None for r in reasons(record).values()] == [True, False, False, False]
+
+
+def test_documents_past_the_trainings_chunk_budget_are_skipped(folder, monkeypatch):
+    settings = settings_with(monkeypatch, CDGPT_MAX_TRAINING_CHUNKS="3", CDGPT_CHUNK_CHARS="500")
+    [record], chunks = ingest(["docs"], settings)  # two chunks per document
+    assert {c.source for c in chunks} == {"docs/0.txt"}
+    assert reasons(record)["docs/1.txt"] == "skipped: the training's budget of 3 chunks is used up"
+
+
+def test_a_document_over_its_own_chunk_budget_is_skipped_alone(folder, monkeypatch):
+    (folder / "2.txt").write_text("A sentence here. " * 400)
+    settings = settings_with(monkeypatch, CDGPT_MAX_DOCUMENT_CHUNKS="4")
+    [record], chunks = ingest(["docs"], settings)
+    assert reasons(record)["docs/2.txt"] == "skipped: more than 4 chunks"
+    assert {c.source for c in chunks} == {"docs/0.txt", "docs/1.txt", "docs/3.txt"}
+
+
+# --- worker processes ----------------------------------------------------------------------------
+
+PAGES = [
+    RawDocument("a.html", b"<html><title>A</title><body><h1>Alpha</h1><p>First page.</p></body></html>", None, "a.html"),
+    RawDocument("b.md", "# Beta\n\nSecond: ünïcode, 中文。".encode(), "text/markdown", "b.md"),
+    RawDocument("c.pdf", make_pdf(["Third, in a PDF."]), "application/pdf", "c.pdf"),
+    RawDocument("d.bin", bytes(range(256)) * 64, None, "d.bin"),
+]
+CONFIG = Config(1200, 150, Limits(pages=10, chars=10_000, chunks=10, cpu_s=30))
+
+
+def wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_a_worker_process_extracts_exactly_as_this_process_does(monkeypatch):
+    # Given no multiprocessing at all (Lambda has no /dev/shm for its semaphores)
+    for name in ("multiprocessing", "_multiprocessing", "concurrent.futures.process"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with Extractors(CONFIG, processes=1) as extractors:
+        wait_for(lambda: extractors.free.qsize() == 2)  # this process, and the worker once ready
+        assert extractors.free.get() is None  # taken away: every document now goes to the worker
+        outcomes = [extractors.run(page) for page in PAGES]
+    # Then each outcome is the one extraction in this process gives, failures and their reasons included
+    assert outcomes == [process(page, CONFIG) for page in PAGES]
+    assert outcomes[1].chunks[0].text == "Second: ünïcode, 中文。" and outcomes[2].chunks[0].page == 1
+    assert outcomes[3].reason == "binary data, not text"
+
+
+def test_a_worker_that_dies_fails_only_its_document_and_is_replaced():
+    with Extractors(CONFIG, processes=1) as extractors:
+        wait_for(lambda: extractors.free.qsize() == 2)
+        first = extractors.workers[0]
+        first.proc.kill()  # our own child, by its handle
+        first.proc.wait()
+        outcomes = [extractors.run(page) for page in PAGES[:3]]  # this process, then the dead worker, ...
+        assert [o.reason for o in outcomes] == [None, "skipped: the extraction process failed on this document", None]
+        wait_for(lambda: len(extractors.workers) == 2 and extractors.free.qsize() == 2)  # a new one took its place
+        assert extractors.workers[1].proc.poll() is None
+
+
+def test_a_worker_enforces_the_documents_cpu_budget_itself():
+    config = Config(1200, 150, Limits(cpu_s=1e-9))
+    with Extractors(config, processes=1) as extractors:
+        wait_for(lambda: extractors.free.qsize() == 2)
+        extractors.free.get()
+        outcome = extractors.run(PAGES[2])
+    assert outcome.reason == "skipped: more than 1e-09 s of CPU time to extract"
+
+
+def test_ingesting_with_worker_processes_gives_the_same_chunks_in_the_same_order(folder, monkeypatch):
+    for i in range(4, 12):
+        (folder / f"{i}.html").write_text(f"<html><body><h1>Page {i}</h1><p>{'Words here. ' * (i * 20)}</p></body></html>")
+    alone = ingest(["docs"], settings_with(monkeypatch, CDGPT_EXTRACT_PROCESSES="0"))
+    with_workers = ingest(["docs"], settings_with(monkeypatch, CDGPT_EXTRACT_PROCESSES="2"))
+    assert with_workers == alone
+
+
+# --- one bad document fails alone ----------------------------------------------------------------
+
+
+class FixedEmbedder:
+    provider, model, dim = "openai", "text-embedding-3-small", 8
+
+    def embed(self, texts, progress=None):
+        return np.ones((len(texts), 8), dtype=np.float32) / np.sqrt(8)
+
+
+def test_a_page_declaring_unicode_escape_trains_instead_of_failing_the_training(web, monkeypatch):
+    # Given the page from the issue: its escapes decode to a lone surrogate, which no encoder accepts
+    bad = web.add("/bad.txt", b"Reading \\ud800 here.", "text/plain; charset=unicode_escape")
+    good = web.add("/good.html", "<html><body><p>Good page.</p></body></html>")
+    settings = settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1")
+    # When a model is trained on it, then the training succeeds and keeps both pages
+    result = train("charsets", [bad, good], settings=settings, embedder=FixedEmbedder())
+    assert [s["status"] for s in result["sources"]] == ["ok", "ok"] and result["documents"] == 2
+
+
+def test_a_symlink_loop_and_an_unresolvable_name_in_a_folder_fail_alone(folder):
+    (folder / "loop").symlink_to(folder / "loop")
+    (folder / "long").symlink_to(folder / ("n" * 300))
+    [record], chunks = ingest(["docs"], get_settings())
+    assert record.status == "ok"
+    found = reasons(record)
+    assert found["docs/loop"] == "cannot resolve the path: a symlink loop"
+    assert found["docs/long"] == "cannot resolve the path: File name too long"
+    assert {c.source for c in chunks} == {f"docs/{i}.txt" for i in range(4)}
+
+
+def test_chunks_know_their_anchor_and_page():
+    html = '<html><body><section id="leave"><h2>Leave</h2><p>Twenty days.</p></section></body></html>'
+    [chunk] = chunk_document(extract(RawDocument("p.html", html.encode(), "text/html", "p.html")), 1200, 150)
+    assert (chunk.anchor, chunk.page) == ("leave", None)
+    [chunk] = chunk_document(extract(PAGES[2]), 1200, 150)
+    assert (chunk.anchor, chunk.page) == (None, 1)
