@@ -274,6 +274,6 @@ def test_chunks_carry_their_sections_anchor_and_page_and_old_records_still_load(
     chunks = chunk_document(doc(Section(("H",), "Text.", anchor="h", page=3)), size=200, overlap=20)
     assert [(c.anchor, c.page) for c in chunks] == [("h", 3)]
     assert Chunk(**asdict(chunks[0])) == chunks[0]
-    # a docstore written before these fields existed
-    old = Chunk(**{"source": "s", "title": "t", "headings": ("H",), "position": 0, "text": "Text."})
+    stored = {"source": "s", "title": "t", "headings": ("H",), "position": 0, "text": "Text."}
+    old = Chunk(**stored)  # a docstore record written before these fields existed
     assert (old.anchor, old.page) == (None, None)

@@ -190,7 +190,7 @@ def test_a_pdf_over_its_cpu_time_is_stopped_inside_a_page():
 
 
 def test_a_page_tree_bomb_is_reported_as_over_a_safety_limit_not_an_internal_error():
-    with pytest.raises(SourceFailed, match="PDF over a safety limit.*page tree depth"):
+    with pytest.raises(SourceFailed, match=r"PDF over a safety limit.*page tree depth"):
         extract(raw(deep_page_tree_pdf(150), "application/pdf", "/bomb.pdf"))
 
 
