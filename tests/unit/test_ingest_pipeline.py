@@ -78,7 +78,9 @@ def test_a_document_over_its_own_chunk_budget_is_skipped_alone(folder, monkeypat
 # --- worker processes ----------------------------------------------------------------------------
 
 PAGES = [
-    RawDocument("a.html", b"<html><title>A</title><body><h1>Alpha</h1><p>First page.</p></body></html>", None, "a.html"),
+    RawDocument(
+        "a.html", b"<html><title>A</title><body><h1>Alpha</h1><p>First page.</p></body></html>", None, "a.html"
+    ),
     RawDocument("b.md", "# Beta\n\nSecond: ünïcode, 中文。".encode(), "text/markdown", "b.md"),
     RawDocument("c.pdf", make_pdf(["Third, in a PDF."]), "application/pdf", "c.pdf"),
     RawDocument("d.bin", bytes(range(256)) * 64, None, "d.bin"),
@@ -130,7 +132,9 @@ def test_a_worker_enforces_the_documents_cpu_budget_itself():
 
 def test_ingesting_with_worker_processes_gives_the_same_chunks_in_the_same_order(folder, monkeypatch):
     for i in range(4, 12):
-        (folder / f"{i}.html").write_text(f"<html><body><h1>Page {i}</h1><p>{'Words here. ' * (i * 20)}</p></body></html>")
+        (folder / f"{i}.html").write_text(
+            f"<html><body><h1>Page {i}</h1><p>{'Words here. ' * (i * 20)}</p></body></html>"
+        )
     alone = ingest(["docs"], settings_with(monkeypatch, CDGPT_EXTRACT_PROCESSES="0"))
     with_workers = ingest(["docs"], settings_with(monkeypatch, CDGPT_EXTRACT_PROCESSES="2"))
     assert with_workers == alone
