@@ -64,7 +64,7 @@ def _parse(content: bytes, charset: str | None):
     fatal = parser.error_log.filter_from_fatals()
     if fatal:
         what = "nested too deeply" if "depth" in fatal[0].message.lower() else "malformed"
-        raise SourceFailed(f"skipped: HTML {what} to parse past line {fatal[0].line}")
+        raise SourceFailed(f"skipped: HTML {what} (the parser stopped at line {fatal[0].line})")
     return root
 
 
@@ -104,10 +104,14 @@ class _Walk:
         from lxml import etree
 
         walker = etree.iterwalk(root, events=("start", "end"))
-        start, end, check_time = self.start, self.end, self.budget.check_time
+        start, end, emit, pop, check_time = self.start, self.end, self.emit, self.stack.pop, self.budget.check_time
         for count, (event, el) in enumerate(walker):
             if event == "end":
-                end(el)
+                code = pop()
+                if code:
+                    end(el, code)
+                elif el.tail:  # the common case, inline: a plain element's end
+                    emit(el.tail)
             elif start(el):
                 walker.skip_subtree()
             elif count & 4095 == 0:
@@ -174,8 +178,8 @@ class _Walk:
             self.emit(el.text)
         return False
 
-    def end(self, el) -> None:
-        code = self.stack.pop()
+    def end(self, el, code: int) -> None:
+        """Close an element that is not plain: end its block, cell or heading, record its range."""
         kind = code & KIND
         if kind == BLOCK:
             self.emit("\n" if self.heading is None else " ")
@@ -185,7 +189,7 @@ class _Walk:
             self._close_heading()
         if code & FLAGS:
             self._close_flagged(code)
-        if el.tail and self.stack:
+        if el.tail:
             self.emit(el.tail)
 
     def _title(self, el) -> None:
@@ -241,7 +245,7 @@ class _Walk:
         pieces: list[str] = []
 
         def end_section() -> None:
-            body = "\n\n".join(paragraphs("".join(pieces).splitlines()))
+            body = paragraphs("".join(pieces))
             pieces.clear()
             if body:
                 sections.append(Section(tuple(h for _, h in path), body, anchor))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
@@ -14,6 +13,10 @@ MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 MD_MARKS = re.compile(r"\*\*|__|`")
 FENCE = re.compile(r"^\s*(```|~~~)")
 SPACES = re.compile(r"\s+")
+LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # where str.splitlines breaks
+SPACE_RUNS = re.compile(r"[^\S\n]+")
+LINE_EDGES = re.compile(r"^[ |]+|[ |]+$", re.MULTILINE)
+BLANK_RUNS = re.compile(r"\n{2,}")
 BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -78,20 +81,10 @@ def check_text(text: str) -> None:
         raise SourceFailed("binary data, not text")
 
 
-def paragraphs(lines: Iterable[str]) -> list[str]:
-    """Lines (whitespace folded, bare table separators dropped) into paragraphs; a blank line ends one."""
-    out: list[str] = []
-    current: list[str] = []
-    for raw_line in lines:
-        line = " ".join(raw_line.split()).strip("| ")
-        if line:
-            current.append(line)
-        elif current:
-            out.append("\n".join(current))
-            current = []
-    if current:
-        out.append("\n".join(current))
-    return out
+def paragraphs(text: str) -> str:
+    """Paragraphs separated by blank lines; each line's whitespace folded and bare table separators dropped."""
+    text = LINE_EDGES.sub("", SPACE_RUNS.sub(" ", LINE_BREAKS.sub("\n", text)))
+    return BLANK_RUNS.sub("\n\n", text.strip("\n"))
 
 
 def parse_markup(text: str) -> tuple[str | None, list[Section]]:
@@ -103,7 +96,7 @@ def parse_markup(text: str) -> tuple[str | None, list[Section]]:
     in_fence = False
 
     def end_section() -> None:
-        body = "\n\n".join(paragraphs(lines))
+        body = paragraphs("\n".join(lines))
         lines.clear()
         if body:
             sections.append(Section(tuple(h for _, h in path), body))
