@@ -109,11 +109,13 @@ def table(rows: int) -> bytes:
 
 
 def nested(divs: int) -> bytes:
-    return ('<html><body><p>Text.</p>' + '<div class="sidebar">x ' * divs + "</div>" * divs).encode()
+    return ("<html><body><p>Text.</p>" + '<div class="sidebar">x ' * divs + "</div>" * divs).encode()
 
 
 def big_page(size: int) -> bytes:
-    section = "<section><h2>Section {n}</h2><p>" + "Plain words in a long paragraph of the page. " * 40 + "</p></section>\n"
+    section = (
+        "<section><h2>Section {n}</h2><p>" + "Plain words in a long paragraph of the page. " * 40 + "</p></section>\n"
+    )
     parts, total, n = [], 0, 0
     while total < size - 100:
         part = section.replace("{n}", str(n))
