@@ -44,7 +44,7 @@ def test_documents_past_the_trainings_text_budget_are_skipped_with_the_reason(fo
     [record], chunks = ingest(["docs"], settings)
     # Then the first two are indexed and the other two skipped, saying why
     assert {c.source for c in chunks} == {"docs/0.txt", "docs/1.txt"}
-    budget = "skipped: the training's text budget of 2500 characters is used up"
+    budget = "the training's text budget of 2500 characters is used up (CDGPT_MAX_TRAINING_CHARS)"
     assert reasons(record) == {"docs/0.txt": None, "docs/1.txt": None, "docs/2.txt": budget, "docs/3.txt": budget}
     assert record.status == "ok" and record.reason.startswith("2 of 4 documents skipped")
 
@@ -64,14 +64,14 @@ def test_documents_past_the_trainings_chunk_budget_are_skipped(folder, monkeypat
     settings = settings_with(monkeypatch, CDGPT_MAX_TRAINING_CHUNKS="3", CDGPT_CHUNK_CHARS="500")
     [record], chunks = ingest(["docs"], settings)  # two chunks per document
     assert {c.source for c in chunks} == {"docs/0.txt"}
-    assert reasons(record)["docs/1.txt"] == "skipped: the training's budget of 3 chunks is used up"
+    assert reasons(record)["docs/1.txt"] == "the training's budget of 3 chunks is used up (CDGPT_MAX_TRAINING_CHUNKS)"
 
 
 def test_a_document_over_its_own_chunk_budget_is_skipped_alone(folder, monkeypatch):
     (folder / "2.txt").write_text("A sentence here. " * 400)
     settings = settings_with(monkeypatch, CDGPT_MAX_DOCUMENT_CHUNKS="4")
     [record], chunks = ingest(["docs"], settings)
-    assert reasons(record)["docs/2.txt"] == "skipped: more than 4 chunks"
+    assert reasons(record)["docs/2.txt"] == "more than 4 chunks (CDGPT_MAX_DOCUMENT_CHUNKS)"
     assert {c.source for c in chunks} == {"docs/0.txt", "docs/1.txt", "docs/3.txt"}
 
 
@@ -116,7 +116,7 @@ def test_a_worker_that_dies_fails_only_its_document_and_is_replaced():
         first.proc.kill()  # our own child, by its handle
         first.proc.wait()
         outcomes = [extractors.run(page) for page in PAGES[:3]]  # this process, then the dead worker, ...
-        assert [o.reason for o in outcomes] == [None, "skipped: the extraction process failed on this document", None]
+        assert [o.reason for o in outcomes] == [None, "the extraction process failed on this document", None]
         wait_for(lambda: len(extractors.workers) == 2 and extractors.free.qsize() == 2)  # a new one took its place
         assert extractors.workers[1].proc.poll() is None
 
@@ -127,7 +127,7 @@ def test_a_worker_enforces_the_documents_cpu_budget_itself():
         wait_for(lambda: extractors.free.qsize() == 2)
         extractors.free.get()
         outcome = extractors.run(PAGES[2])
-    assert outcome.reason == "skipped: more than 1e-09 s of CPU time to extract"
+    assert outcome.reason == "more than 1e-09 s of CPU time to extract (CDGPT_MAX_DOCUMENT_SECONDS)"
 
 
 def test_ingesting_with_worker_processes_gives_the_same_chunks_in_the_same_order(folder, monkeypatch):

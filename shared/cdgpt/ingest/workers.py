@@ -237,9 +237,9 @@ class Extractors:
         try:
             outcome = worker.run(raw)
         except TimeoutError:
-            outcome = Outcome(reason=f"skipped: more than {self.config.limits.cpu_s:g} s of CPU time to extract")
+            outcome = Outcome(reason=Budget(self.config.limits).over_time)
         except (OSError, EOFError, ValueError, KeyError, TypeError, struct.error):
-            outcome = Outcome(reason="skipped: the extraction process failed on this document")
+            outcome = Outcome(reason="the extraction process failed on this document")
         else:
             self.free.put(worker)
             return outcome

@@ -25,19 +25,23 @@ class Budget:
     chars: int = 0
     started: float = field(default_factory=time.thread_time)  # CPU time of this thread: the document's own work
 
+    @property
+    def over_time(self) -> str:
+        return f"more than {self.limits.cpu_s:g} s of CPU time to extract (CDGPT_MAX_DOCUMENT_SECONDS)"
+
     def check_time(self) -> None:
         if time.thread_time() - self.started > self.limits.cpu_s:
-            raise SourceFailed(f"skipped: more than {self.limits.cpu_s:g} s of CPU time to extract")
+            raise SourceFailed(self.over_time)
 
     def check_pages(self, pages: int) -> None:
         if pages > self.limits.pages:
-            raise SourceFailed(f"skipped: more than {self.limits.pages} pages")
+            raise SourceFailed(f"more than {self.limits.pages} pages (CDGPT_MAX_DOCUMENT_PAGES)")
 
     def add_chars(self, chars: int) -> None:
         self.chars += chars
         if self.chars > self.limits.chars:
-            raise SourceFailed(f"skipped: more than {self.limits.chars} characters of text")
+            raise SourceFailed(f"more than {self.limits.chars} characters of text (CDGPT_MAX_DOCUMENT_CHARS)")
 
     def check_chunks(self, chunks: int) -> None:
         if chunks > self.limits.chunks:
-            raise SourceFailed(f"skipped: more than {self.limits.chunks} chunks")
+            raise SourceFailed(f"more than {self.limits.chunks} chunks (CDGPT_MAX_DOCUMENT_CHUNKS)")

@@ -64,7 +64,7 @@ def _parse(content: bytes, charset: str | None):
     fatal = parser.error_log.filter_from_fatals()
     if fatal:
         what = "nested too deeply" if "depth" in fatal[0].message.lower() else "malformed"
-        raise SourceFailed(f"skipped: HTML {what} (the parser stopped at line {fatal[0].line})")
+        raise SourceFailed(f"HTML {what} (the parser stopped at line {fatal[0].line})")
     return root
 
 

@@ -90,7 +90,7 @@ def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Sec
     except SourceFailed:
         raise
     except LimitReachedError as exc:  # a content-stream or page-tree bomb, refused by pypdf's own limits
-        raise SourceFailed(f"skipped: PDF over a safety limit ({str(exc)[:200]})") from exc
+        raise SourceFailed(f"PDF over a safety limit ({str(exc)[:200]})") from exc
     except RecursionError as exc:
         raise SourceFailed(f"unreadable PDF {name}: nested too deeply") from exc
     except malformed as exc:  # what pypdf raises on malformed input (or a password it does not have)
