@@ -49,7 +49,9 @@ class TrainingBudget:
         if "reason" in result.record and not self.used_up:
             return result
         if not self.used_up and self.chars + result.chars > self.max_chars:
-            self.used_up = f"the training's text budget of {self.max_chars} characters is used up (CDGPT_MAX_TRAINING_CHARS)"
+            self.used_up = (
+                f"the training's text budget of {self.max_chars} characters is used up (CDGPT_MAX_TRAINING_CHARS)"
+            )
         elif not self.used_up and self.chunks + len(result.chunks) > self.max_chunks:
             self.used_up = f"the training's budget of {self.max_chunks} chunks is used up (CDGPT_MAX_TRAINING_CHUNKS)"
         if self.used_up:
