@@ -29,6 +29,8 @@ from cdgpt.settings import Settings
 
 log = logging.getLogger(__name__)
 
+MIN_DOCUMENTS_FOR_WORKERS = 4
+
 
 @dataclass(frozen=True)
 class DocumentResult:
@@ -108,8 +110,8 @@ def _ingest_all(
 ) -> list[DocumentResult]:
     """Every document's result, in order, with a bounded number in flight."""
     processes = settings.extract_processes
-    if processes is None:
-        processes = usable_cpus() - 1  # this process extracts too
+    if processes is None:  # this process extracts too; a few documents are not worth starting another
+        processes = usable_cpus() - 1 if len(documents) >= MIN_DOCUMENTS_FOR_WORKERS else 0
     processes = max(0, min(processes, len(documents) - 1))
     budget = TrainingBudget(settings)
     window = 2 * settings.fetch_workers

@@ -95,9 +95,10 @@ def _outcome_from_json(data: dict, source: str) -> Outcome:
     return Outcome(title, chunks, data["chars"])
 
 
-def _frame(header: dict, body: bytes = b"") -> bytes:
+def _frame(header: dict, body: bytes = b"", size: int | None = None) -> bytes:
+    """A frame; with `size`, only its beginning, the `size` bytes of its body to follow."""
     head = json.dumps(header, ensure_ascii=False).encode()
-    return HEADER.pack(len(head), len(body)) + head + body
+    return HEADER.pack(len(head), len(body) if size is None else size) + head + body
 
 
 class _Reader:
@@ -148,29 +149,31 @@ class _Worker:
     def wait_ready(self, timeout: float) -> bool:
         try:
             return self.reader.frame(time.monotonic() + timeout)[0] == READY
-        except (TimeoutError, EOFError, ValueError, struct.error):
+        except (OSError, TimeoutError, EOFError, ValueError, struct.error):
             return False
 
     def run(self, raw: Raw) -> Outcome:
         """The outcome; OSError or EOFError when the worker is gone, TimeoutError when it took too long."""
         header = {"source": raw.source, "content_type": raw.content_type, "name": raw.name}
-        self.stdin.write(_frame(header, raw.content))
+        self.stdin.write(_frame(header, size=len(raw.content)))
+        self.stdin.write(raw.content)  # apart from the header: no copy of a large document
         self.stdin.flush()
         deadline = time.monotonic() + min(self.timeout, 86400)
         data, _ = self.reader.frame(deadline)
         return _outcome_from_json(data, raw.source)
 
     def close(self) -> None:
+        """Stop the worker now: between documents it holds nothing worth a graceful exit."""
         if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for pipe in (self.stdin, self.proc.stdout):
             try:
-                self.stdin.close()  # the worker's signal to exit
-                self.proc.wait(timeout=2)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
+                if pipe:
+                    pipe.close()
+            except OSError:  # unflushed input to a worker that is gone
+                pass
         self.reader.close()
-        if self.proc.stdout:
-            self.proc.stdout.close()
 
 
 def _limits_to_json(limits: Limits) -> dict:
@@ -221,9 +224,8 @@ class Extractors:
         def when_ready() -> None:
             if worker.wait_ready(timeout=60):
                 self.free.put(worker)
-            else:
+            elif not self.closed:
                 log.warning("an extraction process did not start; extracting without it")
-                worker.close()
 
         threading.Thread(target=when_ready, daemon=True, name="cdgpt-extract-start").start()
 

@@ -130,6 +130,9 @@ class _Walk:
     def start(self, el) -> bool:
         """Open an element; True when its content is to be skipped."""
         tag = el.tag
+        if type(tag) is not str:  # an entity or other non-element node the parser kept
+            self.stack.append(SKIPPED)
+            return True
         cls = ident = role = None
         for name, value in el.items():
             if name == "class":
@@ -140,8 +143,8 @@ class _Walk:
                 role = value
             elif name == "aria-hidden" and value == "true":
                 role = "navigation"  # hidden from readers: dropped like navigation
-        if type(tag) is not str or tag in NOISE_TAGS or role in NOISE_ROLES or (tag == "header" and not self.articles):
-            if tag == "head" or tag == "title":  # the page's title; a header in an article keeps its heading
+        if tag in NOISE_TAGS or role in NOISE_ROLES or (tag == "header" and not self.articles):  # a site banner
+            if tag == "head":
                 self._title(el)
             self.stack.append(SKIPPED)
             return True
@@ -168,7 +171,7 @@ class _Walk:
             code |= ROLE_MAIN_FLAG
         if (cls or ident) and tag not in NEVER_CHROME and _chrome_name(f"{cls or ''} {ident or ''}"):
             code |= CHROME_FLAG
-        if ident is not None and code != HEADING:
+        if ident is not None and code & KIND != HEADING:  # a heading's own id is its anchor already
             code |= ID_FLAG
             self.ids.append((ident, self.ink))
         if code & FLAGS:
@@ -192,8 +195,8 @@ class _Walk:
         if el.tail:
             self.emit(el.tail)
 
-    def _title(self, el) -> None:
-        found = el.find("title") if el.tag == "head" else el
+    def _title(self, head) -> None:
+        found = head.find("title")
         if self.title is None and found is not None:
             self.title = " ".join("".join(found.itertext()).split()) or None
 
