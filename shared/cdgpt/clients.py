@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from cdgpt.settings import get_settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from openai import OpenAI
 
@@ -22,11 +23,21 @@ def s3_client() -> S3Client:
 
 
 @lru_cache(maxsize=1)
+def lambda_client() -> LambdaClient:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+
+
+@lru_cache(maxsize=1)
 def openai_client() -> OpenAI:
     from openai import OpenAI
 
+    from cdgpt.secrets import openai_key
+
     settings = get_settings()
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+    key = openai_key() or "unused"  # a local OpenAI-compatible server may need no key
     return OpenAI(
         api_key=key,
         base_url=settings.openai_base_url,
@@ -39,4 +50,5 @@ def reset_clients() -> None:
     """Forget cached settings and clients (tests change the environment)."""
     get_settings.cache_clear()
     s3_client.cache_clear()
+    lambda_client.cache_clear()
     openai_client.cache_clear()

@@ -9,3 +9,4 @@ MAX_QUESTION_CHARS = 4000
 MAX_HISTORY_ITEMS = 200
 MAX_HISTORY_ITEM_CHARS = 20000
 MAX_HISTORY_CHARS = 500_000  # the history is echoed back: keep the reply far below Lambda's 6 MB
+MAX_WAIT_SECONDS = 25  # a training answers before API Gateway's 29 s integration timeout

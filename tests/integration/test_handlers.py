@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cdgpt import secrets
+from cdgpt import operations
 from cdgpt.answer.answering import EXTRACTIVE_LABEL
 from cdgpt.clients import reset_clients
 from cdgpt.errors import InvalidRequest
@@ -124,12 +124,10 @@ def aws(moto_aws, monkeypatch):
     if names:
         ssm.delete_parameters(Names=names)
     parameters.clear_caches()  # Powertools caches parameter values (and its SSM client) per process
-    secrets.export_openai_key.cache_clear()
     monkeypatch.setenv("ARTIFACTS_BUCKET", ARTIFACTS)
     reset_clients()
     yield s3
     parameters.clear_caches()
-    secrets.export_openai_key.cache_clear()
     reset_clients()
 
 
@@ -448,11 +446,11 @@ def test_a_source_that_fails_is_422_and_keeps_serving_the_old_model(trained, aws
     assert envelope(chat(), 200)["data"]["model_version"] == 1
 
 
-def test_a_crash_is_500_with_the_request_id_and_no_detail(api_secret, monkeypatch, logs):
+def test_a_crash_in_the_handler_is_500_with_the_request_id_and_no_detail(api_secret, monkeypatch, logs):
     def boom(*args, **kwargs):
         raise RuntimeError("secret-ish detail")
 
-    monkeypatch.setattr(training, "train", boom)
+    monkeypatch.setattr(operations, "start_job", boom)
     result = train()
     body = envelope(result, 500)
     assert body["msg"] == f"internal error; request id {REQUEST_ID}"
@@ -462,21 +460,43 @@ def test_a_crash_is_500_with_the_request_id_and_no_detail(api_secret, monkeypatc
     assert "unexpected error" in logged and "secret-ish detail" in logged and REQUEST_ID in logged
 
 
+def test_a_crash_in_the_training_is_500_naming_the_job_and_no_detail(api_secret, monkeypatch, logs):
+    def boom(*args, **kwargs):
+        raise RuntimeError("secret-ish detail")
+
+    monkeypatch.setattr(training, "train", boom)
+    result = train()
+    msg = envelope(result, 500)["msg"]
+    assert msg.startswith("internal error; job j") and "secret-ish detail" not in result["body"]
+    job_id = msg.split("job ", 1)[1].split(" ", 1)[0]
+    assert operations.job_status(job_id).status == "failed"
+    logged = logs()
+    assert "job failed unexpectedly" in logged and "secret-ish detail" in logged and job_id in logged
+
+
 # -- scheduled retraining ---------------------------------------------------------------------------
 
 
-def test_scheduled_event_retrains_the_named_model(trained, aws):
+def finished(started: dict[str, str]) -> dict[str, int]:
+    """The version each started job published (waiting for the jobs, which run on threads here)."""
+    versions = {}
+    for name, job_id in started.items():
+        job = operations.wait_for(job_id, 60)
+        assert job.status == "succeeded" and job.result is not None, job
+        versions[name] = job.result.version
+    return versions
+
+
+def test_scheduled_event_starts_a_job_for_the_named_model(trained, aws):
     scheduled = json.loads((EVENTS / "retrain-scheduled.json").read_text())
     summary = train_handler(scheduled, lambda_context("TrainFunction", "scheduled-1"))
-    assert summary == {
-        "retrained": [{"model_name": "handbook", "version": 2, "chunks": trained["chunks"]}],
-        "failed": {},
-    }
+    assert list(summary) == ["started"] and list(summary["started"]) == ["handbook"]
+    assert finished(summary["started"]) == {"handbook": 2}
     assert manifest_version(aws, "handbook") == 2
     assert envelope(chat(), 200)["data"]["model_version"] == 2
 
 
-def test_scheduled_event_without_input_retrains_every_model(trained, aws):
+def test_scheduled_event_without_input_starts_one_job_per_model(trained, aws):
     one_file = event(
         "train", body={"model_name": "leave", "file_list": [f"s3://{SOURCES}/handbook/leave-and-holidays.md"]}
     )
@@ -484,14 +504,8 @@ def test_scheduled_event_without_input_retrains_every_model(trained, aws):
     assert leave["documents"] == 1 and leave["chunks"] < trained["chunks"]
     scheduled = json.loads((EVENTS / "retrain-all-scheduled.json").read_text())
     summary = train_handler(scheduled, lambda_context("TrainFunction", "scheduled-2"))
-    assert summary == {
-        "retrained": [
-            {"model_name": "handbook", "version": 2, "chunks": trained["chunks"]},
-            {"model_name": "leave", "version": 2, "chunks": leave["chunks"]},
-        ],
-        "failed": {},
-    }
-    assert manifest_version(aws, "handbook") == 2 and manifest_version(aws, "leave") == 2
+    assert len(set(summary["started"].values())) == 2  # a job each
+    assert finished(summary["started"]) == {"handbook": 2, "leave": 2}
     # the retrain used each manifest's own sources
     manifest = json.loads(aws.get_object(Bucket=ARTIFACTS, Key="models/leave/manifest.json")["Body"].read())
     assert [s["entry"] for s in manifest["sources"]] == [f"s3://{SOURCES}/handbook/leave-and-holidays.md"]
@@ -499,14 +513,13 @@ def test_scheduled_event_without_input_retrains_every_model(trained, aws):
 
 def test_scheduled_retrain_of_an_unknown_model_is_reported_not_raised(trained, aws):
     summary = train_handler({"retrain": "nope, handbook"}, lambda_context("TrainFunction", "scheduled-3"))
-    assert summary["failed"] == {"nope": "model 'nope' has not been trained"}
-    assert [r["model_name"] for r in summary["retrained"]] == ["handbook"]
-    assert manifest_version(aws, "handbook") == 2
+    assert summary["started"]["nope"] == "not started: model 'nope' has not been trained"
+    assert finished({"handbook": summary["started"]["handbook"]}) == {"handbook": 2}
 
 
 def test_scheduled_event_needs_no_secret_and_a_malformed_one_raises(aws):
     """Schedules are not API requests: no secret involved; a broken schedule input fails the invocation."""
-    assert train_handler({"retrain": []}, lambda_context("TrainFunction", "s")) == {"retrained": [], "failed": {}}
+    assert train_handler({"retrain": []}, lambda_context("TrainFunction", "s")) == {"started": {}}
     with pytest.raises(InvalidRequest, match="a scheduled event needs"):
         train_handler({"retrain": 5}, lambda_context("TrainFunction", "s"))
 
@@ -527,10 +540,19 @@ def test_logs_hold_neither_the_secret_nor_document_text(trained, monkeypatch, lo
 
     monkeypatch.setattr(training, "train", crash)
     envelope(train(), 500)
+    monkeypatch.setattr(operations, "start_job", crash)
+    envelope(train(), 500)
     logged = logs()
 
-    # the capture works: the refusal, the domain error, the crash and the metrics are all there
-    for expected in ('"request refused"', '"request failed"', '"unexpected error"', "ChunksIndexed", "Answers"):
+    # the capture works: the refusal, the domain error, the crashes and the metrics are all there
+    for expected in (
+        '"request refused"',
+        '"request failed"',
+        '"unexpected error"',
+        "job failed unexpectedly",
+        "JobsStarted",
+        "Answers",
+    ):
         assert expected in logged, expected
     assert SECRET not in logged and WRONG_SECRET not in logged
     assert answered["answer"] not in logged

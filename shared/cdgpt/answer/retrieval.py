@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -14,7 +13,8 @@ import numpy as np
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex
-from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_artifact, read_manifest
+from cdgpt.models.artifacts import load_artifacts
+from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_manifest
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
 
@@ -85,18 +85,16 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
             _cache.move_to_end(key)
         return cached
     manifest, etag = read_manifest(store, name)
-    from cdgpt.index.vectors import vector_index_from_bytes
-
     _single_threaded_queries()
-    chunks = json.loads(read_artifact(store, manifest, "docstore"))["chunks"]
+    artifacts = load_artifacts(store, manifest)
     model = LoadedModel(
         manifest=manifest,
         etag=etag,
-        index=vector_index_from_bytes(read_artifact(store, manifest, "index")),
-        lexical=LexicalIndex.from_bytes(read_artifact(store, manifest, "lexical")),
-        chunks=chunks,
+        index=artifacts.index,
+        lexical=artifacts.lexical,
+        chunks=artifacts.chunks,
         embedder=_embedder_for(manifest, settings),
-        documents=len({chunk["source"] for chunk in chunks}),
+        documents=len({chunk["source"] for chunk in artifacts.chunks}),
     )
     with _lock:
         _cache[key] = model

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupp
 from cdgpt.api.contract import failure, status_for
 from cdgpt.errors import CdgptError
 from cdgpt.limits import MAX_BODY_BYTES
-from cdgpt.secrets import api_secret, export_openai_key
+from cdgpt.secrets import api_secret
 
 logger = Logger(service="cdgpt")
 tracer = Tracer(service="cdgpt")
@@ -23,12 +23,12 @@ metrics = Metrics(namespace="CustomDataGPT", service="cdgpt")
 NOT_JSON = "send the body as JSON with Content-Type: application/json"
 
 
-def _to_json(body: Any) -> str:
+def to_json(body: Any) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))  # CJK text at 3 bytes a character, not 6
 
 
 def _reply(status: int, body: dict[str, Any]) -> Response:
-    return Response(status, content_types.APPLICATION_JSON, _to_json(body))
+    return Response(status, content_types.APPLICATION_JSON, to_json(body))
 
 
 def _utf8(text: str) -> bytes:
@@ -69,14 +69,11 @@ def refusal(event: Mapping[str, Any]) -> tuple[int, str] | None:
 
 
 class GuardedResolver(APIGatewayRestResolver):
-    """Refuses oversized, unauthenticated and non-JSON requests before any routing or validation,
-    and makes the configured OpenAI key available (once per container) to the requests it lets in."""
+    """Refuses oversized, unauthenticated and non-JSON requests before any routing or validation."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
             refused = refusal(event)
-            if refused is None:
-                export_openai_key()
         except Exception:  # a secret that cannot be read (missing parameter, no permission)
             logger.exception("could not read a configured secret")
             request_id = (event.get("requestContext") or {}).get("requestId", "unknown")
@@ -88,7 +85,7 @@ class GuardedResolver(APIGatewayRestResolver):
         return {
             "statusCode": status,
             "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": _to_json(failure(msg)),
+            "body": to_json(failure(msg)),
             "isBase64Encoded": False,
         }
 
@@ -99,7 +96,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def make_app() -> APIGatewayRestResolver:
-    app = GuardedResolver(enable_validation=True, serializer=_to_json)
+    app = GuardedResolver(enable_validation=True, serializer=to_json)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response:

@@ -11,40 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cdgpt.errors import CdgptError
-
-
-def _progress_bars():
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, advance: int, total: int) -> None:
-        if stage not in bars:
-            for done in bars.values():  # stages run one after another
-                done.close()
-            bars[stage] = tqdm(total=total, desc=stage, unit="item", file=sys.stderr, leave=True)
-        bars[stage].update(advance)
-
-    return progress, bars
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from cdgpt.training.pipeline import train
-
-    progress, bars = _progress_bars()
-    try:
-        result = train(args.model, args.sources, prompt=args.prompt, progress=progress)
-    finally:
-        for bar in bars.values():
-            bar.close()
-    failed = [s for s in result["sources"] if s["status"] == "failed"]
-    for source in failed:
-        print(f"skipped {source['entry']}: {source['reason']}", file=sys.stderr)
-    print(
-        f"trained {result['model_name']} v{result['version']}: {result['documents']} documents, "
-        f"{result['chunks']} chunks, index {result['index_model_size']} KB, docstore {result['pkl_model_size']} KB"
-    )
-    return 0
+from cdgpt.local.manage import register
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -123,11 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdgpt", description="Chat with your company's documents.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train (or retrain) a model on sources")
-    train.add_argument("--model", required=True, help="model name")
-    train.add_argument("--prompt", help="system prompt for answers from this model")
-    train.add_argument("sources", nargs="+", help="URLs, s3:// URIs or paths under the source root")
-    train.set_defaults(func=cmd_train)
+    register(commands)
 
     chat = commands.add_parser("chat", help="ask a trained model a question")
     chat.add_argument("--model", required=True, help="model name")
@@ -157,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "train":  # the user's own files: the working folder is the default root
+    if args.command in ("train", "sources"):  # the user's own files: the working folder is the default root
         os.environ.setdefault("CDGPT_SOURCE_ROOT", str(Path.cwd()))
     try:
         return args.func(args)
