@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
+LOCKS = ".locks/"  # the local store's lock files for compare-and-swap writes
+
+
 class ArtifactStore(Protocol):
     location: str  # where the artifacts live, for messages and cache keys
 
@@ -82,7 +85,7 @@ class LocalStore:
             raise
 
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
-        lock = self._path(key).with_name(".lock")
+        lock = self.root / LOCKS / hashlib.sha256(key.encode()).hexdigest()[:32]  # outside every key's folder
         lock.parent.mkdir(parents=True, exist_ok=True)
         with open(lock, "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -93,10 +96,12 @@ class LocalStore:
         return hashlib.sha256(data).hexdigest()
 
     def keys(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
+        """Every key that starts with prefix (a folder, or any beginning of a key, as in S3)."""
+        base = self._path(prefix.rpartition("/")[0])
         if not base.is_dir():
             return []
-        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+        found = (str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+        return sorted(key for key in found if key.startswith(prefix) and not key.startswith(LOCKS))
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:

@@ -284,9 +284,12 @@ class JobStore:
         """The heartbeat: progress, and the lease pushed forward. ConcurrentUpdate when the job was taken away."""
         return self._write(held, progress=progress, lease_expires_at=now() + self.lease)
 
-    def finish(self, held: Held, result: TrainOutcome | None = None, failure: JobFailure | None = None) -> Held:
+    def finish(
+        self, held: Held, progress: JobProgress, result: TrainOutcome | None = None, failure: JobFailure | None = None
+    ) -> Held:
         status: Status = "succeeded" if failure is None else "failed"
-        return self._write(held, status=status, finished_at=now(), result=result, failure=failure)
+        progress = progress.model_copy(update={"stage": status})
+        return self._write(held, status=status, finished_at=now(), progress=progress, result=result, failure=failure)
 
     def fail(self, job_id: str, message: str, error: str = "TrainingFailed") -> Job:
         """Fail an active job from outside its worker (the model was deleted, the worker could not start)."""

@@ -72,7 +72,7 @@ class Heartbeat:
             if self.lost:
                 raise JobLost(self.held.job.job_id)
             try:
-                return self.jobs.finish(self.held, result, failure).job
+                return self.jobs.finish(self.held, self.progress, result, failure).job
             except ConcurrentUpdate as exc:
                 raise JobLost(self.held.job.job_id) from exc
 
@@ -122,6 +122,8 @@ def run_job(
     request = jobs.request(job_id)
     with Heartbeat(jobs, held, settings.job_heartbeat_s) as heartbeat:
         report = _reporter(heartbeat, deadline, progress)
+        result: TrainOutcome | None = None
+        failure: JobFailure | None = None
         try:
             result = run(request, store, settings, report)
         except JobLost:
@@ -129,15 +131,13 @@ def run_job(
             return jobs.get(job_id)
         except CdgptError as exc:
             log.info("job failed", extra={"job_id": job_id, "error": type(exc).__name__})
-            return heartbeat.finish(None, JobFailure(error=type(exc).__name__, message=str(exc)))
+            failure = JobFailure(error=type(exc).__name__, message=str(exc))
         except Exception:
             log.exception("job failed unexpectedly", extra={"job_id": job_id})
-            return heartbeat.finish(
-                None, JobFailure(error="internal", message=f"internal error; job {job_id} (see the worker's logs)")
-            )
+            failure = JobFailure(error="internal", message=f"internal error; job {job_id} (see the worker's logs)")
         try:
-            return heartbeat.finish(result, None)
-        except JobLost:  # published, but the job was failed meanwhile (its lease ran out): say what happened
+            return heartbeat.finish(result, failure)
+        except JobLost:  # failed or cancelled meanwhile (its lease ran out, its model was deleted): that stands
             return jobs.get(job_id)
 
 
