@@ -37,7 +37,7 @@ def test_a_damaged_manifest_is_reported_and_retraining_repairs_it(store, sources
     train("m", sources, store=store)
     train("m", sources, store=store)
     overwrite(store, manifest_key("m"), damage)
-    with pytest.raises(ModelDamaged, match="model 'm' is damaged .*retrain it"):
+    with pytest.raises(ModelDamaged, match=r"model 'm' is damaged .*retrain it"):
         chat("m", QUESTION, store=store)
     [listed] = operations.list_models(store=store)
     assert listed.status == "damaged" and listed.problem
@@ -60,7 +60,10 @@ ARTIFACTS = {
     "index-truncated": ("index", lambda data: data[: len(data) // 3]),
     "index-random": ("index", lambda data: np.random.default_rng(1).bytes(len(data))),
     "docstore-invalid": ("docstore", lambda data: b'{"format": 1, "chunks": "nope"}'),
-    "docstore-shorter": ("docstore", lambda data: json.dumps({"format": 1, "chunks": json.loads(data)["chunks"][:1]}).encode()),
+    "docstore-shorter": (
+        "docstore",
+        lambda data: json.dumps({"format": 1, "chunks": json.loads(data)["chunks"][:1]}).encode(),
+    ),
     "lexical-truncated": ("lexical", lambda data: data[: len(data) // 2]),
     "lexical-mismatched": ("lexical", _npz_rewrite),
 }
@@ -72,7 +75,11 @@ def test_a_damaged_artifact_is_reported_and_retraining_repairs_it(store, sources
     train("m", sources, store=store)
     manifest, _ = read_manifest(store, "m")
     if not checksums:  # a manifest written before checksums existed: the structure checks must catch it
-        overwrite(store, manifest_key("m"), lambda data: manifest.model_copy(update={"checksums": {}}).model_dump_json().encode())
+        overwrite(
+            store,
+            manifest_key("m"),
+            lambda data: manifest.model_copy(update={"checksums": {}}).model_dump_json().encode(),
+        )
         manifest, _ = read_manifest(store, "m")
     key = f"models/m/{manifest.files[artifact]}"
     overwrite(store, key, damage)

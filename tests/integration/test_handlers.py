@@ -6,36 +6,46 @@ Artifacts go to a moto bucket (ARTIFACTS_BUCKET); the train event's source is s3
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import sys
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from cdgpt import operations
 from cdgpt.answer.answering import EXTRACTIVE_LABEL
 from cdgpt.clients import reset_clients
 from cdgpt.errors import InvalidRequest
 from cdgpt.limits import MAX_BODY_BYTES
-from cdgpt.local.server import lambda_context, load_handler, template_routes
+from cdgpt.local.server import lambda_context
 from cdgpt.training import pipeline as training
-from tests.support import REPO, check_envelope
 from tests.support.fixtures_openai import API_KEY, openai_stub  # noqa: F401
+from tests.support.lambda_events import (  # noqa: F401
+    ARTIFACTS,
+    BAD_SECRET_MSG,
+    EVENTS,
+    HANDBOOK,
+    NO_SECRET_MSG,
+    NOT_JSON_MSG,
+    REQUEST_ID,
+    SECRET,
+    SOURCES,
+    WRONG_SECRET,
+    api_secret,
+    aws,
+    chat,
+    chat_handler,
+    envelope,
+    event,
+    invoke,
+    manifest_version,
+    moto_aws,
+    train,
+    train_handler,
+)
 from tests.support.openai_stub import stub_answer
 
-EVENTS = REPO / "events"
-HANDBOOK = REPO / "samples/handbook"
-SECRET = "local-test-secret"
-ARTIFACTS = "cdgpt-artifacts"
-SOURCES = "cdgpt-sources"
-REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"  # the events' requestContext.requestId
-WRONG_SECRET = "not-the-secret-0123456789"
-NO_SECRET_MSG = "the API has no secret configured, so every request is refused"
-BAD_SECRET_MSG = "missing or wrong API secret: send Authorization: Bearer <secret>"
-NOT_JSON_MSG = "send the body as JSON with Content-Type: application/json"
 # Sentences of the handbook that must never reach the logs (the chat answer quotes the first one).
 DOCUMENT_TEXT = [
     "of paid annual leave per leave year",
@@ -44,98 +54,6 @@ DOCUMENT_TEXT = [
 ]
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
-ROUTES = {route.path: route for route in template_routes(REPO / "template.yaml")}
-train_handler = load_handler(ROUTES["/train"])
-chat_handler = load_handler(ROUTES["/chat"])
-
-
-# -- helpers ----------------------------------------------------------------------------------------
-
-
-def event(name: str, body: object = ..., headers: dict[str, str | None] | None = None) -> dict:
-    """events/<name>.json; `body` replaces the body (a str as is, anything else as JSON); headers set or drop (None)."""
-    loaded = json.loads((EVENTS / f"{name}.json").read_text("utf-8"))
-    if body is not ...:
-        loaded["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
-    for header, value in (headers or {}).items():
-        for key in [k for k in loaded["headers"] if k.lower() == header.lower()]:
-            del loaded["headers"][key]
-            del loaded["multiValueHeaders"][key]
-        if value is not None:
-            loaded["headers"][header] = value
-            loaded["multiValueHeaders"][header] = [value]
-    return loaded
-
-
-def invoke(handler, evt: dict, function: str = "Function") -> dict:
-    return handler(copy.deepcopy(evt), lambda_context(function, "lambda-request-1"))
-
-
-def train(evt: dict | None = None) -> dict:
-    return invoke(train_handler, evt or event("train"), "TrainFunction")
-
-
-def chat(evt: dict | None = None) -> dict:
-    return invoke(chat_handler, evt or event("chat"), "ChatFunction")
-
-
-def envelope(result: dict, status: int) -> dict:
-    """The API Gateway proxy result's status and JSON envelope; returns the parsed body."""
-    assert result["statusCode"] == status, result
-    # routed responses carry multiValueHeaders, the guard's refusals plain headers: exactly one of them
-    content_types = [
-        *(result.get("multiValueHeaders") or {}).get("Content-Type", []),
-        *filter(None, [(result.get("headers") or {}).get("Content-Type")]),
-    ]
-    assert content_types == ["application/json"], result
-    return check_envelope(json.loads(result["body"]), status)
-
-
-def manifest_version(s3, model: str) -> int:
-    return json.loads(s3.get_object(Bucket=ARTIFACTS, Key=f"models/{model}/manifest.json")["Body"].read())["version"]
-
-
-# -- fixtures ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_aws():
-    """moto for the whole module (starting it per test costs more than the tests): the two buckets, the handbook."""
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=ARTIFACTS)
-        s3.create_bucket(Bucket=SOURCES)
-        for path in sorted(HANDBOOK.iterdir()):
-            s3.put_object(Bucket=SOURCES, Key=f"handbook/{path.name}", Body=path.read_bytes())
-        yield s3
-
-
-@pytest.fixture
-def aws(moto_aws, monkeypatch):
-    """An empty artifacts bucket (ARTIFACTS_BUCKET), the handbook under s3://cdgpt-sources/handbook/, no SSM parameters."""
-    from aws_lambda_powertools.utilities import parameters
-
-    s3, ssm = moto_aws, boto3.client("ssm", region_name="us-east-1")
-    keys = [{"Key": item["Key"]} for item in s3.list_objects_v2(Bucket=ARTIFACTS).get("Contents", [])]
-    if keys:
-        s3.delete_objects(Bucket=ARTIFACTS, Delete={"Objects": keys})
-    names = [p["Name"] for p in ssm.describe_parameters().get("Parameters", [])]
-    if names:
-        ssm.delete_parameters(Names=names)
-    parameters.clear_caches()  # Powertools caches parameter values (and its SSM client) per process
-    monkeypatch.setenv("ARTIFACTS_BUCKET", ARTIFACTS)
-    reset_clients()
-    yield s3
-    parameters.clear_caches()
-    reset_clients()
-
-
-@pytest.fixture
-def api_secret(monkeypatch, aws):
-    monkeypatch.setenv("API_SECRET", SECRET)
-    reset_clients()
-    return SECRET
 
 
 @pytest.fixture
@@ -329,17 +247,22 @@ def test_the_secret_can_come_from_ssm(aws, monkeypatch):
     assert data["sources"][0]["source"].startswith(f"s3://{SOURCES}/handbook/")
 
 
-@pytest.mark.parametrize("setting", ["API_SECRET_PARAM", "OPENAI_API_KEY_PARAM"])
-def test_a_secret_that_cannot_be_read_is_a_500_envelope_with_the_request_id(api_secret, aws, monkeypatch, setting):
+def test_an_api_secret_that_cannot_be_read_is_a_500_envelope_with_the_request_id(api_secret, aws, monkeypatch):
     """A parameter that does not exist (or may not be read) refuses the request, inside the envelope."""
-    monkeypatch.setenv(setting, "/cdgpt/no-such-parameter")
-    if setting == "API_SECRET_PARAM":
-        monkeypatch.delenv("API_SECRET")  # a local secret would be used first
+    monkeypatch.setenv("API_SECRET_PARAM", "/cdgpt/no-such-parameter")
+    monkeypatch.delenv("API_SECRET")  # a local secret would be used first
     reset_clients()
     evt = event("chat")
     body = envelope(chat(evt), 500)
     assert body["msg"] == f"internal error; request id {evt['requestContext']['requestId']}"
     assert "no-such-parameter" not in body["msg"]
+
+
+def test_an_openai_key_that_cannot_be_read_fails_the_training_with_a_502(api_secret, aws, monkeypatch):
+    """The OpenAI key is read from SSM when it is first needed: a missing parameter is the provider's failure."""
+    monkeypatch.setenv("OPENAI_API_KEY_PARAM", "/cdgpt/no-such-parameter")
+    reset_clients()
+    assert envelope(train(), 502)["msg"] == "could not read the OpenAI key from SSM (GetParameterError)"
 
 
 def test_an_oversized_body_is_413_before_auth(aws):
