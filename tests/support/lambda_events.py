@@ -117,3 +117,17 @@ def api_secret(monkeypatch, aws):
     monkeypatch.setenv("API_SECRET", SECRET)
     reset_clients()
     return SECRET
+
+
+def route_event(method: str, resource: str, path_parameters: dict[str, str] | None = None, body: object = None) -> dict:
+    """An API Gateway event for any route of the template (events/train.json's headers and context)."""
+    loaded = event("train", body=body)
+    path = resource.format(**(path_parameters or {}))
+    loaded.update(resource=resource, path=path, httpMethod=method, pathParameters=path_parameters)
+    loaded["requestContext"].update(resourcePath=resource, httpMethod=method, path=f"/Prod{path}")
+    return loaded
+
+
+def management(method: str, resource: str, path_parameters: dict[str, str] | None = None, body: object = None) -> dict:
+    """Call the template's handler for that route."""
+    return invoke(load_handler(ROUTES[method, resource]), route_event(method, resource, path_parameters, body), "TrainFunction")
