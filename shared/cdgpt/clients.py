@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -44,6 +48,45 @@ def openai_client() -> OpenAI:
         max_retries=settings.openai_max_retries,
         timeout=settings.openai_timeout_s,
     )
+
+
+MIN_CALL_S = 1.0  # below this, a call to the language model cannot be worth starting
+MIN_ATTEMPT_S = 4.0  # an attempt shorter than this would time out on an ordinary answer: retry less instead
+_deadline: ContextVar[float | None] = ContextVar("openai_deadline", default=None)
+
+
+@contextmanager
+def time_budget(seconds: float | None) -> Iterator[None]:
+    """Calls to the OpenAI-compatible server inside this block end within `seconds`, retries included."""
+    token = _deadline.set(None if seconds is None else time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def openai_for_request() -> OpenAI:
+    """The OpenAI client, its timeout and retries cut to the time left in the current budget, if any."""
+    from cdgpt.errors import UpstreamTimeout
+
+    client = openai_client()
+    deadline = _deadline.get()
+    if deadline is None:
+        return client
+    left = deadline - time.monotonic()
+    if left < MIN_CALL_S:
+        raise UpstreamTimeout("no time was left in this request to ask the language model")
+    settings = get_settings()
+    retries = settings.openai_max_retries
+    while retries and (left - _backoff(retries)) / (retries + 1) < MIN_ATTEMPT_S:
+        retries -= 1
+    timeout = min(settings.openai_timeout_s, (left - _backoff(retries)) / (retries + 1))
+    return client.with_options(timeout=timeout, max_retries=retries)
+
+
+def _backoff(retries: int) -> float:
+    """At most what the SDK waits between attempts (0.5 s doubling, capped at 8 s)."""
+    return sum(min(0.5 * 2**attempt, 8.0) for attempt in range(retries))
 
 
 def reset_clients() -> None:

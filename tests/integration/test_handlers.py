@@ -512,3 +512,35 @@ def test_openai_key_from_ssm_reaches_the_provider(api_secret, aws, monkeypatch, 
 def test_a_body_nested_too_deep_to_parse_is_refused_as_unauthenticated(aws, api_secret):
     evt = event("chat", body="[" * 200_000, headers={"Authorization": None})
     assert envelope(chat(evt), 401)["msg"] == BAD_SECRET_MSG
+
+
+# -- time budgets -----------------------------------------------------------------------------------
+
+
+def test_a_hung_language_model_ends_in_a_504_within_the_functions_time(api_secret, aws, openai_stub, monkeypatch):
+    """Chat's calls to the LLM are cut to the Lambda's remaining time: a slow server is a 504, not a timeout."""
+    monkeypatch.setenv("CDGPT_MIN_SCORE", "-1")  # the stub's vectors are not semantic: keep every passage
+    reset_clients()
+    envelope(train(), 200)
+    openai_stub.stall("/v1/chat/completions")
+    context = lambda_context("ChatFunction", "lambda-request-2")
+    context.get_remaining_time_in_millis = lambda: 3500  # the budget left: 1.5 s after the answer margin
+    result = chat_handler(event("chat"), context)
+    assert envelope(result, 504)["msg"] == "the language model did not answer in time"
+    assert len(openai_stub.chat_requests) == 0  # still held: the stub never answered it
+
+
+def test_the_openai_client_fits_its_timeout_and_retries_to_the_budget(openai_stub):
+    from cdgpt.clients import openai_for_request, time_budget
+    from cdgpt.errors import UpstreamTimeout
+
+    assert openai_for_request().timeout == 60.0  # no budget: the configured timeout
+    with time_budget(25):
+        client = openai_for_request()
+        attempts = client.max_retries + 1
+        assert client.timeout * attempts + sum(min(0.5 * 2**n, 8) for n in range(client.max_retries)) <= 25
+        assert client.timeout >= 4
+    with time_budget(3):
+        assert openai_for_request().max_retries == 0 and openai_for_request().timeout <= 3
+    with time_budget(0.5), pytest.raises(UpstreamTimeout):
+        openai_for_request()

@@ -102,10 +102,14 @@ def test_models_are_listed_described_and_deleted(api_secret, aws):
 
 def test_sources_are_added_and_removed_through_the_api(api_secret, aws):
     envelope(train(event("train", body={"model_name": "handbook", "file_list": [LEAVE]})), 200)
-    added = envelope(management("POST", "/models/{model_name}/sources", {"model_name": "handbook"}, {"add": [REMOTE]}), 200)
+    added = envelope(
+        management("POST", "/models/{model_name}/sources", {"model_name": "handbook"}, {"add": [REMOTE]}), 200
+    )
     assert added["data"]["version"] == 2 and [s["entry"] for s in added["data"]["sources"]] == [LEAVE, REMOTE]
     assert 0 < added["data"]["chunks_embedded"] < added["data"]["chunks"]
-    removed = envelope(management("POST", "/models/{model_name}/sources", {"model_name": "handbook"}, {"remove": [LEAVE]}), 200)
+    removed = envelope(
+        management("POST", "/models/{model_name}/sources", {"model_name": "handbook"}, {"remove": [LEAVE]}), 200
+    )
     assert removed["data"]["chunks_embedded"] == 0 and [s["entry"] for s in removed["data"]["sources"]] == [REMOTE]
     unknown = management("POST", "/models/{model_name}/sources", {"model_name": "handbook"}, {"remove": [LEAVE]})
     assert "not a source of model" in envelope(unknown, 400)["msg"]

@@ -130,4 +130,6 @@ def route_event(method: str, resource: str, path_parameters: dict[str, str] | No
 
 def management(method: str, resource: str, path_parameters: dict[str, str] | None = None, body: object = None) -> dict:
     """Call the template's handler for that route."""
-    return invoke(load_handler(ROUTES[method, resource]), route_event(method, resource, path_parameters, body), "TrainFunction")
+    return invoke(
+        load_handler(ROUTES[method, resource]), route_event(method, resource, path_parameters, body), "TrainFunction"
+    )

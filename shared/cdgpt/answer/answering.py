@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cdgpt.answer.retrieval import Hit, load_model, search
-from cdgpt.errors import InvalidRequest, UpstreamError
+from cdgpt.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from cdgpt.index.lexical import tokenize
 from cdgpt.ingest.chunking import split_sentences
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
@@ -84,7 +84,7 @@ def llm_answer(
 ) -> str:
     import openai
 
-    from cdgpt.clients import openai_client
+    from cdgpt.clients import openai_for_request
 
     context = "\n\n".join(
         f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({h.chunk['source']})\n{h.chunk['text']}" for h in hits
@@ -95,9 +95,11 @@ def llm_answer(
         {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
     ]
     try:
-        response = openai_client().chat.completions.create(
+        response = openai_for_request().chat.completions.create(
             model=settings.chat_model, messages=messages, temperature=0.2
         )
+    except openai.APITimeoutError as exc:
+        raise UpstreamTimeout("the language model did not answer in time") from exc
     except openai.APIStatusError as exc:
         raise UpstreamError(f"language model server answered HTTP {exc.status_code} after retries") from exc
     except openai.APIError as exc:

@@ -15,10 +15,10 @@ from cdgpt.api.contract import (
     job_error,
     train_result,
 )
+from cdgpt.api.resolver import answer_budget
 from cdgpt.settings import get_settings
 
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)] | None
-ANSWER_MARGIN_S = 3.0  # time kept to answer before the function's own timeout
 POLL_AFTER_S = 2  # Retry-After of a 202
 TrainOrJob = TrainResponse | JobAcceptedResponse  # finished in time, or still running
 
@@ -36,10 +36,8 @@ def job_url(app: APIGatewayRestResolver, job_id: str) -> str:
 
 def _wait_budget(app: APIGatewayRestResolver, asked: float | None) -> float:
     wait = get_settings().train_wait_s if asked is None else asked
-    context = app.lambda_context
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        wait = min(wait, context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_S)
-    return max(wait, 0.0)
+    left = answer_budget(app.lambda_context)
+    return wait if left is None else min(wait, left)
 
 
 def answer_job(

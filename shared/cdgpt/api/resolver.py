@@ -90,6 +90,15 @@ class GuardedResolver(APIGatewayRestResolver):
         }
 
 
+ANSWER_MARGIN_S = 2.0  # kept to build and send the answer before the function's own timeout
+
+
+def answer_budget(context: Any) -> float | None:
+    """Seconds a request may spend on outside calls: the function's remaining time, less a margin."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining is None else max(remaining() / 1000 - ANSWER_MARGIN_S, 0.0)
+
+
 def _describe(error: dict[str, Any]) -> str:
     where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "body"
     return f"{where}: {error.get('msg', 'invalid')}"

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from cdgpt.errors import ModelMismatch, UpstreamError
+from cdgpt.errors import ModelMismatch, UpstreamError, UpstreamTimeout
 from cdgpt.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,13 +77,15 @@ class OpenAIEmbedder:
         import numpy as np
         import openai
 
-        from cdgpt.clients import openai_client
+        from cdgpt.clients import openai_for_request
 
         rows: list[list[float]] = []
         for start in range(0, len(texts), OPENAI_BATCH):
             batch = list(texts[start : start + OPENAI_BATCH])
             try:
-                response = openai_client().embeddings.create(model=self.model, input=batch)
+                response = openai_for_request().embeddings.create(model=self.model, input=batch)
+            except openai.APITimeoutError as exc:
+                raise UpstreamTimeout("the embedding server did not answer in time") from exc
             except openai.APIStatusError as exc:
                 raise UpstreamError(f"embedding server answered HTTP {exc.status_code} after retries") from exc
             except openai.APIError as exc:
