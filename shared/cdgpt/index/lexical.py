@@ -3,6 +3,10 @@
 The index is a term-major sparse matrix of precomputed BM25 weights, so a query is a few array
 slices and one `bincount`. It is stored as a single `.npz` (plain arrays, loaded without pickle).
 scipy-based BM25 libraries would add ~100 MB to a Lambda package already near the 250 MB limit.
+
+A text's first line (a chunk's title and heading path) counts twice: a title says what a page is about.
+A question's own phrasing carries no evidence: English stop words, and Chinese question phrases
+("怎么", "如何", "什么", ...) which also split a run so that no bigram spans them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,18 @@ B = 0.75
 CJK = "\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han; not the middle dot ・
 TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
 IS_CJK = re.compile(rf"[{CJK}]")
+TITLE_WEIGHT = 2  # how many times a text's first line (title and headings) is counted
+# Question words and particles of Chinese questions, longest first so "怎么样" wins over "怎么".
+QUESTION_PHRASES = sorted(
+    (
+        "怎么样 怎么办 怎么 怎样 如何 什么 哪些 哪个 哪里 为什么 能不能 可不可以 可以 是否 有没有 应该 需要 "
+        "吗 呢 吧 啊 的 了 是 我 我们 您 你 他 它 在 和 与 及 或 把 被 要 想 会 能 就 都 也 还 这 那 "
+        "这个 那个 一个 有 没有 让 用 时 后 里 中 上 下 个 些 请问 一下 到底 多少 几"
+    ).split(),
+    key=len,
+    reverse=True,
+)
+QUESTION_SPLIT = re.compile("|".join(map(re.escape, QUESTION_PHRASES)))
 STOP_WORDS = frozenset(
     [
         "a",
@@ -169,16 +185,29 @@ def _stemmer():
     return stemmer
 
 
-def tokenize(text: str) -> list[str]:
-    """Stemmed words without stop words; CJK runs become overlapping character bigrams."""
+def _bigrams(run: str) -> list[str]:
+    return [run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 1 else [run]
+
+
+def tokenize(text: str, *, question: bool = False) -> list[str]:
+    """Stemmed words without stop words; CJK runs become overlapping character bigrams.
+
+    With `question`, Chinese question phrases are dropped first and split the run where they stood.
+    """
     tokens: list[str] = []
     words: list[str] = []
     for run in TOKEN.findall(unicodedata.normalize("NFKC", text).lower()):
         if IS_CJK.match(run):
-            tokens.extend(run[i : i + 2] for i in range(len(run) - 1)) if len(run) > 1 else tokens.append(run)
+            for piece in QUESTION_SPLIT.split(run) if question else [run]:
+                tokens.extend(_bigrams(piece) if piece else [])
         elif run not in STOP_WORDS:
             words.append(run)
     return _stemmer().stemWords(words) + tokens
+
+
+def _weighted_tokens(text: str) -> list[str]:
+    title, _, body = text.partition("\n")
+    return tokenize(title) * TITLE_WEIGHT + tokenize(body)
 
 
 @dataclass(frozen=True)
@@ -191,7 +220,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
-        counts = [Counter(tokenize(t)) for t in texts]
+        counts = [Counter(_weighted_tokens(t)) for t in texts]
         lengths = np.array([sum(c.values()) for c in counts], dtype=np.float32)
         avg = float(lengths.mean()) if len(texts) and lengths.mean() > 0 else 1.0
         postings: dict[str, list[tuple[int, int]]] = {}
@@ -219,14 +248,42 @@ class LexicalIndex:
         )
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every document for the query (zeros where no term matches)."""
-        ids = [self.terms[t] for t in tokenize(query) if t in self.terms]
+        """BM25 score of every document for the question (zeros where no term matches)."""
+        return self.scores_of(tokenize(query, question=True))
+
+    def scores_of(self, terms: list[str]) -> np.ndarray:
+        """BM25 score of every document for these terms (a term given twice counts twice)."""
+        ids = [self.terms[t] for t in terms if t in self.terms]
         if not ids:
             return np.zeros(self.n_docs, dtype=np.float32)
         spans = [slice(self.indptr[i], self.indptr[i + 1]) for i in ids]
         docs = np.concatenate([self.doc_ids[s] for s in spans])
         weights = np.concatenate([self.weights[s] for s in spans])
         return np.bincount(docs, weights=weights, minlength=self.n_docs).astype(np.float32)
+
+    def coverage(self, terms: list[str], doc: int) -> tuple[float, float]:
+        """How much of the question's evidence (its terms weighted by IDF) the index holds at all, and document doc.
+
+        A term the index lacks weighs as much as the rarest term could: it is evidence that is missing.
+        """
+        terms = list(dict.fromkeys(terms))
+        if not terms:
+            return 0.0, 0.0
+        rarest = np.log(1 + (self.n_docs + 0.5) / 0.5)
+        weight = np.full(len(terms), rarest)
+        known = np.zeros(len(terms), dtype=bool)
+        in_doc = np.zeros(len(terms), dtype=bool)
+        for n, term in enumerate(terms):
+            i = self.terms.get(term)
+            if i is None:
+                continue
+            postings = self.doc_ids[self.indptr[i] : self.indptr[i + 1]]  # ascending document ids
+            weight[n] = np.log(1 + (self.n_docs - len(postings) + 0.5) / (len(postings) + 0.5))
+            known[n] = True
+            at = int(np.searchsorted(postings, doc))
+            in_doc[n] = at < len(postings) and postings[at] == doc
+        total = float(weight.sum())
+        return float(weight[known].sum()) / total, float(weight[in_doc].sum()) / total
 
     def to_bytes(self) -> bytes:
         vocab = "\n".join(sorted(self.terms, key=self.terms.__getitem__)).encode()
