@@ -87,14 +87,15 @@ def evaluate(
     answerable = [c for c in cases if c.expected_source is not None]
     first = in_top_k = refused = not_covered = 0
     reciprocal = 0.0
-    misses = []
+    misses, answers = [], []
     for case in cases:
         results = retrieve(model, case.question, k, settings)
+        ranked = [h.chunk["source"] for h in results.documents]
+        answers.append({"question": case.question, "expected": case.expected_source, "sources": ranked})
         if case.expected_source is None:
             not_covered += not results.covered
             continue
         refused += not results.covered
-        ranked = [h.chunk["source"] for h in results.documents]
         rank = next((i for i, source in enumerate(ranked, start=1) if matches(source, case.expected_source)), None)
         first += rank == 1
         in_top_k += rank is not None
@@ -121,4 +122,5 @@ def evaluate(
         "off_topic_questions": off_topic,
         "not_covered": _rate(not_covered, off_topic),
         "misses": misses,
+        "answers": answers,  # per question, the sources chat lists (none when not covered)
     }

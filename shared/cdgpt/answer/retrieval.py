@@ -140,11 +140,10 @@ def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> 
     of the first documents do not depend on k. Documents are ranked by their best chunk.
     """
     query = model.embedder.embed([question])[0]
-    terms = tokenize(question, question=True)
-    lexical = model.lexical.scores_of(terms)
+    lexical = model.lexical.scores(question)
     cosine = model.vectors @ query
     if not len(cosine):
-        return Results([], [], Evidence(0.0, 0.0, 0.0))
+        return Results([], [], Evidence(0.0, 0.0))
     low, high = float(cosine.min()), float(cosine.max())
     vector_part = (cosine - low) / (high - low) if high > low else np.ones_like(cosine)
     top_lexical = float(lexical.max())
@@ -157,8 +156,7 @@ def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> 
         if len(results[1]) >= min(k, model.documents) or candidates >= len(fused):
             break
         candidates *= 4  # one long document can fill the candidates: look further for distinct ones
-    known, in_best = model.lexical.coverage(terms, int(ranked[0]))
-    return Results(*results, Evidence(high, known, in_best))
+    return Results(*results, Evidence(high, model.lexical.coverage(tokenize(question, question=True))))
 
 
 def _best(fused: np.ndarray, cosine: np.ndarray, n: int) -> np.ndarray:

@@ -4,9 +4,8 @@ The index is a term-major sparse matrix of precomputed BM25 weights, so a query 
 slices and one `bincount`. It is stored as a single `.npz` (plain arrays, loaded without pickle).
 scipy-based BM25 libraries would add ~100 MB to a Lambda package already near the 250 MB limit.
 
-A text's first line (a chunk's title and heading path) counts twice: a title says what a page is about.
-A question's own phrasing carries no evidence: English stop words, and Chinese question phrases
-("怎么", "如何", "什么", ...) which also split a run so that no bigram spans them.
+`tokenize(question, question=True)` also drops Chinese question phrases ("怎么", "如何", "什么", ...),
+which split a run so that no bigram spans them: the terms left are a question's evidence (`coverage`).
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ B = 0.75
 CJK = "\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han; not the middle dot ・
 TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
 IS_CJK = re.compile(rf"[{CJK}]")
-TITLE_WEIGHT = 2  # how many times a text's first line (title and headings) is counted
 # Question words and particles of Chinese questions, longest first so "怎么样" wins over "怎么".
 QUESTION_PHRASES = sorted(
     (
@@ -205,11 +203,6 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
     return _stemmer().stemWords(words) + tokens
 
 
-def _weighted_tokens(text: str) -> list[str]:
-    title, _, body = text.partition("\n")
-    return tokenize(title) * TITLE_WEIGHT + tokenize(body)
-
-
 @dataclass(frozen=True)
 class LexicalIndex:
     terms: dict[str, int]
@@ -220,7 +213,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
-        counts = [Counter(_weighted_tokens(t)) for t in texts]
+        counts = [Counter(tokenize(t)) for t in texts]
         lengths = np.array([sum(c.values()) for c in counts], dtype=np.float32)
         avg = float(lengths.mean()) if len(texts) and lengths.mean() > 0 else 1.0
         postings: dict[str, list[tuple[int, int]]] = {}
@@ -248,8 +241,8 @@ class LexicalIndex:
         )
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every document for the question (zeros where no term matches)."""
-        return self.scores_of(tokenize(query, question=True))
+        """BM25 score of every document for the query (zeros where no term matches)."""
+        return self.scores_of(tokenize(query))
 
     def scores_of(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every document for these terms (a term given twice counts twice)."""
@@ -261,29 +254,24 @@ class LexicalIndex:
         weights = np.concatenate([self.weights[s] for s in spans])
         return np.bincount(docs, weights=weights, minlength=self.n_docs).astype(np.float32)
 
-    def coverage(self, terms: list[str], doc: int) -> tuple[float, float]:
-        """How much of the question's evidence (its terms weighted by IDF) the index holds at all, and document doc.
+    def coverage(self, terms: list[str]) -> float:
+        """The share of the terms' evidence (each distinct term weighted by its IDF) that the index holds.
 
         A term the index lacks weighs as much as the rarest term could: it is evidence that is missing.
         """
         terms = list(dict.fromkeys(terms))
         if not terms:
-            return 0.0, 0.0
-        rarest = np.log(1 + (self.n_docs + 0.5) / 0.5)
-        weight = np.full(len(terms), rarest)
-        known = np.zeros(len(terms), dtype=bool)
-        in_doc = np.zeros(len(terms), dtype=bool)
-        for n, term in enumerate(terms):
+            return 0.0
+        rarest = float(np.log(1 + (self.n_docs + 0.5) / 0.5))
+        known = missing = 0.0
+        for term in terms:
             i = self.terms.get(term)
             if i is None:
-                continue
-            postings = self.doc_ids[self.indptr[i] : self.indptr[i + 1]]  # ascending document ids
-            weight[n] = np.log(1 + (self.n_docs - len(postings) + 0.5) / (len(postings) + 0.5))
-            known[n] = True
-            at = int(np.searchsorted(postings, doc))
-            in_doc[n] = at < len(postings) and postings[at] == doc
-        total = float(weight.sum())
-        return float(weight[known].sum()) / total, float(weight[in_doc].sum()) / total
+                missing += rarest
+            else:
+                df = int(self.indptr[i + 1] - self.indptr[i])
+                known += float(np.log(1 + (self.n_docs - df + 0.5) / (df + 0.5)))
+        return known / (known + missing)
 
     def to_bytes(self) -> bytes:
         vocab = "\n".join(sorted(self.terms, key=self.terms.__getitem__)).encode()
