@@ -57,7 +57,9 @@ def test_the_first_sources_do_not_depend_on_k(handbook, k):
     for listed, answer in zip(chat_sources, report["answers"], strict=True):
         n = min(k, len(listed))
         assert answer["sources"][:n] == listed[:n], answer["question"]
-        assert len(answer["sources"]) == (0 if not listed else min(k, load_model(handbook, default_store(get_settings()), get_settings()).documents))
+        assert len(answer["sources"]) == (
+            0 if not listed else min(k, load_model(handbook, default_store(get_settings()), get_settings()).documents)
+        )
 
 
 def test_search_ranks_the_same_first_documents_and_chunks_for_every_k(handbook):

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 from cdgpt.index.lexical import CJK
 
-MIN_SIMILARITY = {"local": 0.27, "openai": 0.2}  # the best cosine below which nothing is relevant
+MIN_SIMILARITY: dict[str, float] = {"local": 0.27, "openai": 0.2}  # the best cosine below which nothing is relevant
 LOCAL_CJK_SIMILARITY = 0.6  # the same for a mostly Chinese or Japanese question, local embedder
 MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embedder)
 _CJK_CHAR = re.compile(f"[{CJK}]")
@@ -34,11 +33,15 @@ def mostly_cjk(question: str) -> bool:
     return letters > 0 and 2 * len(_CJK_CHAR.findall(question)) > letters
 
 
-def covers(
-    evidence: Evidence, question: str, provider: Literal["openai", "local"], min_score: float | None = None
-) -> bool:
+def covers(evidence: Evidence, question: str, provider: str, min_score: float | None = None) -> bool:
     """min_score (CDGPT_MIN_SCORE), when set, replaces the cosine floor."""
     if provider != "local":
         return evidence.similarity >= (MIN_SIMILARITY[provider] if min_score is None else min_score)
-    floor = min_score if min_score is not None else LOCAL_CJK_SIMILARITY if mostly_cjk(question) else MIN_SIMILARITY[provider]
+    floor = (
+        min_score
+        if min_score is not None
+        else LOCAL_CJK_SIMILARITY
+        if mostly_cjk(question)
+        else MIN_SIMILARITY[provider]
+    )
     return evidence.similarity >= floor and evidence.known >= MIN_KNOWN

@@ -122,7 +122,8 @@ def _vectors(index: faiss.Index) -> np.ndarray:
     n, dim = index.ntotal, index.d
     if not n:
         return np.zeros((0, dim), dtype=np.float32)
-    return faiss.rev_swig_ptr(faiss.downcast_index(index).get_xb(), n * dim).reshape(n, dim)
+    flat: Any = faiss.downcast_index(index)  # IndexFlatIP
+    return faiss.rev_swig_ptr(flat.get_xb(), n * dim).reshape(n, dim)
 
 
 def retrieve(model: LoadedModel, question: str, k: int, settings: Settings) -> Results:

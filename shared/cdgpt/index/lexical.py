@@ -25,15 +25,12 @@ CJK = "\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kan
 TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
 IS_CJK = re.compile(rf"[{CJK}]")
 # Question words and particles of Chinese questions, longest first so "怎么样" wins over "怎么".
-QUESTION_PHRASES = sorted(
-    (
-        "怎么样 怎么办 怎么 怎样 如何 什么 哪些 哪个 哪里 为什么 能不能 可不可以 可以 是否 有没有 应该 需要 "
-        "吗 呢 吧 啊 的 了 是 我 我们 您 你 他 它 在 和 与 及 或 把 被 要 想 会 能 就 都 也 还 这 那 "
-        "这个 那个 一个 有 没有 让 用 时 后 里 中 上 下 个 些 请问 一下 到底 多少 几"
-    ).split(),
-    key=len,
-    reverse=True,
+_PHRASES = (
+    "怎么样 怎么办 怎么 怎样 如何 什么 哪些 哪个 哪里 为什么 能不能 可不可以 可以 是否 有没有 应该 需要 "
+    "吗 呢 吧 啊 的 了 是 我 我们 您 你 他 它 在 和 与 及 或 把 被 要 想 会 能 就 都 也 还 这 那 "
+    "这个 那个 一个 有 没有 让 用 时 后 里 中 上 下 个 些 请问 一下 到底 多少 几"
 )
+QUESTION_PHRASES = sorted(_PHRASES.split(), key=len, reverse=True)
 QUESTION_SPLIT = re.compile("|".join(map(re.escape, QUESTION_PHRASES)))
 STOP_WORDS = frozenset(
     [
