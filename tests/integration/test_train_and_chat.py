@@ -9,7 +9,8 @@ import faiss
 import numpy as np
 import pytest
 
-from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, MIN_SIMILARITY, NOT_COVERED, chat
+from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, NOT_COVERED, chat
+from cdgpt.answer.relevance import MIN_SIMILARITY
 from cdgpt.answer.retrieval import load_model, search
 from cdgpt.api.contract import train_result
 from cdgpt.clients import reset_clients
@@ -133,8 +134,8 @@ def test_scores_separate_covered_from_uncovered_questions(handbook_store):
     settings = get_settings()
     model = load_model("handbook", handbook_store, settings)
 
-    def best(question: str) -> float:  # what chat compares with the threshold: the best cosine among the top k
-        return max(h.similarity for h in search(model, question, settings.top_k, settings.lexical_weight).chunks)
+    def best(question: str) -> float:  # what chat compares with the threshold: the best cosine of any chunk
+        return search(model, question, settings.top_k, settings.lexical_weight).evidence.similarity
 
     covered = {q["question"]: best(q["question"]) for q in COVERED}
     uncovered = {q: best(q) for q in [*UNCOVERED, OFF_TOPIC, PERU]}

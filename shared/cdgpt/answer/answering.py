@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdgpt.answer.retrieval import Hit, load_model, search
+from cdgpt.answer.retrieval import Hit, load_model, retrieve
 from cdgpt.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from cdgpt.index.lexical import tokenize
 from cdgpt.ingest.chunking import split_sentences
@@ -14,7 +14,6 @@ from cdgpt.settings import Settings, get_settings
 
 HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
 SNIPPET_CHARS = 300
-MIN_SIMILARITY = {"local": 0.27, "openai": 0.2}  # cosine below which a chunk is not relevant
 NOT_COVERED = "The documents do not cover this question."
 EXTRACTIVE_LABEL = "Extractive answer (quoted from the documents; no language model is configured):"
 DEFAULT_PROMPT = (
@@ -126,12 +125,8 @@ def chat(
     question = check_question(question)
     history = check_history(history)
     model = load_model(model_name, store or default_store(settings), settings)
-    results = search(model, question, settings.top_k, settings.lexical_weight)
-    threshold = settings.min_score if settings.min_score is not None else MIN_SIMILARITY[model.embedder.provider]
-    relevant = [h for h in results.chunks if h.similarity >= threshold]
-    # A document is listed when its best-ranked chunk is relevant, and always when the answer quotes it.
-    quoted = {h.chunk["source"] for h in relevant}
-    documents = [h for h in results.documents if h.similarity >= threshold or h.chunk["source"] in quoted]
+    results = retrieve(model, question, settings.top_k, settings)  # what `cdgpt eval` measures
+    relevant, documents = results.chunks, results.documents  # both empty when not covered
     numbers = {h.chunk["source"]: n for n, h in enumerate(documents, start=1)}  # [n] cites sources[n-1]
     if not relevant:
         answer = NOT_COVERED

@@ -34,17 +34,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from cdgpt.answer.evaluation import evaluate, load_cases
 
-    report = evaluate(args.model, load_cases(Path(args.file)), k=args.k)
+    cases = [case for file in args.file for case in load_cases(Path(file), args.split)]
+    report = evaluate(args.model, cases, k=args.k)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
         return 0
     for miss in report["misses"]:
-        rank = f"rank {miss['rank']}" if miss["rank"] else "not found"
+        rank = "not covered" if miss["not_covered"] else f"rank {miss['rank']}" if miss["rank"] else "not found"
         print(f"miss ({rank}): {miss['question']}\n  expected {miss['expected']}; got {', '.join(miss['got'])}")
-    print(
-        f"{report['model_name']}: {report['questions']} questions  R@1 {report['recall_at_1']:.3f}  "
-        f"R@{report['k']} {report['recall_at_k']:.3f}  MRR {report['mrr']:.3f}"
-    )
+    line = f"{report['model_name']}: {report['questions']} questions"
+    if report["questions"]:
+        line += (
+            f"  R@1 {report['recall_at_1']:.3f}  R@{report['k']} {report['recall_at_k']:.3f}  MRR {report['mrr']:.3f}"
+            f"  refused {report['wrongly_refused']:.3f}"
+        )
+    if report["off_topic_questions"]:
+        line += f"  off-topic {report['off_topic_questions']}: not covered {report['not_covered']:.3f}"
+    print(line)
     return 0
 
 
@@ -98,11 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("question")
     chat.set_defaults(func=cmd_chat)
 
-    evaluation = commands.add_parser("eval", help="measure retrieval on questions with known sources")
+    evaluation = commands.add_parser("eval", help="measure what chat returns on questions with known sources")
     evaluation.add_argument("--model", required=True, help="model name")
-    evaluation.add_argument("--k", type=int, default=4, help="the k of recall at k (default 4)")
+    evaluation.add_argument("--k", type=int, help="sources listed per question (default: chat's, CDGPT_TOP_K)")
+    evaluation.add_argument("--split", choices=["dev", "test"], help="only this half of the questions")
     evaluation.add_argument("--json", action="store_true", help="print the report as JSON")
-    evaluation.add_argument("file", help='JSON lines: {"question": ..., "expected_source": ...}')
+    evaluation.add_argument(
+        "file", nargs="+", help='JSON lines: {"question": ..., "expected_source": ... or null when off-topic}'
+    )
     evaluation.set_defaults(func=cmd_eval)
 
     serve = commands.add_parser("serve", help="serve the template's API routes locally (no Docker)")
