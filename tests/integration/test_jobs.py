@@ -117,7 +117,7 @@ def test_a_failed_training_is_a_failed_job_with_its_reason(store, sources):
 
 
 def test_unknown_jobs_are_not_found(store):
-    for job_id in ("j20260101000000-000000000000", "../models/m/manifest", "x" * 200):
+    for job_id in ("j20260101000000000000-000000000000", "../models/m/manifest", "x" * 200):
         with pytest.raises(JobNotFound):
             operations.job_status(job_id, store=store)
 

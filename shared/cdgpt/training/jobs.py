@@ -122,7 +122,7 @@ def check_job_id(job_id: str) -> str:
 
 
 def _new_job_id() -> str:
-    return f"j{now():%Y%m%d%H%M%S}-{secrets.token_hex(6)}"  # sorts by creation time
+    return f"j{now():%Y%m%d%H%M%S%f}-{secrets.token_hex(6)}"  # sorts by creation time (to the microsecond)
 
 
 class JobStore:
