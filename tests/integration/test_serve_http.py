@@ -227,7 +227,9 @@ def test_concurrent_requests_each_get_their_own_reply(echo):
 # -- framing -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("length", [b"\xb2", "²".encode(), b"-1", b"1e3", b"0x10"], ids=["latin1-2", "utf8-2", "neg", "exp", "hex"])
+@pytest.mark.parametrize(
+    "length", [b"\xb2", "²".encode(), b"-1", b"1e3", b"0x10"], ids=["latin1-2", "utf8-2", "neg", "exp", "hex"]
+)
 def test_an_invalid_content_length_is_a_400_envelope_not_a_dropped_connection(echo, length):
     with RawConnection(echo.port) as conn:
         conn.send(request("POST", "/echo", raw=b"Content-Length: " + length + b"\r\n"))
@@ -254,7 +256,7 @@ def test_two_equal_content_lengths_frame_one_body(echo):
 
 def test_a_chunked_body_is_read_whole_and_the_next_request_follows(echo):
     head = request("POST", "/echo", raw=b"Transfer-Encoding: chunked\r\n")
-    chunked = b"4\r\n{\"a\"\r\n4\r\n: 12\r\n1\r\n}\r\n0\r\n\r\n"
+    chunked = b'4\r\n{"a"\r\n4\r\n: 12\r\n1\r\n}\r\n0\r\n\r\n'
     with RawConnection(echo.port) as conn:
         conn.send(head + chunked + NEXT)
         assert conn.response().json()["event"]["body"] == '{"a": 12}'
@@ -319,7 +321,9 @@ def test_an_oversized_chunked_body_is_413(echo):
 
 def test_a_client_waiting_for_100_continue_gets_the_413_before_sending(echo):
     with RawConnection(echo.port) as conn:
-        conn.send(request("POST", "/echo", raw=b"Expect: 100-continue\r\nContent-Length: %d\r\n" % (MAX_BODY_BYTES + 1)))
+        conn.send(
+            request("POST", "/echo", raw=b"Expect: 100-continue\r\nContent-Length: %d\r\n" % (MAX_BODY_BYTES + 1))
+        )
         response = conn.response()
         assert failure_of(response, 413) == f"request body is larger than {MAX_BODY_BYTES} bytes"
         assert response.header("connection") == "close"

@@ -107,7 +107,9 @@ class App:
         except UnicodeDecodeError:
             return Reply.envelope(400, "request body is not UTF-8")
         client = scope.get("client") or ("", 0)
-        request = HttpRequest(scope["method"], raw_path, scope["query_string"].decode("latin-1"), headers, text, client[0])
+        request = HttpRequest(
+            scope["method"], raw_path, scope["query_string"].decode("latin-1"), headers, text, client[0]
+        )
         return await self._invoke(found, request)
 
     async def _read_body(self, headers: list[tuple[str, str]], receive: Receive) -> bytes | Reply | None:

@@ -93,7 +93,9 @@ class RouteTable:
             if method == "OPTIONS":
                 return Refusal(204, None, resource.allowed())
             allowed = ", ".join(resource.allowed())
-            return Refusal(405, f"method {method} is not allowed on {raw_path} (allowed: {allowed})", resource.allowed())
+            return Refusal(
+                405, f"method {method} is not allowed on {raw_path} (allowed: {allowed})", resource.allowed()
+            )
         return Refusal(404, f"no route {method} {raw_path}", [])
 
 
