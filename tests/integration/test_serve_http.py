@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from cdgpt.limits import MAX_BODY_BYTES
+from cdgpt.local.asgi import DRAIN_LIMIT
 from tests.support import REPO, check_envelope
 from tests.support.raw_http import RawConnection, RawResponse, request
 from tests.support.serve import serving
@@ -319,14 +320,20 @@ def test_an_oversized_chunked_body_is_413(echo):
         assert conn.response().status == 200
 
 
-def test_a_client_waiting_for_100_continue_gets_the_413_before_sending(echo):
+@pytest.mark.parametrize(
+    "announced",
+    [
+        b"Expect: 100-continue\r\nContent-Length: %d\r\n" % (MAX_BODY_BYTES + 1),  # curl, for large bodies
+        b"Content-Length: %d\r\n" % (DRAIN_LIMIT + 1),  # more than is worth reading to say no
+    ],
+    ids=["waits-for-100-continue", "over-the-drain-limit"],
+)
+def test_a_body_announced_too_large_is_413_before_it_is_sent(echo, announced):
     with RawConnection(echo.port) as conn:
-        conn.send(
-            request("POST", "/echo", raw=b"Expect: 100-continue\r\nContent-Length: %d\r\n" % (MAX_BODY_BYTES + 1))
-        )
+        conn.send(request("POST", "/echo", raw=announced))
         response = conn.response()
         assert failure_of(response, 413) == f"request body is larger than {MAX_BODY_BYTES} bytes"
-        assert response.header("connection") == "close"
+        assert response.header("connection") == "close" and conn.closed_by_server()
 
 
 def test_a_body_of_exactly_the_limit_is_read(echo):

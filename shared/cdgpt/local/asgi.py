@@ -32,6 +32,10 @@ Send = Callable[[Message], Awaitable[None]]
 log = logging.getLogger("cdgpt.serve")
 
 
+def envelope_body(msg: str) -> bytes:
+    return json.dumps(failure(msg), separators=(",", ":")).encode()
+
+
 class Reply:
     """A whole response. (A streamed one would carry an async iterator of chunks, sent by `respond`.)"""
 
@@ -43,10 +47,12 @@ class Reply:
         headers = [(b"content-type", b"application/json")]
         if allow:
             headers.append((b"allow", ", ".join(allow).encode()))
-        return cls(status, headers, json.dumps(failure(msg)).encode(), close)
+        return cls(status, headers, envelope_body(msg), close)
 
     async def respond(self, send: Send) -> None:
-        headers = [*self.headers, (b"content-length", str(len(self.body)).encode())]
+        headers = list(self.headers)
+        if self.status != 204:  # a 204 has no body, and says nothing of its length
+            headers.append((b"content-length", str(len(self.body)).encode()))
         if self.close:  # h11 closes the connection after a response that says so
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": self.status, "headers": headers})

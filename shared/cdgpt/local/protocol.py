@@ -9,12 +9,11 @@ deadline starts with the first byte the client owes and is not extended by a tri
 from __future__ import annotations
 
 import asyncio
-import json
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from cdgpt.api.contract import failure
+from cdgpt.local.asgi import envelope_body
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -55,7 +54,7 @@ class GuardedH11Protocol(H11Protocol):
             self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
-        body = json.dumps(failure("invalid HTTP request: bad framing, headers or request line")).encode()
+        body = envelope_body("invalid HTTP request: bad framing, headers or request line")
         headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
         headers.append((b"content-length", str(len(body)).encode()))
         for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body)):

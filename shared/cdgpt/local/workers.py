@@ -53,11 +53,10 @@ class Worker:
             self.function,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            limit=1 << 20,
         )
-        ready = await self._read()
-        if ready != {"ready": True}:
-            raise RuntimeError(f"the {self.function} worker could not load its handler (see the log above)")
+        if await self._read() != {"ready": True}:
+            await self.stop()
+            raise HandlerFailed(f"the {self.function} worker could not load its handler (see the log above)")
 
     async def _read(self) -> dict[str, Any] | None:
         assert self.process is not None and self.process.stdout is not None
@@ -75,7 +74,9 @@ class Worker:
             self.process.stdin.write(_frame({"event": event, "request_id": request_id}))
             await self.process.stdin.drain()
             reply = await self._read()
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:  # it died before reading the event
+            reply = None
+        except asyncio.CancelledError:
             await self.stop()  # half a conversation: this worker cannot be trusted with the next one
             raise
         if reply is None:
