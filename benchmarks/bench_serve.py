@@ -126,7 +126,9 @@ def main() -> int:
     try:
         run_clients(url, questions, 1, 20)  # warm the worker
         one, one_errors, one_wall = run_clients(url, questions, 1, 200)
-        print(f"cdgpt serve, 1 keep-alive client x 200: {one_errors} errors, {percentiles(one)}, {200 / one_wall:.0f} req/s")
+        print(
+            f"cdgpt serve, 1 keep-alive client x 200: {one_errors} errors, {percentiles(one)}, {200 / one_wall:.0f} req/s"
+        )
         many, errors, wall = run_clients(url, questions, args.clients, args.chats)
         total = args.clients * args.chats
         print(

@@ -119,9 +119,9 @@ class App:
         return await self._invoke(found, request)
 
     async def _read_body(self, headers: list[tuple[str, str]], receive: Receive) -> bytes | Reply | None:
-        names = {name for name, _ in headers}
-        declared = int(dict(headers).get("content-length", "0"))  # h11 has checked it is digits
-        expects_continue = dict(headers).get("expect", "").lower() == "100-continue"
+        fields = dict(headers)
+        declared = int(fields.get("content-length", "0"))  # h11 has checked it is digits
+        expects_continue = fields.get("expect", "").lower() == "100-continue"
         if declared > DRAIN_LIMIT or (declared > MAX_BODY_BYTES and expects_continue):
             return Reply.envelope(413, TOO_LARGE, close=True)
         chunks: list[bytes] = []
@@ -143,7 +143,7 @@ class App:
             return Reply.envelope(408, f"the request body did not arrive within {self.read_timeout:g} s", close=True)
         if size > MAX_BODY_BYTES:
             return Reply.envelope(413, TOO_LARGE)
-        if {"content-length", "transfer-encoding"} <= names:  # read as chunked, as h11 does, then refused
+        if "content-length" in fields and "transfer-encoding" in fields:  # read as chunked, as h11 does, then refused
             return Reply.envelope(400, "Content-Length and Transfer-Encoding together are refused", close=True)
         return b"".join(chunks)
 
