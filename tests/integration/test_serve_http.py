@@ -445,3 +445,9 @@ def test_json_the_parser_cannot_take_is_400(guarded, body):
         response = conn.response()
     assert response.status == 400
     assert response.json() == {"code": 1, "msg": "request body is not valid JSON", "data": None}
+
+
+def test_the_secret_is_never_logged(guarded):
+    log = guarded.server_log()
+    assert "serving " in log and "POST /chat" in log and "POST /chat HTTP/1.1" in log  # startup, access log
+    assert NON_ASCII_SECRET not in log and NON_ASCII_SECRET.encode().decode("latin-1") not in log
