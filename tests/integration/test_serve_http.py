@@ -448,6 +448,9 @@ def test_json_the_parser_cannot_take_is_400(guarded, body):
 
 
 def test_the_secret_is_never_logged(guarded):
+    auth = b"Authorization: Bearer " + NON_ASCII_SECRET.encode() + b"\r\n"
+    with guarded_request(guarded, b'{"model_name": "nothing-here", "question": "Hi?"}', auth) as conn:
+        assert conn.response().status == 404
     log = guarded.server_log()
     assert "serving " in log and "POST /chat" in log and "POST /chat HTTP/1.1" in log  # startup, access log
     assert NON_ASCII_SECRET not in log and NON_ASCII_SECRET.encode().decode("latin-1") not in log
