@@ -36,7 +36,7 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def parse_json(text: str | bytes) -> Any:
+def parse_json(text: str) -> Any:
     """`json.loads`, failing only with JSONDecodeError: also for nesting too deep to parse (RecursionError)
     and integers longer than Python converts (ValueError), so every unparseable body is a 400."""
     try:
@@ -44,9 +44,8 @@ def parse_json(text: str | bytes) -> Any:
     except json.JSONDecodeError:
         raise
     except (ValueError, RecursionError) as exc:
-        doc = text if isinstance(text, str) else ""
         reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long to convert"
-        raise json.JSONDecodeError(reason, doc, 0) from None
+        raise json.JSONDecodeError(reason, text, 0) from None
 
 
 def _presented_secret(headers: dict[str, str], body: str | None) -> str | None:
