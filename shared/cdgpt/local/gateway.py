@@ -113,7 +113,8 @@ def proxy_event(match: Match, request: HttpRequest, request_id: str) -> dict[str
     """The API Gateway REST proxy event the Lambda receives for this request."""
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
-    for name, value in request.headers:
+    forwarded = [("x-forwarded-for", request.source_ip), ("x-forwarded-proto", "http")]  # set by API Gateway
+    for name, value in [*((n, v) for n, v in request.headers if not n.startswith("x-forwarded-")), *forwarded]:
         headers[name] = value  # the last of repeated headers, as API Gateway does
         multi_headers.setdefault(name, []).append(value)
     query: dict[str, str] = {}
@@ -137,7 +138,7 @@ def proxy_event(match: Match, request: HttpRequest, request_id: str) -> dict[str
         "requestContext": {
             "resourcePath": match.route.path,
             "httpMethod": method,
-            "path": f"/local{request.raw_path}",
+            "path": request.raw_path,  # no stage in the URL, as behind a custom domain
             "stage": "local",
             "protocol": "HTTP/1.1",
             "requestId": request_id,
