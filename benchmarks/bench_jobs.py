@@ -21,7 +21,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serve import SECRET, start_server  # noqa: E402
+from bench_serve import SECRET, start_server
 
 PAGE = "<html><head><title>Page {n}</title></head><body><main><h1>Page {n}</h1><p>{text}</p></main></body></html>"
 TEXT = "Room {n} on floor {f} is booked by team {t} for the weekly planning meeting. " * 8
