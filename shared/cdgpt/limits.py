@@ -9,3 +9,12 @@ MAX_QUESTION_CHARS = 4000
 MAX_HISTORY_ITEMS = 200
 MAX_HISTORY_ITEM_CHARS = 20000
 MAX_HISTORY_CHARS = 500_000  # the history is echoed back: keep the reply far below Lambda's 6 MB
+
+# Packaged documents (Office, OpenDocument, EPUB: zip files of XML) and tabular data
+MAX_ARCHIVE_MEMBERS = 10_000  # files inside one zip
+MAX_ARCHIVE_BYTES = 256 * 1024 * 1024  # their declared sizes together (zipfile stops each member at its own)
+MAX_ARCHIVE_RATIO = 100  # unpacked / packed, checked once the unpacked size passes 16 MB
+MAX_XML_PART_BYTES = 64 * 1024 * 1024  # one XML part parsed into a tree (lxml also stops at 256 levels)
+MAX_TABLE_ROWS = 100_000  # rows of one sheet, CSV or JSON document
+MAX_TABLE_COLUMNS = 500
+MAX_TABLE_CELLS = 2_000_000  # cells of one document, all sheets together
