@@ -7,7 +7,6 @@ table-of-contents entry. DRM-encrypted books are refused (font obfuscation is no
 from __future__ import annotations
 
 import posixpath
-from typing import Any
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.archive import Archive, resolve
@@ -78,5 +77,7 @@ def epub(content: bytes, name: str) -> tuple[str | None, list[Section]]:
             continue
         chapter_title, found = html(book.read(path), None)
         heading = titles.get(path) or chapter_title
-        sections.extend(s if s.headings or not heading else Section((heading,), s.text, s.anchor, s.page) for s in found)
+        sections.extend(
+            s if s.headings or not heading else Section((heading,), s.text, s.anchor, s.page) for s in found
+        )
     return title, sections

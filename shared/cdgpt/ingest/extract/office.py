@@ -221,5 +221,7 @@ def pptx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
                     paragraphs.append("Notes: " + "\n\n".join(notes))
         first_title = first_title or title
         if paragraphs or title:
-            sections.append(Section((title or f"Slide {number}",), "\n\n".join(paragraphs or [title or ""]), page=number))
+            sections.append(
+                Section((title or f"Slide {number}",), "\n\n".join(paragraphs or [title or ""]), page=number)
+            )
     return core_title(package) or first_title, sections

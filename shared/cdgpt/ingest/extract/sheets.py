@@ -54,23 +54,34 @@ def sheet_paragraphs(rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def _rows(cells: Iterable[tuple[Any, ...]], where: str, cells_left: int) -> tuple[list[tuple[Any, ...]], int]:
-    """A sheet's rows, trailing empty cells trimmed, within the row, column and (workbook's) cell limits."""
+    """A sheet's non-empty rows, trailing empty cells trimmed, within the row, column and (workbook) cell limits."""
     rows = []
+    gap = None  # openpyxl yields one shared tuple for every missing row: skipped without a scan
     for number, row in enumerate(cells, start=1):
-        width = len(row)
-        while width and row[width - 1] in (None, ""):
-            width -= 1
-        if not width:
+        if row is gap:
+            continue
+        filled = len(row) - row.count(None)
+        if not filled:
+            gap = row
             continue
         if number > MAX_TABLE_ROWS:
             raise SourceFailed(f"{where} has more than {MAX_TABLE_ROWS} rows")
-        if width > MAX_TABLE_COLUMNS:
+        if len(row) > MAX_TABLE_COLUMNS and row[MAX_TABLE_COLUMNS:].count(None) < len(row) - MAX_TABLE_COLUMNS:
             raise SourceFailed(f"{where} has more than {MAX_TABLE_COLUMNS} columns")
-        cells_left -= width
+        cells_left -= filled
         if cells_left < 0:
             raise SourceFailed(f"{where} takes the workbook past {MAX_TABLE_CELLS} cells")
+        width = len(row)
+        while row[width - 1] is None:
+            width -= 1
         rows.append(row[:width])
     return rows, cells_left
+
+
+def _width(sheet: Any) -> int:
+    """The columns to read: the sheet's declared width when it is within the limit, else one past the limit."""
+    declared = sheet.max_column
+    return declared if isinstance(declared, int) and 0 < declared <= MAX_TABLE_COLUMNS else MAX_TABLE_COLUMNS + 1
 
 
 def xlsx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
@@ -86,7 +97,7 @@ def xlsx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
     try:
         for number, sheet in enumerate(book.worksheets, start=1):
             where = f"{name}: sheet {sheet.title!r}"
-            cells = sheet.iter_rows(values_only=True, max_row=MAX_TABLE_ROWS + 1, max_col=MAX_TABLE_COLUMNS + 1)
+            cells = sheet.iter_rows(values_only=True, max_col=_width(sheet))
             try:
                 rows, cells_left = _rows(cells, where, cells_left)
             except CdgptError:
