@@ -18,3 +18,12 @@ MAX_XML_PART_BYTES = 64 * 1024 * 1024  # one XML part parsed into a tree (lxml a
 MAX_TABLE_ROWS = 100_000  # rows of one sheet, CSV or JSON document
 MAX_TABLE_COLUMNS = 500
 MAX_TABLE_CELLS = 2_000_000  # cells of one document, all sheets together
+
+# Crawling (an entry {"url": ..., "crawl": {...}}, or a sitemap)
+MAX_CRAWL_PAGES = 5000  # pages one crawl entry may fetch
+MAX_CRAWL_DEPTH = 20
+MAX_CRAWL_BYTES = 512 * 1024 * 1024  # a crawl's fetched pages are held until indexed: it stops past this
+MAX_SITEMAP_URLS = 50_000  # in one sitemap file, as the protocol allows
+MAX_SITEMAP_FILES = 100  # sitemaps read through sitemap indexes
+MAX_LINKS_PER_PAGE = 5000
+HOST_CONCURRENCY = 4  # requests in flight to one host while crawling

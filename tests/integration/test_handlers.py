@@ -194,6 +194,7 @@ def test_train_event_returns_the_exact_success_envelope(api_secret, aws):
         "documents",
         "chunks",
         "chunks_embedded",
+        "documents_unchanged",
         "sources",
     ]
     assert data["model_name"] == "handbook"

@@ -168,6 +168,7 @@ def test_a_failing_source_is_reported_and_training_goes_on(source_root, tmp_path
         "documents_failed": 1,
         "chunks": result["chunks"],
         "chunks_embedded": result["chunks"],
+        "documents_unchanged": 0,
     }
     answer = chat("partial", "Which day of the week do hybrid workers always have to be in the office?")
     assert f"{HANDBOOK}/remote-work.md" in [s["source"] for s in answer["sources"]]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
 
 from cdgpt import errors
+from cdgpt.ingest.sources.entries import CrawlEntry, request_entry
 from cdgpt.limits import (
     MAX_ENTRY_CHARS,
     MAX_HISTORY_CHARS,
@@ -35,6 +36,7 @@ ModelName = Annotated[
     str, StringConstraints(pattern=MODEL_NAME.pattern, max_length=64), AfterValidator(_no_parent_steps)
 ]
 Entry = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTRY_CHARS)]
+FileListItem = Annotated[Entry | CrawlEntry, PlainValidator(request_entry, json_schema_input_type=Entry | CrawlEntry)]
 HistoryItem = Annotated[str, StringConstraints(max_length=MAX_HISTORY_ITEM_CHARS)]
 
 
@@ -46,7 +48,7 @@ class Request(BaseModel):
 
 class TrainRequest(Request):
     model_name: ModelName
-    file_list: Annotated[list[Entry], Field(min_length=1, max_length=MAX_SOURCES)]
+    file_list: Annotated[list[FileListItem], Field(min_length=1, max_length=MAX_SOURCES)]
     prompt: Annotated[str, StringConstraints(max_length=MAX_PROMPT_CHARS)] | None = None
 
 
@@ -57,7 +59,7 @@ class ChatRequest(Request):
 
 
 class SourceStatus(BaseModel):
-    entry: str
+    entry: str | CrawlEntry
     status: str
     reason: str | None = None
 
@@ -73,6 +75,9 @@ class TrainResult(BaseModel):
     documents: int
     chunks: int
     chunks_embedded: int = Field(description="chunks whose text was new; unchanged text keeps its vector")
+    documents_unchanged: int = Field(
+        0, description="documents reused as they were: not modified (304, ETag) or same content"
+    )
     sources: list[SourceStatus]
 
 

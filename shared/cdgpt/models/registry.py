@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cdgpt.errors import InvalidRequest, ModelNotFound
+from cdgpt.ingest.sources.entries import CrawlEntry
 from cdgpt.models.store import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,10 @@ class EmbeddingInfo(BaseModel):
 
 
 class SourceRecord(BaseModel):
-    entry: str
+    entry: str | CrawlEntry
     status: str  # "ok" | "failed"
     reason: str | None = None
-    documents: list[dict[str, Any]] = []  # {source, title, sha256, bytes, chunks}
+    documents: list[dict[str, Any]] = []  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?}
 
 
 class Manifest(BaseModel):

@@ -9,7 +9,10 @@ from dataclasses import asdict
 from cdgpt.errors import CdgptError, InvalidRequest, TrainingFailed
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex
+from cdgpt.ingest.extract import EXTRACTION_VERSION
+from cdgpt.ingest.incremental import load_previous
 from cdgpt.ingest.pipeline import ingest
+from cdgpt.ingest.sources.entries import Entry, entry_label, parse_entry
 from cdgpt.limits import MAX_PROMPT_CHARS, MAX_SOURCES
 from cdgpt.models.registry import EmbeddingInfo, check_model_name, docstore_bytes, list_models, publish, read_manifest
 from cdgpt.models.store import ArtifactStore, default_store
@@ -22,14 +25,12 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
 
 
-def check_file_list(file_list: object) -> list[str]:
+def check_file_list(file_list: object) -> list[Entry]:
     if not isinstance(file_list, list) or not file_list:
         raise InvalidRequest("file_list must be a non-empty list of sources")
     if len(file_list) > MAX_SOURCES:
         raise InvalidRequest(f"file_list holds more than {MAX_SOURCES} sources")
-    if not all(isinstance(entry, str) for entry in file_list):
-        raise InvalidRequest("every file_list entry must be a string")
-    return list(dict.fromkeys(e.strip() for e in file_list))
+    return list(dict.fromkeys(parse_entry(e) for e in file_list))
 
 
 def _kb(size: int) -> float:
@@ -38,7 +39,7 @@ def _kb(size: int) -> float:
 
 def train(
     model_name: str,
-    file_list: list[str],
+    file_list: list[Entry] | list[str],
     prompt: str | None = None,
     *,
     settings: Settings | None = None,
@@ -54,10 +55,15 @@ def train(
     store = store or default_store(settings)
     embedder = embedder or make_embedder(settings)
 
-    records, chunks = ingest(entries, settings, progress)
+    chunking = {
+        "chars": settings.chunk_chars,
+        "overlap": settings.chunk_overlap_chars,
+        "extraction": EXTRACTION_VERSION,
+    }
+    records, chunks = ingest(entries, settings, progress, load_previous(store, model_name, chunking))
     failed = [r for r in records if r.status == "failed"]
     if not chunks:
-        reasons = "; ".join(f"{r.entry}: {r.reason}" for r in failed[:5]) or "no text in any source"
+        reasons = "; ".join(f"{entry_label(r.entry)}: {r.reason}" for r in failed[:5]) or "no text in any source"
         raise TrainingFailed(f"no source could be used ({reasons})")
 
     from cdgpt.index.vectors import build_vector_index, vector_index_to_bytes
@@ -85,8 +91,9 @@ def train(
             "documents_failed": sum(1 for r in records for d in r.documents if "reason" in d),
             "chunks": len(chunks),
             "chunks_embedded": embedded,
+            "documents_unchanged": sum(1 for r in records for d in r.documents if d.get("unchanged")),
         },
-        chunking={"chars": settings.chunk_chars, "overlap": settings.chunk_overlap_chars},
+        chunking=chunking,
         sources=records,
     )
     return {
@@ -100,6 +107,7 @@ def train(
         "documents": manifest.counts["documents"],
         "chunks": manifest.counts["chunks"],
         "chunks_embedded": embedded,
+        "documents_unchanged": manifest.counts["documents_unchanged"],
         "sources": [r.model_dump(include={"entry", "status", "reason"}) for r in records],
     }
 

@@ -10,7 +10,11 @@ from cdgpt.ingest.extract.document import Document, Section
 from cdgpt.ingest.extract.text import check_text, decode, markdown, plain_text
 from cdgpt.ingest.sources import RawDocument
 
-__all__ = ["Document", "Section", "decode", "detect_kind", "extract"]
+__all__ = ["EXTRACTION_VERSION", "Document", "Section", "decode", "detect_kind", "extract"]
+
+# Bump when extraction changes what a document yields: a retraining then reads unchanged documents again
+# instead of reusing their chunks (see ingest/incremental.py).
+EXTRACTION_VERSION = 2
 
 KINDS = {
     "text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",
