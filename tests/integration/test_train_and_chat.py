@@ -92,7 +92,11 @@ def test_covered_question_cites_its_source_with_an_extractive_answer(handbook_st
     assert result["history"] == [f"Human: {item['question']}", f"Bot: {result['answer']}"]
     assert len(sources) == len(set(sources))  # one entry per document
     for source in result["sources"]:
-        assert set(source) == {"source", "title", "score", "snippet"} and source["title"] and source["snippet"]
+        assert (
+            set(source) == {"source", "title", "score", "snippet", "page", "url"}
+            and source["title"]
+            and source["snippet"]
+        )
         assert 0 <= source["score"] <= 1  # fused vector and BM25 score
     scores = [s["score"] for s in result["sources"]]
     assert scores == sorted(scores, reverse=True)

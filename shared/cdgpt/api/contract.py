@@ -86,6 +86,8 @@ class RetrievedSource(BaseModel):
     title: str
     score: float
     snippet: str
+    page: int | None = Field(None, description="page (PDF), slide (PowerPoint) or sheet (Excel) of the best passage")
+    url: str | None = Field(None, description="a web source's URL, with #anchor of the passage's nearest heading")
 
 
 class ChatResult(BaseModel):

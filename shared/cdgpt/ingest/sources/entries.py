@@ -28,7 +28,7 @@ class CrawlOptions(BaseModel):
     scope: Literal["path", "site"] = Field(
         "path", description="'path': pages under the start URL's folder; 'site': the whole host"
     )
-    delay_s: float = Field(0, ge=0, le=10, description="pause between requests (robots.txt Crawl-delay wins)")
+    delay_s: float = Field(0.0, ge=0, le=10, description="pause between requests (robots.txt Crawl-delay wins)")
 
 
 class CrawlEntry(BaseModel):

@@ -23,7 +23,21 @@ def normalize(url: str, base: str | None = None) -> str | None:
         return None
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    return urlunsplit((scheme, netloc, _without_dots(parts.path), parts.query, ""))
+
+
+def _without_dots(path: str) -> str:
+    """The path with `.` and `..` segments resolved (RFC 3986), never above the root."""
+    segments: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if len(segments) > 1:
+                segments.pop()
+        elif part != ".":
+            segments.append(part)
+    if path.endswith(("/.", "/..")):
+        segments.append("")
+    return "/".join(segments) or "/"
 
 
 def origin(url: str) -> str:
