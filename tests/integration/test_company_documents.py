@@ -210,3 +210,15 @@ def test_given_unchanged_s3_objects_when_retrained_then_none_is_downloaded(monke
         assert changed["documents_unchanged"] == 2 and sorted(gets) == [200, 304, 304]
         manifest, _ = read_manifest(default_store(get_settings()), "s3docs")
         assert all(d.get("etag") for r in manifest.sources for d in r.documents)
+
+
+def test_given_the_cli_crawl_option_when_trained_twice_then_the_second_run_reads_nothing_again(intranet, capsys):
+    from cdgpt.local.cli import main
+
+    url = f"{intranet.base}/intranet/"
+    assert main(["train", "--model", "intranet", "--crawl", url, "--max-pages", "10"]) == 0
+    assert capsys.readouterr().out.startswith("trained intranet v1: 4 documents, ")
+    assert main(["train", "--model", "intranet", "--crawl", url, "--max-pages", "10"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("; 4 documents unchanged, not read again")
+    assert main(["train", "--model", "intranet"]) == 2
+    assert "name at least one source" in capsys.readouterr().err

@@ -31,18 +31,29 @@ def _progress_bars():
 def cmd_train(args: argparse.Namespace) -> int:
     from cdgpt.training.pipeline import train
 
+    options = {"max_pages": args.max_pages, "max_depth": args.max_depth, "scope": args.scope}
+    entries = [*args.sources, *({"url": url, "crawl": options} for url in args.crawl)]
+    if not entries:
+        print("error: name at least one source, or a site with --crawl", file=sys.stderr)
+        return 2
     progress, bars = _progress_bars()
     try:
-        result = train(args.model, args.sources, prompt=args.prompt, progress=progress)
+        result = train(args.model, entries, prompt=args.prompt, progress=progress)
     finally:
         for bar in bars.values():
             bar.close()
     failed = [s for s in result["sources"] if s["status"] == "failed"]
     for source in failed:
-        print(f"skipped {source['entry']}: {source['reason']}", file=sys.stderr)
+        entry = source["entry"] if isinstance(source["entry"], str) else source["entry"]["url"]
+        print(f"skipped {entry}: {source['reason']}", file=sys.stderr)
     print(
         f"trained {result['model_name']} v{result['version']}: {result['documents']} documents, "
         f"{result['chunks']} chunks, index {result['index_model_size']} KB, docstore {result['pkl_model_size']} KB"
+        + (
+            f"; {result['documents_unchanged']} documents unchanged, not read again"
+            if result["documents_unchanged"]
+            else ""
+        )
     )
     return 0
 
@@ -126,7 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train (or retrain) a model on sources")
     train.add_argument("--model", required=True, help="model name")
     train.add_argument("--prompt", help="system prompt for answers from this model")
-    train.add_argument("sources", nargs="+", help="URLs, s3:// URIs or paths under the source root")
+    train.add_argument("sources", nargs="*", help="URLs, sitemaps, s3:// URIs or paths under the source root")
+    train.add_argument("--crawl", action="append", default=[], metavar="URL", help="crawl a site from this page")
+    train.add_argument("--max-pages", type=int, default=100, help="pages one crawl fetches at most (default 100)")
+    train.add_argument("--max-depth", type=int, default=3, help="links a crawl follows from its start (default 3)")
+    train.add_argument(
+        "--scope", choices=["path", "site"], default="path", help="crawl under the start's folder or the whole host"
+    )
     train.set_defaults(func=cmd_train)
 
     chat = commands.add_parser("chat", help="ask a trained model a question")
