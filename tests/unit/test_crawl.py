@@ -224,6 +224,9 @@ def test_given_pages_seen_before_when_crawled_again_then_unchanged_ones_are_not_
 
 def test_crawl_requests_to_one_host_stay_within_the_concurrency_bound(allow_private):
     in_flight, peak, lock, wide = [0], [0], threading.Condition(), HOST_CONCURRENCY + 4
+    # The first pages are held until HOST_CONCURRENCY are in flight, then half a second more: time for a
+    # crawler that ignored the bound to send one more (it would be seen at once).
+    holding = [True]
     links = "".join(f'<a href="/p{i}.html">p{i}</a>' for i in range(wide))
 
     class Handler(BaseHTTPRequestHandler):
@@ -232,9 +235,14 @@ def test_crawl_requests_to_one_host_stay_within_the_concurrency_bound(allow_priv
                 in_flight[0] += 1
                 peak[0] = max(peak[0], in_flight[0])
                 lock.notify_all()
-                deadline = time.monotonic() + 2  # hold the request until the crawler has filled its slots
-                while in_flight[0] < HOST_CONCURRENCY and self.path != "/" and time.monotonic() < deadline:
-                    lock.wait(deadline - time.monotonic())
+                deadline = time.monotonic() + 5
+                while holding[0] and self.path.startswith("/p") and time.monotonic() < deadline:
+                    if in_flight[0] >= HOST_CONCURRENCY:
+                        deadline = min(deadline, time.monotonic() + 0.5)
+                    if in_flight[0] > HOST_CONCURRENCY:
+                        break
+                    lock.wait(max(0.0, deadline - time.monotonic()))
+                holding[0] = holding[0] and not self.path.startswith("/p")
             body = f"<html><body><p>{self.path}</p>{links if self.path == '/' else ''}</body></html>".encode()
             self.send_response(200 if self.path != "/robots.txt" else 404)
             self.send_header("Content-Type", "text/html")
