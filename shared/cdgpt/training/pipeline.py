@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 from cdgpt.errors import CdgptError, InvalidRequest, TrainingFailed
@@ -39,7 +39,7 @@ def _kb(size: int) -> float:
 
 def train(
     model_name: str,
-    file_list: list[Entry] | list[str],
+    file_list: Sequence[Entry],
     prompt: str | None = None,
     *,
     settings: Settings | None = None,

@@ -103,9 +103,10 @@ class _Crawl:
             return _Fetched(url, exc)
 
     def run(self, start: str) -> list[SourceDocument]:
-        self.queue(start, 0)
-        if not self.levels:
+        if not self.robots.allowed(start):
             raise SourceFailed(f"robots.txt disallows {start}")
+        self.known.add(start)
+        self.levels[0].append(start)
         for url, known in self.seen.items():  # the pages the last crawl reached, unchanged ones included
             if known.depth is not None:
                 self.queue(url, known.depth)

@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Mapping
 from functools import partial
 
-from cdgpt.errors import PayloadTooLarge, SourceFailed
+from cdgpt.errors import CdgptError, PayloadTooLarge, SourceFailed
 from cdgpt.ingest.safexml import local, parse_xml
 from cdgpt.ingest.sources import RawDocument, SourceDocument
 from cdgpt.ingest.sources.entries import Seen
@@ -50,11 +50,17 @@ def is_sitemap(raw: RawDocument) -> bool:
 def sitemap_pages(raw: RawDocument, settings: Settings, limit: int) -> list[str]:
     """The pages a sitemap lists on its site, through any sitemap indexes; at most `limit` + 1 of them."""
     site = origin(normalize(raw.url or raw.source) or raw.source)
-    pending, files = [raw], 0
+    pending: list[RawDocument | str] = [raw]  # sitemaps to read; those an index names are fetched in turn
     pages: list[str] = []
-    seen: set[str] = set()
+    listed: set[str] = set()
+    files = 0
     while pending and len(pages) <= limit:
         current = pending.pop(0)
+        if isinstance(current, str):
+            try:
+                current = fetch_url(current, settings)
+            except CdgptError as exc:
+                raise SourceFailed(f"sitemap {current}: {exc}") from exc
         root = parse_xml(_unpacked(current), f"sitemap {current.source}")
         if local(root) not in ("urlset", "sitemapindex"):
             raise SourceFailed(f"{current.source} is not a sitemap (its root is <{local(root)}>)")
@@ -62,14 +68,14 @@ def sitemap_pages(raw: RawDocument, settings: Settings, limit: int) -> list[str]
             url = normalize(loc.text or "")
             if number >= MAX_SITEMAP_URLS or len(pages) > limit:
                 break
-            if not url or origin(url) != site or url in seen:
+            if not url or origin(url) != site or url in listed:
                 continue
-            seen.add(url)
+            listed.add(url)
             if local(root) == "urlset":
                 pages.append(url)
             elif files < MAX_SITEMAP_FILES:
                 files += 1
-                pending.append(fetch_url(url, settings))
+                pending.append(url)
     return pages
 
 
