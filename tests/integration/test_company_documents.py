@@ -222,3 +222,10 @@ def test_given_the_cli_crawl_option_when_trained_twice_then_the_second_run_reads
     assert capsys.readouterr().out.rstrip().endswith("; 4 documents unchanged, not read again")
     assert main(["train", "--model", "intranet"]) == 2
     assert "name at least one source" in capsys.readouterr().err
+
+
+def test_given_other_chunking_settings_when_retrained_then_every_document_is_read_again(company, monkeypatch):
+    train("company", ["company"])
+    settings_with(monkeypatch, CDGPT_CHUNK_CHARS="600")
+    again = retrain("company")
+    assert again["documents_unchanged"] == 0 and again["documents"] == 8

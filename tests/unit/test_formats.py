@@ -322,3 +322,11 @@ def test_given_a_damaged_zip_when_extracted_then_it_is_named_as_damaged():
     content = make_docx()
     reason = failure(content[: len(content) // 2], "cut.docx")
     assert reason.startswith("cut.docx: not a readable DOCX file")
+
+
+def test_given_an_xml_part_past_the_part_limit_when_extracted_then_it_is_refused_before_unpacking(monkeypatch):
+    import cdgpt.ingest.extract.archive as archive
+
+    monkeypatch.setattr(archive, "MAX_XML_PART_BYTES", 2000)
+    big = rezip(make_xlsx(), "xl/worksheets/sheet2.xml", lambda xml: xml + " " * 3000)
+    assert failure(big, "sheets.xlsx") == "sheets.xlsx: xl/worksheets/sheet2.xml is larger than 0 MB"

@@ -21,6 +21,7 @@ from cdgpt.limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBERS, MAX_ARCHIVE_RAT
 ZIP_MAGIC = b"PK\x03\x04"
 RATIO_FLOOR = 16 * 1024 * 1024  # small packages may compress as well as they like
 MB = 1024 * 1024
+XML_PARTS = (".xml", ".rels", ".xhtml", ".html", ".htm", ".opf", ".ncx")
 
 
 class Archive:
@@ -38,6 +39,9 @@ class Archive:
             raise SourceFailed(f"{name} unpacks to more than {MAX_ARCHIVE_BYTES // MB} MB")
         if unpacked > RATIO_FLOOR and unpacked > MAX_ARCHIVE_RATIO * len(content):
             raise SourceFailed(f"{name} is compressed more than {MAX_ARCHIVE_RATIO} to 1 (a zip bomb?)")
+        for info in infos:  # checked up front too, for openpyxl, which unpacks parts itself
+            if info.filename.lower().endswith(XML_PARTS) and info.file_size > MAX_XML_PART_BYTES:
+                raise SourceFailed(f"{name}: {info.filename} is larger than {MAX_XML_PART_BYTES // MB} MB")
         self.members = {info.filename: info for info in infos}
 
     def has(self, member: str) -> bool:
