@@ -327,6 +327,6 @@ def test_given_a_damaged_zip_when_extracted_then_it_is_named_as_damaged():
 def test_given_an_xml_part_past_the_part_limit_when_extracted_then_it_is_refused_before_unpacking(monkeypatch):
     import cdgpt.ingest.extract.archive as archive
 
-    monkeypatch.setattr(archive, "MAX_XML_PART_BYTES", 10_000)  # the theme part is about 7 KB
-    big = rezip(make_xlsx(), "xl/worksheets/sheet2.xml", lambda xml: xml + " " * 12_000)
+    monkeypatch.setattr(archive, "MAX_XML_PART_BYTES", 20_000)  # the theme part is about 10 KB
+    big = rezip(make_xlsx(), "xl/worksheets/sheet2.xml", lambda xml: xml + " " * 25_000)
     assert failure(big, "sheets.xlsx") == "sheets.xlsx: xl/worksheets/sheet2.xml is larger than 0 MB"
