@@ -330,3 +330,22 @@ def test_given_an_xml_part_past_the_part_limit_when_extracted_then_it_is_refused
     monkeypatch.setattr(archive, "MAX_XML_PART_BYTES", 20_000)  # the theme part is about 10 KB
     big = rezip(make_xlsx(), "xl/worksheets/sheet2.xml", lambda xml: xml + " " * 25_000)
     assert failure(big, "sheets.xlsx") == "sheets.xlsx: xl/worksheets/sheet2.xml is larger than 0 MB"
+
+
+def test_given_a_custom_style_based_on_a_heading_when_extracted_then_it_is_a_heading_of_that_level():
+    from docx import Document
+    from docx.enum.style import WD_STYLE_TYPE
+
+    document = Document()
+    custom = document.styles.add_style("Policy Heading", WD_STYLE_TYPE.PARAGRAPH)
+    custom.base_style = document.styles["Heading 2"]
+    document.add_heading("Benefits", level=1)
+    document.add_paragraph("Dental cover", style="Policy Heading")
+    document.add_paragraph("Two checkups a year are covered.")
+    out = io.BytesIO()
+    document.save(out)
+    doc = extract(raw(out.getvalue(), "benefits.docx"))
+    assert doc.title == "Benefits"  # no document title: the first top-level heading
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Benefits", "Dental cover"), "Two checkups a year are covered.")
+    ]
