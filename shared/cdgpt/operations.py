@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from cdgpt.errors import CdgptError, InvalidRequest, UpstreamError
+from cdgpt.ingest.sources.entries import entry_label
 from cdgpt.models import catalog
 from cdgpt.models.registry import check_model_name, delete_model, read_manifest
 from cdgpt.models.store import ArtifactStore, default_store
@@ -42,9 +43,10 @@ def check_request(request: JobRequest, store: ArtifactStore) -> None:
         for entries in (request.add, request.remove):
             if entries:
                 check_file_list(entries)
-        unknown = sorted(set(request.remove) - {r.entry for r in manifest.sources})
+        known = {r.entry for r in manifest.sources}
+        unknown = [entry for entry in request.remove if entry not in known]
         if unknown:
-            raise InvalidRequest(f"not a source of model {request.model_name!r}: {unknown[0]}")
+            raise InvalidRequest(f"not a source of model {request.model_name!r}: {entry_label(unknown[0])}")
 
 
 def start_job(

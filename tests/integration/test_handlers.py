@@ -110,6 +110,7 @@ def test_train_event_returns_the_exact_success_envelope(api_secret, aws):
         "documents",
         "chunks",
         "chunks_embedded",
+        "documents_unchanged",
         "sources",
     ]
     assert data["model_name"] == "handbook"
@@ -147,7 +148,7 @@ def test_chat_event_answers_with_s3_sources_and_history(trained):
         f"Bot: {data['answer']}",
     ]
     assert data["model_version"] == 1 and data["answer_mode"] == "extractive"
-    assert all(set(s) == {"source", "title", "score", "snippet"} for s in data["sources"])
+    assert all(set(s) == {"source", "title", "score", "snippet", "page", "url"} for s in data["sources"])
 
 
 def test_legacy_event_with_the_secret_in_the_body_works(trained):

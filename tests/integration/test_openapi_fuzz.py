@@ -17,6 +17,7 @@ from schemathesis.checks import not_a_server_error
 
 from cdgpt.answer.answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
 from cdgpt.ingest.sources import MAX_ENTRY_CHARS
+from cdgpt.limits import MAX_CRAWL_DEPTH, MAX_CRAWL_PAGES
 from cdgpt.local.server import openapi_document, template_routes
 from cdgpt.training.pipeline import MAX_PROMPT_CHARS, MAX_SOURCES
 from tests.support.serve import AUTH, REPO, serving
@@ -69,7 +70,15 @@ def test_request_schemas_carry_the_contract_limits():
     assert schemas["ChatRequest"]["required"] == ["model_name", "question"]
     assert train["model_name"]["pattern"] == chat["model_name"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
     assert train["file_list"]["minItems"] == 1 and train["file_list"]["maxItems"] == MAX_SOURCES
-    assert train["file_list"]["items"] == {"type": "string", "minLength": 1, "maxLength": MAX_ENTRY_CHARS}
+    assert train["file_list"]["items"] == {
+        "anyOf": [
+            {"type": "string", "minLength": 1, "maxLength": MAX_ENTRY_CHARS},
+            {"$ref": "#/components/schemas/CrawlEntry"},
+        ]
+    }
+    crawl = schemas["CrawlOptions"]["properties"]
+    assert schemas["CrawlEntry"]["required"] == ["url", "crawl"]
+    assert crawl["max_pages"]["maximum"] == MAX_CRAWL_PAGES and crawl["max_depth"]["maximum"] == MAX_CRAWL_DEPTH
     assert {"type": "string", "maxLength": MAX_PROMPT_CHARS} in train["prompt"]["anyOf"]
     assert chat["question"]["minLength"] == 1 and chat["question"]["maxLength"] == MAX_QUESTION_CHARS
     assert chat["history"]["maxItems"] == MAX_HISTORY_ITEMS
@@ -110,9 +119,10 @@ def test_cli_prints_the_same_document(capsys, monkeypatch):
 def fuzz_document() -> dict:
     document = copy.deepcopy(DOCUMENT)
     schemas = document["components"]["schemas"]
-    schemas["TrainRequest"]["properties"]["file_list"]["items"]["pattern"] = "^[^:]*$"
+    path = {"type": "string", "minLength": 1, "maxLength": MAX_ENTRY_CHARS, "pattern": "^[^:]*$"}
+    schemas["TrainRequest"]["properties"]["file_list"]["items"] = path  # crawl entries would fetch
     for field in ("add", "remove"):
-        schemas["SourcesRequest"]["properties"][field]["items"]["pattern"] = "^[^:]*$"
+        schemas["SourcesRequest"]["properties"][field]["items"] = path
     return document
 
 

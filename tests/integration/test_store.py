@@ -127,7 +127,7 @@ def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_docst
     assert docstore["format"] == 1
     chunks = docstore["chunks"]
     assert len(chunks) == result.chunks == manifest.counts["chunks"]
-    assert set(chunks[0]) == {"source", "title", "headings", "position", "text"}
+    assert set(chunks[0]) == {"source", "title", "headings", "position", "text", "anchor", "page"}
     assert {c["source"] for c in chunks} == {"docs/leave.md", "docs/expenses.txt"}
 
     index = faiss.deserialize_index(np.frombuffer(index_bytes, dtype=np.uint8))

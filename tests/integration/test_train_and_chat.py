@@ -12,17 +12,16 @@ import pytest
 from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, NOT_COVERED, chat
 from cdgpt.answer.relevance import MIN_SIMILARITY
 from cdgpt.answer.retrieval import load_model, search
-from cdgpt.api.contract import train_result
 from cdgpt.clients import reset_clients
 from cdgpt.errors import ModelMismatch, TrainingFailed
 from cdgpt.index.embeddings import make_embedder
 from cdgpt.models.registry import read_manifest
 from cdgpt.models.store import LocalStore, default_store
 from cdgpt.settings import Settings, get_settings
-from cdgpt.training.pipeline import train
 from tests.support import REPO
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_answer
+from tests.support.training import trained
 
 HANDBOOK = "samples/handbook"
 QUESTIONS = [
@@ -34,11 +33,6 @@ OFF_TOPIC = "Who won the 1998 FIFA World Cup final?"
 # Off-topic, but its best chunk's cosine with the local embedder is 0.2492: above MIN_SIMILARITY["local"] (0.2).
 PERU = "what is the capital of Peru's football league budget"
 PASSAGE_SOURCE = re.compile(r"^\[\d+\] .* \(([^()]+)\)$", re.MULTILINE)  # "[n] title (source)" in the LLM context
-
-
-def trained(*args, **kwargs) -> dict:
-    """Train, and return the result as the API reports it (the original clients' field names)."""
-    return train_result(train(*args, **kwargs)).model_dump()
 
 
 @pytest.fixture
@@ -99,7 +93,11 @@ def test_covered_question_cites_its_source_with_an_extractive_answer(handbook_st
     assert result["history"] == [f"Human: {item['question']}", f"Bot: {result['answer']}"]
     assert len(sources) == len(set(sources))  # one entry per document
     for source in result["sources"]:
-        assert set(source) == {"source", "title", "score", "snippet"} and source["title"] and source["snippet"]
+        assert (
+            set(source) == {"source", "title", "score", "snippet", "page", "url"}
+            and source["title"]
+            and source["snippet"]
+        )
         assert 0 <= source["score"] <= 1  # fused vector and BM25 score
     scores = [s["score"] for s in result["sources"]]
     assert scores == sorted(scores, reverse=True)
@@ -175,6 +173,7 @@ def test_a_failing_source_is_reported_and_training_goes_on(source_root, tmp_path
         "documents_failed": 1,
         "chunks": result["chunks"],
         "chunks_embedded": result["chunks"],
+        "documents_unchanged": 0,
     }
     answer = chat("partial", "Which day of the week do hybrid workers always have to be in the office?")
     assert f"{HANDBOOK}/remote-work.md" in [s["source"] for s in answer["sources"]]

@@ -85,7 +85,7 @@ def llm_answer(
     from cdgpt.clients import openai_errors, openai_for_request
 
     context = "\n\n".join(
-        f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({h.chunk['source']})\n{h.chunk['text']}" for h in hits
+        f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({_place(h.chunk)})\n{h.chunk['text']}" for h in hits
     )
     messages: list[Any] = [
         {"role": "system", "content": prompt or DEFAULT_PROMPT},
@@ -100,6 +100,19 @@ def llm_answer(
     if not answer:
         raise UpstreamError("language model returned an empty answer")
     return answer
+
+
+def _place(chunk: dict[str, Any]) -> str:
+    """Where a passage is, for the model: its source, and its page (slide, sheet) when known."""
+    return f"{chunk['source']}, page {chunk['page']}" if chunk.get("page") else chunk["source"]
+
+
+def _link(chunk: dict[str, Any]) -> str | None:
+    """A web source's URL, with the nearest heading's anchor when the page has one."""
+    source, anchor = chunk["source"], chunk.get("anchor")
+    if not source.startswith(("http://", "https://")):
+        return None
+    return f"{source.split('#', 1)[0]}#{anchor}" if anchor else source
 
 
 def _snippet(text: str) -> str:
@@ -136,6 +149,8 @@ def chat(
                 "title": h.chunk["title"],
                 "score": round(h.score, 4),
                 "snippet": _snippet(h.chunk["text"]),
+                "page": h.chunk.get("page"),
+                "url": _link(h.chunk),
             }
             for h in documents
         ],

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
 
 from cdgpt import errors
+from cdgpt.ingest.sources.entries import CrawlEntry, request_entry
 from cdgpt.limits import (
     MAX_ENTRY_CHARS,
     MAX_HISTORY_CHARS,
@@ -40,6 +41,7 @@ ModelName = Annotated[
     str, StringConstraints(pattern=MODEL_NAME.pattern, max_length=64), AfterValidator(_no_parent_steps)
 ]
 Entry = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTRY_CHARS)]
+FileListItem = Annotated[Entry | CrawlEntry, PlainValidator(request_entry, json_schema_input_type=Entry | CrawlEntry)]
 HistoryItem = Annotated[str, StringConstraints(max_length=MAX_HISTORY_ITEM_CHARS)]
 
 
@@ -61,14 +63,14 @@ WaitSeconds = Annotated[
 
 class TrainRequest(Request):
     model_name: ModelName
-    file_list: Annotated[list[Entry], Field(min_length=1, max_length=MAX_SOURCES)]
+    file_list: Annotated[list[FileListItem], Field(min_length=1, max_length=MAX_SOURCES)]
     prompt: Annotated[str, StringConstraints(max_length=MAX_PROMPT_CHARS)] | None = None
     wait_seconds: WaitSeconds = None
 
 
 class SourcesRequest(Request):
-    add: Annotated[list[Entry], Field(max_length=MAX_SOURCES)] = []
-    remove: Annotated[list[Entry], Field(max_length=MAX_SOURCES)] = []
+    add: Annotated[list[FileListItem], Field(max_length=MAX_SOURCES)] = []
+    remove: Annotated[list[FileListItem], Field(max_length=MAX_SOURCES)] = []
     wait_seconds: WaitSeconds = None
 
 
@@ -79,7 +81,7 @@ class ChatRequest(Request):
 
 
 class SourceStatus(BaseModel):
-    entry: str
+    entry: str | CrawlEntry
     status: str
     reason: str | None = None
 
@@ -95,6 +97,9 @@ class TrainResult(BaseModel):
     documents: int
     chunks: int
     chunks_embedded: int = Field(description="chunks whose text was new; unchanged text keeps its vector")
+    documents_unchanged: int = Field(
+        0, description="documents reused as they were: not modified (304, ETag) or same content"
+    )
     sources: list[SourceStatus]
 
 
@@ -114,6 +119,7 @@ def train_result(outcome: TrainOutcome) -> TrainResult:
         documents=outcome.documents,
         chunks=outcome.chunks,
         chunks_embedded=outcome.chunks_embedded,
+        documents_unchanged=outcome.documents_unchanged,
         sources=[SourceStatus(entry=s.entry, status=s.status, reason=s.reason) for s in outcome.sources],
     )
 
@@ -197,6 +203,8 @@ class RetrievedSource(BaseModel):
     title: str
     score: float
     snippet: str
+    page: int | None = Field(None, description="page (PDF), slide (PowerPoint) or sheet (Excel) of the best passage")
+    url: str | None = Field(None, description="a web source's URL, with #anchor of the passage's nearest heading")
 
 
 class ChatResult(BaseModel):

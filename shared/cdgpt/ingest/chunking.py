@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cdgpt.ingest.extract import Document
+    from cdgpt.ingest.extract import Document, Section
 
 SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])")
 CJK_STOPS = "。！？；"
@@ -26,6 +26,8 @@ class Chunk:
     headings: tuple[str, ...]
     position: int  # order of the chunk within its document
     text: str
+    anchor: str | None = None  # where in the document (see Section)
+    page: int | None = None
 
     @property
     def context(self) -> str:
@@ -62,6 +64,10 @@ def _cost(part: tuple[str, bool]) -> int:
     return len(part[0]) + (2 if part[1] else 1)
 
 
+def _chunk(doc: Document, section: Section, position: int, text: str) -> Chunk:
+    return Chunk(doc.source, doc.title, section.headings, position, text, section.anchor, section.page)
+
+
 def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
     chunks: list[Chunk] = []
     for section in doc.sections:
@@ -70,7 +76,7 @@ def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
         for piece, new_paragraph in _pieces(section.text, size):
             cost = _cost((piece, new_paragraph))
             if current and length + cost > size + 1:
-                chunks.append(Chunk(doc.source, doc.title, section.headings, len(chunks), _join(current)))
+                chunks.append(_chunk(doc, section, len(chunks), _join(current)))
                 tail: list[tuple[str, bool]] = []
                 kept = 0
                 for old in reversed(current):
@@ -84,5 +90,5 @@ def chunk_document(doc: Document, size: int, overlap: int) -> list[Chunk]:
             current.append((piece, new_paragraph))
             length += cost
         if current:
-            chunks.append(Chunk(doc.source, doc.title, section.headings, len(chunks), _join(current)))
+            chunks.append(_chunk(doc, section, len(chunks), _join(current)))
     return chunks

@@ -13,10 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from cdgpt.errors import CdgptError, PayloadTooLarge
+from cdgpt.errors import CdgptError, PayloadTooLarge, SourceFailed
 from cdgpt.ingest.chunking import Chunk, chunk_document
 from cdgpt.ingest.extract import extract
-from cdgpt.ingest.sources import SourceDocument, expand_entry
+from cdgpt.ingest.incremental import Previous
+from cdgpt.ingest.sources import NotModified, SourceDocument, expand_entry
+from cdgpt.ingest.sources.entries import Entry
 from cdgpt.limits import MAX_DOCUMENTS
 from cdgpt.models.registry import SourceRecord
 from cdgpt.settings import Settings
@@ -37,23 +39,32 @@ def _reason(exc: Exception) -> str:
     return "internal error reading this source"
 
 
-def _expand(entry: str, settings: Settings) -> list[SourceDocument] | str:
+def _expand(entry: Entry, settings: Settings, previous: Previous) -> list[SourceDocument] | str:
     """The entry's documents, or the reason it cannot be used at all."""
     try:
-        return expand_entry(entry, settings)
+        return expand_entry(entry, settings, previous.seen)
     except Exception as exc:
         return _reason(exc)
 
 
-def _ingest(document: SourceDocument, settings: Settings) -> DocumentResult:
-    """Fetch, extract and chunk one document; a failure becomes its record's reason."""
+def _ingest(document: SourceDocument, settings: Settings, previous: Previous) -> DocumentResult:
+    """Fetch, extract and chunk one document (or reuse it unchanged); a failure becomes its record's reason."""
     try:
         raw = document.load()
+    except NotModified:
+        raw = None
+    except Exception as exc:
+        return DocumentResult({"source": document.source, "reason": _reason(exc)}, [])
+    digest = hashlib.sha256(raw.content).hexdigest() if raw else None
+    if kept := previous.reuse(document, raw, digest):
+        return DocumentResult(*kept)
+    try:
+        if raw is None:
+            raise SourceFailed("unchanged since the last training, but the model lacks its text: retrain it")
         doc = extract(raw)
         chunks = chunk_document(doc, settings.chunk_chars, settings.chunk_overlap_chars)
     except Exception as exc:
         return DocumentResult({"source": document.source, "reason": _reason(exc)}, [])
-    digest = hashlib.sha256(raw.content).hexdigest()
     record = {
         "source": doc.source,
         "title": doc.title,
@@ -61,10 +72,12 @@ def _ingest(document: SourceDocument, settings: Settings) -> DocumentResult:
         "bytes": len(raw.content),
         "chunks": len(chunks),
     }
+    validators = {"etag": raw.etag, "last_modified": raw.last_modified, "depth": document.depth}
+    record |= {key: value for key, value in validators.items() if value is not None}
     return DocumentResult(record, chunks)
 
 
-def _entry_record(entry: str, results: list[DocumentResult]) -> SourceRecord:
+def _entry_record(entry: Entry, results: list[DocumentResult]) -> SourceRecord:
     failed = [r.record for r in results if "reason" in r.record]
     documents = [r.record for r in results]
     if not failed:
@@ -90,16 +103,23 @@ def _without_repeats(expanded: list[list[SourceDocument] | str]) -> list[list[So
 
 
 def ingest(
-    entries: list[str], settings: Settings, progress: Callable[[str, int, int], None] | None = None
+    entries: list[Entry],
+    settings: Settings,
+    progress: Callable[[str, int, int], None] | None = None,
+    previous: Previous | None = None,
 ) -> tuple[list[SourceRecord], list[Chunk]]:
-    """Every entry's record, and the chunks of all its documents, in file_list order."""
+    """Every entry's record, and the chunks of all its documents, in file_list order.
+
+    With `previous` (the current model's documents), unchanged documents are reused (see incremental.py).
+    """
+    previous = previous or Previous()
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
-        expanded = _without_repeats(list(pool.map(lambda e: _expand(e, settings), entries)))
+        expanded = _without_repeats(list(pool.map(lambda e: _expand(e, settings, previous), entries)))
         documents = [d for found in expanded if isinstance(found, list) for d in found]
         if len(documents) > MAX_DOCUMENTS:
             raise PayloadTooLarge(f"the sources hold more than {MAX_DOCUMENTS} documents")
         results = []
-        for result in pool.map(lambda d: _ingest(d, settings), documents):
+        for result in pool.map(lambda d: _ingest(d, settings, previous), documents):
             results.append(result)
             if progress:
                 progress("fetching", 1, len(documents))

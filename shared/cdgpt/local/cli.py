@@ -26,7 +26,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if result["sources"]:
         print("\nSources:")
         for n, source in enumerate(result["sources"], start=1):
-            print(f"  [{n}] {source['title']} — {source['source']} (score {source['score']})")
+            where = source["url"] or source["source"]
+            page = f", page {source['page']}" if source["page"] else ""
+            print(f"  [{n}] {source['title']} — {where}{page} (score {source['score']})")
     return 0
 
 

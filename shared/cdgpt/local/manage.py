@@ -34,6 +34,7 @@ def _run_here(request: JobRequest) -> int:
     """Start the job and run it in this process; print the outcome."""
     from cdgpt import operations
     from cdgpt.api.contract import job_error
+    from cdgpt.ingest.sources.entries import entry_label
     from cdgpt.training.worker import run_job
 
     started = operations.start_job(request, run=False)
@@ -58,20 +59,29 @@ def _run_here(request: JobRequest) -> int:
     outcome = finished.result
     for source in outcome.sources:
         if source.status == "failed":
-            print(f"skipped {source.entry}: {source.reason}", file=sys.stderr)
+            print(f"skipped {entry_label(source.entry)}: {source.reason}", file=sys.stderr)
     kb = {name: round(size / 1024, 1) for name, size in outcome.sizes.items()}
+    unchanged = (
+        f"; {outcome.documents_unchanged} documents unchanged, not read again" if outcome.documents_unchanged else ""
+    )
     print(
         f"trained {outcome.model_name} v{outcome.version}: {outcome.documents} documents, {outcome.chunks} chunks "
-        f"({outcome.chunks_embedded} embedded), index {kb.get('index')} KB, docstore {kb.get('docstore')} KB"
+        f"({outcome.chunks_embedded} embedded), index {kb.get('index')} KB, docstore {kb.get('docstore')} KB{unchanged}"
     )
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cdgpt.ingest.sources.entries import parse_entry
     from cdgpt.training.jobs import JobRequest
 
+    options = {"max_pages": args.max_pages, "max_depth": args.max_depth, "scope": args.scope}
+    entries = [*args.sources, *(parse_entry({"url": url, "crawl": options}) for url in args.crawl)]
+    if not entries:
+        print("error: name at least one source, or a site with --crawl", file=sys.stderr)
+        return 2
     return _run_here(
-        JobRequest(kind="train", model_name=args.model, file_list=args.sources, prompt=args.prompt, origin="cli")
+        JobRequest(kind="train", model_name=args.model, file_list=entries, prompt=args.prompt, origin="cli")
     )
 
 
@@ -83,6 +93,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from cdgpt import operations
+    from cdgpt.ingest.sources.entries import entry_label
 
     if args.model:
         detail = operations.describe_model(args.model)
@@ -95,7 +106,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         if detail.training_job:
             print(f"training now: job {detail.training_job}")
         for source in detail.sources:
-            print(f"  {source.status:6} {source.entry}" + (f"  ({source.reason})" if source.reason else ""))
+            reason = f"  ({source.reason})" if source.reason else ""
+            print(f"  {source.status:6} {entry_label(source.entry)}{reason}")
         return 0
     summaries = operations.list_models()
     if args.json:
@@ -145,7 +157,13 @@ def register(commands: Any) -> None:
     train = commands.add_parser("train", help="train (or retrain) a model on sources")
     train.add_argument("--model", required=True, help="model name")
     train.add_argument("--prompt", help="system prompt for answers from this model")
-    train.add_argument("sources", nargs="+", help="URLs, s3:// URIs or paths under the source root")
+    train.add_argument("sources", nargs="*", help="URLs, sitemaps, s3:// URIs or paths under the source root")
+    train.add_argument("--crawl", action="append", default=[], metavar="URL", help="crawl a site from this page")
+    train.add_argument("--max-pages", type=int, default=100, help="pages one crawl fetches at most (default 100)")
+    train.add_argument("--max-depth", type=int, default=3, help="links a crawl follows from its start (default 3)")
+    train.add_argument(
+        "--scope", choices=["path", "site"], default="path", help="crawl under the start's folder or the whole host"
+    )
     train.set_defaults(func=cmd_train)
 
     sources = commands.add_parser("sources", help="add sources to a model or remove them (only new text is embedded)")

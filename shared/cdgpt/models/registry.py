@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from cdgpt.errors import ConcurrentUpdate, InvalidRequest, ModelDamaged, ModelNotFound
+from cdgpt.ingest.sources.entries import CrawlEntry
 from cdgpt.models.store import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,12 @@ class EmbeddingInfo(BaseModel):
 
 
 class SourceRecord(BaseModel):
-    entry: str
+    entry: str | CrawlEntry
     status: str  # "ok" | "failed"
     reason: str | None = None
-    documents: list[dict[str, Any]] = []  # {source, title, sha256, bytes, chunks}, or {source, reason}
+    documents: list[
+        dict[str, Any]
+    ] = []  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?}, or {source, reason}
 
 
 class Manifest(BaseModel):

@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 
 from cdgpt.errors import ConcurrentUpdate, IdempotencyMismatch, InvalidRequest, JobNotFound
+from cdgpt.ingest.sources.entries import Entry
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
 from cdgpt.training.pipeline import TrainOutcome
@@ -38,10 +39,10 @@ LOCK_ATTEMPTS = 4
 class JobRequest(BaseModel):
     kind: Literal["train", "sources", "retrain"]
     model_name: str
-    file_list: list[str] = []
+    file_list: list[Entry] = []
     prompt: str | None = None
-    add: list[str] = []
-    remove: list[str] = []
+    add: list[Entry] = []
+    remove: list[Entry] = []
     origin: Literal["api", "schedule", "cli"] = "api"
 
     def fingerprint(self) -> str:

@@ -6,7 +6,7 @@ training that overlaps another one, or a deletion, fails instead of overwriting 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,10 @@ from cdgpt.index.docstore import docstore_to_bytes
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex
 from cdgpt.ingest.chunking import Chunk
+from cdgpt.ingest.extract import EXTRACTION_VERSION
+from cdgpt.ingest.incremental import previous_documents
 from cdgpt.ingest.pipeline import ingest
+from cdgpt.ingest.sources.entries import Entry, entry_label, parse_entry
 from cdgpt.limits import MAX_PROMPT_CHARS, MAX_SOURCES
 from cdgpt.models.registry import Current, EmbeddingInfo, SourceRecord, check_model_name, current, publish
 from cdgpt.models.store import ArtifactStore, default_store
@@ -40,17 +43,16 @@ class TrainOutcome(BaseModel):
     documents: int
     chunks: int
     chunks_embedded: int
+    documents_unchanged: int = 0  # not read again: their source said so, or their content was the same
     sources: list[SourceRecord]
 
 
-def check_file_list(file_list: object) -> list[str]:
+def check_file_list(file_list: object) -> list[Entry]:
     if not isinstance(file_list, list) or not file_list:
         raise InvalidRequest("file_list must be a non-empty list of sources")
     if len(file_list) > MAX_SOURCES:
         raise InvalidRequest(f"file_list holds more than {MAX_SOURCES} sources")
-    if not all(isinstance(entry, str) for entry in file_list):
-        raise InvalidRequest("every file_list entry must be a string")
-    return list(dict.fromkeys(e.strip() for e in file_list))
+    return list(dict.fromkeys(parse_entry(e) for e in file_list))
 
 
 def check_prompt(prompt: object) -> str | None:
@@ -67,14 +69,19 @@ def _trained(state: Current, name: str) -> Current:
     return state
 
 
+def _chunking(settings: Settings) -> dict[str, int]:
+    """How text becomes chunks: a previous version's documents are reused only when it matches."""
+    return {"chars": settings.chunk_chars, "overlap": settings.chunk_overlap_chars, "extraction": EXTRACTION_VERSION}
+
+
 def _no_text(records: list[SourceRecord], what: str) -> TrainingFailed:
-    reasons = [f"{r.entry}: {r.reason}" for r in records if r.status == "failed"][:5]
+    reasons = [f"{entry_label(r.entry)}: {r.reason}" for r in records if r.status == "failed"][:5]
     return TrainingFailed(f"{what} ({'; '.join(reasons) or 'no text in any source'})")
 
 
 def train(
     model_name: str,
-    file_list: list[str],
+    file_list: Sequence[Entry],
     prompt: str | None = None,
     *,
     settings: Settings | None = None,
@@ -90,10 +97,11 @@ def train(
     store = store or default_store(settings)
     embedder = embedder or make_embedder(settings)
     base = current(store, model_name)
-    records, chunks = ingest(entries, settings, progress)
+    previous = reusable(store, base.manifest, embedder)
+    unchanged = previous_documents(base.manifest, previous.chunks, _chunking(settings))
+    records, chunks = ingest(entries, settings, progress, unchanged)
     if not chunks:
         raise _no_text(records, "no source could be used")
-    previous = reusable(store, base.manifest, embedder)
     return _build(store, model_name, base, records, chunks, previous.vectors, prompt, embedder, settings, progress)
 
 
@@ -115,8 +123,8 @@ def retrain(
 
 def update_sources(
     model_name: str,
-    add: list[str],
-    remove: list[str],
+    add: Sequence[Entry],
+    remove: Sequence[Entry],
     *,
     settings: Settings | None = None,
     store: ArtifactStore | None = None,
@@ -134,9 +142,9 @@ def update_sources(
     removed = set(check_file_list(remove)) if remove else set()
     if not added and not removed:
         raise InvalidRequest("give sources to add or to remove")
-    unknown = sorted(removed - {r.entry for r in manifest.sources})
+    unknown = [entry for entry in removed if entry not in {r.entry for r in manifest.sources}]
     if unknown:
-        raise InvalidRequest(f"not a source of model {model_name!r}: {unknown[0]}")
+        raise InvalidRequest(f"not a source of model {model_name!r}: {entry_label(unknown[0])}")
     info = manifest.embedding
     embedder = embedder or make_embedder(settings, info.provider, info.model, info.dim)
     previous = load_previous(store, manifest, embedder)  # the kept chunks come from here: it must be readable
@@ -194,8 +202,9 @@ def _build(
             "documents_failed": sum(1 for d in documents if "reason" in d),
             "chunks": len(chunks),
             "chunks_embedded": embedded,
+            "documents_unchanged": sum(1 for d in documents if d.get("unchanged")),
         },
-        chunking={"chars": settings.chunk_chars, "overlap": settings.chunk_overlap_chars},
+        chunking=_chunking(settings),
         sources=records,
     )
     return TrainOutcome(
@@ -206,5 +215,6 @@ def _build(
         documents=manifest.counts["documents"],
         chunks=manifest.counts["chunks"],
         chunks_embedded=embedded,
+        documents_unchanged=manifest.counts["documents_unchanged"],
         sources=[r.model_copy(update={"documents": []}) for r in records],
     )

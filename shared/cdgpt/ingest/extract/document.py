@@ -9,6 +9,8 @@ from dataclasses import dataclass
 class Section:
     headings: tuple[str, ...]  # heading path, outermost first
     text: str  # paragraphs separated by blank lines
+    anchor: str | None = None  # id of the nearest heading, for `url#anchor` (HTML)
+    page: int | None = None  # page (PDF), slide (PowerPoint) or sheet (Excel) number, from 1
 
 
 @dataclass(frozen=True)

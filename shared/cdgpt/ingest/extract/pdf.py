@@ -26,5 +26,5 @@ def pdf(content: bytes, name: str) -> tuple[str | None, list[Section]]:
         paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", page)]
         text = "\n\n".join(p for p in paragraphs if p)
         if text:
-            sections.append(Section((f"Page {number}",), text))
+            sections.append(Section((f"Page {number}",), text, page=number))
     return (str(meta_title) if meta_title else None), sections
