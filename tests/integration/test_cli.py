@@ -178,3 +178,22 @@ def test_a_model_already_training_is_not_trained_twice(in_repo, capsys):
     running = operations.start_job(JobRequest(kind="train", model_name="handbook", file_list=[HANDBOOK]), run=False).job
     code, _, err = run(capsys, "train", "--model", "handbook", HANDBOOK)
     assert code == 1 and running.job_id in error_line(err) and "already being trained" in err
+
+
+def test_models_are_managed_from_the_command_line_in_s3_too(in_repo, capsys, monkeypatch):
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="cli-artifacts")
+        monkeypatch.setenv("ARTIFACTS_BUCKET", "cli-artifacts")
+        reset_clients()
+        assert run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/leave-and-holidays.md")[0] == 0
+        code, out, _ = run(capsys, "sources", "--model", "handbook", "--add", f"{HANDBOOK}/benefits.txt")
+        assert code == 0 and out.startswith("trained handbook v2: 2 documents")
+        assert run(capsys, "models")[1].split()[:3] == ["handbook", "ready", "v2"]
+        assert [j["kind"] for j in json.loads(run(capsys, "jobs", "--json")[1])] == ["sources", "train"]
+        assert run(capsys, "delete", "handbook")[1].startswith("deleted handbook (")
+        keys = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="cli-artifacts", Prefix="models/")
+        assert [k["Key"] for k in keys.get("Contents", [])] == ["models/handbook/manifest.json"]  # the tombstone
