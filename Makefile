@@ -4,13 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+UV_VENV := .tools/uv
 
-.PHONY: demo test lint sam-check openapi clean
+.PHONY: demo test lint lock sam-check openapi clean
 
-$(BIN)/cdgpt: pyproject.toml
+# The venv takes the locked versions of every runtime package (the ones the Lambda layers ship).
+$(BIN)/cdgpt: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --constraint requirements.lock -e ".[dev]"
 	touch $@
 
 ## Train on the sample handbook with the embedded default and ask it a question.
@@ -20,6 +22,7 @@ demo: $(BIN)/cdgpt
 
 ## Lint and type-check (ruff, mypy; configured in pyproject.toml).
 lint: $(BIN)/cdgpt
+	$(BIN)/python scripts/lock.py check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -27,6 +30,16 @@ lint: $(BIN)/cdgpt
 ## Run the test suite.
 test: $(BIN)/cdgpt
 	$(BIN)/python -m pytest
+
+$(UV_VENV)/bin/uv:
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet uv
+
+## Resolve the runtime dependencies again (Linux x86_64, Python 3.12) and regenerate the layers' pins.
+lock: $(UV_VENV)/bin/uv $(BIN)/cdgpt
+	$(UV_VENV)/bin/uv pip compile pyproject.toml -o requirements.lock --python-version 3.12 \
+		--python-platform x86_64-manylinux_2_28 --no-annotate --quiet
+	$(BIN)/python scripts/lock.py write
 
 $(SAM_VENV)/bin/sam:
 	$(PYTHON) -m venv $(SAM_VENV)

@@ -9,7 +9,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdgpt.answer import answering
 from cdgpt.api.contract import ChatRequest, ChatResponse, ChatResult, responses
-from cdgpt.api.resolver import logger, make_app, metrics, tracer
+from cdgpt.api.resolver import answer_budget, logger, make_app, metrics, tracer
+from cdgpt.clients import time_budget
 
 app = make_app()
 
@@ -19,7 +20,8 @@ app = make_app()
 )
 @tracer.capture_method(capture_response=False)
 def chat(request: Annotated[ChatRequest, Body()]) -> ChatResponse:
-    result = answering.chat(request.model_name, request.question, request.history)
+    with time_budget(answer_budget(app.lambda_context)):  # a slow LLM ends in a 504, not a Lambda timeout
+        result = answering.chat(request.model_name, request.question, request.history)
     metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)
     return ChatResponse(data=ChatResult(**result))
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cdgpt.settings import get_settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from openai import OpenAI
 
@@ -22,11 +27,21 @@ def s3_client() -> S3Client:
 
 
 @lru_cache(maxsize=1)
+def lambda_client() -> LambdaClient:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+
+
+@lru_cache(maxsize=1)
 def openai_client() -> OpenAI:
     from openai import OpenAI
 
+    from cdgpt.secrets import openai_key
+
     settings = get_settings()
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+    key = openai_key() or "unused"  # a local OpenAI-compatible server may need no key
     return OpenAI(
         api_key=key,
         base_url=settings.openai_base_url,
@@ -35,8 +50,65 @@ def openai_client() -> OpenAI:
     )
 
 
+MIN_CALL_S = 1.0  # below this, a call to the language model cannot be worth starting
+MIN_ATTEMPT_S = 4.0  # an attempt shorter than this would time out on an ordinary answer: retry less instead
+_deadline: ContextVar[float | None] = ContextVar("openai_deadline", default=None)
+
+
+@contextmanager
+def time_budget(seconds: float | None) -> Iterator[None]:
+    """Calls to the OpenAI-compatible server inside this block end within `seconds`, retries included."""
+    token = _deadline.set(None if seconds is None else time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def openai_for_request() -> OpenAI:
+    """The OpenAI client, its timeout and retries cut to the time left in the current budget, if any."""
+    from cdgpt.errors import UpstreamTimeout
+
+    client = openai_client()
+    deadline = _deadline.get()
+    if deadline is None:
+        return client
+    left = deadline - time.monotonic()
+    if left < MIN_CALL_S:
+        raise UpstreamTimeout("no time was left in this request to ask the language model")
+    settings = get_settings()
+    retries = settings.openai_max_retries
+    while retries and (left - _backoff(retries)) / (retries + 1) < MIN_ATTEMPT_S:
+        retries -= 1
+    timeout = min(settings.openai_timeout_s, (left - _backoff(retries)) / (retries + 1))
+    return client.with_options(timeout=timeout, max_retries=retries)
+
+
+@contextmanager
+def openai_errors(server: str) -> Iterator[None]:
+    """The OpenAI SDK's failures as domain errors: `server` names what failed ("the embedding server")."""
+    import openai
+
+    from cdgpt.errors import UpstreamError, UpstreamTimeout
+
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise UpstreamTimeout(f"{server} did not answer in time") from exc
+    except openai.APIStatusError as exc:
+        raise UpstreamError(f"{server} answered HTTP {exc.status_code} after retries") from exc
+    except openai.APIError as exc:
+        raise UpstreamError(f"{server} is unreachable: {type(exc).__name__}") from exc
+
+
+def _backoff(retries: int) -> float:
+    """At most what the SDK waits between attempts (0.5 s doubling, capped at 8 s)."""
+    return sum(min(0.5 * 2**attempt, 8.0) for attempt in range(retries))
+
+
 def reset_clients() -> None:
     """Forget cached settings and clients (tests change the environment)."""
     get_settings.cache_clear()
     s3_client.cache_clear()
+    lambda_client.cache_clear()
     openai_client.cache_clear()

@@ -1,4 +1,4 @@
-"""Domain errors. The API layer maps each class to an HTTP status in one place."""
+"""Domain errors. The API layer maps each class to an HTTP status in one place (api/contract.py)."""
 
 
 class CdgptError(Exception):
@@ -21,8 +21,20 @@ class PayloadTooLarge(InvalidRequest):
     """An input is larger than the configured cap."""
 
 
-class ModelNotFound(CdgptError):
-    """No trained model with that name."""
+class NotFound(CdgptError):
+    """The named thing does not exist."""
+
+
+class ModelNotFound(NotFound):
+    """No trained model with that name (never trained, or deleted)."""
+
+
+class JobNotFound(NotFound):
+    """No training job with that id."""
+
+
+class ModelDamaged(CdgptError):
+    """The stored model cannot be read (corrupt manifest or artifacts); retraining repairs it."""
 
 
 class ModelMismatch(CdgptError):
@@ -34,8 +46,16 @@ class TrainingFailed(CdgptError):
 
 
 class ConcurrentUpdate(CdgptError):
-    """Another training published the same model first."""
+    """Another training (or a deletion) changed the same model first."""
+
+
+class IdempotencyMismatch(InvalidRequest):
+    """An Idempotency-Key was reused for a different request."""
 
 
 class UpstreamError(CdgptError):
-    """A provider (OpenAI-compatible server, S3) failed after retries."""
+    """A provider (OpenAI-compatible server, S3, Lambda) failed after retries."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """A provider did not answer within the request's time budget."""

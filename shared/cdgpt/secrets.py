@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
-
+from cdgpt.errors import UpstreamError
 from cdgpt.settings import get_settings
 
 CACHE_SECONDS = 900
@@ -26,12 +24,14 @@ def api_secret() -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def export_openai_key() -> None:
-    """Put the OpenAI key named by OPENAI_API_KEY_PARAM into the environment, once per container."""
+def openai_key() -> str | None:
+    """The OpenAI key: from the environment, or from the SSM parameter OPENAI_API_KEY_PARAM names."""
     settings = get_settings()
-    if settings.openai_api_key is None and settings.openai_api_key_param:
-        os.environ["OPENAI_API_KEY"] = _fetch(settings.openai_api_key_param)
-        from cdgpt.clients import reset_clients
-
-        reset_clients()
+    if settings.openai_api_key is not None:
+        return settings.openai_api_key.get_secret_value()
+    if settings.openai_api_key_param:
+        try:
+            return _fetch(settings.openai_api_key_param)
+        except Exception as exc:  # missing parameter, no permission, SSM unreachable
+            raise UpstreamError(f"could not read the OpenAI key from SSM ({type(exc).__name__})") from exc
+    return None

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     api_secret_param: str | None = Field(None, alias="API_SECRET_PARAM")
     openai_api_key_param: str | None = Field(None, alias="OPENAI_API_KEY_PARAM")
 
+    # Training jobs
+    job_runner_setting: Literal["lambda", "process", "thread"] | None = Field(None, alias="CDGPT_JOB_RUNNER")
+    worker_function: str | None = Field(None, alias="CDGPT_WORKER_FUNCTION")
+    job_lease_s: float = Field(60.0, alias="CDGPT_JOB_LEASE_SECONDS", gt=0, le=3600)
+    job_heartbeat_s: float = Field(5.0, alias="CDGPT_JOB_HEARTBEAT_SECONDS", gt=0, le=600)
+    job_start_s: float = Field(900.0, alias="CDGPT_JOB_START_SECONDS", gt=0, le=86400)
+    train_wait_s: float = Field(20.0, alias="CDGPT_TRAIN_WAIT_SECONDS", ge=0, le=25)
+
     # Artifacts
     artifacts_bucket: str | None = Field(None, alias="ARTIFACTS_BUCKET")
     data_dir: Path = Field(Path(".cdgpt"), alias="CDGPT_DATA_DIR")
@@ -62,15 +70,33 @@ class Settings(BaseSettings):
             raise ValueError("CDGPT_CHUNK_OVERLAP must be smaller than CDGPT_CHUNK_CHARS")
         return self
 
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.job_heartbeat_s * 2 > self.job_lease_s:
+            raise ValueError("CDGPT_JOB_HEARTBEAT_SECONDS must be at most half of CDGPT_JOB_LEASE_SECONDS")
+        return self
+
+    @property
+    def job_runner(self) -> Literal["lambda", "process", "thread"]:
+        """How queued jobs start: a Lambda invocation when a worker function is named, else a thread."""
+        if self.job_runner_setting:
+            return self.job_runner_setting
+        return "lambda" if self.worker_function else "thread"
+
+    @property
+    def openai_key_given(self) -> bool:
+        """A key in the environment, or the name of the SSM parameter holding it (read when first needed)."""
+        return self.openai_api_key is not None or self.openai_api_key_param is not None
+
     @property
     def openai_configured(self) -> bool:
-        return self.openai_api_key is not None or self.openai_base_url is not None
+        return self.openai_key_given or self.openai_base_url is not None
 
     @property
     def embedding_provider(self) -> Literal["openai", "local"]:
         if self.embeddings:
             return self.embeddings
-        return "openai" if self.openai_api_key is not None else "local"
+        return "openai" if self.openai_key_given else "local"
 
     @property
     def answer_mode(self) -> Literal["llm", "extractive"]:

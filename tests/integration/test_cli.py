@@ -113,7 +113,7 @@ def test_upstream_failure_is_one_error_line(in_repo, capsys, openai_stub):
     openai_stub.fail_next(503, times=10, path="/v1/chat/completions")
     code, out, err = run(capsys, "chat", "--model", "handbook", "Which day do hybrid workers have to be in the office?")
     assert code == 1 and out == ""
-    assert error_line(err) == "error: language model server answered HTTP 503 after retries"
+    assert error_line(err) == "error: the language model answered HTTP 503 after retries"
     assert "test-key" not in err
 
 
@@ -139,3 +139,61 @@ def test_console_script_train_chat_and_failure(tmp_path):
     failed = cdgpt("chat", "--model", "missing", "Hello?")
     assert failed.returncode == 1 and failed.stdout == ""
     assert failed.stderr == "error: model 'missing' has not been trained\n"
+
+
+def test_models_jobs_sources_and_delete_from_the_command_line(in_repo, capsys):
+    # Given a model trained on one file
+    assert run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/leave-and-holidays.md")[0] == 0
+    # When a source is added, only its text is embedded and the model lists both
+    code, out, _ = run(capsys, "sources", "--model", "handbook", "--add", f"{HANDBOOK}/remote-work.md")
+    assert code == 0 and out.startswith("trained handbook v2: 2 documents, ")
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and out.split()[:3] == ["handbook", "ready", "v2"]
+    code, out, _ = run(capsys, "models", "handbook", "--json")
+    detail = json.loads(out)
+    assert [s["entry"] for s in detail["sources"]] == [
+        f"{HANDBOOK}/leave-and-holidays.md",
+        f"{HANDBOOK}/remote-work.md",
+    ]
+    # Then the jobs that did it are listed, newest first, and one can be shown
+    code, out, _ = run(capsys, "jobs", "--json")
+    jobs = json.loads(out)
+    assert [j["kind"] for j in jobs] == ["sources", "train"] and all(j["status"] == "succeeded" for j in jobs)
+    code, out, _ = run(capsys, "jobs", jobs[0]["job_id"])
+    assert code == 0 and out.startswith(jobs[0]["job_id"]) and "succeeded" in out
+    # And removing an unknown source, or deleting twice, is a clear error
+    code, _, err = run(capsys, "sources", "--model", "handbook", "--remove", "samples/nope.md")
+    assert code == 1 and error_line(err) == "error: not a source of model 'handbook': samples/nope.md"
+    code, out, _ = run(capsys, "delete", "handbook")
+    assert code == 0 and out == "deleted handbook (6 files)\n"
+    code, _, err = run(capsys, "delete", "handbook")
+    assert code == 1 and error_line(err) == "error: model 'handbook' has not been trained"
+    assert run(capsys, "models")[1] == ""
+
+
+def test_a_model_already_training_is_not_trained_twice(in_repo, capsys):
+    from cdgpt import operations
+    from cdgpt.training.jobs import JobRequest
+
+    running = operations.start_job(JobRequest(kind="train", model_name="handbook", file_list=[HANDBOOK]), run=False).job
+    code, _, err = run(capsys, "train", "--model", "handbook", HANDBOOK)
+    assert code == 1 and running.job_id in error_line(err) and "already being trained" in err
+
+
+def test_models_are_managed_from_the_command_line_in_s3_too(in_repo, capsys, monkeypatch):
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="cli-artifacts")
+        monkeypatch.setenv("ARTIFACTS_BUCKET", "cli-artifacts")
+        reset_clients()
+        assert run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/leave-and-holidays.md")[0] == 0
+        code, out, _ = run(capsys, "sources", "--model", "handbook", "--add", f"{HANDBOOK}/benefits.txt")
+        assert code == 0 and out.startswith("trained handbook v2: 2 documents")
+        assert run(capsys, "models")[1].split()[:3] == ["handbook", "ready", "v2"]
+        assert [j["kind"] for j in json.loads(run(capsys, "jobs", "--json")[1])] == ["sources", "train"]
+        assert run(capsys, "delete", "handbook")[1].startswith("deleted handbook (")
+        keys = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="cli-artifacts", Prefix="models/")
+        assert [k["Key"] for k in keys.get("Contents", [])] == ["models/handbook/manifest.json"]  # the tombstone

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from cdgpt.answer.evaluation import Case, evaluate, load_cases, matches
+from cdgpt.answer.evaluation import Case, evaluate, load_cases, matches, split_of
 from cdgpt.clients import reset_clients
 from cdgpt.errors import InvalidRequest
 from cdgpt.local.cli import main
@@ -18,8 +19,14 @@ QUESTIONS = "samples/questions.jsonl"
 LEAVE = "samples/handbook/leave-and-holidays.md"
 LEAVE_QUESTION = "How many days of paid annual leave does a full-time employee get per year?"
 PASSWORD_QUESTION = "What is the minimum length of a Brightwheel password?"
-SUMMARY = re.compile(r"^handbook: (\d+) questions  R@1 (\d\.\d{3})  R@(\d+) (\d\.\d{3})  MRR (\d\.\d{3})$")
-REPORT_KEYS = {"model_name", "questions", "k", "recall_at_1", "recall_at_k", "mrr", "misses"}
+SUMMARY = re.compile(
+    r"^handbook: (\d+) questions  R@1 (\d\.\d{3})  R@(\d+) (\d\.\d{3})  MRR (\d\.\d{3})  refused (\d\.\d{3})"
+    r"(?:  off-topic (\d+): not covered (\d\.\d{3}))?$"
+)
+REPORT_KEYS = {
+    "model_name", "questions", "k", "recall_at_1", "recall_at_k", "mrr", "wrongly_refused",
+    "off_topic_questions", "not_covered", "misses", "answers",
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -52,6 +59,10 @@ def questions_with_a_source() -> int:
     return sum(json.loads(line)["expected_source"] is not None for line in lines if line.strip())
 
 
+def questions_of(path: str | Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 # --- the command -----------------------------------------------------------------------------------
 
 
@@ -61,13 +72,15 @@ def test_eval_prints_recall_and_mrr(handbook, capsys):
     summary = out.rstrip("\n").split("\n")[-1]
     match = SUMMARY.match(summary)
     assert match, summary
-    questions, r1, k, rk, mrr = match.groups()
-    assert int(questions) == questions_with_a_source() == 14  # the null-source question is skipped
-    assert k == "4"
+    questions, r1, k, rk, mrr, refused, off_topic, not_covered = match.groups()
+    assert int(questions) == questions_with_a_source() == 14  # the null-source question is off-topic
+    assert k == "4"  # chat's CDGPT_TOP_K
     r1, rk, mrr = float(r1), float(rk), float(mrr)
     assert all(0 <= value <= 1 for value in (r1, rk, mrr))
     assert r1 <= rk and r1 <= mrr
     assert r1 >= 0.9 and mrr >= 0.9  # the sample questions are answerable from the handbook
+    assert float(refused) == 0.0
+    assert off_topic == "1" and float(not_covered) == 1.0  # "Am I allowed to bring my dog to the office?"
     assert out.count("miss (") == round((1 - r1) * int(questions))
 
 
@@ -90,7 +103,12 @@ def test_eval_json_report(handbook, capsys):
         "2",
         f"{report['recall_at_k']:.3f}",
         f"{report['mrr']:.3f}",
+        f"{report['wrongly_refused']:.3f}",
+        "1",
+        f"{report['not_covered']:.3f}",
     )
+    assert [a["question"] for a in report["answers"]] == [q["question"] for q in questions_of(REPO / QUESTIONS)]
+    assert all(len(a["sources"]) <= 2 for a in report["answers"])
 
 
 def test_a_wrong_expected_source_is_listed_as_a_miss(handbook, capsys, tmp_path):
@@ -106,7 +124,8 @@ def test_a_wrong_expected_source_is_listed_as_a_miss(handbook, capsys, tmp_path)
     [miss] = report["misses"]
     assert miss["question"] == LEAVE_QUESTION and miss["expected"] == "samples/handbook/benefits.txt"
     assert miss["got"][0] == LEAVE and 1 <= len(miss["got"]) <= 3
-    assert miss["rank"] is None or 2 <= miss["rank"] <= 10
+    assert miss["rank"] is None or 2 <= miss["rank"] <= 4  # among the 4 sources chat lists
+    assert miss["not_covered"] is False
     expected_mrr = round((1 + (1 / miss["rank"] if miss["rank"] else 0)) / 2, 4)
     assert report["mrr"] == expected_mrr
 
@@ -156,22 +175,54 @@ def test_a_malformed_line_is_an_error_naming_file_and_line(in_repo, capsys, tmp_
     assert only_error_line(err) == f'error: {file}:3: expected {{"question", "expected_source"}}'
 
 
-def test_only_null_expected_sources_is_an_error(in_repo, capsys, tmp_path):
+def test_off_topic_questions_alone_report_the_not_covered_rate(handbook, capsys, tmp_path):
     file = write_cases(
         tmp_path / "nulls.jsonl",
         {"question": "Am I allowed to bring my dog to the office?", "expected_source": None},
-        {"question": "Is there a gym?", "expected_source": None},
+        {"question": "Who won the 1998 FIFA World Cup final?", "expected_source": None},
     )
-    code, out, err = run(capsys, "eval", "--model", "handbook", file)
-    assert code == 1 and out == ""
-    assert only_error_line(err) == f"error: {file}: no questions with an expected source"
+    code, out, err = run(capsys, "eval", "--model", handbook, file)
+    assert code == 0 and err == ""
+    assert out == "handbook: 0 questions  off-topic 2: not covered 1.000\n"
+    code, out, _ = run(capsys, "eval", "--model", handbook, "--json", file)
+    report = json.loads(out)
+    assert report["questions"] == 0 and report["recall_at_1"] is None and report["wrongly_refused"] is None
+    assert report["off_topic_questions"] == 2 and report["not_covered"] == 1.0
+    assert [a["sources"] for a in report["answers"]] == [[], []]
 
 
 def test_an_empty_file_is_an_error(in_repo, capsys, tmp_path):
     file = tmp_path / "empty.jsonl"
     file.write_text("\n\n", encoding="utf-8")
     code, _, err = run(capsys, "eval", "--model", "handbook", str(file))
-    assert code == 1 and only_error_line(err) == f"error: {file}: no questions with an expected source"
+    assert code == 1 and only_error_line(err) == f"error: {file}: no questions"
+
+
+def test_the_split_is_a_fixed_half_by_question(in_repo, capsys, tmp_path):
+    cases = load_cases(REPO / QUESTIONS)
+    dev, test = load_cases(REPO / QUESTIONS, "dev"), load_cases(REPO / QUESTIONS, "test")
+    assert sorted(dev + test, key=cases.index) == cases and not set(dev) & set(test)
+    assert all(split_of(c.question) == "dev" for c in dev) and all(split_of(c.question) == "test" for c in test)
+    digest = hashlib.sha256(LEAVE_QUESTION.encode()).digest()[0]
+    assert split_of(LEAVE_QUESTION) == ("dev" if digest < 128 else "test")
+    only = write_cases(tmp_path / "one.jsonl", {"question": LEAVE_QUESTION, "expected_source": LEAVE})
+    other = "test" if split_of(LEAVE_QUESTION) == "dev" else "dev"
+    code, _, err = run(capsys, "eval", "--model", "handbook", "--split", other, only)
+    assert code == 1 and only_error_line(err) == f"error: {only}: no questions in the {other} split"
+
+
+def test_several_files_are_one_report(handbook, capsys, tmp_path):
+    answerable = write_cases(tmp_path / "a.jsonl", {"question": LEAVE_QUESTION, "expected_source": LEAVE})
+    off_topic = write_cases(tmp_path / "b.jsonl", {"question": "Is there a gym?", "expected_source": None})
+    code, out, _ = run(capsys, "eval", "--model", handbook, "--json", answerable, off_topic)
+    report = json.loads(out)
+    assert code == 0 and report["questions"] == 1 and report["off_topic_questions"] == 1
+
+
+@pytest.mark.parametrize("k", ["0", "51", "-1"])
+def test_k_out_of_range_is_an_error(handbook, capsys, k):
+    code, out, err = run(capsys, "eval", "--model", handbook, "--k", k, QUESTIONS)
+    assert code == 1 and out == "" and only_error_line(err) == "error: k must be between 1 and 50"
 
 
 @pytest.mark.parametrize("content", [None, b"\xff\xfe{}"])
@@ -184,7 +235,7 @@ def test_a_missing_or_undecodable_file_is_an_error(in_repo, capsys, tmp_path, co
     assert only_error_line(err).startswith(f"error: {file}: cannot read it")
 
 
-def test_load_cases_skips_null_sources_and_blank_lines(tmp_path):
+def test_load_cases_keeps_null_sources_as_off_topic_and_skips_blank_lines(tmp_path):
     file = write_cases(
         tmp_path / "cases.jsonl",
         {"question": "上海办公室的午餐补贴是每天多少钱？", "expected_source": "shanghai-office-guide-zh.md"},
@@ -194,21 +245,21 @@ def test_load_cases_skips_null_sources_and_blank_lines(tmp_path):
     )
     assert load_cases(Path(file)) == [
         Case("上海办公室的午餐补贴是每天多少钱？", "shanghai-office-guide-zh.md"),
+        Case("Dogs?", None),
         Case(LEAVE_QUESTION, LEAVE),
     ]
     with pytest.raises(InvalidRequest):
-        load_cases(Path(write_cases(tmp_path / "none.jsonl", {"question": "Dogs?", "expected_source": None})))
+        load_cases(Path(write_cases(tmp_path / "none.jsonl", "", "  ")))
 
 
-def test_evaluate_counts_ranks_beyond_k_in_mrr_only(handbook):
+def test_evaluate_scores_only_the_k_sources_chat_lists(handbook):
     from cdgpt.settings import get_settings
 
     cases = [Case(LEAVE_QUESTION, LEAVE), Case(LEAVE_QUESTION, "samples/handbook/benefits.txt")]
     report = evaluate(handbook, cases, k=1, settings=get_settings())
     assert report["recall_at_1"] == report["recall_at_k"] == 0.5
-    rank = report["misses"][0]["rank"]
-    assert rank is not None and rank > 1  # scored down to rank 10, though k is 1
-    assert report["mrr"] == round((1 + 1 / rank) / 2, 4)
+    assert report["misses"][0]["rank"] is None  # second or lower: not among the 1 source listed
+    assert report["mrr"] == 0.5
 
 
 # --- matches() -------------------------------------------------------------------------------------

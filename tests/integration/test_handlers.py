@@ -6,36 +6,46 @@ Artifacts go to a moto bucket (ARTIFACTS_BUCKET); the train event's source is s3
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import sys
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from cdgpt import secrets
+from cdgpt import operations
 from cdgpt.answer.answering import EXTRACTIVE_LABEL
 from cdgpt.clients import reset_clients
 from cdgpt.errors import InvalidRequest
 from cdgpt.limits import MAX_BODY_BYTES
-from cdgpt.local.server import lambda_context, load_handler, template_routes
+from cdgpt.local.server import lambda_context
 from cdgpt.training import pipeline as training
-from tests.support import REPO, check_envelope
 from tests.support.fixtures_openai import API_KEY, openai_stub  # noqa: F401
+from tests.support.lambda_events import (  # noqa: F401
+    ARTIFACTS,
+    BAD_SECRET_MSG,
+    EVENTS,
+    HANDBOOK,
+    NO_SECRET_MSG,
+    NOT_JSON_MSG,
+    REQUEST_ID,
+    SECRET,
+    SOURCES,
+    WRONG_SECRET,
+    api_secret,
+    aws,
+    chat,
+    chat_handler,
+    envelope,
+    event,
+    invoke,
+    manifest_version,
+    moto_aws,
+    train,
+    train_handler,
+)
 from tests.support.openai_stub import stub_answer
 
-EVENTS = REPO / "events"
-HANDBOOK = REPO / "samples/handbook"
-SECRET = "local-test-secret"
-ARTIFACTS = "cdgpt-artifacts"
-SOURCES = "cdgpt-sources"
-REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"  # the events' requestContext.requestId
-WRONG_SECRET = "not-the-secret-0123456789"
-NO_SECRET_MSG = "the API has no secret configured, so every request is refused"
-BAD_SECRET_MSG = "missing or wrong API secret: send Authorization: Bearer <secret>"
-NOT_JSON_MSG = "send the body as JSON with Content-Type: application/json"
 # Sentences of the handbook that must never reach the logs (the chat answer quotes the first one).
 DOCUMENT_TEXT = [
     "of paid annual leave per leave year",
@@ -44,100 +54,6 @@ DOCUMENT_TEXT = [
 ]
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
-ROUTES = {route.path: route for route in template_routes(REPO / "template.yaml")}
-train_handler = load_handler(ROUTES["/train"])
-chat_handler = load_handler(ROUTES["/chat"])
-
-
-# -- helpers ----------------------------------------------------------------------------------------
-
-
-def event(name: str, body: object = ..., headers: dict[str, str | None] | None = None) -> dict:
-    """events/<name>.json; `body` replaces the body (a str as is, anything else as JSON); headers set or drop (None)."""
-    loaded = json.loads((EVENTS / f"{name}.json").read_text("utf-8"))
-    if body is not ...:
-        loaded["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
-    for header, value in (headers or {}).items():
-        for key in [k for k in loaded["headers"] if k.lower() == header.lower()]:
-            del loaded["headers"][key]
-            del loaded["multiValueHeaders"][key]
-        if value is not None:
-            loaded["headers"][header] = value
-            loaded["multiValueHeaders"][header] = [value]
-    return loaded
-
-
-def invoke(handler, evt: dict, function: str = "Function") -> dict:
-    return handler(copy.deepcopy(evt), lambda_context(function, "lambda-request-1"))
-
-
-def train(evt: dict | None = None) -> dict:
-    return invoke(train_handler, evt or event("train"), "TrainFunction")
-
-
-def chat(evt: dict | None = None) -> dict:
-    return invoke(chat_handler, evt or event("chat"), "ChatFunction")
-
-
-def envelope(result: dict, status: int) -> dict:
-    """The API Gateway proxy result's status and JSON envelope; returns the parsed body."""
-    assert result["statusCode"] == status, result
-    # routed responses carry multiValueHeaders, the guard's refusals plain headers: exactly one of them
-    content_types = [
-        *(result.get("multiValueHeaders") or {}).get("Content-Type", []),
-        *filter(None, [(result.get("headers") or {}).get("Content-Type")]),
-    ]
-    assert content_types == ["application/json"], result
-    return check_envelope(json.loads(result["body"]), status)
-
-
-def manifest_version(s3, model: str) -> int:
-    return json.loads(s3.get_object(Bucket=ARTIFACTS, Key=f"models/{model}/manifest.json")["Body"].read())["version"]
-
-
-# -- fixtures ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_aws():
-    """moto for the whole module (starting it per test costs more than the tests): the two buckets, the handbook."""
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=ARTIFACTS)
-        s3.create_bucket(Bucket=SOURCES)
-        for path in sorted(HANDBOOK.iterdir()):
-            s3.put_object(Bucket=SOURCES, Key=f"handbook/{path.name}", Body=path.read_bytes())
-        yield s3
-
-
-@pytest.fixture
-def aws(moto_aws, monkeypatch):
-    """An empty artifacts bucket (ARTIFACTS_BUCKET), the handbook under s3://cdgpt-sources/handbook/, no SSM parameters."""
-    from aws_lambda_powertools.utilities import parameters
-
-    s3, ssm = moto_aws, boto3.client("ssm", region_name="us-east-1")
-    keys = [{"Key": item["Key"]} for item in s3.list_objects_v2(Bucket=ARTIFACTS).get("Contents", [])]
-    if keys:
-        s3.delete_objects(Bucket=ARTIFACTS, Delete={"Objects": keys})
-    names = [p["Name"] for p in ssm.describe_parameters().get("Parameters", [])]
-    if names:
-        ssm.delete_parameters(Names=names)
-    parameters.clear_caches()  # Powertools caches parameter values (and its SSM client) per process
-    secrets.export_openai_key.cache_clear()
-    monkeypatch.setenv("ARTIFACTS_BUCKET", ARTIFACTS)
-    reset_clients()
-    yield s3
-    parameters.clear_caches()
-    secrets.export_openai_key.cache_clear()
-    reset_clients()
-
-
-@pytest.fixture
-def api_secret(monkeypatch, aws):
-    monkeypatch.setenv("API_SECRET", SECRET)
-    reset_clients()
-    return SECRET
 
 
 @pytest.fixture
@@ -194,6 +110,7 @@ def test_train_event_returns_the_exact_success_envelope(api_secret, aws):
         "documents",
         "chunks",
         "chunks_embedded",
+        "documents_unchanged",
         "sources",
     ]
     assert data["model_name"] == "handbook"
@@ -231,7 +148,7 @@ def test_chat_event_answers_with_s3_sources_and_history(trained):
         f"Bot: {data['answer']}",
     ]
     assert data["model_version"] == 1 and data["answer_mode"] == "extractive"
-    assert all(set(s) == {"source", "title", "score", "snippet"} for s in data["sources"])
+    assert all(set(s) == {"source", "title", "score", "snippet", "page", "url"} for s in data["sources"])
 
 
 def test_legacy_event_with_the_secret_in_the_body_works(trained):
@@ -331,17 +248,22 @@ def test_the_secret_can_come_from_ssm(aws, monkeypatch):
     assert data["sources"][0]["source"].startswith(f"s3://{SOURCES}/handbook/")
 
 
-@pytest.mark.parametrize("setting", ["API_SECRET_PARAM", "OPENAI_API_KEY_PARAM"])
-def test_a_secret_that_cannot_be_read_is_a_500_envelope_with_the_request_id(api_secret, aws, monkeypatch, setting):
+def test_an_api_secret_that_cannot_be_read_is_a_500_envelope_with_the_request_id(api_secret, aws, monkeypatch):
     """A parameter that does not exist (or may not be read) refuses the request, inside the envelope."""
-    monkeypatch.setenv(setting, "/cdgpt/no-such-parameter")
-    if setting == "API_SECRET_PARAM":
-        monkeypatch.delenv("API_SECRET")  # a local secret would be used first
+    monkeypatch.setenv("API_SECRET_PARAM", "/cdgpt/no-such-parameter")
+    monkeypatch.delenv("API_SECRET")  # a local secret would be used first
     reset_clients()
     evt = event("chat")
     body = envelope(chat(evt), 500)
     assert body["msg"] == f"internal error; request id {evt['requestContext']['requestId']}"
     assert "no-such-parameter" not in body["msg"]
+
+
+def test_an_openai_key_that_cannot_be_read_fails_the_training_with_a_502(api_secret, aws, monkeypatch):
+    """The OpenAI key is read from SSM when it is first needed: a missing parameter is the provider's failure."""
+    monkeypatch.setenv("OPENAI_API_KEY_PARAM", "/cdgpt/no-such-parameter")
+    reset_clients()
+    assert envelope(train(), 502)["msg"] == "could not read the OpenAI key from SSM (GetParameterError)"
 
 
 def test_an_oversized_body_is_413_before_auth(aws):
@@ -448,11 +370,11 @@ def test_a_source_that_fails_is_422_and_keeps_serving_the_old_model(trained, aws
     assert envelope(chat(), 200)["data"]["model_version"] == 1
 
 
-def test_a_crash_is_500_with_the_request_id_and_no_detail(api_secret, monkeypatch, logs):
+def test_a_crash_in_the_handler_is_500_with_the_request_id_and_no_detail(api_secret, monkeypatch, logs):
     def boom(*args, **kwargs):
         raise RuntimeError("secret-ish detail")
 
-    monkeypatch.setattr(training, "train", boom)
+    monkeypatch.setattr(operations, "start_job", boom)
     result = train()
     body = envelope(result, 500)
     assert body["msg"] == f"internal error; request id {REQUEST_ID}"
@@ -462,21 +384,43 @@ def test_a_crash_is_500_with_the_request_id_and_no_detail(api_secret, monkeypatc
     assert "unexpected error" in logged and "secret-ish detail" in logged and REQUEST_ID in logged
 
 
+def test_a_crash_in_the_training_is_500_naming_the_job_and_no_detail(api_secret, monkeypatch, logs):
+    def boom(*args, **kwargs):
+        raise RuntimeError("secret-ish detail")
+
+    monkeypatch.setattr(training, "train", boom)
+    result = train()
+    msg = envelope(result, 500)["msg"]
+    assert msg.startswith("internal error; job j") and "secret-ish detail" not in result["body"]
+    job_id = msg.split("job ", 1)[1].split(" ", 1)[0]
+    assert operations.job_status(job_id).status == "failed"
+    logged = logs()
+    assert "job failed unexpectedly" in logged and "secret-ish detail" in logged and job_id in logged
+
+
 # -- scheduled retraining ---------------------------------------------------------------------------
 
 
-def test_scheduled_event_retrains_the_named_model(trained, aws):
+def finished(started: dict[str, str]) -> dict[str, int]:
+    """The version each started job published (waiting for the jobs, which run on threads here)."""
+    versions = {}
+    for name, job_id in started.items():
+        job = operations.wait_for(job_id, 60)
+        assert job.status == "succeeded" and job.result is not None, job
+        versions[name] = job.result.version
+    return versions
+
+
+def test_scheduled_event_starts_a_job_for_the_named_model(trained, aws):
     scheduled = json.loads((EVENTS / "retrain-scheduled.json").read_text())
     summary = train_handler(scheduled, lambda_context("TrainFunction", "scheduled-1"))
-    assert summary == {
-        "retrained": [{"model_name": "handbook", "version": 2, "chunks": trained["chunks"]}],
-        "failed": {},
-    }
+    assert list(summary) == ["started"] and list(summary["started"]) == ["handbook"]
+    assert finished(summary["started"]) == {"handbook": 2}
     assert manifest_version(aws, "handbook") == 2
     assert envelope(chat(), 200)["data"]["model_version"] == 2
 
 
-def test_scheduled_event_without_input_retrains_every_model(trained, aws):
+def test_scheduled_event_without_input_starts_one_job_per_model(trained, aws):
     one_file = event(
         "train", body={"model_name": "leave", "file_list": [f"s3://{SOURCES}/handbook/leave-and-holidays.md"]}
     )
@@ -484,14 +428,8 @@ def test_scheduled_event_without_input_retrains_every_model(trained, aws):
     assert leave["documents"] == 1 and leave["chunks"] < trained["chunks"]
     scheduled = json.loads((EVENTS / "retrain-all-scheduled.json").read_text())
     summary = train_handler(scheduled, lambda_context("TrainFunction", "scheduled-2"))
-    assert summary == {
-        "retrained": [
-            {"model_name": "handbook", "version": 2, "chunks": trained["chunks"]},
-            {"model_name": "leave", "version": 2, "chunks": leave["chunks"]},
-        ],
-        "failed": {},
-    }
-    assert manifest_version(aws, "handbook") == 2 and manifest_version(aws, "leave") == 2
+    assert len(set(summary["started"].values())) == 2  # a job each
+    assert finished(summary["started"]) == {"handbook": 2, "leave": 2}
     # the retrain used each manifest's own sources
     manifest = json.loads(aws.get_object(Bucket=ARTIFACTS, Key="models/leave/manifest.json")["Body"].read())
     assert [s["entry"] for s in manifest["sources"]] == [f"s3://{SOURCES}/handbook/leave-and-holidays.md"]
@@ -499,14 +437,13 @@ def test_scheduled_event_without_input_retrains_every_model(trained, aws):
 
 def test_scheduled_retrain_of_an_unknown_model_is_reported_not_raised(trained, aws):
     summary = train_handler({"retrain": "nope, handbook"}, lambda_context("TrainFunction", "scheduled-3"))
-    assert summary["failed"] == {"nope": "model 'nope' has not been trained"}
-    assert [r["model_name"] for r in summary["retrained"]] == ["handbook"]
-    assert manifest_version(aws, "handbook") == 2
+    assert summary["started"]["nope"] == "not started: model 'nope' has not been trained"
+    assert finished({"handbook": summary["started"]["handbook"]}) == {"handbook": 2}
 
 
 def test_scheduled_event_needs_no_secret_and_a_malformed_one_raises(aws):
     """Schedules are not API requests: no secret involved; a broken schedule input fails the invocation."""
-    assert train_handler({"retrain": []}, lambda_context("TrainFunction", "s")) == {"retrained": [], "failed": {}}
+    assert train_handler({"retrain": []}, lambda_context("TrainFunction", "s")) == {"started": {}}
     with pytest.raises(InvalidRequest, match="a scheduled event needs"):
         train_handler({"retrain": 5}, lambda_context("TrainFunction", "s"))
 
@@ -527,10 +464,19 @@ def test_logs_hold_neither_the_secret_nor_document_text(trained, monkeypatch, lo
 
     monkeypatch.setattr(training, "train", crash)
     envelope(train(), 500)
+    monkeypatch.setattr(operations, "start_job", crash)
+    envelope(train(), 500)
     logged = logs()
 
-    # the capture works: the refusal, the domain error, the crash and the metrics are all there
-    for expected in ('"request refused"', '"request failed"', '"unexpected error"', "ChunksIndexed", "Answers"):
+    # the capture works: the refusal, the domain error, the crashes and the metrics are all there
+    for expected in (
+        '"request refused"',
+        '"request failed"',
+        '"unexpected error"',
+        "job failed unexpectedly",
+        "JobsStarted",
+        "Answers",
+    ):
         assert expected in logged, expected
     assert SECRET not in logged and WRONG_SECRET not in logged
     assert answered["answer"] not in logged
@@ -567,3 +513,101 @@ def test_openai_key_from_ssm_reaches_the_provider(api_secret, aws, monkeypatch, 
 def test_a_body_nested_too_deep_to_parse_is_refused_as_unauthenticated(aws, api_secret):
     evt = event("chat", body="[" * 200_000, headers={"Authorization": None})
     assert envelope(chat(evt), 401)["msg"] == BAD_SECRET_MSG
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"model_name": "handbook", "question": "Hi?", "n": ' + "1" * 5000 + "}",  # over Python's 4300 digits
+        "[" * 100_000,
+        '{"model_name": "handbook", "question": ' + "[" * 100_000,
+        '{"model_name": "handbook", "question": "Hi?", "history": [' + "-" + "9" * 4301 + "]}",
+    ],
+    ids=["5000-digit-integer", "100k-nested", "100k-nested-in-a-field", "long-negative-in-a-list"],
+)
+@pytest.mark.parametrize("route", ["train", "chat"])
+def test_json_the_parser_cannot_take_is_400(api_secret, route, raw):
+    """Parsing raised ValueError (int digit limit) or RecursionError, which validation let through as a 500."""
+    handler = train_handler if route == "train" else chat_handler
+    assert envelope(invoke(handler, event(route, body=raw)), 400) == {
+        "code": 1,
+        "msg": "request body is not valid JSON",
+        "data": None,
+    }
+
+
+def test_a_body_secret_beside_a_number_the_parser_cannot_take_is_refused_not_a_crash(api_secret):
+    """No secret can be read from a body that does not parse: unauthenticated, like any unparseable body."""
+    raw = '{"secret": "' + SECRET + '", "model_name": "handbook", "question": "Hi?", "n": ' + "1" * 5000 + "}"
+    evt = event("chat-legacy-secret", body=raw)
+    assert envelope(chat(evt), 401)["msg"] == BAD_SECRET_MSG
+
+
+NON_ASCII_SECRET = "pässwörd-秘密"
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        NON_ASCII_SECRET,  # the header's UTF-8 bytes decoded as UTF-8
+        NON_ASCII_SECRET.encode().decode("latin-1"),  # the same bytes decoded as ISO-8859-1, as HTTP stacks do
+    ],
+    ids=["utf8-decoded", "latin1-decoded"],
+)
+@pytest.mark.parametrize("header", ["Authorization", "x-api-key"])
+def test_a_non_ascii_secret_sent_as_utf8_in_a_header_is_accepted(aws, monkeypatch, presented, header):
+    monkeypatch.setenv("API_SECRET", NON_ASCII_SECRET)
+    value = f"Bearer {presented}" if header == "Authorization" else presented
+    evt = event(
+        "chat",
+        body={"model_name": "nothing-here", "question": "Hi?"},
+        headers={"Authorization": None} | {header: value},
+    )
+    assert envelope(chat(evt), 404)["msg"] == "model 'nothing-here' has not been trained"
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        "pässwörd-秘",
+        "pässwörd-秘密".encode("utf-16-le").decode("latin-1"),
+        "passwörd-秘密",
+        "pässwörd-秘密".encode().decode("latin-1") + "x",
+    ],
+)
+def test_a_wrong_non_ascii_secret_is_401(aws, monkeypatch, presented):
+    monkeypatch.setenv("API_SECRET", NON_ASCII_SECRET)
+    evt = event("chat", headers={"Authorization": f"Bearer {presented}"})
+    assert envelope(chat(evt), 401)["msg"] == BAD_SECRET_MSG
+
+
+# -- time budgets -----------------------------------------------------------------------------------
+
+
+def test_a_hung_language_model_ends_in_a_504_within_the_functions_time(api_secret, aws, openai_stub, monkeypatch):
+    """Chat's calls to the LLM are cut to the Lambda's remaining time: a slow server is a 504, not a timeout."""
+    monkeypatch.setenv("CDGPT_MIN_SCORE", "-1")  # the stub's vectors are not semantic: keep every passage
+    reset_clients()
+    envelope(train(), 200)
+    openai_stub.stall("/v1/chat/completions")
+    context = lambda_context("ChatFunction", "lambda-request-2")
+    context.get_remaining_time_in_millis = lambda: 3500  # the budget left: 1.5 s after the answer margin
+    result = chat_handler(event("chat"), context)
+    assert envelope(result, 504)["msg"] == "the language model did not answer in time"
+    assert len(openai_stub.chat_requests) == 0  # still held: the stub never answered it
+
+
+def test_the_openai_client_fits_its_timeout_and_retries_to_the_budget(openai_stub):
+    from cdgpt.clients import openai_for_request, time_budget
+    from cdgpt.errors import UpstreamTimeout
+
+    assert openai_for_request().timeout == 60.0  # no budget: the configured timeout
+    with time_budget(25):
+        client = openai_for_request()
+        attempts = client.max_retries + 1
+        assert client.timeout * attempts + sum(min(0.5 * 2**n, 8) for n in range(client.max_retries)) <= 25
+        assert client.timeout >= 4
+    with time_budget(3):
+        assert openai_for_request().max_retries == 0 and openai_for_request().timeout <= 3
+    with time_budget(0.5), pytest.raises(UpstreamTimeout):
+        openai_for_request()

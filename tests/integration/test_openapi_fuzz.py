@@ -17,6 +17,7 @@ from schemathesis.checks import not_a_server_error
 
 from cdgpt.answer.answering import MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
 from cdgpt.ingest.sources import MAX_ENTRY_CHARS
+from cdgpt.limits import MAX_CRAWL_DEPTH, MAX_CRAWL_PAGES
 from cdgpt.local.server import openapi_document, template_routes
 from cdgpt.training.pipeline import MAX_PROMPT_CHARS, MAX_SOURCES
 from tests.support.serve import AUTH, REPO, serving
@@ -33,7 +34,25 @@ STATUSES: Counter[tuple[str, int]] = Counter()  # (path, status) of every fuzzed
 def test_document_lists_exactly_the_template_routes():
     declared = {(r.method.lower(), r.path) for r in template_routes(REPO / "template.yaml")}
     documented = {(method, path) for path, operations in DOCUMENT["paths"].items() for method in operations}
-    assert documented == declared == {("post", "/train"), ("post", "/chat")}
+    assert (
+        documented
+        == declared
+        == {
+            ("post", "/train"),
+            ("post", "/chat"),
+            ("get", "/jobs/{job_id}"),
+            ("get", "/models"),
+            ("get", "/models/{model_name}"),
+            ("delete", "/models/{model_name}"),
+            ("post", "/models/{model_name}/sources"),
+        }
+    )
+
+
+def test_training_routes_document_the_202_of_a_job_still_running():
+    for path in ("/train", "/models/{model_name}/sources"):
+        accepted = DOCUMENT["paths"][path]["post"]["responses"]["202"]["content"]["application/json"]["schema"]
+        assert accepted == {"$ref": "#/components/schemas/JobAcceptedResponse"}
 
 
 @pytest.mark.parametrize(("path", "model"), [("/train", "TrainRequest"), ("/chat", "ChatRequest")])
@@ -51,7 +70,15 @@ def test_request_schemas_carry_the_contract_limits():
     assert schemas["ChatRequest"]["required"] == ["model_name", "question"]
     assert train["model_name"]["pattern"] == chat["model_name"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
     assert train["file_list"]["minItems"] == 1 and train["file_list"]["maxItems"] == MAX_SOURCES
-    assert train["file_list"]["items"] == {"type": "string", "minLength": 1, "maxLength": MAX_ENTRY_CHARS}
+    assert train["file_list"]["items"] == {
+        "anyOf": [
+            {"type": "string", "minLength": 1, "maxLength": MAX_ENTRY_CHARS},
+            {"$ref": "#/components/schemas/CrawlEntry"},
+        ]
+    }
+    crawl = schemas["CrawlOptions"]["properties"]
+    assert schemas["CrawlEntry"]["required"] == ["url", "crawl"]
+    assert crawl["max_pages"]["maximum"] == MAX_CRAWL_PAGES and crawl["max_depth"]["maximum"] == MAX_CRAWL_DEPTH
     assert {"type": "string", "maxLength": MAX_PROMPT_CHARS} in train["prompt"]["anyOf"]
     assert chat["question"]["minLength"] == 1 and chat["question"]["maxLength"] == MAX_QUESTION_CHARS
     assert chat["history"]["maxItems"] == MAX_HISTORY_ITEMS
@@ -92,7 +119,10 @@ def test_cli_prints_the_same_document(capsys, monkeypatch):
 def fuzz_document() -> dict:
     document = copy.deepcopy(DOCUMENT)
     schemas = document["components"]["schemas"]
-    schemas["TrainRequest"]["properties"]["file_list"]["items"]["pattern"] = "^[^:]*$"
+    path = {"type": "string", "minLength": 1, "maxLength": MAX_ENTRY_CHARS, "pattern": "^[^:]*$"}
+    schemas["TrainRequest"]["properties"]["file_list"]["items"] = path  # crawl entries would fetch
+    for field in ("add", "remove"):
+        schemas["SourcesRequest"]["properties"][field]["items"] = path
     return document
 
 
@@ -129,6 +159,8 @@ def call(server, case) -> None:
     assert list(body) == ["code", "msg", "data"], body
     if response.status_code == 200:
         assert body["code"] == 0 and body["msg"] == "success" and isinstance(body["data"], dict)
+    elif response.status_code == 202:  # a training still running: its job
+        assert body["code"] == 0 and body["msg"] == "accepted" and set(body["data"]) >= {"job_id", "status_url"}
     else:
         assert 400 <= response.status_code < 500 and body["code"] == 1 and body["data"] is None, body
 
@@ -154,6 +186,41 @@ def test_fuzz_train_with_local_paths(fuzz_server, case, with_real_file):
         assert "://" not in entry  # what keeps the run off the network (see above)
     if with_real_file:  # fuzzed paths rarely exist: let half the trainings succeed, with fuzzed names and prompts
         case.body["file_list"] = [*case.body["file_list"][: MAX_SOURCES - 1], "policy.md"]
+    call(fuzz_server, case)
+
+
+@FUZZ
+@given(case=SCHEMA["/models/{model_name}/sources"]["POST"].as_strategy(headers=AUTH), on_trained=st.booleans())
+def test_fuzz_sources(fuzz_server, case, on_trained):
+    for entry in [*case.body.get("add", []), *case.body.get("remove", [])]:
+        assert "://" not in entry  # what keeps the run off the network (see above)
+    if on_trained:
+        case.path_parameters["model_name"] = FUZZ_MODEL
+    call(fuzz_server, case)
+
+
+@FUZZ
+@given(case=SCHEMA["/jobs/{job_id}"]["GET"].as_strategy(headers=AUTH))
+def test_fuzz_jobs(fuzz_server, case):
+    call(fuzz_server, case)
+
+
+@FUZZ
+@given(case=SCHEMA["/models/{model_name}"]["GET"].as_strategy(headers=AUTH))
+def test_fuzz_model(fuzz_server, case):
+    call(fuzz_server, case)
+
+
+def test_listing_models_answers(fuzz_server):
+    listed = fuzz_server.request("GET", "/models", headers=AUTH)
+    assert listed.status_code == 200 and FUZZ_MODEL in [m["model_name"] for m in listed.json()["data"]["models"]]
+
+
+@FUZZ
+@given(case=SCHEMA["/models/{model_name}"]["DELETE"].as_strategy(headers=AUTH))
+def test_fuzz_delete(fuzz_server, case):
+    if case.path_parameters["model_name"] == FUZZ_MODEL:  # the other fuzz tests need it
+        case.path_parameters["model_name"] = FUZZ_MODEL + "-not"
     call(fuzz_server, case)
 
 

@@ -6,61 +6,25 @@ manifest with a compare-and-swap write; failures and races leave the previous ve
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-import uuid
 from collections import Counter
 
 import faiss
 import numpy as np
 import pytest
-from moto import mock_aws
 
 from cdgpt.answer.answering import chat
-from cdgpt.clients import reset_clients, s3_client
+from cdgpt.api.contract import train_result
 from cdgpt.errors import ConcurrentUpdate, UpstreamError
-from cdgpt.models.registry import KEEP_VERSIONS, manifest_key, read_manifest
-from cdgpt.models.store import LocalStore, S3Store, default_store
-from cdgpt.settings import get_settings
+from cdgpt.models.registry import manifest_key, read_manifest
+from cdgpt.models.store import LocalStore
 from cdgpt.training.pipeline import train
+from tests.support.stores import sources, store  # noqa: F401
 
 QUESTION = "How many days of annual leave do I get?"
-
-
-@pytest.fixture
-def sources(tmp_path, monkeypatch):
-    root = tmp_path / "src"
-    (root / "docs").mkdir(parents=True)
-    (root / "docs/leave.md").write_text(
-        "# Leave\n\nFull-time employees receive 25 days of paid annual leave per year.\n\n"
-        "## Carry-over\n\nUp to five unused days may be carried over until the end of March.\n",
-        "utf-8",
-    )
-    (root / "docs/expenses.txt").write_text(
-        "Expenses\n\nHotels in London are reimbursed up to 180 pounds per night. Receipts are required.\n", "utf-8"
-    )
-    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(root))
-    reset_clients()
-    return ["docs"]
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request, monkeypatch):
-    """The store `default_store` picks: a local folder, or (ARTIFACTS_BUCKET set) a moto S3 bucket."""
-    if request.param == "local":
-        store = default_store(get_settings())
-        assert isinstance(store, LocalStore)
-        yield store
-        return
-    with mock_aws():
-        bucket = f"artifacts-{uuid.uuid4().hex[:12]}"  # unique: the chat cache is keyed by location
-        monkeypatch.setenv("ARTIFACTS_BUCKET", bucket)
-        reset_clients()
-        s3_client().create_bucket(Bucket=bucket)
-        store = default_store(get_settings())
-        assert isinstance(store, S3Store)
-        yield store
-        reset_clients()
+KEEP_VERSIONS = 2  # the published version and its predecessor
 
 
 class WrappedStore:
@@ -80,13 +44,16 @@ class WrappedStore:
         self.inner.put(key, data)
 
     def put_if(self, key, data, etag):
-        self.inner.put_if(key, data, etag)
+        return self.inner.put_if(key, data, etag)
 
     def keys(self, prefix):
         return self.inner.keys(prefix)
 
     def delete(self, keys):
         self.inner.delete(keys)
+
+    def tidy(self, prefix):
+        self.inner.tidy(prefix)
 
 
 class FailingStore(WrappedStore):
@@ -107,7 +74,7 @@ class FailingStore(WrappedStore):
     def put_if(self, key, data, etag):
         if self.fail_manifest:
             raise UpstreamError("injected manifest failure")
-        self.inner.put_if(key, data, etag)
+        return self.inner.put_if(key, data, etag)
 
 
 class CountingStore(WrappedStore):
@@ -147,14 +114,19 @@ def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_docst
     docstore_bytes = store.get(f"models/m/{manifest.files['docstore']}")[0]
     lexical_bytes = store.get(f"models/m/{manifest.files['lexical']}")[0]
     assert manifest.sizes == {"index": len(index_bytes), "lexical": len(lexical_bytes), "docstore": len(docstore_bytes)}
-    assert result["index_model_size"] == round(len(index_bytes) / 1024, 4)
-    assert result["pkl_model_size"] == round(len(docstore_bytes) / 1024, 4)
+    wire = train_result(result)
+    assert wire.index_model_size == round(len(index_bytes) / 1024, 4)
+    assert wire.pkl_model_size == round(len(docstore_bytes) / 1024, 4)
+    assert manifest.checksums == {
+        name: hashlib.sha256(data).hexdigest()
+        for name, data in (("index", index_bytes), ("lexical", lexical_bytes), ("docstore", docstore_bytes))
+    }
 
     assert not docstore_bytes.startswith(b"\x80")  # not a pickle: plain JSON
     docstore = json.loads(docstore_bytes)
     assert docstore["format"] == 1
     chunks = docstore["chunks"]
-    assert len(chunks) == result["chunks"] == manifest.counts["chunks"]
+    assert len(chunks) == result.chunks == manifest.counts["chunks"]
     assert set(chunks[0]) == {"source", "title", "headings", "position", "text", "anchor", "page"}
     assert {c["source"] for c in chunks} == {"docs/leave.md", "docs/expenses.txt"}
 
@@ -170,8 +142,8 @@ def test_retraining_bumps_the_version_and_keeps_only_the_previous_one(store, sou
     ids = []
     for expected_version in (1, 2, 3):
         result = train("m", sources, store=store)
-        assert result["version"] == expected_version
-        ids.append(result["version_id"])
+        assert result.version == expected_version
+        ids.append(result.version_id)
     assert len(set(ids)) == 3
     assert version_folders(store, "m") == set(ids[-KEEP_VERSIONS:]) == {ids[1], ids[2]}
     assert read_manifest(store, "m")[0].version_id == ids[2]
@@ -200,7 +172,7 @@ def test_a_failed_write_leaves_the_previous_version_serving(store, sources, fail
     reply = chat("m", QUESTION, store=store)
     assert reply["model_version"] == 1 and reply["sources"]
     # and the next training works normally
-    assert train("m", sources, store=store)["version"] == 2
+    assert train("m", sources, store=store).version == 2
 
 
 def test_a_stale_etag_loses_the_race(store, sources):
@@ -208,28 +180,28 @@ def test_a_stale_etag_loses_the_race(store, sources):
     _, stale = read_manifest(store, "m")
     train("m", sources, store=store)  # another training publishes meanwhile
     current = store.get(manifest_key("m"))
-    with pytest.raises(ConcurrentUpdate, match="changed by another training"):
+    with pytest.raises(ConcurrentUpdate, match="changed by another writer"):
         store.put_if(manifest_key("m"), b'{"format": 1}', stale)
     assert store.get(manifest_key("m")) == current
 
 
 def test_two_trainings_racing_one_wins_the_other_fails_cleanly(store, sources):
     train("m", sources, store=store)
-    winner: dict = {}
+    winner: list = []
 
     class RacingStore(WrappedStore):
         def put_if(self, key, data, etag):
             # Just before this training switches the manifest, another one publishes.
-            winner.update(train("m", sources, store=store))
-            self.inner.put_if(key, data, etag)
+            winner.append(train("m", sources, store=store))
+            return self.inner.put_if(key, data, etag)
 
     with pytest.raises(ConcurrentUpdate):
         train("m", sources, store=RacingStore(store))
 
     manifest, _ = read_manifest(store, "m")
-    assert manifest.version_id == winner["version_id"] and manifest.version == 2
+    assert manifest.version_id == winner[0].version_id and manifest.version == 2
     folders = version_folders(store, "m")
-    assert winner["version_id"] in folders and len(folders) == 2  # the winner's, and the previous one
+    assert winner[0].version_id in folders and len(folders) == 2  # the winner's, and the previous one
     assert chat("m", QUESTION, store=store)["model_version"] == 2
 
 
@@ -246,8 +218,8 @@ def test_a_manifest_write_that_landed_before_its_retry_failed_still_publishes(st
     result = train("m", sources, store=LostResponseStore(store))
 
     manifest, _ = read_manifest(store, "m")
-    assert manifest.version_id == result["version_id"] and manifest.version == 2
-    assert result["version_id"] in version_folders(store, "m")  # its files were kept, not cleaned up
+    assert manifest.version_id == result.version_id and manifest.version == 2
+    assert result.version_id in version_folders(store, "m")  # its files were kept, not cleaned up
     assert chat("m", QUESTION, store=store)["model_version"] == 2
 
 
@@ -264,14 +236,28 @@ def test_a_failing_clean_up_does_not_hide_the_original_error(store, sources):
 
 
 def test_clean_up_never_deletes_the_files_of_a_training_still_under_way(store, sources):
-    # Given a published model and another training that has started writing its own version
+    # Given a published model and a training that has started writing a newer version
     train("m", sources, store=store)
-    in_flight = "models/m/versions/v000002-inflight/index.faiss"
+    in_flight = "models/m/versions/v000003-0123abcd/index.faiss"
     store.put(in_flight, b"half-written by a training under way")
     # When a training publishes and cleans up old versions
-    assert train("m", sources, store=store)["version"] == 2
-    # Then the other training's files are still there
+    assert train("m", sources, store=store).version == 2
+    # Then the newer training's files are still there
     assert store.get(in_flight)[0] == b"half-written by a training under way"
+
+
+def test_a_killed_trainings_leftovers_are_removed_by_the_next_publish(store, sources):
+    # Given a training killed after it wrote part of its version (a file, a temporary file, an empty folder)
+    train("m", sources, store=store)
+    store.put("models/m/versions/v000002-dead0001/index.faiss", b"half")
+    store.put("models/m/versions/v000002-dead0001/.tmp-abc", b"half")
+    if isinstance(store, LocalStore):
+        (store.root / "models/m/versions/v000002-dead0002").mkdir()
+    # When the model is trained again
+    published = train("m", sources, store=store)
+    # Then only the published version and its predecessor are left
+    previous = read_manifest(store, "m")[0].previous_version_id
+    assert version_folders(store, "m") == {published.version_id, previous}
 
 
 def test_put_if_none_refuses_an_existing_key(store):
@@ -330,8 +316,8 @@ def test_stray_keys_under_versions_do_not_fail_a_training(store, sources):
     store.put("models/m/versions/README.txt", b"left by hand")
     store.put("models/m/versions/notes/x", b"left by hand")
     # When the model is retrained twice, then both publish and the stray keys are left alone
-    assert train("m", sources, store=store)["version"] == 2
-    assert train("m", sources, store=store)["version"] == 3
+    assert train("m", sources, store=store).version == 2
+    assert train("m", sources, store=store).version == 3
     assert store.get("models/m/versions/README.txt")[0] == b"left by hand"
 
 
@@ -342,5 +328,5 @@ def test_a_model_whose_files_are_gone_can_still_be_retrained(store, sources):
     store.delete([f"models/m/{key}" for key in manifest.files.values()])
     # When it is retrained, then it trains from scratch and serves again
     result = train("m", sources, store=store)
-    assert result["version"] == 2 and result["chunks_embedded"] == result["chunks"]
+    assert result.version == 2 and result.chunks_embedded == result.chunks
     assert chat("m", QUESTION, store=store)["model_version"] == 2

@@ -9,7 +9,8 @@ import faiss
 import numpy as np
 import pytest
 
-from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, MIN_SIMILARITY, NOT_COVERED, chat
+from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, NOT_COVERED, chat
+from cdgpt.answer.relevance import MIN_SIMILARITY
 from cdgpt.answer.retrieval import load_model, search
 from cdgpt.clients import reset_clients
 from cdgpt.errors import ModelMismatch, TrainingFailed
@@ -17,10 +18,10 @@ from cdgpt.index.embeddings import make_embedder
 from cdgpt.models.registry import read_manifest
 from cdgpt.models.store import LocalStore, default_store
 from cdgpt.settings import Settings, get_settings
-from cdgpt.training.pipeline import train
 from tests.support import REPO
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_answer
+from tests.support.training import trained
 
 HANDBOOK = "samples/handbook"
 QUESTIONS = [
@@ -46,7 +47,7 @@ def handbook_store(tmp_path_factory) -> LocalStore:
     """The handbook trained once for the module with the local embedder, in its own folder."""
     settings = Settings(CDGPT_SOURCE_ROOT=REPO, CDGPT_EMBEDDINGS="local", CDGPT_DATA_DIR=tmp_path_factory.mktemp("hb"))
     store = LocalStore(settings.data_dir)
-    train("handbook", [HANDBOOK], settings=settings, store=store, embedder=make_embedder(settings, "local"))
+    trained("handbook", [HANDBOOK], settings=settings, store=store, embedder=make_embedder(settings, "local"))
     return store
 
 
@@ -54,7 +55,7 @@ def handbook_store(tmp_path_factory) -> LocalStore:
 
 
 def test_train_result_reports_sizes_counts_version_and_sources(source_root):
-    result = train("handbook", [HANDBOOK])
+    result = trained("handbook", [HANDBOOK])
     data_dir = get_settings().data_dir
     manifest, _ = read_manifest(LocalStore(data_dir), "handbook")
     model_dir = data_dir / "models/handbook"
@@ -92,7 +93,11 @@ def test_covered_question_cites_its_source_with_an_extractive_answer(handbook_st
     assert result["history"] == [f"Human: {item['question']}", f"Bot: {result['answer']}"]
     assert len(sources) == len(set(sources))  # one entry per document
     for source in result["sources"]:
-        assert set(source) == {"source", "title", "score", "snippet"} and source["title"] and source["snippet"]
+        assert (
+            set(source) == {"source", "title", "score", "snippet", "page", "url"}
+            and source["title"]
+            and source["snippet"]
+        )
         assert 0 <= source["score"] <= 1  # fused vector and BM25 score
     scores = [s["score"] for s in result["sources"]]
     assert scores == sorted(scores, reverse=True)
@@ -127,8 +132,8 @@ def test_scores_separate_covered_from_uncovered_questions(handbook_store):
     settings = get_settings()
     model = load_model("handbook", handbook_store, settings)
 
-    def best(question: str) -> float:  # what chat compares with the threshold: the best cosine among the top k
-        return max(h.similarity for h in search(model, question, settings.top_k, settings.lexical_weight).chunks)
+    def best(question: str) -> float:  # what chat compares with the threshold: the best cosine of any chunk
+        return search(model, question, settings.top_k, settings.lexical_weight).evidence.similarity
 
     covered = {q["question"]: best(q["question"]) for q in COVERED}
     uncovered = {q: best(q) for q in [*UNCOVERED, OFF_TOPIC, PERU]}
@@ -147,7 +152,7 @@ def test_a_failing_source_is_reported_and_training_goes_on(source_root, tmp_path
         "ftp://example.com/x.txt",  # refused: scheme
         f"{HANDBOOK}/remote-work.md",
     ]
-    result = train("partial", entries)
+    result = trained("partial", entries)
     status = {s["entry"]: s for s in result["sources"]}
     assert [s["entry"] for s in result["sources"]] == entries
     assert status[entries[0]]["status"] == status[entries[-1]]["status"] == "ok"
@@ -168,6 +173,7 @@ def test_a_failing_source_is_reported_and_training_goes_on(source_root, tmp_path
         "documents_failed": 1,
         "chunks": result["chunks"],
         "chunks_embedded": result["chunks"],
+        "documents_unchanged": 0,
     }
     answer = chat("partial", "Which day of the week do hybrid workers always have to be in the office?")
     assert f"{HANDBOOK}/remote-work.md" in [s["source"] for s in answer["sources"]]
@@ -176,7 +182,7 @@ def test_a_failing_source_is_reported_and_training_goes_on(source_root, tmp_path
 def test_all_sources_failing_raises_and_writes_nothing(source_root):
     entries = [f"{HANDBOOK}/missing.md", "../etc/passwd", "gopher://example.com/"]
     with pytest.raises(TrainingFailed) as caught:
-        train("broken", entries)
+        trained("broken", entries)
     message = str(caught.value)
     assert "no source could be used" in message
     for entry, reason in zip(entries, ["no such file", "outside the source root", "unsupported scheme"], strict=True):
@@ -188,11 +194,11 @@ def test_all_sources_failing_raises_and_writes_nothing(source_root):
 
 
 def test_all_sources_failing_leaves_the_previous_version_serving(source_root):
-    train("kept", [f"{HANDBOOK}/benefits.txt"])
+    trained("kept", [f"{HANDBOOK}/benefits.txt"])
     store = default_store(get_settings())
     before = sorted(store.keys("models/kept/"))
     with pytest.raises(TrainingFailed):
-        train("kept", [f"{HANDBOOK}/missing.md"])
+        trained("kept", [f"{HANDBOOK}/missing.md"])
     assert sorted(store.keys("models/kept/")) == before
     assert read_manifest(store, "kept")[0].version == 1
 
@@ -227,7 +233,7 @@ PROMPT = "You are the Brightwheel handbook assistant. Answer in one sentence and
 
 
 def test_openai_train_and_chat_builds_the_prompt(openai_stub, source_root):
-    result = train("handbook", [HANDBOOK], prompt=PROMPT)
+    result = trained("handbook", [HANDBOOK], prompt=PROMPT)
     manifest, _ = read_manifest(default_store(get_settings()), "handbook")
     assert manifest.embedding.model_dump() == {"provider": "openai", "model": "text-embedding-3-small", "dim": 64}
     assert manifest.prompt == PROMPT
@@ -268,7 +274,7 @@ def test_openai_train_and_chat_builds_the_prompt(openai_stub, source_root):
 
 
 def test_openai_chat_without_a_training_prompt_uses_the_default(openai_stub, source_root):
-    train("plain", [f"{HANDBOOK}/remote-work.md"])
+    trained("plain", [f"{HANDBOOK}/remote-work.md"])
     chat("plain", "Which day do hybrid workers have to be in the office?")
     [request] = openai_stub.chat_requests
     assert request.body["messages"][0] == {"role": "system", "content": DEFAULT_PROMPT}
@@ -277,15 +283,15 @@ def test_openai_chat_without_a_training_prompt_uses_the_default(openai_stub, sou
 def test_openai_chat_upstream_failure_is_an_upstream_error(openai_stub, source_root):
     from cdgpt.errors import UpstreamError
 
-    train("plain", [f"{HANDBOOK}/remote-work.md"])
+    trained("plain", [f"{HANDBOOK}/remote-work.md"])
     openai_stub.fail_next(500, times=10, path="/v1/chat/completions")
-    with pytest.raises(UpstreamError, match="language model server answered HTTP 500"):
+    with pytest.raises(UpstreamError, match="the language model answered HTTP 500"):
         chat("plain", "Which day do hybrid workers have to be in the office?")
     assert len(openai_stub.chat_requests) == 3
 
 
 def test_openai_trained_model_without_openai_configuration_is_a_mismatch(openai_stub, source_root, monkeypatch):
-    train("handbook", [f"{HANDBOOK}/benefits.txt"])
+    trained("handbook", [f"{HANDBOOK}/benefits.txt"])
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.delenv("OPENAI_BASE_URL")
     reset_clients()
@@ -294,7 +300,7 @@ def test_openai_trained_model_without_openai_configuration_is_a_mismatch(openai_
 
 
 def test_openai_trained_model_with_local_embeddings_forced_is_a_mismatch(openai_stub, source_root, monkeypatch):
-    train("handbook", [f"{HANDBOOK}/benefits.txt"])
+    trained("handbook", [f"{HANDBOOK}/benefits.txt"])
     monkeypatch.setenv("CDGPT_EMBEDDINGS", "local")
     reset_clients()
     with pytest.raises(ModelMismatch) as caught:
@@ -305,7 +311,7 @@ def test_openai_trained_model_with_local_embeddings_forced_is_a_mismatch(openai_
 
 
 def test_local_trained_model_with_openai_embeddings_forced_is_a_mismatch(source_root, monkeypatch):
-    train("handbook", [f"{HANDBOOK}/benefits.txt"])
+    trained("handbook", [f"{HANDBOOK}/benefits.txt"])
     monkeypatch.setenv("CDGPT_EMBEDDINGS", "openai")
     monkeypatch.setenv("OPENAI_API_KEY", "unused-key")
     reset_clients()
@@ -316,7 +322,7 @@ def test_local_trained_model_with_openai_embeddings_forced_is_a_mismatch(source_
 def test_local_trained_model_answers_with_the_llm_when_openai_is_configured(openai_stub, source_root, monkeypatch):
     monkeypatch.setenv("CDGPT_EMBEDDINGS", "local")
     reset_clients()
-    train("handbook", [f"{HANDBOOK}/benefits.txt"])
+    trained("handbook", [f"{HANDBOOK}/benefits.txt"])
     monkeypatch.delenv("CDGPT_EMBEDDINGS")
     reset_clients()
     reply = chat("handbook", "How much does the company pay into my pension if I raise my own contribution to 6%?")
@@ -336,7 +342,7 @@ def test_one_bad_file_in_a_folder_skips_only_that_file(tmp_path, monkeypatch):
     monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(tmp_path))
     reset_clients()
     # When the folder is trained
-    result = train("docs", ["docs"])
+    result = trained("docs", ["docs"])
     # Then the good documents are indexed, the bad ones reported, the hidden one never read
     [entry] = result["sources"]
     assert entry["status"] == "ok" and entry["reason"].startswith("2 of 4 documents skipped (first: docs/")
@@ -348,19 +354,21 @@ def test_one_bad_file_in_a_folder_skips_only_that_file(tmp_path, monkeypatch):
     assert "do-not-index-me" not in chat("docs", "What is the API secret?")["answer"]
 
 
-def test_a_broken_model_does_not_stop_the_scheduled_retrain_of_the_others(in_repo):
+def test_a_damaged_model_does_not_stop_the_scheduled_retrain_of_the_others(in_repo):
     from cdgpt.models.registry import manifest_key
-    from cdgpt.training.pipeline import retrain_models
+    from cdgpt.operations import job_status, schedule_retrains, wait_for
 
     # Given two models, one of whose manifests was written by something else
     for name in ("broken", "fine"):
-        train(name, [f"{HANDBOOK}/benefits.txt"])
+        trained(name, [f"{HANDBOOK}/benefits.txt"])
     LocalStore(get_settings().data_dir).put(manifest_key("broken"), b'{"format": 99}')
-    # When every model is retrained
-    summary = retrain_models(["*"])
-    # Then the broken one is reported and the other one retrained
-    assert summary["failed"] == {"broken": "internal error; see the function's logs"}
-    assert [r["model_name"] for r in summary["retrained"]] == ["fine"] and summary["retrained"][0]["version"] == 2
+    # When every model is retrained on the schedule
+    started = schedule_retrains(["*"])
+    # Then only the readable model gets a job, and it publishes version 2
+    assert list(started) == ["fine"] and started["fine"].startswith("j")
+    job = wait_for(started["fine"], 60)
+    assert job.status == "succeeded" and job.result is not None and job.result.version == 2
+    assert job_status(started["fine"]).origin == "schedule"
 
 
 class CountingEmbedder:
@@ -384,25 +392,25 @@ def test_retraining_embeds_only_text_that_changed(tmp_path, monkeypatch):
     monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(tmp_path))
     reset_clients()
     embedder = CountingEmbedder()
-    first = train("docs", ["docs"], embedder=embedder)
+    first = trained("docs", ["docs"], embedder=embedder)
     assert first["chunks_embedded"] == first["chunks"] == embedder.embedded == 2
     # When it is retrained unchanged, then nothing is embedded again and answers are the same
     before = chat("docs", "What is the VPN called?")
-    again = train("docs", ["docs"], embedder=embedder)
+    again = trained("docs", ["docs"], embedder=embedder)
     assert again["chunks_embedded"] == 0 and embedder.embedded == 2 and again["version"] == 2
     assert chat("docs", "What is the VPN called?")["sources"] == before["sources"]
     # When one document changes, then only its chunk is embedded
     (tmp_path / "docs" / "vpn.md").write_text("# VPN\n\nThe VPN is called TunnelGate; it needs a hardware key.\n")
-    changed = train("docs", ["docs"], embedder=embedder)
+    changed = trained("docs", ["docs"], embedder=embedder)
     assert changed["chunks_embedded"] == 1 and embedder.embedded == 3
     assert "hardware key" in chat("docs", "What does the VPN need?")["answer"]
 
 
 def test_a_document_named_twice_is_indexed_once(in_repo):
     # Given a folder and, again, one file inside it
-    result = train("twice", [HANDBOOK, f"{HANDBOOK}/benefits.txt"])
+    result = trained("twice", [HANDBOOK, f"{HANDBOOK}/benefits.txt"])
     # Then the file's chunks are not duplicated and the second entry says why it added nothing
-    once = train("once", [HANDBOOK])
+    once = trained("once", [HANDBOOK])
     assert result["chunks"] == once["chunks"] and result["documents"] == once["documents"] == 9
     assert result["sources"][1] == {
         "entry": f"{HANDBOOK}/benefits.txt",

@@ -68,6 +68,8 @@ class OpenAIStub:
         self.requests: list[Recorded] = []
         self._failures: deque[Failure] = deque()
         self._lock = threading.Lock()
+        self._stalled: set[str] = set()
+        self._released = threading.Event()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -114,6 +116,14 @@ class OpenAIStub:
             for _ in range(times):
                 self._failures.append(Failure(status, path, {"retry-after-ms": "1", **headers}, body))
 
+    def stall(self, path: str) -> None:
+        """Hold every request to `path` without an answer until `release()` (or the stub stops): a hung server."""
+        with self._lock:
+            self._stalled.add(path)
+
+    def release(self) -> None:
+        self._released.set()
+
     def clear_failures(self) -> None:
         with self._lock:
             self._failures.clear()
@@ -141,6 +151,8 @@ class OpenAIStub:
         return None
 
     def _respond(self, record: Recorded) -> tuple[int, Any, dict[str, str]]:
+        if record.path in self._stalled:
+            self._released.wait()
         failure = self._take_failure(record.path)
         if failure:
             if failure.body is not None:
@@ -205,5 +217,6 @@ class OpenAIStub:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()

@@ -1,4 +1,8 @@
-"""A tiny local web server for URL sources: fixed responses and redirects, on 127.0.0.1."""
+"""A tiny local web server for URL sources: fixed responses and redirects, on 127.0.0.1.
+
+A page served with an ETag or Last-Modified header answers 304 to a request that names it
+(If-None-Match, If-Modified-Since); every answer is recorded as (path, status) in `answers`.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +17,28 @@ class Page:
     content_type: str = "text/html; charset=utf-8"
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    gate: threading.Event | None = None  # answer only once it is set (a slow site), or after a minute
 
 
 class LocalWeb:
     def __init__(self) -> None:
         self.routes: dict[str, Page] = {}
         self.hits: list[str] = []
+        self.answers: list[tuple[str, int]] = []
         web = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 web.hits.append(self.path)
                 page = web.routes.get(self.path, Page(b"not found", "text/plain", 404))
+                if page.gate is not None:
+                    page.gate.wait(60)
+                if web.unchanged(page, self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")):
+                    web.answers.append((self.path, 304))
+                    self.send_response(304)
+                    self.end_headers()
+                    return
+                web.answers.append((self.path, page.status))
                 self.send_response(page.status)
                 self.send_header("Content-Type", page.content_type)
                 self.send_header("Content-Length", str(len(page.body)))
@@ -38,6 +52,13 @@ class LocalWeb:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_port}"
+
+    @staticmethod
+    def unchanged(page: Page, etag: str | None, since: str | None) -> bool:
+        tags = {name.lower(): value for name, value in page.headers.items()}
+        if etag is not None:
+            return tags.get("etag") == etag
+        return since is not None and tags.get("last-modified") == since
 
     def add(self, path: str, body: bytes | str, content_type: str = "text/html; charset=utf-8", **kw) -> str:
         self.routes[path] = Page(body.encode() if isinstance(body, str) else body, content_type, **kw)

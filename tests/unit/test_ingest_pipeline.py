@@ -106,7 +106,7 @@ def test_a_worker_process_extracts_exactly_as_this_process_does(monkeypatch):
     # Then each outcome is the one extraction in this process gives, failures and their reasons included
     assert outcomes == [process(page, CONFIG) for page in PAGES]
     assert outcomes[1].chunks[0].text == "Second: ünïcode, 中文。" and outcomes[2].chunks[0].page == 1
-    assert outcomes[3].reason == "binary data, not text"
+    assert outcomes[3].reason.startswith("d.bin: binary data, not text")
 
 
 def test_a_worker_that_dies_fails_only_its_document_and_is_replaced():
@@ -157,7 +157,7 @@ def test_a_page_declaring_unicode_escape_trains_instead_of_failing_the_training(
     settings = settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1")
     # When a model is trained on it, then the training succeeds and keeps both pages
     result = train("charsets", [bad, good], settings=settings, embedder=FixedEmbedder())
-    assert [s["status"] for s in result["sources"]] == ["ok", "ok"] and result["documents"] == 2
+    assert [s.status for s in result.sources] == ["ok", "ok"] and result.documents == 2
 
 
 def test_a_symlink_loop_and_an_unresolvable_name_in_a_folder_fail_alone(folder):

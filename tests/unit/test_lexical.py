@@ -185,6 +185,38 @@ def test_the_weights_follow_the_bm25_formula():
     assert scores == pytest.approx([bm25(2, 3), 0.0, bm25(1, 1)], rel=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        ("怎么打印工作表？", ["打印", "印工", "工作", "作表"]),
+        ("如何冻结首行", ["冻结", "结首", "首行"]),
+        ("打印是什么意思", ["打印", "意思"]),  # the phrase splits the run: no "印是" or "么意"
+        ("怎么样", []),
+        ("How do I print a sheet?", ["print", "sheet"]),
+    ],
+)
+def test_question_phrases_carry_no_evidence(question, terms):
+    assert tokenize(question, question=True) == terms
+
+
+def test_documents_and_rankings_keep_question_words():
+    assert tokenize("如何使用") == ["如何", "何使", "使用"]
+    index = LexicalIndex.build(["如何使用", "打印"])
+    assert index.scores("如何使用")[0] > 0
+
+
+def test_coverage_weighs_each_distinct_term_by_idf_and_missing_terms_most():
+    index = LexicalIndex.build(["vpn office", "office desk", "office chair"])
+    n = 3
+    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in {"vpn": 1, "offic": 3}.items()}
+    rarest = math.log(1 + (n + 0.5) / 0.5)
+    expected = (idf["vpn"] + idf["offic"]) / (idf["vpn"] + idf["offic"] + rarest)
+    assert index.coverage(["vpn", "offic", "offic", "parrot"]) == pytest.approx(expected)
+    assert index.coverage(["vpn"]) == 1.0
+    assert index.coverage(["parrot"]) == 0.0
+    assert index.coverage([]) == 0.0
+
+
 def test_no_matching_term_gives_all_zeros():
     index = LexicalIndex.build(["annual leave", "expense report", "vpn access"])
     scores = index.scores("parking garage")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cdgpt.ingest.chunking import Chunk
-from cdgpt.training.reuse import _key, embed_chunks
+from cdgpt.training.reuse import embed_chunks, text_key
 
 
 class FixedEmbedder:
@@ -26,7 +26,7 @@ def chunk(text: str) -> Chunk:
 
 
 def test_known_text_keeps_its_vector_and_only_new_text_is_embedded():
-    known = {_key(chunk("old").context): np.full(4, 0.5, dtype=np.float32)}
+    known = {text_key(chunk("old").context): np.full(4, 0.5, dtype=np.float32)}
     embedder = FixedEmbedder(4)
     vectors, embedded = embed_chunks([chunk("old"), chunk("new")], embedder, known, None)
     assert embedded == embedder.embedded == 1
@@ -35,7 +35,7 @@ def test_known_text_keeps_its_vector_and_only_new_text_is_embedded():
 
 def test_a_server_whose_dimension_changed_gets_everything_embedded_again():
     # Given vectors of 4 dimensions from the previous version, and a server now answering with 8
-    known = {_key(chunk("old").context): np.full(4, 0.5, dtype=np.float32)}
+    known = {text_key(chunk("old").context): np.full(4, 0.5, dtype=np.float32)}
     embedder = FixedEmbedder(8)
     # When the chunks are embedded, then none of the old vectors is mixed in
     vectors, embedded = embed_chunks([chunk("old"), chunk("new")], embedder, known, None)

@@ -94,13 +94,26 @@ def test_malformed_history(history, message):
     assert message in str(caught.value)
 
 
+ITEM = 'a file_list entry is a string, or an object {"url": ..., "crawl": {...}}'
 BAD_FILE_LISTS = {
     "string": ("docs/handbook.md", "file_list must be a non-empty list of sources"),
     "none": (None, "file_list must be a non-empty list of sources"),
     "dict": ({"a": 1}, "file_list must be a non-empty list of sources"),
     "empty": ([], "file_list must be a non-empty list of sources"),
-    "non-string-item": (["docs/a.md", 5], "every file_list entry must be a string"),
-    "none-item": ([None], "every file_list entry must be a string"),
+    "non-string-item": (["docs/a.md", 5], ITEM),
+    "none-item": ([None], ITEM),
+    "bad-crawl": (
+        [{"url": "https://a.test/", "crawl": {"max_pages": 0}}],
+        "crawl entry crawl.max_pages: Input should be greater than or equal to 1",
+    ),
+    "crawl-typo": (
+        [{"url": "https://a.test/", "crawl": {"pages": 3}}],
+        "crawl entry crawl.pages: Extra inputs are not permitted",
+    ),
+    "crawl-ftp": (
+        [{"url": "ftp://a.test/", "crawl": {}}],
+        "crawl entry url: Value error, must be an http:// or https:// URL without spaces",
+    ),
     "too-many": ([f"docs/{i}.md" for i in range(MAX_SOURCES + 1)], f"file_list holds more than {MAX_SOURCES} sources"),
 }
 

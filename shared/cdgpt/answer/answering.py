@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdgpt.answer.retrieval import Hit, load_model, search
+from cdgpt.answer.retrieval import Hit, load_model, retrieve
 from cdgpt.errors import InvalidRequest, UpstreamError
 from cdgpt.index.lexical import tokenize
 from cdgpt.ingest.chunking import split_sentences
@@ -14,7 +14,6 @@ from cdgpt.settings import Settings, get_settings
 
 HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
 SNIPPET_CHARS = 300
-MIN_SIMILARITY = {"local": 0.27, "openai": 0.2}  # cosine below which a chunk is not relevant
 NOT_COVERED = "The documents do not cover this question."
 EXTRACTIVE_LABEL = "Extractive answer (quoted from the documents; no language model is configured):"
 DEFAULT_PROMPT = (
@@ -82,30 +81,38 @@ def _history_messages(history: list[str]) -> list[dict[str, str]]:
 def llm_answer(
     question: str, hits: list[Hit], numbers: dict[str, int], history: list[str], prompt: str | None, settings: Settings
 ) -> str:
-    import openai
 
-    from cdgpt.clients import openai_client
+    from cdgpt.clients import openai_errors, openai_for_request
 
     context = "\n\n".join(
-        f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({h.chunk['source']})\n{h.chunk['text']}" for h in hits
+        f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({_place(h.chunk)})\n{h.chunk['text']}" for h in hits
     )
     messages: list[Any] = [
         {"role": "system", "content": prompt or DEFAULT_PROMPT},
         *_history_messages(history),
         {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
     ]
-    try:
-        response = openai_client().chat.completions.create(
+    with openai_errors("the language model"):
+        response = openai_for_request().chat.completions.create(
             model=settings.chat_model, messages=messages, temperature=0.2
         )
-    except openai.APIStatusError as exc:
-        raise UpstreamError(f"language model server answered HTTP {exc.status_code} after retries") from exc
-    except openai.APIError as exc:
-        raise UpstreamError(f"language model server unreachable: {type(exc).__name__}") from exc
     answer = (response.choices[0].message.content or "").strip() if response.choices else ""
     if not answer:
         raise UpstreamError("language model returned an empty answer")
     return answer
+
+
+def _place(chunk: dict[str, Any]) -> str:
+    """Where a passage is, for the model: its source, and its page (slide, sheet) when known."""
+    return f"{chunk['source']}, page {chunk['page']}" if chunk.get("page") else chunk["source"]
+
+
+def _link(chunk: dict[str, Any]) -> str | None:
+    """A web source's URL, with the nearest heading's anchor when the page has one."""
+    source, anchor = chunk["source"], chunk.get("anchor")
+    if not source.startswith(("http://", "https://")):
+        return None
+    return f"{source.split('#', 1)[0]}#{anchor}" if anchor else source
 
 
 def _snippet(text: str) -> str:
@@ -124,12 +131,8 @@ def chat(
     question = check_question(question)
     history = check_history(history)
     model = load_model(model_name, store or default_store(settings), settings)
-    results = search(model, question, settings.top_k, settings.lexical_weight)
-    threshold = settings.min_score if settings.min_score is not None else MIN_SIMILARITY[model.embedder.provider]
-    relevant = [h for h in results.chunks if h.similarity >= threshold]
-    # A document is listed when its best-ranked chunk is relevant, and always when the answer quotes it.
-    quoted = {h.chunk["source"] for h in relevant}
-    documents = [h for h in results.documents if h.similarity >= threshold or h.chunk["source"] in quoted]
+    results = retrieve(model, question, settings.top_k, settings)  # what `cdgpt eval` measures
+    relevant, documents = results.chunks, results.documents  # both empty when not covered
     numbers = {h.chunk["source"]: n for n, h in enumerate(documents, start=1)}  # [n] cites sources[n-1]
     if not relevant:
         answer = NOT_COVERED
@@ -146,6 +149,8 @@ def chat(
                 "title": h.chunk["title"],
                 "score": round(h.score, 4),
                 "snippet": _snippet(h.chunk["text"]),
+                "page": h.chunk.get("page"),
+                "url": _link(h.chunk),
             }
             for h in documents
         ],

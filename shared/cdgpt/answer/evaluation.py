@@ -1,27 +1,40 @@
-"""Evaluation: how often retrieval ranks the expected document first, or in the top k."""
+"""Evaluation: what chat returns for questions with a known answer page, and for questions it cannot answer.
+
+Each question goes through `retrieve`, the function chat answers from, with chat's settings: the
+documents measured are exactly the sources chat lists. A question whose expected source is null is
+off-topic: chat should answer that the documents do not cover it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from cdgpt.answer.retrieval import load_model, search
+from cdgpt.answer.retrieval import load_model, retrieve
 from cdgpt.errors import InvalidRequest
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
 
-RANKS_SCORED = 10  # MRR counts a hit down to this rank
+Split = Literal["dev", "test"]
+MAX_K = 50  # as CDGPT_TOP_K
 
 
 @dataclass(frozen=True)
 class Case:
     question: str
-    expected_source: str
+    expected_source: str | None  # None: off-topic, the documents do not answer it
 
 
-def load_cases(path: Path) -> list[Case]:
-    """JSON lines of {"question", "expected_source"}; lines whose expected source is null are skipped."""
+def split_of(question: str) -> Split:
+    """A question's half, fixed by a hash of its text: tune on "dev", report "test"."""
+    return "dev" if hashlib.sha256(question.encode("utf-8")).digest()[0] < 128 else "test"
+
+
+def load_cases(path: Path, split: Split | None = None) -> list[Case]:
+    """JSON lines of {"question", "expected_source"} (null for an off-topic question), of one split or all."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -39,10 +52,10 @@ def load_cases(path: Path) -> list[Case]:
                 raise TypeError("question and expected_source must be strings")
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidRequest(f'{path}:{number}: expected {{"question", "expected_source"}}') from exc
-        if expected is not None:
-            cases.append(Case(str(question), str(expected)))
+        if split is None or split_of(question) == split:
+            cases.append(Case(question, expected))
     if not cases:
-        raise InvalidRequest(f"{path}: no questions with an expected source")
+        raise InvalidRequest(f"{path}: no questions" + (f" in the {split} split" if split else ""))
     return cases
 
 
@@ -52,39 +65,62 @@ def matches(source: str, expected: str) -> bool:
     return bool(expected) and (source == expected or source.endswith("/" + expected))
 
 
+def _rate(count: int, total: int) -> float | None:
+    return round(count / total, 4) if total else None
+
+
 def evaluate(
     model_name: str,
     cases: list[Case],
-    k: int = 4,
+    k: int | None = None,
     *,
     settings: Settings | None = None,
     store: ArtifactStore | None = None,
 ) -> dict:
+    """Recall at 1 and k and MRR over the k sources chat lists (k: chat's CDGPT_TOP_K unless given),
+    the share of answerable questions refused as not covered, and of off-topic ones rightly refused."""
     settings = settings or get_settings()
+    k = settings.top_k if k is None else k
+    if not 1 <= k <= MAX_K:
+        raise InvalidRequest(f"k must be between 1 and {MAX_K}")
     model = load_model(model_name, store or default_store(settings), settings)
-    first = in_top_k = 0
+    answerable = [c for c in cases if c.expected_source is not None]
+    first = in_top_k = refused = not_covered = 0
     reciprocal = 0.0
-    misses = []
+    misses, answers = [], []
     for case in cases:
-        ranked = [
-            h.chunk["source"]
-            for h in search(model, case.question, max(k, RANKS_SCORED), settings.lexical_weight).documents
-        ]
+        results = retrieve(model, case.question, k, settings)
+        ranked = [h.chunk["source"] for h in results.documents]
+        answers.append({"question": case.question, "expected": case.expected_source, "sources": ranked})
+        if case.expected_source is None:
+            not_covered += not results.covered
+            continue
+        refused += not results.covered
         rank = next((i for i, source in enumerate(ranked, start=1) if matches(source, case.expected_source)), None)
         first += rank == 1
-        in_top_k += rank is not None and rank <= k
+        in_top_k += rank is not None
         reciprocal += 1 / rank if rank else 0.0
         if rank != 1:
             misses.append(
-                {"question": case.question, "expected": case.expected_source, "rank": rank, "got": ranked[:3]}
+                {
+                    "question": case.question,
+                    "expected": case.expected_source,
+                    "rank": rank,
+                    "got": ranked[:3],
+                    "not_covered": not results.covered,
+                }
             )
-    n = len(cases)
+    n, off_topic = len(answerable), len(cases) - len(answerable)
     return {
         "model_name": model_name,
         "questions": n,
         "k": k,
-        "recall_at_1": round(first / n, 4),
-        "recall_at_k": round(in_top_k / n, 4),
-        "mrr": round(reciprocal / n, 4),
+        "recall_at_1": _rate(first, n),
+        "recall_at_k": _rate(in_top_k, n),
+        "mrr": round(reciprocal / n, 4) if n else None,
+        "wrongly_refused": _rate(refused, n),
+        "off_topic_questions": off_topic,
+        "not_covered": _rate(not_covered, off_topic),
         "misses": misses,
+        "answers": answers,  # per question, the sources chat lists (none when not covered)
     }

@@ -1,8 +1,10 @@
-"""Retrieval: load a trained model (cached per process, keyed by its manifest) and find the closest chunks."""
+"""Retrieval: load a trained model (cached per process, keyed by its manifest), rank its chunks and documents.
+
+`retrieve` is what chat answers from and what `cdgpt eval` measures: one ranking, one relevance decision.
+"""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -11,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cdgpt.answer.relevance import Evidence, covers
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.embeddings import Embedder, make_embedder
-from cdgpt.index.lexical import LexicalIndex
-from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_artifact, read_manifest
+from cdgpt.index.lexical import LexicalIndex, tokenize
+from cdgpt.models.artifacts import load_artifacts
+from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_manifest
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
 
@@ -29,6 +33,7 @@ class LoadedModel:
     manifest: Manifest
     etag: str
     index: faiss.Index
+    vectors: np.ndarray  # the index's unit vectors, one row per chunk (a view, not a copy)
     lexical: LexicalIndex
     chunks: list[dict[str, Any]]
     embedder: Embedder
@@ -46,6 +51,8 @@ class Hit:
 class Results:
     chunks: list[Hit]  # the best chunks, for an answer's context
     documents: list[Hit]  # one per distinct document (its best chunk), best first
+    evidence: Evidence
+    covered: bool = True  # False: the documents do not cover the question, and both lists are empty
 
 
 _cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
@@ -85,18 +92,17 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
             _cache.move_to_end(key)
         return cached
     manifest, etag = read_manifest(store, name)
-    from cdgpt.index.vectors import vector_index_from_bytes
-
     _single_threaded_queries()
-    chunks = json.loads(read_artifact(store, manifest, "docstore"))["chunks"]
+    artifacts = load_artifacts(store, manifest)
     model = LoadedModel(
         manifest=manifest,
         etag=etag,
-        index=vector_index_from_bytes(read_artifact(store, manifest, "index")),
-        lexical=LexicalIndex.from_bytes(read_artifact(store, manifest, "lexical")),
-        chunks=chunks,
+        index=artifacts.index,
+        vectors=_vectors(artifacts.index),
+        lexical=artifacts.lexical,
+        chunks=artifacts.chunks,
         embedder=_embedder_for(manifest, settings),
-        documents=len({chunk["source"] for chunk in chunks}),
+        documents=len({chunk["source"] for chunk in artifacts.chunks}),
     )
     with _lock:
         _cache[key] = model
@@ -106,54 +112,75 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
     return model
 
 
-def _top(scores: np.ndarray, n: int) -> np.ndarray:
-    n = min(n, len(scores))
-    return np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, dtype=np.int64)
+def _vectors(index: faiss.Index) -> np.ndarray:
+    """A flat index's vectors as an array that shares its memory (the index must outlive it)."""
+    import faiss
+
+    n, dim = index.ntotal, index.d
+    if not n:
+        return np.zeros((0, dim), dtype=np.float32)
+    flat: Any = faiss.downcast_index(index)  # IndexFlatIP
+    return faiss.rev_swig_ptr(flat.get_xb(), n * dim).reshape(n, dim)
+
+
+def retrieve(model: LoadedModel, question: str, k: int, settings: Settings) -> Results:
+    """The k best chunks and documents that chat answers from, or none when they do not cover the question."""
+    results = search(model, question, k, settings.lexical_weight)
+    if covers(results.evidence, question, model.embedder.provider, settings.min_score):
+        return results
+    return Results([], [], results.evidence, covered=False)
 
 
 def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> Results:
-    """Fuse vector and BM25 scores (each scaled to 0..1 over the candidates, then a weighted sum).
+    """Rank every chunk by a weighted sum of its BM25 score (scaled by the best) and its cosine (scaled 0..1).
 
-    The candidates are the best `pool` chunks of each kind; when they hold fewer than k distinct
-    documents (one long document can fill them all), the pool widens until they do or it holds every chunk.
+    Both are scaled over all chunks, never over a candidate pool, so a chunk's score and the order
+    of the first documents do not depend on k. Documents are ranked by their best chunk.
     """
     query = model.embedder.embed([question])[0]
     lexical = model.lexical.scores(question)
-    pool = max(64, 8 * k)
-    while True:
-        results = _fuse(model, query, lexical, k, lexical_weight, pool)
-        if len(results.documents) >= min(k, model.documents) or pool >= model.index.ntotal:
-            return results
-        pool *= 4
-
-
-def _fuse(
-    model: LoadedModel, query: np.ndarray, lexical: np.ndarray, k: int, lexical_weight: float, pool: int
-) -> Results:
-    from cdgpt.index.vectors import search_vectors
-
-    vector_hits = dict(search_vectors(model.index, query, pool))
-    ids = np.array(sorted(set(vector_hits) | set(_top(lexical, pool).tolist())), dtype=np.int64)
-    if not len(ids):
-        return Results([], [])
-    cosine = model.index.reconstruct_batch(ids) @ query
+    cosine = model.vectors @ query
+    if not len(cosine):
+        return Results([], [], Evidence(0.0, 0.0))
     low, high = float(cosine.min()), float(cosine.max())
     vector_part = (cosine - low) / (high - low) if high > low else np.ones_like(cosine)
     top_lexical = float(lexical.max())
-    lexical_part = lexical[ids] / top_lexical if top_lexical > 0 else np.zeros(len(ids), dtype=np.float32)
+    lexical_part = lexical / top_lexical if top_lexical > 0 else np.zeros_like(cosine)
     fused = lexical_weight * lexical_part + (1 - lexical_weight) * vector_part
+    candidates = max(64, 8 * k)
+    while True:
+        ranked = _best(fused, cosine, candidates)
+        results = _collect(model, ranked, fused, cosine, k)
+        if len(results[1]) >= min(k, model.documents) or candidates >= len(fused):
+            break
+        candidates *= 4  # one long document can fill the candidates: look further for distinct ones
+    return Results(*results, Evidence(high, model.lexical.coverage(tokenize(question, question=True))))
+
+
+def _best(fused: np.ndarray, cosine: np.ndarray, n: int) -> np.ndarray:
+    """The n best chunk ids, best first: by fused score, then the closer vector, then the lower id."""
+    n = min(n, len(fused))
+    ids = np.argpartition(-fused, n - 1)[:n] if n < len(fused) else np.arange(len(fused))
+    return ids[np.lexsort((ids, -cosine[ids], -fused[ids]))]
+
+
+def _collect(
+    model: LoadedModel, ranked: np.ndarray, fused: np.ndarray, cosine: np.ndarray, k: int
+) -> tuple[list[Hit], list[Hit]]:
     chunks: list[Hit] = []
     documents: list[Hit] = []
-    for position in np.lexsort((-cosine, -fused)):  # best fused first; ties go to the closer vector
-        chunk = model.chunks[int(ids[position])]
-        new_document = len(documents) < k and all(d.chunk["source"] != chunk["source"] for d in documents)
+    seen: set[str] = set()
+    for i in ranked.tolist():
+        chunk = model.chunks[i]
+        new_document = len(documents) < k and chunk["source"] not in seen
         if len(chunks) >= k and not new_document:
             if len(documents) >= k:
                 break
             continue
-        hit = Hit(chunk, float(fused[position]), float(cosine[position]))
+        hit = Hit(chunk, float(fused[i]), float(cosine[i]))
         if len(chunks) < k:
             chunks.append(hit)
         if new_document:
             documents.append(hit)
-    return Results(chunks, documents)
+            seen.add(chunk["source"])
+    return chunks, documents

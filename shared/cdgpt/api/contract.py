@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
 
 from cdgpt import errors
+from cdgpt.ingest.sources.entries import CrawlEntry, request_entry
 from cdgpt.limits import (
     MAX_ENTRY_CHARS,
     MAX_HISTORY_CHARS,
@@ -15,8 +17,12 @@ from cdgpt.limits import (
     MAX_PROMPT_CHARS,
     MAX_QUESTION_CHARS,
     MAX_SOURCES,
+    MAX_WAIT_SECONDS,
 )
+from cdgpt.models.catalog import ModelDetail, ModelSummary
 from cdgpt.models.registry import MODEL_NAME
+from cdgpt.training.jobs import Job
+from cdgpt.training.pipeline import TrainOutcome
 
 
 def _history_budget(history: list[str]) -> list[str]:
@@ -35,6 +41,7 @@ ModelName = Annotated[
     str, StringConstraints(pattern=MODEL_NAME.pattern, max_length=64), AfterValidator(_no_parent_steps)
 ]
 Entry = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENTRY_CHARS)]
+FileListItem = Annotated[Entry | CrawlEntry, PlainValidator(request_entry, json_schema_input_type=Entry | CrawlEntry)]
 HistoryItem = Annotated[str, StringConstraints(max_length=MAX_HISTORY_ITEM_CHARS)]
 
 
@@ -44,10 +51,27 @@ class Request(BaseModel):
     secret: str | None = Field(None, description="API secret (prefer the Authorization header)", exclude=True)
 
 
+WaitSeconds = Annotated[
+    float | None,
+    Field(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="how long to wait for the training to finish before answering 202 with its job (default 20; 0: at once)",
+    ),
+]
+
+
 class TrainRequest(Request):
     model_name: ModelName
-    file_list: Annotated[list[Entry], Field(min_length=1, max_length=MAX_SOURCES)]
+    file_list: Annotated[list[FileListItem], Field(min_length=1, max_length=MAX_SOURCES)]
     prompt: Annotated[str, StringConstraints(max_length=MAX_PROMPT_CHARS)] | None = None
+    wait_seconds: WaitSeconds = None
+
+
+class SourcesRequest(Request):
+    add: Annotated[list[FileListItem], Field(max_length=MAX_SOURCES)] = []
+    remove: Annotated[list[FileListItem], Field(max_length=MAX_SOURCES)] = []
+    wait_seconds: WaitSeconds = None
 
 
 class ChatRequest(Request):
@@ -57,7 +81,7 @@ class ChatRequest(Request):
 
 
 class SourceStatus(BaseModel):
-    entry: str
+    entry: str | CrawlEntry
     status: str
     reason: str | None = None
 
@@ -73,7 +97,105 @@ class TrainResult(BaseModel):
     documents: int
     chunks: int
     chunks_embedded: int = Field(description="chunks whose text was new; unchanged text keeps its vector")
+    documents_unchanged: int = Field(
+        0, description="documents reused as they were: not modified (304, ETag) or same content"
+    )
     sources: list[SourceStatus]
+
+
+def train_result(outcome: TrainOutcome) -> TrainResult:
+    """A published version in the original clients' terms (sizes in KB; the docstore is `pkl_model_size`)."""
+
+    def kb(artifact: str) -> float:
+        return round(outcome.sizes.get(artifact, 0) / 1024, 4)
+
+    return TrainResult(
+        model_name=outcome.model_name,
+        index_model_size=kb("index"),
+        pkl_model_size=kb("docstore"),
+        lexical_model_size=kb("lexical"),
+        version=outcome.version,
+        version_id=outcome.version_id,
+        documents=outcome.documents,
+        chunks=outcome.chunks,
+        chunks_embedded=outcome.chunks_embedded,
+        documents_unchanged=outcome.documents_unchanged,
+        sources=[SourceStatus(entry=s.entry, status=s.status, reason=s.reason) for s in outcome.sources],
+    )
+
+
+class JobProgressView(BaseModel):
+    stage: str
+    documents_done: int
+    documents_total: int
+    chunks_embedded: int
+    chunks_total: int
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: str
+    status_url: str
+    model_name: str
+
+
+class JobView(JobAccepted):
+    kind: str
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    finished_at: str | None
+    progress: JobProgressView
+    result: TrainResult | None = Field(description="the published version, when the job succeeded")
+    error: str | None = Field(description="why the job failed")
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def job_accepted(job: Job, status_url: str) -> JobAccepted:
+    return JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url, model_name=job.model_name)
+
+
+def job_view(job: Job, status_url: str) -> JobView:
+    return JobView(
+        job_id=job.job_id,
+        status=job.status,
+        status_url=status_url,
+        model_name=job.model_name,
+        kind=job.kind,
+        created_at=_when(job.created_at) or "",
+        updated_at=_when(job.updated_at) or "",
+        started_at=_when(job.started_at),
+        finished_at=_when(job.finished_at),
+        progress=JobProgressView(**job.progress.model_dump()),
+        result=train_result(job.result) if job.result else None,
+        error=job.failure.message if job.failure else None,
+    )
+
+
+def job_error(job: Job) -> errors.CdgptError:
+    """A failed job's reason as the domain error a synchronous training would have raised."""
+    assert job.failure is not None
+    kind = getattr(errors, job.failure.error, None)
+    cls = kind if isinstance(kind, type) and issubclass(kind, errors.CdgptError) else JobCrashed
+    return cls(job.failure.message)
+
+
+class JobCrashed(errors.CdgptError):
+    """The job failed unexpectedly (its message names the job; the worker's logs say more)."""
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class ModelDeleted(BaseModel):
+    model_name: str
+    deleted: bool = True
+    files_deleted: int
+    cancelled_job: str | None
 
 
 class RetrievedSource(BaseModel):
@@ -81,6 +203,8 @@ class RetrievedSource(BaseModel):
     title: str
     score: float
     snippet: str
+    page: int | None = Field(None, description="page (PDF), slide (PowerPoint) or sheet (Excel) of the best passage")
+    url: str | None = Field(None, description="a web source's URL, with #anchor of the passage's nearest heading")
 
 
 class ChatResult(BaseModel):
@@ -101,6 +225,27 @@ class TrainResponse(Envelope):
     data: TrainResult
 
 
+class JobAcceptedResponse(Envelope):
+    msg: str = "accepted"
+    data: JobAccepted
+
+
+class JobResponse(Envelope):
+    data: JobView
+
+
+class ModelListResponse(Envelope):
+    data: ModelList
+
+
+class ModelResponse(Envelope):
+    data: ModelDetail
+
+
+class ModelDeletedResponse(Envelope):
+    data: ModelDeleted
+
+
 class ChatResponse(Envelope):
     data: ChatResult
 
@@ -117,32 +262,44 @@ def failure(msg: str) -> dict[str, Any]:
 
 STATUS = {
     errors.PayloadTooLarge: 413,
+    errors.IdempotencyMismatch: 422,
     errors.InvalidRequest: 400,
-    errors.ModelNotFound: 404,
+    errors.NotFound: 404,
     errors.ModelMismatch: 409,
     errors.ConcurrentUpdate: 409,
     errors.TrainingFailed: 422,
     errors.SourceFailed: 422,
+    errors.ModelDamaged: 503,
+    errors.UpstreamTimeout: 504,
     errors.UpstreamError: 502,
+    JobCrashed: 500,
 }
 
 
 ERRORS = {
     400: "The body is not valid JSON, or an input is out of bounds",
     401: "The API secret is missing or wrong (or none is configured)",
-    404: "No such model, or no such route",
-    409: "The model needs another embedder, or another training published first",
+    404: "No such model, job or route",
+    409: "The model needs another embedder, or it was changed by another training or deleted meanwhile",
     413: "The body, or a source, is larger than its limit",
     415: "The body is not sent as application/json",
     422: "A field is missing or invalid, or no source could be used",
     500: "Unexpected failure; the message carries the request id",
-    502: "The OpenAI-compatible server failed after retries",
+    502: "The OpenAI-compatible server (or S3, or Lambda) failed after retries",
+    503: "The model is damaged (its stored files cannot be read); train it again",
+    504: "The OpenAI-compatible server did not answer within the request's time budget",
 }
 
 
-def responses(success: type[BaseModel]) -> dict[int, Any]:
-    """The route's documented responses: the success model, and the failure envelope per status."""
-    documented = {200: {"description": "Success", "content": {"application/json": {"model": success}}}}
+def responses(success: type[BaseModel], accepted: bool = False) -> dict[int, Any]:
+    """The route's documented responses: the success model (and 202 for a job still running), and the
+    failure envelope per status."""
+    documented: dict[int, Any] = {200: {"description": "Success", "content": {"application/json": {"model": success}}}}
+    if accepted:
+        documented[202] = {
+            "description": "The training is still running: poll status_url",
+            "content": {"application/json": {"model": JobAcceptedResponse}},
+        }
     for status, description in ERRORS.items():
         documented[status] = {"description": description, "content": {"application/json": {"model": Failure}}}
     return documented

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupp
 from cdgpt.api.contract import failure, status_for
 from cdgpt.errors import CdgptError
 from cdgpt.limits import MAX_BODY_BYTES
-from cdgpt.secrets import api_secret, export_openai_key
+from cdgpt.secrets import api_secret
 
 logger = Logger(service="cdgpt")
 tracer = Tracer(service="cdgpt")
@@ -23,17 +23,29 @@ metrics = Metrics(namespace="CustomDataGPT", service="cdgpt")
 NOT_JSON = "send the body as JSON with Content-Type: application/json"
 
 
-def _to_json(body: Any) -> str:
+def to_json(body: Any) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))  # CJK text at 3 bytes a character, not 6
 
 
 def _reply(status: int, body: dict[str, Any]) -> Response:
-    return Response(status, content_types.APPLICATION_JSON, _to_json(body))
+    return Response(status, content_types.APPLICATION_JSON, to_json(body))
 
 
 def _utf8(text: str) -> bytes:
     # "surrogatepass": a JSON body may carry a lone surrogate ("\ud800"), which strict UTF-8 cannot encode.
     return text.encode("utf-8", "surrogatepass")
+
+
+def parse_json(text: str) -> Any:
+    """`json.loads`, failing only with JSONDecodeError: also for nesting too deep to parse (RecursionError)
+    and integers longer than Python converts (ValueError), so every unparseable body is a 400."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long to convert"
+        raise json.JSONDecodeError(reason, text, 0) from None
 
 
 def _presented_secret(headers: dict[str, str], body: str | None) -> str | None:
@@ -43,11 +55,21 @@ def _presented_secret(headers: dict[str, str], body: str | None) -> str | None:
     if headers.get("x-api-key"):
         return headers["x-api-key"]
     try:
-        parsed = json.loads(body or "")
-    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
+        parsed = parse_json(body or "")
+    except json.JSONDecodeError:  # no secret can be read from a body that does not parse
         return None
     secret = parsed.get("secret") if isinstance(parsed, dict) else None
     return secret if isinstance(secret, str) else None
+
+
+def _matches(presented: str, expected: str) -> bool:
+    """The presented secret's UTF-8 bytes are the expected secret's. A header's UTF-8 bytes (what curl sends)
+    may reach us decoded as ISO-8859-1, as HTTP stacks decode header bytes: its ISO-8859-1 bytes count too."""
+    want = _utf8(expected)
+    candidates = [_utf8(presented)]
+    if not presented.isascii() and max(presented) <= "\xff":
+        candidates.append(presented.encode("latin-1"))
+    return any([hmac.compare_digest(candidate, want) for candidate in candidates])  # noqa: C419 - compare all
 
 
 def refusal(event: Mapping[str, Any]) -> tuple[int, str] | None:
@@ -60,7 +82,7 @@ def refusal(event: Mapping[str, Any]) -> tuple[int, str] | None:
     if expected is None:
         return 401, "the API has no secret configured, so every request is refused"
     presented = _presented_secret(headers, body)
-    if presented is None or not hmac.compare_digest(_utf8(presented), _utf8(expected)):
+    if presented is None or not _matches(presented, expected):
         return 401, "missing or wrong API secret: send Authorization: Bearer <secret>"
     content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if body and content_type != "application/json" and not content_type.endswith("+json"):
@@ -69,14 +91,11 @@ def refusal(event: Mapping[str, Any]) -> tuple[int, str] | None:
 
 
 class GuardedResolver(APIGatewayRestResolver):
-    """Refuses oversized, unauthenticated and non-JSON requests before any routing or validation,
-    and makes the configured OpenAI key available (once per container) to the requests it lets in."""
+    """Refuses oversized, unauthenticated and non-JSON requests before any routing or validation."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
             refused = refusal(event)
-            if refused is None:
-                export_openai_key()
         except Exception:  # a secret that cannot be read (missing parameter, no permission)
             logger.exception("could not read a configured secret")
             request_id = (event.get("requestContext") or {}).get("requestId", "unknown")
@@ -88,9 +107,18 @@ class GuardedResolver(APIGatewayRestResolver):
         return {
             "statusCode": status,
             "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": _to_json(failure(msg)),
+            "body": to_json(failure(msg)),
             "isBase64Encoded": False,
         }
+
+
+ANSWER_MARGIN_S = 2.0  # kept to build and send the answer before the function's own timeout
+
+
+def answer_budget(context: Any) -> float | None:
+    """Seconds a request may spend on outside calls: the function's remaining time, less a margin."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining is None else max(remaining() / 1000 - ANSWER_MARGIN_S, 0.0)
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -99,7 +127,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def make_app() -> APIGatewayRestResolver:
-    app = GuardedResolver(enable_validation=True, serializer=_to_json)
+    app = GuardedResolver(enable_validation=True, serializer=to_json, json_body_deserializer=parse_json)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response:

@@ -75,19 +75,15 @@ class OpenAIEmbedder:
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         import numpy as np
-        import openai
 
-        from cdgpt.clients import openai_client
+        from cdgpt.clients import openai_errors, openai_for_request
 
         rows: list[np.ndarray] = []  # float32 per batch: a list of Python floats takes 8x the memory
         for start in range(0, len(texts), OPENAI_BATCH):
             batch = list(texts[start : start + OPENAI_BATCH])
             try:
-                response = openai_client().embeddings.create(model=self.model, input=batch)
-            except openai.APIStatusError as exc:
-                raise UpstreamError(f"embedding server answered HTTP {exc.status_code} after retries") from exc
-            except openai.APIError as exc:
-                raise UpstreamError(f"embedding server unreachable: {type(exc).__name__}") from exc
+                with openai_errors("the embedding server"):
+                    response = openai_for_request().embeddings.create(model=self.model, input=batch)
             except ValueError as exc:  # the SDK's own check of the answer ("No embedding data received")
                 raise UpstreamError("embedding server returned no vectors") from exc
             data = sorted(response.data, key=lambda d: d.index)

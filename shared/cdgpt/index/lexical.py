@@ -3,6 +3,9 @@
 The index is a term-major sparse matrix of precomputed BM25 weights, so a query is a few array
 slices and one `bincount`. It is stored as a single `.npz` (plain arrays, loaded without pickle).
 scipy-based BM25 libraries would add ~100 MB to a Lambda package already near the 250 MB limit.
+
+`tokenize(question, question=True)` also drops Chinese question phrases ("怎么", "如何", "什么", ...),
+which split a run so that no bigram spans them: the terms left are a question's evidence (`coverage`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,14 @@ B = 0.75
 CJK = "\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han; not the middle dot ・
 TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
 IS_CJK = re.compile(rf"[{CJK}]")
+# Question words and particles of Chinese questions, longest first so "怎么样" wins over "怎么".
+_PHRASES = (
+    "怎么样 怎么办 怎么 怎样 如何 什么 哪些 哪个 哪里 为什么 能不能 可不可以 可以 是否 有没有 应该 需要 "
+    "吗 呢 吧 啊 的 了 是 我 我们 您 你 他 它 在 和 与 及 或 把 被 要 想 会 能 就 都 也 还 这 那 "
+    "这个 那个 一个 有 没有 让 用 时 后 里 中 上 下 个 些 请问 一下 到底 多少 几"
+)
+QUESTION_PHRASES = sorted(_PHRASES.split(), key=len, reverse=True)
+QUESTION_SPLIT = re.compile("|".join(map(re.escape, QUESTION_PHRASES)))
 STOP_WORDS = frozenset(
     [
         "a",
@@ -169,13 +180,21 @@ def _stemmer():
     return stemmer
 
 
-def tokenize(text: str) -> list[str]:
-    """Stemmed words without stop words; CJK runs become overlapping character bigrams."""
+def _bigrams(run: str) -> list[str]:
+    return [run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 1 else [run]
+
+
+def tokenize(text: str, *, question: bool = False) -> list[str]:
+    """Stemmed words without stop words; CJK runs become overlapping character bigrams.
+
+    With `question`, Chinese question phrases are dropped first and split the run where they stood.
+    """
     tokens: list[str] = []
     words: list[str] = []
     for run in TOKEN.findall(unicodedata.normalize("NFKC", text).lower()):
         if IS_CJK.match(run):
-            tokens.extend(run[i : i + 2] for i in range(len(run) - 1)) if len(run) > 1 else tokens.append(run)
+            for piece in QUESTION_SPLIT.split(run) if question else [run]:
+                tokens.extend(_bigrams(piece) if piece else [])
         elif run not in STOP_WORDS:
             words.append(run)
     return _stemmer().stemWords(words) + tokens
@@ -220,13 +239,36 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for the query (zeros where no term matches)."""
-        ids = [self.terms[t] for t in tokenize(query) if t in self.terms]
+        return self.scores_of(tokenize(query))
+
+    def scores_of(self, terms: list[str]) -> np.ndarray:
+        """BM25 score of every document for these terms (a term given twice counts twice)."""
+        ids = [self.terms[t] for t in terms if t in self.terms]
         if not ids:
             return np.zeros(self.n_docs, dtype=np.float32)
         spans = [slice(self.indptr[i], self.indptr[i + 1]) for i in ids]
         docs = np.concatenate([self.doc_ids[s] for s in spans])
         weights = np.concatenate([self.weights[s] for s in spans])
         return np.bincount(docs, weights=weights, minlength=self.n_docs).astype(np.float32)
+
+    def coverage(self, terms: list[str]) -> float:
+        """The share of the terms' evidence (each distinct term weighted by its IDF) that the index holds.
+
+        A term the index lacks weighs as much as the rarest term could: it is evidence that is missing.
+        """
+        terms = list(dict.fromkeys(terms))
+        if not terms:
+            return 0.0
+        rarest = float(np.log(1 + (self.n_docs + 0.5) / 0.5))
+        known = missing = 0.0
+        for term in terms:
+            i = self.terms.get(term)
+            if i is None:
+                missing += rarest
+            else:
+                df = int(self.indptr[i + 1] - self.indptr[i])
+                known += float(np.log(1 + (self.n_docs - df + 0.5) / (df + 0.5)))
+        return known / (known + missing)
 
     def to_bytes(self) -> bytes:
         vocab = "\n".join(sorted(self.terms, key=self.terms.__getitem__)).encode()

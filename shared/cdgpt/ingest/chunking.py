@@ -26,8 +26,8 @@ class Chunk:
     headings: tuple[str, ...]
     position: int  # order of the chunk within its document
     text: str
-    anchor: str | None = None  # where in the document: the id of its section's heading (HTML)
-    page: int | None = None  # or its page number (PDF)
+    anchor: str | None = None  # where in the document (see Section)
+    page: int | None = None
 
     @property
     def context(self) -> str:

@@ -21,7 +21,9 @@ from typing import Any
 from cdgpt.errors import CdgptError, PayloadTooLarge
 from cdgpt.ingest.chunking import Chunk
 from cdgpt.ingest.extract import Limits
-from cdgpt.ingest.sources import SourceDocument, expand_entry
+from cdgpt.ingest.incremental import Previous
+from cdgpt.ingest.sources import NotModified, SourceDocument, expand_entry
+from cdgpt.ingest.sources.entries import Entry
 from cdgpt.ingest.workers import Config, Extractors, usable_cpus
 from cdgpt.limits import MAX_DOCUMENTS
 from cdgpt.models.registry import SourceRecord
@@ -70,28 +72,41 @@ def _reason(exc: Exception) -> str:
     return "internal error reading this source"
 
 
-def _expand(entry: str, settings: Settings) -> list[SourceDocument] | str:
+def _expand(entry: Entry, settings: Settings, previous: Previous) -> list[SourceDocument] | str:
     """The entry's documents, or the reason it cannot be used at all."""
     try:
-        return expand_entry(entry, settings)
+        return expand_entry(entry, settings, previous.seen)
     except Exception as exc:
         return _reason(exc)
 
 
-def _ingest(document: SourceDocument, extractors: Extractors, budget: TrainingBudget) -> DocumentResult:
-    """Fetch, extract and chunk one document; a failure becomes its record's reason."""
+def _ingest(
+    document: SourceDocument, extractors: Extractors, budget: TrainingBudget, previous: Previous
+) -> DocumentResult:
+    """Fetch, extract and chunk one document (or reuse it unchanged); a failure becomes its record's reason."""
     if budget.used_up:  # nothing after this document can be kept: do not fetch it
         return DocumentResult({"source": document.source, "reason": budget.used_up}, [])
     try:
         raw = document.load()
+    except NotModified:
+        raw = None
     except Exception as exc:
         return DocumentResult({"source": document.source, "reason": _reason(exc)}, [])
-    digest, size, source = hashlib.sha256(raw.content).hexdigest(), len(raw.content), raw.source
+    digest = hashlib.sha256(raw.content).hexdigest() if raw else None
+    if kept := previous.reuse(document, raw, digest):
+        record, chunks = kept
+        return DocumentResult(record, chunks, sum(len(c.text) for c in chunks))
+    if raw is None:
+        reason = "unchanged since the last training, but the model lacks its text: retrain it"
+        return DocumentResult({"source": document.source, "reason": reason}, [])
+    size, validators = len(raw.content), {"etag": raw.etag, "last_modified": raw.last_modified, "depth": document.depth}
     outcome = extractors.run(raw)
+    source = raw.source
     del raw  # the bytes are not needed past extraction
     if outcome.reason is not None:
         return DocumentResult({"source": document.source, "reason": outcome.reason}, [])
     record = {"source": source, "title": outcome.title, "sha256": digest, "bytes": size, "chunks": len(outcome.chunks)}
+    record |= {key: value for key, value in validators.items() if value is not None}
     return DocumentResult(record, outcome.chunks, outcome.chars)
 
 
@@ -106,7 +121,10 @@ def _config(settings: Settings) -> Config:
 
 
 def _ingest_all(
-    documents: list[SourceDocument], settings: Settings, progress: Callable[[str, int, int], None] | None
+    documents: list[SourceDocument],
+    settings: Settings,
+    progress: Callable[[str, int, int], None] | None,
+    previous: Previous,
 ) -> list[DocumentResult]:
     """Every document's result, in order, with a bounded number in flight."""
     processes = settings.extract_processes
@@ -119,7 +137,7 @@ def _ingest_all(
     pending: deque[Future[DocumentResult]] = deque()
     with Extractors(_config(settings), processes) as extractors, ThreadPoolExecutor(settings.fetch_workers) as pool:
         for document in documents:
-            pending.append(pool.submit(_ingest, document, extractors, budget))
+            pending.append(pool.submit(_ingest, document, extractors, budget, previous))
             if len(pending) >= window:
                 results.append(budget.admit(pending.popleft().result()))
                 if progress:
@@ -131,7 +149,7 @@ def _ingest_all(
     return results
 
 
-def _entry_record(entry: str, results: list[DocumentResult]) -> SourceRecord:
+def _entry_record(entry: Entry, results: list[DocumentResult]) -> SourceRecord:
     failed = [r.record for r in results if "reason" in r.record]
     documents = [r.record for r in results]
     if not failed:
@@ -157,15 +175,22 @@ def _without_repeats(expanded: list[list[SourceDocument] | str]) -> list[list[So
 
 
 def ingest(
-    entries: list[str], settings: Settings, progress: Callable[[str, int, int], None] | None = None
+    entries: list[Entry],
+    settings: Settings,
+    progress: Callable[[str, int, int], None] | None = None,
+    previous: Previous | None = None,
 ) -> tuple[list[SourceRecord], list[Chunk]]:
-    """Every entry's record, and the chunks of all its documents, in file_list order."""
+    """Every entry's record, and the chunks of all its documents, in file_list order.
+
+    With `previous` (the current model's documents), unchanged documents are reused (see incremental.py).
+    """
+    previous = previous or Previous()
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
-        expanded = _without_repeats(list(pool.map(lambda e: _expand(e, settings), entries)))
+        expanded = _without_repeats(list(pool.map(lambda e: _expand(e, settings, previous), entries)))
     documents = [d for found in expanded if isinstance(found, list) for d in found]
     if len(documents) > MAX_DOCUMENTS:
         raise PayloadTooLarge(f"the sources hold more than {MAX_DOCUMENTS} documents")
-    results = _ingest_all(documents, settings, progress) if documents else []
+    results = _ingest_all(documents, settings, progress, previous) if documents else []
     records: list[SourceRecord] = []
     chunks: list[Chunk] = []
     done = iter(results)

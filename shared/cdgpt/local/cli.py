@@ -11,40 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cdgpt.errors import CdgptError
-
-
-def _progress_bars():
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, advance: int, total: int) -> None:
-        if stage not in bars:
-            for done in bars.values():  # stages run one after another
-                done.close()
-            bars[stage] = tqdm(total=total, desc=stage, unit="item", file=sys.stderr, leave=True)
-        bars[stage].update(advance)
-
-    return progress, bars
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from cdgpt.training.pipeline import train
-
-    progress, bars = _progress_bars()
-    try:
-        result = train(args.model, args.sources, prompt=args.prompt, progress=progress)
-    finally:
-        for bar in bars.values():
-            bar.close()
-    failed = [s for s in result["sources"] if s["status"] == "failed"]
-    for source in failed:
-        print(f"skipped {source['entry']}: {source['reason']}", file=sys.stderr)
-    print(
-        f"trained {result['model_name']} v{result['version']}: {result['documents']} documents, "
-        f"{result['chunks']} chunks, index {result['index_model_size']} KB, docstore {result['pkl_model_size']} KB"
-    )
-    return 0
+from cdgpt.local.manage import register
+from cdgpt.local.server import MAX_WORKERS, READ_TIMEOUT_S
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -58,7 +26,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if result["sources"]:
         print("\nSources:")
         for n, source in enumerate(result["sources"], start=1):
-            print(f"  [{n}] {source['title']} — {source['source']} (score {source['score']})")
+            where = source["url"] or source["source"]
+            page = f", page {source['page']}" if source["page"] else ""
+            print(f"  [{n}] {source['title']} — {where}{page} (score {source['score']})")
     return 0
 
 
@@ -67,17 +37,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from cdgpt.answer.evaluation import evaluate, load_cases
 
-    report = evaluate(args.model, load_cases(Path(args.file)), k=args.k)
+    cases = [case for file in args.file for case in load_cases(Path(file), args.split)]
+    report = evaluate(args.model, cases, k=args.k)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
         return 0
     for miss in report["misses"]:
-        rank = f"rank {miss['rank']}" if miss["rank"] else "not found"
+        rank = "not covered" if miss["not_covered"] else f"rank {miss['rank']}" if miss["rank"] else "not found"
         print(f"miss ({rank}): {miss['question']}\n  expected {miss['expected']}; got {', '.join(miss['got'])}")
-    print(
-        f"{report['model_name']}: {report['questions']} questions  R@1 {report['recall_at_1']:.3f}  "
-        f"R@{report['k']} {report['recall_at_k']:.3f}  MRR {report['mrr']:.3f}"
-    )
+    line = f"{report['model_name']}: {report['questions']} questions"
+    if report["questions"]:
+        line += (
+            f"  R@1 {report['recall_at_1']:.3f}  R@{report['k']} {report['recall_at_k']:.3f}  MRR {report['mrr']:.3f}"
+            f"  refused {report['wrongly_refused']:.3f}"
+        )
+    if report["off_topic_questions"]:
+        line += f"  off-topic {report['off_topic_questions']}: not covered {report['not_covered']:.3f}"
+    print(line)
     return 0
 
 
@@ -89,24 +65,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     load_dotenv(".env", override=False)  # a local API_SECRET, for instance
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    from cdgpt.local.server import make_server, template_routes
+    os.environ.setdefault("CDGPT_JOB_RUNNER", "process")  # a training job runs in a process of its own
+    from cdgpt.local.server import serve
     from cdgpt.settings import get_settings
 
     template = Path(args.template)
     if not template.is_file():
         raise CdgptError(f"no template at {template}; run from the project folder or pass --template")
-    server = make_server(template, args.host, args.port)
-    host, port = server.server_address[:2]
-    routes = ", ".join(f"{r.method} {r.path}" for r in template_routes(template))
-    print(f"serving {routes} on http://{host!s}:{port}", file=sys.stderr, flush=True)
     if not (get_settings().api_secret or get_settings().api_secret_param):
         print("warning: no API_SECRET set, so every request will be refused", file=sys.stderr)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(
+        template.resolve(),
+        args.host,
+        args.port,
+        workers=args.workers,
+        max_workers=args.max_workers,
+        read_timeout=args.read_timeout,
+    )
     return 0
 
 
@@ -119,15 +94,18 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdgpt", description="Chat with your company's documents.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train (or retrain) a model on sources")
-    train.add_argument("--model", required=True, help="model name")
-    train.add_argument("--prompt", help="system prompt for answers from this model")
-    train.add_argument("sources", nargs="+", help="URLs, s3:// URIs or paths under the source root")
-    train.set_defaults(func=cmd_train)
+    register(commands)
 
     chat = commands.add_parser("chat", help="ask a trained model a question")
     chat.add_argument("--model", required=True, help="model name")
@@ -135,17 +113,35 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("question")
     chat.set_defaults(func=cmd_chat)
 
-    evaluation = commands.add_parser("eval", help="measure retrieval on questions with known sources")
+    evaluation = commands.add_parser("eval", help="measure what chat returns on questions with known sources")
     evaluation.add_argument("--model", required=True, help="model name")
-    evaluation.add_argument("--k", type=int, default=4, help="the k of recall at k (default 4)")
+    evaluation.add_argument("--k", type=int, help="sources listed per question (default: chat's, CDGPT_TOP_K)")
+    evaluation.add_argument("--split", choices=["dev", "test"], help="only this half of the questions")
     evaluation.add_argument("--json", action="store_true", help="print the report as JSON")
-    evaluation.add_argument("file", help='JSON lines: {"question": ..., "expected_source": ...}')
+    evaluation.add_argument(
+        "file", nargs="+", help='JSON lines: {"question": ..., "expected_source": ... or null when off-topic}'
+    )
     evaluation.set_defaults(func=cmd_eval)
 
     serve = commands.add_parser("serve", help="serve the template's API routes locally (no Docker)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--template", default="template.yaml")
+    serve.add_argument(
+        "--workers", type=_positive_int, default=1, help="processes per function, each taking one request at a time"
+    )
+    serve.add_argument(
+        "--max-workers",
+        type=_positive_int,
+        default=MAX_WORKERS,
+        help=f"more processes per function started while requests overlap (default {MAX_WORKERS})",
+    )
+    serve.add_argument(
+        "--read-timeout",
+        type=float,
+        default=READ_TIMEOUT_S,
+        help=f"seconds for a request's head or body to arrive (default {READ_TIMEOUT_S:g})",
+    )
     serve.set_defaults(func=cmd_serve)
 
     openapi = commands.add_parser("openapi", help="print the API's OpenAPI document, generated from the handlers")
@@ -157,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "train":  # the user's own files: the working folder is the default root
+    if args.command in ("train", "sources"):  # the user's own files: the working folder is the default root
         os.environ.setdefault("CDGPT_SOURCE_ROOT", str(Path.cwd()))
     try:
         return args.func(args)

@@ -1,24 +1,27 @@
 """Trained models in an artifact store: a manifest that points at one immutable version folder.
 
     models/<name>/manifest.json                 switched last, with a conditional write
-    models/<name>/versions/<version_id>/...     index.faiss, docstore.json (written first)
+    models/<name>/versions/<version_id>/...     index.faiss, lexical.npz, docstore.json (written first)
 
-A reader never sees half a model, a failed training leaves the previous version serving, and two
-trainings of one model cannot silently overwrite each other.
+A reader never sees half a model; a failed training leaves the previous version serving; a training
+publishes only over the manifest it started from, so two trainings cannot overwrite each other and a
+training cannot resurrect a model deleted meanwhile (deleting leaves a small tombstone manifest).
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from cdgpt.errors import InvalidRequest, ModelNotFound
+from cdgpt.errors import ConcurrentUpdate, InvalidRequest, ModelDamaged, ModelNotFound
+from cdgpt.ingest.sources.entries import CrawlEntry
 from cdgpt.models.store import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -26,7 +29,7 @@ log = logging.getLogger(__name__)
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 FORMAT = 1
 VERSION_FOLDER = re.compile(r"^v(\d+)-[0-9a-f]+/")
-KEEP_VERSIONS = 2  # the current one, and the previous one for readers that are mid-load
+DELETE_ATTEMPTS = 5
 
 
 class EmbeddingInfo(BaseModel):
@@ -36,10 +39,12 @@ class EmbeddingInfo(BaseModel):
 
 
 class SourceRecord(BaseModel):
-    entry: str
+    entry: str | CrawlEntry
     status: str  # "ok" | "failed"
     reason: str | None = None
-    documents: list[dict[str, Any]] = []  # {source, title, sha256, bytes, chunks}
+    documents: list[
+        dict[str, Any]
+    ] = []  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?}, or {source, reason}
 
 
 class Manifest(BaseModel):
@@ -47,14 +52,36 @@ class Manifest(BaseModel):
     model_name: str
     version: int
     version_id: str
+    previous_version_id: str | None = None
     created_at: str
     embedding: EmbeddingInfo
     prompt: str | None = None
     files: dict[str, str]  # artifact name -> key relative to the model folder
     sizes: dict[str, int]  # artifact name -> bytes
+    checksums: dict[str, str] = {}  # artifact name -> sha256 (older manifests have none)
     counts: dict[str, int]
     chunking: dict[str, int]
     sources: list[SourceRecord]
+
+
+class Tombstone(BaseModel):
+    """What a deleted model's manifest becomes, so that a training still running cannot publish over it."""
+
+    format: int = FORMAT
+    model_name: str
+    deleted: Literal[True] = True
+    deleted_at: str
+    last_version: int
+
+
+@dataclass(frozen=True)
+class Current:
+    """A model's stored state as a training starts: what it must find again to publish."""
+
+    manifest: Manifest | None  # None when the model is absent, deleted or damaged
+    etag: str | None  # the manifest object's etag (None: no object at all)
+    last_version: int  # the highest version number used so far; numbers never repeat
+    damaged: str | None = None  # why the stored manifest cannot be read
 
 
 def check_model_name(name: object) -> str:
@@ -69,33 +96,73 @@ def manifest_key(name: str) -> str:
     return f"models/{name}/manifest.json"
 
 
-def read_manifest(store: ArtifactStore, name: str) -> tuple[Manifest, str]:
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _highest_version(store: ArtifactStore, name: str) -> int:
+    prefix = f"models/{name}/versions/"
+    numbers = [int(m.group(1)) for k in store.keys(prefix) if (m := VERSION_FOLDER.match(k[len(prefix) :]))]
+    return max(numbers, default=0)
+
+
+def current(store: ArtifactStore, name: str) -> Current:
     found = store.get(manifest_key(check_model_name(name)))
     if found is None:
-        raise ModelNotFound(f"model {name!r} has not been trained")
+        return Current(None, None, 0)
     data, etag = found
-    return Manifest.model_validate_json(data), etag
+    try:
+        manifest = Manifest.model_validate_json(data)
+        return Current(manifest, etag, manifest.version)
+    except ValidationError:
+        pass
+    try:
+        return Current(None, etag, Tombstone.model_validate_json(data).last_version)
+    except ValidationError:
+        log.warning("damaged manifest", extra={"model_name": name})
+        return Current(None, etag, _highest_version(store, name), damaged="its manifest cannot be read")
 
 
-def list_models(store: ArtifactStore) -> list[str]:
+def read_manifest(store: ArtifactStore, name: str) -> tuple[Manifest, str]:
+    """The model's manifest and its etag; ModelNotFound when absent or deleted, ModelDamaged when unreadable."""
+    state = current(store, name)
+    if state.damaged:
+        raise ModelDamaged(f"model {name!r} is damaged ({state.damaged}); retrain it")
+    if state.manifest is None or state.etag is None:
+        raise ModelNotFound(f"model {name!r} has not been trained")
+    return state.manifest, state.etag
+
+
+def model_names(store: ArtifactStore) -> list[str]:
+    """Names with a manifest object (deleted models' tombstones included; `current` tells them apart)."""
     suffix = "/manifest.json"
     keys = store.keys("models/")
     return sorted(k[len("models/") : -len(suffix)] for k in keys if k.endswith(suffix) and k.count("/") == 2)
 
 
 def read_artifact(store: ArtifactStore, manifest: Manifest, artifact: str) -> bytes:
+    """An artifact's bytes, checked against the manifest's size and checksum."""
     found = store.get(f"models/{manifest.model_name}/{manifest.files[artifact]}")
     if found is None:
-        raise ModelNotFound(f"model {manifest.model_name!r} is missing its {artifact}; retrain it")
-    return found[0]
+        raise ModelDamaged(f"model {manifest.model_name!r} is damaged (its {artifact} is missing); retrain it")
+    data = found[0]
+    expected = manifest.checksums.get(artifact)
+    if len(data) != manifest.sizes.get(artifact, len(data)) or (
+        expected and hashlib.sha256(data).hexdigest() != expected
+    ):
+        raise ModelDamaged(
+            f"model {manifest.model_name!r} is damaged (its {artifact} does not match its checksum); retrain it"
+        )
+    return data
 
 
-def publish(store: ArtifactStore, name: str, artifacts: dict[str, tuple[str, bytes]], **fields: Any) -> Manifest:
-    """Write a new version's artifacts ({name: (file name, bytes)}), then switch the manifest to it."""
+def publish(
+    store: ArtifactStore, name: str, base: Current, artifacts: dict[str, tuple[str, bytes]], **fields: Any
+) -> Manifest:
+    """Write a new version's artifacts ({name: (file name, bytes)}), then switch the manifest to it,
+    only if the manifest is still the one the training started from (`base`)."""
     key = manifest_key(check_model_name(name))
-    found = store.get(key)
-    previous = Manifest.model_validate_json(found[0]) if found else None
-    version = (previous.version if previous else 0) + 1
+    version = base.last_version + 1
     version_id = f"v{version:06d}-{secrets.token_hex(4)}"
     folder = f"versions/{version_id}"
     written: list[str] = []
@@ -107,15 +174,23 @@ def publish(store: ArtifactStore, name: str, artifacts: dict[str, tuple[str, byt
             model_name=name,
             version=version,
             version_id=version_id,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            previous_version_id=base.manifest.version_id if base.manifest else None,
+            created_at=_now(),
             files={a: f"{folder}/{f}" for a, (f, _) in artifacts.items()},
             sizes={a: len(d) for a, (_, d) in artifacts.items()},
+            checksums={a: hashlib.sha256(d).hexdigest() for a, (_, d) in artifacts.items()},
             **fields,
         )
         try:
-            store.put_if(key, manifest.model_dump_json(indent=1).encode(), found[1] if found else None)
-        except Exception:
-            if not _points_at(store, key, version_id):  # a write that landed though its answer was lost is ours
+            store.put_if(key, manifest.model_dump_json(indent=1).encode(), base.etag)
+        except Exception as exc:
+            if _points_at(store, key, version_id):  # a write that landed though its answer was lost is ours
+                pass
+            elif isinstance(exc, ConcurrentUpdate):
+                raise ConcurrentUpdate(
+                    f"model {name!r} was retrained or deleted while this training ran; retry"
+                ) from exc
+            else:
                 raise
     except BaseException:
         try:
@@ -123,28 +198,54 @@ def publish(store: ArtifactStore, name: str, artifacts: dict[str, tuple[str, byt
         except Exception:  # the original failure matters more than the clean-up's
             log.warning("could not remove a failed training's files", extra={"model_name": name})
         raise
-    _collect_old_versions(store, name, version)
+    collect_old_versions(store, manifest)
     return manifest
 
 
 def _points_at(store: ArtifactStore, key: str, version_id: str) -> bool:
     try:
-        current = store.get(key)
-        return current is not None and Manifest.model_validate_json(current[0]).version_id == version_id
+        found = store.get(key)
+        return found is not None and Manifest.model_validate_json(found[0]).version_id == version_id
     except Exception:  # cannot tell: treat the write as failed
         return False
 
 
-def _collect_old_versions(store: ArtifactStore, name: str, published: int) -> None:
-    """Delete versions numbered below the ones kept; a newer one (a training under way) is never touched."""
-    prefix = f"models/{name}/versions/"
-    floor = published - KEEP_VERSIONS + 1
+def collect_old_versions(store: ArtifactStore, manifest: Manifest) -> None:
+    """Delete every version folder but the published one and its predecessor (kept for readers mid-load).
+
+    Folders numbered above the published version belong to a training under way and are never touched;
+    the others (older versions, and the leftovers of trainings that were killed) go.
+    """
+    prefix = f"models/{manifest.model_name}/versions/"
+    kept = {manifest.version_id, manifest.previous_version_id}
     try:
-        numbered = [(VERSION_FOLDER.match(k[len(prefix) :]), k) for k in store.keys(prefix)]
-        store.delete([k for match, k in numbered if match and int(match.group(1)) < floor])
+        stale = []
+        for key in store.keys(prefix):
+            match = VERSION_FOLDER.match(key[len(prefix) :])
+            if match and int(match.group(1)) <= manifest.version and key[len(prefix) :].split("/")[0] not in kept:
+                stale.append(key)
+        store.delete(stale)
+        store.tidy(prefix)
     except Exception:  # the new version is published; old files can wait for the next training
-        log.warning("could not remove old versions", extra={"model_name": name}, exc_info=True)
+        log.warning("could not remove old versions", extra={"model_name": manifest.model_name}, exc_info=True)
 
 
-def docstore_bytes(chunks: list[dict[str, Any]]) -> bytes:
-    return json.dumps({"format": FORMAT, "chunks": chunks}, ensure_ascii=False, separators=(",", ":")).encode()
+def delete_model(store: ArtifactStore, name: str) -> int:
+    """Replace the manifest by a tombstone, then delete every version; returns how many files went."""
+    key = manifest_key(check_model_name(name))
+    for _ in range(DELETE_ATTEMPTS):
+        state = current(store, name)
+        if state.etag is None or (state.manifest is None and not state.damaged):
+            raise ModelNotFound(f"model {name!r} has not been trained")
+        tombstone = Tombstone(model_name=name, deleted_at=_now(), last_version=state.last_version)
+        try:
+            store.put_if(key, tombstone.model_dump_json().encode(), state.etag)
+            break
+        except ConcurrentUpdate:
+            continue  # a training published meanwhile: delete that version too
+    else:
+        raise ConcurrentUpdate(f"model {name!r} kept changing while it was being deleted; retry")
+    files = [k for k in store.keys(f"models/{name}/") if k != key]
+    store.delete(files)
+    store.tidy(f"models/{name}/")
+    return len(files)

@@ -9,11 +9,19 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cdgpt.errors import ConcurrentUpdate, UpstreamError
 from cdgpt.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+
+LOCKS = ".locks/"  # the local store's lock files for compare-and-swap writes
 
 
 class ArtifactStore(Protocol):
@@ -29,13 +37,18 @@ class ArtifactStore(Protocol):
 
     def put(self, key: str, data: bytes) -> None: ...
 
-    def put_if(self, key: str, data: bytes, etag: str | None) -> None:
-        """Write only if the key still has etag (None: only if it does not exist); else ConcurrentUpdate."""
+    def put_if(self, key: str, data: bytes, etag: str | None) -> str:
+        """Write only if the key still has etag (None: only if it does not exist), else ConcurrentUpdate;
+        returns the new etag."""
         ...
 
     def keys(self, prefix: str) -> list[str]: ...
 
     def delete(self, keys: list[str]) -> None: ...
+
+    def tidy(self, prefix: str) -> None:
+        """Remove what a listing cannot show under prefix (empty local folders); S3 has nothing to tidy."""
+        ...
 
 
 class LocalStore:
@@ -71,21 +84,24 @@ class LocalStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def put_if(self, key: str, data: bytes, etag: str | None) -> None:
-        lock = self._path(key).with_name(".lock")
+    def put_if(self, key: str, data: bytes, etag: str | None) -> str:
+        lock = self.root / LOCKS / hashlib.sha256(key.encode()).hexdigest()[:32]  # outside every key's folder
         lock.parent.mkdir(parents=True, exist_ok=True)
         with open(lock, "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             current = self.get(key)
             if (current[1] if current else None) != etag:
-                raise ConcurrentUpdate("the model was changed by another training meanwhile; retry")
+                raise ConcurrentUpdate(f"{key} was changed by another writer meanwhile; retry")
             self.put(key, data)
+        return hashlib.sha256(data).hexdigest()
 
     def keys(self, prefix: str) -> list[str]:
-        base = self._path(prefix)
+        """Every key that starts with prefix (a folder, or any beginning of a key, as in S3)."""
+        base = self._path(prefix.rpartition("/")[0])
         if not base.is_dir():
             return []
-        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+        found = (str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+        return sorted(key for key in found if key.startswith(prefix) and not key.startswith(LOCKS))
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:
@@ -94,6 +110,13 @@ class LocalStore:
             with contextlib.suppress(OSError):  # not empty, or already gone
                 path.parent.rmdir()  # an emptied version folder; each training would leave one behind
 
+    def tidy(self, prefix: str) -> None:
+        base = self._path(prefix)
+        if base.is_dir():  # deepest first, so a folder of empty folders goes too
+            for folder in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+
 
 class S3Store:
     """An S3 bucket; the manifest switch uses conditional writes (If-Match / If-None-Match)."""
@@ -101,9 +124,10 @@ class S3Store:
     def __init__(self, bucket: str) -> None:
         self.bucket = bucket
         self.location = f"s3://{bucket}"
+        check_conditional_writes(self._client())
 
     @staticmethod
-    def _client():
+    def _client() -> S3Client:
         from cdgpt.clients import s3_client
 
         return s3_client()
@@ -113,7 +137,8 @@ class S3Store:
         from botocore.exceptions import ClientError
 
         try:
-            return getattr(self._client(), operation)(Bucket=self.bucket, Key=key)
+            with _s3_errors("read", passing=ClientError):
+                return getattr(self._client(), operation)(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in ("NoSuchKey", "404"):
@@ -132,45 +157,64 @@ class S3Store:
         return head is None or head["ETag"] != etag
 
     def put(self, key: str, data: bytes) -> None:
-        self._put(key, data)
+        with _s3_errors("write"):
+            self._client().put_object(Bucket=self.bucket, Key=key, Body=data)
 
-    def put_if(self, key: str, data: bytes, etag: str | None) -> None:
-        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-        self._put(key, data, **condition)
-
-    def _put(self, key: str, data: bytes, **condition: str) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
+    def put_if(self, key: str, data: bytes, etag: str | None) -> str:
+        from botocore.exceptions import ClientError
 
         try:
-            self._client().put_object(Bucket=self.bucket, Key=key, Body=data, **condition)
+            with _s3_errors("write", passing=ClientError):
+                if etag:
+                    return self._client().put_object(Bucket=self.bucket, Key=key, Body=data, IfMatch=etag)["ETag"]
+                return self._client().put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")["ETag"]
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
-            conflict = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
-            if code in conflict or (code in ("NoSuchKey", "404") and "IfMatch" in condition):
-                raise ConcurrentUpdate("the model was changed by another training meanwhile; retry") from exc
+            # 412: the etag changed; 409: a concurrent conditional write; 404 with IfMatch: the key went away
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or (
+                etag and code in ("NoSuchKey", "404")
+            ):
+                raise ConcurrentUpdate(f"{key} was changed by another writer meanwhile; retry") from exc
             raise UpstreamError(f"S3 write failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise UpstreamError(f"S3 write failed: {type(exc).__name__}") from exc
 
     def keys(self, prefix: str) -> list[str]:
         with _s3_errors("list"):
             pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
             return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
+    def tidy(self, prefix: str) -> None:
+        pass  # S3 has no folders
+
     def delete(self, keys: list[str]) -> None:
         with _s3_errors("delete"):
             for start in range(0, len(keys), 1000):
-                batch = [{"Key": k} for k in keys[start : start + 1000]]
+                batch: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in keys[start : start + 1000]]
                 self._client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
 
+@lru_cache(maxsize=1)
+def check_conditional_writes(client: S3Client) -> None:
+    """Publishing relies on S3 conditional writes; a Lambda runtime's older botocore would drop them silently."""
+    import botocore
+
+    shape = client.meta.service_model.operation_model("PutObject").input_shape
+    if shape is None or not {"IfMatch", "IfNoneMatch"} <= set(shape.members):
+        raise UpstreamError(
+            f"botocore {botocore.__version__} cannot make S3 conditional writes (IfMatch/IfNoneMatch); "
+            "publishing a model needs botocore 1.35.69 or newer (November 2024)"
+        )
+
+
 @contextmanager
-def _s3_errors(action: str) -> Iterator[None]:
+def _s3_errors(action: str, passing: type[Exception] | None = None) -> Iterator[None]:
+    """S3's errors as UpstreamError (`passing` lets the caller look at one kind itself)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         yield
     except ClientError as exc:
+        if passing is not None and isinstance(exc, passing):
+            raise
         raise UpstreamError(f"S3 {action} failed: {exc.response['Error']['Code']}") from exc
     except BotoCoreError as exc:
         raise UpstreamError(f"S3 {action} failed: {type(exc).__name__}") from exc

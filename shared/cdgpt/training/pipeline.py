@@ -1,133 +1,220 @@
-"""Training: sources → text → chunks → vectors → index → a new published model version."""
+"""Training: sources → text → chunks → vectors → index → a new published model version.
+
+Every training reads the model's current state first and publishes only over that same state, so a
+training that overlaps another one, or a deletion, fails instead of overwriting it.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from cdgpt.errors import CdgptError, InvalidRequest, TrainingFailed
+from pydantic import BaseModel
+
+from cdgpt.errors import InvalidRequest, ModelDamaged, ModelNotFound, TrainingFailed
+from cdgpt.index.docstore import docstore_to_bytes
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex
+from cdgpt.ingest.chunking import Chunk
+from cdgpt.ingest.extract import EXTRACTION_VERSION
+from cdgpt.ingest.incremental import previous_documents
 from cdgpt.ingest.pipeline import ingest
+from cdgpt.ingest.sources.entries import Entry, entry_label, parse_entry
 from cdgpt.limits import MAX_PROMPT_CHARS, MAX_SOURCES
-from cdgpt.models.registry import EmbeddingInfo, check_model_name, docstore_bytes, list_models, publish, read_manifest
+from cdgpt.models.registry import Current, EmbeddingInfo, SourceRecord, check_model_name, current, publish
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
-from cdgpt.training.reuse import embed_chunks, previous_vectors
+from cdgpt.training.reuse import embed_chunks, load_previous, reusable
 
-log = logging.getLogger(__name__)
-
+if TYPE_CHECKING:
+    import numpy as np
 
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
 
 
-def check_file_list(file_list: object) -> list[str]:
+class TrainOutcome(BaseModel):
+    """A published version, as the API and the CLI report it (sources without their documents)."""
+
+    model_name: str
+    version: int
+    version_id: str
+    sizes: dict[str, int]  # artifact name -> bytes
+    documents: int
+    chunks: int
+    chunks_embedded: int
+    documents_unchanged: int = 0  # not read again: their source said so, or their content was the same
+    sources: list[SourceRecord]
+
+
+def check_file_list(file_list: object) -> list[Entry]:
     if not isinstance(file_list, list) or not file_list:
         raise InvalidRequest("file_list must be a non-empty list of sources")
     if len(file_list) > MAX_SOURCES:
         raise InvalidRequest(f"file_list holds more than {MAX_SOURCES} sources")
-    if not all(isinstance(entry, str) for entry in file_list):
-        raise InvalidRequest("every file_list entry must be a string")
-    return list(dict.fromkeys(e.strip() for e in file_list))
+    return list(dict.fromkeys(parse_entry(e) for e in file_list))
 
 
-def _kb(size: int) -> float:
-    return round(size / 1024, 4)
+def check_prompt(prompt: object) -> str | None:
+    if prompt is not None and (not isinstance(prompt, str) or len(prompt) > MAX_PROMPT_CHARS):
+        raise InvalidRequest(f"prompt must be a string of at most {MAX_PROMPT_CHARS} characters")
+    return prompt
+
+
+def _trained(state: Current, name: str) -> Current:
+    if state.damaged:
+        raise ModelDamaged(f"model {name!r} is damaged ({state.damaged}); train it again with its whole file_list")
+    if state.manifest is None:
+        raise ModelNotFound(f"model {name!r} has not been trained")
+    return state
+
+
+def _chunking(settings: Settings) -> dict[str, int]:
+    """How text becomes chunks: a previous version's documents are reused only when it matches."""
+    return {"chars": settings.chunk_chars, "overlap": settings.chunk_overlap_chars, "extraction": EXTRACTION_VERSION}
+
+
+def _no_text(records: list[SourceRecord], what: str) -> TrainingFailed:
+    reasons = [f"{entry_label(r.entry)}: {r.reason}" for r in records if r.status == "failed"][:5]
+    return TrainingFailed(f"{what} ({'; '.join(reasons) or 'no text in any source'})")
 
 
 def train(
     model_name: str,
-    file_list: list[str],
+    file_list: Sequence[Entry],
     prompt: str | None = None,
     *,
     settings: Settings | None = None,
     store: ArtifactStore | None = None,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
-) -> dict:
+) -> TrainOutcome:
+    """Train the model on exactly these sources (a new model, or a new version replacing the current one)."""
     settings = settings or get_settings()
     check_model_name(model_name)
     entries = check_file_list(file_list)
-    if prompt is not None and (not isinstance(prompt, str) or len(prompt) > MAX_PROMPT_CHARS):
-        raise InvalidRequest(f"prompt must be a string of at most {MAX_PROMPT_CHARS} characters")
+    prompt = check_prompt(prompt)
     store = store or default_store(settings)
     embedder = embedder or make_embedder(settings)
-
-    records, chunks = ingest(entries, settings, progress)
-    failed = [r for r in records if r.status == "failed"]
+    base = current(store, model_name)
+    previous = reusable(store, base.manifest, embedder)
+    unchanged = previous_documents(base.manifest, previous.chunks, _chunking(settings))
+    records, chunks = ingest(entries, settings, progress, unchanged)
     if not chunks:
-        reasons = "; ".join(f"{r.entry}: {r.reason}" for r in failed[:5]) or "no text in any source"
-        raise TrainingFailed(f"no source could be used ({reasons})")
+        raise _no_text(records, "no source could be used")
+    return _build(store, model_name, base, records, chunks, previous.vectors, prompt, embedder, settings, progress)
 
+
+def retrain(
+    model_name: str,
+    *,
+    settings: Settings | None = None,
+    store: ArtifactStore | None = None,
+    progress: Progress | None = None,
+) -> TrainOutcome:
+    """Train a model again on the sources and prompt its current manifest records."""
+    settings = settings or get_settings()
+    store = store or default_store(settings)
+    manifest = _trained(current(store, model_name), model_name).manifest
+    assert manifest is not None
+    entries = [record.entry for record in manifest.sources]
+    return train(model_name, entries, manifest.prompt, settings=settings, store=store, progress=progress)
+
+
+def update_sources(
+    model_name: str,
+    add: Sequence[Entry],
+    remove: Sequence[Entry],
+    *,
+    settings: Settings | None = None,
+    store: ArtifactStore | None = None,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+) -> TrainOutcome:
+    """A new version that keeps the rest of the model: removed entries' chunks go, added entries are
+    fetched and only their new text is embedded. Adding an entry the model has already refreshes it."""
+    settings = settings or get_settings()
+    store = store or default_store(settings)
+    base = _trained(current(store, model_name), model_name)
+    manifest = base.manifest
+    assert manifest is not None
+    added = check_file_list(add) if add else []
+    removed = set(check_file_list(remove)) if remove else set()
+    if not added and not removed:
+        raise InvalidRequest("give sources to add or to remove")
+    unknown = [entry for entry in removed if entry not in {r.entry for r in manifest.sources}]
+    if unknown:
+        raise InvalidRequest(f"not a source of model {model_name!r}: {entry_label(unknown[0])}")
+    info = manifest.embedding
+    embedder = embedder or make_embedder(settings, info.provider, info.model, info.dim)
+    previous = load_previous(store, manifest, embedder)  # the kept chunks come from here: it must be readable
+    kept_records = [r for r in manifest.sources if r.entry not in removed and r.entry not in added]
+    kept_sources = {d["source"] for r in kept_records for d in r.documents}
+    kept = [c for c in previous.chunks if c.source in kept_sources]
+    new_records, new_chunks = ingest(added, settings, progress) if added else ([], [])
+    if added and not new_chunks:
+        raise _no_text(new_records, "none of the added sources could be used")
+    chunks = kept + [c for c in new_chunks if c.source not in kept_sources]
+    if not chunks:
+        raise TrainingFailed("removing these sources would leave the model empty; delete the model instead")
+    records = kept_records + new_records
+    return _build(
+        store, model_name, base, records, chunks, previous.vectors, manifest.prompt, embedder, settings, progress
+    )
+
+
+def _build(
+    store: ArtifactStore,
+    model_name: str,
+    base: Current,
+    records: list[SourceRecord],
+    chunks: list[Chunk],
+    known: dict[str, np.ndarray],
+    prompt: str | None,
+    embedder: Embedder,
+    settings: Settings,
+    progress: Progress | None,
+) -> TrainOutcome:
+    """Embed what is new, build the indexes and publish them over `base`."""
     from cdgpt.index.vectors import build_vector_index, vector_index_to_bytes
 
-    known = previous_vectors(store, model_name, embedder)
     report = (lambda n: progress("embedding", n, len(chunks))) if progress else None
     vectors, embedded = embed_chunks(chunks, embedder, known, report)
-    index_data = vector_index_to_bytes(build_vector_index(vectors))
-    lexical_data = LexicalIndex.build([c.context for c in chunks]).to_bytes()
-    docstore = docstore_bytes([asdict(c) for c in chunks])
+    if progress:
+        progress("publishing", 0, 1)
+    artifacts = {
+        "index": ("index.faiss", vector_index_to_bytes(build_vector_index(vectors))),
+        "lexical": ("lexical.npz", LexicalIndex.build([c.context for c in chunks]).to_bytes()),
+        "docstore": ("docstore.json", docstore_to_bytes([asdict(c) for c in chunks])),
+    }
+    documents = [d for r in records for d in r.documents]
     manifest = publish(
         store,
         model_name,
-        {
-            "index": ("index.faiss", index_data),
-            "lexical": ("lexical.npz", lexical_data),
-            "docstore": ("docstore.json", docstore),
-        },
+        base,
+        artifacts,
         embedding=EmbeddingInfo(provider=embedder.provider, model=embedder.model, dim=vectors.shape[1]),
         prompt=prompt,
         counts={
             "sources": len(records),
-            "sources_failed": len(failed),
-            "documents": sum(1 for r in records for d in r.documents if "reason" not in d),
-            "documents_failed": sum(1 for r in records for d in r.documents if "reason" in d),
+            "sources_failed": sum(1 for r in records if r.status == "failed"),
+            "documents": sum(1 for d in documents if "reason" not in d),
+            "documents_failed": sum(1 for d in documents if "reason" in d),
             "chunks": len(chunks),
             "chunks_embedded": embedded,
+            "documents_unchanged": sum(1 for d in documents if d.get("unchanged")),
         },
-        chunking={"chars": settings.chunk_chars, "overlap": settings.chunk_overlap_chars},
+        chunking=_chunking(settings),
         sources=records,
     )
-    return {
-        "model_name": model_name,
-        "index_model_size": _kb(manifest.sizes["index"]),
-        "pkl_model_size": _kb(manifest.sizes["docstore"]),  # the name is the original service's
-        "lexical_model_size": _kb(manifest.sizes["lexical"]),
-        "size_type": "kb",
-        "version": manifest.version,
-        "version_id": manifest.version_id,
-        "documents": manifest.counts["documents"],
-        "chunks": manifest.counts["chunks"],
-        "chunks_embedded": embedded,
-        "sources": [r.model_dump(include={"entry", "status", "reason"}) for r in records],
-    }
-
-
-def retrain(model_name: str, *, settings: Settings | None = None, store: ArtifactStore | None = None) -> dict:
-    """Train a model again on the sources and prompt its current manifest records."""
-    settings = settings or get_settings()
-    store = store or default_store(settings)
-    manifest, _ = read_manifest(store, model_name)
-    entries = [record.entry for record in manifest.sources]
-    return train(model_name, entries, manifest.prompt, settings=settings, store=store)
-
-
-def retrain_models(names: list[str], *, settings: Settings | None = None, store: ArtifactStore | None = None) -> dict:
-    """Retrain each named model ("*": all of them); one failure does not stop the others."""
-    settings = settings or get_settings()
-    store = store or default_store(settings)
-    if "*" in names:
-        names = list_models(store)
-    retrained, failed = [], {}
-    for name in names:
-        try:
-            result = retrain(name, settings=settings, store=store)
-            retrained.append({"model_name": name, "version": result["version"], "chunks": result["chunks"]})
-        except CdgptError as exc:
-            failed[name] = str(exc)
-            log.warning("retrain failed", extra={"model_name": name, "reason": failed[name]})
-        except Exception:  # one model's failure must not stop the others
-            log.exception("retrain failed unexpectedly", extra={"model_name": name})
-            failed[name] = "internal error; see the function's logs"
-    return {"retrained": retrained, "failed": failed}
+    return TrainOutcome(
+        model_name=model_name,
+        version=manifest.version,
+        version_id=manifest.version_id,
+        sizes=manifest.sizes,
+        documents=manifest.counts["documents"],
+        chunks=manifest.counts["chunks"],
+        chunks_embedded=embedded,
+        documents_unchanged=manifest.counts["documents_unchanged"],
+        sources=[r.model_copy(update={"documents": []}) for r in records],
+    )

@@ -1,18 +1,22 @@
-"""Incremental retraining: a chunk whose indexed text is unchanged keeps its vector; only new text is embedded."""
+"""What a training takes from the version it replaces: its chunks, and their vectors by text.
+
+A chunk whose indexed text is unchanged keeps its vector, so only new text is embedded.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cdgpt.errors import ModelNotFound
 from cdgpt.ingest.chunking import Chunk
-from cdgpt.models.registry import read_artifact, read_manifest
+from cdgpt.models.artifacts import load_artifacts
+from cdgpt.models.registry import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -20,36 +24,55 @@ if TYPE_CHECKING:
     from cdgpt.index.embeddings import Embedder
     from cdgpt.models.store import ArtifactStore
 
-
-def _key(context: str) -> str:
-    return hashlib.sha256(context.encode()).hexdigest()
+CHUNK_FIELDS = {f.name for f in dataclasses.fields(Chunk)}
 
 
-def previous_vectors(store: ArtifactStore, model_name: str, embedder: Embedder) -> dict[str, np.ndarray]:
-    """The current version's vectors by the hash of their chunk's text, if the same embedder made them."""
-    from cdgpt.index.vectors import vector_index_from_bytes
+@dataclass(frozen=True)
+class PreviousVersion:
+    chunks: list[Chunk]
+    vectors: dict[str, np.ndarray]  # by the hash of a chunk's indexed text; empty when another embedder made them
 
+
+NO_PREVIOUS = PreviousVersion([], {})
+
+
+def text_key(context: str) -> str:
+    return hashlib.sha256(context.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def stored_chunk(stored: dict[str, Any]) -> Chunk:
+    """A Chunk from its docstore record (fields this version does not know are left out)."""
+    fields = {k: v for k, v in stored.items() if k in CHUNK_FIELDS}
+    return Chunk(**{**fields, "headings": tuple(stored.get("headings") or ())})
+
+
+def load_previous(store: ArtifactStore, manifest: Manifest, embedder: Embedder) -> PreviousVersion:
+    """The version's chunks, and its vectors when the same embedder made them; ModelDamaged if unreadable."""
+    artifacts = load_artifacts(store, manifest)
+    chunks = [stored_chunk(c) for c in artifacts.chunks]
+    info = manifest.embedding
+    if (info.provider, info.model) != (embedder.provider, embedder.model) or embedder.dim not in (0, info.dim):
+        return PreviousVersion(chunks, {})
+    vectors = artifacts.index.reconstruct_n(0, artifacts.index.ntotal)
+    return PreviousVersion(chunks, {text_key(c.context): vectors[i] for i, c in enumerate(chunks)})
+
+
+def reusable(store: ArtifactStore, manifest: Manifest | None, embedder: Embedder) -> PreviousVersion:
+    """Like load_previous, but reuse only saves work: a version it cannot read means training from scratch."""
+    if manifest is None:
+        return NO_PREVIOUS
     try:
-        manifest, _ = read_manifest(store, model_name)
-        info = manifest.embedding
-        if (info.provider, info.model) != (embedder.provider, embedder.model) or embedder.dim not in (0, info.dim):
-            return {}
-        index = vector_index_from_bytes(read_artifact(store, manifest, "index"))
-        chunks = json.loads(read_artifact(store, manifest, "docstore"))["chunks"]
-        vectors = index.reconstruct_n(0, index.ntotal)
-    except ModelNotFound:
-        return {}
-    except Exception:  # reuse only saves work: a model it cannot read is trained from scratch
-        log.warning("cannot reuse the current version's vectors", extra={"model_name": model_name}, exc_info=True)
-        return {}
-    return {_key(Chunk(**{**c, "headings": tuple(c["headings"])}).context): vectors[i] for i, c in enumerate(chunks)}
+        return load_previous(store, manifest, embedder)
+    except Exception:
+        log.warning("cannot reuse the current version", extra={"model_name": manifest.model_name}, exc_info=True)
+        return NO_PREVIOUS
 
 
 def embed_chunks(
     chunks: list[Chunk], embedder: Embedder, known: dict[str, np.ndarray], progress: Callable[[int], None] | None
 ) -> tuple[np.ndarray, int]:
     """Vectors for every chunk, embedding only the texts `known` lacks; returns them and how many were embedded."""
-    keys = [_key(c.context) for c in chunks]
+    keys = [text_key(c.context) for c in chunks]
     missing = [i for i, key in enumerate(keys) if key not in known]
     fresh = embedder.embed([chunks[i].context for i in missing], progress) if missing else None
     if fresh is not None and known and fresh.shape[1] != len(next(iter(known.values()))):

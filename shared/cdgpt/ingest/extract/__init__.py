@@ -6,20 +6,43 @@ import dataclasses
 from pathlib import PurePosixPath
 
 from cdgpt.errors import SourceFailed
+from cdgpt.ingest.extract.archive import package_kind
 from cdgpt.ingest.extract.budget import Budget, Limits
 from cdgpt.ingest.extract.document import Document, Raw, Section
 from cdgpt.ingest.extract.text import check_text, decode, markdown, plain_text, without_surrogates
 
-__all__ = ["Budget", "Document", "Limits", "Raw", "Section", "decode", "detect_kind", "extract"]
+__all__ = ["EXTRACTION_VERSION", "Budget", "Document", "Limits", "Raw", "Section", "decode", "detect_kind", "extract"]
+
+# Bump when extraction changes what a document yields: a retraining then reads unchanged documents again
+# instead of reusing their chunks (see ingest/incremental.py).
+EXTRACTION_VERSION = 3
 
 KINDS = {
     "text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",
     "text/x-markdown": "markdown", "text/plain": "text", "application/pdf": "pdf",
+    "text/csv": "csv", "text/tab-separated-values": "tsv", "application/json": "json",
+    "application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "application/epub+zip": "epub",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.oasis.opendocument.text": "odt",
 }  # fmt: skip
 EXTENSIONS = {
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
-    ".txt": "text", ".text": "text", ".rst": "text", ".csv": "text", ".pdf": "pdf",
+    ".txt": "text", ".text": "text", ".rst": "text", ".pdf": "pdf", ".csv": "csv", ".tsv": "tsv",
+    ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".docx": "docx", ".pptx": "pptx",
+    ".xlsx": "xlsx", ".odt": "odt", ".epub": "epub",
 }  # fmt: skip
+PACKAGES = frozenset(["docx", "pptx", "xlsx", "odt", "epub"])
+SUPPORTED = (
+    "HTML, Markdown, plain text, PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx), "
+    "OpenDocument text (.odt), EPUB, CSV, TSV, JSON and JSON lines"
+)
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office 97-2003 files, and encrypted Office files
+
+
+def unsupported(name: str, why: str) -> SourceFailed:
+    return SourceFailed(f"{name}: {why}; supported formats: {SUPPORTED}")
 
 
 def detect_kind(raw: Raw) -> tuple[str, str | None]:
@@ -31,19 +54,61 @@ def detect_kind(raw: Raw) -> tuple[str, str | None]:
         for p in parts[1:]:
             if p.lower().startswith("charset="):
                 charset = p.split("=", 1)[1].strip("\"' ") or None
-    if mime in KINDS:
-        return KINDS[mime], charset
-    suffix = PurePosixPath(raw.name).suffix.lower()
-    if suffix in EXTENSIONS:
-        return EXTENSIONS[suffix], charset
+    name = _name(raw)
+    if raw.content.startswith(OLE_MAGIC):
+        raise unsupported(name, "a Word, Excel or PowerPoint 97-2003 file, or a password-protected one")
+    declared = KINDS.get(mime or "") or EXTENSIONS.get(PurePosixPath(raw.name).suffix.lower())
+    if package := package_kind(raw.content):
+        return package, charset
+    if declared in PACKAGES:
+        raise unsupported(name, f"not a readable {declared.upper()} file (damaged zip package)")
+    if declared:
+        return declared, charset
     head = raw.content[:1024].lstrip().lower()
     if head.startswith(b"%pdf-"):
         return "pdf", charset
     if head.startswith((b"<!doctype html", b"<html")) or b"<body" in head:
         return "html", charset
-    if mime and not mime.startswith("text/") and mime != "application/octet-stream":
-        raise SourceFailed(f"unsupported content type {mime}")
+    if mime and not mime.startswith("text/") and mime not in ("application/octet-stream", "binary/octet-stream"):
+        raise unsupported(name, f"unsupported content type {mime}")
     return "text", charset
+
+
+def _name(raw: Raw) -> str:
+    """The document as its reasons name it: its file name, else its source."""
+    return PurePosixPath(raw.name).name or raw.source
+
+
+def _read(kind: str, raw: Raw, charset: str | None, budget: Budget) -> tuple[str | None, list[Section]]:
+    name = _name(raw)
+    if kind == "pdf":
+        from cdgpt.ingest.extract.pdf import pdf
+
+        return pdf(raw.content, raw.name, budget)
+    if kind == "html":
+        from cdgpt.ingest.extract.html import html
+
+        return html(raw.content, charset, budget)
+    if kind in PACKAGES:
+        from cdgpt.ingest.extract import epub, odt, office, sheets
+
+        reader = {"docx": office.docx, "pptx": office.pptx, "xlsx": sheets.xlsx, "odt": odt.odt, "epub": epub.epub}
+        return reader[kind](raw.content, name)
+    try:
+        text = decode(raw.content, charset)
+        check_text(text)
+    except SourceFailed as exc:
+        raise unsupported(name, str(exc)) from exc
+    budget.check_chars(len(text))  # before parsing it
+    if kind in ("csv", "tsv", "json", "jsonl"):
+        from cdgpt.ingest.extract import records
+
+        if kind == "json":
+            return None, records.json_sections(text, name)
+        if kind == "jsonl":
+            return None, records.json_lines_sections(text, name)
+        return None, records.csv_sections(text, name, "\t" if kind == "tsv" else None)
+    return markdown(text) if kind == "markdown" else (None, plain_text(text))
 
 
 def _clean(section: Section) -> Section:
@@ -55,23 +120,13 @@ def _clean(section: Section) -> Section:
 
 
 def extract(raw: Raw, budget: Budget | None = None) -> Document:
+    """The document's text; SourceFailed when it has none, cannot be read, or goes over the budget."""
     budget = budget or Budget()
     kind, charset = detect_kind(raw)
-    if kind == "pdf":
-        from cdgpt.ingest.extract.pdf import pdf
-
-        title, sections = pdf(raw.content, raw.name, budget)
-    elif kind == "html":
-        from cdgpt.ingest.extract.html import html
-
-        title, sections = html(raw.content, charset, budget)
-    else:
-        text = decode(raw.content, charset)
-        check_text(text)
-        budget.add_chars(len(text))
-        title, sections = markdown(text) if kind == "markdown" else (None, plain_text(text))
+    title, sections = _read(kind, raw, charset, budget)
     if not sections:
         raise SourceFailed("no text found")
+    budget.check_chars(sum(len(s.text) for s in sections))
     budget.check_time()
     fallback = PurePosixPath(raw.name).stem or raw.source
     title = without_surrogates(title) if title else fallback

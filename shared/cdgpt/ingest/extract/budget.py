@@ -39,7 +39,11 @@ class Budget:
 
     def add_chars(self, chars: int) -> None:
         self.chars += chars
-        if self.chars > self.limits.chars:
+        self.check_chars(self.chars)
+
+    def check_chars(self, total: int) -> None:
+        """Check the document's text as a whole (add_chars counts it as it comes)."""
+        if total > self.limits.chars:
             raise SourceFailed(f"more than {self.limits.chars} characters of text (CDGPT_MAX_DOCUMENT_CHARS)")
 
     def check_chunks(self, chunks: int) -> None:

@@ -23,8 +23,8 @@ class Raw(Protocol):
 class Section:
     headings: tuple[str, ...]  # heading path, outermost first
     text: str  # paragraphs separated by blank lines
-    anchor: str | None = None  # HTML: the id that links to the section's heading
-    page: int | None = None  # PDF: the page number, from 1
+    anchor: str | None = None  # id of the nearest heading, for `url#anchor` (HTML)
+    page: int | None = None  # page (PDF), slide (PowerPoint) or sheet (Excel) number, from 1
 
 
 @dataclass(frozen=True)

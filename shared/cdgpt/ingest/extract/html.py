@@ -74,11 +74,13 @@ def _declared_charset(head: bytes) -> str | None:
     return (match.group(1) or match.group(2)).decode("ascii") if match else None
 
 
-def html(content: bytes, charset: str | None, budget: Budget) -> tuple[str | None, list[Section]]:
+def html(content: bytes, charset: str | None, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
+    from cdgpt.ingest.extract.budget import Budget
+
     root = _parse(content, charset)
     if root is None:
         return None, []
-    return _Walk(budget).run(root)
+    return _Walk(budget or Budget()).run(root)
 
 
 class _Walk:
@@ -263,5 +265,4 @@ class _Walk:
                 h1 = text
             path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, text)]
         end_section()
-        self.budget.add_chars(sum(len(s.text) for s in sections))
         return self.title or h1, sections

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cdgpt.clients import s3_client
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
-from cdgpt.ingest.sources import RawDocument, SourceDocument, is_hidden
+from cdgpt.ingest.sources import NotModified, RawDocument, SourceDocument, is_hidden
+from cdgpt.ingest.sources.entries import Seen
 from cdgpt.settings import Settings
 
 
@@ -19,12 +21,23 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _get(bucket: str, key: str, limit: int) -> RawDocument:
+def _get(bucket: str, key: str, limit: int, seen: Seen | None = None, listed_etag: str | None = None) -> RawDocument:
+    """The object; NotModified when its ETag (from the listing, or a conditional GET) is the one last seen."""
     uri = f"s3://{bucket}/{key}"
+    known = seen.etag if seen else None
+    if known and listed_etag == known:
+        raise NotModified(uri)
     try:
-        obj = s3_client().get_object(Bucket=bucket, Key=key)
+        client = s3_client()
+        obj = (
+            client.get_object(Bucket=bucket, Key=key, IfNoneMatch=known)
+            if known
+            else client.get_object(Bucket=bucket, Key=key)
+        )
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
+        if known and code in ("304", "NotModified"):
+            raise NotModified(uri) from exc
         raise SourceFailed(f"cannot read {uri}: {code}") from exc
     except BotoCoreError as exc:
         raise SourceFailed(f"cannot read {uri}: {type(exc).__name__}") from exc
@@ -34,16 +47,17 @@ def _get(bucket: str, key: str, limit: int) -> RawDocument:
         content = body.read(limit + 1)
     if len(content) > limit:
         raise PayloadTooLarge(f"{uri} is larger than the {limit}-byte limit")
-    return RawDocument(source=uri, content=content, content_type=obj.get("ContentType"), name=key)
+    return RawDocument(source=uri, content=content, content_type=obj.get("ContentType"), name=key, etag=obj.get("ETag"))
 
 
-def _list(bucket: str, prefix: str, cap: int) -> list[str]:
-    keys: list[str] = []
+def _list(bucket: str, prefix: str, cap: int) -> dict[str, str | None]:
+    """Key -> ETag of every object under the prefix."""
+    keys: dict[str, str | None] = {}
     try:
         for page in s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 if not item["Key"].endswith("/") and not is_hidden(item["Key"]):
-                    keys.append(item["Key"])
+                    keys[item["Key"]] = item.get("ETag")
                 if len(keys) > cap:
                     raise PayloadTooLarge(f"more than {cap} objects under s3://{bucket}/{prefix}")
     except ClientError as exc:
@@ -56,9 +70,14 @@ def _list(bucket: str, prefix: str, cap: int) -> list[str]:
     return keys
 
 
-def expand_s3(uri: str, settings: Settings) -> list[SourceDocument]:
+def expand_s3(uri: str, settings: Settings, seen: Mapping[str, Seen] | None = None) -> list[SourceDocument]:
     bucket, key = parse_s3_uri(uri)
     if key and not key.endswith("/") and is_hidden(key):
         raise SourceRefused(f"{uri} is a hidden object (a dot-file or in a dot-folder)")
-    keys = [key] if key and not key.endswith("/") else _list(bucket, key, settings.max_prefix_objects)
-    return [SourceDocument(f"s3://{bucket}/{k}", partial(_get, bucket, k, settings.max_source_bytes)) for k in keys]
+    keys = {key: None} if key and not key.endswith("/") else _list(bucket, key, settings.max_prefix_objects)
+    seen = seen or {}
+    return [
+        SourceDocument(source, partial(_get, bucket, k, settings.max_source_bytes, seen.get(source), etag))
+        for k, etag in keys.items()
+        if (source := f"s3://{bucket}/{k}")
+    ]

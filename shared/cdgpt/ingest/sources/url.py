@@ -10,6 +10,7 @@ import ipaddress
 import socket
 import time
 import zlib
+from collections.abc import Mapping
 from functools import lru_cache, partial
 from urllib.parse import urljoin, urlsplit
 
@@ -20,7 +21,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
-from cdgpt.ingest.sources import RawDocument, SourceDocument
+from cdgpt.ingest.sources import NotModified, RawDocument, SourceDocument
+from cdgpt.ingest.sources.entries import Seen
 from cdgpt.settings import Settings
 
 MAX_REDIRECTS = 5
@@ -32,7 +34,9 @@ def check_address(ip: str) -> None:
     addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip.split("%", 1)[0])
     if isinstance(addr, ipaddress.IPv6Address):
         addr = addr.ipv4_mapped or addr.sixtofour or addr  # 6to4 (2002::/16) routes to the IPv4 address it embeds
-    if not addr.is_global or addr.is_multicast or addr.is_reserved:
+    # fec0::/10 (site-local, deprecated) is not in Python's non-global table, so it is named here.
+    site_local = isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local
+    if not addr.is_global or addr.is_multicast or addr.is_reserved or site_local:
         raise SourceRefused(f"refused: address {addr} is not public (private, loopback, link-local or reserved)")
 
 
@@ -138,19 +142,46 @@ class _Decoder:
             raise SourceFailed("download failed: the compressed body is truncated")
 
 
-def expand_url(url: str, settings: Settings) -> list[SourceDocument]:
+class HttpStatus(SourceFailed):
+    """The server answered with an error status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+def expand_url(url: str, settings: Settings, seen: Mapping[str, Seen] | None = None) -> list[SourceDocument]:
     _check_url(url)
-    return [SourceDocument(url, partial(fetch_url, url, settings))]
+    path = urlsplit(url).path.lower()
+    if path.endswith((".xml", ".xml.gz")):  # a sitemap names the pages to index: fetched now to find out
+        from cdgpt.ingest.sources.sitemap import expand_sitemap
+
+        return expand_sitemap(url, settings, seen or {})
+    return [SourceDocument(url, partial(fetch_url, url, settings, (seen or {}).get(url)))]
 
 
-def _follow(session: requests.Session, url: str, deadline: float, read_timeout: float) -> requests.Response:
+def _conditions(seen: Seen | None) -> dict[str, str]:
+    """Headers asking the server to answer 304 when the document has not changed since `seen`."""
+    headers = {}
+    if seen and seen.etag:
+        headers["If-None-Match"] = seen.etag
+    if seen and seen.last_modified:
+        headers["If-Modified-Since"] = seen.last_modified
+    return headers
+
+
+def _follow(
+    session: requests.Session, url: str, deadline: float, read_timeout: float, headers: dict[str, str]
+) -> requests.Response:
     """GET url, following redirects ourselves: a redirect's body is never read, each hop is checked."""
     for _ in range(MAX_REDIRECTS + 1):
         left = deadline - time.monotonic()
         if left <= 0:
             raise SourceFailed("download took too long")
         try:
-            response = session.get(url, stream=True, allow_redirects=False, timeout=(5, min(read_timeout, left)))
+            response = session.get(
+                url, headers=headers, stream=True, allow_redirects=False, timeout=(5, min(read_timeout, left))
+            )
         except requests.RequestException as exc:
             raise SourceFailed(f"fetch failed: {type(exc).__name__}") from exc
         if not response.is_redirect:
@@ -161,15 +192,18 @@ def _follow(session: requests.Session, url: str, deadline: float, read_timeout: 
     raise SourceFailed(f"more than {MAX_REDIRECTS} redirects")
 
 
-def fetch_url(url: str, settings: Settings) -> RawDocument:
+def fetch_url(url: str, settings: Settings, seen: Seen | None = None) -> RawDocument:
+    """GET url within the size and time caps; with `seen`, a conditional request (NotModified on 304)."""
     _check_url(url)
     limit = settings.max_source_bytes
     deadline = time.monotonic() + settings.fetch_timeout_s * 3
     with guarded_session(settings.allow_private_urls) as session:
-        response = _follow(session, url, deadline, settings.fetch_timeout_s)
+        response = _follow(session, url, deadline, settings.fetch_timeout_s, _conditions(seen))
         with response:
+            if response.status_code == 304 and seen:
+                raise NotModified(url)
             if response.status_code >= 400:
-                raise SourceFailed(f"HTTP {response.status_code}")
+                raise HttpStatus(response.status_code)
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limit:
                 raise PayloadTooLarge(f"larger than the {limit}-byte limit")
@@ -193,4 +227,7 @@ def fetch_url(url: str, settings: Settings) -> RawDocument:
                 content=bytes(body),
                 content_type=response.headers.get("content-type"),
                 name=urlsplit(response.url).path or "/",
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                url=response.url,
             )

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Print the pages of one retrieval evaluation corpus, one path per line, relative to /usr/share
+# (the source root the evaluation trains with). The pages come from Debian packages, installed with
+# apt-get when missing (root or sudo); nothing of them is committed.
+#
+#   usage: benchmarks/eval-docs.sh SET
+#
+#   debian-en       Debian Reference + Debian FAQ, English (see debian-docs.sh)
+#   debian-zh       the same, Simplified Chinese
+#   libreoffice-en  LibreOffice 7.4 Writer how-to pages (libreoffice-help-en-us), a software manual
+#   libreoffice-zh  LibreOffice 7.4 Calc how-to pages (libreoffice-help-zh-cn), a software manual
+#   policy-en       Debian Policy Manual chapters and appendices (debian-policy) and the licences
+#                   in /usr/share/common-licenses (base-files): rules and legal prose
+#   install-zh      Debian 12 installation guide for amd64, Simplified Chinese (installation-guide-amd64)
+#
+# Left out as navigation only: each manual's index, contents and search pages, LibreOffice's
+# main.html (a list of every how-to page), the installation guide's chapter pages (tables of
+# contents; every section has its own page), Policy's upgrading checklist (a changelog).
+set -euo pipefail
+here=$(dirname "$0")
+source "$here/apt-packages.sh"
+
+usage() {
+    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh" >&2
+    exit 2
+}
+[ "$#" -eq 1 ] || usage
+
+# Files of installed package $1 matching the extended regular expression $2, relative to /usr/share.
+files_of() {
+    dpkg -L "$1" | grep -E "$2" | sed 's#^/usr/share/##' || true
+}
+
+list() {
+    case "$1" in
+        debian-en | debian-zh)
+            "$here/debian-docs.sh" "${1#debian-}" | sed 's#^#doc/#' ;;
+        libreoffice-en)
+            ensure_packages libreoffice-help-en-us
+            files_of libreoffice-help-en-us '/help/en-US/text/swriter/guide/[^/]+\.html$' | grep -v '/main\.html$' ;;
+        libreoffice-zh)
+            ensure_packages libreoffice-help-zh-cn
+            files_of libreoffice-help-zh-cn '/help/zh-CN/text/scalc/guide/[^/]+\.html$' | grep -v '/main\.html$' ;;
+        policy-en)
+            ensure_packages debian-policy
+            files_of debian-policy '/policy\.html/(ch|ap)-[^/]+\.html$'
+            for licence in Apache-2.0 Artistic BSD CC0-1.0 GFDL-1.3 GPL-2 GPL-3 LGPL-2.1 LGPL-3 MPL-2.0; do
+                echo "common-licenses/$licence"
+            done ;;
+        install-zh)
+            ensure_packages installation-guide-amd64
+            files_of installation-guide-amd64 '/zh_CN/(pr01|(ch[0-9]+|ap[a-z])s[0-9]+)\.html$' ;;
+        *) usage ;;
+    esac
+}
+
+list "$1" | LC_ALL=C sort | {
+    n=0
+    while IFS= read -r rel; do
+        if [ ! -e "/usr/share/$rel" ]; then
+            echo "$0: listed page is missing: /usr/share/$rel" >&2
+            exit 1
+        fi
+        echo "$rel"
+        n=$((n + 1))
+    done
+    [ "$n" -gt 0 ] || { echo "$0: no pages found for set '$1'" >&2; exit 1; }
+}

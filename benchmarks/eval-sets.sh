@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Retrieval and relevance evaluation on every corpus of benchmarks/eval-docs.sh: trains one model per
+# set with the configured embedder, then runs `cdgpt eval` on one half of its questions together with
+# the off-topic questions of its language (the same half of those).
+#
+#   usage: benchmarks/eval-sets.sh [SET ...]         (default: all six sets)
+#   SPLIT=dev (default) while trying ideas; SPLIT=test once per change, for the README.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CDGPT=${CDGPT:-.venv/bin/cdgpt}
+SPLIT=${SPLIT:-dev}
+export CDGPT_DATA_DIR=${CDGPT_DATA_DIR:-.cdgpt-bench}
+export CDGPT_SOURCE_ROOT=/usr/share   # every corpus lives under /usr/share
+sets=("$@")
+[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en debian-zh libreoffice-zh install-zh)
+for name in "${sets[@]}"; do
+    mapfile -t pages < <(benchmarks/eval-docs.sh "$name")
+    "$CDGPT" train --model "$name" "${pages[@]}" >/dev/null 2>&1
+    "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} \
+        "benchmarks/eval/$name.jsonl" "benchmarks/eval/offtopic-${name##*-}.jsonl" | tail -n 1
+done

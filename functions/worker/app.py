@@ -1,0 +1,37 @@
+"""The training worker: one training job per asynchronous invocation, `{"job_id": "..."}`.
+
+A failure that nobody waits for (a scheduled job) or that was unexpected is raised again after it is
+recorded, so Lambda sends the event to the on-failure destination (the dead-letter queue and its alarm).
+"""
+
+import time
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cdgpt.api.resolver import logger, metrics, tracer
+from cdgpt.training.worker import needs_attention, run_job
+
+FINISH_MARGIN_S = 30  # stop training this long before the function's timeout, to record why
+
+
+class JobFailed(RuntimeError):
+    """Raised so that the invocation counts as failed and reaches the dead-letter destination."""
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    job_id = str(event.get("job_id", ""))
+    logger.append_keys(job_id=job_id)
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - FINISH_MARGIN_S
+    job = run_job(job_id, worker=f"lambda {context.aws_request_id}", deadline=deadline)
+    if job is None:
+        return {"job_id": job_id, "status": "not claimed"}
+    metrics.add_metric(
+        name="JobsSucceeded" if job.status == "succeeded" else "JobsFailed", unit=MetricUnit.Count, value=1
+    )
+    if needs_attention(job):
+        raise JobFailed(f"job {job_id} for model {job.model_name} failed: {job.failure.message if job.failure else ''}")
+    return {"job_id": job_id, "status": job.status}

@@ -1,0 +1,62 @@
+"""How the API answers for a training job: the original result when it finished in time, else 202."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from pydantic import StringConstraints
+
+from cdgpt import operations
+from cdgpt.api.contract import (
+    JobAcceptedResponse,
+    TrainResponse,
+    job_accepted,
+    job_error,
+    train_result,
+)
+from cdgpt.api.resolver import answer_budget
+from cdgpt.settings import get_settings
+
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)] | None
+POLL_AFTER_S = 2  # Retry-After of a 202
+TrainOrJob = TrainResponse | JobAcceptedResponse  # finished in time, or still running
+
+
+def job_url(app: APIGatewayRestResolver, job_id: str) -> str:
+    """The job's absolute URL, on the host and stage the request came through."""
+    event = app.current_event
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    stage_prefix = (event.request_context.path or event.path).removesuffix(event.path)
+    host = headers.get("host")
+    if not host:
+        return f"{stage_prefix}/jobs/{job_id}"
+    return f"{headers.get('x-forwarded-proto', 'https')}://{host}{stage_prefix}/jobs/{job_id}"
+
+
+def _wait_budget(app: APIGatewayRestResolver, asked: float | None) -> float:
+    wait = get_settings().train_wait_s if asked is None else asked
+    left = answer_budget(app.lambda_context)
+    return wait if left is None else min(wait, left)
+
+
+def answer_job(
+    app: APIGatewayRestResolver, started: operations.Started, wait_seconds: float | None
+) -> Response[TrainOrJob]:
+    """Wait for the job up to the budget: 200 with the original result, the job's error, or 202 with the job."""
+    job = started.job
+    budget = _wait_budget(app, wait_seconds)
+    if job.active and budget > 0:
+        job = operations.wait_for(job.job_id, budget)
+    if job.status == "succeeded" and job.result is not None:
+        return _reply(200, TrainResponse(data=train_result(job.result)))
+    if job.status == "failed":
+        raise job_error(job)
+    url = job_url(app, job.job_id)
+    return _reply(
+        202, JobAcceptedResponse(data=job_accepted(job, url)), {"Location": url, "Retry-After": str(POLL_AFTER_S)}
+    )
+
+
+def _reply(status: int, body: TrainOrJob, headers: dict[str, str] | None = None) -> Response[TrainOrJob]:
+    return Response(status, content_types.APPLICATION_JSON, body, headers=headers)

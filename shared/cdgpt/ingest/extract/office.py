@@ -1,0 +1,227 @@
+"""Word (.docx) and PowerPoint (.pptx), read from their XML with lxml.
+
+Word: paragraphs and tables in order, content controls and tracked insertions included; heading
+styles (and outline levels) become the heading path; a table with a header row becomes records.
+PowerPoint: one section per slide (its title as the heading, its number as the page), with its
+text boxes, tables and speaker notes. (python-pptx needs Pillow at import, about 22 MB of the
+Lambda layers; python-docx reads neither content controls nor tracked insertions.)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cdgpt.ingest.extract.archive import Archive, core_title
+from cdgpt.ingest.extract.document import Section
+from cdgpt.ingest.extract.outline import Outline
+from cdgpt.ingest.extract.records import table_paragraphs
+from cdgpt.ingest.safexml import attr, child, children, local, rel_id
+
+HEADING_NAME = re.compile(r"^heading ([1-9])$", re.IGNORECASE)
+SKIPPED = frozenset(["Fallback", "pPr", "rPr", "instrText", "delText", "sdtPr", "tcPr", "trPr", "tblPr"])
+BREAKS = frozenset(["tab", "br", "cr"])
+TITLE = 0  # level given to the Title style
+
+
+def _runs(element: Any, text: list[str], boxes: list[Any]) -> None:
+    """Collect a paragraph's text in order; text boxes inside it are kept aside for later."""
+    for node in element:
+        tag = local(node)
+        if tag == "t":
+            text.append(node.text or "")
+        elif tag in BREAKS:
+            text.append(" ")
+        elif tag == "noBreakHyphen":
+            text.append("-")
+        elif tag == "txbxContent":
+            boxes.append(node)
+        elif tag not in SKIPPED:
+            _runs(node, text, boxes)
+
+
+def paragraph_text(element: Any) -> tuple[str, list[Any]]:
+    text: list[str] = []
+    boxes: list[Any] = []
+    _runs(element, text, boxes)
+    return " ".join("".join(text).split()), boxes
+
+
+# --- Word ---------------------------------------------------------------------------------------
+
+
+def _heading_levels(package: Archive, document: str) -> dict[str, int]:
+    """Paragraph style id -> heading level (TITLE for the Title style), following `basedOn` links."""
+    styles = next((t for kind, t in package.relationships(document).values() if kind == "styles"), None)
+    if not styles or not package.has(styles):
+        return {}
+    own: dict[str, int | None] = {}
+    based: dict[str, str] = {}
+    for style in package.xml(styles):
+        sid = attr(style, "styleId")
+        if local(style) != "style" or attr(style, "type") != "paragraph" or not sid:
+            continue
+        named = child(style, "name")
+        name = (attr(named, "val") or "") if named is not None else ""
+        own[sid] = _level(style, name)
+        if (parent := child(style, "basedOn")) is not None and (parent_id := attr(parent, "val")):
+            based[sid] = parent_id
+    levels = {}
+    for sid in own:
+        current: str | None = sid
+        for _ in range(10):  # a short chain; loops end here
+            if current is None or own.get(current) is not None:
+                break
+            current = based.get(current)
+        if current is not None and (level := own.get(current)) is not None:
+            levels[sid] = level
+    return levels
+
+
+def _level(element: Any, name: str = "") -> int | None:
+    """A heading level from a style's name, or from the outline level in its (or a paragraph's) pPr."""
+    if name.lower() == "title":
+        return TITLE
+    if match := HEADING_NAME.match(name):
+        return int(match.group(1))
+    properties = child(element, "pPr")
+    outline = child(properties, "outlineLvl") if properties is not None else None
+    value = attr(outline, "val") if outline is not None else None
+    return int(value) + 1 if value is not None and value.isdigit() and int(value) < 9 else None
+
+
+def _paragraph_level(paragraph: Any, levels: dict[str, int]) -> int | None:
+    properties = child(paragraph, "pPr")
+    style = child(properties, "pStyle") if properties is not None else None
+    sid = attr(style, "val") if style is not None else None
+    direct = _level(paragraph)
+    return direct if direct is not None else levels.get(sid or "")
+
+
+def _cell_text(cell: Any) -> str:
+    return " ".join(text for p in cell.iter("{*}p") if (text := paragraph_text(p)[0]))
+
+
+def _table_rows(table: Any) -> list[list[str]]:
+    rows = []
+    for row in table.iter("{*}tr"):
+        if next(row.iterancestors("{*}tbl")) is not table:
+            continue  # a nested table's row: its text is in the enclosing cell
+        cells: list[str] = []
+        for cell in row.iter("{*}tc"):
+            if next(cell.iterancestors("{*}tr")) is not row:
+                continue
+            props = child(cell, "tcPr")
+            merge = child(props, "vMerge") if props is not None else None
+            span = child(props, "gridSpan") if props is not None else None
+            continued = merge is not None and attr(merge, "val") != "restart"
+            cells.append("" if continued else _cell_text(cell))
+            width = attr(span, "val") if span is not None else None
+            cells.extend([""] * (min(int(width), 64) - 1 if width and width.isdigit() and int(width) > 1 else 0))
+        rows.append(cells)
+    return rows
+
+
+def _blocks(parent: Any, levels: dict[str, int], out: Outline) -> None:
+    for element in parent:
+        tag = local(element)
+        if tag == "p":
+            text, boxes = paragraph_text(element)
+            level = _paragraph_level(element, levels)
+            if level == TITLE and out.title is None and text:
+                out.title = text
+            elif level:
+                out.heading(level, text)
+            else:
+                out.paragraph(text)
+            for box in boxes:
+                _blocks(box, levels, out)
+        elif tag == "tbl":
+            out.table(_table_rows(element))
+        elif tag == "AlternateContent":
+            _blocks(element[:1], levels, out)  # mc:Choice; mc:Fallback repeats it
+        elif tag in ("sdt", "sdtContent", "customXml", "ins", "smartTag", "Choice"):
+            _blocks(element, levels, out)
+
+
+def docx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
+    package = Archive(content, name)
+    document = package.main_part("word/document.xml")
+    levels = _heading_levels(package, document)
+    body = child(package.xml(document), "body")
+    out = Outline()
+    if body is not None:
+        _blocks(body, levels, out)
+    sections = out.done()
+    return core_title(package) or out.title, sections
+
+
+# --- PowerPoint ---------------------------------------------------------------------------------
+
+
+def _placeholder(shape: Any) -> str | None:
+    """The placeholder type of a shape (title, body, sldNum, ...), or None for an ordinary shape."""
+    for holder in shape.iter("{*}ph"):
+        return attr(holder, "type") or "body"
+    return None
+
+
+def _shapes(tree: Any, notes: bool) -> tuple[str | None, list[str]]:
+    """A slide's (title, paragraphs) in shape order; for notes, the notes text only."""
+    title = None
+    paragraphs: list[str] = []
+    for shape in tree:
+        tag = local(shape)
+        if tag == "grpSp":
+            _, inner = _shapes(shape, notes)
+            paragraphs.extend(inner)
+        elif tag == "graphicFrame" and not notes:
+            for table in shape.iter("{*}tbl"):
+                paragraphs.extend(table_paragraphs(_slide_table(table)))
+        elif tag == "sp":
+            kind = _placeholder(shape)
+            if notes and kind != "body":
+                continue
+            texts = [text for p in shape.iter("{*}p") if local(p) == "p" and (text := paragraph_text(p)[0])]
+            if kind in ("title", "ctrTitle") and title is None and texts:
+                title = " ".join(texts)
+            elif kind not in ("sldNum", "dt", "ftr", "hdr"):
+                paragraphs.extend(texts)
+    return title, paragraphs
+
+
+def _slide_table(table: Any) -> list[list[str]]:
+    return [
+        [" ".join(t for p in cell.iter("{*}p") if (t := paragraph_text(p)[0])) for cell in children(row, "tc")]
+        for row in children(table, "tr")
+    ]
+
+
+def _tree(root: Any) -> Any:
+    found = next(root.iter("{*}spTree"), None)
+    return found if found is not None else []
+
+
+def pptx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
+    package = Archive(content, name)
+    presentation = package.main_part("ppt/presentation.xml")
+    targets = package.relationships(presentation)
+    order = [rel_id(slide) for slide in package.xml(presentation).iter("{*}sldId")]
+    sections = []
+    first_title = None
+    for number, rid in enumerate(order, start=1):
+        if rid not in targets:
+            continue
+        slide = targets[rid][1]
+        title, paragraphs = _shapes(_tree(package.xml(slide)), notes=False)
+        for kind, target in package.relationships(slide).values():
+            if kind == "notesSlide" and package.has(target):
+                _, notes = _shapes(_tree(package.xml(target)), notes=True)
+                if notes:
+                    paragraphs.append("Notes: " + "\n\n".join(notes))
+        first_title = first_title or title
+        if paragraphs or title:
+            sections.append(
+                Section((title or f"Slide {number}",), "\n\n".join(paragraphs or [title or ""]), page=number)
+            )
+    return core_title(package) or first_title, sections

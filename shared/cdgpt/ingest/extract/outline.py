@@ -1,0 +1,41 @@
+"""Sections from a document read in order: each heading opens a section under its heading path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cdgpt.ingest.extract.document import Section
+from cdgpt.ingest.extract.records import table_paragraphs
+
+
+class Outline:
+    def __init__(self) -> None:
+        self.title: str | None = None  # the first top-level heading
+        self.sections: list[Section] = []
+        self._path: list[tuple[int, str]] = []
+        self._paragraphs: list[str] = []
+
+    def heading(self, level: int, text: str) -> None:
+        text = " ".join(text.split())
+        if not text:
+            return
+        self._close()
+        if level == 1 and self.title is None:
+            self.title = text
+        self._path = [(lvl, h) for lvl, h in self._path if lvl < level] + [(level, text)]
+
+    def paragraph(self, text: str) -> None:
+        if text := " ".join(text.split()):
+            self._paragraphs.append(text)
+
+    def table(self, rows: Sequence[Sequence[str]]) -> None:
+        self._paragraphs.extend(table_paragraphs(rows))
+
+    def _close(self) -> None:
+        if self._paragraphs:
+            self.sections.append(Section(tuple(h for _, h in self._path), "\n\n".join(self._paragraphs)))
+            self._paragraphs = []
+
+    def done(self) -> list[Section]:
+        self._close()
+        return self.sections

@@ -1,0 +1,91 @@
+"""What the models are: summaries for a listing, and one model's details with every source's status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+
+from cdgpt.errors import ModelNotFound
+from cdgpt.models.registry import EmbeddingInfo, Manifest, SourceRecord, current, model_names
+from cdgpt.models.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from cdgpt.training.jobs import Job
+
+READERS = 8  # manifests read in parallel for a listing
+
+
+class ModelSummary(BaseModel):
+    model_name: str
+    status: Literal["ready", "damaged", "training"]  # training: its first version is not published yet
+    version: int | None = None
+    created_at: str | None = None
+    documents: int | None = None
+    chunks: int | None = None
+    embedding: EmbeddingInfo | None = None
+    training_job: str | None = None  # the job training it now, if any
+    problem: str | None = None  # why a damaged model cannot be used
+
+
+class ModelDetail(ModelSummary):
+    version_id: str | None = None
+    prompt: str | None = None
+    sizes: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    chunking: dict[str, int] = {}
+    sources: list[SourceRecord] = []
+
+
+def _summary_fields(manifest: Manifest) -> dict[str, Any]:
+    return {
+        "version": manifest.version,
+        "created_at": manifest.created_at,
+        "documents": manifest.counts.get("documents"),
+        "chunks": manifest.counts.get("chunks"),
+        "embedding": manifest.embedding,
+    }
+
+
+def summaries(store: ArtifactStore, training: Callable[[str], Job | None]) -> list[ModelSummary]:
+    """Every model that exists (deleted ones are left out), with the job training it, if any."""
+
+    def one(name: str) -> ModelSummary | None:
+        state = current(store, name)
+        if state.damaged:
+            return ModelSummary(model_name=name, status="damaged", problem=state.damaged)
+        if state.manifest is None:
+            return None
+        job = training(name)
+        return ModelSummary(
+            model_name=name, status="ready", training_job=job.job_id if job else None, **_summary_fields(state.manifest)
+        )
+
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        return [s for s in pool.map(one, model_names(store)) if s is not None]
+
+
+def detail(store: ArtifactStore, name: str, training: Job | None) -> ModelDetail:
+    state = current(store, name)
+    job = training.job_id if training else None
+    if state.damaged:
+        return ModelDetail(model_name=name, status="damaged", problem=state.damaged, training_job=job)
+    manifest = state.manifest
+    if manifest is None:
+        if training is not None:
+            return ModelDetail(model_name=name, status="training", training_job=job)
+        raise ModelNotFound(f"model {name!r} has not been trained")
+    return ModelDetail(
+        model_name=name,
+        status="ready",
+        training_job=job,
+        version_id=manifest.version_id,
+        prompt=manifest.prompt,
+        sizes=manifest.sizes,
+        counts=manifest.counts,
+        chunking=manifest.chunking,
+        sources=manifest.sources,
+        **_summary_fields(manifest),
+    )

@@ -1,0 +1,146 @@
+"""What the API and the CLI can do with models and their training jobs, in one place for both doors."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from cdgpt.errors import CdgptError, InvalidRequest, UpstreamError
+from cdgpt.ingest.sources.entries import entry_label
+from cdgpt.models import catalog
+from cdgpt.models.registry import check_model_name, delete_model, read_manifest
+from cdgpt.models.store import ArtifactStore, default_store
+from cdgpt.settings import Settings, get_settings
+from cdgpt.training.jobs import Job, JobRequest, JobStore
+from cdgpt.training.launch import launch
+from cdgpt.training.pipeline import check_file_list, check_prompt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Started:
+    job: Job
+    created: bool  # False: the model was already training, or the Idempotency-Key named this job
+
+
+def _context(settings: Settings | None, store: ArtifactStore | None) -> tuple[Settings, ArtifactStore]:
+    settings = settings or get_settings()
+    return settings, store or default_store(settings)
+
+
+def check_request(request: JobRequest, store: ArtifactStore) -> None:
+    """Refuse what the job would refuse, before a job is recorded or anything is fetched."""
+    check_model_name(request.model_name)
+    if request.kind == "train":
+        check_file_list(request.file_list)
+        check_prompt(request.prompt)
+        return
+    manifest, _ = read_manifest(store, request.model_name)  # 404 for a model never trained, 503 if damaged
+    if request.kind == "sources":
+        if not request.add and not request.remove:
+            raise InvalidRequest("give sources to add or to remove")
+        for entries in (request.add, request.remove):
+            if entries:
+                check_file_list(entries)
+        known = {r.entry for r in manifest.sources}
+        unknown = [entry for entry in request.remove if entry not in known]
+        if unknown:
+            raise InvalidRequest(f"not a source of model {request.model_name!r}: {entry_label(unknown[0])}")
+
+
+def start_job(
+    request: JobRequest,
+    idempotency_key: str | None = None,
+    *,
+    settings: Settings | None = None,
+    store: ArtifactStore | None = None,
+    run: bool = True,
+) -> Started:
+    """Record a job and start its worker (unless `run` is False: the caller runs it inline)."""
+    settings, store = _context(settings, store)
+    check_request(request, store)
+    jobs = JobStore(store, settings)
+    job, created = jobs.start(request, idempotency_key)
+    if created and run:
+        try:
+            launch(job.job_id, settings)
+        except UpstreamError as exc:
+            jobs.fail(job.job_id, str(exc), "UpstreamError")
+            raise
+    return Started(job, created)
+
+
+def job_status(job_id: str, *, settings: Settings | None = None, store: ArtifactStore | None = None) -> Job:
+    settings, store = _context(settings, store)
+    return JobStore(store, settings).get(job_id)
+
+
+def wait_for(
+    job_id: str, seconds: float, *, settings: Settings | None = None, store: ArtifactStore | None = None
+) -> Job:
+    settings, store = _context(settings, store)
+    return JobStore(store, settings).wait(job_id, seconds)
+
+
+def recent_jobs(
+    model_name: str | None = None,
+    limit: int = 50,
+    *,
+    settings: Settings | None = None,
+    store: ArtifactStore | None = None,
+) -> list[Job]:
+    settings, store = _context(settings, store)
+    return JobStore(store, settings).recent(limit, model_name)
+
+
+def list_models(*, settings: Settings | None = None, store: ArtifactStore | None = None) -> list[catalog.ModelSummary]:
+    settings, store = _context(settings, store)
+    jobs = JobStore(store, settings)
+    return catalog.summaries(store, lambda name: jobs.active_for(name))
+
+
+def describe_model(
+    model_name: str, *, settings: Settings | None = None, store: ArtifactStore | None = None
+) -> catalog.ModelDetail:
+    settings, store = _context(settings, store)
+    jobs = JobStore(store, settings)
+    return catalog.detail(store, model_name, jobs.active_for(check_model_name(model_name)))
+
+
+@dataclass(frozen=True)
+class Deleted:
+    model_name: str
+    files_deleted: int
+    cancelled_job: str | None
+
+
+def delete(model_name: str, *, settings: Settings | None = None, store: ArtifactStore | None = None) -> Deleted:
+    """Cancel the model's training, if one runs, then delete the model (it cannot be resurrected by it)."""
+    settings, store = _context(settings, store)
+    jobs = JobStore(store, settings)
+    running = jobs.active_for(check_model_name(model_name))
+    if running is not None:
+        jobs.fail(running.job_id, f"model {model_name!r} was deleted while this job ran", "ConcurrentUpdate")
+    files = delete_model(store, model_name)
+    return Deleted(model_name, files, running.job_id if running else None)
+
+
+def schedule_retrains(
+    names: list[str], *, settings: Settings | None = None, store: ArtifactStore | None = None
+) -> dict[str, str]:
+    """Start one retraining job per model ("*": every model); returns {model: job id or the reason it did not start}."""
+    settings, store = _context(settings, store)
+    if "*" in names:
+        names = [s.model_name for s in catalog.summaries(store, lambda _: None) if s.status == "ready"]
+    started: dict[str, str] = {}
+    for name in names:
+        try:
+            outcome = start_job(
+                JobRequest(kind="retrain", model_name=name, origin="schedule"), settings=settings, store=store
+            )
+            started[name] = outcome.job.job_id if outcome.created else f"already training ({outcome.job.job_id})"
+        except CdgptError as exc:
+            started[name] = f"not started: {exc}"
+            log.warning("scheduled retrain not started", extra={"model_name": name, "reason": str(exc)})
+    return started

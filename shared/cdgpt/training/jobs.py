@@ -1,0 +1,328 @@
+"""Training jobs, kept in the artifact store beside the models:
+
+    jobs/<job_id>/job.json        status, timestamps, progress, lease, and the result or the reason
+    jobs/<job_id>/request.json    what to train (written once; a file_list can be megabytes)
+    jobs/models/<model>.json      the job that is (or last was) training the model: one at a time
+    jobs/keys/<sha256>.json       the job an Idempotency-Key started
+
+Every change is a conditional write on the record's etag. A worker holds its job by renewing a lease
+(the heartbeat); a job whose lease ran out is failed by whoever reads it next, so a worker that was
+killed or timed out never leaves its job "running" and never keeps the model locked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from cdgpt.errors import ConcurrentUpdate, IdempotencyMismatch, InvalidRequest, JobNotFound
+from cdgpt.ingest.sources.entries import Entry
+from cdgpt.models.store import ArtifactStore
+from cdgpt.settings import Settings
+from cdgpt.training.pipeline import TrainOutcome
+
+log = logging.getLogger(__name__)
+
+Status = Literal["queued", "running", "succeeded", "failed"]
+ACTIVE: tuple[Status, ...] = ("queued", "running")
+JOB_ID_CHARS = 40
+LOCK_ATTEMPTS = 4
+
+
+class JobRequest(BaseModel):
+    kind: Literal["train", "sources", "retrain"]
+    model_name: str
+    file_list: list[Entry] = []
+    prompt: str | None = None
+    add: list[Entry] = []
+    remove: list[Entry] = []
+    origin: Literal["api", "schedule", "cli"] = "api"
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.model_dump_json(exclude={"origin"}).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class JobProgress(BaseModel):
+    stage: str = "queued"
+    documents_done: int = 0
+    documents_total: int = 0
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+
+
+class JobFailure(BaseModel):
+    error: str  # the domain error's class name: the status a synchronous answer would have had
+    message: str
+
+
+class Job(BaseModel):
+    job_id: str
+    kind: Literal["train", "sources", "retrain"]
+    model_name: str
+    origin: Literal["api", "schedule", "cli"]
+    status: Status
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_expires_at: datetime
+    progress: JobProgress = JobProgress()
+    result: TrainOutcome | None = None
+    failure: JobFailure | None = None
+    worker: str | None = None  # where it runs: a local process id or a Lambda request id
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass(frozen=True)
+class Held:
+    """A job record and the etag a change must find."""
+
+    job: Job
+    etag: str
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _job_key(job_id: str) -> str:
+    return f"jobs/{job_id}/job.json"
+
+
+def _request_key(job_id: str) -> str:
+    return f"jobs/{job_id}/request.json"
+
+
+def _lock_key(model_name: str) -> str:
+    return f"jobs/models/{model_name}.json"
+
+
+def _idempotency_key(key: str) -> str:
+    return f"jobs/keys/{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}.json"
+
+
+def check_job_id(job_id: str) -> str:
+    if not (
+        job_id.startswith("j")
+        and len(job_id) <= JOB_ID_CHARS
+        and job_id[1:].replace("-", "").isalnum()
+        and job_id.isascii()
+    ):
+        raise JobNotFound(f"no job {job_id[:JOB_ID_CHARS]!r}")
+    return job_id
+
+
+def _new_job_id() -> str:
+    return f"j{now():%Y%m%d%H%M%S%f}-{secrets.token_hex(6)}"  # sorts by creation time (to the microsecond)
+
+
+class JobStore:
+    """The job records of one artifact store, and the rules for changing them."""
+
+    def __init__(self, store: ArtifactStore, settings: Settings) -> None:
+        self.store = store
+        self.lease = timedelta(seconds=settings.job_lease_s)
+        self.start_within = timedelta(seconds=settings.job_start_s)
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def _read(self, job_id: str) -> Held | None:
+        found = self.store.get(_job_key(check_job_id(job_id)))
+        if found is None:
+            return None
+        return Held(Job.model_validate_json(found[0]), found[1])
+
+    def get(self, job_id: str) -> Job:
+        """The job as it stands; one whose lease ran out is failed now."""
+        held = self._read(job_id)
+        if held is None:
+            raise JobNotFound(f"no job {job_id!r}")
+        return self._expire(held).job
+
+    def request(self, job_id: str) -> JobRequest:
+        found = self.store.get(_request_key(check_job_id(job_id)))
+        if found is None:
+            raise JobNotFound(f"job {job_id!r} has no request")
+        return JobRequest.model_validate_json(found[0])
+
+    def recent(self, limit: int = 50, model_name: str | None = None) -> list[Job]:
+        """The newest jobs first (job ids sort by creation time)."""
+        ids = sorted({k.split("/")[1] for k in self.store.keys("jobs/j") if k.endswith("/job.json")}, reverse=True)
+        jobs = []
+        for job_id in ids:
+            try:
+                job = self.get(job_id)
+            except (JobNotFound, ValidationError):
+                continue
+            if model_name is None or job.model_name == model_name:
+                jobs.append(job)
+            if len(jobs) >= limit:
+                break
+        return jobs
+
+    def active_for(self, model_name: str) -> Job | None:
+        found = self.store.get(_lock_key(model_name))
+        if found is None:
+            return None
+        try:
+            job = self.get(Lock.model_validate_json(found[0]).job_id)
+        except (JobNotFound, ValidationError):
+            return None
+        return job if job.active else None
+
+    # -- changing -----------------------------------------------------------------------------------
+
+    def _write(self, held: Held, **changes: object) -> Held:
+        """Apply changes with a conditional write; ConcurrentUpdate when someone else changed the job first."""
+        job = held.job.model_copy(update={**changes, "updated_at": now()})
+        return Held(job, self.store.put_if(_job_key(job.job_id), job.model_dump_json().encode(), held.etag))
+
+    def _expire(self, held: Held) -> Held:
+        job = held.job
+        if not job.active or now() <= job.lease_expires_at:
+            return held
+        reason = (
+            "the worker never started this job"
+            if job.status == "queued"
+            else f"the worker stopped renewing its lease at {job.lease_expires_at - self.lease:%H:%M:%S} UTC "
+            "(killed, crashed or out of time); the previous version keeps serving, and the model can be trained again"
+        )
+        failure = JobFailure(error="TrainingFailed", message=reason)
+        try:
+            return self._write(held, status="failed", finished_at=now(), failure=failure)
+        except ConcurrentUpdate:  # the worker (or another reader) changed it meanwhile: read it again
+            fresh = self._read(job.job_id)
+            return self._expire(fresh) if fresh and fresh.etag != held.etag else held
+
+    def start(self, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
+        """A new queued job for the request, or the one already training the model (then False).
+
+        With an Idempotency-Key, a retried request gets the job its first attempt was answered with.
+        """
+        if idempotency_key is not None:
+            earlier = self._by_idempotency_key(idempotency_key, request)
+            if earlier is not None:
+                return earlier, False
+        job, created = self._start(request)
+        if idempotency_key is not None:
+            record = KeyRecord(job_id=job.job_id, fingerprint=request.fingerprint())
+            try:
+                self.store.put_if(_idempotency_key(idempotency_key), record.model_dump_json().encode(), None)
+            except ConcurrentUpdate:  # the same key, racing itself: the first record stands
+                log.info("an Idempotency-Key was recorded twice", extra={"job_id": job.job_id})
+        return job, created
+
+    def _start(self, request: JobRequest) -> tuple[Job, bool]:
+        for _ in range(LOCK_ATTEMPTS):
+            lock = self.store.get(_lock_key(request.model_name))
+            running = self.active_for(request.model_name) if lock else None
+            if running is not None:
+                return running, False
+            job = self._create(request)
+            try:
+                holder = Lock(job_id=job.job_id).model_dump_json().encode()
+                self.store.put_if(_lock_key(request.model_name), holder, lock[1] if lock else None)
+            except ConcurrentUpdate:  # another request took the model first: answer with its job
+                self.store.delete([_job_key(job.job_id), _request_key(job.job_id)])
+                continue
+            return job, True
+        raise ConcurrentUpdate(f"model {request.model_name!r} is being trained by requests racing each other; retry")
+
+    def _by_idempotency_key(self, key: str, request: JobRequest) -> Job | None:
+        if not key or len(key) > 255:
+            raise InvalidRequest("Idempotency-Key must be 1-255 characters")
+        found = self.store.get(_idempotency_key(key))
+        if found is None:
+            return None
+        record = KeyRecord.model_validate_json(found[0])
+        if record.fingerprint != request.fingerprint():
+            raise IdempotencyMismatch("this Idempotency-Key was used for a different request")
+        return self.get(record.job_id)
+
+    def _create(self, request: JobRequest) -> Job:
+        created = now()
+        job = Job(
+            job_id=_new_job_id(),
+            kind=request.kind,
+            model_name=request.model_name,
+            origin=request.origin,
+            status="queued",
+            created_at=created,
+            updated_at=created,
+            lease_expires_at=created + self.start_within,
+        )
+        self.store.put_if(_request_key(job.job_id), request.model_dump_json().encode(), None)
+        self.store.put_if(_job_key(job.job_id), job.model_dump_json().encode(), None)
+        return job
+
+    def claim(self, job_id: str, worker: str) -> Held | None:
+        """Move a queued job to running for this worker; None when it is not (or no longer) queued."""
+        held = self._read(job_id)
+        if held is None:
+            return None
+        held = self._expire(held)
+        if held.job.status != "queued":
+            return None
+        started = now()
+        try:
+            return self._write(
+                held, status="running", started_at=started, lease_expires_at=started + self.lease, worker=worker
+            )
+        except ConcurrentUpdate:  # another worker claimed it (a duplicated invocation)
+            return None
+
+    def renew(self, held: Held, progress: JobProgress) -> Held:
+        """The heartbeat: progress, and the lease pushed forward. ConcurrentUpdate when the job was taken away."""
+        return self._write(held, progress=progress, lease_expires_at=now() + self.lease)
+
+    def finish(
+        self, held: Held, progress: JobProgress, result: TrainOutcome | None = None, failure: JobFailure | None = None
+    ) -> Held:
+        status: Status = "succeeded" if failure is None else "failed"
+        progress = progress.model_copy(update={"stage": status})
+        return self._write(held, status=status, finished_at=now(), progress=progress, result=result, failure=failure)
+
+    def fail(self, job_id: str, message: str, error: str = "TrainingFailed") -> Job:
+        """Fail an active job from outside its worker (the model was deleted, the worker could not start)."""
+        held = self._read(job_id)
+        while held is not None and held.job.active:
+            try:
+                held = self._write(
+                    held, status="failed", finished_at=now(), failure=JobFailure(error=error, message=message)
+                )
+            except ConcurrentUpdate:
+                held = self._read(job_id)
+        if held is None:
+            raise JobNotFound(f"no job {job_id!r}")
+        return held.job
+
+    def wait(self, job_id: str, seconds: float) -> Job:
+        """The job once it has finished, or as it stands after `seconds`."""
+        deadline = time.monotonic() + seconds
+        pause = 0.05
+        while True:
+            job = self.get(job_id)
+            left = deadline - time.monotonic()
+            if not job.active or left <= 0:
+                return job
+            time.sleep(min(pause, left))  # polling the store for the job's end, not a wait for timing
+            pause = min(pause * 2, 1.0)
+
+
+class Lock(BaseModel):
+    job_id: str
+
+
+class KeyRecord(BaseModel):
+    job_id: str
+    fingerprint: str  # of the request that used the key first

@@ -1,0 +1,222 @@
+"""Training jobs and model management, in a local folder and in S3 (moto): one job per model, leases
+that expire, idempotency keys, deletion that a running training cannot undo, and adding or removing
+sources with only new text embedded."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from cdgpt import operations
+from cdgpt.answer.answering import chat
+from cdgpt.clients import reset_clients
+from cdgpt.errors import ConcurrentUpdate, IdempotencyMismatch, InvalidRequest, JobNotFound, ModelNotFound
+from cdgpt.models.registry import current, manifest_key, read_manifest
+from cdgpt.settings import get_settings
+from cdgpt.training.jobs import JobRequest, JobStore
+from cdgpt.training.pipeline import train
+from cdgpt.training.worker import run_job
+from tests.support.stores import sources, store  # noqa: F401
+
+QUESTION = "How many days of annual leave do I get?"
+
+
+def request(sources: list[str], model: str = "m") -> JobRequest:
+    return JobRequest(kind="train", model_name=model, file_list=sources)
+
+
+def started(store, req: JobRequest, key: str | None = None):
+    """Record the job without starting a worker: the test runs it (or not) itself."""
+    return operations.start_job(req, key, store=store, run=False)
+
+
+def test_a_job_runs_to_a_published_version_with_its_progress(store, sources):
+    job = started(store, request(sources)).job
+    assert job.status == "queued" and job.progress.stage == "queued"
+    finished = run_job(job.job_id, store=store)
+    assert finished is not None and finished.status == "succeeded"
+    assert finished.result is not None and finished.result.version == 1
+    assert finished.progress.documents_done == finished.progress.documents_total == 2
+    assert finished.progress.chunks_embedded == finished.progress.chunks_total == finished.result.chunks
+    assert finished.started_at and finished.finished_at and finished.worker
+    assert operations.job_status(job.job_id, store=store) == finished
+    assert chat("m", QUESTION, store=store)["model_version"] == 1
+
+
+def test_a_second_request_for_a_training_model_gets_the_running_job(store, sources):
+    first = started(store, request(sources))
+    again = started(store, request(sources))
+    assert first.created and not again.created and again.job.job_id == first.job.job_id
+    # another model is not held up
+    assert started(store, request(sources, "other")).created
+    # once the job has finished, the model can be trained again
+    run_job(first.job.job_id, store=store)
+    assert started(store, request(sources)).created
+
+
+def test_concurrent_requests_start_exactly_one_job(store, sources):
+    results = []
+    barrier = threading.Barrier(6)
+
+    def ask() -> None:
+        barrier.wait()
+        results.append(started(store, request(sources)))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r.created for r in results) == 1
+    assert len({r.job.job_id for r in results}) == 1
+    assert len(JobStore(store, get_settings()).recent()) == 1  # the losers left no job behind
+
+
+def test_an_idempotency_key_returns_the_same_job_even_after_it_finished(store, sources):
+    first = started(store, request(sources), key="retry-me")
+    run_job(first.job.job_id, store=store)
+    again = started(store, request(sources), key="retry-me")
+    assert not again.created and again.job.job_id == first.job.job_id and again.job.status == "succeeded"
+    with pytest.raises(IdempotencyMismatch, match="different request"):
+        started(store, request([*sources, "more"]), key="retry-me")
+    assert started(store, request(sources), key="another-key").created  # a new key is a new training
+
+
+def test_a_worker_that_stops_renewing_its_lease_leaves_a_failed_job_and_a_free_model(store, sources, monkeypatch):
+    train("m", sources, store=store)
+    monkeypatch.setenv("CDGPT_JOB_LEASE_SECONDS", "0.2")
+    monkeypatch.setenv("CDGPT_JOB_HEARTBEAT_SECONDS", "0.1")
+    reset_clients()
+    jobs = JobStore(store, get_settings())
+    job = started(store, request(sources)).job
+    assert jobs.claim(job.job_id, "a worker that will die") is not None  # claimed, then never renewed
+    failed = jobs.wait(job.job_id, 10)
+    assert failed.status == "failed" and failed.failure is not None
+    assert "stopped renewing its lease" in failed.failure.message
+    assert chat("m", QUESTION, store=store)["model_version"] == 1  # the previous version keeps serving
+    assert run_job(job.job_id, store=store) is None  # a late worker cannot take it back
+    retrained = started(store, request(sources))
+    assert retrained.created and run_job(retrained.job.job_id, store=store).result.version == 2
+
+
+def test_a_job_no_worker_started_fails_after_its_start_lease(store, sources, monkeypatch):
+    monkeypatch.setenv("CDGPT_JOB_START_SECONDS", "0.1")
+    reset_clients()
+    job = started(store, request(sources)).job
+    failed = JobStore(store, get_settings()).wait(job.job_id, 10)
+    assert failed.status == "failed" and "never started" in failed.failure.message
+    assert run_job(job.job_id, store=store) is None
+
+
+def test_a_failed_training_is_a_failed_job_with_its_reason(store, sources):
+    job = started(store, request(["docs/missing.md"])).job
+    failed = run_job(job.job_id, store=store)
+    assert failed.status == "failed" and failed.failure.error == "TrainingFailed"
+    assert failed.failure.message.startswith("no source could be used (docs/missing.md: no such file")
+
+
+def test_unknown_jobs_are_not_found(store):
+    for job_id in ("j20260101000000000000-000000000000", "../models/m/manifest", "x" * 200):
+        with pytest.raises(JobNotFound):
+            operations.job_status(job_id, store=store)
+
+
+def test_deleting_a_model_cancels_its_training_which_cannot_resurrect_it(store, sources):
+    train("m", sources, store=store)
+    job = started(store, request(sources)).job
+    deleted_meanwhile = []
+
+    def progress(stage: str, advance: int, total: int) -> None:
+        if stage == "fetching" and not deleted_meanwhile:  # the training is under way: delete the model now
+            deleted_meanwhile.append(operations.delete("m", store=store))
+
+    finished = run_job(job.job_id, store=store, progress=progress)
+    assert deleted_meanwhile[0].cancelled_job == job.job_id
+    assert finished.status == "failed" and "deleted" in finished.failure.message
+    with pytest.raises(ModelNotFound):
+        chat("m", QUESTION, store=store)
+    assert [k for k in store.keys("models/m/") if k != manifest_key("m")] == []  # no version left behind
+    assert [s.model_name for s in operations.list_models(store=store)] == []
+    # a deleted model can be trained again, and its version numbers go on from the deleted one's
+    assert train("m", sources, store=store).version == 2
+
+
+def test_a_training_that_started_before_a_deletion_cannot_publish_over_it(store, sources):
+    from cdgpt.models.registry import publish
+
+    train("m", sources, store=store)
+    base = current(store, "m")  # what a training reads as it starts
+    operations.delete("m", store=store)
+    fields = base.manifest.model_dump(include={"embedding", "counts", "chunking", "sources", "prompt"})
+    with pytest.raises(ConcurrentUpdate, match="retrained or deleted"):
+        publish(store, "m", base, {"index": ("index.faiss", b"x")}, **fields)
+    assert store.keys("models/m/versions/") == []
+    with pytest.raises(ModelNotFound):
+        read_manifest(store, "m")
+
+
+def test_deleting_an_unknown_model_is_not_found(store):
+    with pytest.raises(ModelNotFound):
+        operations.delete("never-trained", store=store)
+
+
+def test_models_are_listed_and_described(store, sources):
+    train("m", ["docs/leave.md"], store=store)
+    train("n", ["docs"], store=store)
+    listed = {s.model_name: s for s in operations.list_models(store=store)}
+    assert set(listed) == {"m", "n"}
+    assert listed["n"].status == "ready" and listed["n"].version == 1 and listed["n"].documents == 2
+    assert listed["n"].embedding.provider == "local" and listed["n"].chunks >= 2
+    detail = operations.describe_model("n", store=store)
+    assert [s.entry for s in detail.sources] == ["docs"] and detail.sources[0].status == "ok"
+    assert {d["source"] for d in detail.sources[0].documents} == {"docs/leave.md", "docs/expenses.txt"}
+    assert detail.sizes["index"] > 0 and detail.training_job is None
+    job = started(store, request(["docs"], "n")).job
+    assert operations.describe_model("n", store=store).training_job == job.job_id
+    with pytest.raises(ModelNotFound):
+        operations.describe_model("nobody", store=store)
+
+
+class CountingEmbedder:
+    def __init__(self) -> None:
+        from cdgpt.index.embeddings import make_embedder
+
+        self.inner = make_embedder(get_settings(), "local")
+        self.provider, self.model, self.dim = self.inner.provider, self.inner.model, self.inner.dim
+        self.texts: list[str] = []
+
+    def embed(self, texts, progress=None):
+        self.texts.extend(texts)
+        return self.inner.embed(texts, progress)
+
+
+def test_adding_a_source_embeds_only_its_text_and_keeps_the_rest(store, sources):
+    from cdgpt.training.pipeline import update_sources
+
+    train("m", ["docs/leave.md"], store=store)
+    embedder = CountingEmbedder()
+    outcome = update_sources("m", ["docs/expenses.txt"], [], store=store, embedder=embedder)
+    assert outcome.version == 2 and outcome.documents == 2
+    assert embedder.texts and all("Hotels in London" in t or "Expenses" in t for t in embedder.texts)
+    assert outcome.chunks_embedded == len(embedder.texts) < outcome.chunks
+    manifest, _ = read_manifest(store, "m")
+    assert [s.entry for s in manifest.sources] == ["docs/leave.md", "docs/expenses.txt"]
+    answer = chat("m", "How much is a hotel in London reimbursed?", store=store)
+    assert answer["sources"][0]["source"] == "docs/expenses.txt"
+    # removing it takes its chunks away and embeds nothing
+    embedder.texts.clear()
+    removed = update_sources("m", [], ["docs/expenses.txt"], store=store, embedder=embedder)
+    assert removed.chunks_embedded == 0 and embedder.texts == [] and removed.documents == 1
+    assert {s["source"] for s in chat("m", "hotel London reimbursed", store=store)["sources"]} <= {"docs/leave.md"}
+
+
+def test_sources_requests_are_checked_before_a_job_is_recorded(store, sources):
+    with pytest.raises(ModelNotFound):
+        started(store, JobRequest(kind="sources", model_name="nobody", add=["docs"]))
+    train("m", ["docs/leave.md"], store=store)
+    with pytest.raises(InvalidRequest, match="not a source of model"):
+        started(store, JobRequest(kind="sources", model_name="m", remove=["docs/other.md"]))
+    with pytest.raises(InvalidRequest, match="add or to remove"):
+        started(store, JobRequest(kind="sources", model_name="m"))
+    assert JobStore(store, get_settings()).recent() == []

@@ -1,0 +1,51 @@
+"""The `store` fixture (a local folder, or a moto S3 bucket) and `sources` (two small documents).
+
+from tests.support.stores import sources, store  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from moto import mock_aws
+
+from cdgpt.clients import reset_clients, s3_client
+from cdgpt.models.store import LocalStore, S3Store, default_store
+from cdgpt.settings import get_settings
+
+
+@pytest.fixture
+def sources(tmp_path, monkeypatch):
+    root = tmp_path / "src"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs/leave.md").write_text(
+        "# Leave\n\nFull-time employees receive 25 days of paid annual leave per year.\n\n"
+        "## Carry-over\n\nUp to five unused days may be carried over until the end of March.\n",
+        "utf-8",
+    )
+    (root / "docs/expenses.txt").write_text(
+        "Expenses\n\nHotels in London are reimbursed up to 180 pounds per night. Receipts are required.\n", "utf-8"
+    )
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(root))
+    reset_clients()
+    return ["docs"]
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, monkeypatch):
+    """The store `default_store` picks: a local folder, or (ARTIFACTS_BUCKET set) a moto S3 bucket."""
+    if request.param == "local":
+        store = default_store(get_settings())
+        assert isinstance(store, LocalStore)
+        yield store
+        return
+    with mock_aws():
+        bucket = f"artifacts-{uuid.uuid4().hex[:12]}"  # unique: the chat cache is keyed by location
+        monkeypatch.setenv("ARTIFACTS_BUCKET", bucket)
+        reset_clients()
+        s3_client().create_bucket(Bucket=bucket)
+        store = default_store(get_settings())
+        assert isinstance(store, S3Store)
+        yield store
+        reset_clients()

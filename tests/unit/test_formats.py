@@ -1,0 +1,351 @@
+"""Company documents: Word, PowerPoint, Excel, OpenDocument text, EPUB, CSV/TSV and JSON, each written by
+the test itself (python-docx, python-pptx, openpyxl; zipfile for EPUB and ODT), and hostile packages."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from cdgpt.errors import SourceFailed
+from cdgpt.ingest.chunking import chunk_document
+from cdgpt.ingest.extract import SUPPORTED, extract
+from cdgpt.ingest.sources import RawDocument
+from tests.support.documents import make_docx, make_epub, make_odt, make_pptx, make_xlsx, zip_bytes
+
+
+def raw(content: bytes | str, name: str, content_type: str | None = None) -> RawDocument:
+    body = content.encode() if isinstance(content, str) else content
+    return RawDocument(source=f"docs/{name}", content=body, content_type=content_type, name=name)
+
+
+def rezip(content: bytes, member: str, change) -> bytes:
+    """The package with one member's text changed."""
+    with zipfile.ZipFile(io.BytesIO(content)) as package:
+        members = {name: package.read(name) for name in package.namelist()}
+    members[member] = change(members[member].decode()).encode()
+    return zip_bytes(members)
+
+
+def failure(content: bytes | str, name: str, content_type: str | None = None) -> str:
+    with pytest.raises(SourceFailed) as caught:
+        extract(raw(content, name, content_type))
+    return str(caught.value)
+
+
+# --- Word ----------------------------------------------------------------------------------------
+
+
+def test_given_a_docx_when_extracted_then_headings_make_paths_and_table_rows_are_records():
+    doc = extract(raw(make_docx(), "handbook.docx"))
+    assert doc.title == "Staff Handbook"
+    assert [s.headings for s in doc.sections] == [("Contacts",), ("Travel", "Per diem")]
+    contacts = doc.sections[0].text.split("\n\n")
+    assert contacts == [
+        "Call the people below for help.",
+        "Name: Marta Quill\nRole: Helpdesk lead\nExtension: 4417",
+        "Name: Olaf Brenner\nRole: Facilities\nExtension: 4499",
+    ]
+    assert doc.sections[1].text == "The per diem in Lisbon is 85 euros a day."
+
+
+def test_given_a_docx_with_content_controls_and_tracked_changes_when_extracted_then_inserted_text_is_read():
+    control = "<w:sdt><w:sdtContent><w:p><w:r><w:t>Form field: badge 7731</w:t></w:r></w:p></w:sdtContent></w:sdt>"
+    changes = (
+        '<w:p><w:r><w:t xml:space="preserve">Parking is </w:t></w:r>'
+        '<w:ins w:id="1" w:author="HR" w:date="2025-01-01T00:00:00Z"><w:r><w:t>free</w:t></w:r></w:ins>'
+        '<w:del w:id="2" w:author="HR" w:date="2025-01-01T00:00:00Z"><w:r><w:delText>paid</w:delText></w:r></w:del>'
+        "<w:r><w:t>.</w:t></w:r></w:p>"
+    )
+    content = rezip(
+        make_docx(), "word/document.xml", lambda xml: xml.replace("<w:sectPr", control + changes + "<w:sectPr", 1)
+    )
+    text = extract(raw(content, "handbook.docx")).sections[-1].text
+    assert "Form field: badge 7731" in text
+    assert "Parking is free." in text and "paid" not in text
+
+
+def test_given_a_docx_served_as_octet_stream_without_a_name_when_extracted_then_it_is_sniffed():
+    doc = extract(RawDocument("s3://b/k", make_docx(), "binary/octet-stream", "k"))
+    assert doc.title == "Staff Handbook"
+
+
+# --- PowerPoint ----------------------------------------------------------------------------------
+
+
+def test_given_a_pptx_when_extracted_then_each_slide_is_a_section_with_its_number_and_notes():
+    doc = extract(raw(make_pptx(), "review.pptx"))
+    assert doc.title == "Quarterly Review"
+    assert [(s.headings, s.page) for s in doc.sections] == [
+        (("Quarterly Review",), 1),
+        (("Warehouse moves",), 2),
+        (("Headcount",), 3),
+    ]
+    assert doc.sections[1].text == (
+        "The Tilburg warehouse closes in March.\n\n"
+        "Notes: Remind everyone that the forklift licence course is on 14 May."
+    )
+    assert doc.sections[2].text == "Site: Tilburg\nPeople: 41\n\nSite: Gdansk\nPeople: 57"
+
+
+def test_given_slides_when_chunked_then_chunks_carry_the_slide_number():
+    chunks = chunk_document(extract(raw(make_pptx(), "review.pptx")), 1200, 150)
+    assert [(c.headings, c.page) for c in chunks][1] == (("Warehouse moves",), 2)
+
+
+# --- Excel ---------------------------------------------------------------------------------------
+
+
+def test_given_an_xlsx_when_extracted_then_each_sheet_is_a_section_and_rows_are_records():
+    doc = extract(raw(make_xlsx(), "finance.xlsx"))
+    assert doc.title == "Finance workbook"
+    budget, holidays = doc.sections
+    assert (budget.headings, budget.page, holidays.headings, holidays.page) == (("Budget",), 1, ("Holidays",), 2)
+    assert budget.text.split("\n\n") == [
+        "Operating budget 2025",
+        "Item: Travel\nOwner: Ines Duarte\nAmount: 12500",
+        "Item: Training\nOwner: Marek Nowak\nAmount: 8300.5",
+    ]
+    assert holidays.text == "Holiday: Founders day\nDate: 2025-06-12"
+
+
+def test_given_a_sheet_with_a_cell_at_the_last_row_when_extracted_then_it_fails_on_the_row_limit_quickly():
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "Data"
+    book.active["A1"] = "start"
+    book.active.cell(row=1_048_576, column=1, value="end")
+    out = io.BytesIO()
+    book.save(out)
+    assert failure(out.getvalue(), "huge.xlsx") == "huge.xlsx: sheet 'Data' has more than 100000 rows"
+
+
+def test_given_a_sheet_wider_than_the_column_limit_when_extracted_then_it_fails_with_the_reason():
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(list(range(600)))
+    out = io.BytesIO()
+    book.save(out)
+    assert "has more than 500 columns" in failure(out.getvalue(), "wide.xlsx")
+
+
+def test_given_sheets_past_the_cell_limit_when_extracted_then_it_fails(monkeypatch):
+    from openpyxl import Workbook
+
+    import cdgpt.ingest.extract.sheets as sheets
+
+    monkeypatch.setattr(sheets, "MAX_TABLE_CELLS", 10)
+    book = Workbook()
+    for _ in range(4):
+        book.active.append(["a", "b", "c"])
+    out = io.BytesIO()
+    book.save(out)
+    assert "past 10 cells" in failure(out.getvalue(), "cells.xlsx")
+
+
+def test_given_a_damaged_workbook_when_extracted_then_it_fails_as_unreadable():
+    content = rezip(make_xlsx(), "xl/workbook.xml", lambda xml: xml[: len(xml) // 2])
+    assert failure(content, "broken.xlsx") == "broken.xlsx is not a readable Excel workbook"
+
+
+# --- OpenDocument and EPUB -----------------------------------------------------------------------
+
+
+def test_given_an_odt_when_extracted_then_outline_levels_make_paths_and_tables_are_records():
+    body = (
+        '<text:h text:outline-level="1">Printers</text:h>'
+        "<text:p>Use the <text:span>third</text:span><text:s/>floor printer.</text:p>"
+        '<text:h text:outline-level="2">Rooms</text:h>'
+        "<text:list><text:list-item><text:p>Room 3.14 has toner.</text:p></text:list-item></text:list>"
+        "<table:table><table:table-row><table:table-cell><text:p>Room</text:p></table:table-cell>"
+        "<table:table-cell><text:p>Printer</text:p></table:table-cell></table:table-row>"
+        "<table:table-row><table:table-cell><text:p>2.01</text:p></table:table-cell>"
+        "<table:table-cell><text:p>HP 4</text:p></table:table-cell>"
+        '<table:table-cell table:number-columns-repeated="16000"/></table:table-row></table:table>'
+        "<text:table-of-content><text:p>TOC_NOISE</text:p></text:table-of-content>"
+    )
+    doc = extract(raw(make_odt(body), "guide.odt"))
+    assert doc.title == "Office guide"
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Printers",), "Use the third floor printer."),
+        (("Printers", "Rooms"), "Room 3.14 has toner.\n\nRoom: 2.01\nPrinter: HP 4"),
+    ]
+
+
+def test_given_an_epub_when_extracted_then_chapters_are_sections_in_reading_order():
+    book = make_epub(
+        [
+            ("Knots", "<h1>Knots</h1><p>The bowline keeps its loop.</p><h2>Hitches</h2><p>A clove hitch grips.</p>"),
+            ("Ropes & care", "<p>Nylon stretches under load.</p>"),
+        ]
+    )
+    doc = extract(raw(book, "manual.epub"))
+    assert doc.title == "Field Manual"
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Knots",), "The bowline keeps its loop."),
+        (("Knots", "Hitches"), "A clove hitch grips."),
+        (("Ropes & care",), "Nylon stretches under load."),
+    ]
+
+
+def test_given_a_drm_protected_epub_when_extracted_then_it_is_refused():
+    encryption = (
+        '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" xmlns:enc="http://www.w3.org/2001/04/xmlenc#">'
+        '<enc:EncryptedData><enc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>'
+        "</enc:EncryptedData></encryption>"
+    )
+    book = make_epub([("One", "<p>Secret.</p>")], extra={"META-INF/encryption.xml": encryption})
+    assert failure(book, "locked.epub") == "locked.epub is DRM-protected (encrypted)"
+
+
+# --- Records: CSV, TSV, JSON, JSON lines -----------------------------------------------------------
+
+
+def test_given_a_csv_when_extracted_then_each_row_is_a_record_with_its_headers():
+    doc = extract(raw("name,extension\nMarta Quill,4417\nOlaf Brenner,4499\n", "phones.csv"))
+    assert doc.text == "name: Marta Quill\nextension: 4417\n\nname: Olaf Brenner\nextension: 4499"
+
+
+def test_given_a_semicolon_csv_with_quotes_and_blanks_when_extracted_then_the_delimiter_is_sniffed():
+    text = 'city;office;note\nLyon;"Rue 3; floor 2";\n;;\nOslo;Kai 9;"new, bigger"\n'
+    doc = extract(raw(text, "offices.csv", "text/csv; charset=utf-8"))
+    assert doc.text.split("\n\n") == [
+        "city: Lyon\noffice: Rue 3; floor 2",
+        "city: Oslo\noffice: Kai 9\nnote: new, bigger",
+    ]
+
+
+def test_given_a_tsv_and_a_one_column_csv_when_extracted_then_they_read_as_expected():
+    assert extract(raw("a\tb\n1\t2\n", "t.tsv")).text == "a: 1\nb: 2"
+    assert extract(raw("word\napple\npear\n", "w.csv")).text == "word\n\napple\n\npear"
+
+
+def test_given_a_csv_past_the_row_limit_when_extracted_then_it_fails(monkeypatch):
+    import cdgpt.ingest.extract.records as records
+
+    monkeypatch.setattr(records, "MAX_TABLE_ROWS", 3)
+    assert failure("a,b\n" + "1,2\n" * 5, "big.csv") == "big.csv has more than 3 rows"
+
+
+def test_given_a_json_list_of_objects_when_extracted_then_each_object_is_a_record_with_dotted_keys():
+    text = '[{"name": "Marta", "desk": {"floor": 3, "room": "3.14"}, "skills": ["vpn", "printers"], "remote": true}]'
+    assert extract(raw(text, "staff.json")).text == (
+        "name: Marta\ndesk.floor: 3\ndesk.room: 3.14\nskills: vpn, printers\nremote: true"
+    )
+
+
+def test_given_a_json_object_with_collections_when_extracted_then_each_collection_is_a_section():
+    text = '{"company": "Acme", "offices": [{"city": "Lyon"}, {"city": "Oslo"}], "tags": ["a"]}'
+    doc = extract(raw(text, "acme.json", "application/json"))
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        ((), "company: Acme\ntags: a"),
+        (("offices",), "city: Lyon\n\ncity: Oslo"),
+    ]
+
+
+def test_given_json_lines_when_extracted_then_each_line_is_a_record_and_a_bad_line_is_named():
+    assert extract(raw('{"a": 1}\n\n{"a": 2}\n', "log.jsonl")).text == "a: 1\n\na: 2"
+    assert failure('{"a": 1}\n{oops\n', "log.jsonl") == "log.jsonl: line 2 is not valid JSON"
+
+
+def test_given_deeply_nested_json_when_extracted_then_it_fails_or_keeps_the_depth_bounded():
+    deep = "[" * 100_000 + "]" * 100_000
+    assert failure(deep, "deep.json") == "deep.json is nested too deeply"
+    nested = '{"a": ' * 30 + "1" + "}" * 30
+    # 21 levels become a dotted key; the 9 below it stay compact JSON
+    assert extract(raw(nested, "n.json")).text == "a" + ".a" * 20 + ": " + '{"a":' * 9 + "1" + "}" * 9
+
+
+# --- Refusals name the document and the supported formats ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "content_type", "why"),
+    [
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "old.doc", None, "a Word, Excel or PowerPoint 97-2003 file"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "logo.png", None, "binary data, not text"),
+        (b"GIF89a", "x.key", "application/x-iwork-keynote-sffkey", "unsupported content type application/x-iwork"),
+        (zip_bytes({"a.txt": "hello"}), "files.docx", None, "not a readable DOCX file"),
+    ],
+)
+def test_given_an_unsupported_document_when_extracted_then_the_reason_names_it_and_the_formats(
+    content, name, content_type, why
+):
+    reason = failure(content, name, content_type)
+    assert reason.startswith(f"{name}: ") and why in reason
+    assert reason.endswith(f"supported formats: {SUPPORTED}")
+    assert "Word (.docx)" in SUPPORTED and "EPUB" in SUPPORTED
+
+
+# --- Hostile packages ----------------------------------------------------------------------------
+
+
+def test_given_a_zip_bomb_docx_when_extracted_then_the_compression_ratio_refuses_it():
+    bomb = rezip(make_docx(), "word/document.xml", lambda xml: xml + " " * (40 * 1024 * 1024))
+    assert len(bomb) < 1024 * 1024
+    assert failure(bomb, "bomb.docx") == "bomb.docx is compressed more than 100 to 1 (a zip bomb?)"
+
+
+def test_given_a_package_larger_than_the_unpacked_limit_when_extracted_then_it_is_refused(monkeypatch):
+    import cdgpt.ingest.extract.archive as archive
+
+    monkeypatch.setattr(archive, "MAX_ARCHIVE_BYTES", 1000)
+    assert failure(make_pptx(), "deck.pptx") == "deck.pptx unpacks to more than 0 MB"
+
+
+def test_given_a_package_with_too_many_members_when_extracted_then_it_is_refused():
+    with zipfile.ZipFile(io.BytesIO(make_docx())) as package:
+        members = {name: package.read(name) for name in package.namelist()}
+    members |= {f"word/media/pad{i}.bin": b"" for i in range(10_001)}
+    assert failure(zip_bytes(members), "many.docx") == "many.docx holds more than 10000 files"
+
+
+def test_given_deeply_nested_xml_in_a_docx_when_extracted_then_it_fails_with_the_depth():
+    deep = "<w:customXml>" * 300 + "</w:customXml>" * 300
+    content = rezip(make_docx(), "word/document.xml", lambda xml: xml.replace("<w:sectPr", deep + "<w:sectPr", 1))
+    assert failure(content, "deep.docx") == "deep.docx (word/document.xml) is nested more than 256 levels deep"
+
+
+def test_given_an_entity_bomb_in_a_pptx_when_extracted_then_it_fails_without_expanding():
+    entities = '<!DOCTYPE p [<!ENTITY a "aaaaaaaaaa">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(8)
+    )
+    bomb = lambda xml: xml.replace("?>", "?>" + entities + "]>", 1).replace("Quarterly Review", "&i;", 1)  # noqa: E731
+    reason = failure(rezip(make_pptx(), "ppt/slides/slide1.xml", bomb), "bomb.pptx")
+    assert reason == "bomb.pptx (ppt/slides/slide1.xml) declares entities that expand too much"
+
+
+def test_given_a_damaged_zip_when_extracted_then_it_is_named_as_damaged():
+    content = make_docx()
+    reason = failure(content[: len(content) // 2], "cut.docx")
+    assert reason.startswith("cut.docx: not a readable DOCX file")
+
+
+def test_given_an_xml_part_past_the_part_limit_when_extracted_then_it_is_refused_before_unpacking(monkeypatch):
+    import cdgpt.ingest.extract.archive as archive
+
+    monkeypatch.setattr(archive, "MAX_XML_PART_BYTES", 20_000)  # the theme part is about 10 KB
+    big = rezip(make_xlsx(), "xl/worksheets/sheet2.xml", lambda xml: xml + " " * 25_000)
+    assert failure(big, "sheets.xlsx") == "sheets.xlsx: xl/worksheets/sheet2.xml is larger than 0 MB"
+
+
+def test_given_a_custom_style_based_on_a_heading_when_extracted_then_it_is_a_heading_of_that_level():
+    from docx import Document
+    from docx.enum.style import WD_STYLE_TYPE
+
+    document = Document()
+    custom = document.styles.add_style("Policy Heading", WD_STYLE_TYPE.PARAGRAPH)
+    custom.base_style = document.styles["Heading 2"]
+    document.add_heading("Benefits", level=1)
+    document.add_paragraph("Dental cover", style="Policy Heading")
+    document.add_paragraph("Two checkups a year are covered.")
+    out = io.BytesIO()
+    document.save(out)
+    doc = extract(raw(out.getvalue(), "benefits.docx"))
+    assert doc.title == "Benefits"  # no document title: the first top-level heading
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Benefits", "Dental cover"), "Two checkups a year are covered.")
+    ]
