@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
@@ -39,6 +40,7 @@ META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([-\w.:]+)|<\?xml[^>]+encoding\s*=\s*["']([-\w.:]+)""", re.I
 )
 PERMALINK = "¶"  # Sphinx and MkDocs end each heading with a pilcrow link
+WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the heading it lends its id to
 
 # What an element's end must undo; one small int per open element.
 PLAIN, BLOCK, CELL, HEADING, SKIPPED, KIND = 0, 1, 2, 3, 4, 7
@@ -84,21 +86,21 @@ def html(content: bytes, charset: str | None, budget: Budget | None = None) -> t
 
 
 class _Walk:
-    """The walk's state; `start` and `end` run once per element, so they keep to plain lists and ints."""
+    """The walk's state. `start` and `end` run once per element: they keep to plain lists and ints, and
+    every piece of text goes straight to `out` (a heading's pieces are taken back out when it closes)."""
 
     def __init__(self, budget: Budget) -> None:
         self.budget = budget
         self.title: str | None = None
         self.out: list[str | tuple[int, str, str | None]] = []  # text pieces and (level, heading, anchor) markers
-        self.chars = 0  # characters of text in the page so far, chrome included
-        self.ink = 0  # pieces of text that are not only whitespace
+        self.marks: list[int] = []  # where the markers are in `out`
         self.stack: list[int] = []  # one code per open element: what its end must do
-        self.opened: list[tuple[int, int, int]] = []  # (piece, characters, articles) where flagged elements began
-        self.ids: list[tuple[str, int]] = []  # (id, ink) of the open elements with an id
+        self.opened: list[tuple[int, int]] = []  # (piece, articles begun before) where flagged elements began
+        self.ids: list[tuple[str, int]] = []  # (id, piece where it began) of the open elements with an id
         self.articles = self.articles_seen = 0  # open <article>/<main> elements; how many began so far
-        self.heading: list[str] | None = None  # the open heading's text
+        self.heading = -1  # where the open heading's text begins in `out`, -1 outside one
         self.level, self.own, self.inner, self.wrapper = 0, "", "", ""  # its level and candidate anchors
-        self.chrome: list[tuple[int, int, int]] = []  # dropped unless big: (start, end, characters)
+        self.chrome: list[tuple[int, int]] = []  # ranges of `out` dropped unless they hold half the page's text
         self.main: tuple[int, int] | None = None
         self.role_main: tuple[int, int] | None = None
 
@@ -106,7 +108,7 @@ class _Walk:
         from lxml import etree
 
         walker = etree.iterwalk(root, events=("start", "end"))
-        start, end, emit, pop, check_time = self.start, self.end, self.emit, self.stack.pop, self.budget.check_time
+        start, end, emit, pop, check_time = self.start, self.end, self.out.append, self.stack.pop, self.budget.check_time
         for count, (event, el) in enumerate(walker):
             if event == "end":
                 code = pop()
@@ -120,18 +122,9 @@ class _Walk:
                 check_time()
         return self._sections()
 
-    def emit(self, text: str) -> None:
-        if self.heading is not None:
-            self.heading.append(text)
-        else:
-            self.out.append(text)
-            self.chars += len(text)
-            if not text.isspace():
-                self.ink += 1
-
     def start(self, el) -> bool:
         """Open an element; True when its content is to be skipped."""
-        tag = el.tag
+        tag, out = el.tag, self.out
         if type(tag) is not str:  # an entity or other non-element node the parser kept
             self.stack.append(SKIPPED)
             return True
@@ -151,19 +144,19 @@ class _Walk:
             self.stack.append(SKIPPED)
             return True
         if len(self.stack) >= MAX_DEPTH:  # flattened: its text, without structure or chrome rules
-            self.emit("".join(el.itertext()))
+            out.append("".join(el.itertext()))
             self.stack.append(SKIPPED)
             return True
         code = PLAIN
         if tag in BLOCK_TAGS:
             code = BLOCK
-            self.emit("\n" if self.heading is None else " ")
+            out.append("\n")
         elif tag == "td" or tag == "th":
             code = CELL
-        elif tag in HEADINGS and self.heading is None:
+        elif tag in HEADINGS and self.heading < 0:
             code = HEADING
             self._open_heading(HEADINGS[tag], ident)
-        elif self.heading is not None and tag == "a" and not self.inner:
+        elif self.heading >= 0 and tag == "a" and not self.inner:
             self.inner = ident or el.get("name") or ""  # DocBook: <h2><a id="s3.1"></a>3.1 Title</h2>
         if tag == "main" or tag == "article":
             code |= ARTICLE_FLAG | (MAIN_FLAG if tag == "main" else 0)
@@ -175,27 +168,27 @@ class _Walk:
             code |= CHROME_FLAG
         if ident is not None and code & KIND != HEADING:  # a heading's own id is its anchor already
             code |= ID_FLAG
-            self.ids.append((ident, self.ink))
+            self.ids.append((ident, len(out)))
         if code & FLAGS:
-            self.opened.append((len(self.out), self.chars, self.articles_seen))
+            self.opened.append((len(out), self.articles_seen))
         self.stack.append(code)
         if el.text:
-            self.emit(el.text)
+            out.append(el.text)
         return False
 
     def end(self, el, code: int) -> None:
         """Close an element that is not plain: end its block, cell or heading, record its range."""
         kind = code & KIND
         if kind == BLOCK:
-            self.emit("\n" if self.heading is None else " ")
+            self.out.append("\n")
         elif kind == CELL:
-            self.emit(" | ")
+            self.out.append(" | ")
         elif kind == HEADING:
             self._close_heading()
         if code & FLAGS:
             self._close_flagged(code)
         if el.tail:
-            self.emit(el.tail)
+            self.out.append(el.tail)
 
     def _title(self, head) -> None:
         found = head.find("title")
@@ -203,46 +196,58 @@ class _Walk:
             self.title = " ".join("".join(found.itertext()).split()) or None
 
     def _open_heading(self, level: int, ident: str | None) -> None:
-        # Its anchor: its own id, an anchor inside it, or the nearest enclosing id with no text before the
-        # heading (Sphinx: <section id="install"><h2>).
-        self.level, self.own, self.inner = level, ident or "", ""
-        self.wrapper = self.ids[-1][0] if self.ids and self.ids[-1][1] == self.ink else ""
-        self.heading = []
+        # Its anchor: its own id, an anchor inside it, or the nearest enclosing id with no text between it
+        # and the heading (Sphinx: <section id="install"><span id="..."></span><h2>); a few pieces are looked at.
+        out = self.out
+        self.level, self.own, self.inner, self.wrapper = level, ident or "", "", ""
+        if self.ids:
+            wrapper, begun = self.ids[-1]
+            if len(out) - begun <= WRAPPER_PIECES and all(type(p) is str and p.isspace() for p in out[begun:]):
+                self.wrapper = wrapper
+        self.heading = len(out)
 
     def _close_heading(self) -> None:
-        text = " ".join("".join(self.heading or ()).split()).removesuffix(PERMALINK).rstrip()
-        self.heading = None
+        out, begun = self.out, self.heading
+        text = " ".join("".join(out[begun:]).split()).removesuffix(PERMALINK).rstrip()  # type: ignore[arg-type]
+        del out[begun:]
+        while self.chrome and self.chrome[-1][0] >= begun:  # ranges inside the heading: it is whole or gone
+            self.chrome.pop()
+        self.heading = -1
         if text:
-            self.out.append((self.level, text, self.own or self.inner or self.wrapper or None))
-            self.chars += len(text)
-            self.ink += 1
+            self.marks.append(len(out))
+            out.append((self.level, text, self.own or self.inner or self.wrapper or None))
 
     def _close_flagged(self, code: int) -> None:
-        start, chars, articles_seen = self.opened.pop()
+        begun, articles_seen = self.opened.pop()
         if code & CHROME_FLAG and self.articles_seen == articles_seen:  # never one holding an article
-            self.chrome.append((start, len(self.out), self.chars - chars))
+            self.chrome.append((begun, len(self.out)))
         if code & MAIN_FLAG and self.main is None:
-            self.main = (start, len(self.out))
+            self.main = (begun, len(self.out))
         if code & ROLE_MAIN_FLAG and self.role_main is None:
-            self.role_main = (start, len(self.out))
+            self.role_main = (begun, len(self.out))
         if code & ARTICLE_FLAG:
             self.articles -= 1
         if code & ID_FLAG:
             self.ids.pop()
 
-    def _kept(self):
-        """The pieces of the main region, without the chrome ranges (those under half the page's text)."""
-        start, end = self.main or self.role_main or (0, len(self.out))
-        drops = sorted((s, e) for s, e, n in self.chrome if n < self.chars / 2 and e > start and s < end)
-        position = start
+    def _kept(self) -> list[tuple[int, int]]:
+        """Ranges of `out` to keep: the main region, without the chrome that holds under half the page's text."""
+        out = self.out
+        sizes = [0, *accumulate(len(p) if type(p) is str else len(p[1]) for p in out)]  # characters before each piece
+        half = sizes[-1] / 2
+        start, end = self.main or self.role_main or (0, len(out))
+        drops = sorted((s, e) for s, e in self.chrome if sizes[e] - sizes[s] < half and e > start and s < end)
+        kept, position = [], start
         for drop_start, drop_end in drops:
             if drop_start > position:
-                yield from self.out[position : min(drop_start, end)]
+                kept.append((position, min(drop_start, end)))
             position = max(position, drop_end)
         if position < end:
-            yield from self.out[position:end]
+            kept.append((position, end))
+        return kept
 
     def _sections(self) -> tuple[str | None, list[Section]]:
+        out = self.out
         sections: list[Section] = []
         path: list[tuple[int, str]] = []
         anchor: str | None = None
@@ -255,14 +260,19 @@ class _Walk:
             if body:
                 sections.append(Section(tuple(h for _, h in path), body, anchor))
 
-        for piece in self._kept():
-            if isinstance(piece, str):
-                pieces.append(piece)
-                continue
-            end_section()
-            level, text, anchor = piece
-            if level == 1 and h1 is None:
-                h1 = text
-            path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, text)]
+        marks = iter(self.marks)
+        mark = next(marks, len(out))
+        for begin, finish in self._kept():
+            while mark < begin:
+                mark = next(marks, len(out))
+            while mark < finish:  # a heading inside this range: the text before it ends a section
+                pieces.extend(out[begin:mark])  # type: ignore[arg-type]
+                end_section()
+                level, text, anchor = out[mark]  # type: ignore[misc]
+                if level == 1 and h1 is None:
+                    h1 = text
+                path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, text)]
+                begin, mark = mark + 1, next(marks, len(out))
+            pieces.extend(out[begin:finish])  # type: ignore[arg-type]
         end_section()
         return self.title or h1, sections
