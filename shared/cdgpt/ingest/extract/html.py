@@ -35,6 +35,10 @@ BLOCK_TAGS = frozenset(
      "br", "hr", "figure", "figcaption", "header", "caption", "details", "summary", "address"]
 )  # fmt: skip
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+INLINE = frozenset(
+    ["span", "code", "em", "strong", "b", "i", "u", "s", "small", "sub", "sup", "mark", "kbd", "samp", "var", "abbr",
+     "cite", "q", "dfn", "time", "tt", "big", "font", "label", "bdi", "bdo", "wbr", "del", "ins", "data", "img", "a"]
+)  # fmt: skip
 MAX_DEPTH = 512  # deeper elements are flattened to their text (browsers stop nesting there too)
 META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([-\w.:]+)|<\?xml[^>]+encoding\s*=\s*["']([-\w.:]+)""", re.I
@@ -43,6 +47,8 @@ PERMALINK = "¶"  # Sphinx and MkDocs end each heading with a pilcrow link
 WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the heading it lends its id to
 
 # What an element's end must undo; one small int per open element.
+STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td", "th", "title"})  # what a walk marks
+
 PLAIN, BLOCK, CELL, HEADING, SKIPPED, KIND = 0, 1, 2, 3, 4, 7
 MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, FLAGS = 8, 16, 32, 64, 128, 248
 
@@ -52,6 +58,11 @@ def _chrome_name(names: str) -> bool:
     """Whether class and id words name page chrome: a nav bar, sidebar, table of contents, footer..."""
     words = re.split(r"[\s_-]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", names).lower())
     return any(word in CHROME_WORDS or word.endswith(CHROME_SUFFIXES) for word in words) or "table-of-contents" in names
+
+
+def _plain_inside(el) -> bool:
+    """Whether an element holds nothing but text and markup that the walk would pass through unchanged."""
+    return next(el.iterdescendants(*STRUCTURE), None) is None
 
 
 def _parse(content: bytes, charset: str | None):
@@ -108,7 +119,13 @@ class _Walk:
         from lxml import etree
 
         walker = etree.iterwalk(root, events=("start", "end"))
-        start, end, emit, pop, check_time = self.start, self.end, self.out.append, self.stack.pop, self.budget.check_time
+        start, end, emit, pop, check_time = (
+            self.start,
+            self.end,
+            self.out.append,
+            self.stack.pop,
+            self.budget.check_time,
+        )
         for count, (event, el) in enumerate(walker):
             if event == "end":
                 code = pop()
@@ -124,9 +141,9 @@ class _Walk:
 
     def start(self, el) -> bool:
         """Open an element; True when its content is to be skipped."""
-        tag, out = el.tag, self.out
+        tag, out, stack = el.tag, self.out, self.stack
         if type(tag) is not str:  # an entity or other non-element node the parser kept
-            self.stack.append(SKIPPED)
+            stack.append(SKIPPED)
             return True
         cls = ident = role = None
         for name, value in el.items():
@@ -138,6 +155,18 @@ class _Walk:
                 role = value
             elif name == "aria-hidden" and value == "true":
                 role = "navigation"  # hidden from readers: dropped like navigation
+        if (  # the commonest case, first: inline markup with no id, no role, no chrome class
+            tag in INLINE
+            and ident is None
+            and role is None
+            and (cls is None or not _chrome_name(f"{cls} "))
+            and len(stack) < MAX_DEPTH
+            and (tag != "a" or self.heading < 0)
+        ):
+            stack.append(PLAIN)
+            if el.text:
+                out.append(el.text)
+            return False
         if tag in NOISE_TAGS or role in NOISE_ROLES or (tag == "header" and not self.articles):  # a site banner
             if tag == "head":
                 self._title(el)
@@ -169,9 +198,13 @@ class _Walk:
         if ident is not None and code & KIND != HEADING:  # a heading's own id is its anchor already
             code |= ID_FLAG
             self.ids.append((ident, len(out)))
+        if code == BLOCK and tag == "pre" and _plain_inside(el):  # code blocks: thousands of spans, one string
+            out.append("".join(el.itertext()))
+            stack.append(code)
+            return True
         if code & FLAGS:
             self.opened.append((len(out), self.articles_seen))
-        self.stack.append(code)
+        stack.append(code)
         if el.text:
             out.append(el.text)
         return False

@@ -13,10 +13,6 @@ MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 MD_MARKS = re.compile(r"\*\*|__|`")
 FENCE = re.compile(r"^\s*(```|~~~)")
 SPACES = re.compile(r"\s+")
-LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # where str.splitlines breaks
-SPACE_RUNS = re.compile(r"[^\S\n]+")
-LINE_EDGES = re.compile(r"^[ |]+|[ |]+$", re.MULTILINE)
-BLANK_RUNS = re.compile(r"\n{2,}")
 BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -83,8 +79,18 @@ def check_text(text: str) -> None:
 
 def paragraphs(text: str) -> str:
     """Paragraphs separated by blank lines; each line's whitespace folded and bare table separators dropped."""
-    text = LINE_EDGES.sub("", SPACE_RUNS.sub(" ", LINE_BREAKS.sub("\n", text)))
-    return BLANK_RUNS.sub("\n\n", text.strip("\n"))
+    done: list[str] = []
+    current: list[str] = []
+    for raw_line in text.splitlines():
+        line = " ".join(raw_line.split()).strip("| ")
+        if line:
+            current.append(line)
+        elif current:
+            done.append("\n".join(current))
+            current = []
+    if current:
+        done.append("\n".join(current))
+    return "\n\n".join(done)
 
 
 def parse_markup(text: str) -> tuple[str | None, list[Section]]:
