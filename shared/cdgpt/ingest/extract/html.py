@@ -103,8 +103,8 @@ class _Walk:
     def __init__(self, budget: Budget) -> None:
         self.budget = budget
         self.title: str | None = None
-        self.out: list[str | tuple[int, str, str | None]] = []  # text pieces and (level, heading, anchor) markers
-        self.marks: list[int] = []  # where the markers are in `out`
+        self.out: list[str] = []  # the page's text in pieces, a heading's text one piece
+        self.marks: list[tuple[int, int, str, str | None]] = []  # (piece, level, text, anchor) of each heading
         self.stack: list[int] = []  # one code per open element: what its end must do
         self.opened: list[tuple[int, int]] = []  # (piece, articles begun before) where flagged elements began
         self.ids: list[tuple[str, int]] = []  # (id, piece where it began) of the open elements with an id
@@ -235,20 +235,20 @@ class _Walk:
         self.level, self.own, self.inner, self.wrapper = level, ident or "", "", ""
         if self.ids:
             wrapper, begun = self.ids[-1]
-            if len(out) - begun <= WRAPPER_PIECES and all(type(p) is str and p.isspace() for p in out[begun:]):
+            if len(out) - begun <= WRAPPER_PIECES and all(p.isspace() for p in out[begun:]):
                 self.wrapper = wrapper
         self.heading = len(out)
 
     def _close_heading(self) -> None:
         out, begun = self.out, self.heading
-        text = " ".join("".join(out[begun:]).split()).removesuffix(PERMALINK).rstrip()  # type: ignore[arg-type]
+        text = " ".join("".join(out[begun:]).split()).removesuffix(PERMALINK).rstrip()
         del out[begun:]
         while self.chrome and self.chrome[-1][0] >= begun:  # ranges inside the heading: it is whole or gone
             self.chrome.pop()
         self.heading = -1
         if text:
-            self.marks.append(len(out))
-            out.append((self.level, text, self.own or self.inner or self.wrapper or None))
+            self.marks.append((len(out), self.level, text, self.own or self.inner or self.wrapper or None))
+            out.append(text)
 
     def _close_flagged(self, code: int) -> None:
         begun, articles_seen = self.opened.pop()
@@ -266,7 +266,7 @@ class _Walk:
     def _kept(self) -> list[tuple[int, int]]:
         """Ranges of `out` to keep: the main region, without the chrome that holds under half the page's text."""
         out = self.out
-        sizes = [0, *accumulate(len(p) if type(p) is str else len(p[1]) for p in out)]  # characters before each piece
+        sizes = [0, *accumulate(map(len, out))]  # characters before each piece
         half = sizes[-1] / 2
         start, end = self.main or self.role_main or (0, len(out))
         drops = sorted((s, e) for s, e in self.chrome if sizes[e] - sizes[s] < half and e > start and s < end)
@@ -294,18 +294,20 @@ class _Walk:
                 sections.append(Section(tuple(h for _, h in path), body, anchor))
 
         marks = iter(self.marks)
-        mark = next(marks, len(out))
+        none = (len(out), 0, "", None)
+        mark, level, text, anchor_of = next(marks, none)
         for begin, finish in self._kept():
-            while mark < begin:
-                mark = next(marks, len(out))
+            while mark < begin:  # a heading in a dropped range
+                mark, level, text, anchor_of = next(marks, none)
             while mark < finish:  # a heading inside this range: the text before it ends a section
-                pieces.extend(out[begin:mark])  # type: ignore[arg-type]
+                pieces.extend(out[begin:mark])
                 end_section()
-                level, text, anchor = out[mark]  # type: ignore[misc]
                 if level == 1 and h1 is None:
                     h1 = text
                 path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, text)]
-                begin, mark = mark + 1, next(marks, len(out))
-            pieces.extend(out[begin:finish])  # type: ignore[arg-type]
+                anchor = anchor_of
+                begin = mark + 1
+                mark, level, text, anchor_of = next(marks, none)
+            pieces.extend(out[begin:finish])
         end_section()
         return self.title or h1, sections
