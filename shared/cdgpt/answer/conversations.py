@@ -52,7 +52,7 @@ def load(store: ArtifactStore, conversation_id: str, settings: Settings, now: da
         if not isinstance(history, list) or not all(isinstance(item, str) for item in history):
             raise TypeError("history must be a list of strings")
     except (ValueError, KeyError, TypeError) as exc:
-        log.warning("conversation %s is unreadable (%s); starting afresh", conversation_id, type(exc).__name__)
+        log.warning("a kept conversation is unreadable (%s); starting afresh", type(exc).__name__)  # ids are secrets
         return []
     if (now or datetime.now(UTC)) - updated > timedelta(hours=settings.conversation_hours):
         return []
