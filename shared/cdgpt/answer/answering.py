@@ -37,11 +37,10 @@ COMPANY_INSTRUCTIONS = (
 
 def system_prompt(prompt: str | None) -> str:
     """The grounding and citation rules first; a model's own prompt (set at training) only after them."""
-    return (
-        DEFAULT_PROMPT + COMPANY_INSTRUCTIONS.format(prompt=prompt.strip())
-        if prompt and prompt.strip()
-        else DEFAULT_PROMPT
-    )
+    if not prompt or not prompt.strip():
+        return DEFAULT_PROMPT
+    inside = prompt.strip().replace("</company-instructions>", "")  # it cannot close its own section
+    return DEFAULT_PROMPT + COMPANY_INSTRUCTIONS.format(prompt=inside)
 
 
 def check_question(question: object) -> str:

@@ -62,7 +62,6 @@ def search_query(question: str, history: list[str], model: LoadedModel, settings
     searched together with the previous question when it looks like a follow-up (without one, or when
     the rewriting fails)."""
     previous = previous_question(history)
-    standalone = question
     if settings.answer_mode == "llm":
         rewritten = rewrite(question, history, settings) if previous else question
         if rewritten is not None:
@@ -70,9 +69,9 @@ def search_query(question: str, history: list[str], model: LoadedModel, settings
             translation = translate(rewritten, target, settings) if target else None
             translations = (translation,) if translation and translation != rewritten else ()
             return Query(rewritten, translations=translations)
-    if previous and looks_like_follow_up(standalone):
-        return Query(standalone, context=previous)
-    return Query(standalone)
+    if previous and looks_like_follow_up(question):
+        return Query(question, context=previous)
+    return Query(question)
 
 
 def rewrite(question: str, history: list[str], settings: Settings) -> str | None:
