@@ -21,7 +21,9 @@ app = make_app()
 @tracer.capture_method(capture_response=False)
 def chat(request: Annotated[ChatRequest, Body()]) -> ChatResponse:
     with time_budget(answer_budget(app.lambda_context)):  # a slow LLM ends in a 504, not a Lambda timeout
-        result = answering.chat(request.model_name, request.question, request.history)
+        result = answering.chat(
+            request.model_name, request.question, request.history, conversation_id=request.conversation_id
+        )
     metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)
     return ChatResponse(data=ChatResult(**result))
 

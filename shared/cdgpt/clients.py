@@ -65,6 +65,12 @@ def time_budget(seconds: float | None) -> Iterator[None]:
         _deadline.reset(token)
 
 
+def time_left() -> float | None:
+    """Seconds left in the current budget; None when there is none."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
 def openai_for_request() -> OpenAI:
     """The OpenAI client, its timeout and retries cut to the time left in the current budget, if any."""
     from cdgpt.errors import UpstreamTimeout

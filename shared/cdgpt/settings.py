@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     top_k: int = Field(4, alias="CDGPT_TOP_K", ge=1, le=50)
     lexical_weight: float = Field(0.6, alias="CDGPT_LEXICAL_WEIGHT", ge=0, le=1)
     min_score: float | None = Field(None, alias="CDGPT_MIN_SCORE")
+    conversation_hours: float = Field(24.0, alias="CDGPT_CONVERSATION_HOURS", gt=0, le=24)
 
     # API
     api_secret: SecretStr | None = Field(None, alias="API_SECRET")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
 
 from cdgpt import errors
+from cdgpt.answer.conversations import CONVERSATION_ID
 from cdgpt.ingest.sources.entries import CrawlEntry, request_entry
 from cdgpt.limits import (
     MAX_ENTRY_CHARS,
@@ -78,6 +79,14 @@ class ChatRequest(Request):
     model_name: ModelName
     question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
     history: Annotated[list[HistoryItem], Field(max_length=MAX_HISTORY_ITEMS), AfterValidator(_history_budget)] = []
+    conversation_id: Annotated[
+        str | None,
+        StringConstraints(pattern=CONVERSATION_ID.pattern),
+        Field(
+            description="keep the history on the server under this id (16-128 letters, digits, '-', '_': a UUID); "
+            "a non-empty `history` in the request replaces what was kept"
+        ),
+    ] = None
 
 
 class SourceStatus(BaseModel):
@@ -213,6 +222,12 @@ class ChatResult(BaseModel):
     sources: list[RetrievedSource]
     model_version: int
     answer_mode: str
+    conversation_id: str | None = Field(None, description="the request's conversation_id, if it sent one")
+    search_queries: list[str] = Field(
+        [],
+        description="what retrieval searched with: the question (a follow-up rewritten into a standalone "
+        "question, or with the question before it) and its translation into the documents' main language",
+    )
 
 
 class Envelope(BaseModel):
