@@ -79,7 +79,13 @@ def _history_messages(history: list[str]) -> list[dict[str, str]]:
 
 
 def llm_answer(
-    question: str, hits: list[Hit], numbers: dict[str, int], history: list[str], prompt: str | None, settings: Settings
+    question: str,
+    hits: list[Hit],
+    numbers: dict[str, int],
+    history: list[str],
+    prompt: str | None,
+    settings: Settings,
+    template: str | None = None,
 ) -> str:
     import openai
 
@@ -88,11 +94,17 @@ def llm_answer(
     context = "\n\n".join(
         f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({h.chunk['source']})\n{h.chunk['text']}" for h in hits
     )
-    messages: list[Any] = [
-        {"role": "system", "content": prompt or DEFAULT_PROMPT},
-        *_history_messages(history),
-        {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
-    ]
+    messages: list[Any] = [{"role": "system", "content": prompt or DEFAULT_PROMPT}]
+    if template is None:
+        messages += [
+            *_history_messages(history),
+            {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
+        ]
+    else:  # an original client's prompt template (answer/templates.py) holds the history itself
+        from cdgpt.answer.templates import fill, recent_history
+
+        filled = fill(template, context, question, recent_history(history, HISTORY_BUDGET_CHARS))
+        messages.append({"role": "user", "content": filled})
     try:
         response = openai_for_request().chat.completions.create(
             model=settings.chat_model, messages=messages, temperature=0.2
@@ -120,6 +132,7 @@ def chat(
     *,
     settings: Settings | None = None,
     store: ArtifactStore | None = None,
+    template: str | None = None,
 ) -> dict:
     settings = settings or get_settings()
     question = check_question(question)
@@ -131,7 +144,7 @@ def chat(
     if not relevant:
         answer = NOT_COVERED
     elif settings.answer_mode == "llm":
-        answer = llm_answer(question, relevant, numbers, history, model.manifest.prompt, settings)
+        answer = llm_answer(question, relevant, numbers, history, model.manifest.prompt, settings, template)
     else:
         answer = extractive_answer(question, relevant, numbers, model.embedder)
     return {
