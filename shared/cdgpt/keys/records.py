@@ -142,7 +142,7 @@ def revoke_key(store: ArtifactStore, key_id: str) -> KeyRecord:
     raise ConcurrentUpdate(f"key {key_id} kept changing; retry")
 
 
-_cache: dict[tuple[str, str], tuple[float, KeyRecord | None]] = {}
+_cache: dict[tuple[str, str], tuple[float, KeyRecord | None]] = {}  # (location, id) -> (read at, record)
 _lock = threading.Lock()
 
 
@@ -160,15 +160,14 @@ def _cached(store: ArtifactStore, key_id: str, max_age_s: float) -> KeyRecord | 
     now = time.monotonic()
     with _lock:
         hit = _cache.get((store.location, key_id))
-    if hit is not None and hit[0] > now:
+    if hit is not None and now - hit[0] < max_age_s:
         return hit[1]
     found = _read(store, key_id)
     record = found[0] if found else None
-    if max_age_s > 0:
-        with _lock:
-            if len(_cache) >= CACHE_ENTRIES:
-                _cache.clear()
-            _cache[store.location, key_id] = (now + max_age_s, record)
+    with _lock:
+        if len(_cache) >= CACHE_ENTRIES:
+            _cache.clear()
+        _cache[store.location, key_id] = (now, record)
     return record
 
 
