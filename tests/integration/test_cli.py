@@ -178,3 +178,40 @@ def test_a_model_already_training_is_not_trained_twice(in_repo, capsys):
     running = operations.start_job(JobRequest(kind="train", model_name="handbook", file_list=[HANDBOOK]), run=False).job
     code, _, err = run(capsys, "train", "--model", "handbook", HANDBOOK)
     assert code == 1 and running.job_id in error_line(err) and "already being trained" in err
+
+
+# -- keys -------------------------------------------------------------------------------------------
+
+
+def test_keys_create_prints_the_key_once_list_hides_it_revoke_marks_it(capsys):
+    assert (
+        main(["keys", "create", "--role", "train", "--models", "hr-*,finance", "--models", "legal", "--rate", "30"])
+        == 0
+    )
+    out = capsys.readouterr()
+    key = out.out.strip()
+    key_id, secret = key.split("_")[1:]
+    assert out.err.startswith(f"created key {key_id} (train on hr-*, finance, legal, 30/min)")
+    assert main(["keys", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(k["key_id"], k["role"], k["models"], k["rate_per_minute"], k["revoked_at"]) for k in listed] == [
+        (key_id, "train", ["hr-*", "finance", "legal"], 30, None)
+    ]
+    assert secret not in json.dumps(listed) and "hash" not in listed[0]
+    assert main(["keys", "revoke", key_id]) == 0
+    assert main(["keys", "list"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith(f"{key_id}  train") and "revoked" in line and secret not in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["keys", "create", "--role", "chat", "--models", "../etc"], "not a model name, a prefix ending in * or *"),
+        (["keys", "create", "--role", "chat", "--models", "a", "--rate", "0"], "at least 1 request a minute"),
+        (["keys", "revoke", "0123456789ab"], "no API key '0123456789ab'"),
+    ],
+)
+def test_keys_refuses_bad_input_clearly(capsys, argv, message):
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
