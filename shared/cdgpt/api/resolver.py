@@ -90,14 +90,15 @@ class Refused:
 def _authenticate(presented: str | None) -> Principal | Refused:
     """A key (`cdgpt_<id>_<secret>`) or the API secret (an admin on every model)."""
     settings = get_settings()
-    if presented is not None and looks_like_key(presented):
+    is_key = presented is not None and looks_like_key(presented)
+    if presented is not None and is_key:
         principal = authenticate(default_store(settings), presented, settings.key_cache_s)
         if principal is not None:
             return principal
-    expected = api_secret()
-    if expected is None and (presented is None or not looks_like_key(presented)):
-        return Refused(401, UNCONFIGURED)
-    if presented is None or expected is None or not _matches(presented, expected):
+    expected = api_secret()  # a key-shaped secret is still the secret
+    if expected is None:
+        return Refused(401, UNAUTHENTICATED if is_key else UNCONFIGURED)
+    if presented is None or not _matches(presented, expected):
         return Refused(401, UNAUTHENTICATED)
     return SECRET_PRINCIPAL
 
