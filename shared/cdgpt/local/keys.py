@@ -19,10 +19,11 @@ def cmd_create(args: argparse.Namespace) -> int:
     from cdgpt.keys.records import create_key
 
     models = [scope.strip() for given in args.models for scope in given.split(",") if scope.strip()]
-    record, key = create_key(_store(), args.role, models, args.name or "", args.rate)
+    store = _store()
+    record, key = create_key(store, args.role, models, args.name or "", args.rate)
     rate = f"{record.rate_per_minute}/min" if record.rate_per_minute else "the default rate"
     print(
-        f"created key {record.key_id} ({record.role} on {', '.join(record.models)}, {rate}); "
+        f"created key {record.key_id} ({record.role} on {', '.join(record.models)}, {rate}) in {store.location}; "
         "this is the only time it is shown:",
         file=sys.stderr,
     )
