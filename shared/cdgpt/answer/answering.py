@@ -99,16 +99,28 @@ def _history_messages(history: list[str]) -> list[dict[str, str]]:
 
 
 def llm_answer(
-    question: str, hits: list[Hit], numbers: dict[str, int], history: list[str], prompt: str | None, settings: Settings
+    question: str,
+    hits: list[Hit],
+    numbers: dict[str, int],
+    history: list[str],
+    prompt: str | None,
+    settings: Settings,
+    template: str | None = None,
 ) -> str:
     context = "\n\n".join(
         f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({_place(h.chunk)})\n{h.chunk['text']}" for h in hits
     )
-    messages: list[Any] = [
-        {"role": "system", "content": system_prompt(prompt)},
-        *_history_messages(history),
-        {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
-    ]
+    messages: list[Any] = [{"role": "system", "content": system_prompt(prompt)}]
+    if template is None:
+        messages += [
+            *_history_messages(history),
+            {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
+        ]
+    else:  # an original client's prompt template (answer/templates.py) holds the history itself
+        from cdgpt.answer.templates import fill, recent_history
+
+        filled = fill(template, context, question, recent_history(history, HISTORY_BUDGET_CHARS))
+        messages.append({"role": "user", "content": filled})
     return llm.complete(messages, settings)
 
 
@@ -137,6 +149,7 @@ def chat(
     conversation_id: str | None = None,
     settings: Settings | None = None,
     store: ArtifactStore | None = None,
+    template: str | None = None,
 ) -> dict:
     """Answer a question. With a conversation_id the server keeps the history: a request's own
     non-empty history replaces what was kept."""
@@ -155,7 +168,7 @@ def chat(
     if not relevant:
         answer = NOT_COVERED
     elif settings.answer_mode == "llm":
-        answer = llm_answer(question, relevant, numbers, history, model.manifest.prompt, settings)
+        answer = llm_answer(question, relevant, numbers, history, model.manifest.prompt, settings, template)
     else:
         answer = extractive_answer(query.question, relevant, numbers, model.embedder)
     history = [*history, f"Human: {question}", f"Bot: {answer}"]
