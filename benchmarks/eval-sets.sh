@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Retrieval and relevance evaluation on every corpus of benchmarks/eval-docs.sh: trains one model per
 # set with the configured embedder, then runs `cdgpt eval` on one half of its questions together with
-# the off-topic questions of its language (the same half of those).
+# the off-topic questions of its language (the same half of those). Then the follow-up sets: questions
+# asked after another one (each case carries its history), on the Debian sets and on samples/handbook.
 #
-#   usage: benchmarks/eval-sets.sh [SET ...]         (default: all six sets)
+#   usage: benchmarks/eval-sets.sh [SET ...]         (default: all six sets, and the follow-ups)
 #   SPLIT=dev (default) while trying ideas; SPLIT=test once per change, for the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +13,19 @@ SPLIT=${SPLIT:-dev}
 export CDGPT_DATA_DIR=${CDGPT_DATA_DIR:-.cdgpt-bench}
 export CDGPT_SOURCE_ROOT=/usr/share   # every corpus lives under /usr/share
 sets=("$@")
-[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en debian-zh libreoffice-zh install-zh)
+[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en debian-zh libreoffice-zh install-zh handbook)
 for name in "${sets[@]}"; do
-    mapfile -t pages < <(benchmarks/eval-docs.sh "$name")
-    "$CDGPT" train --model "$name" "${pages[@]}" >/dev/null 2>&1
-    "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} \
-        "benchmarks/eval/$name.jsonl" "benchmarks/eval/offtopic-${name##*-}.jsonl" | tail -n 1
+    if [ "$name" = handbook ]; then
+        CDGPT_SOURCE_ROOT=$PWD "$CDGPT" train --model handbook samples/handbook >/dev/null 2>&1
+    else
+        mapfile -t pages < <(benchmarks/eval-docs.sh "$name")
+        "$CDGPT" train --model "$name" "${pages[@]}" >/dev/null 2>&1
+        "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} \
+            "benchmarks/eval/$name.jsonl" "benchmarks/eval/offtopic-${name##*-}.jsonl" | tail -n 1
+    fi
+    followups="benchmarks/eval/followup-$name.jsonl"
+    if [ -f "$followups" ]; then
+        echo -n "follow-ups, "
+        "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} "$followups" | tail -n 1
+    fi
 done

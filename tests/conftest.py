@@ -22,8 +22,18 @@ def clean_env(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     reset_clients()
+    forget_keys_and_counters()
     yield
     reset_clients()
+    forget_keys_and_counters()
+
+
+def forget_keys_and_counters() -> None:
+    """Key records cached and requests counted in this process (the memory limiter) belong to one test."""
+    from cdgpt.keys import records, throttle
+
+    records.forget_all()
+    throttle.forget_all()
 
 
 @pytest.fixture

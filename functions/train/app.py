@@ -1,4 +1,5 @@
-"""POST /train and model management (jobs, listing, deletion, sources); the scheduled retrain event."""
+"""POST /train and model management (jobs, listing, deletion, sources), the original clients' /upload_prompt;
+the scheduled retrain event."""
 
 from typing import Annotated
 
@@ -9,6 +10,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdgpt import operations
+from cdgpt.answer.templates import upload_templates
+from cdgpt.api.auth import require, visible
 from cdgpt.api.contract import (
     JobResponse,
     ModelDeleted,
@@ -18,13 +21,21 @@ from cdgpt.api.contract import (
     ModelName,
     ModelResponse,
     SourcesRequest,
-    TrainRequest,
     TrainResponse,
     job_view,
     responses,
     scheduled_retrain_models,
 )
 from cdgpt.api.jobs import IdempotencyKey, TrainOrJob, answer_job, job_url
+from cdgpt.api.original import (
+    OriginalTrainRequest,
+    OriginalTrainResponse,
+    TrainBody,
+    UploadPromptRequest,
+    UploadPromptResponse,
+    original_train_response,
+    upload_prompt_response,
+)
 from cdgpt.api.resolver import logger, make_app, metrics, tracer
 from cdgpt.training.jobs import JobRequest
 
@@ -39,15 +50,33 @@ def _started(job: JobRequest, idempotency_key: str | None) -> operations.Started
 
 
 @app.post(
-    "/train", summary="Train or retrain a model on a list of sources", responses=responses(TrainResponse, accepted=True)
+    "/train",
+    summary="Train or retrain a model on a list of sources (or in the original clients' shape, with space_name)",
+    responses=responses(TrainResponse | OriginalTrainResponse, accepted=True),
 )
 @tracer.capture_method(capture_response=False)
 def train(
-    request: Annotated[TrainRequest, Body()],
+    request: Annotated[TrainBody, Body()],
     idempotency_key: Annotated[IdempotencyKey, Header(alias="Idempotency-Key")] = None,
 ) -> Response[TrainOrJob]:
+    if isinstance(request, OriginalTrainRequest):
+        require(app, "train", request.space_name)
+        job = JobRequest(kind="train", model_name=request.space_name, file_list=request.file_list)
+        return answer_job(app, _started(job, idempotency_key), request.wait_seconds, original_train_response)
+    require(app, "train", request.model_name)
     job = JobRequest(kind="train", model_name=request.model_name, file_list=request.file_list, prompt=request.prompt)
     return answer_job(app, _started(job, idempotency_key), request.wait_seconds)
+
+
+@app.post(
+    "/upload_prompt",
+    summary="Store prompt templates (.txt URLs) under their file names, for the original clients' prompt_name",
+    responses=responses(UploadPromptResponse),
+)
+@tracer.capture_method(capture_response=False)
+def upload_prompt(request: Annotated[UploadPromptRequest, Body()]) -> UploadPromptResponse:
+    require(app, "train")  # templates are shared by every model
+    return upload_prompt_response([stored.size for stored in upload_templates(request.file_list)])
 
 
 @app.post(
@@ -61,6 +90,7 @@ def update_sources(
     request: Annotated[SourcesRequest, Body()],
     idempotency_key: Annotated[IdempotencyKey, Header(alias="Idempotency-Key")] = None,
 ) -> Response[TrainOrJob]:
+    require(app, "train", model_name)
     job = JobRequest(kind="sources", model_name=model_name, add=request.add, remove=request.remove)
     return answer_job(app, _started(job, idempotency_key), request.wait_seconds)
 
@@ -73,13 +103,14 @@ def update_sources(
 @tracer.capture_method(capture_response=False)
 def job(job_id: Annotated[str, Path(max_length=64)]) -> JobResponse:
     found = operations.job_status(job_id)
+    require(app, "chat", found.model_name)
     return JobResponse(data=job_view(found, job_url(app, found.job_id)))
 
 
 @app.get("/models", summary="Every trained model, with its version and size", responses=responses(ModelListResponse))
 @tracer.capture_method(capture_response=False)
 def models() -> ModelListResponse:
-    return ModelListResponse(data=ModelList(models=operations.list_models()))
+    return ModelListResponse(data=ModelList(models=operations.list_models(visible(app))))
 
 
 @app.get(
@@ -89,6 +120,7 @@ def models() -> ModelListResponse:
 )
 @tracer.capture_method(capture_response=False)
 def model(model_name: Annotated[ModelName, Path()]) -> ModelResponse:
+    require(app, "chat", model_name)
     return ModelResponse(data=operations.describe_model(model_name))
 
 
@@ -99,6 +131,7 @@ def model(model_name: Annotated[ModelName, Path()]) -> ModelResponse:
 )
 @tracer.capture_method(capture_response=False)
 def delete_model(model_name: Annotated[ModelName, Path()]) -> ModelDeletedResponse:
+    require(app, "admin", model_name)
     deleted = operations.delete(model_name)
     metrics.add_metric(name="ModelsDeleted", unit=MetricUnit.Count, value=1)
     return ModelDeletedResponse(

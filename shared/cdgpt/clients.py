@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from cdgpt.settings import get_settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from openai import OpenAI
@@ -32,6 +33,14 @@ def lambda_client() -> LambdaClient:
     from botocore.config import Config
 
     return boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+
+
+@lru_cache(maxsize=1)
+def dynamodb_client() -> DynamoDBClient:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("dynamodb", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
 
 
 @lru_cache(maxsize=1)
@@ -63,6 +72,12 @@ def time_budget(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _deadline.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds left in the current budget; None when there is none."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
 
 
 def openai_for_request() -> OpenAI:
@@ -111,4 +126,5 @@ def reset_clients() -> None:
     get_settings.cache_clear()
     s3_client.cache_clear()
     lambda_client.cache_clear()
+    dynamodb_client.cache_clear()
     openai_client.cache_clear()

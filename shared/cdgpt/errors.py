@@ -17,6 +17,10 @@ class SourceFailed(CdgptError):
     """A source could not be fetched or read."""
 
 
+class InvalidValue(InvalidRequest):
+    """A well-formed field whose value is refused (a language model not allowed, a template's placeholders)."""
+
+
 class PayloadTooLarge(InvalidRequest):
     """An input is larger than the configured cap."""
 
@@ -31,6 +35,26 @@ class ModelNotFound(NotFound):
 
 class JobNotFound(NotFound):
     """No training job with that id."""
+
+
+class PromptNotFound(NotFound):
+    """No prompt template with that name (upload it with /upload_prompt)."""
+
+
+class KeyNotFound(NotFound):
+    """No API key with that id."""
+
+
+class Forbidden(CdgptError):
+    """The caller's key may not do this (its role, or the models it is scoped to)."""
+
+
+class Throttled(CdgptError):
+    """The caller's key made more requests than its rate allows; retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ModelDamaged(CdgptError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cdgpt.errors import CdgptError, InvalidRequest, UpstreamError
@@ -94,10 +95,16 @@ def recent_jobs(
     return JobStore(store, settings).recent(limit, model_name)
 
 
-def list_models(*, settings: Settings | None = None, store: ArtifactStore | None = None) -> list[catalog.ModelSummary]:
+def list_models(
+    visible: Callable[[str], bool] = lambda _: True,
+    *,
+    settings: Settings | None = None,
+    store: ArtifactStore | None = None,
+) -> list[catalog.ModelSummary]:
+    """The models `visible` lets through (an API key sees those it is scoped to)."""
     settings, store = _context(settings, store)
     jobs = JobStore(store, settings)
-    return catalog.summaries(store, lambda name: jobs.active_for(name))
+    return catalog.summaries(store, lambda name: jobs.active_for(name), visible)
 
 
 def describe_model(

@@ -46,11 +46,18 @@ class Settings(BaseSettings):
     top_k: int = Field(4, alias="CDGPT_TOP_K", ge=1, le=50)
     lexical_weight: float = Field(0.6, alias="CDGPT_LEXICAL_WEIGHT", ge=0, le=1)
     min_score: float | None = Field(None, alias="CDGPT_MIN_SCORE")
+    conversation_hours: float = Field(24.0, alias="CDGPT_CONVERSATION_HOURS", gt=0, le=24)
 
     # API
     api_secret: SecretStr | None = Field(None, alias="API_SECRET")
     api_secret_param: str | None = Field(None, alias="API_SECRET_PARAM")
     openai_api_key_param: str | None = Field(None, alias="OPENAI_API_KEY_PARAM")
+    key_cache_s: float = Field(60.0, alias="CDGPT_KEY_CACHE_SECONDS", ge=0, le=3600)
+    rate_limit: int = Field(600, alias="CDGPT_RATE_LIMIT", ge=1, le=1_000_000)
+    rate_table: str | None = Field(None, alias="CDGPT_RATE_TABLE")
+    legacy_llm_models_setting: str = Field(
+        "gpt-3.5-turbo,gpt-3.5-turbo-0301,gpt-3.5-turbo-16k,text-davinci-003,gpt-4", alias="CDGPT_LEGACY_LLM_MODELS"
+    )
 
     # Training jobs
     job_runner_setting: Literal["lambda", "process", "thread"] | None = Field(None, alias="CDGPT_JOB_RUNNER")
@@ -82,6 +89,11 @@ class Settings(BaseSettings):
         if self.job_runner_setting:
             return self.job_runner_setting
         return "lambda" if self.worker_function else "thread"
+
+    @property
+    def legacy_llm_models(self) -> set[str]:
+        """Language models the original clients may name: each is answered by the configured chat model."""
+        return {name.strip() for name in self.legacy_llm_models_setting.split(",") if name.strip()} | {self.chat_model}
 
     @property
     def openai_key_given(self) -> bool:

@@ -197,3 +197,40 @@ def test_models_are_managed_from_the_command_line_in_s3_too(in_repo, capsys, mon
         assert run(capsys, "delete", "handbook")[1].startswith("deleted handbook (")
         keys = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="cli-artifacts", Prefix="models/")
         assert [k["Key"] for k in keys.get("Contents", [])] == ["models/handbook/manifest.json"]  # the tombstone
+
+
+# -- keys -------------------------------------------------------------------------------------------
+
+
+def test_keys_create_prints_the_key_once_list_hides_it_revoke_marks_it(capsys):
+    assert (
+        main(["keys", "create", "--role", "train", "--models", "hr-*,finance", "--models", "legal", "--rate", "30"])
+        == 0
+    )
+    out = capsys.readouterr()
+    key = out.out.strip()
+    key_id, secret = key.split("_")[1:]
+    assert out.err.startswith(f"created key {key_id} (train on hr-*, finance, legal, 30/min)")
+    assert main(["keys", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(k["key_id"], k["role"], k["models"], k["rate_per_minute"], k["revoked_at"]) for k in listed] == [
+        (key_id, "train", ["hr-*", "finance", "legal"], 30, None)
+    ]
+    assert secret not in json.dumps(listed) and "hash" not in listed[0]
+    assert main(["keys", "revoke", key_id]) == 0
+    assert main(["keys", "list"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith(f"{key_id}  train") and "revoked" in line and secret not in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["keys", "create", "--role", "chat", "--models", "../etc"], "not a model name, a prefix ending in * or *"),
+        (["keys", "create", "--role", "chat", "--models", "a", "--rate", "0"], "at least 1 request a minute"),
+        (["keys", "revoke", "0123456789ab"], "no API key '0123456789ab'"),
+    ],
+)
+def test_keys_refuses_bad_input_clearly(capsys, argv, message):
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err

@@ -151,6 +151,42 @@ def test_chat_event_answers_with_s3_sources_and_history(trained):
     assert all(set(s) == {"source", "title", "score", "snippet", "page", "url"} for s in data["sources"])
 
 
+def test_chat_with_a_conversation_id_keeps_the_history_in_the_artifacts_bucket(trained, aws):
+    conversation = "3f2b8a1c-2d4e-4f60-9a7b-0c1d2e3f4a5b"
+    first = envelope(
+        chat(
+            event(
+                "chat",
+                body={
+                    "model_name": "handbook",
+                    "question": "Where is the IT helpdesk?",
+                    "conversation_id": conversation,
+                },
+            )
+        ),
+        200,
+    )["data"]
+    assert first["conversation_id"] == conversation and len(first["history"]) == 2
+    body = {"model_name": "handbook", "question": "And its opening hours?", "conversation_id": conversation}
+    second = envelope(chat(event("chat", body=body)), 200)["data"]
+    assert second["sources"][0]["source"] == f"s3://{SOURCES}/handbook/it-and-security.html"
+    assert "08:00 to 18:00" in second["answer"]
+    stored = json.loads(aws.get_object(Bucket=ARTIFACTS, Key=f"conversations/{conversation}.json")["Body"].read())
+    assert stored["history"] == second["history"] and len(second["history"]) == 4
+
+
+def test_chat_without_a_conversation_id_keeps_nothing(trained, aws):
+    data = envelope(chat(), 200)["data"]
+    assert data["conversation_id"] is None
+    assert "Contents" not in aws.list_objects_v2(Bucket=ARTIFACTS, Prefix="conversations/")
+
+
+@pytest.mark.parametrize("bad", ["short", "../models/handbook/manifest", "a" * 129])
+def test_a_malformed_conversation_id_is_422(api_secret, bad):
+    body = {"model_name": "handbook", "question": "Hello?", "conversation_id": bad}
+    assert envelope(chat(event("chat", body=body)), 422)["msg"].startswith("conversation_id: ")
+
+
 def test_legacy_event_with_the_secret_in_the_body_works(trained):
     evt = event("chat-legacy-secret")
     assert not any(k.lower() in ("authorization", "x-api-key") for k in evt["headers"])

@@ -45,6 +45,7 @@ def test_document_lists_exactly_the_template_routes():
             ("get", "/models/{model_name}"),
             ("delete", "/models/{model_name}"),
             ("post", "/models/{model_name}/sources"),
+            ("post", "/upload_prompt"),
         }
     )
 
@@ -55,12 +56,39 @@ def test_training_routes_document_the_202_of_a_job_still_running():
         assert accepted == {"$ref": "#/components/schemas/JobAcceptedResponse"}
 
 
-@pytest.mark.parametrize(("path", "model"), [("/train", "TrainRequest"), ("/chat", "ChatRequest")])
-def test_request_bodies_reference_the_contract_models(path, model):
+@pytest.mark.parametrize(
+    ("path", "models"),
+    [
+        ("/train", ["TrainRequest", "OriginalTrainRequest"]),
+        ("/chat", ["ChatRequest", "OriginalChatRequest"]),
+        ("/upload_prompt", ["UploadPromptRequest"]),
+    ],
+)
+def test_request_bodies_reference_the_contract_models(path, models):
+    """/train and /chat take this API's shape or the original clients' last one (with space_name)."""
     body = DOCUMENT["paths"][path]["post"]["requestBody"]
     assert body["required"] is True
-    assert body["content"] == {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}
-    assert model in DOCUMENT["components"]["schemas"]
+    refs = [{"$ref": f"#/components/schemas/{model}"} for model in models]
+    schema = body["content"]["application/json"]["schema"]
+    assert (schema["oneOf"] if len(refs) > 1 else [schema]) == refs
+    assert set(models) <= set(DOCUMENT["components"]["schemas"])
+
+
+def test_every_route_documents_403_and_429_with_retry_after():
+    for path, operations in DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert {"401", "403", "429"} <= set(responses), (method, path)
+            assert "Retry-After" in responses["429"]["headers"], (method, path)
+
+
+def test_the_original_shapes_carry_their_limits():
+    schemas = DOCUMENT["components"]["schemas"]
+    train, chat = schemas["OriginalTrainRequest"], schemas["OriginalChatRequest"]
+    assert train["required"] == ["space_name", "file_list"] and chat["required"] == ["space_name", "question"]
+    assert {"type": "string", "enum": ["url", "path"]} in train["properties"]["file_tag"]["anyOf"]
+    assert chat["properties"]["history"]["items"]["anyOf"][1] == {"type": "null"}
+    assert schemas["UploadPromptRequest"]["properties"]["file_list"]["maxItems"] == 20
 
 
 def test_request_schemas_carry_the_contract_limits():
@@ -121,6 +149,8 @@ def fuzz_document() -> dict:
     schemas = document["components"]["schemas"]
     path = {"type": "string", "minLength": 1, "maxLength": MAX_ENTRY_CHARS, "pattern": "^[^:]*$"}
     schemas["TrainRequest"]["properties"]["file_list"]["items"] = path  # crawl entries would fetch
+    for shape in ("OriginalTrainRequest", "UploadPromptRequest"):
+        schemas[shape]["properties"]["file_list"]["items"]["pattern"] = "^[^:]*$"
     for field in ("add", "remove"):
         schemas["SourcesRequest"]["properties"][field]["items"] = path
     return document
@@ -168,8 +198,8 @@ def call(server, case) -> None:
 @FUZZ
 @given(case=SCHEMA["/chat"]["POST"].as_strategy(headers=AUTH), trained_model=st.booleans())
 def test_fuzz_chat(fuzz_server, case, trained_model):
-    if trained_model:
-        case.body["model_name"] = FUZZ_MODEL
+    if trained_model:  # in the original shape model_name names the language model, space_name the model
+        case.body["space_name" if "space_name" in case.body else "model_name"] = FUZZ_MODEL
     call(fuzz_server, case)
 
 
@@ -196,6 +226,14 @@ def test_fuzz_sources(fuzz_server, case, on_trained):
         assert "://" not in entry  # what keeps the run off the network (see above)
     if on_trained:
         case.path_parameters["model_name"] = FUZZ_MODEL
+    call(fuzz_server, case)
+
+
+@FUZZ
+@given(case=SCHEMA["/upload_prompt"]["POST"].as_strategy(headers=AUTH))
+def test_fuzz_upload_prompt(fuzz_server, case):
+    for entry in case.body["file_list"]:
+        assert "://" not in entry  # not a URL: refused before anything is fetched
     call(fuzz_server, case)
 
 

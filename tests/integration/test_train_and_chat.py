@@ -9,7 +9,8 @@ import faiss
 import numpy as np
 import pytest
 
-from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, NOT_COVERED, chat
+from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, NOT_COVERED, chat, system_prompt
+from cdgpt.answer.queries import REWRITE_MAX_TOKENS, REWRITE_PROMPT
 from cdgpt.answer.relevance import MIN_SIMILARITY
 from cdgpt.answer.retrieval import load_model, search
 from cdgpt.clients import reset_clients
@@ -246,12 +247,18 @@ def test_openai_train_and_chat_builds_the_prompt(openai_stub, source_root):
 
     assert reply["answer_mode"] == "llm"
     assert reply["sources"]
-    [request] = openai_stub.chat_requests
+    # One short call made the question standalone from the history (the stub repeats it), then one answered.
+    [rewrite, request] = openai_stub.chat_requests
+    assert rewrite.body["messages"][0] == {"role": "system", "content": REWRITE_PROMPT}
+    assert rewrite.body["max_tokens"] == REWRITE_MAX_TOKENS
+    assert reply["search_queries"] == [question]
     body = request.body
     assert request.headers["authorization"] == "Bearer test-key"
     assert body["model"] == "gpt-4o-mini"
     messages = body["messages"]
-    assert messages[0] == {"role": "system", "content": PROMPT}
+    # The grounding and citation rules come first; the model's prompt only after them.
+    assert messages[0] == {"role": "system", "content": system_prompt(PROMPT)}
+    assert messages[0]["content"].startswith(DEFAULT_PROMPT) and PROMPT in messages[0]["content"]
     assert messages[1:3] == [
         {"role": "user", "content": "Hello there"},
         {"role": "assistant", "content": "Hello! Ask me about the handbook."},
@@ -271,6 +278,7 @@ def test_openai_train_and_chat_builds_the_prompt(openai_stub, source_root):
     assert reply["history"] == [*history, f"Human: {question}", f"Bot: {reply['answer']}"]
     # The question was embedded with the model's embedder: one more embeddings request, for it alone.
     assert openai_stub.embedding_requests[-1].body["input"] == [question]
+    assert reply["conversation_id"] is None
 
 
 def test_openai_chat_without_a_training_prompt_uses_the_default(openai_stub, source_root):

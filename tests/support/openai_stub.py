@@ -1,7 +1,10 @@
 """A small stub of the OpenAI HTTP API on 127.0.0.1, for the real `openai` SDK to talk to.
 
     POST /v1/embeddings         deterministic hashed bag-of-words vectors (similar texts are close)
-    POST /v1/chat/completions   a canned answer that echoes what the prompt held
+    POST /v1/chat/completions   a canned answer that echoes what the prompt held; a request to rewrite a
+                                follow-up or to translate a question (told by its system prompt) gets
+                                `stub.rewrites[question]` or `stub.translations[question]` (else the
+                                question unchanged)
 
 Every request is recorded (path, JSON body, lower-cased headers, the status answered). A failure
 queue makes the next requests fail: `stub.fail_next(429)`, `stub.fail_next(503, times=100)`; failures
@@ -22,10 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from cdgpt.answer.queries import REWRITE_PROMPT, TRANSLATE_PROMPT
+
 DIM = 64
 TOKEN = re.compile(r"[^\W_]+|[\u3400-\u9fff]", re.UNICODE)
 CJK = re.compile(r"[\u3400-\u9fff]")
 PASSAGE = re.compile(r"^\[(\d+)\] ", re.MULTILINE)
+LAST_QUESTION = "\n\nLast question: "
+TRANSLATE_OPENING = TRANSLATE_PROMPT.split("{")[0]
 
 
 def stub_vector(text: str, dim: int = DIM) -> list[float]:
@@ -39,6 +46,15 @@ def stub_vector(text: str, dim: int = DIM) -> list[float]:
     if not vector.any():
         vector[0] = 1.0
     return vector.tolist()
+
+
+def request_kind(body: Any) -> str:
+    """ "rewrite", "translate" or "answer": what a chat completion request asks, told by its system prompt."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    system = next((m.get("content") or "" for m in messages or [] if m.get("role") == "system"), "")
+    if system == REWRITE_PROMPT:
+        return "rewrite"
+    return "translate" if system.startswith(TRANSLATE_OPENING) else "answer"
 
 
 def stub_answer(passages: int, question_chars: int) -> str:
@@ -66,6 +82,8 @@ class OpenAIStub:
     def __init__(self, dim: int = DIM) -> None:
         self.dim = dim
         self.requests: list[Recorded] = []
+        self.rewrites: dict[str, str] = {}  # follow-up -> the standalone question answered to a rewrite request
+        self.translations: dict[str, str] = {}  # question -> the translation answered to a translate request
         self._failures: deque[Failure] = deque()
         self._lock = threading.Lock()
         self._stalled: set[str] = set()
@@ -140,6 +158,10 @@ class OpenAIStub:
     def chat_requests(self) -> list[Recorded]:
         return self.requests_to("/v1/chat/completions")
 
+    def chat_requests_of(self, kind: str) -> list[Recorded]:
+        """Chat completion requests of one kind: "answer", "rewrite" or "translate"."""
+        return [r for r in self.chat_requests if request_kind(r.body) == kind]
+
     # Serving
 
     def _take_failure(self, path: str) -> Failure | None:
@@ -198,8 +220,14 @@ class OpenAIStub:
         if not isinstance(messages, list) or not messages:
             return 400, {"error": {"message": "messages must be a non-empty list", "type": "invalid_request_error"}}, {}
         last_user = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
-        passages = len(PASSAGE.findall(last_user))
-        answer = stub_answer(passages, len(last_user))
+        kind = request_kind(body)
+        if kind == "rewrite":
+            question = last_user.rpartition(LAST_QUESTION)[2]
+            answer = self.rewrites.get(question, question)
+        elif kind == "translate":
+            answer = self.translations.get(last_user, last_user)
+        else:
+            answer = stub_answer(len(PASSAGE.findall(last_user)), len(last_user))
         payload = {
             "id": f"chatcmpl-stub{len(self.requests)}",
             "object": "chat.completion",

@@ -1,11 +1,18 @@
-"""Answering: retrieve the closest chunks, then answer with an LLM or extractively, citing sources."""
+"""Answering: retrieve the closest chunks, then answer with an LLM or extractively, citing sources.
+
+The conversation so far comes with the request (`history`) or from the server (`conversation_id`,
+`answer/conversations.py`); `answer/queries.py` turns it and the question into what retrieval
+searches with.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cdgpt.answer import conversations, llm
+from cdgpt.answer.queries import search_query
 from cdgpt.answer.retrieval import Hit, load_model, retrieve
-from cdgpt.errors import InvalidRequest, UpstreamError
+from cdgpt.errors import InvalidRequest
 from cdgpt.index.lexical import tokenize
 from cdgpt.ingest.chunking import split_sentences
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
@@ -21,6 +28,19 @@ DEFAULT_PROMPT = (
     "by the document it comes from, and cite those numbers, as [1] or [2]. If the context does not "
     "contain the answer, say that the documents do not cover it. Answer in the language of the question."
 )
+COMPANY_INSTRUCTIONS = (
+    "\n\nThe company adds the instructions below on tone, persona and format. They never replace the "
+    "rules above: answer only from the context passages, cite them, and say when the documents do not "
+    "cover a question, whatever the instructions say.\n<company-instructions>\n{prompt}\n</company-instructions>"
+)
+
+
+def system_prompt(prompt: str | None) -> str:
+    """The grounding and citation rules first; a model's own prompt (set at training) only after them."""
+    if not prompt or not prompt.strip():
+        return DEFAULT_PROMPT
+    inside = prompt.strip().replace("</company-instructions>", "")  # it cannot close its own section
+    return DEFAULT_PROMPT + COMPANY_INSTRUCTIONS.format(prompt=inside)
 
 
 def check_question(question: object) -> str:
@@ -79,27 +99,29 @@ def _history_messages(history: list[str]) -> list[dict[str, str]]:
 
 
 def llm_answer(
-    question: str, hits: list[Hit], numbers: dict[str, int], history: list[str], prompt: str | None, settings: Settings
+    question: str,
+    hits: list[Hit],
+    numbers: dict[str, int],
+    history: list[str],
+    prompt: str | None,
+    settings: Settings,
+    template: str | None = None,
 ) -> str:
-
-    from cdgpt.clients import openai_errors, openai_for_request
-
     context = "\n\n".join(
         f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({_place(h.chunk)})\n{h.chunk['text']}" for h in hits
     )
-    messages: list[Any] = [
-        {"role": "system", "content": prompt or DEFAULT_PROMPT},
-        *_history_messages(history),
-        {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
-    ]
-    with openai_errors("the language model"):
-        response = openai_for_request().chat.completions.create(
-            model=settings.chat_model, messages=messages, temperature=0.2
-        )
-    answer = (response.choices[0].message.content or "").strip() if response.choices else ""
-    if not answer:
-        raise UpstreamError("language model returned an empty answer")
-    return answer
+    messages: list[Any] = [{"role": "system", "content": system_prompt(prompt)}]
+    if template is None:
+        messages += [
+            *_history_messages(history),
+            {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
+        ]
+    else:  # an original client's prompt template (answer/templates.py) holds the history itself
+        from cdgpt.answer.templates import fill, recent_history
+
+        filled = fill(template, context, question, recent_history(history, HISTORY_BUDGET_CHARS))
+        messages.append({"role": "user", "content": filled})
+    return llm.complete(messages, settings)
 
 
 def _place(chunk: dict[str, Any]) -> str:
@@ -124,25 +146,37 @@ def chat(
     question: str,
     history: list[str] | None = None,
     *,
+    conversation_id: str | None = None,
     settings: Settings | None = None,
     store: ArtifactStore | None = None,
+    template: str | None = None,
 ) -> dict:
+    """Answer a question. With a conversation_id the server keeps the history: a request's own
+    non-empty history replaces what was kept."""
     settings = settings or get_settings()
+    store = store or default_store(settings)
     question = check_question(question)
     history = check_history(history)
-    model = load_model(model_name, store or default_store(settings), settings)
-    results = retrieve(model, question, settings.top_k, settings)  # what `cdgpt eval` measures
+    if conversation_id is not None:
+        conversation_id = conversations.check_id(conversation_id)
+        history = history or conversations.load(store, conversation_id, settings)
+    model = load_model(model_name, store, settings)
+    query = search_query(question, history, model, settings)  # what `cdgpt eval` measures, with the same history
+    results = retrieve(model, query, settings.top_k, settings)
     relevant, documents = results.chunks, results.documents  # both empty when not covered
     numbers = {h.chunk["source"]: n for n, h in enumerate(documents, start=1)}  # [n] cites sources[n-1]
     if not relevant:
         answer = NOT_COVERED
     elif settings.answer_mode == "llm":
-        answer = llm_answer(question, relevant, numbers, history, model.manifest.prompt, settings)
+        answer = llm_answer(question, relevant, numbers, history, model.manifest.prompt, settings, template)
     else:
-        answer = extractive_answer(question, relevant, numbers, model.embedder)
+        answer = extractive_answer(query.question, relevant, numbers, model.embedder)
+    history = [*history, f"Human: {question}", f"Bot: {answer}"]
+    if conversation_id is not None:
+        history = conversations.save(store, conversation_id, history)
     return {
         "answer": answer,
-        "history": [*history, f"Human: {question}", f"Bot: {answer}"],
+        "history": history,
         "sources": [
             {
                 "source": h.chunk["source"],
@@ -156,4 +190,6 @@ def chat(
         ],
         "model_version": model.manifest.version,
         "answer_mode": settings.answer_mode if relevant else "none",
+        "conversation_id": conversation_id,
+        "search_queries": query.texts,
     }

@@ -1,8 +1,9 @@
 """Evaluation: what chat returns for questions with a known answer page, and for questions it cannot answer.
 
-Each question goes through `retrieve`, the function chat answers from, with chat's settings: the
-documents measured are exactly the sources chat lists. A question whose expected source is null is
-off-topic: chat should answer that the documents do not cover it.
+Each question goes through what chat answers from, with chat's settings (`search_query` with the
+case's history, then `retrieve`): the documents measured are exactly the sources chat lists. A
+question whose expected source is null is off-topic: chat should answer that the documents do not
+cover it. A case may carry the conversation before it ("history"), as a follow-up question does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from cdgpt.answer.answering import check_history
+from cdgpt.answer.queries import search_query
 from cdgpt.answer.retrieval import load_model, retrieve
 from cdgpt.errors import InvalidRequest
 from cdgpt.models.store import ArtifactStore, default_store
@@ -26,6 +29,7 @@ MAX_K = 50  # as CDGPT_TOP_K
 class Case:
     question: str
     expected_source: str | None  # None: off-topic, the documents do not answer it
+    history: tuple[str, ...] = ()  # the conversation before the question ("Human: ...", "Bot: ...")
 
 
 def split_of(question: str) -> Split:
@@ -34,7 +38,8 @@ def split_of(question: str) -> Split:
 
 
 def load_cases(path: Path, split: Split | None = None) -> list[Case]:
-    """JSON lines of {"question", "expected_source"} (null for an off-topic question), of one split or all."""
+    """JSON lines of {"question", "expected_source"} (null for an off-topic question), and optionally
+    "history" (a list of "Human: ..." and "Bot: ..." strings), of one split or all."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -52,8 +57,12 @@ def load_cases(path: Path, split: Split | None = None) -> list[Case]:
                 raise TypeError("question and expected_source must be strings")
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidRequest(f'{path}:{number}: expected {{"question", "expected_source"}}') from exc
+        try:
+            history = check_history(item.get("history"))
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"{path}:{number}: {exc}") from exc
         if split is None or split_of(question) == split:
-            cases.append(Case(question, expected))
+            cases.append(Case(question, expected, tuple(history)))
     if not cases:
         raise InvalidRequest(f"{path}: no questions" + (f" in the {split} split" if split else ""))
     return cases
@@ -89,7 +98,7 @@ def evaluate(
     reciprocal = 0.0
     misses, answers = [], []
     for case in cases:
-        results = retrieve(model, case.question, k, settings)
+        results = retrieve(model, search_query(case.question, list(case.history), model, settings), k, settings)
         ranked = [h.chunk["source"] for h in results.documents]
         answers.append({"question": case.question, "expected": case.expected_source, "sources": ranked})
         if case.expected_source is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cdgpt.index.lexical import CJK
+from cdgpt.index.lexical import CJK, LexicalIndex, tokenize
 
 MIN_SIMILARITY: dict[str, float] = {"local": 0.27, "openai": 0.2}  # the best cosine below which nothing is relevant
 LOCAL_CJK_SIMILARITY = 0.6  # the same for a mostly Chinese or Japanese question, local embedder
@@ -45,3 +45,17 @@ def covers(evidence: Evidence, question: str, provider: str, min_score: float | 
         else MIN_SIMILARITY[provider]
     )
     return evidence.similarity >= floor and evidence.known >= MIN_KNOWN
+
+
+def follows_up(lexical: LexicalIndex, question: str, passages: list[int]) -> bool:
+    """Whether a follow-up, searched together with the question before it, is about what was found.
+
+    Its own terms must make MIN_KNOWN of its evidence in the model, and one of them must be in the
+    passages found (chunk ids), unless it has a single term or none ("How fast?", "下午呢？"): such a
+    question cannot stand alone at all. Otherwise any short off-topic question ("And is it going to
+    rain tomorrow?") asked after an answered one would count as covered.
+    """
+    terms = list(dict.fromkeys(tokenize(question, question=True)))
+    if len(terms) <= 1:
+        return True
+    return lexical.coverage(terms) >= MIN_KNOWN and lexical.holds_any(terms, passages)

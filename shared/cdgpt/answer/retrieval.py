@@ -1,6 +1,7 @@
 """Retrieval: load a trained model (cached per process, keyed by its manifest), rank its chunks and documents.
 
 `retrieve` is what chat answers from and what `cdgpt eval` measures: one ranking, one relevance decision.
+A `Query` is the question and what else the conversation adds to its ranking (`answer/conversation.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cdgpt.answer.relevance import Evidence, covers
+from cdgpt.answer.relevance import Evidence, covers, follows_up
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex, tokenize
@@ -45,14 +46,36 @@ class Hit:
     chunk: dict[str, Any]
     score: float  # fused, 0..1
     similarity: float  # cosine of the chunk and the question
+    id: int  # the chunk's row in the model's indexes
+
+
+@dataclass(frozen=True)
+class Query:
+    """What retrieval searches with: the question, and what the conversation adds to it.
+
+    The question and its translations are alternatives, each scored over all chunks as a question
+    alone would be: a chunk keeps its best score of them, and the documents cover the query when they
+    cover one of them. A context (the question before a follow-up) is searched together with the
+    question; the follow-up must then also find its own terms (`relevance.follows_up`).
+    """
+
+    question: str
+    translations: tuple[str, ...] = ()  # the question in the documents' main language
+    context: str | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        """The alternatives searched, the question (with its context) first."""
+        return [f"{self.context}\n{self.question}" if self.context else self.question, *self.translations]
 
 
 @dataclass(frozen=True)
 class Results:
     chunks: list[Hit]  # the best chunks, for an answer's context
     documents: list[Hit]  # one per distinct document (its best chunk), best first
-    evidence: Evidence
+    evidence: Evidence  # the question's (with its context, if any)
     covered: bool = True  # False: the documents do not cover the question, and both lists are empty
+    more_evidence: tuple[Evidence, ...] = ()  # the translations', in order
 
 
 _cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
@@ -123,30 +146,38 @@ def _vectors(index: faiss.Index) -> np.ndarray:
     return faiss.rev_swig_ptr(flat.get_xb(), n * dim).reshape(n, dim)
 
 
-def retrieve(model: LoadedModel, question: str, k: int, settings: Settings) -> Results:
+def retrieve(model: LoadedModel, query: str | Query, k: int, settings: Settings) -> Results:
     """The k best chunks and documents that chat answers from, or none when they do not cover the question."""
-    results = search(model, question, k, settings.lexical_weight)
-    if covers(results.evidence, question, model.embedder.provider, settings.min_score):
+    query = Query(query) if isinstance(query, str) else query
+    results = search(model, query, k, settings.lexical_weight)
+    provider = model.embedder.provider
+    evidence = (results.evidence, *results.more_evidence)
+    covered = any(covers(e, text, provider, settings.min_score) for e, text in zip(evidence, query.texts, strict=True))
+    if covered and (query.context is None or follows_up(model.lexical, query.question, [h.id for h in results.chunks])):
         return results
-    return Results([], [], results.evidence, covered=False)
+    return Results([], [], results.evidence, covered=False, more_evidence=results.more_evidence)
 
 
-def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> Results:
+def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float) -> Results:
     """Rank every chunk by a weighted sum of its BM25 score (scaled by the best) and its cosine (scaled 0..1).
 
     Both are scaled over all chunks, never over a candidate pool, so a chunk's score and the order
-    of the first documents do not depend on k. Documents are ranked by their best chunk.
+    of the first documents do not depend on k. Documents are ranked by their best chunk. A query
+    with translations keeps each chunk's best score of its texts (`Query`).
     """
-    query = model.embedder.embed([question])[0]
-    lexical = model.lexical.scores(question)
-    cosine = model.vectors @ query
-    if not len(cosine):
-        return Results([], [], Evidence(0.0, 0.0))
-    low, high = float(cosine.min()), float(cosine.max())
-    vector_part = (cosine - low) / (high - low) if high > low else np.ones_like(cosine)
-    top_lexical = float(lexical.max())
-    lexical_part = lexical / top_lexical if top_lexical > 0 else np.zeros_like(cosine)
-    fused = lexical_weight * lexical_part + (1 - lexical_weight) * vector_part
+    query = Query(query) if isinstance(query, str) else query
+    texts = query.texts
+    nothing = Evidence(0.0, 0.0)
+    if not len(model.chunks):
+        return Results([], [], nothing, more_evidence=(nothing,) * (len(texts) - 1))
+    vectors = model.embedder.embed(texts)
+    scores = [_fuse(model, text, vector, lexical_weight) for text, vector in zip(texts, vectors, strict=True)]
+    evidence = [
+        Evidence(float(cosine.max()), model.lexical.coverage(tokenize(text, question=True)))
+        for text, (_, cosine) in zip(texts, scores, strict=True)
+    ]
+    fused = np.max([f for f, _ in scores], axis=0)
+    cosine = np.max([c for _, c in scores], axis=0)  # ties are broken by the closer vector
     candidates = max(64, 8 * k)
     while True:
         ranked = _best(fused, cosine, candidates)
@@ -154,7 +185,18 @@ def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> 
         if len(results[1]) >= min(k, model.documents) or candidates >= len(fused):
             break
         candidates *= 4  # one long document can fill the candidates: look further for distinct ones
-    return Results(*results, Evidence(high, model.lexical.coverage(tokenize(question, question=True))))
+    return Results(*results, evidence[0], more_evidence=tuple(evidence[1:]))
+
+
+def _fuse(model: LoadedModel, text: str, vector: np.ndarray, lexical_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every chunk's fused score for one text, and its cosine."""
+    cosine = model.vectors @ vector
+    lexical = model.lexical.scores(text)
+    low, high = float(cosine.min()), float(cosine.max())
+    vector_part = (cosine - low) / (high - low) if high > low else np.ones_like(cosine)
+    top_lexical = float(lexical.max())
+    lexical_part = lexical / top_lexical if top_lexical > 0 else np.zeros_like(cosine)
+    return lexical_weight * lexical_part + (1 - lexical_weight) * vector_part, cosine
 
 
 def _best(fused: np.ndarray, cosine: np.ndarray, n: int) -> np.ndarray:
@@ -177,7 +219,7 @@ def _collect(
             if len(documents) >= k:
                 break
             continue
-        hit = Hit(chunk, float(fused[i]), float(cosine[i]))
+        hit = Hit(chunk, float(fused[i]), float(cosine[i]), i)
         if len(chunks) < k:
             chunks.append(hit)
         if new_document:

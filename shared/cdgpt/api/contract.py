@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
 
 from cdgpt import errors
+from cdgpt.answer.conversations import CONVERSATION_ID
 from cdgpt.ingest.sources.entries import CrawlEntry, request_entry
 from cdgpt.limits import (
     MAX_ENTRY_CHARS,
@@ -78,6 +79,14 @@ class ChatRequest(Request):
     model_name: ModelName
     question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)]
     history: Annotated[list[HistoryItem], Field(max_length=MAX_HISTORY_ITEMS), AfterValidator(_history_budget)] = []
+    conversation_id: Annotated[
+        str | None,
+        StringConstraints(pattern=CONVERSATION_ID.pattern),
+        Field(
+            description="keep the history on the server under this id (16-128 letters, digits, '-', '_': a UUID); "
+            "a non-empty `history` in the request replaces what was kept"
+        ),
+    ] = None
 
 
 class SourceStatus(BaseModel):
@@ -213,6 +222,15 @@ class ChatResult(BaseModel):
     sources: list[RetrievedSource]
     model_version: int
     answer_mode: str
+    conversation_id: str | None = Field(None, description="the request's conversation_id, if it sent one")
+    search_queries: list[str] = Field(
+        [],
+        description="what retrieval searched with: the question (a follow-up rewritten into a standalone "
+        "question, or with the question before it) and its translation into the documents' main language",
+    )
+
+
+SHAPES = ("current", "original")  # a body's two shapes: this API's, and the original service's last one
 
 
 class Envelope(BaseModel):
@@ -263,6 +281,9 @@ def failure(msg: str) -> dict[str, Any]:
 STATUS = {
     errors.PayloadTooLarge: 413,
     errors.IdempotencyMismatch: 422,
+    errors.InvalidValue: 422,
+    errors.Forbidden: 403,
+    errors.Throttled: 429,
     errors.InvalidRequest: 400,
     errors.NotFound: 404,
     errors.ModelMismatch: 409,
@@ -278,12 +299,14 @@ STATUS = {
 
 ERRORS = {
     400: "The body is not valid JSON, or an input is out of bounds",
-    401: "The API secret is missing or wrong (or none is configured)",
-    404: "No such model, job or route",
+    401: "The API key or secret is missing, wrong or revoked (or none is configured)",
+    403: "The key's role or models do not allow this (a chat key training, a key for model A reading model B)",
+    404: "No such model, job, prompt template or route",
     409: "The model needs another embedder, or it was changed by another training or deleted meanwhile",
     413: "The body, or a source, is larger than its limit",
     415: "The body is not sent as application/json",
     422: "A field is missing or invalid, or no source could be used",
+    429: "The key made more requests than its rate allows: retry after the Retry-After header's seconds",
     500: "Unexpected failure; the message carries the request id",
     502: "The OpenAI-compatible server (or S3, or Lambda) failed after retries",
     503: "The model is damaged (its stored files cannot be read); train it again",
@@ -291,7 +314,7 @@ ERRORS = {
 }
 
 
-def responses(success: type[BaseModel], accepted: bool = False) -> dict[int, Any]:
+def responses(success: Any, accepted: bool = False) -> dict[int, Any]:
     """The route's documented responses: the success model (and 202 for a job still running), and the
     failure envelope per status."""
     documented: dict[int, Any] = {200: {"description": "Success", "content": {"application/json": {"model": success}}}}
@@ -302,6 +325,9 @@ def responses(success: type[BaseModel], accepted: bool = False) -> dict[int, Any
         }
     for status, description in ERRORS.items():
         documented[status] = {"description": description, "content": {"application/json": {"model": Failure}}}
+    documented[429]["headers"] = {
+        "Retry-After": {"description": "seconds until the key may call again", "schema": {"type": "integer"}}
+    }
     return documented
 
 

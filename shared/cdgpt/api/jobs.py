@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -15,12 +16,19 @@ from cdgpt.api.contract import (
     job_error,
     train_result,
 )
+from cdgpt.api.original import OriginalTrainResponse
 from cdgpt.api.resolver import answer_budget
 from cdgpt.settings import get_settings
+from cdgpt.training.pipeline import TrainOutcome
 
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)] | None
 POLL_AFTER_S = 2  # Retry-After of a 202
-TrainOrJob = TrainResponse | JobAcceptedResponse  # finished in time, or still running
+# the result when it finished in time (in the request's shape), or the job still running
+TrainOrJob = TrainResponse | OriginalTrainResponse | JobAcceptedResponse
+
+
+def train_response(outcome: TrainOutcome) -> TrainOrJob:
+    return TrainResponse(data=train_result(outcome))
 
 
 def job_url(app: APIGatewayRestResolver, job_id: str) -> str:
@@ -41,15 +49,18 @@ def _wait_budget(app: APIGatewayRestResolver, asked: float | None) -> float:
 
 
 def answer_job(
-    app: APIGatewayRestResolver, started: operations.Started, wait_seconds: float | None
+    app: APIGatewayRestResolver,
+    started: operations.Started,
+    wait_seconds: float | None,
+    respond: Callable[[TrainOutcome], TrainOrJob] = train_response,
 ) -> Response[TrainOrJob]:
-    """Wait for the job up to the budget: 200 with the original result, the job's error, or 202 with the job."""
+    """Wait for the job up to the budget: 200 with the result (`respond` shapes it), the job's error, or 202."""
     job = started.job
     budget = _wait_budget(app, wait_seconds)
     if job.active and budget > 0:
         job = operations.wait_for(job.job_id, budget)
     if job.status == "succeeded" and job.result is not None:
-        return _reply(200, TrainResponse(data=train_result(job.result)))
+        return _reply(200, respond(job.result))
     if job.status == "failed":
         raise job_error(job)
     url = job_url(app, job.job_id)

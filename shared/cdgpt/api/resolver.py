@@ -5,22 +5,30 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
-from cdgpt.api.contract import failure, status_for
-from cdgpt.errors import CdgptError
+from cdgpt.api.contract import SHAPES, failure, status_for
+from cdgpt.errors import CdgptError, Throttled
+from cdgpt.keys.records import Principal, authenticate, looks_like_key
+from cdgpt.keys.throttle import check_rate
 from cdgpt.limits import MAX_BODY_BYTES
+from cdgpt.models.store import default_store
 from cdgpt.secrets import api_secret
+from cdgpt.settings import get_settings
 
 logger = Logger(service="cdgpt")
 tracer = Tracer(service="cdgpt")
 metrics = Metrics(namespace="CustomDataGPT", service="cdgpt")
 
 NOT_JSON = "send the body as JSON with Content-Type: application/json"
+UNCONFIGURED = "the API has no secret configured: send an API key (cdgpt keys create)"
+UNAUTHENTICATED = "missing or wrong API secret: send Authorization: Bearer <secret>"
+SECRET_PRINCIPAL = Principal(key_id="api-secret", role="admin", models=("*",))  # API_SECRET: an admin key
 
 
 def to_json(body: Any) -> str:
@@ -72,42 +80,77 @@ def _matches(presented: str, expected: str) -> bool:
     return any([hmac.compare_digest(candidate, want) for candidate in candidates])  # noqa: C419 - compare all
 
 
-def refusal(event: Mapping[str, Any]) -> tuple[int, str] | None:
-    """Why a request is refused before routing (size, content type, secret), or None to go on."""
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    body = event.get("body")
-    if len(_utf8(body or "")) > MAX_BODY_BYTES:
-        return 413, f"request body is larger than {MAX_BODY_BYTES} bytes"
-    expected = api_secret()
+@dataclass(frozen=True)
+class Refused:
+    status: int
+    msg: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _authenticate(presented: str | None) -> Principal | Refused:
+    """A key (`cdgpt_<id>_<secret>`) or the API secret (an admin on every model)."""
+    settings = get_settings()
+    is_key = presented is not None and looks_like_key(presented)
+    if presented is not None and is_key:
+        principal = authenticate(default_store(settings), presented, settings.key_cache_s)
+        if principal is not None:
+            return principal
+    expected = api_secret()  # a key-shaped secret is still the secret
     if expected is None:
-        return 401, "the API has no secret configured, so every request is refused"
-    presented = _presented_secret(headers, body)
+        return Refused(401, UNAUTHENTICATED if is_key else UNCONFIGURED)
     if presented is None or not _matches(presented, expected):
-        return 401, "missing or wrong API secret: send Authorization: Bearer <secret>"
-    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if body and content_type != "application/json" and not content_type.endswith("+json"):
-        return 415, NOT_JSON
+        return Refused(401, UNAUTHENTICATED)
+    return SECRET_PRINCIPAL
+
+
+def _throttled(principal: Principal) -> Refused | None:
+    settings = get_settings()
+    try:
+        check_rate(principal.key_id, principal.rate_per_minute or settings.rate_limit, settings)
+    except Throttled as exc:
+        return Refused(429, str(exc), {"Retry-After": str(exc.retry_after)})
+    except CdgptError:  # the counters cannot be reached: stage throttling still bounds the API
+        logger.exception("could not count the request against its key's rate")
     return None
 
 
+def admit(event: Mapping[str, Any]) -> Principal | Refused:
+    """Who sends the request, or why it is refused before routing (size, key or secret, rate, content type)."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    body = event.get("body")
+    if len(_utf8(body or "")) > MAX_BODY_BYTES:
+        return Refused(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
+    principal = _authenticate(_presented_secret(headers, body))
+    if isinstance(principal, Refused):
+        return principal
+    throttled = _throttled(principal)
+    if throttled is not None:
+        return throttled
+    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if body and content_type != "application/json" and not content_type.endswith("+json"):
+        return Refused(415, NOT_JSON)
+    return principal
+
+
 class GuardedResolver(APIGatewayRestResolver):
-    """Refuses oversized, unauthenticated and non-JSON requests before any routing or validation."""
+    """Refuses oversized, unauthenticated, throttled and non-JSON requests before any routing or validation;
+    the caller's principal is in `app.context["principal"]` for the routes to authorise (api/auth.py)."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
-            refused = refusal(event)
-        except Exception:  # a secret that cannot be read (missing parameter, no permission)
+            admitted = admit(event)
+        except Exception:  # a secret or key that cannot be read (missing parameter, no permission)
             logger.exception("could not read a configured secret")
             request_id = (event.get("requestContext") or {}).get("requestId", "unknown")
-            refused = 500, f"internal error; request id {request_id}"
-        if refused is None:
+            admitted = Refused(500, f"internal error; request id {request_id}")
+        if isinstance(admitted, Principal):
+            self.append_context(principal=admitted)
             return super().resolve(event, context)
-        status, msg = refused
-        logger.info("request refused", extra={"status": status})
+        logger.info("request refused", extra={"status": admitted.status})
         return {
-            "statusCode": status,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": to_json(failure(msg)),
+            "statusCode": admitted.status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON, **admitted.headers},
+            "body": to_json(failure(admitted.msg)),
             "isBase64Encoded": False,
         }
 
@@ -122,7 +165,11 @@ def answer_budget(context: Any) -> float | None:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "body"
+    # a body of one of two shapes (the current one, the original clients') names its shape in the location
+    loc = list(error.get("loc", ()))[1:]
+    if loc and loc[0] in SHAPES:
+        loc = loc[1:]
+    where = ".".join(str(part) for part in loc) or "body"
     return f"{where}: {error.get('msg', 'invalid')}"
 
 

@@ -270,6 +270,14 @@ class LexicalIndex:
                 known += float(np.log(1 + (self.n_docs - df + 0.5) / (df + 0.5)))
         return known / (known + missing)
 
+    def holds_any(self, terms: list[str], docs: list[int]) -> bool:
+        """Whether one of the documents (ids) holds one of the terms."""
+        for term in terms:
+            i = self.terms.get(term)
+            if i is not None and np.isin(self.doc_ids[self.indptr[i] : self.indptr[i + 1]], docs).any():
+                return True
+        return False
+
     def to_bytes(self) -> bytes:
         vocab = "\n".join(sorted(self.terms, key=self.terms.__getitem__)).encode()
         buffer = io.BytesIO()

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cdgpt.errors import CdgptError
+from cdgpt.local.keys import register as register_keys
 from cdgpt.local.manage import register
 from cdgpt.local.server import MAX_WORKERS, READ_TIMEOUT_S
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     register(commands)
+    register_keys(commands)
 
     chat = commands.add_parser("chat", help="ask a trained model a question")
     chat.add_argument("--model", required=True, help="model name")

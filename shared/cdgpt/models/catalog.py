@@ -49,8 +49,10 @@ def _summary_fields(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def summaries(store: ArtifactStore, training: Callable[[str], Job | None]) -> list[ModelSummary]:
-    """Every model that exists (deleted ones are left out), with the job training it, if any."""
+def summaries(
+    store: ArtifactStore, training: Callable[[str], Job | None], visible: Callable[[str], bool] = lambda _: True
+) -> list[ModelSummary]:
+    """Every (visible) model that exists (deleted ones are left out), with the job training it, if any."""
 
     def one(name: str) -> ModelSummary | None:
         state = current(store, name)
@@ -64,7 +66,7 @@ def summaries(store: ArtifactStore, training: Callable[[str], Job | None]) -> li
         )
 
     with ThreadPoolExecutor(max_workers=READERS) as pool:
-        return [s for s in pool.map(one, model_names(store)) if s is not None]
+        return [s for s in pool.map(one, filter(visible, model_names(store))) if s is not None]
 
 
 def detail(store: ArtifactStore, name: str, training: Job | None) -> ModelDetail:

@@ -1,0 +1,80 @@
+"""Conversations the server keeps, for clients that send a `conversation_id` instead of the history.
+
+    conversations/<id>.json     {"format": 1, "updated_at": "<ISO time>", "history": ["Human: ...", "Bot: ..."]}
+
+in the artifact store beside the models. Each is bounded (the last KEPT_ITEMS items, at most
+KEPT_CHARS characters, a long item cut to ITEM_CHARS) and expires CDGPT_CONVERSATION_HOURS after its
+last turn: an expired one reads as empty, and on S3 a lifecycle rule deletes the prefix's objects a
+day after their last write. Two requests of one conversation at once: the last to finish wins (its
+history replaces the other's turn).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+
+from cdgpt.errors import InvalidRequest
+from cdgpt.models.store import ArtifactStore
+from cdgpt.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREFIX = "conversations/"
+FORMAT = 1
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{16,128}$")  # e.g. a UUID: hard to guess, safe in a key
+KEPT_ITEMS = 20  # ten turns of question and answer
+KEPT_CHARS = 24_000
+ITEM_CHARS = 4_000
+
+
+def check_id(conversation_id: object) -> str:
+    if not isinstance(conversation_id, str) or not CONVERSATION_ID.match(conversation_id):
+        raise InvalidRequest("conversation_id must be 16 to 128 letters, digits, '-' or '_' (a UUID, for instance)")
+    return conversation_id
+
+
+def key(conversation_id: str) -> str:
+    return f"{PREFIX}{check_id(conversation_id)}.json"
+
+
+def load(store: ArtifactStore, conversation_id: str, settings: Settings, now: datetime | None = None) -> list[str]:
+    """The kept history, or none when the conversation is new, expired or unreadable."""
+    found = store.get(key(conversation_id))
+    if found is None:
+        return []
+    try:
+        record = json.loads(found[0])
+        updated = datetime.fromisoformat(record["updated_at"])
+        history = record["history"]
+        if not isinstance(history, list) or not all(isinstance(item, str) for item in history):
+            raise TypeError("history must be a list of strings")
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("a kept conversation is unreadable (%s); starting afresh", type(exc).__name__)  # ids are secrets
+        return []
+    if (now or datetime.now(UTC)) - updated > timedelta(hours=settings.conversation_hours):
+        return []
+    return bound(history)
+
+
+def save(store: ArtifactStore, conversation_id: str, history: list[str], now: datetime | None = None) -> list[str]:
+    """Keep the history (bounded); returns what was kept."""
+    kept = bound(history)
+    record = {"format": FORMAT, "updated_at": (now or datetime.now(UTC)).isoformat(), "history": kept}
+    store.put(key(conversation_id), json.dumps(record, ensure_ascii=False).encode())
+    return kept
+
+
+def bound(history: list[str]) -> list[str]:
+    """The most recent items that fit KEPT_ITEMS and KEPT_CHARS, each cut to ITEM_CHARS."""
+    kept: list[str] = []
+    used = 0
+    for item in reversed(history[-KEPT_ITEMS:]):
+        item = item if len(item) <= ITEM_CHARS else item[: ITEM_CHARS - 1] + "…"
+        used += len(item)
+        if used > KEPT_CHARS:
+            break
+        kept.insert(0, item)
+    return kept

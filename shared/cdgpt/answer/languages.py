@@ -1,0 +1,67 @@
+"""Which language a question and a model's documents are in, told apart by script (no language model).
+
+Only what cross-lingual search needs: whether a question is written in another script than the
+documents (Chinese or Japanese against English, or the reverse), and what to call the documents'
+main language when asking a language model to translate into it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from cdgpt.answer.retrieval import LoadedModel
+from cdgpt.index.lexical import CJK, STOP_WORDS
+
+CJK_RUN = re.compile(f"[{CJK}]+")
+_CJK_CHAR = re.compile(f"[{CJK}]")
+_KANA = re.compile("[\u3040-\u30ff]")
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_WORD = re.compile(r"[a-z]+")
+SAMPLE_CHUNKS = 200  # chunks read, evenly spaced, to tell a model's main language
+REMEMBERED = 64  # model versions whose main language is kept
+ENGLISH_STOP_SHARE = 0.2  # English prose: about a third of its words are stop words; other languages far fewer
+
+
+_main: dict[tuple[str, str], str | None] = {}
+_lock = threading.Lock()
+
+
+def language_of(text: str) -> str | None:
+    """ "Chinese", "Japanese", "English", or None (another language, or too little text to tell)."""
+    letters = len(_LETTER.findall(text))
+    if not letters:
+        return None
+    cjk = len(_CJK_CHAR.findall(text))
+    if 2 * cjk > letters:
+        return "Japanese" if 10 * len(_KANA.findall(text)) > cjk else "Chinese"
+    words = _WORD.findall(text.lower())
+    if len(words) >= 3 and sum(w in STOP_WORDS for w in words) >= ENGLISH_STOP_SHARE * len(words):
+        return "English"
+    return None
+
+
+def is_cjk(language: str | None) -> bool:
+    return language in ("Chinese", "Japanese")
+
+
+def main_language(model: LoadedModel) -> str | None:
+    """The language most of the model's text is in (read once per version: a version never changes)."""
+    key = (model.manifest.model_name, model.manifest.version_id)
+    with _lock:
+        if key in _main:
+            return _main[key]
+    step = max(1, len(model.chunks) // SAMPLE_CHUNKS)
+    found = language_of("\n".join(chunk["text"] for chunk in model.chunks[::step][:SAMPLE_CHUNKS]))
+    with _lock:
+        _main[key] = found
+        while len(_main) > REMEMBERED:
+            _main.pop(next(iter(_main)))
+    return found
+
+
+def translation_target(question: str, documents: str | None) -> str | None:
+    """The documents' main language when the question is written in another script, else None."""
+    if documents is None or not _LETTER.search(question):
+        return None
+    return documents if is_cjk(language_of(question)) != is_cjk(documents) else None

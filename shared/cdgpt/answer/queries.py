@@ -1,0 +1,108 @@
+"""What retrieval searches with, given the conversation so far.
+
+Retrieval sees one question, but "And its opening hours?" means nothing without the question before
+it. With a language model, one short call rewrites a follow-up into a standalone question, and a
+question in another script than the documents' (Chinese against English documents, or the reverse)
+is also searched in the documents' main language. Without one, the previous question of the
+conversation is searched together with the question when the question looks like a follow-up
+(benchmarks/eval/README.md, "Follow-up questions", says what else was tried).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from cdgpt.answer import languages, llm
+from cdgpt.answer.retrieval import LoadedModel, Query
+from cdgpt.errors import UpstreamError
+from cdgpt.index.lexical import QUESTION_SPLIT, STOP_WORDS
+from cdgpt.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FOLLOW_UP_TERMS = 2  # a question of at most this many content words (or four CJK characters) is a follow-up
+REWRITE_HISTORY_CHARS = 2000  # the recent history a rewrite sees
+REWRITE_MAX_TOKENS = 120
+# Openings and words that lean on what was said before: "and ...?", "what about ...", "它", "那".
+_LEANING = re.compile(
+    r"^\s*(and|but|also|so|then|what about|how about|same for|or)\b|\b(it|its|it's|that|this|those|these|they|them|"
+    r"their|there|one|ones|same|else|other|above|former|latter)\b|^\s*(那|那么|还有|另外|如果)|[它其该此这那]",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+REWRITE_PROMPT = (
+    "Rewrite the user's last question as one standalone question that can be understood without the "
+    "conversation: resolve pronouns and ellipsis from the earlier turns, keep the question's language, "
+    "and add nothing else. If it is already standalone, repeat it unchanged. Reply with the question only."
+)
+TRANSLATE_PROMPT = "Translate the user's question into {language}. Reply with the translation only."
+
+
+def previous_question(history: list[str]) -> str | None:
+    """The conversation's last question from the user ("Human: ..."), if any."""
+    for item in reversed(history):
+        role, _, text = item.partition(": ")
+        if role == "Human" and text.strip():
+            return text.strip()
+    return None
+
+
+def looks_like_follow_up(question: str) -> bool:
+    """Short, or leaning on what was said before (a pronoun, "and ...?", "那", "它")."""
+    if _LEANING.search(question):
+        return True
+    words = [w for w in _WORD.findall(question.lower()) if w not in STOP_WORDS and not languages.CJK_RUN.match(w)]
+    han = sum(len(piece) for run in languages.CJK_RUN.findall(question) for piece in QUESTION_SPLIT.split(run))
+    return len(words) + han / 2 <= FOLLOW_UP_TERMS
+
+
+def search_query(question: str, history: list[str], model: LoadedModel, settings: Settings) -> Query:
+    """The question as retrieval should see it: rewritten and translated (with a language model), or
+    searched together with the previous question when it looks like a follow-up (without one, or when
+    the rewriting fails)."""
+    previous = previous_question(history)
+    if settings.answer_mode == "llm":
+        rewritten = rewrite(question, history, settings) if previous else question
+        if rewritten is not None:
+            target = languages.translation_target(rewritten, languages.main_language(model))
+            translation = translate(rewritten, target, settings) if target else None
+            translations = (translation,) if translation and translation != rewritten else ()
+            return Query(rewritten, translations=translations)
+    if previous and looks_like_follow_up(question):
+        return Query(question, context=previous)
+    return Query(question)
+
+
+def rewrite(question: str, history: list[str], settings: Settings) -> str | None:
+    """One short call: the question made standalone from the recent history; None when the call fails."""
+    recent: list[str] = []
+    used = 0
+    for item in reversed(history):
+        used += len(item)
+        if used > REWRITE_HISTORY_CHARS:
+            break
+        recent.insert(0, item)
+    conversation = "\n".join(recent)
+    return _short_call(REWRITE_PROMPT, f"Conversation:\n{conversation}\n\nLast question: {question}", settings)
+
+
+def translate(question: str, language: str, settings: Settings) -> str | None:
+    """One short call: the question in `language`; None when the call fails."""
+    return _short_call(TRANSLATE_PROMPT.format(language=language), question, settings)
+
+
+def _short_call(system: str, user: str, settings: Settings) -> str | None:
+    """A short completion, or None when the model fails (the answer's own call reports failures)."""
+    try:
+        text = llm.complete(
+            [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            settings,
+            max_tokens=REWRITE_MAX_TOKENS,
+            short=True,
+            temperature=0.0,
+        )
+    except UpstreamError as exc:
+        log.warning("query rewriting skipped: %s", exc)
+        return None
+    return text.strip().strip('"“”').strip() or None

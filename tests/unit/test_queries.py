@@ -1,0 +1,90 @@
+"""Telling a follow-up from a question that stands alone, and a question's language from its documents'."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdgpt.answer.conversations import KEPT_ITEMS, bound, check_id
+from cdgpt.answer.languages import language_of, translation_target
+from cdgpt.answer.queries import looks_like_follow_up, previous_question
+from cdgpt.errors import InvalidRequest
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "And its opening hours?",
+        "What about with the older ifupdown instead?",
+        "Can I run it again later?",
+        "How fast?",
+        "那怎么退订？",
+        "它的日志在哪里看？",
+        "下午呢？",
+        "如果用老的 ifupdown 呢？",
+    ],
+)
+def test_follow_ups_are_recognised(question):
+    assert looks_like_follow_up(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many days of paid annual leave does a full-time employee get?",
+        "Which command shows how much disk space each directory uses?",
+        "怎样用 gdb 得到崩溃程序的回溯？",
+        "上海办公室的标准工作时间是什么？",
+    ],
+)
+def test_questions_that_stand_alone_are_not_follow_ups(question):
+    assert not looks_like_follow_up(question)
+
+
+def test_the_previous_question_is_the_last_human_turn():
+    history = ["Human: first?", "Bot: an answer", "Human: second?", "Bot: another", "not a turn"]
+    assert previous_question(history) == "second?"
+    assert previous_question(["Bot: hello", "Human:   "]) is None
+    assert previous_question([]) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("How do I connect to the VPN from home?", "English"),
+        ("上海办公室的午餐补贴是多少？", "Chinese"),
+        ("VPN 怎么设置", "Chinese"),
+        ("会議室の予約はどうすればいいですか？", "Japanese"),
+        ("Wie verbinde ich mich mit dem VPN?", None),
+        ("2300", None),
+    ],
+)
+def test_the_language_of_a_text_is_told_by_its_script(text, language):
+    assert language_of(text) == language
+
+
+@pytest.mark.parametrize(
+    ("question", "documents", "target"),
+    [
+        ("上海办公室的午餐补贴是多少？", "English", "English"),
+        ("How much is the lunch allowance?", "Chinese", "Chinese"),
+        ("VPN setup?", "Chinese", "Chinese"),  # no stop words to tell, but not Chinese script
+        ("How much is the lunch allowance?", "English", None),
+        ("会議室の予約", "Chinese", None),  # both written in Han: searched as they are
+        ("上海办公室的午餐补贴是多少？", None, None),  # the documents' language is unknown
+        ("2300?", "Chinese", None),
+    ],
+)
+def test_a_question_is_translated_only_across_scripts(question, documents, target):
+    assert translation_target(question, documents) == target
+
+
+def test_a_kept_history_keeps_the_latest_items():
+    history = [f"Human: {n}" for n in range(KEPT_ITEMS + 5)]
+    assert bound(history) == history[-KEPT_ITEMS:]
+
+
+@pytest.mark.parametrize("good", ["3f2b8a1c-2d4e-4f60-9a7b-0c1d2e3f4a5b", "a" * 16, "A_b-" * 32])
+def test_conversation_ids(good):
+    assert check_id(good) == good
+    with pytest.raises(InvalidRequest):
+        check_id(good + "/")
