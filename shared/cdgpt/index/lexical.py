@@ -192,7 +192,7 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
     tokens: list[str] = []
     words: list[str] = []
     for run in TOKEN.findall(unicodedata.normalize("NFKC", text).lower()):
-        if IS_CJK.match(run):
+        if not run.isascii() and IS_CJK.match(run):  # isascii first: a cheap no for most runs
             for piece in QUESTION_SPLIT.split(run) if question else [run]:
                 tokens.extend(_bigrams(piece) if piece else [])
         elif run not in STOP_WORDS:
@@ -213,29 +213,20 @@ class LexicalIndex:
         counts = [Counter(tokenize(t)) for t in texts]
         lengths = np.array([sum(c.values()) for c in counts], dtype=np.float32)
         avg = float(lengths.mean()) if len(texts) and lengths.mean() > 0 else 1.0
-        postings: dict[str, list[tuple[int, int]]] = {}
-        for doc, counter in enumerate(counts):
-            for term, tf in counter.items():
-                postings.setdefault(term, []).append((doc, tf))
-        terms = {term: i for i, term in enumerate(sorted(postings))}
+        terms = {term: i for i, term in enumerate(sorted(set().union(*counts)))}
+        # Every (term, document, frequency) at once, sorted by term: documents stay in order within a term.
+        size = sum(map(len, counts))
+        term_ids = np.fromiter((terms[t] for c in counts for t in c), dtype=np.int64, count=size)
+        order = np.argsort(term_ids, kind="stable")
+        docs = np.repeat(np.arange(len(counts), dtype=np.int32), [len(c) for c in counts])[order]
+        freq = np.fromiter((f for c in counts for f in c.values()), dtype=np.float32, count=size)[order]
+        df = np.bincount(term_ids, minlength=len(terms))
         indptr = np.zeros(len(terms) + 1, dtype=np.int64)
-        doc_ids, weights = [], []
-        for term, i in terms.items():
-            docs = np.array([d for d, _ in postings[term]], dtype=np.int32)
-            freq = np.array([f for _, f in postings[term]], dtype=np.float32)
-            idf = np.log(1 + (len(texts) - len(docs) + 0.5) / (len(docs) + 0.5))
-            length_norm = K1 * (1 - B + B * lengths[docs] / avg)
-            doc_ids.append(docs)
-            weights.append((idf * freq * (K1 + 1) / (freq + length_norm)).astype(np.float32))
-            indptr[i + 1] = indptr[i] + len(docs)
-        empty_i, empty_f = np.zeros(0, np.int32), np.zeros(0, np.float32)
-        return cls(
-            terms=terms,
-            indptr=indptr,
-            doc_ids=np.concatenate(doc_ids) if doc_ids else empty_i,
-            weights=np.concatenate(weights) if weights else empty_f,
-            n_docs=len(texts),
-        )
+        np.cumsum(df, out=indptr[1:])
+        idf = np.log(1 + (len(texts) - df + 0.5) / (df + 0.5))
+        length_norm = K1 * (1 - B + B * lengths[docs] / avg)
+        weights = (idf[term_ids[order]] * freq * (K1 + 1) / (freq + length_norm)).astype(np.float32)
+        return cls(terms=terms, indptr=indptr, doc_ids=docs, weights=weights, n_docs=len(texts))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for the query (zeros where no term matches)."""
