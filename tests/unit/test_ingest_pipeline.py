@@ -100,9 +100,9 @@ def test_a_worker_process_extracts_exactly_as_this_process_does(monkeypatch):
     for name in ("multiprocessing", "_multiprocessing", "concurrent.futures.process"):
         monkeypatch.setitem(sys.modules, name, None)
     with Extractors(CONFIG, processes=1) as extractors:
-        wait_for(lambda: extractors.free.qsize() == 2)  # this process, and the worker once ready
-        assert extractors.free.get() is None  # taken away: every document now goes to the worker
+        wait_for(lambda: extractors.ready == 1)  # from now on every document goes to the worker
         outcomes = [extractors.run(page) for page in PAGES]
+        assert not extractors.here
     # Then each outcome is the one extraction in this process gives, failures and their reasons included
     assert outcomes == [process(page, CONFIG) for page in PAGES]
     assert outcomes[1].chunks[0].text == "Second: ünïcode, 中文。" and outcomes[2].chunks[0].page == 1
@@ -111,21 +111,20 @@ def test_a_worker_process_extracts_exactly_as_this_process_does(monkeypatch):
 
 def test_a_worker_that_dies_fails_only_its_document_and_is_replaced():
     with Extractors(CONFIG, processes=1) as extractors:
-        wait_for(lambda: extractors.free.qsize() == 2)
+        wait_for(lambda: extractors.ready == 1)
         first = extractors.workers[0]
         first.proc.kill()  # our own child, by its handle
         first.proc.wait()
-        outcomes = [extractors.run(page) for page in PAGES[:3]]  # this process, then the dead worker, ...
-        assert [o.reason for o in outcomes] == [None, "the extraction process failed on this document", None]
-        wait_for(lambda: len(extractors.workers) == 2 and extractors.free.qsize() == 2)  # a new one took its place
+        outcomes = [extractors.run(page) for page in PAGES[:3]]  # the dead worker, then this process or a new one
+        assert [o.reason for o in outcomes] == ["the extraction process failed on this document", None, None]
+        wait_for(lambda: len(extractors.workers) == 2 and extractors.ready == 1)  # a new one took its place
         assert extractors.workers[1].proc.poll() is None
 
 
 def test_a_worker_enforces_the_documents_cpu_budget_itself():
     config = Config(1200, 150, Limits(cpu_s=1e-9))
     with Extractors(config, processes=1) as extractors:
-        wait_for(lambda: extractors.free.qsize() == 2)
-        extractors.free.get()
+        wait_for(lambda: extractors.ready == 1)
         outcome = extractors.run(PAGES[2])
     assert outcome.reason == "more than 1e-09 s of CPU time to extract (CDGPT_MAX_DOCUMENT_SECONDS)"
 

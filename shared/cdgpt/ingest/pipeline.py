@@ -128,9 +128,10 @@ def _ingest_all(
 ) -> list[DocumentResult]:
     """Every document's result, in order, with a bounded number in flight."""
     processes = settings.extract_processes
-    if processes is None:  # this process extracts too; a few documents are not worth starting another
-        processes = usable_cpus() - 1 if len(documents) >= MIN_DOCUMENTS_FOR_WORKERS else 0
-    processes = max(0, min(processes, len(documents) - 1))
+    if processes is None:  # one per CPU; with one CPU, or a few documents, extraction stays in this process
+        cpus = usable_cpus()
+        processes = cpus if cpus > 1 and len(documents) >= MIN_DOCUMENTS_FOR_WORKERS else 0
+    processes = min(processes, len(documents))
     budget = TrainingBudget(settings)
     window = 2 * settings.fetch_workers
     results: list[DocumentResult] = []

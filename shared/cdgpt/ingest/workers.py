@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import selectors
 import struct
 import subprocess
@@ -192,25 +191,27 @@ def usable_cpus() -> int:
 
 
 class Extractors:
-    """Extract documents on the training's own thread and on up to `processes` worker processes.
+    """Extract documents in worker processes, and in this process while none of them is ready.
 
-    `run` may be called from many threads: each call takes whichever extractor is free. Use as a
-    context manager; leaving it stops the workers.
+    `run` may be called from many threads: each call waits for an idle worker, or extracts here when
+    no worker is ready (still starting, none started, or all failed). Use as a context manager;
+    leaving it stops the workers.
     """
 
     def __init__(self, config: Config, processes: int) -> None:
         self.config = config
-        self.free: queue.Queue[_Worker | None] = queue.Queue()  # None stands for extracting in this process
-        self.free.put(None)
+        self.changed = threading.Condition()
+        self.idle: list[_Worker] = []
+        self.ready = 0  # workers that said they were ready and have not failed since
+        self.here = False  # whether this process is extracting a document
         self.workers: list[_Worker] = []
-        self.lock = threading.Lock()
         self.restarts = RESTARTS
         self.closed = False
         for _ in range(processes):
             self._start()
 
     def _start(self) -> None:
-        """Start a worker; it joins the free extractors once it says it is ready."""
+        """Start a worker; it takes documents once it says it is ready."""
         if not sys.executable:
             return
         try:
@@ -218,24 +219,47 @@ class Extractors:
         except OSError:
             log.warning("cannot start an extraction process; extracting in this one", exc_info=True)
             return
-        with self.lock:
+        with self.changed:
             self.workers.append(worker)
 
         def when_ready() -> None:
             if worker.wait_ready(timeout=60):
-                self.free.put(worker)
+                with self.changed:
+                    self.ready += 1
+                    self.idle.append(worker)
+                    self.changed.notify()
             elif not self.closed:
                 log.warning("an extraction process did not start; extracting without it")
 
         threading.Thread(target=when_ready, daemon=True, name="cdgpt-extract-start").start()
 
+    def _take(self) -> _Worker | None:
+        """An idle worker, or None to extract here: only while no worker is ready."""
+        with self.changed:
+            while not self.idle and (self.ready or self.here):
+                self.changed.wait()
+            if self.idle:
+                return self.idle.pop()
+            self.here = True
+            return None
+
+    def _give_back(self, worker: _Worker | None, failed: bool = False) -> None:
+        with self.changed:
+            if worker is None:
+                self.here = False
+            elif failed:
+                self.ready -= 1
+            else:
+                self.idle.append(worker)
+            self.changed.notify()
+
     def run(self, raw: Raw) -> Outcome:
-        worker = self.free.get()
+        worker = self._take()
         if worker is None:
             try:
                 return process(raw, self.config)
             finally:
-                self.free.put(None)
+                self._give_back(None)
         try:
             outcome = worker.run(raw)
         except TimeoutError:
@@ -243,11 +267,12 @@ class Extractors:
         except (OSError, EOFError, ValueError, KeyError, TypeError, struct.error):
             outcome = Outcome(reason="the extraction process failed on this document")
         else:
-            self.free.put(worker)
+            self._give_back(worker)
             return outcome
         log.warning("an extraction process failed or overran; replacing it", extra={"source": raw.source})
         worker.close()
-        with self.lock:
+        self._give_back(worker, failed=True)
+        with self.changed:
             replace, self.restarts = self.restarts > 0 and not self.closed, self.restarts - 1
         if replace:
             self._start()
@@ -257,9 +282,9 @@ class Extractors:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with self.lock:
+        with self.changed:
             self.closed = True
-            workers, self.workers = self.workers, []
+            workers = list(self.workers)
         for worker in workers:
             worker.close()
 
