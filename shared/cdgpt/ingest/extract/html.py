@@ -8,6 +8,7 @@ end, so ranges are dropped then, in one more pass over the list.
 
 from __future__ import annotations
 
+import codecs
 import re
 from functools import lru_cache
 from itertools import accumulate
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.text import check_text, decode, paragraphs
+from cdgpt.ingest.extract.text import check_text, decode_as, paragraphs
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract.budget import Budget
@@ -68,12 +69,19 @@ def _plain_inside(el) -> bool:
 def _parse(content: bytes, charset: str | None):
     from lxml import etree
 
-    text = decode(content, charset, _declared_charset(content[:4096]))
+    text, codec = decode_as(content, charset, _declared_charset(content[:4096]))
     check_text(text)
+    if codec == "utf-8":  # as it came: no second copy
+        data = content
+    elif codec == "utf-8-sig":
+        data = content[len(codecs.BOM_UTF8) :]
+    else:
+        data = text.encode("utf-8")
+    del text
     parser = etree.HTMLParser(
         encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True, default_doctype=False
     )
-    root = etree.fromstring(text.encode("utf-8"), parser)
+    root = etree.fromstring(data, parser)
     fatal = parser.error_log.filter_from_fatals()
     if fatal:
         what = "nested too deeply" if "depth" in fatal[0].message.lower() else "malformed"

@@ -18,6 +18,7 @@ NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \
 SURROGATE = re.compile("[\ud800-\udfff]")
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
+UTF = frozenset(["utf-8", "utf-8-sig", "utf-16", "utf-32"])
 # Codecs Python counts as text encodings that are really escapes or transforms: a page may not pick them.
 NOT_CHARSETS = frozenset(["unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined", "utf-7"])
 
@@ -51,17 +52,22 @@ def _try(content: bytes, codec: str | None) -> str | None:
 
 def decode(content: bytes, charset: str | None, sniffed: str | None = None) -> str:
     """A byte order mark first, then the declared charset, the one the document declares itself, UTF-8, detection."""
+    return decode_as(content, charset, sniffed)[0]
+
+
+def decode_as(content: bytes, charset: str | None, sniffed: str | None = None) -> tuple[str, str]:
+    """The text and the codec that decoded it (see decode)."""
     bom = next((codec for mark, codec in BOMS if content.startswith(mark)), None)
     for codec in (bom, text_codec(charset), text_codec(sniffed), "utf-8"):
         text = _try(content, codec)
-        if text is not None:
-            return without_surrogates(text)
+        if text is not None:  # the UTF decoders refuse lone surrogates themselves
+            return (text if codec in UTF else without_surrogates(text)), str(codec)
     from charset_normalizer import from_bytes
 
     best = from_bytes(content).best()
     if best is None or text_codec(best.encoding) is None:
         raise SourceFailed("binary data, not text")
-    return without_surrogates(str(best))
+    return without_surrogates(str(best)), best.encoding
 
 
 def plain_markdown(text: str) -> str:
