@@ -97,7 +97,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         result = train("bench", ["."], settings=settings, embedder=embedder)
         total = time.perf_counter() - start
     outside = total - spent[0]
-    print(f"{len(files)} pages, {size / 1e6:.1f} MB -> {result.chunks} chunks ({embedder.provider} embedder)")
+    chunks = result["chunks"] if isinstance(result, dict) else result.chunks  # older versions returned a dict
+    print(f"{len(files)} pages, {size / 1e6:.1f} MB -> {chunks} chunks ({embedder.provider} embedder)")
     print(f"  train {total:.3f} s, embedding {spent[0]:.3f} s, outside embedding {outside:.3f} s")
     rate("training outside embedding", outside, len(files), size)
     print(f"  {peak_mb()}")

@@ -122,29 +122,33 @@ class _Walk:
         self.chrome: list[tuple[int, int]] = []  # ranges of `out` dropped unless they hold half the page's text
         self.main: tuple[int, int] | None = None
         self.role_main: tuple[int, int] | None = None
+        self.plain_classes: set[str] = set()  # class attributes known not to name chrome
 
     def run(self, root) -> tuple[str | None, list[Section]]:
         from lxml import etree
 
         walker = etree.iterwalk(root, events=("start", "end"))
-        start, end, emit, pop, check_time = (
-            self.start,
-            self.end,
-            self.out.append,
-            self.stack.pop,
-            self.budget.check_time,
-        )
+        start, end, emit, push, pop = self.start, self.end, self.out.append, self.stack.append, self.stack.pop
+        plain = self.plain_classes
         for count, (event, el) in enumerate(walker):
             if event == "end":
                 code = pop()
                 if code:
                     end(el, code)
-                elif el.tail:  # the common case, inline: a plain element's end
+                elif el.tail:  # the commonest end, inline: a plain element's
                     emit(el.tail)
-            elif start(el):
+                continue
+            if el.tag in INLINE and self.heading < 0:  # the commonest start, inline: markup with at most a class
+                items = el.items()
+                if not items or (len(items) == 1 and items[0][0] == "class" and items[0][1] in plain):
+                    push(PLAIN)
+                    if el.text:
+                        emit(el.text)
+                    continue
+            if start(el):
                 walker.skip_subtree()
             elif count & 4095 == 0:
-                check_time()
+                self.budget.check_time()
         return self._sections()
 
     def start(self, el) -> bool:
@@ -163,7 +167,7 @@ class _Walk:
                 role = value
             elif name == "aria-hidden" and value == "true":
                 role = "navigation"  # hidden from readers: dropped like navigation
-        if (  # the commonest case, first: inline markup with no id, no role, no chrome class
+        if (  # inline markup with no id, no role, no chrome class
             tag in INLINE
             and ident is None
             and role is None
@@ -171,6 +175,8 @@ class _Walk:
             and len(stack) < MAX_DEPTH
             and (tag != "a" or self.heading < 0)
         ):
+            if cls is not None and len(stack) < MAX_DEPTH // 2:  # later ones go by the quick path in `run`
+                self.plain_classes.add(cls)
             stack.append(PLAIN)
             if el.text:
                 out.append(el.text)
