@@ -1,11 +1,11 @@
-"""Extraction on every core: worker processes fed through pipes, beside the training's own process.
+"""Extraction on every core: worker processes fed through pipes.
 
 `multiprocessing` needs POSIX semaphores (/dev/shm), which AWS Lambda lacks, and pickles what it
 sends; here a worker is a plain child process (`python -m cdgpt.ingest.workers`) that reads raw
 documents from its stdin and writes their chunks to its stdout, as length-prefixed JSON and bytes.
-It starts while the training's own process already extracts, and takes documents once it says it
-is ready, so a small training never waits for it; when none can start, extraction stays in process.
-A worker that crashes or overruns its document's time is killed and replaced; only that document fails.
+Until a worker says it is ready, the training's own process extracts, so a small training never
+waits for one; when none can start, extraction stays in process. A worker that crashes or overruns
+its document's time is killed and replaced; only that document fails.
 """
 
 from __future__ import annotations
