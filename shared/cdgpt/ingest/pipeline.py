@@ -133,20 +133,21 @@ def _ingest_all(
         processes = cpus if cpus > 1 and len(documents) >= MIN_DOCUMENTS_FOR_WORKERS else 0
     processes = min(processes, len(documents))
     budget = TrainingBudget(settings)
-    window = 2 * settings.fetch_workers
     results: list[DocumentResult] = []
     pending: deque[Future[DocumentResult]] = deque()
+
+    def take_oldest() -> None:
+        results.append(budget.admit(pending.popleft().result()))
+        if progress:
+            progress("fetching", 1, len(documents))
+
     with Extractors(_config(settings), processes) as extractors, ThreadPoolExecutor(settings.fetch_workers) as pool:
         for document in documents:
             pending.append(pool.submit(_ingest, document, extractors, budget, previous))
-            if len(pending) >= window:
-                results.append(budget.admit(pending.popleft().result()))
-                if progress:
-                    progress("fetching", 1, len(documents))
+            if len(pending) >= 2 * settings.fetch_workers:
+                take_oldest()
         while pending:
-            results.append(budget.admit(pending.popleft().result()))
-            if progress:
-                progress("fetching", 1, len(documents))
+            take_oldest()
     return results
 
 
