@@ -17,7 +17,8 @@ from cdgpt.answer.relevance import Evidence, covers
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex, tokenize
-from cdgpt.models.artifacts import load_artifacts
+from cdgpt.index.docstore import Docstore
+from cdgpt.models.artifacts import Verification, load_artifacts
 from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_manifest
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
@@ -25,19 +26,27 @@ from cdgpt.settings import Settings
 if TYPE_CHECKING:
     import faiss
 
+    from cdgpt.index.vectors import VectorIndex
+
 CACHED_MODELS = 8
+CANDIDATES = 256  # under an approximate index: the nearest chunks, and the best by BM25, whose cosine is computed
 
 
 @dataclass(frozen=True)
 class LoadedModel:
     manifest: Manifest
     etag: str
-    index: faiss.Index
-    vectors: np.ndarray  # the index's unit vectors, one row per chunk (a view, not a copy)
+    vector_index: VectorIndex  # nearest chunks (`search`), any chunk's cosine (`cosines`), all of them if exact
     lexical: LexicalIndex
-    chunks: list[dict[str, Any]]
+    chunks: Docstore  # chunks[i] is chunk i's record; chunks.document[i] its document's number in chunks.sources
     embedder: Embedder
     documents: int  # distinct sources among the chunks
+    verification: Verification  # the larger files' checksums, checked in the background
+
+    @property
+    def index(self) -> faiss.Index:
+        """The Faiss index itself (search, reconstruct_batch)."""
+        return self.vector_index.index
 
 
 @dataclass(frozen=True)
@@ -88,21 +97,26 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
     with _lock:
         cached = _cache.get(key)
     if cached and not store.changed(manifest_key(name), cached.etag):
+        if cached.verification.problem:
+            with _lock:
+                _cache.pop(key, None)
+            cached.verification.check()
         with _lock:
             _cache.move_to_end(key)
         return cached
     manifest, etag = read_manifest(store, name)
     _single_threaded_queries()
-    artifacts = load_artifacts(store, manifest)
+    embedder = _embedder_for(manifest, settings)
+    artifacts = load_artifacts(store, manifest, settings.cache_dir)
     model = LoadedModel(
         manifest=manifest,
         etag=etag,
-        index=artifacts.index,
-        vectors=_vectors(artifacts.index),
+        vector_index=artifacts.index,
         lexical=artifacts.lexical,
         chunks=artifacts.chunks,
-        embedder=_embedder_for(manifest, settings),
-        documents=len({chunk["source"] for chunk in artifacts.chunks}),
+        embedder=embedder,
+        documents=len(artifacts.chunks.sources),
+        verification=artifacts.verification,
     )
     with _lock:
         _cache[key] = model
@@ -110,17 +124,6 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
         while len(_cache) > CACHED_MODELS:
             _cache.popitem(last=False)
     return model
-
-
-def _vectors(index: faiss.Index) -> np.ndarray:
-    """A flat index's vectors as an array that shares its memory (the index must outlive it)."""
-    import faiss
-
-    n, dim = index.ntotal, index.d
-    if not n:
-        return np.zeros((0, dim), dtype=np.float32)
-    flat: Any = faiss.downcast_index(index)  # IndexFlatIP
-    return faiss.rev_swig_ptr(flat.get_xb(), n * dim).reshape(n, dim)
 
 
 def retrieve(model: LoadedModel, question: str, k: int, settings: Settings) -> Results:
@@ -139,7 +142,7 @@ def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> 
     """
     query = model.embedder.embed([question])[0]
     lexical = model.lexical.scores(question)
-    cosine = model.vectors @ query
+    cosine = _cosines(model, query, lexical)
     if not len(cosine):
         return Results([], [], Evidence(0.0, 0.0))
     low, high = float(cosine.min()), float(cosine.max())
@@ -155,6 +158,29 @@ def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> 
             break
         candidates *= 4  # one long document can fill the candidates: look further for distinct ones
     return Results(*results, Evidence(high, model.lexical.coverage(tokenize(question, question=True))))
+
+
+def _cosines(model: LoadedModel, query: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+    """Every chunk's cosine. An exact index computes them all (one matrix-vector product). An approximate
+    one computes the candidates' (the CANDIDATES nearest and the CANDIDATES best by BM25), and gives every
+    other chunk the query's lowest cosine, estimated: its vector part is 0, its lexical part still counts."""
+    vectors = model.vector_index
+    every = vectors.all_cosines(query)
+    if every is not None:
+        return every
+    near, near_cosines = vectors.search(query, CANDIDATES)
+    others = np.setdiff1d(_top(lexical, CANDIDATES), near)
+    other_cosines = vectors.cosines(query, others)
+    lowest = min(vectors.lowest_cosine(query), *(float(c.min()) for c in (near_cosines, other_cosines) if len(c)))
+    cosine = np.full(len(lexical), lowest, dtype=np.float32)
+    cosine[near] = near_cosines
+    cosine[others] = other_cosines
+    return cosine
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    n = min(n, len(scores))
+    return np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, dtype=np.int64)
 
 
 def _best(fused: np.ndarray, cosine: np.ndarray, n: int) -> np.ndarray:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import mmap
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
+Blob = bytes | mmap.mmap  # an artifact's content: in memory, or a mapped file (large artifacts)
 LOCKS = ".locks/"  # the local store's lock files for compare-and-swap writes
 
 
@@ -35,7 +38,12 @@ class ArtifactStore(Protocol):
         """Whether the key no longer has this etag (a cheap check)."""
         ...
 
-    def put(self, key: str, data: bytes) -> None: ...
+    def put(self, key: str, data: Blob) -> None: ...
+
+    def file(self, key: str, download_to: Path) -> Path | None:
+        """A local file holding the key's content, for memory-mapping: the local store's own file, or
+        (S3) a download to `download_to`, reused when it is already there. None when the key does not exist."""
+        ...
 
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         """Write only if the key still has etag (None: only if it does not exist), else ConcurrentUpdate;
@@ -68,11 +76,15 @@ class LocalStore:
             return None
         return data, hashlib.sha256(data).hexdigest()
 
+    def file(self, key: str, download_to: Path) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
     def changed(self, key: str, etag: str) -> bool:
         current = self.get(key)
         return current is None or current[1] != etag
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: Blob) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -152,11 +164,33 @@ class S3Store:
         with obj["Body"] as body:
             return body.read(), obj["ETag"]
 
+    def file(self, key: str, download_to: Path) -> Path | None:
+        """Downloaded in parallel parts to a temporary name, renamed when complete."""
+        from botocore.exceptions import ClientError
+
+        if download_to.is_file():
+            return download_to
+        download_to.parent.mkdir(parents=True, exist_ok=True)
+        partial = download_to.with_name(f".{download_to.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            with _s3_errors("read", passing=ClientError):
+                self._client().download_file(self.bucket, key, str(partial))
+        except ClientError as exc:
+            partial.unlink(missing_ok=True)
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None
+            raise UpstreamError(f"S3 read failed: {exc.response['Error']['Code']}") from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(download_to)
+        return download_to
+
     def changed(self, key: str, etag: str) -> bool:
         head = self._read("head_object", key)
         return head is None or head["ETag"] != etag
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: Blob) -> None:
         with _s3_errors("write"):
             self._client().put_object(Bucket=self.bucket, Key=key, Body=data)
 

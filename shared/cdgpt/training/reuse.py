@@ -1,6 +1,7 @@
 """What a training takes from the version it replaces: its chunks, and their vectors by text.
 
-A chunk whose indexed text is unchanged keeps its vector, so only new text is embedded.
+A chunk whose indexed text is unchanged keeps its vector, so only new text is embedded. The previous
+vectors stay in their memory-mapped index and are read batch by batch as they are needed.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +18,13 @@ import numpy as np
 from cdgpt.ingest.chunking import Chunk
 from cdgpt.models.artifacts import load_artifacts
 from cdgpt.models.registry import Manifest
+from cdgpt.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from cdgpt.index.embeddings import Embedder
+    from cdgpt.index.vectors import VectorIndex
     from cdgpt.models.store import ArtifactStore
 
 CHUNK_FIELDS = {f.name for f in dataclasses.fields(Chunk)}
@@ -30,10 +33,20 @@ CHUNK_FIELDS = {f.name for f in dataclasses.fields(Chunk)}
 @dataclass(frozen=True)
 class PreviousVersion:
     chunks: list[Chunk]
-    vectors: dict[str, np.ndarray]  # by the hash of a chunk's indexed text; empty when another embedder made them
+    known: dict[str, int]  # the hash of a chunk's indexed text -> its row in `vectors`; empty for another embedder
+    vectors: VectorIndex | None = None
+
+    def lookup(self, keys: list[str]) -> np.ndarray:
+        """The stored vectors of these known texts, in order."""
+        assert self.vectors is not None
+        return self.vectors.index.reconstruct_batch(np.array([self.known[k] for k in keys], dtype=np.int64))
 
 
 NO_PREVIOUS = PreviousVersion([], {})
+
+
+class DimensionChanged(Exception):
+    """The embedding server now answers with another dimension than the stored vectors have."""
 
 
 def text_key(context: str) -> str:
@@ -48,13 +61,12 @@ def stored_chunk(stored: dict[str, Any]) -> Chunk:
 
 def load_previous(store: ArtifactStore, manifest: Manifest, embedder: Embedder) -> PreviousVersion:
     """The version's chunks, and its vectors when the same embedder made them; ModelDamaged if unreadable."""
-    artifacts = load_artifacts(store, manifest)
+    artifacts = load_artifacts(store, manifest, get_settings().cache_dir, verify=True)
     chunks = [stored_chunk(c) for c in artifacts.chunks]
     info = manifest.embedding
     if (info.provider, info.model) != (embedder.provider, embedder.model) or embedder.dim not in (0, info.dim):
         return PreviousVersion(chunks, {})
-    vectors = artifacts.index.reconstruct_n(0, artifacts.index.ntotal)
-    return PreviousVersion(chunks, {text_key(c.context): vectors[i] for i, c in enumerate(chunks)})
+    return PreviousVersion(chunks, {text_key(c.context): i for i, c in enumerate(chunks)}, artifacts.index)
 
 
 def reusable(store: ArtifactStore, manifest: Manifest | None, embedder: Embedder) -> PreviousVersion:
@@ -68,20 +80,30 @@ def reusable(store: ArtifactStore, manifest: Manifest | None, embedder: Embedder
         return NO_PREVIOUS
 
 
-def embed_chunks(
-    chunks: list[Chunk], embedder: Embedder, known: dict[str, np.ndarray], progress: Callable[[int], None] | None
-) -> tuple[np.ndarray, int]:
-    """Vectors for every chunk, embedding only the texts `known` lacks; returns them and how many were embedded."""
-    keys = [text_key(c.context) for c in chunks]
-    missing = [i for i, key in enumerate(keys) if key not in known]
-    fresh = embedder.embed([chunks[i].context for i in missing], progress) if missing else None
-    if fresh is not None and known and fresh.shape[1] != len(next(iter(known.values()))):
-        return embed_chunks(chunks, embedder, {}, progress)  # the server's dimension changed: embed all
-    dim = fresh.shape[1] if fresh is not None else len(next(iter(known.values())))
-    vectors = np.empty((len(chunks), dim), dtype=np.float32)
-    if fresh is not None:
-        vectors[missing] = fresh
-    for i, key in enumerate(keys):
-        if key in known:
-            vectors[i] = known[key]
-    return vectors, len(missing)
+def embed_batches(
+    chunks: list[Chunk],
+    embedder: Embedder,
+    previous: PreviousVersion,
+    batch: int,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Each batch of chunks' vectors, embedding only the texts `previous` lacks, and how many were embedded.
+
+    DimensionChanged when new vectors do not have the stored ones' dimension (embed everything again)."""
+    for start in range(0, len(chunks), batch):
+        part = chunks[start : start + batch]
+        keys = [text_key(c.context) for c in part]
+        missing = [i for i, key in enumerate(keys) if key not in previous.known]
+        fresh = embedder.embed([part[i].context for i in missing]) if missing else None
+        if fresh is not None and previous.vectors is not None and fresh.shape[1] != previous.vectors.dim:
+            raise DimensionChanged
+        dim = fresh.shape[1] if fresh is not None else previous.vectors.dim  # type: ignore[union-attr]
+        vectors = np.empty((len(part), dim), dtype=np.float32)
+        if fresh is not None:
+            vectors[missing] = fresh
+        kept = [i for i, key in enumerate(keys) if key in previous.known]
+        if kept:
+            vectors[kept] = previous.lookup([keys[i] for i in kept])
+        if progress:
+            progress(len(part))
+        yield vectors, len(missing)
