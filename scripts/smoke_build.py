@@ -1,5 +1,6 @@
 """Run the built Lambda artifacts (.aws-sam/build) as Lambda would: only the function folder, its
-layers and the runtime's boto3 on the path. Trains on the sample handbook, then chats.
+layers and the runtime's boto3 on the path. The worker runs a training job of the sample handbook,
+the train function trains it again through the API, and the chat function answers from it.
 
 Usage: python scripts/smoke_build.py .aws-sam/build
 """
@@ -34,10 +35,18 @@ class Context:
     function_name, memory_limit_in_mb, aws_request_id = "smoke", 1024, "smoke"
     invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:smoke"
 
-train, chat = handler(sys.argv[2]), handler(sys.argv[3])
+    def get_remaining_time_in_millis(self):
+        return 600_000
+
+train, worker, chat = handler(sys.argv[2]), handler(sys.argv[3]), handler(sys.argv[4])
+from cdgpt import operations
+from cdgpt.training.jobs import JobRequest
+job = operations.start_job(JobRequest(kind="train", model_name="smoke", file_list=["handbook"]), run=False).job
+ran = worker({"job_id": job.job_id}, Context())
 trained = train(event("/train", {"model_name": "smoke", "file_list": ["handbook"]}), Context())
 answered = chat(event("/chat", {"model_name": "smoke", "question": "What is the helpdesk extension?"}), Context())
-print(json.dumps({"train": trained["statusCode"], "chat": answered["statusCode"], "body": json.loads(answered["body"])}))
+print(json.dumps({"worker": ran["status"], "train": trained["statusCode"], "chat": answered["statusCode"],
+                  "body": json.loads(answered["body"])}))
 """
 
 
@@ -66,15 +75,17 @@ def main(build: Path) -> int:
             PROBE,
             json.dumps(paths),
             str(build / "TrainFunction"),
+            str(build / "TrainWorkerFunction"),
             str(build / "ChatFunction"),
         ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    result = next((json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"train"')), None)
-    if done.returncode or not result or result["train"] != 200 or result["chat"] != 200:
+    result = next((json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"worker"')), None)
+    if done.returncode or not result or (result["worker"], result["train"], result["chat"]) != ("succeeded", 200, 200):
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n", file=sys.stderr)
         print("smoke test of the built functions FAILED", file=sys.stderr)
         return 1
-    print(f"built functions work: train 200, chat 200, answer starts {result['body']['data']['answer'][:80]!r}")
+    answer = result["body"]["data"]["answer"][:80]
+    print(f"built functions work: worker job succeeded, train 200, chat 200, answer starts {answer!r}")
     return 0
 
 

@@ -84,6 +84,23 @@ def openai_for_request() -> OpenAI:
     return client.with_options(timeout=timeout, max_retries=retries)
 
 
+@contextmanager
+def openai_errors(server: str) -> Iterator[None]:
+    """The OpenAI SDK's failures as domain errors: `server` names what failed ("the embedding server")."""
+    import openai
+
+    from cdgpt.errors import UpstreamError, UpstreamTimeout
+
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise UpstreamTimeout(f"{server} did not answer in time") from exc
+    except openai.APIStatusError as exc:
+        raise UpstreamError(f"{server} answered HTTP {exc.status_code} after retries") from exc
+    except openai.APIError as exc:
+        raise UpstreamError(f"{server} is unreachable: {type(exc).__name__}") from exc
+
+
 def _backoff(retries: int) -> float:
     """At most what the SDK waits between attempts (0.5 s doubling, capped at 8 s)."""
     return sum(min(0.5 * 2**attempt, 8.0) for attempt in range(retries))

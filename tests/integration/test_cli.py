@@ -113,7 +113,7 @@ def test_upstream_failure_is_one_error_line(in_repo, capsys, openai_stub):
     openai_stub.fail_next(503, times=10, path="/v1/chat/completions")
     code, out, err = run(capsys, "chat", "--model", "handbook", "Which day do hybrid workers have to be in the office?")
     assert code == 1 and out == ""
-    assert error_line(err) == "error: language model server answered HTTP 503 after retries"
+    assert error_line(err) == "error: the language model answered HTTP 503 after retries"
     assert "test-key" not in err
 
 

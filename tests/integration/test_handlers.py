@@ -514,6 +514,72 @@ def test_a_body_nested_too_deep_to_parse_is_refused_as_unauthenticated(aws, api_
     assert envelope(chat(evt), 401)["msg"] == BAD_SECRET_MSG
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"model_name": "handbook", "question": "Hi?", "n": ' + "1" * 5000 + "}",  # over Python's 4300 digits
+        "[" * 100_000,
+        '{"model_name": "handbook", "question": ' + "[" * 100_000,
+        '{"model_name": "handbook", "question": "Hi?", "history": [' + "-" + "9" * 4301 + "]}",
+    ],
+    ids=["5000-digit-integer", "100k-nested", "100k-nested-in-a-field", "long-negative-in-a-list"],
+)
+@pytest.mark.parametrize("route", ["train", "chat"])
+def test_json_the_parser_cannot_take_is_400(api_secret, route, raw):
+    """Parsing raised ValueError (int digit limit) or RecursionError, which validation let through as a 500."""
+    handler = train_handler if route == "train" else chat_handler
+    assert envelope(invoke(handler, event(route, body=raw)), 400) == {
+        "code": 1,
+        "msg": "request body is not valid JSON",
+        "data": None,
+    }
+
+
+def test_a_body_secret_beside_a_number_the_parser_cannot_take_is_refused_not_a_crash(api_secret):
+    """No secret can be read from a body that does not parse: unauthenticated, like any unparseable body."""
+    raw = '{"secret": "' + SECRET + '", "model_name": "handbook", "question": "Hi?", "n": ' + "1" * 5000 + "}"
+    evt = event("chat-legacy-secret", body=raw)
+    assert envelope(chat(evt), 401)["msg"] == BAD_SECRET_MSG
+
+
+NON_ASCII_SECRET = "pässwörd-秘密"
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        NON_ASCII_SECRET,  # the header's UTF-8 bytes decoded as UTF-8
+        NON_ASCII_SECRET.encode().decode("latin-1"),  # the same bytes decoded as ISO-8859-1, as HTTP stacks do
+    ],
+    ids=["utf8-decoded", "latin1-decoded"],
+)
+@pytest.mark.parametrize("header", ["Authorization", "x-api-key"])
+def test_a_non_ascii_secret_sent_as_utf8_in_a_header_is_accepted(aws, monkeypatch, presented, header):
+    monkeypatch.setenv("API_SECRET", NON_ASCII_SECRET)
+    value = f"Bearer {presented}" if header == "Authorization" else presented
+    evt = event(
+        "chat",
+        body={"model_name": "nothing-here", "question": "Hi?"},
+        headers={"Authorization": None} | {header: value},
+    )
+    assert envelope(chat(evt), 404)["msg"] == "model 'nothing-here' has not been trained"
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        "pässwörd-秘",
+        "pässwörd-秘密".encode("utf-16-le").decode("latin-1"),
+        "passwörd-秘密",
+        "pässwörd-秘密".encode().decode("latin-1") + "x",
+    ],
+)
+def test_a_wrong_non_ascii_secret_is_401(aws, monkeypatch, presented):
+    monkeypatch.setenv("API_SECRET", NON_ASCII_SECRET)
+    evt = event("chat", headers={"Authorization": f"Bearer {presented}"})
+    assert envelope(chat(evt), 401)["msg"] == BAD_SECRET_MSG
+
+
 # -- time budgets -----------------------------------------------------------------------------------
 
 

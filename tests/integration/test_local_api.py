@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
 
 import pytest
+import requests
 
 from cdgpt.answer.answering import EXTRACTIVE_LABEL
 from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.local.server import template_routes
 from tests.support import check_envelope
-from tests.support.serve import REPO, SECRET, served  # noqa: F401
+from tests.support.serve import AUTH, REPO, SECRET, served  # noqa: F401
 
 HANDBOOK = "samples/handbook"
 LEAVE_QUESTION = "How many days of paid annual leave does a full-time employee get per year?"
@@ -163,7 +166,7 @@ def test_an_oversized_body_is_413(served):
     assert len(over) > MAX_BODY_BYTES
     response = served.post("/chat", auth=False, data=over, headers={"Content-Type": "application/json"})
     assert envelope(response, 413)["msg"] == f"request body is larger than {MAX_BODY_BYTES} bytes"
-    assert response.headers["Connection"] == "close"  # the unread body is left behind with the socket
+    assert "Connection" not in response.headers  # the body was read (and dropped): the connection is good
 
 
 def test_a_body_of_exactly_the_limit_goes_to_the_handler(served):
@@ -180,13 +183,18 @@ def test_unknown_model_is_404(served):
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("POST", "/admin"), ("GET", "/train"), ("POST", "/train/x"), ("POST", "/")]
+    ("method", "path"), [("POST", "/admin"), ("POST", "/train/x"), ("POST", "/"), ("GET", "/Chat")]
 )
 def test_unknown_route_is_404(served, method, path):
     response = served.request(method, path, headers={"Authorization": f"Bearer {SECRET}"}, json={})
     assert envelope(response, 404) == {"code": 1, "msg": f"no route {method} {path}", "data": None}
-    # the server closes the connection after its own refusals, and says so: a client must not reuse it
-    assert response.headers["Connection"] == "close"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_another_method_on_a_route_is_405(served, method):
+    response = served.request(method, "/train", headers={"Authorization": f"Bearer {SECRET}"}, json={})
+    assert response.headers["Allow"] == "OPTIONS, POST"
+    assert envelope(response, 405)["msg"] == f"method {method} is not allowed on /train (allowed: OPTIONS, POST)"
 
 
 @pytest.mark.parametrize(
@@ -206,23 +214,53 @@ def test_a_non_json_content_type_is_415(served, content_type, data):
 
 
 def test_served_routes_are_exactly_the_templates(served):
-    """Every (method, path) the server answers other than 404 is a template route, and every route is served."""
-    declared = {(route.method, route.path) for route in template_routes(REPO / "template.yaml")}
-    assert declared == {("POST", "/train"), ("POST", "/chat")}
-    paths = {path for _, path in declared} | {"/", "/admin", "/train/", "/chat/x", "/Train", "/openapi.json"}
-    answered = set()
-    for method in METHODS:
-        for path in sorted(paths):
-            response = served.request(method, path, data="{}", headers={"Content-Type": "application/json"})
-            if response.status_code == 404:
-                assert envelope(response, 404)["msg"] == f"no route {method} {path}"
+    """Every template route reaches its handler (whose guard refuses the missing secret); other methods on
+    its path are 405, and paths the template does not declare are 404."""
+    routes = template_routes(REPO / "template.yaml")
+    assert {("POST", "/train"), ("POST", "/chat")} <= {(route.method, route.path) for route in routes}
+    concrete = {route.path: re.sub(r"\{[^}]+\}", "x", route.path) for route in routes}  # /jobs/{job_id} -> /jobs/x
+    for route in routes:
+        declared = {other.method for other in routes if other.path == route.path}
+        for method in METHODS:
+            response = served.request(
+                method, concrete[route.path], data="{}", headers={"Content-Type": "application/json"}
+            )
+            if method in declared:
+                assert envelope(response, 401) == BAD_SECRET, (method, route.path)
             else:
-                answered.add((method, path))
-                assert envelope(response, 401) == BAD_SECRET  # no secret sent: reached the handler's guard
-    assert answered == declared
+                assert envelope(response, 405)["msg"].startswith(f"method {method} is not allowed"), (
+                    method,
+                    route.path,
+                )
+    for path in ["/", "/admin", "/train/", "/chat/x", "/Train", "/openapi.json"]:
+        for method in METHODS:
+            assert envelope(served.request(method, path), 404)["msg"] == f"no route {method} {path}"
+
+
+def test_concurrent_chats_each_get_their_own_answer(served, handbook):
+    """Powertools keeps the current event in class attributes: two invocations in one process at once
+    could validate, and answer, each other's questions. Each reply must carry its own question."""
+    questions = [json.loads(line)["question"] for line in (REPO / "samples/questions.jsonl").open()]
+    wrong: list[str] = []
+
+    def client(n: int) -> None:
+        with requests.Session() as session:
+            for k in range(6):
+                question = questions[(n * 5 + k) % len(questions)]
+                body = {"model_name": "handbook", "question": question}
+                reply = session.post(f"{served.url}/chat", json=body, headers=AUTH, timeout=60)
+                if reply.status_code != 200 or reply.json()["data"]["history"][0] != f"Human: {question}":
+                    wrong.append(question)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
 
 
 def test_the_server_logged_no_secret(served, handbook):
     log = served.server_log()
-    assert "serving POST /train, POST /chat on http://127.0.0.1:" in log
+    assert "serving " in log and "POST /train" in log and f"on http://127.0.0.1:{served.port}" in log
     assert SECRET not in log

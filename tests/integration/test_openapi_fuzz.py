@@ -33,7 +33,25 @@ STATUSES: Counter[tuple[str, int]] = Counter()  # (path, status) of every fuzzed
 def test_document_lists_exactly_the_template_routes():
     declared = {(r.method.lower(), r.path) for r in template_routes(REPO / "template.yaml")}
     documented = {(method, path) for path, operations in DOCUMENT["paths"].items() for method in operations}
-    assert documented == declared == {("post", "/train"), ("post", "/chat")}
+    assert (
+        documented
+        == declared
+        == {
+            ("post", "/train"),
+            ("post", "/chat"),
+            ("get", "/jobs/{job_id}"),
+            ("get", "/models"),
+            ("get", "/models/{model_name}"),
+            ("delete", "/models/{model_name}"),
+            ("post", "/models/{model_name}/sources"),
+        }
+    )
+
+
+def test_training_routes_document_the_202_of_a_job_still_running():
+    for path in ("/train", "/models/{model_name}/sources"):
+        accepted = DOCUMENT["paths"][path]["post"]["responses"]["202"]["content"]["application/json"]["schema"]
+        assert accepted == {"$ref": "#/components/schemas/JobAcceptedResponse"}
 
 
 @pytest.mark.parametrize(("path", "model"), [("/train", "TrainRequest"), ("/chat", "ChatRequest")])
@@ -93,6 +111,8 @@ def fuzz_document() -> dict:
     document = copy.deepcopy(DOCUMENT)
     schemas = document["components"]["schemas"]
     schemas["TrainRequest"]["properties"]["file_list"]["items"]["pattern"] = "^[^:]*$"
+    for field in ("add", "remove"):
+        schemas["SourcesRequest"]["properties"][field]["items"]["pattern"] = "^[^:]*$"
     return document
 
 
@@ -129,6 +149,8 @@ def call(server, case) -> None:
     assert list(body) == ["code", "msg", "data"], body
     if response.status_code == 200:
         assert body["code"] == 0 and body["msg"] == "success" and isinstance(body["data"], dict)
+    elif response.status_code == 202:  # a training still running: its job
+        assert body["code"] == 0 and body["msg"] == "accepted" and set(body["data"]) >= {"job_id", "status_url"}
     else:
         assert 400 <= response.status_code < 500 and body["code"] == 1 and body["data"] is None, body
 
@@ -154,6 +176,41 @@ def test_fuzz_train_with_local_paths(fuzz_server, case, with_real_file):
         assert "://" not in entry  # what keeps the run off the network (see above)
     if with_real_file:  # fuzzed paths rarely exist: let half the trainings succeed, with fuzzed names and prompts
         case.body["file_list"] = [*case.body["file_list"][: MAX_SOURCES - 1], "policy.md"]
+    call(fuzz_server, case)
+
+
+@FUZZ
+@given(case=SCHEMA["/models/{model_name}/sources"]["POST"].as_strategy(headers=AUTH), on_trained=st.booleans())
+def test_fuzz_sources(fuzz_server, case, on_trained):
+    for entry in [*case.body.get("add", []), *case.body.get("remove", [])]:
+        assert "://" not in entry  # what keeps the run off the network (see above)
+    if on_trained:
+        case.path_parameters["model_name"] = FUZZ_MODEL
+    call(fuzz_server, case)
+
+
+@FUZZ
+@given(case=SCHEMA["/jobs/{job_id}"]["GET"].as_strategy(headers=AUTH))
+def test_fuzz_jobs(fuzz_server, case):
+    call(fuzz_server, case)
+
+
+@FUZZ
+@given(case=SCHEMA["/models/{model_name}"]["GET"].as_strategy(headers=AUTH))
+def test_fuzz_model(fuzz_server, case):
+    call(fuzz_server, case)
+
+
+def test_listing_models_answers(fuzz_server):
+    listed = fuzz_server.request("GET", "/models", headers=AUTH)
+    assert listed.status_code == 200 and FUZZ_MODEL in [m["model_name"] for m in listed.json()["data"]["models"]]
+
+
+@FUZZ
+@given(case=SCHEMA["/models/{model_name}"]["DELETE"].as_strategy(headers=AUTH))
+def test_fuzz_delete(fuzz_server, case):
+    if case.path_parameters["model_name"] == FUZZ_MODEL:  # the other fuzz tests need it
+        case.path_parameters["model_name"] = FUZZ_MODEL + "-not"
     call(fuzz_server, case)
 
 

@@ -286,7 +286,7 @@ def test_openai_chat_upstream_failure_is_an_upstream_error(openai_stub, source_r
 
     trained("plain", [f"{HANDBOOK}/remote-work.md"])
     openai_stub.fail_next(500, times=10, path="/v1/chat/completions")
-    with pytest.raises(UpstreamError, match="language model server answered HTTP 500"):
+    with pytest.raises(UpstreamError, match="the language model answered HTTP 500"):
         chat("plain", "Which day do hybrid workers have to be in the office?")
     assert len(openai_stub.chat_requests) == 3
 

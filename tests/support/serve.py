@@ -83,8 +83,16 @@ def _wait_until_listening(process: subprocess.Popen, port: int, log: Path) -> bo
 
 
 @contextmanager
-def serving(workdir: Path, *, source_root: Path = REPO, env: dict[str, str] | None = None) -> Iterator[Served]:
-    """Run `cdgpt serve` with API_SECRET set, its data folder in `workdir`, local paths under `source_root`."""
+def serving(
+    workdir: Path,
+    *,
+    source_root: Path = REPO,
+    env: dict[str, str] | None = None,
+    template: Path = REPO / "template.yaml",
+    args: tuple[str, ...] = (),
+) -> Iterator[Served]:
+    """Run `cdgpt serve` with API_SECRET set, its data folder in `workdir`, local paths under `source_root`;
+    `args` are more command-line options (e.g. a short `--read-timeout`)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_PREFIXES)}
     data_dir = workdir / "data"
     base.update(
@@ -102,7 +110,7 @@ def serving(workdir: Path, *, source_root: Path = REPO, env: dict[str, str] | No
         port = free_port()
         log = workdir / f"serve-{attempt}.log"
         command = [str(cdgpt_script()), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--template", str(REPO / "template.yaml")]
+        command += ["--template", str(template), *args]
         with log.open("wb") as out:
             process = subprocess.Popen(
                 command,

@@ -13,6 +13,7 @@ class Page:
     content_type: str = "text/html; charset=utf-8"
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    gate: threading.Event | None = None  # answer only once it is set (a slow site), or after a minute
 
 
 class LocalWeb:
@@ -25,6 +26,8 @@ class LocalWeb:
             def do_GET(self) -> None:
                 web.hits.append(self.path)
                 page = web.routes.get(self.path, Page(b"not found", "text/plain", 404))
+                if page.gate is not None:
+                    page.gate.wait(60)
                 self.send_response(page.status)
                 self.send_header("Content-Type", page.content_type)
                 self.send_header("Content-Length", str(len(page.body)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 from types import SimpleNamespace
 
@@ -67,3 +68,11 @@ def test_this_botocore_makes_conditional_writes():
     import boto3
 
     check_conditional_writes.__wrapped__(boto3.client("s3", region_name="us-east-1"))
+
+
+def test_no_lambda_code_imports_the_local_package_or_its_server():
+    pattern = re.compile(r"^\s*(from|import)\s+(cdgpt\.local|uvicorn)\b", re.MULTILINE)
+    local = REPO / "shared/cdgpt/local"
+    lambda_code = [*(REPO / "functions").rglob("*.py"), *(REPO / "shared/cdgpt").rglob("*.py")]
+    offenders = [path.name for path in lambda_code if local not in path.parents and pattern.search(path.read_text())]
+    assert offenders == []

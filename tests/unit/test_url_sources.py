@@ -250,6 +250,8 @@ def test_given_an_unresolvable_host_when_fetched_then_source_failed(monkeypatch)
         "fe80::1%eth0",
         "fc00::1",
         "fd12:3456::1",
+        "fec0::1",  # IPv6 site-local (deprecated, still not public)
+        "feff:ffff::1",  # the top of fec0::/10
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.1",
         "::ffff:169.254.169.254",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cdgpt.answer.retrieval import Hit, load_model, retrieve
-from cdgpt.errors import InvalidRequest, UpstreamError, UpstreamTimeout
+from cdgpt.errors import InvalidRequest, UpstreamError
 from cdgpt.index.lexical import tokenize
 from cdgpt.ingest.chunking import split_sentences
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
@@ -81,9 +81,8 @@ def _history_messages(history: list[str]) -> list[dict[str, str]]:
 def llm_answer(
     question: str, hits: list[Hit], numbers: dict[str, int], history: list[str], prompt: str | None, settings: Settings
 ) -> str:
-    import openai
 
-    from cdgpt.clients import openai_for_request
+    from cdgpt.clients import openai_errors, openai_for_request
 
     context = "\n\n".join(
         f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({h.chunk['source']})\n{h.chunk['text']}" for h in hits
@@ -93,16 +92,10 @@ def llm_answer(
         *_history_messages(history),
         {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
     ]
-    try:
+    with openai_errors("the language model"):
         response = openai_for_request().chat.completions.create(
             model=settings.chat_model, messages=messages, temperature=0.2
         )
-    except openai.APITimeoutError as exc:
-        raise UpstreamTimeout("the language model did not answer in time") from exc
-    except openai.APIStatusError as exc:
-        raise UpstreamError(f"language model server answered HTTP {exc.status_code} after retries") from exc
-    except openai.APIError as exc:
-        raise UpstreamError(f"language model server unreachable: {type(exc).__name__}") from exc
     answer = (response.choices[0].message.content or "").strip() if response.choices else ""
     if not answer:
         raise UpstreamError("language model returned an empty answer")

@@ -36,6 +36,18 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def parse_json(text: str) -> Any:
+    """`json.loads`, failing only with JSONDecodeError: also for nesting too deep to parse (RecursionError)
+    and integers longer than Python converts (ValueError), so every unparseable body is a 400."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long to convert"
+        raise json.JSONDecodeError(reason, text, 0) from None
+
+
 def _presented_secret(headers: dict[str, str], body: str | None) -> str | None:
     auth = headers.get("authorization") or ""
     if auth[:7].lower() == "bearer ":
@@ -43,11 +55,21 @@ def _presented_secret(headers: dict[str, str], body: str | None) -> str | None:
     if headers.get("x-api-key"):
         return headers["x-api-key"]
     try:
-        parsed = json.loads(body or "")
-    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
+        parsed = parse_json(body or "")
+    except json.JSONDecodeError:  # no secret can be read from a body that does not parse
         return None
     secret = parsed.get("secret") if isinstance(parsed, dict) else None
     return secret if isinstance(secret, str) else None
+
+
+def _matches(presented: str, expected: str) -> bool:
+    """The presented secret's UTF-8 bytes are the expected secret's. A header's UTF-8 bytes (what curl sends)
+    may reach us decoded as ISO-8859-1, as HTTP stacks decode header bytes: its ISO-8859-1 bytes count too."""
+    want = _utf8(expected)
+    candidates = [_utf8(presented)]
+    if not presented.isascii() and max(presented) <= "\xff":
+        candidates.append(presented.encode("latin-1"))
+    return any([hmac.compare_digest(candidate, want) for candidate in candidates])  # noqa: C419 - compare all
 
 
 def refusal(event: Mapping[str, Any]) -> tuple[int, str] | None:
@@ -60,7 +82,7 @@ def refusal(event: Mapping[str, Any]) -> tuple[int, str] | None:
     if expected is None:
         return 401, "the API has no secret configured, so every request is refused"
     presented = _presented_secret(headers, body)
-    if presented is None or not hmac.compare_digest(_utf8(presented), _utf8(expected)):
+    if presented is None or not _matches(presented, expected):
         return 401, "missing or wrong API secret: send Authorization: Bearer <secret>"
     content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if body and content_type != "application/json" and not content_type.endswith("+json"):
@@ -105,7 +127,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def make_app() -> APIGatewayRestResolver:
-    app = GuardedResolver(enable_validation=True, serializer=to_json)
+    app = GuardedResolver(enable_validation=True, serializer=to_json, json_body_deserializer=parse_json)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response:

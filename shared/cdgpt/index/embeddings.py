@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from cdgpt.errors import ModelMismatch, UpstreamError, UpstreamTimeout
+from cdgpt.errors import ModelMismatch, UpstreamError
 from cdgpt.settings import Settings
 
 if TYPE_CHECKING:
@@ -75,21 +75,15 @@ class OpenAIEmbedder:
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         import numpy as np
-        import openai
 
-        from cdgpt.clients import openai_for_request
+        from cdgpt.clients import openai_errors, openai_for_request
 
         rows: list[list[float]] = []
         for start in range(0, len(texts), OPENAI_BATCH):
             batch = list(texts[start : start + OPENAI_BATCH])
             try:
-                response = openai_for_request().embeddings.create(model=self.model, input=batch)
-            except openai.APITimeoutError as exc:
-                raise UpstreamTimeout("the embedding server did not answer in time") from exc
-            except openai.APIStatusError as exc:
-                raise UpstreamError(f"embedding server answered HTTP {exc.status_code} after retries") from exc
-            except openai.APIError as exc:
-                raise UpstreamError(f"embedding server unreachable: {type(exc).__name__}") from exc
+                with openai_errors("the embedding server"):
+                    response = openai_for_request().embeddings.create(model=self.model, input=batch)
             except ValueError as exc:  # the SDK's own check of the answer ("No embedding data received")
                 raise UpstreamError("embedding server returned no vectors") from exc
             data = sorted(response.data, key=lambda d: d.index)

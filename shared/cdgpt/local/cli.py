@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cdgpt.errors import CdgptError
 from cdgpt.local.manage import register
+from cdgpt.local.server import MAX_WORKERS, READ_TIMEOUT_S
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -62,24 +63,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     load_dotenv(".env", override=False)  # a local API_SECRET, for instance
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    from cdgpt.local.server import make_server, template_routes
+    os.environ.setdefault("CDGPT_JOB_RUNNER", "process")  # a training job runs in a process of its own
+    from cdgpt.local.server import serve
     from cdgpt.settings import get_settings
 
     template = Path(args.template)
     if not template.is_file():
         raise CdgptError(f"no template at {template}; run from the project folder or pass --template")
-    server = make_server(template, args.host, args.port)
-    host, port = server.server_address[:2]
-    routes = ", ".join(f"{r.method} {r.path}" for r in template_routes(template))
-    print(f"serving {routes} on http://{host!s}:{port}", file=sys.stderr, flush=True)
     if not (get_settings().api_secret or get_settings().api_secret_param):
         print("warning: no API_SECRET set, so every request will be refused", file=sys.stderr)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(
+        template.resolve(),
+        args.host,
+        args.port,
+        workers=args.workers,
+        max_workers=args.max_workers,
+        read_timeout=args.read_timeout,
+    )
     return 0
 
 
@@ -90,6 +90,13 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
     print(json.dumps(openapi_document(Path(args.template)), indent=1))
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--template", default="template.yaml")
+    serve.add_argument(
+        "--workers", type=_positive_int, default=1, help="processes per function, each taking one request at a time"
+    )
+    serve.add_argument(
+        "--max-workers",
+        type=_positive_int,
+        default=MAX_WORKERS,
+        help=f"more processes per function started while requests overlap (default {MAX_WORKERS})",
+    )
+    serve.add_argument(
+        "--read-timeout",
+        type=float,
+        default=READ_TIMEOUT_S,
+        help=f"seconds for a request's head or body to arrive (default {READ_TIMEOUT_S:g})",
+    )
     serve.set_defaults(func=cmd_serve)
 
     openapi = commands.add_parser("openapi", help="print the API's OpenAPI document, generated from the handlers")

@@ -1,26 +1,26 @@
 """`cdgpt serve`: the API routes declared in template.yaml, on a local HTTP port, without Docker.
 
-Each request becomes the API Gateway (REST, proxy) event the Lambda would receive and goes to the same
-handler function, found through the template's CodeUri and Handler, loaded the way Lambda loads it.
+Each request becomes the API Gateway (REST, proxy) event the Lambda would receive (`gateway.py`) and
+goes to the same handler function, found through the template's CodeUri and Handler and loaded the
+way Lambda loads it, in a worker process of its own (`workers.py`). HTTP is uvicorn's, over h11
+(`asgi.py`, `protocol.py`): framing, keep-alive, limits and timeouts.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
-import time
-import traceback
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-from cdgpt.api.contract import failure
-from cdgpt.limits import MAX_BODY_BYTES
+READ_TIMEOUT_S = 30.0  # for a request head, or a body, to arrive
+MAX_WORKERS = 4  # worker processes per function while requests overlap (each holds its own models)
+KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this
+SHUTDOWN_GRACE_S = 5  # requests still running at Ctrl-C get this long
+BACKLOG = 1024  # connections the kernel queues before accept; the kernel caps it at net.core.somaxconn
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -120,35 +120,6 @@ def openapi_document(template: Path) -> dict[str, Any]:
     return document
 
 
-def api_gateway_event(
-    method: str, path: str, headers: dict[str, str], body: str | None, source_ip: str
-) -> dict[str, Any]:
-    """An API Gateway REST proxy event, as the Lambda receives it."""
-    request_id = str(uuid.uuid4())
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "body": body,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "resourcePath": path,
-            "httpMethod": method,
-            "path": f"/local{path}",
-            "stage": "local",
-            "requestId": request_id,
-            "requestTimeEpoch": int(time.time() * 1000),
-            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent")},
-        },
-    }
-
-
 def lambda_context(function: str, request_id: str) -> SimpleNamespace:
     return SimpleNamespace(
         function_name=function,
@@ -162,59 +133,44 @@ def lambda_context(function: str, request_id: str) -> SimpleNamespace:
     )
 
 
-def make_server(template: Path, host: str, port: int) -> ThreadingHTTPServer:
-    routes = {(r.method, r.path): (r, load_handler(r)) for r in template_routes(template)}
+def serve(
+    template: Path,
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    max_workers: int = MAX_WORKERS,
+    read_timeout: float = READ_TIMEOUT_S,
+) -> None:
+    """Serve the template's routes on uvicorn (h11) until interrupted; each function in `workers`
+    processes, and up to `max_workers` while requests overlap."""
+    import uvicorn
 
-    class RequestHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    from cdgpt.local.asgi import App
+    from cdgpt.local.gateway import RouteTable
+    from cdgpt.local.protocol import protocol_with
+    from cdgpt.local.workers import Pool
 
-        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                if name.lower() not in ("content-length", "connection"):
-                    self.send_header(name, value)
-            if self.close_connection:  # tell the client, or it may reuse the socket we are about to close
-                self.send_header("Connection", "close")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    routes = template_routes(template)
+    functions = dict.fromkeys(route.function for route in routes)
+    pools = {name: Pool(template, name, workers, max_workers) for name in functions}
 
-        def _reply(self, status: int, msg: str) -> None:
-            self.close_connection = True
-            self._send(status, {"Content-Type": "application/json"}, json.dumps(failure(msg)).encode())
+    def ready() -> None:
+        served = ", ".join(f"{route.method} {route.path}" for route in routes)
+        print(f"serving {served} on http://{host}:{port}", file=sys.stderr, flush=True)
 
-        def _dispatch(self) -> None:
-            path = self.path.split("?", 1)[0]
-            found = routes.get((self.command, path))
-            if found is None:
-                return self._reply(404, f"no route {self.command} {path}")
-            length = self.headers.get("Content-Length", "0")
-            if not length.isdigit():
-                return self._reply(400, "bad Content-Length")
-            if int(length) > MAX_BODY_BYTES:
-                return self._reply(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
-            raw = self.rfile.read(int(length))
-            try:
-                body = raw.decode() if raw else None
-            except UnicodeDecodeError:
-                return self._reply(400, "request body is not UTF-8")
-            route, handler = found
-            event = api_gateway_event(self.command, path, dict(self.headers.items()), body, self.client_address[0])
-            request_id = event["requestContext"]["requestId"]
-            try:
-                result = handler(event, lambda_context(route.function, request_id))
-            except Exception:  # what API Gateway does when the function itself fails
-                self.log_error("handler %s failed:\n%s", route.function, traceback.format_exc())
-                return self._reply(500, f"internal error; request id {request_id}")
-            headers = dict((result.get("headers") or {}).items())
-            for name, values in (result.get("multiValueHeaders") or {}).items():
-                headers.setdefault(name, values[-1])
-            self._send(int(result["statusCode"]), headers, (result.get("body") or "").encode())
-            return None
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch  # noqa: N815
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
-
-    return ThreadingHTTPServer((host, port), RequestHandler)
+    config = uvicorn.Config(
+        App(RouteTable(routes), pools, read_timeout, ready),
+        host=host,
+        port=port,
+        http=protocol_with(read_timeout),
+        ws="none",
+        lifespan="on",
+        backlog=BACKLOG,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        proxy_headers=False,  # the peer address is the client's: no X-Forwarded-For from anyone
+        server_header=False,
+        log_level="info",
+    )
+    uvicorn.Server(config).run()

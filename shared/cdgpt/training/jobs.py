@@ -206,12 +206,22 @@ class JobStore:
     def start(self, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
         """A new queued job for the request, or the one already training the model (then False).
 
-        With an Idempotency-Key, a retried request gets the job its first attempt started.
+        With an Idempotency-Key, a retried request gets the job its first attempt was answered with.
         """
         if idempotency_key is not None:
             earlier = self._by_idempotency_key(idempotency_key, request)
             if earlier is not None:
                 return earlier, False
+        job, created = self._start(request)
+        if idempotency_key is not None:
+            record = KeyRecord(job_id=job.job_id, fingerprint=request.fingerprint())
+            try:
+                self.store.put_if(_idempotency_key(idempotency_key), record.model_dump_json().encode(), None)
+            except ConcurrentUpdate:  # the same key, racing itself: the first record stands
+                log.info("an Idempotency-Key was recorded twice", extra={"job_id": job.job_id})
+        return job, created
+
+    def _start(self, request: JobRequest) -> tuple[Job, bool]:
         for _ in range(LOCK_ATTEMPTS):
             lock = self.store.get(_lock_key(request.model_name))
             running = self.active_for(request.model_name) if lock else None
@@ -219,21 +229,11 @@ class JobStore:
                 return running, False
             job = self._create(request)
             try:
-                self.store.put_if(
-                    _lock_key(request.model_name),
-                    Lock(job_id=job.job_id).model_dump_json().encode(),
-                    lock[1] if lock else None,
-                )
+                holder = Lock(job_id=job.job_id).model_dump_json().encode()
+                self.store.put_if(_lock_key(request.model_name), holder, lock[1] if lock else None)
             except ConcurrentUpdate:  # another request took the model first: answer with its job
                 self.store.delete([_job_key(job.job_id), _request_key(job.job_id)])
                 continue
-            if idempotency_key is not None:
-                try:
-                    self.store.put_if(
-                        _idempotency_key(idempotency_key), Lock(job_id=job.job_id).model_dump_json().encode(), None
-                    )
-                except ConcurrentUpdate:
-                    log.info("an Idempotency-Key was recorded twice", extra={"job_id": job.job_id})
             return job, True
         raise ConcurrentUpdate(f"model {request.model_name!r} is being trained by requests racing each other; retry")
 
@@ -243,10 +243,10 @@ class JobStore:
         found = self.store.get(_idempotency_key(key))
         if found is None:
             return None
-        job_id = Lock.model_validate_json(found[0]).job_id
-        if self.request(job_id).fingerprint() != request.fingerprint():
+        record = KeyRecord.model_validate_json(found[0])
+        if record.fingerprint != request.fingerprint():
             raise IdempotencyMismatch("this Idempotency-Key was used for a different request")
-        return self.get(job_id)
+        return self.get(record.job_id)
 
     def _create(self, request: JobRequest) -> Job:
         created = now()
@@ -320,3 +320,8 @@ class JobStore:
 
 class Lock(BaseModel):
     job_id: str
+
+
+class KeyRecord(BaseModel):
+    job_id: str
+    fingerprint: str  # of the request that used the key first

@@ -32,7 +32,9 @@ def check_address(ip: str) -> None:
     addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip.split("%", 1)[0])
     if isinstance(addr, ipaddress.IPv6Address):
         addr = addr.ipv4_mapped or addr.sixtofour or addr  # 6to4 (2002::/16) routes to the IPv4 address it embeds
-    if not addr.is_global or addr.is_multicast or addr.is_reserved:
+    # fec0::/10 (site-local, deprecated) is not in Python's non-global table, so it is named here.
+    site_local = isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local
+    if not addr.is_global or addr.is_multicast or addr.is_reserved or site_local:
         raise SourceRefused(f"refused: address {addr} is not public (private, loopback, link-local or reserved)")
 
 

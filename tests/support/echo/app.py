@@ -1,0 +1,28 @@
+"""A Lambda handler for testing `cdgpt serve` itself: it answers with the event it received.
+
+Some resources misbehave on purpose: /crash raises, /exit ends its process, /malformed returns no
+status, /binary returns a base64 body.
+"""
+
+import base64
+import json
+import os
+
+
+def handler(event, context):
+    resource = event["resource"]
+    if resource == "/crash":
+        raise RuntimeError("the handler failed")
+    if resource == "/exit":
+        os._exit(3)
+    if resource == "/malformed":
+        return {"body": "a reply without a status"}
+    if resource == "/binary":
+        return {"statusCode": 200, "body": base64.b64encode(b"\x00\xff\xfe").decode(), "isBase64Encoded": True}
+    reply = {"event": event, "pid": os.getpid(), "function": context.function_name}
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json", "Content-Length": "1", "Connection": "close"},
+        "multiValueHeaders": {"X-Multi": ["a", "b"]},
+        "body": json.dumps(reply),
+    }
