@@ -107,7 +107,12 @@ def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_lines
     result = train("m", sources, store=store)
     manifest, _ = read_manifest(store, "m")
     folder = f"versions/{manifest.version_id}"
-    names = {"index": "index.faiss", "lexical": "lexical.npz", "docstore": "docstore.jsonl", "docstore_index": "docstore.npz"}
+    names = {
+        "index": "index.faiss",
+        "lexical": "lexical.npz",
+        "docstore": "docstore.jsonl",
+        "docstore_index": "docstore.npz",
+    }
     assert manifest.files == {artifact: f"{folder}/{name}" for artifact, name in names.items()}
     assert sorted(store.keys("models/m/versions/")) == sorted(f"models/m/{folder}/{name}" for name in names.values())
     assert not [k for k in store.keys("models/") if k.endswith((".pkl", ".pickle")) or "/.tmp-" in k]

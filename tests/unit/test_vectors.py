@@ -48,7 +48,7 @@ def test_hnsw_finds_what_exact_search_finds(tmp_path, corpus):
     assert (exact.kind, approximate.kind) == ("exact", "hnsw")
     overlap = []
     for query in questions:
-        truth, truth_cosines = exact.search(query, 10)
+        truth, _ = exact.search(query, 10)
         found, found_cosines = approximate.search(query, 10)
         overlap.append(len(set(truth.tolist()) & set(found.tolist())) / 10)
         # the cosines it reports are exact to float16

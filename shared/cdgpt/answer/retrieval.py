@@ -15,9 +15,9 @@ import numpy as np
 
 from cdgpt.answer.relevance import Evidence, covers
 from cdgpt.errors import ModelMismatch
+from cdgpt.index.docstore import Docstore
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex, tokenize
-from cdgpt.index.docstore import Docstore
 from cdgpt.models.artifacts import Verification, load_artifacts
 from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_manifest
 from cdgpt.models.store import ArtifactStore
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from cdgpt.index.vectors import VectorIndex
 
 CACHED_MODELS = 8
-CANDIDATES = 256  # under an approximate index: the nearest chunks, and the best by BM25, whose cosine is computed
+CANDIDATES = 64  # under an approximate index: the nearest chunks, and the best by BM25, whose cosine is computed
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,8 @@ def _cosines(model: LoadedModel, query: np.ndarray, lexical: np.ndarray) -> np.n
     if every is not None:
         return every
     near, near_cosines = vectors.search(query, CANDIDATES)
-    others = np.setdiff1d(_top(lexical, CANDIDATES), near)
+    matched = np.flatnonzero(lexical)  # BM25 is sparse: rank only the chunks it scored
+    others = np.setdiff1d(matched[_top(lexical[matched], CANDIDATES)], near)
     other_cosines = vectors.cosines(query, others)
     lowest = min(vectors.lowest_cosine(query), *(float(c.min()) for c in (near_cosines, other_cosines) if len(c)))
     cosine = np.full(len(lexical), lowest, dtype=np.float32)

@@ -120,8 +120,10 @@ def _record(line: bytes | str) -> dict[str, Any]:
         record = json.loads(line)
     except ValueError as exc:
         raise DocstoreError("a chunk's record is not JSON") from exc
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not isinstance(
-        record.get("source"), str
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("text"), str)
+        or not isinstance(record.get("source"), str)
     ):
         raise DocstoreError("a chunk's record has no text or source")
     return record
@@ -158,8 +160,9 @@ def read_legacy_docstore(data: bytes, name: str = "") -> Docstore:
         chunks = json.loads(data)["chunks"]
         if not isinstance(chunks, list):
             raise TypeError("chunks must be a list")
-        if not all(isinstance(c, dict) and isinstance(c.get("text"), str) and isinstance(c.get("source"), str)
-                   for c in chunks):
+        if not all(
+            isinstance(c, dict) and isinstance(c.get("text"), str) and isinstance(c.get("source"), str) for c in chunks
+        ):
             raise TypeError("chunks must be records with a text and a source")
     except (ValueError, KeyError, TypeError) as exc:
         raise DocstoreError("the docstore cannot be read") from exc

@@ -11,15 +11,17 @@ which split a run so that no bigram spans them: the terms left are a question's 
 from __future__ import annotations
 
 import io
-from array import array
-from collections.abc import Iterable
 import re
 import threading
 import unicodedata
+from array import array
 from collections import Counter
+from collections.abc import Buffer, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from cdgpt.index.npz import read_npz
 
 K1 = 1.2
 B = 0.75
@@ -308,13 +310,14 @@ class LexicalIndex:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> LexicalIndex:
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            vocab = arrays["vocab"].tobytes().decode()
-            return cls(
-                terms={term: i for i, term in enumerate(vocab.split("\n"))} if vocab else {},
-                indptr=arrays["indptr"],
-                doc_ids=arrays["doc_ids"],
-                weights=arrays["weights"],
-                n_docs=int(arrays["n_docs"][0]),
-            )
+    def from_bytes(cls, data: Buffer) -> LexicalIndex:
+        """The index in `data` (bytes, or a memory-mapped file: its arrays stay views of it, not copies)."""
+        arrays = read_npz(data)
+        vocab = arrays["vocab"].tobytes().decode()
+        return cls(
+            terms={term: i for i, term in enumerate(vocab.split("\n"))} if vocab else {},
+            indptr=arrays["indptr"],
+            doc_ids=arrays["doc_ids"],
+            weights=arrays["weights"],
+            n_docs=int(arrays["n_docs"][0]),
+        )

@@ -25,7 +25,7 @@ Kind = Literal["exact", "hnsw"]
 HNSW_M = 32  # graph degree (64 links per vector on the bottom layer)
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128  # candidates explored per query; a search for more explores as many as it asks for
-SAMPLE = 1024  # vectors kept to estimate a query's lowest cosine over the whole model
+SAMPLE = 256  # vectors kept to estimate a query's lowest cosine over the whole model
 
 
 class VectorIndexError(ValueError):
@@ -53,7 +53,8 @@ class VectorIndexBuilder:
             if choose_kind(self.total, dim, self.exact_max_mb) == "exact":
                 self._index = faiss.IndexFlatIP(dim)
             else:
-                index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+                fp16: Any = faiss.ScalarQuantizer.QT_fp16
+                index = faiss.IndexHNSWSQ(dim, fp16, HNSW_M, faiss.METRIC_INNER_PRODUCT)
                 index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
                 index.train(np.zeros((1, dim), dtype=np.float32))  # float16 needs no training
                 self._index = index
@@ -156,7 +157,7 @@ def _check_graph(index: Any) -> None:
     import faiss
 
     hnsw, n = index.hnsw, index.ntotal
-    storage = faiss.downcast_index(index.storage)
+    storage: Any = faiss.downcast_index(index.storage)
     levels = faiss.vector_to_array(hnsw.levels)
     offsets = faiss.vector_to_array(hnsw.offsets)
     neighbors = faiss.vector_to_array(hnsw.neighbors)

@@ -139,7 +139,7 @@ def load_artifacts(store: ArtifactStore, manifest: Manifest, cache_dir: Path, *,
             raise damaged(name, f"its {artifact} does not match its checksum")
     try:
         index = read_vector_index(files["index"])
-        lexical = LexicalIndex.from_bytes(files["lexical"].read_bytes())
+        lexical = LexicalIndex.from_bytes(_map(files["lexical"]))
         if "docstore_index" in files:
             chunks = read_docstore(_map(files["docstore"]), files["docstore_index"].read_bytes(), name)
         else:

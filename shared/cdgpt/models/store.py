@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cdgpt.errors import ConcurrentUpdate, UpstreamError
 from cdgpt.settings import Settings
@@ -71,16 +71,28 @@ class LocalStore:
 
     def get(self, key: str) -> tuple[bytes, str] | None:
         try:
-            data = self._path(key).read_bytes()
+            with open(self._path(key), "rb") as handle:
+                identity = _identity(os.fstat(handle.fileno()))
+                data = handle.read()
         except FileNotFoundError:
             return None
-        return data, hashlib.sha256(data).hexdigest()
+        etag = hashlib.sha256(data).hexdigest()
+        _last_read[(self.location, key)] = (identity, etag)
+        return data, etag
 
     def file(self, key: str, download_to: Path) -> Path | None:
         path = self._path(key)
         return path if path.is_file() else None
 
     def changed(self, key: str, etag: str) -> bool:
+        """Files are only ever replaced (a rename: a new inode), so one that kept its inode, size and
+        modification time still has the content last read from it: no need to read and hash it again."""
+        try:
+            identity = _identity(self._path(key).stat())
+        except FileNotFoundError:
+            return True
+        if _last_read.get((self.location, key)) == (identity, etag):
+            return False
         current = self.get(key)
         return current is None or current[1] != etag
 
@@ -128,6 +140,14 @@ class LocalStore:
             for folder in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+
+
+# (store location, key) -> (file identity, etag) when last read, by any LocalStore of this process
+_last_read: dict[tuple[str, str], tuple[tuple[int, int, int], str]] = {}
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int]:
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 class S3Store:
@@ -192,7 +212,8 @@ class S3Store:
 
     def put(self, key: str, data: Blob) -> None:
         with _s3_errors("write"):
-            self._client().put_object(Bucket=self.bucket, Key=key, Body=data)
+            body: Any = data  # a mapped file is read like an open file (botocore seeks back on a retry)
+            self._client().put_object(Bucket=self.bucket, Key=key, Body=body)
 
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         from botocore.exceptions import ClientError

@@ -152,9 +152,7 @@ def update_sources(
     if not chunks:
         raise TrainingFailed("removing these sources would leave the model empty; delete the model instead")
     records = kept_records + new_records
-    return _build(
-        store, model_name, base, records, chunks, previous, manifest.prompt, embedder, settings, progress
-    )
+    return _build(store, model_name, base, records, chunks, previous, manifest.prompt, embedder, settings, progress)
 
 
 def _build(
@@ -180,7 +178,9 @@ def _build(
             built = write_artifacts(Path(work), chunks, embedder, NO_PREVIOUS, settings, progress)
         if progress:
             progress("publishing", 0, 1)
-        artifacts = {name: (path.name, mapped.enter_context(_mapped(path))) for name, path in built.files.items()}
+        artifacts: dict[str, tuple[str, Blob]] = {
+            name: (path.name, mapped.enter_context(_mapped(path))) for name, path in built.files.items()
+        }
         return _publish(store, model_name, base, records, artifacts, built, prompt, embedder, settings)
 
 
