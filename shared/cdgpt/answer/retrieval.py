@@ -163,7 +163,7 @@ def search(model: LoadedModel, question: str, k: int, lexical_weight: float) -> 
 def _cosines(model: LoadedModel, query: np.ndarray, lexical: np.ndarray) -> np.ndarray:
     """Every chunk's cosine. An exact index computes them all (one matrix-vector product). An approximate
     one computes the candidates' (the CANDIDATES nearest and the CANDIDATES best by BM25), and gives every
-    other chunk the query's lowest cosine, estimated: its vector part is 0, its lexical part still counts."""
+    other chunk the query's lowest cosine: its vector part is 0, its lexical part still counts."""
     vectors = model.vector_index
     every = vectors.all_cosines(query)
     if every is not None:

@@ -25,7 +25,6 @@ Kind = Literal["exact", "hnsw"]
 HNSW_M = 32  # graph degree (64 links per vector on the bottom layer)
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128  # candidates explored per query; a search for more explores as many as it asks for
-SAMPLE = 256  # vectors kept to estimate a query's lowest cosine over the whole model
 
 
 class VectorIndexError(ValueError):
@@ -80,7 +79,6 @@ class VectorIndex:
 
     index: faiss.Index  # Faiss's own object (search, reconstruct_batch), memory-mapped
     kind: Kind
-    sample: np.ndarray  # exact: empty; HNSW: SAMPLE evenly spaced vectors (float32)
 
     @property
     def ntotal(self) -> int:
@@ -112,10 +110,13 @@ class VectorIndex:
         return self.matrix() @ query
 
     def lowest_cosine(self, query: np.ndarray) -> float:
-        """An estimate of the query's lowest cosine over all chunks (exact under an exact index)."""
+        """The query's lowest cosine over all chunks: exact under an exact index; under HNSW, the nearest
+        chunk to the opposite direction (whose cosine is the lowest), found approximately."""
         every = self.all_cosines(query)
-        scores = every if every is not None else self.sample @ query
-        return float(scores.min()) if len(scores) else 0.0
+        if every is not None:
+            return float(every.min()) if len(every) else 0.0
+        _, opposite = self.search(-query, 1)
+        return -float(opposite[0]) if len(opposite) else 0.0
 
     def matrix(self) -> np.ndarray:
         """An exact index's vectors as an array sharing its (memory-mapped) storage."""
@@ -142,14 +143,19 @@ def read_vector_index(path: Path) -> VectorIndex:
     except RuntimeError as exc:  # Faiss's complaint about a file it cannot parse
         raise VectorIndexError(f"cannot read the vector index: {str(exc).splitlines()[0][:200]}") from exc
     if isinstance(index, faiss.IndexFlatIP):
-        return VectorIndex(index, "exact", np.zeros((0, index.d), dtype=np.float32))
+        return VectorIndex(index, "exact")
     if isinstance(index, faiss.IndexHNSWSQ):
         _check_graph(index)
         index.hnsw.efSearch = HNSW_EF_SEARCH
-        step = max(1, index.ntotal // SAMPLE)
-        sample = index.reconstruct_batch(np.arange(0, index.ntotal, step, dtype=np.int64)[:SAMPLE])
-        return VectorIndex(index, "hnsw", sample)
+        return VectorIndex(index, "hnsw")
     raise VectorIndexError(f"unexpected vector index type {type(index).__name__}")
+
+
+def _view(vector: Any) -> np.ndarray:
+    """A Faiss vector's contents as an array sharing its memory (no copy)."""
+    import faiss
+
+    return faiss.rev_swig_ptr(vector.data(), vector.size()) if vector.size() else np.zeros(0, dtype=np.int64)
 
 
 def _check_graph(index: Any) -> None:
@@ -158,10 +164,9 @@ def _check_graph(index: Any) -> None:
 
     hnsw, n = index.hnsw, index.ntotal
     storage: Any = faiss.downcast_index(index.storage)
-    levels = faiss.vector_to_array(hnsw.levels)
-    offsets = faiss.vector_to_array(hnsw.offsets)
-    neighbors = faiss.vector_to_array(hnsw.neighbors)
-    per_level = faiss.vector_to_array(hnsw.cum_nneighbor_per_level)
+    levels, offsets, neighbors, per_level = (
+        _view(v) for v in (hnsw.levels, hnsw.offsets, hnsw.neighbors, hnsw.cum_nneighbor_per_level)
+    )
     if not n or storage.ntotal != n or storage.code_size != 2 * index.d or len(levels) != n or len(offsets) != n + 1:
         raise VectorIndexError("the vector index's graph does not match its vectors")
     sound = (

@@ -6,15 +6,18 @@ vector index and the docstore's text are memory-mapped, so loading reads neither
 
 Every file's size is checked before it is used, and what is parsed is checked for structure and
 for agreeing with the others. Checksums: a file of up to VERIFY_NOW_BYTES is checked before use;
-larger ones are hashed by a background thread (hashing 600 MB takes a second, longer than the
-whole load), and a model found damaged then is reported as damaged from the next request on.
+larger ones are hashed by a background thread at the lowest priority (hashing 600 MB takes a second,
+longer than the whole load), and a model found damaged then is reported as damaged from the next
+request on. Training verifies every checksum before it reuses a version's vectors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import mmap
+import os
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -51,6 +54,8 @@ class Verification:
     done: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
+        with contextlib.suppress(AttributeError, OSError):  # Linux: the lowest priority, for this thread only
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         try:
             for artifact, path, expected, cached in self.pending:
                 if _sha256(path) != expected:

@@ -59,22 +59,33 @@ def stored_chunk(stored: dict[str, Any]) -> Chunk:
     return Chunk(**{**fields, "headings": tuple(stored.get("headings") or ())})
 
 
-def load_previous(store: ArtifactStore, manifest: Manifest, embedder: Embedder) -> PreviousVersion:
-    """The version's chunks, and its vectors when the same embedder made them; ModelDamaged if unreadable."""
+def load_previous(
+    store: ArtifactStore, manifest: Manifest, embedder: Embedder, *, with_chunks: bool = True
+) -> PreviousVersion:
+    """The version's chunks (unless not wanted), and its vectors when the same embedder made them;
+    ModelDamaged if unreadable."""
     artifacts = load_artifacts(store, manifest, get_settings().cache_dir, verify=True)
-    chunks = [stored_chunk(c) for c in artifacts.chunks]
     info = manifest.embedding
-    if (info.provider, info.model) != (embedder.provider, embedder.model) or embedder.dim not in (0, info.dim):
-        return PreviousVersion(chunks, {})
-    return PreviousVersion(chunks, {text_key(c.context): i for i, c in enumerate(chunks)}, artifacts.index)
+    same = (info.provider, info.model) == (embedder.provider, embedder.model) and embedder.dim in (0, info.dim)
+    if not same and not with_chunks:
+        return NO_PREVIOUS
+    chunks, known = [], {}
+    for i, record in enumerate(artifacts.chunks):
+        chunk = stored_chunk(record)
+        if with_chunks:
+            chunks.append(chunk)
+        if same:
+            known[text_key(chunk.context)] = i
+    return PreviousVersion(chunks, known, artifacts.index if same else None)
 
 
 def reusable(store: ArtifactStore, manifest: Manifest | None, embedder: Embedder) -> PreviousVersion:
-    """Like load_previous, but reuse only saves work: a version it cannot read means training from scratch."""
+    """The vectors load_previous gives, but reuse only saves work: a version it cannot read means training
+    from scratch."""
     if manifest is None:
         return NO_PREVIOUS
     try:
-        return load_previous(store, manifest, embedder)
+        return load_previous(store, manifest, embedder, with_chunks=False)
     except Exception:
         log.warning("cannot reuse the current version", extra={"model_name": manifest.model_name}, exc_info=True)
         return NO_PREVIOUS
