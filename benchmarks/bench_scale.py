@@ -425,7 +425,7 @@ def main() -> int:
             f"| {name} | {percentile(samples, 50):.1f} {unit} | {percentile(samples, 95):.1f} {unit} | {len(samples)} |"
         )
     if overlap is not None:
-        print(f"HNSW top-10 overlap with exact search, {len(asked)} real questions: {overlap:.4f}")
+        print(f"HNSW top-10 overlap with exact search, {len(asked)} real questions about other text: {overlap:.4f}")
     print(f"(max RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB)")
     if stub:
         stub.server.shutdown()

@@ -66,9 +66,10 @@ def test_exact_gives_every_cosine_and_hnsw_finds_the_lowest(tmp_path, corpus):
     assert every is not None and np.allclose(every, vectors @ query, atol=1e-5)
     assert approximate.all_cosines(query) is None
     assert exact.lowest_cosine(query) == pytest.approx(float(every.min()))
-    # HNSW finds the chunk nearest to the opposite direction: the lowest cosine, to float16 precision
-    for query in questions[:20]:
-        assert approximate.lowest_cosine(query) == pytest.approx(float((vectors @ query).min()), abs=2e-3)
+    # HNSW finds the chunk nearest to the opposite direction: a chunk's cosine, so never below the lowest,
+    # and (approximately) the lowest itself
+    errors = [approximate.lowest_cosine(query) - float((vectors @ query).min()) for query in questions]
+    assert min(errors) >= -1e-3 and np.mean(errors) < 5e-3 and max(errors) < 0.05
 
 
 def test_batches_do_not_change_an_exact_index(tmp_path, corpus):

@@ -25,6 +25,7 @@ Kind = Literal["exact", "hnsw"]
 HNSW_M = 32  # graph degree (64 links per vector on the bottom layer)
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128  # candidates explored per query; a search for more explores as many as it asks for
+HNSW_EF_OPPOSITE = 64  # for the one chunk farthest from a query (its cosine is the lowest)
 
 
 class VectorIndexError(ValueError):
@@ -88,12 +89,16 @@ class VectorIndex:
     def dim(self) -> int:
         return int(self.index.d)
 
-    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The n chunks closest to the query, best first: (ids, cosines)."""
+    def search(self, query: np.ndarray, n: int, effort: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The n chunks closest to the query, best first: (ids, cosines). `effort`: HNSW's efSearch."""
+        import faiss
+
         n = min(n, self.ntotal)
         if n <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        scores, ids = self.index.search(query.reshape(1, -1).astype(np.float32, copy=False), n)
+        hnsw_params: Any = getattr(faiss, "SearchParametersHNSW")  # noqa: B009 (missing from Faiss's type stubs)
+        params = hnsw_params(efSearch=effort) if effort and self.kind == "hnsw" else None
+        scores, ids = self.index.search(query.reshape(1, -1).astype(np.float32, copy=False), n, params=params)
         found = ids[0] >= 0
         return ids[0][found], scores[0][found]
 
@@ -115,7 +120,7 @@ class VectorIndex:
         every = self.all_cosines(query)
         if every is not None:
             return float(every.min()) if len(every) else 0.0
-        _, opposite = self.search(-query, 1)
+        _, opposite = self.search(-query, 1, effort=HNSW_EF_OPPOSITE)
         return -float(opposite[0]) if len(opposite) else 0.0
 
     def matrix(self) -> np.ndarray:
