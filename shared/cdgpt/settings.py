@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(0.6, alias="CDGPT_LEXICAL_WEIGHT", ge=0, le=1)
     min_score: float | None = Field(None, alias="CDGPT_MIN_SCORE")
     conversation_hours: float = Field(24.0, alias="CDGPT_CONVERSATION_HOURS", gt=0, le=24)
+    exact_search_max_mb: float = Field(32.0, alias="CDGPT_EXACT_SEARCH_MAX_MB", ge=0)
 
     # API
     api_secret: SecretStr | None = Field(None, alias="API_SECRET")
@@ -61,6 +63,8 @@ class Settings(BaseSettings):
     # Artifacts
     artifacts_bucket: str | None = Field(None, alias="ARTIFACTS_BUCKET")
     data_dir: Path = Field(Path(".cdgpt"), alias="CDGPT_DATA_DIR")
+    cache_dir: Path = Field(Path(tempfile.gettempdir()) / "cdgpt-cache", alias="CDGPT_CACHE_DIR")
+    work_dir: Path = Field(Path(tempfile.gettempdir()), alias="CDGPT_WORK_DIR")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -165,7 +165,7 @@ def test_models_jobs_sources_and_delete_from_the_command_line(in_repo, capsys):
     code, _, err = run(capsys, "sources", "--model", "handbook", "--remove", "samples/nope.md")
     assert code == 1 and error_line(err) == "error: not a source of model 'handbook': samples/nope.md"
     code, out, _ = run(capsys, "delete", "handbook")
-    assert code == 0 and out == "deleted handbook (6 files)\n"
+    assert code == 0 and out == "deleted handbook (8 files)\n"
     code, _, err = run(capsys, "delete", "handbook")
     assert code == 1 and error_line(err) == "error: model 'handbook' has not been trained"
     assert run(capsys, "models")[1] == ""
