@@ -1,31 +1,59 @@
-"""POST /chat."""
+"""POST /chat: the answer as JSON, or as server-sent events (`"stream": true` or Accept: text/event-stream)."""
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdgpt.answer import answering
-from cdgpt.api.contract import ChatRequest, ChatResponse, ChatResult, responses
+from cdgpt.api.contract import ChatRequest, ChatResponse, ChatResult, responses, status_for
+from cdgpt.api.metering import publish_usage
 from cdgpt.api.resolver import answer_budget, logger, make_app, metrics, tracer
+from cdgpt.api.streaming import EventStream, wants_events
 from cdgpt.clients import time_budget
+from cdgpt.errors import CdgptError
 
 app = make_app()
 
 
-@app.post(
-    "/chat", summary="Ask a trained model a question; the answer cites its sources", responses=responses(ChatResponse)
-)
-@tracer.capture_method(capture_response=False)
-def chat(request: Annotated[ChatRequest, Body()]) -> ChatResponse:
+def _answer(request: ChatRequest, stream: EventStream | None = None) -> ChatResponse:
     with time_budget(answer_budget(app.lambda_context)):  # a slow LLM ends in a 504, not a Lambda timeout
         result = answering.chat(
-            request.model_name, request.question, request.history, conversation_id=request.conversation_id
+            request.model_name,
+            request.question,
+            request.history,
+            conversation_id=request.conversation_id,
+            on_token=stream.token if stream else None,
         )
     metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)
-    return ChatResponse(data=ChatResult(**result))
+    response = ChatResponse(data=ChatResult(**result))
+    publish_usage(request.model_name, response.data.usage)
+    return response
+
+
+@app.post(
+    "/chat", summary="Ask a trained model a question; the answer cites its sources", responses=responses(ChatResponse, events=True)
+)
+@tracer.capture_method(capture_response=False)
+def chat(
+    request: Annotated[ChatRequest, Body()], accept: Annotated[str | None, Header(alias="Accept")] = None
+) -> Response[ChatResponse | str]:
+    if not wants_events(request.stream, accept):
+        return Response(200, "application/json", _answer(request))
+    stream = EventStream.for_context(app.lambda_context)
+    try:
+        return stream.done(_answer(request, stream))
+    except Exception as exc:
+        if not stream.started:  # nothing sent yet: the usual status and envelope
+            raise
+        if isinstance(exc, CdgptError):
+            logger.info("streamed answer failed", extra={"error": type(exc).__name__, "status": status_for(exc)})
+            return stream.fail(str(exc))
+        logger.exception("unexpected error in a streamed answer")
+        return stream.fail(f"internal error; request id {app.current_event.request_context.request_id}")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -120,8 +120,10 @@ def openapi_document(template: Path) -> dict[str, Any]:
     return document
 
 
-def lambda_context(function: str, request_id: str) -> SimpleNamespace:
+def lambda_context(function: str, request_id: str, response_sink: Any = None) -> SimpleNamespace:
+    """The Lambda context a handler gets; `response_sink` lets it stream its reply (`api/streaming.py`)."""
     return SimpleNamespace(
+        response_sink=response_sink,
         function_name=function,
         function_version="$LATEST",
         invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{function}",

@@ -26,6 +26,7 @@ from cdgpt.models.registry import Current, EmbeddingInfo, SourceRecord, check_mo
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
 from cdgpt.training.reuse import embed_chunks, load_previous, reusable
+from cdgpt.usage import Usage, add_usage, metering
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,6 +46,7 @@ class TrainOutcome(BaseModel):
     chunks_embedded: int
     documents_unchanged: int = 0  # not read again: their source said so, or their content was the same
     sources: list[SourceRecord]
+    usage: Usage | None = None  # the new text's embedding
 
 
 def check_file_list(file_list: object) -> list[Entry]:
@@ -179,7 +181,9 @@ def _build(
     from cdgpt.index.vectors import build_vector_index, vector_index_to_bytes
 
     report = (lambda n: progress("embedding", n, len(chunks))) if progress else None
-    vectors, embedded = embed_chunks(chunks, embedder, known, report)
+    with metering() as used:
+        used.embedding_model = embedder.model
+        vectors, embedded = embed_chunks(chunks, embedder, known, report)
     if progress:
         progress("publishing", 0, 1)
     artifacts = {
@@ -207,6 +211,7 @@ def _build(
         chunking=_chunking(settings),
         sources=records,
     )
+    add_usage(store, model_name, used, trainings=1)
     return TrainOutcome(
         model_name=model_name,
         version=manifest.version,
@@ -217,4 +222,5 @@ def _build(
         chunks_embedded=embedded,
         documents_unchanged=manifest.counts["documents_unchanged"],
         sources=[r.model_copy(update={"documents": []}) for r in records],
+        usage=used,
     )
