@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdgpt.answer import answering
+from cdgpt.api import cors
 from cdgpt.api.contract import ChatRequest, ChatResponse, ChatResult, responses, status_for
 from cdgpt.api.metering import publish_usage
 from cdgpt.api.resolver import answer_budget, logger, make_app, metrics, tracer
@@ -43,7 +44,7 @@ def chat(
 ) -> Response[ChatResponse | str]:
     if not wants_events(request.stream, accept):
         return Response(200, "application/json", _answer(request))
-    stream = EventStream.for_context(app.lambda_context)
+    stream = EventStream.for_context(app.lambda_context, cors.response_headers(app.current_event.raw_event))
     try:
         return stream.done(_answer(request, stream))
     except Exception as exc:

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     api_secret: SecretStr | None = Field(None, alias="API_SECRET")
     api_secret_param: str | None = Field(None, alias="API_SECRET_PARAM")
     openai_api_key_param: str | None = Field(None, alias="OPENAI_API_KEY_PARAM")
+    cors_origins_setting: str = Field("", alias="CDGPT_CORS_ORIGINS")
 
     # Training jobs
     job_runner_setting: Literal["lambda", "process", "thread"] | None = Field(None, alias="CDGPT_JOB_RUNNER")
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
         if self.job_runner_setting:
             return self.job_runner_setting
         return "lambda" if self.worker_function else "thread"
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """Origins whose pages may call the API from a browser (none by default)."""
+        return tuple(o.strip().rstrip("/") for o in self.cors_origins_setting.split(",") if o.strip())
 
     @property
     def openai_key_given(self) -> bool:

@@ -164,3 +164,7 @@ def summary(store: ArtifactStore, model_name: str, days: int = 30, today: date |
     for day_usage in found:
         total.add(day_usage)
     return UsageSummary(model_name=model_name, days=found, total=total)
+
+
+def models_with_usage(store: ArtifactStore) -> list[str]:
+    return sorted({key[len(PREFIX) :].partition("/")[0] for key in store.keys(PREFIX)})

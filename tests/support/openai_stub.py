@@ -8,7 +8,8 @@
                                 `"stream": true` the reply is server-sent chunks, a word each, then the
                                 usage chunk (when `stream_options.include_usage`) and `[DONE]`;
                                 `stub.hold_streams()` holds every stream after its first chunk until
-                                `stub.release_streams()`
+                                `stub.release_streams()`; `stub.break_streams = True` sends an error
+                                event after the first chunk instead of the rest
 
 Every request is recorded (path, JSON body, lower-cased headers, the status answered). A failure
 queue makes the next requests fail: `stub.fail_next(429)`, `stub.fail_next(503, times=100)`; failures
@@ -104,6 +105,7 @@ class OpenAIStub:
         self.answer: str | None = None  # the answer to answer requests, instead of the canned one
         self.streams_sent_first = threading.Semaphore(0)  # released once per stream whose first chunk went out
         self._stream_gate: threading.Event | None = None
+        self.break_streams = False
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -290,6 +292,10 @@ class OpenAIStub:
                 self.streams_sent_first.release()
                 if self._stream_gate is not None:
                     self._stream_gate.wait(timeout=60)
+                if self.break_streams:
+                    error = {"error": {"message": "stub stream failure", "type": "server_error"}}
+                    handler.wfile.write(f"data: {json.dumps(error)}\n\n".encode())
+                    return
         handler.wfile.write(b"data: [DONE]\n\n")
         handler.wfile.flush()
 

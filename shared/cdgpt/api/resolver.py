@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
+from cdgpt.api import cors
 from cdgpt.api.contract import failure, status_for
 from cdgpt.errors import CdgptError
 from cdgpt.limits import MAX_BODY_BYTES
@@ -94,6 +95,11 @@ class GuardedResolver(APIGatewayRestResolver):
     """Refuses oversized, unauthenticated and non-JSON requests before any routing or validation."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if event.get("httpMethod") == "OPTIONS":  # a CORS preflight comes without credentials
+            return cors.preflight(event)
+        return cors.with_headers(event, self._guarded(event, context))
+
+    def _guarded(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
             refused = refusal(event)
         except Exception:  # a secret that cannot be read (missing parameter, no permission)

@@ -46,14 +46,16 @@ def sse(event: str, data: Any) -> str:
 class EventStream:
     """The events of one response: written through the sink as they come, or kept for one body."""
 
-    def __init__(self, sink: ResponseSink | None) -> None:
+    def __init__(self, sink: ResponseSink | None, headers: dict[str, str] | None = None) -> None:
         self.sink = sink
+        self.headers = {**HEADERS, **(headers or {})}
         self.kept: list[str] = []
         self.started = False  # whether the client has received anything (its status can no longer change)
 
     @classmethod
-    def for_context(cls, context: Any) -> EventStream:
-        return cls(getattr(context, "response_sink", None))
+    def for_context(cls, context: Any, headers: dict[str, str] | None = None) -> EventStream:
+        """The stream for this invocation: live when the runtime gave a sink; `headers` go on its start."""
+        return cls(getattr(context, "response_sink", None), headers)
 
     def send(self, event: str, data: Any) -> None:
         text = sse(event, data)
@@ -61,7 +63,7 @@ class EventStream:
             self.kept.append(text)
             return
         if not self.started:
-            self.sink.start(200, {"Content-Type": EVENT_STREAM + "; charset=utf-8", **HEADERS})
+            self.sink.start(200, {"Content-Type": EVENT_STREAM + "; charset=utf-8", **self.headers})
             self.started = True
         self.sink.write(text)
 
