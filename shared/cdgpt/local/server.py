@@ -103,7 +103,9 @@ def openapi_document(template: Path) -> dict[str, Any]:
 
     document: dict[str, Any] = {}
     for route in template_routes(template):
-        app = load_module(route).app
+        app = getattr(load_module(route), "app", None)
+        if app is None:  # the chat page's function: not part of the API
+            continue
         schema = app.get_openapi_schema(
             title="Custom Data GPT",
             version="1.0.0",
