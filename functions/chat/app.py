@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -36,13 +36,13 @@ def _answer(request: ChatRequest, stream: EventStream | None = None) -> ChatResp
 
 
 @app.post(
-    "/chat", summary="Ask a trained model a question; the answer cites its sources", responses=responses(ChatResponse, events=True)
+    "/chat",
+    summary="Ask a trained model a question; the answer cites its sources",
+    responses=responses(ChatResponse, events=True),
 )
 @tracer.capture_method(capture_response=False)
-def chat(
-    request: Annotated[ChatRequest, Body()], accept: Annotated[str | None, Header(alias="Accept")] = None
-) -> Response[ChatResponse | str]:
-    if not wants_events(request.stream, accept):
+def chat(request: Annotated[ChatRequest, Body()]) -> Response[ChatResponse | str]:
+    if not wants_events(request.stream, app.current_event.headers):
         return Response(200, "application/json", _answer(request))
     stream = EventStream.for_context(app.lambda_context, cors.response_headers(app.current_event.raw_event))
     try:

@@ -111,7 +111,11 @@ def describe_model(
 
 
 def usage_report(
-    model_name: str | None = None, days: int = 30, *, settings: Settings | None = None, store: ArtifactStore | None = None
+    model_name: str | None = None,
+    days: int = 30,
+    *,
+    settings: Settings | None = None,
+    store: ArtifactStore | None = None,
 ) -> list[usage.UsageSummary]:
     """Daily usage of one model, or of every model that used any (deleted ones too), over the last `days` days."""
     settings, store = _context(settings, store)

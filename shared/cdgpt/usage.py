@@ -6,7 +6,8 @@ servers report tokens in each response. The local embedder reports none: its tok
 are not counted, so `embedding_tokens` stays null for it.
 
 Daily totals per model are kept in the artifact store, one small record per model and UTC day,
-updated with a conditional write after each chat and each training:
+updated with a conditional write after each chat and each training (retried with a random backoff; the
+CloudWatch metrics are the exact count when many chats of one model race for the same record):
 
     usage/<model_name>/<YYYY-MM-DD>.json    {"format": 1, "chats", "trainings", "embedding_tokens",
                                              "prompt_tokens", "completion_tokens", "llm_models"}
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,7 +33,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "usage/"
 FORMAT = 1
-WRITE_ATTEMPTS = 5  # conditional writes tried before a day's record gives up one update (logged)
+WRITE_ATTEMPTS = 10  # conditional writes tried before a day's record gives up one update (logged)
+BACKOFF_S = 0.005  # a random wait up to this times the attempt, between attempts
 MAX_DAYS = 366
 
 
@@ -128,7 +132,7 @@ def add_usage(store: ArtifactStore, model_name: str, usage: Usage, *, chats: int
         llm_models={usage.llm_model: usage.prompt_tokens + usage.completion_tokens} if usage.llm_model else {},
     )
     try:
-        for _ in range(WRITE_ATTEMPTS):
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
             found = store.get(key)
             record = _read(found, day)
             record.add(step)
@@ -137,6 +141,7 @@ def add_usage(store: ArtifactStore, model_name: str, usage: Usage, *, chats: int
                 store.put_if(key, json.dumps(data).encode(), found[1] if found else None)
                 return
             except ConcurrentUpdate:
+                time.sleep(random.uniform(0, BACKOFF_S * attempt))  # noqa: S311 - jitter, not a secret
                 continue
         log.warning("usage not counted: the day's record kept changing", extra={"model_name": model_name})
     except Exception:

@@ -19,11 +19,15 @@ from tests.support.serve import SECRET, serving
 from tests.support.web import LocalWeb
 
 HANDBOOK = REPO / "samples/handbook"
-TYPES = {".md": "text/markdown; charset=utf-8", ".txt": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8"}
+TYPES = {
+    ".md": "text/markdown; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+}
 LEAVE = "How many days of paid annual leave does a full-time employee get per year?"
 LUNCH_ZH = "上海办公室的午餐补贴是多少？"
 HOSTILE = (  # a document whose title and text are markup: the page must show them as text
-    '# <img src=x onerror="document.title=\'pwned\'"> Bicycle parking\n\n'
+    "# <img src=x onerror=\"document.title='pwned'\"> Bicycle parking\n\n"
     "Bicycle parking is in the basement garage <script>document.title='pwned'</script>, "
     "open from 7:00 to 21:00; bring your badge to open the bicycle gate.\n"
 )

@@ -95,7 +95,10 @@ def test_an_allowed_origin_gets_its_preflight_and_its_responses(api_secret, monk
     assert preflight("https://elsewhere.example.com")["headers"] == {}
     refused = invoke(chat_handler, event("chat", headers={"Authorization": None, "Origin": PAGE_ORIGIN}))
     assert refused["statusCode"] == 401 and refused["headers"]["Access-Control-Allow-Origin"] == PAGE_ORIGIN
-    routed = invoke(chat_handler, event("chat", body={"model_name": "nothing-here", "question": "q"}, headers={"Origin": PAGE_ORIGIN}))
+    routed = invoke(
+        chat_handler,
+        event("chat", body={"model_name": "nothing-here", "question": "q"}, headers={"Origin": PAGE_ORIGIN}),
+    )
     assert routed["statusCode"] == 404
     assert routed["multiValueHeaders"]["Access-Control-Allow-Origin"] == [PAGE_ORIGIN]
     assert routed["multiValueHeaders"]["Vary"] == ["Origin"]

@@ -18,7 +18,7 @@ from cdgpt.training.pipeline import train
 from cdgpt.usage import Usage, add_usage, summary
 from tests.support import REPO, settings_with
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
-from tests.support.lambda_events import chat_handler, event, invoke, load_handler, route_event, ROUTES
+from tests.support.lambda_events import ROUTES, chat_handler, event, invoke, load_handler, route_event
 from tests.support.openai_stub import TOKEN
 from tests.support.sse import parse
 
@@ -70,7 +70,7 @@ def test_a_follow_up_counts_its_rewriting_call_too(openai_model):
 
 
 def test_daily_totals_add_up_trainings_and_chats(openai_model, openai_stub):
-    outcome, store = openai_model
+    _outcome, store = openai_model
     for _ in range(2):
         chat("handbook", QUESTION, settings=get_settings(), store=store)
     total = summary(store, "handbook").total
@@ -105,8 +105,8 @@ def test_a_day_outside_the_window_is_left_out(tmp_path):
 def test_local_embeddings_are_not_counted(in_repo, capsys):
     assert main(["train", "--model", "handbook", HANDBOOK]) == 0
     assert main(["chat", "--model", "handbook", QUESTION]) == 0
-    out, err = capsys.readouterr()
-    assert "25 days" in out and "usage: embedding not counted (wordllama-l2-supercat-256)" in err
+    out, _err = capsys.readouterr()
+    assert "25 days" in out and out.endswith("\nusage: embedding not counted (wordllama-l2-supercat-256)\n")
     assert main(["usage", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["model_name"] for r in report] == ["handbook"]
@@ -127,9 +127,9 @@ def test_cdgpt_chat_streams_an_llm_answer_to_the_terminal(openai_model, openai_s
     monkeypatch.setenv("CDGPT_DATA_DIR", str(get_settings().data_dir))
     openai_stub.answer = "Twenty-five days [1]. 二十五天。"
     assert main(["chat", "--model", "handbook", QUESTION]) == 0
-    out, err = capsys.readouterr()
+    out = capsys.readouterr().out
     assert out.startswith("Twenty-five days [1]. 二十五天。\n")
-    assert "gpt-4o-mini: 10 prompt + 10 completion tokens" in err
+    assert "gpt-4o-mini: 10 prompt + 10 completion tokens" in out
     assert openai_stub.chat_requests_of("answer")[-1].body["stream"] is True
 
 
@@ -142,7 +142,10 @@ def test_the_chat_handler_publishes_tokens_per_model_and_get_model_sums_them(ope
     assert (per_model[0]["PromptTokens"], per_model[0]["CompletionTokens"]) == ([10.0], [10.0])
     assert per_model[0]["EmbeddingTokens"][0] > 0
 
-    described = invoke(load_handler(ROUTES["GET", "/models/{model_name}"]), route_event("GET", "/models/{model_name}", {"model_name": "handbook"}))
+    described = invoke(
+        load_handler(ROUTES["GET", "/models/{model_name}"]),
+        route_event("GET", "/models/{model_name}", {"model_name": "handbook"}),
+    )
     usage = json.loads(described["body"])["data"]["usage"]
     assert usage["model_name"] == "handbook" and usage["total"]["chats"] == 1 and usage["total"]["trainings"] == 1
 

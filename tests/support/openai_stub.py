@@ -278,7 +278,12 @@ class OpenAIStub:
         handler.send_header("Connection", "close")
         handler.end_headers()
         handler.close_connection = True
-        base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk", "created": 1700000000, "model": streamed.model}
+        base = {
+            "id": "chatcmpl-stream",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": streamed.model,
+        }
         pieces = re.findall(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+\s*|\s+", streamed.answer)
         chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
         chunks += [{**base, "choices": [{"index": 0, "delta": {"content": piece}}]} for piece in pieces]

@@ -14,6 +14,7 @@ has its usual status and JSON envelope either way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import Response
@@ -33,9 +34,10 @@ class ResponseSink(Protocol):
     def write(self, data: str) -> None: ...
 
 
-def wants_events(stream: bool, accept: str | None) -> bool:
+def wants_events(stream: bool, headers: Mapping[str, str] | None) -> bool:
     """`"stream": true` in the body, or an Accept header that names text/event-stream."""
-    return stream or any(part.split(";")[0].strip().lower() == EVENT_STREAM for part in (accept or "").split(","))
+    accept = next((v for k, v in (headers or {}).items() if k.lower() == "accept"), "")
+    return stream or any(part.split(";")[0].strip().lower() == EVENT_STREAM for part in accept.split(","))
 
 
 def sse(event: str, data: Any) -> str:
@@ -70,15 +72,15 @@ class EventStream:
     def token(self, text: str) -> None:
         self.send("token", {"text": text})
 
-    def done(self, result: Envelope) -> Response[str]:
+    def done(self, result: Envelope) -> Response[Any]:
         self.send("done", result.model_dump(mode="json"))
         return self._response()
 
-    def fail(self, msg: str) -> Response[str]:
+    def fail(self, msg: str) -> Response[Any]:
         """The answer failed after the client received its first events: an `error` event ends the stream."""
         self.send("error", failure(msg))
         return self._response()
 
-    def _response(self) -> Response[str]:
+    def _response(self) -> Response[Any]:
         """What the handler returns: the kept events, or nothing more once they were all sent."""
         return Response(200, EVENT_STREAM + "; charset=utf-8", "".join(self.kept), headers=HEADERS)

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 from cdgpt.api.contract import failure
@@ -63,7 +63,7 @@ class StreamedReply:
     """A response whose body comes in pieces as the handler writes them (chunked transfer encoding);
     the frames after the `start` one: `chunk`s, then the `result` (its body is the last piece)."""
 
-    def __init__(self, start: dict[str, Any], frames: AsyncIterator[dict[str, Any]], request_id: str) -> None:
+    def __init__(self, start: dict[str, Any], frames: AsyncGenerator[dict[str, Any], None], request_id: str) -> None:
         self.start, self.frames, self.request_id = start, frames, request_id
 
     async def respond(self, send: Send) -> None:

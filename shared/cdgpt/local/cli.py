@@ -34,7 +34,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             where = source["url"] or source["source"]
             page = f", page {source['page']}" if source["page"] else ""
             print(f"  [{n}] {source['title']} — {where}{page} (score {source['score']})")
-    print(f"\n{usage_line(result['usage'])}", file=sys.stderr)
+    print(f"\n{usage_line(result['usage'])}")
     return 0
 
 
@@ -42,7 +42,9 @@ def usage_line(usage: dict) -> str:
     embedded = "not counted" if usage["embedding_tokens"] is None else f"{usage['embedding_tokens']} tokens"
     line = f"usage: embedding {embedded} ({usage['embedding_model']})"
     if usage["llm_model"]:
-        line += f"; {usage['llm_model']}: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens"
+        line += (
+            f"; {usage['llm_model']}: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens"
+        )
     return line
 
 

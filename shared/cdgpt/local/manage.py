@@ -159,7 +159,9 @@ def cmd_usage(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.model_dump(mode="json") for r in reports], ensure_ascii=False, indent=1))
         return 0
-    print(f"{'model':24} {'chats':>7} {'trainings':>9} {'embedding':>11} {'prompt':>10} {'completion':>10}  (last {args.days} days)")
+    print(
+        f"{'model':24} {'chats':>7} {'trainings':>9} {'embedding':>11} {'prompt':>10} {'completion':>10}  (last {args.days} days)"
+    )
     for report in reports:
         t = report.total
         print(

@@ -23,7 +23,7 @@ import os
 import struct
 import sys
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,7 +70,7 @@ class Worker:
         except asyncio.IncompleteReadError:
             return None
 
-    async def invoke(self, event: dict[str, Any], request_id: str) -> AsyncIterator[dict[str, Any]]:
+    async def invoke(self, event: dict[str, Any], request_id: str) -> AsyncGenerator[dict[str, Any], None]:
         """The worker's frames for this event: `start` and `chunk` frames of a streamed reply, then
         `result`. A consumer that stops early leaves the worker mid-reply: it is stopped."""
         if self.process is None or self.process.returncode is not None:
@@ -140,7 +140,7 @@ class Pool:
             return worker
         return await self.idle.get()
 
-    async def invoke(self, event: dict[str, Any], request_id: str) -> AsyncIterator[dict[str, Any]]:
+    async def invoke(self, event: dict[str, Any], request_id: str) -> AsyncGenerator[dict[str, Any], None]:
         """The frames of one invocation (see `Worker.invoke`); the worker is busy until they end."""
         worker = await self._take()
         frames = worker.invoke(event, request_id)
