@@ -39,7 +39,6 @@ def answer(stub):
     stub.break_streams = False
     yield ANSWER
     stub.release_streams()
-    stub._stream_gate = None
     stub.answer = None
 
 

@@ -103,7 +103,6 @@ class OpenAIStub:
         self._stalled: set[str] = set()
         self._released = threading.Event()
         self.answer: str | None = None  # the answer to answer requests, instead of the canned one
-        self.streams_sent_first = threading.Semaphore(0)  # released once per stream whose first chunk went out
         self._stream_gate: threading.Event | None = None
         self.break_streams = False
         stub = self
@@ -168,8 +167,10 @@ class OpenAIStub:
         self._stream_gate = threading.Event()
 
     def release_streams(self) -> None:
-        if self._stream_gate is not None:
-            self._stream_gate.set()
+        """Let held streams go on; later ones are not held."""
+        gate, self._stream_gate = self._stream_gate, None
+        if gate is not None:
+            gate.set()
 
     def clear_failures(self) -> None:
         with self._lock:
@@ -293,14 +294,13 @@ class OpenAIStub:
         for n, chunk in enumerate(chunks):
             handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             handler.wfile.flush()
-            if n == 1:  # the first piece of text is out
-                self.streams_sent_first.release()
-                if self._stream_gate is not None:
-                    self._stream_gate.wait(timeout=60)
-                if self.break_streams:
-                    error = {"error": {"message": "stub stream failure", "type": "server_error"}}
-                    handler.wfile.write(f"data: {json.dumps(error)}\n\n".encode())
-                    return
+            gate = self._stream_gate
+            if n == 1 and gate is not None:  # the first piece of text is out: hold the rest
+                gate.wait(timeout=60)
+            if n == 1 and self.break_streams:
+                error = {"error": {"message": "stub stream failure", "type": "server_error"}}
+                handler.wfile.write(f"data: {json.dumps(error)}\n\n".encode())
+                return
         handler.wfile.write(b"data: [DONE]\n\n")
         handler.wfile.flush()
 
