@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     legacy_llm_models_setting: str = Field(
         "gpt-3.5-turbo,gpt-3.5-turbo-0301,gpt-3.5-turbo-16k,text-davinci-003,gpt-4", alias="CDGPT_LEGACY_LLM_MODELS"
     )
+    cors_origins_setting: str = Field("", alias="CDGPT_CORS_ORIGINS")
 
     # Training jobs
     job_runner_setting: Literal["lambda", "process", "thread"] | None = Field(None, alias="CDGPT_JOB_RUNNER")
@@ -89,6 +90,11 @@ class Settings(BaseSettings):
     def legacy_llm_models(self) -> set[str]:
         """Language models the original clients may name: each is answered by the configured chat model."""
         return {name.strip() for name in self.legacy_llm_models_setting.split(",") if name.strip()} | {self.chat_model}
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """Origins whose pages may call the API from a browser (none by default)."""
+        return tuple(o.strip().rstrip("/") for o in self.cors_origins_setting.split(",") if o.strip())
 
     @property
     def openai_key_given(self) -> bool:

@@ -112,7 +112,15 @@ def test_train_event_returns_the_exact_success_envelope(api_secret, aws):
         "chunks_embedded",
         "documents_unchanged",
         "sources",
+        "usage",
     ]
+    assert data["usage"] == {  # the local embedder counts no tokens
+        "embedding_model": "wordllama-l2-supercat-256",
+        "embedding_tokens": None,
+        "llm_model": None,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+    }
     assert data["model_name"] == "handbook"
     assert data["size_type"] == "kb"
     assert data["version"] == 1 == manifest_version(aws, "handbook")

@@ -29,6 +29,7 @@ from cdgpt.models.registry import Current, EmbeddingInfo, SourceRecord, check_mo
 from cdgpt.models.store import ArtifactStore, Blob, default_store
 from cdgpt.settings import Settings, get_settings
 from cdgpt.training.reuse import NO_PREVIOUS, DimensionChanged, PreviousVersion, embed_batches, load_previous, reusable
+from cdgpt.usage import Usage, add_usage, metering
 
 BATCH = 2048  # chunks embedded and indexed at a time
 
@@ -47,6 +48,7 @@ class TrainOutcome(BaseModel):
     chunks_embedded: int
     documents_unchanged: int = 0  # not read again: their source said so, or their content was the same
     sources: list[SourceRecord]
+    usage: Usage | None = None  # the new text's embedding
 
 
 def check_file_list(file_list: object) -> list[Entry]:
@@ -180,16 +182,18 @@ def _build(
     The artifacts are written batch by batch into files in a working folder and published from there,
     so neither all the vectors nor the artifacts' bytes are ever held in memory at once."""
     with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="cdgpt-build-") as work, ExitStack() as mapped:
-        try:
-            built = write_artifacts(Path(work), chunks, embedder, previous, settings, progress)
-        except DimensionChanged:  # the server's dimension changed: embed everything
-            built = write_artifacts(Path(work), chunks, embedder, NO_PREVIOUS, settings, progress)
+        with metering() as used:
+            used.embedding_model = embedder.model
+            try:
+                built = write_artifacts(Path(work), chunks, embedder, previous, settings, progress)
+            except DimensionChanged:  # the server's dimension changed: embed everything
+                built = write_artifacts(Path(work), chunks, embedder, NO_PREVIOUS, settings, progress)
         if progress:
             progress("publishing", 0, 1)
         artifacts: dict[str, tuple[str, Blob]] = {
             name: (path.name, mapped.enter_context(_mapped(path))) for name, path in built.files.items()
         }
-        return _publish(store, model_name, base, records, artifacts, built, prompt, embedder, settings)
+        return _publish(store, model_name, base, records, artifacts, built, prompt, embedder, settings, used)
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,7 @@ def _publish(
     prompt: str | None,
     embedder: Embedder,
     settings: Settings,
+    used: Usage,
 ) -> TrainOutcome:
     embedded = built.embedded
     documents = [d for r in records for d in r.documents]
@@ -276,6 +281,7 @@ def _publish(
         chunking=_chunking(settings),
         sources=records,
     )
+    add_usage(store, model_name, used, trainings=1)
     return TrainOutcome(
         model_name=model_name,
         version=manifest.version,
@@ -286,4 +292,5 @@ def _publish(
         chunks_embedded=embedded,
         documents_unchanged=manifest.counts["documents_unchanged"],
         sources=[r.model_copy(update={"documents": []}) for r in records],
+        usage=used,
     )
