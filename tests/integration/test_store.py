@@ -122,7 +122,7 @@ def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_lines
     assert manifest.checksums == {artifact: hashlib.sha256(content).hexdigest() for artifact, content in data.items()}
     wire = train_result(result)
     assert wire.index_model_size == round(len(data["index"]) / 1024, 4)
-    assert wire.pkl_model_size == round(len(data["docstore"]) / 1024, 4)
+    assert wire.pkl_model_size == round((len(data["docstore"]) + len(data["docstore_index"])) / 1024, 4)
 
     lines = data["docstore"].decode().splitlines(keepends=True)
     chunks = [json.loads(line) for line in lines]  # plain JSON, one chunk per line

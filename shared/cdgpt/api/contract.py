@@ -122,13 +122,13 @@ class TrainResult(BaseModel):
 def train_result(outcome: TrainOutcome) -> TrainResult:
     """A published version in the original clients' terms (sizes in KB; the docstore is `pkl_model_size`)."""
 
-    def kb(artifact: str) -> float:
-        return round(outcome.sizes.get(artifact, 0) / 1024, 4)
+    def kb(*artifacts: str) -> float:
+        return round(sum(outcome.sizes.get(a, 0) for a in artifacts) / 1024, 4)
 
     return TrainResult(
         model_name=outcome.model_name,
         index_model_size=kb("index"),
-        pkl_model_size=kb("docstore"),
+        pkl_model_size=kb("docstore", "docstore_index"),  # the chunks' text, and where each one starts
         lexical_model_size=kb("lexical"),
         version=outcome.version,
         version_id=outcome.version_id,
