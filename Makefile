@@ -6,7 +6,7 @@ SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 UV_VENV := .tools/uv
 
-.PHONY: demo test lint lock sam-check openapi clean
+.PHONY: demo test lint lock sam-check openapi browser screenshots clean
 
 # The venv takes the locked versions of every runtime package (the ones the Lambda layers ship).
 $(BIN)/cdgpt: pyproject.toml requirements.lock
@@ -30,6 +30,19 @@ lint: $(BIN)/cdgpt
 ## Run the test suite.
 test: $(BIN)/cdgpt
 	$(BIN)/python -m pytest
+
+## Debian's headless Chromium and its driver (and a small CJK font) for the chat page's browser test.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q .; then \
+		echo "chromium, chromedriver and a CJK font are installed"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver fonts-wqy-microhei >/dev/null; \
+	fi
+
+## Take the README's screenshots of the chat page (docs/*.png) with the same browser test.
+screenshots: $(BIN)/cdgpt browser
+	SCREENSHOTS_DIR=docs $(BIN)/python -m pytest tests/integration/test_chat_page.py -k chinese
 
 $(UV_VENV)/bin/uv:
 	$(PYTHON) -m venv $(UV_VENV)

@@ -71,7 +71,7 @@ def cmd_stages(args: argparse.Namespace) -> None:
 
 
 def timed(owner: object, attribute: str, totals: dict[str, float], name: str) -> None:
-    """Replace owner.attribute (a function, or a classmethod of a class) by one adding its wall time to totals[name]."""
+    """Replace owner.attribute (a function, or a method of a class) by one adding its wall time to totals[name]."""
     inner = getattr(owner, attribute)
     totals.setdefault(name, 0.0)
 
@@ -91,7 +91,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     import cdgpt.ingest.extract.html  # noqa: F401
     import cdgpt.training.pipeline as training
     from cdgpt.index.embeddings import make_embedder
-    from cdgpt.index.lexical import LexicalIndex
+    from cdgpt.index.lexical import LexicalBuilder
     from cdgpt.settings import Settings
 
     folder = Path(args.folder).resolve()
@@ -106,7 +106,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         embedder.embed(["warm-up"])  # the client's first request opens its connection
         timed(embedder, "embed", totals, "embedding")
         timed(training, "ingest", totals, "ingest")
-        timed(LexicalIndex, "build", totals, "lexical index")
+        timed(LexicalBuilder, "add", totals, "lexical index")
+        timed(LexicalBuilder, "finish", totals, "lexical index")
         start = time.perf_counter()
         result = training.train("bench", ["."], settings=settings, embedder=embedder)
         total = time.perf_counter() - start

@@ -18,6 +18,7 @@ def clean_env(monkeypatch, tmp_path):
         if name.startswith(ENV_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.setenv("CDGPT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CDGPT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cdgpt import usage
 from cdgpt.errors import CdgptError, InvalidRequest, UpstreamError
 from cdgpt.ingest.sources.entries import entry_label
 from cdgpt.models import catalog
@@ -112,7 +113,21 @@ def describe_model(
 ) -> catalog.ModelDetail:
     settings, store = _context(settings, store)
     jobs = JobStore(store, settings)
-    return catalog.detail(store, model_name, jobs.active_for(check_model_name(model_name)))
+    detail = catalog.detail(store, model_name, jobs.active_for(check_model_name(model_name)))
+    return detail.model_copy(update={"usage": usage.summary(store, model_name)})
+
+
+def usage_report(
+    model_name: str | None = None,
+    days: int = 30,
+    *,
+    settings: Settings | None = None,
+    store: ArtifactStore | None = None,
+) -> list[usage.UsageSummary]:
+    """Daily usage of one model, or of every model that used any (deleted ones too), over the last `days` days."""
+    settings, store = _context(settings, store)
+    names = [check_model_name(model_name)] if model_name else usage.models_with_usage(store)
+    return [usage.summary(store, name, days) for name in names]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -47,6 +48,7 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(0.6, alias="CDGPT_LEXICAL_WEIGHT", ge=0, le=1)
     min_score: float | None = Field(None, alias="CDGPT_MIN_SCORE")
     conversation_hours: float = Field(24.0, alias="CDGPT_CONVERSATION_HOURS", gt=0, le=24)
+    exact_search_max_mb: float = Field(32.0, alias="CDGPT_EXACT_SEARCH_MAX_MB", ge=0)
 
     # API
     api_secret: SecretStr | None = Field(None, alias="API_SECRET")
@@ -58,6 +60,7 @@ class Settings(BaseSettings):
     legacy_llm_models_setting: str = Field(
         "gpt-3.5-turbo,gpt-3.5-turbo-0301,gpt-3.5-turbo-16k,text-davinci-003,gpt-4", alias="CDGPT_LEGACY_LLM_MODELS"
     )
+    cors_origins_setting: str = Field("", alias="CDGPT_CORS_ORIGINS")
 
     # Training jobs
     job_runner_setting: Literal["lambda", "process", "thread"] | None = Field(None, alias="CDGPT_JOB_RUNNER")
@@ -70,6 +73,8 @@ class Settings(BaseSettings):
     # Artifacts
     artifacts_bucket: str | None = Field(None, alias="ARTIFACTS_BUCKET")
     data_dir: Path = Field(Path(".cdgpt"), alias="CDGPT_DATA_DIR")
+    cache_dir: Path = Field(Path(tempfile.gettempdir()) / "cdgpt-cache", alias="CDGPT_CACHE_DIR")
+    work_dir: Path = Field(Path(tempfile.gettempdir()), alias="CDGPT_WORK_DIR")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
@@ -94,6 +99,11 @@ class Settings(BaseSettings):
     def legacy_llm_models(self) -> set[str]:
         """Language models the original clients may name: each is answered by the configured chat model."""
         return {name.strip() for name in self.legacy_llm_models_setting.split(",") if name.strip()} | {self.chat_model}
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """Origins whose pages may call the API from a browser (none by default)."""
+        return tuple(o.strip().rstrip("/") for o in self.cors_origins_setting.split(",") if o.strip())
 
     @property
     def openai_key_given(self) -> bool:

@@ -55,7 +55,7 @@ def test_train_then_chat(in_repo, capsys):
 def test_uncovered_question_prints_no_sources(in_repo, capsys):
     assert run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/remote-work.md")[0] == 0
     code, out, _ = run(capsys, "chat", "--model", "handbook", "Who won the 1998 FIFA World Cup final?")
-    assert code == 0 and out == NOT_COVERED + "\n"
+    assert code == 0 and out == NOT_COVERED + "\n\nusage: embedding not counted (wordllama-l2-supercat-256)\n"
 
 
 def test_skipped_sources_are_reported_and_training_succeeds(in_repo, capsys):
@@ -165,7 +165,7 @@ def test_models_jobs_sources_and_delete_from_the_command_line(in_repo, capsys):
     code, _, err = run(capsys, "sources", "--model", "handbook", "--remove", "samples/nope.md")
     assert code == 1 and error_line(err) == "error: not a source of model 'handbook': samples/nope.md"
     code, out, _ = run(capsys, "delete", "handbook")
-    assert code == 0 and out == "deleted handbook (6 files)\n"
+    assert code == 0 and out == "deleted handbook (8 files)\n"
     code, _, err = run(capsys, "delete", "handbook")
     assert code == 1 and error_line(err) == "error: model 'handbook' has not been trained"
     assert run(capsys, "models")[1] == ""

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
+import faiss
 import numpy as np
 import pytest
 
 from cdgpt import operations
 from cdgpt.answer.answering import chat
+from cdgpt.clients import reset_clients
 from cdgpt.errors import ModelDamaged
+from cdgpt.models import artifacts
 from cdgpt.models.registry import manifest_key, read_manifest
 from cdgpt.training.pipeline import train
 from tests.support.stores import sources, store  # noqa: F401
@@ -47,25 +51,47 @@ def test_a_damaged_manifest_is_reported_and_retraining_repairs_it(store, sources
     assert chat("m", QUESTION, store=store)["model_version"] == 3
 
 
-def _npz_rewrite(data: bytes) -> bytes:
+def _npz_rewrite(data: bytes, change) -> bytes:
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
         fields = {name: arrays[name] for name in arrays.files}
-    fields["n_docs"] = np.array([int(fields["n_docs"][0]) + 5], dtype=np.int64)
+    change(fields)
     out = io.BytesIO()
     np.savez(out, **fields)
     return out.getvalue()
+
+
+def _more_documents(fields) -> None:
+    fields["n_docs"] = np.array([int(fields["n_docs"][0]) + 5], dtype=np.int64)
+
+
+def _unknown_source(fields) -> None:
+    fields["document"] = fields["document"] + len(json.loads(fields["sources"].tobytes()))
+
+
+def _garble_line(data: bytes) -> bytes:
+    """The first chunk's line made invalid JSON, every size and offset unchanged."""
+    end = data.index(b"\n")
+    return b"x" * end + data[end:]
+
+
+def _graph_out_of_bounds(data: bytes) -> bytes:
+    """An HNSW index whose links name vectors that do not exist (same size, sound header)."""
+    index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+    neighbors = faiss.vector_to_array(index.hnsw.neighbors)
+    faiss.copy_array_to_vector(np.where(neighbors >= 0, neighbors + 10**6, neighbors), index.hnsw.neighbors)
+    return faiss.serialize_index(index).tobytes()
 
 
 ARTIFACTS = {
     "index-truncated": ("index", lambda data: data[: len(data) // 3]),
     "index-random": ("index", lambda data: np.random.default_rng(1).bytes(len(data))),
     "docstore-invalid": ("docstore", lambda data: b'{"format": 1, "chunks": "nope"}'),
-    "docstore-shorter": (
-        "docstore",
-        lambda data: json.dumps({"format": 1, "chunks": json.loads(data)["chunks"][:1]}).encode(),
-    ),
+    "docstore-shorter": ("docstore", lambda data: data[: data.index(b"\n") + 1]),
+    "docstore-line-garbled": ("docstore", _garble_line),
+    "docstore-index-truncated": ("docstore_index", lambda data: data[: len(data) // 2]),
+    "docstore-index-mismatched": ("docstore_index", lambda data: _npz_rewrite(data, _unknown_source)),
     "lexical-truncated": ("lexical", lambda data: data[: len(data) // 2]),
-    "lexical-mismatched": ("lexical", _npz_rewrite),
+    "lexical-mismatched": ("lexical", lambda data: _npz_rewrite(data, _more_documents)),
 }
 
 
@@ -98,3 +124,44 @@ def test_a_missing_artifact_is_damage_too(store, sources):
     store.delete([f"models/m/{manifest.files['index']}"])
     with pytest.raises(ModelDamaged, match="index is missing"):
         chat("m", QUESTION, store=store)
+
+
+@pytest.mark.parametrize("checksums", [True, False], ids=["checked", "older-manifest"])
+def test_an_approximate_index_whose_graph_is_damaged_is_reported_not_followed(store, sources, monkeypatch, checksums):
+    # Given a model with an HNSW index (every model is over a 0 MB threshold)
+    monkeypatch.setenv("CDGPT_EXACT_SEARCH_MAX_MB", "0")
+    reset_clients()
+    train("m", sources, store=store)
+    manifest, _ = read_manifest(store, "m")
+    key = f"models/m/{manifest.files['index']}"
+    assert isinstance(faiss.deserialize_index(np.frombuffer(store.get(key)[0], dtype=np.uint8)), faiss.IndexHNSWSQ)
+    # When its links are overwritten to point past its vectors (the file's size unchanged)
+    overwrite(store, key, _graph_out_of_bounds)
+    if not checksums:
+        store.put(manifest_key("m"), manifest.model_copy(update={"checksums": {}}).model_dump_json().encode())
+    # Then chat reports the damage instead of following them (Faiss would read out of bounds)
+    with pytest.raises(ModelDamaged, match="model 'm' is damaged"):
+        chat("m", QUESTION, store=store)
+
+
+def test_a_large_file_damaged_inside_is_found_by_the_background_checksum(store, sources, monkeypatch):
+    # Given every file counts as large (checked after loading, not before)
+    monkeypatch.setattr(artifacts, "VERIFY_NOW_BYTES", 0)
+    train("m", sources, store=store)
+    manifest, _ = read_manifest(store, "m")
+    key = f"models/m/{manifest.files['docstore']}"
+    # When one letter of a chunk's text changes: every structure check still passes
+    overwrite(store, key, lambda data: data.replace(b"25 days", b"26 days", 1))
+    # Then the checksum computed in the background reports it, and chat refuses the model from then on
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            chat("m", QUESTION, store=store)
+        except ModelDamaged as exc:
+            assert "docstore does not match its checksum" in str(exc)
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the damage was never reported")
+    assert train("m", sources, store=store).version == 2
+    assert chat("m", QUESTION, store=store)["model_version"] == 2

@@ -112,7 +112,15 @@ def test_train_event_returns_the_exact_success_envelope(api_secret, aws):
         "chunks_embedded",
         "documents_unchanged",
         "sources",
+        "usage",
     ]
+    assert data["usage"] == {  # the local embedder counts no tokens
+        "embedding_model": "wordllama-l2-supercat-256",
+        "embedding_tokens": None,
+        "llm_model": None,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+    }
     assert data["model_name"] == "handbook"
     assert data["size_type"] == "kb"
     assert data["version"] == 1 == manifest_version(aws, "handbook")
@@ -123,9 +131,12 @@ def test_train_event_returns_the_exact_success_envelope(api_secret, aws):
     # the sizes are the stored objects' sizes in KB
     manifest = json.loads(aws.get_object(Bucket=ARTIFACTS, Key="models/handbook/manifest.json")["Body"].read())
     index = aws.head_object(Bucket=ARTIFACTS, Key=f"models/handbook/{manifest['files']['index']}")
-    docstore = aws.head_object(Bucket=ARTIFACTS, Key=f"models/handbook/{manifest['files']['docstore']}")
+    docstore = [
+        aws.head_object(Bucket=ARTIFACTS, Key=f"models/handbook/{manifest['files'][name]}")["ContentLength"]
+        for name in ("docstore", "docstore_index")
+    ]
     assert data["index_model_size"] == round(index["ContentLength"] / 1024, 4)
-    assert data["pkl_model_size"] == round(docstore["ContentLength"] / 1024, 4)
+    assert data["pkl_model_size"] == round(sum(docstore) / 1024, 4)  # the chunks' text and their offsets
     assert data["version_id"] == manifest["version_id"]
 
 

@@ -93,7 +93,7 @@ def test_models_are_listed_described_and_deleted(api_secret, aws):
     assert detail["sources"][0]["entry"] == f"s3://{SOURCES}/handbook/" and detail["sources"][0]["status"] == "ok"
     assert len(detail["sources"][0]["documents"]) == 9 and detail["sizes"]["index"] > 0
     deleted = envelope(management("DELETE", "/models/{model_name}", {"model_name": "handbook"}), 200)["data"]
-    assert deleted["model_name"] == "handbook" and deleted["deleted"] and deleted["files_deleted"] == 3
+    assert deleted["model_name"] == "handbook" and deleted["deleted"] and deleted["files_deleted"] == 4
     assert envelope(chat(), 404)["msg"] == "model 'handbook' has not been trained"
     assert envelope(management("GET", "/models/{model_name}", {"model_name": "handbook"}), 404)
     assert envelope(management("DELETE", "/models/{model_name}", {"model_name": "handbook"}), 404)

@@ -55,6 +55,9 @@ class WrappedStore:
     def tidy(self, prefix):
         self.inner.tidy(prefix)
 
+    def file(self, key, download_to):
+        return self.inner.file(key, download_to)
+
 
 class FailingStore(WrappedStore):
     """The `put` of the artifact named `fail_on` writes half its bytes, then fails; or the manifest switch fails."""
@@ -86,6 +89,10 @@ class CountingStore(WrappedStore):
         self.gets[key] = self.gets[key] + 1
         return self.inner.get(key)
 
+    def file(self, key, download_to):
+        self.gets[key] = self.gets[key] + 1
+        return self.inner.file(key, download_to)
+
 
 def version_folders(store, name: str) -> set[str]:
     prefix = f"models/{name}/versions/"
@@ -95,45 +102,43 @@ def version_folders(store, name: str) -> set[str]:
     return folders
 
 
-def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_docstore(store, sources):
-    """No pickle anywhere: a Faiss index, a JSON docstore and a plain-array BM25 index."""
+def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_lines_docstore(store, sources):
+    """No pickle anywhere: a Faiss index, a JSON-lines docstore with its offsets, and a plain-array BM25 index."""
     result = train("m", sources, store=store)
     manifest, _ = read_manifest(store, "m")
     folder = f"versions/{manifest.version_id}"
-    assert manifest.files == {
-        "index": f"{folder}/index.faiss",
-        "lexical": f"{folder}/lexical.npz",
-        "docstore": f"{folder}/docstore.json",
+    names = {
+        "index": "index.faiss",
+        "lexical": "lexical.npz",
+        "docstore": "docstore.jsonl",
+        "docstore_index": "docstore.npz",
     }
-    assert sorted(store.keys("models/m/versions/")) == [
-        f"models/m/{folder}/{name}" for name in ("docstore.json", "index.faiss", "lexical.npz")
-    ]
+    assert manifest.files == {artifact: f"{folder}/{name}" for artifact, name in names.items()}
+    assert sorted(store.keys("models/m/versions/")) == sorted(f"models/m/{folder}/{name}" for name in names.values())
     assert not [k for k in store.keys("models/") if k.endswith((".pkl", ".pickle")) or "/.tmp-" in k]
 
-    index_bytes = store.get(f"models/m/{manifest.files['index']}")[0]
-    docstore_bytes = store.get(f"models/m/{manifest.files['docstore']}")[0]
-    lexical_bytes = store.get(f"models/m/{manifest.files['lexical']}")[0]
-    assert manifest.sizes == {"index": len(index_bytes), "lexical": len(lexical_bytes), "docstore": len(docstore_bytes)}
+    data = {artifact: store.get(f"models/m/{manifest.files[artifact]}")[0] for artifact in names}
+    assert manifest.sizes == {artifact: len(content) for artifact, content in data.items()}
+    assert manifest.checksums == {artifact: hashlib.sha256(content).hexdigest() for artifact, content in data.items()}
     wire = train_result(result)
-    assert wire.index_model_size == round(len(index_bytes) / 1024, 4)
-    assert wire.pkl_model_size == round(len(docstore_bytes) / 1024, 4)
-    assert manifest.checksums == {
-        name: hashlib.sha256(data).hexdigest()
-        for name, data in (("index", index_bytes), ("lexical", lexical_bytes), ("docstore", docstore_bytes))
-    }
+    assert wire.index_model_size == round(len(data["index"]) / 1024, 4)
+    assert wire.pkl_model_size == round((len(data["docstore"]) + len(data["docstore_index"])) / 1024, 4)
 
-    assert not docstore_bytes.startswith(b"\x80")  # not a pickle: plain JSON
-    docstore = json.loads(docstore_bytes)
-    assert docstore["format"] == 1
-    chunks = docstore["chunks"]
+    lines = data["docstore"].decode().splitlines(keepends=True)
+    chunks = [json.loads(line) for line in lines]  # plain JSON, one chunk per line
     assert len(chunks) == result.chunks == manifest.counts["chunks"]
     assert set(chunks[0]) == {"source", "title", "headings", "position", "text", "anchor", "page"}
-    assert {c["source"] for c in chunks} == {"docs/leave.md", "docs/expenses.txt"}
+    with np.load(io.BytesIO(data["docstore_index"]), allow_pickle=False) as arrays:
+        assert arrays["offsets"].tolist() == [0, *np.cumsum([len(line.encode()) for line in lines]).tolist()]
+        sources_table = json.loads(arrays["sources"].tobytes())
+        assert [sources_table[d] for d in arrays["document"]] == [c["source"] for c in chunks]
+    assert set(sources_table) == {"docs/leave.md", "docs/expenses.txt"}
 
-    index = faiss.deserialize_index(np.frombuffer(index_bytes, dtype=np.uint8))
+    index = faiss.deserialize_index(np.frombuffer(data["index"], dtype=np.uint8))
+    assert isinstance(index, faiss.IndexFlatIP)  # a small model is searched exactly
     assert index.ntotal == len(chunks) and index.d == manifest.embedding.dim == 256
 
-    with np.load(io.BytesIO(lexical_bytes), allow_pickle=False) as arrays:  # raises on any object array
+    with np.load(io.BytesIO(data["lexical"]), allow_pickle=False) as arrays:  # raises on any object array
         assert int(arrays["n_docs"][0]) == len(chunks)
         assert all(arrays[name].dtype != object for name in arrays.files)
 
@@ -152,8 +157,14 @@ def test_retraining_bumps_the_version_and_keeps_only_the_previous_one(store, sou
 
 @pytest.mark.parametrize(
     "failure",
-    [{"fail_on": "index.faiss"}, {"fail_on": "lexical.npz"}, {"fail_on": "docstore.json"}, {"fail_manifest": True}],
-    ids=["index-write", "lexical-write", "docstore-write", "manifest-switch"],
+    [
+        {"fail_on": "index.faiss"},
+        {"fail_on": "lexical.npz"},
+        {"fail_on": "docstore.jsonl"},
+        {"fail_on": "docstore.npz"},
+        {"fail_manifest": True},
+    ],
+    ids=["index-write", "lexical-write", "docstore-write", "docstore-index-write", "manifest-switch"],
 )
 def test_a_failed_write_leaves_the_previous_version_serving(store, sources, failure):
     train("m", sources, store=store)

@@ -61,12 +61,12 @@ def test_train_result_reports_sizes_counts_version_and_sources(source_root):
     manifest, _ = read_manifest(LocalStore(data_dir), "handbook")
     model_dir = data_dir / "models/handbook"
     index_file = model_dir / manifest.files["index"]
-    docstore_file = model_dir / manifest.files["docstore"]
+    docstore_files = [model_dir / manifest.files[name] for name in ("docstore", "docstore_index")]
 
     assert result["model_name"] == "handbook"
     assert result["size_type"] == "kb"
     assert result["index_model_size"] == round(index_file.stat().st_size / 1024, 4)
-    assert result["pkl_model_size"] == round(docstore_file.stat().st_size / 1024, 4)
+    assert result["pkl_model_size"] == round(sum(f.stat().st_size for f in docstore_files) / 1024, 4)
     assert isinstance(result["index_model_size"], float) and result["index_model_size"] > 0
     assert result["version"] == 1 and result["version_id"] == manifest.version_id
     assert result["documents"] == 9 == manifest.counts["documents"]

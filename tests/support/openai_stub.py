@@ -1,10 +1,15 @@
 """A small stub of the OpenAI HTTP API on 127.0.0.1, for the real `openai` SDK to talk to.
 
     POST /v1/embeddings         deterministic hashed bag-of-words vectors (similar texts are close)
-    POST /v1/chat/completions   a canned answer that echoes what the prompt held; a request to rewrite a
-                                follow-up or to translate a question (told by its system prompt) gets
-                                `stub.rewrites[question]` or `stub.translations[question]` (else the
-                                question unchanged)
+    POST /v1/chat/completions   a canned answer that echoes what the prompt held (or `stub.answer`, when
+                                set); a request to rewrite a follow-up or to translate a question (told
+                                by its system prompt) gets `stub.rewrites[question]` or
+                                `stub.translations[question]` (else the question unchanged). With
+                                `"stream": true` the reply is server-sent chunks, a word each, then the
+                                usage chunk (when `stream_options.include_usage`) and `[DONE]`;
+                                `stub.hold_streams()` holds every stream after its first chunk until
+                                `stub.release_streams()`; `stub.break_streams = True` sends an error
+                                event after the first chunk instead of the rest
 
 Every request is recorded (path, JSON body, lower-cased headers, the status answered). A failure
 queue makes the next requests fail: `stub.fail_next(429)`, `stub.fail_next(503, times=100)`; failures
@@ -62,6 +67,15 @@ def stub_answer(passages: int, question_chars: int) -> str:
 
 
 @dataclass
+class Streamed:
+    """A completion to send as server-sent chunks."""
+
+    answer: str
+    model: str
+    usage: dict[str, int] | None
+
+
+@dataclass
 class Recorded:
     method: str
     path: str
@@ -88,6 +102,9 @@ class OpenAIStub:
         self._lock = threading.Lock()
         self._stalled: set[str] = set()
         self._released = threading.Event()
+        self.answer: str | None = None  # the answer to answer requests, instead of the canned one
+        self._stream_gate: threading.Event | None = None
+        self.break_streams = False
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -105,6 +122,9 @@ class OpenAIStub:
                 record.status = status
                 with stub._lock:
                     stub.requests.append(record)
+                if isinstance(payload, Streamed):
+                    stub._stream(self, payload)
+                    return
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -141,6 +161,16 @@ class OpenAIStub:
 
     def release(self) -> None:
         self._released.set()
+
+    def hold_streams(self) -> None:
+        """Hold every streamed completion after its first chunk, until `release_streams()`."""
+        self._stream_gate = threading.Event()
+
+    def release_streams(self) -> None:
+        """Let held streams go on; later ones are not held."""
+        gate, self._stream_gate = self._stream_gate, None
+        if gate is not None:
+            gate.set()
 
     def clear_failures(self) -> None:
         with self._lock:
@@ -227,16 +257,52 @@ class OpenAIStub:
         elif kind == "translate":
             answer = self.translations.get(last_user, last_user)
         else:
-            answer = stub_answer(len(PASSAGE.findall(last_user)), len(last_user))
+            answer = self.answer or stub_answer(len(PASSAGE.findall(last_user)), len(last_user))
+        usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return 200, Streamed(answer, body.get("model", "stub-chat"), usage if include_usage else None), {}
         payload = {
             "id": f"chatcmpl-stub{len(self.requests)}",
             "object": "chat.completion",
             "created": 1700000000,
             "model": body.get("model", "stub-chat"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+            "usage": usage,
         }
         return 200, payload, {}
+
+    def _stream(self, handler: BaseHTTPRequestHandler, streamed: Streamed) -> None:
+        """Server-sent chunks, one word each (CJK: a character each), ended by the usage and [DONE]."""
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        base = {
+            "id": "chatcmpl-stream",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": streamed.model,
+        }
+        pieces = re.findall(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+\s*|\s+", streamed.answer)
+        chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+        chunks += [{**base, "choices": [{"index": 0, "delta": {"content": piece}}]} for piece in pieces]
+        chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if streamed.usage is not None:
+            chunks.append({**base, "choices": [], "usage": streamed.usage})
+        for n, chunk in enumerate(chunks):
+            handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            handler.wfile.flush()
+            gate = self._stream_gate
+            if n == 1 and gate is not None:  # the first piece of text is out: hold the rest
+                gate.wait(timeout=60)
+            if n == 1 and self.break_streams:
+                error = {"error": {"message": "stub stream failure", "type": "server_error"}}
+                handler.wfile.write(f"data: {json.dumps(error)}\n\n".encode())
+                return
+        handler.wfile.write(b"data: [DONE]\n\n")
+        handler.wfile.flush()
 
     # Lifecycle
 
@@ -246,5 +312,6 @@ class OpenAIStub:
 
     def __exit__(self, *exc) -> None:
         self.release()
+        self.release_streams()
         self.server.shutdown()
         self.server.server_close()

@@ -7,6 +7,7 @@ searches with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cdgpt.answer import conversations, llm
@@ -18,6 +19,7 @@ from cdgpt.ingest.chunking import split_sentences
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
+from cdgpt.usage import add_usage, metering
 
 HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
 SNIPPET_CHARS = 300
@@ -106,6 +108,7 @@ def llm_answer(
     prompt: str | None,
     settings: Settings,
     template: str | None = None,
+    on_token: Callable[[str], None] | None = None,
 ) -> str:
     context = "\n\n".join(
         f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({_place(h.chunk)})\n{h.chunk['text']}" for h in hits
@@ -121,7 +124,7 @@ def llm_answer(
 
         filled = fill(template, context, question, recent_history(history, HISTORY_BUDGET_CHARS))
         messages.append({"role": "user", "content": filled})
-    return llm.complete(messages, settings)
+    return llm.complete(messages, settings, on_token=on_token)
 
 
 def _place(chunk: dict[str, Any]) -> str:
@@ -150,11 +153,29 @@ def chat(
     settings: Settings | None = None,
     store: ArtifactStore | None = None,
     template: str | None = None,
+    on_token: Callable[[str], None] | None = None,
 ) -> dict:
     """Answer a question. With a conversation_id the server keeps the history: a request's own
-    non-empty history replaces what was kept."""
+    non-empty history replaces what was kept. `on_token` receives the answer as it is written: an
+    LLM's pieces as they arrive, an extractive or "not covered" answer whole."""
     settings = settings or get_settings()
     store = store or default_store(settings)
+    with metering() as used:
+        result = _chat(model_name, question, history, conversation_id, settings, store, template, on_token)
+    add_usage(store, model_name, used, chats=1)
+    return {**result, "usage": used.model_dump()}
+
+
+def _chat(
+    model_name: str,
+    question: str,
+    history: list[str] | None,
+    conversation_id: str | None,
+    settings: Settings,
+    store: ArtifactStore,
+    template: str | None,
+    on_token: Callable[[str], None] | None,
+) -> dict:
     question = check_question(question)
     history = check_history(history)
     if conversation_id is not None:
@@ -165,12 +186,12 @@ def chat(
     results = retrieve(model, query, settings.top_k, settings)
     relevant, documents = results.chunks, results.documents  # both empty when not covered
     numbers = {h.chunk["source"]: n for n, h in enumerate(documents, start=1)}  # [n] cites sources[n-1]
-    if not relevant:
-        answer = NOT_COVERED
-    elif settings.answer_mode == "llm":
-        answer = llm_answer(question, relevant, numbers, history, model.manifest.prompt, settings, template)
+    if relevant and settings.answer_mode == "llm":
+        answer = llm_answer(question, relevant, numbers, history, model.manifest.prompt, settings, template, on_token)
     else:
-        answer = extractive_answer(query.question, relevant, numbers, model.embedder)
+        answer = extractive_answer(query.question, relevant, numbers, model.embedder) if relevant else NOT_COVERED
+        if on_token is not None:
+            on_token(answer)
     history = [*history, f"Human: {question}", f"Bot: {answer}"]
     if conversation_id is not None:
         history = conversations.save(store, conversation_id, history)

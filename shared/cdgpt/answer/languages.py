@@ -52,7 +52,8 @@ def main_language(model: LoadedModel) -> str | None:
         if key in _main:
             return _main[key]
     step = max(1, len(model.chunks) // SAMPLE_CHUNKS)
-    found = language_of("\n".join(chunk["text"] for chunk in model.chunks[::step][:SAMPLE_CHUNKS]))
+    sample = range(0, len(model.chunks), step)[:SAMPLE_CHUNKS]  # parses only the sampled chunks
+    found = language_of("\n".join(model.chunks[i]["text"] for i in sample))
     with _lock:
         _main[key] = found
         while len(_main) > REMEMBERED:

@@ -16,9 +16,10 @@ import numpy as np
 
 from cdgpt.answer.relevance import Evidence, covers, follows_up
 from cdgpt.errors import ModelMismatch
+from cdgpt.index.docstore import Docstore
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex, tokenize
-from cdgpt.models.artifacts import load_artifacts
+from cdgpt.models.artifacts import Verification, load_artifacts
 from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_manifest
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
@@ -26,19 +27,27 @@ from cdgpt.settings import Settings
 if TYPE_CHECKING:
     import faiss
 
+    from cdgpt.index.vectors import VectorIndex
+
 CACHED_MODELS = 8
+CANDIDATES = 64  # under an approximate index: the nearest chunks, and the best by BM25, whose cosine is computed
 
 
 @dataclass(frozen=True)
 class LoadedModel:
     manifest: Manifest
     etag: str
-    index: faiss.Index
-    vectors: np.ndarray  # the index's unit vectors, one row per chunk (a view, not a copy)
+    vector_index: VectorIndex  # nearest chunks (`search`), any chunk's cosine (`cosines`), all of them if exact
     lexical: LexicalIndex
-    chunks: list[dict[str, Any]]
+    chunks: Docstore  # chunks[i] is chunk i's record; chunks.document[i] its document's number in chunks.sources
     embedder: Embedder
     documents: int  # distinct sources among the chunks
+    verification: Verification  # the larger files' checksums, checked in the background
+
+    @property
+    def index(self) -> faiss.Index:
+        """The Faiss index itself (search, reconstruct_batch)."""
+        return self.vector_index.index
 
 
 @dataclass(frozen=True)
@@ -111,21 +120,26 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
     with _lock:
         cached = _cache.get(key)
     if cached and not store.changed(manifest_key(name), cached.etag):
+        if cached.verification.problem:
+            with _lock:
+                _cache.pop(key, None)
+            cached.verification.check()
         with _lock:
             _cache.move_to_end(key)
         return cached
     manifest, etag = read_manifest(store, name)
     _single_threaded_queries()
-    artifacts = load_artifacts(store, manifest)
+    embedder = _embedder_for(manifest, settings)
+    artifacts = load_artifacts(store, manifest, settings.cache_dir)
     model = LoadedModel(
         manifest=manifest,
         etag=etag,
-        index=artifacts.index,
-        vectors=_vectors(artifacts.index),
+        vector_index=artifacts.index,
         lexical=artifacts.lexical,
         chunks=artifacts.chunks,
-        embedder=_embedder_for(manifest, settings),
-        documents=len({chunk["source"] for chunk in artifacts.chunks}),
+        embedder=embedder,
+        documents=len(artifacts.chunks.sources),
+        verification=artifacts.verification,
     )
     with _lock:
         _cache[key] = model
@@ -133,17 +147,6 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
         while len(_cache) > CACHED_MODELS:
             _cache.popitem(last=False)
     return model
-
-
-def _vectors(index: faiss.Index) -> np.ndarray:
-    """A flat index's vectors as an array that shares its memory (the index must outlive it)."""
-    import faiss
-
-    n, dim = index.ntotal, index.d
-    if not n:
-        return np.zeros((0, dim), dtype=np.float32)
-    flat: Any = faiss.downcast_index(index)  # IndexFlatIP
-    return faiss.rev_swig_ptr(flat.get_xb(), n * dim).reshape(n, dim)
 
 
 def retrieve(model: LoadedModel, query: str | Query, k: int, settings: Settings) -> Results:
@@ -190,13 +193,37 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
 
 def _fuse(model: LoadedModel, text: str, vector: np.ndarray, lexical_weight: float) -> tuple[np.ndarray, np.ndarray]:
     """Every chunk's fused score for one text, and its cosine."""
-    cosine = model.vectors @ vector
     lexical = model.lexical.scores(text)
+    cosine = _cosines(model, vector, lexical)
     low, high = float(cosine.min()), float(cosine.max())
     vector_part = (cosine - low) / (high - low) if high > low else np.ones_like(cosine)
     top_lexical = float(lexical.max())
     lexical_part = lexical / top_lexical if top_lexical > 0 else np.zeros_like(cosine)
     return lexical_weight * lexical_part + (1 - lexical_weight) * vector_part, cosine
+
+
+def _cosines(model: LoadedModel, query: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+    """Every chunk's cosine. An exact index computes them all (one matrix-vector product). An approximate
+    one computes the candidates' (the CANDIDATES nearest and the CANDIDATES best by BM25), and gives every
+    other chunk the query's lowest cosine: its vector part is 0, its lexical part still counts."""
+    vectors = model.vector_index
+    every = vectors.all_cosines(query)
+    if every is not None:
+        return every
+    near, near_cosines = vectors.search(query, CANDIDATES)
+    matched = np.flatnonzero(lexical)  # BM25 is sparse: rank only the chunks it scored
+    others = np.setdiff1d(matched[_top(lexical[matched], CANDIDATES)], near)
+    other_cosines = vectors.cosines(query, others)
+    lowest = min(vectors.lowest_cosine(query), *(float(c.min()) for c in (near_cosines, other_cosines) if len(c)))
+    cosine = np.full(len(lexical), lowest, dtype=np.float32)
+    cosine[near] = near_cosines
+    cosine[others] = other_cosines
+    return cosine
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    n = min(n, len(scores))
+    return np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, dtype=np.int64)
 
 
 def _best(fused: np.ndarray, cosine: np.ndarray, n: int) -> np.ndarray:

@@ -24,6 +24,7 @@ from cdgpt.models.catalog import ModelDetail, ModelSummary
 from cdgpt.models.registry import MODEL_NAME
 from cdgpt.training.jobs import Job
 from cdgpt.training.pipeline import TrainOutcome
+from cdgpt.usage import Usage
 
 
 def _history_budget(history: list[str]) -> list[str]:
@@ -87,6 +88,11 @@ class ChatRequest(Request):
             "a non-empty `history` in the request replaces what was kept"
         ),
     ] = None
+    stream: bool = Field(
+        False,
+        description="answer as server-sent events: `token` events as the answer is written, then `done` with "
+        "the usual envelope (also asked by Accept: text/event-stream)",
+    )
 
 
 class SourceStatus(BaseModel):
@@ -110,18 +116,19 @@ class TrainResult(BaseModel):
         0, description="documents reused as they were: not modified (304, ETag) or same content"
     )
     sources: list[SourceStatus]
+    usage: Usage | None = Field(None, description="what embedding the new text used")
 
 
 def train_result(outcome: TrainOutcome) -> TrainResult:
     """A published version in the original clients' terms (sizes in KB; the docstore is `pkl_model_size`)."""
 
-    def kb(artifact: str) -> float:
-        return round(outcome.sizes.get(artifact, 0) / 1024, 4)
+    def kb(*artifacts: str) -> float:
+        return round(sum(outcome.sizes.get(a, 0) for a in artifacts) / 1024, 4)
 
     return TrainResult(
         model_name=outcome.model_name,
         index_model_size=kb("index"),
-        pkl_model_size=kb("docstore"),
+        pkl_model_size=kb("docstore", "docstore_index"),  # the chunks' text, and where each one starts
         lexical_model_size=kb("lexical"),
         version=outcome.version,
         version_id=outcome.version_id,
@@ -130,6 +137,7 @@ def train_result(outcome: TrainOutcome) -> TrainResult:
         chunks_embedded=outcome.chunks_embedded,
         documents_unchanged=outcome.documents_unchanged,
         sources=[SourceStatus(entry=s.entry, status=s.status, reason=s.reason) for s in outcome.sources],
+        usage=outcome.usage,
     )
 
 
@@ -228,6 +236,7 @@ class ChatResult(BaseModel):
         description="what retrieval searched with: the question (a follow-up rewritten into a standalone "
         "question, or with the question before it) and its translation into the documents' main language",
     )
+    usage: Usage | None = Field(None, description="tokens this answer used: embedding, prompt and completion")
 
 
 SHAPES = ("current", "original")  # a body's two shapes: this API's, and the original service's last one
@@ -314,10 +323,12 @@ ERRORS = {
 }
 
 
-def responses(success: Any, accepted: bool = False) -> dict[int, Any]:
-    """The route's documented responses: the success model (and 202 for a job still running), and the
-    failure envelope per status."""
+def responses(success: Any, accepted: bool = False, events: bool = False) -> dict[int, Any]:
+    """The route's documented responses: the success model (and 202 for a job still running, or the
+    server-sent events of a streamed answer), and the failure envelope per status."""
     documented: dict[int, Any] = {200: {"description": "Success", "content": {"application/json": {"model": success}}}}
+    if events:
+        documented[200]["content"]["text/event-stream"] = {"schema": {"type": "string"}}
     if accepted:
         documented[202] = {
             "description": "The training is still running: poll status_url",

@@ -12,6 +12,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
+from cdgpt.api import cors
 from cdgpt.api.contract import SHAPES, failure, status_for
 from cdgpt.errors import CdgptError, Throttled
 from cdgpt.keys.records import Principal, authenticate, looks_like_key
@@ -137,6 +138,11 @@ class GuardedResolver(APIGatewayRestResolver):
     the caller's principal is in `app.context["principal"]` for the routes to authorise (api/auth.py)."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if event.get("httpMethod") == "OPTIONS":  # a CORS preflight comes without credentials
+            return cors.preflight(event)
+        return cors.with_headers(event, self._guarded(event, context))
+
+    def _guarded(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
             admitted = admit(event)
         except Exception:  # a secret or key that cannot be read (missing parameter, no permission)

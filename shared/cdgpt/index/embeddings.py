@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from cdgpt import usage
 from cdgpt.errors import ModelMismatch, UpstreamError
 from cdgpt.settings import Settings
 
@@ -61,6 +62,7 @@ class LocalEmbedder:
             out.append(self._model.embed(batch, norm=True))
             if progress:
                 progress(len(batch))
+        usage.record_embedding(self.model, None)  # tokens of the local model are not counted
         return _normalise(np.vstack(out)) if out else np.zeros((0, self.dim), np.float32)
 
 
@@ -86,6 +88,7 @@ class OpenAIEmbedder:
                     response = openai_for_request().embeddings.create(model=self.model, input=batch)
             except ValueError as exc:  # the SDK's own check of the answer ("No embedding data received")
                 raise UpstreamError("embedding server returned no vectors") from exc
+            usage.record_embedding(self.model, response.usage.prompt_tokens if response.usage else None)
             data = sorted(response.data, key=lambda d: d.index)
             if len(data) != len(batch):
                 raise UpstreamError("embedding server returned a wrong number of vectors")

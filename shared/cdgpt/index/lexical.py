@@ -14,10 +14,14 @@ import io
 import re
 import threading
 import unicodedata
+from array import array
 from collections import Counter
+from collections.abc import Buffer, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from cdgpt.index.npz import read_npz
 
 K1 = 1.2
 B = 0.75
@@ -214,6 +218,51 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
     return _stem(words) + tokens
 
 
+class LexicalBuilder:
+    """Texts added batch by batch; each text's term counts go into flat integer arrays at once, so a
+    large corpus costs 12 bytes per (text, term) pair rather than a Counter per text."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}  # term -> number, in order of first use
+        self._terms = array("i")  # per (text, term) pair, text by text
+        self._counts = array("i")
+        self._lengths = array("i")  # tokens per text
+        self._distinct = array("i")  # distinct terms per text
+
+    def add(self, texts: Iterable[str]) -> None:
+        for text in texts:
+            counts = Counter(tokenize(text))
+            self._terms.extend(self._ids.setdefault(t, len(self._ids)) for t in counts)
+            self._counts.extend(counts.values())
+            self._lengths.append(sum(counts.values()))
+            self._distinct.append(len(counts))
+
+    def finish(self) -> LexicalIndex:
+        n_docs = len(self._lengths)
+        lengths = np.frombuffer(self._lengths, dtype=np.int32).astype(np.float32)
+        avg = float(lengths.mean()) if n_docs and lengths.mean() > 0 else 1.0
+        terms_sorted = sorted(self._ids)
+        rank = np.empty(len(self._ids), dtype=np.int64)  # first-use number -> place in sorted order
+        rank[[self._ids[t] for t in terms_sorted]] = np.arange(len(terms_sorted))
+        term_of = rank[np.frombuffer(self._terms, dtype=np.int32)] if len(self._terms) else np.zeros(0, np.int64)
+        doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), np.frombuffer(self._distinct, dtype=np.int32))
+        order = np.argsort(term_of, kind="stable")  # by term; within a term, by document (added in order)
+        doc_ids, freq = doc_of[order], np.frombuffer(self._counts, dtype=np.int32)[order].astype(np.float32)
+        df = np.bincount(term_of, minlength=len(terms_sorted))
+        indptr = np.zeros(len(terms_sorted) + 1, dtype=np.int64)
+        np.cumsum(df, out=indptr[1:])
+        idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))[term_of[order]]
+        length_norm = K1 * (1 - B + B * lengths[doc_ids] / avg)
+        weights = (idf * freq * (K1 + 1) / (freq + length_norm)).astype(np.float32)
+        return LexicalIndex(
+            terms={term: i for i, term in enumerate(terms_sorted)},
+            indptr=indptr,
+            doc_ids=doc_ids.astype(np.int32),
+            weights=weights,
+            n_docs=n_docs,
+        )
+
+
 @dataclass(frozen=True)
 class LexicalIndex:
     terms: dict[str, int]
@@ -223,24 +272,10 @@ class LexicalIndex:
     n_docs: int
 
     @classmethod
-    def build(cls, texts: list[str]) -> LexicalIndex:
-        counts = [Counter(tokenize(t)) for t in texts]
-        lengths = np.array([sum(c.values()) for c in counts], dtype=np.float32)
-        avg = float(lengths.mean()) if len(texts) and lengths.mean() > 0 else 1.0
-        terms = {term: i for i, term in enumerate(sorted(set().union(*counts)))}
-        # Every (term, document, frequency) at once, sorted by term: documents stay in order within a term.
-        size = sum(map(len, counts))
-        term_ids = np.fromiter((terms[t] for c in counts for t in c), dtype=np.int64, count=size)
-        order = np.argsort(term_ids, kind="stable")
-        docs = np.repeat(np.arange(len(counts), dtype=np.int32), [len(c) for c in counts])[order]
-        freq = np.fromiter((f for c in counts for f in c.values()), dtype=np.float32, count=size)[order]
-        df = np.bincount(term_ids, minlength=len(terms))
-        indptr = np.zeros(len(terms) + 1, dtype=np.int64)
-        np.cumsum(df, out=indptr[1:])
-        idf = np.log(1 + (len(texts) - df + 0.5) / (df + 0.5))
-        length_norm = K1 * (1 - B + B * lengths[docs] / avg)
-        weights = (idf[term_ids[order]] * freq * (K1 + 1) / (freq + length_norm)).astype(np.float32)
-        return cls(terms=terms, indptr=indptr, doc_ids=docs, weights=weights, n_docs=len(texts))
+    def build(cls, texts: Iterable[str]) -> LexicalIndex:
+        builder = LexicalBuilder()
+        builder.add(texts)
+        return builder.finish()
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for the query (zeros where no term matches)."""
@@ -297,13 +332,14 @@ class LexicalIndex:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> LexicalIndex:
-        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            vocab = arrays["vocab"].tobytes().decode()
-            return cls(
-                terms={term: i for i, term in enumerate(vocab.split("\n"))} if vocab else {},
-                indptr=arrays["indptr"],
-                doc_ids=arrays["doc_ids"],
-                weights=arrays["weights"],
-                n_docs=int(arrays["n_docs"][0]),
-            )
+    def from_bytes(cls, data: Buffer) -> LexicalIndex:
+        """The index in `data` (bytes, or a memory-mapped file: its arrays stay views of it, not copies)."""
+        arrays = read_npz(data)
+        vocab = arrays["vocab"].tobytes().decode()
+        return cls(
+            terms={term: i for i, term in enumerate(vocab.split("\n"))} if vocab else {},
+            indptr=arrays["indptr"],
+            doc_ids=arrays["doc_ids"],
+            weights=arrays["weights"],
+            n_docs=int(arrays["n_docs"][0]),
+        )

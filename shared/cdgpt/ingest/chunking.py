@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract import Budget, Document, Section
@@ -97,3 +97,12 @@ def chunk_document(doc: Document, size: int, overlap: int, budget: Budget | None
         if current:
             add(section, current)
     return chunks
+
+
+CHUNK_FIELDS = frozenset(f.name for f in fields(Chunk))
+
+
+def chunk_from_record(record: dict[str, Any]) -> Chunk:
+    """A Chunk from its docstore record (fields this version does not know are left out)."""
+    known = {k: v for k, v in record.items() if k in CHUNK_FIELDS}
+    return Chunk(**{**known, "headings": tuple(record.get("headings") or ())})

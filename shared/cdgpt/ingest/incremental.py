@@ -12,25 +12,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cdgpt.ingest.chunking import Chunk
+import numpy as np
+
+from cdgpt.ingest.chunking import Chunk, chunk_from_record
 from cdgpt.ingest.sources import RawDocument, SourceDocument
 from cdgpt.ingest.sources.entries import Seen
 
 if TYPE_CHECKING:
+    from cdgpt.index.docstore import Docstore
     from cdgpt.models.registry import Manifest
 
 
 @dataclass(frozen=True)
 class PreviousDocument:
     record: dict[str, Any]  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?}
-    chunks: tuple[Chunk, ...]
+    rows: tuple[int, ...]  # its chunks' rows in the version's docstore
 
 
 class Previous:
-    """The current model's documents, by source."""
+    """The current model's documents, by source; their chunks are read from its docstore when reused."""
 
-    def __init__(self, documents: dict[str, PreviousDocument] | None = None) -> None:
+    def __init__(self, documents: dict[str, PreviousDocument] | None = None, docstore: Docstore | None = None) -> None:
         self.documents = documents or {}
+        self.docstore = docstore
         self.seen = {
             source: Seen(d.record.get("etag"), d.record.get("last_modified"), d.record.get("depth"))
             for source, d in self.documents.items()
@@ -49,21 +53,24 @@ class Previous:
             record |= {"etag": raw.etag, "last_modified": raw.last_modified}
         if document.depth is not None:
             record["depth"] = document.depth
-        return {k: v for k, v in record.items() if v is not None}, list(known.chunks)
+        assert self.docstore is not None
+        return {k: v for k, v in record.items() if v is not None}, [
+            chunk_from_record(self.docstore[i]) for i in known.rows
+        ]
 
 
-def previous_documents(manifest: Manifest | None, chunks: list[Chunk], chunking: dict[str, int]) -> Previous:
-    """The current version's documents with their chunks, if it was chunked (and extracted) as this
-    training will be; a document whose chunks are not all there is read again."""
-    if manifest is None or manifest.chunking != chunking:
+def previous_documents(manifest: Manifest | None, docstore: Docstore | None, chunking: dict[str, int]) -> Previous:
+    """The current version's documents, if it was chunked (and extracted) as this training will be; a
+    document whose chunks are not all in the docstore is read again."""
+    if manifest is None or docstore is None or manifest.chunking != chunking:
         return Previous()
-    by_source: dict[str, list[Chunk]] = {}
-    for chunk in chunks:
-        by_source.setdefault(chunk.source, []).append(chunk)
+    order = np.argsort(docstore.document, kind="stable")  # rows grouped by document, in index order
+    starts = np.searchsorted(docstore.document[order], np.arange(len(docstore.sources) + 1))
+    rows = {source: order[starts[n] : starts[n + 1]] for n, source in enumerate(docstore.sources)}
     documents = {
-        d["source"]: PreviousDocument(d, tuple(by_source[d["source"]]))
+        d["source"]: PreviousDocument(d, tuple(int(i) for i in rows[d["source"]]))
         for record in manifest.sources
         for d in record.documents
-        if "reason" not in d and d.get("source") in by_source and len(by_source[d["source"]]) == d.get("chunks")
+        if "reason" not in d and d.get("source") in rows and len(rows[d["source"]]) == d.get("chunks")
     }
-    return Previous(documents)
+    return Previous(documents, docstore)

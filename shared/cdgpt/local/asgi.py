@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 from cdgpt.api.contract import failure
@@ -37,7 +37,7 @@ def envelope_body(msg: str) -> bytes:
 
 
 class Reply:
-    """A whole response. (A streamed one would carry an async iterator of chunks, sent by `respond`.)"""
+    """A whole response (`StreamedReply`: one sent as its handler writes it)."""
 
     def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, close: bool = False) -> None:
         self.status, self.headers, self.body, self.close = status, headers, body, close
@@ -57,6 +57,28 @@ class Reply:
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": self.body, "more_body": False})
+
+
+class StreamedReply:
+    """A response whose body comes in pieces as the handler writes them (chunked transfer encoding);
+    the frames after the `start` one: `chunk`s, then the `result` (its body is the last piece)."""
+
+    def __init__(self, start: dict[str, Any], frames: AsyncGenerator[dict[str, Any], None], request_id: str) -> None:
+        self.start, self.frames, self.request_id = start, frames, request_id
+
+    async def respond(self, send: Send) -> None:
+        status, headers, _ = proxy_reply({**self.start, "body": ""})  # checked by `App._invoke`
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        try:
+            async for frame in self.frames:
+                piece = frame["chunk"] if "chunk" in frame else proxy_reply(frame["result"])[2].decode()
+                if piece:
+                    await send({"type": "http.response.body", "body": piece.encode(), "more_body": True})
+        except (HandlerFailed, MalformedReply) as exc:  # too late for a status: the stream ends where it is
+            log.error("%s after the reply began; request id %s", exc, self.request_id)
+        finally:
+            await self.frames.aclose()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def header_text(value: bytes) -> str:
@@ -97,7 +119,7 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _handle(self, scope: Scope, receive: Receive) -> Reply | None:
+    async def _handle(self, scope: Scope, receive: Receive) -> Reply | StreamedReply | None:
         raw_path = scope["raw_path"].decode("latin-1")
         found = self.table.find(scope["method"], raw_path)
         if isinstance(found, Refusal):  # an unread body is drained by the server, the connection kept
@@ -147,16 +169,22 @@ class App:
             return Reply.envelope(400, "Content-Length and Transfer-Encoding together are refused", close=True)
         return b"".join(chunks)
 
-    async def _invoke(self, match: Match, request: HttpRequest) -> Reply:
+    async def _invoke(self, match: Match, request: HttpRequest) -> Reply | StreamedReply:
         request_id = str(uuid.uuid4())
         event = proxy_event(match, request, request_id)
+        frames = self.pools[match.route.function].invoke(event, request_id)
         try:
-            result = await self.pools[match.route.function].invoke(event, request_id)
-            status, headers, body = proxy_reply(result)
+            first = await anext(frames)
+            if "start" in first:
+                proxy_reply({**first["start"], "body": ""})  # a malformed start is a 502 while one can be sent
+                return StreamedReply(first["start"], frames, request_id)
+            await frames.aclose()
+            status, headers, body = proxy_reply(first["result"])
         except HandlerFailed as exc:
             log.error("%s; request id %s", exc, request_id)
             return Reply.envelope(500, f"internal error; request id {request_id}")
         except MalformedReply as exc:
+            await frames.aclose()
             log.error("%s from %s; request id %s", exc, match.route.function, request_id)
             return Reply.envelope(502, f"bad gateway: the function's reply was malformed; request id {request_id}")
         return Reply(status, headers, body)

@@ -19,18 +19,34 @@ from cdgpt.local.server import MAX_WORKERS, READ_TIMEOUT_S
 def cmd_chat(args: argparse.Namespace) -> int:
     from cdgpt.answer.answering import chat
 
-    result = chat(args.model, args.question)
     if args.json:
-        print(json.dumps(result, ensure_ascii=False, indent=1))
+        print(json.dumps(chat(args.model, args.question), ensure_ascii=False, indent=1))
         return 0
-    print(result["answer"])
+
+    def write(piece: str) -> None:  # the answer streams to the terminal as it is written
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    result = chat(args.model, args.question, on_token=write)
+    print()
     if result["sources"]:
         print("\nSources:")
         for n, source in enumerate(result["sources"], start=1):
             where = source["url"] or source["source"]
             page = f", page {source['page']}" if source["page"] else ""
             print(f"  [{n}] {source['title']} — {where}{page} (score {source['score']})")
+    print(f"\n{usage_line(result['usage'])}")
     return 0
+
+
+def usage_line(usage: dict) -> str:
+    embedded = "not counted" if usage["embedding_tokens"] is None else f"{usage['embedding_tokens']} tokens"
+    line = f"usage: embedding {embedded} ({usage['embedding_model']})"
+    if usage["llm_model"]:
+        line += (
+            f"; {usage['llm_model']}: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens"
+        )
+    return line
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -152,6 +152,28 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_usage(args: argparse.Namespace) -> int:
+    from cdgpt import operations
+
+    reports = operations.usage_report(args.model, args.days)
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in reports], ensure_ascii=False, indent=1))
+        return 0
+    print(
+        f"{'model':24} {'chats':>7} {'trainings':>9} {'embedding':>11} {'prompt':>10} {'completion':>10}  (last {args.days} days)"
+    )
+    for report in reports:
+        t = report.total
+        print(
+            f"{report.model_name:24} {t.chats:>7} {t.trainings:>9} {t.embedding_tokens:>11} {t.prompt_tokens:>10} {t.completion_tokens:>10}"
+        )
+        for model, tokens in sorted(t.llm_models.items()):
+            print(f"  {model}: {tokens} tokens")
+    if not reports:
+        print("no usage recorded yet", file=sys.stderr)
+    return 0
+
+
 def register(commands: Any) -> None:
     """Add the training and model commands to the CLI's subcommands."""
     train = commands.add_parser("train", help="train (or retrain) a model on sources")
@@ -185,6 +207,12 @@ def register(commands: Any) -> None:
     jobs.add_argument("--limit", type=int, default=20)
     jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(func=cmd_jobs)
+
+    usage = commands.add_parser("usage", help="chats, trainings and tokens per model (embedding tokens: OpenAI only)")
+    usage.add_argument("model", nargs="?", help="one model (default: every model)")
+    usage.add_argument("--days", type=int, default=30, help="the last N days, today included (default 30)")
+    usage.add_argument("--json", action="store_true", help="print every day's totals as JSON")
+    usage.set_defaults(func=cmd_usage)
 
     delete = commands.add_parser("delete", help="delete a model and every version (cancels its training)")
     delete.add_argument("model")

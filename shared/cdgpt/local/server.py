@@ -103,7 +103,9 @@ def openapi_document(template: Path) -> dict[str, Any]:
 
     document: dict[str, Any] = {}
     for route in template_routes(template):
-        app = load_module(route).app
+        app = getattr(load_module(route), "app", None)
+        if app is None:  # the chat page's function: not part of the API
+            continue
         schema = app.get_openapi_schema(
             title="Custom Data GPT",
             version="1.0.0",
@@ -120,8 +122,10 @@ def openapi_document(template: Path) -> dict[str, Any]:
     return document
 
 
-def lambda_context(function: str, request_id: str) -> SimpleNamespace:
+def lambda_context(function: str, request_id: str, response_sink: Any = None) -> SimpleNamespace:
+    """The Lambda context a handler gets; `response_sink` lets it stream its reply (`api/streaming.py`)."""
     return SimpleNamespace(
+        response_sink=response_sink,
         function_name=function,
         function_version="$LATEST",
         invoked_function_arn=f"arn:aws:lambda:local:000000000000:function:{function}",

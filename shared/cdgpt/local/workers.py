@@ -7,8 +7,11 @@ handler once from the template's CodeUri/Handler and takes one event at a time.
 
 Server and worker speak in frames over the worker's stdin and stdout: a 4-byte big-endian length,
 then UTF-8 JSON (`{"event", "request_id"}` in, `{"result"}` or `{"error"}` out). The worker's own
-stdout (prints, Powertools logs) goes to stderr, the server's log. A streamed reply would be a series
-of `{"chunk"}` frames ended by `{"result"}`; `Worker.invoke` is the place to yield them.
+stdout (prints, Powertools logs) goes to stderr, the server's log.
+
+A streamed reply is `{"start": {"statusCode", "headers"}}`, then `{"chunk": "..."}` frames, ended by
+`{"result"}` (whose body, if any, is the last chunk) or `{"error"}`: the handler writes them through
+the `response_sink` of its Lambda context (`cdgpt.api.streaming.ResponseSink`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import struct
 import sys
 import traceback
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import IO, Any
 
@@ -66,25 +70,35 @@ class Worker:
         except asyncio.IncompleteReadError:
             return None
 
-    async def invoke(self, event: dict[str, Any], request_id: str) -> dict[str, Any]:
+    async def invoke(self, event: dict[str, Any], request_id: str) -> AsyncGenerator[dict[str, Any], None]:
+        """The worker's frames for this event: `start` and `chunk` frames of a streamed reply, then
+        `result`. A consumer that stops early leaves the worker mid-reply: it is stopped."""
         if self.process is None or self.process.returncode is not None:
             await self.start()  # a worker that died is replaced, as Lambda replaces a crashed container
         assert self.process is not None and self.process.stdin is not None
+        finished = False
         try:
-            self.process.stdin.write(_frame({"event": event, "request_id": request_id}))
-            await self.process.stdin.drain()
-            reply = await self._read()
-        except ConnectionError:  # it died before reading the event
-            reply = None
-        except asyncio.CancelledError:
-            await self.stop()  # half a conversation: this worker cannot be trusted with the next one
-            raise
-        if reply is None:
-            await self.stop()
-            raise HandlerFailed(f"the {self.function} worker exited")
-        if "result" not in reply:
-            raise HandlerFailed(f"the {self.function} handler raised")
-        return reply["result"]
+            try:
+                self.process.stdin.write(_frame({"event": event, "request_id": request_id}))
+                await self.process.stdin.drain()
+            except ConnectionError:  # it died before reading the event
+                pass
+            while True:
+                reply = await self._read()
+                if reply is None:
+                    await self.stop()
+                    raise HandlerFailed(f"the {self.function} worker exited")
+                if "start" in reply or "chunk" in reply:
+                    yield reply
+                    continue
+                finished = True
+                if "result" not in reply:
+                    raise HandlerFailed(f"the {self.function} handler raised")
+                yield reply
+                return
+        finally:
+            if not finished:  # cancelled or abandoned: half a conversation, it cannot be trusted with the next
+                await self.stop()
 
     async def stop(self) -> None:
         process, self.process = self.process, None
@@ -126,24 +140,46 @@ class Pool:
             return worker
         return await self.idle.get()
 
-    async def invoke(self, event: dict[str, Any], request_id: str) -> dict[str, Any]:
+    async def invoke(self, event: dict[str, Any], request_id: str) -> AsyncGenerator[dict[str, Any], None]:
+        """The frames of one invocation (see `Worker.invoke`); the worker is busy until they end."""
         worker = await self._take()
+        frames = worker.invoke(event, request_id)
         try:
-            return await worker.invoke(event, request_id)
+            async for frame in frames:
+                yield frame
         finally:
+            await frames.aclose()
             self.idle.put_nowait(worker)
 
     async def stop(self) -> None:
         await asyncio.gather(*(worker.stop() for worker in self.workers))
 
 
+class FrameSink:
+    """The `response_sink` a handler streams through: each write is a frame to the server at once."""
+
+    def __init__(self, channel_out: IO[bytes]) -> None:
+        self.channel_out = channel_out
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self.channel_out.write(_frame(message))
+        self.channel_out.flush()
+
+    def start(self, status: int, headers: dict[str, str]) -> None:
+        self._send({"start": {"statusCode": status, "headers": headers}})
+
+    def write(self, data: str) -> None:
+        self._send({"chunk": data})
+
+
 def _serve(handler: Any, function: str, channel_in: IO[bytes], channel_out: IO[bytes]) -> None:
     from cdgpt.local.server import lambda_context
 
+    sink = FrameSink(channel_out)
     while header := channel_in.read(_LENGTH.size):
         request = json.loads(channel_in.read(_LENGTH.unpack(header)[0]))
         try:
-            reply = {"result": handler(request["event"], lambda_context(function, request["request_id"]))}
+            reply = {"result": handler(request["event"], lambda_context(function, request["request_id"], sink))}
         except Exception:  # what Lambda reports when the function itself fails
             print(f"handler {function} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
             reply = {"error": "handler raised"}

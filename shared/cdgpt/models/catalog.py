@@ -6,11 +6,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cdgpt.errors import ModelNotFound
 from cdgpt.models.registry import EmbeddingInfo, Manifest, SourceRecord, current, model_names
 from cdgpt.models.store import ArtifactStore
+from cdgpt.usage import UsageSummary
 
 if TYPE_CHECKING:
     from cdgpt.training.jobs import Job
@@ -31,6 +32,7 @@ class ModelSummary(BaseModel):
 
 
 class ModelDetail(ModelSummary):
+    usage: UsageSummary | None = Field(None, description="chats, trainings and tokens per day, last 30 days")
     version_id: str | None = None
     prompt: str | None = None
     sizes: dict[str, int] = {}

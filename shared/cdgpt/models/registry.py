@@ -1,7 +1,7 @@
 """Trained models in an artifact store: a manifest that points at one immutable version folder.
 
     models/<name>/manifest.json                 switched last, with a conditional write
-    models/<name>/versions/<version_id>/...     index.faiss, lexical.npz, docstore.json (written first)
+    models/<name>/versions/<version_id>/...     index.faiss, lexical.npz, docstore.jsonl + .npz (written first)
 
 A reader never sees half a model; a failed training leaves the previous version serving; a training
 publishes only over the manifest it started from, so two trainings cannot overwrite each other and a
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from cdgpt.errors import ConcurrentUpdate, InvalidRequest, ModelDamaged, ModelNotFound
 from cdgpt.ingest.sources.entries import CrawlEntry
-from cdgpt.models.store import ArtifactStore
+from cdgpt.models.store import ArtifactStore, Blob
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +157,9 @@ def read_artifact(store: ArtifactStore, manifest: Manifest, artifact: str) -> by
 
 
 def publish(
-    store: ArtifactStore, name: str, base: Current, artifacts: dict[str, tuple[str, bytes]], **fields: Any
+    store: ArtifactStore, name: str, base: Current, artifacts: dict[str, tuple[str, Blob]], **fields: Any
 ) -> Manifest:
-    """Write a new version's artifacts ({name: (file name, bytes)}), then switch the manifest to it,
+    """Write a new version's artifacts ({name: (file name, content)}), then switch the manifest to it,
     only if the manifest is still the one the training started from (`base`)."""
     key = manifest_key(check_model_name(name))
     version = base.last_version + 1

@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import mmap
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cdgpt.errors import ConcurrentUpdate, UpstreamError
 from cdgpt.settings import Settings
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
+Blob = bytes | mmap.mmap  # an artifact's content: in memory, or a mapped file (large artifacts)
 LOCKS = ".locks/"  # the local store's lock files for compare-and-swap writes
 
 
@@ -35,7 +38,12 @@ class ArtifactStore(Protocol):
         """Whether the key no longer has this etag (a cheap check)."""
         ...
 
-    def put(self, key: str, data: bytes) -> None: ...
+    def put(self, key: str, data: Blob) -> None: ...
+
+    def file(self, key: str, download_to: Path) -> Path | None:
+        """A local file holding the key's content, for memory-mapping: the local store's own file, or
+        (S3) a download to `download_to`, reused when it is already there. None when the key does not exist."""
+        ...
 
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         """Write only if the key still has etag (None: only if it does not exist), else ConcurrentUpdate;
@@ -63,16 +71,32 @@ class LocalStore:
 
     def get(self, key: str) -> tuple[bytes, str] | None:
         try:
-            data = self._path(key).read_bytes()
+            with open(self._path(key), "rb") as handle:
+                identity = _identity(os.fstat(handle.fileno()))
+                data = handle.read()
         except FileNotFoundError:
             return None
-        return data, hashlib.sha256(data).hexdigest()
+        etag = hashlib.sha256(data).hexdigest()
+        _last_read[(self.location, key)] = (identity, etag)
+        return data, etag
+
+    def file(self, key: str, download_to: Path) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
 
     def changed(self, key: str, etag: str) -> bool:
+        """Files are only ever replaced (a rename: a new inode), so one that kept its inode, size and
+        modification time still has the content last read from it: no need to read and hash it again."""
+        try:
+            identity = _identity(self._path(key).stat())
+        except FileNotFoundError:
+            return True
+        if _last_read.get((self.location, key)) == (identity, etag):
+            return False
         current = self.get(key)
         return current is None or current[1] != etag
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: Blob) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -118,6 +142,14 @@ class LocalStore:
                     folder.rmdir()
 
 
+# (store location, key) -> (file identity, etag) when last read, by any LocalStore of this process
+_last_read: dict[tuple[str, str], tuple[tuple[int, int, int], str]] = {}
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int]:
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 class S3Store:
     """An S3 bucket; the manifest switch uses conditional writes (If-Match / If-None-Match)."""
 
@@ -152,13 +184,36 @@ class S3Store:
         with obj["Body"] as body:
             return body.read(), obj["ETag"]
 
+    def file(self, key: str, download_to: Path) -> Path | None:
+        """Downloaded in parallel parts to a temporary name, renamed when complete."""
+        from botocore.exceptions import ClientError
+
+        if download_to.is_file():
+            return download_to
+        download_to.parent.mkdir(parents=True, exist_ok=True)
+        partial = download_to.with_name(f".{download_to.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            with _s3_errors("read", passing=ClientError):
+                self._client().download_file(self.bucket, key, str(partial))
+        except ClientError as exc:
+            partial.unlink(missing_ok=True)
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None
+            raise UpstreamError(f"S3 read failed: {exc.response['Error']['Code']}") from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(download_to)
+        return download_to
+
     def changed(self, key: str, etag: str) -> bool:
         head = self._read("head_object", key)
         return head is None or head["ETag"] != etag
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: Blob) -> None:
         with _s3_errors("write"):
-            self._client().put_object(Bucket=self.bucket, Key=key, Body=data)
+            body: Any = data  # a mapped file is read like an open file (botocore seeks back on a retry)
+            self._client().put_object(Bucket=self.bucket, Key=key, Body=body)
 
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         from botocore.exceptions import ClientError

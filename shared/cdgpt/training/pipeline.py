@@ -6,16 +6,19 @@ training that overlaps another one, or a deletion, fails instead of overwriting 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
-from typing import TYPE_CHECKING
+import mmap
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from cdgpt.errors import InvalidRequest, ModelDamaged, ModelNotFound, TrainingFailed
-from cdgpt.index.docstore import docstore_to_bytes
+from cdgpt.index.docstore import DocstoreWriter
 from cdgpt.index.embeddings import Embedder, make_embedder
-from cdgpt.index.lexical import LexicalIndex
+from cdgpt.index.lexical import LexicalBuilder
 from cdgpt.ingest.chunking import Chunk
 from cdgpt.ingest.extract import EXTRACTION_VERSION
 from cdgpt.ingest.incremental import previous_documents
@@ -23,12 +26,12 @@ from cdgpt.ingest.pipeline import ingest
 from cdgpt.ingest.sources.entries import Entry, entry_label, parse_entry
 from cdgpt.limits import MAX_PROMPT_CHARS, MAX_SOURCES
 from cdgpt.models.registry import Current, EmbeddingInfo, SourceRecord, check_model_name, current, publish
-from cdgpt.models.store import ArtifactStore, default_store
+from cdgpt.models.store import ArtifactStore, Blob, default_store
 from cdgpt.settings import Settings, get_settings
-from cdgpt.training.reuse import embed_chunks, load_previous, reusable
+from cdgpt.training.reuse import NO_PREVIOUS, DimensionChanged, PreviousVersion, embed_batches, load_previous, reusable
+from cdgpt.usage import Usage, add_usage, metering
 
-if TYPE_CHECKING:
-    import numpy as np
+BATCH = 2048  # chunks embedded and indexed at a time
 
 Progress = Callable[[str, int, int], None]  # (stage, advance, total)
 
@@ -45,6 +48,7 @@ class TrainOutcome(BaseModel):
     chunks_embedded: int
     documents_unchanged: int = 0  # not read again: their source said so, or their content was the same
     sources: list[SourceRecord]
+    usage: Usage | None = None  # the new text's embedding
 
 
 def check_file_list(file_list: object) -> list[Entry]:
@@ -98,11 +102,11 @@ def train(
     embedder = embedder or make_embedder(settings)
     base = current(store, model_name)
     previous = reusable(store, base.manifest, embedder)
-    unchanged = previous_documents(base.manifest, previous.chunks, _chunking(settings))
+    unchanged = previous_documents(base.manifest, previous.docstore, _chunking(settings))
     records, chunks = ingest(entries, settings, progress, unchanged)
     if not chunks:
         raise _no_text(records, "no source could be used")
-    return _build(store, model_name, base, records, chunks, previous.vectors, prompt, embedder, settings, progress)
+    return _build(store, model_name, base, records, chunks, previous, prompt, embedder, settings, progress)
 
 
 def retrain(
@@ -158,9 +162,7 @@ def update_sources(
     if not chunks:
         raise TrainingFailed("removing these sources would leave the model empty; delete the model instead")
     records = kept_records + new_records
-    return _build(
-        store, model_name, base, records, chunks, previous.vectors, manifest.prompt, embedder, settings, progress
-    )
+    return _build(store, model_name, base, records, chunks, previous, manifest.prompt, embedder, settings, progress)
 
 
 def _build(
@@ -169,44 +171,117 @@ def _build(
     base: Current,
     records: list[SourceRecord],
     chunks: list[Chunk],
-    known: dict[str, np.ndarray],
+    previous: PreviousVersion,
     prompt: str | None,
     embedder: Embedder,
     settings: Settings,
     progress: Progress | None,
 ) -> TrainOutcome:
-    """Embed what is new, build the indexes and publish them over `base`."""
-    from cdgpt.index.vectors import build_vector_index, vector_index_to_bytes
+    """Embed what is new, build the indexes and publish them over `base`.
 
-    report = (lambda n: progress("embedding", n, len(chunks))) if progress else None
-    vectors, embedded = embed_chunks(chunks, embedder, known, report)
-    if progress:
-        progress("publishing", 0, 1)
-    artifacts = {
-        "index": ("index.faiss", vector_index_to_bytes(build_vector_index(vectors))),
-        "lexical": ("lexical.npz", LexicalIndex.build([c.context for c in chunks]).to_bytes()),
-        "docstore": ("docstore.json", docstore_to_bytes([asdict(c) for c in chunks])),
+    The artifacts are written batch by batch into files in a working folder and published from there,
+    so neither all the vectors nor the artifacts' bytes are ever held in memory at once."""
+    with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="cdgpt-build-") as work, ExitStack() as mapped:
+        with metering() as used:
+            used.embedding_model = embedder.model
+            try:
+                built = write_artifacts(Path(work), chunks, embedder, previous, settings, progress)
+            except DimensionChanged:  # the server's dimension changed: embed everything
+                built = write_artifacts(Path(work), chunks, embedder, NO_PREVIOUS, settings, progress)
+        if progress:
+            progress("publishing", 0, 1)
+        artifacts: dict[str, tuple[str, Blob]] = {
+            name: (path.name, mapped.enter_context(_mapped(path))) for name, path in built.files.items()
+        }
+        return _publish(store, model_name, base, records, artifacts, built, prompt, embedder, settings, used)
+
+
+@dataclass(frozen=True)
+class Built:
+    files: dict[str, Path]  # artifact name -> its file
+    chunks: int
+    dim: int
+    embedded: int
+
+
+def write_artifacts(
+    folder: Path,
+    chunks: list[Chunk],
+    embedder: Embedder,
+    previous: PreviousVersion,
+    settings: Settings,
+    progress: Progress | None = None,
+    batch: int = BATCH,
+) -> Built:
+    """The vector index, lexical index and docstore of these chunks, written into folder batch by batch."""
+    from cdgpt.index.vectors import VectorIndexBuilder
+
+    files = {
+        "index": folder / "index.faiss",
+        "lexical": folder / "lexical.npz",
+        "docstore": folder / "docstore.jsonl",
+        "docstore_index": folder / "docstore.npz",
     }
+    vectors = VectorIndexBuilder(len(chunks), settings.exact_search_max_mb)
+    lexical = LexicalBuilder()
+    docstore = DocstoreWriter(files["docstore"])
+    report = (lambda n: progress("embedding", n, len(chunks))) if progress else None
+    embedded = 0
+    for start, (part, fresh) in zip(
+        range(0, len(chunks), batch), embed_batches(chunks, embedder, previous, batch, report), strict=True
+    ):
+        batch_chunks = chunks[start : start + batch]
+        vectors.add(part)
+        lexical.add(c.context for c in batch_chunks)
+        docstore.add(asdict(c) for c in batch_chunks)
+        embedded += fresh
+    docstore.finish(files["docstore_index"])
+    files["lexical"].write_bytes(lexical.finish().to_bytes())
+    dim = vectors.dim
+    vectors.write(files["index"])
+    return Built(files, len(chunks), dim, embedded)
+
+
+@contextmanager
+def _mapped(path: Path) -> Iterator[mmap.mmap]:
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        yield data
+
+
+def _publish(
+    store: ArtifactStore,
+    model_name: str,
+    base: Current,
+    records: list[SourceRecord],
+    artifacts: dict[str, tuple[str, Blob]],
+    built: Built,
+    prompt: str | None,
+    embedder: Embedder,
+    settings: Settings,
+    used: Usage,
+) -> TrainOutcome:
+    embedded = built.embedded
     documents = [d for r in records for d in r.documents]
     manifest = publish(
         store,
         model_name,
         base,
         artifacts,
-        embedding=EmbeddingInfo(provider=embedder.provider, model=embedder.model, dim=vectors.shape[1]),
+        embedding=EmbeddingInfo(provider=embedder.provider, model=embedder.model, dim=built.dim),
         prompt=prompt,
         counts={
             "sources": len(records),
             "sources_failed": sum(1 for r in records if r.status == "failed"),
             "documents": sum(1 for d in documents if "reason" not in d),
             "documents_failed": sum(1 for d in documents if "reason" in d),
-            "chunks": len(chunks),
+            "chunks": built.chunks,
             "chunks_embedded": embedded,
             "documents_unchanged": sum(1 for d in documents if d.get("unchanged")),
         },
         chunking=_chunking(settings),
         sources=records,
     )
+    add_usage(store, model_name, used, trainings=1)
     return TrainOutcome(
         model_name=model_name,
         version=manifest.version,
@@ -217,4 +292,5 @@ def _build(
         chunks_embedded=embedded,
         documents_unchanged=manifest.counts["documents_unchanged"],
         sources=[r.model_copy(update={"documents": []}) for r in records],
+        usage=used,
     )

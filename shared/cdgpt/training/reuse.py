@@ -1,87 +1,113 @@
 """What a training takes from the version it replaces: its chunks, and their vectors by text.
 
-A chunk whose indexed text is unchanged keeps its vector, so only new text is embedded.
+A chunk whose indexed text is unchanged keeps its vector, so only new text is embedded. The previous
+vectors stay in their memory-mapped index and are read batch by batch as they are needed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cdgpt.ingest.chunking import Chunk
+from cdgpt.ingest.chunking import Chunk, chunk_from_record
 from cdgpt.models.artifacts import load_artifacts
 from cdgpt.models.registry import Manifest
+from cdgpt.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from cdgpt.index.docstore import Docstore
     from cdgpt.index.embeddings import Embedder
+    from cdgpt.index.vectors import VectorIndex
     from cdgpt.models.store import ArtifactStore
-
-CHUNK_FIELDS = {f.name for f in dataclasses.fields(Chunk)}
 
 
 @dataclass(frozen=True)
 class PreviousVersion:
     chunks: list[Chunk]
-    vectors: dict[str, np.ndarray]  # by the hash of a chunk's indexed text; empty when another embedder made them
+    known: dict[str, int]  # the hash of a chunk's indexed text -> its row in `vectors`; empty for another embedder
+    vectors: VectorIndex | None = None
+    docstore: Docstore | None = None  # the version's chunks, read when asked for (unchanged documents reuse theirs)
+
+    def lookup(self, keys: list[str]) -> np.ndarray:
+        """The stored vectors of these known texts, in order."""
+        assert self.vectors is not None
+        return self.vectors.index.reconstruct_batch(np.array([self.known[k] for k in keys], dtype=np.int64))
 
 
 NO_PREVIOUS = PreviousVersion([], {})
+
+
+class DimensionChanged(Exception):
+    """The embedding server now answers with another dimension than the stored vectors have."""
 
 
 def text_key(context: str) -> str:
     return hashlib.sha256(context.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def stored_chunk(stored: dict[str, Any]) -> Chunk:
-    """A Chunk from its docstore record (fields this version does not know are left out)."""
-    fields = {k: v for k, v in stored.items() if k in CHUNK_FIELDS}
-    return Chunk(**{**fields, "headings": tuple(stored.get("headings") or ())})
-
-
-def load_previous(store: ArtifactStore, manifest: Manifest, embedder: Embedder) -> PreviousVersion:
-    """The version's chunks, and its vectors when the same embedder made them; ModelDamaged if unreadable."""
-    artifacts = load_artifacts(store, manifest)
-    chunks = [stored_chunk(c) for c in artifacts.chunks]
+def load_previous(
+    store: ArtifactStore, manifest: Manifest, embedder: Embedder, *, with_chunks: bool = True
+) -> PreviousVersion:
+    """The version's chunks (unless not wanted), and its vectors when the same embedder made them;
+    ModelDamaged if unreadable."""
+    artifacts = load_artifacts(store, manifest, get_settings().cache_dir, verify=True)
     info = manifest.embedding
-    if (info.provider, info.model) != (embedder.provider, embedder.model) or embedder.dim not in (0, info.dim):
-        return PreviousVersion(chunks, {})
-    vectors = artifacts.index.reconstruct_n(0, artifacts.index.ntotal)
-    return PreviousVersion(chunks, {text_key(c.context): vectors[i] for i, c in enumerate(chunks)})
+    same = (info.provider, info.model) == (embedder.provider, embedder.model) and embedder.dim in (0, info.dim)
+    if not same and not with_chunks:
+        return PreviousVersion([], {}, docstore=artifacts.chunks)
+    chunks, known = [], {}
+    for i, record in enumerate(artifacts.chunks):
+        chunk = chunk_from_record(record)
+        if with_chunks:
+            chunks.append(chunk)
+        if same:
+            known[text_key(chunk.context)] = i
+    return PreviousVersion(chunks, known, artifacts.index if same else None, artifacts.chunks)
 
 
 def reusable(store: ArtifactStore, manifest: Manifest | None, embedder: Embedder) -> PreviousVersion:
-    """Like load_previous, but reuse only saves work: a version it cannot read means training from scratch."""
+    """The vectors load_previous gives, but reuse only saves work: a version it cannot read means training
+    from scratch."""
     if manifest is None:
         return NO_PREVIOUS
     try:
-        return load_previous(store, manifest, embedder)
+        return load_previous(store, manifest, embedder, with_chunks=False)
     except Exception:
         log.warning("cannot reuse the current version", extra={"model_name": manifest.model_name}, exc_info=True)
         return NO_PREVIOUS
 
 
-def embed_chunks(
-    chunks: list[Chunk], embedder: Embedder, known: dict[str, np.ndarray], progress: Callable[[int], None] | None
-) -> tuple[np.ndarray, int]:
-    """Vectors for every chunk, embedding only the texts `known` lacks; returns them and how many were embedded."""
-    keys = [text_key(c.context) for c in chunks]
-    missing = [i for i, key in enumerate(keys) if key not in known]
-    fresh = embedder.embed([chunks[i].context for i in missing], progress) if missing else None
-    if fresh is not None and known and fresh.shape[1] != len(next(iter(known.values()))):
-        return embed_chunks(chunks, embedder, {}, progress)  # the server's dimension changed: embed all
-    dim = fresh.shape[1] if fresh is not None else len(next(iter(known.values())))
-    vectors = np.empty((len(chunks), dim), dtype=np.float32)
-    if fresh is not None:
-        vectors[missing] = fresh
-    for i, key in enumerate(keys):
-        if key in known:
-            vectors[i] = known[key]
-    return vectors, len(missing)
+def embed_batches(
+    chunks: list[Chunk],
+    embedder: Embedder,
+    previous: PreviousVersion,
+    batch: int,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Each batch of chunks' vectors, embedding only the texts `previous` lacks, and how many were embedded.
+
+    DimensionChanged when new vectors do not have the stored ones' dimension (embed everything again)."""
+    for start in range(0, len(chunks), batch):
+        part = chunks[start : start + batch]
+        keys = [text_key(c.context) for c in part]
+        missing = [i for i, key in enumerate(keys) if key not in previous.known]
+        fresh = embedder.embed([part[i].context for i in missing]) if missing else None
+        if fresh is not None and previous.vectors is not None and fresh.shape[1] != previous.vectors.dim:
+            raise DimensionChanged
+        dim = fresh.shape[1] if fresh is not None else previous.vectors.dim  # type: ignore[union-attr]
+        vectors = np.empty((len(part), dim), dtype=np.float32)
+        if fresh is not None:
+            vectors[missing] = fresh
+        kept = [i for i, key in enumerate(keys) if key in previous.known]
+        if kept:
+            vectors[kept] = previous.lookup([keys[i] for i in kept])
+        if progress:
+            progress(len(part))
+        yield vectors, len(missing)
