@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     max_document_chars: int = Field(20_000_000, alias="CDGPT_MAX_DOCUMENT_CHARS", ge=1)
     max_document_chunks: int = Field(20_000, alias="CDGPT_MAX_DOCUMENT_CHUNKS", ge=1)
     max_document_cpu_s: float = Field(60.0, alias="CDGPT_MAX_DOCUMENT_SECONDS", gt=0)
-    max_training_chars: int = Field(40_000_000, alias="CDGPT_MAX_TRAINING_CHARS", ge=1)
-    max_training_chunks: int = Field(60_000, alias="CDGPT_MAX_TRAINING_CHUNKS", ge=1)
+    max_training_chars: int = Field(150_000_000, alias="CDGPT_MAX_TRAINING_CHARS", ge=1)
+    max_training_chunks: int = Field(150_000, alias="CDGPT_MAX_TRAINING_CHUNKS", ge=1)
     extract_processes: int | None = Field(None, alias="CDGPT_EXTRACT_PROCESSES", ge=0, le=64)
 
     # Chunking and retrieval
