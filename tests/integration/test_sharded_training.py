@@ -6,6 +6,7 @@ the job and leaves the previous version serving; every step can run again withou
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import faiss
 import numpy as np
@@ -17,13 +18,13 @@ from cdgpt.errors import UpstreamError
 from cdgpt.local.cli import main
 from cdgpt.models.registry import read_manifest
 from cdgpt.settings import get_settings
-from cdgpt.training.jobs import JobProgress, JobRequest, JobStore
-from cdgpt.training.pipeline import train
+from cdgpt.training.jobs import Job, JobProgress, JobRequest, JobStore
 from cdgpt.training.sharded import files, steps
 from cdgpt.training.sharded.plan import plan
 from cdgpt.training.worker import run_job
 from tests.support import REPO, settings_with
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
+from tests.support.serve import AUTH, serving
 from tests.support.stores import store  # noqa: F401
 
 HANDBOOK = "samples/handbook"
@@ -104,7 +105,9 @@ def test_a_merged_model_is_the_model_one_worker_trains(store, repo, web, monkeyp
     indexes = [faiss.deserialize_index(np.frombuffer(a["index"], dtype=np.uint8)) for a in (mine, theirs)]
     assert indexes[0].ntotal == indexes[1].ntotal == one.result.chunks
     assert [isinstance(index, faiss.IndexHNSWSQ) for index in indexes] == [exact_max_mb == "0"] * 2
-    assert np.array_equal(indexes[0].reconstruct_n(0, indexes[0].ntotal), indexes[1].reconstruct_n(0, indexes[1].ntotal))
+    assert np.array_equal(
+        indexes[0].reconstruct_n(0, indexes[0].ntotal), indexes[1].reconstruct_n(0, indexes[1].ntotal)
+    )
     if exact_max_mb != "0":
         assert mine["index"] == theirs["index"]
     many_manifest, one_manifest = read_manifest(store, "many")[0], read_manifest(store, "one")[0]
@@ -229,3 +232,19 @@ def test_the_cli_trains_in_shards_in_its_own_process(in_repo, monkeypatch, capsy
     assert "shards: 100%" in err and "merging: 100%" in err
     [job] = operations.recent_jobs("handbook")
     assert job.status == "succeeded" and job.origin == "cli" and job.result.documents == 9
+
+
+def test_cdgpt_serve_trains_in_shards_in_its_job_process(tmp_path):
+    env = {"CDGPT_SHARD_ABOVE_DOCUMENTS": "1", "CDGPT_SHARD_DOCUMENTS": "4"}
+    with serving(tmp_path, env=env) as server:
+        response = server.post("/train", json={"model_name": "handbook", "file_list": [HANDBOOK], "wait_seconds": 20})
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["version"] == 1 and response.json()["data"]["documents"] == 9
+        [job_id] = [p.name for p in (server.data_dir / "jobs").iterdir() if p.name.startswith("j")]
+        job = server.request("GET", f"/jobs/{job_id}", headers=AUTH).json()["data"]
+        assert job["status"] == "succeeded" and job["progress"]["documents_done"] == 9
+        assert not (server.data_dir / files.prefix(job_id)).exists()
+        record = Job.model_validate_json((server.data_dir / "jobs" / job_id / "job.json").read_text())
+        assert record.lease_expires_at - record.finished_at > timedelta(minutes=10)  # the steps' lease: it ran sharded
+        answer = server.post("/chat", json={"model_name": "handbook", "question": "How many days of annual leave?"})
+        assert answer.json()["data"]["sources"][0]["source"] == f"{HANDBOOK}/leave-and-holidays.md"

@@ -146,7 +146,9 @@ class Execution:
             futures = [pool.submit(self._states, state["ItemProcessor"], child) for child in children]
             outcomes = [future.exception() or future.result() for future in futures]
         if any(isinstance(o, BaseException) for o in outcomes):  # no failure is tolerated
-            raise TaskFailed("States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded")
+            raise TaskFailed(
+                "States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded"
+            )
         return outcomes
 
 

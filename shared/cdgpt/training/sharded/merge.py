@@ -96,12 +96,13 @@ def write_merged(
     settings: Settings,
     progress: Callable[[int, int], None],
 ) -> Built:
-    """The version's files, written into `folder` from every shard's kept chunks, in order."""
+    """The version's files, written into `folder` from every shard's kept chunks, in order; `results`
+    give what the shards embedded."""
     total = int(sum(int(kept.sum()) for kept in assembled.keep))
     out = folder / "version"
     out.mkdir()
     writer = ArtifactWriter(out, total, settings.exact_search_max_mb)
-    for shard, (result, kept) in enumerate(zip(results, assembled.keep, strict=True)):
+    for shard, kept in enumerate(assembled.keep):
         if not kept.any():
             continue
         with _shard(store, job_id, shard, folder / "shard") as (docstore, vectors):

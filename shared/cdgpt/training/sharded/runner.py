@@ -34,9 +34,7 @@ def execution_input(job_id: str, settings: Settings) -> dict[str, object]:
     return {"job_id": job_id, "items_key": files.items_key(job_id), "max_concurrency": settings.shard_concurrency}
 
 
-def start(
-    job_id: str, plan: Plan, store: ArtifactStore, settings: Settings, progress: Progress | None = None
-) -> Job:
+def start(job_id: str, plan: Plan, store: ArtifactStore, settings: Settings, progress: Progress | None = None) -> Job:
     """Run the steps of a job its worker has handed over: the job as it stands once they were started
     (Step Functions) or once they ended (here)."""
     if not settings.state_machine:

@@ -113,7 +113,9 @@ def _keeping(jobs: JobStore, job_id: str, settings: Settings, deadline: float | 
     def check(stage: str, advance: int, total: int) -> None:
         nonlocal renewed
         if deadline is not None and time.monotonic() > deadline:
-            raise OutOfTime(f"a step of the sharded training ran out of time while {stage}; lower CDGPT_SHARD_DOCUMENTS")
+            raise OutOfTime(
+                f"a step of the sharded training ran out of time while {stage}; lower CDGPT_SHARD_DOCUMENTS"
+            )
         if time.monotonic() - renewed > settings.shard_lease_s / 4:
             jobs.renew_shards(job_id)
             renewed = time.monotonic()
