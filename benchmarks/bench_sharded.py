@@ -101,7 +101,11 @@ def main() -> int:
     models = args.work / "models"
     shutil.rmtree(models, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CDGPT_", "OPENAI_", "ARTIFACTS_BUCKET"))}
-    env |= {"CDGPT_DATA_DIR": str(models), "CDGPT_SOURCE_ROOT": str(corpus), "CDGPT_CACHE_DIR": str(args.work / "cache")}
+    env |= {
+        "CDGPT_DATA_DIR": str(models),
+        "CDGPT_SOURCE_ROOT": str(corpus),
+        "CDGPT_CACHE_DIR": str(args.work / "cache"),
+    }
     env |= {"CDGPT_SHARD_DOCUMENTS": str(args.shard_documents), "CDGPT_SHARD_ABOVE_DOCUMENTS": "1"}
     if args.local:
         env["CDGPT_EMBEDDINGS"] = "local"

@@ -6,9 +6,10 @@ training that overlaps another one, or a deletion, fails instead of overwriting 
 
 from __future__ import annotations
 
+import math
 import mmap
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Buffer, Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -223,34 +224,46 @@ class Built:
 
 
 class ArtifactWriter:
-    """A version's files written batch by batch: the vector index, the BM25 index (unless `lexical` is
-    False: a shard's is built by the merge) and the docstore."""
+    """A version's files written batch by batch: the vector index, the BM25 index and the docstore.
 
-    def __init__(self, folder: Path, total: int, exact_max_mb: float, *, lexical: bool = True) -> None:
+    A shard's (`shard`) hold its term counts (`terms.npz`) instead of a BM25 index, whose weights need
+    every chunk: the merge adds them up (`add_terms`) rather than tokenizing the text again."""
+
+    def __init__(self, folder: Path, total: int, exact_max_mb: float, *, shard: bool = False) -> None:
         from cdgpt.index.vectors import VectorIndexBuilder
 
-        self.files = {"index": folder / "index.faiss"}
-        if lexical:
-            self.files["lexical"] = folder / "lexical.npz"
-        self.files |= {"docstore": folder / "docstore.jsonl", "docstore_index": folder / "docstore.npz"}
+        self.shard = shard
+        self.files = {
+            "index": folder / "index.faiss",
+            "lexical": folder / ("terms.npz" if shard else "lexical.npz"),
+            "docstore": folder / "docstore.jsonl",
+            "docstore_index": folder / "docstore.npz",
+        }
         self._vectors = VectorIndexBuilder(total, exact_max_mb)
-        self._lexical = LexicalBuilder() if lexical else None
+        self._lexical = LexicalBuilder()
         self._docstore = DocstoreWriter(self.files["docstore"])
         self._chunks = self._embedded = 0
 
-    def add(self, records: list[dict[str, Any]], contexts: list[str], vectors: np.ndarray, embedded: int = 0) -> None:
-        """The next chunks (their docstore records and indexed texts), their vectors, and how many were new."""
+    def add(
+        self, records: list[dict[str, Any]], contexts: list[str] | None, vectors: np.ndarray, embedded: int = 0
+    ) -> None:
+        """The next chunks: their docstore records, their indexed texts (None: their term counts come
+        through `add_terms`), their vectors, and how many of those were embedded now."""
         self._vectors.add(vectors)
-        if self._lexical is not None:
+        if contexts is not None:
             self._lexical.add(contexts)
         self._docstore.add(records)
         self._chunks += len(records)
         self._embedded += embedded
 
+    def add_terms(self, counts: Buffer, keep: np.ndarray) -> None:
+        """The term counts of a shard's chunks (its `terms.npz`), of those `keep` marks."""
+        self._lexical.extend(counts, keep)
+
     def finish(self) -> Built:
         self._docstore.finish(self.files["docstore_index"])
-        if self._lexical is not None:
-            self.files["lexical"].write_bytes(self._lexical.finish().to_bytes())
+        lexical = self._lexical.counts_bytes() if self.shard else self._lexical.finish().to_bytes()
+        self.files["lexical"].write_bytes(lexical)
         dim = self._vectors.dim
         self._vectors.write(self.files["index"])
         return Built(self.files, self._chunks, dim, self._embedded)
@@ -265,12 +278,12 @@ def write_artifacts(
     progress: Progress | None = None,
     batch: int = BATCH,
     *,
-    exact_max_mb: float | None = None,
-    lexical: bool = True,
+    shard: bool = False,
 ) -> Built:
-    """The vector index, lexical index and docstore of these chunks, written into folder batch by batch."""
-    exact = settings.exact_search_max_mb if exact_max_mb is None else exact_max_mb
-    writer = ArtifactWriter(folder, len(chunks), exact, lexical=lexical)
+    """The vector index, lexical index and docstore of these chunks, written into folder batch by batch
+    (a shard's: an exact index whatever its size, and term counts for the merge)."""
+    exact = math.inf if shard else settings.exact_search_max_mb
+    writer = ArtifactWriter(folder, len(chunks), exact, shard=shard)
     report = (lambda n: progress("embedding", n, len(chunks))) if progress else None
     for start, (part, fresh) in zip(
         range(0, len(chunks), batch), embed_batches(chunks, embedder, previous, batch, report), strict=True

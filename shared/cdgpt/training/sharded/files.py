@@ -3,7 +3,8 @@
     jobs/<job_id>/shards/plan.json            the plan: entries, the manifest it publishes over, shard count
     jobs/<job_id>/shards/items.json           [{"shard": 0}, ...]: the Step Functions Map reads it (ItemReader)
     jobs/<job_id>/shards/<n>/spec.json        shard n's items: the file_list entries its worker ingests
-    jobs/<job_id>/shards/<n>/index.faiss      its vectors (an exact index), docstore.jsonl + docstore.npz its chunks
+    jobs/<job_id>/shards/<n>/index.faiss      its vectors (an exact index), docstore.jsonl + docstore.npz its chunks,
+                                              terms.npz its chunks' term counts (for BM25)
     jobs/<job_id>/shards/<n>/result.json      its documents' records and counts, written last: the shard is done
     jobs/<job_id>/shards/errors/<step>.json   why a step failed (the failure path reports it)
 
@@ -25,7 +26,7 @@ from cdgpt.training.jobs import JobFailure
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-SHARD_FILES = ("index.faiss", "docstore.jsonl", "docstore.npz")
+SHARD_FILES = ("index.faiss", "terms.npz", "docstore.jsonl", "docstore.npz")
 
 
 class Item(BaseModel):

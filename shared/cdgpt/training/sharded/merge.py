@@ -3,12 +3,14 @@ streamed into one version's artifacts, shard by shard and batch by batch.
 
 The docstore's lines are copied in order (each record written again as it was), the vectors are read
 back from each shard's exact index into the version's index (exact or HNSW by its size), and BM25 is
-built again over every chunk, since its weights depend on all of them. Nothing is embedded again.
+built from the shards' term counts, since its weights depend on every chunk (the shards tokenized the
+text, side by side). Nothing is embedded or tokenized again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import mmap
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -20,7 +22,6 @@ import numpy as np
 
 from cdgpt.errors import TrainingFailed
 from cdgpt.index.docstore import Docstore, read_docstore
-from cdgpt.ingest.chunking import chunk_from_record
 from cdgpt.ingest.pipeline import DocumentResult, _entry_record  # an entry's record, made as ingest makes it
 from cdgpt.ingest.sources.entries import CrawlEntry, entry_label
 from cdgpt.models.registry import EmbeddingInfo, SourceRecord
@@ -105,21 +106,23 @@ def write_merged(
     for shard, kept in enumerate(assembled.keep):
         if not kept.any():
             continue
-        with _shard(store, job_id, shard, folder / "shard") as (docstore, vectors):
+        with _shard(store, job_id, shard, folder / "shard") as (docstore, vectors, terms):
+            writer.add_terms(terms, kept)
             rows = np.flatnonzero(kept)
             for start in range(0, len(rows), BATCH):
                 part = rows[start : start + BATCH]
-                records = [docstore[i] for i in part]
-                contexts = [chunk_from_record(record).context for record in records]
-                writer.add(records, contexts, vectors.index.reconstruct_batch(part))
+                writer.add([docstore[i] for i in part], None, vectors.index.reconstruct_batch(part))
                 progress(len(part), total)
     built = writer.finish()
     return dataclasses.replace(built, embedded=sum(r.embedded for r in results))
 
 
 @contextmanager
-def _shard(store: ArtifactStore, job_id: str, shard: int, folder: Path) -> Iterator[tuple[Docstore, VectorIndex]]:
-    """A shard's chunks and vectors, from local files (an S3 store's downloaded here, and removed after)."""
+def _shard(
+    store: ArtifactStore, job_id: str, shard: int, folder: Path
+) -> Iterator[tuple[Docstore, VectorIndex, mmap.mmap]]:
+    """A shard's chunks, vectors and term counts, from local files (an S3 store's downloaded here, and
+    removed after)."""
     from cdgpt.index.vectors import read_vector_index
 
     folder.mkdir(exist_ok=True)
@@ -132,7 +135,9 @@ def _shard(store: ArtifactStore, job_id: str, shard: int, folder: Path) -> Itera
     try:
         with ExitStack() as files:
             text = files.enter_context(mapped(paths["docstore.jsonl"]))
-            yield read_docstore(text, paths["docstore.npz"].read_bytes()), read_vector_index(paths["index.faiss"])
+            terms = files.enter_context(mapped(paths["terms.npz"]))
+            docstore = read_docstore(text, paths["docstore.npz"].read_bytes())
+            yield docstore, read_vector_index(paths["index.faiss"]), terms
     finally:
         for path in paths.values():
             if path.is_relative_to(folder):

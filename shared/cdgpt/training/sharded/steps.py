@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import tempfile
 import threading
 import time
@@ -135,14 +134,12 @@ def _write_shard(
     settings: Settings,
     check: Progress,
 ) -> ShardResult:
-    """The shard's chunks (a docstore) and vectors (an exact index, whatever its size) into the store,
-    then its result, which marks it done."""
+    """The shard's chunks (a docstore), vectors (an exact index, whatever its size) and term counts into
+    the store, then its result, which marks it done."""
     chunk_count = embedded = dim = 0
     if chunks:
         with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="cdgpt-shard-") as work:
-            built = embed_and_write(
-                Path(work), chunks, embedder, previous, settings, check, exact_max_mb=math.inf, lexical=False
-            )
+            built = embed_and_write(Path(work), chunks, embedder, previous, settings, check, shard=True)
             for path in built.files.values():
                 with mapped(path) as data:
                     store.put(shard_key(job_id, shard, path.name), data)
