@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from bench_scale import CDGPT, Stub, make_corpus
 
 STEP = """
