@@ -228,12 +228,10 @@ class LexicalBuilder:
 
     def counts_bytes(self) -> bytes:
         """The term counts added so far (a shard's), as an uncompressed `.npz`, for `extend`."""
+        arrays = {name: np.frombuffer(getattr(self, f"_{name}"), dtype=np.int32) for name in COUNTED}
+        arrays["vocab"] = np.frombuffer("\n".join(self._ids).encode(), dtype=np.uint8)  # in number order
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            vocab=np.frombuffer("\n".join(self._ids).encode(), dtype=np.uint8),  # in number order
-            **{name: np.frombuffer(getattr(self, f"_{name}"), dtype=np.int32) for name in COUNTED},
-        )
+        np.savez(buffer, allow_pickle=False, **arrays)
         return buffer.getvalue()
 
     def extend(self, data: Buffer, keep: np.ndarray | None = None) -> None:
