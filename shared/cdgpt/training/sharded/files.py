@@ -14,6 +14,7 @@ All of it is removed when the job ends, either way.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import BaseModel
 
@@ -26,6 +27,7 @@ from cdgpt.training.jobs import JobFailure
 log = logging.getLogger(__name__)
 
 FORMAT = 1
+WRITERS = 16  # shard specs written at once
 SHARD_FILES = ("index.faiss", "terms.npz", "docstore.jsonl", "docstore.npz")
 
 
@@ -107,8 +109,11 @@ def read_result(store: ArtifactStore, job_id: str, shard: int) -> ShardResult | 
 
 
 def write_plan(store: ArtifactStore, plan: Plan, specs: list[ShardSpec]) -> None:
-    for shard, spec in enumerate(specs):
-        store.put(shard_key(plan.job_id, shard, "spec.json"), spec.model_dump_json().encode())
+    def write(shard: int) -> None:
+        store.put(shard_key(plan.job_id, shard, "spec.json"), specs[shard].model_dump_json().encode())
+
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        list(pool.map(write, range(len(specs))))
     items = ",".join(f'{{"shard":{shard}}}' for shard in range(len(specs)))
     store.put(items_key(plan.job_id), f"[{items}]".encode())
     store.put(plan_key(plan.job_id), plan.model_dump_json().encode())

@@ -70,7 +70,8 @@ def work(
         jobs.renew_shards(job_id)  # JobLost when the job was failed meanwhile
         plan, spec = read_plan(store, job_id), read_spec(store, job_id, shard)
         embedder = make_embedder(settings)
-        previous, unchanged = _previous(store, _base(store, plan).manifest, embedder, settings)
+        base = _unchanged(current(store, plan.model_name), plan)
+        previous, unchanged = _previous(store, base.manifest, embedder, settings)
         check = _keeping(jobs, job_id, settings, deadline)
         records, chunks = ingest([item.entry for item in spec.items], settings, check, unchanged)
         result = _write_shard(store, job_id, shard, spec, records, chunks, embedder, previous, settings, check)
@@ -78,9 +79,8 @@ def work(
         return result
 
 
-def _base(store: ArtifactStore, plan: Plan) -> Current:
+def _unchanged(state: Current, plan: Plan) -> Current:
     """The model's state, which must still be the one the training started from."""
-    state = current(store, plan.model_name)
     if state.etag != plan.base_etag:
         raise ConcurrentUpdate(f"model {plan.model_name!r} was retrained or deleted while this training ran; retry")
     return state
@@ -193,7 +193,7 @@ def merge(
         state = current(store, plan.model_name)
         if state.manifest is not None and state.manifest.job_id == job_id:  # published, the job not yet ended
             return _succeeded(jobs, store, job_id, outcome(state.manifest))
-        state = _base(store, plan)
+        state = _unchanged(state, plan)
         results = [_result(store, job_id, shard) for shard in range(plan.shards)]
         assembled = assemble(plan, results)
         total = int(sum(int(kept.sum()) for kept in assembled.keep))
