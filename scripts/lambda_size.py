@@ -22,12 +22,12 @@ def main(build: Path) -> int:
         print(f"no built functions under {build}", file=sys.stderr)
         return 1
     for name, mb in sorted(layers.items()):
-        print(f"{name:<16} {mb:7.1f} MB")
+        print(f"{name:<20} {mb:7.1f} MB")
     worst = 0.0
     for name, mb in sorted(functions.items()):
         total = mb + sum(layers.values())  # every function uses both layers (template Globals)
         worst = max(worst, total)
-        print(f"{name:<16} {mb:7.3f} MB  + layers = {total:6.1f} MB of {LIMIT_MB} MB")
+        print(f"{name:<20} {mb:7.3f} MB  + layers = {total:6.1f} MB of {LIMIT_MB} MB")
     return 0 if worst < LIMIT_MB else 1
 
 

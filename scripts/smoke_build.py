@@ -1,6 +1,7 @@
 """Run the built Lambda artifacts (.aws-sam/build) as Lambda would: only the function folder, its
 layers and the runtime's boto3 on the path. The worker runs a training job of the sample handbook,
-the train function trains it again through the API, and the chat function answers from it.
+the train function trains it again through the API, and the chat function answers from it; then a
+sharded training's steps run through the shard and merge functions, as the state machine calls them.
 
 Usage: python scripts/smoke_build.py .aws-sam/build
 """
@@ -45,8 +46,27 @@ job = operations.start_job(JobRequest(kind="train", model_name="smoke", file_lis
 ran = worker({"job_id": job.job_id}, Context())
 trained = train(event("/train", {"model_name": "smoke", "file_list": ["handbook"]}), Context())
 answered = chat(event("/chat", {"model_name": "smoke", "question": "What is the helpdesk extension?"}), Context())
+
+import os
+from cdgpt.clients import reset_clients
+from cdgpt.models.store import default_store
+from cdgpt.settings import get_settings
+from cdgpt.training.jobs import JobProgress, JobStore
+from cdgpt.training.sharded.plan import plan
+os.environ.update(CDGPT_SHARD_ABOVE_DOCUMENTS="1", CDGPT_SHARD_DOCUMENTS="4")
+reset_clients()
+shard, merge = handler(sys.argv[5]), handler(sys.argv[6])
+request = JobRequest(kind="train", model_name="sharded", file_list=["handbook"])
+job = operations.start_job(request, run=False).job
+jobs = JobStore(default_store(get_settings()), get_settings())
+held = jobs.claim(job.job_id, "smoke")
+planned = plan(job.job_id, request, jobs.store, get_settings())
+jobs.hand_over(held, JobProgress(stage="shards", documents_total=planned.documents))
+for n in range(planned.shards):
+    shard({"step": "work", "job_id": job.job_id, "shard": n}, Context())
+merged = merge({"step": "merge", "job_id": job.job_id}, Context())
 print(json.dumps({"worker": ran["status"], "train": trained["statusCode"], "chat": answered["statusCode"],
-                  "body": json.loads(answered["body"])}))
+                  "sharded": merged["status"], "body": json.loads(answered["body"])}))
 """
 
 
@@ -77,15 +97,21 @@ def main(build: Path) -> int:
             str(build / "TrainFunction"),
             str(build / "TrainWorkerFunction"),
             str(build / "ChatFunction"),
+            str(build / "TrainShardFunction"),
+            str(build / "TrainMergeFunction"),
         ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     result = next((json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"worker"')), None)
-    if done.returncode or not result or (result["worker"], result["train"], result["chat"]) != ("succeeded", 200, 200):
+    outcome = result and (result["worker"], result["train"], result["chat"], result["sharded"])
+    if done.returncode or outcome != ("succeeded", 200, 200, "succeeded"):
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n", file=sys.stderr)
         print("smoke test of the built functions FAILED", file=sys.stderr)
         return 1
     answer = result["body"]["data"]["answer"][:80]
-    print(f"built functions work: worker job succeeded, train 200, chat 200, answer starts {answer!r}")
+    print(
+        f"built functions work: worker job succeeded, train 200, chat 200, answer starts {answer!r}; "
+        "sharded training through the shard and merge functions succeeded"
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The training worker: one training job per asynchronous invocation, `{"job_id": "..."}`.
+"""The training worker: one training job per asynchronous invocation, `{"job_id": "..."}`; a large
+training is planned here and handed to the sharded training's state machine.
 
 A failure that nobody waits for (a scheduled job) or that was unexpected is raised again after it is
 recorded, so Lambda sends the event to the on-failure destination (the dead-letter queue and its alarm).
@@ -29,6 +30,9 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     job = run_job(job_id, worker=f"lambda {context.aws_request_id}", deadline=deadline)
     if job is None:
         return {"job_id": job_id, "status": "not claimed"}
+    if job.active:  # handed over to the sharded training's state machine, which ends it
+        metrics.add_metric(name="JobsSharded", unit=MetricUnit.Count, value=1)
+        return {"job_id": job_id, "status": job.status}
     metrics.add_metric(
         name="JobsSucceeded" if job.status == "succeeded" else "JobsFailed", unit=MetricUnit.Count, value=1
     )

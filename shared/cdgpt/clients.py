@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
     from openai import OpenAI
 
 
@@ -33,6 +34,14 @@ def lambda_client() -> LambdaClient:
     from botocore.config import Config
 
     return boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+
+
+@lru_cache(maxsize=1)
+def sfn_client() -> SFNClient:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("stepfunctions", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
 
 
 @lru_cache(maxsize=1)
@@ -126,5 +135,6 @@ def reset_clients() -> None:
     get_settings.cache_clear()
     s3_client.cache_clear()
     lambda_client.cache_clear()
+    sfn_client.cache_clear()
     dynamodb_client.cache_clear()
     openai_client.cache_clear()

@@ -2,7 +2,9 @@
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 MAX_SOURCES = 5000  # file_list entries in one training
-MAX_DOCUMENTS = 20000  # documents in one training, prefixes and folders expanded
+MAX_DOCUMENTS = 20000  # documents in one training, prefixes and folders expanded (in one shard, when sharded)
+MAX_SHARDED_DOCUMENTS = 200_000  # documents in one sharded training
+MAX_SHARDS = 10_000  # shards of one training (Step Functions collects an empty result from each)
 MAX_ENTRY_CHARS = 2048  # one file_list entry
 MAX_PROMPT_CHARS = 20000
 MAX_QUESTION_CHARS = 4000

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cdgpt.limits import MAX_DOCUMENTS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
@@ -69,6 +71,15 @@ class Settings(BaseSettings):
     job_heartbeat_s: float = Field(5.0, alias="CDGPT_JOB_HEARTBEAT_SECONDS", gt=0, le=600)
     job_start_s: float = Field(900.0, alias="CDGPT_JOB_START_SECONDS", gt=0, le=86400)
     train_wait_s: float = Field(20.0, alias="CDGPT_TRAIN_WAIT_SECONDS", ge=0, le=25)
+
+    # Sharded training (training/sharded/): many workers, then one merge
+    shard_above_documents: int = Field(
+        5000, alias="CDGPT_SHARD_ABOVE_DOCUMENTS", ge=1, le=MAX_DOCUMENTS
+    )  # a training of more documents runs sharded (one worker takes at most MAX_DOCUMENTS)
+    shard_documents: int = Field(500, alias="CDGPT_SHARD_DOCUMENTS", ge=1, le=MAX_DOCUMENTS)
+    shard_concurrency: int = Field(2, alias="CDGPT_SHARD_CONCURRENCY", ge=1, le=1000)  # shards worked at once
+    shard_lease_s: float = Field(1200.0, alias="CDGPT_SHARD_LEASE_SECONDS", gt=0, le=86400)
+    state_machine: str | None = Field(None, alias="CDGPT_STATE_MACHINE")  # its ARN: shards run on Step Functions
 
     # Artifacts
     artifacts_bucket: str | None = Field(None, alias="ARTIFACTS_BUCKET")

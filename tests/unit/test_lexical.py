@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import Stemmer
 
-from cdgpt.index.lexical import K1, B, LexicalIndex, tokenize
+from cdgpt.index.lexical import K1, B, LexicalBuilder, LexicalIndex, tokenize
 
 # --- English ---------------------------------------------------------------------------------------
 
@@ -279,3 +279,36 @@ def test_a_chinese_query_finds_the_chinese_document():
     scores = LexicalIndex.build(texts).scores("上海办公室的午餐补贴是每天多少钱？")
     assert int(np.argmax(scores)) == 3
     assert scores[:3].sum() == 0 and scores[4] < scores[3]
+
+
+SHARDED_TEXTS = [
+    "Annual leave is 25 days per year.",
+    "Unused leave days carry over until March.",
+    "",
+    "上海办公室的午餐补贴是每天三十元。",
+    "The helpdesk extension is 4417; the helpdesk opens at eight.",
+    "Hotels in London are reimbursed up to 180 pounds per night.",
+    "年假每年二十五天，未用完的年假可以结转。",
+    "Parking for visitors is on level two.",
+]
+
+
+def counts_of(texts: list[str]) -> bytes:
+    shard = LexicalBuilder()
+    shard.add(texts)
+    return shard.counts_bytes()
+
+
+def test_shards_term_counts_added_up_build_the_index_their_texts_build():
+    merged = LexicalBuilder()
+    for part in (SHARDED_TEXTS[:3], [], SHARDED_TEXTS[3:]):
+        merged.extend(counts_of(part))
+    assert merged.finish().to_bytes() == LexicalIndex.build(SHARDED_TEXTS).to_bytes()
+
+
+def test_texts_left_out_of_a_shard_are_as_if_never_added():
+    keep = np.array([n % 3 != 1 for n in range(len(SHARDED_TEXTS))])
+    some = LexicalBuilder()
+    some.extend(counts_of(SHARDED_TEXTS), keep)
+    kept = [text for text, k in zip(SHARDED_TEXTS, keep, strict=True) if k]
+    assert some.finish().to_bytes() == LexicalIndex.build(kept).to_bytes()  # no term of a dropped text remains

@@ -218,6 +218,9 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
     return _stem(words) + tokens
 
 
+COUNTED = ("terms", "counts", "lengths", "distinct")  # a builder's arrays, each int32
+
+
 class LexicalBuilder:
     """Texts added batch by batch; each text's term counts go into flat integer arrays at once, so a
     large corpus costs 12 bytes per (text, term) pair rather than a Counter per text."""
@@ -236,6 +239,31 @@ class LexicalBuilder:
             self._counts.extend(counts.values())
             self._lengths.append(sum(counts.values()))
             self._distinct.append(len(counts))
+
+    def counts_bytes(self) -> bytes:
+        """The term counts added so far (a shard's), as an uncompressed `.npz`, for `extend`."""
+        arrays = {name: np.frombuffer(getattr(self, f"_{name}"), dtype=np.int32) for name in COUNTED}
+        arrays["vocab"] = np.frombuffer("\n".join(self._ids).encode(), dtype=np.uint8)  # in number order
+        buffer = io.BytesIO()
+        np.savez(buffer, allow_pickle=False, **arrays)
+        return buffer.getvalue()
+
+    def extend(self, data: Buffer, keep: np.ndarray | None = None) -> None:
+        """Add the texts whose counts `counts_bytes` wrote (those `keep` marks, or all), after these: the
+        same as adding the texts themselves, without tokenizing them again."""
+        arrays = read_npz(data)
+        vocab = arrays["vocab"].tobytes().decode().split("\n") if arrays["vocab"].size else []
+        distinct = arrays["distinct"]
+        kept = np.ones(len(distinct), dtype=bool) if keep is None else keep
+        pairs = np.repeat(kept, distinct)
+        terms = arrays["terms"][pairs]
+        mapping = np.zeros(len(vocab), dtype=np.int32)
+        for term in np.unique(terms):  # only the terms kept texts use join the vocabulary
+            mapping[term] = self._ids.setdefault(vocab[term], len(self._ids))
+        self._terms.frombytes(mapping[terms].tobytes())
+        self._counts.frombytes(arrays["counts"][pairs].tobytes())
+        self._lengths.frombytes(arrays["lengths"][kept].tobytes())
+        self._distinct.frombytes(distinct[kept].tobytes())
 
     def finish(self) -> LexicalIndex:
         n_docs = len(self._lengths)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,19 +79,23 @@ def template_routes(template: Path) -> list[Route]:
     return routes
 
 
+_loading = threading.RLock()  # two threads' first calls must not see a module still being executed
+
+
 def load_module(route: Route) -> ModuleType:
     """The route's handler module, imported from its CodeUri as Lambda would (once per process)."""
     module_name = route.handler.rpartition(".")[0]
     name = f"cdgpt_handler_{route.function}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, route.code_dir / f"{module_name}.py")
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"handler module for {route.function} not found in {route.code_dir}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    with _loading:
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, route.code_dir / f"{module_name}.py")
+        if spec is None or spec.loader is None:
+            raise FileNotFoundError(f"handler module for {route.function} not found in {route.code_dir}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
 
 
 def load_handler(route: Route) -> Handler:

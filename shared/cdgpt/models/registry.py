@@ -62,6 +62,7 @@ class Manifest(BaseModel):
     counts: dict[str, int]
     chunking: dict[str, int]
     sources: list[SourceRecord]
+    job_id: str | None = None  # the training job that published it (none for a training outside a job)
 
 
 class Tombstone(BaseModel):

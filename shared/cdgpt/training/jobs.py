@@ -8,21 +8,34 @@
 Every change is a conditional write on the record's etag. A worker holds its job by renewing a lease
 (the heartbeat); a job whose lease ran out is failed by whoever reads it next, so a worker that was
 killed or timed out never leaves its job "running" and never keeps the model locked.
+
+A sharded training (training/sharded/) is handed over by its worker to the steps: its lease is then
+CDGPT_SHARD_LEASE_SECONDS, longer than any one step runs, and every step renews it as it goes, with a
+read-change-write that tries again when another step wrote first (`change`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from cdgpt.errors import ConcurrentUpdate, IdempotencyMismatch, InvalidRequest, JobNotFound
+from cdgpt.errors import (
+    CdgptError,
+    ConcurrentUpdate,
+    IdempotencyMismatch,
+    InvalidRequest,
+    JobNotFound,
+    TrainingFailed,
+)
 from cdgpt.ingest.sources.entries import Entry
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
@@ -34,6 +47,15 @@ Status = Literal["queued", "running", "succeeded", "failed"]
 ACTIVE: tuple[Status, ...] = ("queued", "running")
 JOB_ID_CHARS = 40
 LOCK_ATTEMPTS = 4
+CHANGE_ATTEMPTS = 20  # steps finishing at the same moment each write the record once; a few collide
+
+
+class JobLost(Exception):
+    """The job was failed or cancelled by someone else (lease expired, model deleted): stop working on it."""
+
+
+class OutOfTime(TrainingFailed):
+    """The worker's own time limit is about to end the training."""
 
 
 class JobRequest(BaseModel):
@@ -132,6 +154,7 @@ class JobStore:
     def __init__(self, store: ArtifactStore, settings: Settings) -> None:
         self.store = store
         self.lease = timedelta(seconds=settings.job_lease_s)
+        self.shard_lease = timedelta(seconds=settings.shard_lease_s)
         self.start_within = timedelta(seconds=settings.job_start_s)
 
     # -- reading ------------------------------------------------------------------------------------
@@ -194,7 +217,7 @@ class JobStore:
         reason = (
             "the worker never started this job"
             if job.status == "queued"
-            else f"the worker stopped renewing its lease at {job.lease_expires_at - self.lease:%H:%M:%S} UTC "
+            else f"the worker stopped renewing its lease, which ran out at {job.lease_expires_at:%H:%M:%S} UTC "
             "(killed, crashed or out of time); the previous version keeps serving, and the model can be trained again"
         )
         failure = JobFailure(error="TrainingFailed", message=reason)
@@ -292,6 +315,47 @@ class JobStore:
         progress = progress.model_copy(update={"stage": status})
         return self._write(held, status=status, finished_at=now(), progress=progress, result=result, failure=failure)
 
+    def hand_over(self, held: Held, progress: JobProgress, worker: str | None = None) -> Held:
+        """The worker gives a sharded job to its steps: the longer lease, and where it runs now."""
+        changes: dict[str, object] = {"progress": progress, "lease_expires_at": now() + self.shard_lease}
+        return self._write(held, **changes, **({"worker": worker} if worker else {}))
+
+    def change(self, job_id: str, update: Callable[[Job], dict[str, object] | None]) -> Job:
+        """Apply `update(job)` (the changes, or None for none) to the active job, reading it again when
+        another writer came first; JobLost when the job is no longer active."""
+        for attempt in range(CHANGE_ATTEMPTS):
+            held = self._read(job_id)
+            if held is None or not (held := self._expire(held)).job.active:
+                raise JobLost(job_id)
+            changes = update(held.job)
+            if not changes:
+                return held.job
+            try:
+                return self._write(held, **changes).job
+            except ConcurrentUpdate:
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # noqa: S311 (spreads the writers out)
+        raise ConcurrentUpdate(f"job {job_id} kept changing; retry")
+
+    def renew_shards(self, job_id: str, progress: Callable[[JobProgress], JobProgress] | None = None) -> Job:
+        """A step's renewal of a sharded job: the lease when half of it has gone (or with new progress)."""
+
+        def update(job: Job) -> dict[str, object] | None:
+            if progress is None and job.lease_expires_at - now() > self.shard_lease / 2:
+                return None
+            changes: dict[str, object] = {"lease_expires_at": now() + self.shard_lease}
+            return changes | ({"progress": progress(job.progress)} if progress else {})
+
+        return self.change(job_id, update)
+
+    def succeed(self, job_id: str, result: TrainOutcome) -> Job:
+        """A sharded job's end, recorded by its last step."""
+
+        def update(job: Job) -> dict[str, object]:
+            progress = job.progress.model_copy(update={"stage": "succeeded"})
+            return {"status": "succeeded", "finished_at": now(), "progress": progress, "result": result}
+
+        return self.change(job_id, update)
+
     def fail(self, job_id: str, message: str, error: str = "TrainingFailed") -> Job:
         """Fail an active job from outside its worker (the model was deleted, the worker could not start)."""
         held = self._read(job_id)
@@ -317,6 +381,13 @@ class JobStore:
                 return job
             time.sleep(min(pause, left))  # polling the store for the job's end, not a wait for timing
             pause = min(pause * 2, 1.0)
+
+
+def failure_of(exc: BaseException, job_id: str) -> JobFailure:
+    """How an exception is recorded in a failed job: a domain error as itself, anything else as internal."""
+    if isinstance(exc, CdgptError):
+        return JobFailure(error=type(exc).__name__, message=str(exc))
+    return JobFailure(error="internal", message=f"internal error; job {job_id} (see the worker's logs)")
 
 
 class Lock(BaseModel):

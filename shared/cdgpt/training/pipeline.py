@@ -6,13 +6,16 @@ training that overlaps another one, or a deletion, fails instead of overwriting 
 
 from __future__ import annotations
 
+import math
 import mmap
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Buffer, Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from cdgpt.errors import InvalidRequest, ModelDamaged, ModelNotFound, TrainingFailed
@@ -21,11 +24,19 @@ from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalBuilder
 from cdgpt.ingest.chunking import Chunk
 from cdgpt.ingest.extract import EXTRACTION_VERSION
-from cdgpt.ingest.incremental import previous_documents
+from cdgpt.ingest.incremental import Previous, previous_documents
 from cdgpt.ingest.pipeline import ingest
 from cdgpt.ingest.sources.entries import Entry, entry_label, parse_entry
 from cdgpt.limits import MAX_PROMPT_CHARS, MAX_SOURCES
-from cdgpt.models.registry import Current, EmbeddingInfo, SourceRecord, check_model_name, current, publish
+from cdgpt.models.registry import (
+    Current,
+    EmbeddingInfo,
+    Manifest,
+    SourceRecord,
+    check_model_name,
+    current,
+    publish,
+)
 from cdgpt.models.store import ArtifactStore, Blob, default_store
 from cdgpt.settings import Settings, get_settings
 from cdgpt.training.reuse import NO_PREVIOUS, DimensionChanged, PreviousVersion, embed_batches, load_previous, reusable
@@ -73,12 +84,12 @@ def _trained(state: Current, name: str) -> Current:
     return state
 
 
-def _chunking(settings: Settings) -> dict[str, int]:
+def chunking(settings: Settings) -> dict[str, int]:
     """How text becomes chunks: a previous version's documents are reused only when it matches."""
     return {"chars": settings.chunk_chars, "overlap": settings.chunk_overlap_chars, "extraction": EXTRACTION_VERSION}
 
 
-def _no_text(records: list[SourceRecord], what: str) -> TrainingFailed:
+def no_text(records: list[SourceRecord], what: str = "no source could be used") -> TrainingFailed:
     reasons = [f"{entry_label(r.entry)}: {r.reason}" for r in records if r.status == "failed"][:5]
     return TrainingFailed(f"{what} ({'; '.join(reasons) or 'no text in any source'})")
 
@@ -92,6 +103,7 @@ def train(
     store: ArtifactStore | None = None,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
+    job_id: str | None = None,
 ) -> TrainOutcome:
     """Train the model on exactly these sources (a new model, or a new version replacing the current one)."""
     settings = settings or get_settings()
@@ -101,12 +113,19 @@ def train(
     store = store or default_store(settings)
     embedder = embedder or make_embedder(settings)
     base = current(store, model_name)
-    previous = reusable(store, base.manifest, embedder)
-    unchanged = previous_documents(base.manifest, previous.docstore, _chunking(settings))
+    previous, unchanged = previous_for(store, base.manifest, embedder, settings)
     records, chunks = ingest(entries, settings, progress, unchanged)
     if not chunks:
-        raise _no_text(records, "no source could be used")
-    return _build(store, model_name, base, records, chunks, previous, prompt, embedder, settings, progress)
+        raise no_text(records)
+    return _build(store, model_name, base, records, chunks, previous, prompt, embedder, settings, progress, job_id)
+
+
+def previous_for(
+    store: ArtifactStore, manifest: Manifest | None, embedder: Embedder, settings: Settings
+) -> tuple[PreviousVersion, Previous]:
+    """What a training takes from the version it replaces: its vectors by text, and its unchanged documents."""
+    previous = reusable(store, manifest, embedder)
+    return previous, previous_documents(manifest, previous.docstore, chunking(settings))
 
 
 def retrain(
@@ -115,14 +134,20 @@ def retrain(
     settings: Settings | None = None,
     store: ArtifactStore | None = None,
     progress: Progress | None = None,
+    job_id: str | None = None,
 ) -> TrainOutcome:
     """Train a model again on the sources and prompt its current manifest records."""
     settings = settings or get_settings()
     store = store or default_store(settings)
+    entries, prompt = retrain_request(store, model_name)
+    return train(model_name, entries, prompt, settings=settings, store=store, progress=progress, job_id=job_id)
+
+
+def retrain_request(store: ArtifactStore, model_name: str) -> tuple[list[Entry], str | None]:
+    """The sources and prompt a retraining trains on: what the model's current manifest records."""
     manifest = _trained(current(store, model_name), model_name).manifest
     assert manifest is not None
-    entries = [record.entry for record in manifest.sources]
-    return train(model_name, entries, manifest.prompt, settings=settings, store=store, progress=progress)
+    return [record.entry for record in manifest.sources], manifest.prompt
 
 
 def update_sources(
@@ -134,6 +159,7 @@ def update_sources(
     store: ArtifactStore | None = None,
     embedder: Embedder | None = None,
     progress: Progress | None = None,
+    job_id: str | None = None,
 ) -> TrainOutcome:
     """A new version that keeps the rest of the model: removed entries' chunks go, added entries are
     fetched and only their new text is embedded. Adding an entry the model has already refreshes it."""
@@ -157,12 +183,13 @@ def update_sources(
     kept = [c for c in previous.chunks if c.source in kept_sources]
     new_records, new_chunks = ingest(added, settings, progress) if added else ([], [])
     if added and not new_chunks:
-        raise _no_text(new_records, "none of the added sources could be used")
+        raise no_text(new_records, "none of the added sources could be used")
     chunks = kept + [c for c in new_chunks if c.source not in kept_sources]
     if not chunks:
         raise TrainingFailed("removing these sources would leave the model empty; delete the model instead")
     records = kept_records + new_records
-    return _build(store, model_name, base, records, chunks, previous, manifest.prompt, embedder, settings, progress)
+    prompt = manifest.prompt
+    return _build(store, model_name, base, records, chunks, previous, prompt, embedder, settings, progress, job_id)
 
 
 def _build(
@@ -176,24 +203,22 @@ def _build(
     embedder: Embedder,
     settings: Settings,
     progress: Progress | None,
+    job_id: str | None,
 ) -> TrainOutcome:
     """Embed what is new, build the indexes and publish them over `base`.
 
     The artifacts are written batch by batch into files in a working folder and published from there,
     so neither all the vectors nor the artifacts' bytes are ever held in memory at once."""
-    with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="cdgpt-build-") as work, ExitStack() as mapped:
+    with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="cdgpt-build-") as work:
         with metering() as used:
             used.embedding_model = embedder.model
-            try:
-                built = write_artifacts(Path(work), chunks, embedder, previous, settings, progress)
-            except DimensionChanged:  # the server's dimension changed: embed everything
-                built = write_artifacts(Path(work), chunks, embedder, NO_PREVIOUS, settings, progress)
+            built = embed_and_write(Path(work), chunks, embedder, previous, settings, progress)
         if progress:
             progress("publishing", 0, 1)
-        artifacts: dict[str, tuple[str, Blob]] = {
-            name: (path.name, mapped.enter_context(_mapped(path))) for name, path in built.files.items()
-        }
-        return _publish(store, model_name, base, records, artifacts, built, prompt, embedder, settings, used)
+        embedding = EmbeddingInfo(provider=embedder.provider, model=embedder.model, dim=built.dim)
+        published = publish_built(store, model_name, base, records, built, prompt, embedding, settings, job_id)
+    add_usage(store, model_name, used, trainings=1)
+    return published.model_copy(update={"usage": used})
 
 
 @dataclass(frozen=True)
@@ -204,6 +229,52 @@ class Built:
     embedded: int
 
 
+class ArtifactWriter:
+    """A version's files written batch by batch: the vector index, the BM25 index and the docstore.
+
+    A shard's (`shard`) hold its term counts (`terms.npz`) instead of a BM25 index, whose weights need
+    every chunk: the merge adds them up (`add_terms`) rather than tokenizing the text again."""
+
+    def __init__(self, folder: Path, total: int, exact_max_mb: float, *, shard: bool = False) -> None:
+        from cdgpt.index.vectors import VectorIndexBuilder
+
+        self.shard = shard
+        self.files = {
+            "index": folder / "index.faiss",
+            "lexical": folder / ("terms.npz" if shard else "lexical.npz"),
+            "docstore": folder / "docstore.jsonl",
+            "docstore_index": folder / "docstore.npz",
+        }
+        self._vectors = VectorIndexBuilder(total, exact_max_mb)
+        self._lexical = LexicalBuilder()
+        self._docstore = DocstoreWriter(self.files["docstore"])
+        self._chunks = self._embedded = 0
+
+    def add(
+        self, records: list[dict[str, Any]], contexts: list[str] | None, vectors: np.ndarray, embedded: int = 0
+    ) -> None:
+        """The next chunks: their docstore records, their indexed texts (None: their term counts come
+        through `add_terms`), their vectors, and how many of those were embedded now."""
+        self._vectors.add(vectors)
+        if contexts is not None:
+            self._lexical.add(contexts)
+        self._docstore.add(records)
+        self._chunks += len(records)
+        self._embedded += embedded
+
+    def add_terms(self, counts: Buffer, keep: np.ndarray) -> None:
+        """The term counts of a shard's chunks (its `terms.npz`), of those `keep` marks."""
+        self._lexical.extend(counts, keep)
+
+    def finish(self) -> Built:
+        self._docstore.finish(self.files["docstore_index"])
+        lexical = self._lexical.counts_bytes() if self.shard else self._lexical.finish().to_bytes()
+        self.files["lexical"].write_bytes(lexical)
+        dim = self._vectors.dim
+        self._vectors.write(self.files["index"])
+        return Built(self.files, self._chunks, dim, self._embedded)
+
+
 def write_artifacts(
     folder: Path,
     chunks: list[Chunk],
@@ -212,85 +283,94 @@ def write_artifacts(
     settings: Settings,
     progress: Progress | None = None,
     batch: int = BATCH,
+    *,
+    shard: bool = False,
 ) -> Built:
-    """The vector index, lexical index and docstore of these chunks, written into folder batch by batch."""
-    from cdgpt.index.vectors import VectorIndexBuilder
-
-    files = {
-        "index": folder / "index.faiss",
-        "lexical": folder / "lexical.npz",
-        "docstore": folder / "docstore.jsonl",
-        "docstore_index": folder / "docstore.npz",
-    }
-    vectors = VectorIndexBuilder(len(chunks), settings.exact_search_max_mb)
-    lexical = LexicalBuilder()
-    docstore = DocstoreWriter(files["docstore"])
+    """The vector index, lexical index and docstore of these chunks, written into folder batch by batch
+    (a shard's: an exact index whatever its size, and term counts for the merge)."""
+    exact = math.inf if shard else settings.exact_search_max_mb
+    writer = ArtifactWriter(folder, len(chunks), exact, shard=shard)
     report = (lambda n: progress("embedding", n, len(chunks))) if progress else None
-    embedded = 0
     for start, (part, fresh) in zip(
         range(0, len(chunks), batch), embed_batches(chunks, embedder, previous, batch, report), strict=True
     ):
         batch_chunks = chunks[start : start + batch]
-        vectors.add(part)
-        lexical.add(c.context for c in batch_chunks)
-        docstore.add(asdict(c) for c in batch_chunks)
-        embedded += fresh
-    docstore.finish(files["docstore_index"])
-    files["lexical"].write_bytes(lexical.finish().to_bytes())
-    dim = vectors.dim
-    vectors.write(files["index"])
-    return Built(files, len(chunks), dim, embedded)
+        writer.add([asdict(c) for c in batch_chunks], [c.context for c in batch_chunks], part, fresh)
+    return writer.finish()
+
+
+def embed_and_write(
+    folder: Path,
+    chunks: list[Chunk],
+    embedder: Embedder,
+    previous: PreviousVersion,
+    settings: Settings,
+    progress: Progress | None = None,
+    **options: Any,
+) -> Built:
+    """`write_artifacts`, embedding everything again when the server's dimension changed."""
+    try:
+        return write_artifacts(folder, chunks, embedder, previous, settings, progress, **options)
+    except DimensionChanged:
+        return write_artifacts(folder, chunks, embedder, NO_PREVIOUS, settings, progress, **options)
 
 
 @contextmanager
-def _mapped(path: Path) -> Iterator[mmap.mmap]:
+def mapped(path: Path) -> Iterator[mmap.mmap]:
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
         yield data
 
 
-def _publish(
+def publish_built(
     store: ArtifactStore,
     model_name: str,
     base: Current,
     records: list[SourceRecord],
-    artifacts: dict[str, tuple[str, Blob]],
     built: Built,
     prompt: str | None,
-    embedder: Embedder,
+    embedding: EmbeddingInfo,
     settings: Settings,
-    used: Usage,
+    job_id: str | None = None,
 ) -> TrainOutcome:
-    embedded = built.embedded
+    """Publish the files in `built` as the model's next version over `base` (uploaded from mappings)."""
     documents = [d for r in records for d in r.documents]
-    manifest = publish(
-        store,
-        model_name,
-        base,
-        artifacts,
-        embedding=EmbeddingInfo(provider=embedder.provider, model=embedder.model, dim=built.dim),
-        prompt=prompt,
-        counts={
-            "sources": len(records),
-            "sources_failed": sum(1 for r in records if r.status == "failed"),
-            "documents": sum(1 for d in documents if "reason" not in d),
-            "documents_failed": sum(1 for d in documents if "reason" in d),
-            "chunks": built.chunks,
-            "chunks_embedded": embedded,
-            "documents_unchanged": sum(1 for d in documents if d.get("unchanged")),
-        },
-        chunking=_chunking(settings),
-        sources=records,
-    )
-    add_usage(store, model_name, used, trainings=1)
+    with ExitStack() as files:
+        artifacts: dict[str, tuple[str, Blob]] = {
+            name: (path.name, files.enter_context(mapped(path))) for name, path in built.files.items()
+        }
+        manifest = publish(
+            store,
+            model_name,
+            base,
+            artifacts,
+            embedding=embedding,
+            prompt=prompt,
+            counts={
+                "sources": len(records),
+                "sources_failed": sum(1 for r in records if r.status == "failed"),
+                "documents": sum(1 for d in documents if "reason" not in d),
+                "documents_failed": sum(1 for d in documents if "reason" in d),
+                "chunks": built.chunks,
+                "chunks_embedded": built.embedded,
+                "documents_unchanged": sum(1 for d in documents if d.get("unchanged")),
+            },
+            chunking=chunking(settings),
+            sources=records,
+            job_id=job_id,
+        )
+    return outcome(manifest)
+
+
+def outcome(manifest: Manifest) -> TrainOutcome:
+    """What a published version reports."""
     return TrainOutcome(
-        model_name=model_name,
+        model_name=manifest.model_name,
         version=manifest.version,
         version_id=manifest.version_id,
         sizes=manifest.sizes,
         documents=manifest.counts["documents"],
         chunks=manifest.counts["chunks"],
-        chunks_embedded=embedded,
+        chunks_embedded=manifest.counts["chunks_embedded"],
         documents_unchanged=manifest.counts["documents_unchanged"],
-        sources=[r.model_copy(update={"documents": []}) for r in records],
-        usage=used,
+        sources=[r.model_copy(update={"documents": []}) for r in manifest.sources],
     )

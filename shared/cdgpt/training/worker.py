@@ -1,7 +1,9 @@
 """The training worker: runs one job, renewing its lease while it works, and records how it ended.
 
 Started by `launch` (a Lambda invocation, a local process, a thread) or run inline by the CLI;
-`python -m cdgpt.training.worker <job_id>` is the local process.
+`python -m cdgpt.training.worker <job_id>` is the local process. A training of more than
+CDGPT_SHARD_ABOVE_DOCUMENTS documents is planned here and handed over to its steps (training/sharded/):
+a Step Functions execution on AWS, or the same steps run in this process.
 """
 
 from __future__ import annotations
@@ -13,22 +15,27 @@ import sys
 import threading
 import time
 
-from cdgpt.errors import CdgptError, ConcurrentUpdate, TrainingFailed
+from cdgpt.errors import ConcurrentUpdate
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
 from cdgpt.training import pipeline
-from cdgpt.training.jobs import Held, Job, JobFailure, JobProgress, JobRequest, JobStore
+from cdgpt.training.jobs import (
+    Held,
+    Job,
+    JobFailure,
+    JobLost,
+    JobProgress,
+    JobRequest,
+    JobStore,
+    OutOfTime,
+    failure_of,
+)
 from cdgpt.training.pipeline import Progress, TrainOutcome
+from cdgpt.training.sharded import files, runner
+from cdgpt.training.sharded.files import Plan
+from cdgpt.training.sharded.plan import plan as plan_shards
 
 log = logging.getLogger(__name__)
-
-
-class JobLost(Exception):
-    """The job was failed or cancelled by someone else (lease expired, model deleted): stop working on it."""
-
-
-class OutOfTime(TrainingFailed):
-    """The worker's own time limit is about to end the training."""
 
 
 class Heartbeat:
@@ -65,6 +72,18 @@ class Heartbeat:
             except Exception:  # a failed renewal is retried at the next beat; the lease has room for it
                 log.warning("could not renew the job's lease", extra={"job_id": self.held.job.job_id}, exc_info=True)
 
+    def hand_over(self, progress: JobProgress, worker: str | None) -> None:
+        """Stop beating: the job's steps renew its (longer) lease from now on."""
+        self._stop.set()
+        self._thread.join()
+        with self._lock:
+            if self.lost:
+                raise JobLost(self.held.job.job_id)
+            try:
+                self.held = self.jobs.hand_over(self.held, progress, worker)
+            except ConcurrentUpdate as exc:
+                raise JobLost(self.held.job.job_id) from exc
+
     def finish(self, result: TrainOutcome | None, failure: JobFailure | None) -> Job:
         self._stop.set()
         self._thread.join()
@@ -88,17 +107,31 @@ class Heartbeat:
         p.stage = stage
 
 
-def run(request: JobRequest, store: ArtifactStore, settings: Settings, progress: Progress) -> TrainOutcome:
-    """Do what the job asks."""
+def run(
+    request: JobRequest, store: ArtifactStore, settings: Settings, progress: Progress, job_id: str | None = None
+) -> TrainOutcome:
+    """Do what the job asks, on this worker."""
     if request.kind == "train":
         return pipeline.train(
-            request.model_name, request.file_list, request.prompt, settings=settings, store=store, progress=progress
+            request.model_name,
+            request.file_list,
+            request.prompt,
+            settings=settings,
+            store=store,
+            progress=progress,
+            job_id=job_id,
         )
     if request.kind == "sources":
         return pipeline.update_sources(
-            request.model_name, request.add, request.remove, settings=settings, store=store, progress=progress
+            request.model_name,
+            request.add,
+            request.remove,
+            settings=settings,
+            store=store,
+            progress=progress,
+            job_id=job_id,
         )
-    return pipeline.retrain(request.model_name, settings=settings, store=store, progress=progress)
+    return pipeline.retrain(request.model_name, settings=settings, store=store, progress=progress, job_id=job_id)
 
 
 def run_job(
@@ -111,7 +144,10 @@ def run_job(
     progress: Progress | None = None,
 ) -> Job | None:
     """Claim the job, train, record the outcome; None when the job was not there to claim (already
-    taken, finished, or expired before it started). `deadline` (time.monotonic) ends it cleanly."""
+    taken, finished, or expired before it started). `deadline` (time.monotonic) ends it cleanly.
+
+    A large training is planned into shards and handed over: the job is returned still running when
+    its steps run elsewhere (Step Functions), or once they ended when they run here."""
     settings = settings or get_settings()
     store = store or default_store(settings)
     jobs = JobStore(store, settings)
@@ -120,25 +156,37 @@ def run_job(
         log.info("job not claimed", extra={"job_id": job_id})
         return None
     request = jobs.request(job_id)
+    plan: Plan | None = None
     with Heartbeat(jobs, held, settings.job_heartbeat_s) as heartbeat:
         report = _reporter(heartbeat, deadline, progress)
         result: TrainOutcome | None = None
         failure: JobFailure | None = None
         try:
-            result = run(request, store, settings, report)
+            plan = plan_shards(job_id, request, store, settings)
+            if plan is None:
+                result = run(request, store, settings, report, job_id)
+            else:
+                handed = JobProgress(stage="shards", documents_total=plan.documents)
+                heartbeat.hand_over(handed, runner.executor(settings, job_id))
         except JobLost:
             log.warning("job taken away while training", extra={"job_id": job_id})
+            if plan is not None:
+                files.remove(store, job_id)
             return jobs.get(job_id)
-        except CdgptError as exc:
-            log.info("job failed", extra={"job_id": job_id, "error": type(exc).__name__})
-            failure = JobFailure(error=type(exc).__name__, message=str(exc))
-        except Exception:
-            log.exception("job failed unexpectedly", extra={"job_id": job_id})
-            failure = JobFailure(error="internal", message=f"internal error; job {job_id} (see the worker's logs)")
-        try:
-            return heartbeat.finish(result, failure)
-        except JobLost:  # failed or cancelled meanwhile (its lease ran out, its model was deleted): that stands
-            return jobs.get(job_id)
+        except Exception as exc:
+            failure = failure_of(exc, job_id)
+            if failure.error == "internal":
+                log.exception("job failed unexpectedly", extra={"job_id": job_id})
+            else:
+                log.info("job failed", extra={"job_id": job_id, "error": failure.error})
+            if plan is not None:
+                files.remove(store, job_id)
+        if plan is None or failure is not None:
+            try:
+                return heartbeat.finish(result, failure)
+            except JobLost:  # failed or cancelled meanwhile (its lease ran out, its model was deleted): that stands
+                return jobs.get(job_id)
+    return runner.start(job_id, plan, store, settings, progress)
 
 
 def _reporter(heartbeat: Heartbeat, deadline: float | None, also: Progress | None) -> Progress:

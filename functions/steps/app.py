@@ -1,0 +1,23 @@
+"""The steps of a sharded training, as the state machine invokes them (template.yaml):
+`{"step": "work", "job_id", "shard"}`, `{"step": "merge", "job_id"}`, `{"step": "fail", "job_id", "error"}`.
+
+A step that fails raises, so the state machine retries it or takes the failure path.
+"""
+
+import time
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cdgpt.api.resolver import logger, metrics, tracer
+from cdgpt.training.sharded.steps import handle
+
+FINISH_MARGIN_S = 30  # stop a step this long before the function's timeout, to record why
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    logger.append_keys(job_id=str(event.get("job_id", "")), step=str(event.get("step", "")))
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - FINISH_MARGIN_S
+    return handle(event, deadline)

@@ -1,0 +1,120 @@
+"""Planning: whether a training runs sharded, and its documents cut into shards, in file_list order.
+
+Each string entry is expanded as `ingest` expands it (a prefix, folder or sitemap into its documents,
+each document named by an earlier entry left to that entry) and each of its documents becomes an item
+of its own, named by the document's own entry (`s3://bucket/key`, a path, a page's URL): a shard's
+worker ingests those exactly as one worker would. A crawl entry finds its pages while it fetches them,
+so it stays one item and weighs its `max_pages`. Shards are consecutive runs of items, so the chunks of
+shard 0, 1, ... in order are the chunks one worker would have made.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from cdgpt.errors import PayloadTooLarge
+from cdgpt.ingest.incremental import Previous
+from cdgpt.ingest.pipeline import _expand  # the same expansion, and the same reasons, as ingest's
+from cdgpt.ingest.sources.entries import CrawlEntry, Entry
+from cdgpt.limits import MAX_SHARDED_DOCUMENTS, MAX_SHARDS
+from cdgpt.models.registry import SourceRecord, check_model_name, current
+from cdgpt.models.store import ArtifactStore
+from cdgpt.settings import Settings
+from cdgpt.training.jobs import JobRequest
+from cdgpt.training.pipeline import check_file_list, check_prompt, retrain_request
+from cdgpt.training.sharded.files import EntryPlan, Item, Plan, ShardSpec, write_plan
+
+ALREADY_INCLUDED = "already included by an earlier entry"
+
+
+def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Settings) -> Plan | None:
+    """The training's shards, written to the store; None when one worker should run it: at most
+    CDGPT_SHARD_ABOVE_DOCUMENTS documents, or adding and removing sources (which keeps the rest)."""
+    if request.kind == "sources":
+        return None
+    name = check_model_name(request.model_name)
+    base = current(store, name)  # the state the training publishes over, read before anything is fetched
+    if request.kind == "retrain":
+        entries, prompt = retrain_request(store, name)
+    else:
+        entries, prompt = check_file_list(request.file_list), check_prompt(request.prompt)
+    found = _documents(entries, settings)
+    items = _items(found)
+    weights = [entry.crawl.max_pages if isinstance(entry, CrawlEntry) else 1 for entry, _ in items]
+    documents = sum(weights)
+    if documents <= settings.shard_above_documents:
+        return None
+    if documents > MAX_SHARDED_DOCUMENTS:
+        raise PayloadTooLarge(f"the sources hold more than {MAX_SHARDED_DOCUMENTS} documents")
+    specs = _shards(items, weights, settings.shard_documents)
+    if len(specs) > MAX_SHARDS:
+        raise PayloadTooLarge(f"the training would have more than {MAX_SHARDS} shards: raise CDGPT_SHARD_DOCUMENTS")
+    planned = Plan(
+        job_id=job_id,
+        model_name=name,
+        prompt=prompt,
+        base_etag=base.etag,
+        entries=[EntryPlan(entry=entry, settled=_settled(entry, f)) for entry, f in zip(entries, found, strict=True)],
+        shards=len(specs),
+        documents=documents,
+    )
+    write_plan(store, planned, specs)
+    return planned
+
+
+Found = list[str] | str | CrawlEntry  # an entry's document sources, why it cannot be used, or a crawl
+
+
+def _documents(entries: list[Entry], settings: Settings) -> list[Found]:
+    """Each entry's documents (none twice: an earlier entry keeps a document), in parallel like ingest."""
+
+    def expand(entry: Entry) -> Found:
+        if isinstance(entry, CrawlEntry):
+            return entry
+        found = _expand(entry, settings, Previous())
+        return found if isinstance(found, str) else [document.source for document in found]
+
+    with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
+        expanded = list(pool.map(expand, entries))
+    seen: set[str] = set()
+    for n, found in enumerate(expanded):
+        if isinstance(found, list):
+            expanded[n] = [source for source in found if source not in seen]
+            seen.update(found)
+    return expanded
+
+
+def _items(found: list[Found]) -> list[tuple[Entry, int]]:
+    """(entry for ingest, the file_list entry it belongs to), in order."""
+    items: list[tuple[Entry, int]] = []
+    for of, f in enumerate(found):
+        if isinstance(f, CrawlEntry):
+            items.append((f, of))
+        elif isinstance(f, list):
+            items.extend((source, of) for source in f)
+    return items
+
+
+def _settled(entry: Entry, found: Found) -> SourceRecord | None:
+    """The entry's record when planning already knows it, as ingest would record it."""
+    if isinstance(found, str):
+        return SourceRecord(entry=entry, status="failed", reason=found)
+    if isinstance(found, list) and not found:
+        return SourceRecord(entry=entry, status="ok", reason=ALREADY_INCLUDED)
+    return None
+
+
+def _shards(items: list[tuple[Entry, int]], weights: list[int], size: int) -> list[ShardSpec]:
+    """Consecutive runs of items of about `size` documents (an item heavier than that alone)."""
+    specs: list[ShardSpec] = []
+    current: list[Item] = []
+    weight = 0
+    for (entry, of), w in zip(items, weights, strict=True):
+        if current and weight + w > size:
+            specs.append(ShardSpec(items=current, documents=weight))
+            current, weight = [], 0
+        current.append(Item(entry=entry, of=of))
+        weight += w
+    if current:
+        specs.append(ShardSpec(items=current, documents=weight))
+    return specs
