@@ -5,9 +5,13 @@ A `metering()` block collects what the embedder and the language model report wh
 servers report tokens in each response. The local embedder reports none: its tokens cost nothing and
 are not counted, so `embedding_tokens` stays null for it.
 
-Daily totals per model are kept in the artifact store, one small record per model and UTC day,
-updated with a conditional write after each chat and each training (retried with a random backoff; the
-CloudWatch metrics are the exact count when many chats of one model race for the same record):
+Daily totals per model and UTC day are added to after each chat and each training:
+- in the stack, in the counter table (CDGPT_RATE_TABLE, DynamoDB): one item per model and day,
+  `usage#<model_name>#<YYYY-MM-DD>`, added to with one atomic UpdateItem (no read, no retry, no
+  contention between chats of one model); items expire after MAX_DAYS;
+- otherwise in the artifact store, one small record per model and day, updated with a conditional
+  write (retried with a random backoff; with many chats of one model racing for the record, an update
+  can give up, logged; the CloudWatch metrics stay exact):
 
     usage/<model_name>/<YYYY-MM-DD>.json    {"format": 1, "chats", "trainings", "embedding_tokens",
                                              "prompt_tokens", "completion_tokens", "llm_models"}
@@ -23,11 +27,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from cdgpt.errors import ConcurrentUpdate
 from cdgpt.models.store import ArtifactStore
+from cdgpt.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +125,8 @@ def _read(found: tuple[bytes, str] | None, day: date) -> DailyUsage:
 
 
 def add_usage(store: ArtifactStore, model_name: str, usage: Usage, *, chats: int = 0, trainings: int = 0) -> None:
-    """Add one chat's or training's usage to the model's record for today. Never raises: usage is
+    """Add one chat's or training's usage to the model's total for today. Never raises: usage is
     bookkeeping, and a failure to count is logged rather than failing the answer."""
-    day = datetime.now(UTC).date()
-    key = _key(model_name, day)
     step = DailyUsage(
         chats=chats,
         trainings=trainings,
@@ -132,18 +136,7 @@ def add_usage(store: ArtifactStore, model_name: str, usage: Usage, *, chats: int
         llm_models={usage.llm_model: usage.prompt_tokens + usage.completion_tokens} if usage.llm_model else {},
     )
     try:
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            found = store.get(key)
-            record = _read(found, day)
-            record.add(step)
-            data = {"format": FORMAT, **record.model_dump(exclude={"date"})}
-            try:
-                store.put_if(key, json.dumps(data).encode(), found[1] if found else None)
-                return
-            except ConcurrentUpdate:
-                time.sleep(random.uniform(0, BACKOFF_S * attempt))  # noqa: S311 - jitter, not a secret
-                continue
-        log.warning("usage not counted: the day's record kept changing", extra={"model_name": model_name})
+        _totals(store).add(model_name, datetime.now(UTC).date(), step)
     except Exception:
         log.warning("usage not counted", extra={"model_name": model_name}, exc_info=True)
 
@@ -151,20 +144,8 @@ def add_usage(store: ArtifactStore, model_name: str, usage: Usage, *, chats: int
 def summary(store: ArtifactStore, model_name: str, days: int = 30, today: date | None = None) -> UsageSummary:
     """The model's daily totals for the last `days` days (today included), and their sum."""
     today = today or datetime.now(UTC).date()
-    first = today - timedelta(days=min(max(days, 1), MAX_DAYS) - 1)
-    found: list[DailyUsage] = []
-    for key in store.keys(f"{PREFIX}{model_name}/"):
-        name = key.rpartition("/")[2].removesuffix(".json")
-        try:
-            day = date.fromisoformat(name)
-        except ValueError:
-            continue
-        if first <= day <= today:
-            try:
-                found.append(_read(store.get(key), day))
-            except ValueError:
-                log.warning("an unreadable usage record was skipped", extra={"model_name": model_name})
-    found.sort(key=lambda d: d.date or "")
+    wanted = [today - timedelta(days=n) for n in range(min(max(days, 1), MAX_DAYS) - 1, -1, -1)]
+    found = [d for d in _totals(store).read(model_name, wanted) if d.chats or d.trainings]
     total = DailyUsage()
     for day_usage in found:
         total.add(day_usage)
@@ -172,4 +153,128 @@ def summary(store: ArtifactStore, model_name: str, days: int = 30, today: date |
 
 
 def models_with_usage(store: ArtifactStore) -> list[str]:
-    return sorted({key[len(PREFIX) :].partition("/")[0] for key in store.keys(PREFIX)})
+    return _totals(store).models()
+
+
+class Totals(Protocol):
+    def add(self, model_name: str, day: date, step: DailyUsage) -> None: ...
+
+    def read(self, model_name: str, days: list[date]) -> list[DailyUsage]:
+        """The days' totals, oldest first (days without a record are left out)."""
+        ...
+
+    def models(self) -> list[str]: ...
+
+
+def _totals(store: ArtifactStore) -> Totals:
+    table = get_settings().rate_table
+    return TableTotals(table) if table else StoreTotals(store)
+
+
+class StoreTotals:
+    """A record per model and day in the artifact store, changed by compare-and-swap."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+
+    def add(self, model_name: str, day: date, step: DailyUsage) -> None:
+        key = _key(model_name, day)
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            found = self.store.get(key)
+            record = _read(found, day)
+            record.add(step)
+            data = {"format": FORMAT, **record.model_dump(exclude={"date"})}
+            try:
+                self.store.put_if(key, json.dumps(data).encode(), found[1] if found else None)
+                return
+            except ConcurrentUpdate:
+                time.sleep(random.uniform(0, BACKOFF_S * attempt))  # noqa: S311 - jitter, not a secret
+        log.warning("usage not counted: the day's record kept changing", extra={"model_name": model_name})
+
+    def read(self, model_name: str, days: list[date]) -> list[DailyUsage]:
+        wanted = set(days)
+        found: list[DailyUsage] = []
+        for key in self.store.keys(f"{PREFIX}{model_name}/"):
+            try:
+                day = date.fromisoformat(key.rpartition("/")[2].removesuffix(".json"))
+                if day in wanted:
+                    found.append(_read(self.store.get(key), day))
+            except ValueError:
+                log.warning("an unreadable usage record was skipped", extra={"model_name": model_name})
+        return sorted(found, key=lambda d: d.date or "")
+
+    def models(self) -> list[str]:
+        return sorted({key[len(PREFIX) :].partition("/")[0] for key in self.store.keys(PREFIX)})
+
+
+COUNTS = ("chats", "trainings", "embedding_tokens", "prompt_tokens", "completion_tokens")
+LLM = "llm:"  # an item's attribute per language model: its prompt and completion tokens
+
+
+class TableTotals:
+    """An item per model and day in the counter table, added to with one atomic UpdateItem."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    @staticmethod
+    def _id(model_name: str, day: date) -> dict[str, Any]:
+        return {"key_id": {"S": f"usage#{model_name}#{day.isoformat()}"}}
+
+    def add(self, model_name: str, day: date, step: DailyUsage) -> None:
+        from cdgpt.clients import dynamodb_client
+
+        amounts = {name: getattr(step, name) for name in COUNTS} | {LLM + m: n for m, n in step.llm_models.items()}
+        names = {f"#a{i}": name for i, name in enumerate(amounts)}
+        values: dict[str, Any] = {f":a{i}": {"N": str(n)} for i, n in enumerate(amounts.values())}
+        values[":expires"] = {
+            "N": str(int(datetime.combine(day, datetime.min.time(), UTC).timestamp()) + 86400 * MAX_DAYS)
+        }
+        adds = ", ".join(f"#a{i} :a{i}" for i in range(len(amounts)))
+        dynamodb_client().update_item(
+            TableName=self.table,
+            Key=self._id(model_name, day),
+            UpdateExpression=f"ADD {adds} SET expires_at = if_not_exists(expires_at, :expires)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def read(self, model_name: str, days: list[date]) -> list[DailyUsage]:
+        from cdgpt.clients import dynamodb_client
+
+        found: list[DailyUsage] = []
+        for start in range(0, len(days), 100):  # BatchGetItem takes 100 keys
+            keys = [self._id(model_name, day) for day in days[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys}}
+            while request:
+                answer = dynamodb_client().batch_get_item(RequestItems=request)
+                found.extend(self._usage(item) for item in answer.get("Responses", {}).get(self.table, []))
+                request = answer.get("UnprocessedKeys") or {}
+        return sorted(found, key=lambda d: d.date or "")
+
+    @staticmethod
+    def _usage(item: dict[str, Any]) -> DailyUsage:
+        numbers = {name: int(value["N"]) for name, value in item.items() if "N" in value}
+        return DailyUsage(
+            date=item["key_id"]["S"].rpartition("#")[2],
+            llm_models={name[len(LLM) :]: n for name, n in numbers.items() if name.startswith(LLM)},
+            **{name: numbers.get(name, 0) for name in COUNTS},
+        )
+
+    def models(self) -> list[str]:
+        from cdgpt.clients import dynamodb_client
+
+        names: set[str] = set()
+        pages = (
+            dynamodb_client()
+            .get_paginator("scan")
+            .paginate(
+                TableName=self.table,
+                ProjectionExpression="key_id",
+                FilterExpression="begins_with(key_id, :usage)",
+                ExpressionAttributeValues={":usage": {"S": "usage#"}},
+            )
+        )
+        for page in pages:
+            names.update(item["key_id"]["S"].split("#")[1] for item in page.get("Items", []))
+        return sorted(names)

@@ -267,7 +267,7 @@ def test_a_malformed_conversation_id_is_refused(store, bad):
     assert store.keys("") == before  # nothing read or written for it
 
 
-def test_the_chat_function_may_write_conversations_and_usage_only_and_conversations_expire():
+def test_the_chat_function_may_write_conversations_only_and_conversations_expire():
     from cdgpt.local.server import _CfnLoader
 
     resources = _CfnLoader.load((REPO / "template.yaml").read_text())["Resources"]
@@ -277,7 +277,7 @@ def test_the_chat_function_may_write_conversations_and_usage_only_and_conversati
         {
             "Effect": "Allow",
             "Action": ["s3:GetObject", "s3:PutObject"],
-            "Resource": ["${ArtifactsBucket.Arn}/conversations/*", "${ArtifactsBucket.Arn}/usage/*"],
+            "Resource": "${ArtifactsBucket.Arn}/conversations/*",
         }
     ]
     rules = resources["ArtifactsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]

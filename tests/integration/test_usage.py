@@ -8,14 +8,17 @@ import json
 import threading
 from datetime import UTC, datetime
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from cdgpt.answer.answering import chat
+from cdgpt.clients import reset_clients
 from cdgpt.local.cli import main
 from cdgpt.models.store import LocalStore
 from cdgpt.settings import get_settings
 from cdgpt.training.pipeline import train
-from cdgpt.usage import Usage, add_usage, summary
+from cdgpt.usage import Usage, add_usage, models_with_usage, summary
 from tests.support import REPO, settings_with
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.lambda_events import ROUTES, chat_handler, event, invoke, load_handler, route_event
@@ -82,16 +85,52 @@ def test_daily_totals_add_up_trainings_and_chats(openai_model, openai_stub):
     assert day["format"] == 1 and day["chats"] == 2
 
 
-def test_concurrent_chats_are_each_counted(tmp_path):
-    store = LocalStore(tmp_path)
-    used = Usage(llm_model="m", prompt_tokens=3, completion_tokens=1)
-    threads = [threading.Thread(target=add_usage, args=(store, "busy", used), kwargs={"chats": 1}) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    total = summary(store, "busy").total
-    assert (total.chats, total.prompt_tokens, total.completion_tokens) == (8, 24, 8)
+@pytest.fixture(params=["local-folder", "dynamodb"])
+def totals_store(request, tmp_path, monkeypatch):
+    """Where daily totals go: the artifact store (no table), or the stack's counter table (moto)."""
+    if request.param == "local-folder":
+        yield LocalStore(tmp_path)
+        return
+    with mock_aws():
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName="counters",
+            KeySchema=[{"AttributeName": "key_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "key_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        monkeypatch.setenv("CDGPT_RATE_TABLE", "counters")
+        reset_clients()
+        yield LocalStore(tmp_path)
+        reset_clients()
+
+
+def test_chats_and_trainings_add_up_per_model_and_day(totals_store):
+    used = Usage(llm_model="m", prompt_tokens=3, completion_tokens=1, embedding_tokens=2)
+    if get_settings().rate_table:  # one atomic ADD each: DynamoDB serialises them (moto's does not, under threads)
+        for _ in range(8):
+            add_usage(totals_store, "busy", used, chats=1)
+    else:  # compare-and-swap on the day's record: racing chats retry
+        threads = [
+            threading.Thread(target=add_usage, args=(totals_store, "busy", used), kwargs={"chats": 1}) for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    add_usage(totals_store, "busy", Usage(embedding_tokens=50), trainings=1)
+    add_usage(totals_store, "other", used, chats=1)
+    report = summary(totals_store, "busy")
+    total = report.total
+    assert (total.chats, total.trainings, total.prompt_tokens, total.completion_tokens) == (8, 1, 24, 8)
+    assert total.embedding_tokens == 66 and total.llm_models == {"m": 32}
+    assert [d.date for d in report.days] == [datetime.now(UTC).date().isoformat()]
+    assert models_with_usage(totals_store) == ["busy", "other"]
+
+
+def test_the_counter_table_holds_the_totals_not_the_bucket(totals_store):
+    add_usage(totals_store, "m", Usage(prompt_tokens=1), chats=1)
+    in_store = totals_store.keys("usage/")
+    assert in_store == ([] if get_settings().rate_table else [f"usage/m/{datetime.now(UTC).date()}.json"])
 
 
 def test_a_day_outside_the_window_is_left_out(tmp_path):
