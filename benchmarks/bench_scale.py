@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cdgpt.limits import MAX_DOCUMENTS
+
 HERE = Path(__file__).resolve().parent
 CDGPT = Path(sys.executable).parent / "cdgpt"
 MODEL = "scale"
@@ -215,9 +217,10 @@ class Stub:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 reply = stub.embeddings(body) if self.path.endswith("/embeddings") else stub.chat(body)
-                data = json.dumps(reply).encode()
+                streamed = body.get("stream") and not self.path.endswith("/embeddings")
+                data = stub.events(reply) if streamed else json.dumps(reply).encode()
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/event-stream" if streamed else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -249,6 +252,17 @@ class Stub:
             data.append({"object": "embedding", "index": i, "embedding": encoded})
         usage = {"prompt_tokens": 1, "total_tokens": 1}
         return {"object": "list", "data": data, "model": body.get("model", "stub"), "usage": usage}
+
+    @staticmethod
+    def events(reply: dict) -> bytes:
+        """A chat completion as the server-sent events of `stream: true` (one content chunk, then usage)."""
+        text = reply["choices"][0]["message"]["content"]
+        base = {"id": "stub", "object": "chat.completion.chunk", "created": 0, "model": reply["model"]}
+        chunks = [
+            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]},
+            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": reply["usage"]},
+        ]
+        return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
 
     def chat(self, body: dict) -> dict:
         message = {"role": "assistant", "content": "A stub answer [1]."}
@@ -300,7 +314,7 @@ def cold_starts(env: dict[str, str], corpus: Path, asked: list[str], runs: int) 
 
 def warm(asked: list[str]) -> dict:
     """chat() with the model loaded: total and overhead (minus embedding and LLM calls) per question."""
-    from cdgpt.answer import answering, retrieval
+    from cdgpt.answer import llm, retrieval
     from cdgpt.answer.answering import chat
     from cdgpt.models.store import default_store
     from cdgpt.settings import get_settings
@@ -324,7 +338,7 @@ def warm(asked: list[str]) -> dict:
         return wrapper
 
     model.embedder.embed = timed(model.embedder.embed)  # type: ignore[method-assign]
-    answering.llm_answer = timed(answering.llm_answer)
+    llm.complete = timed(llm.complete)  # the answer, and a question's rewriting or translation
     totals, overheads = [], []
     for question in asked * 2:  # the first pass warms caches; both are counted
         outside[0] = 0.0
@@ -370,6 +384,9 @@ def main() -> int:
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "cdgpt-bench-scale")
     parser.add_argument("--reuse-model", action="store_true", help="skip training when the model exists")
+    parser.add_argument(
+        "--one-worker", action="store_true", help="train on one worker, never sharded (what one Lambda holds)"
+    )
     parser.add_argument("--retrain", action="store_true", help="train a second time (every vector reused)")
     args = parser.parse_args()
 
@@ -381,6 +398,8 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CDGPT_", "OPENAI_", "ARTIFACTS_BUCKET"))}
     env |= {"CDGPT_DATA_DIR": str(args.work / f"models-{label}"), "CDGPT_SOURCE_ROOT": str(corpus)}
     env |= {"CDGPT_CACHE_DIR": str(args.work / "cache"), "CDGPT_MIN_SCORE": "-1"}
+    if args.one_worker:
+        env["CDGPT_SHARD_ABOVE_DOCUMENTS"] = str(MAX_DOCUMENTS)
     stub = None
     if args.local:
         env["CDGPT_EMBEDDINGS"] = "local"
