@@ -95,6 +95,29 @@ def run_clients(url: str, questions: list[str], clients: int, chats: int) -> tup
     return latencies, errors[0], time.perf_counter() - start
 
 
+def chat_in_threads(chat, questions: list[str], clients: int, chats: int) -> tuple[list[float], float]:
+    """The load of `run_clients` without the server: `clients` threads each calling chat() `chats` times."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        mine = []
+        for k in range(chats):
+            start = time.perf_counter()
+            chat(MODEL, questions[(n * 7 + k) % len(questions)])
+            mine.append((time.perf_counter() - start) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -124,6 +147,11 @@ def main() -> int:
             chat(MODEL, question)
             in_process.append((time.perf_counter() - start) * 1000)
     print(f"in-process answering.chat ({len(questions)} questions x 5): {percentiles(in_process)}")
+    loaded, loaded_wall = chat_in_threads(chat, questions, args.clients, args.chats)
+    print(
+        f"in-process answering.chat, {args.clients} threads x {args.chats} (the same load, no HTTP): "
+        f"{percentiles(loaded)}, {args.clients * args.chats / loaded_wall:.0f} chats/s"
+    )
 
     process, url = start_server(env, args.workers, work / "serve.log")
     try:
