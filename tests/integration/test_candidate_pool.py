@@ -14,11 +14,48 @@ from cdgpt.answer.retrieval import CANDIDATES, load_model, search
 from cdgpt.models.store import default_store
 from tests.support import settings_with
 
-WORDS = (
-    "leave holiday expense receipt laptop password printer network badge parking canteen travel hotel "
-    "invoice budget contract payroll pension insurance training course manager review salary bonus "
-    "office desk meeting room booking visitor guest security alarm fire drill first aid doctor sick"
-).split()
+WORDS = [
+    "leave",
+    "holiday",
+    "expense",
+    "receipt",
+    "laptop",
+    "password",
+    "printer",
+    "network",
+    "badge",
+    "parking",
+    "canteen",
+    "travel",
+    "hotel",
+    "invoice",
+    "budget",
+    "contract",
+    "payroll",
+    "pension",
+    "insurance",
+    "training",
+    "course",
+    "manager",
+    "review",
+    "salary",
+    "bonus",
+    "office",
+    "desk",
+    "meeting",
+    "room",
+    "booking",
+    "visitor",
+    "guest",
+    "security",
+    "alarm",
+    "fire",
+    "drill",
+    "first",
+    "aid",
+    "doctor",
+    "sick",
+]
 
 
 @pytest.fixture
@@ -48,7 +85,9 @@ def test_the_pool_holds_the_best_chunks_of_every_chunk(hnsw_model):
         vector = model.embedder.embed([question])[0]
         fused, cosine, pool = retrieval._fuse(model, question, vector, settings.lexical_weight)
         assert pool is not None and len(pool) < len(fused)
-        assert np.array_equal(retrieval._best(fused, cosine, CANDIDATES, pool), retrieval._best(fused, cosine, CANDIDATES))
+        assert np.array_equal(
+            retrieval._best(fused, cosine, CANDIDATES, pool), retrieval._best(fused, cosine, CANDIDATES)
+        )
 
 
 def test_a_search_that_needs_more_than_the_pool_ranks_every_chunk(hnsw_model, monkeypatch):
