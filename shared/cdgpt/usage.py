@@ -27,20 +27,22 @@ import json
 import logging
 import os
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from cdgpt.errors import ConcurrentUpdate
 from cdgpt.models.store import ArtifactStore, LocalStore
 from cdgpt.settings import get_settings
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +248,8 @@ class LocalTotals:
 
     def _db(self) -> sqlite3.Connection:
         """This thread's connection (a forked process opens its own: SQLite's are not carried across fork)."""
+        import sqlite3  # here: a chat that counts nowhere else need not import it (cold start)
+
         opened: dict[tuple[str, int], sqlite3.Connection] = self._connections.__dict__.setdefault("by_path", {})
         db = opened.get((str(self.path), os.getpid()))
         if db is None:
