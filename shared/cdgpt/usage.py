@@ -9,9 +9,13 @@ Daily totals per model and UTC day are added to after each chat and each trainin
 - in the stack, in the counter table (CDGPT_RATE_TABLE, DynamoDB): one item per model and day,
   `usage#<model_name>#<YYYY-MM-DD>`, added to with one atomic UpdateItem (no read, no retry, no
   contention between chats of one model); items expire after MAX_DAYS;
-- otherwise in the artifact store, one small record per model and day, updated with a conditional
-  write (retried with a random backoff; with many chats of one model racing for the record, an update
-  can give up, logged; the CloudWatch metrics stay exact):
+- in a local artifact folder (`cdgpt serve`, the CLI), in a SQLite table beside the artifacts,
+  `usage.sqlite3`: a row per model, day and counter, added to in one statement, exact across processes
+  (write-ahead log: a chat costs no rename and no disk flush);
+- otherwise (a bucket without a table), one small record per model and day in the artifact store,
+  updated with a conditional write (retried with a random backoff; with many chats of one model racing
+  for the record, an update can give up, logged; the CloudWatch metrics stay exact). A local folder's
+  records of this kind, from before the SQLite table, are still counted:
 
     usage/<model_name>/<YYYY-MM-DD>.json    {"format": 1, "chats", "trainings", "embedding_tokens",
                                              "prompt_tokens", "completion_tokens", "llm_models"}
@@ -21,19 +25,24 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from cdgpt.errors import ConcurrentUpdate
-from cdgpt.models.store import ArtifactStore
+from cdgpt.models.store import ArtifactStore, LocalStore
 from cdgpt.settings import get_settings
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +177,9 @@ class Totals(Protocol):
 
 def _totals(store: ArtifactStore) -> Totals:
     table = get_settings().rate_table
-    return TableTotals(table) if table else StoreTotals(store)
+    if table:
+        return TableTotals(table)
+    return LocalTotals(store) if isinstance(store, LocalStore) else StoreTotals(store)
 
 
 class StoreTotals:
@@ -208,7 +219,84 @@ class StoreTotals:
 
 
 COUNTS = ("chats", "trainings", "embedding_tokens", "prompt_tokens", "completion_tokens")
-LLM = "llm:"  # an item's attribute per language model: its prompt and completion tokens
+LLM = "llm:"  # a counter per language model (an item's attribute, a table's row): its prompt and completion tokens
+
+
+def _amounts(step: DailyUsage) -> dict[str, int]:
+    """A day's usage as named counters: COUNTS, and LLM + model for each language model."""
+    return {name: getattr(step, name) for name in COUNTS} | {LLM + m: n for m, n in step.llm_models.items()}
+
+
+def _from_amounts(day: str, numbers: dict[str, int]) -> DailyUsage:
+    return DailyUsage(
+        date=day,
+        llm_models={name[len(LLM) :]: n for name, n in numbers.items() if name.startswith(LLM)},
+        **{name: numbers.get(name, 0) for name in COUNTS},
+    )
+
+
+class LocalTotals:
+    """A SQLite table in the local artifact folder: a row per model, day and counter, added to in one
+    statement (the local counterpart of the counter table); records of `StoreTotals` are added in."""
+
+    FILE = "usage.sqlite3"
+    _connections = threading.local()  # sqlite3 connections belong to the thread that opened them
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+        self.path = store.root / self.FILE
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection (a forked process opens its own: SQLite's are not carried across fork)."""
+        import sqlite3  # here: a chat that counts nowhere else need not import it (cold start)
+
+        opened: dict[tuple[str, int], sqlite3.Connection] = self._connections.__dict__.setdefault("by_path", {})
+        db = opened.get((str(self.path), os.getpid()))
+        if db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # durable when a process dies; a power cut may lose the last
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS usage (model TEXT, day TEXT, counter TEXT, amount INTEGER NOT NULL,"
+                " PRIMARY KEY (model, day, counter)) WITHOUT ROWID"
+            )
+            opened[(str(self.path), os.getpid())] = db
+        return db
+
+    def add(self, model_name: str, day: date, step: DailyUsage) -> None:
+        rows = [(model_name, day.isoformat(), name, n) for name, n in _amounts(step).items() if n]
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")  # the step's counters change together
+        try:
+            db.executemany(
+                "INSERT INTO usage VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET amount = amount + excluded.amount",
+                rows,
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def read(self, model_name: str, days: list[date]) -> list[DailyUsage]:
+        by_day: dict[str, dict[str, int]] = {}
+        wanted = [day.isoformat() for day in days]
+        for start in range(0, len(wanted), 500):  # under SQLite's limit of bound parameters
+            part = wanted[start : start + 500]
+            rows = self._db().execute(
+                f"SELECT day, counter, amount FROM usage WHERE model = ? AND day IN ({', '.join('?' * len(part))})",  # noqa: S608 - placeholders only
+                [model_name, *part],
+            )
+            for day, counter, amount in rows:
+                by_day.setdefault(day, {})[counter] = amount
+        found = {day: _from_amounts(day, numbers) for day, numbers in by_day.items()}
+        for earlier in StoreTotals(self.store).read(model_name, days):
+            found.setdefault(earlier.date or "", DailyUsage(date=earlier.date)).add(earlier)
+        return sorted(found.values(), key=lambda d: d.date or "")
+
+    def models(self) -> list[str]:
+        names = {name for (name,) in self._db().execute("SELECT DISTINCT model FROM usage")}
+        return sorted(names | set(StoreTotals(self.store).models()))
 
 
 class TableTotals:
@@ -224,7 +312,7 @@ class TableTotals:
     def add(self, model_name: str, day: date, step: DailyUsage) -> None:
         from cdgpt.clients import dynamodb_client
 
-        amounts = {name: getattr(step, name) for name in COUNTS} | {LLM + m: n for m, n in step.llm_models.items()}
+        amounts = _amounts(step)
         names = {f"#a{i}": name for i, name in enumerate(amounts)}
         values: dict[str, Any] = {f":a{i}": {"N": str(n)} for i, n in enumerate(amounts.values())}
         values[":expires"] = {
@@ -255,11 +343,7 @@ class TableTotals:
     @staticmethod
     def _usage(item: dict[str, Any]) -> DailyUsage:
         numbers = {name: int(value["N"]) for name, value in item.items() if "N" in value}
-        return DailyUsage(
-            date=item["key_id"]["S"].rpartition("#")[2],
-            llm_models={name[len(LLM) :]: n for name, n in numbers.items() if name.startswith(LLM)},
-            **{name: numbers.get(name, 0) for name in COUNTS},
-        )
+        return _from_amounts(item["key_id"]["S"].rpartition("#")[2], numbers)
 
     def models(self) -> list[str]:
         from cdgpt.clients import dynamodb_client

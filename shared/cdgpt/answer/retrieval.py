@@ -177,13 +177,15 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
     scores = [_fuse(model, text, vector, lexical_weight) for text, vector in zip(texts, vectors, strict=True)]
     evidence = [
         Evidence(float(cosine.max()), model.lexical.coverage(tokenize(text, question=True)))
-        for text, (_, cosine) in zip(texts, scores, strict=True)
+        for text, (_, cosine, _) in zip(texts, scores, strict=True)
     ]
-    fused = np.max([f for f, _ in scores], axis=0)
-    cosine = np.max([c for _, c in scores], axis=0)  # ties are broken by the closer vector
+    fused = np.max([f for f, _, _ in scores], axis=0) if len(scores) > 1 else scores[0][0]
+    cosine = np.max([c for _, c, _ in scores], axis=0) if len(scores) > 1 else scores[0][1]  # ties: the closer vector
+    pools = [p for _, _, p in scores if p is not None]
+    pool = np.unique(np.concatenate(pools)) if len(pools) == len(scores) else None
     candidates = max(64, 8 * k)
     while True:
-        ranked = _best(fused, cosine, candidates)
+        ranked = _best(fused, cosine, candidates, pool if candidates <= CANDIDATES else None)
         results = _collect(model, ranked, fused, cosine, k)
         if len(results[1]) >= min(k, model.documents) or candidates >= len(fused):
             break
@@ -191,25 +193,29 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
     return Results(*results, evidence[0], more_evidence=tuple(evidence[1:]))
 
 
-def _fuse(model: LoadedModel, text: str, vector: np.ndarray, lexical_weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """Every chunk's fused score for one text, and its cosine."""
+def _fuse(
+    model: LoadedModel, text: str, vector: np.ndarray, lexical_weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Every chunk's fused score for one text, its cosine, and (under an approximate index) the pool of
+    candidates whose cosine was computed: the best CANDIDATES chunks by fused score are among them."""
     lexical = model.lexical.scores(text)
-    cosine = _cosines(model, vector, lexical)
+    cosine, pool = _cosines(model, vector, lexical)
     low, high = float(cosine.min()), float(cosine.max())
     vector_part = (cosine - low) / (high - low) if high > low else np.ones_like(cosine)
     top_lexical = float(lexical.max())
     lexical_part = lexical / top_lexical if top_lexical > 0 else np.zeros_like(cosine)
-    return lexical_weight * lexical_part + (1 - lexical_weight) * vector_part, cosine
+    return lexical_weight * lexical_part + (1 - lexical_weight) * vector_part, cosine, pool
 
 
-def _cosines(model: LoadedModel, query: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+def _cosines(model: LoadedModel, query: np.ndarray, lexical: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Every chunk's cosine. An exact index computes them all (one matrix-vector product). An approximate
-    one computes the candidates' (the CANDIDATES nearest and the CANDIDATES best by BM25), and gives every
-    other chunk the query's lowest cosine: its vector part is 0, its lexical part still counts."""
+    one computes the candidates' (the CANDIDATES nearest and the CANDIDATES best by BM25, returned as the
+    pool), and gives every other chunk the query's lowest cosine: its vector part is 0, its lexical part
+    still counts, and at least CANDIDATES chunks of the pool score as much (their BM25 is no lower)."""
     vectors = model.vector_index
     every = vectors.all_cosines(query)
     if every is not None:
-        return every
+        return every, None
     near, near_cosines = vectors.search(query, CANDIDATES)
     matched = np.flatnonzero(lexical)  # BM25 is sparse: rank only the chunks it scored
     others = np.setdiff1d(matched[_top(lexical[matched], CANDIDATES)], near)
@@ -218,7 +224,7 @@ def _cosines(model: LoadedModel, query: np.ndarray, lexical: np.ndarray) -> np.n
     cosine = np.full(len(lexical), lowest, dtype=np.float32)
     cosine[near] = near_cosines
     cosine[others] = other_cosines
-    return cosine
+    return cosine, np.concatenate([near, others])
 
 
 def _top(scores: np.ndarray, n: int) -> np.ndarray:
@@ -226,10 +232,13 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
     return np.argpartition(-scores, n - 1)[:n] if n else np.zeros(0, dtype=np.int64)
 
 
-def _best(fused: np.ndarray, cosine: np.ndarray, n: int) -> np.ndarray:
-    """The n best chunk ids, best first: by fused score, then the closer vector, then the lower id."""
-    n = min(n, len(fused))
-    ids = np.argpartition(-fused, n - 1)[:n] if n < len(fused) else np.arange(len(fused))
+def _best(fused: np.ndarray, cosine: np.ndarray, n: int, pool: np.ndarray | None = None) -> np.ndarray:
+    """The n best chunk ids, best first: by fused score, then the closer vector, then the lower id.
+    Only the pool's chunks are ranked when given (it holds the n best)."""
+    ids = np.arange(len(fused)) if pool is None else pool
+    n = min(n, len(ids))
+    if n < len(ids):
+        ids = ids[np.argpartition(-fused[ids], n - 1)[:n]]
     return ids[np.lexsort((ids, -cosine[ids], -fused[ids]))]
 
 

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 Kind = Literal["exact", "hnsw"]
 HNSW_M = 32  # graph degree (64 links per vector on the bottom layer)
 HNSW_EF_CONSTRUCTION = 40
-HNSW_EF_SEARCH = 128  # candidates explored per query; a search for more explores as many as it asks for
-HNSW_EF_OPPOSITE = 64  # for the one chunk farthest from a query (its cosine is the lowest)
+HNSW_EF_SEARCH = 64  # candidates explored per query; a search for more explores as many as it asks for
+HNSW_EF_OPPOSITE = 32  # for the one chunk farthest from a query (its cosine is the lowest)
 
 
 class VectorIndexError(ValueError):
