@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(60.0, alias="CDGPT_OPENAI_TIMEOUT", gt=0)
     embeddings: Literal["openai", "local"] | None = Field(None, alias="CDGPT_EMBEDDINGS")
     embedding_model: str = Field("text-embedding-3-small", alias="CDGPT_EMBEDDING_MODEL")
+    local_embedding_model: Literal["wordllama-l2-supercat-256", "use-multilingual-v3-512"] = Field(
+        "wordllama-l2-supercat-256", alias="CDGPT_LOCAL_EMBEDDING_MODEL"
+    )
     chat_model: str = Field("gpt-4o-mini", alias="CDGPT_CHAT_MODEL")
     answers: Literal["llm", "extractive"] | None = Field(None, alias="CDGPT_ANSWERS")
 
@@ -47,7 +50,7 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(1200, alias="CDGPT_CHUNK_CHARS", ge=200, le=20000)
     chunk_overlap_chars: int = Field(150, alias="CDGPT_CHUNK_OVERLAP", ge=0, le=5000)
     top_k: int = Field(4, alias="CDGPT_TOP_K", ge=1, le=50)
-    lexical_weight: float = Field(0.6, alias="CDGPT_LEXICAL_WEIGHT", ge=0, le=1)
+    lexical_weight: float | None = Field(None, alias="CDGPT_LEXICAL_WEIGHT", ge=0, le=1)  # None: the embedder's
     min_score: float | None = Field(None, alias="CDGPT_MIN_SCORE")
     conversation_hours: float = Field(24.0, alias="CDGPT_CONVERSATION_HOURS", gt=0, le=24)
     exact_search_max_mb: float = Field(32.0, alias="CDGPT_EXACT_SEARCH_MAX_MB", ge=0)

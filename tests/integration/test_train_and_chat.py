@@ -12,7 +12,7 @@ import pytest
 from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, NOT_COVERED, chat, system_prompt
 from cdgpt.answer.queries import REWRITE_MAX_TOKENS, REWRITE_PROMPT
 from cdgpt.answer.relevance import MIN_SIMILARITY
-from cdgpt.answer.retrieval import load_model, search
+from cdgpt.answer.retrieval import lexical_weight, load_model, search
 from cdgpt.clients import reset_clients
 from cdgpt.errors import ModelMismatch, TrainingFailed
 from cdgpt.index.embeddings import make_embedder
@@ -134,7 +134,7 @@ def test_scores_separate_covered_from_uncovered_questions(handbook_store):
     model = load_model("handbook", handbook_store, settings)
 
     def best(question: str) -> float:  # what chat compares with the threshold: the best cosine of any chunk
-        return search(model, question, settings.top_k, settings.lexical_weight).evidence.similarity
+        return search(model, question, settings.top_k, lexical_weight(model, settings)).evidence.similarity
 
     covered = {q["question"]: best(q["question"]) for q in COVERED}
     uncovered = {q: best(q) for q in [*UNCOVERED, OFF_TOPIC, PERU]}

@@ -17,7 +17,7 @@ import numpy as np
 from cdgpt.answer.relevance import Evidence, covers, follows_up
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.docstore import Docstore
-from cdgpt.index.embeddings import Embedder, make_embedder
+from cdgpt.index.embeddings import USE, Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex, tokenize
 from cdgpt.models.artifacts import Verification, load_artifacts
 from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_manifest
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 CACHED_MODELS = 8
 CANDIDATES = 64  # under an approximate index: the nearest chunks, and the best by BM25, whose cosine is computed
+LEXICAL_WEIGHT = 0.6  # BM25's weight in the fused score (CDGPT_LEXICAL_WEIGHT), unless its embedder has its own:
+EMBEDDER_LEXICAL_WEIGHT = {USE: 0.4}  # better vectors weigh more (benchmarks/eval/README.md)
 
 
 @dataclass(frozen=True)
@@ -152,13 +154,22 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
 def retrieve(model: LoadedModel, query: str | Query, k: int, settings: Settings) -> Results:
     """The k best chunks and documents that chat answers from, or none when they do not cover the question."""
     query = Query(query) if isinstance(query, str) else query
-    results = search(model, query, k, settings.lexical_weight)
-    provider = model.embedder.provider
+    results = search(model, query, k, lexical_weight(model, settings))
+    embedder = model.embedder
     evidence = (results.evidence, *results.more_evidence)
-    covered = any(covers(e, text, provider, settings.min_score) for e, text in zip(evidence, query.texts, strict=True))
+    covered = any(
+        covers(e, text, embedder.provider, embedder.model, settings.min_score)
+        for e, text in zip(evidence, query.texts, strict=True)
+    )
     if covered and (query.context is None or follows_up(model.lexical, query.question, [h.id for h in results.chunks])):
         return results
     return Results([], [], results.evidence, covered=False, more_evidence=results.more_evidence)
+
+
+def lexical_weight(model: LoadedModel, settings: Settings) -> float:
+    if settings.lexical_weight is not None:
+        return settings.lexical_weight
+    return EMBEDDER_LEXICAL_WEIGHT.get(model.embedder.model, LEXICAL_WEIGHT)
 
 
 def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float) -> Results:

