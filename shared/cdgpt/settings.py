@@ -23,9 +23,6 @@ class Settings(BaseSettings):
     openai_timeout_s: float = Field(60.0, alias="CDGPT_OPENAI_TIMEOUT", gt=0)
     embeddings: Literal["openai", "local"] | None = Field(None, alias="CDGPT_EMBEDDINGS")
     embedding_model: str = Field("text-embedding-3-small", alias="CDGPT_EMBEDDING_MODEL")
-    local_embedding_model: Literal["wordllama-l2-supercat-256", "use-multilingual-v3-512"] = Field(
-        "wordllama-l2-supercat-256", alias="CDGPT_LOCAL_EMBEDDING_MODEL"
-    )
     chat_model: str = Field("gpt-4o-mini", alias="CDGPT_CHAT_MODEL")
     answers: Literal["llm", "extractive"] | None = Field(None, alias="CDGPT_ANSWERS")
 

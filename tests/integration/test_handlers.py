@@ -115,7 +115,7 @@ def test_train_event_returns_the_exact_success_envelope(api_secret, aws):
         "usage",
     ]
     assert data["usage"] == {  # the local embedder counts no tokens
-        "embedding_model": "wordllama-l2-supercat-256",
+        "embedding_model": "use-multilingual-v3-512",
         "embedding_tokens": None,
         "llm_model": None,
         "prompt_tokens": 0,

