@@ -1,7 +1,7 @@
 """Scale benchmark: a generated corpus of ~100k chunks trained and queried on one machine.
 
 Measures the three targets of one Lambda at 100k chunks, with 1,536-dimensional vectors from a stub
-OpenAI-compatible server run here (127.0.0.1), or with the local 256-dimensional embedder (`--local`):
+OpenAI-compatible server run here (127.0.0.1), or with the local 512-dimensional embedder (`--local`):
 
 - training peak memory: `cdgpt train` in a child process, its peak RSS (`wait4`);
 - first answer in a new process: `cdgpt chat` spawned afresh, until its answer is printed;
@@ -379,7 +379,7 @@ def percentile(samples: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=100_000)
-    parser.add_argument("--local", action="store_true", help="the local 256-d embedder instead of the 1536-d stub")
+    parser.add_argument("--local", action="store_true", help="the local 512-d embedder instead of the 1536-d stub")
     parser.add_argument("--questions", type=int, default=300, help="questions for the warm measurement")
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "cdgpt-bench-scale")
@@ -394,7 +394,7 @@ def main() -> int:
     begin = time.perf_counter()
     entries = make_corpus(corpus, args.chunks)
     generated_s = time.perf_counter() - begin
-    label = "local-256" if args.local else "stub-1536"
+    label = "local-512" if args.local else "stub-1536"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CDGPT_", "OPENAI_", "ARTIFACTS_BUCKET"))}
     env |= {"CDGPT_DATA_DIR": str(args.work / f"models-{label}"), "CDGPT_SOURCE_ROOT": str(corpus)}
     env |= {"CDGPT_CACHE_DIR": str(args.work / "cache"), "CDGPT_MIN_SCORE": "-1"}

@@ -70,7 +70,7 @@ def main() -> int:
 
     from cdgpt.answer.answering import chat
     from cdgpt.answer.evaluation import evaluate, load_cases
-    from cdgpt.answer.retrieval import load_model, search
+    from cdgpt.answer.retrieval import lexical_weight, load_model, search
     from cdgpt.models.store import default_store
     from cdgpt.settings import get_settings
 
@@ -84,7 +84,7 @@ def main() -> int:
     it = iter(questions)
     chat_ms = timed(lambda: chat("site", next(it)), len(questions))
     it = iter(questions)
-    search_ms = timed(lambda: search(model, next(it), 4, settings.lexical_weight), len(questions))
+    search_ms = timed(lambda: search(model, next(it), 4, lexical_weight(model, settings)), len(questions))
     it = iter(questions)
     embed_ms = timed(lambda: model.embedder.embed([next(it)]), len(questions))
     lexical_ms = timed(lambda: model.lexical.scores(cases[0].question), 200)

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     chunk_chars: int = Field(1200, alias="CDGPT_CHUNK_CHARS", ge=200, le=20000)
     chunk_overlap_chars: int = Field(150, alias="CDGPT_CHUNK_OVERLAP", ge=0, le=5000)
     top_k: int = Field(4, alias="CDGPT_TOP_K", ge=1, le=50)
-    lexical_weight: float = Field(0.6, alias="CDGPT_LEXICAL_WEIGHT", ge=0, le=1)
+    lexical_weight: float | None = Field(None, alias="CDGPT_LEXICAL_WEIGHT", ge=0, le=1)  # None: the embedder's
     min_score: float | None = Field(None, alias="CDGPT_MIN_SCORE")
     conversation_hours: float = Field(24.0, alias="CDGPT_CONVERSATION_HOURS", gt=0, le=24)
     exact_search_max_mb: float = Field(32.0, alias="CDGPT_EXACT_SEARCH_MAX_MB", ge=0)

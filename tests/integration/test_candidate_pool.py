@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cdgpt.answer import retrieval
-from cdgpt.answer.retrieval import CANDIDATES, load_model, search
+from cdgpt.answer.retrieval import CANDIDATES, lexical_weight, load_model, search
 from cdgpt.models.store import default_store
 from tests.support import settings_with
 
@@ -83,7 +83,7 @@ def test_the_pool_holds_the_best_chunks_of_every_chunk(hnsw_model):
     questions = [" ".join(rng.sample(WORDS, rng.randint(1, 4))) for _ in range(60)] + ["zebra quantum"]
     for question in questions:
         vector = model.embedder.embed([question])[0]
-        fused, cosine, pool = retrieval._fuse(model, question, vector, settings.lexical_weight)
+        fused, cosine, pool = retrieval._fuse(model, question, vector, lexical_weight(model, settings))
         assert pool is not None and len(pool) < len(fused)
         assert np.array_equal(
             retrieval._best(fused, cosine, CANDIDATES, pool), retrieval._best(fused, cosine, CANDIDATES)
@@ -96,8 +96,8 @@ def test_a_search_that_needs_more_than_the_pool_ranks_every_chunk(hnsw_model, mo
     ranked_with: list[bool] = []
     best = retrieval._best
     monkeypatch.setattr(retrieval, "_best", lambda *a: ranked_with.append(a[3] is None) or best(*a))
-    results = search(model, "leave holiday", 60, settings.lexical_weight)  # k=60 asks for 480 candidates
+    results = search(model, "leave holiday", 60, lexical_weight(model, settings))  # k=60 asks for 480 candidates
     assert len(results.documents) == 60 and ranked_with == [True]
     ranked_with.clear()
-    search(model, "leave holiday", 4, settings.lexical_weight)
+    search(model, "leave holiday", 4, lexical_weight(model, settings))
     assert ranked_with == [False]

@@ -55,7 +55,7 @@ def test_train_then_chat(in_repo, capsys):
 def test_uncovered_question_prints_no_sources(in_repo, capsys):
     assert run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/remote-work.md")[0] == 0
     code, out, _ = run(capsys, "chat", "--model", "handbook", "Who won the 1998 FIFA World Cup final?")
-    assert code == 0 and out == NOT_COVERED + "\n\nusage: embedding not counted (wordllama-l2-supercat-256)\n"
+    assert code == 0 and out == NOT_COVERED + "\n\nusage: embedding not counted (use-multilingual-v3-512)\n"
 
 
 def test_skipped_sources_are_reported_and_training_succeeds(in_repo, capsys):

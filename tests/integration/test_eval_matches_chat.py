@@ -6,7 +6,7 @@ import pytest
 
 from cdgpt.answer.answering import NOT_COVERED, chat
 from cdgpt.answer.evaluation import Case, evaluate, load_cases
-from cdgpt.answer.retrieval import load_model, search
+from cdgpt.answer.retrieval import lexical_weight, load_model, search
 from cdgpt.models.store import default_store
 from cdgpt.settings import get_settings
 from cdgpt.training.pipeline import train
@@ -66,9 +66,9 @@ def test_search_ranks_the_same_first_documents_and_chunks_for_every_k(handbook):
     settings = get_settings()
     model = load_model(handbook, default_store(settings), settings)
     for case in every_question():
-        full = search(model, case.question, len(model.chunks), settings.lexical_weight)
+        full = search(model, case.question, len(model.chunks), lexical_weight(model, settings))
         for k in range(1, model.documents + 2):
-            results = search(model, case.question, k, settings.lexical_weight)
+            results = search(model, case.question, k, lexical_weight(model, settings))
             assert [h.chunk["source"] for h in results.documents] == [h.chunk["source"] for h in full.documents[:k]]
             assert [id(h.chunk) for h in results.chunks] == [id(h.chunk) for h in full.chunks[:k]]
             assert results.evidence == full.evidence

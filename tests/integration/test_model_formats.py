@@ -105,4 +105,4 @@ def test_a_training_streamed_in_batches_writes_what_one_batch_writes(tmp_path, e
     assert np.array_equal(indexes[0].reconstruct_n(0, 50), indexes[1].reconstruct_n(0, 50))
     if exact_max_mb:
         assert few.files["index"].read_bytes() == one.files["index"].read_bytes()
-    assert (few.chunks, few.dim, few.embedded) == (one.chunks, one.dim, one.embedded) == (50, 256, 50)
+    assert (few.chunks, few.dim, few.embedded) == (one.chunks, one.dim, one.embedded) == (50, 512, 50)

@@ -136,7 +136,7 @@ def test_manifest_points_at_a_version_folder_with_a_faiss_index_and_a_json_lines
 
     index = faiss.deserialize_index(np.frombuffer(data["index"], dtype=np.uint8))
     assert isinstance(index, faiss.IndexFlatIP)  # a small model is searched exactly
-    assert index.ntotal == len(chunks) and index.d == manifest.embedding.dim == 256
+    assert index.ntotal == len(chunks) and index.d == manifest.embedding.dim == 512
 
     with np.load(io.BytesIO(data["lexical"]), allow_pickle=False) as arrays:  # raises on any object array
         assert int(arrays["n_docs"][0]) == len(chunks)

@@ -72,7 +72,7 @@ def test_tokens_arrive_while_the_model_is_still_writing(served, stub, answer):
     assert done["history"][-2:] == [f"Human: {QUESTION}", f"Bot: {ANSWER}"]
     assert done["answer_mode"] == "llm" and done["search_queries"] == [QUESTION]
     assert done["usage"] == {
-        "embedding_model": "wordllama-l2-supercat-256",
+        "embedding_model": "use-multilingual-v3-512",
         "embedding_tokens": None,  # local embeddings are not counted
         "llm_model": "gpt-4o-mini",
         "prompt_tokens": 10,  # the stub's usage chunk

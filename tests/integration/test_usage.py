@@ -163,7 +163,7 @@ def test_local_embeddings_are_not_counted(in_repo, capsys):
     assert main(["train", "--model", "handbook", HANDBOOK]) == 0
     assert main(["chat", "--model", "handbook", QUESTION]) == 0
     out, _err = capsys.readouterr()
-    assert "25 days" in out and out.endswith("\nusage: embedding not counted (wordllama-l2-supercat-256)\n")
+    assert "25 days" in out and out.endswith("\nusage: embedding not counted (use-multilingual-v3-512)\n")
     assert main(["usage", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["model_name"] for r in report] == ["handbook"]

@@ -22,12 +22,12 @@ def local() -> LocalEmbedder:
     return make_embedder(get_settings(), "local")
 
 
-def test_local_vectors_are_unit_length_float32_256_dims(local):
+def test_local_vectors_are_unit_length_float32_512_dims(local):
     texts = ["Full-time employees receive 25 days of paid annual leave.", "上海办公室的午餐补贴", "x"]
     seen = []
     vectors = local.embed(texts, progress=seen.append)
-    assert local.provider == "local" and local.model == LOCAL_MODEL and local.dim == 256
-    assert vectors.shape == (3, 256)
+    assert local.provider == "local" and local.model == LOCAL_MODEL and local.dim == 512
+    assert vectors.shape == (3, 512)
     assert vectors.dtype == np.float32
     assert vectors.flags["C_CONTIGUOUS"]  # faiss needs contiguous float32 rows
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -36,7 +36,7 @@ def test_local_vectors_are_unit_length_float32_256_dims(local):
 
 def test_local_empty_input_gives_an_empty_matrix(local):
     vectors = local.embed([])
-    assert vectors.shape == (0, 256) and vectors.dtype == np.float32
+    assert vectors.shape == (0, 512) and vectors.dtype == np.float32
 
 
 def test_local_similar_sentences_score_higher_than_unrelated_ones(local):
@@ -45,6 +45,27 @@ def test_local_similar_sentences_score_higher_than_unrelated_ones(local):
     unrelated = "The reactor coolant pump was replaced during the night shift."
     q, s, u = local.embed([question, similar, unrelated])
     assert float(q @ s) > float(q @ u) + 0.1, (float(q @ s), float(q @ u))
+
+
+def test_local_vectors_share_one_space_across_languages(local):
+    """The same question in Chinese lies nearer its English answer than an unrelated English text."""
+    question = "我每年有多少天带薪年假？"
+    answer = "Full-time employees receive 25 days of paid annual leave per year."
+    unrelated = "The reactor coolant pump was replaced during the night shift."
+    q, a, u = local.embed([question, answer, unrelated])
+    assert float(q @ a) > float(q @ u) + 0.2, (float(q @ a), float(q @ u))
+
+
+def test_local_embedding_does_not_depend_on_the_batch(local):
+    texts = ["How do I print a spreadsheet?", "打印工作表", "Printing a whole workbook on one page"]
+    together = local.embed(texts)
+    alone = np.vstack([local.embed([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_a_model_of_the_former_local_embedder_must_be_retrained():
+    with pytest.raises(ModelMismatch, match="wordllama-l2-supercat-256, no longer shipped: retrain it"):
+        make_embedder(get_settings(), "local", "wordllama-l2-supercat-256", 256)
 
 
 def test_local_embedder_is_loaded_once(local):
