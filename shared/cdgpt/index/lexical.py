@@ -327,16 +327,15 @@ class LexicalIndex:
         terms = list(dict.fromkeys(terms))
         if not terms:
             return 0.0
-        rarest = float(np.log(1 + (self.n_docs + 0.5) / 0.5))
-        known = missing = 0.0
-        for term in terms:
-            i = self.terms.get(term)
-            if i is None:
-                missing += rarest
-            else:
-                df = int(self.indptr[i + 1] - self.indptr[i])
-                known += float(np.log(1 + (self.n_docs - df + 0.5) / (df + 0.5)))
+        known = sum(self.idf(term) for term in terms if term in self.terms)
+        missing = sum(self.idf(term) for term in terms if term not in self.terms)
         return known / (known + missing)
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency of a term; a term the index lacks weighs as the rarest could."""
+        i = self.terms.get(term)
+        df = 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])
+        return float(np.log(1 + (self.n_docs - df + 0.5) / (df + 0.5)))
 
     def holds_any(self, terms: list[str], docs: list[int]) -> bool:
         """Whether one of the documents (ids) holds one of the terms."""
