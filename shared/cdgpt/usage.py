@@ -9,9 +9,10 @@ Daily totals per model and UTC day are added to after each chat and each trainin
 - in the stack, in the counter table (CDGPT_RATE_TABLE, DynamoDB): one item per model and day,
   `usage#<model_name>#<YYYY-MM-DD>`, added to with one atomic UpdateItem (no read, no retry, no
   contention between chats of one model); items expire after MAX_DAYS;
-- otherwise in the artifact store, one small record per model and day, updated with a conditional
-  write (retried with a random backoff; with many chats of one model racing for the record, an update
-  can give up, logged; the CloudWatch metrics stay exact):
+- otherwise in the artifact store, one small record per model and day: in a local folder read and
+  rewritten under the record's lock (racing chats wait their turn); in a bucket, a conditional write
+  retried with a random backoff (with many chats of one model racing for the record, an update can
+  give up, logged; the CloudWatch metrics stay exact):
 
     usage/<model_name>/<YYYY-MM-DD>.json    {"format": 1, "chats", "trainings", "embedding_tokens",
                                              "prompt_tokens", "completion_tokens", "llm_models"}
@@ -116,10 +117,10 @@ def _key(model_name: str, day: date) -> str:
     return f"{PREFIX}{model_name}/{day.isoformat()}.json"
 
 
-def _read(found: tuple[bytes, str] | None, day: date) -> DailyUsage:
+def _read(found: bytes | None, day: date) -> DailyUsage:
     if found is None:
         return DailyUsage(date=day.isoformat())
-    record = json.loads(found[0])
+    record = json.loads(found)
     record.pop("format", None)
     return DailyUsage.model_validate({**record, "date": day.isoformat()})
 
@@ -178,14 +179,14 @@ class StoreTotals:
         self.store = store
 
     def add(self, model_name: str, day: date, step: DailyUsage) -> None:
-        key = _key(model_name, day)
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            found = self.store.get(key)
+        def added(found: bytes | None) -> bytes:
             record = _read(found, day)
             record.add(step)
-            data = {"format": FORMAT, **record.model_dump(exclude={"date"})}
+            return json.dumps({"format": FORMAT, **record.model_dump(exclude={"date"})}).encode()
+
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                self.store.put_if(key, json.dumps(data).encode(), found[1] if found else None)
+                self.store.update(_key(model_name, day), added)
                 return
             except ConcurrentUpdate:
                 time.sleep(random.uniform(0, BACKOFF_S * attempt))  # noqa: S311 - jitter, not a secret
@@ -197,8 +198,9 @@ class StoreTotals:
         for key in self.store.keys(f"{PREFIX}{model_name}/"):
             try:
                 day = date.fromisoformat(key.rpartition("/")[2].removesuffix(".json"))
-                if day in wanted:
-                    found.append(_read(self.store.get(key), day))
+                stored = self.store.get(key) if day in wanted else None
+                if stored is not None:
+                    found.append(_read(stored[0], day))
             except ValueError:
                 log.warning("an unreadable usage record was skipped", extra={"model_name": model_name})
         return sorted(found, key=lambda d: d.date or "")

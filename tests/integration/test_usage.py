@@ -109,7 +109,7 @@ def test_chats_and_trainings_add_up_per_model_and_day(totals_store):
     if get_settings().rate_table:  # one atomic ADD each: DynamoDB serialises them (moto's does not, under threads)
         for _ in range(8):
             add_usage(totals_store, "busy", used, chats=1)
-    else:  # compare-and-swap on the day's record: racing chats retry
+    else:  # racing chats update the day's record one at a time, under its lock
         threads = [
             threading.Thread(target=add_usage, args=(totals_store, "busy", used), kwargs={"chats": 1}) for _ in range(8)
         ]
