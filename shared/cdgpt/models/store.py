@@ -115,7 +115,7 @@ class LocalStore:
 
     @contextmanager
     def _locked(self, key: str) -> Iterator[None]:
-        """The key's compare-and-swap lock, across threads and processes."""
+        """The key's write lock (`put_if`, `update`), across threads and processes."""
         lock = self.root / LOCKS / hashlib.sha256(key.encode()).hexdigest()[:32]  # outside every key's folder
         lock.parent.mkdir(parents=True, exist_ok=True)
         with open(lock, "w") as handle:
