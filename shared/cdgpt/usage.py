@@ -125,10 +125,10 @@ def _key(model_name: str, day: date) -> str:
     return f"{PREFIX}{model_name}/{day.isoformat()}.json"
 
 
-def _read(found: tuple[bytes, str] | None, day: date) -> DailyUsage:
+def _read(found: bytes | None, day: date) -> DailyUsage:
     if found is None:
         return DailyUsage(date=day.isoformat())
-    record = json.loads(found[0])
+    record = json.loads(found)
     record.pop("format", None)
     return DailyUsage.model_validate({**record, "date": day.isoformat()})
 
@@ -189,14 +189,14 @@ class StoreTotals:
         self.store = store
 
     def add(self, model_name: str, day: date, step: DailyUsage) -> None:
-        key = _key(model_name, day)
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            found = self.store.get(key)
+        def added(found: bytes | None) -> bytes:
             record = _read(found, day)
             record.add(step)
-            data = {"format": FORMAT, **record.model_dump(exclude={"date"})}
+            return json.dumps({"format": FORMAT, **record.model_dump(exclude={"date"})}).encode()
+
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                self.store.put_if(key, json.dumps(data).encode(), found[1] if found else None)
+                self.store.update(_key(model_name, day), added)
                 return
             except ConcurrentUpdate:
                 time.sleep(random.uniform(0, BACKOFF_S * attempt))  # noqa: S311 - jitter, not a secret
@@ -208,8 +208,9 @@ class StoreTotals:
         for key in self.store.keys(f"{PREFIX}{model_name}/"):
             try:
                 day = date.fromisoformat(key.rpartition("/")[2].removesuffix(".json"))
-                if day in wanted:
-                    found.append(_read(self.store.get(key), day))
+                stored = self.store.get(key) if day in wanted else None
+                if stored is not None:
+                    found.append(_read(stored[0], day))
             except ValueError:
                 log.warning("an unreadable usage record was skipped", extra={"model_name": model_name})
         return sorted(found, key=lambda d: d.date or "")

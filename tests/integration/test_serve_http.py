@@ -7,6 +7,7 @@ a non-ASCII API secret.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -223,6 +224,30 @@ def test_concurrent_requests_each_get_their_own_reply(echo):
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+def test_the_worker_idle_the_shortest_time_takes_the_next_request():
+    """Two overlapping invocations start a second worker; later ones, one at a time, all go to the worker
+    that finished last (its memory still in cache), not round the pool."""
+    from cdgpt.local.workers import Pool
+
+    async def pids() -> list[int]:
+        pool = Pool(ECHO_TEMPLATE, "EchoFunction", 1, 2)
+        await pool.start()
+        try:
+
+            async def invoke(tag: str) -> int:
+                event = {"resource": "/items/{item_id}", "tag": tag}
+                frames = [frame async for frame in pool.invoke(event, tag)]
+                return json.loads(frames[-1]["result"]["body"])["pid"]
+
+            overlapping = await asyncio.gather(invoke("a"), invoke("b"))
+            assert len(set(overlapping)) == 2 and len(pool.workers) == 2
+            return [await invoke(f"next-{n}") for n in range(4)]
+        finally:
+            await pool.stop()
+
+    assert len(set(asyncio.run(pids()))) == 1
 
 
 # -- framing -----------------------------------------------------------------------------------------------

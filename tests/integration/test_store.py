@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 from collections import Counter
 
 import faiss
@@ -45,6 +46,9 @@ class WrappedStore:
 
     def put_if(self, key, data, etag):
         return self.inner.put_if(key, data, etag)
+
+    def update(self, key, change):
+        self.inner.update(key, change)
 
     def keys(self, prefix):
         return self.inner.keys(prefix)
@@ -285,6 +289,39 @@ def test_put_if_none_refuses_an_existing_key(store):
     assert not store.changed(key, store.get(key)[1])
     assert store.changed(key, etag)
     assert store.changed("models/m/missing.json", etag)
+
+
+def test_update_writes_what_the_change_makes_of_the_current_content(store):
+    key = "throttle/k.json"
+    store.update(key, lambda found: b"1" if found is None else b"wrong")
+    store.update(key, lambda found: str(int(found) + 1).encode())
+    store.update(key, lambda found: None)  # None: left as it is
+    assert store.get(key)[0] == b"2"
+
+
+def test_an_update_overtaken_by_another_writer_is_refused_or_waits_its_turn(store):
+    key = "usage/m/day.json"
+    store.put(key, b"0")
+    others: list[threading.Thread] = []
+
+    def overtaken(found):
+        if isinstance(store, LocalStore):  # another writer meanwhile waits for the key's lock
+            others.append(threading.Thread(target=store.update, args=(key, lambda value: value + b"+other")))
+            others[0].start()
+            others[0].join(timeout=0.2)
+            assert others[0].is_alive()
+        else:  # S3: another writer lands between this read and this write
+            store.put(key, b"other")
+        return found + b"+mine"
+
+    if isinstance(store, LocalStore):
+        store.update(key, overtaken)
+        others[0].join()
+        assert store.get(key)[0] == b"0+mine+other"
+    else:
+        with pytest.raises(ConcurrentUpdate):
+            store.update(key, overtaken)
+        assert store.get(key)[0] == b"other"
 
 
 def test_store_basics(store):

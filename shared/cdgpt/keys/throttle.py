@@ -3,8 +3,8 @@
 Where the counters live:
 - CDGPT_RATE_TABLE (the stack): a DynamoDB item per key, counted with one conditional UpdateItem per
   request, exact across every container; items expire by TTL.
-- no bucket (`cdgpt serve`, the CLI): a counter file per key in the local artifact folder, under its
-  compare-and-swap lock, exact across the server's worker processes.
+- no bucket (`cdgpt serve`, the CLI): a counter file per key in the local artifact folder, read and
+  rewritten under its lock, exact across the server's worker processes.
 - a bucket without a table (`sam local`): counters in the process, so per container and approximate.
 API Gateway's stage throttling (ApiRateLimit, ApiBurstLimit) bounds the whole API in front of this.
 """
@@ -60,22 +60,24 @@ class MemoryLimiter:
 
 
 class StoreLimiter:
-    """Counters in an artifact store, updated by compare-and-swap (a local folder: a file lock and a rename)."""
+    """Counters in an artifact store, each read and written under its lock (a local folder: a file lock
+    and a rename)."""
 
     def __init__(self, store: ArtifactStore) -> None:
         self.store = store
 
     def hit(self, key_id: str, limit: int, now: float) -> float | None:
-        key = f"{PREFIX}{key_id}.json"
+        wait: float | None = None
+
+        def counted(found: bytes | None) -> bytes | None:
+            nonlocal wait
+            after, wait = admit(Window(**json.loads(found)) if found else None, now, limit)
+            return None if wait is not None else json.dumps(after.__dict__).encode()
+
         for _ in range(20):
-            found = self.store.get(key)
-            window = Window(**json.loads(found[0])) if found else None
-            after, wait = admit(window, now, limit)
-            if wait is not None:
-                return wait
             try:
-                self.store.put_if(key, json.dumps(after.__dict__).encode(), found[1] if found else None)
-                return None
+                self.store.update(f"{PREFIX}{key_id}.json", counted)
+                return wait
             except ConcurrentUpdate:
                 continue
         raise ConcurrentUpdate(f"the request counter of key {key_id} kept changing")

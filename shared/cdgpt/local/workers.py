@@ -115,13 +115,14 @@ class Worker:
 
 class Pool:
     """Workers of one function: `size` started at once, more (up to `limit`) when every one is busy, as
-    Lambda starts another container for a concurrent invocation; beyond `limit` a request waits."""
+    Lambda starts another container for a concurrent invocation; beyond `limit` a request waits. The
+    worker idle the shortest time takes the next request: its memory is the likeliest still in cache."""
 
     def __init__(self, template: Path, function: str, size: int, limit: int | None = None) -> None:
         self.template, self.function = template, function
         self.limit = max(limit or size, size)
         self.workers = [Worker(template, function) for _ in range(size)]
-        self.idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self.idle: asyncio.LifoQueue[Worker] = asyncio.LifoQueue()
 
     async def start(self) -> None:
         await asyncio.gather(*(worker.start() for worker in self.workers))

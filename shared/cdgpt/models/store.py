@@ -9,7 +9,7 @@ import mmap
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +48,11 @@ class ArtifactStore(Protocol):
     def put_if(self, key: str, data: bytes, etag: str | None) -> str:
         """Write only if the key still has etag (None: only if it does not exist), else ConcurrentUpdate;
         returns the new etag."""
+        ...
+
+    def update(self, key: str, change: Callable[[bytes | None], bytes | None]) -> None:
+        """Replace the key's content (None: it does not exist) by `change` of it, unless that is None;
+        ConcurrentUpdate when another writer came in between (never locally: the key's lock is held)."""
         ...
 
     def keys(self, prefix: str) -> list[str]: ...
@@ -108,16 +113,30 @@ class LocalStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def put_if(self, key: str, data: bytes, etag: str | None) -> str:
+    @contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        """The key's write lock (`put_if`, `update`), across threads and processes."""
         lock = self.root / LOCKS / hashlib.sha256(key.encode()).hexdigest()[:32]  # outside every key's folder
         lock.parent.mkdir(parents=True, exist_ok=True)
         with open(lock, "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def put_if(self, key: str, data: bytes, etag: str | None) -> str:
+        with self._locked(key):
             current = self.get(key)
             if (current[1] if current else None) != etag:
                 raise ConcurrentUpdate(f"{key} was changed by another writer meanwhile; retry")
             self.put(key, data)
         return hashlib.sha256(data).hexdigest()
+
+    def update(self, key: str, change: Callable[[bytes | None], bytes | None]) -> None:
+        """Read, change and write under the key's lock: writers wait their turn instead of retrying."""
+        with self._locked(key):
+            current = self.get(key)
+            data = change(current[0] if current else None)
+            if data is not None:
+                self.put(key, data)
 
     def keys(self, prefix: str) -> list[str]:
         """Every key that starts with prefix (a folder, or any beginning of a key, as in S3)."""
@@ -231,6 +250,12 @@ class S3Store:
             ):
                 raise ConcurrentUpdate(f"{key} was changed by another writer meanwhile; retry") from exc
             raise UpstreamError(f"S3 write failed: {code}") from exc
+
+    def update(self, key: str, change: Callable[[bytes | None], bytes | None]) -> None:
+        current = self.get(key)
+        data = change(current[0] if current else None)
+        if data is not None:
+            self.put_if(key, data, current[1] if current else None)
 
     def keys(self, prefix: str) -> list[str]:
         with _s3_errors("list"):
