@@ -9,9 +9,8 @@ Daily totals per model and UTC day are added to after each chat and each trainin
 - in the stack, in the counter table (CDGPT_RATE_TABLE, DynamoDB): one item per model and day,
   `usage#<model_name>#<YYYY-MM-DD>`, added to with one atomic UpdateItem (no read, no retry, no
   contention between chats of one model); items expire after MAX_DAYS;
-- in a local artifact folder (`cdgpt serve`, the CLI), in a SQLite table beside the artifacts,
-  `usage.sqlite3`: a row per model, day and counter, added to in one statement, exact across processes
-  (write-ahead log: a chat costs no rename and no disk flush);
+- in a local artifact folder (`cdgpt serve`, the CLI), in its counter table (SQLite,
+  `models/counters.py`): a row per model, day and counter, added to in one statement;
 - otherwise (a bucket without a table), one small record per model and day in the artifact store,
   updated with a conditional write (retried with a random backoff; with many chats of one model racing
   for the record, an update can give up, logged; the CloudWatch metrics stay exact). A local folder's
@@ -25,24 +24,20 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from cdgpt.errors import ConcurrentUpdate
+from cdgpt.models import counters
 from cdgpt.models.store import ArtifactStore, LocalStore
 from cdgpt.settings import get_settings
-
-if TYPE_CHECKING:
-    import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -237,54 +232,26 @@ def _from_amounts(day: str, numbers: dict[str, int]) -> DailyUsage:
 
 
 class LocalTotals:
-    """A SQLite table in the local artifact folder: a row per model, day and counter, added to in one
-    statement (the local counterpart of the counter table); records of `StoreTotals` are added in."""
-
-    FILE = "usage.sqlite3"
-    _connections = threading.local()  # sqlite3 connections belong to the thread that opened them
+    """The local folder's counter table (`models/counters.py`): a row per model, day and counter, added to
+    in one statement; records of `StoreTotals` (from before the table) are added in."""
 
     def __init__(self, store: LocalStore) -> None:
         self.store = store
-        self.path = store.root / self.FILE
-
-    def _db(self) -> sqlite3.Connection:
-        """This thread's connection (a forked process opens its own: SQLite's are not carried across fork)."""
-        import sqlite3  # here: a chat that counts nowhere else need not import it (cold start)
-
-        opened: dict[tuple[str, int], sqlite3.Connection] = self._connections.__dict__.setdefault("by_path", {})
-        db = opened.get((str(self.path), os.getpid()))
-        if db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # durable when a process dies; a power cut may lose the last
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS usage (model TEXT, day TEXT, counter TEXT, amount INTEGER NOT NULL,"
-                " PRIMARY KEY (model, day, counter)) WITHOUT ROWID"
-            )
-            opened[(str(self.path), os.getpid())] = db
-        return db
 
     def add(self, model_name: str, day: date, step: DailyUsage) -> None:
         rows = [(model_name, day.isoformat(), name, n) for name, n in _amounts(step).items() if n]
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")  # the step's counters change together
-        try:
+        with counters.transaction(self.store.root) as db:  # the step's counters change together
             db.executemany(
                 "INSERT INTO usage VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET amount = amount + excluded.amount",
                 rows,
             )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     def read(self, model_name: str, days: list[date]) -> list[DailyUsage]:
         by_day: dict[str, dict[str, int]] = {}
         wanted = [day.isoformat() for day in days]
         for start in range(0, len(wanted), 500):  # under SQLite's limit of bound parameters
             part = wanted[start : start + 500]
-            rows = self._db().execute(
+            rows = counters.connect(self.store.root).execute(
                 f"SELECT day, counter, amount FROM usage WHERE model = ? AND day IN ({', '.join('?' * len(part))})",  # noqa: S608 - placeholders only
                 [model_name, *part],
             )
@@ -296,7 +263,7 @@ class LocalTotals:
         return sorted(found.values(), key=lambda d: d.date or "")
 
     def models(self) -> list[str]:
-        names = {name for (name,) in self._db().execute("SELECT DISTINCT model FROM usage")}
+        names = {name for (name,) in counters.connect(self.store.root).execute("SELECT DISTINCT model FROM usage")}
         return sorted(names | set(StoreTotals(self.store).models()))
 
 

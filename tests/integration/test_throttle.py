@@ -9,8 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cdgpt.keys.throttle import DynamoLimiter, MemoryLimiter, StoreLimiter, Window, admit
-from cdgpt.models.store import LocalStore
+from cdgpt.keys.throttle import DynamoLimiter, LocalLimiter, MemoryLimiter, Window, admit
 
 T0 = 1_800_000_000.25
 
@@ -30,7 +29,7 @@ def limiter(request, tmp_path):
     if request.param == "memory":
         yield MemoryLimiter()
     elif request.param == "local-folder":
-        yield StoreLimiter(LocalStore(tmp_path / "data"))
+        yield LocalLimiter(tmp_path / "data")
     else:
         with mock_aws():
             boto3.client("dynamodb", region_name="us-east-1").create_table(
@@ -54,8 +53,9 @@ def test_each_store_limits_a_key_and_opens_a_new_window(limiter):
 
 
 def test_the_local_counter_is_exact_under_concurrent_requests(tmp_path):
-    """Threads stand in for `cdgpt serve`'s worker processes: the counter file is swapped under its lock."""
-    limiter = StoreLimiter(LocalStore(tmp_path / "data"))
+    """Threads stand in for `cdgpt serve`'s worker processes: each has its own connection to the counter
+    table, and each request is one transaction."""
+    limiter = LocalLimiter(tmp_path / "data")
     results: list[float | None] = []
     lock = threading.Lock()
 

@@ -81,7 +81,7 @@ def test_daily_totals_add_up_trainings_and_chats(openai_model, openai_stub):
     assert total.embedding_tokens == stub_tokens(openai_stub.embedding_requests)  # training and questions
     assert (total.prompt_tokens, total.completion_tokens) == (20, 20)
     assert total.llm_models == {"gpt-4o-mini": 40}
-    assert (get_settings().data_dir / "usage.sqlite3").is_file() and store.keys("usage/") == []
+    assert (get_settings().data_dir / "counters.sqlite3").is_file() and store.keys("usage/") == []
 
 
 @pytest.fixture(params=["local-folder", "bucket", "dynamodb"])

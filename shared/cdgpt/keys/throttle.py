@@ -3,24 +3,24 @@
 Where the counters live:
 - CDGPT_RATE_TABLE (the stack): a DynamoDB item per key, counted with one conditional UpdateItem per
   request, exact across every container; items expire by TTL.
-- no bucket (`cdgpt serve`, the CLI): a counter file per key in the local artifact folder, read and
-  rewritten under its lock, exact across the server's worker processes.
+- no bucket (`cdgpt serve`, the CLI): a row per key in the local folder's counter table (SQLite,
+  `models/counters.py`), exact across the server's worker processes.
 - a bucket without a table (`sam local`): counters in the process, so per container and approximate.
 API Gateway's stage throttling (ApiRateLimit, ApiBurstLimit) bounds the whole API in front of this.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
 from cdgpt.errors import ConcurrentUpdate, Throttled, UpstreamError
-from cdgpt.models.store import ArtifactStore, LocalStore
+from cdgpt.models import counters
 from cdgpt.settings import Settings
 
 WINDOW_S = 60.0
@@ -59,28 +59,23 @@ class MemoryLimiter:
         return wait
 
 
-class StoreLimiter:
-    """Counters in an artifact store, each read and written under its lock (a local folder: a file lock
-    and a rename)."""
+class LocalLimiter:
+    """Windows in a local folder's counter table (`models/counters.py`): one transaction per request."""
 
-    def __init__(self, store: ArtifactStore) -> None:
-        self.store = store
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
     def hit(self, key_id: str, limit: int, now: float) -> float | None:
-        wait: float | None = None
-
-        def counted(found: bytes | None) -> bytes | None:
-            nonlocal wait
-            after, wait = admit(Window(**json.loads(found)) if found else None, now, limit)
-            return None if wait is not None else json.dumps(after.__dict__).encode()
-
-        for _ in range(20):
-            try:
-                self.store.update(f"{PREFIX}{key_id}.json", counted)
-                return wait
-            except ConcurrentUpdate:
-                continue
-        raise ConcurrentUpdate(f"the request counter of key {key_id} kept changing")
+        with counters.transaction(self.root) as db:
+            found = db.execute("SELECT started, hits FROM windows WHERE key_id = ?", (key_id,)).fetchone()
+            after, wait = admit(Window(*found) if found else None, now, limit)
+            if wait is None:
+                db.execute(
+                    "INSERT INTO windows VALUES (?, ?, ?)"
+                    " ON CONFLICT DO UPDATE SET started = excluded.started, hits = excluded.hits",
+                    (key_id, after.started, after.hits),
+                )
+        return wait
 
 
 class DynamoLimiter:
@@ -155,7 +150,7 @@ def limiter(settings: Settings) -> Limiter:
         return DynamoLimiter(settings.rate_table)
     if settings.artifacts_bucket:
         return _memory()
-    return StoreLimiter(LocalStore(settings.data_dir))
+    return LocalLimiter(settings.data_dir)
 
 
 def check_rate(key_id: str, limit: int, settings: Settings) -> None:
