@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cdgpt.index.lexical import CJK, LexicalIndex, tokenize
+from cdgpt.index.lexical import LexicalIndex
+from cdgpt.index.terms import CJK, tokenize
 
 MIN_SIMILARITY: dict[str, float] = {"local": 0.27, "openai": 0.2}  # the best cosine below which nothing is relevant
 LOCAL_CJK_SIMILARITY = 0.6  # the same for a mostly Chinese or Japanese question, local embedder

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ class Chunk:
     text: str
     anchor: str | None = None  # where in the document (see Section)
     page: int | None = None
+    # Its BM25 term counts (`term_counts(context)`) when extraction counted them; not part of its record.
+    terms: dict[str, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def context(self) -> str:
@@ -99,7 +101,20 @@ def chunk_document(doc: Document, size: int, overlap: int, budget: Budget | None
     return chunks
 
 
-CHUNK_FIELDS = frozenset(f.name for f in fields(Chunk))
+CHUNK_FIELDS = frozenset(f.name for f in fields(Chunk)) - {"terms"}
+
+
+def chunk_record(chunk: Chunk) -> dict[str, Any]:
+    """The chunk's docstore record."""
+    return {
+        "source": chunk.source,
+        "title": chunk.title,
+        "headings": chunk.headings,
+        "position": chunk.position,
+        "text": chunk.text,
+        "anchor": chunk.anchor,
+        "page": chunk.page,
+    }
 
 
 def chunk_from_record(record: dict[str, Any]) -> Chunk:

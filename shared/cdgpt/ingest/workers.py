@@ -3,6 +3,7 @@
 `multiprocessing` needs POSIX semaphores (/dev/shm), which AWS Lambda lacks, and pickles what it
 sends; here a worker is a plain child process (`python -m cdgpt.ingest.workers`) that reads raw
 documents from its stdin and writes their chunks to its stdout, as length-prefixed JSON and bytes.
+Each chunk comes with its BM25 term counts, so the index only adds them up (tokenizing is on every core).
 Until a worker says it is ready, the training's own process extracts, so a small training never
 waits for one; when none can start, extraction stays in process. A worker that crashes or overruns
 its document's time is killed and replaced; only that document fails.
@@ -19,9 +20,10 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from cdgpt.errors import CdgptError
+from cdgpt.index.terms import term_counts
 from cdgpt.ingest.chunking import Chunk, chunk_document
 from cdgpt.ingest.extract import Budget, Limits, extract
 from cdgpt.ingest.extract.document import Raw
@@ -63,11 +65,12 @@ class Outcome:
 
 
 def process(raw: Raw, config: Config) -> Outcome:
-    """Extract and chunk one document; a failure becomes the outcome's reason."""
+    """Extract and chunk one document, and count its chunks' BM25 terms; a failure becomes the outcome's reason."""
     budget = Budget(config.limits)
     try:
         doc = extract(raw, budget)
         chunks = chunk_document(doc, config.chunk_chars, config.chunk_overlap, budget)
+        chunks = [replace(c, terms=term_counts(c.context)) for c in chunks]  # here: on every core
     except CdgptError as exc:
         return Outcome(reason=str(exc))
     except Exception:  # one bad document must not sink the others
@@ -79,7 +82,7 @@ def process(raw: Raw, config: Config) -> Outcome:
 def _outcome_to_json(outcome: Outcome) -> dict:
     if outcome.reason is not None:
         return {"reason": outcome.reason}
-    rows = [[c.headings, c.text, c.anchor, c.page] for c in outcome.chunks]
+    rows = [[c.headings, c.text, c.anchor, c.page, c.terms] for c in outcome.chunks]
     return {"title": outcome.title, "chars": outcome.chars, "chunks": rows}
 
 
@@ -88,8 +91,8 @@ def _outcome_from_json(data: dict, source: str) -> Outcome:
         return Outcome(reason=str(data["reason"]))
     title = data["title"]
     chunks = [
-        Chunk(source, title, tuple(headings), position, text, anchor, page)
-        for position, (headings, text, anchor, page) in enumerate(data["chunks"])
+        Chunk(source, title, tuple(headings), position, text, anchor, page, terms)
+        for position, (headings, text, anchor, page, terms) in enumerate(data["chunks"])
     ]
     return Outcome(title, chunks, data["chars"])
 
