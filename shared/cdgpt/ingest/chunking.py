@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cdgpt.ingest.extract import Budget, Document, Section
 
-SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])")
+SENTENCE_END = re.compile(r"[.!?;]\s+|[。！？；]")  # a sentence ends with its stop; the spaces after it go
 CJK_STOPS = "。！？；"
 
 
@@ -39,7 +39,14 @@ class Chunk:
 
 
 def split_sentences(paragraph: str) -> list[str]:
-    return [s.strip() for s in SENTENCE_END.split(paragraph) if s.strip()]
+    sentences, start = [], 0
+    for end in SENTENCE_END.finditer(paragraph):  # no look-behind: the scan jumps from stop to stop
+        if sentence := paragraph[start : end.start() + 1].strip():
+            sentences.append(sentence)
+        start = end.end()
+    if sentence := paragraph[start:].strip():
+        sentences.append(sentence)
+    return sentences
 
 
 def _pieces(text: str, size: int) -> Iterator[tuple[str, bool]]:
