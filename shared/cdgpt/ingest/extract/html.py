@@ -139,7 +139,7 @@ class _Walk:
                 elif el.tail:  # the commonest end, inline: a plain element's
                     emit(el.tail)
                 continue
-            if el.tag in INLINE and self.heading < 0:  # the commonest start, inline: links, and markup with a plain class
+            if el.tag in INLINE and self.heading < 0:  # the commonest start, inline: links, plainly classed markup
                 names = el.keys()
                 if not names or (INERT.issuperset(names) and ("class" not in names or el.get("class") in plain)):
                     push(PLAIN)
