@@ -10,6 +10,7 @@ import math
 import mmap
 import tempfile
 from collections.abc import Buffer, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,11 +273,13 @@ class ArtifactWriter:
         self._lexical.extend(counts, keep)
 
     def finish(self) -> Built:
-        self._docstore.finish(self.files["docstore_index"])
-        lexical = self._lexical.counts_bytes() if self.shard else self._lexical.finish().to_bytes()
-        self.files["lexical"].write_bytes(lexical)
         dim = self._vectors.dim
-        self._vectors.write(self.files["index"])
+        with ThreadPoolExecutor(1) as pool:  # Faiss writes without the GIL, while the other files are finished
+            vectors = pool.submit(self._vectors.write, self.files["index"])
+            self._docstore.finish(self.files["docstore_index"])
+            lexical = self._lexical.counts_bytes() if self.shard else self._lexical.finish().to_bytes()
+            self.files["lexical"].write_bytes(lexical)
+            vectors.result()
         return Built(self.files, self._chunks, dim, self._embedded)
 
 
