@@ -113,8 +113,8 @@ def test_a_worker_process_extracts_exactly_as_this_process_does(monkeypatch):
     assert outcomes[1].chunks[0].text == "Second: ünïcode, 中文。" and outcomes[2].chunks[0].page == 1
     # And each chunk comes with its BM25 term counts, those of its indexed text
     chunks = [chunk for outcome in outcomes for chunk in outcome.chunks]
-    assert [chunk.terms for chunk in chunks] == [term_counts(chunk.context) for chunk in chunks]
-    assert chunks[1].terms == {"beta": 2, "second": 1, "ünïcode": 1, "中文": 1}  # "Beta > Beta\nSecond: ..."
+    assert [chunk.terms.as_dict() for chunk in chunks] == [term_counts(chunk.context) for chunk in chunks]
+    assert chunks[1].terms.as_dict() == {"beta": 2, "second": 1, "ünïcode": 1, "中文": 1}  # "Beta > Beta\nSecond: ..."
     assert outcomes[3].reason.startswith("d.bin: binary data, not text")
 
 
@@ -155,10 +155,11 @@ def test_a_model_trained_on_worker_processes_term_counts_has_the_lexical_index_o
         (folder / f"{i}.html").write_text(f"<html><body><h1>Page {i}</h1><p>{body}</p></body></html>")
     settings = settings_with(monkeypatch, CDGPT_EXTRACT_PROCESSES="2")
 
-    def tokenized_here(text: str) -> dict[str, int]:
-        raise AssertionError("a chunk was tokenized again in the training's process")
+    class TokenizingAgain:
+        def count(self, text: str) -> None:
+            raise AssertionError("a chunk was tokenized again in the training's process")
 
-    monkeypatch.setattr("cdgpt.training.pipeline.term_counts", tokenized_here)
+    monkeypatch.setattr("cdgpt.training.pipeline.Vocabulary", TokenizingAgain)
     # When a model is trained, each chunk's terms counted where it was extracted
     train("m", ["docs"], settings=settings, embedder=FixedEmbedder())
     # Then its BM25 index is, byte for byte, the one its chunks' texts give when tokenized in one process

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cdgpt.index.npz import read_npz
-from cdgpt.index.terms import term_counts, tokenize
+from cdgpt.index.terms import Counted, term_counts, tokenize
 
 K1 = 1.2
 B = 0.75
@@ -46,6 +46,16 @@ class LexicalBuilder:
             self._counts.extend(counts.values())
             self._lengths.append(sum(counts.values()))
             self._distinct.append(len(counts))
+
+    def add_counted(self, texts: Iterable[Counted]) -> None:
+        """Texts by their `Counted` terms: the same as adding the texts themselves."""
+        ids = self._ids
+        for counted in texts:
+            words = counted.vocabulary
+            self._terms.extend([ids.setdefault(words[n], len(ids)) for n in counted.numbers])
+            self._counts.extend(counted.counts)
+            self._lengths.append(sum(counted.counts))
+            self._distinct.append(len(counted.numbers))
 
     def counts_bytes(self) -> bytes:
         """The term counts added so far (a shard's), as an uncompressed `.npz`, for `extend`."""

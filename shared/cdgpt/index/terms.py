@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from array import array
 from collections import Counter
+from dataclasses import dataclass
 
 CJK = "\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han; not the middle dot ・
 TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
@@ -209,3 +211,32 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
 def term_counts(text: str) -> dict[str, int]:
     """How often each term of `tokenize(text)` occurs, in order of first occurrence: what BM25 indexes."""
     return Counter(tokenize(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A chunk's term counts, held compactly until it is indexed (as a dict they would cost ~1.6 KB a
+    chunk): its terms' numbers in a vocabulary its document's chunks share, and their counts (int32)."""
+
+    vocabulary: list[str]
+    numbers: array
+    counts: array
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(zip([self.vocabulary[n] for n in self.numbers], self.counts, strict=True))
+
+
+class Vocabulary:
+    """Terms numbered in order of first use: one document's, which its chunks' `Counted` share."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+        self.words: list[str] = []
+
+    def count(self, text: str) -> Counted:
+        """`term_counts(text)`, its terms numbered here."""
+        counts = term_counts(text)
+        new = [term for term in counts if term not in self.numbers]
+        self.numbers.update(zip(new, range(len(self.words), len(self.words) + len(new)), strict=True))
+        self.words.extend(new)
+        return Counted(self.words, array("i", [self.numbers[term] for term in counts]), array("i", counts.values()))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cdgpt.index.terms import Counted
     from cdgpt.ingest.extract import Budget, Document, Section
 
 SENTENCE_END = re.compile(r"[.!?;]\s+|[。！？；]")  # a sentence ends with its stop; the spaces after it go
@@ -28,8 +29,8 @@ class Chunk:
     text: str
     anchor: str | None = None  # where in the document (see Section)
     page: int | None = None
-    # Its BM25 term counts (`term_counts(context)`) when extraction counted them; not part of its record.
-    terms: dict[str, int] | None = field(default=None, compare=False, repr=False)
+    # Its BM25 term counts (of `context`) when extraction counted them; not part of its record.
+    terms: Counted | None = field(default=None, compare=False, repr=False)
 
     @property
     def context(self) -> str:

@@ -25,7 +25,7 @@ from array import array
 from dataclasses import asdict, dataclass, field, replace
 
 from cdgpt.errors import CdgptError
-from cdgpt.index.terms import term_counts
+from cdgpt.index.terms import Counted, Vocabulary
 from cdgpt.ingest.chunking import Chunk, chunk_document
 from cdgpt.ingest.extract import Budget, Limits, extract
 from cdgpt.ingest.extract.document import Raw
@@ -72,7 +72,8 @@ def process(raw: Raw, config: Config) -> Outcome:
     try:
         doc = extract(raw, budget)
         chunks = chunk_document(doc, config.chunk_chars, config.chunk_overlap, budget)
-        chunks = [replace(c, terms=term_counts(c.context)) for c in chunks]  # here: on every core
+        vocabulary = Vocabulary()
+        chunks = [replace(c, terms=vocabulary.count(c.context)) for c in chunks]  # here: on every core
     except CdgptError as exc:
         return Outcome(reason=str(exc))
     except Exception:  # one bad document must not sink the others
@@ -82,20 +83,19 @@ def process(raw: Raw, config: Config) -> Outcome:
 
 
 def _outcome_to_frame(outcome: Outcome) -> bytes:
-    """The outcome as a frame: chunks in its JSON; their term counts as the document's terms (one string)
-    and, in its bytes, each chunk's term numbers then their counts (int32)."""
+    """The outcome as a frame: chunks in its JSON, with their document's terms (one string); in its bytes,
+    each chunk's term numbers, then their counts (int32)."""
     if outcome.reason is not None:
         return _frame({"reason": outcome.reason})
-    vocabulary: dict[str, int] = {}
-    numbers, counts = array("i"), array("i")
-    rows = []
-    for c in outcome.chunks:
-        terms = c.terms or {}
-        numbers.extend([vocabulary.setdefault(term, len(vocabulary)) for term in terms])
-        counts.extend(terms.values())
-        rows.append([c.headings, c.text, c.anchor, c.page, len(terms)])
+    counted = [c.terms or Counted([], array("i"), array("i")) for c in outcome.chunks]
+    vocabulary = counted[0].vocabulary if counted else []
+    assert all(t.vocabulary is vocabulary for t in counted)  # process() counts a document's chunks in one
+    rows = [
+        [c.headings, c.text, c.anchor, c.page, len(t.numbers)] for c, t in zip(outcome.chunks, counted, strict=True)
+    ]
     header = {"title": outcome.title, "chars": outcome.chars, "chunks": rows, "terms": "\n".join(vocabulary)}
-    return _frame(header, numbers.tobytes() + counts.tobytes())
+    numbers = b"".join(t.numbers.tobytes() for t in counted) + b"".join(t.counts.tobytes() for t in counted)
+    return _frame(header, numbers)
 
 
 def _outcome_from_frame(data: dict, body: bytes, source: str) -> Outcome:
@@ -111,9 +111,8 @@ def _outcome_from_frame(data: dict, body: bytes, source: str) -> Outcome:
         raise ValueError("the chunks' term counts do not match them")
     chunks, at = [], 0
     for position, (headings, text, anchor, page, size) in enumerate(rows):
-        terms = [vocabulary[n] for n in numbers[at : at + size]]
-        counts = dict(zip(terms, numbers[half + at : half + at + size], strict=True))
-        chunks.append(Chunk(source, title, tuple(headings), position, text, anchor, page, counts))
+        terms = Counted(vocabulary, numbers[at : at + size], numbers[half + at : half + at + size])
+        chunks.append(Chunk(source, title, tuple(headings), position, text, anchor, page, terms))
         at += size
     return Outcome(title, chunks, data["chars"])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import mmap
 import tempfile
-from collections.abc import Buffer, Callable, Iterator, Mapping, Sequence
+from collections.abc import Buffer, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -23,7 +23,7 @@ from cdgpt.errors import InvalidRequest, ModelDamaged, ModelNotFound, TrainingFa
 from cdgpt.index.docstore import DocstoreWriter
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalBuilder
-from cdgpt.index.terms import term_counts
+from cdgpt.index.terms import Counted, Vocabulary
 from cdgpt.ingest.chunking import Chunk, chunk_record
 from cdgpt.ingest.extract import EXTRACTION_VERSION
 from cdgpt.ingest.incremental import Previous, previous_documents
@@ -255,7 +255,7 @@ class ArtifactWriter:
     def add(
         self,
         records: list[dict[str, Any]],
-        terms: Sequence[Mapping[str, int]] | None,
+        terms: Sequence[Counted] | None,
         vectors: np.ndarray,
         embedded: int = 0,
     ) -> None:
@@ -263,7 +263,7 @@ class ArtifactWriter:
         through `add_terms`), their vectors, and how many of those were embedded now."""
         self._vectors.add(vectors)
         if terms is not None:
-            self._lexical.add_counts(terms)
+            self._lexical.add_counted(terms)
         self._docstore.add(records)
         self._chunks += len(records)
         self._embedded += embedded
@@ -303,7 +303,8 @@ def write_artifacts(
         range(0, len(chunks), batch), embed_batches(chunks, embedder, previous, batch, report), strict=True
     ):
         batch_chunks = chunks[start : start + batch]
-        terms = [term_counts(c.context) if c.terms is None else c.terms for c in batch_chunks]
+        vocabulary = Vocabulary()  # for chunks that come without their counts (a previous version's)
+        terms = [vocabulary.count(c.context) if c.terms is None else c.terms for c in batch_chunks]
         writer.add([chunk_record(c) for c in batch_chunks], terms, part, fresh)
     return writer.finish()
 
