@@ -108,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         embedder.embed(["warm-up"])  # the client's first request opens its connection
         timed(embedder, "embed", totals, "embedding")
         timed(training, "ingest", totals, "ingest")
-        timed(LexicalBuilder, "add_counts", totals, "lexical index")
+        timed(LexicalBuilder, "add_counted", totals, "lexical index")
         timed(LexicalBuilder, "finish", totals, "lexical index")
         start = time.perf_counter()
         result = training.train("bench", ["."], settings=settings, embedder=embedder)
