@@ -277,3 +277,13 @@ def test_chunks_carry_their_sections_anchor_and_page_and_old_records_still_load(
     stored = {"source": "s", "title": "t", "headings": ("H",), "position": 0, "text": "Text."}
     old = Chunk(**stored)  # a docstore record written before these fields existed
     assert (old.anchor, old.page) == (None, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(TEXTS, st.text(alphabet=st.sampled_from(list("a.!?;。！？； \u3000\u00a0\n\r\t\x1c")), max_size=200))
+)
+def test_property_sentences_end_after_a_stop_and_its_spaces(text):
+    # the definition: split at the spaces after . ! ? ; and right after 。！？；, each piece stripped
+    pieces = re.split(r"(?<=[.!?;])\s+|(?<=[。！？；])", text)
+    assert split_sentences(text) == [p.strip() for p in pieces if p.strip()]

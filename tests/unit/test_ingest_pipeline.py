@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
 import numpy as np
 import pytest
 
-from cdgpt.ingest.chunking import chunk_document
+from cdgpt.index.lexical import LexicalIndex
+from cdgpt.index.terms import term_counts
+from cdgpt.ingest.chunking import chunk_document, chunk_from_record
 from cdgpt.ingest.extract import Limits, extract
 from cdgpt.ingest.pipeline import ingest
 from cdgpt.ingest.sources import RawDocument
 from cdgpt.ingest.workers import Config, Extractors, process
+from cdgpt.models.registry import read_manifest
+from cdgpt.models.store import default_store
 from cdgpt.settings import get_settings
 from cdgpt.training.pipeline import train
 from tests.support import settings_with
@@ -106,6 +111,10 @@ def test_a_worker_process_extracts_exactly_as_this_process_does(monkeypatch):
     # Then each outcome is the one extraction in this process gives, failures and their reasons included
     assert outcomes == [process(page, CONFIG) for page in PAGES]
     assert outcomes[1].chunks[0].text == "Second: ünïcode, 中文。" and outcomes[2].chunks[0].page == 1
+    # And each chunk comes with its BM25 term counts, those of its indexed text
+    chunks = [chunk for outcome in outcomes for chunk in outcome.chunks]
+    assert [chunk.terms.as_dict() for chunk in chunks] == [term_counts(chunk.context) for chunk in chunks]
+    assert chunks[1].terms.as_dict() == {"beta": 2, "second": 1, "ünïcode": 1, "中文": 1}  # "Beta > Beta\nSecond: ..."
     assert outcomes[3].reason.startswith("d.bin: binary data, not text")
 
 
@@ -137,6 +146,30 @@ def test_ingesting_with_worker_processes_gives_the_same_chunks_in_the_same_order
     alone = ingest(["docs"], settings_with(monkeypatch, CDGPT_EXTRACT_PROCESSES="0"))
     with_workers = ingest(["docs"], settings_with(monkeypatch, CDGPT_EXTRACT_PROCESSES="2"))
     assert with_workers == alone
+
+
+def test_a_model_trained_on_worker_processes_term_counts_has_the_lexical_index_of_its_texts(folder, monkeypatch):
+    # Given pages in English, Chinese and full-width Latin, enough of them for worker processes
+    for i in range(4, 10):
+        body = "Running policies were REORGANIZED; 年假可以结转。 ＡＢＣ１２３ and the committees. " * (i * 12)
+        (folder / f"{i}.html").write_text(f"<html><body><h1>Page {i}</h1><p>{body}</p></body></html>")
+    settings = settings_with(monkeypatch, CDGPT_EXTRACT_PROCESSES="2")
+
+    class TokenizingAgain:
+        def count(self, text: str) -> None:
+            raise AssertionError("a chunk was tokenized again in the training's process")
+
+    monkeypatch.setattr("cdgpt.training.pipeline.Vocabulary", TokenizingAgain)
+    # When a model is trained, each chunk's terms counted where it was extracted
+    train("m", ["docs"], settings=settings, embedder=FixedEmbedder())
+    # Then its BM25 index is, byte for byte, the one its chunks' texts give when tokenized in one process
+    store = default_store(settings)
+    manifest, _ = read_manifest(store, "m")
+    lexical = store.get(f"models/m/{manifest.files['lexical']}")[0]
+    lines = store.get(f"models/m/{manifest.files['docstore']}")[0].decode().splitlines()
+    chunks = [chunk_from_record(json.loads(line)) for line in lines]
+    assert len(chunks) > 10 and all(chunk.terms is None for chunk in chunks)  # the counts are not stored
+    assert lexical == LexicalIndex.build(chunk.context for chunk in chunks).to_bytes()
 
 
 # --- one bad document fails alone ----------------------------------------------------------------

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import Stemmer
 
-from cdgpt.index.lexical import K1, B, LexicalBuilder, LexicalIndex, tokenize
+from cdgpt.index.lexical import K1, B, LexicalBuilder, LexicalIndex
+from cdgpt.index.terms import tokenize
 
 # --- English ---------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from cdgpt.answer import conversations, llm
 from cdgpt.answer.queries import search_query
 from cdgpt.answer.retrieval import Hit, LoadedModel, load_model, retrieve
 from cdgpt.errors import InvalidRequest
-from cdgpt.index.lexical import tokenize
+from cdgpt.index.terms import tokenize
 from cdgpt.ingest.chunking import split_sentences
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
 from cdgpt.models.store import ArtifactStore, default_store

@@ -11,7 +11,7 @@ import re
 import threading
 
 from cdgpt.answer.retrieval import LoadedModel
-from cdgpt.index.lexical import CJK, STOP_WORDS
+from cdgpt.index.terms import CJK, STOP_WORDS
 
 CJK_RUN = re.compile(f"[{CJK}]+")
 _CJK_CHAR = re.compile(f"[{CJK}]")

@@ -16,7 +16,7 @@ import re
 from cdgpt.answer import languages, llm
 from cdgpt.answer.retrieval import LoadedModel, Query
 from cdgpt.errors import UpstreamError
-from cdgpt.index.lexical import QUESTION_SPLIT, STOP_WORDS
+from cdgpt.index.terms import QUESTION_SPLIT, STOP_WORDS
 from cdgpt.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdgpt.index.lexical import LexicalIndex, tokenize
+from cdgpt.index.lexical import LexicalIndex
+from cdgpt.index.terms import tokenize
 
 MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best cosine below which nothing is relevant
 MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embedder)

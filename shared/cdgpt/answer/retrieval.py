@@ -19,7 +19,8 @@ from cdgpt.answer.relevance import Evidence, covers, follows_up
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.docstore import Docstore
 from cdgpt.index.embeddings import Embedder, make_embedder
-from cdgpt.index.lexical import LexicalIndex, tokenize
+from cdgpt.index.lexical import LexicalIndex
+from cdgpt.index.terms import tokenize
 from cdgpt.models.artifacts import Verification, load_artifacts
 from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_manifest
 from cdgpt.models.store import ArtifactStore

@@ -34,8 +34,11 @@ class DocstoreError(ValueError):
     """The files are not a docstore (damaged, or not belonging together)."""
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps would build one a call
+
+
 def _encode(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return _ENCODER.encode(record).encode() + b"\n"
 
 
 class DocstoreWriter:

@@ -3,220 +3,23 @@
 The index is a term-major sparse matrix of precomputed BM25 weights, so a query is a few array
 slices and one `bincount`. It is stored as a single `.npz` (plain arrays, loaded without pickle).
 scipy-based BM25 libraries would add ~100 MB to a Lambda package already near the 250 MB limit.
-
-`tokenize(question, question=True)` also drops Chinese question phrases ("怎么", "如何", "什么", ...),
-which split a run so that no bigram spans them: the terms left are a question's evidence (`coverage`).
+The terms are `terms.py`'s.
 """
 
 from __future__ import annotations
 
 import io
-import re
-import threading
-import unicodedata
 from array import array
-from collections import Counter
-from collections.abc import Buffer, Iterable
+from collections.abc import Buffer, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from cdgpt.index.npz import read_npz
+from cdgpt.index.terms import Counted, term_counts, tokenize
 
 K1 = 1.2
 B = 0.75
-CJK = "\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han; not the middle dot ・
-TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
-IS_CJK = re.compile(rf"[{CJK}]")
-# Question words and particles of Chinese questions, longest first so "怎么样" wins over "怎么".
-_PHRASES = (
-    "怎么样 怎么办 怎么 怎样 如何 什么 哪些 哪个 哪里 为什么 能不能 可不可以 可以 是否 有没有 应该 需要 "
-    "吗 呢 吧 啊 的 了 是 我 我们 您 你 他 它 在 和 与 及 或 把 被 要 想 会 能 就 都 也 还 这 那 "
-    "这个 那个 一个 有 没有 让 用 时 后 里 中 上 下 个 些 请问 一下 到底 多少 几"
-)
-QUESTION_PHRASES = sorted(_PHRASES.split(), key=len, reverse=True)
-QUESTION_SPLIT = re.compile("|".join(map(re.escape, QUESTION_PHRASES)))
-STOP_WORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-    ]
-)
-
-
-_local = threading.local()
-
-
-def _stemmer():
-    """This thread's stemmer: a PyStemmer object must not be used by two threads at once.
-
-    Creating one costs under a microsecond, so a thread per request (`cdgpt serve`) is fine.
-    """
-    stemmer = getattr(_local, "stemmer", None)
-    if stemmer is None:
-        import Stemmer
-
-        stemmer = _local.stemmer = Stemmer.Stemmer("english")
-    return stemmer
-
-
-STEM_CACHE = 200_000  # words whose stems a thread keeps: words repeat across chunks and documents
-
-
-def _stem(words: list[str]) -> list[str]:
-    """The words' stems, through this thread's cache (a dict lookup costs less than PyStemmer's call a word)."""
-    cache = getattr(_local, "stems", None)
-    if cache is None or len(cache) > STEM_CACHE:
-        cache = _local.stems = {}
-    missing = [w for w in words if w not in cache]
-    if missing:
-        cache.update(zip(missing, _stemmer().stemWords(missing), strict=True))
-    return [cache[w] for w in words]
-
-
-def _bigrams(run: str) -> list[str]:
-    return [run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 1 else [run]
-
-
-def tokenize(text: str, *, question: bool = False) -> list[str]:
-    """Stemmed words without stop words; CJK runs become overlapping character bigrams.
-
-    With `question`, Chinese question phrases are dropped first and split the run where they stood.
-    """
-    tokens: list[str] = []
-    words: list[str] = []
-    for run in TOKEN.findall(unicodedata.normalize("NFKC", text).lower()):
-        if not run.isascii() and IS_CJK.match(run):  # isascii first: a cheap no for most runs
-            for piece in QUESTION_SPLIT.split(run) if question else [run]:
-                tokens.extend(_bigrams(piece) if piece else [])
-        elif run not in STOP_WORDS:
-            words.append(run)
-    return _stem(words) + tokens
-
 
 COUNTED = ("terms", "counts", "lengths", "distinct")  # a builder's arrays, each int32
 
@@ -233,12 +36,26 @@ class LexicalBuilder:
         self._distinct = array("i")  # distinct terms per text
 
     def add(self, texts: Iterable[str]) -> None:
-        for text in texts:
-            counts = Counter(tokenize(text))
-            self._terms.extend(self._ids.setdefault(t, len(self._ids)) for t in counts)
+        self.add_counts(map(term_counts, texts))
+
+    def add_counts(self, texts: Iterable[Mapping[str, int]]) -> None:
+        """Texts by their term counts (`term_counts`): the same as adding the texts themselves."""
+        ids = self._ids
+        for counts in texts:
+            self._terms.extend([ids.setdefault(t, len(ids)) for t in counts])
             self._counts.extend(counts.values())
             self._lengths.append(sum(counts.values()))
             self._distinct.append(len(counts))
+
+    def add_counted(self, texts: Iterable[Counted]) -> None:
+        """Texts by their `Counted` terms: the same as adding the texts themselves."""
+        ids = self._ids
+        for counted in texts:
+            words = counted.vocabulary
+            self._terms.extend([ids.setdefault(words[n], len(ids)) for n in counted.numbers])
+            self._counts.extend(counted.counts)
+            self._lengths.append(sum(counted.counts))
+            self._distinct.append(len(counted.numbers))
 
     def counts_bytes(self) -> bytes:
         """The term counts added so far (a shard's), as an uncompressed `.npz`, for `extend`."""

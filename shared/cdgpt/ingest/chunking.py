@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cdgpt.index.terms import Counted
     from cdgpt.ingest.extract import Budget, Document, Section
 
-SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])")
+SENTENCE_END = re.compile(r"[.!?;]\s+|[。！？；]")  # a sentence ends with its stop; the spaces after it go
 CJK_STOPS = "。！？；"
 
 
@@ -28,6 +29,8 @@ class Chunk:
     text: str
     anchor: str | None = None  # where in the document (see Section)
     page: int | None = None
+    # Its BM25 term counts (of `context`) when extraction counted them; not part of its record.
+    terms: Counted | None = field(default=None, compare=False, repr=False)
 
     @property
     def context(self) -> str:
@@ -37,7 +40,14 @@ class Chunk:
 
 
 def split_sentences(paragraph: str) -> list[str]:
-    return [s.strip() for s in SENTENCE_END.split(paragraph) if s.strip()]
+    sentences, start = [], 0
+    for end in SENTENCE_END.finditer(paragraph):  # no look-behind: the scan jumps from stop to stop
+        if sentence := paragraph[start : end.start() + 1].strip():
+            sentences.append(sentence)
+        start = end.end()
+    if sentence := paragraph[start:].strip():
+        sentences.append(sentence)
+    return sentences
 
 
 def _pieces(text: str, size: int) -> Iterator[tuple[str, bool]]:
@@ -99,7 +109,20 @@ def chunk_document(doc: Document, size: int, overlap: int, budget: Budget | None
     return chunks
 
 
-CHUNK_FIELDS = frozenset(f.name for f in fields(Chunk))
+CHUNK_FIELDS = frozenset(f.name for f in fields(Chunk)) - {"terms"}
+
+
+def chunk_record(chunk: Chunk) -> dict[str, Any]:
+    """The chunk's docstore record."""
+    return {
+        "source": chunk.source,
+        "title": chunk.title,
+        "headings": chunk.headings,
+        "position": chunk.position,
+        "text": chunk.text,
+        "anchor": chunk.anchor,
+        "page": chunk.page,
+    }
 
 
 def chunk_from_record(record: dict[str, Any]) -> Chunk:

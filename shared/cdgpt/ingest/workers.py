@@ -3,6 +3,8 @@
 `multiprocessing` needs POSIX semaphores (/dev/shm), which AWS Lambda lacks, and pickles what it
 sends; here a worker is a plain child process (`python -m cdgpt.ingest.workers`) that reads raw
 documents from its stdin and writes their chunks to its stdout, as length-prefixed JSON and bytes.
+Each chunk comes with its BM25 term counts, so the index only adds them up (tokenizing is on every core);
+they travel as numbers into the document's terms, which costs far less to encode and decode than JSON.
 Until a worker says it is ready, the training's own process extracts, so a small training never
 waits for one; when none can start, extraction stays in process. A worker that crashes or overruns
 its document's time is killed and replaced; only that document fails.
@@ -19,9 +21,11 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from array import array
+from dataclasses import asdict, dataclass, field, replace
 
 from cdgpt.errors import CdgptError
+from cdgpt.index.terms import Counted, Vocabulary
 from cdgpt.ingest.chunking import Chunk, chunk_document
 from cdgpt.ingest.extract import Budget, Limits, extract
 from cdgpt.ingest.extract.document import Raw
@@ -63,11 +67,13 @@ class Outcome:
 
 
 def process(raw: Raw, config: Config) -> Outcome:
-    """Extract and chunk one document; a failure becomes the outcome's reason."""
+    """Extract and chunk one document, and count its chunks' BM25 terms; a failure becomes the outcome's reason."""
     budget = Budget(config.limits)
     try:
         doc = extract(raw, budget)
         chunks = chunk_document(doc, config.chunk_chars, config.chunk_overlap, budget)
+        vocabulary = Vocabulary()
+        chunks = [replace(c, terms=vocabulary.count(c.context)) for c in chunks]  # here: on every core
     except CdgptError as exc:
         return Outcome(reason=str(exc))
     except Exception:  # one bad document must not sink the others
@@ -76,21 +82,38 @@ def process(raw: Raw, config: Config) -> Outcome:
     return Outcome(doc.title, chunks, sum(len(s.text) for s in doc.sections))
 
 
-def _outcome_to_json(outcome: Outcome) -> dict:
+def _outcome_to_frame(outcome: Outcome) -> bytes:
+    """The outcome as a frame: chunks in its JSON, with their document's terms (one string); in its bytes,
+    each chunk's term numbers, then their counts (int32)."""
     if outcome.reason is not None:
-        return {"reason": outcome.reason}
-    rows = [[c.headings, c.text, c.anchor, c.page] for c in outcome.chunks]
-    return {"title": outcome.title, "chars": outcome.chars, "chunks": rows}
+        return _frame({"reason": outcome.reason})
+    counted = [c.terms or Counted([], array("i"), array("i")) for c in outcome.chunks]
+    vocabulary = counted[0].vocabulary if counted else []
+    assert all(t.vocabulary is vocabulary for t in counted)  # process() counts a document's chunks in one
+    rows = [
+        [c.headings, c.text, c.anchor, c.page, len(t.numbers)] for c, t in zip(outcome.chunks, counted, strict=True)
+    ]
+    header = {"title": outcome.title, "chars": outcome.chars, "chunks": rows, "terms": "\n".join(vocabulary)}
+    numbers = b"".join(t.numbers.tobytes() for t in counted) + b"".join(t.counts.tobytes() for t in counted)
+    return _frame(header, numbers)
 
 
-def _outcome_from_json(data: dict, source: str) -> Outcome:
+def _outcome_from_frame(data: dict, body: bytes, source: str) -> Outcome:
+    """The outcome a frame holds; ValueError when its parts do not agree."""
     if "reason" in data:
         return Outcome(reason=str(data["reason"]))
-    title = data["title"]
-    chunks = [
-        Chunk(source, title, tuple(headings), position, text, anchor, page)
-        for position, (headings, text, anchor, page) in enumerate(data["chunks"])
-    ]
+    title, vocabulary, rows = data["title"], data["terms"].split("\n"), data["chunks"]
+    numbers = array("i", body)
+    half = len(numbers) // 2
+    if len(numbers) != 2 * sum(row[4] for row in rows) or (
+        half and (min(numbers[:half]) < 0 or max(numbers[:half]) >= len(vocabulary))
+    ):
+        raise ValueError("the chunks' term counts do not match them")
+    chunks, at = [], 0
+    for position, (headings, text, anchor, page, size) in enumerate(rows):
+        terms = Counted(vocabulary, numbers[at : at + size], numbers[half + at : half + at + size])
+        chunks.append(Chunk(source, title, tuple(headings), position, text, anchor, page, terms))
+        at += size
     return Outcome(title, chunks, data["chars"])
 
 
@@ -158,8 +181,8 @@ class _Worker:
         self.stdin.write(raw.content)  # apart from the header: no copy of a large document
         self.stdin.flush()
         deadline = time.monotonic() + min(self.timeout, 86400)
-        data, _ = self.reader.frame(deadline)
-        return _outcome_from_json(data, raw.source)
+        data, body = self.reader.frame(deadline)
+        return _outcome_from_frame(data, body, raw.source)
 
     def close(self) -> None:
         """Stop the worker now: between documents it holds nothing worth a graceful exit."""
@@ -264,7 +287,7 @@ class Extractors:
             outcome = worker.run(raw)
         except TimeoutError:
             outcome = Outcome(reason=Budget(self.config.limits).over_time)
-        except (OSError, EOFError, ValueError, KeyError, TypeError, struct.error):
+        except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, struct.error):
             outcome = Outcome(reason="the extraction process failed on this document")
         else:
             self._give_back(worker)
@@ -301,7 +324,7 @@ def _serve(config: Config) -> None:
         except EOFError:
             return
         raw = Message(header["source"], content, header["content_type"], header["name"])
-        reply = _frame(_outcome_to_json(process(raw, config)))
+        reply = _outcome_to_frame(process(raw, config))
         view = memoryview(reply)
         while view:
             view = view[os.write(out_fd, view) :]

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -168,9 +169,11 @@ def publish(
     folder = f"versions/{version_id}"
     written: list[str] = []
     try:
-        for file_name, data in artifacts.values():
-            written.append(f"models/{name}/{folder}/{file_name}")
-            store.put(written[-1], data)
+        with ThreadPoolExecutor(1) as pool:  # hashing and writing both release the GIL: on two cores at once
+            checksums = pool.submit(lambda: {a: hashlib.sha256(d).hexdigest() for a, (_, d) in artifacts.items()})
+            for file_name, data in artifacts.values():
+                written.append(f"models/{name}/{folder}/{file_name}")
+                store.put(written[-1], data)
         manifest = Manifest(
             model_name=name,
             version=version,
@@ -179,7 +182,7 @@ def publish(
             created_at=_now(),
             files={a: f"{folder}/{f}" for a, (f, _) in artifacts.items()},
             sizes={a: len(d) for a, (_, d) in artifacts.items()},
-            checksums={a: hashlib.sha256(d).hexdigest() for a, (_, d) in artifacts.items()},
+            checksums=checksums.result(),
             **fields,
         )
         try:

@@ -10,8 +10,9 @@ import math
 import mmap
 import tempfile
 from collections.abc import Buffer, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from cdgpt.errors import InvalidRequest, ModelDamaged, ModelNotFound, TrainingFa
 from cdgpt.index.docstore import DocstoreWriter
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalBuilder
-from cdgpt.ingest.chunking import Chunk
+from cdgpt.index.terms import Counted, Vocabulary
+from cdgpt.ingest.chunking import Chunk, chunk_record
 from cdgpt.ingest.extract import EXTRACTION_VERSION
 from cdgpt.ingest.incremental import Previous, previous_documents
 from cdgpt.ingest.pipeline import ingest
@@ -251,13 +253,17 @@ class ArtifactWriter:
         self._chunks = self._embedded = 0
 
     def add(
-        self, records: list[dict[str, Any]], contexts: list[str] | None, vectors: np.ndarray, embedded: int = 0
+        self,
+        records: list[dict[str, Any]],
+        terms: Sequence[Counted] | None,
+        vectors: np.ndarray,
+        embedded: int = 0,
     ) -> None:
-        """The next chunks: their docstore records, their indexed texts (None: their term counts come
+        """The next chunks: their docstore records, their indexed texts' term counts (None: they come
         through `add_terms`), their vectors, and how many of those were embedded now."""
         self._vectors.add(vectors)
-        if contexts is not None:
-            self._lexical.add(contexts)
+        if terms is not None:
+            self._lexical.add_counted(terms)
         self._docstore.add(records)
         self._chunks += len(records)
         self._embedded += embedded
@@ -267,11 +273,13 @@ class ArtifactWriter:
         self._lexical.extend(counts, keep)
 
     def finish(self) -> Built:
-        self._docstore.finish(self.files["docstore_index"])
-        lexical = self._lexical.counts_bytes() if self.shard else self._lexical.finish().to_bytes()
-        self.files["lexical"].write_bytes(lexical)
         dim = self._vectors.dim
-        self._vectors.write(self.files["index"])
+        with ThreadPoolExecutor(1) as pool:  # Faiss writes without the GIL, while the other files are finished
+            vectors = pool.submit(self._vectors.write, self.files["index"])
+            self._docstore.finish(self.files["docstore_index"])
+            lexical = self._lexical.counts_bytes() if self.shard else self._lexical.finish().to_bytes()
+            self.files["lexical"].write_bytes(lexical)
+            vectors.result()
         return Built(self.files, self._chunks, dim, self._embedded)
 
 
@@ -295,7 +303,9 @@ def write_artifacts(
         range(0, len(chunks), batch), embed_batches(chunks, embedder, previous, batch, report), strict=True
     ):
         batch_chunks = chunks[start : start + batch]
-        writer.add([asdict(c) for c in batch_chunks], [c.context for c in batch_chunks], part, fresh)
+        vocabulary = Vocabulary()  # for chunks that come without their counts (a previous version's)
+        terms = [vocabulary.count(c.context) if c.terms is None else c.terms for c in batch_chunks]
+        writer.add([chunk_record(c) for c in batch_chunks], terms, part, fresh)
     return writer.finish()
 
 

@@ -96,8 +96,8 @@ def embed_batches(
     DimensionChanged when new vectors do not have the stored ones' dimension (embed everything again)."""
     for start in range(0, len(chunks), batch):
         part = chunks[start : start + batch]
-        keys = [text_key(c.context) for c in part]
-        missing = [i for i, key in enumerate(keys) if key not in previous.known]
+        keys = [text_key(c.context) for c in part] if previous.known else []  # nothing to look up: no hashing
+        missing = [i for i, key in enumerate(keys) if key not in previous.known] if keys else list(range(len(part)))
         fresh = embedder.embed([part[i].context for i in missing]) if missing else None
         if fresh is not None and previous.vectors is not None and fresh.shape[1] != previous.vectors.dim:
             raise DimensionChanged

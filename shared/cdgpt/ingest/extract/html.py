@@ -40,6 +40,7 @@ INLINE = frozenset(
     ["span", "code", "em", "strong", "b", "i", "u", "s", "small", "sub", "sup", "mark", "kbd", "samp", "var", "abbr",
      "cite", "q", "dfn", "time", "tt", "big", "font", "label", "bdi", "bdo", "wbr", "del", "ins", "data", "img", "a"]
 )  # fmt: skip
+INERT = frozenset(["class", "href", "title"])  # attributes that leave inline markup plain (a class if known plain)
 MAX_DEPTH = 512  # deeper elements are flattened to their text (browsers stop nesting there too)
 META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([-\w.:]+)|<\?xml[^>]+encoding\s*=\s*["']([-\w.:]+)""", re.I
@@ -138,9 +139,9 @@ class _Walk:
                 elif el.tail:  # the commonest end, inline: a plain element's
                     emit(el.tail)
                 continue
-            if el.tag in INLINE and self.heading < 0:  # the commonest start, inline: markup with at most a class
-                items = el.items()
-                if not items or (len(items) == 1 and items[0][0] == "class" and items[0][1] in plain):
+            if el.tag in INLINE and self.heading < 0:  # the commonest start, inline: links, plainly classed markup
+                names = el.keys()
+                if not names or (INERT.issuperset(names) and ("class" not in names or el.get("class") in plain)):
                     push(PLAIN)
                     if el.text:
                         emit(el.text)
@@ -207,7 +208,13 @@ class _Walk:
             self.articles_seen += 1
         if role == "main":
             code |= ROLE_MAIN_FLAG
-        if (cls or ident) and tag not in NEVER_CHROME and _chrome_name(f"{cls or ''} {ident or ''}"):
+        known_plain = ident is None and cls in self.plain_classes  # what _chrome_name said of f"{cls} "
+        if (
+            (cls or ident)
+            and tag not in NEVER_CHROME
+            and not known_plain
+            and _chrome_name(f"{cls or ''} {ident or ''}")
+        ):
             code |= CHROME_FLAG
         if ident is not None and code & KIND != HEADING:  # a heading's own id is its anchor already
             code |= ID_FLAG

@@ -88,7 +88,7 @@ def paragraphs(text: str) -> str:
     done: list[str] = []
     current: list[str] = []
     for raw_line in text.splitlines():
-        line = " ".join(raw_line.split()).strip("| ")
+        line = " ".join(raw_line.split()).strip("| ") if raw_line else ""  # most lines of a page's text are empty
         if line:
             current.append(line)
         elif current:

@@ -29,6 +29,11 @@ def confine(entry: str, root: Path) -> Path:
     return path
 
 
+def _folder(path: Path | str) -> str:
+    """The path as the beginning of the paths inside it."""
+    return str(path).rstrip("/") + "/"
+
+
 def _read(path: Path, source: str, limit: int) -> RawDocument:
     try:
         if path.stat().st_size > limit:
@@ -58,20 +63,26 @@ def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
         files = sorted(path.rglob("*"))
     except OSError as exc:
         raise SourceFailed(f"cannot list {entry}: {exc.strerror or type(exc).__name__}") from exc
+    # In strings: pathlib's relative_to and resolve cost more than reading a small file. Only a symlink
+    # is resolved; any other file is where its folder really is (resolved once per folder).
+    inside, within, base = _folder(path), _folder(root), str(Path(entry))
+    folders: dict[Path, Path] = {}  # each folder's real path
     for file in files:
-        relative = file.relative_to(path)
-        if is_hidden(relative.as_posix()):
+        relative = str(file)[len(inside) :]
+        if is_hidden(relative):
             continue
-        source = str(Path(entry) / relative)
+        source = relative if base == "." else _folder(base) + relative
         try:
-            real = file.resolve()
-            # files only; not hidden by their target's name; no symlink out of the root
-            if not real.is_file() or not real.is_relative_to(root):
+            if file.is_symlink():
+                real = file.resolve()
+            else:
+                folder = folders.get(file.parent) or folders.setdefault(file.parent, file.parent.resolve())
+                real = folder / file.name
+            # files only; no symlink out of the root; not hidden by their target's name
+            if not real.is_file() or not str(real).startswith(within) or is_hidden(str(real)[len(within) :]):
                 continue
         except (OSError, RuntimeError) as exc:  # a symlink loop, a target name too long: this entry fails alone
             documents.append(SourceDocument(source, partial(_unreadable, f"cannot resolve the path: {_why(exc)}")))
-            continue
-        if is_hidden(real.relative_to(root).as_posix()):
             continue
         documents.append(SourceDocument(source, partial(_read, real, source, limit)))
         if len(documents) > settings.max_prefix_objects:
