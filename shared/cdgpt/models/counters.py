@@ -9,6 +9,7 @@ killed process (a power cut may lose the last ones).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from collections.abc import Iterator
@@ -38,11 +39,15 @@ def connect(root: Path) -> sqlite3.Connection:
     db = by_place.get(place)
     if db is None:
         root.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(place[0], timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        for statement in SCHEMA:
-            db.execute(statement)
+        # switching a new file to WAL fails at once ("database is locked") while another connection
+        # opens it, whatever the timeout: connections are set up one at a time, under a file lock
+        with open(root / f"{FILE}.lock", "w") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            db = sqlite3.connect(place[0], timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            for statement in SCHEMA:
+                db.execute(statement)
         by_place[place] = db
     return db
 
