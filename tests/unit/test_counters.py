@@ -22,7 +22,7 @@ def test_connections_opened_at_once_on_a_new_folder_lose_no_change(tmp_path):
                         "INSERT INTO usage VALUES ('m', 'd', 'chats', 1)"
                         " ON CONFLICT DO UPDATE SET amount = amount + excluded.amount"
                     )
-            except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            except BaseException as error:
                 errors.append(error)
 
         threads = [threading.Thread(target=add) for _ in range(8)]
