@@ -116,13 +116,18 @@ def run_clients(url: str, questions: list[str], clients: int, chats: int) -> tup
             latencies.extend(mine)
             errors[0] += failed
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    return latencies, errors[0], in_threads(clients, client)
+
+
+def in_threads(count: int, target) -> float:
+    """Seconds to run target(0), ..., target(count - 1), each in a thread of its own, all at once."""
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return latencies, errors[0], time.perf_counter() - start
+    return time.perf_counter() - start
 
 
 def chat_in_threads(chat, questions: list[str], clients: int, chats: int) -> tuple[list[float], float]:
@@ -139,13 +144,7 @@ def chat_in_threads(chat, questions: list[str], clients: int, chats: int) -> tup
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, time.perf_counter() - start
+    return latencies, in_threads(clients, client)
 
 
 def main() -> int:

@@ -17,6 +17,7 @@ from cdgpt.settings import get_settings
 from cdgpt.training.jobs import JobRequest, JobStore
 from cdgpt.training.pipeline import train
 from cdgpt.training.worker import run_job
+from tests.support import in_threads
 from tests.support.stores import sources, store  # noqa: F401
 
 QUESTION = "How many days of annual leave do I get?"
@@ -63,11 +64,7 @@ def test_concurrent_requests_start_exactly_one_job(store, sources):
         barrier.wait()
         results.append(started(store, request(sources)))
 
-    threads = [threading.Thread(target=ask) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(6, lambda _: ask())
     assert sum(r.created for r in results) == 1
     assert len({r.job.job_id for r in results}) == 1
     assert len(JobStore(store, get_settings()).recent()) == 1  # the losers left no job behind

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 
 import pytest
 import requests
@@ -12,7 +11,7 @@ import requests
 from cdgpt.answer.answering import EXTRACTIVE_LABEL
 from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.local.server import template_routes
-from tests.support import check_envelope
+from tests.support import check_envelope, in_threads
 from tests.support.serve import AUTH, REPO, SECRET, served  # noqa: F401
 
 HANDBOOK = "samples/handbook"
@@ -254,11 +253,7 @@ def test_concurrent_chats_each_get_their_own_answer(served, handbook):
                 if reply.status_code != 200 or reply.json()["data"]["history"][0] != f"Human: {question}":
                     wrong.append(question)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(8, client)
     assert wrong == []
 
 

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import statistics
-import threading
 import time
 
 import pytest
@@ -21,7 +20,7 @@ import requests
 
 from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.local.asgi import DRAIN_LIMIT
-from tests.support import REPO, check_envelope
+from tests.support import REPO, check_envelope, in_threads
 from tests.support.raw_http import RawConnection, RawResponse, request
 from tests.support.serve import serving
 
@@ -218,11 +217,7 @@ def test_concurrent_requests_each_get_their_own_reply(echo):
                 if (reply["pathParameters"]["item_id"], reply["queryStringParameters"]["tag"]) != (tag, tag):
                     wrong.append(tag)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(8, client)
     assert wrong == []
 
 

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.support import in_threads
 from tests.support.serve import AUTH, serving
 from tests.support.web import LocalWeb
 
@@ -103,11 +104,7 @@ def test_concurrent_requests_for_one_model_share_one_job_and_a_retry_gets_it_aga
     def ask() -> None:
         answers.append(server.post("/train", json=body, headers={"Idempotency-Key": f"client-{len(answers)}"}))
 
-    threads = [threading.Thread(target=ask) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(4, lambda _: ask())
     assert [a.status_code for a in answers] == [202] * 4
     assert len({a.json()["data"]["job_id"] for a in answers}) == 1
     job_id = answers[0].json()["data"]["job_id"]

@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from cdgpt.keys.throttle import DynamoLimiter, LocalLimiter, MemoryLimiter, Window, admit
+from tests.support import in_threads
 
 T0 = 1_800_000_000.25
 
@@ -65,9 +66,5 @@ def test_the_local_counter_is_exact_under_concurrent_requests(tmp_path):
             with lock:
                 results.append(outcome)
 
-    threads = [threading.Thread(target=hit) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(4, lambda _: hit())
     assert results.count(None) == 25 and len(results) == 40

@@ -5,7 +5,6 @@ GET /models/{name}, and Powertools metrics with a `model` dimension."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
 
 import boto3
@@ -19,7 +18,7 @@ from cdgpt.models.store import LocalStore, S3Store
 from cdgpt.settings import get_settings
 from cdgpt.training.pipeline import train
 from cdgpt.usage import Usage, add_usage, models_with_usage, summary
-from tests.support import REPO, settings_with
+from tests.support import REPO, in_threads, settings_with
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.lambda_events import ROUTES, chat_handler, event, invoke, load_handler, route_event
 from tests.support.openai_stub import TOKEN
@@ -116,13 +115,7 @@ def test_chats_and_trainings_add_up_per_model_and_day(totals_store):
         for _ in range(8):
             add_usage(totals_store, "busy", used, chats=1)
     else:  # SQLite's transactions, or compare-and-swap on the day's record in a bucket: racing chats retry
-        threads = [
-            threading.Thread(target=add_usage, args=(totals_store, "busy", used), kwargs={"chats": 1}) for _ in range(8)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        in_threads(8, lambda _: add_usage(totals_store, "busy", used, chats=1))
     add_usage(totals_store, "busy", Usage(embedding_tokens=50), trainings=1)
     add_usage(totals_store, "other", used, chats=1)
     report = summary(totals_store, "busy")

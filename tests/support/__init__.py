@@ -1,5 +1,7 @@
 """Helpers shared by the tests."""
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,3 +26,12 @@ def check_envelope(body: dict, status: int) -> dict:
     else:
         assert body["code"] == 1 and isinstance(body["msg"], str) and body["msg"] and body["data"] is None
     return body
+
+
+def in_threads(count: int, target: Callable[[int], object]) -> None:
+    """Call target(0), ..., target(count - 1), each in a thread of its own, all at once; return when all have."""
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

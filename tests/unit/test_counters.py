@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from cdgpt.models import counters
+from tests.support import in_threads
 
 
 def test_connections_opened_at_once_on_a_new_folder_lose_no_change(tmp_path):
@@ -25,11 +26,7 @@ def test_connections_opened_at_once_on_a_new_folder_lose_no_change(tmp_path):
             except BaseException as error:
                 errors.append(error)
 
-        threads = [threading.Thread(target=add) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        in_threads(8, lambda _: add())
         assert errors == []
         (total,) = counters.connect(root).execute("SELECT amount FROM usage").fetchone()
         assert total == 8

@@ -13,6 +13,7 @@ import Stemmer
 
 from cdgpt.index.lexical import K1, B, LexicalBuilder, LexicalIndex
 from cdgpt.index.terms import tokenize
+from tests.support import in_threads
 
 # --- English ---------------------------------------------------------------------------------------
 
@@ -84,11 +85,7 @@ def test_tokenizing_from_many_threads_matches_single_threaded_and_never_shares_a
         start.wait()
         results[i] = [tokenize(t) for t in texts]
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(n_threads, work)
 
     assert results == dict.fromkeys(range(n_threads), expected)
     assert overlaps == []
