@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdgpt.answer.relevance import MIN_KNOWN, MIN_SIMILARITY, Evidence, covers
+from cdgpt.answer.relevance import MIN_KNOWN, MIN_SIMILARITY, SURE_SIMILARITY, Evidence, covers
 
 
 def test_openai_embeddings_decide_by_cosine_alone():
@@ -15,6 +15,11 @@ def test_local_embedder_needs_the_cosine_and_the_questions_own_terms():
     floor = MIN_SIMILARITY["local"]
     assert covers(Evidence(floor, MIN_KNOWN), "local")
     assert not covers(Evidence(floor - 0.01, 1.0), "local")
-    assert not covers(Evidence(0.9, MIN_KNOWN - 0.01), "local")
+    assert not covers(Evidence(SURE_SIMILARITY - 0.01, MIN_KNOWN - 0.01), "local")
     assert covers(Evidence(0.1, MIN_KNOWN), "local", min_score=0.1)  # CDGPT_MIN_SCORE replaces the floor
-    assert not covers(Evidence(0.9, MIN_KNOWN - 0.01), "local", min_score=0.1)  # but not the terms' share
+    assert not covers(Evidence(0.3, MIN_KNOWN - 0.01), "local", min_score=0.1)  # but not the terms' share
+
+
+def test_a_cosine_no_off_topic_question_reaches_covers_without_the_terms():
+    assert covers(Evidence(SURE_SIMILARITY, 0.0), "local")
+    assert not covers(Evidence(SURE_SIMILARITY, 1.0), "local", min_score=SURE_SIMILARITY + 0.01)
