@@ -17,7 +17,6 @@ import logging
 import os
 import selectors
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -156,6 +155,8 @@ class _Worker:
     """One child process, used by one thread at a time."""
 
     def __init__(self, config: Config) -> None:
+        import subprocess  # here: a worker process itself needs none
+
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same packages
         argument = json.dumps({**asdict(config), "limits": _limits_to_json(config.limits)})
         self.proc = subprocess.Popen(

@@ -15,10 +15,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from cdgpt.errors import SourceFailed
+from cdgpt.ingest.extract import ZIP_MAGIC
 from cdgpt.ingest.safexml import attr, local, parse_xml
 from cdgpt.limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBERS, MAX_ARCHIVE_RATIO, MAX_XML_PART_BYTES
 
-ZIP_MAGIC = b"PK\x03\x04"
 RATIO_FLOOR = 16 * 1024 * 1024  # small packages may compress as well as they like
 MB = 1024 * 1024
 XML_PARTS = (".xml", ".rels", ".xhtml", ".html", ".htm", ".opf", ".ncx")

@@ -80,7 +80,13 @@ def _parse(content: bytes, charset: str | None):
         data = text.encode("utf-8")
     del text
     parser = etree.HTMLParser(
-        encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True, default_doctype=False
+        encoding="utf-8",
+        remove_comments=True,
+        remove_pis=True,
+        no_network=True,
+        huge_tree=True,
+        default_doctype=False,
+        collect_ids=False,  # no lookups by id: the table of ids would only cost time
     )
     root = etree.fromstring(data, parser)
     fatal = parser.error_log.filter_from_fatals()
@@ -136,15 +142,15 @@ class _Walk:
                 code = pop()
                 if code:
                     end(el, code)
-                elif el.tail:  # the commonest end, inline: a plain element's
-                    emit(el.tail)
+                elif tail := el.tail:  # the commonest end, inline: a plain element's
+                    emit(tail)
                 continue
             if el.tag in INLINE and self.heading < 0:  # the commonest start, inline: links, plainly classed markup
                 names = el.keys()
                 if not names or (INERT.issuperset(names) and ("class" not in names or el.get("class") in plain)):
                     push(PLAIN)
-                    if el.text:
-                        emit(el.text)
+                    if text := el.text:
+                        emit(text)
                     continue
             if start(el):
                 walker.skip_subtree()
@@ -179,8 +185,8 @@ class _Walk:
             if cls is not None and len(stack) < MAX_DEPTH // 2:  # later ones go by the quick path in `run`
                 self.plain_classes.add(cls)
             stack.append(PLAIN)
-            if el.text:
-                out.append(el.text)
+            if text := el.text:
+                out.append(text)
             return False
         if tag in NOISE_TAGS or role in NOISE_ROLES or (tag == "header" and not self.articles):  # a site banner
             if tag == "head":
@@ -226,8 +232,8 @@ class _Walk:
         if code & FLAGS:
             self.opened.append((len(out), self.articles_seen))
         stack.append(code)
-        if el.text:
-            out.append(el.text)
+        if text := el.text:
+            out.append(text)
         return False
 
     def end(self, el, code: int) -> None:
@@ -241,8 +247,8 @@ class _Walk:
             self._close_heading()
         if code & FLAGS:
             self._close_flagged(code)
-        if el.tail:
-            self.out.append(el.tail)
+        if tail := el.tail:
+            self.out.append(tail)
 
     def _title(self, head) -> None:
         found = head.find("title")
