@@ -104,6 +104,24 @@ def test_covered_question_cites_its_source_with_an_extractive_answer(handbook_st
     assert scores == sorted(scores, reverse=True)
 
 
+# The fact each question asks for, as the handbook words it.
+FACTS = {
+    "What is the helpdesk extension?": "Call extension 2300",  # its sentence does not name the helpdesk
+    "What is the maximum I can spend on a hotel per night in London on a business trip?": "£190",  # a table row
+    "How many days of paid annual leave does a full-time employee get per year?": "25 days",
+    "What mileage rate can I claim when I drive my own car for a business journey?": "45p per mile",
+    "What is the minimum length of a Brightwheel password?": "at least 14 characters",
+    "Which day of the week do hybrid workers always have to be in the office?": "always Tuesday",
+    "How much does the company pay into my pension if I raise my own contribution to 6%?": "its contribution to 8%",
+    "上海办公室的午餐补贴是每天多少钱？": "每天25元",
+}
+
+
+@pytest.mark.parametrize("question", FACTS)
+def test_the_extractive_answer_quotes_the_fact_asked_for(handbook_store, question):
+    assert FACTS[question] in chat("handbook", question, store=handbook_store)["answer"]
+
+
 def test_history_is_extended_not_replaced(handbook_store):
     history = ["Human: hello", "Bot: Hi, ask me about the handbook."]
     question = COVERED[0]["question"]
