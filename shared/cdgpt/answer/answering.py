@@ -72,11 +72,10 @@ def extractive_answer(
 ) -> str:
     """The sentences of the retrieved chunks closest to the question, in rank order, cited as [n].
 
-    A line (a list item, a table row) is never one sentence with the next. Sentences are first ranked
-    by the share of the question's words they hold, each weighted by its rarity in the model (IDF);
-    a word only in the sentence before or in the chunk's heading path counts half ("Call extension
-    2300." after "The IT helpdesk is open ..."). Then by their chunk's rank; only the first
-    EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each with the local embedder)."""
+    Sentences are first ranked by the share of the question's words they hold, each weighted by its
+    rarity in the model (IDF); a word only in the sentence before or in the chunk's heading path counts
+    half ("Call extension 2300." after "The IT helpdesk is open ..."). Then by their chunk's rank; only
+    the first EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each locally)."""
     weights = {term: model.lexical.idf(term) for term in tokenize(question)}
     asked = sum(weights.values()) or 1.0
 
@@ -87,8 +86,7 @@ def extractive_answer(
     for rank, hit in enumerate(hits):
         path = set(tokenize(" ".join((hit.chunk["title"], *hit.chunk["headings"]))))
         before: set[str] = set()
-        lines = hit.chunk["text"].splitlines()
-        for i, sentence in enumerate(s for line in lines for s in split_sentences(line)):
+        for i, sentence in enumerate(split_sentences(hit.chunk["text"])):
             own = set(tokenize(sentence))
             overlap = share(own) + CONTEXT_WEIGHT * share((before | path) - own)
             candidates.append((overlap - 0.05 * rank, rank, i, sentence))
