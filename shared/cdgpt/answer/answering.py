@@ -24,7 +24,7 @@ from cdgpt.usage import add_usage, metering
 HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
 SNIPPET_CHARS = 300
 EMBEDDED_SENTENCES = 12  # an extractive answer compares at most these sentences with the question
-CONTEXT_WEIGHT = 0.5  # a question's word in the sentence before, or in the heading path, counts this much
+CONTEXT_WEIGHT = 0.5  # a question's word only in the sentence before counts this much
 NOT_COVERED = "The documents do not cover this question."
 EXTRACTIVE_LABEL = "Extractive answer (quoted from the documents; no language model is configured):"
 DEFAULT_PROMPT = (
@@ -73,9 +73,9 @@ def extractive_answer(
     """The sentences of the retrieved chunks closest to the question, in rank order, cited as [n].
 
     Sentences are first ranked by the share of the question's words they hold, each weighted by its
-    rarity in the model (IDF); a word only in the sentence before or in the chunk's heading path counts
-    half ("Call extension 2300." after "The IT helpdesk is open ..."). Then by their chunk's rank; only
-    the first EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each locally)."""
+    rarity in the model (IDF); a word only in the sentence before counts half ("Call extension 2300."
+    after "The IT helpdesk is open ..."). Then by their chunk's rank; only the first EMBEDDED_SENTENCES
+    are embedded and compared with the question (~1 ms each locally)."""
     weights = {term: model.lexical.idf(term) for term in tokenize(question)}
     asked = sum(weights.values()) or 1.0
 
@@ -84,11 +84,10 @@ def extractive_answer(
 
     candidates = []
     for rank, hit in enumerate(hits):
-        path = set(tokenize(" ".join((hit.chunk["title"], *hit.chunk["headings"]))))
         before: set[str] = set()
         for i, sentence in enumerate(split_sentences(hit.chunk["text"])):
             own = set(tokenize(sentence))
-            overlap = share(own) + CONTEXT_WEIGHT * share((before | path) - own)
+            overlap = share(own) + CONTEXT_WEIGHT * share(before - own)
             candidates.append((overlap - 0.05 * rank, rank, i, sentence))
             before = own
     candidates = sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))[:EMBEDDED_SENTENCES]

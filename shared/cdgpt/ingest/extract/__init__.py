@@ -58,8 +58,11 @@ def detect_kind(raw: Raw) -> tuple[str, str | None]:
     if raw.content.startswith(OLE_MAGIC):
         raise unsupported(name, "a Word, Excel or PowerPoint 97-2003 file, or a password-protected one")
     declared = KINDS.get(mime or "") or EXTENSIONS.get(PurePosixPath(raw.name).suffix.lower())
-    if package := _package_kind(raw.content):
-        return package, charset
+    if raw.content.startswith(ZIP_MAGIC):  # zipfile is imported for a zip only: a worker that reads none starts sooner
+        from cdgpt.ingest.extract.archive import package_kind
+
+        if package := package_kind(raw.content):
+            return package, charset
     if declared in PACKAGES:
         raise unsupported(name, f"not a readable {declared.upper()} file (damaged zip package)")
     if declared:
@@ -72,15 +75,6 @@ def detect_kind(raw: Raw) -> tuple[str, str | None]:
     if mime and not mime.startswith("text/") and mime not in ("application/octet-stream", "binary/octet-stream"):
         raise unsupported(name, f"unsupported content type {mime}")
     return "text", charset
-
-
-def _package_kind(content: bytes) -> str | None:
-    """`archive.package_kind`, imported (with zipfile) only for a zip: a worker that reads none starts sooner."""
-    if not content.startswith(ZIP_MAGIC):
-        return None
-    from cdgpt.ingest.extract.archive import package_kind
-
-    return package_kind(content)
 
 
 def _name(raw: Raw) -> str:

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import unquote
 
 from cdgpt.errors import SourceFailed
-from cdgpt.ingest.extract import ZIP_MAGIC
 from cdgpt.ingest.safexml import attr, local, parse_xml
 from cdgpt.limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBERS, MAX_ARCHIVE_RATIO, MAX_XML_PART_BYTES
 
@@ -102,9 +101,8 @@ def core_title(package: Archive) -> str | None:
 
 
 def package_kind(content: bytes) -> str | None:
-    """docx, pptx, xlsx, odt or epub for a zip package of that kind; None for anything else."""
-    if not content.startswith(ZIP_MAGIC):
-        return None
+    """docx, pptx, xlsx, odt or epub for a zip package of that kind; None for anything else. The caller
+    has seen the zip signature at the start (`ZIP_MAGIC`): a file with a zip appended is not a package."""
     try:
         with zipfile.ZipFile(BytesIO(content)) as package:
             names = package.namelist()
