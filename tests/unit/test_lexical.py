@@ -215,6 +215,17 @@ def test_coverage_weighs_each_distinct_term_by_idf_and_missing_terms_most():
     assert index.coverage([]) == 0.0
 
 
+def test_coverage_leaves_out_terms_of_a_script_the_index_holds_none_of():
+    english = LexicalIndex.build(["vpn office", "office desk"])
+    assert english.coverage(["vpn", *tokenize("办公室")]) == 1.0  # Chinese bigrams can never be found here
+    assert english.coverage(tokenize("办公室")) == 1.0
+    assert english.coverage(["parrot", *tokenize("办公室")]) == 0.0  # its English words still count
+    mixed = LexicalIndex.build(["vpn office", "上海办公室"])
+    assert mixed.coverage(tokenize("午餐补贴")) == 0.0  # it holds Chinese: a missing bigram is missing
+    chinese = LexicalIndex.build(["上海办公室", "午餐补贴"])
+    assert chinese.coverage(["parrot", *tokenize("午餐")]) == 1.0
+
+
 def test_no_matching_term_gives_all_zeros():
     index = LexicalIndex.build(["annual leave", "expense report", "vpn access"])
     scores = index.scores("parking garage")

@@ -12,11 +12,12 @@ import io
 from array import array
 from collections.abc import Buffer, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from cdgpt.index.npz import read_npz
-from cdgpt.index.terms import Counted, term_counts, tokenize
+from cdgpt.index.terms import IS_CJK, Counted, term_counts, tokenize
 
 K1 = 1.2
 B = 0.75
@@ -139,14 +140,28 @@ class LexicalIndex:
     def coverage(self, terms: list[str]) -> float:
         """The share of the terms' evidence (each distinct term weighted by its IDF) that the index holds.
 
-        A term the index lacks weighs as much as the rarest term could: it is evidence that is missing.
+        A term the index lacks weighs as much as the rarest term could: it is evidence that is missing,
+        unless the index holds no term of its script at all (Chinese bigrams against English documents):
+        such a term could never be found, so it is left out, and terms that are all such give 1.
         """
         terms = list(dict.fromkeys(terms))
         if not terms:
             return 0.0
         known = sum(self.idf(term) for term in terms if term in self.terms)
-        missing = sum(self.idf(term) for term in terms if term not in self.terms)
-        return known / (known + missing)
+        missing = sum(self.idf(term) for term in terms if term not in self.terms and self._holds_script_of(term))
+        return known / (known + missing) if known or missing else 1.0
+
+    def _holds_script_of(self, term: str) -> bool:
+        return self._holds_cjk if IS_CJK.match(term) else self._holds_words
+
+    @cached_property
+    def _holds_cjk(self) -> bool:
+        """Whether any term is CJK bigrams (read once, and only when a question's CJK term is missing)."""
+        return any(IS_CJK.match(term) for term in self.terms)
+
+    @cached_property
+    def _holds_words(self) -> bool:
+        return not all(IS_CJK.match(term) for term in self.terms)
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a term; a term the index lacks weighs as the rarest could."""
