@@ -2,7 +2,8 @@
 # Retrieval and relevance evaluation on every corpus of benchmarks/eval-docs.sh: trains one model per
 # set with the configured embedder, then runs `cdgpt eval` on one half of its questions together with
 # the off-topic questions of its language (the same half of those). Then the follow-up sets: questions
-# asked after another one (each case carries its history), on the Debian sets and on samples/handbook.
+# asked after another one (each case carries its history), on the Debian sets and on samples/handbook; and
+# the Chinese Debian questions asked of the English Debian model (cross-lingual, without a language model).
 #
 #   usage: benchmarks/eval-sets.sh [SET ...]         (default: all six sets, and the follow-ups)
 #   SPLIT=dev (default) while trying ideas; SPLIT=test once per change, for the README.
@@ -22,6 +23,13 @@ for name in "${sets[@]}"; do
         "$CDGPT" train --model "$name" "${pages[@]}" >/dev/null 2>&1
         "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} \
             "benchmarks/eval/$name.jsonl" "benchmarks/eval/offtopic-${name##*-}.jsonl" | tail -n 1
+    fi
+    if [ "$name" = debian-en ]; then  # the Chinese Debian questions, asked of the English pages (no translation)
+        echo -n "Chinese questions, "
+        sed -e 's#debian-reference-zh-cn/docs/#debian-reference-en/docs/#' -e 's#debian/FAQ/zh-cn/#debian/FAQ/#' \
+            -e 's#\.zh-cn\.html#.en.html#' benchmarks/eval/debian-zh.jsonl > "$CDGPT_DATA_DIR/crosslingual.jsonl"
+        "$CDGPT" eval --model debian-en --split "$SPLIT" ${EVAL_ARGS:-} \
+            "$CDGPT_DATA_DIR/crosslingual.jsonl" benchmarks/eval/offtopic-zh.jsonl | tail -n 1
     fi
     followups="benchmarks/eval/followup-$name.jsonl"
     if [ -f "$followups" ]; then
