@@ -122,6 +122,36 @@ def test_the_extractive_answer_quotes_the_fact_asked_for(handbook_store, questio
     assert FACTS[question] in chat("handbook", question, store=handbook_store)["answer"]
 
 
+ENGLISH_PAGES = [f"{HANDBOOK}/{name}" for name in ("it-and-security.html", "leave-and-holidays.md")]
+
+
+@pytest.fixture(scope="module")
+def english_store(tmp_path_factory) -> LocalStore:
+    """Only English pages of the handbook: the model holds no Chinese term."""
+    settings = Settings(CDGPT_SOURCE_ROOT=REPO, CDGPT_EMBEDDINGS="local", CDGPT_DATA_DIR=tmp_path_factory.mktemp("en"))
+    store = LocalStore(settings.data_dir)
+    trained("english", ENGLISH_PAGES, settings=settings, store=store, embedder=make_embedder(settings, "local"))
+    return store
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("IT服务台的分机号码是多少？", "it-and-security.html"),
+        ("密码最少要多少个字符？", "it-and-security.html"),
+        ("每年有多少天带薪年假？", "leave-and-holidays.md"),
+        ("明天上海会下雨吗？", None),
+        ("怎么做红烧肉？", None),
+    ],
+)
+def test_without_a_language_model_a_chinese_question_is_answered_from_english_pages(english_store, question, expected):
+    """The multilingual vectors find the page; the question's Chinese terms, which no English page can
+    hold, are not counted as missing evidence. Off-topic questions are still not covered."""
+    result = chat("english", question, store=english_store)
+    assert [s["source"].rsplit("/", 1)[-1] for s in result["sources"][:1]] == ([expected] if expected else [])
+    assert (result["answer"] == NOT_COVERED) == (expected is None)
+
+
 def test_history_is_extended_not_replaced(handbook_store):
     history = ["Human: hello", "Bot: Hi, ask me about the handbook."]
     question = COVERED[0]["question"]
