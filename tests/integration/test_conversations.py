@@ -142,7 +142,8 @@ def test_eval_measures_follow_ups_as_chat_answers_them_without_a_language_model(
 
 def test_a_chinese_question_is_also_searched_in_english_against_english_documents(store, openai_stub):
     untranslated = ask(store, HOURS_ZH, model="english")  # the stub repeats what it has no translation for
-    assert untranslated["search_queries"] == [HOURS_ZH] and untranslated["answer"] == NOT_COVERED
+    assert untranslated["search_queries"] == [HOURS_ZH]  # the multilingual vectors alone find the page
+    assert first_source(untranslated) == IT
     openai_stub.translations[HOURS_ZH] = STANDALONE
     reply = ask(store, HOURS_ZH, model="english")
     translate = openai_stub.chat_requests_of("translate")[-1]
@@ -152,7 +153,7 @@ def test_a_chinese_question_is_also_searched_in_english_against_english_document
     ]
     assert reply["search_queries"] == [HOURS_ZH, STANDALONE]
     assert first_source(reply) == IT
-    [answer] = openai_stub.chat_requests_of("answer")  # the first was not covered: no answer asked
+    answer = openai_stub.chat_requests_of("answer")[-1]
     assert answer.body["messages"][-1]["content"].endswith(f"Question: {HOURS_ZH}")  # answered in its language
 
 
