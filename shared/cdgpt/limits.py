@@ -1,4 +1,7 @@
-"""Bounds on untrusted input, in one place (the API's request models and the domain both use them)."""
+"""Bounds on untrusted input, in one place (the API's request models and the domain both use them), and
+the CPUs this process may use."""
+
+import os
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 MAX_SOURCES = 5000  # file_list entries in one training
@@ -30,3 +33,11 @@ MAX_SITEMAP_URLS = 50_000  # in one sitemap file, as the protocol allows
 MAX_SITEMAP_FILES = 100  # sitemaps read through sitemap indexes
 MAX_LINKS_PER_PAGE = 5000
 HOST_CONCURRENCY = 4  # requests in flight to one host while crawling
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity: a container's or a Lambda's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS has no affinity call
+        return os.cpu_count() or 1

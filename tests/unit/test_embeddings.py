@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import numpy as np
 import pytest
 
 from cdgpt.clients import reset_clients
 from cdgpt.errors import ModelMismatch, UpstreamError
-from cdgpt.index.embeddings import LOCAL_MODEL, OPENAI_BATCH, LocalEmbedder, OpenAIEmbedder, make_embedder
+from cdgpt.index.embeddings import (
+    LOCAL_MODEL,
+    OPENAI_BATCH,
+    PARALLEL_MIN,
+    LocalEmbedder,
+    OpenAIEmbedder,
+    make_embedder,
+)
 from cdgpt.settings import get_settings
 from tests.support.fixtures_openai import MAX_RETRIES, openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_vector
@@ -61,6 +69,20 @@ def test_local_embedding_does_not_depend_on_the_batch(local):
     together = local.embed(texts)
     alone = np.vstack([local.embed([t]) for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_local_embedding_in_parts_on_every_cpu_gives_one_calls_vectors_in_order(local, monkeypatch):
+    texts = [f"Section {i}: how to configure printer number {i} on floor {i % 7}." for i in range(PARALLEL_MIN * 3)]
+    monkeypatch.setattr(local, "_threads", 1)
+    alone = local.embed(texts)
+    reported: list[int] = []
+    monkeypatch.setattr(local, "_threads", 3)
+    threads = []
+    encode = local._model.encode
+    monkeypatch.setattr(local._model, "encode", lambda part: threads.append(threading.get_ident()) or encode(part))
+    parallel = local.embed(texts, progress=reported.append)
+    np.testing.assert_allclose(parallel, alone, atol=1e-5)
+    assert reported == [PARALLEL_MIN] * 3 and len(set(threads)) > 1  # a part per thread, reported in order
 
 
 def test_a_model_of_the_former_local_embedder_must_be_retrained():

@@ -24,8 +24,8 @@ from cdgpt.ingest.extract import Limits
 from cdgpt.ingest.incremental import Previous
 from cdgpt.ingest.sources import NotModified, SourceDocument, expand_entry
 from cdgpt.ingest.sources.entries import Entry
-from cdgpt.ingest.workers import Config, Extractors, usable_cpus
-from cdgpt.limits import MAX_DOCUMENTS
+from cdgpt.ingest.workers import Config, Extractors
+from cdgpt.limits import MAX_DOCUMENTS, usable_cpus
 from cdgpt.models.registry import SourceRecord
 from cdgpt.settings import Settings
 

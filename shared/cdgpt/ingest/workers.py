@@ -207,13 +207,6 @@ def _limits_from_json(data: dict) -> Limits:
     return Limits(**{k: v for k, v in data.items() if v is not None})
 
 
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # macOS has no affinity call
-        return os.cpu_count() or 1
-
-
 class Extractors:
     """Extract documents in worker processes, and in this process while none of them is ready.
 
