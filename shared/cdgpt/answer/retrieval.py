@@ -6,7 +6,6 @@ A `Query` is the question and what else the conversation adds to its ranking (`a
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -98,14 +97,12 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _single_threaded_queries() -> None:
-    """BLAS and OpenMP threads cost more than they save on one query vector (~8 ms on 2 cores), and so do
-    the local embedder's tokenizer threads on a chat's few sentences (20: 0.40 ms of CPU, 0.28 without)."""
+    """BLAS and OpenMP threads cost more than they save on one query vector (~8 ms on 2 cores)."""
     import faiss
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
     faiss.omp_set_num_threads(1)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # read by `tokenizers` at each call; it has no API for it
 
 
 def _embedder_for(manifest: Manifest, settings: Settings) -> Embedder:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import io
 from array import array
-from collections.abc import Buffer, Iterable, Mapping
+from collections.abc import Buffer, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from cdgpt.index.npz import read_npz
-from cdgpt.index.terms import IS_CJK, Counted, term_counts, tokenize
+from cdgpt.index.terms import IS_CJK, Counted, Vocabulary, tokenize
 
 K1 = 1.2
 B = 0.75
@@ -37,16 +37,8 @@ class LexicalBuilder:
         self._distinct = array("i")  # distinct terms per text
 
     def add(self, texts: Iterable[str]) -> None:
-        self.add_counts(map(term_counts, texts))
-
-    def add_counts(self, texts: Iterable[Mapping[str, int]]) -> None:
-        """Texts by their term counts (`term_counts`): the same as adding the texts themselves."""
-        ids = self._ids
-        for counts in texts:
-            self._terms.extend([ids.setdefault(t, len(ids)) for t in counts])
-            self._counts.extend(counts.values())
-            self._lengths.append(sum(counts.values()))
-            self._distinct.append(len(counts))
+        vocabulary = Vocabulary()
+        self.add_counted(vocabulary.count(text) for text in texts)
 
     def add_counted(self, texts: Iterable[Counted]) -> None:
         """Texts by their `Counted` terms: the same as adding the texts themselves."""
