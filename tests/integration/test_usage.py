@@ -23,6 +23,7 @@ from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.lambda_events import ROUTES, chat_handler, event, invoke, load_handler, route_event
 from tests.support.openai_stub import TOKEN
 from tests.support.sse import parse
+from tests.support.stores import atomic_moto_puts
 
 HANDBOOK = "samples/handbook"
 QUESTION = "How many days of annual leave do I get?"
@@ -93,6 +94,7 @@ def totals_store(request, tmp_path, monkeypatch):
     with mock_aws():
         if request.param == "bucket":
             boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="artifacts")
+            atomic_moto_puts(monkeypatch)
             reset_clients()
             yield S3Store("artifacts")
             reset_clients()

@@ -5,6 +5,7 @@ from tests.support.stores import sources, store  # noqa: F401
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -13,6 +14,21 @@ from moto import mock_aws
 from cdgpt.clients import reset_clients, s3_client
 from cdgpt.models.store import LocalStore, S3Store, default_store
 from cdgpt.settings import get_settings
+
+
+def atomic_moto_puts(monkeypatch) -> None:
+    """S3 checks a conditional PUT's precondition and writes in one step; moto checks, then writes, so two
+    racing threads could both pass. One lock around moto's PUT handler makes it atomic, as S3's is."""
+    from moto.s3.responses import S3Response
+
+    lock = threading.Lock()
+    put_object = S3Response.put_object
+
+    def atomic(self):
+        with lock:
+            return put_object(self)
+
+    monkeypatch.setattr(S3Response, "put_object", atomic)
 
 
 @pytest.fixture
@@ -43,6 +59,7 @@ def store(request, monkeypatch):
     with mock_aws():
         bucket = f"artifacts-{uuid.uuid4().hex[:12]}"  # unique: the chat cache is keyed by location
         monkeypatch.setenv("ARTIFACTS_BUCKET", bucket)
+        atomic_moto_puts(monkeypatch)
         reset_clients()
         s3_client().create_bucket(Bucket=bucket)
         store = default_store(get_settings())

@@ -6,6 +6,7 @@ training that overlaps another one, or a deletion, fails instead of overwriting 
 
 from __future__ import annotations
 
+import contextvars
 import math
 import mmap
 import tempfile
@@ -13,6 +14,7 @@ from collections.abc import Buffer, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +253,7 @@ class ArtifactWriter:
         self._lexical = LexicalBuilder()
         self._docstore = DocstoreWriter(self.files["docstore"])
         self._chunks = self._embedded = 0
+        self._texts_done = False
 
     def add(
         self,
@@ -261,24 +264,39 @@ class ArtifactWriter:
     ) -> None:
         """The next chunks: their docstore records, their indexed texts' term counts (None: they come
         through `add_terms`), their vectors, and how many of those were embedded now."""
-        self._vectors.add(vectors)
+        self.add_texts(records, terms)
+        self.add_vectors(vectors, embedded)
+
+    def add_texts(self, records: list[dict[str, Any]], terms: Sequence[Counted] | None) -> None:
+        """The next chunks' docstore records and term counts (their vectors may come later, in order)."""
         if terms is not None:
             self._lexical.add_counted(terms)
         self._docstore.add(records)
         self._chunks += len(records)
+
+    def add_vectors(self, vectors: np.ndarray, embedded: int = 0) -> None:
+        """The next chunks' vectors, and how many of those were embedded now."""
+        self._vectors.add(vectors)
         self._embedded += embedded
 
     def add_terms(self, counts: Buffer, keep: np.ndarray) -> None:
         """The term counts of a shard's chunks (its `terms.npz`), of those `keep` marks."""
         self._lexical.extend(counts, keep)
 
+    def finish_texts(self) -> None:
+        """Write the docstore's index and the lexical file, once every chunk's text is in."""
+        if self._texts_done:
+            return
+        self._docstore.finish(self.files["docstore_index"])
+        lexical = self._lexical.counts_bytes() if self.shard else self._lexical.finish().to_bytes()
+        self.files["lexical"].write_bytes(lexical)
+        self._texts_done = True
+
     def finish(self) -> Built:
         dim = self._vectors.dim
         with ThreadPoolExecutor(1) as pool:  # Faiss writes without the GIL, while the other files are finished
             vectors = pool.submit(self._vectors.write, self.files["index"])
-            self._docstore.finish(self.files["docstore_index"])
-            lexical = self._lexical.counts_bytes() if self.shard else self._lexical.finish().to_bytes()
-            self.files["lexical"].write_bytes(lexical)
+            self.finish_texts()
             vectors.result()
         return Built(self.files, self._chunks, dim, self._embedded)
 
@@ -298,15 +316,44 @@ def write_artifacts(
     (a shard's: an exact index whatever its size, and term counts for the merge)."""
     exact = math.inf if shard else settings.exact_search_max_mb
     writer = ArtifactWriter(folder, len(chunks), exact, shard=shard)
-    report = (lambda n: progress("embedding", n, len(chunks))) if progress else None
-    for start, (part, fresh) in zip(
-        range(0, len(chunks), batch), embed_batches(chunks, embedder, previous, batch, report), strict=True
-    ):
-        batch_chunks = chunks[start : start + batch]
-        vocabulary = Vocabulary()  # for chunks that come without their counts (a previous version's)
-        terms = [vocabulary.count(c.context) if c.terms is None else c.terms for c in batch_chunks]
-        writer.add([chunk_record(c) for c in batch_chunks], terms, part, fresh)
+    with ahead(embed_batches(chunks, embedder, previous, batch)) as vectors:
+        # The texts' files need no vectors: they are written while the first batch is embedded.
+        for start in range(0, len(chunks), batch):
+            batch_chunks = chunks[start : start + batch]
+            vocabulary = Vocabulary()  # for chunks that come without their counts (a previous version's)
+            terms = [vocabulary.count(c.context) if c.terms is None else c.terms for c in batch_chunks]
+            writer.add_texts([chunk_record(c) for c in batch_chunks], terms)
+        writer.finish_texts()
+        for part, fresh in vectors:
+            writer.add_vectors(part, fresh)
+            if progress:
+                progress("embedding", len(part), len(chunks))
     return writer.finish()
+
+
+@contextmanager
+def ahead[T](items: Iterator[T]) -> Iterator[Iterator[T]]:
+    """The items, each next one made on a thread while the caller uses this one (the first as soon as
+    the block begins), in this context (usage metering, a request's deadline). Leaving the block early
+    waits for the item being made, and makes no more."""
+    context = contextvars.copy_context()  # one thread runs in it at a time: the items are made in turn
+
+    def following() -> list[T]:  # the next item, none at the end
+        return list(islice(items, 1))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="cdgpt-ahead") as pool:
+        pending = pool.submit(context.run, following)
+
+        def taken() -> Iterator[T]:
+            nonlocal pending
+            while item := pending.result():
+                pending = pool.submit(context.run, following)
+                yield item[0]
+
+        try:
+            yield taken()
+        finally:
+            pending.cancel()
 
 
 def embed_and_write(

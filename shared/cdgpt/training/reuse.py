@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -89,7 +89,6 @@ def embed_batches(
     embedder: Embedder,
     previous: PreviousVersion,
     batch: int,
-    progress: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[np.ndarray, int]]:
     """Each batch of chunks' vectors, embedding only the texts `previous` lacks, and how many were embedded.
 
@@ -108,6 +107,4 @@ def embed_batches(
         kept = [i for i, key in enumerate(keys) if key in previous.known]
         if kept:
             vectors[kept] = previous.lookup([keys[i] for i in kept])
-        if progress:
-            progress(len(part))
         yield vectors, len(missing)
