@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 
@@ -15,7 +16,7 @@ from cdgpt.ingest.chunking import chunk_document, chunk_from_record
 from cdgpt.ingest.extract import Limits, extract
 from cdgpt.ingest.pipeline import ingest
 from cdgpt.ingest.sources import RawDocument
-from cdgpt.ingest.workers import Config, Extractors, process
+from cdgpt.ingest.workers import Config, Extractors, _Forked, process
 from cdgpt.models.registry import read_manifest
 from cdgpt.models.store import default_store
 from cdgpt.settings import get_settings
@@ -100,11 +101,19 @@ def wait_for(condition, seconds: float = 30) -> None:
         time.sleep(0.01)
 
 
-def test_a_worker_process_extracts_exactly_as_this_process_does(monkeypatch):
+@pytest.fixture(params=["forked", "new interpreter"])
+def started(request, monkeypatch):
+    """How workers start: forked from this process, or as new interpreters (while other threads run)."""
+    monkeypatch.setattr("cdgpt.ingest.workers._can_fork", lambda: request.param == "forked")
+    return _Forked if request.param == "forked" else subprocess.Popen
+
+
+def test_a_worker_process_extracts_exactly_as_this_process_does(started, monkeypatch):
     # Given no multiprocessing at all (Lambda has no /dev/shm for its semaphores)
     for name in ("multiprocessing", "_multiprocessing", "concurrent.futures.process"):
         monkeypatch.setitem(sys.modules, name, None)
     with Extractors(CONFIG, processes=1) as extractors:
+        assert type(extractors.workers[0].proc) is started
         wait_for(lambda: extractors.ready == 1)  # from now on every document goes to the worker
         outcomes = [extractors.run(page) for page in PAGES]
         assert not extractors.here
@@ -118,19 +127,21 @@ def test_a_worker_process_extracts_exactly_as_this_process_does(monkeypatch):
     assert outcomes[3].reason.startswith("d.bin: binary data, not text")
 
 
-def test_a_worker_that_dies_fails_only_its_document_and_is_replaced():
+def test_a_worker_that_dies_fails_only_its_document_and_is_replaced(started):
     with Extractors(CONFIG, processes=1) as extractors:
         wait_for(lambda: extractors.ready == 1)
         first = extractors.workers[0]
+        assert type(first.proc) is started
         first.proc.kill()  # our own child, by its handle
         first.proc.wait()
         outcomes = [extractors.run(page) for page in PAGES[:3]]  # the dead worker, then this process or a new one
         assert [o.reason for o in outcomes] == ["the extraction process failed on this document", None, None]
         wait_for(lambda: len(extractors.workers) == 2 and extractors.ready == 1)  # a new one took its place
         assert extractors.workers[1].proc.poll() is None
+        assert type(extractors.workers[1].proc) is subprocess.Popen  # threads run now: not forked
 
 
-def test_a_worker_enforces_the_documents_cpu_budget_itself():
+def test_a_worker_enforces_the_documents_cpu_budget_itself(started):
     config = Config(1200, 150, Limits(cpu_s=1e-9))
     with Extractors(config, processes=1) as extractors:
         wait_for(lambda: extractors.ready == 1)
@@ -138,7 +149,7 @@ def test_a_worker_enforces_the_documents_cpu_budget_itself():
     assert outcome.reason == "more than 1e-09 s of CPU time to extract (CDGPT_MAX_DOCUMENT_SECONDS)"
 
 
-def test_ingesting_with_worker_processes_gives_the_same_chunks_in_the_same_order(folder, monkeypatch):
+def test_ingesting_with_worker_processes_gives_the_same_chunks_in_the_same_order(folder, started, monkeypatch):
     for i in range(4, 12):
         (folder / f"{i}.html").write_text(
             f"<html><body><h1>Page {i}</h1><p>{'Words here. ' * (i * 20)}</p></body></html>"

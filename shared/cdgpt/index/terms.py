@@ -18,6 +18,7 @@ from dataclasses import dataclass
 CJK = "\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han; not the middle dot ・
 TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
 IS_CJK = re.compile(rf"[{CJK}]")
+WORD = re.compile(r"[^\W_]+")  # TOKEN's words, in a text without CJK
 # Question words and particles of Chinese questions, longest first so "怎么样" wins over "怎么".
 _PHRASES = (
     "怎么样 怎么办 怎么 怎样 如何 什么 哪些 哪个 哪里 为什么 能不能 可不可以 可以 是否 有没有 应该 需要 "
@@ -182,10 +183,12 @@ def _stem(words: list[str]) -> list[str]:
     cache = getattr(_local, "stems", None)
     if cache is None or len(cache) > STEM_CACHE:
         cache = _local.stems = {}
-    missing = [w for w in words if w not in cache]
-    if missing:
-        cache.update(zip(missing, _stemmer().stemWords(missing), strict=True))
-    return [cache[w] for w in words]
+    stems = list(map(cache.get, words))
+    if None not in stems:
+        return stems
+    missing = list(dict.fromkeys(w for w, stem in zip(words, stems, strict=True) if stem is None))
+    cache.update(zip(missing, _stemmer().stemWords(missing), strict=True))
+    return list(map(cache.__getitem__, words))
 
 
 def _bigrams(run: str) -> list[str]:
@@ -197,9 +200,12 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
 
     With `question`, Chinese question phrases are dropped first and split the run where they stood.
     """
+    text = unicodedata.normalize("NFKC", text).lower()
+    if IS_CJK.search(text) is None:  # most texts: words only, one pass
+        return _stem([word for word in WORD.findall(text) if word not in STOP_WORDS])
     tokens: list[str] = []
     words: list[str] = []
-    for run in TOKEN.findall(unicodedata.normalize("NFKC", text).lower()):
+    for run in TOKEN.findall(text):
         if not run.isascii() and IS_CJK.match(run):  # isascii first: a cheap no for most runs
             for piece in QUESTION_SPLIT.split(run) if question else [run]:
                 tokens.extend(_bigrams(piece) if piece else [])
@@ -235,8 +241,8 @@ class Vocabulary:
 
     def count(self, text: str) -> Counted:
         """`term_counts(text)`, its terms numbered here."""
-        counts = term_counts(text)
-        new = [term for term in counts if term not in self.numbers]
-        self.numbers.update(zip(new, range(len(self.words), len(self.words) + len(new)), strict=True))
+        counts, numbers = term_counts(text), self.numbers
+        new = [term for term in counts if term not in numbers]
+        numbers.update(zip(new, range(len(self.words), len(self.words) + len(new)), strict=True))
         self.words.extend(new)
-        return Counted(self.words, array("i", [self.numbers[term] for term in counts]), array("i", counts.values()))
+        return Counted(self.words, array("i", map(numbers.__getitem__, counts)), array("i", counts.values()))

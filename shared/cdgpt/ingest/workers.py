@@ -1,8 +1,10 @@
 """Extraction on every core: worker processes fed through pipes.
 
 `multiprocessing` needs POSIX semaphores (/dev/shm), which AWS Lambda lacks, and pickles what it
-sends; here a worker is a plain child process (`python -m cdgpt.ingest.workers`) that reads raw
-documents from its stdin and writes their chunks to its stdout, as length-prefixed JSON and bytes.
+sends; here a worker is a plain child process that reads raw documents from its stdin and writes their
+chunks to its stdout, as length-prefixed JSON and bytes. While the training's process runs one thread,
+its workers are forked from it, ready at once; otherwise (a server's thread trains, a worker is replaced)
+each is a new interpreter (`python -m cdgpt.ingest.workers`), ready once it has imported its modules.
 Each chunk comes with its BM25 term counts, so the index only adds them up (tokenizing is on every core);
 they travel as numbers into the document's terms, which costs far less to encode and decode than JSON.
 Until a worker says it is ready, the training's own process extracts, so a small training never
@@ -16,12 +18,14 @@ import json
 import logging
 import os
 import selectors
+import signal
 import struct
 import sys
 import threading
 import time
 from array import array
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from cdgpt.errors import CdgptError
 from cdgpt.index.terms import Counted, Vocabulary
@@ -151,20 +155,58 @@ class _Reader:
         self.selector.close()
 
 
-class _Worker:
-    """One child process, used by one thread at a time."""
+class _Forked:
+    """A worker forked from this process, which has its modules loaded already: it is ready at once.
+    What `_Worker` uses of a `subprocess.Popen`."""
 
     def __init__(self, config: Config) -> None:
-        import subprocess  # here: a worker process itself needs none
+        down, up = os.pipe(), os.pipe()  # (read, write) each: documents to the worker, outcomes back
+        pid = os.fork()
+        if pid == 0:  # the worker: its own ends as stdin and stdout, nothing else of this process's files
+            code = 0
+            try:
+                os.dup2(down[0], 0)
+                os.dup2(up[1], 1)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+                _serve(config)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)  # never back into the caller's code, its finally blocks or its exit handlers
+        os.close(down[0])
+        os.close(up[1])
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdin, self.stdout = os.fdopen(down[1], "wb"), os.fdopen(up[0], "rb")
 
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same packages
-        argument = json.dumps({**asdict(config), "limits": _limits_to_json(config.limits)})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cdgpt.ingest.workers", argument],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
+def _can_fork() -> bool:
+    """Whether a worker may be forked: only while this process runs one thread (a lock another thread
+    held would stay locked in the child); else it is started afresh."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+class _Worker:
+    """One child process, used by one thread at a time: forked, or started as a new interpreter."""
+
+    def __init__(self, config: Config, fork: bool) -> None:
+        self.proc: Any = _Forked(config) if fork else _spawned(config)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin, self.reader = self.proc.stdin, _Reader(self.proc.stdout.fileno())
         self.timeout = config.limits.cpu_s * 2 + 10  # the worker checks CPU time itself; this is the backstop
@@ -199,6 +241,16 @@ class _Worker:
         self.reader.close()
 
 
+def _spawned(config: Config) -> Any:
+    import subprocess  # here: a worker process itself needs none
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the same packages
+    argument = json.dumps({**asdict(config), "limits": _limits_to_json(config.limits)})
+    return subprocess.Popen(
+        [sys.executable, "-m", "cdgpt.ingest.workers", argument], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    )
+
+
 def _limits_to_json(limits: Limits) -> dict:
     return {k: (v if v not in (sys.maxsize, float("inf")) else None) for k, v in asdict(limits).items()}
 
@@ -224,20 +276,27 @@ class Extractors:
         self.workers: list[_Worker] = []
         self.restarts = RESTARTS
         self.closed = False
-        for _ in range(processes):
-            self._start()
+        fork = _can_fork()  # decided once: the first worker's thread must not stop the second one's fork
+        started = [self._start(fork) for _ in range(processes)]
+        for worker in started:  # threads only now: every fork is done
+            if worker:
+                self._wait_ready(worker)
 
-    def _start(self) -> None:
-        """Start a worker; it takes documents once it says it is ready."""
-        if not sys.executable:
-            return
+    def _start(self, fork: bool = False) -> _Worker | None:
+        """Start a worker (not yet taking documents); None when none can start."""
+        if not sys.executable and not fork:
+            return None
         try:
-            worker = _Worker(self.config)
+            worker = _Worker(self.config, fork)
         except OSError:
             log.warning("cannot start an extraction process; extracting in this one", exc_info=True)
-            return
+            return None
         with self.changed:
             self.workers.append(worker)
+        return worker
+
+    def _wait_ready(self, worker: _Worker) -> None:
+        """The worker takes documents once it says it is ready."""
 
         def when_ready() -> None:
             if worker.wait_ready(timeout=60):
@@ -291,8 +350,8 @@ class Extractors:
         self._give_back(worker, failed=True)
         with self.changed:
             replace, self.restarts = self.restarts > 0 and not self.closed, self.restarts - 1
-        if replace:
-            self._start()
+        if replace and (fresh := self._start()):
+            self._wait_ready(fresh)
         return outcome
 
     def __enter__(self) -> Extractors:
