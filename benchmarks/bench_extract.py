@@ -191,7 +191,7 @@ def main() -> int:
     for name, func in (("stages", cmd_stages), ("train", cmd_train)):
         command = commands.add_parser(name)
         command.add_argument("folder")
-        command.add_argument("--processes", type=int, help="worker processes (default: one fewer than the CPUs)")
+        command.add_argument("--processes", type=int, help="worker processes (default: one per CPU)")
         command.add_argument("--repeat", type=int, default=3)
         command.set_defaults(func=func)
     commands.add_parser("linearity").set_defaults(func=cmd_linearity)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -139,6 +140,31 @@ def test_a_worker_that_dies_fails_only_its_document_and_is_replaced(started):
         wait_for(lambda: len(extractors.workers) == 2 and extractors.ready == 1)  # a new one took its place
         assert extractors.workers[1].proc.poll() is None
         assert type(extractors.workers[1].proc) is subprocess.Popen  # threads run now: not forked
+
+
+WORKER_STARTS = """
+import threading
+from cdgpt.ingest.workers import Config, Extractors, fork_safe
+
+def started():
+    with Extractors(Config(1200, 150), processes=1) as extractors:
+        return type(extractors.workers[0].proc).__name__
+
+stop = threading.Event()
+print(started())
+fork_safe(threading.Thread(target=stop.wait, name="job-heartbeat")).start()
+print(started())
+threading.Thread(target=stop.wait).start()
+print(started())
+stop.set()
+"""
+
+
+def test_workers_fork_beside_marked_threads_only():
+    # A fresh process: this one may hold other tests' threads
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    ran = subprocess.run([sys.executable, "-c", WORKER_STARTS], capture_output=True, text=True, env=env, timeout=60)
+    assert ran.stdout.split() == ["_Forked", "_Forked", "Popen"], ran.stderr
 
 
 def test_a_worker_enforces_the_documents_cpu_budget_itself(started):

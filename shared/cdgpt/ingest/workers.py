@@ -2,9 +2,10 @@
 
 `multiprocessing` needs POSIX semaphores (/dev/shm), which AWS Lambda lacks, and pickles what it
 sends; here a worker is a plain child process that reads raw documents from its stdin and writes their
-chunks to its stdout, as length-prefixed JSON and bytes. While the training's process runs one thread,
-its workers are forked from it, ready at once; otherwise (a server's thread trains, a worker is replaced)
-each is a new interpreter (`python -m cdgpt.ingest.workers`), ready once it has imported its modules.
+chunks to its stdout, as length-prefixed JSON and bytes. While the training's process runs one thread
+(or a job's heartbeat beside it), its workers are forked from it, ready at once; otherwise (a job runs on a
+server's thread, a worker is replaced) each is a new interpreter (`python -m cdgpt.ingest.workers`),
+ready once it has imported its modules.
 Each chunk comes with its BM25 term counts, so the index only adds them up (tokenizing is on every core);
 they travel as numbers into the document's terms, which costs far less to encode and decode than JSON.
 Until a worker says it is ready, the training's own process extracts, so a small training never
@@ -23,6 +24,7 @@ import struct
 import sys
 import threading
 import time
+import weakref
 from array import array
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -196,10 +198,21 @@ class _Forked:
         return self.returncode
 
 
+_FORK_SAFE: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def fork_safe(thread: threading.Thread) -> threading.Thread:
+    """Mark a thread that holds no lock a worker takes (a job's heartbeat): workers may fork beside it."""
+    _FORK_SAFE.add(thread)
+    return thread
+
+
 def _can_fork() -> bool:
-    """Whether a worker may be forked: only while this process runs one thread (a lock another thread
-    held would stay locked in the child); else it is started afresh."""
-    return hasattr(os, "fork") and threading.active_count() == 1
+    """Whether a worker may be forked: only while no other Python thread runs, or only marked ones (a lock
+    another one held would stay locked in the child); else it is started afresh. Native pools (OpenBLAS,
+    OpenMP) may have threads, idle between calls; a worker calls neither."""
+    here = threading.current_thread()
+    return hasattr(os, "fork") and all(t is here or t in _FORK_SAFE for t in threading.enumerate())
 
 
 class _Worker:

@@ -16,6 +16,7 @@ import threading
 import time
 
 from cdgpt.errors import ConcurrentUpdate
+from cdgpt.ingest.workers import fork_safe
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
 from cdgpt.training import pipeline
@@ -47,7 +48,7 @@ class Heartbeat:
         self.lost = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
+        self._thread = fork_safe(threading.Thread(target=self._beat, name="job-heartbeat", daemon=True))
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
