@@ -10,6 +10,7 @@ import contextvars
 import math
 import mmap
 import tempfile
+import threading
 from collections.abc import Buffer, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -337,12 +338,15 @@ def ahead[T](items: Iterator[T]) -> Iterator[Iterator[T]]:
     the block begins), in this context (usage metering, a request's deadline). Leaving the block early
     waits for the item being made, and makes no more."""
     context = contextvars.copy_context()  # one thread runs in it at a time: the items are made in turn
+    begun = threading.Event()
 
     def following() -> list[T]:  # the next item, none at the end
+        begun.set()
         return list(islice(items, 1))
 
     with ThreadPoolExecutor(1, thread_name_prefix="cdgpt-ahead") as pool:
         pending = pool.submit(context.run, following)
+        begun.wait()  # the first item is under way before the caller's work takes the GIL
 
         def taken() -> Iterator[T]:
             nonlocal pending
