@@ -170,7 +170,7 @@ class _Forked:
                 os.dup2(down[0], 0)
                 os.dup2(up[1], 1)
                 os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-                _serve(config)
+                _serve(config, announce=False)
             except BaseException:
                 code = 1
             finally:
@@ -284,16 +284,18 @@ class Extractors:
         self.config = config
         self.changed = threading.Condition()
         self.idle: list[_Worker] = []
-        self.ready = 0  # workers that said they were ready and have not failed since
+        self.ready = 0  # workers forked, or that said they were ready, and have not failed since
         self.here = False  # whether this process is extracting a document
         self.workers: list[_Worker] = []
         self.restarts = RESTARTS
         self.closed = False
-        fork = _can_fork()  # decided once: the first worker's thread must not stop the second one's fork
-        started = [self._start(fork) for _ in range(processes)]
-        for worker in started:  # threads only now: every fork is done
-            if worker:
-                self._wait_ready(worker)
+        if _can_fork():  # a forked worker is ready at once: it has this process's modules
+            forked = [worker for _ in range(processes) if (worker := self._start(fork=True))]
+            self.idle, self.ready = forked, len(forked)
+        else:
+            for _ in range(processes):
+                if worker := self._start():
+                    self._wait_ready(worker)
 
     def _start(self, fork: bool = False) -> _Worker | None:
         """Start a worker (not yet taking documents); None when none can start."""
@@ -378,12 +380,13 @@ class Extractors:
             worker.close()
 
 
-def _serve(config: Config) -> None:
+def _serve(config: Config, announce: bool = True) -> None:
     """The worker's loop: frames in on stdin, outcomes out on the original stdout, until stdin closes."""
     out_fd = os.dup(1)
     os.dup2(2, 1)  # a library that prints must not corrupt the frames
     reader = _Reader(0)
-    os.write(out_fd, _frame(READY))
+    if announce:  # a new interpreter says when its imports are done
+        os.write(out_fd, _frame(READY))
     while True:
         try:
             header, content = reader.frame(float("inf"))
