@@ -100,8 +100,10 @@ def cpu_seconds(who: int) -> float:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    # Imported before the clock starts, as the baseline's imports are (Faiss too): warm processes are compared.
+    # Imported before the clock starts, as the baseline's imports are (Faiss, lxml too): warm processes are
+    # compared. Forked extraction workers inherit them.
     import faiss  # noqa: F401
+    import lxml.etree  # noqa: F401
 
     import cdgpt.index.vectors
     import cdgpt.ingest.extract.html  # noqa: F401

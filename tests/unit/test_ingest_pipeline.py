@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -139,7 +140,7 @@ def test_a_worker_that_dies_fails_only_its_document_and_is_replaced(started):
         assert [o.reason for o in outcomes] == ["the extraction process failed on this document", None, None]
         wait_for(lambda: len(extractors.workers) == 2 and extractors.ready == 1)  # a new one took its place
         assert extractors.workers[1].proc.poll() is None
-        assert type(extractors.workers[1].proc) is subprocess.Popen  # threads run now: not forked
+        assert type(extractors.workers[1].proc) is subprocess.Popen  # a replacement starts afresh
 
 
 WORKER_STARTS = """
@@ -152,9 +153,9 @@ def started():
 
 stop = threading.Event()
 print(started())
-fork_safe(threading.Thread(target=stop.wait, name="job-heartbeat")).start()
+fork_safe(threading.Thread(target=stop.wait, name="job-heartbeat", daemon=True)).start()
 print(started())
-threading.Thread(target=stop.wait).start()
+threading.Thread(target=stop.wait, daemon=True).start()
 print(started())
 stop.set()
 """
@@ -165,6 +166,28 @@ def test_workers_fork_beside_marked_threads_only():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     ran = subprocess.run([sys.executable, "-c", WORKER_STARTS], capture_output=True, text=True, env=env, timeout=60)
     assert ran.stdout.split() == ["_Forked", "_Forked", "Popen"], ran.stderr
+
+
+def test_a_forked_workers_log_lines_go_where_this_process_logs_them(tmp_path, monkeypatch):
+    # Given a log file, and extraction failing unexpectedly (patched before the worker is forked)
+    monkeypatch.setattr("cdgpt.ingest.workers._can_fork", lambda: True)
+
+    def failing(raw, budget=None):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("cdgpt.ingest.workers.extract", failing)
+    handler, logger = logging.FileHandler(tmp_path / "log.txt"), logging.getLogger("cdgpt.ingest.workers")
+    logger.addHandler(handler)
+    try:
+        with Extractors(CONFIG, processes=1) as extractors:
+            outcome = extractors.run(PAGES[0])
+            assert not extractors.here  # the worker's outcome
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    # Then the document fails alone, and the worker's log line is in the file, not in its outcomes' pipe
+    assert outcome.reason == "internal error reading this source"
+    assert "unexpected failure extracting a document" in (tmp_path / "log.txt").read_text()
 
 
 def test_a_worker_enforces_the_documents_cpu_budget_itself(started):

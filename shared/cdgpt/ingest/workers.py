@@ -15,6 +15,7 @@ its document's time is killed and replaced; only that document fails.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ import time
 import weakref
 from array import array
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
 from cdgpt.errors import CdgptError
 from cdgpt.index.terms import Counted, Vocabulary
@@ -157,24 +158,31 @@ class _Reader:
         self.selector.close()
 
 
+# This process's ends of its workers' pipes: a forked worker closes them, or a worker's end of input would
+# stay open in its siblings.
+_WORKER_ENDS: set[int] = set()
+
+
 class _Forked:
     """A worker forked from this process, which has its modules loaded already: it is ready at once.
-    What `_Worker` uses of a `subprocess.Popen`."""
+    What `_Worker` uses of a `subprocess.Popen`.
+
+    The child keeps this process's other files, so that logging writes where it did; it closes only the
+    workers' pipes. Objects are frozen out of the collector first: the child finalizes none of them."""
 
     def __init__(self, config: Config) -> None:
         down, up = os.pipe(), os.pipe()  # (read, write) each: documents to the worker, outcomes back
-        pid = os.fork()
-        if pid == 0:  # the worker: its own ends as stdin and stdout, nothing else of this process's files
-            code = 0
-            try:
-                os.dup2(down[0], 0)
-                os.dup2(up[1], 1)
-                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-                _serve(config, announce=False)
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)  # never back into the caller's code, its finally blocks or its exit handlers
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except OSError:
+            gc.unfreeze()
+            for fd in (*down, *up):
+                os.close(fd)
+            raise
+        if pid == 0:  # the worker
+            _in_child(config, down, up)
+        gc.unfreeze()
         os.close(down[0])
         os.close(up[1])
         self.pid = pid
@@ -183,7 +191,10 @@ class _Forked:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: gone
+                pid, status = self.pid, 0
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
@@ -194,8 +205,31 @@ class _Forked:
 
     def wait(self) -> int:
         if self.returncode is None:
-            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+            try:
+                self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+            except ChildProcessError:
+                self.returncode = 0
         return self.returncode
+
+
+def _in_child(config: Config, down: tuple[int, int], up: tuple[int, int]) -> NoReturn:
+    """The forked worker: the pipe's ends as stdin and stdout, the other workers' pipes closed."""
+    import fcntl
+
+    code = 0
+    try:
+        inward, outward = (fcntl.fcntl(fd, fcntl.F_DUPFD, 3) for fd in (down[0], up[1]))  # not 0-2
+        for fd in {*down, *up, *_WORKER_ENDS}:
+            os.close(fd)
+        os.dup2(inward, 0)
+        os.dup2(outward, 1)
+        os.close(inward)
+        os.close(outward)
+        _serve(config, announce=False)
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)  # never back into the caller's code, its finally blocks or its exit handlers
 
 
 _FORK_SAFE: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
@@ -222,6 +256,8 @@ class _Worker:
         self.proc: Any = _Forked(config) if fork else _spawned(config)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin, self.reader = self.proc.stdin, _Reader(self.proc.stdout.fileno())
+        self.ends = (self.stdin.fileno(), self.proc.stdout.fileno())
+        _WORKER_ENDS.update(self.ends)
         self.timeout = config.limits.cpu_s * 2 + 10  # the worker checks CPU time itself; this is the backstop
 
     def wait_ready(self, timeout: float) -> bool:
@@ -245,6 +281,7 @@ class _Worker:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        _WORKER_ENDS.difference_update(self.ends)
         for pipe in (self.stdin, self.proc.stdout):
             try:
                 if pipe:
