@@ -317,7 +317,7 @@ def write_artifacts(
     (a shard's: an exact index whatever its size, and term counts for the merge)."""
     exact = math.inf if shard else settings.exact_search_max_mb
     writer = ArtifactWriter(folder, len(chunks), exact, shard=shard)
-    with ahead(embed_batches(chunks, embedder, previous, batch)) as vectors:
+    with ahead(lambda step: embed_batches(chunks, embedder, previous, batch, step)) as vectors:
         # The texts' files need no vectors: they are written while the first batch is embedded.
         for start in range(0, len(chunks), batch):
             batch_chunks = chunks[start : start + batch]
@@ -332,13 +332,25 @@ def write_artifacts(
     return writer.finish()
 
 
+class Abandoned(Exception):
+    """The caller left `ahead`'s block: the item being made is not wanted."""
+
+
 @contextmanager
-def ahead[T](items: Iterator[T]) -> Iterator[Iterator[T]]:
-    """The items, each next one made on a thread while the caller uses this one (the first as soon as
-    the block begins), in this context (usage metering, a request's deadline). Leaving the block early
-    waits for the item being made, and makes no more."""
+def ahead[T](make: Callable[[Callable[[int], None]], Iterator[T]]) -> Iterator[Iterator[T]]:
+    """The items `make` gives, each next one made on a thread while the caller uses this one (the first as
+    soon as the block begins), in this context (usage metering, a request's deadline).
+
+    `make` gets a callback for the steps of an item (an embedder's progress): once the caller has left the
+    block it raises Abandoned, so leaving early waits for one step of the item being made, not all of it."""
     context = contextvars.copy_context()  # one thread runs in it at a time: the items are made in turn
-    begun = threading.Event()
+    begun, left = threading.Event(), threading.Event()
+
+    def step(_: int) -> None:
+        if left.is_set():
+            raise Abandoned
+
+    items = make(step)
 
     def following() -> list[T]:  # the next item, none at the end
         begun.set()
@@ -357,6 +369,7 @@ def ahead[T](items: Iterator[T]) -> Iterator[Iterator[T]]:
         try:
             yield taken()
         finally:
+            left.set()
             pending.cancel()
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -89,15 +89,17 @@ def embed_batches(
     embedder: Embedder,
     previous: PreviousVersion,
     batch: int,
+    step: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[np.ndarray, int]]:
-    """Each batch of chunks' vectors, embedding only the texts `previous` lacks, and how many were embedded.
+    """Each batch of chunks' vectors, embedding only the texts `previous` lacks, and how many were embedded
+    (`step` is the embedder's progress callback).
 
     DimensionChanged when new vectors do not have the stored ones' dimension (embed everything again)."""
     for start in range(0, len(chunks), batch):
         part = chunks[start : start + batch]
         keys = [text_key(c.context) for c in part] if previous.known else []  # nothing to look up: no hashing
         missing = [i for i, key in enumerate(keys) if key not in previous.known] if keys else list(range(len(part)))
-        fresh = embedder.embed([part[i].context for i in missing]) if missing else None
+        fresh = embedder.embed([part[i].context for i in missing], step) if missing else None
         if fresh is not None and previous.vectors is not None and fresh.shape[1] != previous.vectors.dim:
             raise DimensionChanged
         dim = fresh.shape[1] if fresh is not None else previous.vectors.dim  # type: ignore[union-attr]
