@@ -236,7 +236,10 @@ _FORK_SAFE: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
 def fork_safe(thread: threading.Thread) -> threading.Thread:
-    """Mark a thread that holds no lock a worker takes (a job's heartbeat): workers may fork beside it."""
+    """Mark a thread that holds no lock a worker takes (a job's heartbeat): workers may fork beside it.
+
+    A lock it held at the instant of a fork and the worker then wanted (an import's, stderr's) would stall
+    that worker until its backstop timeout, and fail one document; a heartbeat beats once in seconds."""
     _FORK_SAFE.add(thread)
     return thread
 
@@ -414,7 +417,10 @@ class Extractors:
             self.closed = True
             workers = list(self.workers)
         for worker in workers:
-            worker.close()
+            try:
+                worker.close()
+            except OSError:  # the next ones are still closed
+                log.warning("could not stop an extraction process", exc_info=True)
 
 
 def _serve(config: Config, announce: bool = True) -> None:
