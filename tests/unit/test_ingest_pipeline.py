@@ -161,6 +161,7 @@ stop.set()
 """
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
 def test_workers_fork_beside_marked_threads_only():
     # A fresh process: this one may hold other tests' threads
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}

@@ -247,9 +247,10 @@ def fork_safe(thread: threading.Thread) -> threading.Thread:
 def _can_fork() -> bool:
     """Whether a worker may be forked: only while no other Python thread runs, or only marked ones (a lock
     another one held would stay locked in the child); else it is started afresh. Native pools (OpenBLAS,
-    OpenMP) may have threads, idle between calls; a worker calls neither."""
+    OpenMP) may have threads, idle between calls; a worker calls neither. Linux only (Lambda's): macOS
+    system libraries are not safe to use in a forked child."""
     here = threading.current_thread()
-    return hasattr(os, "fork") and all(t is here or t in _FORK_SAFE for t in threading.enumerate())
+    return sys.platform == "linux" and all(t is here or t in _FORK_SAFE for t in threading.enumerate())
 
 
 class _Worker:
