@@ -55,10 +55,6 @@ def _pieces(text: str, size: int) -> Iterator[tuple[str, bool]]:
     for paragraph in text.split("\n\n"):
         first = True
         for sentence in split_sentences(paragraph):
-            if len(sentence) <= size:  # most sentences: whole
-                yield sentence, first
-                first = False
-                continue
             for start in range(0, len(sentence), size):
                 yield sentence[start : start + size], first
                 first = False
@@ -92,8 +88,8 @@ def chunk_document(doc: Document, size: int, overlap: int, budget: Budget | None
     for section in doc.sections:
         current: list[tuple[str, bool]] = []
         length = 0  # sum of _cost: at least one more than the joined text
-        for part in _pieces(section.text, size):
-            cost = len(part[0]) + (2 if part[1] else 1)  # _cost(part)
+        for piece, new_paragraph in _pieces(section.text, size):
+            cost = _cost((piece, new_paragraph))
             if current and length + cost > size + 1:
                 add(section, current)
                 tail: list[tuple[str, bool]] = []
@@ -106,7 +102,7 @@ def chunk_document(doc: Document, size: int, overlap: int, budget: Budget | None
                 while tail and kept + cost > size + 1:  # the overlap must leave room for the new piece
                     kept -= _cost(tail.pop(0))
                 current, length = tail, kept
-            current.append(part)
+            current.append((piece, new_paragraph))
             length += cost
         if current:
             add(section, current)
