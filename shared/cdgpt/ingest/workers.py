@@ -2,10 +2,10 @@
 
 `multiprocessing` needs POSIX semaphores (/dev/shm), which AWS Lambda lacks, and pickles what it
 sends; here a worker is a plain child process that reads raw documents from its stdin and writes their
-chunks to its stdout, as length-prefixed JSON and bytes. While the training's process runs one thread
-(or a job's heartbeat beside it), its workers are forked from it, ready at once; otherwise (a job runs on a
-server's thread, a worker is replaced) each is a new interpreter (`python -m cdgpt.ingest.workers`),
-ready once it has imported its modules.
+chunks to its stdout, as length-prefixed JSON and bytes. On Linux, while the training's process runs one
+thread (or a job's heartbeat beside it), its workers are forked from it, ready at once; otherwise (a job
+runs on a server's thread, a worker is replaced, macOS) each is a new interpreter (`python -m
+cdgpt.ingest.workers`), ready once it has imported its modules.
 Each chunk comes with its BM25 term counts, so the index only adds them up (tokenizing is on every core);
 they travel as numbers into the document's terms, which costs far less to encode and decode than JSON.
 Until a worker says it is ready, the training's own process extracts, so a small training never
