@@ -4,6 +4,7 @@
 # the off-topic questions of its language (the same half of those). Then the follow-up sets: questions
 # asked after another one (each case carries its history), on the Debian sets and on samples/handbook; and
 # the Chinese Debian questions asked of the English Debian model (cross-lingual, without a language model).
+# Each set is also asked questions about other software and services (off-topic in its domain).
 #
 #   usage: benchmarks/eval-sets.sh [SET ...]         (default: all six sets, and the follow-ups)
 #   SPLIT=dev (default) while trying ideas; SPLIT=test once per change, for the README.
@@ -23,6 +24,9 @@ for name in "${sets[@]}"; do
         "$CDGPT" train --model "$name" "${pages[@]}" >/dev/null 2>&1
         "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} \
             "benchmarks/eval/$name.jsonl" "benchmarks/eval/offtopic-${name##*-}.jsonl" | tail -n 1
+        echo -n "other software, "  # off-topic, in the documents' domain: products and services they never name
+        "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} \
+            "benchmarks/eval/offtopic-software-${name##*-}.jsonl" | tail -n 1
     fi
     if [ "$name" = debian-en ]; then  # the Chinese Debian questions, asked of the English pages (no translation)
         echo -n "Chinese questions, "

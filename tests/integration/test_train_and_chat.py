@@ -176,6 +176,23 @@ def test_uncovered_question_gets_the_not_covered_answer(handbook_store, question
     assert result["history"][-2:] == [f"Human: {question}", f"Bot: {NOT_COVERED}"]
 
 
+@pytest.mark.parametrize(
+    ("question", "without_the_name", "page"),
+    [
+        ("How do I reset my Okta password?", "How do I reset my password?", "it-and-security.html"),
+        ("How do I book a flight on Expedia?", "How do I book a flight?", "expenses-and-travel.html"),
+        ("How do I submit expenses in Concur?", "How do I submit expenses?", "expenses-and-travel.html"),
+    ],
+)
+def test_a_question_about_something_the_pages_never_name_is_not_covered(
+    handbook_store, question, without_the_name, page
+):
+    """The handbook covers passwords, flights and expenses, but names no Okta, Expedia or Concur."""
+    assert chat("handbook", question, store=handbook_store)["answer"] == NOT_COVERED
+    sources = chat("handbook", without_the_name, store=handbook_store)["sources"]
+    assert sources[0]["source"].endswith(page)
+
+
 def test_scores_separate_covered_from_uncovered_questions(handbook_store):
     """The margin around the local threshold (printed with -s, for tuning MIN_SIMILARITY)."""
     settings = get_settings()

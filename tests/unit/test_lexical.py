@@ -12,7 +12,7 @@ import pytest
 import Stemmer
 
 from cdgpt.index.lexical import K1, B, LexicalBuilder, LexicalIndex
-from cdgpt.index.terms import tokenize
+from cdgpt.index.terms import name_terms, tokenize
 from tests.support import in_threads
 
 # --- English ---------------------------------------------------------------------------------------
@@ -224,6 +224,33 @@ def test_coverage_leaves_out_terms_of_a_script_the_index_holds_none_of():
     assert mixed.coverage(tokenize("午餐补贴")) == 0.0  # it holds Chinese: a missing bigram is missing
     chinese = LexicalIndex.build(["上海办公室", "午餐补贴"])
     assert chinese.coverage(["parrot", *tokenize("午餐")]) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("How do I roll back a Homebrew formula on macOS?", ["homebrew", "maco"]),  # capital inside, or mid-sentence
+        ("Which XLOOKUP options exist? Slack says none.", ["xlookup"]),  # a capital that starts a sentence is no name
+        ("Homebrew: is it installed?", []),
+        ("Is A4 paper or H2O a name? Neither: the Hyper-V one is.", ["hyper"]),  # words with digits are values
+        ("How do I print it on A4 in Microsoft Word?", ["microsoft", "word"]),
+        ("在 Excel 里怎么用 rsync 和 vlookup？", ["excel", "rsync", "vlookup"]),  # in CJK text, every Latin word
+        ("I asked: And the VPN?", ["vpn"]),  # stop words ("I", "And") are never names
+        ("在 A 列里", []),
+    ],
+)
+def test_name_terms_are_the_words_that_name_something(question, names):
+    assert name_terms(question) == names
+
+
+def test_lacks_any_counts_only_terms_of_a_script_the_index_holds():
+    english = LexicalIndex.build(["vpn office", "office desk"])
+    assert english.lacks_any(["vpn", "okta"])
+    assert not english.lacks_any(["vpn", *tokenize("办公室")])
+    assert not english.lacks_any([])
+    chinese = LexicalIndex.build(["上海办公室", "午餐补贴"])
+    assert not chinese.lacks_any(["okta"])  # no Latin word in the model: it could never hold the name
+    assert chinese.lacks_any(tokenize("北京"))
 
 
 def test_no_matching_term_gives_all_zeros():

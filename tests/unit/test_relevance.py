@@ -23,3 +23,11 @@ def test_local_embedder_needs_the_cosine_and_the_questions_own_terms():
 def test_a_cosine_no_off_topic_question_reaches_covers_without_the_terms():
     assert covers(Evidence(SURE_SIMILARITY, 0.0), "local")
     assert not covers(Evidence(SURE_SIMILARITY, 0.0), "local", min_score=SURE_SIMILARITY + 0.01)
+
+
+def test_a_name_the_model_lacks_needs_the_sure_cosine():
+    floor = MIN_SIMILARITY["local"]
+    assert not covers(Evidence(SURE_SIMILARITY - 0.01, 1.0, lacks_name=True), "local")
+    assert not covers(Evidence(floor, MIN_KNOWN, lacks_name=True), "local")
+    assert covers(Evidence(SURE_SIMILARITY, 0.5, lacks_name=True), "local")
+    assert covers(Evidence(MIN_SIMILARITY["openai"], 0.0, lacks_name=True), "openai")  # OpenAI's: the cosine alone

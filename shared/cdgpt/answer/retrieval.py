@@ -19,7 +19,7 @@ from cdgpt.errors import ModelMismatch
 from cdgpt.index.docstore import Docstore
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex
-from cdgpt.index.terms import tokenize
+from cdgpt.index.terms import name_terms, tokenize
 from cdgpt.models.artifacts import Verification, load_artifacts
 from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_manifest
 from cdgpt.models.store import ArtifactStore
@@ -184,10 +184,7 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
         return Results([], [], nothing, more_evidence=(nothing,) * (len(texts) - 1))
     vectors = model.embedder.embed(texts)
     scores = [_fuse(model, text, vector, lexical_weight) for text, vector in zip(texts, vectors, strict=True)]
-    evidence = [
-        Evidence(float(cosine.max()), model.lexical.coverage(tokenize(text, question=True)))
-        for text, (_, cosine, _) in zip(texts, scores, strict=True)
-    ]
+    evidence = [_evidence(model.lexical, text, cosine) for text, (_, cosine, _) in zip(texts, scores, strict=True)]
     fused = np.max([f for f, _, _ in scores], axis=0) if len(scores) > 1 else scores[0][0]
     cosine = np.max([c for _, c, _ in scores], axis=0) if len(scores) > 1 else scores[0][1]  # ties: the closer vector
     pools = [p for _, _, p in scores if p is not None]
@@ -200,6 +197,11 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
             break
         candidates *= 4  # one long document can fill the candidates: look further for distinct ones
     return Results(*results, evidence[0], more_evidence=tuple(evidence[1:]))
+
+
+def _evidence(lexical: LexicalIndex, text: str, cosine: np.ndarray) -> Evidence:
+    known = lexical.coverage(tokenize(text, question=True))
+    return Evidence(float(cosine.max()), known, lexical.lacks_any(name_terms(text)))
 
 
 def _fuse(

@@ -214,6 +214,35 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
     return _stem(words) + tokens
 
 
+LATIN_WORD = re.compile(r"[A-Za-z0-9]+")
+SENTENCE_START = re.compile(r"(?:^|[.?!:;\"“”'‘’(]\s*)$")
+
+
+def name_terms(question: str) -> list[str]:
+    """The terms of the words that name something in a question: product, place and command names.
+
+    Such a word is written with a capital inside it (OneDrive, XLOOKUP, macOS) or a capital where no
+    sentence starts (Homebrew, Slack); in a question with CJK, every Latin word of two or more letters
+    is one (Excel, rsync). A word with digits is more often a value than a name (A4 paper, H2O). Unlike
+    other words, a paraphrase does not replace a name: a model that lacks it is about something else
+    (`relevance.covers`).
+    """
+    cjk = IS_CJK.search(question) is not None
+    names = [
+        word
+        for match in LATIN_WORD.finditer(question)
+        if len(word := match.group()) > 1
+        and word.isalpha()
+        and word.lower() not in STOP_WORDS
+        and (
+            cjk
+            or any(c.isupper() for c in word[1:])
+            or (word[0].isupper() and not SENTENCE_START.search(question, 0, match.start()))
+        )
+    ]
+    return tokenize(" ".join(names))
+
+
 def term_counts(text: str) -> dict[str, int]:
     """How often each term of `tokenize(text)` occurs, in order of first occurrence: what BM25 indexes."""
     return Counter(tokenize(text))
