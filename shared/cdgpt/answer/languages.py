@@ -11,16 +11,14 @@ import re
 import threading
 
 from cdgpt.answer.retrieval import LoadedModel
-from cdgpt.index.terms import CJK, STOP_WORDS
+from cdgpt.index.terms import CJK, reads_as_english
 
 CJK_RUN = re.compile(f"[{CJK}]+")
 _CJK_CHAR = re.compile(f"[{CJK}]")
 _KANA = re.compile("[\u3040-\u30ff]")
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-_WORD = re.compile(r"[a-z]+")
 SAMPLE_CHUNKS = 200  # chunks read, evenly spaced, to tell a model's main language
 REMEMBERED = 64  # model versions whose main language is kept
-ENGLISH_STOP_SHARE = 0.2  # English prose: about a third of its words are stop words; other languages far fewer
 
 
 _main: dict[tuple[str, str], str | None] = {}
@@ -35,10 +33,7 @@ def language_of(text: str) -> str | None:
     cjk = len(_CJK_CHAR.findall(text))
     if 2 * cjk > letters:
         return "Japanese" if 10 * len(_KANA.findall(text)) > cjk else "Chinese"
-    words = _WORD.findall(text.lower())
-    if len(words) >= 3 and sum(w in STOP_WORDS for w in words) >= ENGLISH_STOP_SHARE * len(words):
-        return "English"
-    return None
+    return "English" if reads_as_english(text) else None
 
 
 def is_cjk(language: str | None) -> bool:

@@ -215,6 +215,8 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
 
 
 LATIN_WORD = re.compile(r"[A-Za-z0-9]+")
+ENGLISH_WORD = re.compile(r"[a-z]+")
+ENGLISH_STOP_SHARE = 0.2  # English prose: about a third of its words are stop words; other languages far fewer
 SENTENCE_START = re.compile(r"(?:^|[.?!:;\"“”'‘’(]\s*)$")
 
 
@@ -225,9 +227,12 @@ def name_terms(question: str) -> list[str]:
     sentence starts (Homebrew, Slack); in a question with CJK, every Latin word of two or more letters
     is one (Excel, rsync). A word with digits is more often a value than a name (A4 paper, H2O). Unlike
     other words, a paraphrase does not replace a name: a model that lacks it is about something else
-    (`relevance.covers`).
+    (`relevance.covers`). Capitals name nothing in a language that capitalises its nouns (German): a
+    question in letters that does not read as English has none.
     """
     cjk = IS_CJK.search(question) is not None
+    if not cjk and reads_as_english(question) is False:
+        return []
     names = [
         word
         for match in LATIN_WORD.finditer(question)
@@ -241,6 +246,14 @@ def name_terms(question: str) -> list[str]:
         )
     ]
     return tokenize(" ".join(names))
+
+
+def reads_as_english(text: str) -> bool | None:
+    """Whether a text's words are English as far as stop words tell; None under three words."""
+    words = ENGLISH_WORD.findall(text.lower())
+    if len(words) < 3:
+        return None
+    return sum(w in STOP_WORDS for w in words) >= ENGLISH_STOP_SHARE * len(words)
 
 
 def term_counts(text: str) -> dict[str, int]:
