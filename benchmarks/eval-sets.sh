@@ -4,7 +4,7 @@
 # the off-topic questions of its language (the same half of those). Then the follow-up sets: questions
 # asked after another one (each case carries its history), on the Debian sets and on samples/handbook; and
 # the Chinese Debian questions asked of the English Debian model (cross-lingual, without a language model).
-# Each set is also asked questions about other software and services (off-topic in its domain).
+# Each set but the handbook is also asked questions about other software and services (off-topic in its domain).
 #
 #   usage: benchmarks/eval-sets.sh [SET ...]         (default: all six sets, and the follow-ups)
 #   SPLIT=dev (default) while trying ideas; SPLIT=test once per change, for the README.

@@ -230,15 +230,24 @@ def test_coverage_leaves_out_terms_of_a_script_the_index_holds_none_of():
     ("question", "names"),
     [
         ("How do I roll back a Homebrew formula on macOS?", ["homebrew", "maco"]),  # capital inside, or mid-sentence
-        (
-            "Which XLOOKUP options are there? Slack says there are none.",
-            ["xlookup"],
-        ),  # a capital that starts a sentence is no name
+        ("Which XLOOKUP options are there? Slack says there are none.", ["xlookup"]),  # a sentence's first word: no
         ("Homebrew: is it installed?", []),
+        ("XLOOKUP: is it there?", ["xlookup"]),  # a capital inside a word names it anywhere
         ("Is A4 paper or H2O a name? Neither: the Hyper-V one is.", ["hyper"]),  # words with digits are values
         ("How do I print it on A4 in Microsoft Word?", ["microsoft", "word"]),
-        ("在 Excel 里怎么用 rsync 和 vlookup？", ["excel", "rsync", "vlookup"]),  # in CJK text, every Latin word
-        ("I asked: And the VPN?", ["vpn"]),  # stop words ("I", "And") are never names
+        ("Lunch at the Café Landtmann?", ["café", "landtmann"]),  # accented letters belong to the word
+        ("Where is the IT helpdesk\nGreat, and its opening hours?", []),  # a line starts a sentence (a follow-up)
+        ("- Okta\n1) Okta is it?", []),  # so does a list item
+        ("Is “Okta” allowed here?", ["okta"]),
+        ("Can I book a room every Tuesday in March?", []),  # days and months are no names
+        ("What is the PTO policy, and who in HR decides?", []),  # short acronyms are spelt out by documents
+        ("HOW DO I RESET MY VPN PASSWORD QUICKLY?", []),  # shouted or title-cased: capitals tell nothing
+        ("How To Reset My Okta Password", []),
+        ("Where do I get lunch near the 上海 office?", []),  # mainly English: English rules
+        ("在 Excel 里怎么用 rsync 和 vlookup？", ["excel", "rsync", "vlookup"]),  # mainly CJK: every Latin word
+        ("在Ｅｘｃｅｌ里怎么用ｖｌｏｏｋｕｐ？", ["excel", "vlookup"]),  # full-width letters, as tokenize reads them
+        ("WPS 文字怎么自动生成目录？", ["wps"]),
+        ("I asked: And the VPN app?", []),  # stop words ("I", "And") are never names
         ("在 A 列里", []),
         ("Wie setze ich mein Passwort im Intranet zurück?", []),  # German capitalises every noun
     ],

@@ -214,38 +214,42 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
     return _stem(words) + tokens
 
 
-LATIN_WORD = re.compile(r"[A-Za-z0-9]+")
+WORD_OF_LETTERS = re.compile(rf"[^\W_{CJK}]+")  # TOKEN's words: accented letters kept, digits let in
+SENTENCE_STARTS = re.compile(r"(?:^|[.?!:;])[\s\-*•\d)]*", re.MULTILINE)  # also a line's, after a list marker
 ENGLISH_WORD = re.compile(r"[a-z]+")
 ENGLISH_STOP_SHARE = 0.2  # English prose: about a third of its words are stop words; other languages far fewer
-SENTENCE_START = re.compile(r"(?:^|[.?!:;\"“”'‘’(]\s*)$")
+CALENDAR = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday january february march april may june july "
+    "august september october november december".split()
+)
 
 
 def name_terms(question: str) -> list[str]:
-    """The terms of the words that name something in a question: product, place and command names.
+    """The terms of the words that name something in a question (products, places, commands): a paraphrase
+    replaces other words, not names, so a model that lacks one is about something else (`relevance.covers`).
 
-    Such a word is written with a capital inside it (OneDrive, XLOOKUP, macOS) or a capital where no
-    sentence starts (Homebrew, Slack); in a question with CJK, every Latin word of two or more letters
-    is one (Excel, rsync). A word with digits is more often a value than a name (A4 paper, H2O). Unlike
-    other words, a paraphrase does not replace a name: a model that lacks it is about something else
-    (`relevance.covers`). Capitals name nothing in a language that capitalises its nouns (German): a
-    question in letters that does not read as English has none.
+    In English, a word with a capital inside it (OneDrive, XLOOKUP) or where no sentence or line starts
+    (Homebrew, Slack), but not an acronym of three letters or fewer, nor any when capitals are most of
+    the words (a shouted or title-cased question); in a mainly CJK question, every Latin word (Excel,
+    rsync, WPS). Never a stop word, a day or month, or a word with digits (A4, H2O: values); none in a
+    question that reads as another language (German capitalises nouns).
     """
-    cjk = IS_CJK.search(question) is not None
-    if not cjk and reads_as_english(question) is False:
+    question = unicodedata.normalize("NFKC", question)
+    words = [m for m in WORD_OF_LETTERS.finditer(question) if len(m.group()) > 1 and m.group().isalpha()]
+    if len(IS_CJK.findall(question)) > len(words):  # mainly CJK
+        names = [m.group() for m in words]
+    elif reads_as_english(question) is False:
         return []
-    names = [
-        word
-        for match in LATIN_WORD.finditer(question)
-        if len(word := match.group()) > 1
-        and word.isalpha()
-        and word.lower() not in STOP_WORDS
-        and (
-            cjk
-            or any(c.isupper() for c in word[1:])
-            or (word[0].isupper() and not SENTENCE_START.search(question, 0, match.start()))
-        )
-    ]
-    return tokenize(" ".join(names))
+    else:
+        starts = {m.end() for m in SENTENCE_STARTS.finditer(question)}
+        inner = [m.group() for m in words if m.start() not in starts]
+        if len(inner) >= 3 and 2 * sum(w[0].isupper() for w in inner) > len(inner):
+            return []  # shouted or title-cased: capitals tell nothing
+        names = [w for w in inner if w[0].isupper() or not w[1:].islower()] + [
+            m.group() for m in words if m.start() in starts and not m.group()[1:].islower()
+        ]
+        names = [w for w in names if not (w.isupper() and len(w) <= 3)]  # HR, PTO: spelt out by documents
+    return tokenize(" ".join(w for w in names if w.lower() not in CALENDAR))
 
 
 def reads_as_english(text: str) -> bool | None:
