@@ -12,16 +12,18 @@
 #   policy-en       Debian Policy Manual chapters and appendices (debian-policy) and the licences
 #                   in /usr/share/common-licenses (base-files): rules and legal prose
 #   install-zh      Debian 12 installation guide for amd64, Simplified Chinese (installation-guide-amd64)
+#   nodejs-en       Node.js API reference (nodejs): a programmer's reference, long pages
 #
 # Left out as navigation only: each manual's index, contents and search pages, LibreOffice's
 # main.html (a list of every how-to page), the installation guide's chapter pages (tables of
-# contents; every section has its own page), Policy's upgrading checklist (a changelog).
+# contents; every section has its own page), Policy's upgrading checklist (a changelog), Node.js's
+# index and all-in-one pages.
 set -euo pipefail
 here=$(dirname "$0")
 source "$here/apt-packages.sh"
 
 usage() {
-    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh" >&2
+    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en" >&2
     exit 2
 }
 [ "$#" -eq 1 ] || usage
@@ -50,6 +52,9 @@ list() {
         install-zh)
             ensure_packages installation-guide-amd64
             files_of installation-guide-amd64 '/zh_CN/(pr01|(ch[0-9]+|ap[a-z])s[0-9]+)\.html$' ;;
+        nodejs-en)
+            ensure_packages nodejs
+            files_of nodejs '/doc/nodejs/api/[^/]+\.html$' | grep -Ev '/(all|index|template)\.html$' ;;
         *) usage ;;
     esac
 }
