@@ -245,10 +245,12 @@ def name_terms(question: str) -> list[str]:
         inner = [m.group() for m in words if m.start() not in starts]
         if len(inner) >= 3 and 2 * sum(w[0].isupper() for w in inner) > len(inner):
             return []  # shouted or title-cased: capitals tell nothing
-        names = [w for w in inner if w[0].isupper() or not w[1:].islower()] + [
-            m.group() for m in words if m.start() in starts and not m.group()[1:].islower()
+        names = [  # a capital inside the word, or first where no sentence starts; not HR, PTO (spelt out)
+            w
+            for m in words
+            if (not (w := m.group())[1:].islower() or (w[0].isupper() and m.start() not in starts))
+            and not (w.isupper() and len(w) <= 3)
         ]
-        names = [w for w in names if not (w.isupper() and len(w) <= 3)]  # HR, PTO: spelt out by documents
     return tokenize(" ".join(w for w in names if w.lower() not in CALENDAR))
 
 
