@@ -453,6 +453,20 @@ def test_a_content_wrapper_whose_class_mentions_chrome_is_kept(wrapper):
     assert "twenty-five days" in doc.text and "Home About" not in doc.text
 
 
+def test_publican_banner_and_page_navigation_are_dropped():
+    # Given a Publican (DocBook) page: a download banner, navigation above and below that names the next page
+    html = """<html><body><div id="banner"><a href="/get"><span>Download the ebook</span></a></div>
+    <ul class="docnav top"><li class="previous"><a href="a.html">Previous</a></li><li class="home">The Book</li></ul>
+    <div class="section"><h2>6.2. apt-get</h2><p>APT installs packages and their dependencies.</p></div>
+    <ul class="docnav"><li class="next"><a href="c.html"><strong>Next</strong>6.3. The apt-cache command</a></li></ul>
+    </body></html>"""
+    # When it is extracted
+    doc = extract(raw(html, "text/html"))
+    # Then only the section is left: no banner, no navigation, not the next page's title
+    assert doc.text.strip() == "APT installs packages and their dependencies."
+    assert [s.headings for s in doc.sections] == [("6.2. apt-get",)]
+
+
 # --- anchors -------------------------------------------------------------------------------------
 
 

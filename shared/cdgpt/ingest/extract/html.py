@@ -27,9 +27,17 @@ NOISE_TAGS = frozenset(
 NOISE_ROLES = frozenset(["navigation", "banner", "contentinfo", "search"])
 CHROME_WORDS = frozenset(
     ["nav", "navbar", "navigation", "menu", "menubar", "sidebar", "breadcrumb", "breadcrumbs", "toc", "footer",
-     "pagination", "pager", "related", "skip"]
+     "pagination", "pager", "related", "skip", "banner"]
 )  # fmt: skip
-CHROME_SUFFIXES = ("sidebar", "navbar", "navheader", "navfooter", "breadcrumbs", "menubar")  # sphinxsidebar
+CHROME_SUFFIXES = (
+    "nav",
+    "sidebar",
+    "navbar",
+    "navheader",
+    "navfooter",
+    "breadcrumbs",
+    "menubar",
+)  # docnav, sphinxsidebar
 NEVER_CHROME = frozenset(["html", "body", "main", "article"])
 BLOCK_TAGS = frozenset(
     ["p", "div", "section", "article", "main", "ul", "ol", "li", "table", "tr", "pre", "blockquote", "dl", "dt", "dd",
