@@ -13,17 +13,18 @@
 #                   in /usr/share/common-licenses (base-files): rules and legal prose
 #   install-zh      Debian 12 installation guide for amd64, Simplified Chinese (installation-guide-amd64)
 #   nodejs-en       Node.js API reference (nodejs): a programmer's reference, long pages
+#   admin-handbook-zh  The Debian Administrator's Handbook, Simplified Chinese (debian-handbook): a book
 #
 # Left out as navigation only: each manual's index, contents and search pages, LibreOffice's
 # main.html (a list of every how-to page), the installation guide's chapter pages (tables of
 # contents; every section has its own page), Policy's upgrading checklist (a changelog), Node.js's
-# index and all-in-one pages.
+# index and all-in-one pages, the handbook's index page.
 set -euo pipefail
 here=$(dirname "$0")
 source "$here/apt-packages.sh"
 
 usage() {
-    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en" >&2
+    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|admin-handbook-zh" >&2
     exit 2
 }
 [ "$#" -eq 1 ] || usage
@@ -55,6 +56,9 @@ list() {
         nodejs-en)
             ensure_packages nodejs
             files_of nodejs '/doc/nodejs/api/[^/]+\.html$' | grep -Ev '/(all|index|template)\.html$' ;;
+        admin-handbook-zh)
+            ensure_packages debian-handbook
+            files_of debian-handbook '/html/zh-CN/[^/]+\.html$' | grep -v '/index\.html$' ;;
         *) usage ;;
     esac
 }

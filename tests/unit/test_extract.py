@@ -446,7 +446,8 @@ def test_markdown_inline_marks_are_dropped_and_links_keep_their_text():
 def test_a_content_wrapper_whose_class_mentions_chrome_is_kept(wrapper):
     # Given a page whose whole body sits in a wrapper named after chrome, beside a real sidebar
     body = "<p>" + "Annual leave is twenty-five days for everyone. " * 20 + "</p>"
-    html = f'<html><body><div class="{wrapper}"><h1>Leave</h1>{body}</div><div class="sidebar">Home About</div></body></html>'
+    sidebar = '<div class="sidebar"><a href="/">Home</a> <a href="/about">About</a></div>'
+    html = f'<html><body><div class="{wrapper}"><h1>Leave</h1>{body}</div>{sidebar}</body></html>'
     # When it is extracted
     doc = extract(RawDocument("p.html", html.encode(), "text/html", "p.html"))
     # Then the content stays and the sidebar goes
@@ -465,6 +466,20 @@ def test_publican_banner_and_page_navigation_are_dropped():
     # Then only the section is left: no banner, no navigation, not the next page's title
     assert doc.text.strip() == "APT installs packages and their dependencies."
     assert [s.headings for s in doc.sections] == [("6.2. apt-get",)]
+
+
+def test_a_sidebar_of_prose_is_a_note_in_the_text_and_one_of_links_is_chrome():
+    # Given DocBook's boxed notes (class "sidebar", one inside another) and a site's sidebar of links
+    body = "<p>" + "Run update-grub after changing the defaults. " * 10 + "</p>"
+    html = f"""<html><body><div id="sidebar"><ul><li><a href="/">Home</a></li><li><a href="/a">All manuals</a></li>
+    </ul>Menu</div><div class="section"><h2>GRUB</h2>{body}<div class="sidebar"><p class="title">CAUTION</p>
+    <p>Upgrades can fail with error: symbol grub_calloc not found (see <a href="b.html">the bug</a>).</p>
+    <div class="sidebar"><p>Going further: grub-mkconfig writes the menu.</p></div></div></div></body></html>"""
+    # When it is extracted
+    doc = extract(raw(html, "text/html"))
+    # Then the note stays, the inner sidebar with it, and the site's sidebar goes
+    assert "grub_calloc not found (see the bug)" in doc.text and "grub-mkconfig writes the menu" in doc.text
+    assert "All manuals" not in doc.text and "Menu" not in doc.text
 
 
 # --- anchors -------------------------------------------------------------------------------------

@@ -82,10 +82,10 @@ def test_nesting_past_what_the_parser_builds_fails_with_a_clear_reason():
 
 
 def test_a_content_wrapper_is_kept_whole_when_chrome_nests_inside_it():
-    # Given a sidebar-named wrapper holding the page, and a real sidebar nested inside it
+    # Given a sidebar-named wrapper holding the page, and a real sidebar (of links) nested inside it
     html = (
         '<html><body><div class="with-sidebar"><p>' + "Leave is twenty days. " * 30 + "</p>"
-        '<div class="sidebar">MENU</div></div></body></html>'
+        '<div class="sidebar"><a href="/">MENU</a></div></div></body></html>'
     )
     text = extract(raw(html, "text/html")).text
     assert "Leave is twenty days." in text and "MENU" not in text

@@ -3,7 +3,8 @@
 One walk over lxml's tree, linear in the page: text goes to a flat list of pieces, headings become
 markers in it, and chrome candidates, `<main>` and `role=main` are recorded as ranges of that list.
 Whether a candidate really is chrome (it must not hold half the page's text) is only known at the
-end, so ranges are dropped then, in one more pass over the list.
+end, so ranges are dropped then, in one more pass over the list. A "sidebar" is chrome only when links
+make half its text: DocBook and reStructuredText call a boxed note inside the text a sidebar too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ NOISE_TAGS = frozenset(
 )
 NOISE_ROLES = frozenset(["navigation", "banner", "contentinfo", "search"])
 CHROME_WORDS = frozenset(
-    ["nav", "navbar", "navigation", "menu", "menubar", "sidebar", "breadcrumb", "breadcrumbs", "toc", "footer",
+    ["nav", "navbar", "navigation", "menu", "menubar", "breadcrumb", "breadcrumbs", "toc", "footer",
      "pagination", "pager", "related", "skip", "banner"]
 )  # fmt: skip
 CHROME_SUFFIXES = (
@@ -38,6 +39,8 @@ CHROME_SUFFIXES = (
     "breadcrumbs",
     "menubar",
 )  # docnav, sphinxsidebar
+SIDEBAR = "sidebar"  # a page's sidebar, or a boxed note in the text (DocBook's CAUTION, TIP): its links tell which
+MAX_OPEN_SIDEBARS = 8  # sidebars within sidebars counted (each reads its subtree once); deeper ones are chrome
 NEVER_CHROME = frozenset(["html", "body", "main", "article"])
 BLOCK_TAGS = frozenset(
     ["p", "div", "section", "article", "main", "ul", "ol", "li", "table", "tr", "pre", "blockquote", "dl", "dt", "dd",
@@ -60,14 +63,26 @@ WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the
 STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td", "th", "title"})  # what a walk marks
 
 PLAIN, BLOCK, CELL, HEADING, SKIPPED, KIND = 0, 1, 2, 3, 4, 7
-MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, FLAGS = 8, 16, 32, 64, 128, 248
+MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, SIDEBAR_FLAG, FLAGS = 8, 16, 32, 64, 128, 256, 504
+NOT_CHROME, CHROME, MAYBE_CHROME = 0, 1, 2  # what class and id words say of an element
 
 
 @lru_cache(maxsize=4096)
-def _chrome_name(names: str) -> bool:
-    """Whether class and id words name page chrome: a nav bar, sidebar, table of contents, footer..."""
+def _chrome_name(names: str) -> int:
+    """What class and id words say: chrome (a nav bar, table of contents, footer...), maybe (a sidebar), or not."""
     words = re.split(r"[\s_-]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", names).lower())
-    return any(word in CHROME_WORDS or word.endswith(CHROME_SUFFIXES) for word in words) or "table-of-contents" in names
+    if "table-of-contents" in names or any(
+        word != SIDEBAR and (word in CHROME_WORDS or word.endswith(CHROME_SUFFIXES)) for word in words
+    ):
+        return CHROME
+    return MAYBE_CHROME if SIDEBAR in words else NOT_CHROME
+
+
+def _mostly_links(el) -> bool:
+    """Whether links make at least half the element's visible text (a sidebar of links is chrome)."""
+    visible = len("".join("".join(el.itertext()).split()))
+    linked = len("".join("".join(t for a in el.iter("a") for t in a.itertext()).split()))
+    return linked * 2 >= visible
 
 
 def _plain_inside(el) -> bool:
@@ -138,6 +153,7 @@ class _Walk:
         self.main: tuple[int, int] | None = None
         self.role_main: tuple[int, int] | None = None
         self.plain_classes: set[str] = set()  # class attributes known not to name chrome
+        self.open_sidebars = 0  # open elements named as sidebars (`_mostly_links` decides at their end)
 
     def run(self, root) -> tuple[str | None, list[Section]]:
         from lxml import etree
@@ -223,13 +239,15 @@ class _Walk:
         if role == "main":
             code |= ROLE_MAIN_FLAG
         known_plain = ident is None and cls in self.plain_classes  # what _chrome_name said of f"{cls} "
-        if (
-            (cls or ident)
-            and tag not in NEVER_CHROME
-            and not known_plain
-            and _chrome_name(f"{cls or ''} {ident or ''}")
-        ):
-            code |= CHROME_FLAG
+        if (cls or ident) and tag not in NEVER_CHROME and not known_plain:
+            chrome = _chrome_name(f"{cls or ''} {ident or ''}")
+            if chrome == CHROME:
+                code |= CHROME_FLAG
+            elif chrome == MAYBE_CHROME and self.open_sidebars < MAX_OPEN_SIDEBARS:
+                code |= SIDEBAR_FLAG
+                self.open_sidebars += 1
+            elif chrome == MAYBE_CHROME:
+                code |= CHROME_FLAG
         if ident is not None and code & KIND != HEADING:  # a heading's own id is its anchor already
             code |= ID_FLAG
             self.ids.append((ident, len(out)))
@@ -254,7 +272,7 @@ class _Walk:
         elif kind == HEADING:
             self._close_heading()
         if code & FLAGS:
-            self._close_flagged(code)
+            self._close_flagged(el, code)
         if tail := el.tail:
             self.out.append(tail)
 
@@ -285,8 +303,12 @@ class _Walk:
             self.marks.append((len(out), self.level, text, self.own or self.inner or self.wrapper or None))
             out.append(text)
 
-    def _close_flagged(self, code: int) -> None:
+    def _close_flagged(self, el, code: int) -> None:
         begun, articles_seen = self.opened.pop()
+        if code & SIDEBAR_FLAG:
+            self.open_sidebars -= 1
+            if _mostly_links(el):
+                code |= CHROME_FLAG
         if code & CHROME_FLAG and self.articles_seen == articles_seen:  # never one holding an article
             self.chrome.append((begun, len(self.out)))
         if code & MAIN_FLAG and self.main is None:
