@@ -482,6 +482,19 @@ def test_a_sidebar_of_prose_is_a_note_in_the_text_and_one_of_links_is_chrome():
     assert "All manuals" not in doc.text and "Menu" not in doc.text
 
 
+def test_an_id_naming_chrome_drops_only_an_element_of_links():
+    # Given Sphinx sections whose ids are their headings' slugs ("menu", "related"), and a menu of links by id
+    html = """<html><body><div id="menu"><a href="/">Home</a> <a href="/docs">Docs</a></div>
+    <section id="file-menu-shell-and-editor"><h2>File menu</h2><p>New File creates an editor window.</p></section>
+    <section id="related-work"><h2>Related work</h2><p>Earlier editors saved files by hand.</p></section>
+    </body></html>"""
+    # When it is extracted
+    doc = extract(raw(html, "text/html"))
+    # Then both sections stay, and the menu goes
+    assert [s.headings for s in doc.sections] == [("File menu",), ("Related work",)]
+    assert "New File creates" in doc.text and "Earlier editors" in doc.text and "Home" not in doc.text
+
+
 # --- anchors -------------------------------------------------------------------------------------
 
 

@@ -3,8 +3,9 @@
 One walk over lxml's tree, linear in the page: text goes to a flat list of pieces, headings become
 markers in it, and chrome candidates, `<main>` and `role=main` are recorded as ranges of that list.
 Whether a candidate really is chrome (it must not hold half the page's text) is only known at the
-end, so ranges are dropped then, in one more pass over the list. A "sidebar" is chrome only when links
-make half its text: DocBook and reStructuredText call a boxed note inside the text a sidebar too.
+end, so ranges are dropped then, in one more pass over the list. Weaker names (a "sidebar" class, any
+id) make chrome only an element whose text is mostly links: DocBook calls a boxed note inside the text
+a sidebar, and an id is often a heading's slug ("file-menu", "related-work").
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ CHROME_SUFFIXES = (
     "menubar",
 )  # docnav, sphinxsidebar
 SIDEBAR = "sidebar"  # a page's sidebar, or a boxed note in the text (DocBook's CAUTION, TIP): its links tell which
-MAX_OPEN_SIDEBARS = 8  # sidebars within sidebars counted (each reads its subtree once); deeper ones are chrome
+MAX_OPEN_MAYBE = 8  # maybe-chrome elements within each other whose links are counted (each reads its subtree)
 NEVER_CHROME = frozenset(["html", "body", "main", "article"])
 BLOCK_TAGS = frozenset(
     ["p", "div", "section", "article", "main", "ul", "ol", "li", "table", "tr", "pre", "blockquote", "dl", "dt", "dd",
@@ -63,13 +64,13 @@ WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the
 STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td", "th", "title"})  # what a walk marks
 
 PLAIN, BLOCK, CELL, HEADING, SKIPPED, KIND = 0, 1, 2, 3, 4, 7
-MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, SIDEBAR_FLAG, FLAGS = 8, 16, 32, 64, 128, 256, 504
+MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, MAYBE_FLAG, FLAGS = 8, 16, 32, 64, 128, 256, 504
 NOT_CHROME, CHROME, MAYBE_CHROME = 0, 1, 2  # what class and id words say of an element
 
 
 @lru_cache(maxsize=4096)
 def _chrome_name(names: str) -> int:
-    """What class and id words say: chrome (a nav bar, table of contents, footer...), maybe (a sidebar), or not."""
+    """What class or id words say: chrome (a nav bar, table of contents, footer...), maybe (a sidebar), or not."""
     words = re.split(r"[\s_-]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", names).lower())
     if "table-of-contents" in names or any(
         word != SIDEBAR and (word in CHROME_WORDS or word.endswith(CHROME_SUFFIXES)) for word in words
@@ -79,7 +80,7 @@ def _chrome_name(names: str) -> int:
 
 
 def _mostly_links(el) -> bool:
-    """Whether links make at least half the element's visible text (a sidebar of links is chrome)."""
+    """Whether links make at least half the element's visible text (a maybe-chrome element is chrome then)."""
     visible = len("".join("".join(el.itertext()).split()))
     linked = len("".join("".join(t for a in el.iter("a") for t in a.itertext()).split()))
     return linked * 2 >= visible
@@ -153,7 +154,7 @@ class _Walk:
         self.main: tuple[int, int] | None = None
         self.role_main: tuple[int, int] | None = None
         self.plain_classes: set[str] = set()  # class attributes known not to name chrome
-        self.open_sidebars = 0  # open elements named as sidebars (`_mostly_links` decides at their end)
+        self.open_maybe = 0  # open maybe-chrome elements (`_mostly_links` decides at their end)
 
     def run(self, root) -> tuple[str | None, list[Section]]:
         from lxml import etree
@@ -240,14 +241,14 @@ class _Walk:
             code |= ROLE_MAIN_FLAG
         known_plain = ident is None and cls in self.plain_classes  # what _chrome_name said of f"{cls} "
         if (cls or ident) and tag not in NEVER_CHROME and not known_plain:
-            chrome = _chrome_name(f"{cls or ''} {ident or ''}")
-            if chrome == CHROME:
+            chrome = _chrome_name(f"{cls} ") if cls else NOT_CHROME
+            if chrome != CHROME and ident is not None and _chrome_name(ident):  # an id may be a heading's slug
+                chrome = MAYBE_CHROME
+            if chrome == CHROME or (chrome == MAYBE_CHROME and self.open_maybe >= MAX_OPEN_MAYBE):
                 code |= CHROME_FLAG
-            elif chrome == MAYBE_CHROME and self.open_sidebars < MAX_OPEN_SIDEBARS:
-                code |= SIDEBAR_FLAG
-                self.open_sidebars += 1
             elif chrome == MAYBE_CHROME:
-                code |= CHROME_FLAG
+                code |= MAYBE_FLAG
+                self.open_maybe += 1
         if ident is not None and code & KIND != HEADING:  # a heading's own id is its anchor already
             code |= ID_FLAG
             self.ids.append((ident, len(out)))
@@ -305,8 +306,8 @@ class _Walk:
 
     def _close_flagged(self, el, code: int) -> None:
         begun, articles_seen = self.opened.pop()
-        if code & SIDEBAR_FLAG:
-            self.open_sidebars -= 1
+        if code & MAYBE_FLAG:
+            self.open_maybe -= 1
             if _mostly_links(el):
                 code |= CHROME_FLAG
         if code & CHROME_FLAG and self.articles_seen == articles_seen:  # never one holding an article
