@@ -482,17 +482,20 @@ def test_a_sidebar_of_prose_is_a_note_in_the_text_and_one_of_links_is_chrome():
     assert "All manuals" not in doc.text and "Menu" not in doc.text
 
 
-def test_an_id_naming_chrome_drops_only_an_element_of_links():
-    # Given Sphinx sections whose ids are their headings' slugs ("menu", "related"), and a menu of links by id
-    html = """<html><body><div id="menu"><a href="/">Home</a> <a href="/docs">Docs</a></div>
+def test_a_slug_id_naming_chrome_drops_only_an_element_of_links():
+    # Given sections whose ids are their headings' slugs ("menu", "related", "toc"), a menu of links in one,
+    # and a footer and a table of contents named by their divs' ids
+    html = """<html><body><div id="toc"><p>Contents</p></div>
     <section id="file-menu-shell-and-editor"><h2>File menu</h2><p>New File creates an editor window.</p></section>
-    <section id="related-work"><h2>Related work</h2><p>Earlier editors saved files by hand.</p></section>
-    </body></html>"""
+    <div class="sect1" id="related-work"><h2>Related work</h2><p>Earlier editors saved files by hand.</p>
+    <section id="menu"><a href="/">Home</a> <a href="/docs">Docs</a></section></div>
+    <div id="footer"><p>Last updated 2024-05-31</p></div></body></html>"""
     # When it is extracted
     doc = extract(raw(html, "text/html"))
-    # Then both sections stay, and the menu goes
+    # Then both sections stay, and the menu of links, the footer and the contents go
     assert [s.headings for s in doc.sections] == [("File menu",), ("Related work",)]
-    assert "New File creates" in doc.text and "Earlier editors" in doc.text and "Home" not in doc.text
+    assert "New File creates" in doc.text and "Earlier editors" in doc.text
+    assert "Home" not in doc.text and "Last updated" not in doc.text and "Contents" not in doc.text
 
 
 # --- anchors -------------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 One walk over lxml's tree, linear in the page: text goes to a flat list of pieces, headings become
 markers in it, and chrome candidates, `<main>` and `role=main` are recorded as ranges of that list.
 Whether a candidate really is chrome (it must not hold half the page's text) is only known at the
-end, so ranges are dropped then, in one more pass over the list. Weaker names (a "sidebar" class, any
-id) make chrome only an element whose text is mostly links: DocBook calls a boxed note inside the text
-a sidebar, and an id is often a heading's slug ("file-menu", "related-work").
+end, so ranges are dropped then, in one more pass over the list. Weaker names make chrome only an
+element whose text is mostly links: a "sidebar" class (DocBook calls a boxed note in the text a
+sidebar), and the id of a section, heading, link or span (often a heading's slug: "file-menu").
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ BLOCK_TAGS = frozenset(
      "br", "hr", "figure", "figcaption", "header", "caption", "details", "summary", "address"]
 )  # fmt: skip
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+SLUG_TAGS = frozenset(["section", "a", "span", *HEADINGS])  # whose id is often a heading's slug
 INLINE = frozenset(
     ["span", "code", "em", "strong", "b", "i", "u", "s", "small", "sub", "sup", "mark", "kbd", "samp", "var", "abbr",
      "cite", "q", "dfn", "time", "tt", "big", "font", "label", "bdi", "bdo", "wbr", "del", "ins", "data", "img", "a"]
@@ -242,8 +243,9 @@ class _Walk:
         known_plain = ident is None and cls in self.plain_classes  # what _chrome_name said of f"{cls} "
         if (cls or ident) and tag not in NEVER_CHROME and not known_plain:
             chrome = _chrome_name(f"{cls} ") if cls else NOT_CHROME
-            if chrome != CHROME and ident is not None and _chrome_name(ident):  # an id may be a heading's slug
-                chrome = MAYBE_CHROME
+            if chrome != CHROME and ident is not None and _chrome_name(ident):
+                slug = tag in SLUG_TAGS or (cls is not None and "sect" in cls)  # DocBook: <div class="sect1">
+                chrome = MAYBE_CHROME if slug else CHROME
             if chrome == CHROME or (chrome == MAYBE_CHROME and self.open_maybe >= MAX_OPEN_MAYBE):
                 code |= CHROME_FLAG
             elif chrome == MAYBE_CHROME:
