@@ -14,17 +14,18 @@
 #   install-zh      Debian 12 installation guide for amd64, Simplified Chinese (installation-guide-amd64)
 #   nodejs-en       Node.js API reference (nodejs): a programmer's reference, long pages
 #   admin-handbook-zh  The Debian Administrator's Handbook, Simplified Chinese (debian-handbook): a book
+#   postgresql-en   PostgreSQL 15 documentation (postgresql-doc-15): a large manual, 1,100 pages
 #
 # Left out as navigation only: each manual's index, contents and search pages, LibreOffice's
 # main.html (a list of every how-to page), the installation guide's chapter pages (tables of
 # contents; every section has its own page), Policy's upgrading checklist (a changelog), Node.js's
-# index and all-in-one pages, the handbook's index page.
+# index and all-in-one pages, the handbook's index page, PostgreSQL's index pages and release notes.
 set -euo pipefail
 here=$(dirname "$0")
 source "$here/apt-packages.sh"
 
 usage() {
-    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|admin-handbook-zh" >&2
+    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|admin-handbook-zh|postgresql-en" >&2
     exit 2
 }
 [ "$#" -eq 1 ] || usage
@@ -59,6 +60,9 @@ list() {
         admin-handbook-zh)
             ensure_packages debian-handbook
             files_of debian-handbook '/html/zh-CN/[^/]+\.html$' | grep -v '/index\.html$' ;;
+        postgresql-en)
+            ensure_packages postgresql-doc-15
+            files_of postgresql-doc-15 '/html/[^/]+\.html$' | grep -Ev '/(index|bookindex|release-[^/]*)\.html$' ;;
         *) usage ;;
     esac
 }

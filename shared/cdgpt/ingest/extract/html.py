@@ -31,15 +31,8 @@ CHROME_WORDS = frozenset(
     ["nav", "navbar", "navigation", "menu", "menubar", "breadcrumb", "breadcrumbs", "toc", "footer",
      "pagination", "pager", "related", "skip", "banner"]
 )  # fmt: skip
-CHROME_SUFFIXES = (
-    "nav",
-    "sidebar",
-    "navbar",
-    "navheader",
-    "navfooter",
-    "breadcrumbs",
-    "menubar",
-)  # docnav, sphinxsidebar
+# word endings of chrome names: docnav, topNav, sphinxsidebar, navheader
+CHROME_SUFFIXES = ("nav", "sidebar", "navbar", "navheader", "navfooter", "breadcrumbs", "menubar")  # fmt: skip
 SIDEBAR = "sidebar"  # a page's sidebar, or a boxed note in the text (DocBook's CAUTION, TIP): its links tell which
 MAX_OPEN_MAYBE = 8  # maybe-chrome elements within each other whose links are counted (each reads its subtree)
 NEVER_CHROME = frozenset(["html", "body", "main", "article"])
