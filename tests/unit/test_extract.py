@@ -10,7 +10,7 @@ import pytest
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract import Document, Section, decode, detect_kind, extract
 from cdgpt.ingest.sources import RawDocument
-from tests.support.pdf import make_pdf
+from tests.support.pdf import make_pages_pdf, make_pdf, text_stream
 
 
 def raw(content: bytes | str, content_type: str | None = None, name: str = "/doc", source: str = "src") -> RawDocument:
@@ -270,6 +270,62 @@ def test_given_a_corrupt_pdf_when_extracted_then_source_failed():
 def test_given_a_pdf_page_without_text_when_extracted_then_source_failed():
     with pytest.raises(SourceFailed, match="no text"):
         extract(raw(make_pdf([]), "application/pdf", "/blank.pdf"))
+
+
+def handbook_pdf() -> bytes:
+    """Four pages under a running header and footer, with bullets, and an outline: Leave (page 1) with
+    Sick leave inside it (starting halfway down page 2, after its numbering), Expenses (page 3)."""
+    from pypdf import PdfReader, PdfWriter
+
+    pages = [
+        ["Leave", "Employees get twenty days of paid leave a year.", "- Ask your manager first.", "- Then book it."],
+        ["Unused days carry over to March.", "2.1 Sick leave", "Call in before ten in the morning."],
+        ["Expenses", "Receipts are due within thirty days."],
+        ["Keep copies of receipts for a year."],
+    ]
+    streams = [text_stream([f"Acme Handbook {n} / 4", *lines, "Printed 2024"]) for n, lines in enumerate(pages, 1)]
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pages_pdf(streams, [0, 1, 2, 3]))))
+    leave = writer.add_outline_item(title="Leave", page_number=0)
+    writer.add_outline_item(title="Sick leave", page_number=1, parent=leave)
+    writer.add_outline_item(title="Expenses", page_number=2)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_loses_its_running_lines_and_takes_its_headings_from_its_outline():
+    # Given a PDF with a running header and footer, list items, and an outline
+    doc = extract(raw(handbook_pdf(), "application/pdf", "/handbook.pdf"))
+    # Then each part of a page is under the outline's heading path, from where the heading stands
+    assert [(s.headings, s.page, s.text) for s in doc.sections] == [
+        (
+            ("Leave",),
+            1,
+            "Employees get twenty days of paid leave a year.\n\n- Ask your manager first.\n\n- Then book it.",
+        ),
+        (("Leave",), 2, "Unused days carry over to March."),
+        (("Leave", "Sick leave"), 2, "Call in before ten in the morning."),
+        (("Expenses",), 3, "Receipts are due within thirty days."),
+        (("Expenses",), 4, "Keep copies of receipts for a year."),
+    ]
+    # And no header or footer is left
+    assert "Acme Handbook" not in doc.text and "Printed" not in doc.text
+
+
+def test_pdf_lines_of_chinese_join_without_a_space_and_a_short_line_ending_a_sentence_ends_a_paragraph():
+    from cdgpt.ingest.extract.pdf_layout import paragraphs
+
+    lines = [
+        "年假为二十天，病假另计，须提前向经理",
+        "申请。",
+        "Receipts are due within thirty days of the trip, with",
+        "the form.",
+        "Keep copies.",
+    ]
+    assert (
+        paragraphs(lines)
+        == "年假为二十天，病假另计，须提前向经理申请。\n\nReceipts are due within thirty days of the trip, with the form.\n\nKeep copies."
+    )
 
 
 def encrypted_pdf(text: str, user_password: str) -> bytes:

@@ -1,13 +1,14 @@
-"""PDF text, one section per page (pypdf), within the document's budget of pages, text and CPU time."""
+"""PDF text (pypdf), a section per page or per outline entry within a page (`pdf_layout`), within the
+document's budget of pages, text and CPU time."""
 
 from __future__ import annotations
 
-import re
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
+from cdgpt.ingest.extract.pdf_layout import OutlineEntry, outline, sections
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract.budget import Budget
@@ -58,7 +59,7 @@ def _page_text(page: Any, budget: Budget) -> str:
     return page.extract_text(visitor_operand_before=tick) or ""
 
 
-def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]]]:
+def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry]]:
     from pypdf import PdfReader
 
     reader = PdfReader(BytesIO(content))
@@ -66,7 +67,8 @@ def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, 
         reader.decrypt("")
     texts: list[tuple[int, str]] = []
     seen: set[tuple] = set()
-    for number in range(1, _page_count(reader, budget) + 1):
+    count = _page_count(reader, budget)
+    for number in range(1, count + 1):
         page = reader.pages[number - 1]
         key = _content_key(page)
         if key in seen:  # the same content stream again: same text, extracted and indexed once
@@ -77,7 +79,7 @@ def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, 
         budget.check_time()
         texts.append((number, text))
     meta_title = reader.metadata.get("/Title") if reader.metadata else None
-    return (str(meta_title) if meta_title else None), texts
+    return (str(meta_title) if meta_title else None), texts, outline(reader, count)
 
 
 def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Section]]:
@@ -86,7 +88,7 @@ def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Sec
     malformed = (PyPdfError, DependencyError, ValueError, KeyError, TypeError, AttributeError, IndexError,
                  ZeroDivisionError, OverflowError, AssertionError, NotImplementedError)  # fmt: skip
     try:
-        title, pages = _pages(content, budget)
+        title, pages, entries = _pages(content, budget)
     except SourceFailed:
         raise
     except LimitReachedError as exc:  # a content-stream or page-tree bomb, refused by pypdf's own limits
@@ -95,10 +97,4 @@ def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Sec
         raise SourceFailed(f"unreadable PDF {name}: nested too deeply") from exc
     except malformed as exc:  # what pypdf raises on malformed input (or a password it does not have)
         raise SourceFailed(f"unreadable PDF {name}") from exc
-    sections = []
-    for number, page in pages:
-        paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", page)]
-        text = "\n\n".join(p for p in paragraphs if p)
-        if text:
-            sections.append(Section((f"Page {number}",), text, page=number))
-    return title, sections
+    return title, sections(pages, entries)
