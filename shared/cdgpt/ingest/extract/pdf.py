@@ -3,6 +3,7 @@ document's budget of pages, text and CPU time."""
 
 from __future__ import annotations
 
+import logging
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,7 @@ def _page_text(page: Any, budget: Budget) -> str:
 def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry]]:
     from pypdf import PdfReader
 
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings (fonts it reads around) are not the user's
     reader = PdfReader(BytesIO(content))
     if reader.is_encrypted:
         reader.decrypt("")
