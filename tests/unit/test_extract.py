@@ -228,6 +228,39 @@ def test_given_plain_text_when_extracted_then_paragraphs_are_normalised_and_no_h
     assert doc.sections == (Section((), "First paragraph wraps here.\n\n# not a heading in plain text\n\nLast one."),)
 
 
+def test_markdown_underlined_headings_make_levels_one_and_two_and_front_matter_and_rules_are_dropped():
+    text = (
+        "---\ntitle: x\n---\nLeave policy\n============\n\nYou get 25 days.\n\n***\n\nSick leave\n---\nCall at ten.\n"
+    )
+    doc = extract(raw(text, "text/markdown", "/leave.md"))
+    assert doc.title == "Leave policy"
+    assert doc.sections == (
+        Section(("Leave policy",), "You get 25 days."),
+        Section(("Leave policy", "Sick leave"), "Call at ten."),
+    )
+
+
+def test_restructuredtext_and_plain_text_titles_are_underlined_their_levels_in_order_of_first_appearance():
+    # Given a title over- and underlined, sections underlined with "=", subsections with "-", and a
+    # line followed by a rule too short to underline it
+    text = (
+        "==========\nHandbook\n==========\n\nFor  all\nstaff.\n\nLeave\n=====\n\nTwenty days.\n\n"
+        "Sick leave\n----------\n\nCall at ten.\n\nA very long line that no short rule underlines\n---\n\n"
+        "Expenses\n========\n\nKeep receipts.\n"
+    )
+    for name in ("/handbook.rst", "/handbook.txt"):
+        doc = extract(raw(text, None, name))
+        assert doc.title == "Handbook"
+        assert doc.sections == (
+            Section(("Handbook",), "For all staff."),
+            Section(("Handbook", "Leave"), "Twenty days."),
+            Section(
+                ("Handbook", "Leave", "Sick leave"), "Call at ten.\n\nA very long line that no short rule underlines"
+            ),
+            Section(("Handbook", "Expenses"), "Keep receipts."),
+        )
+
+
 def test_given_a_txt_name_and_no_content_type_when_extracted_then_it_is_text():
     assert detect_kind(raw("x", None, "a.TXT")) == ("text", None)
 

@@ -111,7 +111,7 @@ def _read(kind: str, raw: Raw, charset: str | None, budget: Budget) -> tuple[str
         if kind == "jsonl":
             return None, records.json_lines_sections(text, name)
         return None, records.csv_sections(text, name, "\t" if kind == "tsv" else None)
-    return markdown(text) if kind == "markdown" else (None, plain_text(text))
+    return markdown(text) if kind == "markdown" else plain_text(text)
 
 
 def _clean(section: Section) -> Section:

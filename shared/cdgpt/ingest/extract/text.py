@@ -1,4 +1,6 @@
-"""Plain text and Markdown: decoding (declared charset, UTF-8, detection) and `#`-heading sections."""
+"""Plain text and Markdown: decoding (declared charset, UTF-8, detection), and sections by headings: `#`
+and `=`/`-` underlines in Markdown, titles underlined (and maybe overlined) with one punctuation mark
+in plain text and reStructuredText, their levels in order of first appearance."""
 
 from __future__ import annotations
 
@@ -12,6 +14,10 @@ HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 MD_MARKS = re.compile(r"\*\*|__|`")
 FENCE = re.compile(r"^\s*(```|~~~)")
+UNDERLINE = re.compile(r"([=\-~^\"'`#*+<>_:.])\1{2,}")  # a whole line of one mark, 3 or more: a title's underline
+UNDERLINED = re.compile(r"^[^\S\n]*\S.*\n[^\S\n]*([=\-~^\"'`#*+<>_:.])\1{2,}[^\S\n]*$", re.MULTILINE)
+SETEXT = {"=": 1, "-": 2}  # Markdown's underlines
+FRONT_MATTER = re.compile(r"\A---[^\S\n]*\n.*?\n---[^\S\n]*(\n|\Z)", re.DOTALL)  # YAML metadata atop a page
 SPACES = re.compile(r"\s+")
 BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
@@ -99,44 +105,70 @@ def paragraphs(text: str) -> str:
     return "\n\n".join(done)
 
 
-def parse_markup(text: str) -> tuple[str | None, list[Section]]:
-    """Split Markdown-like text into sections by `#` headings; return (first H1, sections)."""
+def parse_markup(text: str, markdown: bool = True) -> tuple[str | None, list[Section]]:
+    """Split text into sections by its headings; return (the first level-1 heading, sections)."""
     title: str | None = None
     path: list[tuple[int, str]] = []
     sections: list[Section] = []
     lines: list[str] = []
+    styles: dict[tuple[str, bool], int] = {}  # reStructuredText: (mark, overlined) -> level, as first seen
     in_fence = False
 
     def end_section() -> None:
-        body = paragraphs("\n".join(lines))
+        body = paragraphs("\n".join(line for line in lines if not UNDERLINE.fullmatch(line.strip())))  # rules: no words
         lines.clear()
         if body:
             sections.append(Section(tuple(h for _, h in path), body))
 
     for line in text.splitlines():
-        if FENCE.match(line):
+        if markdown and FENCE.match(line):
             in_fence = not in_fence
-        match = None if in_fence else HEADING.match(" ".join(line.split()).strip("| "))
+        folded = " ".join(line.split()).strip("| ")
+        match = HEADING.match(folded) if markdown and not in_fence else None
+        underlined = None if in_fence or match else _underlined(lines, folded, markdown)
         if match:
-            end_section()
             level, heading = len(match.group(1)), match.group(2)
-            if level == 1 and title is None:
-                title = heading
-            path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading)]
+        elif underlined:
+            heading, overlined = " ".join(lines.pop().split()), bool(lines) and lines[-1].strip() == folded
+            if overlined:
+                lines.pop()
+            level = SETEXT[folded[0]] if markdown else styles.setdefault((folded[0], overlined), len(styles) + 1)
         else:
             lines.append(line)
+            continue
+        end_section()
+        if level == 1 and title is None:
+            title = heading
+        path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading)]
     end_section()
     return title, sections
 
 
+def _underlined(lines: list[str], line: str, markdown: bool) -> bool:
+    """Whether `line` underlines the line before it, a title standing alone (after a blank line or its overline)."""
+    if not lines or not UNDERLINE.fullmatch(line) or (markdown and line[0] not in SETEXT):
+        return False
+    title = lines[-1].strip()
+    if not title or UNDERLINE.fullmatch(title) or (not markdown and len(title) > len(line) + 2):
+        return False
+    return len(lines) < 2 or not lines[-2].strip() or lines[-2].strip() == line
+
+
 def markdown(text: str) -> tuple[str | None, list[Section]]:
-    title, sections = parse_markup(text)
+    title, sections = parse_markup(FRONT_MATTER.sub("", text, count=1))
     title = title and plain_markdown(title)
     return title, [Section(tuple(map(plain_markdown, s.headings)), plain_markdown(s.text)) for s in sections]
 
 
-def plain_text(text: str) -> list[Section]:
-    """Paragraphs with their whitespace folded (a regex, not a list of every word: texts can be large)."""
+def plain_text(text: str) -> tuple[str | None, list[Section]]:
+    """Paragraphs with their whitespace folded (a regex, not a list of every word: texts can be large),
+    under the titles underlined in the text, if any (reStructuredText, many a README)."""
+    if UNDERLINED.search(text) is None:
+        return None, [Section((), body)] if (body := _folded(text)) else []
+    title, sections = parse_markup(text, markdown=False)
+    return title, [Section(s.headings, _folded(s.text)) for s in sections]
+
+
+def _folded(text: str) -> str:
     folded = (SPACES.sub(" ", p).strip() for p in BLANK_LINE.split(text))
-    body = "\n\n".join(p for p in folded if p)
-    return [Section((), body)] if body else []
+    return "\n\n".join(p for p in folded if p)
