@@ -261,6 +261,17 @@ def test_restructuredtext_and_plain_text_titles_are_underlined_their_levels_in_o
         )
 
 
+def test_rules_list_items_and_signatures_are_not_headings_nor_front_matter():
+    # Given a rule first (no YAML after it), a list item above a rule, and a signature over a blank line
+    text = "---\n\nIntro.\n\n## Setup\n\nSetup text.\n\n- Only item\n---\n\nClosing.\n"
+    doc = extract(raw(text, "text/markdown", "/setup.md"))
+    assert doc.sections == (Section((), "Intro."), Section(("Setup",), "Setup text.\n\n- Only item\n\nClosing."))
+    letter = extract(raw("Please pay by Friday.\n\nRegards,\n__________\nJohn Smith\n", "text/plain", "/l.txt"))
+    assert letter.title == "l" and letter.sections == (
+        Section((), "Please pay by Friday.\n\nRegards, __________ John Smith"),
+    )
+
+
 def test_given_a_txt_name_and_no_content_type_when_extracted_then_it_is_text():
     assert detect_kind(raw("x", None, "a.TXT")) == ("text", None)
 
@@ -307,8 +318,10 @@ def test_given_a_pdf_page_without_text_when_extracted_then_source_failed():
 
 def handbook_pdf() -> bytes:
     """Four pages under a running header and footer, with bullets, and an outline: Leave (page 1) with
-    Sick leave inside it (starting halfway down page 2, after its numbering), Expenses (page 3)."""
+    Sick leave inside it (starting halfway down page 2, after its numbering), Expenses (page 3), then a
+    link to a web site and a list of figures pointing back to pages 1 and 2, which head no text."""
     from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import DictionaryObject, NameObject, TextStringObject
 
     pages = [
         ["Leave", "Employees get twenty days of paid leave a year.", "- Ask your manager first.", "- Then book it."],
@@ -321,6 +334,14 @@ def handbook_pdf() -> bytes:
     leave = writer.add_outline_item(title="Leave", page_number=0)
     writer.add_outline_item(title="Sick leave", page_number=1, parent=leave)
     writer.add_outline_item(title="Expenses", page_number=2)
+    website = writer.add_outline_item(title="Website", page_number=0).get_object()
+    for key in ("/Dest", "/A"):
+        website.pop(key, None)
+    website[NameObject("/A")] = DictionaryObject(
+        {NameObject("/S"): NameObject("/URI"), NameObject("/URI"): TextStringObject("https://acme.test")}
+    )
+    figures = writer.add_outline_item(title="List of Figures", page_number=0)
+    writer.add_outline_item(title="Figure 1: Leave", page_number=1, parent=figures)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -585,6 +606,15 @@ def test_a_slug_id_naming_chrome_drops_only_an_element_of_links():
     assert [s.headings for s in doc.sections] == [("File menu",), ("Related work",)]
     assert "New File creates" in doc.text and "Earlier editors" in doc.text
     assert "Home" not in doc.text and "Last updated" not in doc.text and "Contents" not in doc.text
+
+
+def test_a_script_in_a_sidebar_is_not_its_text_and_a_heading_is_not_chrome_by_its_id():
+    # Given a sidebar of links with a script, and a heading whose id names chrome and links to itself
+    html = """<html><body><div class="sidebar"><a href="/">Home</a><a href="/a">About</a>
+    <script>var tracking = "a long script that is no text of the page at all";</script></div>
+    <h2 id="navbar"><a href="#navbar">Navbar</a></h2><p>The navbar is a responsive header.</p></body></html>"""
+    doc = extract(raw(html, "text/html"))
+    assert [(s.headings, s.text) for s in doc.sections] == [(("Navbar",), "The navbar is a responsive header.")]
 
 
 # --- anchors -------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ markers in it, and chrome candidates, `<main>` and `role=main` are recorded as r
 Whether a candidate really is chrome (it must not hold half the page's text) is only known at the
 end, so ranges are dropped then, in one more pass over the list. Weaker names make chrome only an
 element whose text is mostly links: a "sidebar" class (DocBook calls a boxed note in the text a
-sidebar), and the id of a section, heading, link or span (often a heading's slug: "file-menu").
+sidebar), and the id of a section, link or span (often a heading's slug: "file-menu").
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ BLOCK_TAGS = frozenset(
      "br", "hr", "figure", "figcaption", "header", "caption", "details", "summary", "address"]
 )  # fmt: skip
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-SLUG_TAGS = frozenset(["section", "a", "span", *HEADINGS])  # whose id is often a heading's slug
+SLUG_TAGS = frozenset(["section", "a", "span"])  # whose id is often a heading's slug (a heading's is its anchor)
+VISIBLE_TEXT = ".//text()[not(ancestor::script or ancestor::style or ancestor::noscript or ancestor::template)]"
+LINK_TEXT = ".//a//text()[not(ancestor::script or ancestor::style)]"
 INLINE = frozenset(
     ["span", "code", "em", "strong", "b", "i", "u", "s", "small", "sub", "sup", "mark", "kbd", "samp", "var", "abbr",
      "cite", "q", "dfn", "time", "tt", "big", "font", "label", "bdi", "bdo", "wbr", "del", "ins", "data", "img", "a"]
@@ -75,8 +77,8 @@ def _chrome_name(names: str) -> int:
 
 def _mostly_links(el) -> bool:
     """Whether links make at least half the element's visible text (a maybe-chrome element is chrome then)."""
-    visible = len("".join("".join(el.itertext()).split()))
-    linked = len("".join("".join(t for a in el.iter("a") for t in a.itertext()).split()))
+    visible = len("".join("".join(el.xpath(VISIBLE_TEXT)).split()))
+    linked = len("".join("".join(el.xpath(LINK_TEXT)).split()))
     return linked * 2 >= visible
 
 
@@ -236,7 +238,7 @@ class _Walk:
         known_plain = ident is None and cls in self.plain_classes  # what _chrome_name said of f"{cls} "
         if (cls or ident) and tag not in NEVER_CHROME and not known_plain:
             chrome = _chrome_name(f"{cls} ") if cls else NOT_CHROME
-            if chrome != CHROME and ident is not None and _chrome_name(ident):
+            if chrome != CHROME and ident is not None and tag not in HEADINGS and _chrome_name(ident):
                 slug = tag in SLUG_TAGS or (cls is not None and "sect" in cls)  # DocBook: <div class="sect1">
                 chrome = MAYBE_CHROME if slug else CHROME
             if chrome == CHROME or (chrome == MAYBE_CHROME and self.open_maybe >= MAX_OPEN_MAYBE):

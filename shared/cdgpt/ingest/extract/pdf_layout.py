@@ -9,15 +9,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cdgpt.index.terms import IS_CJK
+from cdgpt.index.terms import CJK
 from cdgpt.ingest.extract.document import Section
 
 MAX_OUTLINE = 10_000  # outline entries read; a larger outline is ignored (pages keep "Page N")
 BULLET = re.compile(r"[•◦▪‣∙●○■□➢►–—∗*-]\s")  # a list item's first line
 SENTENCE_END = (".", "!", "?", ":", "。", "！", "？", "：")
 PAGE_NUMBER = re.compile(r"\d+|\b[ivxlc]+\b")
+LETTER = re.compile(r"[^\W\d_]")  # a running line has words: a table's last row of figures is not one
+PAGE_NUMBER_ALONE = re.compile(r"[^\w#]*#[^\w#]*")  # "3", "- 3 -", "[3]"
 SHORT_LINE = 0.8  # a line ending a sentence under this share of the page's widest line ends a paragraph
-NUMBERING = re.compile(r"(?:[\dIVXivx]+[.)]?)+|[A-Z][.)]|Chapter\s+\d+|Appendix\s+[A-Z]|第.{1,3}[章节]")
+# A heading's numbering, in a line without its spaces, lower-cased: 6.3.6, iv., a), chapter6, 第二章
+NUMBERING = re.compile(r"[\divx]+(?:[.)][\divx]+)*[.)]?|[a-z][.)]|chapter\d+|appendix[a-z]|第.{1,3}[章节]")
+MAX_NUMBERING = 16  # characters of numbering before a title
+CJK_TEXT = re.compile(f"[{CJK}\u3000-\u303f\uff00-\uffef\u201c\u201d\u2018\u2019]")  # and its punctuation
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,9 @@ class OutlineEntry:
 
 
 def outline(reader: Any, pages: int) -> list[OutlineEntry]:
-    """The outline's entries in page order, or none when it is missing, broken or too large."""
+    """The outline's entries that go forward through the pages, in its order; none when it is missing or
+    broken. An entry pointing back (a list of figures after the chapters) or nowhere (a web link) heads
+    no text, though its children keep its title in their path."""
     entries: list[OutlineEntry] = []
 
     def walk(items: list, parent: tuple[str, ...]) -> None:
@@ -37,17 +44,17 @@ def outline(reader: Any, pages: int) -> list[OutlineEntry]:
                 walk(item, path)
                 continue
             title = " ".join(str(item.title).split())
-            page = reader.get_destination_page_number(item) + 1
-            if not title or not 1 <= page <= pages or len(entries) >= MAX_OUTLINE:
-                continue
-            path = (*parent, title)
-            entries.append(OutlineEntry(page, path))
+            path = (*parent, title) if title else parent
+            index = reader.get_destination_page_number(item)
+            forward = isinstance(index, int) and 0 <= index < pages and (not entries or index + 1 >= entries[-1].page)
+            if title and forward and len(entries) < MAX_OUTLINE:
+                entries.append(OutlineEntry(index + 1, path))
 
     try:
         walk(reader.outline, ())
-    except Exception:
+    except Exception:  # a malformed outline only costs its headings (pypdf raises many kinds)
         return []
-    return sorted(entries, key=lambda entry: entry.page)  # stable: the outline's order within a page
+    return entries
 
 
 def running_lines(pages: list[list[str]]) -> set[str]:
@@ -57,7 +64,12 @@ def running_lines(pages: list[list[str]]) -> set[str]:
     shapes: Counter[str] = Counter()
     for lines in pages:
         shapes.update({_shape(line) for line in (lines[:1] + lines[-1:])})
-    return {shape for shape, count in shapes.items() if count >= len(pages) / 2 and shape}
+    return {shape for shape, count in shapes.items() if count >= len(pages) / 2 and _running_shape(shape)}
+
+
+def _running_shape(shape: str) -> bool:
+    """Whether a line of this shape may be a header or footer: words, or a page number alone ("- 3 -")."""
+    return LETTER.search(shape) is not None or PAGE_NUMBER_ALONE.fullmatch(shape) is not None
 
 
 def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[Section]:
@@ -72,19 +84,39 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
         lines = _without_running(lines, running)
         while entry is not None and entry.page < number:  # entries of pages skipped (no text, or repeated)
             path, entry = entry.path, next(upcoming, None)
-        starts: list[tuple[int, tuple[str, ...]]] = []  # (line index, path) where a heading starts on this page
-        at = 0
+        here: list[OutlineEntry] = []
         while entry is not None and entry.page == number:
-            found = _heading_line(lines, entry.path[-1], at)
-            at = found + 1 if found is not None else at
-            starts.append((found if found is not None else -1, entry.path))
+            here.append(entry)
             entry = next(upcoming, None)
+        starts = _starts(lines, here)
         for part_path, part in _split(lines, starts, path):
             text = paragraphs(part)
             if text:
                 out.append(Section(part_path or (f"Page {number}",), text, page=number))
             path = part_path
     return out
+
+
+def _starts(lines: list[str], entries: list[OutlineEntry]) -> list[tuple[int, tuple[str, ...]]]:
+    """(line, path) where each of the page's entries starts: the line that is its title, alone or after
+    its numbering ("6.3 Installing"), in order down the page; when none is found, the last heads the page."""
+    if not entries:
+        return []
+    at: dict[str, list[int]] = {}  # a line without spaces, lower-cased, and without its numbering -> lines
+    for index, line in enumerate(lines):
+        compact = "".join(line.split()).casefold()
+        at.setdefault(compact, []).append(index)
+        for cut in range(1, min(MAX_NUMBERING, len(compact) - 1) + 1):
+            if NUMBERING.fullmatch(compact[:cut]):
+                at.setdefault(compact[cut:], []).append(index)
+    starts: list[tuple[int, tuple[str, ...]]] = []
+    after = -1
+    for entry in entries:
+        found = next((i for i in at.get("".join(entry.path[-1].split()).casefold(), ()) if i > after), None)
+        if found is not None:
+            starts.append((found, entry.path))
+            after = found
+    return starts or [(-1, entries[-1].path)]
 
 
 def _split(
@@ -123,22 +155,12 @@ def paragraphs(lines: list[str]) -> str:
 
 
 def _join(text: str, line: str) -> str:
-    """A line after the text before it: with a space, but none between two CJK characters."""
+    """A line after the text before it: with a space, but none between Chinese characters or punctuation."""
     if not text:
         return line
-    if IS_CJK.match(text[-1]) and IS_CJK.match(line[0]):
+    if CJK_TEXT.match(text[-1]) and CJK_TEXT.match(line[0]):
         return text + line
     return f"{text} {line}"
-
-
-def _heading_line(lines: list[str], title: str, start: int) -> int | None:
-    """The line from `start` on that is the title, alone or after its numbering ("6.3 Installing")."""
-    wanted = " ".join(title.split()).casefold()
-    for index in range(start, len(lines)):
-        line = " ".join(lines[index].split()).casefold()
-        if line == wanted or (line.endswith(wanted) and NUMBERING.fullmatch(line[: -len(wanted)].strip())):
-            return index
-    return None
 
 
 def _without_running(lines: list[str], running: set[str]) -> list[str]:

@@ -14,10 +14,16 @@ HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 MD_MARKS = re.compile(r"\*\*|__|`")
 FENCE = re.compile(r"^\s*(```|~~~)")
-UNDERLINE = re.compile(r"([=\-~^\"'`#*+<>_:.])\1{2,}")  # a whole line of one mark, 3 or more: a title's underline
-UNDERLINED = re.compile(r"^[^\S\n]*\S.*\n[^\S\n]*([=\-~^\"'`#*+<>_:.])\1{2,}[^\S\n]*$", re.MULTILINE)
+# A whole line of one mark, 3 or more: a title's underline (not "_": a form's or a signature's blank)
+UNDERLINE = re.compile(r"([=\-~^\"'`#*+<>:.])\1{2,}")
+UNDERLINED = re.compile(r"^[^\S\n]*\S.*\n[^\S\n]*([=\-~^\"'`#*+<>:.])\1{2,}[^\S\n]*$", re.MULTILINE)
+RULE = re.compile(r"([-*=_~#+])\1{2,}")  # a line of one of these alone, outside code, is a rule: no words
+NOT_TITLE = re.compile(r"(?:[-*+>|]|\d+[.)])(?:\s|$)|.*[,;:]$")  # a list item, quote or table row; "Regards,"
 SETEXT = {"=": 1, "-": 2}  # Markdown's underlines
-FRONT_MATTER = re.compile(r"\A---[^\S\n]*\n.*?\n---[^\S\n]*(\n|\Z)", re.DOTALL)  # YAML metadata atop a page
+# YAML metadata atop a Markdown page: "---", then "key: value" lines (or indented, list or comment lines), "---"
+FRONT_MATTER = re.compile(
+    r"\A---[ \t]*\n[A-Za-z_][\w.-]*[ \t]*:.*\n(?:(?:[A-Za-z_][\w.-]*[ \t]*:|[ \t#-]).*\n|[ \t]*\n)*?---[ \t]*(?:\n|\Z)"
+)
 SPACES = re.compile(r"\s+")
 BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
@@ -111,12 +117,15 @@ def parse_markup(text: str, markdown: bool = True) -> tuple[str | None, list[Sec
     path: list[tuple[int, str]] = []
     sections: list[Section] = []
     lines: list[str] = []
+    code: list[bool] = []  # whether each of the lines is inside a code fence
     styles: dict[tuple[str, bool], int] = {}  # reStructuredText: (mark, overlined) -> level, as first seen
     in_fence = False
 
     def end_section() -> None:
-        body = paragraphs("\n".join(line for line in lines if not UNDERLINE.fullmatch(line.strip())))  # rules: no words
+        kept = (line for line, fenced in zip(lines, code, strict=True) if fenced or not RULE.fullmatch(line.strip()))
+        body = paragraphs("\n".join(kept))
         lines.clear()
+        code.clear()
         if body:
             sections.append(Section(tuple(h for _, h in path), body))
 
@@ -130,11 +139,14 @@ def parse_markup(text: str, markdown: bool = True) -> tuple[str | None, list[Sec
             level, heading = len(match.group(1)), match.group(2)
         elif underlined:
             heading, overlined = " ".join(lines.pop().split()), bool(lines) and lines[-1].strip() == folded
+            code.pop()
             if overlined:
                 lines.pop()
+                code.pop()
             level = SETEXT[folded[0]] if markdown else styles.setdefault((folded[0], overlined), len(styles) + 1)
         else:
             lines.append(line)
+            code.append(in_fence)
             continue
         end_section()
         if level == 1 and title is None:
@@ -149,7 +161,12 @@ def _underlined(lines: list[str], line: str, markdown: bool) -> bool:
     if not lines or not UNDERLINE.fullmatch(line) or (markdown and line[0] not in SETEXT):
         return False
     title = lines[-1].strip()
-    if not title or UNDERLINE.fullmatch(title) or (not markdown and len(title) > len(line) + 2):
+    if (
+        not title
+        or UNDERLINE.fullmatch(title)
+        or NOT_TITLE.match(title)
+        or (not markdown and len(title) > len(line) + 2)
+    ):
         return False
     return len(lines) < 2 or not lines[-2].strip() or lines[-2].strip() == line
 
