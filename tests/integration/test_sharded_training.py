@@ -105,11 +105,11 @@ def test_a_merged_model_is_the_model_one_worker_trains(store, repo, web, monkeyp
     indexes = [faiss.deserialize_index(np.frombuffer(a["index"], dtype=np.uint8)) for a in (mine, theirs)]
     assert indexes[0].ntotal == indexes[1].ntotal == one.result.chunks
     assert [isinstance(index, faiss.IndexHNSWSQ) for index in indexes] == [exact_max_mb == "0"] * 2
-    assert np.array_equal(
-        indexes[0].reconstruct_n(0, indexes[0].ntotal), indexes[1].reconstruct_n(0, indexes[1].ntotal)
-    )
-    if exact_max_mb != "0":
-        assert mine["index"] == theirs["index"]
+    # the same vectors but for their last bits: the local embedder's matrix products round a text's vector
+    # differently beside other texts (its micro-batch), and a shard's neighbours are not one worker's; under
+    # HNSW the vectors are 16-bit floats, where such a bit can move a component by one rounding step
+    a, b = (index.reconstruct_n(0, index.ntotal) for index in indexes)
+    assert np.allclose(a, b, rtol=1e-3, atol=1e-6)
     many_manifest, one_manifest = read_manifest(store, "many")[0], read_manifest(store, "one")[0]
     assert many_manifest.sources == one_manifest.sources
     # (the two pages both crawled and named by another entry were embedded by two shards: that is counted)

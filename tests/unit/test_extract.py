@@ -617,6 +617,21 @@ def test_a_script_in_a_sidebar_is_not_its_text_and_a_heading_is_not_chrome_by_it
     assert [(s.headings, s.text) for s in doc.sections] == [(("Navbar",), "The navbar is a responsive header.")]
 
 
+def test_a_title_loses_its_sites_name_and_a_heading_its_link_to_itself():
+    # Given a title naming the site beside the page's h1, and headings with a "#" link to themselves
+    html = """<html><head><title>Leave | Acme Intranet</title></head><body><h1>Leave</h1><p>Twenty days.</p>
+    <h2>Carry over<a class="mark" href="#carry" id="carry">#</a></h2><p>Five days.</p>
+    <h2>Using C#</h2><p>For the leave tool.</p></body></html>"""
+    doc = extract(raw(html, "text/html"))
+    # Then the title is the page's, and the headings keep their words (and C# its #) and their anchors
+    assert doc.title == "Leave"
+    assert [(s.headings, s.anchor) for s in doc.sections] == [
+        (("Leave",), None),
+        (("Leave", "Carry over"), "carry"),
+        (("Leave", "Using C#"), None),
+    ]
+
+
 # --- anchors -------------------------------------------------------------------------------------
 
 

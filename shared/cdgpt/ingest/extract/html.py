@@ -53,7 +53,9 @@ MAX_DEPTH = 512  # deeper elements are flattened to their text (browsers stop ne
 META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([-\w.:]+)|<\?xml[^>]+encoding\s*=\s*["']([-\w.:]+)""", re.I
 )
+SITE_SEPARATOR = re.compile(r" [|\-–—:·»] ")  # between a page's name and its site's in a title
 PERMALINK = "¶"  # Sphinx and MkDocs end each heading with a pilcrow link
+PERMALINKS = frozenset(["#", "¶", "§", "🔗"])  # the text of a heading's link to itself
 WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the heading it lends its id to
 
 # What an element's end must undo; one small int per open element.
@@ -80,6 +82,19 @@ def _mostly_links(el) -> bool:
     visible = len("".join("".join(el.xpath(VISIBLE_TEXT)).split()))
     linked = len("".join("".join(el.xpath(LINK_TEXT)).split()))
     return linked * 2 >= visible
+
+
+def _page_title(title: str | None, h1: str | None) -> str | None:
+    """The page's title without its site's name ("File system | Node.js v18 Documentation"): its first
+    h1 when the title is that heading and a separator and more; else the title, or the h1 without one."""
+    if not title or not h1:
+        return title or h1
+    after, before = title[len(h1) : len(h1) + 3], title[-len(h1) - 3 : -len(h1)]
+    if (title.startswith(h1) and SITE_SEPARATOR.fullmatch(after)) or (
+        title.endswith(h1) and SITE_SEPARATOR.fullmatch(before)
+    ):
+        return h1
+    return title
 
 
 def _plain_inside(el) -> bool:
@@ -227,8 +242,12 @@ class _Walk:
         elif tag in HEADINGS and self.heading < 0:
             code = HEADING
             self._open_heading(HEADINGS[tag], ident)
-        elif self.heading >= 0 and tag == "a" and not self.inner:
-            self.inner = ident or el.get("name") or ""  # DocBook: <h2><a id="s3.1"></a>3.1 Title</h2>
+        elif self.heading >= 0 and tag == "a":
+            if not self.inner:
+                self.inner = ident or el.get("name") or ""  # DocBook: <h2><a id="s3.1"></a>3.1 Title</h2>
+            if "".join(el.itertext()).strip() in PERMALINKS and (el.get("href") or "").startswith("#"):
+                stack.append(SKIPPED)  # the heading's link to itself (Node.js: "File system#")
+                return True
         if tag == "main" or tag == "article":
             code |= ARTICLE_FLAG | (MAIN_FLAG if tag == "main" else 0)
             self.articles += 1
@@ -365,4 +384,4 @@ class _Walk:
                 mark, level, text, anchor_of = next(marks, none)
             pieces.extend(out[begin:finish])
         end_section()
-        return self.title or h1, sections
+        return _page_title(self.title, h1), sections

@@ -18,7 +18,8 @@ FENCE = re.compile(r"^\s*(```|~~~)")
 UNDERLINE = re.compile(r"([=\-~^\"'`#*+<>:.])\1{2,}")
 UNDERLINED = re.compile(r"^[^\S\n]*\S.*\n[^\S\n]*([=\-~^\"'`#*+<>:.])\1{2,}[^\S\n]*$", re.MULTILINE)
 RULE = re.compile(r"([-*=_~#+])\1{2,}")  # a line of one of these alone, outside code, is a rule: no words
-NOT_TITLE = re.compile(r"(?:[-*+>|]|\d+[.)])(?:\s|$)|.*[,;:]$")  # a list item, quote or table row; "Regards,"
+NOT_TITLE = re.compile(r"[-*+>|](?:\s|$)|.*[,;:]$")  # a bullet, quote or table row; "Regards,"
+NUMBERED_ITEM = re.compile(r"\d+[.)]\s")  # in Markdown a list item; in plain text "1. PENSION" is a title
 SETEXT = {"=": 1, "-": 2}  # Markdown's underlines
 # YAML metadata atop a Markdown page: "---", then "key: value" lines (or indented, list or comment lines), "---"
 FRONT_MATTER = re.compile(
@@ -165,6 +166,7 @@ def _underlined(lines: list[str], line: str, markdown: bool) -> bool:
         not title
         or UNDERLINE.fullmatch(title)
         or NOT_TITLE.match(title)
+        or (markdown and NUMBERED_ITEM.match(title))
         or (not markdown and len(title) > len(line) + 2)
     ):
         return False
