@@ -318,7 +318,7 @@ def test_given_a_pdf_page_without_text_when_extracted_then_source_failed():
 
 def handbook_pdf() -> bytes:
     """Four pages under a running header and footer, with bullets, and an outline: Leave (page 1) with
-    Sick leave inside it (starting halfway down page 2, after its numbering), Expenses (page 3), then a
+    Sick leave inside it (starting halfway down page 2, after its numbering), Expenses (pages 3 and 4), then a
     link to a web site and a list of figures pointing back to pages 1 and 2, which head no text."""
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import DictionaryObject, NameObject, TextStringObject
@@ -327,7 +327,7 @@ def handbook_pdf() -> bytes:
         ["Leave", "Employees get twenty days of paid leave a year.", "- Ask your manager first.", "- Then book it."],
         ["Unused days carry over to March.", "2.1 Sick leave", "Call in before ten in the morning."],
         ["Expenses", "Receipts are due within thirty days."],
-        ["Keep copies of receipts for a year."],
+        ["Expenses", "Keep copies of receipts for a year."],  # its chapter's title atop it: a running header
     ]
     streams = [text_stream([f"Acme Handbook {n} / 4", *lines, "Printed 2024"]) for n, lines in enumerate(pages, 1)]
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pages_pdf(streams, [0, 1, 2, 3]))))

@@ -88,6 +88,8 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
         while entry is not None and entry.page == number:
             here.append(entry)
             entry = next(upcoming, None)
+        if not here:  # a page inside a chapter: its chapter's title atop (or below) it is a running header
+            lines = _without_titles(lines, path)
         starts = _starts(lines, here)
         for part_path, part in _split(lines, starts, path):
             text = paragraphs(part)
@@ -104,7 +106,7 @@ def _starts(lines: list[str], entries: list[OutlineEntry]) -> list[tuple[int, tu
         return []
     at: dict[str, list[int]] = {}  # a line without spaces, lower-cased, and without its numbering -> lines
     for index, line in enumerate(lines):
-        compact = "".join(line.split()).casefold()
+        compact = _compact(line)
         at.setdefault(compact, []).append(index)
         for cut in range(1, min(MAX_NUMBERING, len(compact) - 1) + 1):
             if NUMBERING.fullmatch(compact[:cut]):
@@ -112,7 +114,7 @@ def _starts(lines: list[str], entries: list[OutlineEntry]) -> list[tuple[int, tu
     starts: list[tuple[int, tuple[str, ...]]] = []
     after = -1
     for entry in entries:
-        found = next((i for i in at.get("".join(entry.path[-1].split()).casefold(), ()) if i > after), None)
+        found = next((i for i in at.get(_compact(entry.path[-1]), ()) if i > after), None)
         if found is not None:
             starts.append((found, entry.path))
             after = found
@@ -161,6 +163,20 @@ def _join(text: str, line: str) -> str:
     if CJK_TEXT.match(text[-1]) and CJK_TEXT.match(line[0]):
         return text + line
     return f"{text} {line}"
+
+
+def _without_titles(lines: list[str], path: tuple[str, ...]) -> list[str]:
+    """The page's lines without a first or last line that is a title of the headings it is under."""
+    titles = {_compact(title) for title in path}
+    text = [index for index, line in enumerate(lines) if line]
+    if len(text) < 2 or not titles:
+        return lines
+    drop = {i for i in {text[0], text[-1]} if _compact(lines[i]) in titles}
+    return [line for index, line in enumerate(lines) if index not in drop]
+
+
+def _compact(line: str) -> str:
+    return "".join(line.split()).casefold()
 
 
 def _without_running(lines: list[str], running: set[str]) -> list[str]:
