@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +81,7 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
     upcoming = iter(entries)
     entry = next(upcoming, None)
     for (number, _), lines in zip(pages, lined, strict=True):
-        lines = _without_running(lines, running)
+        lines = _without_edges(lines, _shape, running)
         while entry is not None and entry.page < number:  # entries of pages skipped (no text, or repeated)
             path, entry = entry.path, next(upcoming, None)
         here: list[OutlineEntry] = []
@@ -89,7 +89,7 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
             here.append(entry)
             entry = next(upcoming, None)
         if not here:  # a page inside a chapter: its chapter's title atop (or below) it is a running header
-            lines = _without_titles(lines, path)
+            lines = _without_edges(lines, _compact, {_compact(title) for title in path})
         starts = _starts(lines, here)
         for part_path, part in _split(lines, starts, path):
             text = paragraphs(part)
@@ -165,28 +165,17 @@ def _join(text: str, line: str) -> str:
     return f"{text} {line}"
 
 
-def _without_titles(lines: list[str], path: tuple[str, ...]) -> list[str]:
-    """The page's lines without a first or last line that is a title of the headings it is under."""
-    titles = {_compact(title) for title in path}
-    text = [index for index, line in enumerate(lines) if line]
-    if len(text) < 2 or not titles:
-        return lines
-    drop = {i for i in {text[0], text[-1]} if _compact(lines[i]) in titles}
-    return [line for index, line in enumerate(lines) if index not in drop]
-
-
 def _compact(line: str) -> str:
     return "".join(line.split()).casefold()
 
 
-def _without_running(lines: list[str], running: set[str]) -> list[str]:
-    """The page's lines without a running header (its first line) or footer (its last); a page's only line
-    is its text."""
+def _without_edges(lines: list[str], key: Callable[[str], str], edges: set[str]) -> list[str]:
+    """The page's lines without its first or last line whose key is among `edges` (a running header or
+    footer); a page's only line is its text."""
     text = [index for index, line in enumerate(lines) if line]
-    if len(text) < 2 or not running:
+    if len(text) < 2 or not edges:
         return lines
-    first, last = text[0], text[-1]
-    drop = {i for i in {first, last} if _shape(lines[i]) in running}
+    drop = {i for i in {text[0], text[-1]} if key(lines[i]) in edges}
     return [line for index, line in enumerate(lines) if index not in drop]
 
 

@@ -15,8 +15,9 @@ MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 MD_MARKS = re.compile(r"\*\*|__|`")
 FENCE = re.compile(r"^\s*(```|~~~)")
 # A whole line of one mark, 3 or more: a title's underline (not "_": a form's or a signature's blank)
-UNDERLINE = re.compile(r"([=\-~^\"'`#*+<>:.])\1{2,}")
-UNDERLINED = re.compile(r"^[^\S\n]*\S.*\n[^\S\n]*([=\-~^\"'`#*+<>:.])\1{2,}[^\S\n]*$", re.MULTILINE)
+UNDERLINE_MARKS = r"([=\-~^\"'`#*+<>:.])\1{2,}"
+UNDERLINE = re.compile(UNDERLINE_MARKS)
+UNDERLINED = re.compile(rf"^[^\S\n]*\S.*\n[^\S\n]*{UNDERLINE_MARKS}[^\S\n]*$", re.MULTILINE)  # a line, then one
 RULE = re.compile(r"([-*=_~#+])\1{2,}")  # a line of one of these alone, outside code, is a rule: no words
 NOT_TITLE = re.compile(r"[-*+>|](?:\s|$)|.*[,;:]$")  # a bullet, quote or table row; "Regards,"
 NUMBERED_ITEM = re.compile(r"\d+[.)]\s")  # in Markdown a list item; in plain text "1. PENSION" is a title
