@@ -193,6 +193,28 @@ def test_a_question_about_something_the_pages_never_name_is_not_covered(
     assert sources[0]["source"].endswith(page)
 
 
+@pytest.mark.parametrize(
+    ("question", "with_its_page", "page"),
+    [
+        (
+            "How do I submit an expense claim in RoomDesk?",
+            "How do I book a meeting room in RoomDesk?",
+            "millbrook-office-guide.md",
+        ),
+        (
+            "How do I claim travel expenses in Trailhead?",
+            "Where do I enter my bank details in Trailhead?",
+            "onboarding.md",
+        ),
+    ],
+)
+def test_a_name_the_pages_found_never_use_is_not_covered(handbook_store, question, with_its_page, page):
+    """The handbook names RoomDesk and Trailhead, but not on the expenses pages these questions find."""
+    assert chat("handbook", question, store=handbook_store)["answer"] == NOT_COVERED
+    sources = chat("handbook", with_its_page, store=handbook_store)["sources"]
+    assert sources[0]["source"].endswith(page)
+
+
 def test_scores_separate_covered_from_uncovered_questions(handbook_store):
     """The margin around the local threshold (printed with -s, for tuning MIN_SIMILARITY)."""
     settings = get_settings()

@@ -266,6 +266,14 @@ def test_lacks_any_counts_only_terms_of_a_script_the_index_holds():
     assert chinese.lacks_any(tokenize("北京"))
 
 
+def test_lacks_any_with_documents_counts_a_term_none_of_them_holds():
+    index = LexicalIndex.build(["vpn office", "office desk", "okta login"])
+    assert not index.lacks_any(tokenize("vpn office"), [0])
+    assert index.lacks_any(["vpn", "okta"], [0, 1])  # the index holds okta, but not in these documents
+    assert not index.lacks_any(["vpn", "okta"], [0, 2])
+    assert not index.lacks_any(tokenize("办公室"), [1])  # a script the index holds none of is never lacking
+
+
 def test_no_matching_term_gives_all_zeros():
     index = LexicalIndex.build(["annual leave", "expense report", "vpn access"])
     scores = index.scores("parking garage")

@@ -7,7 +7,8 @@ off-topic question that happens to lie near a chunk, unless its cosine is so hig
 question reached it (a paraphrase whose words the documents do not use: "斜着显示" for rotated text; a
 Chinese question's bigrams across word boundaries, "着显", are terms no model holds). A name the model
 lacks (Homebrew, XLOOKUP: `terms.name_terms`) is not paraphrased: only that sure cosine covers such a
-question. The values were set on the development halves of the evaluation sets and their off-topic
+question, nor one that none of the first chunks ranked holds (a large manual names Homebrew once, on a
+page the question does not find). The values were set on the development halves of the evaluation sets and their off-topic
 questions (benchmarks/eval/README.md).
 """
 
@@ -21,13 +22,16 @@ from cdgpt.index.terms import tokenize
 MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best cosine below which nothing is relevant
 MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embedder)
 SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question whatever its terms
+NAMED_IN = 4  # a name the question uses must be in one of this many chunks ranked first (chat's default k)
 
 
 @dataclass(frozen=True)
 class Evidence:
     similarity: float  # the best cosine of the question and any chunk
     known: float  # share of the question's IDF-weighted terms that the model holds, 0..1
-    lacks_name: bool = False  # the question names something (`terms.name_terms`) that the model lacks
+    lacks_name: bool = (
+        False  # the question names something (`terms.name_terms`) the model or its NAMED_IN first chunks lack
+    )
 
 
 def covers(evidence: Evidence, provider: str, min_score: float | None = None) -> bool:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cdgpt.answer.relevance import Evidence, covers, follows_up
+from cdgpt.answer.relevance import NAMED_IN, Evidence, covers, follows_up
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.docstore import Docstore
 from cdgpt.index.embeddings import Embedder, make_embedder
@@ -184,11 +184,11 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
         return Results([], [], nothing, more_evidence=(nothing,) * (len(texts) - 1))
     vectors = model.embedder.embed(texts)
     scores = [_fuse(model, text, vector, lexical_weight) for text, vector in zip(texts, vectors, strict=True)]
-    evidence = [_evidence(model.lexical, text, cosine) for text, (_, cosine, _) in zip(texts, scores, strict=True)]
     fused = np.max([f for f, _, _ in scores], axis=0) if len(scores) > 1 else scores[0][0]
     cosine = np.max([c for _, c, _ in scores], axis=0) if len(scores) > 1 else scores[0][1]  # ties: the closer vector
     pools = [p for _, _, p in scores if p is not None]
     pool = np.unique(np.concatenate(pools)) if len(pools) == len(scores) else None
+    first = _best(fused, cosine, NAMED_IN, pool).tolist()  # the chunks the question's names must be in
     candidates = max(64, 8 * k)
     while True:
         ranked = _best(fused, cosine, candidates, pool if candidates <= CANDIDATES else None)
@@ -196,12 +196,17 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
         if len(results[1]) >= min(k, model.documents) or candidates >= len(fused):
             break
         candidates *= 4  # one long document can fill the candidates: look further for distinct ones
+    evidence = [
+        _evidence(model.lexical, text, cosine, first) for text, (_, cosine, _) in zip(texts, scores, strict=True)
+    ]
     return Results(*results, evidence[0], more_evidence=tuple(evidence[1:]))
 
 
-def _evidence(lexical: LexicalIndex, text: str, cosine: np.ndarray) -> Evidence:
+def _evidence(lexical: LexicalIndex, text: str, cosine: np.ndarray, first: list[int]) -> Evidence:
+    """The text's best cosine, the share of its terms the model holds, and whether it names something
+    that the model or the first chunks ranked (ids) lack."""
     known = lexical.coverage(tokenize(text, question=True))
-    return Evidence(float(cosine.max()), known, lexical.lacks_any(name_terms(text)))
+    return Evidence(float(cosine.max()), known, lexical.lacks_any(name_terms(text), first))
 
 
 def _fuse(

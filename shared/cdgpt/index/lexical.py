@@ -143,9 +143,14 @@ class LexicalIndex:
         missing = sum(self.idf(term) for term in terms if term not in self.terms and self._holds_script_of(term))
         return known / (known + missing) if known or missing else 1.0
 
-    def lacks_any(self, terms: list[str]) -> bool:
-        """Whether a term is missing that the index could hold (one of a script it holds)."""
-        return any(term not in self.terms and self._holds_script_of(term) for term in terms)
+    def lacks_any(self, terms: list[str], docs: list[int] | None = None) -> bool:
+        """Whether a term is missing that the index could hold (one of a script it holds): missing from
+        the index, or with docs (ids) from all of those documents."""
+        return any(
+            self._holds_script_of(term)
+            and (term not in self.terms or (docs is not None and not self.holds_any([term], docs)))
+            for term in terms
+        )
 
     def _holds_script_of(self, term: str) -> bool:
         return self._holds_cjk if IS_CJK.match(term) else self._holds_words
