@@ -7,8 +7,8 @@ off-topic question that happens to lie near a chunk, unless its cosine is so hig
 question reached it (a paraphrase whose words the documents do not use: "斜着显示" for rotated text; a
 Chinese question's bigrams across word boundaries, "着显", are terms no model holds). A name the model
 lacks (Homebrew, XLOOKUP: `terms.name_terms`) is not paraphrased: only that sure cosine covers such a
-question, nor one that none of the first chunks ranked holds (a large manual names Homebrew once, on a
-page the question does not find). The values were set on the development halves of the evaluation sets and their off-topic
+question, nor one that none of the first chunks ranked holds (a large manual names GitHub, but not on
+the pages a question about GitHub Actions finds). The values were set on the development halves of the evaluation sets and their off-topic
 questions (benchmarks/eval/README.md).
 """
 
