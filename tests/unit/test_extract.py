@@ -564,6 +564,33 @@ def test_a_content_wrapper_whose_class_mentions_chrome_is_kept(wrapper):
     assert "twenty-five days" in doc.text and "Home About" not in doc.text
 
 
+def test_a_table_of_contents_larger_than_a_short_page_is_dropped_unless_it_is_all_there_is():
+    # Given a short page beside a site-wide table of contents (nested lists of links), larger than the page
+    items = "".join(f'<li><a href="c{n}.html">{n}. Chapter {n}</a><ul class="toc"><li><a href="s{n}.html">{n}.1 Part</a>'
+                    "</li></ul></li>" for n in range(1, 30))  # fmt: skip
+    page = f'<div id="main"><h2>3.4 Final touches</h2><p>This section adds the final touches.</p></div><div id="tocframe"><ul class="toc">{items}</ul></div>'
+    # When it is extracted
+    doc = extract(RawDocument("p.html", f"<html><body>{page}</body></html>".encode(), "text/html", "p.html"))
+    # Then only the page's text is left, no chapter of the contents
+    assert doc.text == "This section adds the final touches."
+    # And a page that is only a table of contents keeps it (a chapter's index page)
+    only = extract(
+        RawDocument("i.html", f'<html><body><ul class="toc">{items}</ul></body></html>'.encode(), "text/html", "i.html")
+    )
+    assert "29. Chapter 29" in only.text
+    # And a large "toc" element of prose is the page's content, misnamed: it stays
+    prose = "<p>" + "Leave is booked in the portal, <a href='/p'>here</a>. " * 5 + "</p>"
+    misnamed = extract(
+        RawDocument(
+            "m.html",
+            f'<html><body><p>Intro.</p><div class="toc">{prose}</div></body></html>'.encode(),
+            "text/html",
+            "m.html",
+        )
+    )
+    assert "booked in the portal" in misnamed.text
+
+
 def test_publican_banner_and_page_navigation_are_dropped():
     # Given a Publican (DocBook) page: a download banner, navigation above and below that names the next page
     html = """<html><body><div id="banner"><a href="/get"><span>Download the ebook</span></a></div>

@@ -188,10 +188,11 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
     cosine = np.max([c for _, c, _ in scores], axis=0) if len(scores) > 1 else scores[0][1]  # ties: the closer vector
     pools = [p for _, _, p in scores if p is not None]
     pool = np.unique(np.concatenate(pools)) if len(pools) == len(scores) else None
-    first = _best(fused, cosine, NAMED_IN, pool).tolist()  # the chunks the question's names must be in
     candidates = max(64, 8 * k)
+    first: list[int] = []  # the chunks ranked first, which must hold the question's names
     while True:
         ranked = _best(fused, cosine, candidates, pool if candidates <= CANDIDATES else None)
+        first = first or ranked[:NAMED_IN].tolist()
         results = _collect(model, ranked, fused, cosine, k)
         if len(results[1]) >= min(k, model.documents) or candidates >= len(fused):
             break

@@ -14,7 +14,7 @@ import codecs
 import re
 from functools import lru_cache
 from itertools import accumulate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
@@ -161,7 +161,7 @@ class _Walk:
         self.articles = self.articles_seen = 0  # open <article>/<main> elements; how many began so far
         self.heading = -1  # where the open heading's text begins in `out`, -1 outside one
         self.level, self.own, self.inner, self.wrapper = 0, "", "", ""  # its level and candidate anchors
-        self.chrome: list[tuple[int, int]] = []  # ranges of `out` dropped unless they hold half the page's text
+        self.chrome: list[tuple[int, int, Any]] = []  # ranges of `out` (and their element) that `_kept` drops
         self.main: tuple[int, int] | None = None
         self.role_main: tuple[int, int] | None = None
         self.plain_classes: set[str] = set()  # class attributes known not to name chrome
@@ -327,7 +327,7 @@ class _Walk:
             if _mostly_links(el):
                 code |= CHROME_FLAG
         if code & CHROME_FLAG and self.articles_seen == articles_seen:  # never one holding an article
-            self.chrome.append((begun, len(self.out)))
+            self.chrome.append((begun, len(self.out), el))
         if code & MAIN_FLAG and self.main is None:
             self.main = (begun, len(self.out))
         if code & ROLE_MAIN_FLAG and self.role_main is None:
@@ -338,12 +338,24 @@ class _Walk:
             self.ids.pop()
 
     def _kept(self) -> list[tuple[int, int]]:
-        """Ranges of `out` to keep: the main region, without the chrome that holds under half the page's text."""
+        """Ranges of `out` to keep: the main region, without its chrome. Chrome that holds half the page's
+        text or more is dropped only when links make most of it (a site's table of contents beside a
+        short page) and some text is left: else its class or id misnamed the page's content."""
         out = self.out
         sizes = [0, *accumulate(map(len, out))]  # characters before each piece
         half = sizes[-1] / 2
         start, end = self.main or self.role_main or (0, len(out))
-        drops = sorted((s, e) for s, e in self.chrome if sizes[e] - sizes[s] < half and e > start and s < end)
+        chrome = [(s, e, el) for s, e, el in self.chrome if e > start and s < end]
+        small = [(s, e) for s, e, _ in chrome if sizes[e] - sizes[s] < half]
+        large = [(s, e) for s, e, el in chrome if sizes[e] - sizes[s] >= half and _mostly_links(el)]
+        kept = self._between(start, end, sorted(small + large)) if large else []
+        if any("".join(out[s:e]).strip() for s, e in kept):
+            return kept
+        return self._between(start, end, sorted(small))
+
+    @staticmethod
+    def _between(start: int, end: int, drops: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The ranges from start to end outside the drops (sorted by start)."""
         kept, position = [], start
         for drop_start, drop_end in drops:
             if drop_start > position:
