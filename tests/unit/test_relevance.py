@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdgpt.answer.relevance import MIN_KNOWN, MIN_SIMILARITY, SURE_SIMILARITY, Evidence, covers
+from cdgpt.answer.relevance import MIN_KNOWN, MIN_SIMILARITY, NAME_SIMILARITY, SURE_SIMILARITY, Evidence, covers
 
 
 def test_openai_embeddings_decide_by_cosine_alone():
@@ -25,9 +25,15 @@ def test_a_cosine_no_off_topic_question_reaches_covers_without_the_terms():
     assert not covers(Evidence(SURE_SIMILARITY, 0.0), "local", min_score=SURE_SIMILARITY + 0.01)
 
 
-def test_a_name_the_model_lacks_needs_the_sure_cosine():
+def test_a_name_the_model_lacks_needs_a_higher_cosine():
     floor = MIN_SIMILARITY["local"]
-    assert not covers(Evidence(SURE_SIMILARITY - 0.01, 1.0, lacks_name=True), "local")
-    assert not covers(Evidence(floor, MIN_KNOWN, lacks_name=True), "local")
-    assert covers(Evidence(SURE_SIMILARITY, 0.5, lacks_name=True), "local")
+    assert not covers(Evidence(NAME_SIMILARITY - 0.01, 1.0, lacks_name=True, name_not_found=True), "local")
+    assert not covers(Evidence(floor, MIN_KNOWN, lacks_name=True, name_not_found=True), "local")
+    assert covers(Evidence(NAME_SIMILARITY, 0.5, lacks_name=True, name_not_found=True), "local")
     assert covers(Evidence(MIN_SIMILARITY["openai"], 0.0, lacks_name=True), "openai")  # OpenAI's: the cosine alone
+
+
+def test_a_name_the_first_chunks_lack_needs_the_sure_cosine():
+    assert not covers(Evidence(SURE_SIMILARITY - 0.01, 1.0, name_not_found=True), "local")
+    assert covers(Evidence(SURE_SIMILARITY, 0.5, name_not_found=True), "local")
+    assert SURE_SIMILARITY < NAME_SIMILARITY

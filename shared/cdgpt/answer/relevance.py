@@ -6,9 +6,10 @@ question phrases, weighted by IDF, a term the model lacks weighing most), which 
 off-topic question that happens to lie near a chunk, unless its cosine is so high that no off-topic
 question reached it (a paraphrase whose words the documents do not use: "斜着显示" for rotated text; a
 Chinese question's bigrams across word boundaries, "着显", are terms no model holds). A name the model
-lacks (Homebrew, XLOOKUP: `terms.name_terms`) is not paraphrased: only that sure cosine covers such a
-question, nor one that none of the first chunks ranked holds (a large manual names GitHub, but not on
-the pages a question about GitHub Actions finds). The values were set on the development halves of the evaluation sets and their off-topic
+lacks (Homebrew, XLOOKUP: `terms.name_terms`) is not paraphrased: only a higher cosine still covers such
+a question (a name can be paraphrased too: BitTorrent as peer-to-peer), and only the sure cosine one
+whose name none of the first chunks ranked holds (a large manual names GitHub, but not on the pages a
+question about GitHub Actions finds). The values were set on the development halves of the evaluation sets and their off-topic
 questions (benchmarks/eval/README.md).
 """
 
@@ -22,6 +23,8 @@ from cdgpt.index.terms import tokenize
 MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best cosine below which nothing is relevant
 MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embedder)
 SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question whatever its terms
+NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks,
+NAME_CHARS = 4  # in a name's term of this many characters or more (ACL, KB, Go: acronyms and units, spelt out)
 NAMED_IN = 4  # a name the question uses must be in one of this many chunks ranked first (chat's default k)
 
 
@@ -29,18 +32,21 @@ NAMED_IN = 4  # a name the question uses must be in one of this many chunks rank
 class Evidence:
     similarity: float  # the best cosine of the question and any chunk
     known: float  # share of the question's IDF-weighted terms that the model holds, 0..1
-    lacks_name: bool = (
-        False  # the question names something (`terms.name_terms`) the model or its NAMED_IN first chunks lack
-    )
+    lacks_name: bool = False  # the question names something (`terms.name_terms`, NAME_CHARS) the model lacks
+    name_not_found: bool = False  # ... that none of the NAMED_IN chunks ranked first holds (or the model lacks)
 
 
 def covers(evidence: Evidence, provider: str, min_score: float | None = None) -> bool:
     """min_score (CDGPT_MIN_SCORE), when set, replaces the cosine floor."""
     if evidence.similarity < (MIN_SIMILARITY[provider] if min_score is None else min_score):
         return False
-    if provider != "local" or evidence.similarity >= SURE_SIMILARITY:
+    if provider != "local":
         return True
-    return evidence.known >= MIN_KNOWN and not evidence.lacks_name
+    if evidence.lacks_name:
+        return evidence.similarity >= NAME_SIMILARITY
+    if evidence.similarity >= SURE_SIMILARITY:
+        return True
+    return evidence.known >= MIN_KNOWN and not evidence.name_not_found
 
 
 def follows_up(lexical: LexicalIndex, question: str, passages: list[int]) -> bool:

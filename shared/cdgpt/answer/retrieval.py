@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cdgpt.answer.relevance import NAMED_IN, Evidence, covers, follows_up
+from cdgpt.answer.relevance import NAME_CHARS, NAMED_IN, Evidence, covers, follows_up
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.docstore import Docstore
 from cdgpt.index.embeddings import Embedder, make_embedder
@@ -206,8 +206,9 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
 def _evidence(lexical: LexicalIndex, text: str, cosine: np.ndarray, first: list[int]) -> Evidence:
     """The text's best cosine, the share of its terms the model holds, and whether it names something
     that the model or the first chunks ranked (ids) lack."""
-    known = lexical.coverage(tokenize(text, question=True))
-    return Evidence(float(cosine.max()), known, lexical.lacks_any(name_terms(text), first))
+    known, names = lexical.coverage(tokenize(text, question=True)), name_terms(text)
+    long_names = [name for name in names if len(name) >= NAME_CHARS]
+    return Evidence(float(cosine.max()), known, lexical.lacks_any(long_names), lexical.lacks_any(names, first))
 
 
 def _fuse(
