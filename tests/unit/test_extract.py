@@ -591,6 +591,16 @@ def test_a_table_of_contents_larger_than_a_short_page_is_dropped_unless_it_is_al
     assert "booked in the portal" in misnamed.text
 
 
+def test_hidden_alternatives_stay_apart():
+    # Given LibreOffice's help: the Mac and the default key name, both hidden until a script shows one
+    html = """<html><body><p>Hold down the <span class="switchinline"><span hidden="true" id="MAC1" class="MAC">Command</span><span
+    hidden="true" id="d1">Ctrl</span></span> key.</p></body></html>"""
+    # When it is extracted
+    doc = extract(RawDocument("p.html", html.encode(), "text/html", "p.html"))
+    # Then both names are words of their own
+    assert doc.text == "Hold down the Command Ctrl key."
+
+
 def test_publican_banner_and_page_navigation_are_dropped():
     # Given a Publican (DocBook) page: a download banner, navigation above and below that names the next page
     html = """<html><body><div id="banner"><a href="/get"><span>Download the ebook</span></a></div>

@@ -63,6 +63,7 @@ STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td
 
 PLAIN, BLOCK, CELL, HEADING, SKIPPED, KIND = 0, 1, 2, 3, 4, 7
 MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, MAYBE_FLAG, FLAGS = 8, 16, 32, 64, 128, 256, 504
+APART_FLAG = 512  # a `hidden` element: one of alternatives that a script shows (LibreOffice's "Command"/"Ctrl")
 NOT_CHROME, CHROME, MAYBE_CHROME = 0, 1, 2  # what class and id words say of an element
 
 
@@ -265,6 +266,9 @@ class _Walk:
             elif chrome == MAYBE_CHROME:
                 code |= MAYBE_FLAG
                 self.open_maybe += 1
+        if el.get("hidden") is not None:  # its text stands apart from its neighbours': "Command Ctrl"
+            code |= APART_FLAG
+            out.append(" ")
         if ident is not None and code & KIND != HEADING:  # a heading's own id is its anchor already
             code |= ID_FLAG
             self.ids.append((ident, len(out)))
@@ -288,6 +292,8 @@ class _Walk:
             self.out.append(" | ")
         elif kind == HEADING:
             self._close_heading()
+        if code & APART_FLAG:
+            self.out.append(" ")
         if code & FLAGS:
             self._close_flagged(el, code)
         if tail := el.tail:
