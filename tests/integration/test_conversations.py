@@ -14,6 +14,7 @@ from cdgpt.answer import conversations
 from cdgpt.answer.answering import COMPANY_INSTRUCTIONS, DEFAULT_PROMPT, NOT_COVERED, chat, system_prompt
 from cdgpt.answer.evaluation import evaluate, load_cases
 from cdgpt.answer.queries import REWRITE_MAX_TOKENS, REWRITE_PROMPT, TRANSLATE_PROMPT
+from cdgpt.answer.retrieval import Query, load_model, retrieve
 from cdgpt.errors import InvalidRequest
 from cdgpt.index.embeddings import make_embedder
 from cdgpt.models.store import LocalStore
@@ -78,6 +79,22 @@ def test_a_question_that_stands_alone_is_searched_alone(store):
 def test_an_off_topic_follow_up_is_still_not_covered(store):
     reply = ask(store, "And is it going to rain in Paris tomorrow?", HISTORY)
     assert reply["answer"] == NOT_COVERED and reply["sources"] == []
+
+
+@pytest.mark.parametrize(
+    ("before", "follow_up", "covered"),
+    [
+        ("How do I book a meeting room in RoomDesk?", "How do I submit an expense claim?", True),
+        (WHERE, "And is it going to rain in Paris tomorrow?", False),
+    ],
+)
+def test_whether_a_follow_up_is_covered_does_not_depend_on_k(store, before, follow_up, covered):
+    """Its terms are looked for in the chunks ranked first, as many whatever k (one chunk missed the
+    expense claim's terms, four found them)."""
+    settings = get_settings()
+    model = load_model("handbook", store, settings)
+    query = Query(follow_up, context=before)
+    assert [retrieve(model, query, k, settings).covered for k in (1, 2, 4, 10)] == [covered] * 4
 
 
 def test_a_one_word_follow_up_leans_on_the_question_before_it(store):

@@ -578,6 +578,21 @@ def test_a_table_of_contents_larger_than_a_short_page_is_dropped_unless_it_is_al
         RawDocument("i.html", f'<html><body><ul class="toc">{items}</ul></body></html>'.encode(), "text/html", "i.html")
     )
     assert "29. Chapter 29" in only.text
+    # And so does a chapter's page: its heading, then its contents (a heading is not text left)
+    chapter = extract(
+        RawDocument(
+            "c.html",
+            f'<html><body><h1>3. Tutorial</h1><div class="toc"><ul>{items}</ul></div></body></html>'.encode(),
+            "text/html",
+            "c.html",
+        )
+    )
+    assert "29. Chapter 29" in chapter.text
+    # And a wrapper named like chrome that holds the text, beside a skipped <nav>, is the page's content
+    wrapped = f'<html><body><h1>Leave</h1><div class="layout-with-sidenav"><nav><ul>{items}</ul></nav><p>Leave is booked in the portal.</p></div></body></html>'
+    assert (
+        extract(RawDocument("w.html", wrapped.encode(), "text/html", "w.html")).text == "Leave is booked in the portal."
+    )
     # And a large "toc" element of prose is the page's content, misnamed: it stays
     prose = "<p>" + "Leave is booked in the portal, <a href='/p'>here</a>. " * 5 + "</p>"
     misnamed = extract(

@@ -25,7 +25,7 @@ MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embed
 SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question whatever its terms
 NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks,
 NAME_CHARS = 4  # in a name's term of this many characters or more (ACL, KB, Go: acronyms and units, spelt out)
-NAMED_IN = 4  # a name the question uses must be in one of this many chunks ranked first (chat's default k)
+NAMED_IN = 4  # a name the question uses (a follow-up's term) must be in one of this many chunks ranked first
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def follows_up(lexical: LexicalIndex, question: str, passages: list[int]) -> boo
     """Whether a follow-up, searched together with the question before it, is about what was found.
 
     Its own terms must make MIN_KNOWN of its evidence in the model, and one of them must be in the
-    passages found (chunk ids), unless it has a single term or none ("How fast?", "下午呢？"): such a
+    chunks ranked first (ids: the NAMED_IN first, whatever k), unless it has a single term or none ("How fast?", "下午呢？"): such a
     question cannot stand alone at all. Otherwise any short off-topic question ("And is it going to
     rain tomorrow?") asked after an answered one would count as covered.
     """

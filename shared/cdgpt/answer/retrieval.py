@@ -89,6 +89,7 @@ class Results:
     evidence: Evidence  # the question's (with its context, if any)
     covered: bool = True  # False: the documents do not cover the question, and both lists are empty
     more_evidence: tuple[Evidence, ...] = ()  # the translations', in order
+    leading: tuple[int, ...] = ()  # the NAMED_IN chunks ranked first (ids), whatever k: relevance looks in them
 
 
 _cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
@@ -159,9 +160,9 @@ def retrieve(model: LoadedModel, query: str | Query, k: int, settings: Settings)
     results = search(model, query, k, lexical_weight(model, settings))
     evidence = (results.evidence, *results.more_evidence)
     covered = any(covers(e, model.embedder.provider, settings.min_score) for e in evidence)
-    if covered and (query.context is None or follows_up(model.lexical, query.question, [h.id for h in results.chunks])):
+    if covered and (query.context is None or follows_up(model.lexical, query.question, list(results.leading))):
         return results
-    return Results([], [], results.evidence, covered=False, more_evidence=results.more_evidence)
+    return Results([], [], results.evidence, False, results.more_evidence, results.leading)
 
 
 def lexical_weight(model: LoadedModel, settings: Settings) -> float:
@@ -200,7 +201,7 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
     evidence = [
         _evidence(model.lexical, text, cosine, first) for text, (_, cosine, _) in zip(texts, scores, strict=True)
     ]
-    return Results(*results, evidence[0], more_evidence=tuple(evidence[1:]))
+    return Results(*results, evidence[0], more_evidence=tuple(evidence[1:]), leading=tuple(first))
 
 
 def _evidence(lexical: LexicalIndex, text: str, cosine: np.ndarray, first: list[int]) -> Evidence:

@@ -2,8 +2,8 @@
 
 One walk over lxml's tree, linear in the page: text goes to a flat list of pieces, headings become
 markers in it, and chrome candidates, `<main>` and `role=main` are recorded as ranges of that list.
-Whether a candidate really is chrome (it must not hold half the page's text) is only known at the
-end, so ranges are dropped then, in one more pass over the list. Weaker names make chrome only an
+Whether a candidate really is chrome (under half the page's text, or mostly links) is only known at
+the end, so ranges are dropped then, in one more pass over the list. Weaker names make chrome only an
 element whose text is mostly links: a "sidebar" class (DocBook calls a boxed note in the text a
 sidebar), and the id of a section, link or span (often a heading's slug: "file-menu").
 """
@@ -14,7 +14,7 @@ import codecs
 import re
 from functools import lru_cache
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
@@ -43,7 +43,6 @@ BLOCK_TAGS = frozenset(
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 SLUG_TAGS = frozenset(["section", "a", "span"])  # whose id is often a heading's slug (a heading's is its anchor)
 VISIBLE_TEXT = ".//text()[not(ancestor::script or ancestor::style or ancestor::noscript or ancestor::template)]"
-LINK_TEXT = ".//a//text()[not(ancestor::script or ancestor::style)]"
 INLINE = frozenset(
     ["span", "code", "em", "strong", "b", "i", "u", "s", "small", "sub", "sup", "mark", "kbd", "samp", "var", "abbr",
      "cite", "q", "dfn", "time", "tt", "big", "font", "label", "bdi", "bdo", "wbr", "del", "ins", "data", "img", "a"]
@@ -61,7 +60,8 @@ WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the
 # What an element's end must undo; one small int per open element.
 STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td", "th", "title"})  # what a walk marks
 
-PLAIN, BLOCK, CELL, HEADING, SKIPPED, KIND = 0, 1, 2, 3, 4, 7
+PLAIN, BLOCK, CELL, HEADING, SKIPPED, LINK, KIND = 0, 1, 2, 3, 4, 5, 7
+WORD_CHAR = re.compile(r"\w")
 MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, MAYBE_FLAG, FLAGS = 8, 16, 32, 64, 128, 256, 504
 APART_FLAG = 512  # a `hidden` element: one of alternatives that a script shows (LibreOffice's "Command"/"Ctrl")
 NOT_CHROME, CHROME, MAYBE_CHROME = 0, 1, 2  # what class and id words say of an element
@@ -81,7 +81,7 @@ def _chrome_name(names: str) -> int:
 def _mostly_links(el) -> bool:
     """Whether links make at least half the element's visible text (a maybe-chrome element is chrome then)."""
     visible = len("".join("".join(el.xpath(VISIBLE_TEXT)).split()))
-    linked = len("".join("".join(el.xpath(LINK_TEXT)).split()))
+    linked = sum(len("".join("".join(a.itertext()).split())) for a in el.iterdescendants("a"))  # linear, unlike XPath
     return linked * 2 >= visible
 
 
@@ -162,11 +162,13 @@ class _Walk:
         self.articles = self.articles_seen = 0  # open <article>/<main> elements; how many began so far
         self.heading = -1  # where the open heading's text begins in `out`, -1 outside one
         self.level, self.own, self.inner, self.wrapper = 0, "", "", ""  # its level and candidate anchors
-        self.chrome: list[tuple[int, int, Any]] = []  # ranges of `out` (and their element) that `_kept` drops
+        self.chrome: list[tuple[int, int]] = []  # ranges of `out` that `_kept` drops
         self.main: tuple[int, int] | None = None
         self.role_main: tuple[int, int] | None = None
         self.plain_classes: set[str] = set()  # class attributes known not to name chrome
         self.open_maybe = 0  # open maybe-chrome elements (`_mostly_links` decides at their end)
+        self.links: list[tuple[int, int]] = []  # ranges of `out` that are a link's text (outermost links)
+        self.link_depth = self.link_begun = 0
 
     def run(self, root) -> tuple[str | None, list[Section]]:
         from lxml import etree
@@ -185,7 +187,11 @@ class _Walk:
             if el.tag in INLINE and self.heading < 0:  # the commonest start, inline: links, plainly classed markup
                 names = el.keys()
                 if not names or (INERT.issuperset(names) and ("class" not in names or el.get("class") in plain)):
-                    push(PLAIN)
+                    if el.tag == "a":
+                        self._open_link()
+                        push(LINK)
+                    else:
+                        push(PLAIN)
                     if text := el.text:
                         emit(text)
                     continue
@@ -202,6 +208,7 @@ class _Walk:
             stack.append(SKIPPED)
             return True
         cls = ident = role = None
+        hidden = False
         for name, value in el.items():
             if name == "class":
                 cls = value
@@ -211,17 +218,24 @@ class _Walk:
                 role = value
             elif name == "aria-hidden" and value == "true":
                 role = "navigation"  # hidden from readers: dropped like navigation
+            elif name == "hidden":
+                hidden = True
         if (  # inline markup with no id, no role, no chrome class
             tag in INLINE
             and ident is None
             and role is None
+            and not hidden
             and (cls is None or not _chrome_name(f"{cls} "))
             and len(stack) < MAX_DEPTH
             and (tag != "a" or self.heading < 0)
         ):
             if cls is not None and len(stack) < MAX_DEPTH // 2:  # later ones go by the quick path in `run`
                 self.plain_classes.add(cls)
-            stack.append(PLAIN)
+            if tag == "a":
+                self._open_link()
+                stack.append(LINK)
+            else:
+                stack.append(PLAIN)
             if text := el.text:
                 out.append(text)
             return False
@@ -249,6 +263,9 @@ class _Walk:
             if "".join(el.itertext()).strip() in PERMALINKS and (el.get("href") or "").startswith("#"):
                 stack.append(SKIPPED)  # the heading's link to itself (Node.js: "File system#")
                 return True
+        elif tag == "a":  # outside a heading: its text counts as links (`_kept`)
+            code = LINK
+            self._open_link()
         if tag == "main" or tag == "article":
             code |= ARTICLE_FLAG | (MAIN_FLAG if tag == "main" else 0)
             self.articles += 1
@@ -266,7 +283,7 @@ class _Walk:
             elif chrome == MAYBE_CHROME:
                 code |= MAYBE_FLAG
                 self.open_maybe += 1
-        if el.get("hidden") is not None:  # its text stands apart from its neighbours': "Command Ctrl"
+        if hidden:  # its text stands apart from its neighbours': "Command Ctrl"
             code |= APART_FLAG
             out.append(" ")
         if ident is not None and code & KIND != HEADING:  # a heading's own id is its anchor already
@@ -292,12 +309,21 @@ class _Walk:
             self.out.append(" | ")
         elif kind == HEADING:
             self._close_heading()
+        elif kind == LINK:
+            self.link_depth -= 1
+            if not self.link_depth:
+                self.links.append((self.link_begun, len(self.out)))
         if code & APART_FLAG:
             self.out.append(" ")
         if code & FLAGS:
             self._close_flagged(el, code)
         if tail := el.tail:
             self.out.append(tail)
+
+    def _open_link(self) -> None:
+        if not self.link_depth:
+            self.link_begun = len(self.out)
+        self.link_depth += 1
 
     def _title(self, head) -> None:
         found = head.find("title")
@@ -333,7 +359,7 @@ class _Walk:
             if _mostly_links(el):
                 code |= CHROME_FLAG
         if code & CHROME_FLAG and self.articles_seen == articles_seen:  # never one holding an article
-            self.chrome.append((begun, len(self.out), el))
+            self.chrome.append((begun, len(self.out)))
         if code & MAIN_FLAG and self.main is None:
             self.main = (begun, len(self.out))
         if code & ROLE_MAIN_FLAG and self.role_main is None:
@@ -345,19 +371,34 @@ class _Walk:
 
     def _kept(self) -> list[tuple[int, int]]:
         """Ranges of `out` to keep: the main region, without its chrome. Chrome that holds half the page's
-        text or more is dropped only when links make most of it (a site's table of contents beside a
-        short page) and some text is left: else its class or id misnamed the page's content."""
+        text or more is dropped only when links make most of its text (a site's table of contents beside
+        a short page) and words are left outside headings: else its class or id misnamed the content."""
         out = self.out
         sizes = [0, *accumulate(map(len, out))]  # characters before each piece
         half = sizes[-1] / 2
         start, end = self.main or self.role_main or (0, len(out))
-        chrome = [(s, e, el) for s, e, el in self.chrome if e > start and s < end]
-        small = [(s, e) for s, e, _ in chrome if sizes[e] - sizes[s] < half]
-        large = [(s, e) for s, e, el in chrome if sizes[e] - sizes[s] >= half and _mostly_links(el)]
-        kept = self._between(start, end, sorted(small + large)) if large else []
-        if any("".join(out[s:e]).strip() for s, e in kept):
+        chrome = [(s, e) for s, e in self.chrome if e > start and s < end]
+        drops = [(s, e) for s, e in chrome if sizes[e] - sizes[s] < half]
+        if len(drops) == len(chrome):
+            return self._between(start, end, sorted(drops))
+        solid, linked = self._solid_and_linked()
+        large = [(s, e) for s, e in chrome if sizes[e] - sizes[s] >= half]
+        large = [(s, e) for s, e in large if 2 * (linked[e] - linked[s]) >= solid[e] - solid[s]]
+        kept = self._between(start, end, sorted(drops + large))
+        headings = {mark[0] for mark in self.marks}
+        if any(i not in headings and WORD_CHAR.search(out[i]) for b, e in kept for i in range(b, e)):
             return kept
-        return self._between(start, end, sorted(small))
+        return self._between(start, end, sorted(drops))
+
+    def _solid_and_linked(self) -> tuple[list[int], list[int]]:
+        """Characters other than whitespace before each piece of `out`, in all pieces and in links' pieces."""
+        counts = [len("".join(piece.split())) for piece in self.out]
+        in_link = [0] * (len(counts) + 1)
+        for begun, ended in self.links:
+            in_link[begun] += 1
+            in_link[ended] -= 1
+        linked = [count if depth else 0 for count, depth in zip(counts, accumulate(in_link), strict=False)]
+        return [0, *accumulate(counts)], [0, *accumulate(linked)]
 
     @staticmethod
     def _between(start: int, end: int, drops: list[tuple[int, int]]) -> list[tuple[int, int]]:
