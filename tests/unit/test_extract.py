@@ -616,6 +616,73 @@ def test_hidden_alternatives_stay_apart():
     assert doc.text == "Hold down the Command Ctrl key."
 
 
+RST = """\
+.. _install-guide:
+
+Installing the agent
+====================
+
+.. contents::
+   :local:
+
+Run :program:`agentctl` with :option:`--enrol <agentctl --enrol>`, as ``root``; see
+`the VPN page <https://intranet/vpn>`_ and :ref:`proxies` [#f1]_. It is **required** on *every* laptop.
+
+.. note:: Laptops enrol once.
+
+   Desktops never do.
+
+.. versionadded:: 2.1
+   The ``--enrol`` flag.
+
+.. code-block:: shell
+   :caption: enrol.sh
+
+   agentctl --enrol **now** `x`
+
+.. toctree::
+   :maxdepth: 2
+
+   proxies
+   faq
+
+.. image:: agent.png
+   :alt: the agent's window
+
+.. autofunction:: agent.enrol
+
+.. This comment is for the editors.
+
+Proxies
+-------
+
+Set :envvar:`HTTPS_PROXY`::
+
+    export HTTPS_PROXY=http://proxy:3128
+"""
+
+
+def test_restructured_text_keeps_its_words_without_markup():
+    # Given a reStructuredText page with roles, links, admonitions, code, a table of contents and comments
+    doc = extract(RawDocument("guide.rst", RST.encode(), None, "guide.rst"))
+    # Then it has its titles and its words, without the markup
+    assert doc.title == "Installing the agent"
+    assert [s.headings for s in doc.sections] == [("Installing the agent",), ("Installing the agent", "Proxies")]
+    first, second = (s.text for s in doc.sections)
+    assert first.startswith(
+        "Run agentctl with --enrol, as root; see the VPN page and proxies. It is required on every laptop."
+    )
+    assert "Note: Laptops enrol once." in first and "Desktops never do." in first
+    assert "New in version 2.1: The --enrol flag." in first
+    # And code keeps its text as written, its directive's language and options go
+    assert "agentctl --enrol **now** `x`" in first and "shell" not in first and "enrol.sh" not in first
+    # And blocks without prose go: the table of contents, the toctree, the image, the comment, the target
+    for gone in ("maxdepth", "faq", "agent.png", "window", "editors", "install-guide", "local"):
+        assert gone not in first
+    assert "agent.enrol" in first  # an object's directive keeps its name
+    assert second == "Set HTTPS_PROXY:\n\nexport HTTPS_PROXY=http://proxy:3128"
+
+
 def test_publican_banner_and_page_navigation_are_dropped():
     # Given a Publican (DocBook) page: a download banner, navigation above and below that names the next page
     html = """<html><body><div id="banner"><a href="/get"><span>Download the ebook</span></a></div>

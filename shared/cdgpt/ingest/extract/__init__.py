@@ -18,7 +18,7 @@ EXTRACTION_VERSION = 5
 
 KINDS = {
     "text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",
-    "text/x-markdown": "markdown", "text/plain": "text", "application/pdf": "pdf",
+    "text/x-markdown": "markdown", "text/x-rst": "rst", "text/plain": "text", "application/pdf": "pdf",
     "text/csv": "csv", "text/tab-separated-values": "tsv", "application/json": "json",
     "application/x-ndjson": "jsonl", "application/jsonl": "jsonl", "application/epub+zip": "epub",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
@@ -28,7 +28,7 @@ KINDS = {
 }  # fmt: skip
 EXTENSIONS = {
     ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
-    ".txt": "text", ".text": "text", ".rst": "text", ".pdf": "pdf", ".csv": "csv", ".tsv": "tsv",
+    ".txt": "text", ".text": "text", ".rst": "rst", ".pdf": "pdf", ".csv": "csv", ".tsv": "tsv",
     ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".docx": "docx", ".pptx": "pptx",
     ".xlsx": "xlsx", ".odt": "odt", ".epub": "epub",
 }  # fmt: skip
@@ -111,6 +111,10 @@ def _read(kind: str, raw: Raw, charset: str | None, budget: Budget) -> tuple[str
         if kind == "jsonl":
             return None, records.json_lines_sections(text, name)
         return None, records.csv_sections(text, name, "\t" if kind == "tsv" else None)
+    if kind == "rst":
+        from cdgpt.ingest.extract.rst import restructured_text
+
+        return restructured_text(text)
     return markdown(text) if kind == "markdown" else plain_text(text)
 
 
