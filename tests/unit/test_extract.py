@@ -683,6 +683,25 @@ def test_restructured_text_keeps_its_words_without_markup():
     assert second == "Set HTTPS_PROXY:\n\nexport HTTPS_PROXY=http://proxy:3128"
 
 
+@pytest.mark.parametrize(
+    ("rst", "text"),
+    [
+        ("Note [1]_.\n\n.. [1] Footnote one text.", "Note.\n\nFootnote one text."),
+        ("The |project| tool.\n\n.. |project| replace:: Frobnicator", "The Frobnicator tool."),
+        ("\\*args and \\*\\*kwargs, \\*note\\*", "*args and **kwargs, *note*"),
+        ("..\n\n   A quote after an empty comment.", "A quote after an empty comment."),
+        ("``*.py`` and ``**text**``, ``[1]_``", "*.py and **text**, [1]_"),  # literals as written
+        ("Don`t.\n\nSee `the guide <http://g>`_ now.", "Don`t.\n\nSee the guide now."),  # not across paragraphs
+        (
+            ":orphan:\n\nSee tracker_ and `docs`__.\n\n__ https://x\n\n.. only:: html\n\n   Only here.",
+            "See tracker and docs.\n\nOnly here.",
+        ),
+    ],
+)
+def test_restructured_text_footnotes_substitutions_escapes_and_references(rst, text):
+    assert extract(RawDocument("p.rst", rst.encode(), None, "p.rst")).text == text
+
+
 def test_publican_banner_and_page_navigation_are_dropped():
     # Given a Publican (DocBook) page: a download banner, navigation above and below that names the next page
     html = """<html><body><div id="banner"><a href="/get"><span>Download the ebook</span></a></div>

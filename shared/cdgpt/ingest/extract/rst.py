@@ -1,9 +1,10 @@
 """reStructuredText (Sphinx and docutils sources): its words without markup, under its underlined titles.
 
-Roles, literals, links and emphasis keep their text (":func:`os.walk`" is "os.walk", "`the guide <u>`_" is
-"the guide"); admonitions keep a label ("Note:", "Deprecated since version 3.2:"); directives that hold
-no prose (toctree, include, image, index, raw), comments and link targets go with their blocks; a
-directive's options go. Line by line and with linear patterns: the text is untrusted.
+Roles, literals, links, emphasis and substitutions keep their text (":func:`os.walk`" is "os.walk",
+"`the guide <u>`_" is "the guide"); admonitions keep a label ("Note:", "Deprecated since version 3.2:");
+footnotes keep their text; directives that hold no prose (toctree, include, image, index, raw),
+comments and link targets go with their blocks; a directive's options go; code stays as written.
+Line by line, then paragraph by paragraph, with linear patterns: the text is untrusted.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import re
 from collections.abc import Iterator
 
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.text import plain_text
+from cdgpt.ingest.extract.text import UNDERLINE, plain_text
 
 EXPLICIT = re.compile(r"^([ \t]*)\.\.(?:[ \t]+|$)(.*)$")  # ".. name:: argument", ".. _target:", ".. comment"
 DIRECTIVE = re.compile(r"([\w][\w:.+-]*)::(?:[ \t]+(.*))?$")
+FOOTNOTE = re.compile(r"\[(?:#[\w-]*|\*|\d+|[A-Za-z][\w.-]*)\](?:[ \t]+(.*))?$")  # ".. [1] text", ".. [CIT] text"
+SUBSTITUTION = re.compile(r"^[ \t]*\.\.[ \t]+\|([^|\n]{1,60})\|[ \t]+replace::[ \t]*(.*)$", re.MULTILINE)
 OPTION = re.compile(r"[ \t]+:[\w][\w .-]*:(?:[ \t]|$)")  # ":maxdepth: 2" under a directive
+PAGE_FIELD = re.compile(r":(?:orphan|tocdepth|nocomments|nosearch):")  # Sphinx's metadata atop a page
+ANONYMOUS_TARGET = re.compile(r"[ \t]*__[ \t]")  # "__ https://..."
 # Directives whose block holds no prose of the page: it goes whole.
 NO_PROSE = frozenset(
     ["toctree", "include", "literalinclude", "raw", "image", "index", "meta", "highlight", "contents",
@@ -34,42 +39,52 @@ VERSIONS = {
     "deprecated": "Deprecated since version",
 }
 CODE = frozenset(["code-block", "code", "sourcecode", "doctest", "testcode", "testoutput", "parsed-literal"])
-ROLE = re.compile(r":[\w][\w.+:-]{0,40}:`([^`]*)`")  # :ref:`text <target>`, :py:func:`~os.walk` (bounded: linear)
-LITERAL = re.compile(r"``([^`]+)``")
-LINK = re.compile(r"`([^`]+)`_{0,2}")  # `text <url>`_, `text`_, `interpreted text`
+NO_ARGUMENT = CODE | {"figure", "only", "ifconfig"}  # a language, an image, a condition: not prose
+# One pass over a paragraph: each span of markup is read once, a literal's text as written.
+INLINE = re.compile(
+    r"\\(?P<escaped>.)"
+    r"|``(?P<literal>[^`]+)``"
+    r"|:[\w][\w.+:-]{0,40}:`(?P<role>[^`]*)`"  # :ref:`text <target>`, :py:func:`~os.walk` (bounded: linear)
+    r"|`(?P<link>[^`]+)`_{0,2}"  # `text <url>`_, `text`_, `interpreted text`
+    r"|\*\*(?P<strong>[^*]+)\*\*"
+    r"|(?<![\w*])\*(?P<emphasis>[^*\s][^*]*)\*(?![\w*])"
+    r"|\|(?P<substitution>[^|\s][^|\n]{0,59})\|_{0,2}"
+    r"|[ \t]?\[(?:#[\w-]*|\*|\d+|[A-Za-z][\w.-]*)\]_"  # a footnote or citation reference: [1]_, [#note]_
+    r"|(?<=[A-Za-z0-9])_{1,2}(?!\w)",  # a named reference: tracker_
+    re.DOTALL,
+)
 TARGET = re.compile(r"<[^<>]*>$")  # a reference's "<url>" or a role's "<target>"
-STRONG = re.compile(r"\*\*([^*]+)\*\*")
-EMPHASIS = re.compile(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])")
-NOTE_REFERENCE = re.compile(r"[ \t]?\[(?:#[\w-]*|\*|\d+|[A-Za-z][\w.-]*)\]_")  # [1]_, [#note]_, [CIT2002]_
 LITERAL_MARK = re.compile(r"::[ \t]*$")  # "as follows::" before a literal block
-BLOCKS = re.compile(r"(\n[ \t]*\n)")  # inline markup may span the lines of a paragraph, not paragraphs
 
 
 def restructured_text(text: str) -> tuple[str | None, list[Section]]:
+    substitutions = {name.strip(): value.strip() for name, value in SUBSTITUTION.findall(text)}
     pieces: list[str] = []
-    prose: list[str] = []
+    run: list[str] = []  # lines of one paragraph, whose inline markup is read together
     for line, literal in _lines(text):
-        if literal:  # code keeps its backticks and asterisks
-            if prose:
-                pieces.append(_inline("\n".join(prose)))
-                prose.clear()
-            pieces.append(line)
-        else:
-            prose.append(line)
-    pieces.append(_inline("\n".join(prose)))
+        if not literal and line.strip() and not UNDERLINE.fullmatch(line.strip()):
+            run.append(line)
+            continue
+        if run:
+            pieces.append(_inline("\n".join(run), substitutions))
+            run.clear()
+        pieces.append(line)  # code, a blank line or a title's adornment, as written
+    if run:
+        pieces.append(_inline("\n".join(run), substitutions))
     return plain_text("\n".join(pieces))
 
 
 def _lines(text: str) -> Iterator[tuple[str, bool]]:
     """The text's lines without explicit markup and literal-block marks, each with whether it is code."""
     skip_below: int | None = None  # the indent of a block going whole: lines indented deeper go too
+    skip_to_blank = False  # an empty comment ("..") ends at a blank line
     options_below: int | None = None  # a directive's indent, while its options may follow
     literal_below: int | None = None  # the indent of the line before a literal block, while in it
     for line in text.splitlines():
         indent = len(line) - len(line.lstrip(" \t"))
         blank = not line.strip()
         if skip_below is not None:
-            if blank or indent > skip_below:
+            if (blank and not skip_to_blank) or (not blank and indent > skip_below):
                 continue
             skip_below = None
         if options_below is not None:
@@ -83,14 +98,20 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
             literal_below = None
         explicit = EXPLICIT.match(line)
         if explicit is None:
+            if PAGE_FIELD.match(line) or ANONYMOUS_TARGET.match(line):
+                continue
             if LITERAL_MARK.search(line):
                 literal_below = indent
             yield ("" if line.strip() == "::" else LITERAL_MARK.sub(":", line)), False
             continue
-        directive = DIRECTIVE.match(explicit.group(2))
+        body = explicit.group(2)
+        if footnote := FOOTNOTE.match(body):
+            yield explicit.group(1) + (footnote.group(1) or ""), False
+            continue
+        directive = DIRECTIVE.match(body)
         name = directive.group(1).lower() if directive else ""
         if directive is None or name in NO_PROSE:
-            skip_below = indent  # a comment, a target, a substitution or a directive without prose
+            skip_below, skip_to_blank = indent, not body  # a comment, a target, a substitution, no prose
             continue
         options_below = indent
         if name in CODE:
@@ -100,23 +121,30 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
 
 def _directive_line(name: str, argument: str) -> str:
     """What a directive's own line shows: a label and its argument (a title, a version, an object's
-    signature: ".. confval:: project"), or nothing for code's language and a figure's image."""
+    signature: ".. confval:: project"), or nothing for code's language, a figure's image, a condition."""
     if name in LABELS:
         return f"{LABELS[name]}: {argument}".rstrip()
     if name in VERSIONS:
         return f"{VERSIONS[name]} {argument}:"
-    return "" if name in CODE or name == "figure" else argument
+    return "" if name in NO_ARGUMENT else argument
 
 
-def _inline(line: str) -> str:
-    line = LITERAL.sub(r"\1", line)
-    line = ROLE.sub(lambda m: _shown(m.group(1)).lstrip("~!"), line)
-    line = LINK.sub(lambda m: _shown(m.group(1)), line)
-    line = STRONG.sub(r"\1", line)
-    line = EMPHASIS.sub(r"\1", line)
-    return NOTE_REFERENCE.sub("", line)
+def _inline(text: str, substitutions: dict[str, str]) -> str:
+    def shown(match: re.Match[str]) -> str:
+        kind, value = match.lastgroup, match.group(match.lastgroup or 0)
+        if kind in ("escaped", "literal", "strong", "emphasis"):
+            return value
+        if kind == "substitution":
+            return substitutions.get(value.strip(), "")  # an image's substitution shows no words
+        if kind == "role":
+            return _without_target(value).lstrip("~!")
+        if kind == "link":
+            return _without_target(value)
+        return ""  # a footnote reference, a named reference's underscore
+
+    return INLINE.sub(shown, text)
 
 
-def _shown(text: str) -> str:
+def _without_target(text: str) -> str:
     """A reference's text without its target: "the guide <https://...>" is "the guide"."""
     return TARGET.sub("", text).rstrip() or text
