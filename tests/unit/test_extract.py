@@ -606,6 +606,20 @@ def test_a_table_of_contents_larger_than_a_short_page_is_dropped_unless_it_is_al
     assert "booked in the portal" in misnamed.text
 
 
+def test_links_above_the_first_heading_go_and_prose_above_it_stays():
+    # Given a page whose site name and breadcrumbs stand above its title, in elements no class names
+    crumbs = '<p>Acme Server 2.4</p><div id="path"><a href="/">Acme</a> &gt; <a href="/docs">Documentation</a> &gt; <a href="/docs/howto">How-To</a></div>'
+    page = f"<html><body>{crumbs}<h1>Tutorial</h1><p>Enable the module first.</p></body></html>"
+    # When it is extracted
+    doc = extract(RawDocument("p.html", page.encode(), "text/html", "p.html"))
+    # Then the page starts at its title
+    assert [(s.headings, s.text) for s in doc.sections] == [(("Tutorial",), "Enable the module first.")]
+    # And prose above the first heading stays, even with a link in it
+    intro = '<p>This guide, written by the <a href="/ops">operations team</a>, covers the server.</p>'
+    page = f"<html><body>{intro}<h1>Tutorial</h1><p>Enable the module first.</p></body></html>"
+    assert "written by the operations team" in extract(RawDocument("p.html", page.encode(), "text/html", "p.html")).text
+
+
 def test_hidden_alternatives_stay_apart():
     # Given LibreOffice's help: the Mac and the default key name, both hidden until a script shows one
     html = """<html><body><p>Hold down the <span class="switchinline"><span hidden="true" id="MAC1" class="MAC">Command</span><span

@@ -390,6 +390,24 @@ class _Walk:
             return kept
         return self._between(start, end, sorted(drops))
 
+    def _without_link_preamble(self, kept: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The ranges without the text before the page's first heading when links make most of it: a site's
+        name, breadcrumbs and menus above the title, which no class named (the Apache manual's)."""
+        out = self.out
+        first = next((mark[0] for mark in self.marks if any(b <= mark[0] < e for b, e in kept)), None)
+        if first is None:
+            return kept
+        linking = {i for begun, ended in self.links if begun < first for i in range(begun, min(ended, first))}
+        solid = linked = 0
+        for b, e in kept:
+            for i in range(b, min(e, first)):
+                count = len("".join(out[i].split()))
+                solid += count
+                linked += count if i in linking else 0
+        if not solid or 2 * linked < solid:
+            return kept
+        return [(max(b, first), e) for b, e in kept if e > first]
+
     def _solid_and_linked(self) -> tuple[list[int], list[int]]:
         """Characters other than whitespace before each piece of `out`, in all pieces and in links' pieces."""
         counts = [len("".join(piece.split())) for piece in self.out]
@@ -429,7 +447,7 @@ class _Walk:
         marks = iter(self.marks)
         none = (len(out), 0, "", None)
         mark, level, text, anchor_of = next(marks, none)
-        for begin, finish in self._kept():
+        for begin, finish in self._without_link_preamble(self._kept()):
             while mark < begin:  # a heading in a dropped range
                 mark, level, text, anchor_of = next(marks, none)
             while mark < finish:  # a heading inside this range: the text before it ends a section
