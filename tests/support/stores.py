@@ -18,17 +18,22 @@ from cdgpt.settings import get_settings
 
 def atomic_moto_puts(monkeypatch) -> None:
     """S3 checks a conditional PUT's precondition and writes in one step; moto checks, then writes, so two
-    racing threads could both pass. One lock around moto's PUT handler makes it atomic, as S3's is."""
+    racing threads could both pass. And S3 replaces an object whole under a GET; moto closes the old
+    object's buffer while a racing GET may still read it ("I/O operation on closed file"). One lock
+    around moto's PUT and GET handlers makes both atomic, as S3's are."""
     from moto.s3.responses import S3Response
 
-    lock = threading.Lock()
-    put_object = S3Response.put_object
+    lock = threading.RLock()
 
-    def atomic(self):
-        with lock:
-            return put_object(self)
+    def atomic(handler):
+        def locked(self):
+            with lock:
+                return handler(self)
 
-    monkeypatch.setattr(S3Response, "put_object", atomic)
+        return locked
+
+    monkeypatch.setattr(S3Response, "put_object", atomic(S3Response.put_object))
+    monkeypatch.setattr(S3Response, "get_object", atomic(S3Response.get_object))
 
 
 @pytest.fixture
