@@ -85,6 +85,19 @@ def _mostly_links(el) -> bool:
     return linked * 2 >= visible
 
 
+def _first_inside(pieces: list[int], ranges: list[tuple[int, int]]) -> int | None:
+    """The first of the pieces (ascending) inside one of the ranges (sorted, apart): one pass over both."""
+    j = 0
+    for piece in pieces:
+        while j < len(ranges) and ranges[j][1] <= piece:
+            j += 1
+        if j == len(ranges):
+            return None
+        if ranges[j][0] <= piece:
+            return piece
+    return None
+
+
 def _page_title(title: str | None, h1: str | None) -> str | None:
     """The page's title without its site's name ("File system | Node.js v18 Documentation"): its first
     h1 when the title is that heading and a separator and more; else the title, or the h1 without one."""
@@ -394,7 +407,7 @@ class _Walk:
         """The ranges without the text before the page's first heading when links make most of it: a site's
         name, breadcrumbs and menus above the title, which no class named (the Apache manual's)."""
         out = self.out
-        first = next((mark[0] for mark in self.marks if any(b <= mark[0] < e for b, e in kept)), None)
+        first = _first_inside([mark[0] for mark in self.marks], kept)
         if first is None:
             return kept
         linking = {i for begun, ended in self.links if begun < first for i in range(begun, min(ended, first))}
