@@ -200,11 +200,7 @@ class _Walk:
             if el.tag in INLINE and self.heading < 0:  # the commonest start, inline: links, plainly classed markup
                 names = el.keys()
                 if not names or (INERT.issuperset(names) and ("class" not in names or el.get("class") in plain)):
-                    if el.tag == "a":
-                        self._open_link()
-                        push(LINK)
-                    else:
-                        push(PLAIN)
+                    push(self._open_link() if el.tag == "a" else PLAIN)
                     if text := el.text:
                         emit(text)
                     continue
@@ -244,11 +240,7 @@ class _Walk:
         ):
             if cls is not None and len(stack) < MAX_DEPTH // 2:  # later ones go by the quick path in `run`
                 self.plain_classes.add(cls)
-            if tag == "a":
-                self._open_link()
-                stack.append(LINK)
-            else:
-                stack.append(PLAIN)
+            stack.append(self._open_link() if tag == "a" else PLAIN)
             if text := el.text:
                 out.append(text)
             return False
@@ -277,8 +269,7 @@ class _Walk:
                 stack.append(SKIPPED)  # the heading's link to itself (Node.js: "File system#")
                 return True
         elif tag == "a":  # outside a heading: its text counts as links (`_kept`)
-            code = LINK
-            self._open_link()
+            code = self._open_link()
         if tag == "main" or tag == "article":
             code |= ARTICLE_FLAG | (MAIN_FLAG if tag == "main" else 0)
             self.articles += 1
@@ -333,10 +324,12 @@ class _Walk:
         if tail := el.tail:
             self.out.append(tail)
 
-    def _open_link(self) -> None:
+    def _open_link(self) -> int:
+        """Start a link's range (unless inside another link); its code, LINK."""
         if not self.link_depth:
             self.link_begun = len(self.out)
         self.link_depth += 1
+        return LINK
 
     def _title(self, head) -> None:
         found = head.find("title")
@@ -406,28 +399,26 @@ class _Walk:
     def _without_link_preamble(self, kept: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The ranges without the text before the page's first heading when links make most of it: a site's
         name, breadcrumbs and menus above the title, which no class named (the Apache manual's)."""
-        out = self.out
         first = _first_inside([mark[0] for mark in self.marks], kept)
         if first is None:
             return kept
-        linking = {i for begun, ended in self.links if begun < first for i in range(begun, min(ended, first))}
-        solid = linked = 0
-        for b, e in kept:
-            for i in range(b, min(e, first)):
-                count = len("".join(out[i].split()))
-                solid += count
-                linked += count if i in linking else 0
+        solid_before, linked_before = self._solid_and_linked(first)
+        above = [(b, min(e, first)) for b, e in kept if b < first]
+        solid = sum(solid_before[e] - solid_before[b] for b, e in above)
+        linked = sum(linked_before[e] - linked_before[b] for b, e in above)
         if not solid or 2 * linked < solid:
             return kept
         return [(max(b, first), e) for b, e in kept if e > first]
 
-    def _solid_and_linked(self) -> tuple[list[int], list[int]]:
-        """Characters other than whitespace before each piece of `out`, in all pieces and in links' pieces."""
-        counts = [len("".join(piece.split())) for piece in self.out]
+    def _solid_and_linked(self, upto: int | None = None) -> tuple[list[int], list[int]]:
+        """Characters other than whitespace before each piece of `out` (of its first `upto` pieces), in all
+        pieces and in links' pieces."""
+        counts = [len("".join(piece.split())) for piece in self.out[:upto]]
         in_link = [0] * (len(counts) + 1)
         for begun, ended in self.links:
-            in_link[begun] += 1
-            in_link[ended] -= 1
+            if begun < len(counts):
+                in_link[begun] += 1
+                in_link[min(ended, len(counts))] -= 1
         linked = [count if depth else 0 for count, depth in zip(counts, accumulate(in_link), strict=False)]
         return [0, *accumulate(counts)], [0, *accumulate(linked)]
 
