@@ -9,8 +9,8 @@ Chinese question's bigrams across word boundaries, "着显", are terms no model 
 lacks (Homebrew, XLOOKUP: `terms.name_terms`) is not paraphrased: only a higher cosine still covers such
 a question (a name can be paraphrased too: BitTorrent as peer-to-peer), and only the sure cosine one
 whose name none of the first chunks ranked holds (a large manual names GitHub, but not on the pages a
-question about GitHub Actions finds). The values were set on the development halves of the evaluation sets and their off-topic
-questions (benchmarks/eval/README.md).
+question about GitHub Actions finds). The values were set on the development halves of the evaluation
+sets and their off-topic questions (benchmarks/eval/README.md).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from cdgpt.index.terms import tokenize
 MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best cosine below which nothing is relevant
 MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embedder)
 SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question whatever its terms
-NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks,
+NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks
 NAME_CHARS = 4  # in a name's term of this many characters or more (ACL, KB, Go: acronyms and units, spelt out)
 NAMED_IN = 4  # a name the question uses (a follow-up's term) must be in one of this many chunks ranked first
 
@@ -53,9 +53,9 @@ def follows_up(lexical: LexicalIndex, question: str, passages: list[int]) -> boo
     """Whether a follow-up, searched together with the question before it, is about what was found.
 
     Its own terms must make MIN_KNOWN of its evidence in the model, and one of them must be in the
-    chunks ranked first (ids: the NAMED_IN first, whatever k), unless it has a single term or none ("How fast?", "下午呢？"): such a
-    question cannot stand alone at all. Otherwise any short off-topic question ("And is it going to
-    rain tomorrow?") asked after an answered one would count as covered.
+    chunks ranked first (ids: the NAMED_IN first, whatever k), unless it has a single term or none
+    ("How fast?", "下午呢？"): such a question cannot stand alone at all. Otherwise any short off-topic
+    question ("And is it going to rain tomorrow?") asked after an answered one would count as covered.
     """
     terms = list(dict.fromkeys(tokenize(question, question=True)))
     if len(terms) <= 1:
