@@ -716,6 +716,19 @@ def test_restructured_text_footnotes_substitutions_escapes_and_references(rst, t
     assert extract(RawDocument("p.rst", rst.encode(), None, "p.rst")).text == text
 
 
+def test_restructured_text_tables_are_rows_of_cells_without_borders():
+    # Given a grid table and a simple table (its last column longer than its border, a cell with markup)
+    grid = "+-------+-------+\n| Plan  | Cost  |\n+=======+=======+\n| Basic | £10   |\n+-------+-------+\n"
+    simple = "=====  =====\nPlan   Cost\n=====  =====\nPro    ``£25`` a month\n=====  =====\n"
+    rst = f"Prices\n======\n\n{grid}\n{simple}\nThen text.\n\n::\n\n   =====  =====\n   code   stays\n"
+    # When it is extracted
+    doc = extract(RawDocument("p.rst", rst.encode(), None, "p.rst"))
+    # Then each row is its cells, without borders, and a table inside a literal block stays as written
+    assert doc.sections[0].text == (
+        "Plan | Cost\n\nBasic | £10\n\nPlan | Cost\n\nPro | £25 a month\n\nThen text.\n\n===== ===== code stays"
+    )
+
+
 def test_publican_banner_and_page_navigation_are_dropped():
     # Given a Publican (DocBook) page: a download banner, navigation above and below that names the next page
     html = """<html><body><div id="banner"><a href="/get"><span>Download the ebook</span></a></div>

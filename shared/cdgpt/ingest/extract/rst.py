@@ -4,6 +4,7 @@ Roles, literals, links, emphasis and substitutions keep their text (":func:`os.w
 "`the guide <u>`_" is "the guide"); admonitions keep a label ("Note:", "Deprecated since version 3.2:");
 footnotes keep their text; directives that hold no prose (toctree, include, image, index, raw),
 comments and link targets go with their blocks; a directive's options go; code stays as written.
+A table's borders go: each row is a paragraph of its cells, separated by " | ".
 Line by line, then paragraph by paragraph, with linear patterns: the text is untrusted.
 """
 
@@ -55,6 +56,9 @@ INLINE = re.compile(
 )
 TARGET = re.compile(r"<[^<>]*>$")  # a reference's "<url>" or a role's "<target>"
 LITERAL_MARK = re.compile(r"::[ \t]*$")  # "as follows::" before a literal block
+GRID_BORDER = re.compile(r"[ \t]*\+(?:[-=]+\+)+[ \t]*$")  # "+-----+-----+" of a grid table
+SIMPLE_BORDER = re.compile(r"[ \t]*=+(?:[ \t]+=+)+[ \t]*$")  # "=====  =====" of a simple table
+COLUMN = re.compile(r"=+")
 
 
 def restructured_text(text: str) -> tuple[str | None, list[Section]]:
@@ -80,6 +84,7 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
     skip_to_blank = False  # an empty comment ("..") ends at a blank line
     options_below: int | None = None  # a directive's indent, while its options may follow
     literal_below: int | None = None  # the indent of the line before a literal block, while in it
+    columns: list[tuple[int, int]] | None = None  # a simple table's column spans, while in it
     for line in text.splitlines():
         indent = len(line) - len(line.lstrip(" \t"))
         blank = not line.strip()
@@ -96,6 +101,19 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
                 yield line, True
                 continue
             literal_below = None
+        if GRID_BORDER.match(line):
+            yield "", False
+            continue
+        if SIMPLE_BORDER.match(line):
+            columns = [match.span() for match in COLUMN.finditer(line)]
+            yield "", False
+            continue
+        if columns is not None:
+            if not blank:
+                yield _simple_row(line, columns), False
+                yield "", False
+                continue
+            columns = None
         explicit = EXPLICIT.match(line)
         if explicit is None:
             if PAGE_FIELD.match(line) or ANONYMOUS_TARGET.match(line):
@@ -117,6 +135,13 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
         if name in CODE:
             literal_below = indent
         yield explicit.group(1) + _directive_line(name, directive.group(2) or ""), False
+
+
+def _simple_row(line: str, columns: list[tuple[int, int]]) -> str:
+    """A simple table's row as its cells: each column's span of the line, the last one to the line's end."""
+    starts = [start for start, _ in columns][1:] + [len(line)]
+    cells = (line[start:end].strip() for (start, _), end in zip(columns, starts, strict=True))
+    return " | ".join(cell for cell in cells if cell)
 
 
 def _directive_line(name: str, argument: str) -> str:
