@@ -3,7 +3,8 @@
 # set with the configured embedder, then runs `cdgpt eval` on one half of its questions together with
 # the off-topic questions of its language (the same half of those). Then the follow-up sets: questions
 # asked after another one (each case carries its history), on the Debian sets and on samples/handbook; and
-# the Chinese Debian questions asked of the English Debian model (cross-lingual, without a language model).
+# the Chinese Debian questions asked of the English Debian model (cross-lingual, without a language model);
+# and the facts that extractive answers must quote, on samples/handbook and the Writer pages.
 # Each set but the handbook is also asked questions about other software and services (off-topic in its domain).
 #
 #   usage: benchmarks/eval-sets.sh [SET ...]         (default: all nine sets, and the follow-ups)
@@ -34,6 +35,11 @@ for name in "${sets[@]}"; do
             -e 's#\.zh-cn\.html#.en.html#' benchmarks/eval/debian-zh.jsonl > "$CDGPT_DATA_DIR/crosslingual.jsonl"
         "$CDGPT" eval --model debian-en --split "$SPLIT" ${EVAL_ARGS:-} \
             "$CDGPT_DATA_DIR/crosslingual.jsonl" benchmarks/eval/offtopic-zh.jsonl | tail -n 1
+    fi
+    answers="benchmarks/eval/answers-$name.jsonl"  # the facts each extractive answer must quote
+    if [ -f "$answers" ]; then
+        echo -n "extractive answers, "
+        "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} "$answers" | tail -n 1
     fi
     followups="benchmarks/eval/followup-$name.jsonl"
     if [ -f "$followups" ]; then

@@ -25,7 +25,7 @@ SUMMARY = re.compile(
 )
 REPORT_KEYS = {
     "model_name", "questions", "k", "recall_at_1", "recall_at_k", "mrr", "wrongly_refused",
-    "off_topic_questions", "not_covered", "misses", "answers",
+    "off_topic_questions", "not_covered", "misses", "answers", "questions_with_facts", "facts_quoted", "fact_misses",
 }  # fmt: skip
 
 
@@ -189,6 +189,36 @@ def test_off_topic_questions_alone_report_the_not_covered_rate(handbook, capsys,
     assert report["questions"] == 0 and report["recall_at_1"] is None and report["wrongly_refused"] is None
     assert report["off_topic_questions"] == 2 and report["not_covered"] == 1.0
     assert [a["sources"] for a in report["answers"]] == [[], []]
+
+
+def test_expected_facts_are_checked_in_the_extractive_answer_chat_gives(handbook, capsys, tmp_path):
+    # Given a question whose answer the handbook quotes, and one fact it never says
+    file = write_cases(
+        tmp_path / "facts.jsonl",
+        {"question": LEAVE_QUESTION, "expected_source": LEAVE, "expected_facts": ["25  DAYS"]},
+        {"question": PASSWORD_QUESTION, "expected_source": "it-and-security.html", "expected_facts": ["9 characters"]},
+        {"question": "Who won the 1998 FIFA World Cup final?", "expected_source": None},
+    )
+    # When they are evaluated
+    code, out, err = run(capsys, "eval", "--model", handbook, file)
+    # Then the fact found (case and spacing aside) counts, and the missing one is listed with its question
+    assert code == 0 and err == ""
+    assert f"answer misses '9 characters': {PASSWORD_QUESTION}\n" in out
+    assert out.rstrip("\n").endswith("facts quoted 0.500 of 2  off-topic 1: not covered 1.000")
+    report = json.loads(run(capsys, "eval", "--model", handbook, "--json", file)[1])
+    assert report["questions_with_facts"] == 2 and report["facts_quoted"] == 0.5
+    (miss,) = report["fact_misses"]
+    # And the answer checked is the one chat gives
+    from cdgpt.answer.answering import chat
+
+    assert miss["answer"] == chat(handbook, PASSWORD_QUESTION)["answer"] and "14 characters" in miss["answer"]
+
+
+@pytest.mark.parametrize("facts", ['"25 days"', '["25 days", ""]', '[25]'])
+def test_expected_facts_must_be_a_list_of_strings(in_repo, capsys, tmp_path, facts):
+    file = write_cases(tmp_path / "bad.jsonl", f'{{"question": "Q?", "expected_source": "a.md", "expected_facts": {facts}}}')
+    code, out, err = run(capsys, "eval", "--model", "handbook", file)
+    assert code == 1 and only_error_line(err) == f"error: {file}:1: expected_facts must be a list of non-empty strings"
 
 
 def test_an_empty_file_is_an_error(in_repo, capsys, tmp_path):

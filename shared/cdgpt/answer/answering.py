@@ -67,6 +67,11 @@ def check_history(history: object) -> list[str]:
     return history
 
 
+def source_numbers(documents: list[Hit]) -> dict[str, int]:
+    """Each listed source's citation number: [n] cites sources[n-1]."""
+    return {h.chunk["source"]: n for n, h in enumerate(documents, start=1)}
+
+
 def extractive_answer(
     question: str, hits: list[Hit], numbers: dict[str, int], model: LoadedModel, limit: int = 3
 ) -> str:
@@ -203,7 +208,7 @@ def _chat(
     query = search_query(question, history, model, settings)  # what `cdgpt eval` measures, with the same history
     results = retrieve(model, query, settings.top_k, settings)
     relevant, documents = results.chunks, results.documents  # both empty when not covered
-    numbers = {h.chunk["source"]: n for n, h in enumerate(documents, start=1)}  # [n] cites sources[n-1]
+    numbers = source_numbers(documents)
     if relevant and settings.answer_mode == "llm":
         answer = llm_answer(question, relevant, numbers, history, model.manifest.prompt, settings, template, on_token)
     else:

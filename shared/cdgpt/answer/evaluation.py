@@ -3,18 +3,20 @@
 Each question goes through what chat answers from, with chat's settings (`search_query` with the
 case's history, then `retrieve`): the documents measured are exactly the sources chat lists. A
 question whose expected source is null is off-topic: chat should answer that the documents do not
-cover it. A case may carry the conversation before it ("history"), as a follow-up question does.
+cover it. A case may carry the conversation before it ("history"), as a follow-up question does, and the facts
+its answer must quote ("expected_facts"): the extractive answer chat gives is checked for each.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cdgpt.answer.answering import check_history
+from cdgpt.answer.answering import check_history, extractive_answer, source_numbers
 from cdgpt.answer.queries import search_query
 from cdgpt.answer.retrieval import load_model, retrieve
 from cdgpt.errors import InvalidRequest
@@ -30,6 +32,7 @@ class Case:
     question: str
     expected_source: str | None  # None: off-topic, the documents do not answer it
     history: tuple[str, ...] = ()  # the conversation before the question ("Human: ...", "Bot: ...")
+    facts: tuple[str, ...] = ()  # short passages of the page that the extractive answer must quote
 
 
 def split_of(question: str) -> Split:
@@ -39,7 +42,8 @@ def split_of(question: str) -> Split:
 
 def load_cases(path: Path, split: Split | None = None) -> list[Case]:
     """JSON lines of {"question", "expected_source"} (null for an off-topic question), and optionally
-    "history" (a list of "Human: ..." and "Bot: ..." strings), of one split or all."""
+    "history" (a list of "Human: ..." and "Bot: ..." strings) and "expected_facts" (a list of strings),
+    of one split or all."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -57,12 +61,15 @@ def load_cases(path: Path, split: Split | None = None) -> list[Case]:
                 raise TypeError("question and expected_source must be strings")
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidRequest(f'{path}:{number}: expected {{"question", "expected_source"}}') from exc
+        facts = item.get("expected_facts", [])
+        if not isinstance(facts, list) or not all(isinstance(fact, str) and fact.strip() for fact in facts):
+            raise InvalidRequest(f"{path}:{number}: expected_facts must be a list of non-empty strings")
         try:
             history = check_history(item.get("history"))
         except InvalidRequest as exc:
             raise InvalidRequest(f"{path}:{number}: {exc}") from exc
         if split is None or split_of(question) == split:
-            cases.append(Case(question, expected, tuple(history)))
+            cases.append(Case(question, expected, tuple(history), tuple(facts)))
     if not cases:
         raise InvalidRequest(f"{path}: no questions" + (f" in the {split} split" if split else ""))
     return cases
@@ -72,6 +79,15 @@ def matches(source: str, expected: str) -> bool:
     """The expected source, exactly or as the trailing part of a path or URL."""
     expected, source = expected.strip("/"), source.rstrip("/")  # "https://site/docs/" is itself
     return bool(expected) and (source == expected or source.endswith("/" + expected))
+
+
+def _folded(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def quoted(answer: str, fact: str) -> bool:
+    """The fact is in the answer, ignoring case and how whitespace runs."""
+    return _folded(fact) in _folded(answer)
 
 
 def _rate(count: int, total: int) -> float | None:
@@ -87,7 +103,8 @@ def evaluate(
     store: ArtifactStore | None = None,
 ) -> dict:
     """Recall at 1 and k and MRR over the k sources chat lists (k: chat's CDGPT_TOP_K unless given),
-    the share of answerable questions refused as not covered, and of off-topic ones rightly refused."""
+    the share of answerable questions refused as not covered, and of off-topic ones rightly refused;
+    for questions with expected facts, the share whose extractive answer quotes them all."""
     settings = settings or get_settings()
     k = settings.top_k if k is None else k
     if not 1 <= k <= MAX_K:
@@ -96,14 +113,24 @@ def evaluate(
     answerable = [c for c in cases if c.expected_source is not None]
     first = in_top_k = refused = not_covered = 0
     reciprocal = 0.0
-    misses, answers = [], []
+    misses, answers, fact_misses = [], [], []
+    with_facts = all_quoted = 0
     for case in cases:
-        results = retrieve(model, search_query(case.question, list(case.history), model, settings), k, settings)
+        query = search_query(case.question, list(case.history), model, settings)
+        results = retrieve(model, query, k, settings)
         ranked = [h.chunk["source"] for h in results.documents]
         answers.append({"question": case.question, "expected": case.expected_source, "sources": ranked})
         if case.expected_source is None:
             not_covered += not results.covered
             continue
+        if case.facts:
+            numbers = source_numbers(results.documents)
+            answer = extractive_answer(query.question, results.chunks, numbers, model) if results.covered else ""
+            missing = [fact for fact in case.facts if not quoted(answer, fact)]
+            with_facts += 1
+            all_quoted += not missing
+            if missing:
+                fact_misses.append({"question": case.question, "missing": missing, "answer": answer})
         refused += not results.covered
         rank = next((i for i, source in enumerate(ranked, start=1) if matches(source, case.expected_source)), None)
         first += rank == 1
@@ -130,6 +157,9 @@ def evaluate(
         "wrongly_refused": _rate(refused, n),
         "off_topic_questions": off_topic,
         "not_covered": _rate(not_covered, off_topic),
+        "questions_with_facts": with_facts,
+        "facts_quoted": _rate(all_quoted, with_facts),  # answers quoting every expected fact
         "misses": misses,
+        "fact_misses": fact_misses,
         "answers": answers,  # per question, the sources chat lists (none when not covered)
     }

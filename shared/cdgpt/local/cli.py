@@ -62,12 +62,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for miss in report["misses"]:
         rank = "not covered" if miss["not_covered"] else f"rank {miss['rank']}" if miss["rank"] else "not found"
         print(f"miss ({rank}): {miss['question']}\n  expected {miss['expected']}; got {', '.join(miss['got'])}")
+    for miss in report["fact_misses"]:
+        print(f"answer misses {', '.join(map(repr, miss['missing']))}: {miss['question']}")
     line = f"{report['model_name']}: {report['questions']} questions"
     if report["questions"]:
         line += (
             f"  R@1 {report['recall_at_1']:.3f}  R@{report['k']} {report['recall_at_k']:.3f}  MRR {report['mrr']:.3f}"
             f"  refused {report['wrongly_refused']:.3f}"
         )
+    if report["questions_with_facts"]:
+        line += f"  facts quoted {report['facts_quoted']:.3f} of {report['questions_with_facts']}"
     if report["off_topic_questions"]:
         line += f"  off-topic {report['off_topic_questions']}: not covered {report['not_covered']:.3f}"
     print(line)
