@@ -764,6 +764,20 @@ def test_restructured_text_tables_are_rows_of_cells_without_borders():
     )
 
 
+def test_a_language_switcher_goes_and_links_in_prose_stay():
+    # Given a page's list of itself in other languages (hreflang links side by side, a label before them)
+    switcher = (
+        '<p><span>Available Languages: </span><a href="/en/x.html">en</a> | '
+        '<a href="/fr/x.html" hreflang="fr">fr</a> | <a href="/ja/x.html" hreflang="ja">ja</a></p>'
+    )
+    prose = '<p>Read it <a href="/de/x.html" hreflang="de">in German</a> or <a href="/y.html">here</a>.</p>'
+    html = f"<html><body><h1>Aliases</h1>{switcher}<p>Map URLs to folders.</p>{prose}</body></html>"
+    # When it is extracted
+    doc = extract(raw(html, "text/html"))
+    # Then the switcher goes whole, label too; a paragraph with one such link keeps it
+    assert doc.sections[0].text == "Map URLs to folders.\n\nRead it in German or here."
+
+
 def test_publican_banner_and_page_navigation_are_dropped():
     # Given a Publican (DocBook) page: a download banner, navigation above and below that names the next page
     html = """<html><body><div id="banner"><a href="/get"><span>Download the ebook</span></a></div>

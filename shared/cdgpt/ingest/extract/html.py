@@ -85,6 +85,13 @@ def _mostly_links(el) -> bool:
     return linked * 2 >= visible
 
 
+def _switches_language(el) -> bool:
+    """A language switcher: two or more links side by side to the page in other languages (`hreflang`)."""
+    links = [child for child in el if child.tag == "a"]
+    alternates = sum(1 for link in links if link.get("hreflang"))
+    return alternates >= 2 and 2 * alternates >= len(links)
+
+
 def _first_inside(pieces: list[int], ranges: list[tuple[int, int]]) -> int | None:
     """The first of the pieces (ascending) inside one of the ranges (sorted, apart): one pass over both."""
     j = 0
@@ -255,7 +262,7 @@ class _Walk:
             return True
         code = PLAIN
         if tag in BLOCK_TAGS:
-            code = BLOCK
+            code = BLOCK | (CHROME_FLAG if _switches_language(el) else 0)
             out.append("\n")
         elif tag == "td" or tag == "th":
             code = CELL
