@@ -12,7 +12,7 @@ from typing import Any
 from cdgpt.index.terms import CJK
 from cdgpt.ingest.extract.document import Section
 
-RUN_PAGES, RUN_GAP = 3, 2  # a first line atop 3 pages, each within 2 pages of the last, is a running header
+RUN_PAGES, RUN_GAP = 3, 2  # a line atop (or below) 3 pages, each within 2 pages of the last, is a running one
 MAX_OUTLINE = 10_000  # outline entries read; a larger outline is ignored (pages keep "Page N")
 BULLET = re.compile(r"[•◦▪‣∙●○■□➢►–—∗*-]\s")  # a list item's first line
 SENTENCE_END = (".", "!", "?", ":", "。", "！", "？", "：")
