@@ -366,41 +366,6 @@ def test_a_pdf_loses_its_running_lines_and_takes_its_headings_from_its_outline()
     assert "Acme Handbook" not in doc.text and "Printed" not in doc.text
 
 
-def test_a_pdf_without_an_outline_loses_each_chapters_running_header_but_where_its_run_begins():
-    from cdgpt.ingest.extract.pdf_layout import sections
-
-    # Given pages without an outline: each chapter's title atop its later pages (with a page number),
-    # a book's headers on every other page, and a sentence that ends three pages in a row
-    chapter_one = [
-        "1 Leave\nEmployees get twenty days.\nAsk first.",
-        "Chapter 1: Leave 2\nUnused days carry over.\nAsk first.",
-        "Chapter 1: Leave 3\nSick days need a note.\nAsk first.",
-        "Chapter 1: Leave 4\nBook it in PeopleHub.\nAsk first.",
-    ]
-    chapter_two = [
-        "Expenses 5\nReceipts are due in thirty days.",
-        "Claims 6\nKeep copies for a year.",
-        "Expenses 7\nMileage is 45p a mile.",
-        "Claims 8\nFlights need approval.",
-        "Expenses 9\nHotels are capped.",
-    ]
-    pages = list(enumerate(chapter_one + chapter_two, start=1))
-    # When they are read
-    texts = [section.text for section in sections(pages, [])]
-    # Then a header goes from every page of its run but the first, and no other line goes
-    assert texts == [
-        "1 Leave Employees get twenty days. Ask first.",
-        "Chapter 1: Leave 2 Unused days carry over. Ask first.",
-        "Sick days need a note. Ask first.",  # the last line, on four pages of nine, stays
-        "Book it in PeopleHub. Ask first.",
-        "Expenses 5 Receipts are due in thirty days.",
-        "Claims 6 Keep copies for a year.",  # twice only
-        "Mileage is 45p a mile.",
-        "Claims 8 Flights need approval.",
-        "Hotels are capped.",
-    ]
-
-
 def test_pdf_lines_of_chinese_join_without_a_space_and_a_short_line_ending_a_sentence_ends_a_paragraph():
     from cdgpt.ingest.extract.pdf_layout import paragraphs
 

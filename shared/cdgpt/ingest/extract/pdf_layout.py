@@ -12,7 +12,6 @@ from typing import Any
 from cdgpt.index.terms import CJK
 from cdgpt.ingest.extract.document import Section
 
-RUN_PAGES, RUN_GAP = 3, 2  # a line atop (or below) 3 pages, each within 2 pages of the last, is a running one
 MAX_OUTLINE = 10_000  # outline entries read; a larger outline is ignored (pages keep "Page N")
 BULLET = re.compile(r"[•◦▪‣∙●○■□➢►–—∗*-]\s")  # a list item's first line
 SENTENCE_END = (".", "!", "?", ":", "。", "！", "？", "：")
@@ -58,29 +57,14 @@ def outline(reader: Any, pages: int) -> list[OutlineEntry]:
     return entries
 
 
-def running_lines(pages: list[list[str]]) -> list[set[str]]:
-    """Per page, the shapes (digits aside) of headers and footers: the first or last lines that half the
-    pages share, or first lines that come back within RUN_GAP pages at least RUN_PAGES times (a chapter's
-    title atop its pages, or on every other page), but where such a run begins (there it may be a heading)."""
+def running_lines(pages: list[list[str]]) -> set[str]:
+    """Headers and footers: the shapes (digits aside) of first or last lines that half the pages share."""
     if len(pages) < 3:
-        return [set() for _ in pages]
-    edges = [{_shape(line) for line in (lines[:1] + lines[-1:])} for lines in pages]
-    shared = Counter(shape for shapes in edges for shape in shapes)
-    everywhere = {shape for shape, count in shared.items() if count >= len(pages) / 2}
-    running: list[set[str]] = [set(everywhere) for _ in pages]
-    seen: dict[str, list[int]] = {}  # each shape's latest run of pages
-    for page, lines in enumerate(pages):
-        for shape in {_shape(line) for line in lines[:1]} - everywhere:
-            run = seen.setdefault(shape, [])
-            if run and page - run[-1] > RUN_GAP:
-                run.clear()
-            run.append(page)
-            if len(run) == RUN_PAGES:
-                for earlier in run[1:]:
-                    running[earlier].add(shape)
-            elif len(run) > RUN_PAGES:
-                running[page].add(shape)
-    return [{shape for shape in shapes if _running_shape(shape)} for shapes in running]
+        return set()
+    shapes: Counter[str] = Counter()
+    for lines in pages:
+        shapes.update({_shape(line) for line in (lines[:1] + lines[-1:])})
+    return {shape for shape, count in shapes.items() if count >= len(pages) / 2 and _running_shape(shape)}
 
 
 def _running_shape(shape: str) -> bool:
@@ -91,13 +75,13 @@ def _running_shape(shape: str) -> bool:
 def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[Section]:
     """One section per page, or per part of a page under one outline entry."""
     lined = [[line.strip() for line in text.splitlines()] for _, text in pages]
-    running = iter(running_lines([[line for line in lines if line] for lines in lined]))
+    running = running_lines([[line for line in lines if line] for lines in lined])
     out: list[Section] = []
     path: tuple[str, ...] = ()
     upcoming = iter(entries)
     entry = next(upcoming, None)
     for (number, _), lines in zip(pages, lined, strict=True):
-        lines = _without_edges(lines, _shape, next(running))
+        lines = _without_edges(lines, _shape, running)
         while entry is not None and entry.page < number:  # entries of pages skipped (no text, or repeated)
             path, entry = entry.path, next(upcoming, None)
         here: list[OutlineEntry] = []

@@ -139,8 +139,8 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
 
 def _simple_row(line: str, columns: list[tuple[int, int]]) -> str:
     """A simple table's row as its cells: each column's span of the line, the last one to the line's end."""
-    ends = [start for start, _ in columns[1:]] + [len(line)]
-    cells = (line[start:end].strip() for (start, _), end in zip(columns, ends, strict=True))
+    starts = [start for start, _ in columns][1:] + [len(line)]
+    cells = (line[start:end].strip() for (start, _), end in zip(columns, starts, strict=True))
     return " | ".join(cell for cell in cells if cell)
 
 
