@@ -214,10 +214,12 @@ def test_expected_facts_are_checked_in_the_extractive_answer_chat_gives(handbook
     assert miss["answer"] == chat(handbook, PASSWORD_QUESTION)["answer"] and "14 characters" in miss["answer"]
 
 
-@pytest.mark.parametrize("facts", ['"25 days"', '["25 days", ""]', '[25]'])
+@pytest.mark.parametrize("facts", ['"25 days"', '["25 days", ""]', "[25]"])
 def test_expected_facts_must_be_a_list_of_strings(in_repo, capsys, tmp_path, facts):
-    file = write_cases(tmp_path / "bad.jsonl", f'{{"question": "Q?", "expected_source": "a.md", "expected_facts": {facts}}}')
-    code, out, err = run(capsys, "eval", "--model", "handbook", file)
+    file = write_cases(
+        tmp_path / "bad.jsonl", f'{{"question": "Q?", "expected_source": "a.md", "expected_facts": {facts}}}'
+    )
+    code, _, err = run(capsys, "eval", "--model", "handbook", file)
     assert code == 1 and only_error_line(err) == f"error: {file}:1: expected_facts must be a list of non-empty strings"
 
 

@@ -717,30 +717,52 @@ def test_restructured_text_footnotes_substitutions_escapes_and_references(rst, t
 
 
 def test_restructured_text_tables_are_rows_of_cells_without_borders():
-    # Given a grid table and a simple table (its last column longer than its border, a cell with markup)
-    grid = "+-------+-------+\n| Plan  | Cost  |\n+=======+=======+\n| Basic | £10   |\n+-------+-------+\n"
-    simple = "=====  =====\nPlan   Cost\n=====  =====\nPro    ``£25`` a month\n=====  =====\n"
-    rst = f"Prices\n======\n\n{grid}\n{simple}\nThen text.\n\n::\n\n   =====  =====\n   code   stays\n"
+    # Given a grid table (a cell spanning rows), a simple table (a header spanning columns, a wide
+    # character, a cell with markup) and a table inside a literal block
+    grid = "+-------+-------+\n| Plan  | Cost  |\n+=======+=======+\n| Basic | £10   |\n|       +-------+\n|       | £12   |\n"
+    simple = (
+        "=====  ======\n   Prices\n-------------\nPlan   Cost\n=====  ======\n专业版  ``£25`` a month\n=====  ======\n"
+    )
+    rst = (
+        f"Prices\n======\n\n{grid}+-------+-------+\n\n{simple}\nThen text.\n\n::\n\n   =====  =====\n   code   stays\n"
+    )
     # When it is extracted
     doc = extract(RawDocument("p.rst", rst.encode(), None, "p.rst"))
     # Then each row is its cells, without borders, and a table inside a literal block stays as written
     assert doc.sections[0].text == (
-        "Plan | Cost\n\nBasic | £10\n\nPlan | Cost\n\nPro | £25 a month\n\nThen text.\n\n===== ===== code stays"
+        "Plan | Cost\n\nBasic | £10\n\n£12\n\nPrices\n\nPlan | Cost\n\n专业版 | £25 a month\n\nThen text.\n\n"
+        "===== ===== code stays"
     )
 
 
 def test_a_language_switcher_goes_and_links_in_prose_stay():
-    # Given a page's list of itself in other languages (hreflang links side by side, a label before them)
+    # Given a page's list of itself in other languages (hreflang links side by side, a label before them),
+    # another as a list, hreflang links in a sentence and beside a heading
     switcher = (
         '<p><span>Available Languages: </span><a href="/en/x.html">en</a> | '
         '<a href="/fr/x.html" hreflang="fr">fr</a> | <a href="/ja/x.html" hreflang="ja">ja</a></p>'
     )
-    prose = '<p>Read it <a href="/de/x.html" hreflang="de">in German</a> or <a href="/y.html">here</a>.</p>'
-    html = f"<html><body><h1>Aliases</h1>{switcher}<p>Map URLs to folders.</p>{prose}</body></html>"
+    listed = (
+        '<ul><li><a href="/de/" hreflang="de">Deutsch</a></li><li><a href="/fr/" hreflang="fr">Français</a></li></ul>'
+    )
+    prose = (
+        "<p>This guide sets up the proxy cache for large sites. Translations: "
+        '<a href="/de/x.html" hreflang="de">German</a> and <a href="/fr/x.html" hreflang="fr">French</a>.</p>'
+    )
+    titled = '<div><a hreflang="en" href="/en/">en</a> <a hreflang="fr" href="/fr/">fr</a><h2>Refunds</h2></div>'
+    page = f"<html><body><h1>Proxy</h1>{switcher}{listed}{prose}{titled}<p>Within 14 days.</p></body></html>"
     # When it is extracted
-    doc = extract(raw(html, "text/html"))
-    # Then the switcher goes whole, label too; a paragraph with one such link keeps it
-    assert doc.sections[0].text == "Map URLs to folders.\n\nRead it in German or here."
+    doc = extract(raw(page, "text/html"))
+    # Then the switchers go whole, label too; the sentence and the division with a heading keep theirs
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Proxy",), "This guide sets up the proxy cache for large sites. Translations: German and French.\n\nen fr"),
+        (("Proxy", "Refunds"), "Within 14 days."),
+    ]
+    # And so does the main region itself
+    main = (
+        '<html><body><main><a hreflang="en" href="/en/">en</a> <a hreflang="fr" href="/fr/">fr</a></main></body></html>'
+    )
+    assert extract(raw(main, "text/html")).text == "en fr"
 
 
 def test_publican_banner_and_page_navigation_are_dropped():

@@ -59,6 +59,21 @@ def test_html_extraction_work_grows_linearly_with_the_page(page):
     assert work_large <= 4.5 * work_small
 
 
+def simple_table(size: int) -> str:
+    """A reStructuredText border of `size` columns over `size` one-cell rows."""
+    return "= " * size + "\n" + "x\n" * size
+
+
+def test_restructured_text_tables_cost_their_rows_not_their_border_per_row():
+    from cdgpt.ingest.extract.rst import restructured_text
+
+    # Given a wide simple table and one four times as wide and long
+    work_small = traced_steps(lambda: restructured_text(simple_table(500)))
+    work_large = traced_steps(lambda: restructured_text(simple_table(2000)))
+    # Then four times the input costs at most ~four times the work (a row read column by column: 16x)
+    assert work_large <= 4.5 * work_small
+
+
 def test_a_20000_row_table_is_extracted_whole_with_its_cells_separated():
     doc = extract(raw(table_page(20000), "text/html"))
     rows = doc.sections[0].text.split("\n\n")

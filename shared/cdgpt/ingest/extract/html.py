@@ -34,6 +34,7 @@ CHROME_WORDS = frozenset(
 # word endings of chrome names: docnav, topNav, sphinxsidebar, navheader
 CHROME_SUFFIXES = ("nav", "sidebar", "navbar", "navheader", "navfooter", "breadcrumbs", "menubar")  # fmt: skip
 SIDEBAR = "sidebar"  # a page's sidebar, or a boxed note in the text (DocBook's CAUTION, TIP): its links tell which
+SWITCHER_LABEL = 40  # characters (spaces aside) a language switcher may hold besides its links
 MAX_OPEN_MAYBE = 8  # maybe-chrome elements within each other whose links are counted (each reads its subtree)
 NEVER_CHROME = frozenset(["html", "body", "main", "article"])
 BLOCK_TAGS = frozenset(
@@ -80,16 +81,34 @@ def _chrome_name(names: str) -> int:
 
 def _mostly_links(el) -> bool:
     """Whether links make at least half the element's visible text (a maybe-chrome element is chrome then)."""
-    visible = len("".join("".join(el.xpath(VISIBLE_TEXT)).split()))
-    linked = sum(len("".join("".join(a.itertext()).split())) for a in el.iterdescendants("a"))  # linear, unlike XPath
+    visible, linked = _visible_and_linked(el)
     return linked * 2 >= visible
 
 
+def _visible_and_linked(el) -> tuple[int, int]:
+    """Characters of the element's visible text, and of its links' text, spaces aside."""
+    visible = len("".join("".join(el.xpath(VISIBLE_TEXT)).split()))
+    linked = sum(len("".join("".join(a.itertext()).split())) for a in el.iterdescendants("a"))  # linear, unlike XPath
+    return visible, linked
+
+
 def _switches_language(el) -> bool:
-    """A language switcher: two or more links side by side to the page in other languages (`hreflang`)."""
-    links = [child for child in el if child.tag == "a"]
+    """A language switcher: two or more links to the page in other languages (`hreflang`), side by side
+    in a paragraph or division of inline markup, or one per item of a list, with a label at most besides
+    them ("Available Languages:")."""
+    if el.tag in ("ul", "ol"):
+        if any(item.tag != "li" or len(item) != 1 or item[0].tag != "a" for item in el):
+            return False
+        links = [item[0] for item in el]
+    elif el.tag in ("p", "div", "li") and all(child.tag in INLINE for child in el):
+        links = [child for child in el if child.tag == "a"]
+    else:
+        return False
     alternates = sum(1 for link in links if link.get("hreflang"))
-    return alternates >= 2 and 2 * alternates >= len(links)
+    if alternates < 2 or 2 * alternates < len(links):
+        return False
+    visible, linked = _visible_and_linked(el)
+    return visible - linked <= SWITCHER_LABEL
 
 
 def _first_inside(pieces: list[int], ranges: list[tuple[int, int]]) -> int | None:

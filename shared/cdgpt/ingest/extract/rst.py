@@ -4,7 +4,8 @@ Roles, literals, links, emphasis and substitutions keep their text (":func:`os.w
 "`the guide <u>`_" is "the guide"); admonitions keep a label ("Note:", "Deprecated since version 3.2:");
 footnotes keep their text; directives that hold no prose (toctree, include, image, index, raw),
 comments and link targets go with their blocks; a directive's options go; code stays as written.
-A table's borders go: each row is a paragraph of its cells, separated by " | ".
+A table's borders go: each row is a paragraph of its cells with " | " between them, split at a grid
+row's bars or where two spaces or more stand in a simple one (a cell's lines are not joined).
 Line by line, then paragraph by paragraph, with linear patterns: the text is untrusted.
 """
 
@@ -57,8 +58,9 @@ INLINE = re.compile(
 TARGET = re.compile(r"<[^<>]*>$")  # a reference's "<url>" or a role's "<target>"
 LITERAL_MARK = re.compile(r"::[ \t]*$")  # "as follows::" before a literal block
 GRID_BORDER = re.compile(r"[ \t]*\+(?:[-=]+\+)+[ \t]*$")  # "+-----+-----+" of a grid table
-SIMPLE_BORDER = re.compile(r"[ \t]*=+(?:[ \t]+=+)+[ \t]*$")  # "=====  =====" of a simple table
-COLUMN = re.compile(r"=+")
+SIMPLE_BORDER = re.compile(r"[ \t]*[=-]{2,}(?:[ \t]+[=-]{2,})+[ \t]*$")  # "=====  =====", and "-----  --" under spans
+CELL_GAP = re.compile(r"[ \t]{2,}|\t")  # between a simple table's cells
+BORDER_PIECE = re.compile(r"[-=+]+")  # a grid row's piece of border, where a cell spans rows
 
 
 def restructured_text(text: str) -> tuple[str | None, list[Section]]:
@@ -84,7 +86,7 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
     skip_to_blank = False  # an empty comment ("..") ends at a blank line
     options_below: int | None = None  # a directive's indent, while its options may follow
     literal_below: int | None = None  # the indent of the line before a literal block, while in it
-    columns: list[tuple[int, int]] | None = None  # a simple table's column spans, while in it
+    table: str | None = None  # "grid" or "simple" after a table's border, until a blank line
     for line in text.splitlines():
         indent = len(line) - len(line.lstrip(" \t"))
         blank = not line.strip()
@@ -101,19 +103,16 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
                 yield line, True
                 continue
             literal_below = None
-        if GRID_BORDER.match(line):
+        if GRID_BORDER.match(line) or SIMPLE_BORDER.match(line):
+            table = "grid" if line.lstrip().startswith("+") else "simple"
             yield "", False
             continue
-        if SIMPLE_BORDER.match(line):
-            columns = [match.span() for match in COLUMN.finditer(line)]
-            yield "", False
-            continue
-        if columns is not None:
+        if table is not None:
             if not blank:
-                yield _simple_row(line, columns), False
+                yield _row(line, table), False
                 yield "", False
                 continue
-            columns = None
+            table = None
         explicit = EXPLICIT.match(line)
         if explicit is None:
             if PAGE_FIELD.match(line) or ANONYMOUS_TARGET.match(line):
@@ -137,11 +136,10 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
         yield explicit.group(1) + _directive_line(name, directive.group(2) or ""), False
 
 
-def _simple_row(line: str, columns: list[tuple[int, int]]) -> str:
-    """A simple table's row as its cells: each column's span of the line, the last one to the line's end."""
-    starts = [start for start, _ in columns][1:] + [len(line)]
-    cells = (line[start:end].strip() for (start, _), end in zip(columns, starts, strict=True))
-    return " | ".join(cell for cell in cells if cell)
+def _row(line: str, table: str) -> str:
+    """A table row's cells, " | " between them (the inline markup is read after)."""
+    cells = line.strip().strip("|").split("|") if table == "grid" else CELL_GAP.split(line.strip())
+    return " | ".join(cell for cell in map(str.strip, cells) if cell and not BORDER_PIECE.fullmatch(cell))
 
 
 def _directive_line(name: str, argument: str) -> str:
