@@ -735,6 +735,20 @@ def test_restructured_text_tables_are_rows_of_cells_without_borders():
     )
 
 
+def test_a_simple_tables_row_may_run_over_lines_and_rows_may_stand_apart():
+    # Given a simple table whose second row goes on below its first column, a blank line between rows,
+    # and a paragraph after it
+    rst = (
+        "=====  ================\nTerm   Meaning\n=====  ================\ncat    a small animal that\n"
+        "       purrs and sleeps\n\ndog    barks\n=====  ================\n\nThe end.\n"
+    )
+    # When it is extracted
+    text = extract(RawDocument("p.rst", rst.encode(), None, "p.rst")).text
+    # Then the continued row is one row, the row after the blank line is still cut into cells, and the
+    # table ends at its last border
+    assert text == "Term | Meaning\n\ncat | a small animal that purrs and sleeps\n\ndog | barks\n\nThe end."
+
+
 def test_a_language_switcher_goes_and_links_in_prose_stay():
     # Given a page's list of itself in other languages (hreflang links side by side, a label before them),
     # another as a list, hreflang links in a sentence and beside a heading

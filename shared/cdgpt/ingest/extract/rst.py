@@ -4,8 +4,7 @@ Roles, literals, links, emphasis and substitutions keep their text (":func:`os.w
 "`the guide <u>`_" is "the guide"); admonitions keep a label ("Note:", "Deprecated since version 3.2:");
 footnotes keep their text; directives that hold no prose (toctree, include, image, index, raw),
 comments and link targets go with their blocks; a directive's options go; code stays as written.
-A table's borders go: each row is a paragraph of its cells with " | " between them, split at a grid
-row's bars or where two spaces or more stand in a simple one (a cell's lines are not joined).
+A table's borders go: each row is a paragraph of its cells with " | " between them (`_Table`).
 Line by line, then paragraph by paragraph, with linear patterns: the text is untrusted.
 """
 
@@ -86,7 +85,7 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
     skip_to_blank = False  # an empty comment ("..") ends at a blank line
     options_below: int | None = None  # a directive's indent, while its options may follow
     literal_below: int | None = None  # the indent of the line before a literal block, while in it
-    table: str | None = None  # "grid" or "simple" after a table's border, until a blank line
+    table = _Table()
     for line in text.splitlines():
         indent = len(line) - len(line.lstrip(" \t"))
         blank = not line.strip()
@@ -104,15 +103,15 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
                 continue
             literal_below = None
         if GRID_BORDER.match(line) or SIMPLE_BORDER.match(line):
-            table = "grid" if line.lstrip().startswith("+") else "simple"
-            yield "", False
+            yield from table.border(line)
             continue
-        if table is not None:
+        if table.kind is not None:
             if not blank:
-                yield _row(line, table), False
-                yield "", False
+                yield from table.row(line)
                 continue
-            table = None
+            yield from table.blank()
+            if table.kind is not None:  # a blank line between a simple table's rows
+                continue
         explicit = EXPLICIT.match(line)
         if explicit is None:
             if PAGE_FIELD.match(line) or ANONYMOUS_TARGET.match(line):
@@ -134,11 +133,59 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
         if name in CODE:
             literal_below = indent
         yield explicit.group(1) + _directive_line(name, directive.group(2) or ""), False
+    yield from table.flush()
 
 
-def _row(line: str, table: str) -> str:
-    """A table row's cells, " | " between them (the inline markup is read after)."""
-    cells = line.strip().strip("|").split("|") if table == "grid" else CELL_GAP.split(line.strip())
+class _Table:
+    """The table being read, if any: its rows as their cells, " | " between them, without borders. A grid
+    row is split at its bars; a simple one where two spaces or more stand, and a simple row whose first
+    column is blank continues the row before. A blank line ends a grid table, and a simple one after its
+    last border (or before its second); between a simple table's rows it parts nothing."""
+
+    def __init__(self) -> None:
+        self.kind: str | None = None  # "grid" or "simple" while open
+        self.borders = 0
+        self.after_border = False
+        self.first_column = 0  # where a simple table's first column ends
+        self.cells: list[str] = []  # the simple row being read
+        self.continued: list[str] = []  # its continuation lines' text, for its last cell
+
+    def border(self, line: str) -> Iterator[tuple[str, bool]]:
+        yield from self.flush()
+        kind = "grid" if line.lstrip().startswith("+") else "simple"
+        self.borders = self.borders + 1 if kind == self.kind else 1
+        self.kind, self.after_border = kind, True
+        self.first_column = len(line) - len(line.lstrip(" \t").lstrip("=-"))
+        yield "", False
+
+    def row(self, line: str) -> Iterator[tuple[str, bool]]:
+        self.after_border = False
+        if self.kind == "grid":
+            yield _cells(line.strip().strip("|").split("|")), False
+            yield "", False
+            return
+        spaced = line.expandtabs()
+        cells = CELL_GAP.split(spaced.strip())
+        if self.cells and len(spaced) - len(spaced.lstrip()) >= self.first_column:
+            self.continued.extend(cells)
+            return
+        yield from self.flush()
+        self.cells = cells
+
+    def blank(self) -> Iterator[tuple[str, bool]]:
+        yield from self.flush()
+        if self.kind == "grid" or self.after_border or self.borders < 2:
+            self.kind = None
+
+    def flush(self) -> Iterator[tuple[str, bool]]:
+        if self.cells:
+            last = " ".join([self.cells[-1], *self.continued])
+            yield _cells([*self.cells[:-1], last]), False
+            yield "", False
+            self.cells, self.continued = [], []
+
+
+def _cells(cells: list[str]) -> str:
     return " | ".join(cell for cell in map(str.strip, cells) if cell and not BORDER_PIECE.fullmatch(cell))
 
 
