@@ -749,6 +749,22 @@ def test_a_simple_tables_row_may_run_over_lines_and_rows_may_stand_apart():
     assert text == "Term | Meaning\n\ncat | a small animal that purrs and sleeps\n\ndog | barks\n\nThe end."
 
 
+@pytest.mark.parametrize(
+    ("rst", "text"),
+    [
+        # its third border ends a table, though a target follows without a blank line; the section after stays
+        (
+            "===  ===\nA    B\n===  ===\na    b\n===  ===\n.. _t: http://x\n\nIntro\n=====\n\nText one\ntext two.\n",
+            "A | B\n\na | b\n\nText one text two.",
+        ),
+        ("\t===  ===\n\tA    B\n\t===  ===\n\ta    b\n\tc    d\n\t===  ===\n", "A | B\n\na | b\n\nc | d"),  # tabs
+        ("===  =====\n+    plus\n-    minus\n===  =====\n", "+ | plus\n\n- | minus"),  # cells of one mark stay
+    ],
+)
+def test_a_simple_table_ends_where_docutils_ends_it_and_keeps_its_cells(rst, text):
+    assert extract(RawDocument("p.rst", rst.encode(), None, "p.rst")).text == text
+
+
 def test_a_language_switcher_goes_and_links_in_prose_stay():
     # Given a page's list of itself in other languages (hreflang links side by side, a label before them),
     # another as a list, hreflang links in a sentence and beside a heading

@@ -11,7 +11,7 @@ Line by line, then paragraph by paragraph, with linear patterns: the text is unt
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.text import UNDERLINE, plain_text
@@ -59,7 +59,7 @@ LITERAL_MARK = re.compile(r"::[ \t]*$")  # "as follows::" before a literal block
 GRID_BORDER = re.compile(r"[ \t]*\+(?:[-=]+\+)+[ \t]*$")  # "+-----+-----+" of a grid table
 SIMPLE_BORDER = re.compile(r"[ \t]*[=-]{2,}(?:[ \t]+[=-]{2,})+[ \t]*$")  # "=====  =====", and "-----  --" under spans
 CELL_GAP = re.compile(r"[ \t]{2,}|\t")  # between a simple table's cells
-BORDER_PIECE = re.compile(r"[-=+]+")  # a grid row's piece of border, where a cell spans rows
+BORDER_PIECE = re.compile(r"[-=+]{3,}")  # a grid row's piece of border, where a cell spans rows
 
 
 def restructured_text(text: str) -> tuple[str | None, list[Section]]:
@@ -139,12 +139,13 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
 class _Table:
     """The table being read, if any: its rows as their cells, " | " between them, without borders. A grid
     row is split at its bars; a simple one where two spaces or more stand, and a simple row whose first
-    column is blank continues the row before. A blank line ends a grid table, and a simple one after its
-    last border (or before its second); between a simple table's rows it parts nothing."""
+    column is blank continues the row before (its text joins the last cell). A simple table ends at its
+    third "=" border (the one under a header is its second), and at a blank line but between the rows
+    of a table with a header; a grid table at a blank line."""
 
     def __init__(self) -> None:
         self.kind: str | None = None  # "grid" or "simple" while open
-        self.borders = 0
+        self.equals = 0  # a simple table's "=" borders so far ("-" rules under a header's spans aside)
         self.after_border = False
         self.first_column = 0  # where a simple table's first column ends
         self.cells: list[str] = []  # the simple row being read
@@ -153,15 +154,22 @@ class _Table:
     def border(self, line: str) -> Iterator[tuple[str, bool]]:
         yield from self.flush()
         kind = "grid" if line.lstrip().startswith("+") else "simple"
-        self.borders = self.borders + 1 if kind == self.kind else 1
+        if kind != self.kind:
+            self.equals = 0
         self.kind, self.after_border = kind, True
-        self.first_column = len(line) - len(line.lstrip(" \t").lstrip("=-"))
+        if kind == "simple":
+            spaced = line.expandtabs()
+            self.first_column = len(spaced) - len(spaced.lstrip().lstrip("=-"))
+            self.equals += spaced.lstrip().startswith("=")
+            if self.equals == 3:
+                self.kind = None
         yield "", False
 
     def row(self, line: str) -> Iterator[tuple[str, bool]]:
         self.after_border = False
         if self.kind == "grid":
-            yield _cells(line.strip().strip("|").split("|")), False
+            pieces = line.strip().strip("|").split("|")
+            yield _cells(piece for piece in pieces if not BORDER_PIECE.fullmatch(piece.strip())), False
             yield "", False
             return
         spaced = line.expandtabs()
@@ -174,7 +182,7 @@ class _Table:
 
     def blank(self) -> Iterator[tuple[str, bool]]:
         yield from self.flush()
-        if self.kind == "grid" or self.after_border or self.borders < 2:
+        if self.kind == "grid" or self.after_border or self.equals != 2:
             self.kind = None
 
     def flush(self) -> Iterator[tuple[str, bool]]:
@@ -185,8 +193,8 @@ class _Table:
             self.cells, self.continued = [], []
 
 
-def _cells(cells: list[str]) -> str:
-    return " | ".join(cell for cell in map(str.strip, cells) if cell and not BORDER_PIECE.fullmatch(cell))
+def _cells(cells: Iterable[str]) -> str:
+    return " | ".join(cell for cell in map(str.strip, cells) if cell)
 
 
 def _directive_line(name: str, argument: str) -> str:
