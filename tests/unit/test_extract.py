@@ -759,9 +759,11 @@ def test_a_simple_tables_row_may_run_over_lines_and_rows_may_stand_apart():
         ),
         ("\t===  ===\n\tA    B\n\t===  ===\n\ta    b\n\tc    d\n\t===  ===\n", "A | B\n\na | b\n\nc | d"),  # tabs
         ("===  =====\n+    plus\n-    minus\n===  =====\n", "+ | plus\n\n- | minus"),  # cells of one mark stay
+        # a grid row's cell over several lines is one cell
+        ("+-----+---------+\n| cp5 | EBCDIC, |\n|     | Europe  |\n+-----+---------+\n", "cp5 | EBCDIC, Europe"),
     ],
 )
-def test_a_simple_table_ends_where_docutils_ends_it_and_keeps_its_cells(rst, text):
+def test_a_table_ends_where_docutils_ends_it_and_keeps_its_cells(rst, text):
     assert extract(RawDocument("p.rst", rst.encode(), None, "p.rst")).text == text
 
 

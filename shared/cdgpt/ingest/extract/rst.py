@@ -138,10 +138,10 @@ def _lines(text: str) -> Iterator[tuple[str, bool]]:
 
 class _Table:
     """The table being read, if any: its rows as their cells, " | " between them, without borders. A grid
-    row is split at its bars; a simple one where two spaces or more stand, and a simple row whose first
-    column is blank continues the row before (its text joins the last cell). A simple table ends at its
-    third "=" border (the one under a header is its second), and at a blank line but between the rows
-    of a table with a header; a grid table at a blank line."""
+    row is split at its bars, a cell's lines joined; a simple one where two spaces or more stand, and a
+    simple row whose first column is blank continues the row before (its text joins the last cell). A
+    simple table ends at its third "=" border (the one under a header is its second), and at a blank
+    line but between the rows of a table with a header; a grid table at a blank line."""
 
     def __init__(self) -> None:
         self.kind: str | None = None  # "grid" or "simple" while open
@@ -150,6 +150,7 @@ class _Table:
         self.first_column = 0  # where a simple table's first column ends
         self.cells: list[str] = []  # the simple row being read
         self.continued: list[str] = []  # its continuation lines' text, for its last cell
+        self.lines: list[list[str]] = []  # the grid row being read: each line's pieces between bars
 
     def border(self, line: str) -> Iterator[tuple[str, bool]]:
         yield from self.flush()
@@ -169,8 +170,7 @@ class _Table:
         self.after_border = False
         if self.kind == "grid":
             pieces = line.strip().strip("|").split("|")
-            yield _cells(piece for piece in pieces if not BORDER_PIECE.fullmatch(piece.strip())), False
-            yield "", False
+            self.lines.append([piece for piece in pieces if not BORDER_PIECE.fullmatch(piece.strip())])
             return
         spaced = line.expandtabs()
         cells = CELL_GAP.split(spaced.strip())
@@ -191,6 +191,12 @@ class _Table:
             yield _cells([*self.cells[:-1], last]), False
             yield "", False
             self.cells, self.continued = [], []
+        if len({len(pieces) for pieces in self.lines}) == 1:  # a grid row's lines: each cell's lines join
+            self.lines = [[" ".join(piece.strip() for piece in column) for column in zip(*self.lines, strict=True)]]
+        for pieces in self.lines:  # else (a cell spans columns on some lines) line by line
+            yield _cells(pieces), False
+            yield "", False
+        self.lines = []
 
 
 def _cells(cells: Iterable[str]) -> str:
