@@ -414,8 +414,11 @@ class _Walk:
         if len(drops) == len(chrome):
             return self._between(start, end, sorted(drops))
         solid, linked = self._solid_and_linked()
-        large = [(s, e) for s, e in chrome if sizes[e] - sizes[s] >= half]
-        large = [(s, e) for s, e in large if 2 * (linked[e] - linked[s]) >= solid[e] - solid[s]]
+        large = [
+            (s, e)
+            for s, e in chrome
+            if sizes[e] - sizes[s] >= half and 2 * (linked[e] - linked[s]) >= solid[e] - solid[s]
+        ]
         kept = self._between(start, end, sorted(drops + large))
         headings = {mark[0] for mark in self.marks}
         if any(i not in headings and WORD_CHAR.search(out[i]) for b, e in kept for i in range(b, e)):
