@@ -759,6 +759,7 @@ def test_a_simple_tables_row_may_run_over_lines_and_rows_may_stand_apart():
         ),
         ("\t===  ===\n\tA    B\n\t===  ===\n\ta    b\n\tc    d\n\t===  ===\n", "A | B\n\na | b\n\nc | d"),  # tabs
         ("===  =====\n+    plus\n-    minus\n===  =====\n", "+ | plus\n\n- | minus"),  # cells of one mark stay
+        ("=====  =====\nKey    Value\n=====  =====\nabcdefg\tvalue\n=====  =====\n", "Key | Value\n\nabcdefg | value"),
         # a grid row's cell over several lines is one cell
         ("+-----+---------+\n| cp5 | EBCDIC, |\n|     | Europe  |\n+-----+---------+\n", "cp5 | EBCDIC, Europe"),
     ],

@@ -172,8 +172,8 @@ class _Table:
             pieces = line.strip().strip("|").split("|")
             self.lines.append([piece for piece in pieces if not BORDER_PIECE.fullmatch(piece.strip())])
             return
-        spaced = line.expandtabs()
-        cells = CELL_GAP.split(spaced.strip())
+        spaced = line.expandtabs()  # for its indent; a tab parts cells wherever it stands
+        cells = CELL_GAP.split(line.strip())
         if self.cells and len(spaced) - len(spaced.lstrip()) >= self.first_column:
             self.continued.extend(cells)
             return
