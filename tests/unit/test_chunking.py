@@ -239,6 +239,18 @@ def test_given_long_mixed_text_when_chunked_then_chunks_are_bounded_and_lose_not
     assert non_ws("".join(c.text for c in chunks)) == non_ws(text)
 
 
+def test_a_list_items_number_begins_its_sentence_and_ends_none():
+    text = "To print it:\n1. Choose File - Print.\n2. Click OK. 3. Wait. There are 3. Then 12 more."
+    assert split_sentences(text) == [
+        "To print it:",
+        "1. Choose File - Print.",
+        "2. Click OK.",
+        "3. Wait.",
+        "There are 3.",
+        "Then 12 more.",
+    ]
+
+
 def test_decimal_points_and_dots_without_spaces_are_not_sentence_ends():
     assert split_sentences("Version 3.14 is out. See example.com for more.") == [
         "Version 3.14 is out.",
@@ -281,9 +293,22 @@ def test_chunks_carry_their_sections_anchor_and_page_and_old_records_still_load(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    text=st.one_of(TEXTS, st.text(alphabet=st.sampled_from(list("a.!?;。！？； \u3000\u00a0\n\r\t\x1c")), max_size=200))
+    text=st.one_of(
+        TEXTS, st.text(alphabet=st.sampled_from(list("a1.!?;。！？； \u3000\u00a0\n\r\t\x1c")), max_size=200)
+    )
 )
 def test_property_sentences_end_after_a_stop_and_its_spaces(text):
-    # the definition: split at the spaces after . ! ? ; and right after 。！？；, each piece stripped
-    pieces = re.split(r"(?<=[.!?;])\s+|(?<=[。！？；])", text)
-    assert split_sentences(text) == [p.strip() for p in pieces if p.strip()]
+    # the definition: split at the spaces after . ! ? ; and right after 。！？；, each piece stripped,
+    # except after a list item's number ("2.") that begins a line: it begins the next sentence
+    pieces = re.split(r"(?<=[.!?;])(\s+)|(?<=[。！？；])", text)
+    expected, sentence = [], ""
+    for piece, spaces in zip(pieces[::2], [*pieces[1::2], ""], strict=True):
+        head, _, line = (sentence + piece).rpartition("\n")
+        if re.fullmatch(r"\d{1,3}\.", line.strip()):
+            expected.append(head)
+            sentence = line + (spaces or "")
+        else:
+            expected.append(sentence + piece)
+            sentence = ""
+    expected.append(sentence)  # a number last of all
+    assert split_sentences(text) == [p.strip() for p in expected if p.strip()]

@@ -24,6 +24,7 @@ from cdgpt.usage import add_usage, metering
 HISTORY_BUDGET_CHARS = 6000  # how much recent history goes into the LLM prompt
 SNIPPET_CHARS = 300
 EMBEDDED_SENTENCES = 12  # an extractive answer compares at most these sentences with the question
+FOLLOWING_SENTENCES = 3  # and quotes its best sentence with at most these that follow it
 CONTEXT_WEIGHT = 0.5  # a question's word only in the sentence before counts this much
 NOT_COVERED = "The documents do not cover this question."
 EXTRACTIVE_LABEL = "Extractive answer (quoted from the documents; no language model is configured):"
@@ -75,35 +76,64 @@ def source_numbers(documents: list[Hit]) -> dict[str, int]:
 def extractive_answer(
     question: str, hits: list[Hit], numbers: dict[str, int], model: LoadedModel, limit: int = 3
 ) -> str:
-    """The sentences of the retrieved chunks closest to the question, in rank order, cited as [n].
+    """The `limit` sentences of the retrieved chunks closest to the question, the best one with the
+    sentences that follow it in its chunk, in rank and reading order, each run cited as [n].
 
-    Sentences are first ranked by the share of the question's words they hold, each weighted by its
-    rarity in the model (IDF); a word only in the sentence before counts half ("Call extension 2300."
-    after "The IT helpdesk is open ..."). Then by their chunk's rank; only the first EMBEDDED_SENTENCES
-    are embedded and compared with the question (~1 ms each locally)."""
+    Sentences never span paragraphs (a list of titles is one sentence per line), and one quoted in two
+    chunks counts once. They are first ranked by the share of the question's words they hold, each
+    weighted by its rarity in the model (IDF); a word only in the sentence before counts half ("Call
+    extension 2300." after "The IT helpdesk is open ..."). Then by their chunk's rank; only the first
+    EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each locally). The sentence
+    most like a question often leads into its answer ("To add line numbers:", then the steps), so up
+    to FOLLOWING_SENTENCES after the best one are quoted with it."""
     weights = {term: model.lexical.idf(term) for term in tokenize(question)}
     asked = sum(weights.values()) or 1.0
 
     def share(terms: set[str]) -> float:
         return sum(weights.get(term, 0.0) for term in terms) / asked
 
-    candidates = []
-    for rank, hit in enumerate(hits):
+    passages = [_sentences(hit.chunk["text"]) for hit in hits]
+    candidates, seen = [], set()
+    for rank, sentences in enumerate(passages):
         before: set[str] = set()
-        for i, sentence in enumerate(split_sentences(hit.chunk["text"])):
+        for i, sentence in enumerate(sentences):
             own = set(tokenize(sentence))
-            overlap = share(own) + CONTEXT_WEIGHT * share(before - own)
-            candidates.append((overlap - 0.05 * rank, rank, i, sentence))
+            if sentence not in seen:
+                seen.add(sentence)
+                overlap = share(own) + CONTEXT_WEIGHT * share(before - own)
+                candidates.append((overlap - 0.05 * rank, rank, i, sentence))
             before = own
     candidates = sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))[:EMBEDDED_SENTENCES]
     vectors = model.embedder.embed([question, *(sentence for *_, sentence in candidates)])
     similarity = vectors[1:] @ vectors[0]
     scored = [
-        (float(sim) + lexical, rank, i, s) for (lexical, rank, i, s), sim in zip(candidates, similarity, strict=True)
+        (float(sim) + lexical, rank, i) for (lexical, rank, i, _), sim in zip(candidates, similarity, strict=True)
     ]
-    best = sorted(sorted(scored, reverse=True)[:limit], key=lambda t: (t[1], t[2]))
+    best = sorted(scored, reverse=True)[:limit]
+    chosen = {(rank, i) for _, rank, i in best}
+    if best:
+        _, rank, i = best[0]
+        chosen.update((rank, j) for j in range(i + 1, min(i + 1 + FOLLOWING_SENTENCES, len(passages[rank]))))
     cite = [numbers[hit.chunk["source"]] for hit in hits]
-    return EXTRACTIVE_LABEL + "\n" + " ".join(f"{s} [{cite[rank]}]" for _, rank, _, s in best)
+    runs: list[str] = []
+    quoted: set[str] = set()
+    previous = None
+    for rank, i in sorted(chosen):
+        sentence = passages[rank][i]
+        if sentence in quoted:
+            continue
+        if previous is not None and previous != (rank, i - 1):
+            runs[-1] += f" [{cite[previous[0]]}]"
+        runs.append(sentence)
+        quoted.add(sentence)
+        previous = (rank, i)
+    if previous is not None:
+        runs[-1] += f" [{cite[previous[0]]}]"
+    return EXTRACTIVE_LABEL + "\n" + " ".join(runs)
+
+
+def _sentences(text: str) -> list[str]:
+    return [sentence for paragraph in text.split("\n\n") for sentence in split_sentences(paragraph)]
 
 
 def _history_messages(history: list[str]) -> list[dict[str, str]]:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from cdgpt.ingest.extract import Budget, Document, Section
 
 SENTENCE_END = re.compile(r"[.!?;]\s+|[。！？；]")  # a sentence ends with its stop; the spaces after it go
+LIST_NUMBER = re.compile(r"\d{1,3}\.")  # "2." opening a list item: not a sentence, but part of the next one
 CJK_STOPS = "。！？；"
 
 
@@ -42,7 +43,14 @@ class Chunk:
 def split_sentences(paragraph: str) -> list[str]:
     sentences, start = [], 0
     for end in SENTENCE_END.finditer(paragraph):  # no look-behind: the scan jumps from stop to stop
-        if sentence := paragraph[start : end.start() + 1].strip():
+        piece = paragraph[start : end.start() + 1]
+        line = piece.rfind("\n") + 1
+        if LIST_NUMBER.fullmatch(piece[line:].strip()):  # a list item's number: its sentence goes on
+            if before := piece[:line].strip():
+                sentences.append(before)
+            start += line
+            continue
+        if sentence := piece.strip():
             sentences.append(sentence)
         start = end.end()
     if sentence := paragraph[start:].strip():

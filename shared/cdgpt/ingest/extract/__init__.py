@@ -12,9 +12,9 @@ from cdgpt.ingest.extract.text import check_text, decode, markdown, plain_text, 
 
 __all__ = ["EXTRACTION_VERSION", "Budget", "Document", "Limits", "Raw", "Section", "decode", "detect_kind", "extract"]
 
-# Bump when extraction changes what a document yields: a retraining then reads unchanged documents again
+# Bump when extraction or chunking changes what a document yields: a retraining then reads unchanged documents again
 # instead of reusing their chunks (see ingest/incremental.py).
-EXTRACTION_VERSION = 6
+EXTRACTION_VERSION = 7
 
 KINDS = {
     "text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",

@@ -1,0 +1,80 @@
+"""What an extractive answer quotes: whole steps after the sentence that leads into them, one sentence
+per paragraph at most, and a sentence that two documents share once."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdgpt.answer.answering import EXTRACTIVE_LABEL, chat
+from cdgpt.index.embeddings import make_embedder
+from cdgpt.models.store import LocalStore
+from cdgpt.settings import Settings
+from tests.support.training import trained
+
+PAGES = {
+    "line-numbers.md": """# Line numbers
+
+Writer prints line numbers beside the text when you ask it to.
+
+## Adding line numbers to a whole document
+
+To add line numbers to a whole document:
+
+1. Choose Tools - Line Numbering.
+2. Select Show numbering.
+3. Click OK.
+4. Save the document.
+
+## See also
+
+Printing line numbers
+
+Line numbers in page styles
+
+Counting blank lines
+""",
+    "helpdesk.md": """# Helpdesk
+
+The IT helpdesk is open from 8 am to 6 pm. Call extension 2300 for the helpdesk.
+""",
+    "new-starters.md": """# New starters
+
+Your buddy shows you around on your first day. Call extension 2300 for the helpdesk.
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> LocalStore:
+    root = tmp_path_factory.mktemp("pages")
+    for name, text in PAGES.items():
+        (root / name).write_text(text, "utf-8")
+    settings = Settings(CDGPT_SOURCE_ROOT=root, CDGPT_EMBEDDINGS="local", CDGPT_DATA_DIR=root / "data")
+    store = LocalStore(settings.data_dir)
+    trained("guide", list(PAGES), settings=settings, store=store, embedder=make_embedder(settings, "local"))
+    return store
+
+
+def quoted(store: LocalStore, question: str) -> str:
+    answer = chat("guide", question, store=store)["answer"]
+    assert answer.startswith(EXTRACTIVE_LABEL + "\n")
+    return answer.removeprefix(EXTRACTIVE_LABEL + "\n")
+
+
+def test_the_best_sentence_is_quoted_with_the_steps_that_follow_it(store):
+    answer = quoted(store, "How do I add line numbers to a whole document?")
+    lead_in = "To add line numbers to a whole document:"
+    steps = "1. Choose Tools - Line Numbering. 2. Select Show numbering. 3. Click OK."
+    # FOLLOWING_SENTENCES steps, each with its number, then one citation: the fourth step is not in the run
+    assert f"{lead_in} {steps} [1]" in answer
+
+
+def test_a_sentence_never_runs_over_a_paragraph_break(store):
+    answer = quoted(store, "Can line numbers be printed, and in page styles?")
+    assert "Printing line numbers" in answer or "Line numbers in page styles" in answer
+    assert "\n" not in answer  # the titles of "See also" are three sentences, not one
+
+
+def test_a_sentence_two_documents_share_is_quoted_once(store):
+    answer = quoted(store, "What is the helpdesk extension?")
+    assert answer.count("Call extension 2300 for the helpdesk.") == 1
