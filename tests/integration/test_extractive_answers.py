@@ -1,5 +1,5 @@
-"""What an extractive answer quotes: whole steps after the sentence that leads into them, one sentence
-per paragraph at most, and a sentence that two documents share once."""
+"""What an extractive answer quotes: whole steps after the sentence or heading that leads into them, one
+sentence per paragraph at most, and a sentence that two documents share once."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ PAGES = {
 
 Writer prints line numbers beside the text when you ask it to.
 
-## Adding line numbers to a whole document
+## Numbering every line
 
 To add line numbers to a whole document:
 
@@ -24,6 +24,10 @@ To add line numbers to a whole document:
 2. Select Show numbering.
 3. Click OK.
 4. Save the document.
+
+## Removing line numbers
+
+Open the Line Numbering dialog. Clear the Show box. Press Enter. Then close the dialog.
 
 ## See also
 
@@ -67,6 +71,12 @@ def test_the_best_sentence_is_quoted_with_the_steps_that_follow_it(store):
     steps = "1. Choose Tools - Line Numbering. 2. Select Show numbering. 3. Click OK."
     # FOLLOWING_SENTENCES steps, each with its number, then one citation: the fourth step is not in the run
     assert f"{lead_in} {steps} [1]" in answer
+
+
+def test_a_heading_closest_to_the_question_leads_into_the_steps_under_it(store):
+    answer = quoted(store, "How do I remove line numbers?")
+    assert "Open the Line Numbering dialog. Clear the Show box. Press Enter. [1]" in answer
+    assert "Removing line numbers" not in answer  # the heading itself is not quoted
 
 
 def test_a_sentence_never_runs_over_a_paragraph_break(store):

@@ -85,14 +85,17 @@ def extractive_answer(
     extension 2300." after "The IT helpdesk is open ..."). Then by their chunk's rank; only the first
     EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each locally). The sentence
     most like a question often leads into its answer ("To add line numbers:", then the steps), so up
-    to FOLLOWING_SENTENCES after the best one are quoted with it."""
+    to FOLLOWING_SENTENCES after the best one are quoted with it. A chunk's nearest heading stands
+    before its first sentence and may lead in the same way ("To Add Line Numbers to an Entire
+    Document", then its steps), but only as the best one, and is not quoted itself."""
     weights = {term: model.lexical.idf(term) for term in tokenize(question)}
     asked = sum(weights.values()) or 1.0
 
     def share(terms: set[str]) -> float:
         return sum(weights.get(term, 0.0) for term in terms) / asked
 
-    passages = [_sentences(hit.chunk["text"]) for hit in hits]
+    passages = [[*(hit.chunk.get("headings") or [])[-1:], *_sentences(hit.chunk["text"])] for hit in hits]
+    headed = {rank for rank, hit in enumerate(hits) if hit.chunk.get("headings")}  # whose sentence 0 is a heading
     candidates, seen = [], set()
     for rank, sentences in enumerate(passages):
         before: set[str] = set()
@@ -109,7 +112,8 @@ def extractive_answer(
     scored = [
         (float(sim) + lexical, rank, i) for (lexical, rank, i, _), sim in zip(candidates, similarity, strict=True)
     ]
-    best = sorted(scored, reverse=True)[:limit]
+    ranked = sorted(scored, reverse=True)
+    best = ranked[:1] + [(score, rank, i) for score, rank, i in ranked[1:] if i or rank not in headed][: limit - 1]
     chosen = {(rank, i) for _, rank, i in best}
     if best:
         _, rank, i = best[0]
@@ -120,7 +124,7 @@ def extractive_answer(
     previous = None
     for rank, i in sorted(chosen):
         sentence = passages[rank][i]
-        if sentence in quoted:
+        if (i == 0 and rank in headed) or sentence in quoted:
             continue
         if previous is not None and previous != (rank, i - 1):
             runs[-1] += f" [{cite[previous[0]]}]"
