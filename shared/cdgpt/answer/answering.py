@@ -85,17 +85,23 @@ def extractive_answer(
     extension 2300." after "The IT helpdesk is open ..."). Then by their chunk's rank; only the first
     EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each locally). The sentence
     most like a question often leads into its answer ("To add line numbers:", then the steps), so up
-    to FOLLOWING_SENTENCES after the best one are quoted with it. A chunk's nearest heading stands
-    before its first sentence and may lead in the same way ("To Add Line Numbers to an Entire
-    Document", then its steps), but only as the best one, and is not quoted itself."""
+    to FOLLOWING_SENTENCES after the best one are quoted with it. In the chunks of the document found
+    first, the nearest heading stands before the first sentence and may lead in the same way ("To Add
+    Line Numbers to an Entire Document", then its steps), but only as the best one, and is not quoted
+    itself. (Another document's heading would lead a follow-up such as "And its opening hours?" to the
+    opening hours of something else.)"""
     weights = {term: model.lexical.idf(term) for term in tokenize(question)}
     asked = sum(weights.values()) or 1.0
 
     def share(terms: set[str]) -> float:
         return sum(weights.get(term, 0.0) for term in terms) / asked
 
-    passages = [[*(hit.chunk.get("headings") or [])[-1:], *_sentences(hit.chunk["text"])] for hit in hits]
-    headed = {rank for rank, hit in enumerate(hits) if hit.chunk.get("headings")}  # whose sentence 0 is a heading
+    first = hits[0].chunk["source"] if hits else None  # the document found first: its headings may lead
+    headed = {rank for rank, hit in enumerate(hits) if hit.chunk["source"] == first and hit.chunk.get("headings")}
+    passages = [
+        [*(hit.chunk["headings"][-1:] if rank in headed else []), *_sentences(hit.chunk["text"])]
+        for rank, hit in enumerate(hits)
+    ]
     candidates, seen = [], set()
     for rank, sentences in enumerate(passages):
         before: set[str] = set()
