@@ -20,10 +20,10 @@ Writer prints line numbers beside the text when you ask it to.
 
 To add line numbers to a whole document:
 
-1. Choose Tools - Line Numbering.
-2. Select Show numbering.
-3. Click OK.
-4. Save the document.
+1. Choose Tools - Line Numbering
+2. Select Show numbering
+3. Click OK
+4. Save the document
 
 ## Removing line numbers
 
@@ -37,13 +37,21 @@ Line numbers in page styles
 
 Counting blank lines
 """,
+    "install.md": """# Installing
+
+## Installing the app
+
+Start the wizard. Click Next. Click Next. Click Finish.
+""",
     "helpdesk.md": """# Helpdesk
 
-The IT helpdesk is open from 8 am to 6 pm. Call extension 2300 for the helpdesk.
+The IT helpdesk is open from 8 am to 6 pm. Call extension 2300 for
+the helpdesk.
 """,
     "new-starters.md": """# New starters
 
-Your buddy shows you around on your first day. Call extension 2300 for the helpdesk.
+Your buddy shows you around on your first day. Call extension 2300 for
+the helpdesk.
 """,
 }
 
@@ -68,8 +76,8 @@ def quoted(store: LocalStore, question: str) -> str:
 def test_the_best_sentence_is_quoted_with_the_steps_that_follow_it(store):
     answer = quoted(store, "How do I add line numbers to a whole document?")
     lead_in = "To add line numbers to a whole document:"
-    steps = "1. Choose Tools - Line Numbering. 2. Select Show numbering. 3. Click OK."
-    # FOLLOWING_SENTENCES steps, each with its number, then one citation: the fourth step is not in the run
+    steps = "1. Choose Tools - Line Numbering 2. Select Show numbering 3. Click OK"
+    # FOLLOWING_SENTENCES steps (with no full stop: each line is one), then one citation: not the fourth step
     assert f"{lead_in} {steps} [1]" in answer
 
 
@@ -79,12 +87,16 @@ def test_a_heading_closest_to_the_question_leads_into_the_steps_under_it(store):
     assert "Removing line numbers" not in answer  # the heading itself is not quoted
 
 
+def test_a_step_repeated_in_its_passage_is_quoted_each_time(store):
+    assert "Start the wizard. Click Next. Click Next. [1]" in quoted(store, "How do I install the app?")
+
+
 def test_a_sentence_never_runs_over_a_paragraph_break(store):
     answer = quoted(store, "Can line numbers be printed, and in page styles?")
     assert "Printing line numbers" in answer or "Line numbers in page styles" in answer
     assert "\n" not in answer  # the titles of "See also" are three sentences, not one
 
 
-def test_a_sentence_two_documents_share_is_quoted_once(store):
+def test_a_sentence_two_documents_share_is_quoted_once_and_on_one_line(store):
     answer = quoted(store, "What is the helpdesk extension?")
     assert answer.count("Call extension 2300 for the helpdesk.") == 1

@@ -251,6 +251,13 @@ def test_a_list_items_number_begins_its_sentence_and_ends_none():
     ]
 
 
+def test_list_items_keep_their_lines_in_a_chunk_so_its_sentences_split_the_same_again():
+    steps = "To print it:\n1. Choose File - Print\n2. Click OK\n3. Wait"
+    [chunk] = chunk_document(doc(Section(("H",), steps)), size=200, overlap=0)
+    assert chunk.text == steps
+    assert split_sentences(chunk.text) == ["To print it:", "1. Choose File - Print", "2. Click OK", "3. Wait"]
+
+
 def test_decimal_points_and_dots_without_spaces_are_not_sentence_ends():
     assert split_sentences("Version 3.14 is out. See example.com for more.") == [
         "Version 3.14 is out.",

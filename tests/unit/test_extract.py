@@ -623,11 +623,12 @@ def test_links_above_the_first_heading_go_and_prose_above_it_stays():
 def test_hidden_alternatives_stay_apart():
     # Given LibreOffice's help: the Mac and the default key name, both hidden until a script shows one
     html = """<html><body><p>Hold down the <span class="switchinline"><span hidden="true" id="MAC1" class="MAC">Command</span><span
-    hidden="true" id="d1">Ctrl</span></span> key.</p></body></html>"""
+    hidden="true" id="d1">Ctrl</span></span> key, or press <span class="switchinline"><span hidden="true" id="MAC2"
+    class="MAC">Command</span><span hidden="true" id="d2">Ctrl</span></span>+Tab.</p></body></html>"""
     # When it is extracted
     doc = extract(RawDocument("p.html", html.encode(), "text/html", "p.html"))
-    # Then both names are words of their own
-    assert doc.text == "Hold down the Command Ctrl key."
+    # Then both names are words of their own, and the last stays joined to what follows it
+    assert doc.text == "Hold down the Command Ctrl key, or press Command Ctrl+Tab."
 
 
 RST = """\

@@ -79,8 +79,8 @@ def extractive_answer(
     """The `limit` sentences of the retrieved chunks closest to the question, the best one with the
     sentences that follow it in its chunk, in rank and reading order, each run cited as [n].
 
-    Sentences never span paragraphs (a list of titles is one sentence per line), and one quoted in two
-    chunks counts once. They are first ranked by the share of the question's words they hold, each
+    Sentences never span paragraphs (a list of titles is one sentence per line) and are quoted on one
+    line; one quoted in two chunks counts once. They are first ranked by the share of the question's words they hold, each
     weighted by its rarity in the model (IDF); a word only in the sentence before counts half ("Call
     extension 2300." after "The IT helpdesk is open ..."). Then by their chunk's rank; only the first
     EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each locally). The sentence
@@ -97,16 +97,21 @@ def extractive_answer(
         return sum(weights.get(term, 0.0) for term in terms) / asked
 
     first = hits[0].chunk["source"] if hits else None  # the document found first: its headings may lead
-    headed = {rank for rank, hit in enumerate(hits) if hit.chunk["source"] == first and hit.chunk.get("headings")}
-    passages = [
-        [*(hit.chunk["headings"][-1:] if rank in headed else []), *_sentences(hit.chunk["text"])]
-        for rank, hit in enumerate(hits)
-    ]
+    passages = [_sentences(hit.chunk["text"]) for hit in hits]
+    headed = set()  # the chunks whose sentence 0 is their heading
+    for rank, hit in enumerate(hits):
+        heading = (hit.chunk.get("headings") or [""])[-1]
+        if hit.chunk["source"] == first and heading and passages[rank][:1] != [heading]:  # not a slide's title twice
+            passages[rank].insert(0, heading)
+            headed.add(rank)
     candidates, seen = [], set()
     for rank, sentences in enumerate(passages):
         before: set[str] = set()
         for i, sentence in enumerate(sentences):
             own = set(tokenize(sentence))
+            if i == 0 and rank in headed:
+                candidates.append((share(own) - 0.05 * rank, rank, i, sentence))
+                continue  # no context for the sentence after it, and no sentence hidden by it
             if sentence not in seen:
                 seen.add(sentence)
                 overlap = share(own) + CONTEXT_WEIGHT * share(before - own)
@@ -126,16 +131,15 @@ def extractive_answer(
         chosen.update((rank, j) for j in range(i + 1, min(i + 1 + FOLLOWING_SENTENCES, len(passages[rank]))))
     cite = [numbers[hit.chunk["source"]] for hit in hits]
     runs: list[str] = []
-    quoted: set[str] = set()
+    quoted: dict[str, int] = {}  # each sentence quoted, and the chunk it was quoted from
     previous = None
     for rank, i in sorted(chosen):
         sentence = passages[rank][i]
-        if (i == 0 and rank in headed) or sentence in quoted:
+        if (i == 0 and rank in headed) or quoted.setdefault(sentence, rank) != rank:  # repeats of a chunk stay
             continue
         if previous is not None and previous != (rank, i - 1):
             runs[-1] += f" [{cite[previous[0]]}]"
         runs.append(sentence)
-        quoted.add(sentence)
         previous = (rank, i)
     if previous is not None:
         runs[-1] += f" [{cite[previous[0]]}]"
@@ -143,7 +147,8 @@ def extractive_answer(
 
 
 def _sentences(text: str) -> list[str]:
-    return [sentence for paragraph in text.split("\n\n") for sentence in split_sentences(paragraph)]
+    """A chunk's sentences, paragraph by paragraph, each on one line (a page's line breaks are spaces)."""
+    return [" ".join(sentence.split()) for paragraph in text.split("\n\n") for sentence in split_sentences(paragraph)]
 
 
 def _history_messages(history: list[str]) -> list[dict[str, str]]:

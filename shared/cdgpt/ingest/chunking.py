@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 SENTENCE_END = re.compile(r"[.!?;]\s+|[。！？；]")  # a sentence ends with its stop; the spaces after it go
 LIST_NUMBER = re.compile(r"\d{1,3}\.")  # "2." opening a list item: not a sentence, but part of the next one
+LIST_ITEM = re.compile(r"\d{1,3}\.\s")  # a sentence that is a list item goes on a line of its own in a chunk
 CJK_STOPS = "。！？；"
 
 
@@ -72,7 +73,9 @@ def _join(parts: list[tuple[str, bool]]) -> str:
     out = ""
     for piece, new_paragraph in parts:
         if out:
-            out += "\n\n" if new_paragraph else ("" if out[-1] in CJK_STOPS else " ")
+            out += (
+                "\n\n" if new_paragraph else ("" if out[-1] in CJK_STOPS else "\n" if LIST_ITEM.match(piece) else " ")
+            )
         out += piece
     return out
 

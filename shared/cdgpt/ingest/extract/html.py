@@ -64,7 +64,6 @@ STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td
 PLAIN, BLOCK, CELL, HEADING, SKIPPED, LINK, KIND = 0, 1, 2, 3, 4, 5, 7
 WORD_CHAR = re.compile(r"\w")
 MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, MAYBE_FLAG, FLAGS = 8, 16, 32, 64, 128, 256, 504
-APART_FLAG = 512  # a `hidden` element: one of alternatives that a script shows (LibreOffice's "Command"/"Ctrl")
 NOT_CHROME, CHROME, MAYBE_CHROME = 0, 1, 2  # what class and id words say of an element
 
 
@@ -313,8 +312,7 @@ class _Walk:
             elif chrome == MAYBE_CHROME:
                 code |= MAYBE_FLAG
                 self.open_maybe += 1
-        if hidden:  # its text stands apart from its neighbours': "Command Ctrl"
-            code |= APART_FLAG
+        if hidden:  # one of alternatives that a script shows: apart from the one before ("Command Ctrl+Tab")
             out.append(" ")
         if ident is not None and code & KIND != HEADING:  # a heading's own id is its anchor already
             code |= ID_FLAG
@@ -343,8 +341,6 @@ class _Walk:
             self.link_depth -= 1
             if not self.link_depth:
                 self.links.append((self.link_begun, len(self.out)))
-        if code & APART_FLAG:
-            self.out.append(" ")
         if code & FLAGS:
             self._close_flagged(el, code)
         if tail := el.tail:
