@@ -33,7 +33,8 @@ UNCOVERED = [q["question"] for q in QUESTIONS if not q["expected_source"]]
 OFF_TOPIC = "Who won the 1998 FIFA World Cup final?"
 # Off-topic, and a near miss with the local embedder: its best cosine is printed by the margin test below.
 PERU = "what is the capital of Peru's football league budget"
-PASSAGE_SOURCE = re.compile(r"^\[\d+\] .* \(([^()]+)\)$", re.MULTILINE)  # "[n] title (source)" in the LLM context
+# "[n] title > heading > ... (source)" in the LLM context
+PASSAGE_SOURCE = re.compile(r"^\[\d+\] .* \(([^()]+)\)$", re.MULTILINE)
 
 
 @pytest.fixture
@@ -361,6 +362,9 @@ def test_openai_train_and_chat_builds_the_prompt(openai_stub, source_root):
     assert numbers[0] == 1 and set(numbers) <= set(range(1, len(reply["sources"]) + 1))
     quoted = set(PASSAGE_SOURCE.findall(last["content"]))
     assert quoted and quoted <= {s["source"] for s in reply["sources"]}
+    # Each passage is headed by its title and the headings above it
+    leave = f"] Leave and Holidays Policy > Annual leave > Entitlement ({HANDBOOK}/leave-and-holidays.md)\n"
+    assert leave in last["content"]
     assert reply["answer"] == stub_answer(n, len(last["content"]))
     assert reply["history"] == [*history, f"Human: {question}", f"Bot: {reply['answer']}"]
     # The question was embedded with the model's embedder: one more embeddings request, for it alone.

@@ -179,7 +179,7 @@ def llm_answer(
     on_token: Callable[[str], None] | None = None,
 ) -> str:
     context = "\n\n".join(
-        f"[{numbers[h.chunk['source']]}] {h.chunk['title']} ({_place(h.chunk)})\n{h.chunk['text']}" for h in hits
+        f"[{numbers[h.chunk['source']]}] {_heading_path(h.chunk)} ({_place(h.chunk)})\n{h.chunk['text']}" for h in hits
     )
     messages: list[Any] = [{"role": "system", "content": system_prompt(prompt)}]
     if template is None:
@@ -193,6 +193,13 @@ def llm_answer(
         filled = fill(template, context, question, recent_history(history, HISTORY_BUDGET_CHARS))
         messages.append({"role": "user", "content": filled})
     return llm.complete(messages, settings, on_token=on_token)
+
+
+def _heading_path(chunk: dict[str, Any]) -> str:
+    """The passage's title and the headings above it: steps under "To Add Line Numbers to Specific
+    Paragraphs" read differently from the same steps under "... to an Entire Document"."""
+    title = chunk["title"]
+    return " > ".join([title, *(h for h in chunk.get("headings") or () if h != title)])
 
 
 def _place(chunk: dict[str, Any]) -> str:
