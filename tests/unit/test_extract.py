@@ -366,6 +366,39 @@ def test_a_pdf_loses_its_running_lines_and_takes_its_headings_from_its_outline()
     assert "Acme Handbook" not in doc.text and "Printed" not in doc.text
 
 
+def test_without_an_outline_a_chapters_running_header_heads_its_pages():
+    # Given a PDF without an outline whose pages carry their chapter's running header, page number and all
+    pages = [
+        ["Acme Guide", "Welcome to the guide."],
+        ["Chapter 1: Leave 2", "Employees get twenty days of paid leave."],
+        ["Chapter 1: Leave 3", "Book your leave early."],
+        ["Chapter 2: Expenses 4", "Receipts are due within thirty days."],
+        ["Chapter 2: Expenses 5", "Keep copies of receipts for a year."],
+        ["Exercise 1", "Fill in the leave form."],
+        ["Exercise 2", "Fill in the expense form."],
+    ]
+    pdf = make_pages_pdf([text_stream(lines) for lines in pages], list(range(len(pages))))
+    doc = extract(raw(pdf, "application/pdf", "/guide.pdf"))
+    # Then the header heads its page instead of "Page N" and leaves the text, nothing else is lost
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Page 1",), "Acme Guide Welcome to the guide."),
+        (("Chapter 1: Leave 2",), "Employees get twenty days of paid leave."),
+        (("Chapter 1: Leave 3",), "Book your leave early."),
+        (("Chapter 2: Expenses 4",), "Receipts are due within thirty days."),
+        (("Chapter 2: Expenses 5",), "Keep copies of receipts for a year."),
+        (("Exercise 1",), "Fill in the leave form."),
+        (("Exercise 2",), "Fill in the expense form."),
+    ]
+
+
+def test_without_an_outline_the_whole_documents_running_header_heads_nothing():
+    rules = ["Be kind.", "Lock your screen.", "Ask for help."]
+    pages = [[f"Acme Handbook {n} / 3", rule] for n, rule in enumerate(rules, 1)]
+    pdf = make_pages_pdf([text_stream(lines) for lines in pages], [0, 1, 2])
+    doc = extract(raw(pdf, "application/pdf", "/handbook.pdf"))
+    assert [(s.headings, s.text) for s in doc.sections] == [((f"Page {n}",), r) for n, r in enumerate(rules, 1)]
+
+
 def test_pdf_lines_of_chinese_join_without_a_space_and_a_short_line_ending_a_sentence_ends_a_paragraph():
     from cdgpt.ingest.extract.pdf_layout import paragraphs
 

@@ -22,6 +22,7 @@ SHORT_LINE = 0.8  # a line ending a sentence under this share of the page's wide
 # A heading's numbering, in a line without its spaces, lower-cased: 6.3.6, iv., a), chapter6, 第二章
 NUMBERING = re.compile(r"[\divx]+(?:[.)][\divx]+)*[.)]?|[a-z][.)]|chapter\d+|appendix[a-z]|第.{1,3}[章节]")
 MAX_NUMBERING = 16  # characters of numbering before a title
+CHAPTER_GAP = 2  # pages between two pages under one chapter's running header (left and right pages differ)
 CJK_TEXT = re.compile(f"[{CJK}\u3000-\u303f\uff00-\uffef\u201c\u201d\u2018\u2019]")  # and its punctuation
 
 
@@ -72,16 +73,50 @@ def _running_shape(shape: str) -> bool:
     return LETTER.search(shape) is not None or PAGE_NUMBER_ALONE.fullmatch(shape) is not None
 
 
+def chapter_headers(pages: list[list[str]], running: set[str]) -> dict[int, str]:
+    """Running headers of chapters, by page index: a first line with words whose shape (digits aside) is
+    the first line of another page at most CHAPTER_GAP pages away ("Chapter 1: Musical terms A-Z 4"
+    atop pages 3 to 40). None when the only such shape is the whole document's (in `running`: "Acme
+    Handbook 3 / 4"); a chapter's may be too, when it is most of the book. A page's only line is its
+    text, not a header."""
+    firsts: dict[str, list[int]] = {}
+    for index, lines in enumerate(pages):
+        text = [line for line in lines if line]
+        if len(text) >= 2 and LETTER.search(text[0]):
+            firsts.setdefault(_shape(text[0]), []).append(index)
+    headed: dict[str, list[int]] = {}
+    for shape, indexes in firsts.items():
+        run = indexes[:1]
+        for index in [*indexes[1:], None]:  # None closes the last run
+            if index is not None and index - run[-1] <= CHAPTER_GAP:
+                run.append(index)
+                continue
+            if len(run) >= 2:
+                headed.setdefault(shape, []).extend(run)
+            run = [index] if index is not None else []
+    if len(headed) == 1 and set(headed) <= running:
+        return {}
+    return {i: next(line for line in pages[i] if line) for run in headed.values() for i in run}
+
+
 def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[Section]:
-    """One section per page, or per part of a page under one outline entry."""
+    """One section per page, or per part of a page under one outline entry. Without an outline, a page
+    under a chapter's running header is headed by it ("Chapter 1: Musical terms A-Z 4") instead of
+    "Page N"; the header, page number and all, leaves the text."""
     lined = [[line.strip() for line in text.splitlines()] for _, text in pages]
     running = running_lines([[line for line in lines if line] for lines in lined])
+    headers = {} if entries else chapter_headers(lined, running)
+    lined = [_without_edges(lines, _shape, running) for lines in lined]
     out: list[Section] = []
     path: tuple[str, ...] = ()
     upcoming = iter(entries)
     entry = next(upcoming, None)
-    for (number, _), lines in zip(pages, lined, strict=True):
-        lines = _without_edges(lines, _shape, running)
+    for index, ((number, _), lines) in enumerate(zip(pages, lined, strict=True)):
+        if index in headers:
+            path = (headers[index],)
+            lines = _without_edges(lines, str, {headers[index]})
+        elif not entries:
+            path = ()
         while entry is not None and entry.page < number:  # entries of pages skipped (no text, or repeated)
             path, entry = entry.path, next(upcoming, None)
         here: list[OutlineEntry] = []
