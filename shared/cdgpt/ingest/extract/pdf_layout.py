@@ -86,14 +86,14 @@ def chapter_headers(pages: list[list[str]], running: set[str]) -> dict[int, str]
             firsts.setdefault(_shape(text[0]), []).append(index)
     headed: dict[str, list[int]] = {}
     for shape, indexes in firsts.items():
-        run = indexes[:1]
-        for index in [*indexes[1:], None]:  # None closes the last run
-            if index is not None and index - run[-1] <= CHAPTER_GAP:
-                run.append(index)
-                continue
-            if len(run) >= 2:
-                headed.setdefault(shape, []).extend(run)
-            run = [index] if index is not None else []
+        runs = [indexes[:1]]
+        for index in indexes[1:]:
+            if index - runs[-1][-1] <= CHAPTER_GAP:
+                runs[-1].append(index)
+            else:
+                runs.append([index])
+        if near := [index for run in runs if len(run) >= 2 for index in run]:
+            headed[shape] = near
     if len(headed) == 1 and set(headed) <= running:
         return {}
     return {i: next(line for line in pages[i] if line) for run in headed.values() for i in run}
