@@ -123,6 +123,12 @@ def test_the_extractive_answer_quotes_the_fact_asked_for(handbook_store, questio
     assert FACTS[question] in chat("handbook", question, store=handbook_store)["answer"]
 
 
+def test_chinese_sentences_of_an_extractive_answer_follow_each_other_without_a_space(handbook_store):
+    answer = chat("handbook", "上海办公室的午餐补贴是每天多少钱？", store=handbook_store)["answer"]
+    assert "每天25元的午餐补贴，随当月工资发放。园区" in answer
+    assert not re.search(r"[。！？；] [^\[]", answer)  # a space only before a citation
+
+
 ENGLISH_PAGES = [f"{HANDBOOK}/{name}" for name in ("it-and-security.html", "leave-and-holidays.md")]
 
 

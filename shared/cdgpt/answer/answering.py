@@ -15,7 +15,7 @@ from cdgpt.answer.queries import search_query
 from cdgpt.answer.retrieval import Hit, LoadedModel, load_model, retrieve
 from cdgpt.errors import InvalidRequest
 from cdgpt.index.terms import tokenize
-from cdgpt.ingest.chunking import split_sentences
+from cdgpt.ingest.chunking import CJK_STOPS, split_sentences
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
@@ -143,7 +143,10 @@ def extractive_answer(
         previous = (rank, i)
     if previous is not None:
         runs[-1] += f" [{cite[previous[0]]}]"
-    return EXTRACTIVE_LABEL + "\n" + " ".join(runs)
+    answer = ""
+    for part in runs:  # sentences after a full-width stop follow without a space, as in Chinese text
+        answer += ("" if not answer or answer.endswith(tuple(CJK_STOPS)) else " ") + part
+    return f"{EXTRACTIVE_LABEL}\n{answer}"
 
 
 def _sentences(text: str) -> list[str]:
