@@ -47,6 +47,10 @@ Start the wizard. Click Next. Click Next. Click Finish.
 
 The IT helpdesk is open from 8 am to 6 pm. Call extension 2300 for
 the helpdesk.
+
+[16]
+
+The desk is on the first floor.
 """,
     "new-starters.md": """# New starters
 
@@ -100,3 +104,4 @@ def test_a_sentence_never_runs_over_a_paragraph_break(store):
 def test_a_sentence_two_documents_share_is_quoted_once_and_on_one_line(store):
     answer = quoted(store, "What is the helpdesk extension?")
     assert answer.count("Call extension 2300 for the helpdesk.") == 1
+    assert "[16]" not in answer  # a footnote's mark, no sentence: it would read as a citation

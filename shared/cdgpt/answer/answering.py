@@ -150,8 +150,14 @@ def extractive_answer(
 
 
 def _sentences(text: str) -> list[str]:
-    """A chunk's sentences, paragraph by paragraph, each on one line (a page's line breaks are spaces)."""
-    return [" ".join(sentence.split()) for paragraph in text.split("\n\n") for sentence in split_sentences(paragraph)]
+    """A chunk's sentences, paragraph by paragraph, each on one line (a page's line breaks are spaces);
+    none without a letter: a footnote's mark ("[16]") would read as a citation."""
+    return [
+        " ".join(sentence.split())
+        for paragraph in text.split("\n\n")
+        for sentence in split_sentences(paragraph)
+        if any(c.isalpha() for c in sentence)
+    ]
 
 
 def _history_messages(history: list[str]) -> list[dict[str, str]]:
