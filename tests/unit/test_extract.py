@@ -399,6 +399,32 @@ def test_without_an_outline_the_whole_documents_running_header_heads_nothing():
     assert [(s.headings, s.text) for s in doc.sections] == [((f"Page {n}",), r) for n, r in enumerate(rules, 1)]
 
 
+def pdf_headings(pages: list[list[str]]) -> list[tuple[str, ...]]:
+    pdf = make_pages_pdf([text_stream(lines) for lines in pages], list(range(len(pages))))
+    return [s.headings for s in extract(raw(pdf, "application/pdf", "/doc.pdf")).sections]
+
+
+def test_without_an_outline_roman_page_numbers_and_a_statements_rows_head_nothing():
+    chapter = [["Chapter 1: Leave 1", "Take it."], ["Chapter 1: Leave 2", "Book it."], ["Notes", "None."]]
+    front = [["Guide", "Welcome."], ["i", "Preface", "Thanks to all."], ["ii", "Contents", "Intro"], *chapter]
+    assert pdf_headings(front)[1:3] == [("Page 2",), ("Page 3",)]
+    rows = [
+        ["03/02/2024 Card payment TESCO 12.50", "Salary in."],
+        ["09/02/2024 Card payment TESCO 8.20", "Rent out."],  # a row of the same shape: its numbers differ
+        *chapter,
+    ]
+    assert pdf_headings(rows)[:2] == [("Page 1",), ("Page 2",)]
+    assert pdf_headings(rows)[2:4] == [("Chapter 1: Leave 1",), ("Chapter 1: Leave 2",)]
+
+
+def test_without_an_outline_a_documents_header_heads_nothing_beside_chapter_openings_within_it():
+    pages = [[f"Acme Handbook {n}", f"Rule {chr(96 + n)} applies to all staff."] for n in range(1, 11)]
+    pages[5] = ["Chapter 2", "Travel"]
+    pages[7] = ["Chapter 3", "Leave"]
+    headings = pdf_headings(pages)
+    assert [h for h in headings if not h[0].startswith(("Page ", "Chapter "))] == []
+
+
 def test_pdf_lines_of_chinese_join_without_a_space_and_a_short_line_ending_a_sentence_ends_a_paragraph():
     from cdgpt.ingest.extract.pdf_layout import paragraphs
 

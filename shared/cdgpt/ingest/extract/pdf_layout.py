@@ -74,29 +74,40 @@ def _running_shape(shape: str) -> bool:
 
 
 def chapter_headers(pages: list[list[str]], running: set[str]) -> dict[int, str]:
-    """Running headers of chapters, by page index: a first line with words whose shape (digits aside) is
-    the first line of another page at most CHAPTER_GAP pages away ("Chapter 1: Musical terms A-Z 4"
-    atop pages 3 to 40). None when the only such shape is the whole document's (in `running`: "Acme
-    Handbook 3 / 4"); a chapter's may be too, when it is most of the book. A page's only line is its
-    text, not a header."""
+    """Running headers of chapters, by page index: a first line with words whose shape (numbers aside) is
+    the first line of another page at most CHAPTER_GAP pages away, differing from it in one number at
+    most ("Chapter 1: Musical terms A-Z 4" atop pages 3 to 40; not a statement's rows of dates and
+    amounts). A shape the whole document shares (in `running`: "Acme Handbook 3 / 4") heads only when
+    another shape heads a page beyond its first and last: then it is a chapter's, most of the book. A
+    page's only line is its text, not a header."""
     firsts: dict[str, list[int]] = {}
-    for index, lines in enumerate(pages):
-        text = [line for line in lines if line]
-        if len(text) >= 2 and LETTER.search(text[0]):
-            firsts.setdefault(_shape(text[0]), []).append(index)
+    lines: dict[int, str] = {}  # the first line of each page that may be a header
+    for index, page in enumerate(pages):
+        text = [line for line in page if line]
+        if len(text) >= 2 and LETTER.search(shape := _shape(text[0])):
+            firsts.setdefault(shape, []).append(index)
+            lines[index] = text[0]
     headed: dict[str, list[int]] = {}
     for shape, indexes in firsts.items():
         runs = [indexes[:1]]
         for index in indexes[1:]:
-            if index - runs[-1][-1] <= CHAPTER_GAP:
+            last = runs[-1][-1]
+            if index - last <= CHAPTER_GAP and _numbers_differing(lines[last], lines[index]) <= 1:
                 runs[-1].append(index)
             else:
                 runs.append([index])
         if near := [index for run in runs if len(run) >= 2 for index in run]:
             headed[shape] = near
-    if len(headed) == 1 and set(headed) <= running:
-        return {}
-    return {i: next(line for line in pages[i] if line) for run in headed.values() for i in run}
+    for shape in running & set(headed):
+        first, last = min(headed[shape]), max(headed[shape])
+        if not any(i < first or i > last for other, near in headed.items() if other != shape for i in near):
+            del headed[shape]
+    return {index: lines[index] for near in headed.values() for index in near}
+
+
+def _numbers_differing(a: str, b: str) -> int:
+    """How many of two lines' numbers (in digits or Roman) differ, the lines being of one shape."""
+    return sum(x != y for x, y in zip(PAGE_NUMBER.findall(a), PAGE_NUMBER.findall(b), strict=False))
 
 
 def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[Section]:
