@@ -425,6 +425,18 @@ def test_without_an_outline_a_documents_header_heads_nothing_beside_chapter_open
     assert [h for h in headings if not h[0].startswith(("Page ", "Chapter "))] == []
 
 
+def test_pdf_numbered_items_are_paragraphs_but_a_wrapped_sentences_number_is_not_an_item():
+    from cdgpt.ingest.extract.pdf_layout import paragraphs
+
+    steps = ["To print the report, open it and do this, in this order, without skipping any step:", "1. Choose File",
+             "then Print", "2. Click OK", "The return value is the exit status, which is", "0. The next call resets it."]  # fmt: skip
+    assert paragraphs(steps).split("\n\n") == [
+        "To print the report, open it and do this, in this order, without skipping any step:",
+        "1. Choose File then Print",
+        "2. Click OK The return value is the exit status, which is 0. The next call resets it.",
+    ]
+
+
 def test_pdf_lines_of_chinese_join_without_a_space_and_a_short_line_ending_a_sentence_ends_a_paragraph():
     from cdgpt.ingest.extract.pdf_layout import paragraphs
 

@@ -14,6 +14,7 @@ from cdgpt.ingest.extract.document import Section
 
 MAX_OUTLINE = 10_000  # outline entries read; a larger outline is ignored (pages keep "Page N")
 BULLET = re.compile(r"[•◦▪‣∙●○■□➢►–—∗*-]\s")  # a list item's first line
+NUMBERED = re.compile(r"(\d{1,3})[.)]\s")  # a numbered item's first line ("2. ", "3) "), or a wrapped sentence's end
 SENTENCE_END = (".", "!", "?", ":", "。", "！", "？", "：")
 PAGE_NUMBER = re.compile(r"\d+|\b[ivxlc]+\b")
 LETTER = re.compile(r"[^\W\d_]")  # a running line has words: a table's last row of figures is not one
@@ -182,12 +183,16 @@ def _split(
 
 
 def paragraphs(lines: list[str]) -> str:
-    """Lines joined into paragraphs: a blank line, a list item, or a short line ending a sentence ends one."""
+    """Lines joined into paragraphs: a blank line, a list item, or a short line ending a sentence ends one.
+    A numbered item starts one after a sentence's end or after the item numbered one less; else its number
+    may end a wrapped sentence ("... the exit status, which is" / "0. The next call ...")."""
     widest = max((len(line) for line in lines), default=0)
     out: list[str] = []
     current = ""
     for line in lines:
-        if not line or (BULLET.match(line) and current):
+        number, before = NUMBERED.match(line), NUMBERED.match(current)
+        numbered = number and (current.endswith(SENTENCE_END) or (before and int(before[1]) + 1 == int(number[1])))
+        if not line or ((BULLET.match(line) or numbered) and current):
             if current:
                 out.append(current)
             current = ""
