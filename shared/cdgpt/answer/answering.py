@@ -80,16 +80,16 @@ def extractive_answer(
     sentences that follow it in its chunk, in rank and reading order, each run cited as [n].
 
     Sentences never span paragraphs (a list of titles is one sentence per line) and are quoted on one
-    line; one quoted in two chunks counts once. They are first ranked by the share of the question's words they hold, each
-    weighted by its rarity in the model (IDF); a word only in the sentence before counts half ("Call
-    extension 2300." after "The IT helpdesk is open ..."). Then by their chunk's rank; only the first
-    EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each locally). The sentence
-    most like a question often leads into its answer ("To add line numbers:", then the steps), so up
-    to FOLLOWING_SENTENCES after the best one are quoted with it. In the chunks of the document found
-    first, the nearest heading stands before the first sentence and may lead in the same way ("To Add
-    Line Numbers to an Entire Document", then its steps), but only as the best one, and is not quoted
-    itself. (Another document's heading would lead a follow-up such as "And its opening hours?" to the
-    opening hours of something else.)"""
+    line; one quoted in two chunks counts once. They are first ranked by the share of the question's
+    words they hold, each weighted by its rarity in the model (IDF); a word only in the sentence before
+    counts half ("Call extension 2300." after "The IT helpdesk is open ..."). Then by their chunk's
+    rank; only the first EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each
+    locally). The sentence most like a question often leads into its answer ("To add line numbers:",
+    then the steps), so up to FOLLOWING_SENTENCES after the best one are quoted with it. In the chunks
+    of the document found first, the nearest heading stands before the first sentence and may lead in
+    the same way ("To Add Line Numbers to an Entire Document", then its steps), but only as the best
+    one, and is not quoted itself. (Another document's heading would lead a follow-up such as "And its
+    opening hours?" to the opening hours of something else.)"""
     weights = {term: model.lexical.idf(term) for term in tokenize(question)}
     asked = sum(weights.values()) or 1.0
 
