@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 SENTENCE_END = re.compile(r"[.!?;]\s+|[。！？；]")  # a sentence ends with its stop; the spaces after it go
 LIST_NUMBER = re.compile(r"\d{1,3}\.")  # "2." opening a list item: not a sentence, but part of the next one
-LIST_ITEM = re.compile(r"\d{1,3}\.\s")  # a sentence that is a list item goes on a line of its own in a chunk
+LIST_ITEM = re.compile(LIST_NUMBER.pattern + r"\s")  # a sentence that is a list item goes on a line of its own
 CJK_STOPS = "。！？；"
 
 

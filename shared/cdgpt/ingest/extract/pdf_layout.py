@@ -80,11 +80,10 @@ def chapter_headers(pages: list[list[str]], running: set[str]) -> dict[int, str]
     most ("Chapter 1: Musical terms A-Z 4" atop pages 3 to 40; not a statement's rows of dates and
     amounts). A shape the whole document shares (in `running`: "Acme Handbook 3 / 4") heads only when
     another shape heads a page beyond its first and last: then it is a chapter's, most of the book. A
-    page's only line is its text, not a header."""
+    page's only line is its text, not a header. `pages`: each page's lines that are not blank."""
     firsts: dict[str, list[int]] = {}
     lines: dict[int, str] = {}  # the first line of each page that may be a header
-    for index, page in enumerate(pages):
-        text = [line for line in page if line]
+    for index, text in enumerate(pages):
         if len(text) >= 2 and LETTER.search(shape := _shape(text[0])):
             firsts.setdefault(shape, []).append(index)
             lines[index] = text[0]
@@ -116,8 +115,9 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
     under a chapter's running header is headed by it ("Chapter 1: Musical terms A-Z 4") instead of
     "Page N"; the header, page number and all, leaves the text."""
     lined = [[line.strip() for line in text.splitlines()] for _, text in pages]
-    running = running_lines([[line for line in lines if line] for lines in lined])
-    headers = {} if entries else chapter_headers(lined, running)
+    texts = [[line for line in lines if line] for lines in lined]
+    running = running_lines(texts)
+    headers = {} if entries else chapter_headers(texts, running)
     lined = [_without_edges(lines, _shape, running) for lines in lined]
     out: list[Section] = []
     path: tuple[str, ...] = ()
