@@ -258,6 +258,25 @@ def test_list_items_keep_their_lines_in_a_chunk_so_its_sentences_split_the_same_
     assert split_sentences(chunk.text) == ["To print it:", "1. Choose File - Print", "2. Click OK", "3. Wait"]
 
 
+def test_a_bulleted_line_begins_a_sentence_and_keeps_its_line_in_a_chunk():
+    text = (
+        "Contacts:\n- Reception: 8600\n- Manager: Wang Li, for badges。- Lab: floor 3\n  * nested - not a bullet here"
+    )
+    assert split_sentences(text) == [
+        "Contacts:",
+        "- Reception: 8600",
+        "- Manager: Wang Li, for badges。",
+        "- Lab: floor 3",
+        "* nested - not a bullet here",
+    ]
+    [chunk] = chunk_document(doc(Section(("H",), text)), size=200, overlap=0)
+    assert (
+        chunk.text
+        == "Contacts:\n- Reception: 8600\n- Manager: Wang Li, for badges。\n- Lab: floor 3\n* nested - not a bullet here"
+    )
+    assert split_sentences(chunk.text) == split_sentences(text)
+
+
 def test_decimal_points_and_dots_without_spaces_are_not_sentence_ends():
     assert split_sentences("Version 3.14 is out. See example.com for more.") == [
         "Version 3.14 is out.",
@@ -301,12 +320,18 @@ def test_chunks_carry_their_sections_anchor_and_page_and_old_records_still_load(
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.one_of(
-        TEXTS, st.text(alphabet=st.sampled_from(list("a1.!?;。！？； \u3000\u00a0\n\r\t\x1c")), max_size=200)
+        TEXTS, st.text(alphabet=st.sampled_from(list("a1.!?;。！？；-* \u3000\u00a0\n\r\t\x1c")), max_size=200)
     )
 )
 def test_property_sentences_end_after_a_stop_and_its_spaces(text):
     # the definition: split at the spaces after . ! ? ; and right after 。！？；, each piece stripped,
-    # except after a list item's number ("2.") that begins a line: it begins the next sentence
+    # except after a list item's number ("2.") that begins a line: it begins the next sentence;
+    # and a line opening with a bullet ("- ", "* ") begins a sentence
+    expected = [sentence for item in re.split(r"\n(?=[ \t]*[-*+•][ \t])", text) for sentence in _sentences(item)]
+    assert split_sentences(text) == [p.strip() for p in expected if p.strip()]
+
+
+def _sentences(text):
     pieces = re.split(r"(?<=[.!?;])(\s+)|(?<=[。！？；])", text)
     expected, sentence = [], ""
     for piece, spaces in zip(pieces[::2], [*pieces[1::2], ""], strict=True):
@@ -318,4 +343,4 @@ def test_property_sentences_end_after_a_stop_and_its_spaces(text):
             expected.append(sentence + piece)
             sentence = ""
     expected.append(sentence)  # a number last of all
-    assert split_sentences(text) == [p.strip() for p in expected if p.strip()]
+    return expected

@@ -923,6 +923,20 @@ def test_a_script_in_a_sidebar_is_not_its_text_and_a_heading_is_not_chrome_by_it
     assert [(s.headings, s.text) for s in doc.sections] == [(("Navbar",), "The navbar is a responsive header.")]
 
 
+def test_a_heading_is_not_chrome_by_its_class_and_invisible_characters_go():
+    # Given Docusaurus headings: a CSS-module class naming the sticky navbar, a link to itself holding a
+    # zero-width space; and a soft hyphen inside a word
+    html = """<html><body><nav class="navbar"><a href="/">Docs</a></nav><article><h1>Install</h1><p>Intro.</p>
+    <h2 class="anchor anchorWithStickyNavbar_LWe7" id="linux">Linux<a href="#linux" class="hash-link">\u200b</a></h2>
+    <p>Run the inter\u00adnational installer.</p></article></body></html>"""
+    doc = extract(raw(html, "text/html"))
+    # Then the heading heads its section, and the text holds neither invisible character
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Install",), "Intro."),
+        (("Install", "Linux"), "Run the international installer."),
+    ]
+
+
 def test_a_title_loses_its_sites_name_and_a_heading_its_link_to_itself():
     # Given a title naming the site beside the page's h1, and headings with a "#" link to themselves
     html = """<html><head><title>Leave | Acme Intranet</title></head><body><h1>Leave</h1><p>Twenty days.</p>

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 SENTENCE_END = re.compile(r"[.!?;]\s+|[。！？；]")  # a sentence ends with its stop; the spaces after it go
 LIST_NUMBER = re.compile(r"\d{1,3}\.")  # "2." opening a list item: not a sentence, but part of the next one
-LIST_ITEM = re.compile(LIST_NUMBER.pattern + r"\s")  # a sentence that is a list item goes on a line of its own
+BULLET = r"[-*+•]"  # a bullet opening a line opens a list item, a sentence whatever precedes it
+BULLET_LINE = re.compile(rf"\n(?=[ \t]*{BULLET}[ \t])")
+LIST_ITEM = re.compile(rf"(?:{LIST_NUMBER.pattern}|{BULLET})\s")  # a list item's sentence goes on a line of its own
 CJK_STOPS = "。！？；"
 
 
@@ -42,6 +44,10 @@ class Chunk:
 
 
 def split_sentences(paragraph: str) -> list[str]:
+    return [sentence for item in BULLET_LINE.split(paragraph) for sentence in _item_sentences(item)]
+
+
+def _item_sentences(paragraph: str) -> list[str]:
     sentences, start = [], 0
     for end in SENTENCE_END.finditer(paragraph):  # no look-behind: the scan jumps from stop to stop
         piece = paragraph[start : end.start() + 1]
@@ -74,7 +80,7 @@ def _join(parts: list[tuple[str, bool]]) -> str:
     for piece, new_paragraph in parts:
         if out:
             out += (
-                "\n\n" if new_paragraph else ("" if out[-1] in CJK_STOPS else "\n" if LIST_ITEM.match(piece) else " ")
+                "\n\n" if new_paragraph else ("\n" if LIST_ITEM.match(piece) else "" if out[-1] in CJK_STOPS else " ")
             )
         out += piece
     return out

@@ -8,13 +8,13 @@ from pathlib import PurePosixPath
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.budget import Budget, Limits
 from cdgpt.ingest.extract.document import Document, Raw, Section
-from cdgpt.ingest.extract.text import check_text, decode, markdown, plain_text, without_surrogates
+from cdgpt.ingest.extract.text import check_text, decode, markdown, plain_text, visible
 
 __all__ = ["EXTRACTION_VERSION", "Budget", "Document", "Limits", "Raw", "Section", "decode", "detect_kind", "extract"]
 
 # Bump when extraction or chunking changes what a document yields: a retraining then reads unchanged documents again
 # instead of reusing their chunks (see ingest/incremental.py).
-EXTRACTION_VERSION = 7
+EXTRACTION_VERSION = 8
 
 KINDS = {
     "text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",
@@ -119,9 +119,10 @@ def _read(kind: str, raw: Raw, charset: str | None, budget: Budget) -> tuple[str
 
 
 def _clean(section: Section) -> Section:
-    """The section without lone surrogates, which no encoder accepts (a broken charset or PDF font map)."""
-    text, headings = without_surrogates(section.text), tuple(map(without_surrogates, section.headings))
-    if text is section.text and all(a is b for a, b in zip(headings, section.headings, strict=True)):
+    """The section without invisible characters, and without lone surrogates, which no encoder accepts (a
+    broken charset or PDF font map)."""
+    text, headings = visible(section.text), tuple(filter(None, map(visible, section.headings)))
+    if text is section.text and headings == section.headings:
         return section
     return dataclasses.replace(section, text=text, headings=headings)
 
@@ -136,5 +137,5 @@ def extract(raw: Raw, budget: Budget | None = None) -> Document:
     budget.check_chars(sum(len(s.text) for s in sections))
     budget.check_time()
     fallback = PurePosixPath(raw.name).stem or raw.source
-    title = without_surrogates(title) if title else fallback
+    title = visible(title) if title else fallback
     return Document(source=raw.source, title=title, sections=tuple(map(_clean, sections)))

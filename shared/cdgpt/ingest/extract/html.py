@@ -302,9 +302,9 @@ class _Walk:
         if role == "main":
             code |= ROLE_MAIN_FLAG
         known_plain = ident is None and cls in self.plain_classes  # what _chrome_name said of f"{cls} "
-        if (cls or ident) and tag not in NEVER_CHROME and not known_plain:
+        if (cls or ident) and tag not in NEVER_CHROME and tag not in HEADINGS and not known_plain:
             chrome = _chrome_name(f"{cls} ") if cls else NOT_CHROME
-            if chrome != CHROME and ident is not None and tag not in HEADINGS and _chrome_name(ident):
+            if chrome != CHROME and ident is not None and _chrome_name(ident):
                 slug = tag in SLUG_TAGS or (cls is not None and "sect" in cls)  # DocBook: <div class="sect1">
                 chrome = MAYBE_CHROME if slug else CHROME
             if chrome == CHROME or (chrome == MAYBE_CHROME and self.open_maybe >= MAX_OPEN_MAYBE):

@@ -30,6 +30,9 @@ SPACES = re.compile(r"\s+")
 BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
 SURROGATE = re.compile("[\ud800-\udfff]")
+# Characters that show nothing and split words: soft hyphen, zero-width space, word joiner, a BOM within the text
+# (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word)
+INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
 UTF = frozenset(["utf-8", "utf-8-sig", "utf-16", "utf-32"])
@@ -48,6 +51,11 @@ def text_codec(charset: str | None) -> str | None:
     if not info._is_text_encoding or info.name in NOT_CHARSETS:  # rot13, base64, unicode_escape...
         return None
     return info.name
+
+
+def visible(text: str) -> str:
+    """The text without invisible characters, and with lone surrogates made U+FFFD."""
+    return without_surrogates(INVISIBLE.sub("", text) if INVISIBLE.search(text) else text)
 
 
 def without_surrogates(text: str) -> str:
