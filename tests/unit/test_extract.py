@@ -937,6 +937,17 @@ def test_a_heading_is_not_chrome_by_its_class_and_invisible_characters_go():
     ]
 
 
+def test_a_section_without_a_word_is_no_section():
+    # Given a Notion export: the page's icon above its title, and a section of symbols only
+    html = """<html><body><article><header><div class="page-header-icon"><span class="icon">🚀</span></div>
+    <h1 class="page-title">Onboarding</h1></header><p>Collect your laptop.</p><h2>Divider</h2><p>* * * →</p>
+    </article></body></html>"""
+    doc = extract(raw(html, "text/html"))
+    assert [(s.headings, s.text) for s in doc.sections] == [(("Onboarding",), "Collect your laptop.")]
+    with pytest.raises(SourceFailed, match="no text found"):
+        extract(raw("<html><body><p>🚀 → ✓</p></body></html>", "text/html"))
+
+
 def test_a_title_loses_its_sites_name_and_a_heading_its_link_to_itself():
     # Given a title naming the site beside the page's h1, and headings with a "#" link to themselves
     html = """<html><head><title>Leave | Acme Intranet</title></head><body><h1>Leave</h1><p>Twenty days.</p>

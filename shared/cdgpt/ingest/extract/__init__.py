@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import PurePosixPath
 
 from cdgpt.errors import SourceFailed
@@ -39,6 +40,7 @@ SUPPORTED = (
 )
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office 97-2003 files, and encrypted Office files
 ZIP_MAGIC = b"PK\x03\x04"
+WORD = re.compile(r"\w")
 
 
 def unsupported(name: str, why: str) -> SourceFailed:
@@ -131,11 +133,12 @@ def extract(raw: Raw, budget: Budget | None = None) -> Document:
     """The document's text; SourceFailed when it has none, cannot be read, or goes over the budget."""
     budget = budget or Budget()
     kind, charset = detect_kind(raw)
-    title, sections = _read(kind, raw, charset, budget)
+    title, read = _read(kind, raw, charset, budget)
+    sections = tuple(s for s in map(_clean, read) if WORD.search(s.text))  # not an icon or a rule alone
     if not sections:
         raise SourceFailed("no text found")
     budget.check_chars(sum(len(s.text) for s in sections))
     budget.check_time()
     fallback = PurePosixPath(raw.name).stem or raw.source
     title = visible(title) if title else fallback
-    return Document(source=raw.source, title=title, sections=tuple(map(_clean, sections)))
+    return Document(source=raw.source, title=title, sections=sections)
