@@ -136,6 +136,32 @@ def test_given_an_html_table_when_extracted_then_cells_are_separated():
     assert "PlanPrice" not in text and "Pro10" not in text
 
 
+def test_a_table_row_is_one_line_whatever_its_cells_hold_or_the_source_breaks():
+    # Given cells wrapped in paragraphs (Sphinx), cells on lines of their own (MkDocs), a cell with a line
+    # break, and a cell longer than a row should be (a page laid out in a table)
+    long = " ".join(["A long cell of prose."] * 60)
+    html = f"""<html><body><table>
+    <tr><th><p>Platform</p></th><th><p>Call</p></th></tr>
+    <tr>
+      <td><p>Linux</p></td>
+      <td><p>cpu_num()</p><p>cpu_percent()</p></td>
+    </tr>
+    <tr>
+      <td>index.md</td>
+      <td>/index<br>.html</td>
+    </tr>
+    <tr><td><p>{long}</p><p>Second paragraph.</p></td></tr></table></body></html>"""
+    paragraphs = extract(raw(html, "text/html")).text.split("\n\n")
+    # Then each row is one line of its cells, and the long cell keeps its paragraphs
+    assert paragraphs == [
+        "Platform | Call",
+        "Linux | cpu_num() cpu_percent()",
+        "index.md | /index .html",
+        long,
+        "Second paragraph.",
+    ]
+
+
 def test_given_html_blocks_when_extracted_then_block_boundaries_become_line_breaks():
     html = "<html><body><div>First block</div><div>Second block</div><ul><li>one</li><li>two</li></ul></body></html>"
     text = extract(raw(html, "text/html")).text
@@ -935,6 +961,17 @@ def test_a_heading_is_not_chrome_by_its_class_and_invisible_characters_go():
         (("Install",), "Intro."),
         (("Install", "Linux"), "Run the international installer."),
     ]
+
+
+def test_a_headings_link_to_itself_without_a_word_goes_and_icon_font_glyphs_go():
+    # Given Doxygen's "◆" link before a member's name, and MkDocs' link icon (a private-use character)
+    html = """<html><body><h1>Builder</h1><p>Builds readers.</p>
+    <h2 class="memtitle"><span class="permalink"><a href="#a6e1">◆</a></span> newCharReader()</h2><p>Allocates one.</p>
+    <h2 id="settings">Settings <a class="headerlink" href="#settings">\uf0c1</a></h2><p>The settings.</p>
+    <h2>Step <a href="#one">1</a></h2><p>First.</p></body></html>"""
+    doc = extract(raw(html, "text/html"))
+    # Then the headings keep their words only; a link with a word stays
+    assert [s.headings[-1] for s in doc.sections] == ["Builder", "newCharReader()", "Settings", "Step 1"]
 
 
 def test_a_section_without_a_word_is_no_section():

@@ -55,7 +55,7 @@ META_CHARSET = re.compile(
 )
 SITE_SEPARATOR = re.compile(r" [|\-–—:·»] ")  # between a page's name and its site's in a title
 PERMALINK = "¶"  # Sphinx and MkDocs end each heading with a pilcrow link
-PERMALINKS = frozenset(["#", "¶", "§", "🔗"])  # the text of a heading's link to itself
+CELL_CHARS = 1000  # a table cell up to this long is read as one line of its row
 WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the heading it lends its id to
 
 # What an element's end must undo; one small int per open element.
@@ -207,6 +207,7 @@ class _Walk:
         self.open_maybe = 0  # open maybe-chrome elements (`_mostly_links` decides at their end)
         self.links: list[tuple[int, int]] = []  # ranges of `out` that are a link's text (outermost links)
         self.link_depth = self.link_begun = 0
+        self.cells: list[int] = []  # where each open table cell began in `out`
 
     def run(self, root) -> tuple[str | None, list[Section]]:
         from lxml import etree
@@ -284,14 +285,15 @@ class _Walk:
             out.append("\n")
         elif tag == "td" or tag == "th":
             code = CELL
+            self.cells.append(len(out))
         elif tag in HEADINGS and self.heading < 0:
             code = HEADING
             self._open_heading(HEADINGS[tag], ident)
         elif self.heading >= 0 and tag == "a":
             if not self.inner:
                 self.inner = ident or el.get("name") or ""  # DocBook: <h2><a id="s3.1"></a>3.1 Title</h2>
-            if "".join(el.itertext()).strip() in PERMALINKS and (el.get("href") or "").startswith("#"):
-                stack.append(SKIPPED)  # the heading's link to itself (Node.js: "File system#")
+            if (el.get("href") or "").startswith("#") and not WORD_CHAR.search("".join(el.itertext())):
+                stack.append(SKIPPED)  # the heading's link to itself: "#" (Node.js), "◆" (Doxygen), an icon
                 return True
         elif tag == "a":  # outside a heading: its text counts as links (`_kept`)
             code = self._open_link()
@@ -330,11 +332,13 @@ class _Walk:
 
     def end(self, el, code: int) -> None:
         """Close an element that is not plain: end its block, cell or heading, record its range."""
-        kind = code & KIND
+        kind, tail = code & KIND, el.tail
         if kind == BLOCK:
             self.out.append("\n")
         elif kind == CELL:
-            self.out.append(" | ")
+            self._close_cell()
+            if tail and tail.isspace():  # the source's line breaks between cells would split the row
+                tail = None
         elif kind == HEADING:
             self._close_heading()
         elif kind == LINK:
@@ -343,8 +347,18 @@ class _Walk:
                 self.links.append((self.link_begun, len(self.out)))
         if code & FLAGS:
             self._close_flagged(el, code)
-        if tail := el.tail:
+        if tail:
             self.out.append(tail)
+
+    def _close_cell(self) -> None:
+        """End a cell: its paragraphs and line breaks are spaces, so that its row stays one line, unless it
+        holds a heading or more than CELL_CHARS (a page laid out in a table)."""
+        out, begun = self.out, self.cells.pop()
+        if (not self.marks or self.marks[-1][0] < begun) and sum(map(len, out[begun:])) <= CELL_CHARS:
+            for i in range(begun, len(out)):
+                if "\n" in out[i]:
+                    out[i] = out[i].replace("\n", " ")
+        out.append(" | ")
 
     def _open_link(self) -> int:
         """Start a link's range (unless inside another link); its code, LINK."""

@@ -31,8 +31,9 @@ BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
 SURROGATE = re.compile("[\ud800-\udfff]")
 # Characters that show nothing and split words: soft hyphen, zero-width space, word joiner, a BOM within the text
-# (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word)
-INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+# (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word); and the private use
+# area, where icon fonts draw their icons (MkDocs' link icon after every heading)
+INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\ue000-\uf8ff]")
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
 UTF = frozenset(["utf-8", "utf-8-sig", "utf-16", "utf-32"])
