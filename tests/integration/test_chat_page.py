@@ -26,8 +26,8 @@ TYPES = {
 }
 LEAVE = "How many days of paid annual leave does a full-time employee get per year?"
 LUNCH_ZH = "上海办公室的午餐补贴是多少？"
-HOSTILE = (  # a document whose title and text are markup: the page must show them as text
-    "# <img src=x onerror=\"document.title='pwned'\"> Bicycle parking\n\n"
+HOSTILE = (  # a document whose title and text are markup (plain text keeps it): the page must show them as text
+    "<img src=x onerror=\"document.title='pwned'\"> Bicycle parking\n" + "=" * 60 + "\n\n"
     "Bicycle parking is in the basement garage <script>document.title='pwned'</script>, "
     "open from 7:00 to 21:00; bring your badge to open the bicycle gate.\n"
 )
@@ -38,7 +38,7 @@ def site():
     with LocalWeb() as web:
         for path in sorted(HANDBOOK.iterdir()):
             web.add(f"/handbook/{path.name}", path.read_bytes(), TYPES[path.suffix])
-        web.add("/handbook/bicycles.md", HOSTILE, TYPES[".md"])
+        web.add("/handbook/bicycles.txt", HOSTILE, TYPES[".txt"])
         yield web
 
 

@@ -254,9 +254,17 @@ def test_given_plain_text_when_extracted_then_paragraphs_are_normalised_and_no_h
     assert doc.sections == (Section((), "First paragraph wraps here.\n\n# not a heading in plain text\n\nLast one."),)
 
 
+def test_plain_text_list_items_and_fields_keep_their_lines_and_wrapped_lines_join():
+    text = "Platforms:\n- Linux\n- Windows\n  and more\n2. macOS\n\n:Author: SRE Team\n:Version: 2.3\n\nWraps\nhere 2. no item."
+    doc = extract(raw(text, "text/plain", "/notes.txt"))
+    assert doc.sections[0].text == (
+        "Platforms:\n- Linux\n- Windows and more\n2. macOS\n\n:Author: SRE Team\n:Version: 2.3\n\nWraps here 2. no item."
+    )
+
+
 def test_markdown_underlined_headings_make_levels_one_and_two_and_front_matter_and_rules_are_dropped():
     text = (
-        "---\ntitle: x\n---\nLeave policy\n============\n\nYou get 25 days.\n\n***\n\nSick leave\n---\nCall at ten.\n"
+        "---\nauthor: x\n---\nLeave policy\n============\n\nYou get 25 days.\n\n***\n\nSick leave\n---\nCall at ten.\n"
     )
     doc = extract(raw(text, "text/markdown", "/leave.md"))
     assert doc.title == "Leave policy"
@@ -628,6 +636,62 @@ def test_given_text_sniffing_when_content_type_is_missing_then_html_and_pdf_are_
     assert detect_kind(raw(b"just words", None, "/x"))[0] == "text"
 
 
+MARKDOWN_README = """---
+title: "Payments service"
+description: How we run the payments API.
+---
+[![Build status](https://ci.example/badge.svg)](https://ci.example) <!-- badges -->
+
+The limit is 2**31 - 1 bytes; edit `__init__.py` and my__var, see [the runbook][rb] and \\[literal].
+
+[rb]: https://wiki.example/runbook "Runbook"
+
+<details><summary>Setup</summary>
+
+Run it once.
+</details>
+
+## Deploy
+
+1. Build:
+
+   ```yaml
+   steps:
+     - name: build
+       run: make   # keep the indentation
+   ```
+2. Ship it.
+   - to staging
+   - then to production
+
+| Region | Owner |
+|--------|-------|
+| eu     | Ana   |
+
+> [!WARNING]
+> Never deploy on Fridays.
+"""
+
+
+def test_markdown_keeps_words_code_and_lists_and_drops_markup():
+    doc = extract(raw(MARKDOWN_README, None, "/repo/README.md"))
+    # Then the front matter gives the title and a first paragraph; the text keeps every word as written
+    assert doc.title == "Payments service"
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (
+            (),
+            "How we run the payments API.\n\nBuild status\n\n"
+            "The limit is 2**31 - 1 bytes; edit __init__.py and my__var, see the runbook and [literal].\n\n"
+            "Setup\n\nRun it once.",
+        ),
+        (
+            ("Deploy",),
+            "1. Build:\nsteps:\n  - name: build\n    run: make   # keep the indentation\n2. Ship it.\n- to staging\n"
+            "- then to production\n\nRegion | Owner\n\neu | Ana\n\nWarning: Never deploy on Fridays.",
+        ),
+    ]
+
+
 def test_given_content_type_parameters_when_detected_then_mime_is_case_insensitive_and_charset_is_read():
     assert detect_kind(raw(b"x", "Text/HTML; Charset=ISO-8859-1", "/x")) == ("html", "ISO-8859-1")
     assert detect_kind(raw(b"x", "text/markdown;charset='utf-8'", "/x")) == ("markdown", "utf-8")
@@ -808,6 +872,7 @@ def test_restructured_text_keeps_its_words_without_markup():
             ":orphan:\n\nSee tracker_ and `docs`__.\n\n__ https://x\n\n.. only:: html\n\n   Only here.",
             "See tracker and docs.\n\nOnly here.",
         ),
+        (".. warning ::\n\n   Using -Y breaks filters.", "Warning:\n\nUsing -Y breaks filters."),  # a space before ::
     ],
 )
 def test_restructured_text_footnotes_substitutions_escapes_and_references(rst, text):

@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.budget import Budget, Limits
 from cdgpt.ingest.extract.document import Document, Raw, Section
-from cdgpt.ingest.extract.text import check_text, decode, markdown, plain_text, visible
+from cdgpt.ingest.extract.text import check_text, decode, plain_text, visible
 
 __all__ = ["EXTRACTION_VERSION", "Budget", "Document", "Limits", "Raw", "Section", "decode", "detect_kind", "extract"]
 
@@ -117,7 +117,11 @@ def _read(kind: str, raw: Raw, charset: str | None, budget: Budget) -> tuple[str
         from cdgpt.ingest.extract.rst import restructured_text
 
         return restructured_text(text)
-    return markdown(text) if kind == "markdown" else plain_text(text)
+    if kind == "markdown":
+        from cdgpt.ingest.extract.markdown import markdown
+
+        return markdown(text)
+    return plain_text(text)
 
 
 def _clean(section: Section) -> Section:

@@ -17,7 +17,7 @@ from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.text import UNDERLINE, plain_text
 
 EXPLICIT = re.compile(r"^([ \t]*)\.\.(?:[ \t]+|$)(.*)$")  # ".. name:: argument", ".. _target:", ".. comment"
-DIRECTIVE = re.compile(r"([\w][\w:.+-]*)::(?:[ \t]+(.*))?$")
+DIRECTIVE = re.compile(r"([\w][\w:.+-]*) ?::(?:[ \t]+(.*))?$")  # docutils allows one space before "::"
 FOOTNOTE = re.compile(r"\[(?:#[\w-]*|\*|\d+|[A-Za-z][\w.-]*)\](?:[ \t]+(.*))?$")  # ".. [1] text", ".. [CIT] text"
 SUBSTITUTION = re.compile(r"^[ \t]*\.\.[ \t]+\|([^|\n]{1,60})\|[ \t]+replace::[ \t]*(.*)$", re.MULTILINE)
 OPTION = re.compile(r"[ \t]+:[\w][\w .-]*:(?:[ \t]|$)")  # ":maxdepth: 2" under a directive

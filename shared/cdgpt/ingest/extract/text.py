@@ -1,6 +1,6 @@
-"""Plain text and Markdown: decoding (declared charset, UTF-8, detection), and sections by headings: `#`
-and `=`/`-` underlines in Markdown, titles underlined (and maybe overlined) with one punctuation mark
-in plain text and reStructuredText, their levels in order of first appearance."""
+"""Plain text: decoding (declared charset, UTF-8, detection), and sections by titles underlined (and maybe
+overlined) with one punctuation mark, as in plain text and reStructuredText, their levels in order of first
+appearance."""
 
 from __future__ import annotations
 
@@ -10,23 +10,14 @@ import re
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
 
-HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-MD_MARKS = re.compile(r"\*\*|__|`")
-FENCE = re.compile(r"^\s*(```|~~~)")
 # A whole line of one mark, 3 or more: a title's underline (not "_": a form's or a signature's blank)
 UNDERLINE_MARKS = r"([=\-~^\"'`#*+<>:.])\1{2,}"
 UNDERLINE = re.compile(UNDERLINE_MARKS)
 UNDERLINED = re.compile(rf"^[^\S\n]*\S.*\n[^\S\n]*{UNDERLINE_MARKS}[^\S\n]*$", re.MULTILINE)  # a line, then one
 RULE = re.compile(r"([-*=_~#+])\1{2,}")  # a line of one of these alone, outside code, is a rule: no words
 NOT_TITLE = re.compile(r"[-*+>|](?:\s|$)|.*[,;:]$")  # a bullet, quote or table row; "Regards,"
-NUMBERED_ITEM = re.compile(r"\d+[.)]\s")  # in Markdown a list item; in plain text "1. PENSION" is a title
-SETEXT = {"=": 1, "-": 2}  # Markdown's underlines
-# YAML metadata atop a Markdown page: "---", then "key: value" lines (or indented, list or comment lines), "---"
-FRONT_MATTER = re.compile(
-    r"\A---[ \t]*\n[A-Za-z_][\w.-]*[ \t]*:.*\n(?:(?:[A-Za-z_][\w.-]*[ \t]*:|[ \t#-]).*\n|[ \t]*\n)*?---[ \t]*(?:\n|\Z)"
-)
 SPACES = re.compile(r"\s+")
+ITEM_LINE = re.compile(r"\n(?=[ \t]*(?:[-*+•]|\d{1,3}[.)]|:\w[^:\n]*:)[ \t])")  # "- x", "2. x", ":Author: x"
 BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -93,12 +84,6 @@ def decode_as(content: bytes, charset: str | None, sniffed: str | None = None) -
     return without_surrogates(str(best)), best.encoding
 
 
-def plain_markdown(text: str) -> str:
-    """Inline Markdown to its words: links and images keep their text; **, __ and ` go."""
-    text = MD_LINK.sub(r"\1", text)
-    return MD_MARKS.sub("", text)
-
-
 def check_text(text: str) -> None:
     """Refuse text that is mostly control characters or replacement marks: binary data decoded as text."""
     sample = text[:20000]
@@ -122,43 +107,30 @@ def paragraphs(text: str) -> str:
     return "\n\n".join(done)
 
 
-def parse_markup(text: str, markdown: bool = True) -> tuple[str | None, list[Section]]:
-    """Split text into sections by its headings; return (the first level-1 heading, sections)."""
+def parse_markup(text: str) -> tuple[str | None, list[Section]]:
+    """Split plain text or reStructuredText into sections by its underlined titles; return (the first
+    title, sections)."""
     title: str | None = None
     path: list[tuple[int, str]] = []
     sections: list[Section] = []
     lines: list[str] = []
-    code: list[bool] = []  # whether each of the lines is inside a code fence
-    styles: dict[tuple[str, bool], int] = {}  # reStructuredText: (mark, overlined) -> level, as first seen
-    in_fence = False
+    styles: dict[tuple[str, bool], int] = {}  # (mark, overlined) -> level, as first seen
 
     def end_section() -> None:
-        kept = (line for line, fenced in zip(lines, code, strict=True) if fenced or not RULE.fullmatch(line.strip()))
-        body = paragraphs("\n".join(kept))
+        body = paragraphs("\n".join(line for line in lines if not RULE.fullmatch(line.strip())))
         lines.clear()
-        code.clear()
         if body:
             sections.append(Section(tuple(h for _, h in path), body))
 
     for line in text.splitlines():
-        if markdown and FENCE.match(line):
-            in_fence = not in_fence
         folded = " ".join(line.split()).strip("| ")
-        match = HEADING.match(folded) if markdown and not in_fence else None
-        underlined = None if in_fence or match else _underlined(lines, folded, markdown)
-        if match:
-            level, heading = len(match.group(1)), match.group(2)
-        elif underlined:
-            heading, overlined = " ".join(lines.pop().split()), bool(lines) and lines[-1].strip() == folded
-            code.pop()
-            if overlined:
-                lines.pop()
-                code.pop()
-            level = SETEXT[folded[0]] if markdown else styles.setdefault((folded[0], overlined), len(styles) + 1)
-        else:
+        if not _underlined(lines, folded):
             lines.append(line)
-            code.append(in_fence)
             continue
+        heading, overlined = " ".join(lines.pop().split()), bool(lines) and lines[-1].strip() == folded
+        if overlined:
+            lines.pop()
+        level = styles.setdefault((folded[0], overlined), len(styles) + 1)
         end_section()
         if level == 1 and title is None:
             title = heading
@@ -167,26 +139,14 @@ def parse_markup(text: str, markdown: bool = True) -> tuple[str | None, list[Sec
     return title, sections
 
 
-def _underlined(lines: list[str], line: str, markdown: bool) -> bool:
+def _underlined(lines: list[str], line: str) -> bool:
     """Whether `line` underlines the line before it, a title standing alone (after a blank line or its overline)."""
-    if not lines or not UNDERLINE.fullmatch(line) or (markdown and line[0] not in SETEXT):
+    if not lines or not UNDERLINE.fullmatch(line):
         return False
     title = lines[-1].strip()
-    if (
-        not title
-        or UNDERLINE.fullmatch(title)
-        or NOT_TITLE.match(title)
-        or (markdown and NUMBERED_ITEM.match(title))
-        or (not markdown and len(title) > len(line) + 2)
-    ):
+    if not title or UNDERLINE.fullmatch(title) or NOT_TITLE.match(title) or len(title) > len(line) + 2:
         return False
     return len(lines) < 2 or not lines[-2].strip() or lines[-2].strip() == line
-
-
-def markdown(text: str) -> tuple[str | None, list[Section]]:
-    title, sections = parse_markup(FRONT_MATTER.sub("", text, count=1))
-    title = title and plain_markdown(title)
-    return title, [Section(tuple(map(plain_markdown, s.headings)), plain_markdown(s.text)) for s in sections]
 
 
 def plain_text(text: str) -> tuple[str | None, list[Section]]:
@@ -194,10 +154,12 @@ def plain_text(text: str) -> tuple[str | None, list[Section]]:
     under the titles underlined in the text, if any (reStructuredText, many a README)."""
     if UNDERLINED.search(text) is None:
         return None, [Section((), body)] if (body := _folded(text)) else []
-    title, sections = parse_markup(text, markdown=False)
+    title, sections = parse_markup(text)
     return title, [Section(s.headings, _folded(s.text)) for s in sections]
 
 
 def _folded(text: str) -> str:
-    folded = (SPACES.sub(" ", p).strip() for p in BLANK_LINE.split(text))
-    return "\n\n".join(p for p in folded if p)
+    """Each paragraph's whitespace folded, but for the line breaks before a list's items and a field list's
+    fields, which keep their lines."""
+    folded = ("\n".join(SPACES.sub(" ", line).strip() for line in ITEM_LINE.split(p)) for p in BLANK_LINE.split(text))
+    return "\n\n".join(p.strip() for p in folded if p.strip())

@@ -1,0 +1,140 @@
+"""Markdown: a CommonMark parser's blocks (with GitHub's tables) into sections by headings.
+
+Paragraphs keep their words: emphasis marks, link targets, reference definitions, escapes and HTML tags go,
+code keeps every character and its indentation. A list is one paragraph of items, a line each ("- ", "2. ");
+a table is a paragraph per row of its cells ("a | b"). The title is the front matter's `title`, else the
+first level-1 heading.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from cdgpt.ingest.extract.document import Section
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+
+# YAML metadata atop a page: "---", then "key: value" lines (or indented, list or comment lines), "---"
+FRONT_MATTER = re.compile(
+    r"\A---[ \t]*\n[A-Za-z_][\w.-]*[ \t]*:.*\n(?:(?:[A-Za-z_][\w.-]*[ \t]*:|[ \t#-]).*\n|[ \t]*\n)*?---[ \t]*(?:\n|\Z)"
+)
+FRONT_FIELD = re.compile(r"^(title|description)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+TAG = re.compile(r"<!--.*?(?:-->|\Z)|<[^>]*>", re.DOTALL)  # in HTML written into the page
+ALERT = re.compile(r"\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]\s*", re.IGNORECASE)  # GitHub's "> [!NOTE]"
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def markdown(text: str) -> tuple[str | None, list[Section]]:
+    front = FRONT_MATTER.match(text)
+    fields = dict(FRONT_FIELD.findall(front.group())) if front else {}
+    title = _unquoted(fields.get("title", "")) or None
+    blocks = _Blocks()
+    if description := _unquoted(fields.get("description", "")):
+        blocks.add(description)
+    blocks.read(_parser().parse(text[front.end() :] if front else text))
+    blocks.end_section()
+    return title or blocks.title, blocks.sections
+
+
+class _Blocks:
+    """Sections built from the parser's tokens, in order."""
+
+    def __init__(self) -> None:
+        self.title: str | None = None
+        self.sections: list[Section] = []
+        self.path: list[tuple[int, str]] = []
+        self.paragraphs: list[str] = []
+        self.items: list[str] = []  # the lines of the list being read, one paragraph when it ends
+        self.lists: list[int | None] = []  # each open list's next number, None when bulleted
+        self.marker = ""  # the open list item's marker, for its first line
+        self.row: list[str] | None = None  # the cells of the table row being read
+        self.level = 0  # the open heading's level
+
+    def read(self, tokens: list[Token]) -> None:
+        for token in tokens:
+            kind = token.type
+            if kind == "inline":
+                self._inline(_words(token))
+            elif kind == "heading_open":
+                self.level = int(token.tag[1])
+            elif kind in ("bullet_list_open", "ordered_list_open"):
+                self.lists.append(int(token.attrGet("start") or 1) if kind == "ordered_list_open" else None)
+            elif kind in ("bullet_list_close", "ordered_list_close"):
+                self.lists.pop()
+                if not self.lists and self.items:
+                    self.add("\n".join(self.items))
+                    self.items.clear()
+            elif kind == "list_item_open":
+                number = self.lists[-1]
+                self.marker = "- " if number is None else f"{number}. "
+                if number is not None:
+                    self.lists[-1] = number + 1
+            elif kind == "tr_open":
+                self.row = []
+            elif kind == "tr_close" and self.row is not None:
+                self.add(" | ".join(self.row))
+                self.row = None
+            elif kind in ("fence", "code_block"):
+                self.add(token.content.rstrip("\n"))
+            elif kind == "html_block":
+                self.add("\n".join(" ".join(line.split()) for line in TAG.sub(" ", token.content).splitlines()))
+
+    def _inline(self, words: str) -> None:
+        if self.level:
+            heading = " ".join(words.split())
+            if heading:
+                self.end_section()
+                if self.level == 1 and self.title is None:
+                    self.title = heading
+                self.path = [(lvl, h) for lvl, h in self.path if lvl < self.level] + [(self.level, heading)]
+            self.level = 0
+        elif self.row is not None:
+            self.row.append(" ".join(words.split()))
+        else:
+            self.add("\n".join(" ".join(line.split()) for line in words.splitlines()))
+
+    def add(self, text: str) -> None:
+        """A block's text: a paragraph, or a line of the list being read (its item's marker on the first)."""
+        text = text.strip("\n")
+        if not text.strip():
+            return
+        if self.lists:
+            self.items.append(self.marker + text)
+            self.marker = ""
+        else:
+            self.paragraphs.append(text)
+
+    def end_section(self) -> None:
+        if self.items:  # a heading inside a list item ends the list's paragraph
+            self.paragraphs.append("\n".join(self.items))
+            self.items.clear()
+        if self.paragraphs:
+            self.sections.append(Section(tuple(h for _, h in self.path), "\n\n".join(self.paragraphs)))
+            self.paragraphs.clear()
+
+
+def _words(token: Token) -> str:
+    """An inline token's words: text and code as written, an image's description, line breaks kept."""
+    parts = []
+    for child in token.children or ():
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+        elif child.type == "image":
+            parts.append(child.content)
+    return ALERT.sub(lambda m: m.group(1).capitalize() + ": ", "".join(parts)).strip()
+
+
+def _unquoted(value: str) -> str:
+    return value[1:-1].strip() if len(value) > 1 and value[0] == value[-1] and value[0] in "\"'" else value
