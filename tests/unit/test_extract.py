@@ -1039,6 +1039,20 @@ def test_a_headings_link_to_itself_without_a_word_goes_and_icon_font_glyphs_go()
     assert [s.headings[-1] for s in doc.sections] == ["Builder", "newCharReader()", "Settings", "Step 1"]
 
 
+def test_a_header_of_links_goes_and_one_holding_the_title_stays():
+    # Given Texinfo's node header (links to the next node and up) and a blog's header whose title is a link
+    html = """<html><body><div class="section" id="Intro"><div class="header"><p>Next: <a href="#Shells">What
+    is a shell?</a>, Up: <a href="#Top">Introduction</a> [<a href="#toc">Contents</a>]</p></div>
+    <h3>1.1 What is Bash?</h3><p>Bash is a shell.</p></div>
+    <div class="entry-header"><h2><a href="/post">Release notes</a></h2><a href="/me">Ana</a></div>
+    <p>Version 2 is out.</p></body></html>"""
+    doc = extract(raw(html, "text/html"))
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("1.1 What is Bash?",), "Bash is a shell."),
+        (("Release notes",), "Ana\n\nVersion 2 is out."),
+    ]
+
+
 def test_a_section_without_a_word_is_no_section():
     # Given a Notion export: the page's icon above its title, and a section of symbols only
     html = """<html><body><article><header><div class="page-header-icon"><span class="icon">🚀</span></div>

@@ -34,6 +34,7 @@ CHROME_WORDS = frozenset(
 # word endings of chrome names: docnav, topNav, sphinxsidebar, navheader
 CHROME_SUFFIXES = ("nav", "sidebar", "navbar", "navheader", "navfooter", "breadcrumbs", "menubar")  # fmt: skip
 SIDEBAR = "sidebar"  # a page's sidebar, or a boxed note in the text (DocBook's CAUTION, TIP): its links tell which
+MAYBE_WORDS = frozenset([SIDEBAR, "header"])  # a header: the page's title, or links to the next page and up (Texinfo)
 SWITCHER_LABEL = 40  # characters (spaces aside) a language switcher may hold besides its links
 MAX_OPEN_MAYBE = 8  # maybe-chrome elements within each other whose links are counted (each reads its subtree)
 NEVER_CHROME = frozenset(["html", "body", "main", "article"])
@@ -72,16 +73,17 @@ def _chrome_name(names: str) -> int:
     """What class or id words say: chrome (a nav bar, table of contents, footer...), maybe (a sidebar), or not."""
     words = re.split(r"[\s_-]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", names).lower())
     if "table-of-contents" in names or any(
-        word != SIDEBAR and (word in CHROME_WORDS or word.endswith(CHROME_SUFFIXES)) for word in words
+        word not in MAYBE_WORDS and (word in CHROME_WORDS or word.endswith(CHROME_SUFFIXES)) for word in words
     ):
         return CHROME
-    return MAYBE_CHROME if SIDEBAR in words else NOT_CHROME
+    return MAYBE_CHROME if MAYBE_WORDS.intersection(words) else NOT_CHROME
 
 
 def _mostly_links(el) -> bool:
-    """Whether links make at least half the element's visible text (a maybe-chrome element is chrome then)."""
+    """Whether links make at least half the element's visible text and it holds no heading (a maybe-chrome
+    element is chrome then: a header holding the page's title is no site header)."""
     visible, linked = _visible_and_linked(el)
-    return linked * 2 >= visible
+    return linked * 2 >= visible and next(el.iter(*HEADINGS), None) is None
 
 
 def _visible_and_linked(el) -> tuple[int, int]:
