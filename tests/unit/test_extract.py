@@ -1107,6 +1107,23 @@ def test_docbook_sections_link_to_the_anchor_inside_their_heading():
     assert [(s.headings, s.anchor) for s in doc.sections] == [(("3.1. Which distribution?",), "s3.1")]
 
 
+def test_an_empty_anchor_before_a_heading_or_its_link_to_itself_is_its_anchor():
+    # Given Texinfo (an empty span with an id before the heading, after the node's text), texi2html (<a name>)
+    # and Doxygen (the heading's "◆" link to itself)
+    html = """<html><body><div class="section" id="Bash"><p>Intro.</p><span id="What-is-Bash"></span>
+    <h3>What is Bash?</h3><p>A shell.</p></div><a name="SEC175"></a><h3>Operation mode</h3><p>Modes.</p>
+    <h2 class="memtitle"><span class="permalink"><a href="#a6e1">◆</a></span> newCharReader()</h2><p>New.</p>
+    <p id="x">Text.</p><h2>No anchor</h2><p>Last.</p></body></html>"""
+    doc = extract(raw(html, "text/html"))
+    assert [(s.headings[-1:], s.anchor) for s in doc.sections] == [
+        ((), None),
+        (("What is Bash?",), "What-is-Bash"),
+        (("Operation mode",), "SEC175"),
+        (("newCharReader()",), "a6e1"),
+        (("No anchor",), None),
+    ]
+
+
 def test_pdf_sections_carry_their_page_numbers():
     doc = extract(raw(make_pdf(["Only page."]), "application/pdf", "/p.pdf"))
     assert [(s.page, s.anchor) for s in doc.sections] == [(1, None)]

@@ -210,6 +210,7 @@ class _Walk:
         self.links: list[tuple[int, int]] = []  # ranges of `out` that are a link's text (outermost links)
         self.link_depth = self.link_begun = 0
         self.cells: list[int] = []  # where each open table cell began in `out`
+        self.empty_id: tuple[str, int] = ("", -WRAPPER_PIECES - 1)  # the last empty element with an id, where it ended
 
     def run(self, root) -> tuple[str | None, list[Section]]:
         from lxml import etree
@@ -257,6 +258,8 @@ class _Walk:
                 role = "navigation"  # hidden from readers: dropped like navigation
             elif name == "hidden":
                 hidden = True
+            elif name == "name" and tag == "a" and ident is None:  # an anchor of older HTML: <a name="SEC175">
+                ident = value
         if (  # inline markup with no id, no role, no chrome class
             tag in INLINE
             and ident is None
@@ -294,8 +297,10 @@ class _Walk:
         elif self.heading >= 0 and tag == "a":
             if not self.inner:
                 self.inner = ident or el.get("name") or ""  # DocBook: <h2><a id="s3.1"></a>3.1 Title</h2>
-            if (el.get("href") or "").startswith("#") and not WORD_CHAR.search("".join(el.itertext())):
-                stack.append(SKIPPED)  # the heading's link to itself: "#" (Node.js), "◆" (Doxygen), an icon
+            href = el.get("href") or ""
+            if href.startswith("#") and not WORD_CHAR.search("".join(el.itertext())):
+                self.inner = self.inner or href[1:]  # the heading's link to itself names its anchor (Doxygen)
+                stack.append(SKIPPED)  # its text: "#" (Node.js), "◆" (Doxygen), an icon
                 return True
         elif tag == "a":  # outside a heading: its text counts as links (`_kept`)
             code = self._open_link()
@@ -376,13 +381,14 @@ class _Walk:
 
     def _open_heading(self, level: int, ident: str | None) -> None:
         # Its anchor: its own id, an anchor inside it, or the nearest enclosing id with no text between it
-        # and the heading (Sphinx: <section id="install"><span id="..."></span><h2>); a few pieces are looked at.
+        # and the heading (Sphinx: <section id="install"><span id="..."></span><h2>), else an empty element's
+        # with an id just before it (Texinfo: <span id="..."></span><h3>); a few pieces are looked at.
         out = self.out
         self.level, self.own, self.inner, self.wrapper = level, ident or "", "", ""
-        if self.ids:
-            wrapper, begun = self.ids[-1]
+        for wrapper, begun in (*self.ids[-1:], self.empty_id):
             if len(out) - begun <= WRAPPER_PIECES and all(p.isspace() for p in out[begun:]):
                 self.wrapper = wrapper
+                break
         self.heading = len(out)
 
     def _close_heading(self) -> None:
@@ -411,7 +417,9 @@ class _Walk:
         if code & ARTICLE_FLAG:
             self.articles -= 1
         if code & ID_FLAG:
-            self.ids.pop()
+            ident, begun = self.ids.pop()
+            if all(p.isspace() for p in self.out[begun:]):  # an empty anchor: the heading after it may take it
+                self.empty_id = (ident, len(self.out))
 
     def _kept(self) -> list[tuple[int, int]]:
         """Ranges of `out` to keep: the main region, without its chrome. Chrome that holds half the page's
