@@ -277,6 +277,16 @@ def test_a_bulleted_line_begins_a_sentence_and_keeps_its_line_in_a_chunk():
     assert split_sentences(chunk.text) == split_sentences(text)
 
 
+def test_code_keeps_its_lines_and_indentation_and_splits_only_between_lines():
+    code = "```\ndef f():\n    x = 1; y = 2\n    return x. y\n```"
+    text = f"Intro. More.\n\n{code}\n\nAfter."
+    [chunk] = chunk_document(doc(Section(("H",), text)), size=200, overlap=0)
+    assert chunk.text == text
+    first, second = chunk_document(doc(Section(("H",), text)), size=50, overlap=20)
+    assert first.text == "Intro. More.\n\n```\ndef f():\n    x = 1; y = 2"
+    assert second.text == "    x = 1; y = 2\n    return x. y\n```\n\nAfter."
+
+
 def test_decimal_points_and_dots_without_spaces_are_not_sentence_ends():
     assert split_sentences("Version 3.14 is out. See example.com for more.") == [
         "Version 3.14 is out.",

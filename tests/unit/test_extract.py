@@ -686,8 +686,8 @@ def test_markdown_keeps_words_code_and_lists_and_drops_markup():
         ),
         (
             ("Deploy",),
-            "1. Build:\nsteps:\n  - name: build\n    run: make   # keep the indentation\n2. Ship it.\n- to staging\n"
-            "- then to production\n\nRegion | Owner\n\neu | Ana\n\nWarning: Never deploy on Fridays.",
+            "1. Build:\n\n```\nsteps:\n  - name: build\n    run: make   # keep the indentation\n```\n\n2. Ship it.\n"
+            "- to staging\n- then to production\n\nRegion | Owner\n\neu | Ana\n\nWarning: Never deploy on Fridays.",
         ),
     ]
 
@@ -856,7 +856,7 @@ def test_restructured_text_keeps_its_words_without_markup():
     for gone in ("maxdepth", "faq", "agent.png", "window", "editors", "install-guide", "local"):
         assert gone not in first
     assert "agent.enrol" in first  # an object's directive keeps its name
-    assert second == "Set HTTPS_PROXY:\n\nexport HTTPS_PROXY=http://proxy:3128"
+    assert second == "Set HTTPS_PROXY:\n\n```\nexport HTTPS_PROXY=http://proxy:3128\n```"
 
 
 @pytest.mark.parametrize(
@@ -894,7 +894,7 @@ def test_restructured_text_tables_are_rows_of_cells_without_borders():
     # Then each row is its cells, without borders, and a table inside a literal block stays as written
     assert doc.sections[0].text == (
         "Plan | Cost\n\nBasic | £10\n\n£12\n\nPrices\n\nPlan | Cost\n\n专业版 | £25 a month\n\nThen text.\n\n"
-        "===== ===== code stays"
+        "```\n=====  =====\ncode   stays\n```"
     )
 
 

@@ -1,8 +1,8 @@
 """Chunking: a document's sections into bounded, overlapping chunks that follow its structure.
 
 Paragraphs stay whole when they fit; longer ones split at sentence ends (`.!?;` followed by a space,
-or the full-width `。！？；` that need none); a sentence longer than a chunk splits at the size bound.
-Chunks never cross a section, so each carries one heading path.
+or the full-width `。！？；` that need none), code at its lines; a sentence longer than a chunk splits at
+the size bound. Chunks never cross a section, so each carries one heading path.
 """
 
 from __future__ import annotations
@@ -22,6 +22,12 @@ BULLET = r"[-*+•]"  # a bullet opening a line opens a list item, a sentence wh
 BULLET_LINE = re.compile(rf"\n(?=[ \t]*{BULLET}[ \t])")
 LIST_ITEM = re.compile(rf"(?:{LIST_NUMBER.pattern}|{BULLET})\s")  # a list item's sentence goes on a line of its own
 CJK_STOPS = "。！？；"
+FENCE = "```"  # the first and last lines of a code block in a section's text
+SENTENCE, NEW_PARAGRAPH, NEW_LINE = (
+    0,
+    1,
+    2,
+)  # what stands before a piece of a chunk: a space (or none), a blank line, a line break
 
 
 @dataclass(frozen=True)
@@ -65,37 +71,45 @@ def _item_sentences(paragraph: str) -> list[str]:
     return sentences
 
 
-def _pieces(text: str, size: int) -> Iterator[tuple[str, bool]]:
-    """Yield (piece, starts_paragraph): sentences, and slices of sentences longer than size."""
+def is_code(paragraph: str) -> bool:
+    """Whether a paragraph is code: its lines as written between fence lines (see extract's `text.fenced`)."""
+    return paragraph.startswith(FENCE + "\n") and paragraph.endswith("\n" + FENCE)
+
+
+def _pieces(text: str, size: int) -> Iterator[tuple[str, int]]:
+    """Yield (piece, what goes before it): sentences, a code block's lines, and slices of either longer
+    than size."""
     for paragraph in text.split("\n\n"):
-        first = True
-        for sentence in split_sentences(paragraph):
-            for start in range(0, len(sentence), size):
-                yield sentence[start : start + size], first
-                first = False
+        before = NEW_PARAGRAPH
+        code = is_code(paragraph)
+        for part in paragraph.split("\n") if code else split_sentences(paragraph):
+            for start in range(0, len(part), size):
+                yield part[start : start + size], before
+                before = NEW_LINE if code and start == 0 else SENTENCE
 
 
-def _join(parts: list[tuple[str, bool]]) -> str:
+def _join(parts: list[tuple[str, int]]) -> str:
     out = ""
-    for piece, new_paragraph in parts:
+    for piece, before in parts:
         if out:
-            out += (
-                "\n\n" if new_paragraph else ("\n" if LIST_ITEM.match(piece) else "" if out[-1] in CJK_STOPS else " ")
-            )
+            if before == SENTENCE:
+                out += "\n" if LIST_ITEM.match(piece) else "" if out[-1] in CJK_STOPS else " "
+            else:
+                out += "\n\n" if before == NEW_PARAGRAPH else "\n"
         out += piece
     return out
 
 
-def _cost(part: tuple[str, bool]) -> int:
+def _cost(part: tuple[str, int]) -> int:
     """A piece's length plus the widest separator `_join` may put before it."""
-    return len(part[0]) + (2 if part[1] else 1)
+    return len(part[0]) + (2 if part[1] == NEW_PARAGRAPH else 1)
 
 
 def chunk_document(doc: Document, size: int, overlap: int, budget: Budget | None = None) -> list[Chunk]:
     """The document's chunks; SourceFailed as soon as they outnumber the budget's chunks."""
     chunks: list[Chunk] = []
 
-    def add(section: Section, parts: list[tuple[str, bool]]) -> None:
+    def add(section: Section, parts: list[tuple[str, int]]) -> None:
         chunks.append(
             Chunk(doc.source, doc.title, section.headings, len(chunks), _join(parts), section.anchor, section.page)
         )
@@ -103,13 +117,13 @@ def chunk_document(doc: Document, size: int, overlap: int, budget: Budget | None
             budget.check_chunks(len(chunks))
 
     for section in doc.sections:
-        current: list[tuple[str, bool]] = []
+        current: list[tuple[str, int]] = []
         length = 0  # sum of _cost: at least one more than the joined text
-        for piece, new_paragraph in _pieces(section.text, size):
-            cost = _cost((piece, new_paragraph))
+        for piece, before in _pieces(section.text, size):
+            cost = _cost((piece, before))
             if current and length + cost > size + 1:
                 add(section, current)
-                tail: list[tuple[str, bool]] = []
+                tail: list[tuple[str, int]] = []
                 kept = 0
                 for old in reversed(current):
                     if kept + len(old[0]) > overlap:
@@ -119,7 +133,7 @@ def chunk_document(doc: Document, size: int, overlap: int, budget: Budget | None
                 while tail and kept + cost > size + 1:  # the overlap must leave room for the new piece
                     kept -= _cost(tail.pop(0))
                 current, length = tail, kept
-            current.append((piece, new_paragraph))
+            current.append((piece, before))
             length += cost
         if current:
             add(section, current)

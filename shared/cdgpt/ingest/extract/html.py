@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.text import check_text, decode_as, paragraphs
+from cdgpt.ingest.extract.text import FENCE, check_text, decode_as, paragraphs
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract.budget import Budget
@@ -62,7 +62,8 @@ WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the
 # What an element's end must undo; one small int per open element.
 STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td", "th", "title"})  # what a walk marks
 
-PLAIN, BLOCK, CELL, HEADING, SKIPPED, LINK, KIND = 0, 1, 2, 3, 4, 5, 7
+PLAIN, BLOCK, CELL, HEADING, SKIPPED, LINK, CODE, KIND = 0, 1, 2, 3, 4, 5, 6, 7
+CODE_LINE = f"\n{FENCE}\n"  # before and after a <pre>'s text: `paragraphs` keeps its lines as written
 WORD_CHAR = re.compile(r"\w")
 MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, MAYBE_FLAG, FLAGS = 8, 16, 32, 64, 128, 256, 504
 NOT_CHROME, CHROME, MAYBE_CHROME = 0, 1, 2  # what class and id words say of an element
@@ -285,7 +286,10 @@ class _Walk:
             self.stack.append(SKIPPED)
             return True
         code = PLAIN
-        if tag in BLOCK_TAGS:
+        if tag == "pre":
+            code = CODE
+            out.append(CODE_LINE)
+        elif tag in BLOCK_TAGS:
             code = BLOCK | (CHROME_FLAG if _switches_language(el) else 0)
             out.append("\n")
         elif tag == "td" or tag == "th":
@@ -326,7 +330,7 @@ class _Walk:
         if ident is not None and code & KIND != HEADING:  # a heading's own id is its anchor already
             code |= ID_FLAG
             self.ids.append((ident, len(out)))
-        if code == BLOCK and tag == "pre" and _plain_inside(el):  # code blocks: thousands of spans, one string
+        if code == CODE and _plain_inside(el):  # code blocks: thousands of spans, one string
             out.append("".join(el.itertext()))
             stack.append(code)
             return True
@@ -342,6 +346,8 @@ class _Walk:
         kind, tail = code & KIND, el.tail
         if kind == BLOCK:
             self.out.append("\n")
+        elif kind == CODE:
+            self.out.append(CODE_LINE)
         elif kind == CELL:
             self._close_cell()
             if tail and tail.isspace():  # the source's line breaks between cells would split the row

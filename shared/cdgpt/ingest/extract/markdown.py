@@ -1,9 +1,9 @@
 """Markdown: a CommonMark parser's blocks (with GitHub's tables) into sections by headings.
 
-Paragraphs keep their words: emphasis marks, link targets, reference definitions, escapes and HTML tags go,
-code keeps every character and its indentation. A list is one paragraph of items, a line each ("- ", "2. ");
-a table is a paragraph per row of its cells ("a | b"). The title is the front matter's `title`, else the
-first level-1 heading.
+Paragraphs keep their words: emphasis marks, link targets, reference definitions, escapes and HTML tags go.
+Code keeps every character and its indentation, a paragraph of its own (`text.fenced`). A list is a
+paragraph of its items, a line each ("- ", "2. "); a table a paragraph per row of its cells ("a | b").
+The title is the front matter's `title`, else the first level-1 heading.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cdgpt.ingest.extract.document import Section
+from cdgpt.ingest.extract.text import fenced
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -71,9 +72,8 @@ class _Blocks:
                 self.lists.append(int(token.attrGet("start") or 1) if kind == "ordered_list_open" else None)
             elif kind in ("bullet_list_close", "ordered_list_close"):
                 self.lists.pop()
-                if not self.lists and self.items:
-                    self.add("\n".join(self.items))
-                    self.items.clear()
+                if not self.lists:
+                    self._end_list_paragraph()
             elif kind == "list_item_open":
                 number = self.lists[-1]
                 self.marker = "- " if number is None else f"{number}. "
@@ -85,7 +85,7 @@ class _Blocks:
                 self.add(" | ".join(self.row))
                 self.row = None
             elif kind in ("fence", "code_block"):
-                self.add(token.content.rstrip("\n"))
+                self.add_code(token.content)
             elif kind == "html_block":
                 self.add("\n".join(" ".join(line.split()) for line in TAG.sub(" ", token.content).splitlines()))
 
@@ -114,10 +114,19 @@ class _Blocks:
         else:
             self.paragraphs.append(text)
 
-    def end_section(self) -> None:
-        if self.items:  # a heading inside a list item ends the list's paragraph
+    def add_code(self, code: str) -> None:
+        """Code: a paragraph of its own, as written (inside a list, between two paragraphs of its items)."""
+        if block := fenced(code):
+            self._end_list_paragraph()
+            self.paragraphs.append(block)
+
+    def _end_list_paragraph(self) -> None:
+        if self.items:
             self.paragraphs.append("\n".join(self.items))
             self.items.clear()
+
+    def end_section(self) -> None:
+        self._end_list_paragraph()  # a heading inside a list item ends the list's paragraph
         if self.paragraphs:
             self.sections.append(Section(tuple(h for _, h in self.path), "\n\n".join(self.paragraphs)))
             self.paragraphs.clear()

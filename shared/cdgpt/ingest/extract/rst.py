@@ -11,10 +11,11 @@ Line by line, then paragraph by paragraph, with linear patterns: the text is unt
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterable, Iterator
 
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.text import UNDERLINE, plain_text
+from cdgpt.ingest.extract.text import UNDERLINE, fenced, plain_text
 
 EXPLICIT = re.compile(r"^([ \t]*)\.\.(?:[ \t]+|$)(.*)$")  # ".. name:: argument", ".. _target:", ".. comment"
 DIRECTIVE = re.compile(r"([\w][\w:.+-]*) ?::(?:[ \t]+(.*))?$")  # docutils allows one space before "::"
@@ -66,16 +67,21 @@ def restructured_text(text: str) -> tuple[str | None, list[Section]]:
     substitutions = {name.strip(): value.strip() for name, value in SUBSTITUTION.findall(text)}
     pieces: list[str] = []
     run: list[str] = []  # lines of one paragraph, whose inline markup is read together
-    for line, literal in _lines(text):
-        if not literal and line.strip() and not UNDERLINE.fullmatch(line.strip()):
-            run.append(line)
-            continue
-        if run:
+    code: list[str] = []  # lines of one literal block, as written
+    for line, literal in [*_lines(text), ("", False)]:
+        if run and (literal or not line.strip() or UNDERLINE.fullmatch(line.strip())):
             pieces.append(_inline("\n".join(run), substitutions))
             run.clear()
-        pieces.append(line)  # code, a blank line or a title's adornment, as written
-    if run:
-        pieces.append(_inline("\n".join(run), substitutions))
+        if literal:
+            code.append(line)
+            continue
+        if code:
+            pieces.append(f"\n{fenced(textwrap.dedent(chr(10).join(code)))}\n")
+            code.clear()
+        if line.strip() and not UNDERLINE.fullmatch(line.strip()):
+            run.append(line)
+        else:
+            pieces.append(line)  # a blank line or a title's adornment
     return plain_text("\n".join(pieces))
 
 

@@ -8,6 +8,7 @@ import codecs
 import re
 
 from cdgpt.errors import SourceFailed
+from cdgpt.ingest.chunking import FENCE, is_code
 from cdgpt.ingest.extract.document import Section
 
 # A whole line of one mark, 3 or more: a title's underline (not "_": a form's or a signature's blank)
@@ -91,20 +92,47 @@ def check_text(text: str) -> None:
         raise SourceFailed("binary data, not text")
 
 
+def fenced(code: str) -> str:
+    """Code as a paragraph of its own: its lines as written between fence lines, without blank ones (a blank
+    line ends a paragraph). `paragraphs`, plain text and chunking keep such a paragraph's lines as they are."""
+    lines = [line.rstrip() for line in code.splitlines() if line.strip()]
+    return "\n".join([FENCE, *lines, FENCE]) if lines else ""
+
+
 def paragraphs(text: str) -> str:
-    """Paragraphs separated by blank lines; each line's whitespace folded and bare table separators dropped."""
+    """Paragraphs separated by blank lines; each line's whitespace folded and bare table separators dropped,
+    but for code between fence lines, a paragraph as written."""
     done: list[str] = []
     current: list[str] = []
-    for raw_line in text.splitlines():
+    lines = text.splitlines()
+    code = _code_blocks(lines)
+    i = 0
+    while i < len(lines):
+        if i in code:
+            if current:
+                done.append("\n".join(current))
+                current = []
+            if block := fenced("\n".join(lines[i + 1 : code[i]])):
+                done.append(block)
+            i = code[i] + 1
+            continue
+        raw_line = lines[i]
         line = " ".join(raw_line.split()).strip("| ") if raw_line else ""  # most lines of a page's text are empty
         if line:
             current.append(line)
         elif current:
             done.append("\n".join(current))
             current = []
+        i += 1
     if current:
         done.append("\n".join(current))
     return "\n\n".join(done)
+
+
+def _code_blocks(lines: list[str]) -> dict[int, int]:
+    """Each code block's opening fence line and its closing one; a fence left open is text."""
+    fences = [i for i, line in enumerate(lines) if line.strip() == FENCE]
+    return dict(zip(fences[::2], fences[1::2], strict=False))
 
 
 def parse_markup(text: str) -> tuple[str | None, list[Section]]:
@@ -117,19 +145,29 @@ def parse_markup(text: str) -> tuple[str | None, list[Section]]:
     styles: dict[tuple[str, bool], int] = {}  # (mark, overlined) -> level, as first seen
 
     def end_section() -> None:
-        body = paragraphs("\n".join(line for line in lines if not RULE.fullmatch(line.strip())))
+        kept = (line for line, fenced in zip(lines, in_code, strict=True) if fenced or not RULE.fullmatch(line.strip()))
+        body = paragraphs("\n".join(kept))
         lines.clear()
+        in_code.clear()
         if body:
             sections.append(Section(tuple(h for _, h in path), body))
 
-    for line in text.splitlines():
+    all_lines = text.splitlines()
+    code = _code_blocks(all_lines)
+    in_code: list[bool] = []  # whether each of the lines is code (or its fence)
+    closing = -1  # the open code block's closing fence line
+    for i, line in enumerate(all_lines):
+        closing = code.get(i, closing)
         folded = " ".join(line.split()).strip("| ")
-        if not _underlined(lines, folded):
+        if i <= closing or not _underlined(lines, folded):
             lines.append(line)
+            in_code.append(i <= closing)
             continue
         heading, overlined = " ".join(lines.pop().split()), bool(lines) and lines[-1].strip() == folded
+        in_code.pop()
         if overlined:
             lines.pop()
+            in_code.pop()
         level = styles.setdefault((folded[0], overlined), len(styles) + 1)
         end_section()
         if level == 1 and title is None:
@@ -160,6 +198,9 @@ def plain_text(text: str) -> tuple[str | None, list[Section]]:
 
 def _folded(text: str) -> str:
     """Each paragraph's whitespace folded, but for the line breaks before a list's items and a field list's
-    fields, which keep their lines."""
-    folded = ("\n".join(SPACES.sub(" ", line).strip() for line in ITEM_LINE.split(p)) for p in BLANK_LINE.split(text))
-    return "\n\n".join(p.strip() for p in folded if p.strip())
+    fields, which keep their lines, and for code."""
+    folded = (
+        p if is_code(p) else "\n".join(SPACES.sub(" ", line).strip() for line in ITEM_LINE.split(p))
+        for p in BLANK_LINE.split(text)
+    )
+    return "\n\n".join(p.strip("\n") for p in folded if p.strip())
