@@ -162,6 +162,14 @@ def test_a_table_row_is_one_line_whatever_its_cells_hold_or_the_source_breaks():
     ]
 
 
+def test_an_ordered_lists_items_keep_their_numbers():
+    html = """<html><body><p>To print:</p><ol><li>Choose File - Print.</li><li>Click <b>OK</b>.</li></ol>
+    <ol start="5"><li><p>Five</p></li><li><p>Six</p><ul><li>a bullet</li></ul></li></ol></body></html>"""
+    assert extract(raw(html, "text/html")).text.split("\n\n") == [
+        "To print:", "1. Choose File - Print.", "2. Click OK.", "5. Five", "6. Six", "a bullet",
+    ]  # fmt: skip
+
+
 def test_given_html_blocks_when_extracted_then_block_boundaries_become_line_breaks():
     html = "<html><body><div>First block</div><div>Second block</div><ul><li>one</li><li>two</li></ul></body></html>"
     text = extract(raw(html, "text/html")).text
@@ -1012,6 +1020,20 @@ def test_a_script_in_a_sidebar_is_not_its_text_and_a_heading_is_not_chrome_by_it
     <h2 id="navbar"><a href="#navbar">Navbar</a></h2><p>The navbar is a responsive header.</p></body></html>"""
     doc = extract(raw(html, "text/html"))
     assert [(s.headings, s.text) for s in doc.sections] == [(("Navbar",), "The navbar is a responsive header.")]
+
+
+@pytest.mark.parametrize(
+    ("title", "h1", "expected"),
+    [
+        ("Getting Started - MkDocs", "Getting Started with MkDocs", "Getting Started with MkDocs"),
+        ("Acme Wiki | Leave", "Leave policy", "Leave policy"),
+        ("Install - Acme", "Installing Acme", "Install - Acme"),  # a word's start is no page name
+        ("Leave", "Leave policy", "Leave"),  # no site's name to lose
+    ],
+)
+def test_a_title_whose_page_name_begins_the_h1_is_the_h1(title, h1, expected):
+    html = f"<html><head><title>{title}</title></head><body><h1>{h1}</h1><p>Text.</p></body></html>"
+    assert extract(raw(html, "text/html")).title == expected
 
 
 def test_a_heading_is_not_chrome_by_its_class_and_invisible_characters_go():

@@ -14,7 +14,7 @@ import codecs
 import re
 from functools import lru_cache
 from itertools import accumulate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
@@ -128,13 +128,13 @@ def _first_inside(pieces: list[int], ranges: list[tuple[int, int]]) -> int | Non
 
 def _page_title(title: str | None, h1: str | None) -> str | None:
     """The page's title without its site's name ("File system | Node.js v18 Documentation"): its first
-    h1 when the title is that heading and a separator and more; else the title, or the h1 without one."""
+    h1 when the title is a separator and more before or after that heading, or its first words ("Getting
+    Started - MkDocs" for "Getting Started with MkDocs"); else the title, or the h1 without one."""
     if not title or not h1:
         return title or h1
-    after, before = title[len(h1) : len(h1) + 3], title[-len(h1) - 3 : -len(h1)]
-    if (title.startswith(h1) and SITE_SEPARATOR.fullmatch(after)) or (
-        title.endswith(h1) and SITE_SEPARATOR.fullmatch(before)
-    ):
+    parts = SITE_SEPARATOR.split(title, maxsplit=1)
+    page = {parts[0], title.rsplit(SITE_SEPARATOR.findall(title)[-1], 1)[-1]} if len(parts) == 2 else set()
+    if any(h1.startswith(part) and not h1[len(part) : len(part) + 1].isalnum() for part in page):
         return h1
     return title
 
@@ -211,6 +211,7 @@ class _Walk:
         self.links: list[tuple[int, int]] = []  # ranges of `out` that are a link's text (outermost links)
         self.link_depth = self.link_begun = 0
         self.cells: list[int] = []  # where each open table cell began in `out`
+        self.numbers: dict[Any, int] = {}  # each ordered list's next item number
         self.empty_id: tuple[str, int] = ("", -WRAPPER_PIECES - 1)  # the last empty element with an id, where it ended
 
     def run(self, root) -> tuple[str | None, list[Section]]:
@@ -292,6 +293,8 @@ class _Walk:
         elif tag in BLOCK_TAGS:
             code = BLOCK | (CHROME_FLAG if _switches_language(el) else 0)
             out.append("\n")
+            if tag == "li" and (parent := el.getparent()) is not None and parent.tag == "ol":
+                out.append(f"{self._item_number(parent)}. ")
         elif tag == "td" or tag == "th":
             code = CELL
             self.cells.append(len(out))
@@ -362,6 +365,15 @@ class _Walk:
             self._close_flagged(el, code)
         if tail:
             self.out.append(tail)
+
+    def _item_number(self, ordered_list) -> int:
+        """The number of the list's next item: its `start`, then one more each."""
+        number = self.numbers.get(ordered_list)
+        if number is None:
+            start = (ordered_list.get("start") or "").strip()
+            number = int(start) if start.isdigit() and len(start) < 7 else 1
+        self.numbers[ordered_list] = number + 1
+        return number
 
     def _close_cell(self) -> None:
         """End a cell: its paragraphs and line breaks are spaces, so that its row stays one line, unless it
