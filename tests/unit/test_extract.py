@@ -700,6 +700,16 @@ def test_markdown_keeps_words_code_and_lists_and_drops_markup():
     ]
 
 
+def test_a_readmes_html_heading_is_a_heading_and_html_text_keeps_its_words():
+    text = '<h1 align="center">\n  <img src="logo.png"><br>Payments &amp; Billing\n</h1>\n\n<p>Fast &amp; safe.</p>\n'
+    doc = extract(raw(text + "\n## Install\n\nRun it.\n", None, "/README.md"))
+    assert doc.title == "Payments & Billing"
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Payments & Billing",), "Fast & safe."),
+        (("Payments & Billing", "Install"), "Run it."),
+    ]
+
+
 def test_given_content_type_parameters_when_detected_then_mime_is_case_insensitive_and_charset_is_read():
     assert detect_kind(raw(b"x", "Text/HTML; Charset=ISO-8859-1", "/x")) == ("html", "ISO-8859-1")
     assert detect_kind(raw(b"x", "text/markdown;charset='utf-8'", "/x")) == ("markdown", "utf-8")

@@ -8,6 +8,7 @@ The title is the front matter's `title`, else the first level-1 heading.
 
 from __future__ import annotations
 
+import html
 import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ FRONT_MATTER = re.compile(
 )
 FRONT_FIELD = re.compile(r"^(title|description)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 TAG = re.compile(r"<!--.*?(?:-->|\Z)|<[^>]*>", re.DOTALL)  # in HTML written into the page
+HTML_HEADING = re.compile(r"<h([1-6])\b[^>]*>(.*?)</h\1>", re.DOTALL | re.IGNORECASE)
 ALERT = re.compile(r"\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]\s*", re.IGNORECASE)  # GitHub's "> [!NOTE]"
 
 
@@ -86,8 +88,15 @@ class _Blocks:
                 self.row = None
             elif kind in ("fence", "code_block"):
                 self.add_code(token.content)
+            elif kind == "html_block" and (heading := HTML_HEADING.fullmatch(token.content.strip())):
+                self.level = int(heading.group(1))  # a README's <h1 align="center">
+                self._inline(html.unescape(TAG.sub("", heading.group(2))))
             elif kind == "html_block":
-                self.add("\n".join(" ".join(line.split()) for line in TAG.sub(" ", token.content).splitlines()))
+                self.add(
+                    html.unescape(
+                        "\n".join(" ".join(line.split()) for line in TAG.sub(" ", token.content).splitlines())
+                    )
+                )
 
     def _inline(self, words: str) -> None:
         if self.level:
