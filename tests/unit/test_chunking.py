@@ -287,6 +287,11 @@ def test_code_keeps_its_lines_and_indentation_and_splits_only_between_lines():
     assert second.text == "    x = 1; y = 2\n    return x. y\n```\n\nAfter."
 
 
+def test_abbreviations_and_a_lowercase_word_after_a_full_stop_continue_the_sentence():
+    text = "Use an editor, e.g. Vim or i.e. Nano, and approx. two steps. Then save."
+    assert split_sentences(text) == ["Use an editor, e.g. Vim or i.e. Nano, and approx. two steps.", "Then save."]
+
+
 def test_decimal_points_and_dots_without_spaces_are_not_sentence_ends():
     assert split_sentences("Version 3.14 is out. See example.com for more.") == [
         "Version 3.14 is out.",
@@ -330,11 +335,12 @@ def test_chunks_carry_their_sections_anchor_and_page_and_old_records_still_load(
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.one_of(
-        TEXTS, st.text(alphabet=st.sampled_from(list("a1.!?;。！？；-* \u3000\u00a0\n\r\t\x1c")), max_size=200)
+        TEXTS, st.text(alphabet=st.sampled_from(list("aZ1.!?;。！？；-* \u3000\u00a0\n\r\t\x1cgie")), max_size=200)
     )
 )
 def test_property_sentences_end_after_a_stop_and_its_spaces(text):
-    # the definition: split at the spaces after . ! ? ; and right after 。！？；, each piece stripped,
+    # the definition: split at the spaces after . ! ? ; (after "." unless a lowercase letter follows or
+    # it ends "e.g." or "i.e.") and right after 。！？；, each piece stripped,
     # except after a list item's number ("2.") that begins a line: it begins the next sentence;
     # and a line opening with a bullet ("- ", "* ") begins a sentence
     expected = [sentence for item in re.split(r"\n(?=[ \t]*[-*+•][ \t])", text) for sentence in _sentences(item)]
@@ -343,8 +349,19 @@ def test_property_sentences_end_after_a_stop_and_its_spaces(text):
 
 def _sentences(text):
     pieces = re.split(r"(?<=[.!?;])(\s+)|(?<=[。！？；])", text)
-    expected, sentence = [], ""
+    joined: list[tuple[str, str | None]] = []  # a full stop before a lowercase letter or after e.g, i.e ends nothing
     for piece, spaces in zip(pieces[::2], [*pieces[1::2], ""], strict=True):
+        if (
+            joined
+            and joined[-1][1]
+            and joined[-1][0].endswith(".")
+            and ("a" <= piece[:1] <= "z" or joined[-1][0].endswith(("e.g.", "i.e.")))
+        ):
+            joined[-1] = (joined[-1][0] + joined[-1][1] + piece, spaces)
+        else:
+            joined.append((piece, spaces))
+    expected, sentence = [], ""
+    for piece, spaces in joined:
         head, _, line = (sentence + piece).rpartition("\n")
         if re.fullmatch(r"\d{1,3}\.", line.strip()):
             expected.append(head)

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from cdgpt.index.terms import Counted
     from cdgpt.ingest.extract import Budget, Document, Section
 
-SENTENCE_END = re.compile(r"[.!?;]\s+|[。！？；]")  # a sentence ends with its stop; the spaces after it go
+# A sentence ends with its stop, and the spaces after it go; not a full stop before a lowercase letter or
+# after "e.g" and "i.e" ("see e.g. Writer", "version 2. then")
+SENTENCE_END = re.compile(r"(?<!e\.g)(?<!i\.e)\.\s++(?![a-z])|[!?;]\s+|[。！？；]")
 LIST_NUMBER = re.compile(r"\d{1,3}\.")  # "2." opening a list item: not a sentence, but part of the next one
 BULLET = r"[-*+•]"  # a bullet opening a line opens a list item, a sentence whatever precedes it
 BULLET_LINE = re.compile(rf"\n(?=[ \t]*{BULLET}[ \t])")
