@@ -710,6 +710,22 @@ def test_a_readmes_html_heading_is_a_heading_and_html_text_keeps_its_words():
     ]
 
 
+def test_admonitions_of_mkdocs_and_docusaurus_are_a_label_and_their_text_is_prose():
+    text = (
+        '# Guide\n\n!!! note "Before you start"\n    You need **admin** rights.\n\n!!! warning\n\n    Back up first.\n\n'
+        "    - one\n    - two\n\n:::tip Pro tip\nUse the CLI.\n:::\n\n    real_code = 1\n"
+    )
+    doc = extract(raw(text, None, "/guide.md"))
+    assert doc.sections[0].text.split("\n\n") == [
+        "Note: Before you start\nYou need admin rights.",
+        "Warning:",
+        "Back up first.",
+        "- one\n- two",
+        "Tip: Pro tip\nUse the CLI.",
+        "```\nreal_code = 1\n```",  # indented code after prose is code
+    ]
+
+
 def test_given_content_type_parameters_when_detected_then_mime_is_case_insensitive_and_charset_is_read():
     assert detect_kind(raw(b"x", "Text/HTML; Charset=ISO-8859-1", "/x")) == ("html", "ISO-8859-1")
     assert detect_kind(raw(b"x", "text/markdown;charset='utf-8'", "/x")) == ("markdown", "utf-8")

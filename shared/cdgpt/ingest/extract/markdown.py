@@ -27,6 +27,8 @@ FRONT_MATTER = re.compile(
 FRONT_FIELD = re.compile(r"^(title|description)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 TAG = re.compile(r"<!--.*?(?:-->|\Z)|<[^>]*>", re.DOTALL)  # in HTML written into the page
 HTML_HEADING = re.compile(r"<h([1-6])\b[^>]*>(.*?)</h\1>", re.DOTALL | re.IGNORECASE)
+ADMONITION = re.compile(r'(?:!!!|\?\?\?\+?)[ \t]*([\w-]+)?(?:[ \t]+"([^"\n]*)")?[ \t]*')  # MkDocs' "!!! note"
+FENCED_CALLOUT = re.compile(r"^:::[ \t]*(\w+)?[ \t]*(.*)$", re.MULTILINE)  # Docusaurus: ":::tip Title" ... ":::"
 ALERT = re.compile(r"\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]\s*", re.IGNORECASE)  # GitHub's "> [!NOTE]"
 
 
@@ -62,12 +64,16 @@ class _Blocks:
         self.marker = ""  # the open list item's marker, for its first line
         self.row: list[str] | None = None  # the cells of the table row being read
         self.level = 0  # the open heading's level
+        self.callout = False  # whether an admonition's line ("!!! note") was the last block read
 
     def read(self, tokens: list[Token]) -> None:
         for token in tokens:
             kind = token.type
+            callout, self.callout = self.callout, self.callout and kind == "paragraph_close"
             if kind == "inline":
                 self._inline(_words(token))
+            elif kind == "code_block" and callout:  # an admonition's text, indented under it: Markdown
+                self.read(_parser().parse(token.content))
             elif kind == "heading_open":
                 self.level = int(token.tag[1])
             elif kind in ("bullet_list_open", "ordered_list_open"):
@@ -110,7 +116,13 @@ class _Blocks:
         elif self.row is not None:
             self.row.append(" ".join(words.split()))
         else:
-            self.add("\n".join(" ".join(line.split()) for line in words.splitlines()))
+            first, _, rest = words.partition("\n")
+            if admonition := ADMONITION.fullmatch(first):  # MkDocs: its text follows, indented
+                self.callout = not rest  # after a blank line, the indented text is a code block to read
+                label = (admonition.group(1) or "note").capitalize()
+                words = f"{label}: {admonition.group(2) or ''}".strip() + (f"\n{rest}" if rest else "")
+            lines = (" ".join(line.split()) for line in FENCED_CALLOUT.sub(_callout_label, words).splitlines())
+            self.add("\n".join(line for line in lines if line))
 
     def add(self, text: str) -> None:
         """A block's text: a paragraph, or a line of the list being read (its item's marker on the first)."""
@@ -152,6 +164,10 @@ def _words(token: Token) -> str:
         elif child.type == "image":
             parts.append(child.content)
     return ALERT.sub(lambda m: m.group(1).capitalize() + ": ", "".join(parts)).strip()
+
+
+def _callout_label(line: re.Match[str]) -> str:
+    return f"{line.group(1).capitalize()}: {line.group(2)}".strip() if line.group(1) else ""
 
 
 def _unquoted(value: str) -> str:
