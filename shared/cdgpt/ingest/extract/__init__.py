@@ -28,7 +28,7 @@ KINDS = {
     "application/vnd.oasis.opendocument.text": "odt",
 }  # fmt: skip
 EXTENSIONS = {
-    ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown",
+    ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown", ".markdown": "markdown", ".mdx": "markdown",
     ".txt": "text", ".text": "text", ".rst": "rst", ".pdf": "pdf", ".csv": "csv", ".tsv": "tsv",
     ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".docx": "docx", ".pptx": "pptx",
     ".xlsx": "xlsx", ".odt": "odt", ".epub": "epub",
