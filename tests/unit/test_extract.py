@@ -162,14 +162,6 @@ def test_a_table_row_is_one_line_whatever_its_cells_hold_or_the_source_breaks():
     ]
 
 
-def test_an_ordered_lists_items_keep_their_numbers():
-    html = """<html><body><p>To print:</p><ol><li>Choose File - Print.</li><li>Click <b>OK</b>.</li></ol>
-    <ol start="5"><li><p>Five</p></li><li><p>Six</p><ul><li>a bullet</li></ul></li></ol></body></html>"""
-    assert extract(raw(html, "text/html")).text.split("\n\n") == [
-        "To print:", "1. Choose File - Print.", "2. Click OK.", "5. Five", "6. Six", "a bullet",
-    ]  # fmt: skip
-
-
 def test_given_html_blocks_when_extracted_then_block_boundaries_become_line_breaks():
     html = "<html><body><div>First block</div><div>Second block</div><ul><li>one</li><li>two</li></ul></body></html>"
     text = extract(raw(html, "text/html")).text

@@ -14,7 +14,7 @@ import codecs
 import re
 from functools import lru_cache
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
@@ -211,7 +211,6 @@ class _Walk:
         self.links: list[tuple[int, int]] = []  # ranges of `out` that are a link's text (outermost links)
         self.link_depth = self.link_begun = 0
         self.cells: list[int] = []  # where each open table cell began in `out`
-        self.numbers: dict[Any, int] = {}  # each ordered list's next item number
         self.empty_id: tuple[str, int] = ("", -WRAPPER_PIECES - 1)  # the last empty element with an id, where it ended
 
     def run(self, root) -> tuple[str | None, list[Section]]:
@@ -293,8 +292,6 @@ class _Walk:
         elif tag in BLOCK_TAGS:
             code = BLOCK | (CHROME_FLAG if _switches_language(el) else 0)
             out.append("\n")
-            if tag == "li" and (parent := el.getparent()) is not None and parent.tag == "ol":
-                out.append(f"{self._item_number(parent)}. ")
         elif tag == "td" or tag == "th":
             code = CELL
             self.cells.append(len(out))
@@ -365,15 +362,6 @@ class _Walk:
             self._close_flagged(el, code)
         if tail:
             self.out.append(tail)
-
-    def _item_number(self, ordered_list) -> int:
-        """The number of the list's next item: its `start`, then one more each."""
-        number = self.numbers.get(ordered_list)
-        if number is None:
-            start = (ordered_list.get("start") or "").strip()
-            number = int(start) if start.isdigit() and len(start) < 7 else 1
-        self.numbers[ordered_list] = number + 1
-        return number
 
     def _close_cell(self) -> None:
         """End a cell: its paragraphs and line breaks are spaces, so that its row stays one line, unless it

@@ -8,7 +8,7 @@ import codecs
 import re
 
 from cdgpt.errors import SourceFailed
-from cdgpt.ingest.chunking import FENCE, LIST_NUMBER, is_code
+from cdgpt.ingest.chunking import FENCE, is_code
 from cdgpt.ingest.extract.document import Section
 
 # A whole line of one mark, 3 or more: a title's underline (not "_": a form's or a signature's blank)
@@ -118,9 +118,7 @@ def paragraphs(text: str) -> str:
             continue
         raw_line = lines[i]
         line = " ".join(raw_line.split()).strip("| ") if raw_line else ""  # most lines of a page's text are empty
-        if line and current and LIST_NUMBER.fullmatch(current[-1]):  # an item's number, then its paragraph
-            current[-1] += " " + line
-        elif line:
+        if line:
             current.append(line)
         elif current:
             done.append("\n".join(current))
