@@ -1093,6 +1093,13 @@ def test_a_header_of_links_goes_and_one_holding_the_title_stays():
     ]
 
 
+def test_a_permalinks_pilcrow_outside_a_heading_goes():
+    # Given Sphinx's permalinks after a caption and an API signature (not headings)
+    html = """<html><body><h1>API</h1><p class="caption">Installing a package<a class="headerlink" href="#f1">¶</a></p>
+    <dl><dt id="f">fetch(url)<a class="headerlink" href="#f">¶</a></dt><dd>Fetches.</dd></dl></body></html>"""
+    assert "¶" not in extract(raw(html, "text/html")).text
+
+
 def test_a_section_without_a_word_is_no_section():
     # Given a Notion export: the page's icon above its title, and a section of symbols only
     html = """<html><body><article><header><div class="page-header-icon"><span class="icon">🚀</span></div>

@@ -29,7 +29,7 @@ NOISE_TAGS = frozenset(
 NOISE_ROLES = frozenset(["navigation", "banner", "contentinfo", "search"])
 CHROME_WORDS = frozenset(
     ["nav", "navbar", "navigation", "menu", "menubar", "breadcrumb", "breadcrumbs", "toc", "footer",
-     "pagination", "pager", "related", "skip", "banner"]
+     "pagination", "pager", "related", "skip", "banner", "headerlink"]
 )  # fmt: skip
 # word endings of chrome names: docnav, topNav, sphinxsidebar, navheader
 CHROME_SUFFIXES = ("nav", "sidebar", "navbar", "navheader", "navfooter", "breadcrumbs", "menubar")  # fmt: skip
