@@ -569,8 +569,14 @@ def test_given_html_declaring_its_charset_in_a_meta_tag_when_extracted_then_deco
 
 @pytest.mark.parametrize(
     ("text", "encoding"),
-    [(CHINESE, "gb18030"), (TRADITIONAL, "big5"), (JAPANESE, "shift_jis"), (FRENCH, "latin-1")],
-)
+    [
+        (CHINESE, "gb18030"), (TRADITIONAL, "big5"), (JAPANESE, "shift_jis"), (FRENCH, "latin-1"),
+        ("Señor Peña, naïve, £5. El niño está en la café.", "latin-1"),  # short Western text: not Central European
+        ("Die Größe der Tür ist übermäßig. Grüße aus München.", "cp1252"),
+        ("Zażółć gęślą jaźń. Pchnąć w tę łódź jeża lub ośm skrzyń fig.", "cp1250"),  # but Central European stays
+        ("Привет, как дела? Это тест.", "cp1251"),
+    ],
+)  # fmt: skip
 def test_given_undeclared_legacy_encodings_when_extracted_then_the_charset_is_detected(text, encoding):
     body = text.encode(encoding)
     with pytest.raises(UnicodeDecodeError):

@@ -26,6 +26,9 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 # (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word); and the private use
 # area, where icon fonts draw their icons (MkDocs' link icon after every heading)
 INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\ue000-\uf8ff]")
+NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+WESTERN = re.compile("[À-ÖØ-öø-ÿŒœŠšŽžŸ€£¥©®°±«»¿¡·–—‘’‚“”„•…§¶]+")  # Windows-1252's letters and marks of prose
+WESTERN_SHARE = 0.2  # of a Western European text's characters, at most this many are not ASCII (short French: 15%)
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
 UTF = frozenset(["utf-8", "utf-8-sig", "utf-16", "utf-32"])
@@ -77,12 +80,29 @@ def decode_as(content: bytes, charset: str | None, sniffed: str | None = None) -
         text = _try(content, codec)
         if text is not None:  # the UTF decoders refuse lone surrogates themselves
             return (text if codec in UTF else without_surrogates(text)), str(codec)
+    if (western := _western(content)) is not None:
+        return western, "cp1252"
     from charset_normalizer import from_bytes
 
     best = from_bytes(content).best()
     if best is None or text_codec(best.encoding) is None:
         raise SourceFailed("binary data, not text")
     return without_surrogates(str(best)), best.encoding
+
+
+def _western(content: bytes) -> str | None:
+    """The text as Windows-1252 when it reads as Western European text there: a few accented letters and
+    typographic marks among ASCII words ("Señor Peña", "Größe"), never runs of them (two-byte Chinese). The
+    detector takes short Spanish or French for Central European ("Seńor")."""
+    text = _try(content, "cp1252")
+    if text is None:
+        return None
+    runs = NON_ASCII.findall(text)
+    if sum(map(len, runs)) > WESTERN_SHARE * len(text) or any(
+        len(run) > 3 or not WESTERN.fullmatch(run) for run in runs
+    ):
+        return None
+    return text
 
 
 def check_text(text: str) -> None:
