@@ -262,6 +262,23 @@ def test_plain_text_list_items_and_fields_keep_their_lines_and_wrapped_lines_joi
     )
 
 
+def test_plain_text_numbered_titles_make_sections_and_a_numbered_list_does_not():
+    text = (
+        "Leave policy\n\nChapter 1. Annual leave\n\n1.1. How many days do I get, and can I\ncarry them over?\n\n"
+        "    Twenty-five days.\n\n1.2. Booking\n\n    Ask your manager.\n\nChapter 2. Sick leave\n\nCall in by ten.\n"
+    )
+    doc = extract(raw(text, "text/plain", "/leave.txt"))
+    title = "1.1. How many days do I get, and can I carry them over?"
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        ((), "Leave policy"),
+        (("Chapter 1. Annual leave", title), "Twenty-five days."),
+        (("Chapter 1. Annual leave", "1.2. Booking"), "Ask your manager."),
+        (("Chapter 2. Sick leave",), "Call in by ten."),
+    ]
+    steps = "To install:\n\n1. Download it\n\n2. Run it\n\n3. Restart\n\nDone.\n"
+    assert [s.headings for s in extract(raw(steps, "text/plain", "/steps.txt")).sections] == [()]
+
+
 def test_markdown_underlined_headings_make_levels_one_and_two_and_front_matter_and_rules_are_dropped():
     text = (
         "---\nauthor: x\n---\nLeave policy\n============\n\nYou get 25 days.\n\n***\n\nSick leave\n---\nCall at ten.\n"

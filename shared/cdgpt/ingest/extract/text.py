@@ -18,6 +18,11 @@ UNDERLINED = re.compile(rf"^[^\S\n]*\S.*\n[^\S\n]*{UNDERLINE_MARKS}[^\S\n]*$", r
 RULE = re.compile(r"([-*=_~#+])\1{2,}")  # a line of one of these alone, outside code, is a rule: no words
 NOT_TITLE = re.compile(r"[-*+>|](?:\s|$)|.*[,;:]$")  # a bullet, quote or table row; "Regards,"
 SPACES = re.compile(r"\s+")
+# A numbered title of plain text, at the left margin: "1. Scope", "2.3. Leave", "Chapter 4. Upgrading"
+NUMBERED_TITLE = re.compile(
+    r"((?:chapter|part|appendix)\s+[\dIVXLC]+[.:]?|\d{1,2}(?:\.\d{1,2})*\.?)\s+\S.{0,198}", re.I
+)
+MIN_NUMBERED_TITLES = 3
 ITEM_LINE = re.compile(r"\n(?=[ \t]*(?:[-*+•]|\d{1,3}[.)]|:\w[^:\n]*:)[ \t])")  # "- x", "2. x", ":Author: x"
 BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
@@ -211,9 +216,50 @@ def plain_text(text: str) -> tuple[str | None, list[Section]]:
     """Paragraphs with their whitespace folded (a regex, not a list of every word: texts can be large),
     under the titles underlined in the text, if any (reStructuredText, many a README)."""
     if UNDERLINED.search(text) is None:
+        if numbered := _numbered_sections(text):
+            return None, numbered
         return None, [Section((), body)] if (body := _folded(text)) else []
     title, sections = parse_markup(text)
     return title, [Section(s.headings, _folded(s.text)) for s in sections]
+
+
+def _numbered_sections(text: str) -> list[Section]:
+    """Sections under numbered titles ("1.2. Scope", "Chapter 3. Upgrading"): up to three lines of their own
+    from the left margin, between blank lines, not ending a sentence, before text or a deeper title; at
+    least MIN_NUMBERED_TITLES of them, else none (a numbered list is no outline). Levels by their numbers."""
+    blocks = BLANK_LINE.split(text)
+    levels = [_title_level(block) for block in blocks]
+    titles = {
+        i: " ".join(block.split())
+        for i, (block, level) in enumerate(zip(blocks[:-1], levels, strict=False))
+        if level and (not levels[i + 1] or levels[i + 1] > level)
+    }
+    if len(titles) < MIN_NUMBERED_TITLES:
+        return []
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    body: list[str] = []
+    for i, block in enumerate([*blocks, ""]):
+        if i not in titles and i < len(blocks):
+            body.append(block)
+            continue
+        if folded := _folded("\n\n".join(body)):
+            sections.append(Section(tuple(h for _, h in path), folded))
+        body.clear()
+        if i in titles:
+            path = [(lvl, h) for lvl, h in path if lvl < levels[i]] + [(levels[i], titles[i])]
+    return sections
+
+
+def _title_level(block: str) -> int:
+    """A numbered title's level (the count of its numbers; a chapter's 1), or 0 for any other block."""
+    block = block.strip("\n")
+    if block[:1].isspace() or block.count("\n") > 2 or block.rstrip().endswith((".", ",", ";")):
+        return 0
+    match = NUMBERED_TITLE.fullmatch(" ".join(block.split()))
+    if match is None:
+        return 0
+    return len(re.findall(r"\d+", match.group(1))) if match.group(1)[0].isdigit() else 1
 
 
 def _folded(text: str) -> str:
