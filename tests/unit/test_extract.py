@@ -585,6 +585,18 @@ def test_given_html_declaring_its_charset_in_a_meta_tag_when_extracted_then_deco
 
 
 @pytest.mark.parametrize(
+    ("content", "name"),
+    [
+        ("# 指南\n\n年假可以\n结转到下一年。\nSee the\npolicy.\n", "/a.md"),
+        ("<html><body><h1>指南</h1><p>年假可以\n  结转到下一年。\nSee the\npolicy.</p></body></html>", "/a.html"),
+    ],
+)
+def test_a_wrapped_line_of_chinese_goes_on_without_a_break(content, name):
+    doc = extract(raw(content, None, name))
+    assert doc.sections[0].text == "年假可以结转到下一年。\nSee the\npolicy."
+
+
+@pytest.mark.parametrize(
     ("text", "encoding"),
     [
         (CHINESE, "gb18030"), (TRADITIONAL, "big5"), (JAPANESE, "shift_jis"), (FRENCH, "latin-1"),

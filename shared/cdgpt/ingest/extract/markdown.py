@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.text import fenced
+from cdgpt.ingest.extract.text import fenced, joined_cjk_lines
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -163,7 +163,7 @@ def _words(token: Token) -> str:
             parts.append("\n")
         elif child.type == "image":
             parts.append(child.content)
-    return ALERT.sub(lambda m: m.group(1).capitalize() + ": ", "".join(parts)).strip()
+    return ALERT.sub(lambda m: m.group(1).capitalize() + ": ", joined_cjk_lines("".join(parts))).strip()
 
 
 def _callout_label(line: re.Match[str]) -> str:

@@ -8,6 +8,7 @@ import codecs
 import re
 
 from cdgpt.errors import SourceFailed
+from cdgpt.index.terms import CJK
 from cdgpt.ingest.chunking import FENCE, is_code
 from cdgpt.ingest.extract.document import Section
 
@@ -23,6 +24,7 @@ NUMBERED_TITLE = re.compile(
     r"((?:chapter|part|appendix)\s+[\dIVXLC]+[.:]?|\d{1,2}(?:\.\d{1,2})*\.?)\s+\S.{0,198}", re.I
 )
 MIN_NUMBERED_TITLES = 3
+CJK_BREAK = re.compile(rf"(?<=[{CJK}。，、；：！？）」』])[ \t]*\n[ \t]*(?=[{CJK}（「『])")  # a wrapped line of Chinese
 ITEM_LINE = re.compile(r"\n(?=[ \t]*(?:[-*+•]|\d{1,3}[.)]|:\w[^:\n]*:)[ \t])")  # "- x", "2. x", ":Author: x"
 BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
@@ -135,7 +137,7 @@ def paragraphs(text: str) -> str:
     while i < len(lines):
         if i in code:
             if current:
-                done.append("\n".join(current))
+                done.append(joined_cjk_lines("\n".join(current)))
                 current = []
             if block := fenced("\n".join(lines[i + 1 : code[i]])):
                 done.append(block)
@@ -146,11 +148,11 @@ def paragraphs(text: str) -> str:
         if line:
             current.append(line)
         elif current:
-            done.append("\n".join(current))
+            done.append(joined_cjk_lines("\n".join(current)))
             current = []
         i += 1
     if current:
-        done.append("\n".join(current))
+        done.append(joined_cjk_lines("\n".join(current)))
     return "\n\n".join(done)
 
 
@@ -262,11 +264,17 @@ def _title_level(block: str) -> int:
     return len(re.findall(r"\d+", match.group(1))) if match.group(1)[0].isdigit() else 1
 
 
+def joined_cjk_lines(text: str) -> str:
+    """The text without the line breaks between two CJK characters: a wrapped line of Chinese goes on
+    without a space, and its bigram across the break stays whole."""
+    return CJK_BREAK.sub("", text) if "\n" in text else text
+
+
 def _folded(text: str) -> str:
     """Each paragraph's whitespace folded, but for the line breaks before a list's items and a field list's
     fields, which keep their lines, and for code."""
     folded = (
-        p if is_code(p) else "\n".join(SPACES.sub(" ", line).strip() for line in ITEM_LINE.split(p))
+        p if is_code(p) else "\n".join(SPACES.sub(" ", line).strip() for line in ITEM_LINE.split(joined_cjk_lines(p)))
         for p in BLANK_LINE.split(text)
     )
     return "\n\n".join(p.strip("\n") for p in folded if p.strip())
