@@ -4,6 +4,7 @@ the test itself (python-docx, python-pptx, openpyxl; zipfile for EPUB and ODT), 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -66,6 +67,45 @@ def test_given_a_docx_with_content_controls_and_tracked_changes_when_extracted_t
     assert "Parking is free." in text and "paid" not in text
 
 
+def test_a_docx_leaves_out_its_table_of_contents_hidden_and_moved_away_text_and_placeholders():
+    run = '<w:r><w:t xml:space="preserve">{}</w:t></w:r>'.format
+    contents = (  # Word's contents: a "TOC Heading" paragraph (based on Heading 1), then a field in a control
+        '<w:p><w:pPr><w:pStyle w:val="TOCHeading"/></w:pPr>' + run("Contents") + "</w:p>"
+        '<w:sdt><w:sdtPr><w:docPartObj><w:docPartGallery w:val="Table of Contents"/></w:docPartObj></w:sdtPr>'
+        "<w:sdtContent><w:p>" + run("Travel 2") + "</w:p></w:sdtContent></w:sdt>"
+    )
+    body = (
+        "<w:p>"
+        + run("Report incidents at once.")
+        + "<w:r><w:rPr><w:vanish/></w:rPr><w:t>[DRAFT: check]</w:t></w:r></w:p>"
+        '<w:p><w:moveFrom w:id="1" w:author="a">' + run("Accounts lock after five attempts.") + "</w:moveFrom></w:p>"
+        "<w:p>"
+        + run("Owner: ")
+        + "<w:sdt><w:sdtPr><w:showingPlcHdr/></w:sdtPr><w:sdtContent>"
+        + run("Click or tap here to enter text.")
+        + "</w:sdtContent></w:sdt></w:p>"
+        '<w:p><w:moveTo w:id="2" w:author="a">' + run("Accounts lock after five attempts.") + "</w:moveTo></w:p>"
+    )
+    content = rezip(
+        make_docx(),
+        "word/document.xml",
+        lambda xml: xml.replace("<w:body>", "<w:body>" + contents, 1).replace("<w:sectPr", body + "<w:sectPr", 1),
+    )
+    doc = extract(raw(content, "handbook.docx"))
+    assert [s.headings for s in doc.sections] == [("Contacts",), ("Travel", "Per diem")]
+    assert doc.sections[-1].text.split("\n\n")[1:] == [
+        "Report incidents at once.", "Owner:", "Accounts lock after five attempts.",
+    ]  # fmt: skip
+
+
+def test_a_templates_default_title_gives_way_to_the_documents_own():
+    # Given a core title Word wrote for a converted file, and the document's own Title paragraph
+    content = rezip(
+        make_docx(), "docProps/core.xml", lambda xml: xml.replace("Staff Handbook", "Microsoft Word - hb.doc")
+    )
+    assert extract(raw(content, "handbook.docx")).title == "Staff Handbook"
+
+
 def test_given_a_docx_served_as_octet_stream_without_a_name_when_extracted_then_it_is_sniffed():
     doc = extract(RawDocument("s3://b/k", make_docx(), "binary/octet-stream", "k"))
     assert doc.title == "Staff Handbook"
@@ -108,6 +148,17 @@ def test_given_an_xlsx_when_extracted_then_each_sheet_is_a_section_and_rows_are_
         "Item: Training\nOwner: Marek Nowak\nAmount: 8300.5",
     ]
     assert holidays.text == "Holiday: Founders day\nDate: 2025-06-12"
+
+
+def test_a_sheet_declaring_a_single_cell_is_read_whole():
+    # Given the workbook's sheets declared "A1" (as WPS Office writes), which read-only openpyxl trusts
+    content = rezip(
+        make_xlsx(),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: re.sub(r'<dimension ref="[^"]*"', '<dimension ref="A1"', xml),
+    )
+    budget = extract(raw(content, "finance.xlsx")).sections[0]
+    assert budget.text.split("\n\n")[-1] == "Item: Training\nOwner: Marek Nowak\nAmount: 8300.5"
 
 
 def test_given_a_sheet_with_a_cell_at_the_last_row_when_extracted_then_it_fails_on_the_row_limit_quickly():

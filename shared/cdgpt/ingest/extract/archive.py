@@ -8,6 +8,7 @@ fails its CRC), so the declared sizes bound the work. XML parts are parsed by `s
 from __future__ import annotations
 
 import posixpath
+import re
 import zipfile
 import zlib
 from io import BytesIO
@@ -83,6 +84,12 @@ class Archive:
         return default
 
 
+DEFAULT_TITLE = re.compile(
+    r"(?:(?:powerpoint )?presentation|(?:word )?document|slide \d+|title|untitled|microsoft (?:word|powerpoint) - .*)",
+    re.IGNORECASE,
+)
+
+
 def resolve(folder: str, target: str) -> str:
     """A relative (or package-absolute) link inside the package as a member name; never above the root."""
     target = unquote(target.split("#", 1)[0])
@@ -91,12 +98,14 @@ def resolve(folder: str, target: str) -> str:
 
 
 def core_title(package: Archive) -> str | None:
-    """The title in an OOXML package's document properties (docProps/core.xml), if set."""
+    """The title in an OOXML package's document properties (docProps/core.xml), if set and not a
+    template's ("PowerPoint Presentation", "Microsoft Word - memo.doc")."""
     if not package.has("docProps/core.xml"):
         return None
     for element in package.xml("docProps/core.xml"):
         if local(element) == "title" and element.text and element.text.strip():
-            return " ".join(element.text.split())
+            title = " ".join(element.text.split())
+            return None if DEFAULT_TITLE.fullmatch(title) else title
     return None
 
 

@@ -19,9 +19,13 @@ from cdgpt.ingest.extract.records import table_paragraphs
 from cdgpt.ingest.safexml import attr, child, children, local, rel_id
 
 HEADING_NAME = re.compile(r"^heading ([1-9])$", re.IGNORECASE)
-SKIPPED = frozenset(["Fallback", "pPr", "rPr", "instrText", "delText", "sdtPr", "tcPr", "trPr", "tblPr"])
+# Not text: properties, field codes, deleted text, text moved elsewhere by a tracked change (it is there too)
+SKIPPED = frozenset(["Fallback", "pPr", "rPr", "instrText", "delText", "moveFrom", "sdtPr", "tcPr", "trPr", "tblPr"])
+TOC_STYLE = re.compile(r"^toc (?:[1-9]|heading)$", re.IGNORECASE)  # a table of contents' entries and heading
 BREAKS = frozenset(["tab", "br", "cr"])
 TITLE = 0  # level given to the Title style
+BODY = -1  # an outline level of 9: body text, whatever the style it is based on
+CONTENTS = -2  # a table of contents' styles: not read
 
 
 def _runs(element: Any, text: list[str], boxes: list[Any]) -> None:
@@ -36,8 +40,18 @@ def _runs(element: Any, text: list[str], boxes: list[Any]) -> None:
             text.append("-")
         elif tag == "txbxContent":
             boxes.append(node)
-        elif tag not in SKIPPED:
+        elif tag not in SKIPPED and not _hidden(node, tag):
             _runs(node, text, boxes)
+
+
+def _hidden(node: Any, tag: str) -> bool:
+    """A run of hidden text (`vanish`), or a content control showing its placeholder ("Click or tap here")."""
+    if tag == "r":
+        vanish = child(properties, "vanish") if (properties := child(node, "rPr")) is not None else None
+        return vanish is not None and attr(vanish, "val") not in ("0", "false")
+    if tag == "sdt":
+        return (properties := child(node, "sdtPr")) is not None and child(properties, "showingPlcHdr") is not None
+    return False
 
 
 def paragraph_text(element: Any) -> tuple[str, list[Any]]:
@@ -63,7 +77,7 @@ def _heading_levels(package: Archive, document: str) -> dict[str, int]:
             continue
         named = child(style, "name")
         name = (attr(named, "val") or "") if named is not None else ""
-        own[sid] = _level(style, name)
+        own[sid] = CONTENTS if TOC_STYLE.match(name) else _level(style, name)
         if (parent := child(style, "basedOn")) is not None and (parent_id := attr(parent, "val")):
             based[sid] = parent_id
     levels = {}
@@ -73,7 +87,7 @@ def _heading_levels(package: Archive, document: str) -> dict[str, int]:
             if current is None or own.get(current) is not None:
                 break
             current = based.get(current)
-        if current is not None and (level := own.get(current)) is not None:
+        if current is not None and (level := own.get(current)) is not None and level != BODY:
             levels[sid] = level
     return levels
 
@@ -87,7 +101,9 @@ def _level(element: Any, name: str = "") -> int | None:
     properties = child(element, "pPr")
     outline = child(properties, "outlineLvl") if properties is not None else None
     value = attr(outline, "val") if outline is not None else None
-    return int(value) + 1 if value is not None and value.isdigit() and int(value) < 9 else None
+    if value is None or not value.isdigit():
+        return None
+    return int(value) + 1 if int(value) < 9 else BODY
 
 
 def _paragraph_level(paragraph: Any, levels: dict[str, int]) -> int | None:
@@ -95,7 +111,8 @@ def _paragraph_level(paragraph: Any, levels: dict[str, int]) -> int | None:
     style = child(properties, "pStyle") if properties is not None else None
     sid = attr(style, "val") if style is not None else None
     direct = _level(paragraph)
-    return direct if direct is not None else levels.get(sid or "")
+    level = direct if direct is not None else levels.get(sid or "")
+    return None if level == BODY else level
 
 
 def _cell_text(cell: Any) -> str:
@@ -128,6 +145,8 @@ def _blocks(parent: Any, levels: dict[str, int], out: Outline) -> None:
         if tag == "p":
             text, boxes = paragraph_text(element)
             level = _paragraph_level(element, levels)
+            if level == CONTENTS:
+                continue
             if level == TITLE and out.title is None and text:
                 out.title = text
             elif level:
@@ -140,8 +159,16 @@ def _blocks(parent: Any, levels: dict[str, int], out: Outline) -> None:
             out.table(_table_rows(element))
         elif tag == "AlternateContent":
             _blocks(element[:1], levels, out)  # mc:Choice; mc:Fallback repeats it
-        elif tag in ("sdt", "sdtContent", "customXml", "ins", "smartTag", "Choice"):
+        elif tag in ("sdt", "sdtContent", "customXml", "ins", "smartTag", "Choice") and not _contents(element):
             _blocks(element, levels, out)
+
+
+def _contents(element: Any) -> bool:
+    """A content control holding a table of contents, or showing its placeholder text."""
+    if local(element) != "sdt" or (properties := child(element, "sdtPr")) is None:
+        return False
+    gallery = next(properties.iter("{*}docPartGallery"), None)
+    return _hidden(element, "sdt") or (gallery is not None and attr(gallery, "val") == "Table of Contents")
 
 
 def docx(content: bytes, name: str) -> tuple[str | None, list[Section]]:

@@ -97,6 +97,8 @@ def xlsx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
     try:
         for number, sheet in enumerate(book.worksheets, start=1):
             where = f"{name}: sheet {sheet.title!r}"
+            if sheet.max_row == 1 and sheet.max_column == 1:  # "A1" declared by some writers (WPS) for any sheet
+                sheet.reset_dimensions()  # read to the last row; `_width` then reads to the column limit
             cells = sheet.iter_rows(values_only=True, max_col=_width(sheet))
             try:
                 rows, cells_left = _rows(cells, where, cells_left)
