@@ -98,6 +98,32 @@ def test_a_docx_leaves_out_its_table_of_contents_hidden_and_moved_away_text_and_
     ]  # fmt: skip
 
 
+def test_footnotes_follow_the_paragraph_that_cites_them_in_word_and_opendocument():
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    notes = (
+        f'<?xml version="1.0" encoding="UTF-8"?><w:footnotes {w}>'
+        '<w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:footnote>'
+        '<w:footnote w:id="1"><w:p><w:r><w:footnoteRef/></w:r><w:r><w:t>Singapore works 8:30 to 17:00.</w:t></w:r>'
+        "</w:p></w:footnote></w:footnotes>"
+    )
+    cite = '<w:p><w:r><w:t>Hours are 9:00 to 17:30.</w:t></w:r><w:r><w:footnoteReference w:id="1"/></w:r></w:p>'
+    relationship = (
+        '<Relationship Id="rIdNotes" Target="footnotes.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/footnotes"/></Relationships>'
+    )
+    content = rezip(make_docx(), "word/document.xml", lambda xml: xml.replace("<w:sectPr", cite + "<w:sectPr", 1))
+    content = rezip(content, "word/_rels/document.xml.rels", lambda xml: xml.replace("</Relationships>", relationship))
+    with zipfile.ZipFile(io.BytesIO(content)) as package:
+        members = {name: package.read(name) for name in package.namelist()}
+    word = extract(raw(zip_bytes({**members, "word/footnotes.xml": notes}), "handbook.docx"))
+    assert word.sections[-1].text.split("\n\n")[-2:] == ["Hours are 9:00 to 17:30.", "Singapore works 8:30 to 17:00."]
+    odt = make_odt(
+        '<text:p>Hours are 9:00 to 17:30.<text:note text:note-class="footnote"><text:note-citation>1</text:note-citation>'
+        "<text:note-body><text:p>Singapore works 8:30 to 17:00.</text:p></text:note-body></text:note></text:p>"
+    )
+    assert extract(raw(odt, "hours.odt")).text == "Hours are 9:00 to 17:30.\n\nSingapore works 8:30 to 17:00."
+
+
 def test_a_templates_default_title_gives_way_to_the_documents_own():
     # Given a core title Word wrote for a converted file, and the document's own Title paragraph
     content = rezip(

@@ -17,7 +17,7 @@ CONTAINERS = frozenset(["list", "list-item", "list-header", "section", "text-box
 
 
 def _inline(element: Any, out: list[str], frames: list[Any]) -> None:
-    """Mixed content in order: text, spans and links; frames (text boxes) kept aside; notes left out."""
+    """Mixed content in order: text, spans and links; frames (text boxes) and notes' text kept aside."""
     out.append(element.text or "")
     for node in element:
         tag = local(node)
@@ -25,6 +25,8 @@ def _inline(element: Any, out: list[str], frames: list[Any]) -> None:
             out.append(" ")
         elif tag == "frame":
             frames.append(node)
+        elif tag == "note":  # a footnote or endnote: its text follows its paragraph
+            frames.extend(body for body in node if local(body) == "note-body")
         elif tag not in SKIPPED:
             _inline(node, out, frames)
         out.append(node.tail or "")

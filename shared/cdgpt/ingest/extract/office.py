@@ -28,8 +28,8 @@ BODY = -1  # an outline level of 9: body text, whatever the style it is based on
 CONTENTS = -2  # a table of contents' styles: not read
 
 
-def _runs(element: Any, text: list[str], boxes: list[Any]) -> None:
-    """Collect a paragraph's text in order; text boxes inside it are kept aside for later."""
+def _runs(element: Any, text: list[str], boxes: list[Any], notes: dict[str, Any]) -> None:
+    """Collect a paragraph's text in order; text boxes and the notes it refers to are kept aside for later."""
     for node in element:
         tag = local(node)
         if tag == "t":
@@ -40,8 +40,11 @@ def _runs(element: Any, text: list[str], boxes: list[Any]) -> None:
             text.append("-")
         elif tag == "txbxContent":
             boxes.append(node)
+        elif tag in ("footnoteReference", "endnoteReference"):
+            if (note := notes.get(tag[:-9] + (attr(node, "id") or ""))) is not None:
+                boxes.append(note)
         elif tag not in SKIPPED and not _hidden(node, tag):
-            _runs(node, text, boxes)
+            _runs(node, text, boxes, notes)
 
 
 def _hidden(node: Any, tag: str) -> bool:
@@ -54,10 +57,12 @@ def _hidden(node: Any, tag: str) -> bool:
     return False
 
 
-def paragraph_text(element: Any) -> tuple[str, list[Any]]:
+def paragraph_text(element: Any, notes: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
+    """A paragraph's text, and what to read after it: its text boxes, and its footnotes and endnotes (`notes`,
+    by kind and id: "footnote2")."""
     text: list[str] = []
     boxes: list[Any] = []
-    _runs(element, text, boxes)
+    _runs(element, text, boxes, notes or {})
     return " ".join("".join(text).split()), boxes
 
 
@@ -139,11 +144,11 @@ def _table_rows(table: Any) -> list[list[str]]:
     return rows
 
 
-def _blocks(parent: Any, levels: dict[str, int], out: Outline) -> None:
+def _blocks(parent: Any, levels: dict[str, int], out: Outline, notes: dict[str, Any]) -> None:
     for element in parent:
         tag = local(element)
         if tag == "p":
-            text, boxes = paragraph_text(element)
+            text, boxes = paragraph_text(element, notes)
             level = _paragraph_level(element, levels)
             if level == CONTENTS:
                 continue
@@ -154,13 +159,13 @@ def _blocks(parent: Any, levels: dict[str, int], out: Outline) -> None:
             else:
                 out.paragraph(text)
             for box in boxes:
-                _blocks(box, levels, out)
+                _blocks(box, levels, out, notes)
         elif tag == "tbl":
             out.table(_table_rows(element))
         elif tag == "AlternateContent":
-            _blocks(element[:1], levels, out)  # mc:Choice; mc:Fallback repeats it
+            _blocks(element[:1], levels, out, notes)  # mc:Choice; mc:Fallback repeats it
         elif tag in ("sdt", "sdtContent", "customXml", "ins", "smartTag", "Choice") and not _contents(element):
-            _blocks(element, levels, out)
+            _blocks(element, levels, out, notes)
 
 
 def _contents(element: Any) -> bool:
@@ -178,9 +183,20 @@ def docx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
     body = child(package.xml(document), "body")
     out = Outline()
     if body is not None:
-        _blocks(body, levels, out)
+        _blocks(body, levels, out, _notes(package, document))
     sections = out.done()
     return core_title(package) or out.title, sections
+
+
+def _notes(package: Archive, document: str) -> dict[str, Any]:
+    """The document's footnotes and endnotes by kind and id ("footnote2"), for the paragraphs citing them."""
+    notes = {}
+    for kind, target in package.relationships(document).values():
+        if kind in ("footnotes", "endnotes") and package.has(target):
+            for note in package.xml(target):
+                if local(note) == kind[:-1] and attr(note, "type") is None:  # not a separator
+                    notes[kind[:-1] + (attr(note, "id") or "")] = note
+    return notes
 
 
 # --- PowerPoint ---------------------------------------------------------------------------------
