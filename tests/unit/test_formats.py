@@ -176,6 +176,27 @@ def test_given_an_xlsx_when_extracted_then_each_sheet_is_a_section_and_rows_are_
     assert holidays.text == "Holiday: Founders day\nDate: 2025-06-12"
 
 
+def test_a_sheets_header_spans_its_table_and_may_name_years():
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for row in [
+        ("Revenue", None, "by year"),
+        ("Region", 2023, 2024, "Note"),
+        ("EMEA", 1200, 1350, "up"),
+        ("APAC", 800, 950),
+    ]:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    # Then the two-cell title row stays text, and the years name their columns
+    assert extract(raw(out.getvalue(), "revenue.xlsx")).text.split("\n\n") == [
+        "Revenue | by year",
+        "Region: EMEA\n2023: 1200\n2024: 1350\nNote: up",
+        "Region: APAC\n2023: 800\n2024: 950",
+    ]
+
+
 def test_a_sheet_declaring_a_single_cell_is_read_whole():
     # Given the workbook's sheets declared "A1" (as WPS Office writes), which read-only openpyxl trusts
     content = rezip(

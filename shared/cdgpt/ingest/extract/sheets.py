@@ -1,8 +1,8 @@
 """Excel (.xlsx): one section per sheet (its name as the heading, its number as the page), rows as records.
 
 openpyxl (about 1 MB) reads the cells, in read-only mode (rows streamed) with cached formula values;
-dates come out as dates. The first row of two or more text cells is taken as the header; rows above
-it (a sheet's title) stay plain text.
+dates come out as dates. The first row of two or more names that spans the table is taken as the
+header (see `sheet_paragraphs`); rows above it (a sheet's title) stay plain text.
 """
 
 from __future__ import annotations
@@ -39,18 +39,30 @@ def cell_text(value: Any) -> str:
 
 
 def sheet_paragraphs(rows: Sequence[Sequence[Any]]) -> list[str]:
-    """Rows above the header (the first row of two or more text cells) as text; the rest as records."""
+    """Rows above the header as text; the rest as records. The header is the first row of two or more
+    names (text, or years: "Region | 2023 | 2024") with no fewer cells than the row below it (a sheet's
+    title is narrower than its table's header)."""
     rows = [row for row in rows if any(v is not None and v != "" for v in row)]
+    filled = [sum(1 for v in row if v not in (None, "")) for row in rows]
     header = next(
         (
             i
             for i, row in enumerate(rows)
-            if sum(1 for v in row if v not in (None, "")) >= 2 and all(isinstance(v, str) for v in row if v is not None)
+            if filled[i] >= 2
+            and all(isinstance(v, str) or _year(v) for v in row if v not in (None, ""))
+            and any(isinstance(v, str) and v for v in row)
+            and filled[i] >= filled[min(i + 1, len(rows) - 1)]
         ),
         len(rows),
     )
     above = [" | ".join(t for v in row if (t := cell_text(v))) for row in rows[:header]]
     return above + table_paragraphs([[cell_text(v) for v in row] for row in rows[header:]])
+
+
+def _year(value: Any) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and value == int(value) and 1900 <= value <= 2100
+    )
 
 
 def _rows(cells: Iterable[tuple[Any, ...]], where: str, cells_left: int) -> tuple[list[tuple[Any, ...]], int]:
