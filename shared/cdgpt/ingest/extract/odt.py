@@ -84,6 +84,8 @@ def odt(content: bytes, name: str) -> tuple[str | None, list[Section]]:
         _blocks(body, out)
     title = None
     if package.has("meta.xml"):
-        title = next((e.text.strip() for e in package.xml("meta.xml").iter("{*}title") if (e.text or "").strip()), None)
+        title = next(
+            (" ".join(e.text.split()) for e in package.xml("meta.xml").iter("{*}title") if (e.text or "").strip()), None
+        )
     sections = out.done()
     return title or out.title, sections
