@@ -160,6 +160,17 @@ def test_given_slides_when_chunked_then_chunks_carry_the_slide_number():
     assert [(c.headings, c.page) for c in chunks][1] == (("Warehouse moves",), 2)
 
 
+def test_an_epub_2_leaves_out_the_table_of_contents_page_its_guide_names():
+    contents = "<h1>Contents</h1><ul><li><a href='ch2.xhtml'>Safety</a></li></ul>"
+    book = make_epub([("Contents", contents), ("Safety", "<h1>Safety</h1><p>Wear gloves.</p>")])
+    book = rezip(
+        book,
+        "OEBPS/content.opf",
+        lambda opf: opf.replace("</package>", '<guide><reference type="toc" href="text/ch1.xhtml"/></guide></package>'),
+    )
+    assert [(s.headings, s.text) for s in extract(raw(book, "manual.epub")).sections] == [(("Safety",), "Wear gloves.")]
+
+
 # --- Excel ---------------------------------------------------------------------------------------
 
 

@@ -70,10 +70,15 @@ def epub(content: bytes, name: str) -> tuple[str | None, list[Section]]:
         raise SourceFailed(f"{name} is damaged: its package has no spine")
     titles = _toc_titles(book, folder, items, attr(spine, "toc"))
     title = next((" ".join(e.text.split()) for e in opf.iter("{*}title") if (e.text or "").strip()), None)
+    contents = {  # EPUB 2's table of contents page, named in its guide (EPUB 3's is the nav document)
+        resolve(folder, (attr(ref, "href") or "").split("#")[0])
+        for ref in opf.iter("{*}reference")
+        if attr(ref, "type") == "toc"
+    }
     sections: list[Section] = []
     for ref in spine.iter("{*}itemref"):
         path, media, props = items.get(attr(ref, "idref") or "", ("", "", ""))
-        if media not in CHAPTER_TYPES or "nav" in props.split() or not book.has(path):
+        if media not in CHAPTER_TYPES or "nav" in props.split() or path in contents or not book.has(path):
             continue
         chapter_title, found = html(book.read(path), None)
         heading = titles.get(path) or chapter_title
