@@ -136,32 +136,6 @@ def test_given_an_html_table_when_extracted_then_cells_are_separated():
     assert "PlanPrice" not in text and "Pro10" not in text
 
 
-def test_a_table_row_is_one_line_whatever_its_cells_hold_or_the_source_breaks():
-    # Given cells wrapped in paragraphs (Sphinx), cells on lines of their own (MkDocs), a cell with a line
-    # break, and a cell longer than a row should be (a page laid out in a table)
-    long = " ".join(["A long cell of prose."] * 60)
-    html = f"""<html><body><table>
-    <tr><th><p>Platform</p></th><th><p>Call</p></th></tr>
-    <tr>
-      <td><p>Linux</p></td>
-      <td><p>cpu_num()</p><p>cpu_percent()</p></td>
-    </tr>
-    <tr>
-      <td>index.md</td>
-      <td>/index<br>.html</td>
-    </tr>
-    <tr><td><p>{long}</p><p>Second paragraph.</p></td></tr></table></body></html>"""
-    paragraphs = extract(raw(html, "text/html")).text.split("\n\n")
-    # Then each row is one line of its cells, and the long cell keeps its paragraphs
-    assert paragraphs == [
-        "Platform | Call",
-        "Linux | cpu_num() cpu_percent()",
-        "index.md | /index .html",
-        long,
-        "Second paragraph.",
-    ]
-
-
 def test_given_html_blocks_when_extracted_then_block_boundaries_become_line_breaks():
     html = "<html><body><div>First block</div><div>Second block</div><ul><li>one</li><li>two</li></ul></body></html>"
     text = extract(raw(html, "text/html")).text

@@ -56,7 +56,6 @@ META_CHARSET = re.compile(
 )
 SITE_SEPARATOR = re.compile(r" [|\-–—:·»] ")  # between a page's name and its site's in a title
 PERMALINK = "¶"  # Sphinx and MkDocs end each heading with a pilcrow link
-CELL_CHARS = 1000  # a table cell up to this long is read as one line of its row
 WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the heading it lends its id to
 
 # What an element's end must undo; one small int per open element.
@@ -210,7 +209,6 @@ class _Walk:
         self.open_maybe = 0  # open maybe-chrome elements (`_mostly_links` decides at their end)
         self.links: list[tuple[int, int]] = []  # ranges of `out` that are a link's text (outermost links)
         self.link_depth = self.link_begun = 0
-        self.cells: list[int] = []  # where each open table cell began in `out`
         self.empty_id: tuple[str, int] = ("", -WRAPPER_PIECES - 1)  # the last empty element with an id, where it ended
 
     def run(self, root) -> tuple[str | None, list[Section]]:
@@ -294,7 +292,6 @@ class _Walk:
             out.append("\n")
         elif tag == "td" or tag == "th":
             code = CELL
-            self.cells.append(len(out))
         elif tag in HEADINGS and self.heading < 0:
             code = HEADING
             self._open_heading(HEADINGS[tag], ident)
@@ -349,9 +346,7 @@ class _Walk:
         elif kind == CODE:
             self.out.append(CODE_LINE)
         elif kind == CELL:
-            self._close_cell()
-            if tail and tail.isspace():  # the source's line breaks between cells would split the row
-                tail = None
+            self.out.append(" | ")
         elif kind == HEADING:
             self._close_heading()
         elif kind == LINK:
@@ -362,16 +357,6 @@ class _Walk:
             self._close_flagged(el, code)
         if tail:
             self.out.append(tail)
-
-    def _close_cell(self) -> None:
-        """End a cell: its paragraphs and line breaks are spaces, so that its row stays one line, unless it
-        holds a heading or more than CELL_CHARS (a page laid out in a table)."""
-        out, begun = self.out, self.cells.pop()
-        if (not self.marks or self.marks[-1][0] < begun) and sum(map(len, out[begun:])) <= CELL_CHARS:
-            for i in range(begun, len(out)):
-                if "\n" in out[i]:
-                    out[i] = out[i].replace("\n", " ")
-        out.append(" | ")
 
     def _open_link(self) -> int:
         """Start a link's range (unless inside another link); its code, LINK."""
