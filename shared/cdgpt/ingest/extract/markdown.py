@@ -29,6 +29,7 @@ TAG = re.compile(r"<!--.*?(?:-->|\Z)|<[^>]*>", re.DOTALL)  # in HTML written int
 HTML_HEADING = re.compile(r"<h([1-6])\b[^>]*>(.*?)</h\1>", re.DOTALL | re.IGNORECASE)
 ADMONITION = re.compile(r'(?:!!!|\?\?\?\+?)[ \t]*([\w-]+)?(?:[ \t]+"([^"\n]*)")?[ \t]*')  # MkDocs' "!!! note"
 FENCED_CALLOUT = re.compile(r"^:::[ \t]*(\w+)?[ \t]*(.*)$", re.MULTILINE)  # Docusaurus: ":::tip Title" ... ":::"
+MAX_CALLOUT_DEPTH = 8  # admonitions within admonitions read as Markdown; deeper ones' text is code
 ALERT = re.compile(r"\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]\s*", re.IGNORECASE)  # GitHub's "> [!NOTE]"
 
 
@@ -66,14 +67,14 @@ class _Blocks:
         self.level = 0  # the open heading's level
         self.callout = False  # whether an admonition's line ("!!! note") was the last block read
 
-    def read(self, tokens: list[Token]) -> None:
+    def read(self, tokens: list[Token], depth: int = 0) -> None:
         for token in tokens:
             kind = token.type
             callout, self.callout = self.callout, self.callout and kind == "paragraph_close"
             if kind == "inline":
                 self._inline(_words(token))
-            elif kind == "code_block" and callout:  # an admonition's text, indented under it: Markdown
-                self.read(_parser().parse(token.content))
+            elif kind == "code_block" and callout and depth < MAX_CALLOUT_DEPTH:  # an admonition's text: Markdown
+                self.read(_parser().parse(token.content), depth + 1)
             elif kind == "heading_open":
                 self.level = int(token.tag[1])
             elif kind in ("bullet_list_open", "ordered_list_open"):
