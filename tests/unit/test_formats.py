@@ -124,6 +124,41 @@ def test_footnotes_follow_the_paragraph_that_cites_them_in_word_and_opendocument
     assert extract(raw(odt, "hours.odt")).text == "Hours are 9:00 to 17:30.\n\nSingapore works 8:30 to 17:00."
 
 
+def _word_tables(*tables: tuple[list[tuple[str, str]], str]) -> bytes:
+    """A Word file of two-column tables, each with its first row plain, bold, or repeated as a header."""
+    from docx import Document
+    from docx.oxml import OxmlElement
+
+    document = Document()
+    for rows, first in tables:
+        table = document.add_table(rows=0, cols=2)
+        for n, cells in enumerate(rows):
+            row = table.add_row()
+            for cell, text in zip(row.cells, cells, strict=True):
+                cell.paragraphs[0].add_run(text).bold = n == 0 and first == "bold"
+            if n == 0 and first == "repeated":
+                row._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
+        document.add_paragraph("Next.")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_a_two_column_table_without_a_header_row_is_labels_and_values():
+    control = [("Policy owner", "Security Officer"), ("Approved by", "Executive Committee"), ("Effective", "1 March")]
+    staff = [("Name", "Extension"), ("Marta Quill", "4417"), ("Olaf Brenner", "4499")]
+    content = _word_tables((control, "plain"), (staff, "bold"), (staff, "repeated"))
+    # Then the plain two-column table is one record of its labels, and a marked header names the columns
+    by_staff = "Name: Marta Quill\nExtension: 4417\n\nName: Olaf Brenner\nExtension: 4499"
+    assert (
+        extract(raw(content, "policy.docx")).text
+        == "\n\nNext.\n\n".join(
+            ["Policy owner: Security Officer\nApproved by: Executive Committee\nEffective: 1 March", by_staff, by_staff]
+        )
+        + "\n\nNext."
+    )
+
+
 def test_a_templates_default_title_gives_way_to_the_documents_own():
     # Given a core title Word wrote for a converted file, and the document's own Title paragraph
     content = rezip(
@@ -282,6 +317,19 @@ def test_given_an_odt_when_extracted_then_outline_levels_make_paths_and_tables_a
         (("Printers",), "Use the third floor printer."),
         (("Printers", "Rooms"), "Room 3.14 has toner.\n\nRoom: 2.01\nPrinter: HP 4"),
     ]
+
+
+def test_an_odt_two_column_table_is_labels_and_values_unless_it_marks_header_rows():
+    cell = "<table:table-cell><text:p>{}</text:p></table:table-cell>".format
+    rows = "".join(
+        f"<table:table-row>{cell(a)}{cell(b)}</table:table-row>" for a, b in [("Room", "Printer"), ("2.01", "HP 4")]
+    )
+    plain = f"<table:table>{rows}</table:table>"
+    marked = plain.replace("<table:table-row>", "<table:table-header-rows><table:table-row>", 1).replace(
+        "</table:table-row>", "</table:table-row></table:table-header-rows>", 1
+    )
+    assert extract(raw(make_odt(plain), "a.odt")).text == "Room: Printer\n2.01: HP 4"
+    assert extract(raw(make_odt(marked), "b.odt")).text == "Room: 2.01\nPrinter: HP 4"
 
 
 def test_given_an_epub_when_extracted_then_chapters_are_sections_in_reading_order():

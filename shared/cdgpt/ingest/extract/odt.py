@@ -7,6 +7,7 @@ from typing import Any
 from cdgpt.ingest.extract.archive import Archive
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.outline import Outline
+from cdgpt.ingest.extract.records import said_header
 from cdgpt.ingest.safexml import attr, local
 from cdgpt.limits import MAX_TABLE_COLUMNS
 
@@ -72,7 +73,8 @@ def _blocks(parent: Any, out: Outline) -> None:
             for frame in frames:
                 _blocks(frame, out)
         elif tag == "table":
-            out.table(_rows(element))
+            rows = _rows(element)
+            out.table(rows, said_header(any(True for _ in element.iter("{*}table-header-rows")), rows))
         elif tag in CONTAINERS:
             _blocks(element, out)
 

@@ -15,7 +15,7 @@ from typing import Any
 from cdgpt.ingest.extract.archive import Archive, core_title
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.outline import Outline
-from cdgpt.ingest.extract.records import table_paragraphs
+from cdgpt.ingest.extract.records import said_header, table_paragraphs
 from cdgpt.ingest.safexml import attr, child, children, local, rel_id
 
 HEADING_NAME = re.compile(r"^heading ([1-9])$", re.IGNORECASE)
@@ -144,6 +144,25 @@ def _table_rows(table: Any) -> list[list[str]]:
     return rows
 
 
+def _table_header(table: Any, rows: list[list[str]]) -> bool | None:
+    """Whether the table's first row is a header (`said_header`): marked by being repeated on each page,
+    or all bold while the second row is not."""
+    first = [row for row in table.iter("{*}tr") if next(row.iterancestors("{*}tbl")) is table][:2]
+    repeated = bool(first) and any(True for _ in first[0].iter("{*}tblHeader"))
+    return said_header(repeated or (len(first) == 2 and _bold(first[0]) and not _bold(first[1])), rows)
+
+
+def _bold(row: Any) -> bool:
+    """Whether every run of text in the row is bold."""
+    runs = [run for run in row.iter("{*}r") if any(True for _ in run.iter("{*}t"))]
+    return bool(runs) and all(
+        (properties := child(run, "rPr")) is not None
+        and (bold := child(properties, "b")) is not None
+        and attr(bold, "val") not in ("0", "false")
+        for run in runs
+    )
+
+
 def _blocks(parent: Any, levels: dict[str, int], out: Outline, notes: dict[str, Any]) -> None:
     for element in parent:
         tag = local(element)
@@ -161,7 +180,8 @@ def _blocks(parent: Any, levels: dict[str, int], out: Outline, notes: dict[str, 
             for box in boxes:
                 _blocks(box, levels, out, notes)
         elif tag == "tbl":
-            out.table(_table_rows(element))
+            rows = _table_rows(element)
+            out.table(rows, _table_header(element, rows))
         elif tag == "AlternateContent":
             _blocks(element[:1], levels, out, notes)  # mc:Choice; mc:Fallback repeats it
         elif tag in ("sdt", "sdtContent", "customXml", "ins", "smartTag", "Choice") and not _contents(element):
@@ -220,7 +240,10 @@ def _shapes(tree: Any, notes: bool) -> tuple[str | None, list[str]]:
             paragraphs.extend(inner)
         elif tag == "graphicFrame" and not notes:
             for table in shape.iter("{*}tbl"):
-                paragraphs.extend(table_paragraphs(_slide_table(table)))
+                rows = _slide_table(table)
+                properties = child(table, "tblPr")
+                marked = properties is not None and attr(properties, "firstRow") in ("1", "true")
+                paragraphs.extend(table_paragraphs(rows, said_header(marked, rows)))
         elif tag == "sp":
             kind = _placeholder(shape)
             if notes and kind != "body":

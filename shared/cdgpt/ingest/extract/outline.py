@@ -28,8 +28,8 @@ class Outline:
         if text := " ".join(text.split()):
             self._paragraphs.append(text)
 
-    def table(self, rows: Sequence[Sequence[str]]) -> None:
-        self._paragraphs.extend(table_paragraphs(rows))
+    def table(self, rows: Sequence[Sequence[str]], header: bool | None = None) -> None:
+        self._paragraphs.extend(table_paragraphs(rows, header))
 
     def _close(self) -> None:
         if self._paragraphs:

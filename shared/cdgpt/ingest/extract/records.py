@@ -27,12 +27,27 @@ def column_name(index: int) -> str:
     return f"Column {index + 1}"
 
 
-def table_paragraphs(rows: Sequence[Sequence[str]]) -> list[str]:
-    """Rows of cell texts as paragraphs: below a header row of two or more names, records; else cells joined."""
+def said_header(marked: bool, rows: Sequence[Sequence[str]]) -> bool | None:
+    """What a document's table says of its first row: a header when the document marks one; else none in a
+    two-column table (labels and their values); else unsaid (`table_paragraphs` decides from the cells)."""
+    if marked:
+        return True
+    return False if rows and max(map(len, rows)) == 2 else None
+
+
+def table_paragraphs(rows: Sequence[Sequence[str]], header: bool | None = None) -> list[str]:
+    """Rows of cell texts as paragraphs: below a header row of two or more names, records; else cells joined.
+    Whether the first row is a header is found from it unless the document says (`header`); a two-column
+    table said to have none is labels and their values ("Policy owner | CISO"), one record."""
     rows = [row for row in rows if any(row)]
-    if len(rows) >= 2 and sum(1 for cell in rows[0] if cell) >= 2:
-        header = rows[0]
-        names = [header[i] if i < len(header) and header[i] else column_name(i) for i in range(max(map(len, rows)))]
+    if header is False and rows and max(map(len, rows)) == 2:
+        return [text] if (text := record((row[0], row[1]) if len(row) == 2 else ("", row[0]) for row in rows)) else []
+    if len(rows) >= 2 and sum(1 for cell in rows[0] if cell) >= 2 and header is not False:
+        header_row = rows[0]
+        names = [
+            header_row[i] if i < len(header_row) and header_row[i] else column_name(i)
+            for i in range(max(map(len, rows)))
+        ]
         return [text for row in rows[1:] if (text := record(zip(names, row, strict=False)))]
     return [" | ".join(cell for cell in row if cell) for row in rows]
 
