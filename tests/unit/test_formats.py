@@ -206,6 +206,39 @@ def test_an_epub_2_leaves_out_the_table_of_contents_page_its_guide_names():
     assert [(s.headings, s.text) for s in extract(raw(book, "manual.epub")).sections] == [(("Safety",), "Wear gloves.")]
 
 
+def test_a_slides_chart_gives_its_title_and_series_and_smartart_its_nodes():
+    from lxml import etree
+    from pptx import Presentation
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    from cdgpt.ingest.extract.diagrams import smartart_paragraphs
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])
+    slide.shapes.title.text = "Revenue"
+    data = CategoryChartData()
+    data.categories = ["Q1", "Q2"]
+    data.add_series("Europe", (120, 135))
+    chart = slide.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, Inches(1), Inches(1), Inches(6), Inches(4), data)
+    chart.chart.has_title = True
+    chart.chart.chart_title.text_frame.text = "Revenue by quarter"
+    out = io.BytesIO()
+    deck.save(out)
+    [section] = extract(raw(out.getvalue(), "deck.pptx")).sections
+    assert (section.headings, section.text) == (("Revenue",), "Chart: Revenue by quarter\n\nEurope: Q1 120, Q2 135")
+    diagram = etree.fromstring(
+        '<dgm:dataModel xmlns:dgm="http://schemas.openxmlformats.org/drawingml/2006/diagram" '
+        'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><dgm:ptLst>'
+        '<dgm:pt modelId="0" type="doc"><dgm:t><a:p><a:r><a:t>ignored</a:t></a:r></a:p></dgm:t></dgm:pt>'
+        '<dgm:pt modelId="1"><dgm:t><a:p><a:r><a:t>Plan</a:t></a:r></a:p></dgm:t></dgm:pt>'
+        '<dgm:pt modelId="2" type="parTrans"/><dgm:pt modelId="3"><dgm:t><a:p><a:r><a:t>Build</a:t></a:r></a:p></dgm:t>'
+        "</dgm:pt></dgm:ptLst></dgm:dataModel>"
+    )
+    assert smartart_paragraphs(diagram) == ["Plan", "Build"]
+
+
 # --- Excel ---------------------------------------------------------------------------------------
 
 

@@ -3,16 +3,18 @@
 Word: paragraphs and tables in order, content controls and tracked insertions included; heading
 styles (and outline levels) become the heading path; a table with a header row becomes records.
 PowerPoint: one section per slide (its title as the heading, its number as the page), with its
-text boxes, tables and speaker notes. (python-pptx needs Pillow at import, about 22 MB of the
+text boxes, tables, charts, SmartArt and speaker notes. (python-pptx needs Pillow at import, about 22 MB of the
 Lambda layers; python-docx reads neither content controls nor tracked insertions.)
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from cdgpt.ingest.extract.archive import Archive, core_title
+from cdgpt.ingest.extract.diagrams import chart_paragraphs, smartart_paragraphs
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.outline import Outline
 from cdgpt.ingest.extract.records import said_header, table_paragraphs
@@ -229,14 +231,15 @@ def _placeholder(shape: Any) -> str | None:
     return None
 
 
-def _shapes(tree: Any, notes: bool) -> tuple[str | None, list[str]]:
-    """A slide's (title, paragraphs) in shape order; for notes, the notes text only."""
+def _shapes(tree: Any, notes: bool, part: Callable[[str | None], Any] = lambda _: None) -> tuple[str | None, list[str]]:
+    """A slide's (title, paragraphs) in shape order; for notes, the notes text only. `part` reads a part
+    the slide relates to (a chart, a diagram's data) by its relationship id."""
     title = None
     paragraphs: list[str] = []
     for shape in tree:
         tag = local(shape)
         if tag == "grpSp":
-            _, inner = _shapes(shape, notes)
+            _, inner = _shapes(shape, notes, part)
             paragraphs.extend(inner)
         elif tag == "graphicFrame" and not notes:
             for table in shape.iter("{*}tbl"):
@@ -244,6 +247,13 @@ def _shapes(tree: Any, notes: bool) -> tuple[str | None, list[str]]:
                 properties = child(table, "tblPr")
                 marked = properties is not None and attr(properties, "firstRow") in ("1", "true")
                 paragraphs.extend(table_paragraphs(rows, said_header(marked, rows)))
+            for chart in shape.iter("{*}chart"):
+                if (found := part(rel_id(chart))) is not None:
+                    paragraphs.extend(chart_paragraphs(found))
+            for diagram in shape.iter("{*}relIds"):
+                data = next((v for k, v in diagram.attrib.items() if k.endswith("}dm")), None)
+                if (found := part(data)) is not None:
+                    paragraphs.extend(smartart_paragraphs(found))
         elif tag == "sp":
             kind = _placeholder(shape)
             if notes and kind != "body":
@@ -279,8 +289,14 @@ def pptx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
         if rid not in targets:
             continue
         slide = targets[rid][1]
-        title, paragraphs = _shapes(_tree(package.xml(slide)), notes=False)
-        for kind, target in package.relationships(slide).values():
+        related = package.relationships(slide)
+
+        def part(rid: str | None, related: dict[str, tuple[str, str]] = related) -> Any:
+            target = related.get(rid or "")
+            return package.xml(target[1]) if target and package.has(target[1]) else None
+
+        title, paragraphs = _shapes(_tree(package.xml(slide)), False, part)
+        for kind, target in related.values():
             if kind == "notesSlide" and package.has(target):
                 _, notes = _shapes(_tree(package.xml(target)), notes=True)
                 if notes:
