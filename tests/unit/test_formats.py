@@ -159,6 +159,19 @@ def test_a_two_column_table_without_a_header_row_is_labels_and_values():
     )
 
 
+def test_a_docx_header_and_footer_are_read_once_before_the_body_without_page_numbers():
+    from docx import Document
+
+    document = Document()
+    document.sections[0].header.paragraphs[0].text = "Information Security Policy ISP-004 v3.2"
+    document.sections[0].footer.paragraphs[0].text = "Page 3 of 9"
+    document.add_paragraph("Passwords have 14 characters.")
+    out = io.BytesIO()
+    document.save(out)
+    text = extract(raw(out.getvalue(), "policy.docx")).text
+    assert text == "Information Security Policy ISP-004 v3.2\n\nPasswords have 14 characters."
+
+
 def test_a_templates_default_title_gives_way_to_the_documents_own():
     # Given a core title Word wrote for a converted file, and the document's own Title paragraph
     content = rezip(
