@@ -282,6 +282,8 @@ def test_code_keeps_its_lines_and_indentation_and_splits_only_between_lines():
     text = f"Intro. More.\n\n{code}\n\nAfter."
     [chunk] = chunk_document(doc(Section(("H",), text)), size=200, overlap=0)
     assert chunk.text == text
+    long = chunk_document(doc(Section(("H",), "```\n" + "x" * 30 + "\ny = 2\n```")), size=20, overlap=0)
+    assert [c.text for c in long] == ["```", "x" * 20, "x" * 10 + "\ny = 2\n```"]  # the next line keeps its break
     first, second = chunk_document(doc(Section(("H",), text)), size=50, overlap=20)
     assert first.text == "Intro. More.\n\n```\ndef f():\n    x = 1; y = 2"
     assert second.text == "    x = 1; y = 2\n    return x. y\n```\n\nAfter."

@@ -561,13 +561,23 @@ def test_given_html_declaring_its_charset_in_a_meta_tag_when_extracted_then_deco
 @pytest.mark.parametrize(
     ("content", "name"),
     [
-        ("# 指南\n\n年假可以\n结转到下一年。\nSee the\npolicy.\n", "/a.md"),
-        ("<html><body><h1>指南</h1><p>年假可以\n  结转到下一年。\nSee the\npolicy.</p></body></html>", "/a.html"),
+        (
+            "# 指南\n\n年假可以结转到下一年，但是必须在三月三十一日之前\n用完。\nSee the\npolicy.\n\n苹果\n香蕉\n",
+            "/a.md",
+        ),
+        (
+            "<html><body><h1>指南</h1><p>年假可以结转到下一年，但是必须在三月三十一日之前\n  用完。\nSee the\npolicy.</p>"
+            "<p>苹果\n香蕉</p></body></html>",
+            "/a.html",
+        ),
     ],
 )
 def test_a_wrapped_line_of_chinese_goes_on_without_a_break(content, name):
     doc = extract(raw(content, None, name))
-    assert doc.sections[0].text == "年假可以结转到下一年。\nSee the\npolicy."
+    # Then the long line goes on without a break, and a list of short lines keeps its lines
+    assert (
+        doc.sections[0].text == "年假可以结转到下一年，但是必须在三月三十一日之前用完。\nSee the\npolicy.\n\n苹果\n香蕉"
+    )
 
 
 @pytest.mark.parametrize(
@@ -577,6 +587,7 @@ def test_a_wrapped_line_of_chinese_goes_on_without_a_break(content, name):
         ("Señor Peña, naïve, £5. El niño está en la café.", "latin-1"),  # short Western text: not Central European
         ("Die Größe der Tür ist übermäßig. Grüße aus München.", "cp1252"),
         ("Zażółć gęślą jaźń. Pchnąć w tę łódź jeża lub ośm skrzyń fig.", "cp1250"),  # but Central European stays
+        ("Příspěvek je v pořádku, děkujeme za účast na setkání.", "cp1250"),
         ("Привет, как дела? Это тест.", "cp1251"),
     ],
 )  # fmt: skip
@@ -699,6 +710,13 @@ def test_markdown_keeps_words_code_and_lists_and_drops_markup():
             "- to staging\n- then to production\n\nRegion | Owner\n\neu | Ana\n\nWarning: Never deploy on Fridays.",
         ),
     ]
+
+
+def test_code_showing_markdown_fences_stays_one_block_and_prose_keeps_its_angle_brackets():
+    html = "<html><body><pre>```\ncode\n```</pre><p>After   it.</p><pre>| a | b |</pre></body></html>"
+    assert extract(raw(html, "text/html")).text == "```\n```\ncode\n```\n```\n\nAfter it.\n\n```\n| a | b |\n```"
+    markdown = "<p>If a &lt; b and c > d then print</p>\n\n<div>\nKeep 1 < 2 <b>bold</b>\n</div>\n"
+    assert extract(raw(markdown, None, "/a.md")).text == "If a < b and c > d then print\n\nKeep 1 < 2 bold"
 
 
 def test_a_readmes_html_heading_is_a_heading_and_html_text_keeps_its_words():
@@ -1094,11 +1112,13 @@ def test_a_header_of_links_goes_and_one_holding_the_title_stays():
     is a shell?</a>, Up: <a href="#Top">Introduction</a> [<a href="#toc">Contents</a>]</p></div>
     <h3>1.1 What is Bash?</h3><p>Bash is a shell.</p></div>
     <div class="entry-header"><h2><a href="/post">Release notes</a></h2><a href="/me">Ana</a></div>
-    <p>Version 2 is out.</p></body></html>"""
+    <p>Version 2 is out.</p><div class="card-header"><a href="#c1">How do I reset it?</a></div><p>Use the portal.</p>
+    </body></html>"""
     doc = extract(raw(html, "text/html"))
+    # Then Texinfo's header goes; a header holding a title, and Bootstrap's card header (a question), stay
     assert [(s.headings, s.text) for s in doc.sections] == [
         (("1.1 What is Bash?",), "Bash is a shell."),
-        (("Release notes",), "Ana\n\nVersion 2 is out."),
+        (("Release notes",), "Ana\n\nVersion 2 is out.\n\nHow do I reset it?\n\nUse the portal."),
     ]
 
 

@@ -82,12 +82,11 @@ def _pieces(text: str, size: int) -> Iterator[tuple[str, int]]:
     """Yield (piece, what goes before it): sentences, a code block's lines, and slices of either longer
     than size."""
     for paragraph in text.split("\n\n"):
-        before = NEW_PARAGRAPH
         code = is_code(paragraph)
-        for part in paragraph.split("\n") if code else split_sentences(paragraph):
+        for n, part in enumerate(paragraph.split("\n") if code else split_sentences(paragraph)):
+            before = NEW_PARAGRAPH if n == 0 else NEW_LINE if code else SENTENCE
             for start in range(0, len(part), size):
-                yield part[start : start + size], before
-                before = NEW_LINE if code and start == 0 else SENTENCE
+                yield part[start : start + size], before if start == 0 else SENTENCE
 
 
 def _join(parts: list[tuple[str, int]]) -> str:

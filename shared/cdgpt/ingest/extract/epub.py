@@ -70,10 +70,10 @@ def epub(content: bytes, name: str) -> tuple[str | None, list[Section]]:
         raise SourceFailed(f"{name} is damaged: its package has no spine")
     titles = _toc_titles(book, folder, items, attr(spine, "toc"))
     title = next((" ".join(e.text.split()) for e in opf.iter("{*}title") if (e.text or "").strip()), None)
-    contents = {  # EPUB 2's table of contents page, named in its guide (EPUB 3's is the nav document)
-        resolve(folder, (attr(ref, "href") or "").split("#")[0])
+    contents = {  # EPUB 2's table of contents page, named whole in its guide (EPUB 3's is the nav document)
+        resolve(folder, href)
         for ref in opf.iter("{*}reference")
-        if attr(ref, "type") == "toc"
+        if attr(ref, "type") == "toc" and (href := attr(ref, "href")) and "#" not in href
     }
     sections: list[Section] = []
     for ref in spine.iter("{*}itemref"):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.text import FENCE, check_text, decode_as, paragraphs
+from cdgpt.ingest.extract.text import FENCE, check_text, decode_as, paragraphs, without_fences
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract.budget import Budget
@@ -34,7 +34,7 @@ CHROME_WORDS = frozenset(
 # word endings of chrome names: docnav, topNav, sphinxsidebar, navheader
 CHROME_SUFFIXES = ("nav", "sidebar", "navbar", "navheader", "navfooter", "breadcrumbs", "menubar")  # fmt: skip
 SIDEBAR = "sidebar"  # a page's sidebar, or a boxed note in the text (DocBook's CAUTION, TIP): its links tell which
-MAYBE_WORDS = frozenset([SIDEBAR, "header"])  # a header: the page's title, or links to the next page and up (Texinfo)
+TEXINFO_HEADER = "header"  # a class of its own: Texinfo's links to the next node and up (not Bootstrap's "card-header")
 SWITCHER_LABEL = 40  # characters (spaces aside) a language switcher may hold besides its links
 MAX_OPEN_MAYBE = 8  # maybe-chrome elements within each other whose links are counted (each reads its subtree)
 NEVER_CHROME = frozenset(["html", "body", "main", "article"])
@@ -73,10 +73,10 @@ def _chrome_name(names: str) -> int:
     """What class or id words say: chrome (a nav bar, table of contents, footer...), maybe (a sidebar), or not."""
     words = re.split(r"[\s_-]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", names).lower())
     if "table-of-contents" in names or any(
-        word not in MAYBE_WORDS and (word in CHROME_WORDS or word.endswith(CHROME_SUFFIXES)) for word in words
+        word != SIDEBAR and (word in CHROME_WORDS or word.endswith(CHROME_SUFFIXES)) for word in words
     ):
         return CHROME
-    return MAYBE_CHROME if MAYBE_WORDS.intersection(words) else NOT_CHROME
+    return MAYBE_CHROME if SIDEBAR in words or names.strip() == TEXINFO_HEADER else NOT_CHROME
 
 
 def _mostly_links(el) -> bool:
@@ -328,7 +328,7 @@ class _Walk:
             code |= ID_FLAG
             self.ids.append((ident, len(out)))
         if code == CODE and _plain_inside(el):  # code blocks: thousands of spans, one string
-            out.append("".join(el.itertext()))
+            out.append(without_fences("".join(el.itertext())))
             stack.append(code)
             return True
         if code & FLAGS:

@@ -21,16 +21,16 @@ if TYPE_CHECKING:
     from markdown_it.token import Token
 
 # YAML metadata atop a page: "---", then "key: value" lines (or indented, list or comment lines), "---"
-FRONT_MATTER = re.compile(
-    r"\A---[ \t]*\n[A-Za-z_][\w.-]*[ \t]*:.*\n(?:(?:[A-Za-z_][\w.-]*[ \t]*:|[ \t#-]).*\n|[ \t]*\n)*?---[ \t]*(?:\n|\Z)"
+FRONT_MATTER = re.compile(  # each line matches one way only: no backtracking across lines
+    r"\A---[ \t]*\n[A-Za-z_][\w.-]*[ \t]*:.*\n(?:[A-Za-z_][\w.-]*[ \t]*:.*\n|[ \t#-].*\n|\n)*?---[ \t]*(?:\n|\Z)"
 )
 FRONT_FIELD = re.compile(r"^(title|description)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
-TAG = re.compile(r"<!--.*?(?:-->|\Z)|<[^>]*>", re.DOTALL)  # in HTML written into the page
+TAG = re.compile(r"</?[A-Za-z][^<>]*>")  # in HTML written into the page (not "a < b and c > d")
 HTML_HEADING = re.compile(r"<h([1-6])\b[^>]*>(.*?)</h\1>", re.DOTALL | re.IGNORECASE)
-ADMONITION = re.compile(r'(?:!!!|\?\?\?\+?)[ \t]*([\w-]+)?(?:[ \t]+"([^"\n]*)")?[ \t]*')  # MkDocs' "!!! note"
+ADMONITION = re.compile(r'(?:!!!|\?\?\?\+?)[ \t]*([\w-]+)(?:[ \t]+"([^"\n]*)")?[ \t]*')  # MkDocs' "!!! note"
 FENCED_CALLOUT = re.compile(r"^:::[ \t]*(\w+)?[ \t]*(.*)$", re.MULTILINE)  # Docusaurus: ":::tip Title" ... ":::"
 MAX_CALLOUT_DEPTH = 8  # admonitions within admonitions read as Markdown; deeper ones' text is code
-ALERT = re.compile(r"\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]\s*", re.IGNORECASE)  # GitHub's "> [!NOTE]"
+ALERT = re.compile(r"\A\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]\s*", re.IGNORECASE)  # GitHub's "> [!NOTE]"
 
 
 @lru_cache(maxsize=1)
@@ -97,13 +97,9 @@ class _Blocks:
                 self.add_code(token.content)
             elif kind == "html_block" and (heading := HTML_HEADING.fullmatch(token.content.strip())):
                 self.level = int(heading.group(1))  # a README's <h1 align="center">
-                self._inline(html.unescape(TAG.sub("", heading.group(2))))
+                self._inline(_html_text(heading.group(2)))
             elif kind == "html_block":
-                self.add(
-                    html.unescape(
-                        "\n".join(" ".join(line.split()) for line in TAG.sub(" ", token.content).splitlines())
-                    )
-                )
+                self.add("\n".join(" ".join(line.split()) for line in _html_text(token.content).splitlines()))
 
     def _inline(self, words: str) -> None:
         if self.level:
@@ -165,6 +161,17 @@ def _words(token: Token) -> str:
         elif child.type == "image":
             parts.append(child.content)
     return ALERT.sub(lambda m: m.group(1).capitalize() + ": ", joined_cjk_lines("".join(parts))).strip()
+
+
+def _html_text(written: str) -> str:
+    """The text of HTML written into the page: comments and tags go (in one pass: linear), entities are read."""
+    kept, at = [], 0
+    while (start := written.find("<!--", at)) != -1:
+        kept.append(written[at:start])
+        end = written.find("-->", start + 4)
+        at = len(written) if end == -1 else end + 3
+    kept.append(written[at:])
+    return html.unescape(TAG.sub(" ", "".join(kept)))
 
 
 def _callout_label(line: re.Match[str]) -> str:

@@ -43,8 +43,8 @@ def _runs(element: Any, text: list[str], boxes: list[Any], notes: dict[str, Any]
             text.append("-")
         elif tag == "txbxContent":
             boxes.append(node)
-        elif tag in ("footnoteReference", "endnoteReference"):
-            if (note := notes.get(tag[:-9] + (attr(node, "id") or ""))) is not None:
+        elif tag in ("footnoteReference", "endnoteReference"):  # each note read once: notes cite notes
+            if (note := notes.pop(tag[:-9] + (attr(node, "id") or ""), None)) is not None:
                 boxes.append(note)
         elif tag not in SKIPPED and not _hidden(node, tag):
             _runs(node, text, boxes, notes)
@@ -62,10 +62,10 @@ def _hidden(node: Any, tag: str) -> bool:
 
 def paragraph_text(element: Any, notes: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
     """A paragraph's text, and what to read after it: its text boxes, and its footnotes and endnotes (`notes`,
-    by kind and id: "footnote2")."""
+    by kind and id: "footnote2"; a note read is taken out, so that one citing itself or another is read once)."""
     text: list[str] = []
     boxes: list[Any] = []
-    _runs(element, text, boxes, notes or {})
+    _runs(element, text, boxes, {} if notes is None else notes)
     return " ".join("".join(text).split()), boxes
 
 

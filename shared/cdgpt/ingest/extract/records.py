@@ -27,6 +27,13 @@ def column_name(index: int) -> str:
     return f"Column {index + 1}"
 
 
+def _labelled(label: str, value: str | None) -> str:
+    """A label and its value; a label whose value is blank stays ("Signature:"), a lone cell is itself."""
+    if value is None or not label:
+        return label or value or ""
+    return f"{label}: {value}" if value else f"{label}:"
+
+
 def said_header(marked: bool, rows: Sequence[Sequence[str]]) -> bool | None:
     """What a document's table says of its first row: a header when the document marks one; else none in a
     two-column table (labels and their values); else unsaid (`table_paragraphs` decides from the cells)."""
@@ -41,7 +48,7 @@ def table_paragraphs(rows: Sequence[Sequence[str]], header: bool | None = None) 
     table said to have none is labels and their values ("Policy owner | CISO"), one record."""
     rows = [row for row in rows if any(row)]
     if header is False and rows and max(map(len, rows)) == 2:
-        return [text] if (text := record((row[0], row[1]) if len(row) == 2 else ("", row[0]) for row in rows)) else []
+        return ["\n".join(_labelled(row[0], row[1] if len(row) == 2 else None) for row in rows)]
     if len(rows) >= 2 and sum(1 for cell in rows[0] if cell) >= 2 and header is not False:
         header_row = rows[0]
         names = [

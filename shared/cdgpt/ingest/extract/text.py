@@ -24,6 +24,8 @@ NUMBERED_TITLE = re.compile(
     r"((?:chapter|part|appendix)\s+[\dIVXLC]+[.:]?|\d{1,2}(?:\.\d{1,2})*\.?)\s+\S.{0,198}", re.I
 )
 MIN_NUMBERED_TITLES = 3
+CODE_FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*$", re.MULTILINE)
+WRAPPED_LINE = 20  # characters of a line that a text wrapped (a list's items are shorter)
 CJK_BREAK = re.compile(rf"(?<=[{CJK}。，、；：！？）」』])[ \t]*\n[ \t]*(?=[{CJK}（「『])")  # a wrapped line of Chinese
 ITEM_LINE = re.compile(r"\n(?=[ \t]*(?:[-*+•]|\d{1,3}[.)]|:\w[^:\n]*:)[ \t])")  # "- x", "2. x", ":Author: x"
 BLANK_LINE = re.compile(r"\n\s*\n")
@@ -32,9 +34,14 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 # Characters that show nothing and split words: soft hyphen, zero-width space, word joiner, a BOM within the text
 # (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word); and the private use
 # area, where icon fonts draw their icons (MkDocs' link icon after every heading)
+SPACELESS = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"  # scripts written without spaces between words
+WORD_SEPARATOR = re.compile(f"(?<=[{SPACELESS}])\u200b(?=[{SPACELESS}])")
 INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\ue000-\uf8ff]")
 NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 WESTERN = re.compile("[À-ÖØ-öø-ÿŒœŠšŽžŸ€£¥©®°±«»¿¡·–—‘’‚“”„•…§¶]+")  # Windows-1252's letters and marks of prose
+# Letters that Czech, Slovak and Croatian in Windows-1250 become in Windows-1252 (ř ě ň ů ć đ: ø ì ò ù æ ð):
+# with any of them the detector decides (Italian and Danish too, as before)
+CENTRAL_TELL = re.compile("[øØìÌòÒùÙæÆðÐ]")
 WESTERN_SHARE = 0.2  # of a Western European text's characters, at most this many are not ASCII (short French: 15%)
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
@@ -57,8 +64,11 @@ def text_codec(charset: str | None) -> str | None:
 
 
 def visible(text: str) -> str:
-    """The text without invisible characters, and with lone surrogates made U+FFFD."""
-    return without_surrogates(INVISIBLE.sub("", text) if INVISIBLE.search(text) else text)
+    """The text without invisible characters, and with lone surrogates made U+FFFD. Between Thai, Lao, Khmer
+    or Burmese letters a zero-width space separates words: it becomes a space."""
+    if INVISIBLE.search(text):
+        text = INVISIBLE.sub("", WORD_SEPARATOR.sub(" ", text))
+    return without_surrogates(text)
 
 
 def without_surrogates(text: str) -> str:
@@ -105,8 +115,10 @@ def _western(content: bytes) -> str | None:
     if text is None:
         return None
     runs = NON_ASCII.findall(text)
-    if sum(map(len, runs)) > WESTERN_SHARE * len(text) or any(
-        len(run) > 3 or not WESTERN.fullmatch(run) for run in runs
+    if (
+        sum(map(len, runs)) > WESTERN_SHARE * len(text)
+        or any(len(run) > 3 or not WESTERN.fullmatch(run) for run in runs)
+        or CENTRAL_TELL.search(text)
     ):
         return None
     return text
@@ -122,8 +134,14 @@ def check_text(text: str) -> None:
 def fenced(code: str) -> str:
     """Code as a paragraph of its own: its lines as written between fence lines, without blank ones (a blank
     line ends a paragraph). `paragraphs`, plain text and chunking keep such a paragraph's lines as they are."""
-    lines = [line.rstrip() for line in code.splitlines() if line.strip()]
+    lines = [line.rstrip() for line in without_fences(code).splitlines() if line.strip()]
     return "\n".join([FENCE, *lines, FENCE]) if lines else ""
+
+
+def without_fences(code: str) -> str:
+    """Code whose own fence lines (a page showing Markdown) are marked, so that none closes the block it is in:
+    a zero-width space after them, which extraction's last step takes out again (`visible`)."""
+    return CODE_FENCE_LINE.sub("\\g<0>\u200b", code) if FENCE in code else code
 
 
 def paragraphs(text: str) -> str:
@@ -265,9 +283,12 @@ def _title_level(block: str) -> int:
 
 
 def joined_cjk_lines(text: str) -> str:
-    """The text without the line breaks between two CJK characters: a wrapped line of Chinese goes on
-    without a space, and its bigram across the break stays whole."""
-    return CJK_BREAK.sub("", text) if "\n" in text else text
+    """The text without the line breaks between two CJK characters after a line of WRAPPED_LINE characters or
+    more: a wrapped line of Chinese goes on without a space, and its bigram across the break stays whole (a
+    list of short lines keeps its lines)."""
+    if "\n" not in text:
+        return text
+    return CJK_BREAK.sub(lambda m: "" if m.start() - text.rfind("\n", 0, m.start()) > WRAPPED_LINE else m.group(), text)
 
 
 def _folded(text: str) -> str:
