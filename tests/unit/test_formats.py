@@ -13,7 +13,7 @@ from cdgpt.errors import SourceFailed
 from cdgpt.ingest.chunking import chunk_document
 from cdgpt.ingest.extract import SUPPORTED, extract
 from cdgpt.ingest.sources import RawDocument
-from tests.support.documents import make_docx, make_epub, make_odt, make_pptx, make_xlsx, zip_bytes
+from tests.support.documents import ODT_NS, make_docx, make_epub, make_odt, make_pptx, make_xlsx, zip_bytes
 
 
 def raw(content: bytes | str, name: str, content_type: str | None = None) -> RawDocument:
@@ -371,6 +371,20 @@ def test_given_an_odt_when_extracted_then_outline_levels_make_paths_and_tables_a
         (("Printers",), "Use the third floor printer."),
         (("Printers", "Rooms"), "Room 3.14 has toner.\n\nRoom: 2.01\nPrinter: HP 4"),
     ]
+
+
+def test_an_odts_master_page_header_and_footer_are_read_once_before_the_body():
+    styles = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-styles {ODT_NS} '
+        'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0"><office:master-styles>'
+        '<style:master-page style:name="Standard"><style:header><text:p>Policy HR-001 rev. 7</text:p></style:header>'
+        "<style:footer><text:p>Page <text:page-number>2</text:page-number></text:p></style:footer></style:master-page>"
+        "</office:master-styles></office:document-styles>"
+    )
+    with zipfile.ZipFile(io.BytesIO(make_odt("<text:p>Work starts at nine.</text:p>"))) as package:
+        members = {name: package.read(name) for name in package.namelist()}
+    odt = zip_bytes({**members, "styles.xml": styles}, stored_first="mimetype")
+    assert extract(raw(odt, "hours.odt")).text == "Policy HR-001 rev. 7\n\nWork starts at nine."
 
 
 def test_an_odt_two_column_table_is_labels_and_values_unless_it_marks_header_rows():

@@ -12,6 +12,7 @@ from cdgpt.ingest.safexml import attr, local
 from cdgpt.limits import MAX_TABLE_COLUMNS
 
 SPACES = frozenset(["s", "tab", "line-break"])
+RUNNING = frozenset(["header", "footer", "header-left", "footer-left", "header-first", "footer-first"])
 SKIPPED = frozenset(["note", "annotation", "frame", "bookmark-ref", "sequence-decls", "tracked-changes"])
 CONTAINERS = frozenset(["list", "list-item", "list-header", "section", "text-box", "body", "text"])  # tables of
 # contents, indexes and tracked deletions are not among them: they are left out
@@ -82,6 +83,11 @@ def _blocks(parent: Any, out: Outline) -> None:
 def odt(content: bytes, name: str) -> tuple[str | None, list[Section]]:
     package = Archive(content, name)
     out = Outline()
+    if package.has("styles.xml"):  # the master pages' headers and footers
+        pages = package.xml("styles.xml").iter("{*}master-page")
+        out.running_lines(
+            _text(p)[0] for page in pages for part in page for p in part.iter("{*}p") if local(part) in RUNNING
+        )
     for body in package.xml("content.xml").iter("{*}body"):
         _blocks(body, out)
     title = None

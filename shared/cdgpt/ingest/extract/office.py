@@ -10,7 +10,7 @@ Lambda layers; python-docx reads neither content controls nor tracked insertions
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from cdgpt.ingest.extract.archive import Archive, core_title
@@ -23,7 +23,6 @@ from cdgpt.ingest.safexml import attr, child, children, local, rel_id
 HEADING_NAME = re.compile(r"^heading ([1-9])$", re.IGNORECASE)
 # Not text: properties, field codes, deleted text, text moved elsewhere by a tracked change (it is there too)
 SKIPPED = frozenset(["Fallback", "pPr", "rPr", "instrText", "delText", "moveFrom", "sdtPr", "tcPr", "trPr", "tblPr"])
-PAGE_NUMBER = re.compile(r"(?:page|p\.|seite|página|第)?\s*\d+\s*(?:(?:of|/|von|de|共)\s*\d+)?\s*页?", re.IGNORECASE)
 TOC_STYLE = re.compile(r"^toc (?:[1-9]|heading)$", re.IGNORECASE)  # a table of contents' entries and heading
 BREAKS = frozenset(["tab", "br", "cr"])
 TITLE = 0  # level given to the Title style
@@ -205,25 +204,19 @@ def docx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
     levels = _heading_levels(package, document)
     body = child(package.xml(document), "body")
     out = Outline()
-    for line in _running_lines(package, document):
-        out.paragraph(line)
+    out.running_lines(_running_texts(package, document))
     if body is not None:
         _blocks(body, levels, out, _notes(package, document))
     sections = out.done()
     return core_title(package) or out.title, sections
 
 
-def _running_lines(package: Archive, document: str) -> list[str]:
-    """The text of the document's headers and footers, once, before its body: a policy's number, version and
-    classification live there. Page numbers ("Page 2 of 9") and lines without a letter are left out."""
-    lines: list[str] = []
+def _running_texts(package: Archive, document: str) -> Iterator[str]:
+    """The paragraphs of the document's headers and footers."""
     for kind, target in package.relationships(document).values():
         if kind in ("header", "footer") and package.has(target):
             for paragraph in package.xml(target).iter("{*}p"):
-                text = paragraph_text(paragraph)[0]
-                if any(c.isalpha() for c in text) and not PAGE_NUMBER.fullmatch(text) and text not in lines:
-                    lines.append(text)
-    return lines
+                yield paragraph_text(paragraph)[0]
 
 
 def _notes(package: Archive, document: str) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.records import table_paragraphs
+
+PAGE_NUMBER = re.compile(r"(?:page|p\.|seite|página|第)?\s*\d+\s*(?:(?:of|/|von|de|共)\s*\d+)?\s*页?", re.IGNORECASE)
 
 
 class Outline:
@@ -23,6 +26,16 @@ class Outline:
         if level == 1 and self.title is None:
             self.title = text
         self._path = [(lvl, h) for lvl, h in self._path if lvl < level] + [(level, text)]
+
+    def running_lines(self, texts: Iterable[str]) -> None:
+        """A document's headers and footers, once each, before its body: a policy's number, version and
+        classification live there. Page numbers ("Page 2 of 9") and lines without a letter are left out."""
+        seen: set[str] = set()
+        for text in texts:
+            text = " ".join(text.split())
+            if any(c.isalpha() for c in text) and not PAGE_NUMBER.fullmatch(text) and text not in seen:
+                seen.add(text)
+                self.paragraph(text)
 
     def paragraph(self, text: str) -> None:
         if text := " ".join(text.split()):
