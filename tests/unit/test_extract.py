@@ -588,6 +588,8 @@ def test_a_wrapped_line_of_chinese_goes_on_without_a_break(content, name):
         ("Die Größe der Tür ist übermäßig. Grüße aus München.", "cp1252"),
         ("Zażółć gęślą jaźń. Pchnąć w tę łódź jeża lub ośm skrzyń fig.", "cp1250"),  # but Central European stays
         ("Příspěvek je v pořádku, děkujeme za účast na setkání.", "cp1250"),
+        ("Où êtes-vous allés? À bientôt, ça va être bien.", "cp1252"),  # ù, ì or ø alone is Western
+        ("Ci vediamo giovedì, però non so dove.", "cp1252"),
         ("Привет, как дела? Это тест.", "cp1251"),
     ],
 )  # fmt: skip

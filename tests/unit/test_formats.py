@@ -164,12 +164,14 @@ def test_a_docx_header_and_footer_are_read_once_before_the_body_without_page_num
 
     document = Document()
     document.sections[0].header.paragraphs[0].text = "Information Security Policy ISP-004 v3.2"
+    document.sections[0].header.add_paragraph("01/03/2024")  # a value without a letter stays
     document.sections[0].footer.paragraphs[0].text = "Page 3 of 9"
+    document.sections[0].footer.add_paragraph("第3页，共9页")
     document.add_paragraph("Passwords have 14 characters.")
     out = io.BytesIO()
     document.save(out)
     text = extract(raw(out.getvalue(), "policy.docx")).text
-    assert text == "Information Security Policy ISP-004 v3.2\n\nPasswords have 14 characters."
+    assert text == "Information Security Policy ISP-004 v3.2\n\n01/03/2024\n\nPasswords have 14 characters."
 
 
 def test_a_templates_default_title_gives_way_to_the_documents_own():
@@ -254,7 +256,8 @@ def test_a_slides_chart_gives_its_title_and_series_and_smartart_its_nodes():
         'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main"><dgm:ptLst>'
         '<dgm:pt modelId="0" type="doc"><dgm:t><a:p><a:r><a:t>ignored</a:t></a:r></a:p></dgm:t></dgm:pt>'
         '<dgm:pt modelId="1"><dgm:t><a:p><a:r><a:t>Plan</a:t></a:r></a:p></dgm:t></dgm:pt>'
-        '<dgm:pt modelId="2" type="parTrans"/><dgm:pt modelId="3"><dgm:t><a:p><a:r><a:t>Build</a:t></a:r></a:p></dgm:t>'
+        '<dgm:pt modelId="2" type="parTrans"/><dgm:pt modelId="3" type="asst"><dgm:t><a:p><a:r><a:t>Bu</a:t></a:r>'
+        "<a:r><a:t>ild</a:t></a:r></a:p></dgm:t>"
         "</dgm:pt></dgm:ptLst></dgm:dataModel>"
     )
     assert smartart_paragraphs(diagram) == ["Plan", "Build"]

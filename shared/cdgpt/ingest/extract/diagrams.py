@@ -13,8 +13,13 @@ from cdgpt.ingest.safexml import local
 MAX_POINTS = 500  # values of a chart's series read, in all
 
 
-def _texts(element: Any, tag: str = "t") -> list[str]:
-    return [text for node in element.iter("{*}" + tag) if (text := " ".join((node.text or "").split()))]
+def _texts(element: Any) -> list[str]:
+    """The element's paragraphs of drawing text, their runs joined as written ("CO" "2": "CO2"), or its cached
+    values (`c:v`) when it has none (a title or name linked to a cell)."""
+    paragraphs = [" ".join("".join(t.text or "" for t in p.iter("{*}t")).split()) for p in element.iter("{*}p")]
+    return [text for text in paragraphs if text] or [
+        text for v in element.iter("{*}v") if (text := " ".join((v.text or "").split()))
+    ]
 
 
 def chart_paragraphs(chart: Any) -> list[str]:
@@ -26,10 +31,12 @@ def chart_paragraphs(chart: Any) -> list[str]:
         paragraphs.append(f"Chart: {words}")
     left = MAX_POINTS
     for series in chart.iter("{*}ser"):
-        name = next((" ".join(_texts(tx, "v") or _texts(tx)) for tx in series if local(tx) == "tx"), "")
+        name = next((" ".join(_texts(tx)) for tx in series if local(tx) == "tx"), "")
         categories = next((_points(c) for c in series if local(c) in ("cat", "xVal")), {})
         values = next((_points(v) for v in series if local(v) in ("val", "yVal")), {})
-        points = [f"{categories.get(i, '')} {value}".strip() for i, value in sorted(values.items())][: max(left, 0)]
+        if left <= 0:
+            break  # the values past the limit, series and all
+        points = [f"{categories.get(i, '')} {value}".strip() for i, value in sorted(values.items())][:left]
         left -= len(points)
         if name or points:
             paragraphs.append(f"{name}: {', '.join(points)}" if name else ", ".join(points))
@@ -37,9 +44,11 @@ def chart_paragraphs(chart: Any) -> list[str]:
 
 
 def _points(element: Any) -> dict[int, str]:
-    """A series' categories or values by index (`c:pt idx`), from its cache."""
+    """A series' categories or values by index (`c:pt idx`), from its cache; of categories in several levels
+    (quarters within years), the innermost."""
     points = {}
-    for point in element.iter("{*}pt"):
+    level = next(element.iter("{*}lvl"), element)
+    for point in level.iter("{*}pt"):
         index = point.get("idx", "")
         value = next((" ".join((v.text or "").split()) for v in point if local(v) == "v"), "")
         if index.isdigit() and value:
@@ -48,9 +57,9 @@ def _points(element: Any) -> dict[int, str]:
 
 
 def smartart_paragraphs(data: Any) -> list[str]:
-    """A SmartArt data part's node texts, a paragraph each (connections and placeholders carry none)."""
+    """A SmartArt data part's node texts (assistants' too), a paragraph each (connections carry none)."""
     paragraphs = []
     for point in data.iter("{*}pt"):
-        if point.get("type", "node") == "node" and (words := " ".join(_texts(point))):
+        if point.get("type", "node") in ("node", "asst") and (words := " ".join(_texts(point))):
             paragraphs.append(words)
     return paragraphs

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.archive import Archive, core_title
 from cdgpt.ingest.extract.diagrams import chart_paragraphs, smartart_paragraphs
 from cdgpt.ingest.extract.document import Section
@@ -213,8 +214,9 @@ def docx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
 
 def _running_texts(package: Archive, document: str) -> Iterator[str]:
     """The paragraphs of the document's headers and footers."""
-    for kind, target in package.relationships(document).values():
-        if kind in ("header", "footer") and package.has(target):
+    parts = {target for kind, target in package.relationships(document).values() if kind in ("header", "footer")}
+    for target in sorted(parts):  # each part once, however many sections use it
+        if package.has(target):
             for paragraph in package.xml(target).iter("{*}p"):
                 yield paragraph_text(paragraph)[0]
 
@@ -294,6 +296,7 @@ def pptx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
     order = [rel_id(slide) for slide in package.xml(presentation).iter("{*}sldId")]
     sections = []
     first_title = None
+    used: set[str] = set()  # the chart and diagram parts read: each once
     for number, rid in enumerate(order, start=1):
         if rid not in targets:
             continue
@@ -301,8 +304,15 @@ def pptx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
         related = package.relationships(slide)
 
         def part(rid: str | None, related: dict[str, tuple[str, str]] = related) -> Any:
+            """A chart or diagram part, the first time the deck uses it; None after, or when unreadable."""
             target = related.get(rid or "")
-            return package.xml(target[1]) if target and package.has(target[1]) else None
+            if not target or target[1] in used or not package.has(target[1]):
+                return None
+            used.add(target[1])
+            try:
+                return package.xml(target[1])
+            except SourceFailed:  # a chart that is no XML: the slide's other text stays
+                return None
 
         title, paragraphs = _shapes(_tree(package.xml(slide)), False, part)
         for kind, target in related.values():

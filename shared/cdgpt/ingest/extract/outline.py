@@ -8,7 +8,9 @@ from collections.abc import Iterable, Sequence
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.records import table_paragraphs
 
-PAGE_NUMBER = re.compile(r"(?:page|p\.|seite|página|第)?\s*\d+\s*(?:(?:of|/|von|de|共)\s*\d+)?\s*页?", re.IGNORECASE)
+PAGE_NUMBER = re.compile(  # "Page 2 of 9", "2/9", "Seite 2 von 9", "Page 2 sur 9", "第2页，共9页"
+    r"(?:page|p\.|seite|página|第)?\s*\d+\s*页?\s*[,，]?\s*(?:(?:of|/|von|de|sur|共)\s*\d+\s*页?)?", re.IGNORECASE
+)
 
 
 class Outline:
@@ -29,11 +31,11 @@ class Outline:
 
     def running_lines(self, texts: Iterable[str]) -> None:
         """A document's headers and footers, once each, before its body: a policy's number, version and
-        classification live there. Page numbers ("Page 2 of 9") and lines without a letter are left out."""
+        classification live there. Page numbers ("Page 2 of 9", a number alone) are left out."""
         seen: set[str] = set()
         for text in texts:
             text = " ".join(text.split())
-            if any(c.isalpha() for c in text) and not PAGE_NUMBER.fullmatch(text) and text not in seen:
+            if text and not PAGE_NUMBER.fullmatch(text) and text not in seen:  # "2.1" and "01/03/2024" stay
                 seen.add(text)
                 self.paragraph(text)
 

@@ -39,9 +39,9 @@ WORD_SEPARATOR = re.compile(f"(?<=[{SPACELESS}])\u200b(?=[{SPACELESS}])")
 INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\ue000-\uf8ff]")
 NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 WESTERN = re.compile("[À-ÖØ-öø-ÿŒœŠšŽžŸ€£¥©®°±«»¿¡·–—‘’‚“”„•…§¶]+")  # Windows-1252's letters and marks of prose
-# Letters that Czech, Slovak and Croatian in Windows-1250 become in Windows-1252 (ř ě ň ů ć đ: ø ì ò ù æ ð):
-# with any of them the detector decides (Italian and Danish too, as before)
-CENTRAL_TELL = re.compile("[øØìÌòÒùÙæÆðÐ]")
+# What Czech and Croatian in Windows-1250 become in Windows-1252: ř with ě or ů ("pøíspìvek"), č with ć or
+# đ ("kuæa", "è"): pairs that no Western language writes, where each letter alone is French, Italian or Danish
+CENTRAL_TELL = re.compile("(?=.*[øØ])(?=.*[ìÌùÙ])|(?=.*[èÈ])(?=.*[æÆðÐ])", re.DOTALL)
 WESTERN_SHARE = 0.2  # of a Western European text's characters, at most this many are not ASCII (short French: 15%)
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
@@ -118,7 +118,7 @@ def _western(content: bytes) -> str | None:
     if (
         sum(map(len, runs)) > WESTERN_SHARE * len(text)
         or any(len(run) > 3 or not WESTERN.fullmatch(run) for run in runs)
-        or CENTRAL_TELL.search(text)
+        or CENTRAL_TELL.match(text)
     ):
         return None
     return text
