@@ -125,13 +125,14 @@ def test_footnotes_follow_the_paragraph_that_cites_them_in_word_and_opendocument
 
 
 def _word_tables(*tables: tuple[list[tuple[str, str]], str]) -> bytes:
-    """A Word file of two-column tables, each with its first row plain, bold, or repeated as a header."""
+    """A Word file of two-column tables, each with its first row plain, bold, repeated as a header, or set
+    apart by the table's style."""
     from docx import Document
     from docx.oxml import OxmlElement
 
     document = Document()
     for rows, first in tables:
-        table = document.add_table(rows=0, cols=2)
+        table = document.add_table(rows=0, cols=2, style="Light Grid Accent 1" if first == "styled" else None)
         for n, cells in enumerate(rows):
             row = table.add_row()
             for cell, text in zip(row.cells, cells, strict=True):
@@ -147,13 +148,18 @@ def _word_tables(*tables: tuple[list[tuple[str, str]], str]) -> bytes:
 def test_a_two_column_table_without_a_header_row_is_labels_and_values():
     control = [("Policy owner", "Security Officer"), ("Approved by", "Executive Committee"), ("Signature", "")]
     staff = [("Name", "Extension"), ("Marta Quill", "4417"), ("Olaf Brenner", "4499")]
-    content = _word_tables((control, "plain"), (staff, "bold"), (staff, "repeated"))
+    content = _word_tables((control, "plain"), (staff, "bold"), (staff, "repeated"), (staff, "styled"))
     # Then the plain two-column table is one record of its labels, and a marked header names the columns
     by_staff = "Name: Marta Quill\nExtension: 4417\n\nName: Olaf Brenner\nExtension: 4499"
     assert (
         extract(raw(content, "policy.docx")).text
         == "\n\nNext.\n\n".join(
-            ["Policy owner: Security Officer\nApproved by: Executive Committee\nSignature:", by_staff, by_staff]
+            [
+                "Policy owner: Security Officer\nApproved by: Executive Committee\nSignature:",
+                by_staff,
+                by_staff,
+                by_staff,
+            ]
         )
         + "\n\nNext."
     )

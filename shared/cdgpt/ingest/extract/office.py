@@ -29,6 +29,7 @@ BREAKS = frozenset(["tab", "br", "cr"])
 TITLE = 0  # level given to the Title style
 BODY = -1  # an outline level of 9: body text, whatever the style it is based on
 CONTENTS = -2  # a table of contents' styles: not read
+HEADER_ROW = -3  # a table style that sets the first row apart (Word's "Grid Table 4"): a header
 
 
 def _runs(element: Any, text: list[str], boxes: list[Any], notes: dict[str, Any]) -> None:
@@ -73,19 +74,23 @@ def paragraph_text(element: Any, notes: dict[str, Any] | None = None) -> tuple[s
 
 
 def _heading_levels(package: Archive, document: str) -> dict[str, int]:
-    """Paragraph style id -> heading level (TITLE for the Title style), following `basedOn` links."""
+    """Paragraph style id -> heading level (TITLE for the Title style, CONTENTS for a table of contents), and
+    table style id -> HEADER_ROW when the style sets its first row apart, following `basedOn` links."""
     styles = next((t for kind, t in package.relationships(document).values() if kind == "styles"), None)
     if not styles or not package.has(styles):
         return {}
     own: dict[str, int | None] = {}
     based: dict[str, str] = {}
     for style in package.xml(styles):
-        sid = attr(style, "styleId")
-        if local(style) != "style" or attr(style, "type") != "paragraph" or not sid:
+        sid, kind = attr(style, "styleId"), attr(style, "type")
+        if local(style) != "style" or kind not in ("paragraph", "table") or not sid:
             continue
         named = child(style, "name")
         name = (attr(named, "val") or "") if named is not None else ""
-        own[sid] = CONTENTS if TOC_STYLE.match(name) else _level(style, name)
+        if kind == "table":
+            own[sid] = HEADER_ROW if any(attr(p, "type") == "firstRow" for p in children(style, "tblStylePr")) else None
+        else:
+            own[sid] = CONTENTS if TOC_STYLE.match(name) else _level(style, name)
         if (parent := child(style, "basedOn")) is not None and (parent_id := attr(parent, "val")):
             based[sid] = parent_id
     levels = {}
@@ -120,7 +125,7 @@ def _paragraph_level(paragraph: Any, levels: dict[str, int]) -> int | None:
     sid = attr(style, "val") if style is not None else None
     direct = _level(paragraph)
     level = direct if direct is not None else levels.get(sid or "")
-    return None if level == BODY else level
+    return None if level in (BODY, HEADER_ROW) else level
 
 
 def _cell_text(cell: Any) -> str:
@@ -147,12 +152,32 @@ def _table_rows(table: Any) -> list[list[str]]:
     return rows
 
 
-def _table_header(table: Any, rows: list[list[str]]) -> bool | None:
-    """Whether the table's first row is a header (`said_header`): marked by being repeated on each page,
-    or all bold while the second row is not."""
+def _table_header(table: Any, rows: list[list[str]], styles: dict[str, int]) -> bool | None:
+    """Whether the table's first row is a header (`said_header`): marked by being repeated on each page, by
+    a table style that sets it apart (unless the table turns that off), or by being all bold while the
+    second row is not."""
     first = [row for row in table.iter("{*}tr") if next(row.iterancestors("{*}tbl")) is table][:2]
     repeated = bool(first) and any(True for _ in first[0].iter("{*}tblHeader"))
-    return said_header(repeated or (len(first) == 2 and _bold(first[0]) and not _bold(first[1])), rows)
+    return said_header(
+        repeated or _styled_header(table, styles) or (len(first) == 2 and _bold(first[0]) and not _bold(first[1])),
+        rows,
+    )
+
+
+def _styled_header(table: Any, styles: dict[str, int]) -> bool:
+    properties = child(table, "tblPr")
+    style = child(properties, "tblStyle") if properties is not None else None
+    if style is None or styles.get(attr(style, "val") or "") != HEADER_ROW:
+        return False
+    look = child(properties, "tblLook")
+    if look is None:
+        return True
+    if (first := attr(look, "firstRow")) is not None:
+        return first in ("1", "true", "on")
+    value = attr(look, "val") or ""
+    return not value or (
+        len(value) <= 4 and all(c in "0123456789abcdefABCDEF" for c in value) and bool(int(value, 16) & 0x20)
+    )
 
 
 def _bold(row: Any) -> bool:
@@ -184,7 +209,7 @@ def _blocks(parent: Any, levels: dict[str, int], out: Outline, notes: dict[str, 
                 _blocks(box, levels, out, notes)
         elif tag == "tbl":
             rows = _table_rows(element)
-            out.table(rows, _table_header(element, rows))
+            out.table(rows, _table_header(element, rows, levels))
         elif tag == "AlternateContent":
             _blocks(element[:1], levels, out, notes)  # mc:Choice; mc:Fallback repeats it
         elif tag in ("sdt", "sdtContent", "customXml", "ins", "smartTag", "Choice") and not _contents(element):
