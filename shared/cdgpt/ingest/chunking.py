@@ -25,11 +25,8 @@ BULLET_LINE = re.compile(rf"\n(?=[ \t]*{BULLET}[ \t])")
 LIST_ITEM = re.compile(rf"(?:{LIST_NUMBER.pattern}|{BULLET})\s")  # a list item's sentence goes on a line of its own
 CJK_STOPS = "。！？；"
 FENCE = "```"  # the first and last lines of a code block in a section's text
-SENTENCE, NEW_PARAGRAPH, NEW_LINE = (
-    0,
-    1,
-    2,
-)  # what stands before a piece of a chunk: a space (or none), a blank line, a line break
+# What stands before a piece of a chunk: a space (or none), a blank line, a line break
+SENTENCE, NEW_PARAGRAPH, NEW_LINE = 0, 1, 2
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,11 @@ ITEM_LINE = re.compile(r"\n(?=[ \t]*(?:[-*+•]|\d{1,3}[.)]|:\w[^:\n]*:)[ \t])")
 BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
 SURROGATE = re.compile("[\ud800-\udfff]")
+SPACELESS = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"  # scripts written without spaces between words
+WORD_SEPARATOR = re.compile(f"(?<=[{SPACELESS}])\u200b(?=[{SPACELESS}])")
 # Characters that show nothing and split words: soft hyphen, zero-width space, word joiner, a BOM within the text
 # (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word); and the private use
 # area, where icon fonts draw their icons (MkDocs' link icon after every heading)
-SPACELESS = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"  # scripts written without spaces between words
-WORD_SEPARATOR = re.compile(f"(?<=[{SPACELESS}])\u200b(?=[{SPACELESS}])")
 INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\ue000-\uf8ff]")
 NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 WESTERN = re.compile("[À-ÖØ-öø-ÿŒœŠšŽžŸ€£¥©®°±«»¿¡·–—‘’‚“”„•…§¶]+")  # Windows-1252's letters and marks of prose
