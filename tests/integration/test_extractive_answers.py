@@ -52,6 +52,17 @@ the helpdesk.
 
 The desk is on the first floor.
 """,
+    "deploy.md": """# Payments service
+
+## Deploying to staging
+
+To deploy the payments service to staging, run:
+
+```
+make build
+make ship ENV=staging
+```
+""",
     "new-starters.md": """# New starters
 
 Your buddy shows you around on your first day. Call extension 2300 for
@@ -105,3 +116,9 @@ def test_a_sentence_two_documents_share_is_quoted_once_and_on_one_line(store):
     answer = quoted(store, "What is the helpdesk extension?")
     assert answer.count("Call extension 2300 for the helpdesk.") == 1
     assert "[16]" not in answer  # a footnote's mark, no sentence: it would read as a citation
+
+
+def test_code_is_quoted_line_by_line_without_its_fences(store):
+    answer = quoted(store, "How do I deploy the payments service to staging?")
+    assert "make build make ship ENV=staging" in answer
+    assert "```" not in answer

@@ -15,7 +15,7 @@ from cdgpt.answer.queries import search_query
 from cdgpt.answer.retrieval import Hit, LoadedModel, load_model, retrieve
 from cdgpt.errors import InvalidRequest
 from cdgpt.index.terms import tokenize
-from cdgpt.ingest.chunking import CJK_STOPS, split_sentences
+from cdgpt.ingest.chunking import CJK_STOPS, is_code, split_sentences
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
@@ -150,12 +150,12 @@ def extractive_answer(
 
 
 def _sentences(text: str) -> list[str]:
-    """A chunk's sentences, paragraph by paragraph, each on one line (a page's line breaks are spaces);
-    none without a letter: a footnote's mark ("[16]") would read as a citation."""
+    """A chunk's sentences, paragraph by paragraph, each on one line (a page's line breaks are spaces); code's
+    lines, without its fences; none without a letter: a footnote's mark ("[16]") would read as a citation."""
     return [
         " ".join(sentence.split())
         for paragraph in text.split("\n\n")
-        for sentence in split_sentences(paragraph)
+        for sentence in (paragraph.split("\n")[1:-1] if is_code(paragraph) else split_sentences(paragraph))
         if any(c.isalpha() for c in sentence)
     ]
 
