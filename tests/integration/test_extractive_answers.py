@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdgpt.answer.answering import EXTRACTIVE_LABEL, chat
+from cdgpt.answer.answering import EXTRACTIVE_LABEL, chat, question_parts
 from cdgpt.index.embeddings import make_embedder
 from cdgpt.models.store import LocalStore
 from cdgpt.settings import Settings
@@ -62,6 +62,25 @@ To deploy the payments service to staging, run:
 make build
 make ship ENV=staging
 ```
+""",
+    "leave.md": """# Leave
+
+## Sick leave
+
+You can be off sick for up to 7 calendar days without a note from a doctor. From the eighth day you
+need a fit note. Sick pay is your full salary for 15 working days in a year. After that, statutory sick
+pay applies. Tell your manager before 10 am on the first day. Your manager records the absence.
+
+## Notes from a doctor
+
+A doctor's note can be a fit note or a hospital letter. Send a photo of the doctor's note to HR. A
+note from a doctor abroad is accepted when it is translated. Keep the original note.
+
+## Holidays
+
+Book holidays in the HR system. For a day or two off, give at least 5 working days' notice. The
+holiday year starts in January. Unused days cannot be carried over. Trips of two weeks or more need 10
+working days' notice and a manager's approval.
 """,
     "new-starters.md": """# New starters
 
@@ -122,3 +141,28 @@ def test_code_is_quoted_line_by_line_without_its_fences(store):
     answer = quoted(store, "How do I deploy the payments service to staging?")
     assert "make build make ship ENV=staging" in answer
     assert "```" not in answer
+
+
+def test_each_part_of_a_question_asking_two_things_gets_its_own_best_sentence(store):
+    answer = quoted(
+        store, "Where do I send a photo of my doctor's note when I am off sick, and can unused days be carried over?"
+    )
+    assert "Send a photo of the doctor's note to HR." in answer
+    assert (
+        "Unused days cannot be carried over. [1]" in answer
+    )  # the second part's: the first part's words lead the rest
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("How long is the trip?", []),
+        ("What is Tom's role, and how do I reach him?", ["What is Tom's role", "how do I reach him?"]),
+        ("Where is it? Who runs it?", ["Where is it?", "Who runs it?"]),
+        ("Salt and pepper, and vinegar?", []),  # "and" before no question word joins things, not questions
+        ("年假有几天？病假呢？", ["年假有几天？", "病假呢？"]),
+        ("报销要多久，另外谁来审批？", ["报销要多久", "另外谁来审批？"]),
+    ],
+)
+def test_a_question_is_split_into_the_questions_it_asks(question, parts):
+    assert question_parts(question) == parts

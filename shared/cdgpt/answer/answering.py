@@ -7,7 +7,9 @@ searches with.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from cdgpt.answer import conversations, llm
@@ -26,6 +28,13 @@ SNIPPET_CHARS = 300
 EMBEDDED_SENTENCES = 12  # an extractive answer compares at most these sentences with the question
 FOLLOWING_SENTENCES = 3  # and quotes its best sentence with at most these that follow it
 CONTEXT_WEIGHT = 0.5  # a question's word only in the sentence before counts this much
+# Where a question asking several things turns to the next: a question mark with more after it, ", and how ...",
+# "另外" (besides), "还有".
+PART_BREAK = re.compile(
+    r"(?<=[?？])\s*(?=\S)|,\s+(?:and|but|or)\s+(?=(?:how|what|which|where|when|who|whom|whose|why|whether|can|could|"
+    r"do|does|did|is|are|was|were|will|would|should|may|must)\b)|[，,；;]\s*(?=另外|还有|以及|并且|那么)",
+    re.IGNORECASE,
+)
 NOT_COVERED = "The documents do not cover this question."
 EXTRACTIVE_LABEL = "Extractive answer (quoted from the documents; no language model is configured):"
 DEFAULT_PROMPT = (
@@ -89,53 +98,73 @@ def extractive_answer(
     of the document found first, the nearest heading stands before the first sentence and may lead in
     the same way ("To Add Line Numbers to an Entire Document", then its steps), but only as the best
     one, and is not quoted itself. (Another document's heading would lead a follow-up such as "And its
-    opening hours?" to the opening hours of something else.)"""
-    weights = {term: model.lexical.idf(term) for term in tokenize(question)}
-    asked = sum(weights.values()) or 1.0
-
-    def share(terms: set[str]) -> float:
-        return sum(weights.get(term, 0.0) for term in terms) / asked
-
-    first = hits[0].chunk["source"] if hits else None  # the document found first: its headings may lead
-    passages = [_sentences(hit.chunk["text"]) for hit in hits]
-    headed = set()  # the chunks whose sentence 0 is their heading
-    for rank, hit in enumerate(hits):
-        heading = (hit.chunk.get("headings") or [""])[-1]
-        if hit.chunk["source"] == first and heading and passages[rank][:1] != [heading]:  # not a slide's title twice
-            passages[rank].insert(0, heading)
-            headed.add(rank)
-    candidates, seen = [], set()
-    for rank, sentences in enumerate(passages):
-        before: set[str] = set()
-        for i, sentence in enumerate(sentences):
-            own = set(tokenize(sentence))
-            if i == 0 and rank in headed:
-                candidates.append((share(own) - 0.05 * rank, rank, i, sentence))
-                continue  # no context for the sentence after it, and no sentence hidden by it
-            if sentence not in seen:
-                seen.add(sentence)
-                overlap = share(own) + CONTEXT_WEIGHT * share(before - own)
-                candidates.append((overlap - 0.05 * rank, rank, i, sentence))
-            before = own
-    candidates = sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))[:EMBEDDED_SENTENCES]
-    vectors = model.embedder.embed([question, *(sentence for *_, sentence in candidates)])
-    similarity = vectors[1:] @ vectors[0]
-    scored = [
-        (float(sim) + lexical, rank, i) for (lexical, rank, i, _), sim in zip(candidates, similarity, strict=True)
+    opening hours?" to the opening hours of something else.) A question asking several things
+    (`question_parts`) also gets each part's best sentence: the whole question's words mostly lead to
+    its first part's answer ("How long ..., and where do I send it?")."""
+    passages, headed = _passages(hits)
+    asked = [question, *question_parts(question)]
+    pools = [_closest_words(model, text, _units(passages, headed)) for text in asked]
+    pooled = list(dict.fromkeys(unit for pool in pools for _, unit in pool))
+    vectors = model.embedder.embed([*asked, *(passages[u.rank][u.i] for u in pooled)])
+    similarity = dict(zip(pooled, (vectors[len(asked) :] @ vectors[: len(asked)].T).tolist(), strict=True))
+    ranked = [
+        sorted(((similarity[unit][n] + lexical, unit.rank, unit.i) for lexical, unit in pool), reverse=True)
+        for n, pool in enumerate(pools)
     ]
-    ranked = sorted(scored, reverse=True)
-    best = ranked[:1] + [(score, rank, i) for score, rank, i in ranked[1:] if i or rank not in headed][: limit - 1]
-    chosen = {(rank, i) for _, rank, i in best}
-    if best:
-        _, rank, i = best[0]
+    picks = [(rank, i) for _, rank, i in ranked[0][:1]]  # the best sentences, then each part's best
+    picks += [(rank, i) for _, rank, i in ranked[0][1:] if i or rank not in headed][: limit - 1]
+    for part in ranked[1:]:
+        for _, rank, i in part[:1]:  # a part's best heading leads into the sentence after it
+            picks.append((rank, i + 1) if i == 0 and rank in headed and len(passages[rank]) > 1 else (rank, i))
+    chosen = set(picks)
+    if picks:
+        rank, i = picks[0]
         chosen.update((rank, j) for j in range(i + 1, min(i + 1 + FOLLOWING_SENTENCES, len(passages[rank]))))
     cite = [numbers[hit.chunk["source"]] for hit in hits]
+    return f"{EXTRACTIVE_LABEL}\n{_quote(passages, headed, sorted(chosen), cite)}"
+
+
+def _passages(hits: list[Hit]) -> tuple[list[list[str]], set[int]]:
+    """Each chunk's sentences, and the chunks of the document found first whose nearest heading was put
+    before them (its sentence 0), unless it is their first sentence already (a slide's title)."""
+    first = hits[0].chunk["source"] if hits else None
+    passages = [_sentences(hit.chunk["text"]) for hit in hits]
+    headed = set()
+    for rank, hit in enumerate(hits):
+        heading = (hit.chunk.get("headings") or [""])[-1]
+        if hit.chunk["source"] == first and heading and passages[rank][:1] != [heading]:
+            passages[rank].insert(0, heading)
+            headed.add(rank)
+    return passages, headed
+
+
+def _units(passages: list[list[str]], headed: set[int]) -> list[_Unit]:
+    """The sentences that may be quoted, each once, with the terms of the sentence before them; a
+    heading has no context and hides no sentence."""
+    units, seen = [], set()
+    for rank, sentences in enumerate(passages):
+        before: frozenset[str] = frozenset()
+        for i, sentence in enumerate(sentences):
+            own = frozenset(tokenize(sentence))
+            if i == 0 and rank in headed:
+                units.append(_Unit(rank, i, own, frozenset()))
+                continue
+            if sentence not in seen:
+                seen.add(sentence)
+                units.append(_Unit(rank, i, own, before - own))
+            before = own
+    return units
+
+
+def _quote(passages: list[list[str]], headed: set[int], chosen: list[tuple[int, int]], cite: list[int]) -> str:
+    """The chosen sentences in reading order, on one line, each run of them cited; headings are not quoted,
+    nor a sentence already quoted from another chunk (repeats within a chunk stay: steps)."""
     runs: list[str] = []
     quoted: dict[str, int] = {}  # each sentence quoted, and the chunk it was quoted from
     previous = None
-    for rank, i in sorted(chosen):
+    for rank, i in chosen:
         sentence = passages[rank][i]
-        if (i == 0 and rank in headed) or quoted.setdefault(sentence, rank) != rank:  # repeats of a chunk stay
+        if (i == 0 and rank in headed) or quoted.setdefault(sentence, rank) != rank:
             continue
         if previous is not None and previous != (rank, i - 1):
             runs[-1] += f" [{cite[previous[0]]}]"
@@ -146,7 +175,37 @@ def extractive_answer(
     answer = ""
     for part in runs:  # sentences after a full-width stop follow without a space, as in Chinese text
         answer += ("" if not answer or answer.endswith(tuple(CJK_STOPS)) else " ") + part
-    return f"{EXTRACTIVE_LABEL}\n{answer}"
+    return answer
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence (or the heading before it) that an extractive answer may quote: passages[rank][i]."""
+
+    rank: int
+    i: int
+    own: frozenset[str]  # its terms
+    before: frozenset[str]  # the terms only of the sentence before it
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a question asks, when it asks more than one ("How long ..., and where ...?",
+    "...是多少？另外...？"); none when it asks one."""
+    parts = [part.strip() for part in PART_BREAK.split(question) if part and any(c.isalnum() for c in part)]
+    return parts if len(parts) > 1 else []
+
+
+def _closest_words(model: LoadedModel, text: str, units: list[_Unit]) -> list[tuple[float, _Unit]]:
+    """The EMBEDDED_SENTENCES units holding most of the text's words, each weighted by its rarity in the
+    model (IDF), a word only in the sentence before counting CONTEXT_WEIGHT; earlier chunks first on ties."""
+    weights = {term: model.lexical.idf(term) for term in tokenize(text)}
+    asked = sum(weights.values()) or 1.0
+
+    def share(terms: frozenset[str]) -> float:
+        return sum(weights.get(term, 0.0) for term in terms) / asked
+
+    scored = [(share(u.own) + CONTEXT_WEIGHT * share(u.before) - 0.05 * u.rank, u) for u in units]
+    return sorted(scored, key=lambda c: (-c[0], c[1].rank, c[1].i))[:EMBEDDED_SENTENCES]
 
 
 def _sentences(text: str) -> list[str]:
