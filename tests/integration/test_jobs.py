@@ -19,6 +19,7 @@ from cdgpt.training.pipeline import train
 from cdgpt.training.worker import run_job
 from tests.support import in_threads
 from tests.support.stores import sources, store  # noqa: F401
+from tests.support.training import CountingEmbedder
 
 QUESTION = "How many days of annual leave do I get?"
 
@@ -173,19 +174,6 @@ def test_models_are_listed_and_described(store, sources):
     assert operations.describe_model("n", store=store).training_job == job.job_id
     with pytest.raises(ModelNotFound):
         operations.describe_model("nobody", store=store)
-
-
-class CountingEmbedder:
-    def __init__(self) -> None:
-        from cdgpt.index.embeddings import make_embedder
-
-        self.inner = make_embedder(get_settings(), "local")
-        self.provider, self.model, self.dim = self.inner.provider, self.inner.model, self.inner.dim
-        self.texts: list[str] = []
-
-    def embed(self, texts, progress=None):
-        self.texts.extend(texts)
-        return self.inner.embed(texts, progress)
 
 
 def test_adding_a_source_embeds_only_its_text_and_keeps_the_rest(store, sources):

@@ -117,6 +117,12 @@ def test_a_merged_model_is_the_model_one_worker_trains(store, repo, web, monkeyp
     assert [s.status for s in many_manifest.sources] == ["ok", "ok", "ok", "ok", "ok", "failed"]
     assert many_manifest.sources[3].reason == "already included by an earlier entry"
     assert many_manifest.job_id == job.job_id and one_manifest.job_id == one.job_id
+    # the merge measured the model's background as one worker did (to the vectors' last bits)
+    for language, background in one_manifest.background.items():
+        merged = many_manifest.background[language]
+        assert merged.median == pytest.approx(background.median, abs=1e-3)
+        assert merged.p90 == pytest.approx(background.p90, abs=1e-3)
+    assert set(many_manifest.background) == {"en", "zh"}
     # and `cdgpt eval` reports the same on the sample questions
     assert evaluated(capsys, "many") == evaluated(capsys, "one")
     assert chat("many", "How many people does room A seat?", store=store)["sources"][0]["source"].endswith("a.html")

@@ -16,13 +16,14 @@ from cdgpt.answer.retrieval import lexical_weight, load_model, search
 from cdgpt.clients import reset_clients
 from cdgpt.errors import ModelMismatch, TrainingFailed
 from cdgpt.index.embeddings import LOCAL_MODEL, make_embedder
+from cdgpt.index.probes import PROBES
 from cdgpt.models.registry import read_manifest
 from cdgpt.models.store import LocalStore, default_store
 from cdgpt.settings import Settings, get_settings
 from tests.support import REPO
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.openai_stub import stub_answer
-from tests.support.training import trained
+from tests.support.training import CountingEmbedder, trained
 
 HANDBOOK = "samples/handbook"
 QUESTIONS = [
@@ -333,7 +334,8 @@ def test_openai_train_and_chat_builds_the_prompt(openai_stub, source_root):
     assert manifest.embedding.model_dump() == {"provider": "openai", "model": "text-embedding-3-small", "dim": 64}
     assert manifest.prompt == PROMPT
     embedded = [t for r in openai_stub.embedding_requests for t in r.body["input"]]
-    assert len(embedded) == result["chunks"]
+    probes = [q for questions in PROBES.values() for q in questions]  # the background's, embedded once
+    assert len(embedded) == result["chunks"] + len(probes) and embedded[-len(probes) :] == probes
 
     history = ["Human: Hello there", "Bot: Hello! Ask me about the handbook."]
     question = "How many days of paid annual leave does a full-time employee get per year?"
@@ -476,19 +478,6 @@ def test_a_damaged_model_does_not_stop_the_scheduled_retrain_of_the_others(in_re
     assert job_status(started["fine"]).origin == "schedule"
 
 
-class CountingEmbedder:
-    """The real local embedder, counting the texts it is asked to embed."""
-
-    def __init__(self) -> None:
-        self.inner = make_embedder(get_settings(), "local")
-        self.provider, self.model, self.dim = self.inner.provider, self.inner.model, self.inner.dim
-        self.embedded = 0
-
-    def embed(self, texts, progress=None):
-        self.embedded += len(texts)
-        return self.inner.embed(texts, progress)
-
-
 def test_retraining_embeds_only_text_that_changed(tmp_path, monkeypatch):
     # Given a trained folder of two documents
     (tmp_path / "docs").mkdir()
@@ -498,16 +487,16 @@ def test_retraining_embeds_only_text_that_changed(tmp_path, monkeypatch):
     reset_clients()
     embedder = CountingEmbedder()
     first = trained("docs", ["docs"], embedder=embedder)
-    assert first["chunks_embedded"] == first["chunks"] == embedder.embedded == 2
+    assert first["chunks_embedded"] == first["chunks"] == len(embedder.texts) == 2
     # When it is retrained unchanged, then nothing is embedded again and answers are the same
     before = chat("docs", "What is the VPN called?")
     again = trained("docs", ["docs"], embedder=embedder)
-    assert again["chunks_embedded"] == 0 and embedder.embedded == 2 and again["version"] == 2
+    assert again["chunks_embedded"] == 0 and len(embedder.texts) == 2 and again["version"] == 2
     assert chat("docs", "What is the VPN called?")["sources"] == before["sources"]
     # When one document changes, then only its chunk is embedded
     (tmp_path / "docs" / "vpn.md").write_text("# VPN\n\nThe VPN is called TunnelGate; it needs a hardware key.\n")
     changed = trained("docs", ["docs"], embedder=embedder)
-    assert changed["chunks_embedded"] == 1 and embedder.embedded == 3
+    assert changed["chunks_embedded"] == 1 and len(embedder.texts) == 3
     assert "hardware key" in chat("docs", "What does the VPN need?")["answer"]
 
 

@@ -11,6 +11,10 @@ a question (a name can be paraphrased too: BitTorrent as peer-to-peer), and only
 whose name none of the first chunks ranked holds (a large manual names GitHub, but not on the pages a
 question about GitHub Actions finds). The values were set on the development halves of the evaluation
 sets and their off-topic questions (benchmarks/eval/README.md).
+
+Any other embedder (an OpenAI-compatible server's) has a scale of its own, so its floor also rises to
+the model's background: the median best cosine of questions no document answers, plus BACKGROUND_SPREADS
+times their spread to the 90th percentile (`index/background.py`), for the question's script.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 
 from cdgpt.index.lexical import LexicalIndex
 from cdgpt.index.terms import tokenize
+from cdgpt.models.registry import Background
 
 MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best cosine below which nothing is relevant
 MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embedder)
@@ -26,6 +31,7 @@ SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question
 NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks
 NAME_CHARS = 4  # in a name's term of this many characters or more (ACL, KB, Go: acronyms and units, spelt out)
 NAMED_IN = 4  # a name the question uses (a follow-up's term) must be in one of this many chunks ranked first
+BACKGROUND_SPREADS = 1.5  # another embedder: the floor is at least the background's median + 1.5 x (p90 - median)
 
 
 @dataclass(frozen=True)
@@ -34,11 +40,12 @@ class Evidence:
     known: float  # share of the question's IDF-weighted terms that the model holds, 0..1
     lacks_name: bool = False  # the question names something (`terms.name_terms`, NAME_CHARS) the model lacks
     name_not_found: bool = False  # ... that none of the NAMED_IN chunks ranked first holds (or the model lacks)
+    background: Background | None = None  # the model's, in the question's script (older models have none)
 
 
 def covers(evidence: Evidence, provider: str, min_score: float | None = None) -> bool:
     """min_score (CDGPT_MIN_SCORE), when set, replaces the cosine floor."""
-    if evidence.similarity < (MIN_SIMILARITY[provider] if min_score is None else min_score):
+    if evidence.similarity < (min_score if min_score is not None else floor(evidence, provider)):
         return False
     if provider != "local":
         return True
@@ -47,6 +54,15 @@ def covers(evidence: Evidence, provider: str, min_score: float | None = None) ->
     if evidence.similarity >= SURE_SIMILARITY:
         return True
     return evidence.known >= MIN_KNOWN and not evidence.name_not_found
+
+
+def floor(evidence: Evidence, provider: str) -> float:
+    """The best cosine a question needs: the provider's floor, and for an embedder the values were not
+    set on (not the local one), at least BACKGROUND_SPREADS spreads above the model's background."""
+    background = evidence.background
+    if provider == "local" or background is None:
+        return MIN_SIMILARITY[provider]
+    return max(MIN_SIMILARITY[provider], background.median + BACKGROUND_SPREADS * (background.p90 - background.median))
 
 
 def follows_up(lexical: LexicalIndex, question: str, passages: list[int]) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 
 from cdgpt.answer.relevance import NAME_CHARS, NAMED_IN, Evidence, covers, follows_up
 from cdgpt.errors import ModelMismatch
+from cdgpt.index.background import probe_language
 from cdgpt.index.docstore import Docstore
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex
@@ -198,18 +199,20 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
         if len(results[1]) >= min(k, model.documents) or candidates >= len(fused):
             break
         candidates *= 4  # one long document can fill the candidates: look further for distinct ones
-    evidence = [
-        _evidence(model.lexical, text, cosine, first) for text, (_, cosine, _) in zip(texts, scores, strict=True)
-    ]
+    evidence = [_evidence(model, text, cosine, first) for text, (_, cosine, _) in zip(texts, scores, strict=True)]
     return Results(*results, evidence[0], more_evidence=tuple(evidence[1:]), leading=tuple(first))
 
 
-def _evidence(lexical: LexicalIndex, text: str, cosine: np.ndarray, first: list[int]) -> Evidence:
-    """The text's best cosine, the share of its terms the model holds, and whether it names something
-    that the model or the first chunks ranked (ids) lack."""
+def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int]) -> Evidence:
+    """The text's best cosine, the share of its terms the model holds, whether it names something that
+    the model or the first chunks ranked (ids) lack, and the model's background in the text's script."""
+    lexical = model.lexical
     known, names = lexical.coverage(tokenize(text, question=True)), name_terms(text)
     long_names = [name for name in names if len(name) >= NAME_CHARS]
-    return Evidence(float(cosine.max()), known, lexical.lacks_any(long_names), lexical.lacks_any(names, first))
+    background = model.manifest.background.get(probe_language(text))
+    return Evidence(
+        float(cosine.max()), known, lexical.lacks_any(long_names), lexical.lacks_any(names, first), background
+    )
 
 
 def _fuse(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from cdgpt.errors import ModelNotFound
-from cdgpt.models.registry import EmbeddingInfo, Manifest, SourceRecord, current, model_names
+from cdgpt.models.registry import Background, EmbeddingInfo, Manifest, SourceRecord, current, model_names
 from cdgpt.models.store import ArtifactStore
 from cdgpt.usage import UsageSummary
 
@@ -38,6 +38,9 @@ class ModelDetail(ModelSummary):
     sizes: dict[str, int] = {}
     counts: dict[str, int] = {}
     chunking: dict[str, int] = {}
+    background: dict[str, Background] = Field(
+        {}, description="per probe language, the best cosines of questions no document answers: median, p90"
+    )
     sources: list[SourceRecord] = []
 
 
@@ -90,6 +93,7 @@ def detail(store: ArtifactStore, name: str, training: Job | None) -> ModelDetail
         sizes=manifest.sizes,
         counts=manifest.counts,
         chunking=manifest.chunking,
+        background=manifest.background,
         sources=manifest.sources,
         **_summary_fields(manifest),
     )

@@ -39,6 +39,13 @@ class EmbeddingInfo(BaseModel):
     dim: int
 
 
+class Background(BaseModel):
+    """The best cosines of questions that no document answers, over a version's chunks (`index/background.py`)."""
+
+    median: float
+    p90: float
+
+
 class SourceRecord(BaseModel):
     entry: str | CrawlEntry
     status: str  # "ok" | "failed"
@@ -64,6 +71,7 @@ class Manifest(BaseModel):
     chunking: dict[str, int]
     sources: list[SourceRecord]
     job_id: str | None = None  # the training job that published it (none for a training outside a job)
+    background: dict[str, Background] = {}  # per probe language ("en", "zh"); older manifests have none
 
 
 class Tombstone(BaseModel):

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from cdgpt.errors import InvalidRequest, ModelDamaged, ModelNotFound, TrainingFailed
+from cdgpt.index.background import measure
 from cdgpt.index.docstore import DocstoreWriter
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalBuilder
@@ -214,14 +215,13 @@ def _build(
 
     The artifacts are written batch by batch into files in a working folder and published from there,
     so neither all the vectors nor the artifacts' bytes are ever held in memory at once."""
-    with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="cdgpt-build-") as work:
-        with metering() as used:
-            used.embedding_model = embedder.model
-            built = embed_and_write(Path(work), chunks, embedder, previous, settings, progress)
+    # the probes that publishing embeds (`index/background.py`) are counted too
+    with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="cdgpt-build-") as work, metering() as used:
+        used.embedding_model = embedder.model
+        built = embed_and_write(Path(work), chunks, embedder, previous, settings, progress)
         if progress:
             progress("publishing", 0, 1)
-        embedding = EmbeddingInfo(provider=embedder.provider, model=embedder.model, dim=built.dim)
-        published = publish_built(store, model_name, base, records, built, prompt, embedding, settings, job_id)
+        published = publish_built(store, model_name, base, records, built, prompt, embedder, settings, job_id)
     add_usage(store, model_name, used, trainings=1)
     return published.model_copy(update={"usage": used})
 
@@ -402,12 +402,14 @@ def publish_built(
     records: list[SourceRecord],
     built: Built,
     prompt: str | None,
-    embedding: EmbeddingInfo,
+    embedder: Embedder,
     settings: Settings,
     job_id: str | None = None,
 ) -> TrainOutcome:
-    """Publish the files in `built` as the model's next version over `base` (uploaded from mappings)."""
+    """Publish the files in `built` as the model's next version over `base` (uploaded from mappings), with
+    how close off-topic questions come to its chunks (`index/background.py`)."""
     documents = [d for r in records for d in r.documents]
+    background = measure(built.files["index"], embedder)
     with ExitStack() as files:
         artifacts: dict[str, tuple[str, Blob]] = {
             name: (path.name, files.enter_context(mapped(path))) for name, path in built.files.items()
@@ -417,7 +419,7 @@ def publish_built(
             model_name,
             base,
             artifacts,
-            embedding=embedding,
+            embedding=EmbeddingInfo(provider=embedder.provider, model=embedder.model, dim=built.dim),
             prompt=prompt,
             counts={
                 "sources": len(records),
@@ -431,6 +433,7 @@ def publish_built(
             chunking=chunking(settings),
             sources=records,
             job_id=job_id,
+            background=background,
         )
     return outcome(manifest)
 

@@ -39,7 +39,7 @@ from cdgpt.training.reuse import PreviousVersion
 from cdgpt.training.sharded import files
 from cdgpt.training.sharded.files import Plan, ShardResult, ShardSpec, read_plan, read_result, read_spec, shard_key
 from cdgpt.training.sharded.merge import assemble, embedding_of, write_merged
-from cdgpt.usage import Usage, add_usage, metering
+from cdgpt.usage import add_usage, metering
 
 log = logging.getLogger(__name__)
 
@@ -215,10 +215,12 @@ def merge(
         with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="cdgpt-merge-") as work:
             built = write_merged(store, job_id, assembled, results, Path(work), settings, report)
             jobs.renew_shards(job_id, lambda p: _stage(p, "publishing", plan.documents, total))
-            published = pipeline.publish_built(
-                store, plan.model_name, state, assembled.records, built, plan.prompt, embedding, settings, job_id
-            )
-        add_usage(store, plan.model_name, Usage(), trainings=1)  # its tokens were counted by the shards
+            embedder = make_embedder(settings, embedding.provider, embedding.model, embedding.dim)
+            with metering() as used:  # the background's probes; the chunks' tokens were counted by the shards
+                published = pipeline.publish_built(
+                    store, plan.model_name, state, assembled.records, built, plan.prompt, embedder, settings, job_id
+                )
+        add_usage(store, plan.model_name, used, trainings=1)
         return _succeeded(jobs, store, job_id, published)
 
 
