@@ -1205,3 +1205,68 @@ def test_an_empty_anchor_before_a_heading_or_its_link_to_itself_is_its_anchor():
 def test_pdf_sections_carry_their_page_numbers():
     doc = extract(raw(make_pdf(["Only page."]), "application/pdf", "/p.pdf"))
     assert [(s.page, s.anchor) for s in doc.sections] == [(1, None)]
+
+
+def pdf_texts(*pages: str) -> list[str]:
+    """The sections' texts of a PDF whose pages pypdf read as these texts (no outline)."""
+    from cdgpt.ingest.extract.pdf_layout import sections
+
+    return [s.text for s in sections(list(enumerate(pages, start=1)), [])]
+
+
+def test_pdf_words_hyphenated_at_a_lines_end_are_whole_and_compounds_keep_their_hyphen():
+    page = (
+        "Personal devices and third-party tools are in scope under this policy. Per-\n"
+        "sonal devices need a PIN; third-\n"
+        "party tools need approval. The policy is available un -\n"
+        "der Policies and the office is closed -\n"
+        "except on Mondays. Hand it in before the dead-\n"
+        "line, then ask for a refresh-\n"
+        "ment."
+    )
+    assert pdf_texts(page) == [
+        "Personal devices and third-party tools are in scope under this policy. Personal devices need a PIN; "
+        "third-party tools need "
+        "approval. The policy is available under Policies and the office is closed - except on Mondays. Hand it in "
+        "before the deadline, then ask for a refreshment."
+    ]
+
+
+def test_pdf_lines_lose_ligatures_justified_spaces_and_the_spaces_of_letter_spaced_chinese():
+    page = "The \ufb01le is in the of\ufb01ce  and   the \ufb02oor.\n国际出差按照 Finance 部门的标 准 执 行。项目 普通员工 经理"
+    assert pdf_texts(page) == [
+        "The file is in the office and the floor. 国际出差按照 Finance 部门的标准执行。项目 普通员工 经理"
+    ]
+
+
+def test_a_pdfs_table_of_contents_is_left_out_but_a_price_lists_leaders_stay():
+    contents = "Contents\n1. Welcome ............ 3\n1.1 Our mission . . . . . . . . 3\n2. Working hours ........ 4\nii"
+    prices = "Prices\nCoffee ........ 250\nTea ........ 120\nCake ........ 300"
+    assert pdf_texts(contents, "Welcome to Acme.", prices) == [
+        "Contents ii",
+        "Welcome to Acme.",
+        prices.replace("\n", " "),
+    ]
+
+
+def test_a_short_pdfs_page_numbers_and_running_lines_go():
+    one = "Policy on gifts\nGifts over 50 pounds are declined.\nPage 1 of 1"
+    assert pdf_texts(one) == ["Policy on gifts Gifts over 50 pounds are declined."]
+    two = [
+        "Acme Policy HR-7\nGifts are declined.\nVersion 2 - page 1",
+        "Acme Policy HR-7\nTell your manager.\nVersion 2 - page 2",
+    ]
+    assert pdf_texts(*two) == ["Gifts are declined.", "Tell your manager."]
+
+
+def test_a_pdf_without_a_title_of_its_own_takes_its_outlines_first_heading():
+    from pypdf import PdfReader, PdfWriter
+
+    pages = [["Leave and Holidays Policy", "Everyone gets 25 days."], ["Booking", "Book in PeopleHub."]]
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pages_pdf([text_stream(p) for p in pages], [0, 1]))))
+    writer.add_metadata({"/Title": "Microsoft Word - leave.docx"})  # a print driver's, not the document's
+    writer.add_outline_item(title="Leave and Holidays Policy", page_number=0)
+    writer.add_outline_item(title="Booking", page_number=1)
+    out = io.BytesIO()
+    writer.write(out)
+    assert extract(raw(out.getvalue(), "application/pdf", "/leave.pdf")).title == "Leave and Holidays Policy"

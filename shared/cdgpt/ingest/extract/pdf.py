@@ -4,16 +4,19 @@ document's budget of pages, text and CPU time."""
 from __future__ import annotations
 
 import logging
+import re
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from cdgpt.errors import SourceFailed
+from cdgpt.ingest.extract.archive import DEFAULT_TITLE
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.pdf_layout import OutlineEntry, outline, sections
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract.budget import Budget
 
+CONTENTS_TITLE = re.compile(r"(?:table of )?contents|目录|目錄|inhalt|sommaire", re.IGNORECASE)
 CHECK_EVERY = 1024  # content-stream operators between two looks at the CPU clock
 
 
@@ -81,7 +84,13 @@ def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, 
         budget.check_time()
         texts.append((number, text))
     meta_title = reader.metadata.get("/Title") if reader.metadata else None
-    return (str(meta_title) if meta_title else None), texts, outline(reader, count)
+    return _title(meta_title), texts, outline(reader, count)
+
+
+def _title(meta_title: object) -> str | None:
+    """The document information's title, unless a template's or a print driver's ("Microsoft Word - memo.doc")."""
+    title = " ".join(str(meta_title).split()) if meta_title else ""
+    return title if title and not DEFAULT_TITLE.fullmatch(title) else None
 
 
 def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Section]]:
@@ -99,4 +108,7 @@ def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Sec
         raise SourceFailed(f"unreadable PDF {name}: nested too deeply") from exc
     except malformed as exc:  # what pypdf raises on malformed input (or a password it does not have)
         raise SourceFailed(f"unreadable PDF {name}") from exc
+    first = entries[0] if entries and pages and entries[0].page == pages[0][0] else None
+    if title is None and first and len(first.path) == 1 and not CONTENTS_TITLE.fullmatch(first.path[0]):
+        title = first.path[0]  # the outline's first entry, heading the first page (a Markdown document's title)
     return title, sections(pages, entries)

@@ -25,6 +25,14 @@ NUMBERING = re.compile(r"[\divx]+(?:[.)][\divx]+)*[.)]?|[a-z][.)]|chapter\d+|app
 MAX_NUMBERING = 16  # characters of numbering before a title
 CHAPTER_GAP = 2  # pages between two pages under one chapter's running header (left and right pages differ)
 CJK_TEXT = re.compile(f"[{CJK}\u3000-\u303f\uff00-\uffef\u201c\u201d\u2018\u2019]")  # and its punctuation
+SPACED_CJK = re.compile(f"[{CJK}](?: [{CJK}]){{2,}}")  # justified Chinese drawn letter-spaced: "标 准 执 行"
+LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+                           "\ufb05": "st", "\ufb06": "st"})  # fmt: skip
+LEADER = re.compile(r"(?:\s?\.){4,}\s*(\d+|[ivxlc]+)$", re.IGNORECASE)  # a contents entry's end: "...... 7"
+CONTENTS_ENTRIES = 3  # a page's entries of a table of contents, at least, with page numbers that never go down
+PAGE_LABEL = re.compile(r"(?:page |p\. ?)?#(?: ?(?:of|/) ?#)?", re.IGNORECASE)  # "3", "Page 3 of 4", "3 / 4"
+BROKEN_WORD = re.compile(r"([^\W\d_]+) ?-$")  # a word broken at the line's end ("Per-", LibreOffice's "un -")
+WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
 
 @dataclass(frozen=True)
@@ -60,13 +68,15 @@ def outline(reader: Any, pages: int) -> list[OutlineEntry]:
 
 
 def running_lines(pages: list[list[str]]) -> set[str]:
-    """Headers and footers: the shapes (digits aside) of first or last lines that half the pages share."""
-    if len(pages) < 3:
-        return set()
+    """Headers and footers: the shapes (digits aside) of first or last lines that half the pages share (both
+    pages of two); in a document of one page, only a page number ("1", "Page 1 of 1")."""
     shapes: Counter[str] = Counter()
     for lines in pages:
         shapes.update({_shape(line) for line in (lines[:1] + lines[-1:])})
-    return {shape for shape, count in shapes.items() if count >= len(pages) / 2 and _running_shape(shape)}
+    if len(pages) == 1:
+        return {shape for shape in shapes if PAGE_LABEL.fullmatch(shape) or PAGE_NUMBER_ALONE.fullmatch(shape)}
+    shared = len(pages) / 2 if len(pages) >= 3 else len(pages)
+    return {shape for shape, count in shapes.items() if count >= shared and _running_shape(shape)}
 
 
 def _running_shape(shape: str) -> bool:
@@ -114,8 +124,10 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
     """One section per page, or per part of a page under one outline entry. Without an outline, a page
     under a chapter's running header is headed by it ("Chapter 1: Musical terms A-Z 4") instead of
     "Page N"; the header, page number and all, leaves the text."""
-    lined = [[line.strip() for line in text.splitlines()] for _, text in pages]
+    lined = [[_line(line) for line in text.splitlines()] for _, text in pages]
+    lined = [_without_contents(lines) for lines in lined]
     texts = [[line for line in lines if line] for lines in lined]
+    words = _words(texts)
     running = running_lines(texts)
     headers = {} if entries else chapter_headers(texts, running)
     lined = [_without_edges(lines, _shape, running) for lines in lined]
@@ -139,7 +151,7 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
             lines = _without_edges(lines, _compact, {_compact(title) for title in path})
         starts = _starts(lines, here)
         for part_path, part in _split(lines, starts, path):
-            text = paragraphs(part)
+            text = paragraphs(part, words)
             if text:
                 out.append(Section(part_path or (f"Page {number}",), text, page=number))
             path = part_path
@@ -182,10 +194,11 @@ def _split(
     yield path, lines[begin:]
 
 
-def paragraphs(lines: list[str]) -> str:
+def paragraphs(lines: list[str], words: frozenset[str] = frozenset()) -> str:
     """Lines joined into paragraphs: a blank line, a list item, or a short line ending a sentence ends one.
     A numbered item starts one after a sentence's end or after the item numbered one less; else its number
-    may end a wrapped sentence ("... the exit status, which is" / "0. The next call ...")."""
+    may end a wrapped sentence ("... the exit status, which is" / "0. The next call ..."). `words`: the
+    document's, which tell a hyphenated word from a compound broken at its hyphen (`_join`)."""
     widest = max((len(line) for line in lines), default=0)
     out: list[str] = []
     current = ""
@@ -198,7 +211,7 @@ def paragraphs(lines: list[str]) -> str:
             current = ""
         if not line:
             continue
-        current = _join(current, line)
+        current = _join(current, line, words)
         if line.endswith(SENTENCE_END) and len(line) < SHORT_LINE * widest:
             out.append(current)
             current = ""
@@ -207,13 +220,51 @@ def paragraphs(lines: list[str]) -> str:
     return "\n\n".join(out)
 
 
-def _join(text: str, line: str) -> str:
-    """A line after the text before it: with a space, but none between Chinese characters or punctuation."""
+def _join(text: str, line: str, words: frozenset[str] = frozenset()) -> str:
+    """A line after the text before it: with a space, but none between Chinese characters or punctuation.
+    A word hyphenated at the line's end ("Per-" / "sonal") is whole again; a compound broken at its hyphen
+    keeps it ("third-" / "party"): the document uses it so, or both its parts as words of their own. After
+    a space, only a word the document uses whole closes up ("un -" / "der"); else it is a dash."""
     if not text:
         return line
     if CJK_TEXT.match(text[-1]) and CJK_TEXT.match(line[0]):
         return text + line
+    broken, rest = BROKEN_WORD.search(text[-64:]), WORD.match(line)
+    if broken and rest and line[0].islower():
+        head, tail, before = broken[1], rest[0].split("-")[0], text[: len(text) - len(broken[0])]
+        whole, parts = (head + tail).casefold(), {head.casefold(), tail.casefold()}
+        if " " in broken[0]:  # "un -" / "der", unless a dash ("closed -" / "except"): the whole word is known
+            return f"{before}{head}{line}" if whole in words else f"{text} {line}"
+        if whole in words or not (f"{head}-{tail}".casefold() in words or parts <= words):
+            return f"{before}{head}{line}"
+        return f"{before}{head}-{line}"
     return f"{text} {line}"
+
+
+def _without_contents(lines: list[str]) -> list[str]:
+    """The page without the entries of a table of contents ("1.2 Leave ........ 7"), when it holds at least
+    CONTENTS_ENTRIES whose page numbers never go down (a price list's leaders end in any amount)."""
+    entries = {i: m[1] for i, line in enumerate(lines) if LETTER.search(line) and (m := LEADER.search(line[-80:]))}
+    numbers = [int(n) for n in entries.values() if n.isdigit()]
+    if len(entries) < CONTENTS_ENTRIES or numbers != sorted(numbers):
+        return lines
+    return [line for i, line in enumerate(lines) if i not in entries]
+
+
+def _line(line: str) -> str:
+    """A line with its spaces folded (justified text), ligatures spelt out (ﬁ), and letter-spaced Chinese closed up."""
+    line = " ".join(line.translate(LIGATURES).split())
+    return SPACED_CJK.sub(lambda run: run[0].replace(" ", ""), line) if " " in line else line
+
+
+def _words(pages: list[list[str]]) -> frozenset[str]:
+    """The document's words and hyphenated compounds, lower-cased, but not the fragments a line ends or
+    begins with (they may be halves of a hyphenated word)."""
+    found: set[str] = set()
+    for lines in pages:
+        for line in lines:
+            found.update(word.casefold() for word in WORD.findall(line)[1:-1])
+    return frozenset(found)
 
 
 def _compact(line: str) -> str:
