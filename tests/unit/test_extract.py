@@ -1259,14 +1259,23 @@ def test_a_short_pdfs_page_numbers_and_running_lines_go():
     assert pdf_texts(*two) == ["Gifts are declined.", "Tell your manager."]
 
 
-def test_a_pdf_without_a_title_of_its_own_takes_its_outlines_first_heading():
+def outlined_pdf(chapters: bool) -> bytes:
+    """Two pages under a print driver's title; the outline a document title over a section, or two chapters."""
     from pypdf import PdfReader, PdfWriter
 
     pages = [["Leave and Holidays Policy", "Everyone gets 25 days."], ["Booking", "Book in PeopleHub."]]
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pages_pdf([text_stream(p) for p in pages], [0, 1]))))
     writer.add_metadata({"/Title": "Microsoft Word - leave.docx"})  # a print driver's, not the document's
-    writer.add_outline_item(title="Leave and Holidays Policy", page_number=0)
-    writer.add_outline_item(title="Booking", page_number=1)
+    top = writer.add_outline_item(title="Leave and Holidays Policy", page_number=0)
+    writer.add_outline_item(title="Booking", page_number=1, parent=None if chapters else top)
     out = io.BytesIO()
     writer.write(out)
-    assert extract(raw(out.getvalue(), "application/pdf", "/leave.pdf")).title == "Leave and Holidays Policy"
+    return out.getvalue()
+
+
+def test_a_pdf_without_a_title_of_its_own_takes_its_outlines_heading_over_all_the_others():
+    assert (
+        extract(raw(outlined_pdf(chapters=False), "application/pdf", "/leave.pdf")).title == "Leave and Holidays Policy"
+    )
+    # a first chapter ("Purpose") is no title: the file's name stays
+    assert extract(raw(outlined_pdf(chapters=True), "application/pdf", "/leave.pdf")).title == "leave"

@@ -108,7 +108,8 @@ def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Sec
         raise SourceFailed(f"unreadable PDF {name}: nested too deeply") from exc
     except malformed as exc:  # what pypdf raises on malformed input (or a password it does not have)
         raise SourceFailed(f"unreadable PDF {name}") from exc
-    first = entries[0] if entries and pages and entries[0].page == pages[0][0] else None
-    if title is None and first and len(first.path) == 1 and not CONTENTS_TITLE.fullmatch(first.path[0]):
-        title = first.path[0]  # the outline's first entry, heading the first page (a Markdown document's title)
+    if title is None and pages and entries and entries[0].page == pages[0][0] and len(entries[0].path) == 1:
+        top = entries[0].path[0]  # the outline's first entry, heading the first page and every other entry
+        if all(entry.path[0] == top for entry in entries) and not CONTENTS_TITLE.fullmatch(top):
+            title = top  # a Markdown document's title, not its first chapter ("Purpose")
     return title, sections(pages, entries)
