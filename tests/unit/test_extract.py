@@ -1279,3 +1279,18 @@ def test_a_pdf_without_a_title_of_its_own_takes_its_outlines_heading_over_all_th
     )
     # a first chapter ("Purpose") is no title: the file's name stays
     assert extract(raw(outlined_pdf(chapters=True), "application/pdf", "/leave.pdf")).title == "leave"
+
+
+def test_a_sentence_running_on_to_the_next_pdf_page_ends_on_its_own():
+    first = "Talk to your manager first. Together you agree a"
+    second = "review date, usually within one month.\nA second rule.\nAnd a third."
+    assert pdf_texts(first, second) == [
+        "Talk to your manager first. Together you agree a review date, usually within one month.",
+        "A second rule. And a third.",
+    ]
+    assert pdf_texts("The keys are kept in the book-", "keeping office.") == [
+        "The keys are kept in the bookkeeping office."
+    ]
+    # a page ending a sentence, or a next page starting one, moves nothing
+    assert pdf_texts("All done.", "review date.") == ["All done.", "review date."]
+    assert pdf_texts("We agree a", "Review Board meets.") == ["We agree a", "Review Board meets."]

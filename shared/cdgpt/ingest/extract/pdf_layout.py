@@ -3,6 +3,7 @@ heading path from the document's outline (bookmarks), split where a heading star
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ SPACED_CJK = re.compile(f"[{CJK}](?: [{CJK}]){{2,}}")  # justified Chinese drawn
 LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
                            "\ufb05": "st", "\ufb06": "st"})  # fmt: skip
 LEADER = re.compile(r"(?:\s?\.){4,}\s*(\d+|[ivxlc]+)$", re.IGNORECASE)  # a contents entry's end: "...... 7"
+CONTINUED_LINES = 5  # a sentence running on to the next page ends within this many of its lines, or stays cut
 CONTENTS_ENTRIES = 3  # a page's entries of a table of contents, at least, with page numbers that never go down
 PAGE_LABEL = re.compile(r"(?:page |p\. ?)?#(?: ?(?:of|/) ?#)?", re.IGNORECASE)  # "3", "Page 3 of 4", "3 / 4"
 BROKEN_WORD = re.compile(r"([^\W\d_]+) ?-$")  # a word broken at the line's end ("Per-", LibreOffice's "un -")
@@ -131,6 +133,9 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
     running = running_lines(texts)
     headers = {} if entries else chapter_headers(texts, running)
     lined = [_without_edges(lines, _shape, running) for lines in lined]
+    lined = _continued(
+        [_without_edges(lines, str, {headers[i]}) if i in headers else lines for i, lines in enumerate(lined)]
+    )
     out: list[Section] = []
     path: tuple[str, ...] = ()
     upcoming = iter(entries)
@@ -138,7 +143,6 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
     for index, ((number, _), lines) in enumerate(zip(pages, lined, strict=True)):
         if index in headers:
             path = (headers[index],)
-            lines = _without_edges(lines, str, {headers[index]})
         elif not entries:
             path = ()
         while entry is not None and entry.page < number:  # entries of pages skipped (no text, or repeated)
@@ -156,6 +160,24 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
                 out.append(Section(part_path or (f"Page {number}",), text, page=number))
             path = part_path
     return out
+
+
+def _continued(pages: list[list[str]]) -> list[list[str]]:
+    """Pages whose last sentence runs on to the next page ("... and agree a" / "review date, ...") end it:
+    the next page's lines up to the one ending it (CONTINUED_LINES at most, starting in lower case or
+    with Chinese) move back, so that a paragraph is not cut in two sections."""
+    for page, after in itertools.pairwise(pages):
+        last = next((line for line in reversed(page) if line), "")
+        begin = next((i for i, line in enumerate(after) if line), None)
+        if not last or begin is None or last.endswith(SENTENCE_END) or BULLET.match(after[begin]):
+            continue
+        if not (after[begin][0].islower() or (CJK_TEXT.match(last[-1]) and CJK_TEXT.match(after[begin][0]))):
+            continue
+        ends = [i for i in range(begin, min(begin + CONTINUED_LINES, len(after))) if after[i].endswith(SENTENCE_END)]
+        if ends and all(after[begin : ends[0] + 1]):
+            page.extend(after[begin : ends[0] + 1])
+            del after[begin : ends[0] + 1]
+    return pages
 
 
 def _starts(lines: list[str], entries: list[OutlineEntry]) -> list[tuple[int, tuple[str, ...]]]:
