@@ -1294,3 +1294,30 @@ def test_a_sentence_running_on_to_the_next_pdf_page_ends_on_its_own():
     # a page ending a sentence, or a next page starting one, moves nothing
     assert pdf_texts("All done.", "review date.") == ["All done.", "review date."]
     assert pdf_texts("We agree a", "Review Board meets.") == ["We agree a", "Review Board meets."]
+
+
+def test_with_an_outline_a_chapters_running_header_with_its_page_number_leaves_the_text():
+    from pypdf import PdfReader, PdfWriter
+
+    pages = [
+        ["Chapter 1: Leave 1", "Leave", "Take it."],
+        ["Chapter 1: Leave 2", "Book it early."],
+        ["Chapter 2: Pay 3", "Pay", "Paid monthly."],
+        ["Chapter 2: Pay 4", "Ask HR."],
+        ["Summary", "All in all."],
+    ]
+    writer = PdfWriter(
+        clone_from=PdfReader(io.BytesIO(make_pages_pdf([text_stream(p) for p in pages], [0, 1, 2, 3, 4])))
+    )
+    for title, page in (("Leave", 0), ("Pay", 2), ("Summary", 4)):
+        writer.add_outline_item(title=title, page_number=page)
+    out = io.BytesIO()
+    writer.write(out)
+    doc = extract(raw(out.getvalue(), "application/pdf", "/guide.pdf"))
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Leave",), "Take it."),
+        (("Leave",), "Book it early."),
+        (("Pay",), "Paid monthly."),
+        (("Pay",), "Ask HR."),
+        (("Summary",), "All in all."),
+    ]

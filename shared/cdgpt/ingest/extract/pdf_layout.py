@@ -117,6 +117,21 @@ def chapter_headers(pages: list[list[str]], running: set[str]) -> dict[int, str]
     return {index: lines[index] for near in headed.values() for index in near}
 
 
+def _numbered(headers: dict[int, str]) -> dict[int, str]:
+    """The chapter headers that carry a page number: one number differs from a nearby page's header of
+    their shape ("Chapter 6: Legal Matters 3" / "... 4"), unlike a slide's title repeated on its slides."""
+    return {
+        index: line
+        for index, line in headers.items()
+        if any(
+            0 < abs(index - other) <= CHAPTER_GAP
+            and _shape(line) == _shape(near)
+            and _numbers_differing(line, near) == 1
+            for other, near in headers.items()
+        )
+    }
+
+
 def _numbers_differing(a: str, b: str) -> int:
     """How many of two lines' numbers (in digits or Roman) differ, the lines being of one shape."""
     return sum(x != y for x, y in zip(PAGE_NUMBER.findall(a), PAGE_NUMBER.findall(b), strict=False))
@@ -131,7 +146,9 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
     texts = [[line for line in lines if line] for lines in lined]
     words = _words(texts)
     running = running_lines(texts)
-    headers = {} if entries else chapter_headers(texts, running)
+    headers = chapter_headers(texts, running)
+    if entries:  # with an outline they head nothing; those carrying page numbers leave the text
+        headers = _numbered(headers)
     lined = [_without_edges(lines, _shape, running) for lines in lined]
     lined = _continued(
         [_without_edges(lines, str, {headers[i]}) if i in headers else lines for i, lines in enumerate(lined)]
@@ -141,7 +158,7 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
     upcoming = iter(entries)
     entry = next(upcoming, None)
     for index, ((number, _), lines) in enumerate(zip(pages, lined, strict=True)):
-        if index in headers:
+        if index in headers and not entries:
             path = (headers[index],)
         elif not entries:
             path = ()
