@@ -1259,26 +1259,32 @@ def test_a_short_pdfs_page_numbers_and_running_lines_go():
     assert pdf_texts(*two) == ["Gifts are declined.", "Tell your manager."]
 
 
-def outlined_pdf(chapters: bool) -> bytes:
-    """Two pages under a print driver's title; the outline a document title over a section, or two chapters."""
+def outlined_pdf(pages: list[list[str]], entries: list[tuple[str, int, int | None]], title: str | None = None) -> bytes:
+    """A PDF of these pages' lines with an outline of (title, page index, parent entry's index or None)."""
     from pypdf import PdfReader, PdfWriter
 
-    pages = [["Leave and Holidays Policy", "Everyone gets 25 days."], ["Booking", "Book in PeopleHub."]]
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pages_pdf([text_stream(p) for p in pages], [0, 1]))))
-    writer.add_metadata({"/Title": "Microsoft Word - leave.docx"})  # a print driver's, not the document's
-    top = writer.add_outline_item(title="Leave and Holidays Policy", page_number=0)
-    writer.add_outline_item(title="Booking", page_number=1, parent=None if chapters else top)
+    pdf = make_pages_pdf([text_stream(lines) for lines in pages], list(range(len(pages))))
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    if title:
+        writer.add_metadata({"/Title": title})
+    added: list = []
+    for heading, page, parent in entries:
+        added.append(
+            writer.add_outline_item(title=heading, page_number=page, parent=None if parent is None else added[parent])
+        )
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
 
 
 def test_a_pdf_without_a_title_of_its_own_takes_its_outlines_heading_over_all_the_others():
-    assert (
-        extract(raw(outlined_pdf(chapters=False), "application/pdf", "/leave.pdf")).title == "Leave and Holidays Policy"
-    )
+    pages = [["Leave and Holidays Policy", "Everyone gets 25 days."], ["Booking", "Book in PeopleHub."]]
+    driver = "Microsoft Word - leave.docx"  # a print driver's title, not the document's
+    nested = outlined_pdf(pages, [("Leave and Holidays Policy", 0, None), ("Booking", 1, 0)], driver)
+    assert extract(raw(nested, "application/pdf", "/leave.pdf")).title == "Leave and Holidays Policy"
     # a first chapter ("Purpose") is no title: the file's name stays
-    assert extract(raw(outlined_pdf(chapters=True), "application/pdf", "/leave.pdf")).title == "leave"
+    chapters = outlined_pdf(pages, [("Leave and Holidays Policy", 0, None), ("Booking", 1, None)], driver)
+    assert extract(raw(chapters, "application/pdf", "/leave.pdf")).title == "leave"
 
 
 def test_a_sentence_running_on_to_the_next_pdf_page_ends_on_its_own():
@@ -1297,8 +1303,6 @@ def test_a_sentence_running_on_to_the_next_pdf_page_ends_on_its_own():
 
 
 def test_with_an_outline_a_chapters_running_header_with_its_page_number_leaves_the_text():
-    from pypdf import PdfReader, PdfWriter
-
     pages = [
         ["Chapter 1: Leave 1", "Leave", "Take it."],
         ["Chapter 1: Leave 2", "Book it early."],
@@ -1306,14 +1310,8 @@ def test_with_an_outline_a_chapters_running_header_with_its_page_number_leaves_t
         ["Chapter 2: Pay 4", "Ask HR."],
         ["Summary", "All in all."],
     ]
-    writer = PdfWriter(
-        clone_from=PdfReader(io.BytesIO(make_pages_pdf([text_stream(p) for p in pages], [0, 1, 2, 3, 4])))
-    )
-    for title, page in (("Leave", 0), ("Pay", 2), ("Summary", 4)):
-        writer.add_outline_item(title=title, page_number=page)
-    out = io.BytesIO()
-    writer.write(out)
-    doc = extract(raw(out.getvalue(), "application/pdf", "/guide.pdf"))
+    pdf = outlined_pdf(pages, [("Leave", 0, None), ("Pay", 2, None), ("Summary", 4, None)])
+    doc = extract(raw(pdf, "application/pdf", "/guide.pdf"))
     assert [(s.headings, s.text) for s in doc.sections] == [
         (("Leave",), "Take it."),
         (("Leave",), "Book it early."),
