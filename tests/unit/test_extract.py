@@ -406,7 +406,7 @@ def test_without_an_outline_a_chapters_running_header_heads_its_pages():
     doc = extract(raw(pdf, "application/pdf", "/guide.pdf"))
     # Then the header heads its page instead of "Page N" and leaves the text, nothing else is lost
     assert [(s.headings, s.text) for s in doc.sections] == [
-        (("Page 1",), "Acme Guide Welcome to the guide."),
+        (("Page 1",), "Acme Guide\n\nWelcome to the guide."),
         (("Chapter 1: Leave 2",), "Employees get twenty days of paid leave."),
         (("Chapter 1: Leave 3",), "Book your leave early."),
         (("Chapter 2: Expenses 4",), "Receipts are due within thirty days."),
@@ -1245,13 +1245,13 @@ def test_a_pdfs_table_of_contents_is_left_out_but_a_price_lists_leaders_stay():
     assert pdf_texts(contents, "Welcome to Acme.", prices) == [
         "Contents ii",
         "Welcome to Acme.",
-        prices.replace("\n", " "),
+        "Prices\n\nCoffee ........ 250 Tea ........ 120 Cake ........ 300",
     ]
 
 
 def test_a_short_pdfs_page_numbers_and_running_lines_go():
     one = "Policy on gifts\nGifts over 50 pounds are declined.\nPage 1 of 1"
-    assert pdf_texts(one) == ["Policy on gifts Gifts over 50 pounds are declined."]
+    assert pdf_texts(one) == ["Policy on gifts\n\nGifts over 50 pounds are declined."]
     two = [
         "Acme Policy HR-7\nGifts are declined.\nVersion 2 - page 1",
         "Acme Policy HR-7\nTell your manager.\nVersion 2 - page 2",
@@ -1318,4 +1318,18 @@ def test_with_an_outline_a_chapters_running_header_with_its_page_number_leaves_t
         (("Pay",), "Paid monthly."),
         (("Pay",), "Ask HR."),
         (("Summary",), "All in all."),
+    ]
+
+
+def test_a_short_capitalised_line_before_a_capitalised_one_is_a_pdf_heading_of_its_own():
+    page = (
+        "Access control\n"
+        "Access to information assets is granted on the principle of least privilege, to every\n"
+        "employee who needs it. The keys are\n"
+        "kept in the office. Dear Sam,\n"
+        "Thank you for the letter."
+    )
+    assert pdf_texts(page) == [
+        "Access control\n\nAccess to information assets is granted on the principle of least privilege, to every "
+        "employee who needs it. The keys are kept in the office. Dear Sam, Thank you for the letter."
     ]

@@ -20,6 +20,7 @@ SENTENCE_END = (".", "!", "?", ":", "。", "！", "？", "：")
 PAGE_NUMBER = re.compile(r"\d+|\b[ivxlc]+\b")
 LETTER = re.compile(r"[^\W\d_]")  # a running line has words: a table's last row of figures is not one
 PAGE_NUMBER_ALONE = re.compile(r"[^\w#]*#[^\w#]*")  # "3", "- 3 -", "[3]"
+HEADING_LINE, HEADING_WORDS = 0.6, 12  # a heading's line: under this share of the widest line, at most these words
 SHORT_LINE = 0.8  # a line ending a sentence under this share of the page's widest line ends a paragraph
 # A heading's numbering, in a line without its spaces, lower-cased: 6.3.6, iv., a), chapter6, 第二章
 NUMBERING = re.compile(r"[\divx]+(?:[.)][\divx]+)*[.)]?|[a-z][.)]|chapter\d+|appendix[a-z]|第.{1,3}[章节]")
@@ -241,7 +242,7 @@ def paragraphs(lines: list[str], words: frozenset[str] = frozenset()) -> str:
     widest = max((len(line) for line in lines), default=0)
     out: list[str] = []
     current = ""
-    for line in lines:
+    for index, line in enumerate(lines):
         number, before = NUMBERED.match(line), NUMBERED.match(current)
         numbered = number and (current.endswith(SENTENCE_END) or (before and int(before[1]) + 1 == int(number[1])))
         if not line or ((BULLET.match(line) or numbered) and current):
@@ -250,13 +251,27 @@ def paragraphs(lines: list[str], words: frozenset[str] = frozenset()) -> str:
             current = ""
         if not line:
             continue
+        heading = not current and _heading(line, lines[index + 1] if index + 1 < len(lines) else "", widest)
         current = _join(current, line, words)
-        if line.endswith(SENTENCE_END) and len(line) < SHORT_LINE * widest:
+        if heading or (line.endswith(SENTENCE_END) and len(line) < SHORT_LINE * widest):
             out.append(current)
             current = ""
     if current:
         out.append(current)
     return "\n\n".join(out)
+
+
+def _heading(line: str, after: str, widest: int) -> bool:
+    """Whether a line starting a paragraph is a heading of its own: short, with words and no sentence's end,
+    capitalised, as is the line after it ("Passwords" / "Passwords must be ...")."""
+    return (
+        len(line) < HEADING_LINE * widest
+        and len(line.split()) <= HEADING_WORDS
+        and not line.endswith((*SENTENCE_END, ",", ";"))
+        and line[0].isupper()
+        and after[:1].isupper()
+        and LETTER.search(line) is not None
+    )
 
 
 def _join(text: str, line: str, words: frozenset[str] = frozenset()) -> str:
