@@ -103,7 +103,8 @@ def extractive_answer(
     its first part's answer ("How long ..., and where do I send it?")."""
     passages, headed = _passages(hits)
     asked = [question, *question_parts(question)]
-    pools = [_closest_words(model, text, _units(passages, headed)) for text in asked]
+    units = _units(passages, headed)
+    pools = [_closest_words(model, text, units) for text in asked]
     pooled = list(dict.fromkeys(unit for pool in pools for _, unit in pool))
     vectors = model.embedder.embed([*asked, *(passages[u.rank][u.i] for u in pooled)])
     similarity = dict(zip(pooled, (vectors[len(asked) :] @ vectors[: len(asked)].T).tolist(), strict=True))
