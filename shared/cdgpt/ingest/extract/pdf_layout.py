@@ -121,14 +121,15 @@ def chapter_headers(pages: list[list[str]], running: set[str]) -> dict[int, str]
 def _numbered(headers: dict[int, str]) -> dict[int, str]:
     """The chapter headers that carry a page number: one number differs from a nearby page's header of
     their shape ("Chapter 6: Legal Matters 3" / "... 4"), unlike a slide's title repeated on its slides."""
+    nearby = [d for gap in range(1, CHAPTER_GAP + 1) for d in (-gap, gap)]
     return {
         index: line
         for index, line in headers.items()
         if any(
-            0 < abs(index - other) <= CHAPTER_GAP
+            (near := headers.get(index + d)) is not None
             and _shape(line) == _shape(near)
             and _numbers_differing(line, near) == 1
-            for other, near in headers.items()
+            for d in nearby
         )
     }
 
