@@ -11,12 +11,10 @@ import re
 import threading
 
 from cdgpt.answer.retrieval import LoadedModel
-from cdgpt.index.terms import CJK, reads_as_english
+from cdgpt.index.terms import CJK, IS_CJK, LETTER, mostly_cjk, reads_as_english
 
 CJK_RUN = re.compile(f"[{CJK}]+")
-_CJK_CHAR = re.compile(f"[{CJK}]")
 _KANA = re.compile("[\u3040-\u30ff]")
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 SAMPLE_CHUNKS = 200  # chunks read, evenly spaced, to tell a model's main language
 REMEMBERED = 64  # model versions whose main language is kept
 
@@ -27,12 +25,10 @@ _lock = threading.Lock()
 
 def language_of(text: str) -> str | None:
     """ "Chinese", "Japanese", "English", or None (another language, or too little text to tell)."""
-    letters = len(_LETTER.findall(text))
-    if not letters:
+    if not LETTER.search(text):
         return None
-    cjk = len(_CJK_CHAR.findall(text))
-    if 2 * cjk > letters:
-        return "Japanese" if 10 * len(_KANA.findall(text)) > cjk else "Chinese"
+    if mostly_cjk(text):
+        return "Japanese" if 10 * len(_KANA.findall(text)) > len(IS_CJK.findall(text)) else "Chinese"
     return "English" if reads_as_english(text) else None
 
 
@@ -58,6 +54,6 @@ def main_language(model: LoadedModel) -> str | None:
 
 def translation_target(question: str, documents: str | None) -> str | None:
     """The documents' main language when the question is written in another script, else None."""
-    if documents is None or not _LETTER.search(question):
+    if documents is None or not LETTER.search(question):
         return None
     return documents if is_cjk(language_of(question)) != is_cjk(documents) else None

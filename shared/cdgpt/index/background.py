@@ -10,18 +10,14 @@ The relevance decision sets the cosine floor of an embedder it was not tuned on 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from cdgpt.index.embeddings import Embedder
 from cdgpt.index.probes import PROBES
-from cdgpt.index.terms import CJK
+from cdgpt.index.terms import mostly_cjk
 from cdgpt.models.registry import Background
-
-_CJK_CHAR = re.compile(f"[{CJK}]")
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
 def measure(index_file: Path, embedder: Embedder) -> dict[str, Background]:
@@ -46,4 +42,4 @@ def measure(index_file: Path, embedder: Embedder) -> dict[str, Background]:
 
 def probe_language(text: str) -> str:
     """The probes' language to compare a question with: "zh" when CJK characters make most of its letters."""
-    return "zh" if 2 * len(_CJK_CHAR.findall(text)) > len(_LETTER.findall(text)) else "en"
+    return "zh" if mostly_cjk(text) else "en"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 CJK = "\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han; not the middle dot ・
 TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
 IS_CJK = re.compile(rf"[{CJK}]")
+LETTER = re.compile(r"[^\W\d_]")
 WORD = re.compile(r"[^\W_]+")  # TOKEN's words, in a text without CJK
 # Question words and particles of Chinese questions, longest first so "怎么样" wins over "怎么".
 _PHRASES = (
@@ -252,6 +253,11 @@ def name_terms(question: str) -> list[str]:
             and not (w.isupper() and len(w) <= 3)
         ]
     return tokenize(" ".join(w for w in names if w.lower() not in CALENDAR))
+
+
+def mostly_cjk(text: str) -> bool:
+    """Whether CJK characters (kana, Han) make most of a text's letters."""
+    return 2 * len(IS_CJK.findall(text)) > len(LETTER.findall(text))
 
 
 def reads_as_english(text: str) -> bool | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cdgpt.index.terms import CJK
+from cdgpt.index.terms import CJK, LETTER  # LETTER: a running line has words, a table's last row of figures none
 from cdgpt.ingest.extract.document import Section
 
 MAX_OUTLINE = 10_000  # outline entries read; a larger outline is ignored (pages keep "Page N")
@@ -18,7 +18,6 @@ BULLET = re.compile(r"[•◦▪‣∙●○■□➢►–—∗*-]\s")  # a li
 NUMBERED = re.compile(r"(\d{1,3})[.)]\s")  # a numbered item's first line ("2. ", "3) "), or a wrapped sentence's end
 SENTENCE_END = (".", "!", "?", ":", "。", "！", "？", "：")
 PAGE_NUMBER = re.compile(r"\d+|\b[ivxlc]+\b")
-LETTER = re.compile(r"[^\W\d_]")  # a running line has words: a table's last row of figures is not one
 PAGE_NUMBER_ALONE = re.compile(r"[^\w#]*#[^\w#]*")  # "3", "- 3 -", "[3]"
 HEADING_LINE, HEADING_WORDS = 0.6, 12  # a heading's line: under this share of the widest line, at most these words
 SHORT_LINE = 0.8  # a line ending a sentence under this share of the page's widest line ends a paragraph
