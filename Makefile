@@ -32,11 +32,13 @@ test: $(BIN)/cdgpt
 	$(BIN)/python -m pytest
 
 ## Debian's headless Chromium and its driver (and a small CJK font) for the chat page's browser test.
+# apt-get waits up to 10 minutes for another package manager's lock instead of failing at once.
+APT_GET = apt-get -o DPkg::Lock::Timeout=600
 browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q .; then \
 		echo "chromium, chromedriver and a CJK font are installed"; \
 	else \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends \
 			chromium chromium-driver fonts-wqy-microhei >/dev/null; \
 	fi
 

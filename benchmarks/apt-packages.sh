@@ -36,14 +36,14 @@ ensure_packages() {
         has_candidate "$p" || need_update=1
     done
     if [ "$need_update" -eq 1 ]; then
-        as_root apt-get update >&2
+        as_root apt-get -o DPkg::Lock::Timeout=600 update >&2
     fi
 
-    local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y
+    local install=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y
                    --no-install-recommends "${missing[@]}")
     if ! as_root "${install[@]}" >&2; then
         # Stale package lists give 404s on download: refresh once and retry.
-        as_root apt-get update >&2
+        as_root apt-get -o DPkg::Lock::Timeout=600 update >&2
         as_root "${install[@]}" >&2
     fi
 }
