@@ -240,9 +240,19 @@ def test_a_conversation_id_keeps_the_history_on_the_server(store):
     second = ask(store, HOURS, conversation_id=conversation)  # the client sends no history
     assert second["search_queries"] == [f"{WHERE}\n{HOURS}"] and first_source(second) == IT
     assert second["history"] == [*first["history"], f"Human: {HOURS}", f"Bot: {second['answer']}"]
-    record = json.loads(store.get(f"conversations/{conversation}.json")[0])
+    record = json.loads(store.get(f"conversations/handbook/{conversation}.json")[0])
     assert record["format"] == 1 and record["history"] == second["history"]
     assert datetime.fromisoformat(record["updated_at"]) > datetime.now(UTC) - timedelta(minutes=5)
+
+
+def test_a_conversation_belongs_to_its_model(store):
+    conversation = new_id()
+    ask(store, WHERE, conversation_id=conversation)
+    # the same id with another model (a key scoped to it, a page that switched models) is another conversation
+    other = ask(store, HOURS, model="english", conversation_id=conversation)
+    assert other["search_queries"] == [HOURS] and len(other["history"]) == 2
+    back = ask(store, HOURS, conversation_id=conversation)
+    assert back["search_queries"] == [f"{WHERE}\n{HOURS}"] and len(back["history"]) == 4
 
 
 def test_a_requests_own_history_replaces_the_kept_one(store):
@@ -250,19 +260,19 @@ def test_a_requests_own_history_replaces_the_kept_one(store):
     ask(store, "How many days of paid annual leave does a full-time employee get?", conversation_id=conversation)
     reply = ask(store, HOURS, HISTORY, conversation_id=conversation)
     assert reply["history"][:2] == HISTORY and first_source(reply) == IT
-    assert conversations.load(store, conversation, get_settings()) == reply["history"]
+    assert conversations.load(store, "handbook", conversation, get_settings()) == reply["history"]
 
 
 def test_an_expired_or_unreadable_conversation_starts_afresh(store):
     conversation = new_id()
     ask(store, WHERE, conversation_id=conversation)
     later = datetime.now(UTC) + timedelta(hours=get_settings().conversation_hours, minutes=1)
-    assert conversations.load(store, conversation, get_settings(), now=later) == []
-    record = json.loads(store.get(conversations.key(conversation))[0])
+    assert conversations.load(store, "handbook", conversation, get_settings(), now=later) == []
+    record = json.loads(store.get(conversations.key("handbook", conversation))[0])
     record["updated_at"] = (datetime.now(UTC) - timedelta(hours=25)).isoformat()
-    store.put(conversations.key(conversation), json.dumps(record).encode())
+    store.put(conversations.key("handbook", conversation), json.dumps(record).encode())
     assert len(ask(store, HOURS, conversation_id=conversation)["history"]) == 2
-    store.put(conversations.key(conversation), b"{not json")
+    store.put(conversations.key("handbook", conversation), b"{not json")
     assert len(ask(store, HOURS, conversation_id=conversation)["history"]) == 2
 
 
@@ -271,7 +281,7 @@ def test_a_kept_conversation_is_bounded(store):
     long_answer = "x" * (conversations.ITEM_CHARS * 2)
     history = [item for n in range(30) for item in (f"Human: question {n}?", f"Bot: {long_answer}")]
     reply = ask(store, WHERE, history, conversation_id=conversation)
-    kept = conversations.load(store, conversation, get_settings())
+    kept = conversations.load(store, "handbook", conversation, get_settings())
     assert kept == reply["history"] and kept[-2] == f"Human: {WHERE}"
     assert len(kept) <= conversations.KEPT_ITEMS and sum(map(len, kept)) <= conversations.KEPT_CHARS
     assert all(len(item) <= conversations.ITEM_CHARS for item in kept)

@@ -57,6 +57,17 @@ def test_a_second_request_for_a_training_model_gets_the_running_job(store, sourc
     assert started(store, request(sources)).created
 
 
+def test_another_request_for_a_training_model_is_refused_not_folded_into_the_running_job(store, sources):
+    first = started(store, request(sources)).job
+    # another file list, or another prompt, would not be done by the running job: refused, naming it
+    for other in (request([*sources, "more.md"]), request(sources).model_copy(update={"prompt": "Be brief."})):
+        with pytest.raises(ConcurrentUpdate, match=f"training from another request \\(job {first.job_id}"):
+            started(store, other)
+    assert [job.job_id for job in JobStore(store, get_settings()).recent()] == [first.job_id]
+    assert run_job(first.job_id, store=store).status == "succeeded"
+    assert started(store, request([*sources, "more.md"])).created  # and accepted once the model is free
+
+
 def test_concurrent_requests_start_exactly_one_job(store, sources):
     results = []
     barrier = threading.Barrier(6)
@@ -152,6 +163,23 @@ def test_a_training_that_started_before_a_deletion_cannot_publish_over_it(store,
     assert store.keys("models/m/versions/") == []
     with pytest.raises(ModelNotFound):
         read_manifest(store, "m")
+
+
+def test_deleting_a_model_during_its_first_training_cancels_it_and_nothing_is_published(store, sources):
+    job = started(store, request(sources)).job
+    deleted_meanwhile = []
+
+    def progress(stage: str, advance: int, total: int) -> None:
+        if stage == "fetching" and not deleted_meanwhile:
+            deleted_meanwhile.append(operations.delete("m", store=store))
+
+    finished = run_job(job.job_id, store=store, progress=progress)
+    assert (deleted_meanwhile[0].cancelled_job, deleted_meanwhile[0].files_deleted) == (job.job_id, 0)
+    assert finished.status == "failed" and "deleted" in finished.failure.message
+    assert store.keys("models/m/versions/") == [] and operations.list_models(store=store) == []
+    with pytest.raises(ModelNotFound):
+        chat("m", QUESTION, store=store)
+    assert train("m", sources, store=store).version == 1  # the name is free again
 
 
 def test_deleting_an_unknown_model_is_not_found(store):

@@ -324,7 +324,7 @@ def _chat(
     history = check_history(history)
     if conversation_id is not None:
         conversation_id = conversations.check_id(conversation_id)
-        history = history or conversations.load(store, conversation_id, settings)
+        history = history or conversations.load(store, model_name, conversation_id, settings)
     model = load_model(model_name, store, settings)
     query = search_query(question, history, model, settings)  # what `cdgpt eval` measures, with the same history
     results = retrieve(model, query, settings.top_k, settings)
@@ -338,7 +338,7 @@ def _chat(
             on_token(answer)
     history = [*history, f"Human: {question}", f"Bot: {answer}"]
     if conversation_id is not None:
-        history = conversations.save(store, conversation_id, history)
+        history = conversations.save(store, model_name, conversation_id, history)
     return {
         "answer": answer,
         "history": history,

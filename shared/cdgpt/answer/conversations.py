@@ -1,8 +1,9 @@
 """Conversations the server keeps, for clients that send a `conversation_id` instead of the history.
 
-    conversations/<id>.json     {"format": 1, "updated_at": "<ISO time>", "history": ["Human: ...", "Bot: ..."]}
+    conversations/<model>/<id>.json     {"format": 1, "updated_at": "<ISO time>", "history": ["Human: ...", "Bot: ..."]}
 
-in the artifact store beside the models. Each is bounded (the last KEPT_ITEMS items, at most
+in the artifact store beside the models. A conversation belongs to its model: the same id with another
+model is another conversation, so a key scoped to one model never reads what was asked of another. Each is bounded (the last KEPT_ITEMS items, at most
 KEPT_CHARS characters, a long item cut to ITEM_CHARS) and expires CDGPT_CONVERSATION_HOURS after its
 last turn: an expired one reads as empty, and on S3 a lifecycle rule deletes the prefix's objects a
 day after their last write. Two requests of one conversation at once: the last to finish wins (its
@@ -17,6 +18,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from cdgpt.errors import InvalidRequest
+from cdgpt.models.registry import check_model_name
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
 
@@ -36,13 +38,15 @@ def check_id(conversation_id: object) -> str:
     return conversation_id
 
 
-def key(conversation_id: str) -> str:
-    return f"{PREFIX}{check_id(conversation_id)}.json"
+def key(model_name: str, conversation_id: str) -> str:
+    return f"{PREFIX}{check_model_name(model_name)}/{check_id(conversation_id)}.json"
 
 
-def load(store: ArtifactStore, conversation_id: str, settings: Settings, now: datetime | None = None) -> list[str]:
+def load(
+    store: ArtifactStore, model_name: str, conversation_id: str, settings: Settings, now: datetime | None = None
+) -> list[str]:
     """The kept history, or none when the conversation is new, expired or unreadable."""
-    found = store.get(key(conversation_id))
+    found = store.get(key(model_name, conversation_id))
     if found is None:
         return []
     try:
@@ -59,11 +63,13 @@ def load(store: ArtifactStore, conversation_id: str, settings: Settings, now: da
     return bound(history)
 
 
-def save(store: ArtifactStore, conversation_id: str, history: list[str], now: datetime | None = None) -> list[str]:
+def save(
+    store: ArtifactStore, model_name: str, conversation_id: str, history: list[str], now: datetime | None = None
+) -> list[str]:
     """Keep the history (bounded); returns what was kept."""
     kept = bound(history)
     record = {"format": FORMAT, "updated_at": (now or datetime.now(UTC)).isoformat(), "history": kept}
-    store.put(key(conversation_id), json.dumps(record, ensure_ascii=False).encode())
+    store.put(key(model_name, conversation_id), json.dumps(record, ensure_ascii=False).encode())
     return kept
 
 

@@ -242,12 +242,15 @@ def collect_old_versions(store: ArtifactStore, manifest: Manifest) -> None:
         log.warning("could not remove old versions", extra={"model_name": manifest.model_name}, exc_info=True)
 
 
-def delete_model(store: ArtifactStore, name: str) -> int:
-    """Replace the manifest by a tombstone, then delete every version; returns how many files went."""
+def delete_model(store: ArtifactStore, name: str, training: bool = False) -> int:
+    """Replace the manifest by a tombstone, then delete every version; returns how many files went.
+
+    `training`: a job is training the model, so a tombstone is written even before its first version,
+    which that job then cannot publish over."""
     key = manifest_key(check_model_name(name))
     for _ in range(DELETE_ATTEMPTS):
         state = current(store, name)
-        if state.etag is None or (state.manifest is None and not state.damaged):
+        if not training and (state.etag is None or (state.manifest is None and not state.damaged)):
             raise ModelNotFound(f"model {name!r} has not been trained")
         tombstone = Tombstone(model_name=name, deleted_at=_now(), last_version=state.last_version)
         try:

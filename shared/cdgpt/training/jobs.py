@@ -228,7 +228,8 @@ class JobStore:
             return self._expire(fresh) if fresh and fresh.etag != held.etag else held
 
     def start(self, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
-        """A new queued job for the request, or the one already training the model (then False).
+        """A new queued job for the request, or the one already training the model for the same request (then
+        False); another request for a model in training is a ConcurrentUpdate.
 
         With an Idempotency-Key, a retried request gets the job its first attempt was answered with.
         """
@@ -250,7 +251,7 @@ class JobStore:
             lock = self.store.get(_lock_key(request.model_name))
             running = self.active_for(request.model_name) if lock else None
             if running is not None:
-                return running, False
+                return self._same_as(running, request), False
             job = self._create(request)
             try:
                 holder = Lock(job_id=job.job_id).model_dump_json().encode()
@@ -260,6 +261,16 @@ class JobStore:
                 continue
             return job, True
         raise ConcurrentUpdate(f"model {request.model_name!r} is being trained by requests racing each other; retry")
+
+    def _same_as(self, running: Job, request: JobRequest) -> Job:
+        """The running job, when it was started by this very request; another request for the model is refused,
+        never answered with a job that will not do what it asked."""
+        if self.request(running.job_id).fingerprint() != request.fingerprint():
+            raise ConcurrentUpdate(
+                f"model {request.model_name!r} is training from another request (job {running.job_id}, "
+                f"{running.status}); this request was not started: send it again when that job has finished"
+            )
+        return running
 
     def _by_idempotency_key(self, key: str, request: JobRequest) -> Job | None:
         if not key or len(key) > 255:
