@@ -658,6 +658,28 @@ def test_given_text_sniffing_when_content_type_is_missing_then_html_and_pdf_are_
     assert detect_kind(raw(b"just words", None, "/x"))[0] == "text"
 
 
+XHTML_PAGE = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<!-- generated -->\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN"'
+    b' "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n<html xmlns="http://www.w3.org/1999/xhtml"><head>'
+    + b'<link rel="stylesheet" href="../style/manual.css" />' * 30
+    + b"</head><body><h1>Multi-Processing Modules</h1><p>This document describes MPMs.</p></body></html>"
+)
+
+
+@pytest.mark.parametrize("name", ["mpm.html.en", "mpm.html.zh-cn", "mpm.html.ja.utf8", "mpm"])
+def test_given_an_xhtml_page_named_by_its_language_or_not_at_all_when_extracted_then_it_is_html(name):
+    # Apache's manual as shipped upstream: "mpm.html.en", an XML declaration first, <body> past the first KB
+    document = extract(raw(XHTML_PAGE, None, name))
+    assert [(s.headings, s.text) for s in document.sections] == [
+        (("Multi-Processing Modules",), "This document describes MPMs.")
+    ]
+
+
+@pytest.mark.parametrize(("name", "kind"), [("notes.md.fr", "markdown"), ("data.csv.gz", "text"), ("README", "text")])
+def test_given_suffixes_after_a_type_when_detected_then_only_language_and_charset_ones_are_looked_past(name, kind):
+    assert detect_kind(raw(b"plain words", None, name))[0] == kind
+
+
 MARKDOWN_README = """---
 title: "Payments service"
 description: How we run the payments API.

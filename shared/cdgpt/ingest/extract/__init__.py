@@ -38,6 +38,10 @@ SUPPORTED = (
     "HTML, Markdown, plain text, PDF, Word (.docx), PowerPoint (.pptx), Excel (.xlsx), "
     "OpenDocument text (.odt), EPUB, CSV, TSV, JSON and JSON lines"
 )
+# a name's suffixes after its type that say its language or charset (Apache's "index.html.zh-cn", "a.html.ja.utf8")
+VARIANT_SUFFIX = re.compile(r"\.(?!(?:gz|xz|zst|zip|rar|tar|tgz)$)(?:[a-z]{2,3}(?:-[a-z0-9]{2,8})?|utf-?8)$", re.I)
+# the start of an HTML page, after an XML declaration and comments (XHTML pages start with both)
+HTML_START = re.compile(rb"(?:\s|<\?xml[^>]*>|<!--.*?-->)*<(?:!doctype\s+html|html)", re.IGNORECASE | re.DOTALL)
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office 97-2003 files, and encrypted Office files
 ZIP_MAGIC = b"PK\x03\x04"
 WORD = re.compile(r"\w")
@@ -59,7 +63,7 @@ def detect_kind(raw: Raw) -> tuple[str, str | None]:
     name = _name(raw)
     if raw.content.startswith(OLE_MAGIC):
         raise unsupported(name, "a Word, Excel or PowerPoint 97-2003 file, or a password-protected one")
-    declared = KINDS.get(mime or "") or EXTENSIONS.get(PurePosixPath(raw.name).suffix.lower())
+    declared = KINDS.get(mime or "") or _kind_of_name(raw.name)
     if raw.content.startswith(ZIP_MAGIC):  # zipfile is imported for a zip only: a worker that reads none starts sooner
         from cdgpt.ingest.extract.archive import package_kind
 
@@ -72,11 +76,23 @@ def detect_kind(raw: Raw) -> tuple[str, str | None]:
     head = raw.content[:1024].lstrip().lower()
     if head.startswith(b"%pdf-"):
         return "pdf", charset
-    if head.startswith((b"<!doctype html", b"<html")) or b"<body" in head:
+    if HTML_START.match(raw.content, 0, 4096) or b"<body" in head:
         return "html", charset
     if mime and not mime.startswith("text/") and mime not in ("application/octet-stream", "binary/octet-stream"):
         raise unsupported(name, f"unsupported content type {mime}")
     return "text", charset
+
+
+def _kind_of_name(name: str) -> str | None:
+    """The kind a file name's suffix says, looking past suffixes of language or charset ("mpm.html.en")."""
+    path = PurePosixPath(name)
+    for _ in range(3):
+        if kind := EXTENSIONS.get(path.suffix.lower()):
+            return kind
+        if not VARIANT_SUFFIX.search(path.name) or not path.stem:
+            return None
+        path = path.with_name(path.stem)
+    return None
 
 
 def _name(raw: Raw) -> str:
