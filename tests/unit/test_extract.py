@@ -136,6 +136,16 @@ def test_given_an_html_table_when_extracted_then_cells_are_separated():
     assert "PlanPrice" not in text and "Pro10" not in text
 
 
+def test_a_pipe_the_text_writes_stays_at_either_end_of_a_line_and_only_the_cells_own_ends_go():
+    html = (
+        "<html><body><h1>Pipes</h1><p>Type = integer | float |\nbinary</p><table><tr><td>| xargs</td>"
+        "<td>runs a command for each line</td><td></td></tr></table></body></html>"
+    )
+    assert extract(raw(html, "text/html")).text == (
+        "Type = integer | float |\nbinary\n\n| xargs | runs a command for each line"
+    )
+
+
 def test_given_html_blocks_when_extracted_then_block_boundaries_become_line_breaks():
     html = "<html><body><div>First block</div><div>Second block</div><ul><li>one</li><li>two</li></ul></body></html>"
     text = extract(raw(html, "text/html")).text

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.text import FENCE, check_text, decode_as, paragraphs, without_fences
+from cdgpt.ingest.extract.text import CELL_END, FENCE, check_text, decode_as, paragraphs, without_fences
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract.budget import Budget
@@ -346,7 +346,7 @@ class _Walk:
         elif kind == CODE:
             self.out.append(CODE_LINE)
         elif kind == CELL:
-            self.out.append(" | ")
+            self.out.append(f" {CELL_END} ")
         elif kind == HEADING:
             self._close_heading()
         elif kind == LINK:

@@ -36,6 +36,7 @@ WORD_SEPARATOR = re.compile(f"(?<=[{SPACELESS}])\u200b(?=[{SPACELESS}])")
 # Characters that show nothing and split words: soft hyphen, zero-width space, word joiner, a BOM within the text
 # (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word); and the private use
 # area, where icon fonts draw their icons (MkDocs' link icon after every heading)
+CELL_END = "\ufdd0"  # HTML's table cells end with it (a noncharacter, for internal use): "|" between cells, none at line ends
 INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\ue000-\uf8ff]")
 NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 WESTERN = re.compile("[À-ÖØ-öø-ÿŒœŠšŽžŸ€£¥©®°±«»¿¡·–—‘’‚“”„•…§¶]+")  # Windows-1252's letters and marks of prose
@@ -145,8 +146,8 @@ def without_fences(code: str) -> str:
 
 
 def paragraphs(text: str) -> str:
-    """Paragraphs separated by blank lines; each line's whitespace folded and bare table separators dropped,
-    but for code between fence lines, a paragraph as written."""
+    """Paragraphs separated by blank lines; each line's whitespace folded and cell ends (CELL_END) at its ends
+    dropped, "|" between cells, but for code between fence lines, a paragraph as written."""
     done: list[str] = []
     current: list[str] = []
     lines = text.splitlines()
@@ -158,11 +159,12 @@ def paragraphs(text: str) -> str:
                 done.append(joined_cjk_lines("\n".join(current)))
                 current = []
             if block := fenced("\n".join(lines[i + 1 : code[i]])):
-                done.append(block)
+                done.append(block.replace(CELL_END, "|"))
             i = code[i] + 1
             continue
         raw_line = lines[i]
-        line = " ".join(raw_line.split()).strip("| ") if raw_line else ""  # most lines of a page's text are empty
+        line = " ".join(raw_line.split()).strip(CELL_END + " ") if raw_line else ""  # most lines are empty
+        line = line.replace(CELL_END, "|")
         if line:
             current.append(line)
         elif current:
