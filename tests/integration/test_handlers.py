@@ -182,7 +182,9 @@ def test_chat_with_a_conversation_id_keeps_the_history_in_the_artifacts_bucket(t
     second = envelope(chat(event("chat", body=body)), 200)["data"]
     assert second["sources"][0]["source"] == f"s3://{SOURCES}/handbook/it-and-security.html"
     assert "08:00 to 18:00" in second["answer"]
-    stored = json.loads(aws.get_object(Bucket=ARTIFACTS, Key=f"conversations/handbook/{conversation}.json")["Body"].read())
+    stored = json.loads(
+        aws.get_object(Bucket=ARTIFACTS, Key=f"conversations/handbook/{conversation}.json")["Body"].read()
+    )
     assert stored["history"] == second["history"] and len(second["history"]) == 4
 
 

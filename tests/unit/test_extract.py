@@ -146,6 +146,22 @@ def test_a_pipe_the_text_writes_stays_at_either_end_of_a_line_and_only_the_cells
     )
 
 
+def test_a_heading_with_no_text_of_its_own_stays_in_the_heading_path_of_the_next():
+    # Erlang's reference: a function's signature (h4) with nothing under it but a "Types" heading (h3);
+    # Qt's: overloads headed one after the other above their shared text
+    html = (
+        "<html><body><h1>lists</h1><h2>Exports</h2><h4>all(Pred, List) -&gt; boolean()</h4><h3>Types</h3>"
+        "<p>Returns true if Pred is true for all elements.</p><h4>any(Pred, List)</h4><h3>Types</h3>"
+        "<p>Returns true if Pred is true for one element.</p><h2>Typedefs</h2><h3>const_pointer</h3>"
+        "<h3>const_reference</h3><p>Typedefs for const QChar.</p></body></html>"
+    )
+    assert [s.headings for s in extract(raw(html, "text/html")).sections] == [
+        ("lists", "Exports", "all(Pred, List) -> boolean()", "Types"),
+        ("lists", "Exports", "any(Pred, List)", "Types"),
+        ("lists", "Typedefs", "const_pointer", "const_reference"),
+    ]
+
+
 def test_given_html_blocks_when_extracted_then_block_boundaries_become_line_breaks():
     html = "<html><body><div>First block</div><div>Second block</div><ul><li>one</li><li>two</li></ul></body></html>"
     text = extract(raw(html, "text/html")).text

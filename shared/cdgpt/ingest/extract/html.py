@@ -477,16 +477,17 @@ class _Walk:
     def _sections(self) -> tuple[str | None, list[Section]]:
         out = self.out
         sections: list[Section] = []
-        path: list[tuple[int, str]] = []
+        path: list[tuple[float, str]] = []
         anchor: str | None = None
         h1: str | None = None
         pieces: list[str] = []
 
-        def end_section() -> None:
+        def end_section() -> bool:
             body = paragraphs("".join(pieces))
             pieces.clear()
             if body:
                 sections.append(Section(tuple(h for _, h in path), body, anchor))
+            return bool(body)
 
         marks = iter(self.marks)
         none = (len(out), 0, "", None)
@@ -496,10 +497,12 @@ class _Walk:
                 mark, level, text, anchor_of = next(marks, none)
             while mark < finish:  # a heading inside this range: the text before it ends a section
                 pieces.extend(out[begin:mark])
-                end_section()
+                depth: float = level
+                if not end_section() and path and 1 < level <= path[-1][0]:
+                    depth = path[-1][0] + 0.5  # a heading with no text of its own stays, as the next one's parent
                 if level == 1 and h1 is None:
                     h1 = text
-                path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, text)]
+                path = [(lvl, h) for lvl, h in path if lvl < depth] + [(depth, text)]
                 anchor = anchor_of
                 begin = mark + 1
                 mark, level, text, anchor_of = next(marks, none)

@@ -36,7 +36,9 @@ WORD_SEPARATOR = re.compile(f"(?<=[{SPACELESS}])\u200b(?=[{SPACELESS}])")
 # Characters that show nothing and split words: soft hyphen, zero-width space, word joiner, a BOM within the text
 # (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word); and the private use
 # area, where icon fonts draw their icons (MkDocs' link icon after every heading)
-CELL_END = "\ufdd0"  # HTML's table cells end with it (a noncharacter, for internal use): "|" between cells, none at line ends
+CELL_END = (
+    "\ufdd0"  # HTML's table cells end with it (a noncharacter, for internal use): "|" between cells, none at line ends
+)
 INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\ue000-\uf8ff]")
 NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 WESTERN = re.compile("[À-ÖØ-öø-ÿŒœŠšŽžŸ€£¥©®°±«»¿¡·–—‘’‚“”„•…§¶]+")  # Windows-1252's letters and marks of prose
