@@ -64,6 +64,7 @@ STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td
 PLAIN, BLOCK, CELL, HEADING, SKIPPED, LINK, CODE, KIND = 0, 1, 2, 3, 4, 5, 6, 7
 CODE_LINE = f"\n{FENCE}\n"  # before and after a <pre>'s text: `paragraphs` keeps its lines as written
 WORD_CHAR = re.compile(r"\w")
+NOT_WORD = re.compile(r"\W+")
 MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, MAYBE_FLAG, FLAGS = 8, 16, 32, 64, 128, 256, 504
 NOT_CHROME, CHROME, MAYBE_CHROME = 0, 1, 2  # what class and id words say of an element
 
@@ -451,9 +452,9 @@ class _Walk:
         return [(max(b, first), e) for b, e in kept if e > first]
 
     def _solid_and_linked(self, upto: int | None = None) -> tuple[list[int], list[int]]:
-        """Characters other than whitespace before each piece of `out` (of its first `upto` pieces), in all
-        pieces and in links' pieces."""
-        counts = [len("".join(piece.split())) for piece in self.out[:upto]]
+        """Word characters before each piece of `out` (of its first `upto` pieces), in all pieces and in links'
+        pieces: the ">" and "|" between a breadcrumb's links are not text that stands apart from them."""
+        counts = [len(NOT_WORD.sub("", piece)) for piece in self.out[:upto]]
         in_link = [0] * (len(counts) + 1)
         for begun, ended in self.links:
             if begun < len(counts):
