@@ -162,6 +162,24 @@ def test_a_heading_with_no_text_of_its_own_stays_in_the_heading_path_of_the_next
     ]
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "<header><h1>Gtk Button</h1><p>The GTK toolkit button widget.</p></header>",  # gi-docgen
+        '<div id="header"><h1>Gtk Button</h1><p>The GTK toolkit button widget.</p></div>',  # Asciidoctor
+    ],
+)
+def test_a_header_holding_the_pages_own_title_is_kept_and_a_site_banner_is_not(header):
+    banner = '<header><h1><a href="/">Docs site</a></h1><p>Search</p></header>'
+    html = f"<html><body>{banner}{header}<h2>Usage</h2><p>A button triggers a callback.</p></body></html>"
+    document = extract(raw(html, "text/html"))
+    assert document.title == "Gtk Button"
+    assert [(s.headings, s.text) for s in document.sections] == [
+        (("Gtk Button",), "The GTK toolkit button widget."),
+        (("Gtk Button", "Usage"), "A button triggers a callback."),
+    ]
+
+
 def test_given_html_blocks_when_extracted_then_block_boundaries_become_line_breaks():
     html = "<html><body><div>First block</div><div>Second block</div><ul><li>one</li><li>two</li></ul></body></html>"
     text = extract(raw(html, "text/html")).text

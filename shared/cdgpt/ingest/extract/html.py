@@ -87,6 +87,16 @@ def _mostly_links(el) -> bool:
     return linked * 2 >= visible and next(el.iter(*HEADINGS), None) is None
 
 
+def _titled(el) -> bool:
+    """Whether a header holds the page's title, an h1 that is not a link (a site banner's h1 is its logo, a link
+    home): then it is the page's own header (gi-docgen's), not the site's banner."""
+    h1 = next(el.iter("h1"), None)
+    if h1 is None:
+        return False
+    visible, linked = _visible_and_linked(h1)
+    return visible > 2 * linked
+
+
 def _visible_and_linked(el) -> tuple[int, int]:
     """Characters of the element's visible text, and of its links' text, spaces aside."""
     visible = len("".join("".join(el.xpath(VISIBLE_TEXT)).split()))
@@ -275,7 +285,7 @@ class _Walk:
             if text := el.text:
                 out.append(text)
             return False
-        if tag in NOISE_TAGS or role in NOISE_ROLES or (tag == "header" and not self.articles):  # a site banner
+        if tag in NOISE_TAGS or role in NOISE_ROLES or (tag == "header" and not self.articles and not _titled(el)):
             if tag == "head":
                 self._title(el)
             self.stack.append(SKIPPED)
@@ -317,7 +327,7 @@ class _Walk:
             chrome = _chrome_name(f"{cls} ") if cls else NOT_CHROME
             if chrome != CHROME and ident is not None and _chrome_name(ident):
                 slug = tag in SLUG_TAGS or (cls is not None and "sect" in cls)  # DocBook: <div class="sect1">
-                chrome = MAYBE_CHROME if slug else CHROME
+                chrome = MAYBE_CHROME if slug or ident == TEXINFO_HEADER else CHROME  # Asciidoctor's title block
             if chrome == CHROME or (chrome == MAYBE_CHROME and self.open_maybe >= MAX_OPEN_MAYBE):
                 code |= CHROME_FLAG
             elif chrome == MAYBE_CHROME:
