@@ -264,6 +264,16 @@ def test_a_symlink_loop_and_an_unresolvable_name_in_a_folder_fail_alone(folder):
     assert {c.source for c in chunks} == {f"docs/{i}.txt" for i in range(4)}
 
 
+def test_an_entry_whose_name_is_too_long_fails_alone_with_its_reason_and_no_traceback(folder, caplog):
+    records, chunks = ingest(["docs/" + "x" * 300, "docs/0.txt"], get_settings())
+    assert [(r.status, r.reason) for r in records] == [
+        ("failed", f"cannot read docs/{'x' * 300}: File name too long"),
+        ("ok", None),
+    ]
+    assert {c.source for c in chunks} == {"docs/0.txt"}
+    assert not [r for r in caplog.records if r.exc_info]  # a reason, not an internal error's traceback
+
+
 def test_chunks_know_their_anchor_and_page():
     html = '<html><body><section id="leave"><h2>Leave</h2><p>Twenty days.</p></section></body></html>'
     [chunk] = chunk_document(extract(RawDocument("p.html", html.encode(), "text/html", "p.html")), 1200, 150)

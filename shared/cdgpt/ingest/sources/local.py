@@ -53,9 +53,13 @@ def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
         raise SourceRefused("local paths are disabled: set CDGPT_SOURCE_ROOT to allow a folder")
     limit = settings.max_source_bytes
     path = confine(entry, settings.source_root)
-    if path.is_file():
+    try:
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except OSError as exc:  # a name too long, a permission denied on the way
+        raise SourceFailed(f"cannot read {entry}: {_why(exc)}") from exc
+    if is_file:
         return [SourceDocument(entry, partial(_read, path, entry, limit))]
-    if not path.is_dir():
+    if not is_dir:
         raise SourceFailed(f"no such file or folder: {entry}")
     root = settings.source_root.resolve()
     documents = []
