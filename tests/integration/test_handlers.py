@@ -377,7 +377,17 @@ def test_a_dot_dot_model_name_is_refused(api_secret):
     assert body["msg"] == "model_name: Value error, model_name must not contain '..'"
 
 
-@pytest.mark.parametrize("raw", ["{not json", '{"model_name": "handbook",', "", "\u00ff"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{not json",
+        '{"model_name": "handbook",',
+        "",
+        "\u00ff",
+        '{"model_name": "m", "file_list": ["a.md"], "wait_seconds": NaN}',  # Python's extensions, not JSON
+        '{"model_name": "m", "file_list": ["a.md"], "wait_seconds": -Infinity}',
+    ],
+)
 def test_a_body_that_is_not_json_is_400_or_422(api_secret, raw):
     result = train(event("train", body=raw))
     if raw:

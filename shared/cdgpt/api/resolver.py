@@ -45,15 +45,20 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_json(text: str) -> Any:
-    """`json.loads`, failing only with JSONDecodeError: also for nesting too deep to parse (RecursionError)
-    and integers longer than Python converts (ValueError), so every unparseable body is a 400."""
+    """`json.loads`, failing only with JSONDecodeError: also for nesting too deep to parse (RecursionError),
+    integers longer than Python converts (ValueError) and NaN or Infinity (Python's extension, not JSON),
+    so every unparseable body is a 400."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError:
         raise
     except (ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long to convert"
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise json.JSONDecodeError(reason, text, 0) from None
 
 
