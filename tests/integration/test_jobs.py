@@ -99,9 +99,10 @@ def test_a_worker_that_stops_renewing_its_lease_leaves_a_failed_job_and_a_free_m
     reset_clients()
     jobs = JobStore(store, get_settings())
     job = started(store, request(sources)).job
-    assert jobs.claim(job.job_id, "a worker that will die") is not None  # claimed, then never renewed
+    claimed = jobs.claim(job.job_id, "a worker that will die")  # claimed, then never renewed
+    assert claimed is not None and (claimed.job.status, claimed.job.progress.stage) == ("running", "starting")
     failed = jobs.wait(job.job_id, 10)
-    assert failed.status == "failed" and failed.failure is not None
+    assert (failed.status, failed.progress.stage) == ("failed", "failed") and failed.failure is not None
     assert "stopped renewing its lease" in failed.failure.message
     assert chat("m", QUESTION, store=store)["model_version"] == 1  # the previous version keeps serving
     assert run_job(job.job_id, store=store) is None  # a late worker cannot take it back
@@ -175,7 +176,7 @@ def test_deleting_a_model_during_its_first_training_cancels_it_and_nothing_is_pu
 
     finished = run_job(job.job_id, store=store, progress=progress)
     assert (deleted_meanwhile[0].cancelled_job, deleted_meanwhile[0].files_deleted) == (job.job_id, 0)
-    assert finished.status == "failed" and "deleted" in finished.failure.message
+    assert (finished.status, finished.progress.stage) == ("failed", "failed") and "deleted" in finished.failure.message
     assert store.keys("models/m/versions/") == [] and operations.list_models(store=store) == []
     with pytest.raises(ModelNotFound):
         chat("m", QUESTION, store=store)

@@ -222,10 +222,14 @@ class JobStore:
         )
         failure = JobFailure(error="TrainingFailed", message=reason)
         try:
-            return self._write(held, status="failed", finished_at=now(), failure=failure)
+            return self._failed(held, failure)
         except ConcurrentUpdate:  # the worker (or another reader) changed it meanwhile: read it again
             fresh = self._read(job.job_id)
             return self._expire(fresh) if fresh and fresh.etag != held.etag else held
+
+    def _failed(self, held: Held, failure: JobFailure) -> Held:
+        progress = held.job.progress.model_copy(update={"stage": "failed"})
+        return self._write(held, status="failed", finished_at=now(), failure=failure, progress=progress)
 
     def start(self, request: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
         """A new queued job for the request, or the one already training the model for the same request (then
@@ -309,8 +313,14 @@ class JobStore:
             return None
         started = now()
         try:
+            progress = held.job.progress.model_copy(update={"stage": "starting"})  # until the worker's first report
             return self._write(
-                held, status="running", started_at=started, lease_expires_at=started + self.lease, worker=worker
+                held,
+                status="running",
+                started_at=started,
+                lease_expires_at=started + self.lease,
+                worker=worker,
+                progress=progress,
             )
         except ConcurrentUpdate:  # another worker claimed it (a duplicated invocation)
             return None
@@ -372,9 +382,7 @@ class JobStore:
         held = self._read(job_id)
         while held is not None and held.job.active:
             try:
-                held = self._write(
-                    held, status="failed", finished_at=now(), failure=JobFailure(error=error, message=message)
-                )
+                held = self._failed(held, JobFailure(error=error, message=message))
             except ConcurrentUpdate:
                 held = self._read(job_id)
         if held is None:
