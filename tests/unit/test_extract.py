@@ -146,7 +146,7 @@ def test_a_pipe_the_text_writes_stays_at_either_end_of_a_line_and_only_the_cells
     )
 
 
-def test_a_heading_with_no_text_of_its_own_stays_in_the_heading_path_of_the_next():
+def test_a_heading_with_no_text_of_its_own_that_a_heading_of_its_level_follows_starts_the_next_text():
     # Erlang's reference: a function's signature (h4) with nothing under it but a "Types" heading (h3);
     # Qt's: overloads headed one after the other above their shared text
     html = (
@@ -155,10 +155,13 @@ def test_a_heading_with_no_text_of_its_own_stays_in_the_heading_path_of_the_next
         "<p>Returns true if Pred is true for one element.</p><h2>Typedefs</h2><h3>const_pointer</h3>"
         "<h3>const_reference</h3><p>Typedefs for const QChar.</p></body></html>"
     )
-    assert [s.headings for s in extract(raw(html, "text/html")).sections] == [
-        ("lists", "Exports", "all(Pred, List) -> boolean()", "Types"),
-        ("lists", "Exports", "any(Pred, List)", "Types"),
-        ("lists", "Typedefs", "const_pointer", "const_reference"),
+    assert [(s.headings, s.text) for s in extract(raw(html, "text/html")).sections] == [
+        (
+            ("lists", "Exports", "Types"),
+            "all(Pred, List) -> boolean()\n\nReturns true if Pred is true for all elements.",
+        ),
+        (("lists", "Exports", "Types"), "any(Pred, List)\n\nReturns true if Pred is true for one element."),
+        (("lists", "Typedefs", "const_reference"), "const_pointer\n\nTypedefs for const QChar."),
     ]
 
 

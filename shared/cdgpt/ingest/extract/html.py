@@ -486,18 +486,23 @@ class _Walk:
         return kept
 
     def _sections(self) -> tuple[str | None, list[Section]]:
+        """Sections by heading. A heading with no text of its own that a heading of its level or higher follows
+        starts the next section's text (Erlang's function signature above its "Types", Qt's overloads headed
+        one after the other): it was in neither the text nor a heading path."""
         out = self.out
         sections: list[Section] = []
-        path: list[tuple[float, str]] = []
+        path: list[tuple[int, str]] = []
         anchor: str | None = None
         h1: str | None = None
         pieces: list[str] = []
+        bare: list[str] = []  # headings without text, for the next section's text
 
         def end_section() -> bool:
             body = paragraphs("".join(pieces))
             pieces.clear()
             if body:
-                sections.append(Section(tuple(h for _, h in path), body, anchor))
+                sections.append(Section(tuple(h for _, h in path), "\n\n".join([*bare, body]), anchor))
+                bare.clear()
             return bool(body)
 
         marks = iter(self.marks)
@@ -508,12 +513,11 @@ class _Walk:
                 mark, level, text, anchor_of = next(marks, none)
             while mark < finish:  # a heading inside this range: the text before it ends a section
                 pieces.extend(out[begin:mark])
-                depth: float = level
                 if not end_section() and path and 1 < level <= path[-1][0]:
-                    depth = path[-1][0] + 0.5  # a heading with no text of its own stays, as the next one's parent
+                    bare.append(path[-1][1])
                 if level == 1 and h1 is None:
                     h1 = text
-                path = [(lvl, h) for lvl, h in path if lvl < depth] + [(depth, text)]
+                path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, text)]
                 anchor = anchor_of
                 begin = mark + 1
                 mark, level, text, anchor_of = next(marks, none)
