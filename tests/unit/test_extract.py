@@ -598,6 +598,15 @@ def test_given_gbk_html_with_a_declared_charset_when_extracted_then_decoded_corr
     assert doc.text == CHINESE
 
 
+@pytest.mark.parametrize("declared", [("text/html; charset=ISO-8859-1", ""), ("text/html", "ISO-8859-1")])
+def test_utf8_labelled_western_is_read_as_utf8_and_true_western_text_stays_western(declared):
+    header, meta = declared
+    page = '<html><head><meta charset="{}"></head><body><h1>Größe</h1><p>cà t, déjà vu.</p></body></html>'
+    for encoding in ("utf-8", "latin-1"):  # Vim's pages: UTF-8 that says it is ISO-8859-1
+        document = extract(raw(page.format(meta).encode(encoding), header))
+        assert (document.title, document.text) == ("Größe", "cà t, déjà vu.")
+
+
 def test_given_html_declaring_its_charset_in_a_meta_tag_when_extracted_then_decoded_correctly():
     html = f'<html><head><meta charset="big5"><title>標題</title></head><body><p>{TRADITIONAL}</p></body></html>'
     doc = extract(raw(html.encode("big5"), "text/html", "/tw.html"))

@@ -49,6 +49,7 @@ WESTERN_SHARE = 0.2  # of a Western European text's characters, at most this man
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
 UTF = frozenset(["utf-8", "utf-8-sig", "utf-16", "utf-32"])
+WESTERN_LABELS = frozenset(["iso8859-1", "cp1252", "iso8859-15"])  # whose text is seldom valid UTF-8 beyond ASCII
 # Codecs Python counts as text encodings that are really escapes or transforms: a page may not pick them.
 NOT_CHARSETS = frozenset(["unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined", "utf-7"])
 
@@ -96,7 +97,10 @@ def decode(content: bytes, charset: str | None, sniffed: str | None = None) -> s
 def decode_as(content: bytes, charset: str | None, sniffed: str | None = None) -> tuple[str, str]:
     """The text and the codec that decoded it (see decode)."""
     bom = next((codec for mark, codec in BOMS if content.startswith(mark)), None)
-    for codec in (bom, text_codec(charset), text_codec(sniffed), "utf-8"):
+    declared = [codec for codec in (text_codec(charset), text_codec(sniffed)) if codec]
+    if declared[:1] and declared[0] in WESTERN_LABELS and not content.isascii() and _try(content, "utf-8"):
+        declared = ["utf-8"]  # labelled Western, but multi-byte UTF-8 throughout: mislabelled (Vim's pages)
+    for codec in (bom, *declared, "utf-8"):
         text = _try(content, codec)
         if text is not None:  # the UTF decoders refuse lone surrogates themselves
             return (text if codec in UTF else without_surrogates(text)), str(codec)
