@@ -168,8 +168,8 @@ def test_a_heading_with_no_text_of_its_own_that_a_heading_of_its_level_follows_s
 @pytest.mark.parametrize(
     "header",
     [
-        "<header><h1>Gtk Button</h1><p>The GTK toolkit button widget.</p></header>",  # gi-docgen
-        '<div id="header"><h1>Gtk Button</h1><p>The GTK toolkit button widget.</p></div>',  # Asciidoctor
+        '<section id="main"><header><h1>Gtk Button</h1><p>The GTK toolkit button widget.</p></header></section>',
+        '<div id="header"><h1>Gtk Button</h1><p>The GTK toolkit button widget.</p></div>',  # Asciidoctor, gi-docgen above
     ],
 )
 def test_a_header_holding_the_pages_own_title_is_kept_and_a_site_banner_is_not(header):
@@ -1233,6 +1233,19 @@ def test_a_title_loses_its_sites_name_and_a_heading_its_link_to_itself():
         (("Leave", "Carry over"), "carry"),
         (("Leave", "Using C#"), None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("title", "h1"),
+    [
+        ("Hash Tables: GLib Reference Manual", "Hash Tables"),  # gtk-doc
+        ("Erlang -- lists", "lists"),  # Erlang
+        ("Chapter 3: Installing", "Chapter 3: Installing"),
+    ],
+)
+def test_a_title_loses_a_site_name_after_a_colon_or_a_double_dash(title, h1):
+    html = f"<html><head><title>{title}</title></head><body><h1>{h1}</h1><p>Text.</p></body></html>"
+    assert extract(raw(html, "text/html")).title == h1
 
 
 # --- anchors -------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ MAX_DEPTH = 512  # deeper elements are flattened to their text (browsers stop ne
 META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([-\w.:]+)|<\?xml[^>]+encoding\s*=\s*["']([-\w.:]+)""", re.I
 )
-SITE_SEPARATOR = re.compile(r" [|\-–—:·»] ")  # between a page's name and its site's in a title
+SITE_SEPARATOR = re.compile(r" [|\-–—:·»] |: | -- ")  # between a page's name and its site's in a title
 PERMALINK = "¶"  # Sphinx and MkDocs end each heading with a pilcrow link
 WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the heading it lends its id to
 
@@ -88,10 +88,11 @@ def _mostly_links(el) -> bool:
 
 
 def _titled(el) -> bool:
-    """Whether a header holds the page's title, an h1 that is not a link (a site banner's h1 is its logo, a link
-    home): then it is the page's own header (gi-docgen's), not the site's banner."""
+    """Whether a header inside the page's content holds its title, an h1 that is not a link (a site banner
+    stands at the top of the body, its h1 a logo linking home): the page's own header (gi-docgen's)."""
+    parent = el.getparent()
     h1 = next(el.iter("h1"), None)
-    if h1 is None:
+    if h1 is None or parent is None or parent.tag == "body":
         return False
     visible, linked = _visible_and_linked(h1)
     return visible > 2 * linked
