@@ -111,6 +111,18 @@ def test_given_html_with_hidden_and_banner_roles_when_extracted_then_they_are_dr
     assert extract(raw(html, "text/html")).text == "Visible."
 
 
+def test_a_pre_inside_a_pre_is_one_code_block_that_keeps_its_indentation():
+    # gi-docgen highlights code in a <pre> inside the <pre> of the block
+    html = (
+        "<html><body><h1>show</h1><pre><code><div class='highlight'><pre><span>void</span>\n"
+        "<span>gtk_widget_show</span> (\n  <span>GtkWidget</span>* widget\n)\n</pre></div></code></pre>"
+        "<p>Flags a widget to be displayed.</p></body></html>"
+    )
+    assert extract(raw(html, "text/html")).text == (
+        "```\nvoid\ngtk_widget_show (\n  GtkWidget* widget\n)\n```\n\nFlags a widget to be displayed."
+    )
+
+
 def test_given_html_code_blocks_with_hash_lines_when_extracted_then_they_are_not_headings():
     # Shell comments in <pre> and a paragraph starting with "#" are text, not sections.
     html = """<html><body><h1>Install</h1><p>Run this:</p>

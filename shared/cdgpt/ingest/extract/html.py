@@ -213,6 +213,7 @@ class _Walk:
         self.ids: list[tuple[str, int]] = []  # (id, piece where it began) of the open elements with an id
         self.articles = self.articles_seen = 0  # open <article>/<main> elements; how many began so far
         self.heading = -1  # where the open heading's text begins in `out`, -1 outside one
+        self.code_depth = 0  # <pre> elements open: one inside another (gi-docgen's highlighting) is no new block
         self.level, self.own, self.inner, self.wrapper = 0, "", "", ""  # its level and candidate anchors
         self.chrome: list[tuple[int, int]] = []  # ranges of `out` that `_kept` drops
         self.main: tuple[int, int] | None = None
@@ -296,9 +297,10 @@ class _Walk:
             self.stack.append(SKIPPED)
             return True
         code = PLAIN
-        if tag == "pre":
+        if tag == "pre" and not self.code_depth:
             code = CODE
             out.append(CODE_LINE)
+            self.code_depth += 1
         elif tag in BLOCK_TAGS:
             code = BLOCK | (CHROME_FLAG if _switches_language(el) else 0)
             out.append("\n")
@@ -357,6 +359,7 @@ class _Walk:
             self.out.append("\n")
         elif kind == CODE:
             self.out.append(CODE_LINE)
+            self.code_depth -= 1
         elif kind == CELL:
             self.out.append(f" {CELL_END} ")
         elif kind == HEADING:
