@@ -111,6 +111,20 @@ def test_given_html_with_hidden_and_banner_roles_when_extracted_then_they_are_dr
     assert extract(raw(html, "text/html")).text == "Visible."
 
 
+def test_prose_above_the_first_heading_stays_when_a_list_of_links_beside_it_goes():
+    # Haddock: a module's description, then a synopsis of links to its functions, then the first heading
+    synopsis = "".join(f"<li><a href='#v:f{i}'>catch{i}</a> :: <a href='#t:IO'>IO</a> a</li>" for i in range(12))
+    html = (
+        "<html><body><div id='description'><p class='caption'>Description</p><p>This module provides support "
+        f"for raising and catching exceptions.</p></div><ul>{synopsis}</ul><h1>The Exception type</h1>"
+        "<p>The root of the hierarchy.</p></body></html>"
+    )
+    assert [(s.headings, s.text) for s in extract(raw(html, "text/html")).sections] == [
+        ((), "This module provides support for raising and catching exceptions."),
+        (("The Exception type",), "The root of the hierarchy."),
+    ]
+
+
 def test_a_pre_inside_a_pre_is_one_code_block_that_keeps_its_indentation():
     # gi-docgen highlights code in a <pre> inside the <pre> of the block
     html = (

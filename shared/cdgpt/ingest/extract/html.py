@@ -65,6 +65,8 @@ PLAIN, BLOCK, CELL, HEADING, SKIPPED, LINK, CODE, KIND = 0, 1, 2, 3, 4, 5, 6, 7
 CODE_LINE = f"\n{FENCE}\n"  # before and after a <pre>'s text: `paragraphs` keeps its lines as written
 WORD_CHAR = re.compile(r"\w")
 NOT_WORD = re.compile(r"\W+")
+PROSE_CHARS = 20  # word characters of a block of prose kept from a preamble of links
+SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
 MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, MAYBE_FLAG, FLAGS = 8, 16, 32, 64, 128, 256, 504
 NOT_CHROME, CHROME, MAYBE_CHROME = 0, 1, 2  # what class and id words say of an element
 
@@ -463,7 +465,21 @@ class _Walk:
         linked = sum(linked_before[e] - linked_before[b] for b, e in above)
         if not solid or 2 * linked < solid:
             return kept
-        return [(max(b, first), e) for b, e in kept if e > first]
+        prose = [block for b, e in above for block in self._prose_blocks(b, e, solid_before, linked_before)]
+        return prose + [(max(b, first), e) for b, e in kept if e > first]
+
+    def _prose_blocks(self, begin: int, end: int, solid: list[int], linked: list[int]) -> list[tuple[int, int]]:
+        """The blocks of a range (between line breaks) that read as prose beside its links: no link, PROSE_CHARS
+        word characters or more, ending a sentence (a module's description above its list of functions)."""
+        out, blocks, start = self.out, [], begin
+        for i in range(begin, end + 1):
+            if i < end and out[i] != "\n":
+                continue
+            if linked[i] == linked[start] and solid[i] - solid[start] >= PROSE_CHARS:
+                if SENTENCE_END.search("".join(out[start:i])):
+                    blocks.append((start, i))
+            start = i + 1
+        return blocks
 
     def _solid_and_linked(self, upto: int | None = None) -> tuple[list[int], list[int]]:
         """Word characters before each piece of `out` (of its first `upto` pieces), in all pieces and in links'
