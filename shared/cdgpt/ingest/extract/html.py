@@ -475,9 +475,9 @@ class _Walk:
         for i in range(begin, end + 1):
             if i < end and out[i] != "\n":
                 continue
-            if linked[i] == linked[start] and solid[i] - solid[start] >= PROSE_CHARS:
-                if SENTENCE_END.search("".join(out[start:i])):
-                    blocks.append((start, i))
+            unlinked = linked[i] == linked[start] and solid[i] - solid[start] >= PROSE_CHARS
+            if unlinked and SENTENCE_END.search("".join(out[start:i])):
+                blocks.append((start, i))
             start = i + 1
         return blocks
 
