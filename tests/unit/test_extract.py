@@ -125,6 +125,18 @@ def test_prose_above_the_first_heading_stays_when_a_list_of_links_beside_it_goes
     ]
 
 
+def test_links_to_a_declarations_source_or_to_itself_are_left_out():
+    html = (
+        "<html><body><h1>Prelude</h1><h2>fmap <a href='src/GHC.Base.html#fmap'>[src]</a></h2>"
+        "<p><a href='src/GHC.Base.html#Functor' class='link'>Source</a> <a href='#v:fmap' class='selflink'>#</a> "
+        "Maps a function over a functor. <a href='_modules/base.html#f'><span>[source]</span></a></p>"
+        "<p>See the <a href='guide.html'>source</a> guide, section <a href='#s2'>§</a> 2.</p></body></html>"
+    )
+    assert [(s.headings, s.text) for s in extract(raw(html, "text/html")).sections] == [
+        (("Prelude", "fmap"), "Maps a function over a functor.\n\nSee the source guide, section 2."),
+    ]
+
+
 def test_a_pre_inside_a_pre_is_one_code_block_that_keeps_its_indentation():
     # gi-docgen highlights code in a <pre> inside the <pre> of the block
     html = (

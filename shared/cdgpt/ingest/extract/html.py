@@ -56,6 +56,8 @@ META_CHARSET = re.compile(
 )
 SITE_SEPARATOR = re.compile(r" [|\-–—:·»] |: | -- ")  # between a page's name and its site's in a title
 PERMALINK = "¶"  # Sphinx and MkDocs end each heading with a pilcrow link
+SELF_LINKS = frozenset(["#", "¶", "§"])
+SOURCE_PATHS = ("src/", "_modules/", "/source/")  # where API references link a declaration's source
 WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the heading it lends its id to
 
 # What an element's end must undo; one small int per open element.
@@ -87,6 +89,18 @@ def _mostly_links(el) -> bool:
     element is chrome then: a header holding the page's title is no site header)."""
     visible, linked = _visible_and_linked(el)
     return linked * 2 >= visible and next(el.iter(*HEADINGS), None) is None
+
+
+def _source_link(el) -> bool:
+    """A link beside a name to its source or to itself, in every declaration of an API reference: "[source]"
+    (Sphinx), "[src]" (gi-docgen), "Source" and "#" (Haddock)."""
+    text = "".join(el.itertext()).strip().casefold()
+    if not text or len(text) > 8:
+        return False
+    href = el.get("href") or ""
+    if text in SELF_LINKS:
+        return href.startswith("#")
+    return text in ("[source]", "[src]") or (text in ("source", "src") and any(p in href for p in SOURCE_PATHS))
 
 
 def _titled(el) -> bool:
@@ -240,6 +254,10 @@ class _Walk:
                 elif tail := el.tail:  # the commonest end, inline: a plain element's
                     emit(tail)
                 continue
+            if el.tag == "a" and self.heading < 0 and _source_link(el):  # in a heading, "#" names its anchor
+                push(SKIPPED)
+                walker.skip_subtree()
+                continue
             if el.tag in INLINE and self.heading < 0:  # the commonest start, inline: links, plainly classed markup
                 names = el.keys()
                 if not names or (INERT.issuperset(names) and ("class" not in names or el.get("class") in plain)):
@@ -318,6 +336,9 @@ class _Walk:
             if href.startswith("#") and not WORD_CHAR.search("".join(el.itertext())):
                 self.inner = self.inner or href[1:]  # the heading's link to itself names its anchor (Doxygen)
                 stack.append(SKIPPED)  # its text: "#" (Node.js), "◆" (Doxygen), an icon
+                return True
+            if _source_link(el):  # gi-docgen's "[src]"
+                stack.append(SKIPPED)
                 return True
         elif tag == "a":  # outside a heading: its text counts as links (`_kept`)
             code = self._open_link()
