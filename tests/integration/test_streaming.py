@@ -87,6 +87,10 @@ def test_accept_text_event_stream_asks_for_events_too(served, answer):
         got = parse(response.text)
     assert response.headers["Content-Type"].startswith("text/event-stream")
     assert got[-1][0] == "done" and got[-1][1]["data"]["answer"] == ANSWER
+    # but the body's own "stream": false wins over the header
+    with ask(served, headers={"Accept": "text/event-stream"}, stream=False) as response:
+        assert check_envelope(response.json(), 200)["data"]["answer"] == ANSWER
+    assert response.headers["Content-Type"] == "application/json"
 
 
 def test_without_stream_the_answer_is_the_usual_json(served, answer):

@@ -88,10 +88,10 @@ class ChatRequest(Request):
             "a non-empty `history` in the request replaces what was kept"
         ),
     ] = None
-    stream: bool = Field(
-        False,
+    stream: bool | None = Field(
+        None,
         description="answer as server-sent events: `token` events as the answer is written, then `done` with "
-        "the usual envelope (also asked by Accept: text/event-stream)",
+        "the usual envelope; without it, an Accept header naming text/event-stream asks for them",
     )
 
 

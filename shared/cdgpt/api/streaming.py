@@ -34,10 +34,12 @@ class ResponseSink(Protocol):
     def write(self, data: str) -> None: ...
 
 
-def wants_events(stream: bool, headers: Mapping[str, str] | None) -> bool:
-    """`"stream": true` in the body, or an Accept header that names text/event-stream."""
+def wants_events(stream: bool | None, headers: Mapping[str, str] | None) -> bool:
+    """`"stream"` in the body, true or false; without it, an Accept header that names text/event-stream."""
+    if stream is not None:
+        return stream
     accept = next((v for k, v in (headers or {}).items() if k.lower() == "accept"), "")
-    return stream or any(part.split(";")[0].strip().lower() == EVENT_STREAM for part in accept.split(","))
+    return any(part.split(";")[0].strip().lower() == EVENT_STREAM for part in accept.split(","))
 
 
 def sse(event: str, data: Any) -> str:
