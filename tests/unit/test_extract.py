@@ -18,6 +18,11 @@ def raw(content: bytes | str, content_type: str | None = None, name: str = "/doc
     return RawDocument(source=source, content=body, content_type=content_type, name=name)
 
 
+def sections_of(html: str) -> list[tuple[tuple[str, ...], str]]:
+    """Each section's heading path and text, of an HTML page."""
+    return [(s.headings, s.text) for s in extract(raw(html, "text/html")).sections]
+
+
 # --- HTML ----------------------------------------------------------------------------------------
 
 PAGE = """<!doctype html>
@@ -119,7 +124,7 @@ def test_prose_above_the_first_heading_stays_when_a_list_of_links_beside_it_goes
         f"for raising and catching exceptions.</p></div><ul>{synopsis}</ul><h1>The Exception type</h1>"
         "<p>The root of the hierarchy.</p></body></html>"
     )
-    assert [(s.headings, s.text) for s in extract(raw(html, "text/html")).sections] == [
+    assert sections_of(html) == [
         ((), "This module provides support for raising and catching exceptions."),
         (("The Exception type",), "The root of the hierarchy."),
     ]
@@ -132,7 +137,7 @@ def test_links_to_a_declarations_source_or_to_itself_are_left_out():
         "Maps a function over a functor. <a href='_modules/base.html#f'><span>[source]</span></a></p>"
         "<p>See the <a href='guide.html'>source</a> guide, section <a href='#s2'>§</a> 2.</p></body></html>"
     )
-    assert [(s.headings, s.text) for s in extract(raw(html, "text/html")).sections] == [
+    assert sections_of(html) == [
         (("Prelude", "fmap"), "Maps a function over a functor.\n\nSee the source guide, section 2."),
     ]
 
@@ -193,7 +198,7 @@ def test_a_heading_with_no_text_of_its_own_that_a_heading_of_its_level_follows_s
         "<p>Returns true if Pred is true for one element.</p><h2>Typedefs</h2><h3>const_pointer</h3>"
         "<h3>const_reference</h3><p>Typedefs for const QChar.</p></body></html>"
     )
-    assert [(s.headings, s.text) for s in extract(raw(html, "text/html")).sections] == [
+    assert sections_of(html) == [
         (
             ("lists", "Exports", "Types"),
             "all(Pred, List) -> boolean()\n\nReturns true if Pred is true for all elements.",
