@@ -371,6 +371,12 @@ def test_an_invalid_model_name_is_422(api_secret, route, name):
     assert body["msg"].startswith("model_name: ")
 
 
+@pytest.mark.parametrize("stream", ["yes", 1, "true"])
+def test_a_stream_that_is_not_a_boolean_is_422(api_secret, stream):
+    body = {"model_name": "handbook", "question": "Hello?", "stream": stream}
+    assert envelope(chat(event("chat", body=body)), 422)["msg"].startswith("stream: ")
+
+
 def test_a_dot_dot_model_name_is_refused(api_secret):
     """'a..b' matches the name pattern, but the request model refuses it like any invalid field (422)."""
     body = envelope(chat(event("chat", body={"model_name": "a..b", "question": "Hello?"})), 422)
@@ -406,8 +412,10 @@ def test_a_body_that_is_not_json_is_400_or_422(api_secret, raw):
         ({"model_name": 7, "file_list": ["a"]}, "model_name"),
         ({"model_name": "handbook", "file_list": ["a"], "prompt": 3}, "prompt"),
         ([1, 2], "body"),
+        ({"model_name": "handbook", "file_list": ["a"], "wait_seconds": True}, "wait_seconds"),  # not taken for 1
+        ({"model_name": "handbook", "file_list": ["a"], "wait_seconds": "5"}, "wait_seconds"),
     ],
-    ids=["ints", "empty", "string", "missing", "name-int", "prompt-int", "array"],
+    ids=["ints", "empty", "string", "missing", "name-int", "prompt-int", "array", "wait-bool", "wait-string"],
 )
 def test_wrong_types_are_422_naming_the_field(api_secret, aws, body, field):
     msg = envelope(train(event("train", body=body)), 422)["msg"]

@@ -48,8 +48,9 @@ HistoryItem = Annotated[str, StringConstraints(max_length=MAX_HISTORY_ITEM_CHARS
 
 
 class Request(BaseModel):
-    # Original clients send the secret in the body; unknown fields are ignored, not rejected.
-    model_config = ConfigDict(extra="ignore")
+    # Original clients send the secret in the body; unknown fields are ignored, not rejected. Types are strict:
+    # "stream": "yes" or "wait_seconds": true is a 422, not taken for true and 1.
+    model_config = ConfigDict(extra="ignore", strict=True)
     secret: str | None = Field(None, description="API secret (prefer the Authorization header)", exclude=True)
 
 
