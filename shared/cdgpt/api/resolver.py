@@ -29,6 +29,7 @@ metrics = Metrics(namespace="CustomDataGPT", service="cdgpt")
 NOT_JSON = "send the body as JSON with Content-Type: application/json"
 UNCONFIGURED = "the API has no secret configured: send an API key (cdgpt keys create)"
 UNAUTHENTICATED = "missing or wrong API secret: send Authorization: Bearer <secret>"
+UNKNOWN_KEY = "unknown, wrong or revoked API key (cdgpt_...): send an active key, or the API secret"
 SECRET_PRINCIPAL = Principal(key_id="api-secret", role="admin", models=("*",))  # API_SECRET: an admin key
 
 
@@ -103,9 +104,9 @@ def _authenticate(presented: str | None) -> Principal | Refused:
             return principal
     expected = api_secret()  # a key-shaped secret is still the secret
     if expected is None:
-        return Refused(401, UNAUTHENTICATED if is_key else UNCONFIGURED)
+        return Refused(401, UNKNOWN_KEY if is_key else UNCONFIGURED)
     if presented is None or not _matches(presented, expected):
-        return Refused(401, UNAUTHENTICATED)
+        return Refused(401, UNKNOWN_KEY if is_key else UNAUTHENTICATED)
     return SECRET_PRINCIPAL
 
 
