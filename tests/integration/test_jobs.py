@@ -205,6 +205,21 @@ def test_models_are_listed_and_described(store, sources):
         operations.describe_model("nobody", store=store)
 
 
+@pytest.mark.parametrize(("artifact", "damage"), [("index", b""), ("docstore", None)])
+def test_a_model_whose_artifact_is_cut_short_or_gone_is_listed_as_damaged(store, sources, artifact, damage):
+    train("m", ["docs/leave.md"], store=store)
+    manifest, _ = read_manifest(store, "m")
+    key = f"models/m/{manifest.files[artifact]}"
+    store.put(key, damage) if damage is not None else store.delete([key])
+    problem = f"its {artifact} is " + ("not the size its manifest records" if damage is not None else "missing")
+    [listed] = operations.list_models(store=store)
+    assert (listed.status, listed.problem) == ("damaged", problem)
+    detail = operations.describe_model("m", store=store)
+    assert (detail.status, detail.problem) == ("damaged", problem)
+    train("m", ["docs/leave.md"], store=store)  # retraining repairs it
+    assert [s.status for s in operations.list_models(store=store)] == ["ready"]
+
+
 def test_adding_a_source_embeds_only_its_text_and_keeps_the_rest(store, sources):
     from cdgpt.training.pipeline import update_sources
 

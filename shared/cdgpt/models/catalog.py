@@ -1,4 +1,8 @@
-"""What the models are: summaries for a listing, and one model's details with every source's status."""
+"""What the models are: summaries for a listing, and one model's details with every source's status.
+
+A model is damaged when its manifest cannot be read, or when the store's listing (which the listing of
+names needs anyway) shows one of its artifacts missing or of another size than its manifest records.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from cdgpt.errors import ModelNotFound
-from cdgpt.models.registry import Background, EmbeddingInfo, Manifest, SourceRecord, current, model_names
+from cdgpt.models.registry import (
+    Background,
+    EmbeddingInfo,
+    Manifest,
+    SourceRecord,
+    current,
+    model_names,
+    stored_damage,
+)
 from cdgpt.models.store import ArtifactStore
 from cdgpt.usage import UsageSummary
 
@@ -59,10 +71,13 @@ def summaries(
 ) -> list[ModelSummary]:
     """Every (visible) model that exists (deleted ones are left out), with the job training it, if any."""
 
+    sizes = store.sizes("models/")
+
     def one(name: str) -> ModelSummary | None:
         state = current(store, name)
-        if state.damaged:
-            return ModelSummary(model_name=name, status="damaged", problem=state.damaged)
+        damage = state.damaged or (stored_damage(state.manifest, sizes) if state.manifest else None)
+        if damage:
+            return ModelSummary(model_name=name, status="damaged", problem=damage)
         if state.manifest is None:
             return None
         job = training(name)
@@ -71,14 +86,17 @@ def summaries(
         )
 
     with ThreadPoolExecutor(max_workers=READERS) as pool:
-        return [s for s in pool.map(one, filter(visible, model_names(store))) if s is not None]
+        return [s for s in pool.map(one, filter(visible, model_names(store, sizes))) if s is not None]
 
 
 def detail(store: ArtifactStore, name: str, training: Job | None) -> ModelDetail:
     state = current(store, name)
     job = training.job_id if training else None
-    if state.damaged:
-        return ModelDetail(model_name=name, status="damaged", problem=state.damaged, training_job=job)
+    damage = state.damaged or (
+        stored_damage(state.manifest, store.sizes(f"models/{name}/")) if state.manifest else None
+    )
+    if damage:
+        return ModelDetail(model_name=name, status="damaged", problem=damage, training_job=job)
     manifest = state.manifest
     if manifest is None:
         if training is not None:

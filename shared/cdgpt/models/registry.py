@@ -14,6 +14,7 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -143,11 +144,24 @@ def read_manifest(store: ArtifactStore, name: str) -> tuple[Manifest, str]:
     return state.manifest, state.etag
 
 
-def model_names(store: ArtifactStore) -> list[str]:
-    """Names with a manifest object (deleted models' tombstones included; `current` tells them apart)."""
+def model_names(store: ArtifactStore, keys: Iterable[str] | None = None) -> list[str]:
+    """Names with a manifest object (deleted models' tombstones included; `current` tells them apart), among
+    `keys` when the caller has listed "models/" already."""
     suffix = "/manifest.json"
-    keys = store.keys("models/")
+    keys = store.keys("models/") if keys is None else keys
     return sorted(k[len("models/") : -len(suffix)] for k in keys if k.endswith(suffix) and k.count("/") == 2)
+
+
+def stored_damage(manifest: Manifest, sizes: dict[str, int]) -> str | None:
+    """What a listing of the store's sizes shows wrong with a version: an artifact missing or not the size its
+    manifest records (a checksum mismatch of the same size shows only when the model is loaded)."""
+    for artifact, file_name in manifest.files.items():
+        size = sizes.get(f"models/{manifest.model_name}/{file_name}")
+        if size is None:
+            return f"its {artifact} is missing"
+        if size != manifest.sizes.get(artifact, size):
+            return f"its {artifact} is not the size its manifest records"
+    return None
 
 
 def read_artifact(store: ArtifactStore, manifest: Manifest, artifact: str) -> bytes:

@@ -57,6 +57,10 @@ class ArtifactStore(Protocol):
 
     def keys(self, prefix: str) -> list[str]: ...
 
+    def sizes(self, prefix: str) -> dict[str, int]:
+        """Every key that starts with prefix, and its size in bytes: one listing, as `keys`."""
+        ...
+
     def delete(self, keys: list[str]) -> None: ...
 
     def tidy(self, prefix: str) -> None:
@@ -140,11 +144,23 @@ class LocalStore:
 
     def keys(self, prefix: str) -> list[str]:
         """Every key that starts with prefix (a folder, or any beginning of a key, as in S3)."""
+        return sorted(key for key, _ in self._files(prefix))
+
+    def sizes(self, prefix: str) -> dict[str, int]:
+        found = {}
+        for key, path in self._files(prefix):
+            with contextlib.suppress(FileNotFoundError):  # deleted since it was listed
+                found[key] = path.stat().st_size
+        return found
+
+    def _files(self, prefix: str) -> Iterator[tuple[str, Path]]:
         base = self._path(prefix.rpartition("/")[0])
         if not base.is_dir():
-            return []
-        found = (str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
-        return sorted(key for key in found if key.startswith(prefix) and not key.startswith(LOCKS))
+            return
+        for path in base.rglob("*"):
+            key = str(path.relative_to(self.root))
+            if key.startswith(prefix) and not key.startswith(LOCKS) and path.is_file():
+                yield key, path
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:
@@ -258,9 +274,12 @@ class S3Store:
             self.put_if(key, data, current[1] if current else None)
 
     def keys(self, prefix: str) -> list[str]:
+        return list(self.sizes(prefix))
+
+    def sizes(self, prefix: str) -> dict[str, int]:
         with _s3_errors("list"):
             pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-            return [item["Key"] for page in pages for item in page.get("Contents", [])]
+            return {item["Key"]: item["Size"] for page in pages for item in page.get("Contents", [])}
 
     def tidy(self, prefix: str) -> None:
         pass  # S3 has no folders
