@@ -142,7 +142,7 @@ def test_listing_models_keeps_to_the_keys_scope(api_secret, aws, monkeypatch):
     from cdgpt.models import catalog
 
     names = ["hr-a", "hr-b", "finance", "hrx"]
-    monkeypatch.setattr(catalog, "model_names", lambda store: names)
+    monkeypatch.setattr(catalog, "model_names", lambda store, keys=None: names)
     seen: list[str] = []
     real_current = catalog.current
     monkeypatch.setattr(catalog, "current", lambda store, name: seen.append(name) or real_current(store, name))
