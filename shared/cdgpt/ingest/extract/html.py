@@ -94,9 +94,10 @@ def _mostly_links(el) -> bool:
 def _source_link(el) -> bool:
     """A link beside a name to its source or to itself, in every declaration of an API reference: "[source]"
     (Sphinx), "[src]" (gi-docgen), "Source" and "#" (Haddock)."""
-    text = "".join(el.itertext()).strip().casefold()
-    if not text or len(text) > 8:
+    text = el.text if len(el) == 0 else "".join(el.itertext())  # most links: text, no markup inside
+    if not text or len(text) > 32:
         return False
+    text = text.strip().casefold()
     href = el.get("href") or ""
     if text in SELF_LINKS:
         return href.startswith("#")
