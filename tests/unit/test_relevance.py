@@ -37,12 +37,3 @@ def test_a_name_the_first_chunks_lack_needs_the_sure_cosine():
     assert not covers(Evidence(SURE_SIMILARITY - 0.01, 1.0, name_not_found=True), "local")
     assert covers(Evidence(SURE_SIMILARITY, 0.5, name_not_found=True), "local")
     assert SURE_SIMILARITY < NAME_SIMILARITY
-
-
-def test_a_keyword_or_two_held_by_the_first_chunks_needs_no_cosine_with_the_local_embedder():
-    keywords = Evidence(0.1, 1.0, keywords_found=True)
-    assert covers(keywords, "local")
-    assert not covers(Evidence(0.1, 1.0), "local")
-    assert not covers(Evidence(0.1, 1.0, lacks_name=True, keywords_found=True), "local")
-    assert not covers(keywords, "openai")  # another embedder's cosine decides
-    assert not covers(keywords, "local", min_score=0.2)  # as CDGPT_MIN_SCORE does

@@ -31,7 +31,6 @@ SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question
 NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks
 NAME_CHARS = 4  # in a name's term of this many characters or more (ACL, KB, Go: acronyms and units, spelt out)
 NAMED_IN = 4  # a name the question uses (a follow-up's term) must be in one of this many chunks ranked first
-KEYWORDS = 2  # local embedder: a question of at most this many terms, all in the NAMED_IN first chunks, is covered
 BACKGROUND_SPREADS = 1.5  # another embedder: the floor is at least the background's median + 1.5 x (p90 - median)
 
 
@@ -42,15 +41,11 @@ class Evidence:
     lacks_name: bool = False  # the question names something (`terms.name_terms`, NAME_CHARS) the model lacks
     name_not_found: bool = False  # ... that none of the NAMED_IN chunks ranked first holds (or the model lacks)
     background: Background | None = None  # the model's, in the question's script (older models have none)
-    keywords_found: bool = False  # KEYWORDS terms at most ("laptop", "Trailhead"), each in a chunk ranked first
 
 
 def covers(evidence: Evidence, provider: str, min_score: float | None = None) -> bool:
-    """min_score (CDGPT_MIN_SCORE), when set, replaces the cosine floor. With the local embedder, a question of a
-    keyword or two that the first chunks hold needs no cosine: the bundled encoder embeds a lone word poorly
-    ("What is onboarding?" scores 0.16 with the onboarding guide)."""
-    keywords = provider == "local" and min_score is None and evidence.keywords_found and not evidence.lacks_name
-    if evidence.similarity < (min_score if min_score is not None else floor(evidence, provider)) and not keywords:
+    """min_score (CDGPT_MIN_SCORE), when set, replaces the cosine floor."""
+    if evidence.similarity < (min_score if min_score is not None else floor(evidence, provider)):
         return False
     if provider != "local":
         return True

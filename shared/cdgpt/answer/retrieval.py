@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cdgpt.answer.relevance import KEYWORDS, NAME_CHARS, NAMED_IN, Evidence, covers, follows_up
+from cdgpt.answer.relevance import NAME_CHARS, NAMED_IN, Evidence, covers, follows_up
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.background import probe_language
 from cdgpt.index.docstore import Docstore
@@ -207,13 +207,11 @@ def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int
     """The text's best cosine, the share of its terms the model holds, whether it names something that
     the model or the first chunks ranked (ids) lack, and the model's background in the text's script."""
     lexical = model.lexical
-    terms = list(dict.fromkeys(tokenize(text, question=True)))
-    known, names = lexical.coverage(terms), name_terms(text)
+    known, names = lexical.coverage(tokenize(text, question=True)), name_terms(text)
     long_names = [name for name in names if len(name) >= NAME_CHARS]
     background = model.manifest.background.get(probe_language(text))
-    keywords = 0 < len(terms) <= KEYWORDS and all(lexical.holds_any([term], first) for term in terms)
     return Evidence(
-        float(cosine.max()), known, lexical.lacks_any(long_names), lexical.lacks_any(names, first), background, keywords
+        float(cosine.max()), known, lexical.lacks_any(long_names), lexical.lacks_any(names, first), background
     )
 
 
