@@ -138,14 +138,15 @@ class Deleted:
 
 
 def delete(model_name: str, *, settings: Settings | None = None, store: ArtifactStore | None = None) -> Deleted:
-    """Delete the model, then cancel its training if one runs (a tombstone keeps it from publishing); a model
-    neither trained nor training is a ModelNotFound, and nothing changes."""
+    """Cancel the model's training if one runs (no worker can claim it then), then delete the model: a tombstone
+    keeps a worker that claimed it already from publishing. A model neither trained nor training is a
+    ModelNotFound, and nothing changes."""
     settings, store = _context(settings, store)
     jobs = JobStore(store, settings)
     running = jobs.active_for(check_model_name(model_name))
-    files = delete_model(store, model_name, training=running is not None)
     if running is not None:
         jobs.fail(running.job_id, f"model {model_name!r} was deleted while this job ran", "ConcurrentUpdate")
+    files = delete_model(store, model_name, training=running is not None)
     return Deleted(model_name, files, running.job_id if running else None)
 
 

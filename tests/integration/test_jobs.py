@@ -183,6 +183,21 @@ def test_deleting_a_model_during_its_first_training_cancels_it_and_nothing_is_pu
     assert train("m", sources, store=store).version == 1  # the name is free again
 
 
+def test_a_worker_claiming_the_first_training_while_it_is_deleted_cannot_publish(store, sources, monkeypatch):
+    job = started(store, request(sources)).job
+    real_delete = operations.delete_model
+
+    def delete_while_a_worker_claims(*args, **kwargs):  # a worker comes for the queued job right after
+        deleted = real_delete(*args, **kwargs)
+        run_job(job.job_id, store=store)
+        return deleted
+
+    monkeypatch.setattr(operations, "delete_model", delete_while_a_worker_claims)
+    assert operations.delete("m", store=store).cancelled_job == job.job_id
+    assert operations.job_status(job.job_id, store=store).status == "failed"
+    assert store.keys("models/m/versions/") == [] and operations.list_models(store=store) == []
+
+
 def test_deleting_an_unknown_model_is_not_found(store):
     with pytest.raises(ModelNotFound):
         operations.delete("never-trained", store=store)

@@ -774,6 +774,12 @@ def test_given_an_xhtml_page_named_by_its_language_or_not_at_all_when_extracted_
     ]
 
 
+def test_many_comments_before_something_else_than_html_are_sniffed_in_linear_time():
+    # a backtracking pattern took seconds for 24 comments and doubled with each one more
+    assert detect_kind(raw(b"<!-- licence line -->\n" * 60 + b"<project/>", None, "pom"))[0] == "text"
+    assert detect_kind(raw(b"<!-- a -- b -->\n" * 60 + b"<html><body>x</body></html>", None, "page"))[0] == "html"
+
+
 @pytest.mark.parametrize(("name", "kind"), [("notes.md.fr", "markdown"), ("data.csv.gz", "text"), ("README", "text")])
 def test_given_suffixes_after_a_type_when_detected_then_only_language_and_charset_ones_are_looked_past(name, kind):
     assert detect_kind(raw(b"plain words", None, name))[0] == kind

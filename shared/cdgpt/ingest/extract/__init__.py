@@ -40,8 +40,9 @@ SUPPORTED = (
 )
 # a name's suffixes after its type that say its language or charset (Apache's "index.html.zh-cn", "a.html.ja.utf8")
 VARIANT_SUFFIX = re.compile(r"\.(?!(?:gz|xz|zst|zip|rar|tar|tgz)$)(?:[a-z]{2,3}(?:-[a-z0-9]{2,8})?|utf-?8)$", re.I)
-# the start of an HTML page, after an XML declaration and comments (XHTML pages start with both)
-HTML_START = re.compile(rb"(?:\s|<\?xml[^>]*>|<!--.*?-->)*<(?:!doctype\s+html|html)", re.IGNORECASE | re.DOTALL)
+# the start of an HTML page, after an XML declaration and comments (XHTML pages start with both); linear: a
+# comment's text cannot run past its own "-->"
+HTML_START = re.compile(rb"(?:\s|<\?xml[^>]*>|<!--(?:[^-]|-(?!->))*-->)*<(?:!doctype\s+html|html)", re.IGNORECASE)
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office 97-2003 files, and encrypted Office files
 ZIP_MAGIC = b"PK\x03\x04"
 WORD = re.compile(r"\w")
