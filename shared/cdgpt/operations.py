@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cdgpt import usage
-from cdgpt.errors import CdgptError, InvalidRequest, UpstreamError
+from cdgpt.errors import CdgptError, ConcurrentUpdate, InvalidRequest, UpstreamError
 from cdgpt.ingest.sources.entries import entry_label
 from cdgpt.models import catalog
 from cdgpt.models.registry import check_model_name, delete_model, read_manifest
@@ -164,6 +164,8 @@ def schedule_retrains(
                 JobRequest(kind="retrain", model_name=name, origin="schedule"), settings=settings, store=store
             )
             started[name] = outcome.job.job_id if outcome.created else f"already training ({outcome.job.job_id})"
+        except ConcurrentUpdate as exc:  # trained meanwhile from another request: that training stands
+            started[name] = f"already training: {exc}"
         except CdgptError as exc:
             started[name] = f"not started: {exc}"
             log.warning("scheduled retrain not started", extra={"model_name": name, "reason": str(exc)})

@@ -181,7 +181,7 @@ def test_a_wrong_key_is_401(api_secret, aws, mangle):
     mangled = mangle(key)
     body = envelope(call("GET", "/models", mangled), 401)
     assert body["msg"] == (
-        "unknown, wrong or revoked API key (cdgpt_...): send an active key, or the API secret"
+        "unknown, wrong or revoked API key (cdgpt_...): send an active key"
         if mangled.startswith("cdgpt_")
         else "missing or wrong API secret: send Authorization: Bearer <secret>"
     )

@@ -135,10 +135,14 @@ def test_links_to_a_declarations_source_or_to_itself_are_left_out():
         "<html><body><h1>Prelude</h1><h2>fmap <a href='src/GHC.Base.html#fmap'>[src]</a></h2>"
         "<p><a href='src/GHC.Base.html#Functor' class='link'>Source</a> <a href='#v:fmap' class='selflink'>#</a> "
         "Maps a function over a functor. <a href='_modules/base.html#f'><span>[source]</span></a></p>"
-        "<p>See the <a href='guide.html'>source</a> guide, section <a href='#s2'>§</a> 2.</p></body></html>"
+        "<p>See the <a href='guide.html'>source</a> guide, section <a href='#s2'>§</a> 2. Download the "
+        "<a href='https://example.com/src/pkg.tar.gz'>source</a> of issue <a href='#'>#</a>42.</p></body></html>"
     )
     assert sections_of(html) == [
-        (("Prelude", "fmap"), "Maps a function over a functor.\n\nSee the source guide, section 2."),
+        (
+            ("Prelude", "fmap"),
+            "Maps a function over a functor.\n\nSee the source guide, section § 2. Download the source of issue #42.",
+        ),
     ]
 
 
@@ -780,8 +784,11 @@ def test_many_comments_before_something_else_than_html_are_sniffed_in_linear_tim
     assert detect_kind(raw(b"<!-- a -- b -->\n" * 60 + b"<html><body>x</body></html>", None, "page"))[0] == "html"
 
 
-@pytest.mark.parametrize(("name", "kind"), [("notes.md.fr", "markdown"), ("data.csv.gz", "text"), ("README", "text")])
-def test_given_suffixes_after_a_type_when_detected_then_only_language_and_charset_ones_are_looked_past(name, kind):
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("page.htm.fr", "html"), ("settings.json.js", "text"), ("release.pdf.asc", "text"), ("README", "text")],
+)
+def test_given_suffixes_after_a_type_when_detected_then_only_an_html_pages_language_ones_are_looked_past(name, kind):
     assert detect_kind(raw(b"plain words", None, name))[0] == kind
 
 

@@ -29,7 +29,7 @@ metrics = Metrics(namespace="CustomDataGPT", service="cdgpt")
 NOT_JSON = "send the body as JSON with Content-Type: application/json"
 UNCONFIGURED = "the API has no secret configured: send an API key (cdgpt keys create)"
 UNAUTHENTICATED = "missing or wrong API secret: send Authorization: Bearer <secret>"
-UNKNOWN_KEY = "unknown, wrong or revoked API key (cdgpt_...): send an active key, or the API secret"
+UNKNOWN_KEY = "unknown, wrong or revoked API key (cdgpt_...): send an active key"
 SECRET_PRINCIPAL = Principal(key_id="api-secret", role="admin", models=("*",))  # API_SECRET: an admin key
 
 

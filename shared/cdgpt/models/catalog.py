@@ -75,7 +75,7 @@ def summaries(
 
     def one(name: str) -> ModelSummary | None:
         state = current(store, name)
-        damage = state.damaged or (stored_damage(state.manifest, sizes) if state.manifest else None)
+        damage = state.damaged or (_damage(store, state.manifest, sizes) if state.manifest else None)
         if damage:
             return ModelSummary(model_name=name, status="damaged", problem=damage)
         if state.manifest is None:
@@ -87,6 +87,14 @@ def summaries(
 
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         return [s for s in pool.map(one, filter(visible, model_names(store, sizes))) if s is not None]
+
+
+def _damage(store: ArtifactStore, manifest: Manifest, listed: dict[str, int]) -> str | None:
+    """What the listing shows wrong with the version, checked again on a fresh listing of the model alone:
+    a version published after the listing points at files it does not hold yet."""
+    if stored_damage(manifest, listed) is None:
+        return None
+    return stored_damage(manifest, store.sizes(f"models/{manifest.model_name}/"))
 
 
 def detail(store: ArtifactStore, name: str, training: Job | None) -> ModelDetail:

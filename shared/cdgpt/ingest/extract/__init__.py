@@ -85,14 +85,17 @@ def detect_kind(raw: Raw) -> tuple[str, str | None]:
 
 
 def _kind_of_name(name: str) -> str | None:
-    """The kind a file name's suffix says, looking past suffixes of language or charset ("mpm.html.en")."""
+    """The kind a file name's suffix says; for HTML, looking past suffixes of language or charset ("mpm.html.en",
+    as a server that negotiates languages names its pages; "settings.json.js" is no JSON)."""
     path = PurePosixPath(name)
-    for _ in range(3):
-        if kind := EXTENSIONS.get(path.suffix.lower()):
-            return kind
+    if kind := EXTENSIONS.get(path.suffix.lower()):
+        return kind
+    for _ in range(2):
         if not VARIANT_SUFFIX.search(path.name) or not path.stem:
             return None
         path = path.with_name(path.stem)
+        if EXTENSIONS.get(path.suffix.lower()) == "html":
+            return "html"
     return None
 
 

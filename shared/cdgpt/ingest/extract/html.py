@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from bisect import bisect_right
 from functools import lru_cache
 from itertools import accumulate
 from typing import TYPE_CHECKING
@@ -56,8 +57,8 @@ META_CHARSET = re.compile(
 )
 SITE_SEPARATOR = re.compile(r" [|\-–—:·»] |: | -- ")  # between a page's name and its site's in a title
 PERMALINK = "¶"  # Sphinx and MkDocs end each heading with a pilcrow link
-SELF_LINKS = frozenset(["#", "¶", "§"])
-SOURCE_PATHS = ("src/", "_modules/", "/source/")  # where API references link a declaration's source
+SELF_LINKS = frozenset(["#", "¶"])  # not "§": legal text links its section signs ("see § 2")
+SOURCE_PATHS = ("src/", "_modules/")  # where API references link a declaration's source, relative to the page
 WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the heading it lends its id to
 
 # What an element's end must undo; one small int per open element.
@@ -100,16 +101,17 @@ def _source_link(el) -> bool:
     text = text.strip().casefold()
     href = el.get("href") or ""
     if text in SELF_LINKS:
-        return href.startswith("#")
-    return text in ("[source]", "[src]") or (text in ("source", "src") and any(p in href for p in SOURCE_PATHS))
+        return href.startswith("#") and len(href) > 1
+    relative = "://" not in href and not href.startswith("/")
+    in_source = relative and any(href.startswith(p) or f"/{p}" in href for p in SOURCE_PATHS)
+    return text in ("[source]", "[src]") or (text in ("source", "src") and in_source)
 
 
 def _titled(el) -> bool:
-    """Whether a header inside the page's content holds its title, an h1 that is not a link (a site banner
-    stands at the top of the body, its h1 a logo linking home): the page's own header (gi-docgen's)."""
-    parent = el.getparent()
+    """Whether a header inside a section of content holds the page's title, an h1 that is not a link: the
+    page's own header (gi-docgen's), not a site's banner (at the top of the body or of a wrapper around it)."""
     h1 = next(el.iter("h1"), None)
-    if h1 is None or parent is None or parent.tag == "body":
+    if h1 is None or not any(a.tag == "section" or a.get("role") == "main" for a in el.iterancestors()):
         return False
     visible, linked = _visible_and_linked(h1)
     return visible > 2 * linked
@@ -231,6 +233,7 @@ class _Walk:
         self.articles = self.articles_seen = 0  # open <article>/<main> elements; how many began so far
         self.heading = -1  # where the open heading's text begins in `out`, -1 outside one
         self.code_depth = 0  # <pre> elements open: one inside another (gi-docgen's highlighting) is no new block
+        self.skipped: list[int] = []  # where elements left out whole (navigation, forms, scripts) stood in `out`
         self.level, self.own, self.inner, self.wrapper = 0, "", "", ""  # its level and candidate anchors
         self.chrome: list[tuple[int, int]] = []  # ranges of `out` that `_kept` drops
         self.main: tuple[int, int] | None = None
@@ -311,6 +314,7 @@ class _Walk:
         if tag in NOISE_TAGS or role in NOISE_ROLES or (tag == "header" and not self.articles and not _titled(el)):
             if tag == "head":
                 self._title(el)
+            self.skipped.append(len(out))
             self.stack.append(SKIPPED)
             return True
         if len(self.stack) >= MAX_DEPTH:  # flattened: its text, without structure or chrome rules
@@ -354,7 +358,8 @@ class _Walk:
             chrome = _chrome_name(f"{cls} ") if cls else NOT_CHROME
             if chrome != CHROME and ident is not None and _chrome_name(ident):
                 slug = tag in SLUG_TAGS or (cls is not None and "sect" in cls)  # DocBook: <div class="sect1">
-                chrome = MAYBE_CHROME if slug or ident == TEXINFO_HEADER else CHROME  # Asciidoctor's title block
+                titles = ident == TEXINFO_HEADER and self._titles_page(el)  # Asciidoctor's title block
+                chrome = MAYBE_CHROME if slug or titles else CHROME
             if chrome == CHROME or (chrome == MAYBE_CHROME and self.open_maybe >= MAX_OPEN_MAYBE):
                 code |= CHROME_FLAG
             elif chrome == MAYBE_CHROME:
@@ -403,6 +408,11 @@ class _Walk:
             self.link_begun = len(self.out)
         self.link_depth += 1
         return LINK
+
+    def _titles_page(self, el) -> bool:
+        """Whether the element's h1 is the page's <title> itself (a site's header names the site instead)."""
+        h1 = next(el.iter("h1"), None)
+        return h1 is not None and self.title is not None and " ".join("".join(h1.itertext()).split()) == self.title
 
     def _title(self, head) -> None:
         found = head.find("title")
@@ -528,9 +538,10 @@ class _Walk:
         return kept
 
     def _sections(self) -> tuple[str | None, list[Section]]:
-        """Sections by heading. A heading with no text of its own that a heading of its level or higher follows
-        starts the next section's text (Erlang's function signature above its "Types", Qt's overloads headed
-        one after the other): it was in neither the text nor a heading path."""
+        """Sections by heading. A heading that a heading of its level or higher follows with nothing between
+        them starts the next section's text (Erlang's function signature above its "Types", Qt's overloads
+        headed one after the other): it was in neither the text nor a heading path. A heading above what was
+        left out (a table of contents, a form) is not carried."""
         out = self.out
         sections: list[Section] = []
         path: list[tuple[int, str]] = []
@@ -550,13 +561,18 @@ class _Walk:
         marks = iter(self.marks)
         none = (len(out), 0, "", None)
         mark, level, text, anchor_of = next(marks, none)
+        last = -2  # the last heading's place in `out`
         for begin, finish in self._without_link_preamble(self._kept()):
             while mark < begin:  # a heading in a dropped range
                 mark, level, text, anchor_of = next(marks, none)
             while mark < finish:  # a heading inside this range: the text before it ends a section
                 pieces.extend(out[begin:mark])
-                if not end_section() and path and 1 < level <= path[-1][0]:
+                nothing_between = begin == last + 1 and bisect_right(self.skipped, mark) == bisect_right(
+                    self.skipped, last
+                )
+                if not end_section() and path and 1 < level <= path[-1][0] and nothing_between:
                     bare.append(path[-1][1])
+                last = mark
                 if level == 1 and h1 is None:
                     h1 = text
                 path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, text)]
