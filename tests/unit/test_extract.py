@@ -199,8 +199,9 @@ def test_a_heading_with_no_text_of_its_own_that_a_heading_of_its_level_follows_s
     html = (
         "<html><body><h1>lists</h1><h2>Exports</h2><h4>all(Pred, List) -&gt; boolean()</h4><h3>Types</h3>"
         "<p>Returns true if Pred is true for all elements.</p><h4>any(Pred, List)</h4><h3>Types</h3>"
-        "<p>Returns true if Pred is true for one element.</p><h2>Typedefs</h2><h3>const_pointer</h3>"
-        "<h3>const_reference</h3><p>Typedefs for const QChar.</p></body></html>"
+        "<p>Returns true if Pred is true for one element.</p><h2>Typedefs</h2><h3>const_pointer"
+        "<span aria-hidden='true'>#</span></h3><h3>const_reference</h3><p>Typedefs for const QChar.</p>"
+        "<h2>Contents</h2><nav><a href='#x'>X</a></nav><h2>Index</h2><p>See the index.</p></body></html>"
     )
     assert sections_of(html) == [
         (
@@ -209,6 +210,7 @@ def test_a_heading_with_no_text_of_its_own_that_a_heading_of_its_level_follows_s
         ),
         (("lists", "Exports", "Types"), "any(Pred, List)\n\nReturns true if Pred is true for one element."),
         (("lists", "Typedefs", "const_reference"), "const_pointer\n\nTypedefs for const QChar."),
+        (("lists", "Index"), "See the index."),  # a heading above what was left out is not carried
     ]
 
 

@@ -314,7 +314,8 @@ class _Walk:
         if tag in NOISE_TAGS or role in NOISE_ROLES or (tag == "header" and not self.articles and not _titled(el)):
             if tag == "head":
                 self._title(el)
-            self.skipped.append(len(out))
+            if self.heading < 0:  # an icon or a hidden span inside a heading leaves nothing out under it
+                self.skipped.append(len(out))
             self.stack.append(SKIPPED)
             return True
         if len(self.stack) >= MAX_DEPTH:  # flattened: its text, without structure or chrome rules
