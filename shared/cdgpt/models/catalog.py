@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from cdgpt.errors import ModelNotFound
 from cdgpt.models.registry import (
     Background,
+    Current,
     EmbeddingInfo,
     Manifest,
     SourceRecord,
@@ -75,8 +76,7 @@ def summaries(
 
     def one(name: str) -> ModelSummary | None:
         state = current(store, name)
-        damage = state.damaged or (_damage(store, state.manifest, sizes) if state.manifest else None)
-        if damage:
+        if damage := _damage(store, state, sizes):
             return ModelSummary(model_name=name, status="damaged", problem=damage)
         if state.manifest is None:
             return None
@@ -89,21 +89,21 @@ def summaries(
         return [s for s in pool.map(one, filter(visible, model_names(store, sizes))) if s is not None]
 
 
-def _damage(store: ArtifactStore, manifest: Manifest, listed: dict[str, int]) -> str | None:
-    """What the listing shows wrong with the version, checked again on a fresh listing of the model alone:
-    a version published after the listing points at files it does not hold yet."""
-    if stored_damage(manifest, listed) is None:
+def _damage(store: ArtifactStore, state: Current, listed: dict[str, int] | None = None) -> str | None:
+    """Why the model is damaged: its manifest unreadable, or its version's files wrong in the listing of
+    "models/" (`listed`), checked again on a fresh listing of the model alone (a version published after
+    that listing points at files it does not hold yet), or in that fresh listing alone."""
+    if state.damaged or state.manifest is None:
+        return state.damaged
+    if listed is not None and stored_damage(state.manifest, listed) is None:
         return None
-    return stored_damage(manifest, store.sizes(f"models/{manifest.model_name}/"))
+    return stored_damage(state.manifest, store.sizes(f"models/{state.manifest.model_name}/"))
 
 
 def detail(store: ArtifactStore, name: str, training: Job | None) -> ModelDetail:
     state = current(store, name)
     job = training.job_id if training else None
-    damage = state.damaged or (
-        stored_damage(state.manifest, store.sizes(f"models/{name}/")) if state.manifest else None
-    )
-    if damage:
+    if damage := _damage(store, state):
         return ModelDetail(model_name=name, status="damaged", problem=damage, training_job=job)
     manifest = state.manifest
     if manifest is None:

@@ -33,12 +33,11 @@ NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \
 SURROGATE = re.compile("[\ud800-\udfff]")
 SPACELESS = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"  # scripts written without spaces between words
 WORD_SEPARATOR = re.compile(f"(?<=[{SPACELESS}])\u200b(?=[{SPACELESS}])")
+# HTML's table cells end with a noncharacter (for internal use): "|" between cells, none at a line's ends
+CELL_END = "\ufdd0"
 # Characters that show nothing and split words: soft hyphen, zero-width space, word joiner, a BOM within the text
 # (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word); and the private use
 # area, where icon fonts draw their icons (MkDocs' link icon after every heading)
-CELL_END = (
-    "\ufdd0"  # HTML's table cells end with it (a noncharacter, for internal use): "|" between cells, none at line ends
-)
 INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\ue000-\uf8ff]")
 NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 WESTERN = re.compile("[À-ÖØ-öø-ÿŒœŠšŽžŸ€£¥©®°±«»¿¡·–—‘’‚“”„•…§¶]+")  # Windows-1252's letters and marks of prose
@@ -98,7 +97,7 @@ def decode_as(content: bytes, charset: str | None, sniffed: str | None = None) -
     """The text and the codec that decoded it (see decode)."""
     bom = next((codec for mark, codec in BOMS if content.startswith(mark)), None)
     declared = [codec for codec in (text_codec(charset), text_codec(sniffed)) if codec]
-    if declared[:1] and declared[0] in WESTERN_LABELS and not content.isascii() and _try(content, "utf-8"):
+    if declared and declared[0] in WESTERN_LABELS and not content.isascii() and _try(content, "utf-8"):
         declared = ["utf-8"]  # labelled Western, but multi-byte UTF-8 throughout: mislabelled (Vim's pages)
     for codec in (bom, *declared, "utf-8"):
         text = _try(content, codec)
