@@ -106,3 +106,20 @@ def deep_page_tree_pdf(depth: int) -> bytes:
     objects.append(b"<< /Type /Page /MediaBox [0 0 612 792] /Contents %d 0 R >>" % (len(objects) + 2))
     objects.append(stream(text_stream(["Deep."])))
     return write_pdf(objects)
+
+
+def spaceless_font_pdf(tj: bytes, font_size: int = 10) -> bytes:
+    """A PDF whose one text operator is the TJ array `tj` in a font that, like TeX's, has no space
+    character: its code 32 draws a wide "Q", and words are set apart by the array's offsets."""
+    widths = b" ".join([b"778"] + [b"500"] * 90)  # codes 32 to 122
+    return write_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
+            b"/Contents 5 0 R >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /CMR10 /FirstChar 32 /LastChar 122 /Widths [%s] "
+            b"/Encoding << /Type /Encoding /Differences [32 /Q] >> >>" % widths,
+            stream(b"BT /F1 %d Tf 72 720 Td [%s] TJ ET" % (font_size, tj)),
+        ]
+    )

@@ -10,7 +10,7 @@ import pytest
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract import Document, Section, decode, detect_kind, extract
 from cdgpt.ingest.sources import RawDocument
-from tests.support.pdf import make_pages_pdf, make_pdf, text_stream
+from tests.support.pdf import make_pages_pdf, make_pdf, spaceless_font_pdf, text_stream
 
 
 def raw(content: bytes | str, content_type: str | None = None, name: str = "/doc", source: str = "src") -> RawDocument:
@@ -1386,6 +1386,13 @@ def test_pdf_lines_lose_ligatures_justified_spaces_and_the_spaces_of_letter_spac
     assert pdf_texts(page) == [
         "The file is in the office and the floor. 国际出差按照 Finance 部门的标准执行。项目 普通员工 经理"
     ]
+
+
+def test_words_set_apart_by_offsets_in_a_pdf_font_without_a_space_are_words_and_kerning_joins_letters():
+    # TeX's word gap is a third of an em, less when a line is justified tight; its kerning at most 111
+    tj = b"(This)-333(document)-250(gives)-222(fr)40(equently)-333(as)-111(ked)-333(ques)-27(tions)"
+    doc = extract(raw(spaceless_font_pdf(tj), "application/pdf", "/faq.pdf"))
+    assert doc.sections[0].text == "This document gives frequently asked questions"
 
 
 def test_a_pdfs_table_of_contents_is_left_out_but_a_price_lists_leaders_stay():

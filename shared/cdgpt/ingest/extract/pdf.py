@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
 
 CONTENTS_TITLE = re.compile(r"(?:table of )?contents|目录|目錄|inhalt|sommaire", re.IGNORECASE)
 CHECK_EVERY = 1024  # content-stream operators between two looks at the CPU clock
+# A word gap in thousandths of the font size, for a font that draws no space: a third of an em, TeX's
+# interword space. A TJ offset over half of it is a gap; kerning (TeX's at most 111) is not.
+SPACE_WIDTH = 333
+NO_SPACE = "\ufffe"  # a noncharacter: no code of the font decodes to it
 
 
 def _page_count(reader: Any, budget: Budget) -> int:
@@ -51,6 +56,24 @@ def _content_key(page: Any) -> tuple:
     return tuple(key(page.raw_get(name)) if name in page else None for name in ("/Contents", "/Resources"))
 
 
+@lru_cache(maxsize=1)
+def _gaps_for_fonts_without_space() -> None:
+    """Word gaps for a font with no space character (TeX's, through xdvipdfmx): pypdf takes the width
+    of the glyph at code 32 for its space (a "Q", pypdf issue 3978), so the TJ offsets that separate
+    words read as kerning and words run together ("Thisdocumentgives"). Such a font's space character
+    is NO_SPACE, which has no width, so `extract_text` gives it SPACE_WIDTH."""
+    from pypdf.generic._font import Font
+
+    space_char = Font._get_space_char
+
+    def found_or_none(encoding: Any, character_map: dict[Any, Any]) -> str:
+        char = space_char(encoding, character_map)
+        codes = encoding.values() if isinstance(encoding, dict) else ()
+        return char if char != " " or " " in character_map.values() or " " in codes else NO_SPACE
+
+    Font._get_space_char = staticmethod(found_or_none)  # type: ignore[method-assign]
+
+
 def _page_text(page: Any, budget: Budget) -> str:
     operators = 0
 
@@ -60,7 +83,8 @@ def _page_text(page: Any, budget: Budget) -> str:
         if operators % CHECK_EVERY == 0:
             budget.check_time()
 
-    return page.extract_text(visitor_operand_before=tick) or ""
+    _gaps_for_fonts_without_space()
+    return page.extract_text(space_width=SPACE_WIDTH, visitor_operand_before=tick) or ""
 
 
 def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry]]:
