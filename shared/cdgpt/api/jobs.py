@@ -32,11 +32,12 @@ def train_response(outcome: TrainOutcome) -> TrainOrJob:
 
 
 def job_url(app: APIGatewayRestResolver, job_id: str) -> str:
-    """The job's absolute URL, on the host and stage the request came through."""
+    """The job's absolute URL, on the host and stage the request came through: the domain API Gateway
+    received it on, or else (`cdgpt serve`) its Host header."""
     event = app.current_event
     headers = {k.lower(): v for k, v in (event.headers or {}).items()}
     stage_prefix = (event.request_context.path or event.path).removesuffix(event.path)
-    host = headers.get("host")
+    host = event.request_context.domain_name or headers.get("host")
     if not host:
         return f"{stage_prefix}/jobs/{job_id}"
     return f"{headers.get('x-forwarded-proto', 'https')}://{host}{stage_prefix}/jobs/{job_id}"
