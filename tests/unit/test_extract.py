@@ -1395,6 +1395,21 @@ def test_words_set_apart_by_offsets_in_a_pdf_font_without_a_space_are_words_and_
     assert doc.sections[0].text == "This document gives frequently asked questions"
 
 
+def test_a_footnotes_mark_glued_to_a_word_leaves_it_but_a_word_ending_in_digits_stays():
+    body = (
+        "Every contract of employment1 starts with probation.2 Mount /dev/sda2 first.\n"
+        "年假按工龄计算3，每年至少五天。Then /dev/sda2 again.\n"
+    )
+    notes = "1 Fixed-term contracts too.\n2 Unless the contract says otherwise.\n3 工龄包括其他公司的年限。"
+    assert pdf_texts(body + notes)[0].startswith(
+        "Every contract of employment starts with probation. Mount /dev/sda2 first. 年假按工龄计算，每年至少五天。"
+    )
+    # without notes at the page's end, numbers glued to words are the text's own
+    assert pdf_texts("Every contract of employment1 starts with probation.2 More.")[0].startswith(
+        "Every contract of employment1"
+    )
+
+
 def test_a_pdfs_table_of_contents_is_left_out_but_a_price_lists_leaders_stay():
     contents = "Contents\n1. Welcome ............ 3\n1.1 Our mission . . . . . . . . 3\n2. Working hours ........ 4\nii"
     prices = "Prices\nCoffee ........ 250\nTea ........ 120\nCake ........ 300"

@@ -19,10 +19,7 @@ if TYPE_CHECKING:
 
 CONTENTS_TITLE = re.compile(r"(?:table of )?contents|目录|目錄|inhalt|sommaire", re.IGNORECASE)
 CHECK_EVERY = 1024  # content-stream operators between two looks at the CPU clock
-# A word gap in thousandths of the font size, for a font that draws no space: a third of an em, TeX's
-# interword space. A TJ offset over half of it is a gap; kerning (TeX's at most 111) is not.
-SPACE_WIDTH = 333
-NO_SPACE = "\ufffe"  # a noncharacter: no code of the font decodes to it
+NO_SPACE = "\ufffe"  # the space character of a font without one: a noncharacter, which no code decodes to
 
 
 def _page_count(reader: Any, budget: Budget) -> int:
@@ -59,19 +56,31 @@ def _content_key(page: Any) -> tuple:
 @lru_cache(maxsize=1)
 def _gaps_for_fonts_without_space() -> None:
     """Word gaps for a font with no space character (TeX's, through xdvipdfmx): pypdf takes the width
-    of the glyph at code 32 for its space (a "Q", pypdf issue 3978), so the TJ offsets that separate
-    words read as kerning and words run together ("Thisdocumentgives"). Such a font's space character
-    is NO_SPACE, which has no width, so `extract_text` gives it SPACE_WIDTH."""
+    of the glyph at code 32 for its space (pypdf issue 3978). When that glyph is wider than the font's
+    glyphs are on average (a "Q", an em), no word gap reaches half of it: gaps read as kerning and words
+    run together ("Thisdocumentgives"). Such a font's space (NO_SPACE) is then half the mean width:
+    a quarter of an em in a Latin font, where a word space is a quarter to a third. Otherwise pypdf's
+    guess stands (a Korean font's narrow glyph at 32 happens to set its words apart)."""
     from pypdf.generic._font import Font
 
-    space_char = Font._get_space_char
+    space_char, space_width = Font._get_space_char, Font._add_space_width
 
     def found_or_none(encoding: Any, character_map: dict[Any, Any]) -> str:
         char = space_char(encoding, character_map)
         codes = encoding.values() if isinstance(encoding, dict) else ()
         return char if char != " " or " " in character_map.values() or " " in codes else NO_SPACE
 
+    def width(character_widths: dict[str, float], flags: int, char: str) -> float:
+        if char != NO_SPACE:
+            return space_width(character_widths, flags, char)
+        at_32 = character_widths.get(" ", 0)
+        glyphs = [w for key, w in character_widths.items() if key not in ("default", " ") and w > 0]
+        mean = sum(glyphs) / len(glyphs) if glyphs else 0
+        character_widths[NO_SPACE] = mean / 2 if at_32 > mean > 0 else at_32  # none: extract_text's default
+        return character_widths[NO_SPACE] or space_width(character_widths, flags, " ")
+
     Font._get_space_char = staticmethod(found_or_none)  # type: ignore[method-assign]
+    Font._add_space_width = staticmethod(width)  # type: ignore[method-assign,assignment]
 
 
 def _page_text(page: Any, budget: Budget) -> str:
@@ -84,7 +93,7 @@ def _page_text(page: Any, budget: Budget) -> str:
             budget.check_time()
 
     _gaps_for_fonts_without_space()
-    return page.extract_text(space_width=SPACE_WIDTH, visitor_operand_before=tick) or ""
+    return page.extract_text(visitor_operand_before=tick) or ""
 
 
 def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry]]:

@@ -35,6 +35,11 @@ CONTENTS_ENTRIES = 3  # a page's entries of a table of contents, at least, with 
 PAGE_LABEL = re.compile(r"(?:page |p\. ?)?#(?: ?(?:of|/) ?#)?", re.IGNORECASE)  # "3", "Page 3 of 4", "3 / 4"
 BROKEN_WORD = re.compile(r"([^\W\d_]+) ?-$")  # a word broken at the line's end ("Per-", LibreOffice's "un -")
 WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+NOTE = re.compile(r"(\d{1,3}) +\S")  # a footnote's first line: its number, a space, its text
+# what a footnote's mark is glued to: a word's last two letters, or a Chinese character, and the
+# punctuation after them ("employment1", "probation.2", "计算3，")
+MARKED = f"(?:[^\\W\\d_]{{2}}[.,;:!?)\\]\"'’”]?|[{CJK}][，。；：！？）」]?)"
+GLUED = re.compile(r"\w+(?:[^\w\s]\d+)?")  # a word, and a number after its punctuation ("probation.2")
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,8 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
     "Page N"; the header, page number and all, leaves the text."""
     lined = [[_line(line) for line in text.splitlines()] for _, text in pages]
     lined = [_without_contents(lines) for lines in lined]
+    tokens = Counter(token for lines in lined for line in lines for token in GLUED.findall(line))
+    lined = [_without_note_marks(lines, tokens) for lines in lined]
     texts = [[line for line in lines if line] for lines in lined]
     words = _words(texts)
     running = running_lines(texts)
@@ -303,6 +310,34 @@ def _without_contents(lines: list[str]) -> list[str]:
     if len(entries) < CONTENTS_ENTRIES or numbers != sorted(numbers):
         return lines
     return [line for i, line in enumerate(lines) if i not in entries]
+
+
+def _without_note_marks(lines: list[str], tokens: Counter[str]) -> list[str]:
+    """A page ending with footnotes numbered in order ("1 Fixed-term contracts ...", "2 Unless ...") loses
+    their marks where they are glued to the text above (the superscript "employment1", "probation.2"),
+    which would make other words of them: each number's first mark, when what it is glued to is found
+    nowhere else in the document (`tokens`, by GLUED: "sda2" and "amd64" are words of their own)."""
+    notes: list[tuple[int, int]] = []  # (line, number) of the last run of consecutive numbers, last first
+    for index in reversed(range(len(lines))):
+        note = NOTE.match(lines[index])
+        if note and (not notes or int(note[1]) == notes[-1][1] - 1):
+            notes.append((index, int(note[1])))
+        elif note:
+            break
+    if not notes:
+        return lines
+    first = notes[-1][0]
+    body = lines[:first]
+    for _, number in reversed(notes):
+        mark = re.compile(f"({MARKED}){number}(?!\\w|[.,]\\d)")  # not "H2O", "Python3.12"
+        found = next(((i, m) for i, line in enumerate(body) if (m := mark.search(line))), None)
+        if found is None:
+            continue
+        index, match = found
+        glued = GLUED.findall(body[index][: match.end()])[-1]
+        if tokens[glued] == 1:
+            body[index] = body[index][: match.end(1)] + body[index][match.end() :]
+    return body + lines[first:]
 
 
 def _line(line: str) -> str:
