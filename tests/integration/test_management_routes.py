@@ -116,6 +116,8 @@ def test_sources_are_added_and_removed_through_the_api(api_secret, aws):
     assert "not a source of model" in envelope(unknown, 400)["msg"]
     missing = management("POST", "/models/{model_name}/sources", {"model_name": "nobody"}, {"add": [LEAVE]})
     assert envelope(missing, 404)["msg"] == "model 'nobody' has not been trained"
+    nothing = management("POST", "/models/{model_name}/sources", {"model_name": "handbook"}, {})  # as other fields
+    assert envelope(nothing, 422)["msg"] == "body: Value error, give sources to add or to remove"
 
 
 @pytest.mark.parametrize("name", ["..", "a" * 65, "-x", "a/b"])

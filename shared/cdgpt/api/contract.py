@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, model_validator
 
 from cdgpt import errors
 from cdgpt.answer.conversations import CONVERSATION_ID
@@ -75,6 +75,12 @@ class SourcesRequest(Request):
     add: Annotated[list[FileListItem], Field(max_length=MAX_SOURCES)] = []
     remove: Annotated[list[FileListItem], Field(max_length=MAX_SOURCES)] = []
     wait_seconds: WaitSeconds = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> SourcesRequest:
+        if not self.add and not self.remove:
+            raise ValueError("give sources to add or to remove")
+        return self
 
 
 class ChatRequest(Request):
