@@ -106,9 +106,18 @@ def test_local_weights_unpacked_by_one_process_are_mapped_by_the_next_with_the_s
 def test_local_weights_kept_broken_or_on_lambda_are_unpacked_again(tmp_path, local, monkeypatch):
     LocalEmbedder(tmp_path)
     (kept,) = (tmp_path / "embedder").iterdir()
-    (kept / "arrays.json").write_text("{", "utf-8")
-    assert not isinstance(LocalEmbedder(tmp_path)._model.table, np.memmap)  # and kept again
-    assert isinstance(LocalEmbedder(tmp_path)._model.table, np.memmap)
+    for broken in ("arrays.json", "table.npy", "d0.npy", "w1.2.npy"):
+        if broken == "arrays.json":
+            (kept / broken).write_text("{", "utf-8")
+        elif broken == "d0.npy":
+            np.save(kept / broken, np.zeros((320, 512), np.float32))  # transposed: not as written
+        else:
+            (kept / broken).write_bytes(b"")  # as a power cut may leave it
+        assert not isinstance(LocalEmbedder(tmp_path)._model.table, np.memmap)  # and kept again
+        assert isinstance(LocalEmbedder(tmp_path)._model.table, np.memmap)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("", "utf-8")
+    assert LocalEmbedder(not_a_folder).embed(["leave"]).shape == (1, 512)  # nothing kept, nothing broken
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ChatFunction")  # each environment's /tmp starts empty
     LocalEmbedder(tmp_path / "lambda")
     assert not (tmp_path / "lambda").exists()

@@ -14,12 +14,15 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 KEPT = ("sp", "threads", "_threadpool")  # made again in each process, not arrays
 MAPPED = 16 << 20  # arrays of this many bytes or more (the table) are memory-mapped, smaller ones read
+PARTIAL, STALE_S = ".partial-", 600  # a folder being written; one this old was left by a process killed
+UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError)
 
 
 def folder(cache_dir: Path, weights: Path) -> Path:
@@ -27,22 +30,26 @@ def folder(cache_dir: Path, weights: Path) -> Path:
 
 
 def load(cached: Path, backend: type, pieces: Any, threads: int) -> Any | None:
-    """The backend made from the unpacked arrays, or None when they are not there; unreadable ones are
-    removed, so that they are written again."""
+    """The backend made from the unpacked arrays, or None when they are not there; unreadable ones, or
+    ones not of the shape and type written, are removed, so that they are written again."""
     import numpy as np
+
+    def array(path: Path, written: list) -> Any:
+        value = np.load(path, mmap_mode="r" if path.stat().st_size >= MAPPED else None, allow_pickle=False)
+        if [list(value.shape), str(value.dtype)] != written:
+            raise ValueError(f"{path.name} is not as written")
+        return value
 
     try:
         if hasattr(os, "getuid") and cached.stat().st_uid != os.getuid():
             return None  # another user's, in a shared /tmp: not trusted, and not ours to remove
         names = json.loads((cached / "arrays.json").read_text("utf-8"))
-        values: dict[str, Any] = {}
-        for name, count in names["lists"].items():
-            values[name] = [np.load(cached / f"{name}.{i}.npy") for i in range(count)]
-        for name in names["arrays"]:
-            path = cached / f"{name}.npy"
-            values[name] = np.load(path, mmap_mode="r" if path.stat().st_size >= MAPPED else None)
-        values.update(names["numbers"])
-    except (OSError, ValueError, KeyError, TypeError):
+        values: dict[str, Any] = dict(names["numbers"])
+        for name, written in names["arrays"].items():
+            values[name] = array(cached / f"{name}.npy", written)
+        for name, parts in names["lists"].items():
+            values[name] = [array(cached / f"{name}.{i}.npy", written) for i, written in enumerate(parts)]
+    except UNREADABLE:
         shutil.rmtree(cached, ignore_errors=True)
         return None
     model: Any = object.__new__(backend)
@@ -58,28 +65,47 @@ def _ready(model: Any, pieces: Any, threads: int) -> None:
 
 
 def save(model: Any, cached: Path) -> None:
-    """Write the backend's arrays (never on Lambda); another process writing the same folder is harmless."""
+    """Write the backend's arrays, synced, into a folder renamed into place (never on Lambda). When the
+    cache folder cannot be written, or another process renamed its folder first, nothing is kept."""
     import numpy as np
 
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or cached.exists():
         return
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=cached.parent))
-    names: dict[str, Any] = {"arrays": [], "lists": {}, "numbers": {}}
+    names: dict[str, Any] = {"arrays": {}, "lists": {}, "numbers": {}}
+    work: Path | None = None
+
+    def write(work: Path, name: str, value: np.ndarray) -> list:
+        with open(work / f"{name}.npy", "wb") as file:
+            np.save(file, value, allow_pickle=False)
+            file.flush()
+            os.fsync(file.fileno())
+        return [list(value.shape), str(value.dtype)]
+
     try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        _tidy(cached.parent)
+        work = Path(tempfile.mkdtemp(prefix=PARTIAL, dir=cached.parent))
         for name, value in vars(model).items():
-            if name in KEPT:
-                continue
             if isinstance(value, np.ndarray):
-                np.save(work / f"{name}.npy", value)
-                names["arrays"].append(name)
+                names["arrays"][name] = write(work, name, value)
             elif isinstance(value, list):
-                for i, part in enumerate(value):
-                    np.save(work / f"{name}.{i}.npy", part)
-                names["lists"][name] = len(value)
-            else:
+                names["lists"][name] = [write(work, f"{name}.{i}", part) for i, part in enumerate(value)]
+            elif name not in KEPT:
                 names["numbers"][name] = value
         (work / "arrays.json").write_text(json.dumps(names), "utf-8")
         work.rename(cached)
-    except OSError:  # a full disk, or another process renamed its folder first: the next load unpacks again
-        shutil.rmtree(work, ignore_errors=True)
+    except OSError:
+        pass
+    finally:  # also when interrupted
+        if work is not None and work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _tidy(parent: Path) -> None:
+    """Remove the folders that processes killed while writing left behind."""
+    for left in parent.glob(f"{PARTIAL}*"):
+        try:
+            if time.time() - left.stat().st_mtime > STALE_S:
+                shutil.rmtree(left, ignore_errors=True)
+        except OSError:
+            continue
