@@ -10,7 +10,7 @@ import pytest
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract import Document, Section, decode, detect_kind, extract
 from cdgpt.ingest.sources import RawDocument
-from tests.support.pdf import make_pages_pdf, make_pdf, spaceless_font_pdf, text_stream
+from tests.support.pdf import make_pages_pdf, make_pdf, sized_pdf, spaceless_font_pdf, text_stream
 
 
 def raw(content: bytes | str, content_type: str | None = None, name: str = "/doc", source: str = "src") -> RawDocument:
@@ -1393,6 +1393,28 @@ def test_words_set_apart_by_offsets_in_a_pdf_font_without_a_space_are_words_and_
     tj = b"(This)-333(document)-250(gives)-222(fr)40(equently)-333(as)-111(ked)-333(ques)-27(tions)"
     doc = extract(raw(spaceless_font_pdf(tj), "application/pdf", "/faq.pdf"))
     assert doc.sections[0].text == "This document gives frequently asked questions"
+
+
+def test_a_pdf_without_an_outline_takes_its_headings_from_the_sizes_its_lines_are_set_in():
+    body = "Book leave in the HR portal at least two weeks ahead of the first day."
+    footer = (14, "Brightwheel Components")  # large, but on every page: a running line, not a heading
+    pages = [
+        [(24, "Employee Handbook"), (16, "Leave and Holidays"), (11, body), (12, "Carrying leave over"),
+         (11, "You may carry up to five days into the next year."), footer],
+        [(12, "Sick leave"), (11, "Tell your manager before half past nine."), (16, "Expenses and"),
+         (16, "Travel"), (11, "Claims are due within thirty days."), footer],
+        [(11, "Receipts are kept for six years."), footer],
+    ]  # fmt: skip
+    doc = extract(raw(sized_pdf(pages), "application/pdf", "/handbook.pdf"))
+    assert doc.title == "Employee Handbook"
+    top, leave = ("Employee Handbook",), ("Employee Handbook", "Leave and Holidays")
+    assert [(s.headings, s.text.split("\n\n")[0]) for s in doc.sections] == [
+        (leave, body),
+        ((*leave, "Carrying leave over"), "You may carry up to five days into the next year."),
+        ((*leave, "Sick leave"), "Tell your manager before half past nine."),  # at the top of page 2
+        ((*top, "Expenses and"), "Travel"),  # a heading's second line is its section's first
+        ((*top, "Expenses and"), "Receipts are kept for six years."),
+    ]
 
 
 def test_a_footnotes_mark_glued_to_a_word_leaves_it_but_a_word_ending_in_digits_stays():

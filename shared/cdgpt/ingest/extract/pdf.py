@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.archive import DEFAULT_TITLE
 from cdgpt.ingest.extract.document import Section
+from cdgpt.ingest.extract.pdf_headings import SizedLine, headings, sized_lines, text_size
 from cdgpt.ingest.extract.pdf_layout import OutlineEntry, outline, sections
 
 if TYPE_CHECKING:
@@ -83,8 +84,10 @@ def _gaps_for_fonts_without_space() -> None:
     Font._add_space_width = staticmethod(width)  # type: ignore[method-assign,assignment]
 
 
-def _page_text(page: Any, budget: Budget) -> str:
+def _page_text(page: Any, budget: Budget) -> tuple[str, list[SizedLine] | None]:
+    """The page's text, and its lines with the sizes they are set in (for headings without an outline)."""
     operators = 0
+    pieces: list[tuple[str, float]] = []
 
     def tick(*_: object) -> None:
         nonlocal operators
@@ -92,8 +95,12 @@ def _page_text(page: Any, budget: Budget) -> str:
         if operators % CHECK_EVERY == 0:
             budget.check_time()
 
+    def piece(text: str, cm: Any, tm: Any, _font: object, font_size: float) -> None:
+        pieces.append((text, text_size(font_size, cm, tm)))
+
     _gaps_for_fonts_without_space()
-    return page.extract_text(visitor_operand_before=tick) or ""
+    text = page.extract_text(visitor_operand_before=tick, visitor_text=piece) or ""
+    return text, sized_lines(text, pieces)
 
 
 def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry]]:
@@ -104,6 +111,7 @@ def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, 
     if reader.is_encrypted:
         reader.decrypt("")
     texts: list[tuple[int, str]] = []
+    sized: list[tuple[int, list[SizedLine]]] = []
     seen: set[tuple] = set()
     count = _page_count(reader, budget)
     for number in range(1, count + 1):
@@ -112,12 +120,14 @@ def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, 
         if key in seen:  # the same content stream again: same text, extracted and indexed once
             continue
         seen.add(key)
-        text = _page_text(page, budget)
+        text, lines = _page_text(page, budget)
         budget.add_chars(len(text))
         budget.check_time()
         texts.append((number, text))
+        if lines is not None:
+            sized.append((number, lines))
     meta_title = reader.metadata.get("/Title") if reader.metadata else None
-    return _title(meta_title), texts, outline(reader, count)
+    return _title(meta_title), texts, outline(reader, count) or headings(sized)
 
 
 def _title(meta_title: object) -> str | None:
