@@ -1417,6 +1417,39 @@ def test_a_pdf_without_an_outline_takes_its_headings_from_the_sizes_its_lines_ar
     ]
 
 
+def test_headings_found_by_size_stay_siblings_and_sentences_or_running_lines_are_none():
+    header = (14, "CONFIDENTIAL")  # atop every page, in the chapters' size
+
+    def body(n: int) -> tuple[int, str]:
+        words = ["trips", "hotels", "trains", "meals", "taxis", "visas", "flights", "claims", "receipts", "advances"]
+        return 11, f"Our {words[n]} are booked through the travel portal, and each of them needs a receipt."
+
+    def chapter(n: int) -> list[tuple[int, str]]:
+        return [(12, "Purpose"), body(n), (12, "Scope"), body(n + 1)]
+
+    pages = [
+        [header, (20, "Travel Policy"), (12, "Summary"), body(1), (12, "Background"), body(2)],
+        [header, (14, "1. Booking"), *chapter(3), (14, "All prices exclude VAT."), body(5)],
+        [header, (14, "2. Claims"), *chapter(6)],
+        [header, (14, "3. Approval"), *chapter(8)],
+    ]  # fmt: skip
+    paths = [s.headings for s in extract(raw(sized_pdf(pages), "application/pdf", "/travel.pdf")).sections]
+    top = ("Travel Policy",)
+    assert paths == [
+        (*top, "Summary"), (*top, "Background"),  # the second "Summary"-sized heading is a sibling
+        (*top, "1. Booking", "Purpose"), (*top, "1. Booking", "Scope"),  # a sentence is no heading
+        (*top, "2. Claims", "Purpose"), (*top, "2. Claims", "Scope"),
+        (*top, "3. Approval", "Purpose"), (*top, "3. Approval", "Scope"),
+    ]  # fmt: skip
+
+
+def test_a_heading_found_by_size_with_no_text_under_it_starts_the_next_sections_text():
+    body = "The new line opens in May, and the factory hires forty people for it this spring."
+    pages = [[(24, "The Bulletin"), (14, "Spring edition"), (18, "Factory news"), (11, body)]]
+    (section,) = extract(raw(sized_pdf(pages), "application/pdf", "/bulletin.pdf")).sections
+    assert section.headings == ("The Bulletin", "Factory news") and section.text == f"Spring edition\n\n{body}"
+
+
 def test_a_footnotes_mark_glued_to_a_word_leaves_it_but_a_word_ending_in_digits_stays():
     body = (
         "Every contract of employment1 starts with probation.2 Mount /dev/sda2 first.\n"

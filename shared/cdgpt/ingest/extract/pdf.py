@@ -103,7 +103,8 @@ def _page_text(page: Any, budget: Budget) -> tuple[str, list[SizedLine] | None]:
     return text, sized_lines(text, pieces)
 
 
-def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry]]:
+def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry], bool]:
+    """The title, the pages' text, and the outline's entries, or headings found by size (then False)."""
     from pypdf import PdfReader
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings (fonts it reads around) are not the user's
@@ -127,7 +128,8 @@ def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, 
         if lines is not None:
             sized.append((number, lines))
     meta_title = reader.metadata.get("/Title") if reader.metadata else None
-    return _title(meta_title), texts, outline(reader, count) or headings(sized)
+    entries = outline(reader, count)
+    return _title(meta_title), texts, entries or headings(sized), bool(entries)
 
 
 def _title(meta_title: object) -> str | None:
@@ -142,7 +144,7 @@ def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Sec
     malformed = (PyPdfError, DependencyError, ValueError, KeyError, TypeError, AttributeError, IndexError,
                  ZeroDivisionError, OverflowError, AssertionError, NotImplementedError)  # fmt: skip
     try:
-        title, pages, entries = _pages(content, budget)
+        title, pages, entries, outlined = _pages(content, budget)
     except SourceFailed:
         raise
     except LimitReachedError as exc:  # a content-stream or page-tree bomb, refused by pypdf's own limits
@@ -155,4 +157,4 @@ def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Sec
         top = entries[0].path[0]  # the outline's first entry, heading the first page and every other entry
         if all(entry.path[0] == top for entry in entries) and not CONTENTS_TITLE.fullmatch(top):
             title = top  # a Markdown document's title, not its first chapter ("Purpose")
-    return title, sections(pages, entries)
+    return title, sections(pages, entries, outlined)

@@ -5,17 +5,23 @@ Word exports without bookmarks are like this; their pages were headed "Page N" a
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from cdgpt.index.terms import LETTER
-from cdgpt.ingest.extract.pdf_layout import HEADING_WORDS, MAX_OUTLINE, OutlineEntry
+from cdgpt.ingest.extract.pdf_layout import HEADING_WORDS, LIGATURES, MAX_OUTLINE, OutlineEntry
 
 LARGER = 1.08  # a heading's size, at least, against the body text's (the size most characters are set in): Word sets
 # its third level in 12 points over 11
 HEADING_CHARS = 120
-RUNNING = 3  # a large line on this many pages or more is a running header or footer, not a heading
+RUNNING = 3  # a large line starting or ending this many pages or more is a running line, not a heading
+# a sentence ends inside the line (a paragraph's first line), not a number ("2.1. NAME", "IV. Scope")
+SENTENCE_BREAK = re.compile(r"[a-z][.!?]\s+\S|[。！？]\S")
+
+CLOSING = "\"'”’」』)]"  # quotes and brackets that may close a sentence
+NUMBERING = re.compile(r"\d+(?:\.\d+)*\.?")  # "2", "2.", "2.1", "2.1."
 
 SizedLine = tuple[str, float | None]  # a line of a page's text and the smallest size its text is set in
 
@@ -45,7 +51,8 @@ def text_size(font_size: float, cm: Any, tm: Any) -> float:
 
 
 def headings(pages: list[tuple[int, list[SizedLine]]]) -> list[OutlineEntry]:
-    """Outline entries for the headings found, in page order, each under the larger ones before it."""
+    """Outline entries for the headings found, in page order, each under the larger ones before it (a
+    heading of a size seen before closes the headings of its size and smaller: siblings stay siblings)."""
     sizes: Counter[float] = Counter()
     for _, lines in pages:
         for line, size in lines:
@@ -54,29 +61,47 @@ def headings(pages: list[tuple[int, list[SizedLine]]]) -> list[OutlineEntry]:
     if not sizes:
         return []
     body = sizes.most_common(1)[0][0]
-    found: list[tuple[int, str, float]] = []
-    for number, lines in pages:
-        before: float | None = None
-        for line, size in lines:
-            title, size = " ".join(line.split()), round(size, 1) if size else None
-            if size and size >= LARGER * body and _titled(title) and size != before:
-                found.append((number, title, size))
-            before = size if title else before  # a heading's second line, in its size, stays its text
-    running = {title for title, count in Counter(title for _, title, _ in found).items() if count >= RUNNING}
-    found = [heading for heading in found if heading[1] not in running]
-    levels = {size: level for level, size in enumerate(sorted({size for *_, size in found}, reverse=True))}
+    large = [[(_title(line), round(size or 0.0, 1)) for line, size in lines if line.strip()] for _, lines in pages]
+    running = _running([[(title, size >= LARGER * body) for title, size in titled] for titled in large])
     entries: list[OutlineEntry] = []
-    path: tuple[str, ...] = ()
-    for number, title, size in found[:MAX_OUTLINE]:
-        path = (*path[: levels[size]], title)
-        entries.append(OutlineEntry(number, path))
-    return entries
+    above: list[tuple[float, str]] = []  # the headings the next one may stand under: (size, title)
+    for (number, _), titled in zip(pages, large, strict=True):
+        before = 0.0
+        for title, height in titled:
+            if title in running:
+                continue
+            if height >= LARGER * body and _titled(title) and height != before:
+                while above and above[-1][0] <= height:
+                    above.pop()
+                above.append((height, title))
+                entries.append(OutlineEntry(number, tuple(heading for _, heading in above)))
+            before = height  # a heading's second line, in its size, stays its text
+    return entries[:MAX_OUTLINE]
+
+
+def _title(line: str) -> str:
+    """A line as the text has it (`pdf_layout.paragraphs`): spaces folded, ligatures spelt out."""
+    return " ".join(line.translate(LIGATURES).split())
+
+
+def _running(pages: list[list[tuple[str, bool]]]) -> set[str]:
+    """Large lines that start or end RUNNING pages or more: a running header or footer, not a heading.
+    A subheading used in every chapter ("Purpose", "Scope") stands inside its pages, and stays one."""
+    edges: Counter[str] = Counter()
+    for lines in pages:
+        edges.update({title for title, large in (lines[:1] + lines[-1:]) if large})
+    return {title for title, count in edges.items() if count >= RUNNING}
 
 
 def _titled(line: str) -> bool:
+    """A heading's words: few, with letters, no sentence in them ("All prices exclude VAT.", a pull quote),
+    and a number first only as its numbering ("2.1 Scope", not a figure: "4,500 employees", "98% ...")."""
+    first = line.split(maxsplit=1)[0] if line.strip() else ""
     return (
         len(line) <= HEADING_CHARS
         and len(line.split()) <= HEADING_WORDS
         and LETTER.search(line) is not None
-        and not line.endswith((",", ";"))
+        and not line.rstrip(CLOSING).endswith((",", ";", ".", "。"))
+        and not SENTENCE_BREAK.search(line)
+        and (not first[:1].isdigit() or NUMBERING.fullmatch(first) is not None)
     )

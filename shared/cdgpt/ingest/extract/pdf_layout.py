@@ -143,10 +143,11 @@ def _numbers_differing(a: str, b: str) -> int:
     return sum(x != y for x, y in zip(PAGE_NUMBER.findall(a), PAGE_NUMBER.findall(b), strict=False))
 
 
-def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[Section]:
+def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry], outlined: bool = True) -> list[Section]:
     """One section per page, or per part of a page under one outline entry. Without an outline, a page
     under a chapter's running header is headed by it ("Chapter 1: Musical terms A-Z 4") instead of
-    "Page N"; the header, page number and all, leaves the text."""
+    "Page N"; the header, page number and all, leaves the text. Entries not `outlined` (headings found
+    by their size) head the pages instead, and the headers still leave the text."""
     lined = [[_line(line) for line in text.splitlines()] for _, text in pages]
     lined = [_without_contents(lines) for lines in lined]
     tokens = Counter(token for lines in lined for line in lines for token in GLUED.findall(line))
@@ -155,7 +156,7 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
     words = _words(texts)
     running = running_lines(texts)
     headers = chapter_headers(texts, running)
-    if entries:  # with an outline they head nothing; those carrying page numbers leave the text
+    if entries and outlined:  # with an outline they head nothing; those carrying page numbers leave the text
         headers = _numbered(headers)
     lined = [_without_edges(lines, _shape, running) for lines in lined]
     lined = _continued(
@@ -163,6 +164,8 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
     )
     out: list[Section] = []
     path: tuple[str, ...] = ()
+    bare = ""  # the title of a part without text (no section has it): it starts the next section's text
+    headed: tuple[str, ...] = ()  # the last section's path
     upcoming = iter(entries)
     entry = next(upcoming, None)
     for index, ((number, _), lines) in enumerate(zip(pages, lined, strict=True)):
@@ -180,10 +183,15 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry]) -> list[
             lines = _without_edges(lines, _compact, {_compact(title) for title in path})
         starts = _starts(lines, here)
         for part_path, part in _split(lines, starts, path):
-            text = paragraphs(part, words)
-            if text:
-                out.append(Section(part_path or (f"Page {number}",), text, page=number))
             path = part_path
+            text = paragraphs(part, words)
+            if not text:
+                bare = part_path[-1] if part_path and part_path != headed else bare
+                continue
+            if bare and bare not in part_path:  # a heading with no text of its own, heading nothing after
+                text = f"{bare}\n\n{text}"
+            out.append(Section(part_path or (f"Page {number}",), text, page=number))
+            bare, headed = "", part_path
     return out
 
 
