@@ -1450,6 +1450,20 @@ def test_a_heading_found_by_size_with_no_text_under_it_starts_the_next_sections_
     assert section.headings == ("The Bulletin", "Factory news") and section.text == f"Spring edition\n\n{body}"
 
 
+def test_a_cover_pages_subtitle_in_a_size_no_later_page_uses_heads_nothing_after_it():
+    pages = [
+        [(24, "Annual Safety Report"), (16, "Prepared by the Safety Committee"), (11, "For the year to March.")],
+        [(14, "1. Incidents"), (11, "Four incidents were reported this year, none of them serious.")],
+        [(14, "2. Training"), (11, "Every new starter took the safety induction in the first week.")],
+    ]  # fmt: skip
+    sections = extract(raw(sized_pdf(pages), "application/pdf", "/report.pdf")).sections
+    assert [s.headings for s in sections] == [
+        ("Annual Safety Report", "Prepared by the Safety Committee"),
+        ("Annual Safety Report", "1. Incidents"),
+        ("Annual Safety Report", "2. Training"),
+    ]
+
+
 def test_a_footnotes_mark_glued_to_a_word_leaves_it_but_a_word_ending_in_digits_stays():
     body = (
         "Every contract of employment1 starts with probation.2 Mount /dev/sda2 first.\n"

@@ -63,20 +63,34 @@ def headings(pages: list[tuple[int, list[SizedLine]]]) -> list[OutlineEntry]:
     body = sizes.most_common(1)[0][0]
     large = [[(_title(line), round(size or 0.0, 1)) for line, size in lines if line.strip()] for _, lines in pages]
     running = _running([[(title, size >= LARGER * body) for title, size in titled] for titled in large])
-    entries: list[OutlineEntry] = []
-    above: list[tuple[float, str]] = []  # the headings the next one may stand under: (size, title)
+    found: list[tuple[int, str, float]] = []
     for (number, _), titled in zip(pages, large, strict=True):
         before = 0.0
         for title, height in titled:
             if title in running:
                 continue
             if height >= LARGER * body and _titled(title) and height != before:
-                while above and above[-1][0] <= height:
-                    above.pop()
-                above.append((height, title))
-                entries.append(OutlineEntry(number, tuple(heading for _, heading in above)))
+                found.append((number, title, height))
             before = height  # a heading's second line, in its size, stays its text
-    return entries[:MAX_OUTLINE]
+    return _nested(found)[:MAX_OUTLINE]
+
+
+def _nested(found: list[tuple[int, str, float]]) -> list[OutlineEntry]:
+    """Each heading under the larger ones open before it; one closes those of its size or smaller. A
+    cover page's lines in sizes no later page uses (a subtitle, an author) close with it, but its first."""
+    later = {height for number, _, height in found if found and number != found[0][0]}
+    entries: list[OutlineEntry] = []
+    above: list[tuple[float, str]] = []  # the headings the next one may stand under: (size, title)
+    page = found[0][0] if found else 0
+    for number, title, height in found:
+        if number != page and page == found[0][0]:
+            above = above[:1] + [heading for heading in above[1:] if heading[0] in later]
+        page = number
+        while above and above[-1][0] <= height:
+            above.pop()
+        above.append((height, title))
+        entries.append(OutlineEntry(number, tuple(heading for _, heading in above)))
+    return entries
 
 
 def _title(line: str) -> str:
