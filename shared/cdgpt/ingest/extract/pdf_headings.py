@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cdgpt.index.terms import LETTER
-from cdgpt.ingest.extract.pdf_layout import HEADING_WORDS, LIGATURES, MAX_OUTLINE, OutlineEntry
+from cdgpt.ingest.extract.pdf_layout import HEADING_WORDS, MAX_OUTLINE, OutlineEntry, folded_line
 
 LARGER = 1.08  # a heading's size, at least, against the body text's (the size most characters are set in): Word sets
 # its third level in 12 points over 11
@@ -61,7 +61,7 @@ def headings(pages: list[tuple[int, list[SizedLine]]]) -> list[OutlineEntry]:
     if not sizes:
         return []
     body = sizes.most_common(1)[0][0]
-    large = [[(_title(line), round(size or 0.0, 1)) for line, size in lines if line.strip()] for _, lines in pages]
+    large = [[(folded_line(line), round(size or 0.0, 1)) for line, size in lines if line.strip()] for _, lines in pages]
     running = _running([[(title, size >= LARGER * body) for title, size in titled] for titled in large])
     found: list[tuple[int, str, float]] = []
     for (number, _), titled in zip(pages, large, strict=True):
@@ -91,11 +91,6 @@ def _nested(found: list[tuple[int, str, float]]) -> list[OutlineEntry]:
         above.append((height, title))
         entries.append(OutlineEntry(number, tuple(heading for _, heading in above)))
     return entries
-
-
-def _title(line: str) -> str:
-    """A line as the text has it (`pdf_layout.paragraphs`): spaces folded, ligatures spelt out."""
-    return " ".join(line.translate(LIGATURES).split())
 
 
 def _running(pages: list[list[tuple[str, bool]]]) -> set[str]:

@@ -148,7 +148,7 @@ def sections(pages: list[tuple[int, str]], entries: list[OutlineEntry], outlined
     under a chapter's running header is headed by it ("Chapter 1: Musical terms A-Z 4") instead of
     "Page N"; the header, page number and all, leaves the text. Entries not `outlined` (headings found
     by their size) head the pages instead, and the headers still leave the text."""
-    lined = [[_line(line) for line in text.splitlines()] for _, text in pages]
+    lined = [[folded_line(line) for line in text.splitlines()] for _, text in pages]
     lined = [_without_contents(lines) for lines in lined]
     tokens = Counter(token for lines in lined for line in lines for token in GLUED.findall(line))
     lined = [_without_note_marks(lines, tokens) for lines in lined]
@@ -348,7 +348,7 @@ def _without_note_marks(lines: list[str], tokens: Counter[str]) -> list[str]:
     return body + lines[first:]
 
 
-def _line(line: str) -> str:
+def folded_line(line: str) -> str:
     """A line with its spaces folded (justified text), ligatures spelt out (ﬁ), and letter-spaced Chinese closed up."""
     line = " ".join(line.translate(LIGATURES).split())
     return SPACED_CJK.sub(lambda run: run[0].replace(" ", ""), line) if " " in line else line
