@@ -84,8 +84,9 @@ def _gaps_for_fonts_without_space() -> None:
     Font._add_space_width = staticmethod(width)  # type: ignore[method-assign,assignment]
 
 
-def _page_text(page: Any, budget: Budget) -> tuple[str, list[SizedLine] | None]:
-    """The page's text, and its lines with the sizes they are set in (for headings without an outline)."""
+def _page_text(page: Any, budget: Budget, sized: bool) -> tuple[str, list[SizedLine] | None]:
+    """The page's text, and when `sized` its lines with the sizes they are set in (for headings without an
+    outline)."""
     operators = 0
     pieces: list[tuple[str, float]] = []
 
@@ -98,9 +99,8 @@ def _page_text(page: Any, budget: Budget) -> tuple[str, list[SizedLine] | None]:
     def piece(text: str, cm: Any, tm: Any, _font: object, font_size: float) -> None:
         pieces.append((text, text_size(font_size, cm, tm)))
 
-    _gaps_for_fonts_without_space()
-    text = page.extract_text(visitor_operand_before=tick, visitor_text=piece) or ""
-    return text, sized_lines(text, pieces)
+    text = page.extract_text(visitor_operand_before=tick, visitor_text=piece if sized else None) or ""
+    return text, sized_lines(text, pieces) if sized else None
 
 
 def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry], bool]:
@@ -115,20 +115,21 @@ def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, 
     sized: list[tuple[int, list[SizedLine]]] = []
     seen: set[tuple] = set()
     count = _page_count(reader, budget)
+    entries = outline(reader, count)
+    _gaps_for_fonts_without_space()
     for number in range(1, count + 1):
         page = reader.pages[number - 1]
         key = _content_key(page)
         if key in seen:  # the same content stream again: same text, extracted and indexed once
             continue
         seen.add(key)
-        text, lines = _page_text(page, budget)
+        text, lines = _page_text(page, budget, sized=not entries)
         budget.add_chars(len(text))
         budget.check_time()
         texts.append((number, text))
         if lines is not None:
             sized.append((number, lines))
     meta_title = reader.metadata.get("/Title") if reader.metadata else None
-    entries = outline(reader, count)
     return _title(meta_title), texts, entries or headings(sized), bool(entries)
 
 
