@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import mmap
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -147,20 +148,23 @@ class LocalStore:
         return sorted(key for key, _ in self._files(prefix))
 
     def sizes(self, prefix: str) -> dict[str, int]:
-        found = {}
-        for key, path in self._files(prefix):
-            with contextlib.suppress(FileNotFoundError):  # deleted since it was listed
-                found[key] = path.stat().st_size
-        return found
+        return dict(self._files(prefix))
 
-    def _files(self, prefix: str) -> Iterator[tuple[str, Path]]:
+    def _files(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """Each file's key and size, from one stat (a file deleted since it was listed is left out)."""
         base = self._path(prefix.rpartition("/")[0])
         if not base.is_dir():
             return
         for path in base.rglob("*"):
             key = str(path.relative_to(self.root))
-            if key.startswith(prefix) and not key.startswith(LOCKS) and path.is_file():
-                yield key, path
+            if not key.startswith(prefix) or key.startswith(LOCKS):
+                continue
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                yield key, info.st_size
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:
