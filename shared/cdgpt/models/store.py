@@ -185,8 +185,8 @@ class LocalStore:
 _last_read: dict[tuple[str, str], tuple[tuple[int, int, int], str]] = {}
 
 
-def _identity(stat: os.stat_result) -> tuple[int, int, int]:
-    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+def _identity(info: os.stat_result) -> tuple[int, int, int]:
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 class S3Store:
