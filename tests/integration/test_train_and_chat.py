@@ -223,6 +223,29 @@ def test_a_name_the_pages_found_never_use_is_not_covered(handbook_store, questio
     assert sources[0]["source"].endswith(page)
 
 
+@pytest.mark.parametrize(
+    ("search", "page"),
+    [
+        ("laptop", "it-and-security.html"),
+        ("What is onboarding?", "onboarding.md"),
+        ("Who is my buddy?", "onboarding.md"),
+        ("年假", "shanghai-office-guide-zh.md"),
+    ],
+)
+def test_a_keyword_search_the_headings_hold_is_covered(handbook_store, search, page):
+    """One or two words score a low cosine with any passage ("laptop": 0.16, under the floor), but a
+    heading of the first passages found holds each of them ("Looking after your laptop")."""
+    result = chat("handbook", search, store=handbook_store)
+    assert result["answer"] != NOT_COVERED
+    assert result["sources"][0]["source"].endswith(page)
+
+
+@pytest.mark.parametrize("search", ["good morning", "please", "1", "How are you today?"])
+def test_a_greeting_or_filler_is_not_covered(handbook_store, search):
+    """Greetings and fillers find passages that use their words ("morning"), but no heading does."""
+    assert chat("handbook", search, store=handbook_store)["answer"] == NOT_COVERED
+
+
 def test_scores_separate_covered_from_uncovered_questions(handbook_store):
     """The margin around the local threshold (printed with -s, for tuning MIN_SIMILARITY)."""
     settings = get_settings()

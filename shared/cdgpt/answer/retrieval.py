@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cdgpt.answer.relevance import NAME_CHARS, NAMED_IN, Evidence, covers, follows_up
+from cdgpt.answer.relevance import KEYWORDS, NAME_CHARS, NAMED_IN, Evidence, covers, follows_up
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.background import probe_language
 from cdgpt.index.docstore import Docstore
@@ -205,14 +205,28 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
 
 def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int]) -> Evidence:
     """The text's best cosine, the share of its terms the model holds, whether it names something that
-    the model or the first chunks ranked (ids) lack, and the model's background in the text's script."""
+    the model or the first chunks ranked (ids) lack, the model's background in the text's script, and
+    whether it is a keyword search that the first chunks' headings hold."""
     lexical = model.lexical
-    known, names = lexical.coverage(tokenize(text, question=True)), name_terms(text)
+    terms = tokenize(text, question=True)
+    known, names = lexical.coverage(terms), name_terms(text)
     long_names = [name for name in names if len(name) >= NAME_CHARS]
     background = model.manifest.background.get(probe_language(text))
-    return Evidence(
-        float(cosine.max()), known, lexical.lacks_any(long_names), lexical.lacks_any(names, first), background
-    )
+    lacks = lexical.lacks_any(long_names), lexical.lacks_any(names, first)
+    return Evidence(float(cosine.max()), known, *lacks, background, _headed(model, terms, first))
+
+
+def _headed(model: LoadedModel, terms: list[str], first: list[int]) -> bool:
+    """Whether the terms (numbers aside) are a keyword search: KEYWORDS or fewer, each in the title or
+    headings of one of the chunks ranked first (ids)."""
+    keywords = {term for term in terms if not term.isdigit()}
+    if not 0 < len(keywords) <= KEYWORDS:
+        return False
+    heads: set[str] = set()
+    for i in first:
+        chunk = model.chunks[i]
+        heads.update(tokenize(" ".join((chunk["title"], *chunk["headings"]))))
+    return keywords <= heads
 
 
 def _fuse(
