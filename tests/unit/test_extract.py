@@ -1464,6 +1464,21 @@ def test_a_cover_pages_subtitle_in_a_size_no_later_page_uses_heads_nothing_after
     ]
 
 
+def test_a_letters_large_date_or_sum_is_no_heading_but_a_heading_may_hold_a_date():
+    pages = [
+        [(24, "ACME Components Ltd"), (14, "14 March 2025"), (11, "Thank you for your order of forty bearings."),
+         (14, "Total due: $5,430.00"), (11, "Please pay within thirty days of this letter."),
+         (14, "04/14/2025"), (14, "Amount due: 5,430.00 EUR"), (11, "Our bank details are on the back."),
+         (14, "Version 2.3 (14 March 2025)"), (11, "This version adds the spring price list.")],
+    ]  # fmt: skip
+    sections = extract(raw(sized_pdf(pages), "application/pdf", "/letter.pdf")).sections
+    assert [s.headings for s in sections] == [
+        ("ACME Components Ltd",),
+        ("ACME Components Ltd", "Version 2.3 (14 March 2025)"),
+    ]
+    assert all(line in sections[0].text for line in ("14 March 2025", "Total due: $5,430.00", "04/14/2025"))
+
+
 def test_a_footnotes_mark_glued_to_a_word_leaves_it_but_a_word_ending_in_digits_stays():
     body = (
         "Every contract of employment1 starts with probation.2 Mount /dev/sda2 first.\n"

@@ -22,6 +22,14 @@ SENTENCE_BREAK = re.compile(r"[a-z][.!?]\s+\S|[。！？]\S")
 
 CLOSING = "\"'”’」』)]"  # quotes and brackets that may close a sentence
 NUMBERING = re.compile(r"\d+(?:\.\d+)*\.?")  # "2", "2.", "2.1", "2.1."
+# a letter's or an invoice's large figures: a line that is a date alone, or holds a sum of money
+MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+DATE = re.compile(
+    rf"(?:\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTH},?|{MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?)\s+\d{{4}}"
+    r"|\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?",
+    re.IGNORECASE,
+)
+MONEY = re.compile(r"[$€£¥]\s?\d|\d\s?(?:(?:EUR|USD|GBP|CNY|RMB)\b|元)")
 
 SizedLine = tuple[str, float | None]  # a line of a page's text and the smallest size its text is set in
 
@@ -104,10 +112,13 @@ def _running(pages: list[list[tuple[str, bool]]]) -> set[str]:
 
 def _titled(line: str) -> bool:
     """A heading's words: few, with letters, no sentence in them ("All prices exclude VAT.", a pull quote),
-    and a number first only as its numbering ("2.1 Scope", not a figure: "4,500 employees", "98% ...")."""
+    a number first only as its numbering ("2.1 Scope", not a figure: "4,500 employees", "98% ..."), and
+    neither a date alone nor a sum ("14 March 2025", "Total due: $5,430.00")."""
     first = line.split(maxsplit=1)[0] if line.strip() else ""
     return (
-        len(line) <= HEADING_CHARS
+        DATE.fullmatch(line.strip()) is None
+        and MONEY.search(line) is None
+        and len(line) <= HEADING_CHARS
         and len(line.split()) <= HEADING_WORDS
         and LETTER.search(line) is not None
         and not line.rstrip(CLOSING).endswith((",", ";", ".", "。"))
