@@ -10,10 +10,11 @@ lacks (Homebrew, XLOOKUP: `terms.name_terms`) is not paraphrased: only a higher 
 a question (a name can be paraphrased too: BitTorrent as peer-to-peer), and only the sure cosine one
 whose name none of the first chunks ranked holds (a large manual names GitHub, but not on the pages a
 question about GitHub Actions finds). A keyword search ("laptop", "sick pay", "年假") scores a low cosine
-with any passage; it is covered when the headings of the first chunks ranked hold each of its terms
-("Looking after your laptop"), which greetings and fillers ("good morning", "please") do not find.
-The values were set on the development halves of the evaluation
-sets and their off-topic questions (benchmarks/eval/README.md).
+with any passage; it is covered when the headings of the first chunks ranked hold each of its keywords
+("Looking after your laptop"). Greetings, thanks and words addressed to the bot ("good morning", "your
+name") are no keyword search, nor are single characters or terms in half the chunks (a manual's
+"chapter"). The values were set on the development halves of the evaluation sets and their off-topic
+questions (benchmarks/eval/README.md).
 
 Any other embedder (an OpenAI-compatible server's) has a scale of its own, so its floor also rises to
 the model's background: the median best cosine of questions no document answers, plus BACKGROUND_SPREADS
@@ -22,10 +23,12 @@ times their spread to the 90th percentile (`index/background.py`), for the quest
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 from cdgpt.index.lexical import LexicalIndex
-from cdgpt.index.terms import tokenize
+from cdgpt.index.terms import WORD_OF_LETTERS, tokenize
 from cdgpt.models.registry import Background
 
 MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best cosine below which nothing is relevant
@@ -34,7 +37,13 @@ SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question
 NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks
 NAME_CHARS = 4  # in a name's term of this many characters or more (ACL, KB, Go: acronyms and units, spelt out)
 NAMED_IN = 4  # a name the question uses (a follow-up's term) must be in one of this many chunks ranked first
-KEYWORDS = 2  # a question of at most this many terms (numbers aside) is a keyword search
+KEYWORDS = 2  # a question of at most this many keywords is a keyword search
+# a search with one of these words is small talk, not a keyword search: greetings, thanks, words addressed to the bot
+CHAT_WORDS = frozenset(
+    "hi hello hey ok okay yes yeah yep no nope thanks thank thx please pls bye goodbye cheers sorry lol hmm "  # noqa: SIM905
+    "cool great nice good morning afternoon evening night you your yours yourself me".split()
+)
+CHAT = re.compile(r"你好|您好|谢谢|感谢|好的|再见|早上好|晚上好|晚安|哈哈|嗯|你|您")
 BACKGROUND_SPREADS = 1.5  # another embedder: the floor is at least the background's median + 1.5 x (p90 - median)
 
 
@@ -45,12 +54,12 @@ class Evidence:
     lacks_name: bool = False  # the question names something (`terms.name_terms`, NAME_CHARS) the model lacks
     name_not_found: bool = False  # ... that none of the NAMED_IN chunks ranked first holds (or the model lacks)
     background: Background | None = None  # the model's, in the question's script (older models have none)
-    headed: bool = False  # a keyword search whose every term heads one of the NAMED_IN chunks ranked first
+    headed: bool = False  # a keyword search whose every keyword heads one of the NAMED_IN chunks ranked first
 
 
 def covers(evidence: Evidence, provider: str, min_score: float | None = None) -> bool:
     """min_score (CDGPT_MIN_SCORE), when set, replaces the cosine floor (for keyword searches too)."""
-    if evidence.headed and min_score is None:
+    if evidence.headed and provider == "local" and min_score is None:
         return True
     if evidence.similarity < (min_score if min_score is not None else floor(evidence, provider)):
         return False
@@ -84,3 +93,14 @@ def follows_up(lexical: LexicalIndex, question: str, passages: list[int]) -> boo
     if len(terms) <= 1:
         return True
     return lexical.coverage(terms) >= MIN_KNOWN and lexical.holds_any(terms, passages)
+
+
+def keywords(lexical: LexicalIndex, question: str) -> frozenset[str]:
+    """The question's keywords when it is a keyword search (KEYWORDS terms or fewer, not small talk),
+    else none. Numbers, single characters and terms in half the chunks or more are no keywords."""
+    words = WORD_OF_LETTERS.findall(question.lower())
+    if CHAT.search(question) or CHAT_WORDS.intersection(words):
+        return frozenset()
+    terms = {term for term in tokenize(question, question=True) if len(term) > 1 and not term.isdigit()}
+    found = frozenset(term for term in terms if lexical.idf(term) > math.log(2))  # idf: log 2 at half the chunks
+    return found if len(found) <= KEYWORDS else frozenset()

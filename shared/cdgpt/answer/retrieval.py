@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cdgpt.answer.relevance import KEYWORDS, NAME_CHARS, NAMED_IN, Evidence, covers, follows_up
+from cdgpt.answer.relevance import NAME_CHARS, NAMED_IN, Evidence, covers, follows_up, keywords
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.background import probe_language
 from cdgpt.index.docstore import Docstore
@@ -200,33 +200,33 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
             break
         candidates *= 4  # one long document can fill the candidates: look further for distinct ones
     evidence = [_evidence(model, text, cosine, first) for text, (_, cosine, _) in zip(texts, scores, strict=True)]
+    evidence[0] = replace(evidence[0], headed=_headed(model, query.question, first))
     return Results(*results, evidence[0], more_evidence=tuple(evidence[1:]), leading=tuple(first))
 
 
 def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int]) -> Evidence:
     """The text's best cosine, the share of its terms the model holds, whether it names something that
-    the model or the first chunks ranked (ids) lack, the model's background in the text's script, and
-    whether it is a keyword search that the first chunks' headings hold."""
+    the model or the first chunks ranked (ids) lack, and the model's background in the text's script."""
     lexical = model.lexical
-    terms = tokenize(text, question=True)
-    known, names = lexical.coverage(terms), name_terms(text)
+    known, names = lexical.coverage(tokenize(text, question=True)), name_terms(text)
     long_names = [name for name in names if len(name) >= NAME_CHARS]
     background = model.manifest.background.get(probe_language(text))
-    lacks = lexical.lacks_any(long_names), lexical.lacks_any(names, first)
-    return Evidence(float(cosine.max()), known, *lacks, background, _headed(model, terms, first))
+    return Evidence(
+        float(cosine.max()), known, lexical.lacks_any(long_names), lexical.lacks_any(names, first), background
+    )
 
 
-def _headed(model: LoadedModel, terms: list[str], first: list[int]) -> bool:
-    """Whether the terms (numbers aside) are a keyword search: KEYWORDS or fewer, each in the title or
-    headings of one of the chunks ranked first (ids)."""
-    keywords = {term for term in terms if not term.isdigit()}
-    if not 0 < len(keywords) <= KEYWORDS:
+def _headed(model: LoadedModel, question: str, first: list[int]) -> bool:
+    """Whether the question (without its context) is a keyword search whose every keyword is in the title
+    or headings of one of the chunks ranked first (ids), read as a question's terms are."""
+    wanted = keywords(model.lexical, question)
+    if not wanted:
         return False
     heads: set[str] = set()
     for i in first:
         chunk = model.chunks[i]
-        heads.update(tokenize(" ".join((chunk["title"], *chunk["headings"]))))
-    return keywords <= heads
+        heads.update(tokenize(" ".join((chunk["title"], *chunk["headings"])), question=True))
+    return wanted <= heads
 
 
 def _fuse(
