@@ -97,6 +97,19 @@ def test_whether_a_follow_up_is_covered_does_not_depend_on_k(store, before, foll
     assert [retrieve(model, query, k, settings).covered for k in (1, 2, 4, 10)] == [covered] * 4
 
 
+@pytest.mark.parametrize(("before", "search"), [("How do I claim expenses?", "laptop"), ("周末加班怎么算？", "年假")])
+def test_a_keyword_search_on_a_new_subject_is_searched_alone(store, before, search):
+    """Short, so it could be a follow-up; but its keyword heads a section of its own."""
+    reply = ask(store, search, [f"Human: {before}", "Bot: ..."])
+    assert reply["search_queries"] == [search]
+    assert first_source(reply) == first_source(ask(store, search)) is not None
+
+
+def test_a_short_follow_up_that_leans_on_the_question_before_is_still_searched_with_it(store):
+    reply = ask(store, "And the laptop?", ["Human: How do I claim expenses?", "Bot: ..."])
+    assert reply["search_queries"] == ["How do I claim expenses?\nAnd the laptop?"]
+
+
 def test_a_one_word_follow_up_leans_on_the_question_before_it(store):
     reply = ask(store, "上海办公室的班车几点发车？")
     follow_up = ask(store, "下午呢？", reply["history"])

@@ -365,7 +365,7 @@ def _sentences(text):
     expected, sentence = [], ""
     for piece, spaces in joined:
         head, _, line = (sentence + piece).rpartition("\n")
-        if re.fullmatch(r"\d{1,3}\.", line.strip()):
+        if spaces and re.fullmatch(r"\d{1,3}\.", line.strip()):  # a number that ends the text ends nothing
             expected.append(head)
             sentence = line + (spaces or "")
         else:

@@ -4,8 +4,9 @@ Retrieval sees one question, but "And its opening hours?" means nothing without 
 it. With a language model, one short call rewrites a follow-up into a standalone question, and a
 question in another script than the documents' (Chinese against English documents, or the reverse)
 is also searched in the documents' main language. Without one, the previous question of the
-conversation is searched together with the question when the question looks like a follow-up
-(benchmarks/eval/README.md, "Follow-up questions", says what else was tried).
+conversation is searched together with the question when the question looks like a follow-up, unless
+it is a keyword search that stands alone (benchmarks/eval/README.md, "Follow-up questions", says what
+else was tried).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import re
 
 from cdgpt.answer import languages, llm
-from cdgpt.answer.retrieval import LoadedModel, Query
+from cdgpt.answer.retrieval import LoadedModel, Query, headed_search
 from cdgpt.errors import UpstreamError
 from cdgpt.index.terms import QUESTION_SPLIT, STOP_WORDS
 from cdgpt.settings import Settings
@@ -50,8 +51,14 @@ def previous_question(history: list[str]) -> str | None:
 
 def looks_like_follow_up(question: str) -> bool:
     """Short, or leaning on what was said before (a pronoun, "and ...?", "那", "它")."""
-    if _LEANING.search(question):
-        return True
+    return leans_on_before(question) or _short(question)
+
+
+def leans_on_before(question: str) -> bool:
+    return _LEANING.search(question) is not None
+
+
+def _short(question: str) -> bool:
     words = [w for w in _WORD.findall(question.lower()) if w not in STOP_WORDS and not languages.CJK_RUN.match(w)]
     han = sum(len(piece) for run in languages.CJK_RUN.findall(question) for piece in QUESTION_SPLIT.split(run))
     return len(words) + han / 2 <= FOLLOW_UP_TERMS
@@ -70,6 +77,8 @@ def search_query(question: str, history: list[str], model: LoadedModel, settings
             translations = (translation,) if translation and translation != rewritten else ()
             return Query(rewritten, translations=translations)
     if previous and looks_like_follow_up(question):
+        if not leans_on_before(question) and headed_search(model, question, settings):
+            return Query(question)  # a keyword search on a new subject ("laptop"), not "And its price?"
         return Query(question, context=previous)
     return Query(question)
 

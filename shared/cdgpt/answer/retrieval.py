@@ -166,6 +166,13 @@ def retrieve(model: LoadedModel, query: str | Query, k: int, settings: Settings)
     return Results([], [], results.evidence, False, results.more_evidence, results.leading)
 
 
+def headed_search(model: LoadedModel, question: str, settings: Settings) -> bool:
+    """Whether the question alone is a keyword search that the headings of its first chunks hold, and
+    so covered (`relevance.keywords`): "laptop" asked after a question about expenses is a new subject."""
+    evidence = search(model, question, 1, lexical_weight(model, settings)).evidence
+    return evidence.headed and covers(evidence, model.embedder.provider, settings.min_score)
+
+
 def lexical_weight(model: LoadedModel, settings: Settings) -> float:
     if settings.lexical_weight is not None:
         return settings.lexical_weight
