@@ -105,9 +105,11 @@ def test_a_keyword_search_on_a_new_subject_is_searched_alone(store, before, sear
     assert first_source(reply) == first_source(ask(store, search)) is not None
 
 
-def test_a_short_follow_up_that_leans_on_the_question_before_is_still_searched_with_it(store):
-    reply = ask(store, "And the laptop?", ["Human: How do I claim expenses?", "Bot: ..."])
-    assert reply["search_queries"] == ["How do I claim expenses?\nAnd the laptop?"]
+@pytest.mark.parametrize("follow_up", ["And the laptop?", "laptop?", "for a laptop", "more on laptops", "电脑呢"])
+def test_a_short_follow_up_that_asks_about_the_answer_before_is_still_searched_with_it(store, follow_up):
+    """A pronoun, a question mark, a preposition or "more": asked of what was said ("examples?")."""
+    reply = ask(store, follow_up, ["Human: How do I claim expenses?", "Bot: ..."])
+    assert reply["search_queries"] == [f"How do I claim expenses?\n{follow_up}"]
 
 
 def test_a_one_word_follow_up_leans_on_the_question_before_it(store):

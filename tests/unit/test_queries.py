@@ -6,7 +6,7 @@ import pytest
 
 from cdgpt.answer.conversations import KEPT_ITEMS, bound, check_id
 from cdgpt.answer.languages import language_of, translation_target
-from cdgpt.answer.queries import looks_like_follow_up, previous_question
+from cdgpt.answer.queries import leans_on_before, looks_like_follow_up, previous_question
 from cdgpt.errors import InvalidRequest
 
 
@@ -38,6 +38,11 @@ def test_follow_ups_are_recognised(question):
 )
 def test_questions_that_stand_alone_are_not_follow_ups(question):
     assert not looks_like_follow_up(question)
+
+
+@pytest.mark.parametrize(("question", "leans"), [("Is it free?", True), ("IT support", False), ("More details", True)])
+def test_it_leans_on_what_was_said_but_IT_is_a_department(question, leans):
+    assert leans_on_before(question) is leans
 
 
 def test_the_previous_question_is_the_last_human_turn():

@@ -5,8 +5,8 @@ it. With a language model, one short call rewrites a follow-up into a standalone
 question in another script than the documents' (Chinese against English documents, or the reverse)
 is also searched in the documents' main language. Without one, the previous question of the
 conversation is searched together with the question when the question looks like a follow-up, unless
-it is a keyword search that stands alone (benchmarks/eval/README.md, "Follow-up questions", says what
-else was tried).
+it is a bare keyword search on a new subject ("laptop"; benchmarks/eval/README.md, "Follow-up
+questions", says what else was tried).
 """
 
 from __future__ import annotations
@@ -27,8 +27,16 @@ REWRITE_HISTORY_CHARS = 2000  # the recent history a rewrite sees
 REWRITE_MAX_TOKENS = 120
 # Openings and words that lean on what was said before: "and ...?", "what about ...", "它", "那".
 _LEANING = re.compile(
-    r"^\s*(and|but|also|so|then|what about|how about|same for|or)\b|\b(it|its|it's|that|this|those|these|they|them|"
-    r"their|there|one|ones|same|else|other|above|former|latter)\b|^\s*(那|那么|还有|另外|如果)|[它其该此这那]",
+    r"^\s*(and|but|also|so|then|what about|how about|same for|or|more)\b|\b(?!(?-i:IT)\b)(it|its|it's|that|this|"
+    r"those|these|they|them|their|there|one|ones|same|else|other|above|former|latter)\b|^\s*(那|那么|还有|另外|如果)|"
+    r"[它其该此这那]",
+    re.IGNORECASE,
+)
+# A question mark, a question word, a phrase opening with a preposition ("on windows?", "示例呢", "默认值是多少"):
+# asked about what was said before, where a bare keyword ("laptop", "年假") may be a new subject.
+_ASKS = re.compile(
+    r"[?？吗呢]\s*$|^\s*(how|what|which|when|where|why|who|whose|on|in|for|with|without|under|by)\b|"
+    r"什么|怎么|怎样|如何|哪|多少|多久|为什么|是否",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
@@ -58,6 +66,12 @@ def leans_on_before(question: str) -> bool:
     return _LEANING.search(question) is not None
 
 
+def _new_subject(question: str, model: LoadedModel, settings: Settings) -> bool:
+    """A bare keyword search that the headings hold ("laptop" after a question about expenses), not one
+    asked about the answer before ("examples?", "on windows", "And its price?")."""
+    return not leans_on_before(question) and not _ASKS.search(question) and headed_search(model, question, settings)
+
+
 def _short(question: str) -> bool:
     words = [w for w in _WORD.findall(question.lower()) if w not in STOP_WORDS and not languages.CJK_RUN.match(w)]
     han = sum(len(piece) for run in languages.CJK_RUN.findall(question) for piece in QUESTION_SPLIT.split(run))
@@ -77,8 +91,8 @@ def search_query(question: str, history: list[str], model: LoadedModel, settings
             translations = (translation,) if translation and translation != rewritten else ()
             return Query(rewritten, translations=translations)
     if previous and looks_like_follow_up(question):
-        if not leans_on_before(question) and headed_search(model, question, settings):
-            return Query(question)  # a keyword search on a new subject ("laptop"), not "And its price?"
+        if _new_subject(question, model, settings):
+            return Query(question)
         return Query(question, context=previous)
     return Query(question)
 

@@ -11,8 +11,8 @@ a question (a name can be paraphrased too: BitTorrent as peer-to-peer), and only
 whose name none of the first chunks ranked holds (a large manual names GitHub, but not on the pages a
 question about GitHub Actions finds). A keyword search ("laptop", "sick pay", "年假") scores a low cosine
 with any passage; it is covered when the headings of the first chunks ranked hold each of its keywords
-("Looking after your laptop"). Greetings, thanks and words addressed to the bot ("good morning", "your
-name") are no keyword search, nor are single characters or terms in half the chunks (a manual's
+("Looking after your laptop"). Greetings, thanks, words addressed to the bot ("good morning", "your
+name") and words pointing at what was said ("what else") are no keyword search, nor are single characters or terms in half the chunks (a manual's
 "chapter"). The values were set on the development halves of the evaluation sets and their off-topic
 questions (benchmarks/eval/README.md).
 
@@ -41,9 +41,10 @@ KEYWORDS = 2  # a question of at most this many keywords is a keyword search
 # a search with one of these words is small talk, not a keyword search: greetings, thanks, words addressed to the bot
 CHAT_WORDS = frozenset(
     "hi hello hey ok okay yes yeah yep no nope thanks thank thx please pls bye goodbye cheers sorry lol hmm "  # noqa: SIM905
-    "cool great nice good morning afternoon evening night you your yours yourself me".split()
+    "cool great nice good morning afternoon evening night you your yours yourself me u ur".split()
 )
 CHAT = re.compile(r"你好|您好|谢谢|感谢|好的|再见|早上好|晚上好|晚安|哈哈|嗯|你|您")
+POINTING = re.compile(r"\b(?:[Tt]his|[Tt]hat|[Ee]lse|[Ii]t)\b")  # "how does this work", "what else"; IT is a department
 BACKGROUND_SPREADS = 1.5  # another embedder: the floor is at least the background's median + 1.5 x (p90 - median)
 
 
@@ -99,7 +100,7 @@ def keywords(lexical: LexicalIndex, question: str) -> frozenset[str]:
     """The question's keywords when it is a keyword search (KEYWORDS terms or fewer, not small talk),
     else none. Numbers, single characters and terms in half the chunks or more are no keywords."""
     words = WORD_OF_LETTERS.findall(question.lower())
-    if CHAT.search(question) or CHAT_WORDS.intersection(words):
+    if CHAT.search(question) or POINTING.search(question) or CHAT_WORDS.intersection(words):
         return frozenset()
     terms = {term for term in tokenize(question, question=True) if len(term) > 1 and not term.isdigit()}
     found = frozenset(term for term in terms if lexical.idf(term) > math.log(2))  # idf: log 2 at half the chunks

@@ -169,6 +169,8 @@ def retrieve(model: LoadedModel, query: str | Query, k: int, settings: Settings)
 def headed_search(model: LoadedModel, question: str, settings: Settings) -> bool:
     """Whether the question alone is a keyword search that the headings of its first chunks hold, and
     so covered (`relevance.keywords`): "laptop" asked after a question about expenses is a new subject."""
+    if not keywords(model.lexical, question):
+        return False
     evidence = search(model, question, 1, lexical_weight(model, settings)).evidence
     return evidence.headed and covers(evidence, model.embedder.provider, settings.min_score)
 
