@@ -231,6 +231,7 @@ def test_a_name_the_pages_found_never_use_is_not_covered(handbook_store, questio
         ("What is onboarding?", "onboarding.md"),
         ("Who is my buddy?", "onboarding.md"),
         ("年假", "shanghai-office-guide-zh.md"),
+        ("极端天气", "shanghai-office-guide-zh.md"),  # three bigrams: two words
     ],
 )
 def test_a_keyword_search_the_headings_hold_is_covered(handbook_store, search, page):

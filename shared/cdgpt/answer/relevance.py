@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 
 from cdgpt.index.lexical import LexicalIndex
-from cdgpt.index.terms import WORD_OF_LETTERS, tokenize
+from cdgpt.index.terms import IS_CJK, WORD_OF_LETTERS, tokenize
 from cdgpt.models.registry import Background
 
 MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best cosine below which nothing is relevant
@@ -37,7 +37,7 @@ SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question
 NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks
 NAME_CHARS = 4  # in a name's term of this many characters or more (ACL, KB, Go: acronyms and units, spelt out)
 NAMED_IN = 4  # a name the question uses (a follow-up's term) must be in one of this many chunks ranked first
-KEYWORDS = 2  # a question of at most this many keywords is a keyword search
+KEYWORDS = 2  # a question of at most this many keywords is a keyword search (a Han bigram is half of one)
 # a search with one of these words is small talk, not a keyword search: greetings, thanks, words addressed to the bot
 CHAT_WORDS = frozenset(
     "hi hello hey ok okay yes yeah yep no nope thanks thank thx please pls bye goodbye cheers sorry lol hmm "  # noqa: SIM905
@@ -104,4 +104,5 @@ def keywords(lexical: LexicalIndex, question: str) -> frozenset[str]:
         return frozenset()
     terms = {term for term in tokenize(question, question=True) if len(term) > 1 and not term.isdigit()}
     found = frozenset(term for term in terms if lexical.idf(term) > math.log(2))  # idf: log 2 at half the chunks
-    return found if len(found) <= KEYWORDS else frozenset()
+    size = sum(0.5 if IS_CJK.match(term) else 1 for term in found)  # 远程桌面: three bigrams, two words
+    return found if size <= KEYWORDS else frozenset()
