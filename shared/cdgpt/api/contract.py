@@ -314,7 +314,7 @@ STATUS = {
 
 
 ERRORS = {
-    400: "The body is not valid JSON, or an input is out of bounds",
+    400: "The body is empty or not valid JSON, or an input is out of bounds",
     401: "The API key or secret is missing, wrong or revoked (or none is configured)",
     403: "The key's role or models do not allow this (a chat key training, a key for model A reading model B)",
     404: "No such model, job, prompt template or route",
