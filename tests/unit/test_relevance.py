@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from cdgpt.answer.relevance import MIN_KNOWN, MIN_SIMILARITY, NAME_SIMILARITY, SURE_SIMILARITY, Evidence, covers
+from cdgpt.answer.relevance import (
+    HALF_KNOWN,
+    HALF_KNOWN_SIMILARITY,
+    MIN_KNOWN,
+    MIN_SIMILARITY,
+    NAME_SIMILARITY,
+    SURE_SIMILARITY,
+    Evidence,
+    covers,
+)
 
 
 def test_openai_embeddings_decide_by_cosine_alone():
@@ -13,11 +22,18 @@ def test_openai_embeddings_decide_by_cosine_alone():
 
 def test_local_embedder_needs_the_cosine_and_the_questions_own_terms():
     floor = MIN_SIMILARITY["local"]
-    assert covers(Evidence(floor, MIN_KNOWN), "local")
+    assert covers(Evidence(floor, HALF_KNOWN), "local")
     assert not covers(Evidence(floor - 0.01, 1.0), "local")
     assert not covers(Evidence(SURE_SIMILARITY - 0.01, MIN_KNOWN - 0.01), "local")
-    assert covers(Evidence(0.1, MIN_KNOWN), "local", min_score=0.1)  # CDGPT_MIN_SCORE replaces the floor
-    assert not covers(Evidence(0.3, MIN_KNOWN - 0.01), "local", min_score=0.1)  # but not the terms' share
+    assert covers(Evidence(0.1, HALF_KNOWN), "local", min_score=0.1)  # CDGPT_MIN_SCORE replaces the floor
+    assert not covers(Evidence(0.4, MIN_KNOWN - 0.01), "local", min_score=0.1)  # but not the terms' share
+
+
+def test_a_question_the_model_holds_less_than_half_of_needs_a_higher_cosine():
+    """ "企业微信怎么创建一个外部群？": the model holds 创建 and 外部, not 微信 (the IDF-weighted share 0.36)."""
+    assert not covers(Evidence(HALF_KNOWN_SIMILARITY - 0.01, HALF_KNOWN - 0.01), "local")
+    assert covers(Evidence(HALF_KNOWN_SIMILARITY, MIN_KNOWN), "local")
+    assert covers(Evidence(MIN_SIMILARITY["local"], HALF_KNOWN), "local")
 
 
 def test_a_cosine_no_off_topic_question_reaches_covers_without_the_terms():

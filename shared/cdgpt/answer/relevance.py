@@ -5,7 +5,9 @@ question must also find its own terms in the model: a share of its evidence (its
 question phrases, weighted by IDF, a term the model lacks weighing most), which keeps out an
 off-topic question that happens to lie near a chunk, unless its cosine is so high that no off-topic
 question reached it (a paraphrase whose words the documents do not use: "斜着显示" for rotated text; a
-Chinese question's bigrams across word boundaries, "着显", are terms no model holds). A name the model
+Chinese question's bigrams across word boundaries, "着显", are terms no model holds). A question the
+model holds less than half of needs a higher cosine: "企业微信怎么创建一个外部群？" holds 创建 and 外部
+but not 微信, and "What is the dress code?" holds "code" but not "dress". A name the model
 lacks (Homebrew, XLOOKUP: `terms.name_terms`) is not paraphrased: only a higher cosine still covers such
 a question (a name can be paraphrased too: BitTorrent as peer-to-peer), and only the sure cosine one
 whose name none of the first chunks ranked holds (a large manual names GitHub, but not on the pages a
@@ -33,6 +35,7 @@ from cdgpt.models.registry import Background
 
 MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best cosine below which nothing is relevant
 MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embedder)
+HALF_KNOWN, HALF_KNOWN_SIMILARITY = 0.5, 0.32  # local embedder: a question the model holds less of needs this cosine
 SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question whatever its terms
 NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks
 NAME_CHARS = 4  # in a name's term of this many characters or more (ACL, KB, Go: acronyms and units, spelt out)
@@ -70,6 +73,8 @@ def covers(evidence: Evidence, provider: str, min_score: float | None = None) ->
         return evidence.similarity >= NAME_SIMILARITY
     if evidence.similarity >= SURE_SIMILARITY:
         return True
+    if evidence.known < HALF_KNOWN and evidence.similarity < HALF_KNOWN_SIMILARITY:
+        return False
     return evidence.known >= MIN_KNOWN and not evidence.name_not_found
 
 
