@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from functools import lru_cache
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from cdgpt.ingest.extract.archive import DEFAULT_TITLE
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.pdf_headings import SizedLine, headings, sized_lines, text_size
 from cdgpt.ingest.extract.pdf_layout import OutlineEntry, outline, sections
+from cdgpt.ingest.extract.pdf_tables import BOLD, FIXED, RECORD_BREAK, Piece, lines_of, tables
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract.budget import Budget
@@ -85,10 +87,10 @@ def _gaps_for_fonts_without_space() -> None:
 
 
 def _page_text(page: Any, budget: Budget, sized: bool) -> tuple[str, list[SizedLine] | None]:
-    """The page's text, and when `sized` its lines with the sizes they are set in (for headings without an
-    outline)."""
+    """The page's text, its tables as records (`pdf_tables`), and when `sized` its lines with the sizes
+    they are set in (for headings without an outline)."""
     operators = 0
-    pieces: list[tuple[str, float]] = []
+    pieces: list[Piece] = []
 
     def tick(*_: object) -> None:
         nonlocal operators
@@ -96,11 +98,20 @@ def _page_text(page: Any, budget: Budget, sized: bool) -> tuple[str, list[SizedL
         if operators % CHECK_EVERY == 0:
             budget.check_time()
 
-    def piece(text: str, cm: Any, tm: Any, _font: object, font_size: float) -> None:
-        pieces.append((text, text_size(font_size, cm, tm)))
+    def piece(text: str, cm: Any, tm: Any, font: Any, font_size: float) -> None:
+        x, y = (float(tm[4]) * float(cm[i]) + float(tm[5]) * float(cm[i + 2]) + float(cm[i + 4]) for i in (0, 1))
+        name = str(font.get("/BaseFont", "")) if isinstance(font, dict) else ""
+        size = text_size(font_size, cm, tm)
+        pieces.append(Piece(text, x, size, y, BOLD.search(name) is not None, FIXED.search(name) is not None))
 
-    text = page.extract_text(visitor_operand_before=tick, visitor_text=piece if sized else None) or ""
-    return text, sized_lines(text, pieces) if sized else None
+    text = page.extract_text(visitor_operand_before=tick, visitor_text=piece) or ""
+    lines = lines_of(pieces, text)
+    if lines is None:
+        return text, None
+    found = tables(lines)
+    if found:
+        text = "\n".join(part for index, line in enumerate(text.split("\n")) for part in found.get(index, [line]))
+    return text, sized_lines(lines, found) if sized else None
 
 
 def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry], bool]:
@@ -158,4 +169,5 @@ def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Sec
         top = entries[0].path[0]  # the outline's first entry, heading the first page and every other entry
         if all(entry.path[0] == top for entry in entries) and not CONTENTS_TITLE.fullmatch(top):
             title = top  # a Markdown document's title, not its first chapter ("Purpose")
-    return title, sections(pages, entries, outlined)
+    found = sections(pages, entries, outlined)
+    return title, [replace(s, text=s.text.replace(RECORD_BREAK, "\n")) if RECORD_BREAK in s.text else s for s in found]

@@ -7,11 +7,12 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from cdgpt.index.terms import LETTER
 from cdgpt.ingest.extract.pdf_layout import HEADING_WORDS, MAX_OUTLINE, OutlineEntry, folded_line
+from cdgpt.ingest.extract.pdf_tables import Line
 
 LARGER = 1.08  # a heading's size, at least, against the body text's (the size most characters are set in): Word sets
 # its third level in 12 points over 11
@@ -34,23 +35,16 @@ MONEY = re.compile(r"[$€£¥]\s?\d|\d\s?(?:(?:EUR|USD|GBP|CNY|RMB)\b|元)")
 SizedLine = tuple[str, float | None]  # a line of a page's text and the smallest size its text is set in
 
 
-def sized_lines(text: str, pieces: Sequence[tuple[str, float]]) -> list[SizedLine] | None:
-    """The page's lines with their sizes, from the pieces of text pypdf emitted (`visitor_text`), or None
-    when the pieces do not make the page's text."""
-    if "".join(piece for piece, _ in pieces) != text:
-        return None
-    lines: list[SizedLine] = []
-    line, size = "", None
-    for piece, piece_size in pieces:
-        for index, part in enumerate(piece.split("\n")):
-            if index:
-                lines.append((line, size))
-                line, size = "", None
-            line += part
-            if part.strip():
-                size = piece_size if size is None else min(size, piece_size)
-    lines.append((line, size))
-    return lines
+def sized_lines(lines: Sequence[Line], table_lines: Collection[int] = ()) -> list[SizedLine]:
+    """The page's lines with the smallest size their text is drawn at; a table's lines have none."""
+    return [
+        ("".join(piece.text for piece in line), None if index in table_lines else _smallest(line))
+        for index, line in enumerate(lines)
+    ]
+
+
+def _smallest(line: Line) -> float | None:
+    return min((piece.size for piece in line if piece.text.strip()), default=None)
 
 
 def text_size(font_size: float, cm: Any, tm: Any) -> float:

@@ -12,6 +12,7 @@ from typing import Any
 
 from cdgpt.index.terms import CJK, LETTER  # LETTER: a running line has words, a table's last row of figures none
 from cdgpt.ingest.extract.document import Section
+from cdgpt.ingest.extract.pdf_tables import RECORD_BREAK
 
 MAX_OUTLINE = 10_000  # outline entries read; a larger outline is ignored (pages keep "Page N")
 BULLET = re.compile(r"[•◦▪‣∙●○■□➢►–—∗*-]\s")  # a list item's first line
@@ -254,7 +255,7 @@ def paragraphs(lines: list[str], words: frozenset[str] = frozenset()) -> str:
     A numbered item starts one after a sentence's end or after the item numbered one less; else its number
     may end a wrapped sentence ("... the exit status, which is" / "0. The next call ..."). `words`: the
     document's, which tell a hyphenated word from a compound broken at its hyphen (`_join`)."""
-    widest = max((len(line) for line in lines), default=0)
+    widest = max((len(line) for line in lines if RECORD_BREAK not in line), default=0)  # a table's records aside
     out: list[str] = []
     current = ""
     for index, line in enumerate(lines):

@@ -1,0 +1,98 @@
+"""Tables in PDFs: lines whose pieces start in the same columns become records, with their columns' names."""
+
+from __future__ import annotations
+
+from cdgpt.ingest.extract import extract
+from cdgpt.ingest.sources import RawDocument
+from tests.support.pdf import positioned_pdf
+
+INTRO = "The daily allowances below apply to every business trip approved in advance."
+AFTER = "Claims above these limits need the approval of a director before the trip is booked."
+
+
+def text_of(lines: list[list[tuple[float, str]]], fonts: list[str] | None = None) -> str:
+    doc = extract(
+        RawDocument(source="s", content=positioned_pdf(lines, fonts), content_type="application/pdf", name="/t.pdf")
+    )
+    return "\n\n".join(section.text for section in doc.sections)
+
+
+def row(*cells: str, at: tuple[float, ...] = (72, 200, 330)) -> list[tuple[float, str]]:
+    return [(x, cell) for x, cell in zip(at, cells, strict=False) if cell]
+
+
+def test_a_tables_rows_become_records_named_by_its_bold_header():
+    lines = [
+        [(72, INTRO)],
+        row("City", "Hotel per night", "Meals per day"),
+        row("London", "£180", "£45"),
+        row("New York", "$260", "$75"),
+        [(72, AFTER)],
+    ]
+    fonts = ["F1", "F2", "F1", "F1", "F1"]
+    assert text_of(lines, fonts) == (
+        f"{INTRO}\n\n"
+        "City: London\nHotel per night: £180\nMeals per day: £45\n\n"
+        "City: New York\nHotel per night: $260\nMeals per day: $75\n\n"
+        f"{AFTER}"  # the last row no longer runs into the paragraph after it
+    )
+
+
+def test_a_cell_wrapped_onto_the_next_line_stays_in_its_row():
+    lines = [
+        row("Item", "Rate", "Notes"),
+        row("Car", "45p", "for the first"),
+        row("", "", "10,000 miles"),
+        row("Bicycle", "20p", "any distance"),
+    ]
+    assert text_of(lines, ["F2", "F1", "F1", "F1"]) == (
+        "Item: Car\nRate: 45p\nNotes: for the first 10,000 miles\n\nItem: Bicycle\nRate: 20p\nNotes: any distance"
+    )
+
+
+def test_two_columns_without_a_header_are_labels_and_their_values():
+    lines = [
+        row("Policy owner", "Chief Information Security Officer"),
+        row("Review", "Every year"),
+        row("Version", "2.3"),
+    ]
+    assert text_of(lines) == "Policy owner: Chief Information Security Officer\nReview: Every year\nVersion: 2.3"
+
+
+def test_a_list_two_columns_of_prose_and_aligned_code_are_no_tables():
+    bullets = [
+        [(72, "- Always"), (130, item)] for item in ("lock your screen.", "report lost laptops.", "use the VPN.")
+    ]
+    assert ":" not in text_of(bullets) and "|" not in text_of(bullets)
+    prose = [
+        row("Our offices open at eight and close at six", "Visitors sign in at reception and wear", at=(72, 320)),
+        row("on weekdays, and staff may work from home", "a badge, and a host meets them there", at=(72, 320)),
+        row("two days a week with their manager's", "and walks them out when they leave", at=(72, 320)),
+    ]
+    assert ":" not in text_of(prose)
+    code = [row(*tokens.split(), at=(72, 96, 120)) for tokens in ("int x 1;", "int y 2;", "int z 3;")]
+    assert text_of(code, ["F3"] * 3) == "int x 1; int y 2; int z 3;"
+
+
+def test_without_a_bold_header_names_over_figures_head_a_table_and_a_grid_of_words_has_none():
+    priced = [row("Item", "Size", "Price"), row("Bolt", "M8", "0.20"), row("Nut", "M8", "0.05")]
+    assert text_of(priced) == "Item: Bolt\nSize: M8\nPrice: 0.20\n\nItem: Nut\nSize: M8\nPrice: 0.05"
+    grid = [row("Mon", "Tue", "Wed"), row("gym", "swim", "rest"), row("run", "yoga", "bike")]
+    assert text_of(grid) == "Mon | Tue | Wed\n\ngym | swim | rest\n\nrun | yoga | bike"
+
+
+def test_a_line_far_below_the_table_is_not_its_row():
+    lines = [row("Item", "Size", "Price"), row("Bolt", "M8", "0.20"), row("Nut", "M8", "0.05")]
+    footer = row("Brightwheel Components", "", "Page 3")
+    pdf_lines = [*lines, [], [], [], footer]  # three empty lines: 42 points lower
+    assert text_of(pdf_lines).endswith("Price: 0.05\n\nBrightwheel Components Page 3")
+
+
+def test_prose_switching_fonts_is_no_table_where_some_pieces_line_up():
+    """Each name is a piece of its own (another font), and two of them start where the other's does."""
+    prose = [
+        [(72, "Our office in "), (131, "Shanghai"), (176, " opens at nine; the "), (262, "IT"), (275, " desk at ten.")],
+        [(72, "Staff use "), (118, "Slack"), (146, " and "), (170, "Teams"), (203, " for chat, and "), (262, "VPN")],
+        [(72, "Visitors sign in on "), (162, "RoomDesk"), (208, " at reception, "), (262, "badges"), (300, " on.")],
+    ]
+    assert ":" not in text_of(prose) and "|" not in text_of(prose)
