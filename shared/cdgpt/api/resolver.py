@@ -193,7 +193,8 @@ def make_app() -> APIGatewayRestResolver:
         problems = exc.errors()
         if any(p.get("type") == "json_invalid" for p in problems):
             return _reply(400, failure("request body is not valid JSON"))
-        if not (app.current_event.body or "").strip():  # no body at all, not JSON's null
+        body_missing = any(p.get("type") == "missing" and tuple(p.get("loc", ())) == ("body",) for p in problems)
+        if body_missing and not (app.current_event.body or "").strip():  # no body at all, not JSON's null
             return _reply(400, failure("request body is empty: send a JSON object"))
         return _reply(422, failure("; ".join(_describe(p) for p in problems[:5])))
 
