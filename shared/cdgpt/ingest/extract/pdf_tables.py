@@ -88,7 +88,7 @@ def _near(x: float, columns: Sequence[float]) -> bool:
 
 def _columns(seed: Sequence[Line]) -> list[float]:
     """The columns that both of a table's first lines have a cell in (two or more, the first line's
-    first piece starting the first), when each cell ends before the next column starts; else none."""
+    first piece starting the first), when both lines are `_apart` and `_aligned` in them; else none."""
     if any(piece.fixed for line in seed for piece in line):
         return []
     first = _starts(seed[0])
