@@ -96,3 +96,30 @@ def test_prose_switching_fonts_is_no_table_where_some_pieces_line_up():
         [(72, "Visitors sign in on "), (162, "RoomDesk"), (208, " at reception, "), (262, "badges"), (300, " on.")],
     ]
     assert ":" not in text_of(prose) and "|" not in text_of(prose)
+
+
+def test_a_header_above_the_columns_it_names_heads_them():
+    """Centred headings start inside their columns, not where the cells below do."""
+    lines = [row("Item", "Size", "Price", at=(90, 215, 345)), row("Bolt", "M8", "0.20"), row("Nut", "M8", "0.05")]
+    assert text_of(lines) == "Item: Bolt\nSize: M8\nPrice: 0.20\n\nItem: Nut\nSize: M8\nPrice: 0.05"
+
+
+def test_a_column_the_cells_do_not_start_in_is_missed_so_the_rows_stay_text():
+    """Right-aligned figures start wherever their width puts them: no column is found for them, and
+    rather than read "London £180" as one cell, the rows stay as they were."""
+    lines = [[(72, "London"), (200, "Hotel"), (330, "£180")], [(72, "Paris"), (200, "Hotel"), (318, "£1,190")]]
+    lines.append([(72, "Rome"), (200, "Hotel"), (336, "£95")])
+    assert ":" not in text_of(lines) and "|" not in text_of(lines)
+
+
+def test_a_forms_labels_over_lines_to_write_on_are_no_table():
+    form = [row("Name:", "____________", at=(72, 200)), row("Employee number:", "________", at=(72, 200))]
+    form.append(row("Signed:", "____________", at=(72, 200)))
+    assert text_of(form) == "Name: ____________ Employee number: ________ Signed: ____________"
+
+
+def test_a_row_with_only_its_first_cell_stays_in_the_table():
+    lines = [row("Item", "Size", "Price"), row("Bolt", "M8", "0.20"), row("Washer"), row("Nut", "M8", "0.05")]
+    assert text_of(lines, ["F2", "F1", "F1", "F1"]) == (
+        "Item: Bolt\nSize: M8\nPrice: 0.20\n\nItem: Washer\n\nItem: Nut\nSize: M8\nPrice: 0.05"
+    )

@@ -28,9 +28,11 @@ def column_name(index: int) -> str:
 
 
 def _labelled(label: str, value: str | None) -> str:
-    """A label and its value; a label whose value is blank stays ("Signature:"), a lone cell is itself."""
+    """A label and its value; a label whose value is blank stays ("Signature:"), a lone cell is itself. A
+    label's own colon is not doubled ("Name:" | "Ada": "Name: Ada")."""
     if value is None or not label:
         return label or value or ""
+    label = label.rstrip(":：").rstrip() or label
     return f"{label}: {value}" if value else f"{label}:"
 
 
