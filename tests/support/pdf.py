@@ -140,15 +140,20 @@ def sized_pdf(pages: list[list[tuple[int, str]]]) -> bytes:
 FONTS = {"F1": "Helvetica", "F2": "Helvetica-Bold", "F3": "Courier"}
 
 
-def positioned_pdf(lines: list[list[tuple[float, str]]], fonts: list[str] | None = None, size: int = 10) -> bytes:
-    """A one-page PDF whose lines are pieces of text, each (x in points, ASCII or Latin-1 text) drawn
-    where a table's cells are; line i in font `fonts[i]` (F1 Helvetica, F2 its bold, F3 Courier)."""
+def positioned_stream(lines: list[list[tuple[float, str]]], fonts: list[str] | None = None, size: int = 10) -> bytes:
+    """A page's content: lines of pieces of text, each (x in points, ASCII or Latin-1 text) drawn where a
+    table's cells are; line i in font `fonts[i]` (F1 Helvetica, F2 its bold, F3 Courier)."""
     ops, y = ["BT"], 720
     for index, pieces in enumerate(lines):
         font = fonts[index] if fonts else "F1"
         for x, text in pieces:
             ops += [f"/{font} {size} Tf", f"1 0 0 1 {x} {y} Tm", f"({_escape(text)}) Tj"]
         y -= size + 4
+    return "\n".join([*ops, "ET"]).encode("latin-1")
+
+
+def positioned_pdf(lines: list[list[tuple[float, str]]], fonts: list[str] | None = None, size: int = 10) -> bytes:
+    """A one-page PDF of `positioned_stream`'s lines."""
     resources = b" ".join(b"/%s %d 0 R" % (name.encode(), 4 + i) for i, name in enumerate(FONTS))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -159,6 +164,6 @@ def positioned_pdf(lines: list[list[tuple[float, str]]], fonts: list[str] | None
             b"<< /Type /Font /Subtype /Type1 /BaseFont /%s /Encoding /WinAnsiEncoding >>" % base.encode()
             for base in FONTS.values()
         ),
-        stream("\n".join([*ops, "ET"]).encode("latin-1")),
+        stream(positioned_stream(lines, fonts, size)),
     ]
     return write_pdf(objects)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cdgpt.ingest.extract import extract
 from cdgpt.ingest.sources import RawDocument
-from tests.support.pdf import positioned_pdf
+from tests.support.pdf import make_pages_pdf, positioned_pdf, positioned_stream
 
 INTRO = "The daily allowances below apply to every business trip approved in advance."
 AFTER = "Claims above these limits need the approval of a director before the trip is booked."
@@ -123,3 +123,11 @@ def test_a_row_with_only_its_first_cell_stays_in_the_table():
     assert text_of(lines, ["F2", "F1", "F1", "F1"]) == (
         "Item: Bolt\nSize: M8\nPrice: 0.20\n\nItem: Washer\n\nItem: Nut\nSize: M8\nPrice: 0.05"
     )
+
+
+def test_a_table_continued_on_the_next_page_keeps_its_header():
+    first = [row("Item", "Size", "Price"), row("Bolt", "M8", "0.20"), row("Nut", "M8", "0.05")]
+    second = [row("Washer", "M8", "0.02"), row("Screw", "M6", "0.10"), row("Rivet", "M4", "0.03")]
+    pdf = make_pages_pdf([positioned_stream(first), positioned_stream(second)], [0, 1])
+    doc = extract(RawDocument(source="s", content=pdf, content_type="application/pdf", name="/t.pdf"))
+    assert doc.sections[1].text.split("\n\n")[0] == "Item: Washer\nSize: M8\nPrice: 0.02"

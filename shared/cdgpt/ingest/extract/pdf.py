@@ -15,7 +15,7 @@ from cdgpt.ingest.extract.archive import DEFAULT_TITLE
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.pdf_headings import SizedLine, headings, sized_lines, text_size
 from cdgpt.ingest.extract.pdf_layout import OutlineEntry, outline, sections
-from cdgpt.ingest.extract.pdf_tables import BOLD, FIXED, RECORD_BREAK, Piece, lines_of, tables
+from cdgpt.ingest.extract.pdf_tables import BOLD, FIXED, RECORD_BREAK, Header, Piece, lines_of, tables
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract.budget import Budget
@@ -86,9 +86,12 @@ def _gaps_for_fonts_without_space() -> None:
     Font._add_space_width = staticmethod(width)  # type: ignore[method-assign,assignment]
 
 
-def _page_text(page: Any, budget: Budget, sized: bool) -> tuple[str, list[SizedLine] | None]:
-    """The page's text, its tables as records (`pdf_tables`), and when `sized` its lines with the sizes
-    they are set in (for headings without an outline)."""
+def _page_text(
+    page: Any, budget: Budget, sized: bool, before: Header | None
+) -> tuple[str, list[SizedLine] | None, Header | None]:
+    """The page's text, its tables as records (`pdf_tables`, `before`: the header of the last table of the
+    page before), when `sized` its lines with the sizes they are set in (for headings without an outline),
+    and the header of its own last table."""
     operators = 0
     pieces: list[Piece] = []
 
@@ -107,11 +110,11 @@ def _page_text(page: Any, budget: Budget, sized: bool) -> tuple[str, list[SizedL
     text = page.extract_text(visitor_operand_before=tick, visitor_text=piece) or ""
     lines = lines_of(pieces, text)
     if lines is None:
-        return text, None
-    found = tables(lines)
+        return text, None, None
+    found, last = tables(lines, before)
     if found:
         text = "\n".join(part for index, line in enumerate(text.split("\n")) for part in found.get(index, [line]))
-    return text, sized_lines(lines, found) if sized else None
+    return text, sized_lines(lines, found) if sized else None, last
 
 
 def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry], bool]:
@@ -128,13 +131,14 @@ def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, 
     count = _page_count(reader, budget)
     entries = outline(reader, count)
     _gaps_for_fonts_without_space()
+    header: Header | None = None  # of the last table of the page before
     for number in range(1, count + 1):
         page = reader.pages[number - 1]
         key = _content_key(page)
         if key in seen:  # the same content stream again: same text, extracted and indexed once
             continue
         seen.add(key)
-        text, lines = _page_text(page, budget, sized=not entries)
+        text, lines, header = _page_text(page, budget, not entries, header)
         budget.add_chars(len(text))
         budget.check_time()
         texts.append((number, text))

@@ -19,6 +19,7 @@ ALIGNED = 2.0  # points: cells of one column start this close
 MIN_ROWS = 3  # rows in the same columns, at least, that make a table (a header and two rows)
 NARROW, WIDE = 0.45, 0.65  # ems: a Latin character's width on average, at least and at most
 GAP = 1.5  # ems between two pieces of one cell, at most: farther apart they are two cells
+CONTINUED_WITHIN = 5  # lines: a table starting this near a page's top may continue the page before's
 ROW_GAP = 3.0  # sizes: a line farther below the one before it is not the table's (a page's footer)
 SHORT_CELL = 24  # characters: at least half of a table's cells are this short (two columns of prose are no table)
 # a list's or footnotes' marks: a bullet (any one symbol, a symbol font's private-use one included) or a number
@@ -57,10 +58,22 @@ def lines_of(pieces: Sequence[Piece], text: str) -> list[Line] | None:
     return lines
 
 
-def tables(lines: Sequence[Line]) -> dict[int, list[str]]:
+@dataclass(frozen=True)
+class Header:
+    """A table's columns and the names its first row gives them, carried to the next page."""
+
+    columns: tuple[float, ...]
+    names: tuple[str, ...]
+
+
+def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[int, list[str]], Header | None]:
     """Line index -> what the line becomes: a table's first line, its records (each one line with a
-    RECORD_BREAK between its `name: value` pairs, blank lines around each); its other lines, nothing."""
+    RECORD_BREAK between its `name: value` pairs, blank lines around each); its other lines, nothing.
+    A table near the page's top without a header of its own, in the columns of the last table of the page
+    `before`, takes that table's header (a table continued on the next page); the last table's is returned.
+    """
     out: dict[int, list[str]] = {}
+    last: Header | None = None
     index = 0
     while index + 2 <= len(lines):
         columns = _columns(lines[index : index + 2])
@@ -85,13 +98,20 @@ def tables(lines: Sequence[Line]) -> dict[int, list[str]]:
                 start, rows = above, named  # its header, above it
         if len(rows) >= MIN_ROWS and _tabular(rows):
             header = start < index or _header(lines[index], rows)
+            if not header and before and not out and start < CONTINUED_WITHIN and _same(before.columns, columns):
+                header, rows = True, [list(before.names), *rows]
+            last = Header(tuple(columns), tuple(rows[0])) if header else None
             records = [paragraph.replace("\n", RECORD_BREAK) for paragraph in table_paragraphs(rows, header)]
             out[start] = ["", *(line for record in records for line in (record, ""))]
             out.update((skipped, []) for skipped in range(start + 1, end))
             index = end
         else:
             index += 1
-    return out
+    return out, last
+
+
+def _same(columns: Sequence[float], others: Sequence[float]) -> bool:
+    return len(columns) == len(others) and all(abs(a - b) <= ALIGNED for a, b in zip(columns, others, strict=True))
 
 
 def _starts(line: Line) -> list[float]:
