@@ -106,7 +106,7 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
             out.update((skipped, []) for skipped in range(start + 1, end))
             index = end
         else:
-            index += 1
+            index = max(index + 1, end - 1)  # lines in the same columns but no table: none starts inside them
     return out, last
 
 
