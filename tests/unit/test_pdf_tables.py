@@ -131,3 +131,12 @@ def test_a_table_continued_on_the_next_page_keeps_its_header():
     pdf = make_pages_pdf([positioned_stream(first), positioned_stream(second)], [0, 1])
     doc = extract(RawDocument(source="s", content=pdf, content_type="application/pdf", name="/t.pdf"))
     assert doc.sections[1].text.split("\n\n")[0] == "Item: Washer\nSize: M8\nPrice: 0.02"
+
+
+def test_a_bold_header_over_two_lines_is_one_row():
+    lines = [row("Leave", "Days per", "Notice"), row("type", "year", "needed"), row("Annual", "25", "2 weeks")]
+    lines.append(row("Sick", "10", "none"))
+    assert text_of(lines, ["F2", "F2", "F1", "F1"]) == (
+        "Leave type: Annual\nDays per year: 25\nNotice needed: 2 weeks\n\n"
+        "Leave type: Sick\nDays per year: 10\nNotice needed: none"
+    )

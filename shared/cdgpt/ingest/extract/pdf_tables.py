@@ -184,14 +184,17 @@ def _width(piece: Piece, latin: float = NARROW) -> float:
 
 
 def _rows(lines: Sequence[Line], columns: Sequence[float]) -> list[list[str]]:
-    """Cell texts by column; a line with nothing in the first column continues the row before it."""
+    """Cell texts by column; a line with nothing in the first column continues the row before it, and
+    the bold lines atop rows that are not make one header ("Annual" / "leave" over "Hotel per" / "night")."""
     rows: list[list[str]] = []
+    heading = bool(lines) and _bold(lines[0]) and not all(_bold(line) for line in lines)
     for line in lines:
         cells = [""] * len(columns)
         for piece in line:
             column = max((i for i, x in enumerate(columns) if piece.x >= x - ALIGNED), default=0)
             cells[column] = _joined(cells[column], piece.text)
-        if rows and not cells[0]:
+        heading = heading and _bold(line)
+        if rows and (not cells[0] or (heading and len(rows) == 1)):
             rows[-1] = [_joined(before, more) for before, more in zip(rows[-1], cells, strict=True)]
         else:
             rows.append(cells)
