@@ -14,9 +14,9 @@ whose name none of the first chunks ranked holds (a large manual names GitHub, b
 question about GitHub Actions finds). A keyword search ("laptop", "sick pay", "年假") scores a low cosine
 with any passage; it is covered when the headings of the first chunks ranked hold each of its keywords
 ("Looking after your laptop"). Greetings, thanks, words addressed to the bot ("good morning", "your
-name") and words pointing at what was said ("what else") are no keyword search, nor are single characters or terms in half the chunks (a manual's
-"chapter"). The values were set on the development halves of the evaluation sets and their off-topic
-questions (benchmarks/eval/README.md).
+name") and words pointing at what was said ("what else") are no keyword search, nor are single
+characters or terms in half the chunks (a manual's "chapter"). The values were set on the development
+halves of the evaluation sets and their off-topic questions (benchmarks/eval/README.md).
 
 Any other embedder (an OpenAI-compatible server's) has a scale of its own, so its floor also rises to
 the model's background: the median best cosine of questions no document answers, plus BACKGROUND_SPREADS
