@@ -70,26 +70,34 @@ def stream(data: bytes) -> bytes:
     return b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
 
 
+FONTS = {"F1": "Helvetica", "F2": "Helvetica-Bold", "F3": "Courier"}
+
+
 def make_pages_pdf(
     streams: list[bytes], pages: list[int], declared_count: int | None = None, to_unicode: bytes | None = None
 ) -> bytes:
     """A PDF whose page i draws content stream `streams[pages[i]]`: pages may share one stream.
 
     `declared_count` is the page count the page tree claims (a lie when it differs); `to_unicode` is a
-    CMap for the font, mapping its character codes to text.
+    CMap for the font F1, mapping its character codes to text. The pages have the FONTS.
     """
-    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding"
-    first_stream = 4 + len(pages)  # 1 catalog, 2 page tree, 3 font, then the pages, the streams, the CMap
+    first_page = 3 + len(FONTS)  # 1 catalog, 2 page tree, 3... the fonts, then the pages, the streams, the CMap
+    first_stream = first_page + len(pages)
     cmap = first_stream + len(streams)
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [%s] /Count %d >>"
-        % (b" ".join(b"%d 0 R" % (4 + i) for i in range(len(pages))), declared_count or len(pages)),
-        font + (b" /ToUnicode %d 0 R >>" % cmap if to_unicode else b" >>"),
+        % (b" ".join(b"%d 0 R" % (first_page + i) for i in range(len(pages))), declared_count or len(pages)),
     ]
     objects += [
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-        b"/Contents %d 0 R >>" % (first_stream + index)
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /%s /Encoding /WinAnsiEncoding" % base.encode()
+        + (b" /ToUnicode %d 0 R >>" % cmap if to_unicode and name == "F1" else b" >>")
+        for name, base in FONTS.items()
+    ]
+    resources = b" ".join(b"/%s %d 0 R" % (name.encode(), 3 + i) for i, name in enumerate(FONTS))
+    objects += [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << %s >> >> "
+        b"/Contents %d 0 R >>" % (resources, first_stream + index)
         for index in pages
     ]
     objects += [stream(data) for data in streams]
@@ -137,9 +145,6 @@ def sized_pdf(pages: list[list[tuple[int, str]]]) -> bytes:
     return make_pages_pdf(streams, list(range(len(pages))))
 
 
-FONTS = {"F1": "Helvetica", "F2": "Helvetica-Bold", "F3": "Courier"}
-
-
 def positioned_stream(lines: list[list[tuple[float, str]]], fonts: list[str] | None = None, size: int = 10) -> bytes:
     """A page's content: lines of pieces of text, each (x in points, ASCII or Latin-1 text) drawn where a
     table's cells are; line i in font `fonts[i]` (F1 Helvetica, F2 its bold, F3 Courier)."""
@@ -154,16 +159,4 @@ def positioned_stream(lines: list[list[tuple[float, str]]], fonts: list[str] | N
 
 def positioned_pdf(lines: list[list[tuple[float, str]]], fonts: list[str] | None = None, size: int = 10) -> bytes:
     """A one-page PDF of `positioned_stream`'s lines."""
-    resources = b" ".join(b"/%s %d 0 R" % (name.encode(), 4 + i) for i, name in enumerate(FONTS))
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << %s >> >> /Contents %d 0 R >>"
-        % (resources, 4 + len(FONTS)),
-        *(
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /%s /Encoding /WinAnsiEncoding >>" % base.encode()
-            for base in FONTS.values()
-        ),
-        stream(positioned_stream(lines, fonts, size)),
-    ]
-    return write_pdf(objects)
+    return make_pages_pdf([positioned_stream(lines, fonts, size)], [0])
