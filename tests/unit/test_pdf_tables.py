@@ -8,6 +8,15 @@ from tests.support.pdf import make_pages_pdf, positioned_pdf, positioned_stream
 
 INTRO = "The daily allowances below apply to every business trip approved in advance."
 AFTER = "Claims above these limits need the approval of a director before the trip is booked."
+HELVETICA = {  # Helvetica's AFM widths by character, thousandths of an em
+    **dict.fromkeys("0123456789£#abdeghnopu", 556),
+    **dict.fromkeys("cksvy", 500),
+    **dict.fromkeys(",. ft/", 278),
+    **dict.fromkeys("il", 222),
+    **dict.fromkeys("r-", 333),
+    **dict.fromkeys("wC", 722),
+    "m": 833,
+}
 
 
 def text_of(lines: list[list[tuple[float, str]]], fonts: list[str] | None = None) -> str:
@@ -15,6 +24,16 @@ def text_of(lines: list[list[tuple[float, str]]], fonts: list[str] | None = None
         RawDocument(source="s", content=positioned_pdf(lines, fonts), content_type="application/pdf", name="/t.pdf")
     )
     return "\n\n".join(section.text for section in doc.sections)
+
+
+def helvetica(text: str, size: int = 10) -> float:
+    """The text's width in Helvetica (its AFM widths, thousandths of an em) at `size` points."""
+    return sum(HELVETICA[char] for char in text) * size / 1000
+
+
+def ending_at(edge: float, *figures: str) -> list[tuple[float, str]]:
+    """Figures set right: each placed to end at `edge`."""
+    return [(edge - helvetica(figure), figure) for figure in figures]
 
 
 def row(*cells: str, at: tuple[float, ...] = (72, 200, 330)) -> list[tuple[float, str]]:
@@ -104,12 +123,55 @@ def test_a_header_above_the_columns_it_names_heads_them():
     assert text_of(lines) == "Item: Bolt\nSize: M8\nPrice: 0.20\n\nItem: Nut\nSize: M8\nPrice: 0.05"
 
 
-def test_a_column_the_cells_do_not_start_in_is_missed_so_the_rows_stay_text():
-    """Right-aligned figures start wherever their width puts them: no column is found for them, and
-    rather than read "London £180" as one cell, the rows stay as they were."""
-    lines = [[(72, "London"), (200, "Hotel"), (330, "£180")], [(72, "Paris"), (200, "Hotel"), (318, "£1,190")]]
-    lines.append([(72, "Rome"), (200, "Hotel"), (336, "£95")])
+def test_a_column_whose_cells_neither_start_nor_end_in_line_is_missed_so_the_rows_stay_text():
+    """Centred figures start and end wherever their width puts them: no column is found for them, and
+    rather than read "Hotel £180" as one cell, the rows stay as they were."""
+    centred = [(x - 2 + (i % 3) * 3, figure) for i, (x, figure) in enumerate(ending_at(350, "£180", "£1,190", "£95"))]
+    lines = [
+        [(72, city), (200, "Hotel"), piece] for city, piece in zip(("London", "Paris", "Rome"), centred, strict=True)
+    ]
     assert ":" not in text_of(lines) and "|" not in text_of(lines)
+
+
+def test_figures_set_right_make_columns_under_names_set_left():
+    """Figures end where their column does, whatever their width. The last column ends at the margin, as
+    a justified paragraph's lines do: a line of prose there is still no row."""
+    margin = 72 + helvetica(AFTER)
+    lines = [
+        [(72, "Cost line"), (200, "Budget"), (margin - 60, "Actual")],  # names set left, over figures set right
+        *(
+            [(72, name), *ending_at(300, budget), *ending_at(margin, actual)]
+            for name, budget, actual in (("Salaries", "£282,707", "£1,406,639"), ("Rent", "£21,030", "£944"))
+        ),
+        [(72, "Travel"), *ending_at(300, "£9,237"), *ending_at(margin, "£10,717")],
+        [(72, AFTER)],
+    ]
+    assert text_of(lines, ["F2", "F1", "F1", "F1", "F1"]) == (
+        "Cost line: Salaries\nBudget: £282,707\nActual: £1,406,639\n\n"
+        "Cost line: Rent\nBudget: £21,030\nActual: £944\n\n"
+        f"Cost line: Travel\nBudget: £9,237\nActual: £10,717\n\n{AFTER}"
+    )
+
+
+def test_code_drawn_a_token_at_a_time_is_no_table():
+    """Code set in a proportional font, a token at a time: its lines' first tokens line up, and so does one
+    more, but most of the pieces it is drawn in do not."""
+    lines = []
+    for name, value in (("language", "en"), ("country", "NL"), ("locale", "en_GB")):
+        tokens, path = ["#", "d", "-", "i"], f"installer/{name}"
+        starts = [72 + helvetica("".join(tokens[:n])) for n in range(len(tokens))]
+        lines.append([*zip(starts, tokens, strict=True), (150, path), (156 + helvetica(path), f"string {value}")])
+    assert ":" not in text_of(lines) and "|" not in text_of(lines)
+
+
+def test_a_cell_drawn_in_two_pieces_is_one_cell():
+    """A figure and its unit drawn one after the other ("45", then "p") are one cell, without a space."""
+    lines = [row("Item", "Rate", "Notes", at=(72, 200, 300))]
+    for item, rate, notes in (("Car", "45", "any distance"), ("Van", "55", "with a permit")):
+        lines.append([(72, item), (200, rate), (200 + helvetica(rate), "p"), (300, notes)])
+    assert text_of(lines, ["F2", "F1", "F1"]) == (
+        "Item: Car\nRate: 45p\nNotes: any distance\n\nItem: Van\nRate: 55p\nNotes: with a permit"
+    )
 
 
 def test_a_forms_labels_over_lines_to_write_on_are_no_table():

@@ -16,6 +16,7 @@ from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.pdf_headings import SizedLine, headings, sized_lines, text_size
 from cdgpt.ingest.extract.pdf_layout import OutlineEntry, outline, sections
 from cdgpt.ingest.extract.pdf_tables import BOLD, FIXED, RECORD_BREAK, Header, Piece, lines_of, tables
+from cdgpt.ingest.extract.pdf_widths import FontWidths
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract.budget import Budget
@@ -87,13 +88,14 @@ def _gaps_for_fonts_without_space() -> None:
 
 
 def _page_text(
-    page: Any, budget: Budget, sized: bool, before: Header | None
+    page: Any, budget: Budget, sized: bool, before: Header | None, fonts: FontWidths
 ) -> tuple[str, list[SizedLine] | None, Header | None]:
     """The page's text, its tables as records (`pdf_tables`, `before`: the header of the last table of the
     page before), when `sized` its lines with the sizes they are set in (for headings without an outline),
     and the header of its own last table."""
     operators = 0
     pieces: list[Piece] = []
+    fonts.new_page()
 
     def tick(*_: object) -> None:
         nonlocal operators
@@ -105,7 +107,8 @@ def _page_text(
         x, y = (float(tm[4]) * float(cm[i]) + float(tm[5]) * float(cm[i + 2]) + float(cm[i + 4]) for i in (0, 1))
         name = str(font.get("/BaseFont", "")) if isinstance(font, dict) else ""
         size = text_size(font_size, cm, tm)
-        pieces.append(Piece(text, x, size, y, BOLD.search(name) is not None, FIXED.search(name) is not None))
+        end = fonts.end(text, x, font, font_size, cm, tm)
+        pieces.append(Piece(text, x, size, y, BOLD.search(name) is not None, FIXED.search(name) is not None, end))
 
     text = page.extract_text(visitor_operand_before=tick, visitor_text=piece) or ""
     lines = lines_of(pieces, text)
@@ -132,13 +135,14 @@ def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, 
     entries = outline(reader, count)
     _gaps_for_fonts_without_space()
     header: Header | None = None  # of the last table of the page before
+    fonts = FontWidths()
     for number in range(1, count + 1):
         page = reader.pages[number - 1]
         key = _content_key(page)
         if key in seen:  # the same content stream again: same text, extracted and indexed once
             continue
         seen.add(key)
-        text, lines, header = _page_text(page, budget, not entries, header)
+        text, lines, header = _page_text(page, budget, not entries, header, fonts)
         budget.add_chars(len(text))
         budget.check_time()
         texts.append((number, text))

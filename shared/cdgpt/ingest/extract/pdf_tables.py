@@ -1,7 +1,7 @@
 """Tables on a PDF page, found from where pypdf draws each piece of text (`visitor_text`): lines whose
-pieces start in the same columns, far enough apart to be cells, are a table's rows. They become records
-(`records.table_paragraphs`: "Hotel per night: £180") instead of lines of words without their columns'
-names ("London £180 £45"), which ran together into one paragraph."""
+pieces start in the same columns, or end there (figures set right), far enough apart to be cells, are a
+table's rows. They become records (`records.table_paragraphs`: "Hotel per night: £180") instead of lines
+of words without their columns' names ("London £180 £45"), which ran together into one paragraph."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from cdgpt.index.terms import IS_CJK
 from cdgpt.ingest.extract.records import said_header, table_paragraphs
 
 RECORD_BREAK = "\ue000"  # a record's line break inside one line of the page's text, restored in its section
-ALIGNED = 2.0  # points: cells of one column start this close
+ALIGNED = 2.0  # points: cells of one column start (or end) this close
 MIN_ROWS = 3  # rows in the same columns, at least, that make a table (a header and two rows)
 NARROW, WIDE = 0.45, 0.65  # ems: a Latin character's width on average, at least and at most
 GAP = 1.5  # ems between two pieces of one cell, at most: farther apart they are two cells
+SPACE = 0.15  # ems between two pieces drawn apart, at least, that a space parts
+CELL_GAP = 0.4  # ems between two cells, at least, by the font's widths (a word space is 0.25-0.33)
 CONTINUED_WITHIN = 5  # lines: a table starting this near a page's top may continue the page before's
 ROW_GAP = 3.0  # sizes: a line farther below the one before it is not the table's (a page's footer)
 SHORT_CELL = 24  # characters: at least half of a table's cells are this short (two columns of prose are no table)
@@ -39,9 +41,26 @@ class Piece:
     y: float = 0.0  # its baseline, in page space
     bold: bool = False
     fixed: bool = False  # a monospaced font's
+    end: float | None = None  # where it ends, by its font's widths (None: unknown)
+    parts: int = 1  # the pieces pypdf drew it in (`_runs` joins them)
+
+    @property
+    def right(self) -> float:
+        """Where it ends: by its font's widths, else about (`_end`)."""
+        return _end(self)
 
 
 Line = list[Piece]
+
+
+@dataclass(frozen=True)
+class Column:
+    """Where a column's cells start, end, or both (the cells of the first rows alike); `low` is where the
+    cells of the column before it end, beyond which a piece belongs to this one (`_column_of`)."""
+
+    start: float | None
+    end: float | None
+    low: float
 
 
 def lines_of(pieces: Sequence[Piece], text: str) -> list[Line] | None:
@@ -50,11 +69,12 @@ def lines_of(pieces: Sequence[Piece], text: str) -> list[Line] | None:
         return None
     lines: list[Line] = [[]]
     for piece in pieces:
-        for index, part in enumerate(piece.text.split("\n")):
+        parts = piece.text.split("\n")
+        for index, part in enumerate(parts):
             if index:
                 lines.append([])
-            if part:
-                lines[-1].append(replace(piece, text=part))
+            if part:  # a piece's width is known for the piece as a whole only
+                lines[-1].append(replace(piece, text=part, end=piece.end if len(parts) == 1 else None))
     return lines
 
 
@@ -62,7 +82,7 @@ def lines_of(pieces: Sequence[Piece], text: str) -> list[Line] | None:
 class Header:
     """A table's columns and the names its first row gives them, carried to the next page."""
 
-    columns: tuple[float, ...]
+    columns: tuple[Column, ...]
     names: tuple[str, ...]
 
 
@@ -72,6 +92,7 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
     A table near the page's top without a header of its own, in the columns of the last table of the page
     `before`, takes that table's header (a table continued on the next page); the last table's is returned.
     """
+    lines = [_runs(line) for line in lines]
     out: dict[int, list[str]] = {}
     last: Header | None = None
     index = 0
@@ -110,69 +131,157 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
     return out, last
 
 
-def _same(columns: Sequence[float], others: Sequence[float]) -> bool:
-    return len(columns) == len(others) and all(abs(a - b) <= ALIGNED for a, b in zip(columns, others, strict=True))
+def _runs(line: Line) -> Line:
+    """The line's pieces, those closer than two cells are (`_apart_by`) joined: a cell drawn in parts
+    ("667" and "元", a word in bold)."""
+    runs: Line = []
+    for piece in line:
+        last = runs[-1] if runs else None
+        if last is None or not last.text.strip():
+            runs.append(piece)
+        elif not piece.text.strip():
+            runs[-1] = replace(last, text=last.text + piece.text)
+        elif last.x <= piece.x < _end(last) + _apart_by(last):
+            runs[-1] = _merged(last, piece)
+        else:
+            runs.append(piece)
+    return runs
 
 
-def _starts(line: Line) -> list[float]:
-    return [piece.x for piece in line if piece.text.strip()]
+def _merged(first: Piece, then: Piece) -> Piece:
+    """Two pieces of a line as one: a space between them where they are drawn apart (their widths
+    known), else as `_joined` puts one."""
+    if first.end is None or then.end is None:
+        text, end = _joined(first.text, then.text), None
+    else:
+        spaced = then.x - first.end > SPACE * then.size and not (first.text[-1].isspace() or then.text[0].isspace())
+        text, end = (f"{first.text} {then.text}" if spaced else first.text + then.text), then.end
+    bold, fixed, parts = first.bold and then.bold, first.fixed or then.fixed, first.parts + then.parts
+    return replace(first, text=text, bold=bold, fixed=fixed, end=end, parts=parts)
 
 
-def _near(x: float, columns: Sequence[float]) -> bool:
-    return any(abs(x - column) <= ALIGNED for column in columns)
+def _same(columns: Sequence[Column], others: Sequence[Column]) -> bool:
+    return len(columns) == len(others) and all(
+        _close_to(a.start, b.start) or _close_to(a.end, b.end) for a, b in zip(columns, others, strict=True)
+    )
 
 
-def _columns(seed: Sequence[Line]) -> list[float]:
+def _close_to(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and abs(a - b) <= ALIGNED
+
+
+def _solid(line: Line) -> list[Piece]:
+    return [piece for piece in line if piece.text.strip()]
+
+
+def _anchored(piece: Piece, column: Column) -> bool:
+    """Whether the piece starts where the column's cells start, or ends where they end and starts past
+    the column before (a centred caption may end where a column of figures does)."""
+    return _close_to(piece.x, column.start) or (_close_to(piece.right, column.end) and piece.x >= column.low)
+
+
+def _column_of(piece: Piece, columns: Sequence[Column]) -> int:
+    """The column the piece starts or ends in line with, else the last whose `low` it starts beyond."""
+    anchored = [i for i, column in enumerate(columns) if _anchored(piece, column)]
+    if anchored:
+        return anchored[0]
+    return max((i for i, column in enumerate(columns) if piece.x >= column.low), default=0)
+
+
+def _columns(seed: Sequence[Line]) -> list[Column]:
     """The columns that both of a table's first lines have a cell in (two or more, the first line's
-    first piece starting the first), when both lines are `_apart` and `_aligned` in them; else none."""
+    first piece starting the first): cells that start alike, or end alike (figures set right), when both
+    lines are `_apart` and `_aligned` in them; else none."""
     if any(piece.fixed for line in seed for piece in line):
         return []
-    first = _starts(seed[0])
-    columns = sorted({x for x in first if all(_near(x, _starts(line)) for line in seed[1:])})
-    if len(columns) < 2 or not first or abs(first[0] - columns[0]) > ALIGNED:
+    first, others = _solid(seed[0]), [_solid(line) for line in seed[1:]]
+    columns: list[Column] = []
+    for piece in first:
+        start = piece.x if all(any(_close_to(piece.x, p.x) for p in line) for line in others) else None
+        end = piece.right if all(any(_close_to(piece.right, p.right) for p in line) for line in others) else None
+        if (start is not None or end is not None) and not (columns and _anchored(piece, columns[-1])):
+            columns.append(Column(start, end, -math.inf))
+    if len(columns) < 2 or columns[0].start is None or not _close_to(first[0].x, columns[0].start):
         return []
+    columns = _bounded(columns, seed)
     return columns if all(_apart(line, columns) and _aligned(line, columns) for line in seed) else []
 
 
-def _fits(line: Line, columns: Sequence[float]) -> bool:
+def _bounded(columns: list[Column], seed: Sequence[Line]) -> list[Column]:
+    """The columns with their `low`: a column whose cells start alike starts there; one whose cells end
+    alike (a left-aligned name may head figures set right) starts past the cells of the column before."""
+    ends: list[float] = [-math.inf] * len(columns)
+    for line in seed:
+        for piece in _solid(line):
+            i = next((i for i, column in enumerate(columns) if _anchored(piece, column)), None)
+            if i is not None:
+                ends[i] = max(ends[i], piece.right)
+    bounded = []
+    for i, column in enumerate(columns):
+        if column.end is None and column.start is not None:
+            low = column.start - ALIGNED
+        else:
+            low = ends[i - 1] + ALIGNED if i else -math.inf
+        bounded.append(replace(column, low=low))
+    return bounded
+
+
+def _fits(line: Line, columns: Sequence[Column]) -> bool:
     """A row (its first cell in the first column and another in a later one) or a wrapped cell's next
     line (nothing in the first column, everything in later ones), each cell apart from the next column."""
-    starts = _starts(line)
-    if not starts or not _apart(line, columns) or not _aligned(line, columns):
+    pieces = _solid(line)
+    if not pieces or not _apart(line, columns) or not _aligned(line, columns):
         return False
-    if _near(starts[0], columns[:1]):
-        return sum(_near(x, columns[1:]) for x in starts) >= 1
-    return starts[0] >= columns[1] - ALIGNED and _near(starts[0], columns[1:])
+    if _anchored(pieces[0], columns[0]):  # and another piece in a later column (prose may end where figures do)
+        return any(_anchored(piece, column) for piece in pieces[1:] for column in columns[1:])
+    return _column_of(pieces[0], columns) >= 1 and any(_anchored(pieces[0], column) for column in columns[1:])
 
 
-def _first_only(line: Line, columns: Sequence[float]) -> bool:
+def _first_only(line: Line, columns: Sequence[Column]) -> bool:
     """A short line in the first column alone: a row with its other cells empty, or a line of text."""
-    starts = _starts(line)
+    pieces = _solid(line)
     text = "".join(piece.text for piece in line).strip()
-    return bool(starts) and _near(starts[0], columns[:1]) and len(text) <= SHORT_CELL and _apart(line, columns)
+    return bool(pieces) and _anchored(pieces[0], columns[0]) and len(text) <= SHORT_CELL and _apart(line, columns)
 
 
-def _aligned(line: Line, columns: Sequence[float]) -> bool:
-    """Whether half of the line's pieces or more start a column: prose switching fonts (a Latin word in
-    Chinese text, a bold one) has many pieces, and some start where another line's do."""
-    starts = _starts(line)
-    return 2 * sum(_near(x, columns) for x in starts) >= len(starts)
+def _aligned(line: Line, columns: Sequence[Column]) -> bool:
+    """Whether half of the pieces pypdf drew the line in or more start or end a column: prose switching
+    fonts (a Latin word in Chinese text, a bold one) or code drawn a word at a time has many pieces, and
+    some start where another line's do."""
+    pieces = _solid(line)
+    anchored = sum(any(_anchored(piece, column) for column in columns) for piece in pieces)
+    return 2 * anchored >= sum(piece.parts for piece in pieces)
 
 
 def _close(above: Line, line: Line) -> bool:
     return abs(above[0].y - line[0].y) <= ROW_GAP * max(line[0].size, 1.0)
 
 
-def _apart(line: Line, columns: Sequence[float]) -> bool:
-    """Whether each cell ends an em or more before the next column starts (a sentence's first word set
-    apart in another font, or a wider text, is no cell)."""
-    for column, after in itertools.pairwise([*columns, math.inf]):
-        cell = [piece for piece in line if column - ALIGNED <= piece.x < after - ALIGNED and piece.text.strip()]
-        if cell and after < math.inf and cell[0].x + sum(_width(piece) for piece in cell) + cell[0].size > after:
-            return False
-        if any(b.x > a.x + _width(a, WIDE) + GAP * a.size for a, b in itertools.pairwise(cell)):
+def _apart(line: Line, columns: Sequence[Column]) -> bool:
+    """Whether each cell ends `_apart_by` before the next one starts, and before the next column's
+    cells start (a sentence's first word set apart in another font, or a wider text, is no cell)."""
+    cells: list[list[Piece]] = [[] for _ in columns]
+    for piece in _solid(line):
+        cells[_column_of(piece, columns)].append(piece)
+    for index, cell in enumerate(cells):
+        if any(b.x > _end(a, WIDE) + GAP * a.size for a, b in itertools.pairwise(cell)):
             return False  # a column right-aligned or centred in the cell was missed: its pieces would mix
+        later = [column.start for column in columns[index + 1 : index + 2] if column.start is not None]
+        later += [piece.x for after in cells[index + 1 :] for piece in after[:1]]
+        if cell and later and _end(cell[-1]) + _apart_by(cell[-1]) > min(later):
+            return False
     return True
+
+
+def _apart_by(piece: Piece) -> float:
+    """The least gap after the piece to the next cell: CELL_GAP ems by its font's widths, an em by
+    `_width`'s (which underestimates most texts)."""
+    return piece.size * (CELL_GAP if piece.end is not None else 1.0)
+
+
+def _end(piece: Piece, latin: float = NARROW) -> float:
+    """Where the piece ends: by its font's widths, else about (`_width`, with `latin` ems a character)."""
+    return piece.end if piece.end is not None else piece.x + _width(piece, latin)
 
 
 def _width(piece: Piece, latin: float = NARROW) -> float:
@@ -183,7 +292,7 @@ def _width(piece: Piece, latin: float = NARROW) -> float:
     return piece.size * (wide + latin * (len(text) - wide))
 
 
-def _rows(lines: Sequence[Line], columns: Sequence[float]) -> list[list[str]]:
+def _rows(lines: Sequence[Line], columns: Sequence[Column]) -> list[list[str]]:
     """Cell texts by column; a line with nothing in the first column continues the row before it, and
     the bold lines atop rows that are not make one header ("Annual" / "leave" over "Hotel per" / "night")."""
     rows: list[list[str]] = []
@@ -191,7 +300,7 @@ def _rows(lines: Sequence[Line], columns: Sequence[float]) -> list[list[str]]:
     for line in lines:
         cells = [""] * len(columns)
         for piece in line:
-            column = max((i for i, x in enumerate(columns) if piece.x >= x - ALIGNED), default=0)
+            column = _column_of(piece, columns)
             cells[column] = _joined(cells[column], piece.text)
         heading = heading and _bold(line)
         if rows and (not cells[0] or (heading and len(rows) == 1)):
@@ -209,13 +318,14 @@ def _joined(text: str, more: str) -> str:
     return text + more if text.endswith(" ") or more.startswith(" ") else f"{text} {more}"
 
 
-def _heads(line: Line, below: Line, columns: Sequence[float]) -> bool:
+def _heads(line: Line, below: Line, columns: Sequence[Column]) -> bool:
     """Whether the line just above a table may name its columns though it does not start where they do
-    (centred headings): close above, in two columns or more, each within its column."""
-    starts = _starts(line)
-    if len(starts) < 2 or min(starts) < columns[0] - ALIGNED or not _close(line, below) or not _apart(line, columns):
+    (centred headings; names set left over figures set right): close above, in two columns or more."""
+    pieces = _solid(line)
+    first = columns[0].start if columns[0].start is not None else -math.inf
+    if len(pieces) < 2 or pieces[0].x < first - ALIGNED or not _close(line, below) or not _apart(line, columns):
         return False
-    return len({max(i for i, x in enumerate(columns) if start >= x - ALIGNED) for start in starts}) >= 2
+    return len({_column_of(piece, columns) for piece in pieces}) >= 2
 
 
 def _bold(line: Line) -> bool:
@@ -230,7 +340,11 @@ def _header(first: Line, rows: list[list[str]]) -> bool:
 
 
 def _names_over_figures(rows: list[list[str]]) -> bool:
-    return not any(DIGIT.search(cell) for cell in rows[0]) and any(DIGIT.search(c) for row in rows[1:] for c in row)
+    """A first row without a digit over a column of figures: digits in half its other cells or more."""
+    if any(DIGIT.search(cell) for cell in rows[0]):
+        return False
+    columns = [[row[i] for row in rows[1:] if row[i]] for i in range(len(rows[0]))]
+    return any(cells and 2 * sum(bool(DIGIT.search(cell)) for cell in cells) >= len(cells) for cells in columns)
 
 
 def _tabular(rows: list[list[str]]) -> bool:
