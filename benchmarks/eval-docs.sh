@@ -15,6 +15,8 @@
 #   nodejs-en       Node.js API reference (nodejs): a programmer's reference, long pages
 #   admin-handbook-zh  The Debian Administrator's Handbook, Simplified Chinese (debian-handbook): a book
 #   postgresql-en   PostgreSQL 15 documentation (postgresql-doc-15): a large manual, 1,100 pages
+#   reference-tw    the Debian Reference in Traditional Chinese (debian-reference-zh-tw), for the
+#                   Simplified Chinese questions of debian-zh asked of pages in the other script
 #
 # Left out as navigation only: each manual's index, contents and search pages, LibreOffice's
 # main.html (a list of every how-to page), the installation guide's chapter pages (tables of
@@ -25,7 +27,7 @@ here=$(dirname "$0")
 source "$here/apt-packages.sh"
 
 usage() {
-    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|admin-handbook-zh|postgresql-en" >&2
+    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|admin-handbook-zh|postgresql-en|reference-tw" >&2
     exit 2
 }
 [ "$#" -eq 1 ] || usage
@@ -60,6 +62,10 @@ list() {
         admin-handbook-zh)
             ensure_packages debian-handbook
             files_of debian-handbook '/html/zh-CN/[^/]+\.html$' | grep -v '/index\.html$' ;;
+        reference-tw)
+            ensure_packages debian-reference-zh-tw
+            files_of debian-reference-zh-tw '/debian-reference/[^/]+\.zh-tw\.html$' | grep -v '/index\.zh-tw\.html$' \
+                | sed 's#^debian-reference/#doc/debian-reference-zh-tw/docs/#' ;;
         postgresql-en)
             ensure_packages postgresql-doc-15
             files_of postgresql-doc-15 '/html/[^/]+\.html$' | grep -Ev '/(index|bookindex|release-[^/]*)\.html$' ;;

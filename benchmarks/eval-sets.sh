@@ -4,10 +4,12 @@
 # the off-topic questions of its language (the same half of those). Then the follow-up sets: questions
 # asked after another one (each case carries its history), on the Debian sets and on samples/handbook; and
 # the Chinese Debian questions asked of the English Debian model (cross-lingual, without a language model);
-# and the facts that extractive answers must quote, on samples/handbook and the Writer pages.
+# and the facts that extractive answers must quote, on samples/handbook and the Writer pages; and Chinese in
+# the other script: the Chinese Debian questions in Traditional Chinese (`traditional.py`) asked of the
+# Chinese Debian model, and in Simplified Chinese asked of the Debian Reference in Traditional Chinese.
 # Each set but the handbook is also asked questions about other software and services (off-topic in its domain).
 #
-#   usage: benchmarks/eval-sets.sh [SET ...]         (default: all nine sets, and the follow-ups)
+#   usage: benchmarks/eval-sets.sh [SET ...]         (default: all ten sets, and the follow-ups)
 #   SPLIT=dev (default) while trying ideas; SPLIT=test once per change, for the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +18,19 @@ SPLIT=${SPLIT:-dev}
 export CDGPT_DATA_DIR=${CDGPT_DATA_DIR:-.cdgpt-bench}
 export CDGPT_SOURCE_ROOT=/usr/share   # every corpus lives under /usr/share
 sets=("$@")
-[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en nodejs-en postgresql-en debian-zh libreoffice-zh install-zh admin-handbook-zh handbook)
+[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en nodejs-en postgresql-en debian-zh libreoffice-zh install-zh admin-handbook-zh reference-tw handbook)
 for name in "${sets[@]}"; do
     if [ "$name" = handbook ]; then
         CDGPT_SOURCE_ROOT=$PWD "$CDGPT" train --model handbook samples/handbook >/dev/null 2>&1
+    elif [ "$name" = reference-tw ]; then  # the Simplified Chinese questions of its pages, on the Traditional pages
+        mapfile -t pages < <(benchmarks/eval-docs.sh reference-tw)
+        "$CDGPT" train --model reference-tw "${pages[@]}" >/dev/null 2>&1
+        echo -n "Simplified questions, "
+        grep debian-reference-zh-cn benchmarks/eval/debian-zh.jsonl \
+            | sed -e 's#debian-reference-zh-cn/#debian-reference-zh-tw/#' -e 's#\.zh-cn\.html#.zh-tw.html#' \
+            > "$CDGPT_DATA_DIR/simplified.jsonl"
+        "$CDGPT" eval --model reference-tw --split "$SPLIT" ${EVAL_ARGS:-} \
+            "$CDGPT_DATA_DIR/simplified.jsonl" benchmarks/eval/offtopic-zh.jsonl | tail -n 1
     else
         mapfile -t pages < <(benchmarks/eval-docs.sh "$name")
         "$CDGPT" train --model "$name" "${pages[@]}" >/dev/null 2>&1
@@ -35,6 +46,12 @@ for name in "${sets[@]}"; do
             -e 's#\.zh-cn\.html#.en.html#' benchmarks/eval/debian-zh.jsonl > "$CDGPT_DATA_DIR/crosslingual.jsonl"
         "$CDGPT" eval --model debian-en --split "$SPLIT" ${EVAL_ARGS:-} \
             "$CDGPT_DATA_DIR/crosslingual.jsonl" benchmarks/eval/offtopic-zh.jsonl | tail -n 1
+    fi
+    if [ "$name" = debian-zh ]; then  # the same questions in Traditional Chinese, this half of them (by the originals)
+        echo -n "Traditional questions, "
+        .venv/bin/python benchmarks/traditional.py "$SPLIT" benchmarks/eval/debian-zh.jsonl \
+            benchmarks/eval/offtopic-zh.jsonl > "$CDGPT_DATA_DIR/traditional.jsonl"
+        "$CDGPT" eval --model debian-zh ${EVAL_ARGS:-} "$CDGPT_DATA_DIR/traditional.jsonl" | tail -n 1
     fi
     answers="benchmarks/eval/answers-$name.jsonl"  # the facts each extractive answer must quote
     if [ -f "$answers" ]; then

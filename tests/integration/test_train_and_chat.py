@@ -237,6 +237,7 @@ def test_a_name_the_pages_found_never_use_is_not_covered(handbook_store, questio
         ("Who is my buddy?", "onboarding.md"),
         ("年假", "shanghai-office-guide-zh.md"),
         ("极端天气", "shanghai-office-guide-zh.md"),  # three bigrams: two words
+        ("極端天氣", "shanghai-office-guide-zh.md"),  # in traditional characters, folded into simplified
     ],
 )
 def test_a_keyword_search_the_headings_hold_is_covered(handbook_store, search, page):
@@ -247,7 +248,7 @@ def test_a_keyword_search_the_headings_hold_is_covered(handbook_store, search, p
     assert result["sources"][0]["source"].endswith(page)
 
 
-@pytest.mark.parametrize("search", ["good morning", "please", "1", "How are you today?", "how does this work"])
+@pytest.mark.parametrize("search", ["good morning", "please", "1", "How are you today?", "how does this work", "謝謝"])
 def test_a_greeting_or_filler_is_not_covered(handbook_store, search):
     """Greetings and fillers find passages that use their words ("morning"), but no heading does; a
     word pointing at what was said ("this") makes no keyword search of a heading's word ("work")."""

@@ -115,8 +115,27 @@ def test_japanese_kana_and_kanji():
     assert tokenize("ひらがな") == ["ひら", "らが", "がな"]
     assert tokenize("カタカナ") == ["カタ", "タカ", "カナ"]
     assert tokenize("コーヒー") == ["コー", "ーヒ", "ヒー"]  # the long-vowel mark belongs to the word
-    assert tokenize("東京タワー") == ["東京", "京タ", "タワ", "ワー"]  # kanji and kana form one run
-    assert tokenize("東京・大阪") == ["東京", "大阪"]
+    assert tokenize("東京タワー") == ["东京", "京タ", "タワ", "ワー"]  # one run; kanji folded as traditional Han is
+    assert tokenize("東京・大阪") == ["东京", "大阪"]
+
+
+def test_traditional_chinese_is_folded_into_simplified():
+    assert (
+        tokenize("軟體套件的設定檔")
+        == tokenize("软体套件的设定档")
+        == ["软体", "体套", "套件", "件的", "的设", "设定", "定档"]
+    )
+    assert tokenize("怎麼設定印表機？", question=True) == tokenize("怎么设定印表机？", question=True)  # 怎麼 is 怎么
+
+
+@pytest.mark.parametrize(
+    ("page", "question"),
+    [("報銷單據須交給財務部門。", "报销单据怎么交给财务？"), ("报销单据须交给财务部门。", "報銷單據怎麼交給財務？")],
+)
+def test_a_question_finds_a_page_written_in_the_other_script(page, question):
+    """No bigram of these is written alike in both scripts: only folding matches them."""
+    scores = LexicalIndex.build(["台风橙色预警发布时，员工可以在家办公。", page]).scores(question)
+    assert scores[1] > 0 == scores[0]
 
 
 def test_mixed_english_and_chinese_in_one_string():

@@ -21,6 +21,8 @@ from cdgpt.errors import InvalidRequest
         "它的日志在哪里看？",
         "下午呢？",
         "如果用老的 ifupdown 呢？",
+        "還有別的辦法嗎？",  # in traditional characters: 还有, as the simplified words are read
+        "這個要怎麼設定",
     ],
 )
 def test_follow_ups_are_recognised(question):
@@ -34,6 +36,7 @@ def test_follow_ups_are_recognised(question):
         "Which command shows how much disk space each directory uses?",
         "怎样用 gdb 得到崩溃程序的回溯？",
         "上海办公室的标准工作时间是什么？",
+        "上海辦公室的標準工作時間是什麼？",
     ],
 )
 def test_questions_that_stand_alone_are_not_follow_ups(question):

@@ -16,7 +16,7 @@ from cdgpt.answer import conversations, llm
 from cdgpt.answer.queries import search_query
 from cdgpt.answer.retrieval import Hit, LoadedModel, load_model, retrieve
 from cdgpt.errors import InvalidRequest
-from cdgpt.index.terms import tokenize
+from cdgpt.index.terms import simplified, tokenize
 from cdgpt.ingest.chunking import CJK_STOPS, is_code, split_sentences
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
 from cdgpt.models.store import ArtifactStore, default_store
@@ -192,7 +192,7 @@ class _Unit:
 def question_parts(question: str) -> list[str]:
     """The questions a question asks, when it asks more than one ("How long ..., and where ...?",
     "...是多少？另外...？"); none when it asks one."""
-    parts = [part.strip() for part in PART_BREAK.split(question) if part and any(c.isalnum() for c in part)]
+    parts = [part.strip() for part in PART_BREAK.split(simplified(question)) if part and any(c.isalnum() for c in part)]
     return parts if len(parts) > 1 else []
 
 

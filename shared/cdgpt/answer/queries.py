@@ -17,7 +17,7 @@ import re
 from cdgpt.answer import languages, llm
 from cdgpt.answer.retrieval import LoadedModel, Query, headed_search
 from cdgpt.errors import UpstreamError
-from cdgpt.index.terms import QUESTION_SPLIT, STOP_WORDS
+from cdgpt.index.terms import QUESTION_SPLIT, STOP_WORDS, simplified
 from cdgpt.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,18 +63,20 @@ def looks_like_follow_up(question: str) -> bool:
 
 
 def leans_on_before(question: str) -> bool:
-    return _LEANING.search(question) is not None
+    return _LEANING.search(simplified(question)) is not None
 
 
 def _new_subject(question: str, model: LoadedModel, settings: Settings) -> bool:
     """A bare keyword search that the headings hold ("laptop" after a question about expenses), not one
     asked about the answer before ("examples?", "on windows", "And its price?")."""
-    return not leans_on_before(question) and not _ASKS.search(question) and headed_search(model, question, settings)
+    asks = _ASKS.search(simplified(question))
+    return not leans_on_before(question) and not asks and headed_search(model, question, settings)
 
 
 def _short(question: str) -> bool:
     words = [w for w in _WORD.findall(question.lower()) if w not in STOP_WORDS and not languages.CJK_RUN.match(w)]
-    han = sum(len(piece) for run in languages.CJK_RUN.findall(question) for piece in QUESTION_SPLIT.split(run))
+    runs = languages.CJK_RUN.findall(simplified(question))
+    han = sum(len(piece) for run in runs for piece in QUESTION_SPLIT.split(run))
     return len(words) + han / 2 <= FOLLOW_UP_TERMS
 
 

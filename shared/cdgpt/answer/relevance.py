@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 
 from cdgpt.index.lexical import LexicalIndex
-from cdgpt.index.terms import IS_CJK, WORD_OF_LETTERS, tokenize
+from cdgpt.index.terms import IS_CJK, WORD_OF_LETTERS, simplified, tokenize
 from cdgpt.models.registry import Background
 
 MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best cosine below which nothing is relevant
@@ -105,7 +105,7 @@ def keywords(lexical: LexicalIndex, question: str) -> frozenset[str]:
     """The question's keywords when it is a keyword search (KEYWORDS terms or fewer, not small talk),
     else none. Numbers, single characters and terms in half the chunks or more are no keywords."""
     words = WORD_OF_LETTERS.findall(question.lower())
-    if CHAT.search(question) or POINTING.search(question) or CHAT_WORDS.intersection(words):
+    if CHAT.search(simplified(question)) or POINTING.search(question) or CHAT_WORDS.intersection(words):
         return frozenset()
     terms = {term for term in tokenize(question, question=True) if len(term) > 1 and not term.isdigit()}
     found = frozenset(term for term in terms if lexical.idf(term) > math.log(2))  # idf: log 2 at half the chunks

@@ -2,6 +2,8 @@
 
 `tokenize(question, question=True)` also drops Chinese question phrases ("怎么", "如何", "什么", ...),
 which split a run so that no bigram spans them: the terms left are a question's evidence (`coverage`).
+Traditional Chinese is folded into simplified first (OpenCC's t2s), pages and questions alike: a
+question in either script finds pages in the other, and simplified text stays as it is.
 Training counts each chunk's terms (`term_counts`) in its extraction workers: this module needs no numpy,
 so they start without it.
 """
@@ -14,6 +16,8 @@ import unicodedata
 from array import array
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 CJK = "\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han; not the middle dot ・
 TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
@@ -192,6 +196,19 @@ def _stem(words: list[str]) -> list[str]:
     return list(map(cache.__getitem__, words))
 
 
+def simplified(text: str) -> str:
+    """The text with traditional Chinese folded into simplified (OpenCC's t2s); without CJK, as it is."""
+    return _simplified().convert(text) if IS_CJK.search(text) else text
+
+
+@lru_cache(maxsize=1)
+def _simplified() -> Any:
+    """OpenCC's converter of traditional Chinese characters (and their phrases) into simplified ones."""
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
 def _bigrams(run: str) -> list[str]:
     return [run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 1 else [run]
 
@@ -204,6 +221,7 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
     text = unicodedata.normalize("NFKC", text).lower()
     if IS_CJK.search(text) is None:  # most texts: words only, one pass
         return _stem([word for word in WORD.findall(text) if word not in STOP_WORDS])
+    text = simplified(text)
     tokens: list[str] = []
     words: list[str] = []
     for run in TOKEN.findall(text):
