@@ -13,7 +13,7 @@ HELVETICA = {  # Helvetica's AFM widths by character, thousandths of an em
     **dict.fromkeys("cksvy", 500),
     **dict.fromkeys(",. ft/", 278),
     **dict.fromkeys("il", 222),
-    **dict.fromkeys("r-", 333),
+    **dict.fromkeys("r-()", 333),
     **dict.fromkeys("wC", 722),
     "m": 833,
 }
@@ -151,6 +151,35 @@ def test_figures_set_right_make_columns_under_names_set_left():
         "Cost line: Rent\nBudget: £21,030\nActual: £944\n\n"
         f"Cost line: Travel\nBudget: £9,237\nActual: £10,717\n\n{AFTER}"
     )
+
+
+def test_a_bold_row_of_amounts_is_a_subtotal_not_a_header():
+    """A statement's subtotals are bold, and a table may start at one (a wrapped row broke it off)."""
+    lines = [
+        [(72, name), *ending_at(300, this_year), *ending_at(400, last_year)]
+        for name, this_year, last_year in (
+            ("Gross profit", "18,838", "17,784"),
+            ("Distribution costs", "(3,104)", "(2,987)"),
+            ("Operating profit", "6,684", "5,323"),
+        )
+    ]
+    assert text_of(lines, ["F2", "F1", "F2"]) == (
+        "Gross profit | 18,838 | 17,784\n\nDistribution costs | (3,104) | (2,987)\n\nOperating profit | 6,684 | 5,323"
+    )
+
+
+def test_a_figure_in_a_column_the_first_rows_leave_empty_is_not_read_into_the_next_cell():
+    """Hours by day, set right in narrow columns: the first two rows leave Tuesday empty, so no column is found for it, and
+    the third row's Tuesday would join its Wednesday ("3.0 0.5"). The rows stay as they were."""
+    hours = [("Apollo", "4.0", "", "5.0"), ("Support", "2.0", "", "1.5"), ("Meetings", "1.5", "3.0", "0.5")]
+    lines = [
+        [
+            (72, name),
+            *(piece for edge, h in zip((150, 176, 202), days, strict=True) if h for piece in ending_at(edge, h)),
+        ]
+        for name, *days in hours
+    ]
+    assert text_of(lines) == "Apollo 4.0 5.0 Support 2.0 1.5 Meetings 1.5 3.0 0.5"
 
 
 def test_code_drawn_a_token_at_a_time_is_no_table():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cdgpt.answer.conversations import KEPT_ITEMS, bound, check_id
-from cdgpt.answer.languages import language_of, translation_target
+from cdgpt.answer.languages import language_of, mainland_wording, translation_target
 from cdgpt.answer.queries import leans_on_before, looks_like_follow_up, previous_question
 from cdgpt.errors import InvalidRequest
 
@@ -96,3 +96,11 @@ def test_conversation_ids(good):
     assert check_id(good) == good
     with pytest.raises(InvalidRequest):
         check_id(good + "/")
+
+
+def test_a_question_in_traditional_chinese_is_also_searched_in_mainland_words():
+    """Taiwan's words (記憶體, 軟體) are not the mainland's (内存, 软件): folding characters alone misses them."""
+    assert mainland_wording("記憶體不足時，軟體會怎樣？") == "内存不足时，软件会怎样？"
+    assert mainland_wording("內存不足怎麼辦") is None  # its characters fold into the same words
+    assert mainland_wording("内存不足怎么办") is None  # already Simplified
+    assert mainland_wording("How much memory?") is None

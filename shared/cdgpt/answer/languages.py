@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
+from typing import Any
 
 from cdgpt.answer.retrieval import LoadedModel
-from cdgpt.index.terms import CJK, IS_CJK, LETTER, mostly_cjk, reads_as_english
+from cdgpt.index.terms import CJK, IS_CJK, LETTER, mostly_cjk, reads_as_english, simplified
 
 CJK_RUN = re.compile(f"[{CJK}]+")
 _KANA = re.compile("[\u3040-\u30ff]")
@@ -30,6 +32,23 @@ def language_of(text: str) -> str | None:
     if mostly_cjk(text):
         return "Japanese" if 10 * len(_KANA.findall(text)) > len(IS_CJK.findall(text)) else "Chinese"
     return "English" if reads_as_english(text) else None
+
+
+def mainland_wording(question: str) -> str | None:
+    """A question written in Traditional Chinese, in the characters and words of mainland China (OpenCC's
+    tw2sp: 軟體 → 软件, 記憶體 → 内存), or None: pages in Simplified Chinese use those words, which
+    folding characters alone (`terms.simplified`) does not reach. None for any other question."""
+    if simplified(question) == question:
+        return None
+    wording = _mainland().convert(question)
+    return wording if wording != simplified(question) else None
+
+
+@lru_cache(maxsize=1)
+def _mainland() -> Any:
+    import opencc
+
+    return opencc.OpenCC("tw2sp")
 
 
 def is_cjk(language: str | None) -> bool:

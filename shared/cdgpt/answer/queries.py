@@ -83,7 +83,7 @@ def _short(question: str) -> bool:
 def search_query(question: str, history: list[str], model: LoadedModel, settings: Settings) -> Query:
     """The question as retrieval should see it: rewritten and translated (with a language model), or
     searched together with the previous question when it looks like a follow-up (without one, or when
-    the rewriting fails)."""
+    the rewriting fails); a question in Traditional Chinese also in mainland words (`mainland_wording`)."""
     previous = previous_question(history)
     if settings.answer_mode == "llm":
         rewritten = rewrite(question, history, settings) if previous else question
@@ -92,11 +92,10 @@ def search_query(question: str, history: list[str], model: LoadedModel, settings
             translation = translate(rewritten, target, settings) if target else None
             translations = (translation,) if translation and translation != rewritten else ()
             return Query(rewritten, translations=translations)
-    if previous and looks_like_follow_up(question):
-        if _new_subject(question, model, settings):
-            return Query(question)
+    if previous and looks_like_follow_up(question) and not _new_subject(question, model, settings):
         return Query(question, context=previous)
-    return Query(question)
+    wording = languages.mainland_wording(question)  # searched beside the question: pages may use either
+    return Query(question, translations=(wording,) if wording else ())
 
 
 def rewrite(question: str, history: list[str], settings: Settings) -> str | None:

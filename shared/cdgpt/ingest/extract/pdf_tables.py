@@ -27,6 +27,8 @@ SHORT_CELL = 24  # characters: at least half of a table's cells are this short (
 # a list's or footnotes' marks: a bullet (any one symbol, a symbol font's private-use one included) or a number
 LIST_MARK = re.compile(r"(?:[^\w\s]|[\ue000-\uf8ff]|\d{1,3}|\(?(?:\d{1,3}|[a-z]|[ivx]+)[.)])(?:\s|$)", re.IGNORECASE)
 DIGIT = re.compile(r"\d")
+# a cell that is an amount ("6,684", "(1,208)", "25.6%", "£45"): no column's name, as a year (2024) may be
+AMOUNT = re.compile(r"[(\-−]?[$£€¥]?\s?\d[\d,.]*\s?(?:%|元|万元)?\)?")
 BLANK = re.compile(r"[_.\-…\s]*")  # a form's line to write on is no value
 LEADER = re.compile(r"(?:\s?\.){4,}\s*$")  # a table of contents' entry before its page number
 BOLD = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
@@ -264,13 +266,19 @@ def _apart(line: Line, columns: Sequence[Column]) -> bool:
     for piece in _solid(line):
         cells[_column_of(piece, columns)].append(piece)
     for index, cell in enumerate(cells):
-        if any(b.x > _end(a, WIDE) + GAP * a.size for a, b in itertools.pairwise(cell)):
-            return False  # a column right-aligned or centred in the cell was missed: its pieces would mix
+        if any(b.x > _end(a, WIDE) + _inside(a) for a, b in itertools.pairwise(cell)):
+            return False  # a column (centred, or not in the first rows) was missed: its pieces would mix
         later = [column.start for column in columns[index + 1 : index + 2] if column.start is not None]
         later += [piece.x for after in cells[index + 1 :] for piece in after[:1]]
         if cell and later and _end(cell[-1]) + _apart_by(cell[-1]) > min(later):
             return False
     return True
+
+
+def _inside(piece: Piece) -> float:
+    """The widest gap after the piece inside its cell: none between runs by the font's widths (they are
+    two cells' apart), GAP ems by `_width`'s."""
+    return piece.size * (CELL_GAP if piece.end is not None else GAP)
 
 
 def _apart_by(piece: Piece) -> float:
@@ -333,10 +341,15 @@ def _bold(line: Line) -> bool:
 
 
 def _header(first: Line, rows: list[list[str]]) -> bool:
-    """Whether the first row names the columns: set in bold; or, not in two columns (labels and their
-    values), names without figures over rows with some ("City | Hotel per night" over "London | £180")."""
-    said = said_header(_bold(first), rows)
+    """Whether the first row names the columns: set in bold, without amounts past its first cell (a
+    statement's subtotals are bold too; "£000" may head its labels); or, not in two columns (labels and
+    their values), names without figures over rows with some ("City | Hotel per night" over "London | £180")."""
+    said = said_header(_bold(first) and not any(_amount(cell) for cell in rows[0][1:]), rows)
     return said if said is not None else _names_over_figures(rows)
+
+
+def _amount(cell: str) -> bool:
+    return AMOUNT.fullmatch(cell) is not None and not cell.isdigit()
 
 
 def _names_over_figures(rows: list[list[str]]) -> bool:

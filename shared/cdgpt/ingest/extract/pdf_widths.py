@@ -36,8 +36,8 @@ class FontWidths:
         widths = self._widths(font)
         if widths is None:
             return None
-        scale = float(font_size) * math.hypot(tm[0], tm[1]) * math.hypot(cm[0], cm[1])
-        return x + widths.of(text) * scale
+        end = x + widths.of(text) * float(font_size) * math.hypot(tm[0], tm[1]) * math.hypot(cm[0], cm[1])
+        return end if math.isfinite(end) else None  # a font's widths may be unreadable (NaN)
 
     def _widths(self, font: Any) -> Widths | None:
         ref = getattr(font, "indirect_reference", None)
@@ -63,8 +63,10 @@ def _read(font: Any) -> Widths | None:
     except Exception:  # a malformed font: its pieces' ends are estimated
         return None
     widths, by_char = parsed.character_widths, dict[str, float]()
-    for code, width in widths.items():
-        char = parsed.character_map.get(code, code) if code != "default" else None
+    default = widths.get("default", 500)
+    for code, char in parsed.character_map.items():  # a mapped code's width, else the font's default (/DW)
         if isinstance(char, str):
-            by_char.setdefault(char, width)
-    return Widths(by_char, widths.get("default", 500))
+            by_char.setdefault(char, widths.get(code, default))
+    if not parsed.character_map:  # no ToUnicode map: the codes are the characters (a standard encoding)
+        by_char.update((code, width) for code, width in widths.items() if code != "default")
+    return Widths(by_char, default)
