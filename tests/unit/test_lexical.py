@@ -115,8 +115,13 @@ def test_japanese_kana_and_kanji():
     assert tokenize("ひらがな") == ["ひら", "らが", "がな"]
     assert tokenize("カタカナ") == ["カタ", "タカ", "カナ"]
     assert tokenize("コーヒー") == ["コー", "ーヒ", "ヒー"]  # the long-vowel mark belongs to the word
-    assert tokenize("東京タワー") == ["东京", "京タ", "タワ", "ワー"]  # one run; kanji folded as traditional Han is
-    assert tokenize("東京・大阪") == ["东京", "大阪"]
+    assert tokenize("東京タワー") == ["東京", "京タ", "タワ", "ワー"]  # kanji and kana form one run
+    assert tokenize("東京・大阪") == ["東京", "大阪"]  # Japanese: kanji are not folded as traditional Chinese
+
+
+def test_a_lone_surrogate_in_chinese_text_is_no_error():
+    """JSON may carry "\\ud800"; OpenCC reads UTF-8 only."""
+    assert tokenize("軟體\ud800套件") == ["软体", "套件"]
 
 
 def test_traditional_chinese_is_folded_into_simplified():
@@ -338,7 +343,7 @@ def test_round_trip_keeps_scores_and_needs_no_pickle():
         np.testing.assert_array_equal(restored.scores(query), index.scores(query))
 
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        assert set(arrays.files) == {"vocab", "indptr", "doc_ids", "weights", "n_docs"}
+        assert set(arrays.files) == {"vocab", "indptr", "doc_ids", "weights", "n_docs", "folded"}
         for name in arrays.files:
             assert arrays[name].dtype != object
         assert arrays["indptr"][-1] == len(arrays["doc_ids"]) == len(arrays["weights"])
@@ -355,6 +360,26 @@ def test_a_chinese_query_finds_the_chinese_document():
     scores = LexicalIndex.build(texts).scores("上海办公室的午餐补贴是每天多少钱？")
     assert int(np.argmax(scores)) == 3
     assert scores[:3].sum() == 0 and scores[4] < scores[3]
+
+
+def test_an_index_written_before_folding_is_folded_on_loading():
+    """Its terms were bigrams of traditional characters; a question's are folded now (軟體 is 软体)."""
+    index = LexicalIndex.build(["软体套件的设定", "網路印表機"])  # the second is written as a legacy index had it
+    terms = {"軟體" if term == "软体" else term: i for term, i in index.terms.items()}
+    terms |= {"網路": len(terms)}  # a bigram of the second text, unfolded, as it was indexed then
+    legacy = io.BytesIO()
+    indptr = np.concatenate([index.indptr, [index.indptr[-1] + 1]])
+    np.savez(
+        legacy,
+        vocab=np.frombuffer("\n".join(sorted(terms, key=terms.__getitem__)).encode(), dtype=np.uint8),
+        indptr=indptr,
+        doc_ids=np.concatenate([index.doc_ids, [1]]).astype(np.int32),
+        weights=np.concatenate([index.weights, [1.0]]).astype(np.float32),
+        n_docs=np.array([index.n_docs], dtype=np.int64),
+    )
+    loaded = LexicalIndex.from_bytes(legacy.getvalue())
+    assert "軟體" not in loaded.terms and "软体" in loaded.terms and "网路" in loaded.terms
+    assert loaded.scores("軟體")[0] > 0 and loaded.scores("網路")[1] > 0
 
 
 SHARDED_TEXTS = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cdgpt.ingest.extract import extract
 from cdgpt.ingest.sources import RawDocument
 from tests.support.pdf import make_pages_pdf, positioned_pdf, positioned_stream
@@ -153,19 +155,44 @@ def test_figures_set_right_make_columns_under_names_set_left():
     )
 
 
-def test_a_bold_row_of_amounts_is_a_subtotal_not_a_header():
-    """A statement's subtotals are bold, and a table may start at one (a wrapped row broke it off)."""
+@pytest.mark.parametrize(
+    ("rows", "fonts"),
+    [
+        ([("Gross profit", "18,838", "17,784"), ("Distribution costs", "(3,104)", "(2,987)")], ["F2", "F1", "F2"]),
+        ([("Current assets", "18,838", "17,784"), ("Total assets", "26,104", "25,512")], ["F2", "F2", "F1"]),
+        ([("Gross profit", "812", "745"), ("Distribution costs", "(310)", "(298)")], ["F2", "F1", "F2"]),
+    ],
+)
+def test_a_bold_row_of_amounts_is_a_subtotal_not_a_header(rows, fonts):
+    """A statement's subtotals are bold, one or two of them may start a table (a wrapped row broke it
+    off), and an amount may have no comma; a year may head a column."""
+    rows = [*rows, ("Operating profit", "6,684", "5,323")]
     lines = [
-        [(72, name), *ending_at(300, this_year), *ending_at(400, last_year)]
-        for name, this_year, last_year in (
-            ("Gross profit", "18,838", "17,784"),
-            ("Distribution costs", "(3,104)", "(2,987)"),
-            ("Operating profit", "6,684", "5,323"),
-        )
+        [(72, name), *ending_at(300, this_year), *ending_at(400, last_year)] for name, this_year, last_year in rows
     ]
-    assert text_of(lines, ["F2", "F1", "F2"]) == (
-        "Gross profit | 18,838 | 17,784\n\nDistribution costs | (3,104) | (2,987)\n\nOperating profit | 6,684 | 5,323"
-    )
+    assert text_of(lines, fonts) == "\n\n".join(" | ".join(row) for row in rows)
+
+
+def test_figures_set_right_in_a_font_set_once_per_change_make_columns():
+    """pypdf gives the last piece of a line its line break (" 24,119\\n"): its end is still known."""
+    ops, y, current = ["BT"], 720, None
+    for label, this_year, last_year in (
+        ("Revenue", "25,512", "24,119"),
+        ("Costs", "(6,674)", "(635)"),
+        ("Profit", "18,838", "23,484"),
+    ):
+        for font, x, text in (
+            ("F1", 72, label),
+            ("F2", 300 - helvetica(this_year), this_year),
+            ("F1", 400 - helvetica(last_year), last_year),
+        ):
+            ops += [f"/{font} 10 Tf"] if font != current else []
+            ops += [f"1 0 0 1 {x:.2f} {y} Tm", f"({text}) Tj"]
+            current = font
+        y -= 14
+    pdf = make_pages_pdf(["\n".join([*ops, "ET"]).encode("latin-1")], [0])
+    doc = extract(RawDocument(source="s", content=pdf, content_type="application/pdf", name="/t.pdf"))
+    assert doc.sections[0].text == "Revenue | 25,512 | 24,119\n\nCosts | (6,674) | (635)\n\nProfit | 18,838 | 23,484"
 
 
 def test_a_figure_in_a_column_the_first_rows_leave_empty_is_not_read_into_the_next_cell():

@@ -104,3 +104,4 @@ def test_a_question_in_traditional_chinese_is_also_searched_in_mainland_words():
     assert mainland_wording("內存不足怎麼辦") is None  # its characters fold into the same words
     assert mainland_wording("内存不足怎么办") is None  # already Simplified
     assert mainland_wording("How much memory?") is None
+    assert mainland_wording("資料をダウンロードする方法") is None  # Japanese: its kanji are not traditional Chinese

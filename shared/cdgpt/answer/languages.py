@@ -13,10 +13,9 @@ from functools import lru_cache
 from typing import Any
 
 from cdgpt.answer.retrieval import LoadedModel
-from cdgpt.index.terms import CJK, IS_CJK, LETTER, mostly_cjk, reads_as_english, simplified
+from cdgpt.index.terms import CJK, IS_CJK, KANA, LETTER, convert, mostly_cjk, reads_as_english, simplified
 
 CJK_RUN = re.compile(f"[{CJK}]+")
-_KANA = re.compile("[\u3040-\u30ff]")
 SAMPLE_CHUNKS = 200  # chunks read, evenly spaced, to tell a model's main language
 REMEMBERED = 64  # model versions whose main language is kept
 
@@ -30,7 +29,7 @@ def language_of(text: str) -> str | None:
     if not LETTER.search(text):
         return None
     if mostly_cjk(text):
-        return "Japanese" if 10 * len(_KANA.findall(text)) > len(IS_CJK.findall(text)) else "Chinese"
+        return "Japanese" if 10 * len(KANA.findall(text)) > len(IS_CJK.findall(text)) else "Chinese"
     return "English" if reads_as_english(text) else None
 
 
@@ -38,10 +37,11 @@ def mainland_wording(question: str) -> str | None:
     """A question written in Traditional Chinese, in the characters and words of mainland China (OpenCC's
     tw2sp: 軟體 → 软件, 記憶體 → 内存), or None: pages in Simplified Chinese use those words, which
     folding characters alone (`terms.simplified`) does not reach. None for any other question."""
-    if simplified(question) == question:
+    folded = simplified(question)
+    if folded == question:
         return None
-    wording = _mainland().convert(question)
-    return wording if wording != simplified(question) else None
+    wording = convert(_mainland(), question)
+    return wording if wording != folded else None
 
 
 @lru_cache(maxsize=1)

@@ -83,7 +83,8 @@ def _short(question: str) -> bool:
 def search_query(question: str, history: list[str], model: LoadedModel, settings: Settings) -> Query:
     """The question as retrieval should see it: rewritten and translated (with a language model), or
     searched together with the previous question when it looks like a follow-up (without one, or when
-    the rewriting fails); a question in Traditional Chinese also in mainland words (`mainland_wording`)."""
+    the rewriting fails); without one, a question in Traditional Chinese that stands alone is also
+    searched in mainland words (`mainland_wording`)."""
     previous = previous_question(history)
     if settings.answer_mode == "llm":
         rewritten = rewrite(question, history, settings) if previous else question

@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from cdgpt.index.npz import read_npz
-from cdgpt.index.terms import IS_CJK, Counted, Vocabulary, tokenize
+from cdgpt.index.terms import IS_CJK, Counted, Vocabulary, simplified, tokenize
 
 K1 = 1.2
 B = 0.75
@@ -188,18 +188,40 @@ class LexicalIndex:
             doc_ids=self.doc_ids,
             weights=self.weights,
             n_docs=np.array([self.n_docs], dtype=np.int64),
+            folded=np.array([1], dtype=np.int8),  # its CJK terms are folded into simplified Chinese
         )
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: Buffer) -> LexicalIndex:
-        """The index in `data` (bytes, or a memory-mapped file: its arrays stay views of it, not copies)."""
+        """The index in `data` (bytes, or a memory-mapped file: its arrays stay views of it, not copies;
+        an index written before CJK terms were folded is folded on loading, into new arrays)."""
         arrays = read_npz(data)
         vocab = arrays["vocab"].tobytes().decode()
-        return cls(
+        index = cls(
             terms={term: i for i, term in enumerate(vocab.split("\n"))} if vocab else {},
             indptr=arrays["indptr"],
             doc_ids=arrays["doc_ids"],
             weights=arrays["weights"],
             n_docs=int(arrays["n_docs"][0]),
+        )
+        return index if "folded" in arrays else index._folded()
+
+    def _folded(self) -> LexicalIndex:
+        """An index written before traditional Chinese was folded (`terms.simplified`), with its terms
+        folded as a question's now are: the postings of terms that fold alike are put together."""
+        groups: dict[str, list[int]] = {}
+        for term, i in self.terms.items():
+            groups.setdefault(simplified(term) if IS_CJK.match(term) else term, []).append(i)
+        if len(groups) == len(self.terms) and all(term in self.terms for term in groups):
+            return self
+        spans = [[slice(self.indptr[i], self.indptr[i + 1]) for i in ids] for ids in groups.values()]
+        lengths = [sum(span.stop - span.start for span in group) for group in spans]
+        order = [span for group in spans for span in group]
+        return LexicalIndex(
+            terms={term: n for n, term in enumerate(groups)},
+            indptr=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            doc_ids=np.concatenate([self.doc_ids[span] for span in order]) if order else self.doc_ids[:0],
+            weights=np.concatenate([self.weights[span] for span in order]) if order else self.weights[:0],
+            n_docs=self.n_docs,
         )

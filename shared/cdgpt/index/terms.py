@@ -22,6 +22,7 @@ from typing import Any
 CJK = "\u3040-\u30fa\u30fc-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, Han; not the middle dot ・
 TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+", re.UNICODE)
 IS_CJK = re.compile(rf"[{CJK}]")
+KANA = re.compile("[\u3040-\u30ff]")
 LETTER = re.compile(r"[^\W\d_]")
 WORD = re.compile(r"[^\W_]+")  # TOKEN's words, in a text without CJK
 # Question words and particles of Chinese questions, longest first so "怎么样" wins over "怎么".
@@ -197,8 +198,20 @@ def _stem(words: list[str]) -> list[str]:
 
 
 def simplified(text: str) -> str:
-    """The text with traditional Chinese folded into simplified (OpenCC's t2s); without CJK, as it is."""
-    return _simplified().convert(text) if IS_CJK.search(text) else text
+    """The text with traditional Chinese folded into simplified (OpenCC's t2s); without Han characters,
+    or with kana (Japanese, whose kanji are no traditional Chinese), as it is."""
+    if IS_CJK.search(text) is None or KANA.search(text):
+        return text
+    return convert(_simplified(), text)
+
+
+def convert(converter: Any, text: str) -> str:
+    """An OpenCC conversion; a lone surrogate (JSON allows "\\ud800") becomes "?" first, as OpenCC takes
+    UTF-8 only."""
+    try:
+        return str(converter.convert(text))
+    except UnicodeEncodeError:
+        return str(converter.convert(text.encode("utf-8", "replace").decode("utf-8")))
 
 
 @lru_cache(maxsize=1)

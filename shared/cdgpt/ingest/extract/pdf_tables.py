@@ -28,6 +28,7 @@ SHORT_CELL = 24  # characters: at least half of a table's cells are this short (
 LIST_MARK = re.compile(r"(?:[^\w\s]|[\ue000-\uf8ff]|\d{1,3}|\(?(?:\d{1,3}|[a-z]|[ivx]+)[.)])(?:\s|$)", re.IGNORECASE)
 DIGIT = re.compile(r"\d")
 # a cell that is an amount ("6,684", "(1,208)", "25.6%", "£45"): no column's name, as a year (2024) may be
+YEAR = re.compile(r"(?:19|20)\d\d")
 AMOUNT = re.compile(r"[(\-−]?[$£€¥]?\s?\d[\d,.]*\s?(?:%|元|万元)?\)?")
 BLANK = re.compile(r"[_.\-…\s]*")  # a form's line to write on is no value
 LEADER = re.compile(r"(?:\s?\.){4,}\s*$")  # a table of contents' entry before its page number
@@ -72,11 +73,12 @@ def lines_of(pieces: Sequence[Piece], text: str) -> list[Line] | None:
     lines: list[Line] = [[]]
     for piece in pieces:
         parts = piece.text.split("\n")
+        whole = sum(1 for part in parts if part.strip()) == 1  # its width is known for its text as a whole
         for index, part in enumerate(parts):
             if index:
                 lines.append([])
-            if part:  # a piece's width is known for the piece as a whole only
-                lines[-1].append(replace(piece, text=part, end=piece.end if len(parts) == 1 else None))
+            if part:
+                lines[-1].append(replace(piece, text=part, end=piece.end if whole else None))
     return lines
 
 
@@ -143,6 +145,8 @@ def _runs(line: Line) -> Line:
             runs.append(piece)
         elif not piece.text.strip():
             runs[-1] = replace(last, text=last.text + piece.text)
+        elif piece.text.strip() == last.text.strip() and abs(piece.x - last.x) < SPACE * piece.size:
+            continue  # drawn twice, a little apart: bold made by hand
         elif last.x <= piece.x < _end(last) + _apart_by(last):
             runs[-1] = _merged(last, piece)
         else:
@@ -310,7 +314,7 @@ def _rows(lines: Sequence[Line], columns: Sequence[Column]) -> list[list[str]]:
         for piece in line:
             column = _column_of(piece, columns)
             cells[column] = _joined(cells[column], piece.text)
-        heading = heading and _bold(line)
+        heading = heading and _bold(line) and not any(_amount(cell) for cell in cells[1:])  # no subtotal
         if rows and (not cells[0] or (heading and len(rows) == 1)):
             rows[-1] = [_joined(before, more) for before, more in zip(rows[-1], cells, strict=True)]
         else:
@@ -349,7 +353,8 @@ def _header(first: Line, rows: list[list[str]]) -> bool:
 
 
 def _amount(cell: str) -> bool:
-    return AMOUNT.fullmatch(cell) is not None and not cell.isdigit()
+    cell = " ".join(cell.split())
+    return AMOUNT.fullmatch(cell) is not None and YEAR.fullmatch(cell) is None
 
 
 def _names_over_figures(rows: list[list[str]]) -> bool:

@@ -32,7 +32,8 @@ class FontWidths:
         self._page.clear()
 
     def end(self, text: str, x: float, font: Any, font_size: float, cm: Any, tm: Any) -> float | None:
-        """Where text drawn from x ends on the page, or None when its font's widths are unknown."""
+        """Where text drawn from x ends on the page, or None when its font's widths are unknown (character
+        and word spacing and horizontal scaling are not counted: pypdf's visitor does not give them)."""
         widths = self._widths(font)
         if widths is None:
             return None
@@ -67,6 +68,6 @@ def _read(font: Any) -> Widths | None:
     for code, char in parsed.character_map.items():  # a mapped code's width, else the font's default (/DW)
         if isinstance(char, str):
             by_char.setdefault(char, widths.get(code, default))
-    if not parsed.character_map:  # no ToUnicode map: the codes are the characters (a standard encoding)
+    if not parsed.character_map:  # no ToUnicode map: the codes are the characters (but for a few, as €)
         by_char.update((code, width) for code, width in widths.items() if code != "default")
     return Widths(by_char, default)
