@@ -160,3 +160,43 @@ def positioned_stream(lines: list[list[tuple[float, str]]], fonts: list[str] | N
 def positioned_pdf(lines: list[list[tuple[float, str]]], fonts: list[str] | None = None, size: int = 10) -> bytes:
     """A one-page PDF of `positioned_stream`'s lines."""
     return make_pages_pdf([positioned_stream(lines, fonts, size)], [0])
+
+
+SUBSET_CODES = 0x41  # a subset font's codes of the digits 0-9 (A-J); codes 1-9 are in its widths, unused
+
+
+def subset_font_pdf(lines: list[list[tuple[str, float, str]]]) -> bytes:
+    """A one-page PDF of lines of pieces (font, x, text), F1 Helvetica and F5 a subset font that draws the
+    digits 0-9 by the codes A-J (its ToUnicode map says so) and whose widths also list codes 1-9 (width 0),
+    which no character maps to: as in the subsets Chromium embeds. `subset_codes` writes digits for F5."""
+    first, last = 0x31, SUBSET_CODES + 9
+    widths = b" ".join(b"%d" % (0 if code < SUBSET_CODES else 556) for code in range(first, last + 1))
+    pairs = b" ".join(b"<%02X> <%04X>" % (SUBSET_CODES + d, 0x30 + d) for d in range(10))
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n"
+        b"1 begincodespacerange <00> <FF> endcodespacerange\n10 beginbfchar " + pairs + b" endbfchar\n"
+        b"endcmap CMapName currentdict /CMap defineresource pop end end"
+    )
+    ops, y = ["BT"], 720
+    for pieces in lines:
+        for font, x, text in pieces:
+            ops += [f"/{font} 10 Tf", f"1 0 0 1 {x:.2f} {y} Tm", f"({_escape(text)}) Tj"]
+        y -= 14
+    return write_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 4 0 R /F5 5 0 R >> >> /Contents 7 0 R >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+            b"<< /Type /Font /Subtype /TrueType /BaseFont /ABCDEF+Subset /FirstChar %d /LastChar %d "
+            b"/Widths [%s] /ToUnicode 6 0 R >>" % (first, last, widths),
+            stream(cmap),
+            stream("\n".join([*ops, "ET"]).encode("latin-1")),
+        ]
+    )
+
+
+def subset_codes(digits: str) -> str:
+    """The codes that draw these digits in `subset_font_pdf`'s font F5."""
+    return "".join(chr(SUBSET_CODES + int(digit)) for digit in digits)

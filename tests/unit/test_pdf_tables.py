@@ -6,7 +6,7 @@ import pytest
 
 from cdgpt.ingest.extract import extract
 from cdgpt.ingest.sources import RawDocument
-from tests.support.pdf import make_pages_pdf, positioned_pdf, positioned_stream
+from tests.support.pdf import make_pages_pdf, positioned_pdf, positioned_stream, subset_codes, subset_font_pdf
 
 INTRO = "The daily allowances below apply to every business trip approved in advance."
 AFTER = "Claims above these limits need the approval of a director before the trip is booked."
@@ -207,6 +207,19 @@ def test_a_figure_in_a_column_the_first_rows_leave_empty_is_not_read_into_the_ne
         for name, *days in hours
     ]
     assert text_of(lines) == "Apollo 4.0 5.0 Support 2.0 1.5 Meetings 1.5 3.0 0.5"
+
+
+def test_a_subset_fonts_widths_are_read_by_the_characters_its_codes_draw():
+    """Its digits are drawn by codes A-J; its widths also list codes 1-9, which draw nothing: read as the
+    characters "1"-"9", they gave the digits a width of 0, and no figure ended where its column does."""
+    rows = [("Rent", "1200", "950"), ("Travel", "15310", "2004"), ("Training", "780", "11245")]
+    lines = [
+        [("F1", 72, name), *(("F5", edge - 5.56 * len(f), subset_codes(f)) for edge, f in ((300, a), (400, b)))]
+        for name, a, b in rows
+    ]
+    pdf = subset_font_pdf(lines)
+    doc = extract(RawDocument(source="s", content=pdf, content_type="application/pdf", name="/t.pdf"))
+    assert doc.sections[0].text == "\n\n".join(" | ".join(row) for row in rows)
 
 
 def test_code_drawn_a_token_at_a_time_is_no_table():
