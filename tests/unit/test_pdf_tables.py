@@ -222,6 +222,51 @@ def test_a_subset_fonts_widths_are_read_by_the_characters_its_codes_draw():
     assert doc.sections[0].text == "\n\n".join(" | ".join(row) for row in rows)
 
 
+def drawn(pieces: list[tuple[str, float, float, str]]) -> str:
+    """The text of a page that draws these pieces (font, x, baseline, text) in this order."""
+    ops = ["BT"]
+    for font, x, y, text in pieces:
+        ops += [f"/{font} 10 Tf", f"1 0 0 1 {x} {y} Tm", f"({text}) Tj"]
+    pdf = make_pages_pdf(["\n".join([*ops, "ET"]).encode("latin-1")], [0])
+    doc = extract(RawDocument(source="s", content=pdf, content_type="application/pdf", name="/t.pdf"))
+    return "\n\n".join(section.text for section in doc.sections)
+
+
+def test_rows_drawn_a_cell_at_a_time_are_put_back_together():
+    """LibreOffice draws a row's wrapped cells one after another: each cell's lines go down, then the next
+    cell goes back up to the row's top. A first cell that wraps ("Key person" / "loss") is still one row."""
+    pieces = [
+        ("F2", 72, 720, "Risk"), ("F2", 200, 720, "Description"), ("F2", 330, 720, "Owner"),
+        ("F1", 72, 700, "Data loss"), ("F1", 200, 700, "Staff must get"), ("F1", 200, 688, "approval first"),
+        ("F1", 330, 700, "Head of HR"),
+        ("F1", 72, 670, "Supplier failure"), ("F1", 200, 670, "Contracts are"), ("F1", 200, 658, "reviewed yearly"),
+        ("F1", 330, 670, "CFO"),
+        ("F1", 72, 640, "Key person"), ("F1", 72, 628, "loss"), ("F1", 200, 640, "Train a deputy"),
+        ("F1", 330, 640, "Ops lead"),
+    ]  # fmt: skip
+    assert drawn(pieces) == (
+        "Risk: Data loss\nDescription: Staff must get approval first\nOwner: Head of HR\n\n"
+        "Risk: Supplier failure\nDescription: Contracts are reviewed yearly\nOwner: CFO\n\n"
+        "Risk: Key person loss\nDescription: Train a deputy\nOwner: Ops lead"
+    )
+
+
+def test_two_columns_of_prose_after_a_table_are_not_its_row():
+    """The second column goes back up to the first's top, as a row drawn a cell at a time does; it starts
+    where the table's last column does, but its lines are prose, not a cell's."""
+    left = ["Claims are paid with the salary of the month after", "they are approved by the line manager and finance."]
+    right = ["Receipts are kept for six years in the expenses", "system, scanned on the day they are received."]
+    pieces = [
+        ("F2", 72, 720, "Item"), ("F2", 200, 720, "Size"), ("F2", 330, 720, "Price"),
+        ("F1", 72, 706, "Bolt"), ("F1", 200, 706, "M8"), ("F1", 330, 706, "0.20"),
+        ("F1", 72, 692, "Nut"), ("F1", 200, 692, "M8"), ("F1", 330, 692, "0.05"),
+        *(("F1", 72, 670 - 12 * n, line) for n, line in enumerate(left)),
+        *(("F1", 330, 670 - 12 * n, line) for n, line in enumerate(right)),
+    ]  # fmt: skip
+    text = drawn(pieces)
+    assert text.count("Item:") == 2 and all(line in text for line in [*left, *right])
+
+
 def test_code_drawn_a_token_at_a_time_is_no_table():
     """Code set in a proportional font, a token at a time: its lines' first tokens line up, and so does one
     more, but most of the pieces it is drawn in do not."""

@@ -22,6 +22,8 @@ GAP = 1.5  # ems between two pieces of one cell, at most: farther apart they are
 SPACE = 0.15  # ems between two pieces drawn apart, at least, that a space parts
 CELL_GAP = 0.4  # ems between two cells, at least, by the font's widths (a word space is 0.25-0.33)
 CONTINUED_WITHIN = 5  # lines: a table starting this near a page's top may continue the page before's
+BASELINE = 1.0  # points: lines this close in height are on one baseline
+DRAWN_BACK = 30  # lines: how far a row drawn a cell at a time may go back up to its top
 ROW_GAP = 3.0  # sizes: a line farther below the one before it is not the table's (a page's footer)
 SHORT_CELL = 24  # characters: at least half of a table's cells are this short (two columns of prose are no table)
 # a list's or footnotes' marks: a bullet (any one symbol, a symbol font's private-use one included) or a number
@@ -96,27 +98,30 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
     A table near the page's top without a header of its own, in the columns of the last table of the page
     `before`, takes that table's header (a table continued on the next page); the last table's is returned.
     """
-    lines = [_runs(line) for line in lines]
+    lines, origins = _regrouped([_runs(line) for line in lines])
     out: dict[int, list[str]] = {}
     last: Header | None = None
     index = 0
     while index + 2 <= len(lines):
-        columns = _columns(lines[index : index + 2])
-        end = index + 2 if columns else index
-        while columns and end < len(lines) and _close(lines[end - 1], lines[end]):
-            if _fits(lines[end], columns):
-                end += 1
+        seed = next((i for i in range(index + 1, len(lines)) if not _continued(lines[i])), index)
+        columns = [] if _continued(lines[index]) or seed == index else _columns([lines[index], lines[seed]])
+        end = index
+        while columns and end < len(lines) and (end in (index, seed) or _close(lines[end - 1], lines[end])):
+            row = _row_end(lines, end)  # the row's line and its own lines below it, if it was drawn a cell at a time
+            if (end in (index, seed) or _fits(lines[end], columns)) and _goes_on(lines[end + 1 : row], columns):
+                end = row
             elif (
-                end + 1 < len(lines)
+                row == end + 1 < len(lines)
                 and _first_only(lines[end], columns)
-                and _fits(lines[end + 1], columns)
-                and _close(lines[end], lines[end + 1])
+                and _fits(lines[row], columns)
+                and _goes_on(lines[row + 1 : _row_end(lines, row)], columns)
+                and _close(lines[end], lines[row])
             ):
-                end += 2  # a row whose other cells are empty, between two rows
+                end = _row_end(lines, row)  # a row whose other cells are empty, between two rows
             else:
                 break
         start, rows = index, _rows(lines[index:end], columns) if columns else []
-        above = index - 1 if index and index - 1 not in out else None
+        above = index - 1 if index and index - 1 not in out and not _continued(lines[index - 1]) else None
         if rows and above is not None and not _bold(lines[index]) and _heads(lines[above], lines[index], columns):
             named = [*_rows(lines[above:index], columns), *rows]
             if _bold(lines[above]) or _names_over_figures(named):
@@ -132,7 +137,77 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
             index = end
         else:
             index = max(index + 1, end - 1)  # lines in the same columns but no table: none starts inside them
-    return out, last
+    found: dict[int, list[str]] = {}
+    for at, value in out.items():  # back to the page's lines: a regrouped row's first one takes its place
+        found.update((line, value if n == 0 else []) for n, line in enumerate(origins[at]))
+    return found, last
+
+
+class Continued(list[Piece]):
+    """A line of a row drawn a cell at a time, below the row's first: it goes on with the row's cells."""
+
+
+def _regrouped(lines: list[Line]) -> tuple[list[Line], list[list[int]]]:
+    """The lines with each row drawn a cell at a time put back together, and the page's lines each one
+    stands for. LibreOffice and Chromium draw a row's wrapped cells one after another, each going down
+    its lines, so the next cell's first line goes back up to the row's top, to the right: the lines from
+    a line to the one that goes back up to it are one row. They are regrouped by baseline: the top one is the
+    row's line (standing for all of them), the others `Continued`."""
+    ys = [line[0].y if line else None for line in lines]
+    blocks: list[list[int]] = []  # [first, last] line of each row drawn a cell at a time
+    for i in range(1, len(lines)):
+        here, before = ys[i], ys[i - 1]
+        if here is None or before is None or here <= before + BASELINE or lines[i][0].x <= lines[i - 1][0].x:
+            continue  # not back up to the right: the next cell of a row is right of the one before
+        for j in range(i - 1, max(-1, i - DRAWN_BACK), -1):
+            y = ys[j]
+            if y is None or y > here + BASELINE:
+                break  # a line above where it went back up to: not a row's cells
+            if abs(y - here) <= BASELINE:
+                if blocks and j <= blocks[-1][1]:
+                    blocks[-1][1] = i
+                else:
+                    blocks.append([j, i])
+                break
+    grouped: list[Line] = []
+    origins: list[list[int]] = []
+    done = 0
+    for first, last in [*blocks, [len(lines), len(lines)]]:
+        grouped += lines[done:first]
+        origins += [[i] for i in range(done, first)]
+        rows: list[list[Piece]] = []
+        for i in sorted(range(first, min(last + 1, len(lines))), key=lambda i: -(ys[i] or 0.0)):
+            if rows and abs(rows[-1][0].y - (ys[i] or 0.0)) <= BASELINE:
+                rows[-1].extend(lines[i])
+            else:
+                rows.append(list(lines[i]))
+        for n, pieces in enumerate(rows):
+            pieces.sort(key=lambda piece: piece.x)
+            grouped.append(Continued(pieces) if n else pieces)
+            origins.append([] if n else list(range(first, last + 1)))
+        done = last + 1
+    return grouped, origins
+
+
+def _continued(line: Line) -> bool:
+    return isinstance(line, Continued)
+
+
+def _row_end(lines: Sequence[Line], index: int) -> int:
+    """Where the row of the line at index ends: past the `Continued` lines after it."""
+    end = index + 1
+    while end < len(lines) and _continued(lines[end]):
+        end += 1
+    return end
+
+
+def _goes_on(continued: Sequence[Line], columns: Sequence[Column]) -> bool:
+    """Whether a row's own lines below its first are its cells' (two columns of prose side by side also
+    go back up to their top): each within its columns and short."""
+    return all(
+        _apart(line, columns) and all(len(piece.text.strip()) <= 2 * SHORT_CELL for piece in _solid(line))
+        for line in continued
+    )
 
 
 def _runs(line: Line) -> Line:
@@ -315,7 +390,7 @@ def _rows(lines: Sequence[Line], columns: Sequence[Column]) -> list[list[str]]:
             column = _column_of(piece, columns)
             cells[column] = _joined(cells[column], piece.text)
         heading = heading and _bold(line) and not any(_amount(cell) for cell in cells[1:])  # no subtotal
-        if rows and (not cells[0] or (heading and len(rows) == 1)):
+        if rows and (not cells[0] or _continued(line) or (heading and len(rows) == 1)):
             rows[-1] = [_joined(before, more) for before, more in zip(rows[-1], cells, strict=True)]
         else:
             rows.append(cells)
