@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import threading
-from functools import lru_cache
-from typing import Any
 
 from cdgpt.answer.retrieval import LoadedModel
 from cdgpt.index.terms import CJK, IS_CJK, KANA, LETTER, convert, mostly_cjk, reads_as_english, simplified
@@ -40,15 +38,8 @@ def mainland_wording(question: str) -> str | None:
     folded = simplified(question)
     if folded == question:
         return None
-    wording = convert(_mainland(), question)
+    wording = convert("tw2sp", question)
     return wording if wording != folded else None
-
-
-@lru_cache(maxsize=1)
-def _mainland() -> Any:
-    import opencc
-
-    return opencc.OpenCC("tw2sp")
 
 
 def is_cjk(language: str | None) -> bool:

@@ -202,24 +202,24 @@ def simplified(text: str) -> str:
     or with kana (Japanese, whose kanji are no traditional Chinese), as it is."""
     if IS_CJK.search(text) is None or KANA.search(text):
         return text
-    return convert(_simplified(), text)
+    return convert("t2s", text)
 
 
-def convert(converter: Any, text: str) -> str:
-    """An OpenCC conversion; a lone surrogate (JSON allows "\\ud800") becomes "?" first, as OpenCC takes
-    UTF-8 only."""
+def convert(config: str, text: str) -> str:
+    """The text converted by OpenCC's `config` ("t2s": traditional characters, and their phrases, into
+    simplified ones); a lone surrogate (JSON allows "\\ud800") becomes "?" first, as OpenCC takes UTF-8 only."""
+    converter = _converter(config)
     try:
         return str(converter.convert(text))
     except UnicodeEncodeError:
         return str(converter.convert(text.encode("utf-8", "replace").decode("utf-8")))
 
 
-@lru_cache(maxsize=1)
-def _simplified() -> Any:
-    """OpenCC's converter of traditional Chinese characters (and their phrases) into simplified ones."""
+@lru_cache(maxsize=4)
+def _converter(config: str) -> Any:
     import opencc
 
-    return opencc.OpenCC("t2s")
+    return opencc.OpenCC(config)
 
 
 def _bigrams(run: str) -> list[str]:

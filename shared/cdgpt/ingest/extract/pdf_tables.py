@@ -49,11 +49,6 @@ class Piece:
     end: float | None = None  # where it ends, by its font's widths (None: unknown)
     parts: int = 1  # the pieces pypdf drew it in (`_runs` joins them)
 
-    @property
-    def right(self) -> float:
-        """Where it ends: by its font's widths, else about (`_end`)."""
-        return _end(self)
-
 
 Line = list[Piece]
 
@@ -258,7 +253,7 @@ def _solid(line: Line) -> list[Piece]:
 def _anchored(piece: Piece, column: Column) -> bool:
     """Whether the piece starts where the column's cells start, or ends where they end and starts past
     the column before (a centred caption may end where a column of figures does)."""
-    return _close_to(piece.x, column.start) or (_close_to(piece.right, column.end) and piece.x >= column.low)
+    return _close_to(piece.x, column.start) or (_close_to(_end(piece), column.end) and piece.x >= column.low)
 
 
 def _column_of(piece: Piece, columns: Sequence[Column]) -> int:
@@ -279,7 +274,7 @@ def _columns(seed: Sequence[Line]) -> list[Column]:
     columns: list[Column] = []
     for piece in first:
         start = piece.x if all(any(_close_to(piece.x, p.x) for p in line) for line in others) else None
-        end = piece.right if all(any(_close_to(piece.right, p.right) for p in line) for line in others) else None
+        end = _end(piece) if all(any(_close_to(_end(piece), _end(p)) for p in line) for line in others) else None
         if (start is not None or end is not None) and not (columns and _anchored(piece, columns[-1])):
             columns.append(Column(start, end, -math.inf))
     if len(columns) < 2 or columns[0].start is None or not _close_to(first[0].x, columns[0].start):
@@ -296,7 +291,7 @@ def _bounded(columns: list[Column], seed: Sequence[Line]) -> list[Column]:
         for piece in _solid(line):
             i = next((i for i, column in enumerate(columns) if _anchored(piece, column)), None)
             if i is not None:
-                ends[i] = max(ends[i], piece.right)
+                ends[i] = max(ends[i], _end(piece))
     bounded = []
     for i, column in enumerate(columns):
         if column.end is None and column.start is not None:
