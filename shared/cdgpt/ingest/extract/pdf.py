@@ -15,7 +15,8 @@ from cdgpt.ingest.extract.archive import DEFAULT_TITLE
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.pdf_headings import SizedLine, headings, sized_lines, text_size
 from cdgpt.ingest.extract.pdf_layout import OutlineEntry, outline, sections
-from cdgpt.ingest.extract.pdf_tables import BOLD, FIXED, RECORD_BREAK, Header, Piece, lines_of, tables
+from cdgpt.ingest.extract.pdf_pieces import BOLD, FIXED, Piece, lines_of
+from cdgpt.ingest.extract.pdf_tables import RECORD_BREAK, Header, tables
 from cdgpt.ingest.extract.pdf_widths import FontWidths
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import Any
 
 from cdgpt.index.terms import LETTER
 from cdgpt.ingest.extract.pdf_layout import HEADING_WORDS, MAX_OUTLINE, OutlineEntry, folded_line
-from cdgpt.ingest.extract.pdf_tables import Line
+from cdgpt.ingest.extract.pdf_pieces import Line
 
 LARGER = 1.08  # a heading's size, at least, against the body text's (the size most characters are set in): Word sets
 # its third level in 12 points over 11
