@@ -15,19 +15,21 @@
 #   nodejs-en       Node.js API reference (nodejs): a programmer's reference, long pages
 #   admin-handbook-zh  The Debian Administrator's Handbook, Simplified Chinese (debian-handbook): a book
 #   postgresql-en   PostgreSQL 15 documentation (postgresql-doc-15): a large manual, 1,100 pages
+#   vim-en          Vim 9.0's help (vim-doc): plain-text manuals shown as HTML, each page one <pre>
 #   reference-tw    the Debian Reference in Traditional Chinese (debian-reference-zh-tw), for the
 #                   Simplified Chinese questions of debian-zh asked of pages in the other script
 #
 # Left out as navigation only: each manual's index, contents and search pages, LibreOffice's
 # main.html (a list of every how-to page), the installation guide's chapter pages (tables of
 # contents; every section has its own page), Policy's upgrading checklist (a changelog), Node.js's
-# index and all-in-one pages, the handbook's index page, PostgreSQL's index pages and release notes.
+# index and all-in-one pages, the handbook's index page, PostgreSQL's index pages and release notes,
+# Vim's main help file, tag index and user manual's table of contents.
 set -euo pipefail
 here=$(dirname "$0")
 source "$here/apt-packages.sh"
 
 usage() {
-    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|admin-handbook-zh|postgresql-en|reference-tw" >&2
+    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|admin-handbook-zh|postgresql-en|vim-en|reference-tw" >&2
     exit 2
 }
 [ "$#" -eq 1 ] || usage
@@ -69,6 +71,9 @@ list() {
         postgresql-en)
             ensure_packages postgresql-doc-15
             files_of postgresql-doc-15 '/html/[^/]+\.html$' | grep -Ev '/(index|bookindex|release-[^/]*)\.html$' ;;
+        vim-en)
+            ensure_packages vim-doc
+            files_of vim-doc '/doc/vim/html/[^/]+\.html$' | grep -Ev '/(index|tags|usr_toc)\.html$' ;;
         *) usage ;;
     esac
 }

@@ -349,6 +349,54 @@ def test_plain_text_numbered_titles_make_sections_and_a_numbered_list_does_not()
     assert [s.headings for s in extract(raw(steps, "text/plain", "/steps.txt")).sections] == [()]
 
 
+RULE = "=" * 40
+# A manual laid out as Vim's help is: a rule over each section's title, a blank line around it
+RULED_MANUAL = (
+    f"*usr_05.txt*  Set your settings\n\n{RULE}\n*05.1*\tThe vimrc file\t\t*vimrc-intro*\n\nYou probably got\n"
+    "tired of typing commands.\n\n\t:edit $MYVIMRC\n\n"
+    f"{RULE}\n\n*05.2*\tSimple mappings\n\nA mapping binds commands to a key.\n\n{RULE}\nA rule over a paragraph\n"
+    f"is no title.\n\n{RULE}\n"
+    "*05.3*\tAdding a plugin\n\nDrop it in your plugin directory.\n"
+)
+
+
+def test_plain_text_titles_under_rules_make_sections_and_a_finer_numbered_outline_wins():
+    doc = extract(raw(RULED_MANUAL, "text/plain", "/usr_05.txt"))
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        ((), "*usr_05.txt* Set your settings"),
+        (("*05.1* The vimrc file *vimrc-intro*",), "You probably got tired of typing commands.\n\n:edit $MYVIMRC"),
+        (("*05.2* Simple mappings",), "A mapping binds commands to a key.\n\nA rule over a paragraph is no title."),
+        (("*05.3* Adding a plugin",), "Drop it in your plugin directory."),
+    ]
+    # Given three titles under rules and four numbered ones: the numbered outline
+    ruled = "".join(f"{RULE}\n\nCopyright 202{n}\n\nBy holder {n}.\n\n" for n in range(3))
+    numbered = "".join(f"{n}. Part {n}\n\nText {n}.\n\n" for n in range(1, 5))
+    doc = extract(raw(ruled + numbered, "text/plain", "/notes.txt"))
+    assert [s.headings for s in doc.sections] == [(), ("1. Part 1",), ("2. Part 2",), ("3. Part 3",), ("4. Part 4",)]
+
+
+def test_a_page_that_is_plain_text_in_one_pre_is_read_as_plain_text_but_a_code_listing_stays_code():
+    # Given Vim's help as HTML: the manual in one <pre>, its tags as links, a link back to the index above it
+    manual = RULED_MANUAL.replace("*vimrc-intro*", '*<a name="vimrc-intro"></a><b>vimrc-intro</b>*')
+    manual += "\n".join(f"Plugins are scripts that Vim loads on start, number {n} of many." for n in range(40))
+    page = f"<html><head><title>Vim: usr_05</title></head><body><a href='i.html'>main help file</a><pre>{manual}</pre>"
+    doc = extract(raw(page, "text/html"))
+    assert doc.title == "Vim: usr_05"
+    assert [s.headings for s in doc.sections][1:] == [
+        ("*05.1* The vimrc file *vimrc-intro*",),
+        ("*05.2* Simple mappings",),
+        ("*05.3* Adding a plugin",),
+    ]
+    assert doc.sections[1].text == "You probably got tired of typing commands.\n\n:edit $MYVIMRC"
+    # Given the same text highlighted (a source listing), or a page with more text besides it: code, kept as it is
+    lines = manual.splitlines()
+    highlighted = "\n".join(f"<span class='c'>{line}</span>" for line in lines)
+    long_page = page.replace("</pre>", "</pre>" + "<p>Besides the manual, this page says a lot more.</p>" * 200)
+    for html in (page.replace(manual, highlighted), long_page):
+        sections = extract(raw(html, "text/html")).sections
+        assert sections[0].headings == () and "```\n*usr_05.txt*  Set your settings\n" in sections[0].text
+
+
 def test_markdown_underlined_headings_make_levels_one_and_two_and_front_matter_and_rules_are_dropped():
     text = (
         "---\nauthor: x\n---\nLeave policy\n============\n\nYou get 25 days.\n\n***\n\nSick leave\n---\nCall at ten.\n"

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.text import CELL_END, FENCE, check_text, decode_as, paragraphs, without_fences
+from cdgpt.ingest.extract.preformatted import text_page
+from cdgpt.ingest.extract.text import CELL_END, FENCE, check_text, decode_as, paragraphs, plain_text, without_fences
 
 if TYPE_CHECKING:
     from cdgpt.ingest.extract.budget import Budget
@@ -215,6 +216,11 @@ def html(content: bytes, charset: str | None, budget: Budget | None = None) -> t
     root = _parse(content, charset)
     if root is None:
         return None, []
+    if (text := text_page(root)) is not None:
+        heading = root.find(".//h1")
+        title = _page_title(root.findtext(".//title"), None if heading is None else "".join(heading.itertext()))
+        named, sections = plain_text(text)
+        return " ".join((title or named or "").split()) or None, sections
     return _Walk(budget or Budget()).run(root)
 
 

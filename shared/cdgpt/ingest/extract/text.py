@@ -24,6 +24,8 @@ NUMBERED_TITLE = re.compile(
     r"((?:chapter|part|appendix)\s+[\dIVXLC]+[.:]?|\d{1,2}(?:\.\d{1,2})*\.?)\s+\S.{0,198}", re.I
 )
 MIN_NUMBERED_TITLES = 3
+RULED = re.compile(r"[ \t]*([-=*~#+_])\1{9,}[ \t]*")  # a rule over a title (Vim's help), at least ten marks
+TITLE_CHARS = 100  # a title under a rule is no longer
 CODE_FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*$", re.MULTILINE)
 WRAPPED_LINE = 20  # characters of a line that a text wrapped (a list's items are shorter)
 CJK_BREAK = re.compile(rf"(?<=[{CJK}。，、；：！？）」』])[ \t]*\n[ \t]*(?=[{CJK}（「『])")  # a wrapped line of Chinese
@@ -243,8 +245,8 @@ def plain_text(text: str) -> tuple[str | None, list[Section]]:
     """Paragraphs with their whitespace folded (a regex, not a list of every word: texts can be large),
     under the titles underlined in the text, if any (reStructuredText, many a README)."""
     if UNDERLINED.search(text) is None:
-        if numbered := _numbered_sections(text):
-            return None, numbered
+        if titled := max(_ruled_sections(text), _numbered_sections(text), key=len):  # the finer outline
+            return None, titled
         return None, [Section((), body)] if (body := _folded(text)) else []
     title, sections = parse_markup(text)
     return title, [Section(s.headings, _folded(s.text)) for s in sections]
@@ -275,6 +277,38 @@ def _numbered_sections(text: str) -> list[Section]:
         body.clear()
         if i in titles:
             path = [(lvl, h) for lvl, h in path if lvl < levels[i]] + [(levels[i], titles[i])]
+    return sections
+
+
+def _ruled_sections(text: str) -> list[Section]:
+    """Sections under the lines that follow a rule standing alone (Vim's help: a line of "=" over each
+    chapter's title), at least MIN_NUMBERED_TITLES of them, else none. A title under a rule is a short
+    line of its own that ends no sentence; levels by the rule's mark, in order of first appearance."""
+    lines = text.splitlines()
+    titles: dict[int, int] = {}  # title line -> level
+    marks: dict[str, int] = {}
+    for i, line in enumerate(lines[:-1]):
+        rule = RULED.fullmatch(line)
+        if rule is None or (i and lines[i - 1].strip()):  # a rule under a line underlines it
+            continue
+        at = i + 2 if not lines[i + 1].strip() else i + 1  # a blank line may stand between them
+        title, after = (lines[at].strip() if at < len(lines) else ""), (lines[at + 1] if at + 1 < len(lines) else "")
+        if title and len(title) <= TITLE_CHARS and not title.endswith((".", ",", ";")) and not after.strip():
+            titles[at] = marks.setdefault(rule[1], len(marks) + 1)
+    if len(titles) < MIN_NUMBERED_TITLES:
+        return []
+    sections: list[Section] = []
+    path: list[tuple[int, str]] = []
+    body: list[str] = []
+    for i, line in enumerate([*lines, ""]):
+        if i not in titles and i < len(lines):
+            body.append("" if RULED.fullmatch(line) else line)
+            continue
+        if folded := _folded("\n".join(body)):
+            sections.append(Section(tuple(h for _, h in path), folded))
+        body.clear()
+        if i in titles:
+            path = [(lvl, h) for lvl, h in path if lvl < titles[i]] + [(titles[i], " ".join(lines[i].split()))]
     return sections
 
 

@@ -1,0 +1,36 @@
+"""A web page that is a plain-text document shown in one `<pre>` (Vim's help, an RFC, a mailing list's
+message): read as plain text, its paragraphs and titles found as in a .txt file, not kept line by line
+as code under the page's title alone."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MIN_CHARS = 2_000  # a shorter <pre> is an example, whatever the page
+PAGE_SHARE = 0.7  # of the page's text, at least, in the <pre>
+PROSE_SHARE = 0.15  # of its lines, at least, starting with five words (code has some in its comments)
+HIGHLIGHTED = 0.1  # elements with a class per line, at most: more is highlighted code (a source listing)
+PROSE_LINE = re.compile(r"[ \t]*(?![-/#*;%!|>]|\{-)(?:[^\W\d_][\w'’,.:-]*[ \t]+){5}")  # not a comment's
+CODE_MARK = re.compile(r"[{}();=<>\[\]\\`$]")
+
+
+def text_page(root: Any) -> str | None:
+    """The text of the page's one `<pre>` when it is the page's text and reads as prose, else None."""
+    largest, size = None, 0
+    for pre in root.iter("pre"):
+        if (length := sum(len(text) for text in pre.itertext())) > size:
+            largest, size = pre, length
+    if largest is None or size < MIN_CHARS:
+        return None
+    body = root.find("body")
+    page = sum(len(text) for text in (body if body is not None else root).itertext())
+    if size < PAGE_SHARE * page:
+        return None
+    text = "".join(largest.itertext())
+    lines = [line for line in text.splitlines() if line.strip()]
+    classed = sum(1 for el in largest.iterdescendants() if el.get("class"))
+    if classed > HIGHLIGHTED * len(lines):
+        return None
+    prose = sum(1 for line in lines if PROSE_LINE.match(line) and len(CODE_MARK.findall(line)) <= 1)
+    return text if prose >= PROSE_SHARE * len(lines) else None
