@@ -388,6 +388,7 @@ def test_a_page_that_is_plain_text_in_one_pre_is_read_as_plain_text_but_a_code_l
         ("*05.3* Adding a plugin",),
     ]
     assert doc.sections[1].text == "You probably got tired of typing commands.\n\n:edit $MYVIMRC"
+    assert [s.anchor for s in doc.sections] == [None, "vimrc-intro", None, None]  # the link in its title line
     # Given the same text highlighted (a source listing), or a page with more text besides it: code, kept as it is
     lines = manual.splitlines()
     highlighted = "\n".join(f"<span class='c'>{line}</span>" for line in lines)

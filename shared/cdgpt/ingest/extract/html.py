@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import re
 from bisect import bisect_right
+from dataclasses import replace
 from functools import lru_cache
 from itertools import accumulate
 from typing import TYPE_CHECKING
@@ -216,11 +217,13 @@ def html(content: bytes, charset: str | None, budget: Budget | None = None) -> t
     root = _parse(content, charset)
     if root is None:
         return None, []
-    if (text := text_page(root)) is not None:
+    if (found := text_page(root)) is not None:
+        text, anchors = found
         heading = root.find(".//h1")
         title = _page_title(root.findtext(".//title"), None if heading is None else "".join(heading.itertext()))
         named, sections = plain_text(text)
-        return " ".join((title or named or "").split()) or None, sections
+        anchored = [replace(s, anchor=anchors.get(s.headings[-1])) if s.headings else s for s in sections]
+        return " ".join((title or named or "").split()) or None, anchored
     return _Walk(budget or Budget()).run(root)
 
 

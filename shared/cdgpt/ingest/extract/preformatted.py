@@ -15,8 +15,9 @@ PROSE_LINE = re.compile(r"[ \t]*(?![-/#*;%!|>]|\{-)(?:[^\W\d_][\w'’,.:-]*[ \t]
 CODE_MARK = re.compile(r"[{}();=<>\[\]\\`$]")
 
 
-def text_page(root: Any) -> str | None:
-    """The text of the page's one `<pre>` when it is the page's text and reads as prose, else None."""
+def text_page(root: Any) -> tuple[str, dict[str, str]] | None:
+    """The text of the page's one `<pre>` when it is the page's text and reads as prose, and the anchor each
+    of its lines with one starts with (by the line's text, its whitespace folded); else None."""
     largest, size = None, 0
     for pre in root.iter("pre"):
         if (length := sum(len(text) for text in pre.itertext())) > size:
@@ -27,10 +28,32 @@ def text_page(root: Any) -> str | None:
     page = sum(len(text) for text in (body if body is not None else root).itertext())
     if size < PAGE_SHARE * page:
         return None
-    text = "".join(largest.itertext())
+    text, anchors = _text_and_anchors(largest)
     lines = [line for line in text.splitlines() if line.strip()]
     classed = sum(1 for el in largest.iterdescendants() if el.get("class"))
     if classed > HIGHLIGHTED * len(lines):
         return None
     prose = sum(1 for line in lines if PROSE_LINE.match(line) and len(CODE_MARK.findall(line)) <= 1)
-    return text if prose >= PROSE_SHARE * len(lines) else None
+    return (text, anchors) if prose >= PROSE_SHARE * len(lines) else None
+
+
+def _text_and_anchors(pre: Any) -> tuple[str, dict[str, str]]:
+    """The element's text (as `itertext`), and the first anchor (`<a name>` or an id) on each line."""
+    from lxml import etree
+
+    pieces: list[str] = []
+    named: list[tuple[int, str]] = []  # (where in the text, name)
+    size = 0
+    for event, el in etree.iterwalk(pre, events=("start", "end")):
+        piece = el.text if event == "start" else (el.tail if el is not pre else None)
+        if event == "start" and (name := el.get("name") or el.get("id")):
+            named.append((size, name))
+        if piece:
+            pieces.append(piece)
+            size += len(piece)
+    text = "".join(pieces)
+    anchors: dict[str, str] = {}
+    for at, name in named:
+        start, end = text.rfind("\n", 0, at) + 1, text.find("\n", at)
+        anchors.setdefault(" ".join(text[start : end if end >= 0 else len(text)].split()), name)
+    return text, anchors
