@@ -23,7 +23,7 @@
 # main.html (a list of every how-to page), the installation guide's chapter pages (tables of
 # contents; every section has its own page), Policy's upgrading checklist (a changelog), Node.js's
 # index and all-in-one pages, the handbook's index page, PostgreSQL's index pages and release notes,
-# Vim's main help file, tag index and user manual's table of contents.
+# Vim's main help file, tag index, user manual's table of contents, release notes and to-do list.
 set -euo pipefail
 here=$(dirname "$0")
 source "$here/apt-packages.sh"
@@ -73,7 +73,7 @@ list() {
             files_of postgresql-doc-15 '/html/[^/]+\.html$' | grep -Ev '/(index|bookindex|release-[^/]*)\.html$' ;;
         vim-en)
             ensure_packages vim-doc
-            files_of vim-doc '/doc/vim/html/[^/]+\.html$' | grep -Ev '/(index|tags|usr_toc)\.html$' ;;
+            files_of vim-doc '/doc/vim/html/[^/]+\.html$' | grep -Ev '/(index|tags|usr_toc|todo|version[0-9]+)\.html$' ;;
         *) usage ;;
     esac
 }
