@@ -234,17 +234,21 @@ def drawn(pieces: list[tuple[str, float, float, str]]) -> str:
 
 def test_rows_drawn_a_cell_at_a_time_are_put_back_together():
     """LibreOffice draws a row's wrapped cells one after another: each cell's lines go down, then the next
-    cell goes back up to the row's top. A first cell that wraps ("Key person" / "loss") is still one row."""
+    cell goes back up to the row's top. A first cell that wraps ("Key person" / "loss") is still one row, and
+    so is a later cell's line below the one that went back up ("Head of" / "Procurement")."""
     pieces = [
         ("F2", 72, 720, "Risk"), ("F2", 200, 720, "Description"), ("F2", 330, 720, "Owner"),
-        ("F1", 72, 700, "Data loss"), ("F1", 200, 700, "Staff must get"), ("F1", 200, 688, "approval first"),
-        ("F1", 330, 700, "Head of HR"),
-        ("F1", 72, 670, "Supplier failure"), ("F1", 200, 670, "Contracts are"), ("F1", 200, 658, "reviewed yearly"),
-        ("F1", 330, 670, "CFO"),
-        ("F1", 72, 640, "Key person"), ("F1", 72, 628, "loss"), ("F1", 200, 640, "Train a deputy"),
-        ("F1", 330, 640, "Ops lead"),
+        ("F1", 72, 700, "Loss of key"), ("F1", 72, 688, "supplier for"), ("F1", 72, 676, "packaging"),
+        ("F1", 200, 700, "Find a second"), ("F1", 330, 700, "Head of"), ("F1", 330, 688, "Procurement"),
+        ("F1", 72, 650, "Data loss"), ("F1", 200, 650, "Staff must get"), ("F1", 200, 638, "approval first"),
+        ("F1", 330, 650, "Head of HR"),
+        ("F1", 72, 620, "Supplier failure"), ("F1", 200, 620, "Contracts are"), ("F1", 200, 608, "reviewed yearly"),
+        ("F1", 330, 620, "CFO"),
+        ("F1", 72, 590, "Key person"), ("F1", 72, 578, "loss"), ("F1", 200, 590, "Train a deputy"),
+        ("F1", 330, 590, "Ops lead"),
     ]  # fmt: skip
     assert drawn(pieces) == (
+        "Risk: Loss of key supplier for packaging\nDescription: Find a second\nOwner: Head of Procurement\n\n"
         "Risk: Data loss\nDescription: Staff must get approval first\nOwner: Head of HR\n\n"
         "Risk: Supplier failure\nDescription: Contracts are reviewed yearly\nOwner: CFO\n\n"
         "Risk: Key person loss\nDescription: Train a deputy\nOwner: Ops lead"
@@ -315,4 +319,22 @@ def test_a_bold_header_over_two_lines_is_one_row():
     assert text_of(lines, ["F2", "F2", "F1", "F1"]) == (
         "Leave type: Annual\nDays per year: 25\nNotice needed: 2 weeks\n\n"
         "Leave type: Sick\nDays per year: 10\nNotice needed: none"
+    )
+
+
+def test_a_bold_header_names_the_columns_its_first_row_leaves_empty():
+    """A training matrix: each row marks one or two of the header's columns, the first row only the second;
+    no row marks the last, so the header stays as a line too (its name is in no record)."""
+    at = (72, 200, 300, 400, 500)
+    lines = [
+        row("Course", "Staff", "Managers", "Contractors", "Visitors", at=at),
+        row("Fire safety", "Optional", at=at),
+        row("Anti-bribery", "Required", "Required", at=at),
+        row("First aid", "", "Optional", "Optional", at=at),
+    ]
+    assert text_of(lines, ["F2", "F1", "F1", "F1"]) == (
+        "Course | Staff | Managers | Contractors | Visitors\n\n"
+        "Course: Fire safety\nStaff: Optional\n\n"
+        "Course: Anti-bribery\nStaff: Required\nManagers: Required\n\n"
+        "Course: First aid\nManagers: Optional\nContractors: Optional"
     )

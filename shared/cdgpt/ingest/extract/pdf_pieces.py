@@ -65,6 +65,9 @@ def regrouped(lines: list[Line]) -> tuple[list[Line], list[list[int]]]:
     blocks: list[list[int]] = []  # [first, last] line of each row drawn a cell at a time
     for i in range(1, len(lines)):
         here, before = ys[i], ys[i - 1]
+        if blocks and blocks[-1][1] == i - 1 and _inside_block(i, blocks[-1], ys, lines):
+            blocks[-1][1] = i  # the next line of a cell drawn after the row's first (its owner's "Procurement")
+            continue
         if here is None or before is None or here <= before + BASELINE or lines[i][0].x <= lines[i - 1][0].x:
             continue  # not back up to the right: the next cell of a row is right of the one before
         for j in range(i - 1, max(-1, i - DRAWN_BACK), -1):
@@ -95,6 +98,14 @@ def regrouped(lines: list[Line]) -> tuple[list[Line], list[list[int]]]:
             origins.append([] if n else list(range(first, last + 1)))
         done = last + 1
     return grouped, origins
+
+
+def _inside_block(i: int, block: list[int], ys: list[float | None], lines: list[Line]) -> bool:
+    """Whether line i, right of the block's first line, is on a baseline between the block's top and bottom."""
+    heights = [y for y in ys[block[0] : block[1] + 1] if y is not None]
+    here = ys[i]
+    inside = here is not None and min(heights) - BASELINE <= here <= max(heights) + BASELINE
+    return inside and lines[i][0].x > lines[block[0]][0].x
 
 
 def is_continued(line: Line) -> bool:

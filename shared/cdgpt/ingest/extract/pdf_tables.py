@@ -101,7 +101,8 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
                 header, rows = True, [list(before.names), *rows]
             last = Header(tuple(columns), tuple(rows[0])) if header else None
             records = [paragraph.replace("\n", RECORD_BREAK) for paragraph in table_paragraphs(rows, header)]
-            out[start] = ["", *(line for record in records for line in (record, ""))]
+            unfilled = _unfilled(rows[0], rows[1:]) if header else ""
+            out[start] = ["", *([unfilled, ""] if unfilled else []), *(line for r in records for line in (r, ""))]
             out.update((skipped, []) for skipped in range(start + 1, end))
             index = end
         else:
@@ -147,8 +148,9 @@ def _column_of(piece: Piece, columns: Sequence[Column]) -> int:
 
 def _columns(seed: Sequence[Line]) -> list[Column]:
     """The columns that both of a table's first lines have a cell in (two or more, the first line's
-    first piece starting the first): cells that start alike, or end alike (figures set right), when both
-    lines are `_apart` and `_aligned` in them; else none."""
+    first piece starting the first): cells that start alike, or end alike (figures set right), and where
+    a bold first line over a plain one has its other cells (a header over a row with empty cells); when
+    both lines are `_apart` and `_aligned` in them; else none."""
     if any(piece.fixed for line in seed for piece in line):
         return []
     first, others = solid(seed[0]), [solid(line) for line in seed[1:]]
@@ -160,6 +162,9 @@ def _columns(seed: Sequence[Line]) -> list[Column]:
             columns.append(Column(start, end, -math.inf))
     if len(columns) < 2 or columns[0].start is None or not _close_to(first[0].x, columns[0].start):
         return []
+    if _bold(seed[0]) and not _bold(seed[1]):  # a header names the columns its first row leaves empty too
+        named = [Column(p.x, None, -math.inf) for p in first if not any(_anchored(p, c) for c in columns)]
+        columns = sorted([*columns, *named], key=lambda c: c.start if c.start is not None else c.end or 0.0)
     columns = _bounded(columns, seed)
     return columns if all(_apart(line, columns) and _aligned(line, columns) for line in seed) else []
 
@@ -268,6 +273,14 @@ def _header(first: Line, rows: list[list[str]]) -> bool:
     their values), names without figures over rows with some ("City | Hotel per night" over "London | £180")."""
     said = said_header(_bold(first) and not any(_amount(cell) for cell in rows[0][1:]), rows)
     return said if said is not None else _names_over_figures(rows)
+
+
+def _unfilled(names: list[str], rows: list[list[str]]) -> str:
+    """The header's names as a line when a column no row fills (a header wider than its table): else empty,
+    as the records hold them all."""
+    if any(name and not any(row[i] for row in rows) for i, name in enumerate(names)):
+        return " | ".join(name for name in names if name)
+    return ""
 
 
 def _amount(cell: str) -> bool:
