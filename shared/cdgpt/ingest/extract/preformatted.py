@@ -13,20 +13,18 @@ PROSE_SHARE = 0.15  # of its lines, at least, starting with five words (code has
 HIGHLIGHTED = 0.1  # elements with a class per line, at most: more is highlighted code (a source listing)
 PROSE_LINE = re.compile(r"[ \t]*(?![-/#*;%!|>]|\{-)(?:[^\W\d_][\w'’,.:-]*[ \t]+){5}")  # not a comment's
 CODE_MARK = re.compile(r"[{}();=<>\[\]\\`$]")
+# the <pre> elements near the body's top, MIN_CHARS long or more: a page of plain text is not nested deep
+NEAR_TOP = "(/html/body/pre | /html/body/*/pre | /html/body/*/*/pre)[string-length() >= $least]"
 
 
 def text_page(root: Any) -> tuple[str, dict[str, str]] | None:
     """The text of the page's one `<pre>` when it is the page's text and reads as prose, and the anchor each
     of its lines with one starts with (by the line's text, its whitespace folded); else None."""
-    largest, size = None, 0
-    for pre in root.iter("pre"):
-        if (length := sum(len(text) for text in pre.itertext())) > size:
-            largest, size = pre, length
-    if largest is None or size < MIN_CHARS:
+    found = root.xpath(NEAR_TOP, least=MIN_CHARS)  # lengths counted in libxml2: no string is made
+    if not found:
         return None
-    body = root.find("body")
-    page = sum(len(text) for text in (body if body is not None else root).itertext())
-    if size < PAGE_SHARE * page:
+    largest = max(found, key=lambda pre: pre.xpath("string-length()"))
+    if largest.xpath("string-length()") < PAGE_SHARE * root.xpath("string-length(/html/body)"):
         return None
     text, anchors = _text_and_anchors(largest)
     lines = [line for line in text.splitlines() if line.strip()]
