@@ -259,25 +259,11 @@ def _numbered_sections(text: str) -> list[Section]:
     blocks = BLANK_LINE.split(text)
     levels = [_title_level(block) for block in blocks]
     titles = {
-        i: " ".join(block.split())
+        i: (level, " ".join(block.split()))
         for i, (block, level) in enumerate(zip(blocks[:-1], levels, strict=False))
         if level and (not levels[i + 1] or levels[i + 1] > level)
     }
-    if len(titles) < MIN_NUMBERED_TITLES:
-        return []
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    body: list[str] = []
-    for i, block in enumerate([*blocks, ""]):
-        if i not in titles and i < len(blocks):
-            body.append(block)
-            continue
-        if folded := _folded("\n\n".join(body)):
-            sections.append(Section(tuple(h for _, h in path), folded))
-        body.clear()
-        if i in titles:
-            path = [(lvl, h) for lvl, h in path if lvl < levels[i]] + [(levels[i], titles[i])]
-    return sections
+    return _outlined(blocks, titles, "\n\n")
 
 
 def _ruled_sections(text: str) -> list[Section]:
@@ -285,7 +271,7 @@ def _ruled_sections(text: str) -> list[Section]:
     chapter's title), at least MIN_NUMBERED_TITLES of them, else none. A title under a rule is a short
     line of its own that ends no sentence; levels by the rule's mark, in order of first appearance."""
     lines = text.splitlines()
-    titles: dict[int, int] = {}  # title line -> level
+    titles: dict[int, tuple[int, str]] = {}  # title line -> its level and text
     marks: dict[str, int] = {}
     for i, line in enumerate(lines[:-1]):
         rule = RULED.fullmatch(line)
@@ -294,21 +280,28 @@ def _ruled_sections(text: str) -> list[Section]:
         at = i + 2 if not lines[i + 1].strip() else i + 1  # a blank line may stand between them
         title, after = (lines[at].strip() if at < len(lines) else ""), (lines[at + 1] if at + 1 < len(lines) else "")
         if title and len(title) <= TITLE_CHARS and not title.endswith((".", ",", ";")) and not after.strip():
-            titles[at] = marks.setdefault(rule[1], len(marks) + 1)
+            titles[at] = (marks.setdefault(rule[1], len(marks) + 1), " ".join(title.split()))
+    return _outlined(["" if RULED.fullmatch(line) else line for line in lines], titles, "\n")
+
+
+def _outlined(pieces: list[str], titles: dict[int, tuple[int, str]], joiner: str) -> list[Section]:
+    """Sections of the pieces (blocks or lines) under the titles among them (piece -> level, text), at
+    least MIN_NUMBERED_TITLES of them, else none; a title's path holds the titles of lower levels before it."""
     if len(titles) < MIN_NUMBERED_TITLES:
         return []
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
     body: list[str] = []
-    for i, line in enumerate([*lines, ""]):
-        if i not in titles and i < len(lines):
-            body.append("" if RULED.fullmatch(line) else line)
+    for i, piece in enumerate([*pieces, ""]):
+        if i not in titles and i < len(pieces):
+            body.append(piece)
             continue
-        if folded := _folded("\n".join(body)):
+        if folded := _folded(joiner.join(body)):
             sections.append(Section(tuple(h for _, h in path), folded))
         body.clear()
         if i in titles:
-            path = [(lvl, h) for lvl, h in path if lvl < titles[i]] + [(titles[i], " ".join(lines[i].split()))]
+            level, title = titles[i]
+            path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, title)]
     return sections
 
 
