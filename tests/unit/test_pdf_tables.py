@@ -71,6 +71,22 @@ def test_a_cell_wrapped_onto_the_next_line_stays_in_its_row():
     )
 
 
+def test_an_amount_under_an_amount_starts_a_row_though_its_first_cell_is_empty():
+    """A region's cell spans its countries' rows (LibreOffice draws it in the first), and a total has no
+    first cell: an amount does not wrap, so neither line goes on with the row above."""
+    lines = [
+        row("Region", "Country", "Hotel"),
+        row("Europe", "France", "£150"),
+        row("", "Germany", "£140"),
+        row("Asia", "Japan", "£200"),
+        row("", "Total", "£490"),
+    ]
+    assert text_of(lines, ["F2", "F1", "F1", "F1", "F1"]) == (
+        "Region: Europe\nCountry: France\nHotel: £150\n\nCountry: Germany\nHotel: £140\n\n"
+        "Region: Asia\nCountry: Japan\nHotel: £200\n\nCountry: Total\nHotel: £490"
+    )
+
+
 def test_two_columns_without_a_header_are_labels_and_their_values():
     lines = [
         row("Policy owner", "Chief Information Security Officer"),

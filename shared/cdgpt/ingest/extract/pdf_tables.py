@@ -236,8 +236,9 @@ def _apart(line: Line, columns: Sequence[Column]) -> bool:
 
 
 def _rows(lines: Sequence[Line], columns: Sequence[Column]) -> list[list[str]]:
-    """Cell texts by column; a line with nothing in the first column continues the row before it, and
-    the bold lines atop rows that are not make one header ("Annual" / "leave" over "Hotel per" / "night")."""
+    """Cell texts by column; a line with nothing in the first column continues the row before it (a
+    wrapped cell), unless it has an amount under one (a cell spanning rows, a total), and the bold lines
+    atop rows that are not make one header ("Annual" / "leave" over "Hotel per" / "night")."""
     rows: list[list[str]] = []
     heading = bool(lines) and _bold(lines[0]) and not all(_bold(line) for line in lines)
     for line in lines:
@@ -246,11 +247,17 @@ def _rows(lines: Sequence[Line], columns: Sequence[Column]) -> list[list[str]]:
             column = _column_of(piece, columns)
             cells[column] = joined(cells[column], piece.text)
         heading = heading and _bold(line) and not any(_amount(cell) for cell in cells[1:])  # no subtotal
-        if rows and (not cells[0] or is_continued(line) or (heading and len(rows) == 1)):
+        wrapped = not cells[0] and not (rows and _figures_under_figures(rows[-1], cells))
+        if rows and (wrapped or is_continued(line) or (heading and len(rows) == 1)):
             rows[-1] = [joined(before, more) for before, more in zip(rows[-1], cells, strict=True)]
         else:
             rows.append(cells)
     return [["" if BLANK.fullmatch(cell) else " ".join(cell.split()) for cell in row] for row in rows]
+
+
+def _figures_under_figures(above: list[str], cells: list[str]) -> bool:
+    """Whether a line's cells hold an amount under one of the row above: an amount does not wrap."""
+    return any(_amount(cell) and _amount(over) for over, cell in zip(above, cells, strict=True))
 
 
 def _heads(line: Line, below: Line, columns: Sequence[Column]) -> bool:
