@@ -271,6 +271,28 @@ def test_rows_drawn_a_cell_at_a_time_are_put_back_together():
     )
 
 
+def test_names_drawn_a_cell_at_a_time_head_the_figures_below_them_years_and_all():
+    """Not bold, each name wrapped onto a second line and drawn before the next (LibreOffice), a year in
+    each: the names over the figures set right below them still head the table."""
+    figures = [("Finance", "1,250.5", "1,312.0"), ("People", "860.0", "905.3"), ("IT", "2,480.7", "2,960.0")]
+    pieces = [
+        ("F1", 72, 720, "Department"), ("F1", 200, 720, "2024 actual"), ("F1", 205, 708, "(GBP k)"),
+        ("F1", 300, 720, "2025 budget"), ("F1", 305, 708, "(GBP k)"),
+        *(
+            piece
+            for n, (name, actual, budget) in enumerate(figures)
+            for piece in [("F1", 72, 694 - 14 * n, name), *(
+                ("F1", edge - helvetica(figure), 694 - 14 * n, figure) for edge, figure in ((250, actual), (350, budget))
+            )]
+        ),
+    ]  # fmt: skip
+    assert drawn(pieces) == (
+        "Department: Finance\n2024 actual (GBP k): 1,250.5\n2025 budget (GBP k): 1,312.0\n\n"
+        "Department: People\n2024 actual (GBP k): 860.0\n2025 budget (GBP k): 905.3\n\n"
+        "Department: IT\n2024 actual (GBP k): 2,480.7\n2025 budget (GBP k): 2,960.0"
+    )
+
+
 def test_two_columns_of_prose_after_a_table_are_not_its_row():
     """The second column goes back up to the first's top, as a row drawn a cell at a time does; it starts
     where the table's last column does, but its lines are prose, not a cell's."""

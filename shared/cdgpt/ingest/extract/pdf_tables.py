@@ -38,6 +38,7 @@ LIST_MARK = re.compile(r"(?:[^\w\s]|[\ue000-\uf8ff]|\d{1,3}|\(?(?:\d{1,3}|[a-z]|
 DIGIT = re.compile(r"\d")
 # a cell that is an amount ("6,684", "(1,208)", "25.6%", "£45"): no column's name, as a year (2024) may be
 YEAR = re.compile(r"(?:19|20)\d\d")
+YEAR_IN = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 AMOUNT = re.compile(r"[(\-−]?[$£€¥]?\s?\d[\d,.]*\s?(?:%|元|万元)?\)?")
 BLANK = re.compile(r"[_.\-…\s]*")  # a form's line to write on is no value
 LEADER = re.compile(r"(?:\s?\.){4,}\s*$")  # a table of contents' entry before its page number
@@ -90,7 +91,8 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
             else:
                 break
         start, rows = index, _rows(lines[index:end], columns) if columns else []
-        above = index - 1 if index and index - 1 not in out and not is_continued(lines[index - 1]) else None
+        above = _row_start(lines, index - 1) if index else None  # the row above, drawn a cell at a time or not
+        above = None if above is None or above in out or is_continued(lines[above]) else above
         if rows and above is not None and not _bold(lines[index]) and _heads(lines[above], lines[index], columns):
             named = [*_rows(lines[above:index], columns), *rows]
             if _bold(lines[above]) or _names_over_figures(named):
@@ -111,6 +113,13 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
     for at, value in out.items():  # back to the page's lines: a regrouped row's first one takes its place
         found.update((line, value if n == 0 else []) for n, line in enumerate(origins[at]))
     return found, last
+
+
+def _row_start(lines: Sequence[Line], index: int) -> int:
+    """The first line of the row the line at index is in: back past the `Continued` lines."""
+    while index > 0 and is_continued(lines[index]):
+        index -= 1
+    return index
 
 
 def _goes_on(continued: Sequence[Line], columns: Sequence[Column]) -> bool:
@@ -296,8 +305,9 @@ def _amount(cell: str) -> bool:
 
 
 def _names_over_figures(rows: list[list[str]]) -> bool:
-    """A first row without a digit over a column of figures: digits in half its other cells or more."""
-    if any(DIGIT.search(cell) for cell in rows[0]):
+    """A first row without a digit but in years ("2024年实际") over a column of figures: digits in half its
+    other cells or more."""
+    if any(DIGIT.search(YEAR_IN.sub("", cell)) for cell in rows[0]):
         return False
     columns = [[row[i] for row in rows[1:] if row[i]] for i in range(len(rows[0]))]
     return any(cells and 2 * sum(bool(DIGIT.search(cell)) for cell in cells) >= len(cells) for cells in columns)
