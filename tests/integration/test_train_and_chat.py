@@ -9,8 +9,9 @@ import faiss
 import numpy as np
 import pytest
 
+from cdgpt.answer import languages
 from cdgpt.answer.answering import DEFAULT_PROMPT, EXTRACTIVE_LABEL, NOT_COVERED, chat, system_prompt
-from cdgpt.answer.queries import REWRITE_MAX_TOKENS, REWRITE_PROMPT
+from cdgpt.answer.queries import REWRITE_MAX_TOKENS, REWRITE_PROMPT, search_query
 from cdgpt.answer.relevance import MIN_SIMILARITY
 from cdgpt.answer.retrieval import lexical_weight, load_model, search
 from cdgpt.clients import reset_clients
@@ -543,3 +544,39 @@ def test_a_document_named_twice_is_indexed_once(in_repo):
         "status": "ok",
         "reason": "already included by an earlier entry",
     }
+
+
+@pytest.fixture(scope="module")
+def taiwan_store(tmp_path_factory) -> LocalStore:
+    """Pages in Traditional Chinese with Taiwan's words (軟體, 記憶體), and one in English."""
+    pages = tmp_path_factory.mktemp("tw-pages")
+    (pages / "software.md").write_text(
+        "# 軟體更新\n\n公司電腦的軟體由資訊部統一更新，請勿自行安裝未經核准的程式。每月第一個週五晚上自動更新。\n",
+        encoding="utf-8",
+    )
+    (pages / "memory.md").write_text(
+        "# 記憶體不足\n\n筆記型電腦的記憶體不足時，請關閉不用的分頁，或向資訊部申請升級到 16 GB。\n", encoding="utf-8"
+    )
+    (pages / "leave.md").write_text("# Annual leave\n\nEvery employee gets 25 days of paid leave a year.\n")
+    settings = Settings(CDGPT_SOURCE_ROOT=pages, CDGPT_EMBEDDINGS="local", CDGPT_DATA_DIR=pages / "data")
+    store = LocalStore(settings.data_dir)
+    files = ["software.md", "memory.md", "leave.md"]
+    trained("taiwan", files, settings=settings, store=store, embedder=make_embedder(settings, "local"))
+    return store
+
+
+def test_a_simplified_question_is_also_searched_in_taiwans_words_on_traditional_pages(taiwan_store, handbook_store):
+    """软件 and 内存 are 軟體 and 記憶體 in Taiwan: folding characters alone (软体, 记忆体) misses them. Pages
+    in Simplified Chinese are not searched so."""
+    settings = get_settings()
+    taiwan, handbook = (
+        load_model(name, store, settings) for name, store in [("taiwan", taiwan_store), ("handbook", handbook_store)]
+    )
+    assert languages.taiwan_wording("公司电脑的软件多久更新一次？", taiwan) == "公司电脑的软体多久更新一次？"
+    assert languages.taiwan_wording("内存不够用怎么办", taiwan) == "记忆体不够用怎么办"
+    assert languages.taiwan_wording("記憶體不夠用怎麼辦", taiwan) is None  # Traditional: `mainland_wording`'s
+    assert languages.taiwan_wording("How much memory?", taiwan) is None
+    assert languages.taiwan_wording("内存不够用怎么办", handbook) is None  # the handbook's Chinese is Simplified
+    # chat searches with both wordings
+    query = search_query("内存不够用怎么办", [], taiwan, Settings(CDGPT_EMBEDDINGS="local"))
+    assert query.translations == ("记忆体不够用怎么办",)

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 
 from cdgpt.answer.retrieval import LoadedModel
 from cdgpt.index.terms import CJK, IS_CJK, KANA, LETTER, convert, mostly_cjk, reads_as_english, simplified
 
 CJK_RUN = re.compile(f"[{CJK}]+")
-SAMPLE_CHUNKS = 200  # chunks read, evenly spaced, to tell a model's main language
+SAMPLE_CHUNKS = 200  # chunks read, evenly spaced, to tell a model's main language and script
 REMEMBERED = 64  # model versions whose main language is kept
+TRADITIONAL_SHARE = 0.05  # of the sampled Han characters, at least, that folding changes: pages in Traditional
 
 
-_main: dict[tuple[str, str], str | None] = {}
+@dataclass(frozen=True)
+class Pages:
+    """What a model's sampled text is written in."""
+
+    language: str | None  # "Chinese", "Japanese", "English" or None (`language_of`)
+    traditional: bool  # Chinese in Traditional characters, a share of them at least
+
+
+_pages: dict[tuple[str, str], Pages] = {}
 _lock = threading.Lock()
 
 
@@ -42,23 +52,41 @@ def mainland_wording(question: str) -> str | None:
     return wording if wording != folded else None
 
 
+def taiwan_wording(question: str, model: LoadedModel) -> str | None:
+    """A question in Simplified Chinese, asked of pages in Traditional Chinese, in Taiwan's words (OpenCC's
+    s2twp: 软件 → 軟體, 内存 → 記憶體) folded back into simplified characters as BM25 reads the pages
+    (软体), or None: folding characters alone does not reach those words. None for any other question."""
+    if IS_CJK.search(question) is None or simplified(question) != question or not model_pages(model).traditional:
+        return None
+    wording = simplified(convert("s2twp", question))
+    return wording if wording != question else None
+
+
 def is_cjk(language: str | None) -> bool:
     return language in ("Chinese", "Japanese")
 
 
 def main_language(model: LoadedModel) -> str | None:
-    """The language most of the model's text is in (read once per version: a version never changes)."""
+    """The language most of the model's text is in."""
+    return model_pages(model).language
+
+
+def model_pages(model: LoadedModel) -> Pages:
+    """What the model's text is written in, from a sample of its chunks (read once per version: a version
+    never changes)."""
     key = (model.manifest.model_name, model.manifest.version_id)
     with _lock:
-        if key in _main:
-            return _main[key]
+        if key in _pages:
+            return _pages[key]
     step = max(1, len(model.chunks) // SAMPLE_CHUNKS)
-    sample = range(0, len(model.chunks), step)[:SAMPLE_CHUNKS]  # parses only the sampled chunks
-    found = language_of("\n".join(model.chunks[i]["text"] for i in sample))
+    sample = "\n".join(model.chunks[i]["text"] for i in range(0, len(model.chunks), step)[:SAMPLE_CHUNKS])
+    han = "".join(CJK_RUN.findall(sample))
+    changed = sum(a != b for a, b in zip(han, simplified(han), strict=False)) if han else 0
+    found = Pages(language_of(sample), changed >= TRADITIONAL_SHARE * len(han) > 0)
     with _lock:
-        _main[key] = found
-        while len(_main) > REMEMBERED:
-            _main.pop(next(iter(_main)))
+        _pages[key] = found
+        while len(_pages) > REMEMBERED:
+            _pages.pop(next(iter(_pages)))
     return found
 
 

@@ -84,7 +84,8 @@ def search_query(question: str, history: list[str], model: LoadedModel, settings
     """The question as retrieval should see it: rewritten and translated (with a language model), or
     searched together with the previous question when it looks like a follow-up (without one, or when
     the rewriting fails); without one, a question in Traditional Chinese that stands alone is also
-    searched in mainland words (`mainland_wording`)."""
+    searched in mainland words (`mainland_wording`), and one in Simplified Chinese asked of pages in
+    Traditional Chinese in Taiwan's (`taiwan_wording`)."""
     previous = previous_question(history)
     if settings.answer_mode == "llm":
         rewritten = rewrite(question, history, settings) if previous else question
@@ -95,7 +96,8 @@ def search_query(question: str, history: list[str], model: LoadedModel, settings
             return Query(rewritten, translations=translations)
     if previous and looks_like_follow_up(question) and not _new_subject(question, model, settings):
         return Query(question, context=previous)
-    wording = languages.mainland_wording(question)  # searched beside the question: pages may use either
+    # searched beside the question: pages may use either wording
+    wording = languages.mainland_wording(question) or languages.taiwan_wording(question, model)
     return Query(question, translations=(wording,) if wording else ())
 
 
