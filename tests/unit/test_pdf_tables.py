@@ -87,6 +87,23 @@ def test_an_amount_under_an_amount_starts_a_row_though_its_first_cell_is_empty()
     )
 
 
+def test_a_cell_spanning_rows_set_above_them_starts_its_rows():
+    """Chromium sets a region's cell, spanning its countries' rows, on a line of its own above them."""
+    at = (72, 180, 300, 380)
+    lines = [
+        row("Region", "Country", "2023", "2024", at=at),
+        row("Europe", at=at),
+        row("", "France", "120", "130", at=at),
+        row("", "Germany", "140", "150", at=at),
+        row("Asia", at=at),
+        row("", "Japan", "90", "95", at=at),
+    ]
+    assert text_of(lines, ["F2", "F1", "F1", "F1", "F1", "F1"]) == (
+        "Region: Europe\nCountry: France\n2023: 120\n2024: 130\n\nCountry: Germany\n2023: 140\n2024: 150\n\n"
+        "Region: Asia\nCountry: Japan\n2023: 90\n2024: 95"
+    )
+
+
 def test_two_columns_without_a_header_are_labels_and_their_values():
     lines = [
         row("Policy owner", "Chief Information Security Officer"),

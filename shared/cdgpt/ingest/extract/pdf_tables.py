@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from cdgpt.ingest.extract.pdf_pieces import (
+    DRAWN_BACK,
     WIDE,
     Line,
     Piece,
@@ -73,7 +74,7 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
     last: Header | None = None
     index = 0
     while index + 2 <= len(lines):
-        seed = next((i for i in range(index + 1, len(lines)) if not is_continued(lines[i])), index)
+        seed = _seed(lines, index)
         columns = [] if is_continued(lines[index]) or seed == index else _columns([lines[index], lines[seed]])
         end = index
         while columns and end < len(lines) and (end in (index, seed) or _close(lines[end - 1], lines[end])):
@@ -113,6 +114,19 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
     for at, value in out.items():  # back to the page's lines: a regrouped row's first one takes its place
         found.update((line, value if n == 0 else []) for n, line in enumerate(origins[at]))
     return found, last
+
+
+def _seed(lines: Sequence[Line], index: int) -> int:
+    """The line that finds a table's columns with the one at index: the next row's first line, or, under a
+    bold header, the row's after it when the next is one short cell alone in the first column (a cell
+    spanning rows, set above them)."""
+    rows = [i for i in range(index + 1, min(len(lines), index + DRAWN_BACK)) if not is_continued(lines[i])][:2]
+    if not rows:
+        return index
+    pieces, first = solid(lines[rows[0]]), solid(lines[index])
+    lone = len(pieces) == 1 and bool(first) and _bold(lines[index]) and _close_to(pieces[0].x, first[0].x)
+    lone = lone and len(pieces[0].text.strip()) <= SHORT_CELL  # in the first column, short
+    return rows[1] if lone and len(rows) == 2 and len(solid(lines[rows[1]])) >= 2 else rows[0]
 
 
 def _row_start(lines: Sequence[Line], index: int) -> int:
@@ -169,11 +183,13 @@ def _columns(seed: Sequence[Line]) -> list[Column]:
         end = end_of(piece) if all(any(_close_to(end_of(piece), end_of(p)) for p in line) for line in others) else None
         if (start is not None or end is not None) and not (columns and _anchored(piece, columns[-1])):
             columns.append(Column(start, end, -math.inf))
-    if len(columns) < 2 or columns[0].start is None or not _close_to(first[0].x, columns[0].start):
+    if len(columns) < 2:
         return []
     if _bold(seed[0]) and not _bold(seed[1]):  # a header names the columns its first row leaves empty too
         named = [Column(p.x, None, -math.inf) for p in first if not any(_anchored(p, c) for c in columns)]
         columns = sorted([*columns, *named], key=lambda c: c.start if c.start is not None else c.end or 0.0)
+    if columns[0].start is None or not _close_to(first[0].x, columns[0].start):
+        return []
     columns = _bounded(columns, seed)
     return columns if all(_apart(line, columns) and _aligned(line, columns) for line in seed) else []
 
