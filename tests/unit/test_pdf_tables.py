@@ -104,6 +104,23 @@ def test_a_cell_spanning_rows_set_above_them_starts_its_rows():
     )
 
 
+@pytest.mark.parametrize("fonts", [["F2", "F2", "F1", "F1"], ["F1", "F1", "F1", "F1"]])
+def test_a_header_over_two_lines_names_each_column_after_its_group(fonts):
+    """"UK" and "Overseas" each head two columns, "Hotel" and "Meals"; "Band" heads the first alone. In
+    bold, or plain over figures."""
+    at = (72, 160, 240, 320, 400)
+    lines = [
+        row("Band", "UK", "", "Overseas", at=at),
+        row("", "Hotel", "Meals", "Hotel", "Meals", at=at),
+        row("Band A", "£262", "£53", "£251", "£78", at=at),
+        row("Band B", "£248", "£65", "£217", "£97", at=at),
+    ]
+    assert text_of(lines, fonts) == (
+        "Band: Band A\nUK Hotel: £262\nUK Meals: £53\nOverseas Hotel: £251\nOverseas Meals: £78\n\n"
+        "Band: Band B\nUK Hotel: £248\nUK Meals: £65\nOverseas Hotel: £217\nOverseas Meals: £97"
+    )
+
+
 def test_two_columns_without_a_header_are_labels_and_their_values():
     lines = [
         row("Policy owner", "Chief Information Security Officer"),

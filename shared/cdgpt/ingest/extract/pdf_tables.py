@@ -100,6 +100,9 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
                 start, rows = above, named  # its header, above it
         if len(rows) >= MIN_ROWS and _tabular(rows):
             header = start < index or _header(lines[index], rows)
+            group = _group_above(lines, start, columns, out) if header else None
+            if group is not None:  # a header over two lines: "UK" over "Hotel" and "Meals"
+                start, rows = group, [_grouped(lines[group], rows[0], columns), *rows[1:]]
             if not header and before and not out and start < CONTINUED_WITHIN and _same(before.columns, columns):
                 header, rows = True, [list(before.names), *rows]
             last = Header(tuple(columns), tuple(rows[0])) if header else None
@@ -114,6 +117,38 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
     for at, value in out.items():  # back to the page's lines: a regrouped row's first one takes its place
         found.update((line, value if n == 0 else []) for n, line in enumerate(origins[at]))
     return found, last
+
+
+def _group_above(lines: Sequence[Line], start: int, columns: Sequence[Column], out: dict[int, list[str]]) -> int | None:
+    """The line above a table's header that names groups of its columns, if any: close above, in fewer
+    pieces than columns (two or more), each starting where a column does, without figures."""
+    if not start:
+        return None
+    above = _row_start(lines, start - 1)
+    pieces, starts = solid(lines[above]), [_left(column) for column in columns]
+    if above in out or is_continued(lines[above]) or not 2 <= len(pieces) < len(columns):
+        return None
+    if not _close(lines[above], lines[start]) or any(DIGIT.search(YEAR_IN.sub("", p.text)) for p in pieces):
+        return None
+    return above if all(any(_close_to(p.x, at) for at in starts) for p in pieces) else None
+
+
+def _grouped(line: Line, names: list[str], columns: Sequence[Column]) -> list[str]:
+    """The header's names after the group each column is under (the last piece of the line above starting
+    at or before the column): "UK Hotel", "UK Meals", "Overseas Hotel"; a name of the line above alone
+    where the header's cell is empty ("Band")."""
+    pieces = solid(line)
+    grouped = []
+    for name, column in zip(names, columns, strict=True):
+        over = [" ".join(p.text.split()) for p in pieces if p.x <= _left(column) + ALIGNED]
+        group = over[-1] if over else ""
+        grouped.append(name if group == name else " ".join(part for part in (group, name) if part))
+    return grouped
+
+
+def _left(column: Column) -> float:
+    """Where a column's cells start, or start past (figures set right)."""
+    return column.start if column.start is not None else column.low
 
 
 def _seed(lines: Sequence[Line], index: int) -> int:
