@@ -106,7 +106,7 @@ def test_a_cell_spanning_rows_set_above_them_starts_its_rows():
 
 @pytest.mark.parametrize("fonts", [["F2", "F2", "F1", "F1"], ["F1", "F1", "F1", "F1"]])
 def test_a_header_over_two_lines_names_each_column_after_its_group(fonts):
-    """"UK" and "Overseas" each head two columns, "Hotel" and "Meals"; "Band" heads the first alone. In
+    """The groups "UK" and "Overseas" each head two columns, "Hotel" and "Meals"; "Band" heads the first. In
     bold, or plain over figures."""
     at = (72, 160, 240, 320, 400)
     lines = [
