@@ -165,6 +165,31 @@ def test_a_two_column_table_without_a_header_row_is_labels_and_values():
     )
 
 
+def test_a_header_over_two_rows_names_each_column_after_its_merged_group():
+    from docx import Document
+
+    document = Document()
+    cells = [
+        ["Band", "UK", "", "Overseas", ""],
+        ["", "Hotel", "Meals", "Hotel", "Meals"],
+        ["Band A", "£262", "£53", "£51", "£178"],
+        ["Band B", "£248", "£165", "£217", "£197"],
+    ]
+    table = document.add_table(rows=4, cols=5)
+    for r, row in enumerate(cells):
+        for c, text in enumerate(row):
+            table.cell(r, c).text = text
+    table.cell(0, 1).merge(table.cell(0, 2))
+    table.cell(0, 3).merge(table.cell(0, 4))
+    table.cell(0, 0).merge(table.cell(1, 0))
+    out = io.BytesIO()
+    document.save(out)
+    assert extract(raw(out.getvalue(), "bands.docx")).text == (
+        "Band: Band A\nUK Hotel: £262\nUK Meals: £53\nOverseas Hotel: £51\nOverseas Meals: £178\n\n"
+        "Band: Band B\nUK Hotel: £248\nUK Meals: £165\nOverseas Hotel: £217\nOverseas Meals: £197"
+    )
+
+
 def test_a_docx_header_and_footer_are_read_once_before_the_body_without_page_numbers():
     from docx import Document
 

@@ -26,7 +26,7 @@ from cdgpt.ingest.extract.pdf_pieces import (
     runs,
     solid,
 )
-from cdgpt.ingest.extract.records import said_header, table_paragraphs
+from cdgpt.ingest.extract.records import DIGIT, column_names, names_a_figure, said_header, table_paragraphs
 
 RECORD_BREAK = "\ue000"  # a record's line break inside one line of the page's text, restored in its section
 ALIGNED = 2.0  # points: cells of one column start (or end) this close
@@ -36,10 +36,8 @@ ROW_GAP = 3.0  # sizes: a line farther below the one before it is not the table'
 SHORT_CELL = 24  # characters: at least half of a table's cells are this short (two columns of prose are no table)
 # a list's or footnotes' marks: a bullet (any one symbol, a symbol font's private-use one included) or a number
 LIST_MARK = re.compile(r"(?:[^\w\s]|[\ue000-\uf8ff]|\d{1,3}|\(?(?:\d{1,3}|[a-z]|[ivx]+)[.)])(?:\s|$)", re.IGNORECASE)
-DIGIT = re.compile(r"\d")
 # a cell that is an amount ("6,684", "(1,208)", "25.6%", "£45"): no column's name, as a year (2024) may be
 YEAR = re.compile(r"(?:19|20)\d\d")
-YEAR_IN = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 AMOUNT = re.compile(r"[(\-−]?[$£€¥]?\s?\d[\d,.]*\s?(?:%|元|万元)?\)?")
 BLANK = re.compile(r"[_.\-…\s]*")  # a form's line to write on is no value
 LEADER = re.compile(r"(?:\s?\.){4,}\s*$")  # a table of contents' entry before its page number
@@ -101,11 +99,11 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
         if len(rows) >= MIN_ROWS and _tabular(rows):
             header = start < index or _header(lines[index], rows)
             group = _group_above(lines, start, columns, out) if header else None
-            if group is not None:  # a header over two lines: "UK" over "Hotel" and "Meals"
-                start, rows = group, [_grouped(lines[group], rows[0], columns), *rows[1:]]
+            if group is not None:  # a header over two lines: "UK" over "Hotel" and "Meals" (`column_names`)
+                start, rows = group, [*_rows([lines[group]], columns), *rows]
             if not header and before and not out and start < CONTINUED_WITHIN and _same(before.columns, columns):
                 header, rows = True, [list(before.names), *rows]
-            last = Header(tuple(columns), tuple(rows[0])) if header else None
+            last = Header(tuple(columns), tuple(column_names(rows)[0])) if header else None
             records = [paragraph.replace("\n", RECORD_BREAK) for paragraph in table_paragraphs(rows, header)]
             unfilled = _unfilled(rows[0], rows[1:]) if header else ""
             out[start] = ["", *([unfilled, ""] if unfilled else []), *(line for r in records for line in (r, ""))]
@@ -128,22 +126,9 @@ def _group_above(lines: Sequence[Line], start: int, columns: Sequence[Column], o
     pieces, starts = solid(lines[above]), [_left(column) for column in columns]
     if above in out or is_continued(lines[above]) or not 2 <= len(pieces) < len(columns):
         return None
-    if not _close(lines[above], lines[start]) or any(DIGIT.search(YEAR_IN.sub("", p.text)) for p in pieces):
+    if not _close(lines[above], lines[start]) or any(names_a_figure(p.text) for p in pieces):
         return None
     return above if all(any(_close_to(p.x, at) for at in starts) for p in pieces) else None
-
-
-def _grouped(line: Line, names: list[str], columns: Sequence[Column]) -> list[str]:
-    """The header's names after the group each column is under (the last piece of the line above starting
-    at or before the column): "UK Hotel", "UK Meals", "Overseas Hotel"; a name of the line above alone
-    where the header's cell is empty ("Band")."""
-    pieces = solid(line)
-    grouped = []
-    for name, column in zip(names, columns, strict=True):
-        over = [" ".join(p.text.split()) for p in pieces if p.x <= _left(column) + ALIGNED]
-        group = over[-1] if over else ""
-        grouped.append(name if group == name else " ".join(part for part in (group, name) if part))
-    return grouped
 
 
 def _left(column: Column) -> float:
@@ -358,7 +343,7 @@ def _amount(cell: str) -> bool:
 def _names_over_figures(rows: list[list[str]]) -> bool:
     """A first row without a digit but in years ("2024年实际") over a column of figures: digits in half its
     other cells or more."""
-    if any(DIGIT.search(YEAR_IN.sub("", cell)) for cell in rows[0]):
+    if any(map(names_a_figure, rows[0])):
         return False
     columns = [[row[i] for row in rows[1:] if row[i]] for i in range(len(rows[0]))]
     return any(cells and 2 * sum(bool(DIGIT.search(cell)) for cell in cells) >= len(cells) for cells in columns)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -15,6 +16,8 @@ from cdgpt.ingest.extract.document import Section
 from cdgpt.limits import MAX_TABLE_COLUMNS, MAX_TABLE_ROWS
 
 MAX_NESTING = 20  # JSON levels flattened into dotted keys; deeper values are kept as compact JSON
+DIGIT = re.compile(r"\d")
+YEAR_IN_NAME = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")  # a year in a column's name ("2024 actual") is no figure
 NESTED_CHARS = 1000
 
 
@@ -52,13 +55,34 @@ def table_paragraphs(rows: Sequence[Sequence[str]], header: bool | None = None) 
     if header is False and rows and max(map(len, rows)) == 2:
         return ["\n".join(_labelled(row[0], row[1] if len(row) == 2 else None) for row in rows)]
     if len(rows) >= 2 and sum(1 for cell in rows[0] if cell) >= 2 and header is not False:
-        header_row = rows[0]
-        names = [
-            header_row[i] if i < len(header_row) and header_row[i] else column_name(i)
-            for i in range(max(map(len, rows)))
-        ]
-        return [text for row in rows[1:] if (text := record(zip(names, row, strict=False)))]
+        found, first = column_names(rows)
+        names = [found[i] if i < len(found) and found[i] else column_name(i) for i in range(max(map(len, rows)))]
+        return [text for row in rows[first:] if (text := record(zip(names, row, strict=False)))]
     return [" | ".join(cell for cell in row if cell) for row in rows]
+
+
+def names_a_figure(text: str) -> bool:
+    """Whether a name holds a digit that is no year's: a column's name over figures may say "2024 actual"."""
+    return DIGIT.search(YEAR_IN_NAME.sub("", text)) is not None
+
+
+def column_names(rows: Sequence[Sequence[str]]) -> tuple[list[str], int]:
+    """A table's column names and the row its records start at: its first row's; or, for a header over
+    two rows (merged cells: "UK" over "Hotel" and "Meals"), each lower name after the upper one at or
+    before it ("UK Hotel", "UK Meals"; "Band" over an empty cell stays "Band"), when the lower row's first
+    cell is empty, it names a column the upper row leaves empty past a name, and it holds no figure but
+    years."""
+    upper, lower = list(rows[0]), list(rows[1]) if len(rows) > 2 else []
+    spanned = any(not upper[i] and any(upper[:i]) and lower[i] for i in range(1, min(len(upper), len(lower))))
+    if not lower or lower[0] or not spanned or any(map(names_a_figure, lower)):
+        return upper, 1
+    names: list[str] = []
+    group = ""
+    for i in range(max(len(upper), len(lower))):
+        group = upper[i] if i < len(upper) and upper[i] else group
+        name = lower[i] if i < len(lower) else ""
+        names.append(name if name == group else " ".join(part for part in (group, name) if part))
+    return names, 2
 
 
 def _check_shape(name: str, rows: int, columns: int) -> None:
