@@ -557,7 +557,9 @@ def taiwan_store(tmp_path_factory) -> LocalStore:
     (pages / "memory.md").write_text(
         "# 記憶體不足\n\n筆記型電腦的記憶體不足時，請關閉不用的分頁，或向資訊部申請升級到 16 GB。\n", encoding="utf-8"
     )
-    (pages / "leave.md").write_text("# Annual leave\n\nEvery employee gets 25 days of paid leave a year.\n")
+    (pages / "leave.md").write_text(  # kana in the pages leave their Traditional Chinese Traditional
+        "# Annual leave\n\nEvery employee gets 25 days of paid leave a year (有給休暇の日数).\n", encoding="utf-8"
+    )
     settings = Settings(CDGPT_SOURCE_ROOT=pages, CDGPT_EMBEDDINGS="local", CDGPT_DATA_DIR=pages / "data")
     store = LocalStore(settings.data_dir)
     files = ["software.md", "memory.md", "leave.md"]
@@ -576,6 +578,7 @@ def test_a_simplified_question_is_also_searched_in_taiwans_words_on_traditional_
     assert languages.taiwan_wording("内存不够用怎么办", taiwan) == "记忆体不够用怎么办"
     assert languages.taiwan_wording("記憶體不夠用怎麼辦", taiwan) is None  # Traditional: `mainland_wording`'s
     assert languages.taiwan_wording("How much memory?", taiwan) is None
+    assert languages.taiwan_wording("会社のソフトはいつ更新しますか", taiwan) is None  # Japanese
     assert languages.taiwan_wording("内存不够用怎么办", handbook) is None  # the handbook's Chinese is Simplified
     # chat searches with both wordings
     query = search_query("内存不够用怎么办", [], taiwan, Settings(CDGPT_EMBEDDINGS="local"))

@@ -368,6 +368,9 @@ def test_plain_text_titles_under_rules_make_sections_and_a_finer_numbered_outlin
         (("*05.2* Simple mappings",), "A mapping binds commands to a key.\n\nA rule over a paragraph is no title."),
         (("*05.3* Adding a plugin",), "Drop it in your plugin directory."),
     ]
+    # A rule under a rule is no title
+    rules = "Intro.\n\n" + "==========\n\n----------\n\nBody here.\n\n" * 3
+    assert [s.headings for s in extract(raw(rules, "text/plain", "/rules.txt")).sections] == [()]
     # Given three titles under rules and four numbered ones: the numbered outline
     ruled = "".join(f"{RULE}\n\nCopyright 202{n}\n\nBy holder {n}.\n\n" for n in range(3))
     numbered = "".join(f"{n}. Part {n}\n\nText {n}.\n\n" for n in range(1, 5))
@@ -396,6 +399,9 @@ def test_a_page_that_is_plain_text_in_one_pre_is_read_as_plain_text_but_a_code_l
     for html in (page.replace(manual, highlighted), long_page):
         sections = extract(raw(html, "text/html")).sections
         assert sections[0].headings == () and "```\n*usr_05.txt*  Set your settings\n" in sections[0].text
+    # A <pre> of blanks is no text page: the paragraph beside it is the page's text
+    blank = "<html><body><pre>" + " " * 3600 + "</pre><p>Employees get twenty days of leave.</p></body></html>"
+    assert extract(raw(blank, "text/html")).sections == (Section((), "Employees get twenty days of leave."),)
 
 
 def test_markdown_underlined_headings_make_levels_one_and_two_and_front_matter_and_rules_are_dropped():

@@ -121,6 +121,19 @@ def test_a_header_over_two_lines_names_each_column_after_its_group(fonts):
     )
 
 
+def test_a_first_row_with_a_year_alone_in_a_cell_is_data_not_a_header():
+    """A year beside words may name a column ("2024 actual"); a year alone is a figure."""
+    lines = [
+        row("Moon landing", "1969", "Apollo"),
+        row("Berlin Wall falls", "1989", "Germany"),
+        row("First iPhone", "2007", "USA"),
+    ]
+    assert (
+        text_of(lines)
+        == "Moon landing | 1969 | Apollo\n\nBerlin Wall falls | 1989 | Germany\n\nFirst iPhone | 2007 | USA"
+    )
+
+
 def test_two_columns_without_a_header_are_labels_and_their_values():
     lines = [
         row("Policy owner", "Chief Information Security Officer"),

@@ -56,7 +56,9 @@ def taiwan_wording(question: str, model: LoadedModel) -> str | None:
     """A question in Simplified Chinese, asked of pages in Traditional Chinese, in Taiwan's words (OpenCC's
     s2twp: 软件 → 軟體, 内存 → 記憶體) folded back into simplified characters as BM25 reads the pages
     (软体), or None: folding characters alone does not reach those words. None for any other question."""
-    if IS_CJK.search(question) is None or simplified(question) != question or not model_pages(model).traditional:
+    if IS_CJK.search(question) is None or KANA.search(question) or simplified(question) != question:
+        return None  # no Chinese, Japanese, or Traditional (`mainland_wording`'s)
+    if not model_pages(model).traditional:
         return None
     wording = simplified(convert("s2twp", question))
     return wording if wording != question else None
@@ -78,10 +80,12 @@ def model_pages(model: LoadedModel) -> Pages:
     with _lock:
         if key in _pages:
             return _pages[key]
-    step = max(1, len(model.chunks) // SAMPLE_CHUNKS)
-    sample = "\n".join(model.chunks[i]["text"] for i in range(0, len(model.chunks), step)[:SAMPLE_CHUNKS])
-    han = "".join(CJK_RUN.findall(sample))
-    changed = sum(a != b for a, b in zip(han, simplified(han), strict=False)) if han else 0
+    count = len(model.chunks)
+    picked = sorted({k * count // SAMPLE_CHUNKS for k in range(min(count, SAMPLE_CHUNKS))})  # evenly spaced
+    sample = "\n".join(model.chunks[i]["text"] for i in picked)  # parses only the sampled chunks
+    han = KANA.sub("", "".join(CJK_RUN.findall(sample)))  # a Japanese page's kana would stop the folding
+    folded = convert("t2s", han) if han else ""  # OpenCC maps character for character here, or nearly
+    changed = sum(a != b for a, b in zip(han, folded, strict=False))
     found = Pages(language_of(sample), changed >= TRADITIONAL_SHARE * len(han) > 0)
     with _lock:
         _pages[key] = found

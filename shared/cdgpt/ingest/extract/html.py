@@ -219,6 +219,7 @@ def html(content: bytes, charset: str | None, budget: Budget | None = None) -> t
         return None, []
     if (found := text_page(root)) is not None:
         text, anchors = found
+        (budget or Budget()).check_chars(len(text))
         heading = root.find(".//h1")
         title = _page_title(root.findtext(".//title"), None if heading is None else "".join(heading.itertext()))
         named, sections = plain_text(text)

@@ -4,6 +4,7 @@ time put back together by baseline (`regrouped`). `pdf_tables` finds tables in t
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -63,10 +64,18 @@ def regrouped(lines: list[Line]) -> tuple[list[Line], list[list[int]]]:
     row's line (standing for all of them), the others `Continued`."""
     ys = [line[0].y if line else None for line in lines]
     blocks: list[list[int]] = []  # [first, last] line of each row drawn a cell at a time
+    low = high = 0.0  # the last block's lowest and highest baselines
     for i in range(1, len(lines)):
         here, before = ys[i], ys[i - 1]
-        if blocks and blocks[-1][1] == i - 1 and _inside_block(i, blocks[-1], ys, lines):
-            blocks[-1][1] = i  # the next line of a cell drawn after the row's first (its owner's "Procurement")
+        growing = blocks[-1] if blocks and blocks[-1][1] == i - 1 else None  # a block up to the line before
+        if (
+            growing
+            and here is not None
+            and low - BASELINE <= here <= high + BASELINE
+            and lines[i][0].x > lines[growing[0]][0].x
+        ):
+            growing[1] = i  # a later cell's next line, between the row's baselines, right of its first ("Procurement")
+            low = min(low, here)
             continue
         if here is None or before is None or here <= before + BASELINE or lines[i][0].x <= lines[i - 1][0].x:
             continue  # not back up to the right: the next cell of a row is right of the one before
@@ -76,9 +85,14 @@ def regrouped(lines: list[Line]) -> tuple[list[Line], list[list[int]]]:
                 break  # a line above where it went back up to: not a row's cells
             if abs(y - here) <= BASELINE:
                 if blocks and j <= blocks[-1][1]:
+                    added = ys[blocks[-1][1] + 1 : i + 1]  # each line's height is taken once
                     blocks[-1][1] = i
                 else:
+                    added = ys[j : i + 1]
                     blocks.append([j, i])
+                    low, high = math.inf, -math.inf
+                heights = [y for y in added if y is not None]
+                low, high = min(low, *heights), max(high, *heights)
                 break
     grouped: list[Line] = []
     origins: list[list[int]] = []
@@ -98,14 +112,6 @@ def regrouped(lines: list[Line]) -> tuple[list[Line], list[list[int]]]:
             origins.append([] if n else list(range(first, last + 1)))
         done = last + 1
     return grouped, origins
-
-
-def _inside_block(i: int, block: list[int], ys: list[float | None], lines: list[Line]) -> bool:
-    """Whether line i, right of the block's first line, is on a baseline between the block's top and bottom."""
-    heights = [y for y in ys[block[0] : block[1] + 1] if y is not None]
-    here = ys[i]
-    inside = here is not None and min(heights) - BASELINE <= here <= max(heights) + BASELINE
-    return inside and lines[i][0].x > lines[block[0]][0].x
 
 
 def is_continued(line: Line) -> bool:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from cdgpt.ingest.extract.pdf_pieces import (
-    DRAWN_BACK,
     WIDE,
     Line,
     Piece,
@@ -140,7 +139,7 @@ def _seed(lines: Sequence[Line], index: int) -> int:
     """The line that finds a table's columns with the one at index: the next row's first line, or, under a
     bold header, the row's after it when the next is one short cell alone in the first column (a cell
     spanning rows, set above them)."""
-    rows = [i for i in range(index + 1, min(len(lines), index + DRAWN_BACK)) if not is_continued(lines[i])][:2]
+    rows = list(itertools.islice((i for i in range(index + 1, len(lines)) if not is_continued(lines[i])), 2))
     if not rows:
         return index
     pieces, first = solid(lines[rows[0]]), solid(lines[index])

@@ -9,17 +9,18 @@ from typing import Any
 
 MIN_CHARS = 2_000  # a shorter <pre> is an example, whatever the page
 PAGE_SHARE = 0.7  # of the page's text, at least, in the <pre>
-PROSE_SHARE = 0.15  # of its lines, at least, starting with five words (code has some in its comments)
+PROSE_SHARE = 0.15  # of its lines, at least, starting with five words (code has some, in its comments)
 HIGHLIGHTED = 0.1  # elements with a class per line, at most: more is highlighted code (a source listing)
-PROSE_LINE = re.compile(r"[ \t]*(?![-/#*;%!|>]|\{-)(?:[^\W\d_][\w'’,.:-]*[ \t]+){5}")  # not a comment's
+PROSE_LINE = re.compile(r"[ \t]*(?:[^\W\d_][\w'’,.:-]*(?:[ \t]+|$)){5}")  # five words (a comment's mark is none)
 CODE_MARK = re.compile(r"[{}();=<>\[\]\\`$]")
 # the <pre> elements near the body's top, MIN_CHARS long or more: a page of plain text is not nested deep
 NEAR_TOP = "(/html/body/pre | /html/body/*/pre | /html/body/*/*/pre)[string-length() >= $least]"
 
 
 def text_page(root: Any) -> tuple[str, dict[str, str]] | None:
-    """The text of the page's one `<pre>` when it is the page's text and reads as prose, and the anchor each
-    of its lines with one starts with (by the line's text, its whitespace folded); else None."""
+    """The text of the page's one `<pre>` when it is the page's text and reads as prose, and the first
+    anchor on each of its lines with one (by the line's text, its whitespace folded); else None. The
+    page's other text (at most 30%: a link back to an index, a mail's From and Date lines) is left out."""
     found = root.xpath(NEAR_TOP, least=MIN_CHARS)  # lengths counted in libxml2: no string is made
     if not found:
         return None
@@ -28,6 +29,8 @@ def text_page(root: Any) -> tuple[str, dict[str, str]] | None:
         return None
     text, anchors = _text_and_anchors(largest)
     lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None
     classed = sum(1 for el in largest.iterdescendants() if el.get("class"))
     if classed > HIGHLIGHTED * len(lines):
         return None
@@ -36,7 +39,7 @@ def text_page(root: Any) -> tuple[str, dict[str, str]] | None:
 
 
 def _text_and_anchors(pre: Any) -> tuple[str, dict[str, str]]:
-    """The element's text (as `itertext`), and the first anchor (`<a name>` or an id) on each line."""
+    """The element's text (as `itertext`), and the first anchor (`<a name>` or an id inside it) on each line."""
     from lxml import etree
 
     pieces: list[str] = []
@@ -44,7 +47,7 @@ def _text_and_anchors(pre: Any) -> tuple[str, dict[str, str]]:
     size = 0
     for event, el in etree.iterwalk(pre, events=("start", "end")):
         piece = el.text if event == "start" else (el.tail if el is not pre else None)
-        if event == "start" and (name := el.get("name") or el.get("id")):
+        if event == "start" and el is not pre and (name := el.get("name") or el.get("id")):
             named.append((size, name))
         if piece:
             pieces.append(piece)

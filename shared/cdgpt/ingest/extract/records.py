@@ -62,8 +62,10 @@ def table_paragraphs(rows: Sequence[Sequence[str]], header: bool | None = None) 
 
 
 def names_a_figure(text: str) -> bool:
-    """Whether a name holds a digit that is no year's: a column's name over figures may say "2024 actual"."""
-    return DIGIT.search(YEAR_IN_NAME.sub("", text)) is not None
+    """Whether a text holds a figure: a digit, but for a year beside words (a column's name over figures
+    may say "2024 actual"); a year alone is a figure (a row of data: "1969")."""
+    without = YEAR_IN_NAME.sub("", text)
+    return DIGIT.search(without) is not None or (without != text and not without.strip())
 
 
 def column_names(rows: Sequence[Sequence[str]]) -> tuple[list[str], int]:

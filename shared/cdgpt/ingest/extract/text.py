@@ -23,7 +23,7 @@ SPACES = re.compile(r"\s+")
 NUMBERED_TITLE = re.compile(
     r"((?:chapter|part|appendix)\s+[\dIVXLC]+[.:]?|\d{1,2}(?:\.\d{1,2})*\.?)\s+\S.{0,198}", re.I
 )
-MIN_NUMBERED_TITLES = 3
+MIN_TITLES = 3
 RULED = re.compile(r"[ \t]*([-=*~#+_])\1{9,}[ \t]*")  # a rule over a title (Vim's help), at least ten marks
 TITLE_CHARS = 100  # a title under a rule is no longer
 CODE_FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*$", re.MULTILINE)
@@ -243,9 +243,10 @@ def _underlined(lines: list[str], line: str) -> bool:
 
 def plain_text(text: str) -> tuple[str | None, list[Section]]:
     """Paragraphs with their whitespace folded (a regex, not a list of every word: texts can be large),
-    under the titles underlined in the text, if any (reStructuredText, many a README)."""
+    under the titles underlined in the text, if any (reStructuredText, many a README); else under its
+    numbered titles or its titles under rules, whichever make more sections."""
     if UNDERLINED.search(text) is None:
-        if titled := max(_ruled_sections(text), _numbered_sections(text), key=len):  # the finer outline
+        if titled := max(_ruled_sections(text), _numbered_sections(text), key=len):  # the one with more sections
             return None, titled
         return None, [Section((), body)] if (body := _folded(text)) else []
     title, sections = parse_markup(text)
@@ -255,7 +256,7 @@ def plain_text(text: str) -> tuple[str | None, list[Section]]:
 def _numbered_sections(text: str) -> list[Section]:
     """Sections under numbered titles ("1.2. Scope", "Chapter 3. Upgrading"): up to three lines of their own
     from the left margin, between blank lines, not ending a sentence, before text or a deeper title; at
-    least MIN_NUMBERED_TITLES of them, else none (a numbered list is no outline). Levels by their numbers."""
+    least MIN_TITLES of them, else none (a numbered list is no outline). Levels by their numbers."""
     blocks = BLANK_LINE.split(text)
     levels = [_title_level(block) for block in blocks]
     titles = {
@@ -268,7 +269,7 @@ def _numbered_sections(text: str) -> list[Section]:
 
 def _ruled_sections(text: str) -> list[Section]:
     """Sections under the lines that follow a rule standing alone (Vim's help: a line of "=" over each
-    chapter's title), at least MIN_NUMBERED_TITLES of them, else none. A title under a rule is a short
+    chapter's title), at least MIN_TITLES of them, else none. A title under a rule is a short
     line of its own that ends no sentence; levels by the rule's mark, in order of first appearance."""
     lines = text.splitlines()
     titles: dict[int, tuple[int, str]] = {}  # title line -> its level and text
@@ -279,15 +280,16 @@ def _ruled_sections(text: str) -> list[Section]:
             continue
         at = i + 2 if not lines[i + 1].strip() else i + 1  # a blank line may stand between them
         title, after = (lines[at].strip() if at < len(lines) else ""), (lines[at + 1] if at + 1 < len(lines) else "")
-        if title and len(title) <= TITLE_CHARS and not title.endswith((".", ",", ";")) and not after.strip():
+        short = title and len(title) <= TITLE_CHARS and not title.endswith((".", ",", ";"))
+        if short and not RULE.fullmatch(title) and not after.strip():  # a rule after a rule is no title
             titles[at] = (marks.setdefault(rule[1], len(marks) + 1), " ".join(title.split()))
     return _outlined(["" if RULED.fullmatch(line) else line for line in lines], titles, "\n")
 
 
 def _outlined(pieces: list[str], titles: dict[int, tuple[int, str]], joiner: str) -> list[Section]:
     """Sections of the pieces (blocks or lines) under the titles among them (piece -> level, text), at
-    least MIN_NUMBERED_TITLES of them, else none; a title's path holds the titles of lower levels before it."""
-    if len(titles) < MIN_NUMBERED_TITLES:
+    least MIN_TITLES of them, else none; a title's path holds the titles of lower levels before it."""
+    if len(titles) < MIN_TITLES:
         return []
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
