@@ -214,18 +214,19 @@ def _declared_charset(head: bytes) -> str | None:
 def html(content: bytes, charset: str | None, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
     from cdgpt.ingest.extract.budget import Budget
 
+    budget = budget or Budget()
     root = _parse(content, charset)
     if root is None:
         return None, []
     if (found := text_page(root)) is not None:
         text, anchors = found
-        (budget or Budget()).check_chars(len(text))
+        budget.check_chars(len(text))  # before parsing it, as a .txt file's
         heading = root.find(".//h1")
         title = _page_title(root.findtext(".//title"), None if heading is None else "".join(heading.itertext()))
         named, sections = plain_text(text)
         anchored = [replace(s, anchor=anchors.get(s.headings[-1])) if s.headings else s for s in sections]
         return " ".join((title or named or "").split()) or None, anchored
-    return _Walk(budget or Budget()).run(root)
+    return _Walk(budget).run(root)
 
 
 class _Walk:

@@ -11,7 +11,7 @@ MIN_CHARS = 2_000  # a shorter <pre> is an example, whatever the page
 PAGE_SHARE = 0.7  # of the page's text, at least, in the <pre>
 PROSE_SHARE = 0.15  # of its lines, at least, starting with five words (code has some, in its comments)
 HIGHLIGHTED = 0.1  # elements with a class per line, at most: more is highlighted code (a source listing)
-PROSE_LINE = re.compile(r"[ \t]*(?:[^\W\d_][\w'’,.:-]*(?:[ \t]+|$)){5}")  # five words (a comment's mark is none)
+PROSE_LINE = re.compile(r"[ \t]*(?:[^\W\d_][\w'’,.:-]*(?:[ \t]+|$)){5}")  # five words first ("#" is no word)
 CODE_MARK = re.compile(r"[{}();=<>\[\]\\`$]")
 # the <pre> elements near the body's top, MIN_CHARS long or more: a page of plain text is not nested deep
 NEAR_TOP = "(/html/body/pre | /html/body/*/pre | /html/body/*/*/pre)[string-length() >= $least]"
