@@ -72,8 +72,8 @@ def column_names(rows: Sequence[Sequence[str]]) -> tuple[list[str], int]:
     """A table's column names and the row its records start at: its first row's; or, for a header over
     two rows (merged cells: "UK" over "Hotel" and "Meals"), each lower name after the upper one at or
     before it ("UK Hotel", "UK Meals"; "Band" over an empty cell stays "Band"), when the lower row's first
-    cell is empty, it names a column the upper row leaves empty past a name, and it holds no figure but
-    years."""
+    cell is empty, it names a column the upper row leaves empty past a name, and it holds no figure
+    (`names_a_figure`)."""
     upper, lower = list(rows[0]), list(rows[1]) if len(rows) > 2 else []
     spanned = any(not upper[i] and any(upper[:i]) and lower[i] for i in range(1, min(len(upper), len(lower))))
     if not lower or lower[0] or not spanned or any(map(names_a_figure, lower)):
