@@ -16,6 +16,8 @@
 #   admin-handbook-zh  The Debian Administrator's Handbook, Simplified Chinese (debian-handbook): a book
 #   postgresql-en   PostgreSQL 15 documentation (postgresql-doc-15): a large manual, 1,100 pages
 #   vim-en          Vim 9.0's help (vim-doc): plain-text manuals shown as HTML, each page one <pre>
+#   gimp-zh         GIMP 2.10's help in Simplified Chinese (gimp-help-zh-cn): a software manual, many pages
+#                   left in English
 #   reference-tw    the Debian Reference in Traditional Chinese (debian-reference-zh-tw), for the
 #                   Simplified Chinese questions of debian-zh asked of pages in the other script
 #
@@ -23,13 +25,14 @@
 # main.html (a list of every how-to page), the installation guide's chapter pages (tables of
 # contents; every section has its own page), Policy's upgrading checklist (a changelog), Node.js's
 # index and all-in-one pages, the handbook's index page, PostgreSQL's index pages and release notes,
-# Vim's main help file, tag index, user manual's table of contents, release notes and to-do list.
+# Vim's main help file, tag index, user manual's table of contents, release notes and to-do list, GIMP's
+# contents and index pages.
 set -euo pipefail
 here=$(dirname "$0")
 source "$here/apt-packages.sh"
 
 usage() {
-    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|admin-handbook-zh|postgresql-en|vim-en|reference-tw" >&2
+    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|admin-handbook-zh|postgresql-en|vim-en|gimp-zh|reference-tw" >&2
     exit 2
 }
 [ "$#" -eq 1 ] || usage
@@ -74,6 +77,9 @@ list() {
         vim-en)
             ensure_packages vim-doc
             files_of vim-doc '/doc/vim/html/[^/]+\.html$' | grep -Ev '/(index|tags|usr_toc|todo|version[0-9]+)\.html$' ;;
+        gimp-zh)
+            ensure_packages gimp-help-zh-cn
+            files_of gimp-help-zh-cn '/help/zh_CN/[^/]+\.html$' | grep -Ev '/(index|gimp-help-index)\.html$' ;;
         *) usage ;;
     esac
 }

@@ -9,7 +9,7 @@
 # Chinese Debian model, and in Simplified Chinese asked of the Debian Reference in Traditional Chinese.
 # Each set but the handbook is also asked questions about other software and services (off-topic in its domain).
 #
-#   usage: benchmarks/eval-sets.sh [SET ...]         (default: all eleven sets, and the follow-ups)
+#   usage: benchmarks/eval-sets.sh [SET ...]         (default: all twelve sets, and the follow-ups)
 #   SPLIT=dev (default) while trying ideas; SPLIT=test once per change, for the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ SPLIT=${SPLIT:-dev}
 export CDGPT_DATA_DIR=${CDGPT_DATA_DIR:-.cdgpt-bench}
 export CDGPT_SOURCE_ROOT=/usr/share   # every corpus lives under /usr/share
 sets=("$@")
-[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en nodejs-en postgresql-en vim-en debian-zh libreoffice-zh install-zh admin-handbook-zh reference-tw handbook)
+[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en nodejs-en postgresql-en vim-en debian-zh libreoffice-zh install-zh admin-handbook-zh gimp-zh reference-tw handbook)
 for name in "${sets[@]}"; do
     if [ "$name" = handbook ]; then
         CDGPT_SOURCE_ROOT=$PWD "$CDGPT" train --model handbook samples/handbook >/dev/null 2>&1
