@@ -25,7 +25,14 @@ from cdgpt.ingest.extract.pdf_pieces import (
     runs,
     solid,
 )
-from cdgpt.ingest.extract.records import DIGIT, column_names, names_a_figure, said_header, table_paragraphs
+from cdgpt.ingest.extract.records import (
+    DIGIT,
+    YEAR_IN_NAME,
+    column_names,
+    names_a_figure,
+    said_header,
+    table_paragraphs,
+)
 
 RECORD_BREAK = "\ue000"  # a record's line break inside one line of the page's text, restored in its section
 ALIGNED = 2.0  # points: cells of one column start (or end) this close
@@ -36,7 +43,6 @@ SHORT_CELL = 24  # characters: at least half of a table's cells are this short (
 # a list's or footnotes' marks: a bullet (any one symbol, a symbol font's private-use one included) or a number
 LIST_MARK = re.compile(r"(?:[^\w\s]|[\ue000-\uf8ff]|\d{1,3}|\(?(?:\d{1,3}|[a-z]|[ivx]+)[.)])(?:\s|$)", re.IGNORECASE)
 # a cell that is an amount ("6,684", "(1,208)", "25.6%", "£45"): no column's name, as a year (2024) may be
-YEAR = re.compile(r"(?:19|20)\d\d")
 AMOUNT = re.compile(r"[(\-−]?[$£€¥]?\s?\d[\d,.]*\s?(?:%|元|万元)?\)?")
 BLANK = re.compile(r"[_.\-…\s]*")  # a form's line to write on is no value
 LEADER = re.compile(r"(?:\s?\.){4,}\s*$")  # a table of contents' entry before its page number
@@ -89,8 +95,7 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
             else:
                 break
         start, rows = index, _rows(lines[index:end], columns) if columns else []
-        above = _row_start(lines, index - 1) if index else None  # the row above, drawn a cell at a time or not
-        above = None if above is None or above in out or is_continued(lines[above]) else above
+        above = _row_above(lines, index, out)
         if rows and above is not None and not _bold(lines[index]) and _heads(lines[above], lines[index], columns):
             named = [*_rows(lines[above:index], columns), *rows]
             if _bold(lines[above]) or _names_over_figures(named):
@@ -102,9 +107,10 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
                 start, rows = group, [*_rows([lines[group]], columns), *rows]
             if not header and before and not out and start < CONTINUED_WITHIN and _same(before.columns, columns):
                 header, rows = True, [list(before.names), *rows]
-            last = Header(tuple(columns), tuple(column_names(rows)[0])) if header else None
+            names, first = column_names(rows)
+            last = Header(tuple(columns), tuple(names)) if header else None
             records = [paragraph.replace("\n", RECORD_BREAK) for paragraph in table_paragraphs(rows, header)]
-            unfilled = _unfilled(rows[0], rows[1:]) if header else ""
+            unfilled = _unfilled(names, rows[first:]) if header else ""
             out[start] = ["", *([unfilled, ""] if unfilled else []), *(line for r in records for line in (r, ""))]
             out.update((skipped, []) for skipped in range(start + 1, end))
             index = end
@@ -119,11 +125,11 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
 def _group_above(lines: Sequence[Line], start: int, columns: Sequence[Column], out: dict[int, list[str]]) -> int | None:
     """The line above a table's header that names groups of its columns, if any: close above, in fewer
     pieces than columns (two or more), each starting where a column does, without figures."""
-    if not start:
+    above = _row_above(lines, start, out)
+    if above is None:
         return None
-    above = _row_start(lines, start - 1)
     pieces, starts = solid(lines[above]), [_left(column) for column in columns]
-    if above in out or is_continued(lines[above]) or not 2 <= len(pieces) < len(columns):
+    if not 2 <= len(pieces) < len(columns):
         return None
     if not _close(lines[above], lines[start]) or any(names_a_figure(p.text) for p in pieces):
         return None
@@ -148,11 +154,13 @@ def _seed(lines: Sequence[Line], index: int) -> int:
     return rows[1] if lone and len(rows) == 2 and len(solid(lines[rows[1]])) >= 2 else rows[0]
 
 
-def _row_start(lines: Sequence[Line], index: int) -> int:
-    """The first line of the row the line at index is in: back past the `Continued` lines."""
-    while index > 0 and is_continued(lines[index]):
-        index -= 1
-    return index
+def _row_above(lines: Sequence[Line], index: int, out: dict[int, list[str]]) -> int | None:
+    """The first line of the row above the line at index (drawn a cell at a time or not), unless there is
+    none or it is a table's already."""
+    above = index - 1
+    while above > 0 and is_continued(lines[above]):
+        above -= 1
+    return None if above < 0 or above in out or is_continued(lines[above]) else above
 
 
 def _goes_on(continued: Sequence[Line], columns: Sequence[Column]) -> bool:
@@ -336,7 +344,7 @@ def _unfilled(names: list[str], rows: list[list[str]]) -> str:
 
 def _amount(cell: str) -> bool:
     cell = " ".join(cell.split())
-    return AMOUNT.fullmatch(cell) is not None and YEAR.fullmatch(cell) is None
+    return AMOUNT.fullmatch(cell) is not None and YEAR_IN_NAME.fullmatch(cell) is None
 
 
 def _names_over_figures(rows: list[list[str]]) -> bool:
