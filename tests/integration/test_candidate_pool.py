@@ -1,6 +1,6 @@
 """Under an approximate index, ranking only the candidates whose cosine was computed (the pool) gives
 the same best chunks as ranking every chunk: every chunk outside the pool scores no more than the
-pool's best by BM25."""
+pool's best by BM25 (by the question's, and by its glosses')."""
 
 from __future__ import annotations
 
@@ -81,9 +81,10 @@ def test_the_pool_holds_the_best_chunks_of_every_chunk(hnsw_model):
     model, settings = hnsw_model
     rng = random.Random(3)
     questions = [" ".join(rng.sample(WORDS, rng.randint(1, 4))) for _ in range(60)] + ["zebra quantum"]
-    for question in questions:
+    for n, question in enumerate(questions):
         vector = model.embedder.embed([question])[0]
-        fused, cosine, pool = retrieval._fuse(model, question, vector, lexical_weight(model, settings))
+        glosses = " ".join(rng.sample(WORDS, 3)) if n % 2 else None  # a Chinese question's, in other words
+        fused, cosine, pool = retrieval._fuse(model, question, vector, lexical_weight(model, settings), glosses)
         assert pool is not None and len(pool) < len(fused)
         assert np.array_equal(
             retrieval._best(fused, cosine, CANDIDATES, pool), retrieval._best(fused, cosine, CANDIDATES)

@@ -161,6 +161,24 @@ def test_without_a_language_model_a_chinese_question_is_answered_from_english_pa
     assert (result["answer"] == NOT_COVERED) == (expected is None)
 
 
+def test_a_chinese_question_is_also_searched_in_its_english_glosses_which_rank_but_are_no_evidence(english_store):
+    """Without a language model, the dictionary's English for the question's words finds English pages by
+    BM25; whether the pages cover the question is still decided by the question's own evidence."""
+    settings = Settings(CDGPT_EMBEDDINGS="local")
+    english = load_model("english", english_store, settings)
+    question = "IT服务台的分机号码是多少？"
+    query = search_query(question, [], english, settings)
+    assert query.glosses is not None and {"IT", "service", "extension", "number"} <= set(query.glosses.split())
+    glossed, plain = search(english, query, 4, 0.4), search(english, question, 4, 0.4)
+    assert glossed.evidence == plain.evidence
+    first = glossed.documents[0]
+    assert first.chunk["source"].endswith("it-and-security.html")
+    assert first.score > next(h.score for h in plain.documents if h.chunk["source"] == first.chunk["source"])
+    # Not for an English or a Japanese question
+    assert search_query("What is the IT helpdesk's extension?", [], english, settings).glosses is None
+    assert languages.glosses_of("ヘルプデスクの内線番号は何番ですか", english) is None
+
+
 def test_history_is_extended_not_replaced(handbook_store):
     history = ["Human: hello", "Bot: Hi, ask me about the handbook."]
     question = COVERED[0]["question"]

@@ -413,3 +413,12 @@ def test_texts_left_out_of_a_shard_are_as_if_never_added():
     some.extend(counts_of(SHARDED_TEXTS), keep)
     kept = [text for text, k in zip(SHARDED_TEXTS, keep, strict=True) if k]
     assert some.finish().to_bytes() == LexicalIndex.build(kept).to_bytes()  # no term of a dropped text remains
+
+
+def test_glosses_score_only_the_chunks_written_in_words():
+    index = LexicalIndex.build(
+        ["Submit expense receipts within 30 days.", "报销单据须在30天内提交 (expense receipts).", "Printer on floor 3."]
+    )
+    assert index.word_chunks.tolist() == [True, False, True]
+    scores = index.scores_in_words("expense receipts")
+    assert scores[0] > 0 and scores[1] == 0 and scores[2] == 0 and index.scores("expense receipts")[1] > 0

@@ -64,6 +64,16 @@ def taiwan_wording(question: str, model: LoadedModel) -> str | None:
     return wording if wording != question else None
 
 
+def glosses_of(text: str, model: LoadedModel) -> str | None:
+    """A question in Chinese, asked of a model with chunks written in words (English pages among Chinese
+    ones, or all of them), in the dictionary's English (`glosses.english_glosses`); else None."""
+    if language_of(text) != "Chinese" or not model.lexical.word_chunks.any():
+        return None
+    from cdgpt.answer.glosses import english_glosses  # the dictionary is read only for such a question
+
+    return english_glosses(text)
+
+
 def is_cjk(language: str | None) -> bool:
     return language in ("Chinese", "Japanese")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 from cdgpt.answer import languages, llm
 from cdgpt.answer.retrieval import LoadedModel, Query, headed_search
@@ -85,20 +86,27 @@ def search_query(question: str, history: list[str], model: LoadedModel, settings
     searched together with the previous question when it looks like a follow-up (without one, or when
     the rewriting fails); without one, a question in Traditional Chinese that stands alone is also
     searched in mainland words (`mainland_wording`), and one in Simplified Chinese asked of pages in
-    Traditional Chinese in Taiwan's (`taiwan_wording`)."""
+    Traditional Chinese in Taiwan's (`taiwan_wording`). A Chinese question not translated is also
+    searched in its dictionary glosses in the chunks written in words (`glosses_of`)."""
     previous = previous_question(history)
     if settings.answer_mode == "llm":
         rewritten = rewrite(question, history, settings) if previous else question
         if rewritten is not None:
             target = languages.translation_target(rewritten, languages.main_language(model))
             translation = translate(rewritten, target, settings) if target else None
-            translations = (translation,) if translation and translation != rewritten else ()
-            return Query(rewritten, translations=translations)
+            if translation and translation != rewritten:
+                return Query(rewritten, translations=(translation,))
+            return _glossed(Query(rewritten), model)
     if previous and looks_like_follow_up(question) and not _new_subject(question, model, settings):
-        return Query(question, context=previous)
+        return _glossed(Query(question, context=previous), model)
     # searched beside the question: pages may use either wording
     wording = languages.mainland_wording(question) or languages.taiwan_wording(question, model)
-    return Query(question, translations=(wording,) if wording else ())
+    return _glossed(Query(question, translations=(wording,) if wording else ()), model)
+
+
+def _glossed(query: Query, model: LoadedModel) -> Query:
+    """The query with its English glosses, when it is a Chinese question untranslated (`languages.glosses_of`)."""
+    return replace(query, glosses=languages.glosses_of(query.texts[0], model))
 
 
 def rewrite(question: str, history: list[str], settings: Settings) -> str | None:

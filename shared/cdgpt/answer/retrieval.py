@@ -70,12 +70,15 @@ class Query:
     The question and its translations are alternatives, each scored over all chunks as a question
     alone would be: a chunk keeps its best score of them, and the documents cover the query when they
     cover one of them. A context (the question before a follow-up) is searched together with the
-    question; the follow-up must then also find its own terms (`relevance.follows_up`).
+    question; the follow-up must then also find its own terms (`relevance.follows_up`). A Chinese
+    question's English glosses (`glosses.py`) are searched by BM25 in the chunks written in words, as
+    another lexical part of the question's own score: they rank, and are no evidence of coverage.
     """
 
     question: str
     translations: tuple[str, ...] = ()  # the question in the documents' main language
     context: str | None = None
+    glosses: str | None = None
 
     @property
     def texts(self) -> list[str]:
@@ -194,7 +197,10 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
     if not len(model.chunks):
         return Results([], [], nothing, more_evidence=(nothing,) * (len(texts) - 1))
     vectors = model.embedder.embed(texts)
-    scores = [_fuse(model, text, vector, lexical_weight) for text, vector in zip(texts, vectors, strict=True)]
+    scores = [
+        _fuse(model, text, vector, lexical_weight, query.glosses if n == 0 else None)
+        for n, (text, vector) in enumerate(zip(texts, vectors, strict=True))
+    ]
     fused = np.max([f for f, _, _ in scores], axis=0) if len(scores) > 1 else scores[0][0]
     cosine = np.max([c for _, c, _ in scores], axis=0) if len(scores) > 1 else scores[0][1]  # ties: the closer vector
     pools = [p for _, _, p in scores if p is not None]
@@ -239,34 +245,38 @@ def _headed(model: LoadedModel, question: str, first: list[int]) -> bool:
 
 
 def _fuse(
-    model: LoadedModel, text: str, vector: np.ndarray, lexical_weight: float
+    model: LoadedModel, text: str, vector: np.ndarray, lexical_weight: float, glosses: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Every chunk's fused score for one text, its cosine, and (under an approximate index) the pool of
-    candidates whose cosine was computed: the best CANDIDATES chunks by fused score are among them."""
-    lexical = model.lexical.scores(text)
+    """Every chunk's fused score for one text (and its glosses), its cosine, and (under an approximate
+    index) the pool of candidates whose cosine was computed: the best CANDIDATES chunks by fused score
+    are among them. With glosses, a chunk's lexical part is the better of the text's and the glosses'
+    BM25, each scaled by its best: as if each were fused with the text's vector, and the better kept."""
+    lexical = [model.lexical.scores(text)]
+    if glosses:
+        lexical.append(model.lexical.scores_in_words(glosses))
     cosine, pool = _cosines(model, vector, lexical)
     low, high = float(cosine.min()), float(cosine.max())
     vector_part = (cosine - low) / (high - low) if high > low else np.ones_like(cosine)
-    top_lexical = float(lexical.max())
-    lexical_part = lexical / top_lexical if top_lexical > 0 else np.zeros_like(cosine)
+    lexical_part = np.max([scores / top if (top := float(scores.max())) > 0 else scores for scores in lexical], axis=0)
     return lexical_weight * lexical_part + (1 - lexical_weight) * vector_part, cosine, pool
 
 
-def _cosines(model: LoadedModel, query: np.ndarray, lexical: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def _cosines(model: LoadedModel, query: np.ndarray, lexical: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
     """Every chunk's cosine. An exact index computes them all (one matrix-vector product). An approximate
-    one computes the candidates' (the CANDIDATES nearest and the CANDIDATES best by BM25, returned as the
-    pool), and gives every other chunk the query's lowest cosine: its vector part is 0, its lexical part
-    still counts, and at least CANDIDATES chunks of the pool score as much (their BM25 is no lower)."""
+    one computes the candidates' (the CANDIDATES nearest and the CANDIDATES best by each BM25, returned
+    as the pool), and gives every other chunk the query's lowest cosine: its vector part is 0, its lexical
+    part still counts, and at least CANDIDATES chunks of the pool score as much (their BM25 is no lower)."""
     vectors = model.vector_index
     every = vectors.all_cosines(query)
     if every is not None:
         return every, None
     near, near_cosines = vectors.search(query, CANDIDATES)
-    matched = np.flatnonzero(lexical)  # BM25 is sparse: rank only the chunks it scored
-    others = np.setdiff1d(matched[_top(lexical[matched], CANDIDATES)], near)
+    matched = [np.flatnonzero(scores) for scores in lexical]  # BM25 is sparse: rank only the chunks it scored
+    best = [found[_top(scores[found], CANDIDATES)] for scores, found in zip(lexical, matched, strict=True)]
+    others = np.setdiff1d(np.concatenate(best), near)
     other_cosines = vectors.cosines(query, others)
     lowest = min(vectors.lowest_cosine(query), *(float(c.min()) for c in (near_cosines, other_cosines) if len(c)))
-    cosine = np.full(len(lexical), lowest, dtype=np.float32)
+    cosine = np.full(model.lexical.n_docs, lowest, dtype=np.float32)
     cosine[near] = near_cosines
     cosine[others] = other_cosines
     return cosine, np.concatenate([near, others])

@@ -164,6 +164,23 @@ class LexicalIndex:
     def _holds_words(self) -> bool:
         return not all(IS_CJK.match(term) for term in self.terms)
 
+    @cached_property
+    def word_chunks(self) -> np.ndarray:
+        """Whether each chunk is written in words: fewer than half of its distinct terms are CJK bigrams (read
+        once per loaded index, when a Chinese question's glosses are searched: `scores_in_words`)."""
+        count = len(self.terms)
+        is_cjk = np.zeros(count, dtype=bool)  # by term number
+        is_cjk[np.fromiter(self.terms.values(), dtype=np.int64, count=count)] = np.fromiter(
+            (IS_CJK.match(term) is not None for term in self.terms), dtype=bool, count=count
+        )
+        postings = np.repeat(is_cjk, np.diff(self.indptr))
+        cjk = np.bincount(self.doc_ids, weights=postings, minlength=self.n_docs)
+        return 2 * cjk < np.bincount(self.doc_ids, minlength=self.n_docs)
+
+    def scores_in_words(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk written in words (`word_chunks`) for the query; zeros for the others."""
+        return np.where(self.word_chunks, self.scores(query), np.float32(0))
+
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a term; a term the index lacks weighs as the rarest could."""
         i = self.terms.get(term)

