@@ -31,7 +31,7 @@ NOT_WORDS = re.compile(r"\([^)]*\)|\S*\[[^\]]*\]|\b(?:sb|sth|lit|fig)\b\.?|\|")
 
 @lru_cache(maxsize=1)
 def _entries() -> dict[bytes, bytes]:
-    """Each simplified word's senses as the file writes them ("sense/sense"), read once per process (~0.15 s):
+    """Each simplified word's senses as the file writes them ("sense/sense"), read once per process (0.15–0.3 s):
     kept as UTF-8 bytes, and only the words a question uses are decoded and cleaned (`_gloss`)."""
     package, name = DICTIONARY
     with resources.files(package).joinpath(name).open("rb") as file:
