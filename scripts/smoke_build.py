@@ -1,7 +1,8 @@
 """Run the built Lambda artifacts (.aws-sam/build) as Lambda would: only the function folder, its
 layers and the runtime's boto3 on the path. The worker runs a training job of the sample handbook,
-the train function trains it again through the API, and the chat function answers from it; then a
-sharded training's steps run through the shard and merge functions, as the state machine calls them.
+the train function trains it again through the API, and the chat function answers from it (in English,
+and in Chinese: the dictionary is read from the App layer); then a sharded training's steps run through
+the shard and merge functions, as the state machine calls them.
 
 Usage: python scripts/smoke_build.py .aws-sam/build
 """
@@ -46,6 +47,7 @@ job = operations.start_job(JobRequest(kind="train", model_name="smoke", file_lis
 ran = worker({"job_id": job.job_id}, Context())
 trained = train(event("/train", {"model_name": "smoke", "file_list": ["handbook"]}), Context())
 answered = chat(event("/chat", {"model_name": "smoke", "question": "What is the helpdesk extension?"}), Context())
+chinese = chat(event("/chat", {"model_name": "smoke", "question": "IT服务台的分机号码是多少？"}), Context())  # glossed
 
 import os
 from cdgpt.clients import reset_clients
@@ -66,6 +68,7 @@ for n in range(planned.shards):
     shard({"step": "work", "job_id": job.job_id, "shard": n}, Context())
 merged = merge({"step": "merge", "job_id": job.job_id}, Context())
 print(json.dumps({"worker": ran["status"], "train": trained["statusCode"], "chat": answered["statusCode"],
+                  "chinese": len(json.loads(chinese["body"])["data"]["sources"]) if chinese["statusCode"] == 200 else 0,
                   "sharded": merged["status"], "body": json.loads(answered["body"])}))
 """
 
@@ -102,14 +105,15 @@ def main(build: Path) -> int:
         ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     result = next((json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"worker"')), None)
-    outcome = result and (result["worker"], result["train"], result["chat"], result["sharded"])
-    if done.returncode or outcome != ("succeeded", 200, 200, "succeeded"):
+    outcome = result and (result["worker"], result["train"], result["chat"], result["chinese"] > 0, result["sharded"])
+    if done.returncode or outcome != ("succeeded", 200, 200, True, "succeeded"):
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n", file=sys.stderr)
         print("smoke test of the built functions FAILED", file=sys.stderr)
         return 1
     answer = result["body"]["data"]["answer"][:80]
     print(
-        f"built functions work: worker job succeeded, train 200, chat 200, answer starts {answer!r}; "
+        f"built functions work: worker job succeeded, train 200, chat 200, answer starts {answer!r}; a Chinese "
+        "question (the dictionary read from the App layer) found its page; "
         "sharded training through the shard and merge functions succeeded"
     )
     return 0
