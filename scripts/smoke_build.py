@@ -47,7 +47,7 @@ job = operations.start_job(JobRequest(kind="train", model_name="smoke", file_lis
 ran = worker({"job_id": job.job_id}, Context())
 trained = train(event("/train", {"model_name": "smoke", "file_list": ["handbook"]}), Context())
 answered = chat(event("/chat", {"model_name": "smoke", "question": "What is the helpdesk extension?"}), Context())
-chinese = chat(event("/chat", {"model_name": "smoke", "question": "IT服务台的分机号码是多少？"}), Context())  # glossed
+chinese = chat(event("/chat", {"model_name": "smoke", "question": "怎么申请年假？"}), Context())  # glossed, names
 
 import os
 from cdgpt.clients import reset_clients
