@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from cdgpt.answer.dictionary import chinese_names, english_glosses
+from cdgpt.answer.retrieval import _lacks_chinese_name
+from cdgpt.index.lexical import LexicalIndex
 
 
 def test_a_chinese_question_is_glossed_word_by_word_with_every_sense_and_its_latin_words():
@@ -17,6 +19,7 @@ def test_a_chinese_question_is_glossed_word_by_word_with_every_sense_and_its_lat
 def test_traditional_characters_are_glossed_and_a_question_without_chinese_words_is_not():
     assert english_glosses("怎麼調整圖層的透明度") == english_glosses("怎么调整图层的透明度")
     assert english_glosses("How do I adjust a layer?") is None
+    assert english_glosses("ＧＩＭＰ怎么调整图层").startswith("GIMP ")  # full-width Latin, as typed in Chinese
     assert english_glosses("ヘルプ") is None
 
 
@@ -26,3 +29,12 @@ def test_a_word_the_dictionary_lists_only_as_a_proper_noun_is_a_chinese_name():
     assert chinese_names("联想电脑怎么重装系统？") == []  # Lenovo, but also "to associate"
     assert chinese_names("東京オフィスの住所は？") == []  # Japanese
     assert chinese_names("How do I use DingTalk?") == []
+    # proper nouns used as common words: languages, festivals, currencies, days and months
+    assert chinese_names("发票抬头要写英文全称吗？元旦和周一放假吗？一月的美元报销呢？") == []
+
+
+def test_a_name_is_lacking_only_when_the_index_holds_none_of_its_bigrams():
+    assert _lacks_chinese_name(LexicalIndex.build(["钉钉的审批"]), "钉钉里怎么请假？") is False
+    assert _lacks_chinese_name(LexicalIndex.build(["飞书的审批"]), "钉钉里怎么请假？") is True
+    assert _lacks_chinese_name(LexicalIndex.build(["迪士的门票"]), "迪士尼门票多少钱？") is False  # 迪士 of 迪士尼
+    assert _lacks_chinese_name(LexicalIndex.build(["Tickets to Disney"]), "迪士尼门票多少钱？") is False  # no Chinese

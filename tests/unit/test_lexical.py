@@ -419,6 +419,6 @@ def test_glosses_score_only_the_chunks_written_in_words():
     index = LexicalIndex.build(
         ["Submit expense receipts within 30 days.", "报销单据须在30天内提交 (expense receipts).", "Printer on floor 3."]
     )
-    assert index.word_chunks.tolist() == [True, False, True]
+    assert index.in_words.tolist() == [True, False, True]
     scores = index.scores_in_words("expense receipts")
     assert scores[0] > 0 and scores[1] == 0 and scores[2] == 0 and index.scores("expense receipts")[1] > 0

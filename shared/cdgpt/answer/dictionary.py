@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import gzip
 import re
+import threading
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,10 +34,13 @@ HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 LATIN_WORD = re.compile(r"[A-Za-z][\w.+#-]*", re.ASCII)
 # "traditional simplified [pinyin] /sense/sense/": a proper noun's pinyin is capitalised ("[Hua2 wei2]")
 ENTRY = re.compile(rb"^[^ #]+ ([^ ]+) \[([^\]]*)\] /(.*)/\r?$", re.MULTILINE)
-# senses that are no translation: a measure word, a surname, a pointer to another entry
-NOT_SENSE = ("CL:", "surname ", "variant of ", "old variant of ", "see ", "abbr. for ", "used in ")
-# besides the words of a sense: "(coll.)", "个[ge4]", "sth"; and Chinese ("also written 哪裡|哪里")
-NOT_WORDS = re.compile(r"\([^)]*\)|\S*\[[^\]]*\]|\b(?:sb|sth|lit|fig)\b\.?|\|")
+# senses that are no translation: a measure word, a surname, a pointer to another entry ("see 騰訊|腾讯[...]")
+NOT_SENSE = re.compile(r"CL:|surname |(?:old )?variant of |see (?:also )?\S*\[|abbr\. for |used in ")
+# besides the words of a sense: "(coll.)", "个[ge4]", "sth", "lit." (not in "well-lit"); and Chinese ("also written 哪裡|哪里")
+NOT_WORDS = re.compile(r"\([^)]*\)|\S*\[[^\]]*\]|(?<![\w-])(?:sb|sth|lit|fig)\b\.?|\|")
+# proper nouns in the dictionary that a question uses as common words: languages (英文), festivals (春节),
+# currencies (美元), days and months (周一, 星期天, 元旦, 一月): no product's or company's name
+COMMON_PROPER = re.compile(r".*[语文节币元旦]|(?:周|星期|礼拜)[一二三四五六日天末]|[一二三四五六七八九十]+月|互联网")
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,20 @@ class Dictionary:
     names: frozenset[bytes]  # the words whose every entry is a proper noun's
 
 
-@lru_cache(maxsize=1)
+_loaded: list[Dictionary] = []
+_loading = threading.Lock()
+
+
 def _dictionary() -> Dictionary:
-    """The dictionary, read once per process (0.15–0.3 s): kept as UTF-8 bytes, and only the words a
-    question uses are decoded and cleaned (`_gloss`)."""
+    """The dictionary, read once per process (0.15–0.3 s; threads asking at once wait for the one reading)."""
+    with _loading:
+        if not _loaded:
+            _loaded.append(_read())
+        return _loaded[0]
+
+
+def _read() -> Dictionary:
+    """Kept as UTF-8 bytes: only the words a question uses are decoded and cleaned (`_gloss`)."""
     package, name = DICTIONARY
     with resources.files(package).joinpath(name).open("rb") as file:
         data = gzip.decompress(file.read())
@@ -56,7 +71,7 @@ def _dictionary() -> Dictionary:
     for entry in ENTRY.finditer(data):  # a word with several readings has several entries
         word, pinyin, listed = entry[1], entry[2], entry[3]
         senses[word] = senses[word] + b"/" + listed if word in senses else listed
-        if not pinyin[:1].isupper():
+        if not pinyin[:1].isupper() or COMMON_PROPER.fullmatch(word.decode()):
             common.add(word)
     return Dictionary(senses, frozenset(senses.keys() - common))
 
@@ -81,7 +96,7 @@ def _words(text: str) -> Iterator[str]:
 def _gloss(word: str) -> str | None:
     """The word's English senses in one string, or None when the dictionary lists no translation."""
     listed = _dictionary().senses[word.encode()].decode()
-    senses = dict.fromkeys(s for s in listed.split("/") if not s.startswith(NOT_SENSE))
+    senses = dict.fromkeys(s for s in listed.split("/") if not NOT_SENSE.match(s))
     return " ".join(HAN_RUN.sub(" ", NOT_WORDS.sub(" ", " ".join(senses))).split()) or None
 
 
@@ -89,7 +104,8 @@ def english_glosses(question: str) -> str | None:
     """The question's Latin words and the English senses of its Chinese words, or None when it has no
     Chinese word the dictionary translates."""
     glosses = [gloss for word in _words(question) if (gloss := _gloss(word))]
-    return " ".join([*LATIN_WORD.findall(question), *glosses]) if glosses else None
+    latin = LATIN_WORD.findall(unicodedata.normalize("NFKC", question))  # ＧＩＭＰ is GIMP
+    return " ".join([*latin, *glosses]) if glosses else None
 
 
 def chinese_names(question: str) -> list[str]:

@@ -11,6 +11,7 @@ import re
 import threading
 from dataclasses import dataclass
 
+from cdgpt.answer.dictionary import english_glosses
 from cdgpt.answer.retrieval import LoadedModel
 from cdgpt.index.terms import CJK, IS_CJK, KANA, LETTER, convert, mostly_cjk, reads_as_english, simplified
 
@@ -67,10 +68,8 @@ def taiwan_wording(question: str, model: LoadedModel) -> str | None:
 def glosses_of(text: str, model: LoadedModel) -> str | None:
     """A question in Chinese, asked of a model with chunks written in words (English pages among Chinese
     ones, or all of them), in the dictionary's English (`dictionary.english_glosses`); else None."""
-    if language_of(text) != "Chinese" or not model.lexical.word_chunks.any():
+    if language_of(text) != "Chinese" or not model.lexical.in_words.any():
         return None
-    from cdgpt.answer.dictionary import english_glosses  # the dictionary is read only for such a question
-
     return english_glosses(text)
 
 

@@ -79,7 +79,7 @@ class Query:
     question: str
     translations: tuple[str, ...] = ()  # the question in the documents' main language
     context: str | None = None
-    glosses: str | None = None
+    glosses: str | None = None  # a Chinese question's English words, for BM25 in the chunks written in words
 
     @property
     def texts(self) -> list[str]:
@@ -228,10 +228,18 @@ def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int
     lexical = model.lexical
     known, names = lexical.coverage(tokenize(text, question=True)), name_terms(text)
     long_names = [name for name in names if len(name) >= NAME_CHARS]
-    lacks_chinese = any(all(lexical.lacks_any([t]) for t in tokenize(name)) for name in chinese_names(text))
     background = model.manifest.background.get(probe_language(text))
-    lacks_name = lacks_chinese or lexical.lacks_any(long_names)
+    lacks_name = _lacks_chinese_name(lexical, text) or lexical.lacks_any(long_names)
     return Evidence(float(cosine.max()), known, lacks_name, lexical.lacks_any(names, first), background)
+
+
+def _lacks_chinese_name(lexical: LexicalIndex, text: str) -> bool:
+    """Whether the text uses a Chinese name none of whose bigrams the index holds."""
+
+    def lacking(name: str) -> bool:
+        return all(lexical.lacks_any([bigram]) for bigram in tokenize(name))
+
+    return any(lacking(name) for name in chinese_names(text))
 
 
 def _headed(model: LoadedModel, question: str, first: list[int]) -> bool:
@@ -260,8 +268,13 @@ def _fuse(
     cosine, pool = _cosines(model, vector, lexical)
     low, high = float(cosine.min()), float(cosine.max())
     vector_part = (cosine - low) / (high - low) if high > low else np.ones_like(cosine)
-    lexical_part = np.max([scores / top if (top := float(scores.max())) > 0 else scores for scores in lexical], axis=0)
+    lexical_part = np.max([_scaled_by_best(scores) for scores in lexical], axis=0)
     return lexical_weight * lexical_part + (1 - lexical_weight) * vector_part, cosine, pool
+
+
+def _scaled_by_best(scores: np.ndarray) -> np.ndarray:
+    top = float(scores.max())
+    return scores / top if top > 0 else scores
 
 
 def _cosines(model: LoadedModel, query: np.ndarray, lexical: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:

@@ -121,12 +121,12 @@ class LexicalIndex:
 
     def scores_of(self, terms: list[str]) -> np.ndarray:
         """BM25 score of every document for these terms (a term given twice counts twice)."""
-        ids = [self.terms[t] for t in terms if t in self.terms]
-        if not ids:
+        ids, times = np.unique([self.terms[t] for t in terms if t in self.terms], return_counts=True)
+        if not len(ids):
             return np.zeros(self.n_docs, dtype=np.float32)
-        spans = [slice(self.indptr[i], self.indptr[i + 1]) for i in ids]
+        spans = [slice(self.indptr[i], self.indptr[i + 1]) for i in ids]  # each term's postings read once
         docs = np.concatenate([self.doc_ids[s] for s in spans])
-        weights = np.concatenate([self.weights[s] for s in spans])
+        weights = np.concatenate([self.weights[s] * n for s, n in zip(spans, times, strict=True)])
         return np.bincount(docs, weights=weights, minlength=self.n_docs).astype(np.float32)
 
     def coverage(self, terms: list[str]) -> float:
@@ -165,9 +165,9 @@ class LexicalIndex:
         return not all(IS_CJK.match(term) for term in self.terms)
 
     @cached_property
-    def word_chunks(self) -> np.ndarray:
+    def in_words(self) -> np.ndarray:
         """Whether each chunk is written in words: fewer than half of its distinct terms are CJK bigrams (read
-        once per loaded index, when a Chinese question's glosses are searched: `scores_in_words`)."""
+        once per loaded index, when a Chinese question's glosses are searched: `scores_in_words`); a mask."""
         count = len(self.terms)
         is_cjk = np.zeros(count, dtype=bool)  # by term number
         is_cjk[np.fromiter(self.terms.values(), dtype=np.int64, count=count)] = np.fromiter(
@@ -178,8 +178,8 @@ class LexicalIndex:
         return 2 * cjk < np.bincount(self.doc_ids, minlength=self.n_docs)
 
     def scores_in_words(self, query: str) -> np.ndarray:
-        """BM25 score of every chunk written in words (`word_chunks`) for the query; zeros for the others."""
-        return np.where(self.word_chunks, self.scores(query), np.float32(0))
+        """BM25 score of every chunk written in words (`in_words`) for the query; zeros for the others."""
+        return np.where(self.in_words, self.scores(query), np.float32(0))
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a term; a term the index lacks weighs as the rarest could."""
