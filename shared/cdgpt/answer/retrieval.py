@@ -224,7 +224,7 @@ def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int
     """The text's best cosine, the share of its terms the model holds, whether it names something that
     the model or the first chunks ranked (ids) lack, and the model's background in the text's script.
     A Chinese name (`dictionary.chinese_names`) none of whose bigrams the model holds is lacking, as a long
-    Latin name is (端午节 is not lacking from pages that write 端午)."""
+    Latin name is."""
     lexical = model.lexical
     known, names = lexical.coverage(tokenize(text, question=True)), name_terms(text)
     long_names = [name for name in names if len(name) >= NAME_CHARS]
