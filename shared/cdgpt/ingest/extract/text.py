@@ -272,10 +272,10 @@ def _ruled_sections(text: str) -> list[Section]:
     chapter's title), at least MIN_TITLES of them, else none. A title under a rule is a short
     line of its own that ends no sentence; levels by the rule's mark, in order of first appearance."""
     lines = text.splitlines()
+    rules = [RULED.fullmatch(line) for line in lines]
     titles: dict[int, tuple[int, str]] = {}  # title line -> its level and text
     marks: dict[str, int] = {}
-    for i, line in enumerate(lines[:-1]):
-        rule = RULED.fullmatch(line)
+    for i, rule in enumerate(rules[:-1]):
         if rule is None or (i and lines[i - 1].strip()):  # a rule under a line underlines it
             continue
         at = i + 2 if not lines[i + 1].strip() else i + 1  # a blank line may stand between them
@@ -283,7 +283,7 @@ def _ruled_sections(text: str) -> list[Section]:
         short = title and len(title) <= TITLE_CHARS and not title.endswith((".", ",", ";"))
         if short and not RULE.fullmatch(title) and not after.strip():  # a rule after a rule is no title
             titles[at] = (marks.setdefault(rule[1], len(marks) + 1), " ".join(title.split()))
-    return _outlined(["" if RULED.fullmatch(line) else line for line in lines], titles, "\n")
+    return _outlined(["" if rule else line for line, rule in zip(lines, rules, strict=True)], titles, "\n")
 
 
 def _outlined(pieces: list[str], titles: dict[int, tuple[int, str]], joiner: str) -> list[Section]:
