@@ -136,6 +136,20 @@ def test_console_script_train_chat_and_failure(tmp_path):
     assert chatted.stdout.startswith(EXTRACTIVE_LABEL)
     assert "\nSources:\n  [1] " in chatted.stdout and "samples/handbook/leave-and-holidays.md" in chatted.stdout
 
+    read, write = os.pipe()
+    os.close(read)  # a reader that has gone away, as `| head` does once it has its lines
+    piped = subprocess.run(
+        [str(script), "chat", "--model", "handbook", LEAVE_QUESTION],
+        cwd=REPO,
+        env=env,
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+    os.close(write)
+    assert piped.returncode == 1 and piped.stderr == ""  # no traceback
+
     failed = cdgpt("chat", "--model", "missing", "Hello?")
     assert failed.returncode == 1 and failed.stdout == ""
     assert failed.stderr == "error: model 'missing' has not been trained\n"

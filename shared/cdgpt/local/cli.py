@@ -178,7 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("train", "sources"):  # the user's own files: the working folder is the default root
         os.environ.setdefault("CDGPT_SOURCE_ROOT", str(Path.cwd()))
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader gone away is found here, not at exit
+        return code
+    except BrokenPipeError:  # `cdgpt chat ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is left unwritten goes nowhere
+        return 1
     except CdgptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
