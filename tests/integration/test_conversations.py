@@ -139,6 +139,17 @@ def test_a_follow_up_is_rewritten_into_a_standalone_question_by_one_short_call(s
     assert openai_stub.chat_requests_of("translate") == []  # English question, English documents
 
 
+def test_a_long_answer_does_not_crowd_the_question_before_it_out_of_the_calls(store, openai_stub):
+    openai_stub.rewrites[HOURS] = STANDALONE
+    long_answer = "Bot: " + "Go to the IT helpdesk on the second floor. " * 300  # far over the rewrite's budget
+    reply = ask(store, HOURS, [HISTORY[0], long_answer])
+    [rewrite] = openai_stub.chat_requests_of("rewrite")
+    assert rewrite.body["messages"][1]["content"].startswith(f"Conversation:\n{HISTORY[0]}\nBot: Go to")
+    assert reply["search_queries"] == [STANDALONE]
+    [answer] = openai_stub.chat_requests_of("answer")
+    assert {"role": "user", "content": HISTORY[0].removeprefix("Human: ")} in answer.body["messages"]
+
+
 def test_a_first_question_is_not_rewritten(store, openai_stub):
     ask(store, WHERE)
     assert openai_stub.chat_requests_of("rewrite") == [] and len(openai_stub.chat_requests_of("answer")) == 1

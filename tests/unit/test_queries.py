@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdgpt.answer.conversations import KEPT_ITEMS, bound, check_id
+from cdgpt.answer.conversations import KEPT_ITEMS, bound, check_id, recent_turns
 from cdgpt.answer.languages import language_of, mainland_wording, translation_target
 from cdgpt.answer.queries import leans_on_before, looks_like_follow_up, previous_question
 from cdgpt.errors import InvalidRequest
@@ -89,6 +89,13 @@ def test_a_question_is_translated_only_across_scripts(question, documents, targe
 def test_a_kept_history_keeps_the_latest_items():
     history = [f"Human: {n}" for n in range(KEPT_ITEMS + 5)]
     assert bound(history) == history[-KEPT_ITEMS:]
+
+
+def test_a_prompts_history_is_the_latest_items_within_its_budget():
+    assert recent_turns(["a" * 5, "b" * 5, "c" * 5], 12) == ["b" * 5, "c" * 5]
+    assert recent_turns([], 10) == []
+    # a long answer is cut to half the budget: the question before it still fits
+    assert recent_turns(["Human: q0", "Bot: a0", "Human: q1", "Bot: " + "x" * 50], 20) == ["Human: q1", "Bot: xxxx…"]
 
 
 @pytest.mark.parametrize("good", ["3f2b8a1c-2d4e-4f60-9a7b-0c1d2e3f4a5b", "a" * 16, "A_b-" * 32])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdgpt.answer.templates import check_template, fill, name_of, recent_history
+from cdgpt.answer.templates import check_template, fill, name_of
 from cdgpt.errors import InvalidValue
 
 
@@ -47,8 +47,3 @@ def test_the_name_is_the_file_name_without_txt(url, name):
             name_of(url)
     else:
         assert name_of(url) == name
-
-
-def test_recent_history_keeps_the_latest_lines_within_the_budget():
-    assert recent_history(["a" * 5, "b" * 5, "c" * 5], 12) == "b" * 5 + "\n" + "c" * 5
-    assert recent_history([], 10) == ""

@@ -222,18 +222,12 @@ def _sentences(text: str) -> list[str]:
 
 def _history_messages(history: list[str]) -> list[dict[str, str]]:
     messages: list[dict[str, str]] = []
-    used = 0
-    for item in reversed(history):
-        used += len(item)
-        if used > HISTORY_BUDGET_CHARS:
-            break
+    for item in conversations.recent_turns(history, HISTORY_BUDGET_CHARS):
         role, _, text = item.partition(": ")
-        if role == "Human":
-            messages.insert(0, {"role": "user", "content": text})
-        elif role == "Bot":
-            messages.insert(0, {"role": "assistant", "content": text})
+        if role in ("Human", "Bot"):
+            messages.append({"role": "user" if role == "Human" else "assistant", "content": text})
         else:
-            messages.insert(0, {"role": "user", "content": item})
+            messages.append({"role": "user", "content": item})
     return messages
 
 
@@ -257,9 +251,9 @@ def llm_answer(
             {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}"},
         ]
     else:  # an original client's prompt template (answer/templates.py) holds the history itself
-        from cdgpt.answer.templates import fill, recent_history
+        from cdgpt.answer.templates import fill
 
-        filled = fill(template, context, question, recent_history(history, HISTORY_BUDGET_CHARS))
+        filled = fill(template, context, question, "\n".join(conversations.recent_turns(history, HISTORY_BUDGET_CHARS)))
         messages.append({"role": "user", "content": filled})
     return llm.complete(messages, settings, on_token=on_token)
 

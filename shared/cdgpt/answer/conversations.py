@@ -75,12 +75,23 @@ def save(
 
 def bound(history: list[str]) -> list[str]:
     """The most recent items that fit KEPT_ITEMS and KEPT_CHARS, each cut to ITEM_CHARS."""
+    return latest(history, KEPT_CHARS, ITEM_CHARS, KEPT_ITEMS)
+
+
+def recent_turns(history: list[str], budget: int) -> list[str]:
+    """The latest items within `budget` characters, for a prompt. Each is cut to half the budget, so a
+    long answer never crowds out the question before it."""
+    return latest(history, budget, budget // 2)
+
+
+def latest(history: list[str], chars: int, item_chars: int, items: int | None = None) -> list[str]:
+    """The most recent items (`items` at most) that fit in `chars` characters, each cut to `item_chars`."""
     kept: list[str] = []
     used = 0
-    for item in reversed(history[-KEPT_ITEMS:]):
-        item = item if len(item) <= ITEM_CHARS else item[: ITEM_CHARS - 1] + "…"
+    for item in reversed(history[-items:] if items else history):
+        item = item if len(item) <= item_chars else item[: item_chars - 1] + "…"
         used += len(item)
-        if used > KEPT_CHARS:
+        if used > chars:
             break
         kept.insert(0, item)
     return kept

@@ -16,6 +16,7 @@ import re
 from dataclasses import replace
 
 from cdgpt.answer import languages, llm
+from cdgpt.answer.conversations import recent_turns
 from cdgpt.answer.retrieval import LoadedModel, Query, headed_search
 from cdgpt.errors import UpstreamError
 from cdgpt.index.terms import QUESTION_SPLIT, STOP_WORDS, simplified
@@ -111,14 +112,7 @@ def _glossed(query: Query, model: LoadedModel) -> Query:
 
 def rewrite(question: str, history: list[str], settings: Settings) -> str | None:
     """One short call: the question made standalone from the recent history; None when the call fails."""
-    recent: list[str] = []
-    used = 0
-    for item in reversed(history):
-        used += len(item)
-        if used > REWRITE_HISTORY_CHARS:
-            break
-        recent.insert(0, item)
-    conversation = "\n".join(recent)
+    conversation = "\n".join(recent_turns(history, REWRITE_HISTORY_CHARS))
     return _short_call(REWRITE_PROMPT, f"Conversation:\n{conversation}\n\nLast question: {question}", settings)
 
 

@@ -123,15 +123,3 @@ def upload_templates(
         store.put(f"{PREFIX}{name}.txt", data)
         stored.append(StoredTemplate(name, len(data)))
     return stored
-
-
-def recent_history(history: list[str], budget: int) -> str:
-    """The latest history lines that fit in `budget` characters, oldest first."""
-    kept: list[str] = []
-    used = 0
-    for item in reversed(history):
-        used += len(item) + 1
-        if used > budget:
-            break
-        kept.insert(0, item)
-    return "\n".join(kept)
