@@ -300,6 +300,9 @@ def test_an_expired_or_unreadable_conversation_starts_afresh(store):
     assert len(ask(store, HOURS, conversation_id=conversation)["history"]) == 2
     store.put(conversations.key("handbook", conversation), b"{not json")
     assert len(ask(store, HOURS, conversation_id=conversation)["history"]) == 2
+    record["updated_at"] = datetime.now().isoformat()  # another writer's time, without its zone
+    store.put(conversations.key("handbook", conversation), json.dumps(record).encode())
+    assert len(ask(store, HOURS, conversation_id=conversation)["history"]) == 2
 
 
 def test_a_kept_conversation_is_bounded(store):

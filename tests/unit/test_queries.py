@@ -101,8 +101,9 @@ def test_a_prompts_history_is_the_latest_items_within_its_budget():
 @pytest.mark.parametrize("good", ["3f2b8a1c-2d4e-4f60-9a7b-0c1d2e3f4a5b", "a" * 16, "A_b-" * 32])
 def test_conversation_ids(good):
     assert check_id(good) == good
-    with pytest.raises(InvalidRequest):
-        check_id(good + "/")
+    for bad in (good + "/", good + "\n"):
+        with pytest.raises(InvalidRequest):
+            check_id(bad)
 
 
 def test_a_question_in_traditional_chinese_is_also_searched_in_mainland_words():

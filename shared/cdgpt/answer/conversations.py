@@ -33,7 +33,7 @@ ITEM_CHARS = 4_000
 
 
 def check_id(conversation_id: object) -> str:
-    if not isinstance(conversation_id, str) or not CONVERSATION_ID.match(conversation_id):
+    if not isinstance(conversation_id, str) or not CONVERSATION_ID.fullmatch(conversation_id):
         raise InvalidRequest("conversation_id must be 16 to 128 letters, digits, '-' or '_' (a UUID, for instance)")
     return conversation_id
 
@@ -51,14 +51,14 @@ def load(
         return []
     try:
         record = json.loads(found[0])
-        updated = datetime.fromisoformat(record["updated_at"])
+        age = (now or datetime.now(UTC)) - datetime.fromisoformat(record["updated_at"])  # naive: TypeError
         history = record["history"]
         if not isinstance(history, list) or not all(isinstance(item, str) for item in history):
             raise TypeError("history must be a list of strings")
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("a kept conversation is unreadable (%s); starting afresh", type(exc).__name__)  # ids are secrets
         return []
-    if (now or datetime.now(UTC)) - updated > timedelta(hours=settings.conversation_hours):
+    if age > timedelta(hours=settings.conversation_hours):
         return []
     return bound(history)
 
@@ -68,7 +68,7 @@ def save(
 ) -> list[str]:
     """Keep the history (bounded); returns what was kept."""
     kept = bound(history)
-    record = {"format": FORMAT, "updated_at": (now or datetime.now(UTC)).isoformat(), "history": kept}
+    record = {"format": FORMAT, "updated_at": (now or datetime.now(UTC)).astimezone(UTC).isoformat(), "history": kept}
     store.put(key(model_name, conversation_id), json.dumps(record, ensure_ascii=False).encode())
     return kept
 
