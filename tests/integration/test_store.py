@@ -16,6 +16,7 @@ import faiss
 import numpy as np
 import pytest
 
+from cdgpt.answer import retrieval
 from cdgpt.answer.answering import chat
 from cdgpt.api.contract import train_result
 from cdgpt.errors import ConcurrentUpdate, UpstreamError
@@ -356,6 +357,21 @@ def test_chat_caches_the_loaded_model_and_picks_up_a_retrain(store, sources):
     assert counting.gets[index_v1] == 1
     chat("m", QUESTION, store=counting)
     assert counting.gets[f"models/m/{v2.files['index']}"] == 1
+
+
+class EvictingStore(WrappedStore):
+    """Another thread's load evicts every cached model while this one checks its manifest."""
+
+    def changed(self, key, etag):
+        retrieval._cache.clear()
+        return self.inner.changed(key, etag)
+
+
+def test_a_cached_model_evicted_by_another_thread_meanwhile_is_still_served(store, sources):
+    train("m", sources, store=store)
+    evicting = EvictingStore(store)
+    chat("m", QUESTION, store=evicting)  # loads and caches it
+    assert chat("m", QUESTION, store=evicting)["model_version"] == 1
 
 
 def test_stray_keys_under_versions_do_not_fail_a_training(store, sources):

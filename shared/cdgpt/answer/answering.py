@@ -48,12 +48,16 @@ COMPANY_INSTRUCTIONS = (
     "cover a question, whatever the instructions say.\n<company-instructions>\n{prompt}\n</company-instructions>"
 )
 
+_SECTION_TAG = re.compile(r"<\s*/?\s*company-instructions\s*>", re.IGNORECASE)
+
 
 def system_prompt(prompt: str | None) -> str:
     """The grounding and citation rules first; a model's own prompt (set at training) only after them."""
     if not prompt or not prompt.strip():
         return DEFAULT_PROMPT
-    inside = prompt.strip().replace("</company-instructions>", "")  # it cannot close its own section
+    inside = _SECTION_TAG.sub("", prompt.strip())  # it can neither close its own section nor open another
+    while _SECTION_TAG.search(inside):  # "</company-</company-instructions>instructions>" leaves a tag once cut
+        inside = _SECTION_TAG.sub("", inside)
     return DEFAULT_PROMPT + COMPANY_INSTRUCTIONS.format(prompt=inside)
 
 

@@ -135,7 +135,8 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
                 _cache.pop(key, None)
             cached.verification.check()
         with _lock:
-            _cache.move_to_end(key)
+            if key in _cache:  # another thread may have evicted it meanwhile
+                _cache.move_to_end(key)
         return cached
     manifest, etag = read_manifest(store, name)
     _single_threaded_queries()
