@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from cdgpt.answer.conversations import KEPT_ITEMS, bound, check_id, recent_turns
-from cdgpt.answer.languages import language_of, mainland_wording, translation_target
+from cdgpt.answer.languages import language_of, mainland_wording, model_pages, translation_target
 from cdgpt.answer.queries import leans_on_before, looks_like_follow_up, previous_question
 from cdgpt.errors import InvalidRequest
 
@@ -113,3 +115,20 @@ def test_a_question_in_traditional_chinese_is_also_searched_in_mainland_words():
     assert mainland_wording("内存不足怎么办") is None  # already Simplified
     assert mainland_wording("How much memory?") is None
     assert mainland_wording("資料をダウンロードする方法") is None  # Japanese: its kanji are not traditional Chinese
+
+
+@pytest.mark.parametrize("count", [14, 50, 120, 450])
+def test_a_models_language_is_read_from_chunks_across_it(count):
+    """One English chunk before the Chinese ones, or Simplified pages before Traditional ones, must not decide."""
+    english = "How do I apply for annual leave and who approves it?"
+    chinese = ["如何申请年假，由谁审批？" * 3 if n else english for n in range(count)]
+    assert model_pages(_model(chinese, f"zh{count}")).language == "Chinese"
+    mixed = [
+        "员工每年享有带薪年假。" if n < count // 3 else "員工每年享有帶薪年假，請向主管申請。" for n in range(count)
+    ]
+    assert model_pages(_model(mixed, f"tw{count}")).traditional
+
+
+def _model(texts: list[str], name: str) -> SimpleNamespace:
+    manifest = SimpleNamespace(model_name=name, version_id="v1")
+    return SimpleNamespace(manifest=manifest, chunks=[{"text": text} for text in texts])

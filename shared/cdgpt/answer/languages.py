@@ -90,7 +90,8 @@ def model_pages(model: LoadedModel) -> Pages:
         if key in _pages:
             return _pages[key]
     count = len(model.chunks)
-    picked = sorted({k * count // SAMPLE_CHUNKS for k in range(min(count, SAMPLE_CHUNKS))})  # evenly spaced
+    sampled = min(count, SAMPLE_CHUNKS)
+    picked = [k * count // sampled for k in range(sampled)]  # evenly spaced: all of a small model's
     sample = "\n".join(model.chunks[i]["text"] for i in picked)  # parses only the sampled chunks
     han = KANA.sub("", "".join(CJK_RUN.findall(sample)))  # a Japanese page's kana would stop the folding
     folded = convert("t2s", han) if han else ""  # OpenCC maps character for character here, or nearly
