@@ -11,12 +11,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cdgpt.answer import conversations
-from cdgpt.answer.answering import COMPANY_INSTRUCTIONS, DEFAULT_PROMPT, NOT_COVERED, chat, system_prompt
+from cdgpt.answer.answering import (
+    COMPANY_INSTRUCTIONS,
+    DEFAULT_PROMPT,
+    NOT_COVERED,
+    chat,
+    check_history,
+    system_prompt,
+)
 from cdgpt.answer.evaluation import evaluate, load_cases
 from cdgpt.answer.queries import REWRITE_MAX_TOKENS, REWRITE_PROMPT, TRANSLATE_PROMPT
 from cdgpt.answer.retrieval import Query, load_model, retrieve
 from cdgpt.errors import InvalidRequest
 from cdgpt.index.embeddings import make_embedder
+from cdgpt.limits import MAX_HISTORY_ITEMS
 from cdgpt.models.store import LocalStore
 from cdgpt.settings import Settings, get_settings
 from cdgpt.training.pipeline import train
@@ -313,6 +321,14 @@ def test_an_expired_or_unreadable_conversation_starts_afresh(store):
     record["updated_at"] = datetime.now().isoformat()  # another writer's time, without its zone
     store.put(conversations.key("handbook", conversation), json.dumps(record).encode())
     assert len(ask(store, HOURS, conversation_id=conversation)["history"]) == 2
+
+
+def test_a_full_history_comes_back_short_enough_to_send_again(store):
+    history = [f"Human: question {n}?" for n in range(MAX_HISTORY_ITEMS)]  # the most a request holds
+    for _ in range(2):
+        history = ask(store, WHERE, history)["history"]  # the reply's history, sent back, is accepted
+        assert len(history) == MAX_HISTORY_ITEMS and history[-2] == f"Human: {WHERE}"
+    assert check_history(history) == history
 
 
 def test_a_kept_conversation_is_bounded(store):

@@ -15,6 +15,7 @@ import pytest
 
 from cdgpt.answer.answering import DEFAULT_PROMPT, NOT_COVERED
 from cdgpt.clients import reset_clients
+from cdgpt.limits import MAX_HISTORY_ITEMS
 from tests.support import REPO
 from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.lambda_events import (  # noqa: F401
@@ -123,6 +124,15 @@ def test_history_may_hold_nulls_and_they_come_back(api_secret, aws, urls):
     body = {"space_name": "s", "question": QUESTION, "history": history, "model_name": "gpt-3.5-turbo"}
     data = envelope(chat(event("chat", body=body)), 200)["data"]
     assert data["history"][:5] == history and data["history"][5] == f"Human: {QUESTION}"
+
+
+def test_a_full_history_comes_back_short_enough_to_send_again(api_secret, aws, urls):
+    train(event("train", body={"file_list": [urls["leave"]], "space_name": "s", "file_tag": "url"}))
+    history = [None, *(f"Human: question {n}" for n in range(MAX_HISTORY_ITEMS - 1))]  # the most a request holds
+    for _ in range(2):  # the reply's history, sent back, is accepted
+        body = {"space_name": "s", "question": QUESTION, "history": history}
+        history = envelope(chat(event("chat", body=body)), 200)["data"]["history"]
+        assert len(history) == MAX_HISTORY_ITEMS and history[-2] == f"Human: {QUESTION}"
 
 
 @pytest.mark.parametrize(

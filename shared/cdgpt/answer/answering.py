@@ -337,6 +337,8 @@ def _chat(
     history = [*history, f"Human: {question}", f"Bot: {answer}"]
     if conversation_id is not None:
         history = conversations.save(store, model_name, conversation_id, history)
+    else:
+        history = conversations.echoable(history)
     return {
         "answer": answer,
         "history": history,

@@ -18,6 +18,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from cdgpt.errors import InvalidRequest
+from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS
 from cdgpt.models.registry import check_model_name
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
@@ -84,13 +85,22 @@ def recent_turns(history: list[str], budget: int) -> list[str]:
     return latest(history, budget, budget // 2)
 
 
-def latest(history: list[str], chars: int, item_chars: int, items: int | None = None) -> list[str]:
+def echoable[Item: (str, str | None)](history: list[Item]) -> list[Item]:
+    """The latest items a client may send back as its next request's history (the request's limits): a
+    long conversation loses its oldest turns instead of being refused. An original client's nulls stay."""
+    return latest(history, MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS)
+
+
+def latest[Item: (str, str | None)](
+    history: list[Item], chars: int, item_chars: int, items: int | None = None
+) -> list[Item]:
     """The most recent items (`items` at most) that fit in `chars` characters, each cut to `item_chars`."""
-    kept: list[str] = []
+    kept: list[Item] = []
     used = 0
     for item in reversed(history[-items:] if items else history):
-        item = item if len(item) <= item_chars else item[: item_chars - 1] + "…"
-        used += len(item)
+        if item is not None and len(item) > item_chars:
+            item = item[: item_chars - 1] + "…"
+        used += len(item or "")
         if used > chars:
             break
         kept.insert(0, item)

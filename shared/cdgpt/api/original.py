@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from cdgpt.answer.conversations import echoable
 from cdgpt.api.contract import (
     ChatRequest,
     Entry,
@@ -144,8 +145,9 @@ def original_train_response(outcome: TrainOutcome) -> OriginalTrainResponse:
 
 
 def original_chat_response(request: OriginalChatRequest, answer: str) -> OriginalChatResponse:
-    """The original's reply: the history as it was sent (nulls too), and the new turn."""
-    history = [*request.history, f"Human: {request.question}", f"Bot: {answer}"]
+    """The original's reply: the history as it was sent (nulls too), and the new turn; the oldest items go
+    when the whole would be too long to send back."""
+    history = echoable([*request.history, f"Human: {request.question}", f"Bot: {answer}"])
     return OriginalChatResponse(data=OriginalChatResult(answer=answer, history=history))
 
 
