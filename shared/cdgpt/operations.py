@@ -146,7 +146,7 @@ def delete(model_name: str, *, settings: Settings | None = None, store: Artifact
     running = jobs.active_for(check_model_name(model_name))
     if running is not None:
         jobs.fail(running.job_id, f"model {model_name!r} was deleted while this job ran", "ConcurrentUpdate")
-    files = delete_model(store, model_name, training=running is not None)
+    files = delete_model(store, model_name, running.job_id if running else None)
     return Deleted(model_name, files, running.job_id if running else None)
 
 

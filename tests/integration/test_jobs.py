@@ -14,6 +14,7 @@ from cdgpt.clients import reset_clients
 from cdgpt.errors import ConcurrentUpdate, IdempotencyMismatch, InvalidRequest, JobNotFound, ModelNotFound
 from cdgpt.models.registry import current, manifest_key, read_manifest
 from cdgpt.settings import get_settings
+from cdgpt.training import pipeline
 from cdgpt.training.jobs import JobRequest, JobStore
 from cdgpt.training.pipeline import train
 from cdgpt.training.worker import run_job
@@ -196,6 +197,26 @@ def test_a_worker_claiming_the_first_training_while_it_is_deleted_cannot_publish
     assert operations.delete("m", store=store).cancelled_job == job.job_id
     assert operations.job_status(job.job_id, store=store).status == "failed"
     assert store.keys("models/m/versions/") == [] and operations.list_models(store=store) == []
+
+
+def test_a_worker_that_claimed_the_job_before_a_deletion_cannot_publish_over_it(store, sources, monkeypatch):
+    train("m", sources, store=store)
+    job = started(store, request(sources)).job
+    deleted = []
+
+    def delete_then_read(*args):  # the job is claimed; the model is deleted before the training reads it
+        if not deleted:
+            deleted.append(operations.delete("m", store=store))
+        return current(*args)
+
+    monkeypatch.setattr(pipeline, "current", delete_then_read)
+    finished = run_job(job.job_id, store=store)
+    assert deleted[0].cancelled_job == job.job_id
+    assert finished.status == "failed" and "deleted" in finished.failure.message
+    assert store.keys("models/m/versions/") == [] and operations.list_models(store=store) == []
+    with pytest.raises(ModelNotFound):
+        read_manifest(store, "m")
+    assert train("m", sources, store=store).version == 2  # another training may publish over the tombstone
 
 
 def test_deleting_an_unknown_model_is_not_found(store):

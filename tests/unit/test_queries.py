@@ -25,6 +25,8 @@ from cdgpt.errors import InvalidRequest
         "如果用老的 ifupdown 呢？",
         "還有別的辦法嗎？",  # in traditional characters: 还有, as the simplified words are read
         "這個要怎麼設定",
+        "What is the weather like there in winter?",
+        "该软件怎么卸载？",
     ],
 )
 def test_follow_ups_are_recognised(question):
@@ -39,6 +41,10 @@ def test_follow_ups_are_recognised(question):
         "怎样用 gdb 得到崩溃程序的回溯？",
         "上海办公室的标准工作时间是什么？",
         "上海辦公室的標準工作時間是什麼？",
+        "Is there a minimum length for a Brightwheel password?",  # "there" says that something exists
+        "Are there any fees for parking at the Shanghai office?",
+        "出差的住宿标准应该按哪个城市算？",  # 应该, "should": no 该 ("the said")
+        "因此离职前需要提前多久通知？",
     ],
 )
 def test_questions_that_stand_alone_are_not_follow_ups(question):

@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 FOLLOW_UP_TERMS = 2  # a question of at most this many content words (or four CJK characters) is a follow-up
 REWRITE_HISTORY_CHARS = 2000  # the recent history a rewrite sees
 REWRITE_MAX_TOKENS = 120
-# Openings and words that lean on what was said before: "and ...?", "what about ...", "它", "那".
+# Openings and words that lean on what was said before: "and ...?", "what about ...", "它", "那"; not "is there",
+# "there are" (that something exists), 应该 ("should"), 因此, 如此 or 彼此 ("so", "each other").
 _LEANING = re.compile(
     r"^\s*(and|but|also|so|then|what about|how about|same for|or|more)\b|\b(?!(?-i:IT)\b)(it|its|it's|that|this|"
-    r"those|these|they|them|their|there|one|ones|same|else|other|above|former|latter)\b|^\s*(那|那么|还有|另外|如果)|"
-    r"[它其该此这那]",
+    r"those|these|they|them|their|(?<!is )(?<!are )(?<!was )(?<!were )there(?!\s+(?:is|are|was|were|be)\b|'s)|"
+    r"one|ones|same|else|other|above|former|latter)\b|^\s*(那|那么|还有|另外|如果)|(?<!应)该|(?<![因如彼])此|[它其这那]",
     re.IGNORECASE,
 )
 # A question mark, a question word, a phrase opening with a preposition ("on windows?", "示例呢", "默认值是多少"):

@@ -83,6 +83,7 @@ class Tombstone(BaseModel):
     deleted: Literal[True] = True
     deleted_at: str
     last_version: int
+    cancelled_job: str | None = None  # the training the deletion cancelled: it may not publish over this
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Current:
     etag: str | None  # the manifest object's etag (None: no object at all)
     last_version: int  # the highest version number used so far; numbers never repeat
     damaged: str | None = None  # why the stored manifest cannot be read
+    cancelled_job: str | None = None  # a tombstone's: the training its deletion cancelled
 
 
 def check_model_name(name: object) -> str:
@@ -128,7 +130,8 @@ def current(store: ArtifactStore, name: str) -> Current:
     except ValidationError:
         pass
     try:
-        return Current(None, etag, Tombstone.model_validate_json(data).last_version)
+        tombstone = Tombstone.model_validate_json(data)
+        return Current(None, etag, tombstone.last_version, cancelled_job=tombstone.cancelled_job)
     except ValidationError:
         log.warning("damaged manifest", extra={"model_name": name})
         return Current(None, etag, _highest_version(store, name), damaged="its manifest cannot be read")
@@ -184,8 +187,11 @@ def publish(
     store: ArtifactStore, name: str, base: Current, artifacts: dict[str, tuple[str, Blob]], **fields: Any
 ) -> Manifest:
     """Write a new version's artifacts ({name: (file name, content)}), then switch the manifest to it,
-    only if the manifest is still the one the training started from (`base`)."""
+    only if the manifest is still the one the training started from (`base`), and `base` is not the
+    tombstone of a deletion that cancelled this training's job (which read it after its job was claimed)."""
     key = manifest_key(check_model_name(name))
+    if base.cancelled_job is not None and base.cancelled_job == fields.get("job_id"):
+        raise ConcurrentUpdate(f"model {name!r} was deleted while this training ran")
     version = base.last_version + 1
     version_id = f"v{version:06d}-{secrets.token_hex(4)}"
     folder = f"versions/{version_id}"
@@ -256,17 +262,19 @@ def collect_old_versions(store: ArtifactStore, manifest: Manifest) -> None:
         log.warning("could not remove old versions", extra={"model_name": manifest.model_name}, exc_info=True)
 
 
-def delete_model(store: ArtifactStore, name: str, training: bool = False) -> int:
+def delete_model(store: ArtifactStore, name: str, cancelled_job: str | None = None) -> int:
     """Replace the manifest by a tombstone, then delete every version; returns how many files went.
 
-    `training`: a job is training the model, so a tombstone is written even before its first version,
-    which that job then cannot publish over."""
+    `cancelled_job`: the job that was training the model, cancelled: a tombstone is written even before
+    its first version, and that job cannot publish over it (`publish`)."""
     key = manifest_key(check_model_name(name))
     for _ in range(DELETE_ATTEMPTS):
         state = current(store, name)
-        if not training and (state.etag is None or (state.manifest is None and not state.damaged)):
+        if cancelled_job is None and (state.etag is None or (state.manifest is None and not state.damaged)):
             raise ModelNotFound(f"model {name!r} has not been trained")
-        tombstone = Tombstone(model_name=name, deleted_at=_now(), last_version=state.last_version)
+        tombstone = Tombstone(
+            model_name=name, deleted_at=_now(), last_version=state.last_version, cancelled_job=cancelled_job
+        )
         try:
             store.put_if(key, tombstone.model_dump_json().encode(), state.etag)
             break
