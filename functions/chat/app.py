@@ -27,6 +27,7 @@ from cdgpt.api.streaming import EventStream, wants_events
 from cdgpt.clients import time_budget
 from cdgpt.errors import CdgptError
 from cdgpt.settings import get_settings
+from cdgpt.usage import Usage
 
 app = make_app()
 
@@ -79,6 +80,7 @@ def original_chat(request: OriginalChatRequest) -> OriginalChatResponse:
     with time_budget(answer_budget(app.lambda_context)):
         result = answering.chat(request.space_name, request.question, history, template=template)
     metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)
+    publish_usage(request.space_name, Usage.model_validate(result["usage"]))
     return original_chat_response(request, result["answer"])
 
 

@@ -8,8 +8,10 @@ import time
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cdgpt.api.metering import publish_usage
 from cdgpt.api.resolver import logger, metrics, tracer
 from cdgpt.training.sharded.steps import handle
+from cdgpt.usage import Usage
 
 FINISH_MARGIN_S = 30  # stop a step this long before the function's timeout, to record why
 
@@ -20,4 +22,7 @@ FINISH_MARGIN_S = 30  # stop a step this long before the function's timeout, to 
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     logger.append_keys(job_id=str(event.get("job_id", "")), step=str(event.get("step", "")))
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - FINISH_MARGIN_S
-    return handle(event, deadline)
+    output = handle(event, deadline)
+    if isinstance(used := output.pop("usage", None), Usage):  # a merge that ended its job: the training's tokens
+        publish_usage(str(output["model_name"]), used)
+    return output

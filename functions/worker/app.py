@@ -10,6 +10,7 @@ import time
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cdgpt.api.metering import publish_usage
 from cdgpt.api.resolver import logger, metrics, tracer
 from cdgpt.training.worker import needs_attention, run_job
 
@@ -36,6 +37,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     metrics.add_metric(
         name="JobsSucceeded" if job.status == "succeeded" else "JobsFailed", unit=MetricUnit.Count, value=1
     )
+    if job.result is not None:
+        publish_usage(job.model_name, job.result.usage)
     if needs_attention(job):
         raise JobFailed(f"job {job_id} for model {job.model_name} failed: {job.failure.message if job.failure else ''}")
     return {"job_id": job_id, "status": job.status}

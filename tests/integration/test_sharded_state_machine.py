@@ -209,6 +209,7 @@ def test_a_large_training_runs_on_step_functions_from_its_worker_to_a_published_
     done = job_view(api_secret, job_id)
     assert done["status"] == "succeeded" and done["result"]["version"] == 1 and done["result"]["documents"] == 9
     assert done["progress"]["documents_done"] == 9 and done["progress"]["chunks_total"] == done["result"]["chunks"]
+    assert done["result"]["usage"]["embedding_model"] == "use-multilingual-v3-512"  # the shards' (none counted)
     store = default_store(get_settings())
     assert chat("handbook", "How many days of annual leave do I get?", store=store)["model_version"] == 1
     assert read_manifest(store, "handbook")[0].sources[0].documents[0]["source"].startswith(HANDBOOK)

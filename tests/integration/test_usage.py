@@ -11,11 +11,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from cdgpt import operations
 from cdgpt.answer.answering import chat
 from cdgpt.clients import reset_clients
 from cdgpt.local.cli import main
 from cdgpt.models.store import LocalStore, S3Store
 from cdgpt.settings import get_settings
+from cdgpt.training.jobs import JobRequest
 from cdgpt.training.pipeline import train
 from cdgpt.usage import Usage, add_usage, models_with_usage, summary
 from tests.support import REPO, in_threads, settings_with
@@ -23,11 +25,13 @@ from tests.support.fixtures_openai import openai_stub  # noqa: F401
 from tests.support.lambda_events import ROUTES, chat_handler, event, invoke, load_handler, route_event
 from tests.support.openai_stub import TOKEN
 from tests.support.sse import parse
+from tests.support.states import template_invoker
 from tests.support.stores import atomic_moto_puts
 
 HANDBOOK = "samples/handbook"
 QUESTION = "How many days of annual leave do I get?"
 SECRET = "local-test-secret"
+TEMPLATE = REPO / "template.yaml"
 
 
 def stub_tokens(requests) -> int:
@@ -200,6 +204,29 @@ def test_the_chat_handler_publishes_tokens_per_model_and_get_model_sums_them(ope
     )
     usage = json.loads(described["body"])["data"]["usage"]
     assert usage["model_name"] == "handbook" and usage["total"]["chats"] == 1 and usage["total"]["trainings"] == 1
+
+
+def per_model_records(out: str) -> list[dict]:
+    """The EMF records of the output that carry the `model` dimension."""
+    records = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    return [r for r in records if r["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["model", "service"]]]
+
+
+def test_an_original_clients_chat_publishes_its_tokens_per_model_too(openai_model, capsys):
+    capsys.readouterr()
+    result = invoke(chat_handler, event("chat", body={"space_name": "handbook", "question": QUESTION}))
+    assert result["statusCode"] == 200, result
+    [record] = per_model_records(capsys.readouterr().out)
+    assert record["model"] == "handbook" and (record["PromptTokens"], record["CompletionTokens"]) == ([10.0], [10.0])
+
+
+def test_a_training_job_publishes_its_tokens_per_model(openai_model, openai_stub, capsys):
+    request = JobRequest(kind="train", model_name="jobbed", file_list=[HANDBOOK])
+    job_id = operations.start_job(request, run=False).job.job_id
+    capsys.readouterr()
+    assert template_invoker(TEMPLATE)("TrainWorkerFunction", {"job_id": job_id})["status"] == "succeeded"
+    [record] = per_model_records(capsys.readouterr().out)
+    assert record["model"] == "jobbed" and record["EmbeddingTokens"][0] > 1000 and "PromptTokens" not in record
 
 
 def test_on_lambda_a_streamed_answer_is_one_body_of_the_same_events(openai_model, openai_stub):

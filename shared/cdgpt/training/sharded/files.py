@@ -23,6 +23,7 @@ from cdgpt.ingest.sources.entries import Entry
 from cdgpt.models.registry import SourceRecord
 from cdgpt.models.store import ArtifactStore
 from cdgpt.training.jobs import JobFailure
+from cdgpt.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class ShardResult(BaseModel):
     dim: int  # 0 when the shard has no chunks
     provider: str
     model: str
+    usage: Usage | None = None  # what its embedding used (results written before it was recorded: none)
 
 
 def prefix(job_id: str) -> str:

@@ -39,7 +39,7 @@ from cdgpt.training.reuse import PreviousVersion
 from cdgpt.training.sharded import files
 from cdgpt.training.sharded.files import Plan, ShardResult, ShardSpec, read_plan, read_result, read_spec, shard_key
 from cdgpt.training.sharded.merge import assemble, embedding_of, write_merged
-from cdgpt.usage import add_usage, metering
+from cdgpt.usage import Usage, add_usage, metering
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,9 @@ def work(
         records, chunks = ingest([item.entry for item in spec.items], settings, check, unchanged)
         with metering() as used:
             used.embedding_model = embedder.model
-            result = _write_shard(store, job_id, shard, spec, records, chunks, embedder, previous, settings, check)
+            result = _write_shard(
+                store, job_id, shard, spec, records, chunks, embedder, previous, settings, check, used
+            )
         add_usage(store, plan.model_name, used)  # each shard's tokens; the merge counts the training
         jobs.renew_shards(job_id, lambda progress: _shard_done(progress, spec, result))
         return result
@@ -137,9 +139,10 @@ def _write_shard(
     previous: PreviousVersion,
     settings: Settings,
     check: Progress,
+    used: Usage,
 ) -> ShardResult:
     """The shard's chunks (a docstore), vectors (an exact index, whatever its size) and term counts into
-    the store, then its result, which marks it done."""
+    the store, then its result (with what its embedding used), which marks it done."""
     chunk_count = embedded = dim = 0
     if chunks:
         with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="cdgpt-shard-") as work:
@@ -156,6 +159,7 @@ def _write_shard(
         dim=dim,
         provider=embedder.provider,
         model=embedder.model,
+        usage=used.model_copy(),
     )
     store.put(shard_key(job_id, shard, "result.json"), result.model_dump_json().encode())
     return result
@@ -221,7 +225,17 @@ def merge(
                     store, plan.model_name, state, assembled.records, built, plan.prompt, embedder, settings, job_id
                 )
         add_usage(store, plan.model_name, used, trainings=1)
-        return _succeeded(jobs, store, job_id, published)
+        return _succeeded(jobs, store, job_id, published.model_copy(update={"usage": _total(used, results)}))
+
+
+def _total(merged: Usage, results: list[ShardResult]) -> Usage:
+    """The training's usage: the shards' embedding and the merge's own (the background's probes)."""
+    total = merged.model_copy()
+    for used in (r.usage for r in results if r.usage):
+        total.embedding_model = total.embedding_model or used.embedding_model
+        if used.embedding_tokens is not None:
+            total.embedding_tokens = (total.embedding_tokens or 0) + used.embedding_tokens
+    return total
 
 
 def _result(store: ArtifactStore, job_id: str, shard: int) -> ShardResult:
@@ -329,4 +343,5 @@ def handle(event: Mapping[str, Any], deadline: float | None = None) -> dict[str,
         result = work(job_id, request.shard, deadline=deadline)
         return {"shard": request.shard, "chunks": result.chunks}
     job = merge(job_id, deadline=deadline) if request.step == "merge" else fail(job_id, request.error)
-    return {"job_id": job.job_id, "status": job.status}
+    ended: dict[str, object] = {"job_id": job.job_id, "status": job.status, "model_name": job.model_name}
+    return ended | ({"usage": job.result.usage} if job.result and job.result.usage else {})
