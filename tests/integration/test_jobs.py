@@ -5,13 +5,22 @@ sources with only new text embedded."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from cdgpt import operations
 from cdgpt.answer.answering import chat
+from cdgpt.api.contract import job_error, status_for
 from cdgpt.clients import reset_clients
-from cdgpt.errors import ConcurrentUpdate, IdempotencyMismatch, InvalidRequest, JobNotFound, ModelNotFound
+from cdgpt.errors import (
+    ConcurrentUpdate,
+    IdempotencyMismatch,
+    InvalidRequest,
+    JobNotFound,
+    ModelNotFound,
+    TrainingFailed,
+)
 from cdgpt.models.registry import current, manifest_key, read_manifest
 from cdgpt.settings import get_settings
 from cdgpt.training import pipeline
@@ -217,6 +226,14 @@ def test_a_worker_that_claimed_the_job_before_a_deletion_cannot_publish_over_it(
     with pytest.raises(ModelNotFound):
         read_manifest(store, "m")
     assert train("m", sources, store=store).version == 2  # another training may publish over the tombstone
+
+
+def test_a_job_that_ran_out_of_time_reads_as_the_training_failure_it_is(store, sources):
+    job = started(store, request(sources)).job
+    failed = run_job(job.job_id, store=store, deadline=time.monotonic() - 1)
+    assert failed.status == "failed" and failed.failure.error == "OutOfTime"
+    error = job_error(failed)  # what POST /train answers for it, waiting or replayed
+    assert isinstance(error, TrainingFailed) and status_for(error) == 422 and "ran out of time" in str(error)
 
 
 def test_deleting_an_unknown_model_is_not_found(store):

@@ -200,11 +200,16 @@ def job_view(job: Job, status_url: str) -> JobView:
 
 
 def job_error(job: Job) -> errors.CdgptError:
-    """A failed job's reason as the domain error a synchronous training would have raised."""
+    """A failed job's reason as the domain error a synchronous training would have raised (its class found
+    among every domain error, those defined beside their code too: OutOfTime is a TrainingFailed)."""
     assert job.failure is not None
-    kind = getattr(errors, job.failure.error, None)
-    cls = kind if isinstance(kind, type) and issubclass(kind, errors.CdgptError) else JobCrashed
-    return cls(job.failure.message)
+    classes: list[type[errors.CdgptError]] = [errors.CdgptError]
+    while classes:
+        cls = classes.pop()
+        if cls.__name__ == job.failure.error:
+            return cls(job.failure.message)
+        classes.extend(cls.__subclasses__())
+    return JobCrashed(job.failure.message)
 
 
 class JobCrashed(errors.CdgptError):
