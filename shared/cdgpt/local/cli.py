@@ -94,7 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not template.is_file():
         raise CdgptError(f"no template at {template}; run from the project folder or pass --template")
     if not (get_settings().api_secret or get_settings().api_secret_param):
-        print("warning: no API_SECRET set, so every request will be refused", file=sys.stderr)
+        print("warning: no API_SECRET set: only API keys (cdgpt keys create) are accepted", file=sys.stderr)
     serve(
         template.resolve(),
         args.host,
