@@ -21,13 +21,14 @@ from cdgpt.errors import (
     ModelNotFound,
     TrainingFailed,
 )
+from cdgpt.local.server import _CfnLoader
 from cdgpt.models.registry import current, manifest_key, read_manifest
 from cdgpt.settings import get_settings
 from cdgpt.training import pipeline
 from cdgpt.training.jobs import JobRequest, JobStore
 from cdgpt.training.pipeline import train
 from cdgpt.training.worker import run_job
-from tests.support import in_threads
+from tests.support import REPO, in_threads
 from tests.support.stores import sources, store  # noqa: F401
 from tests.support.training import CountingEmbedder
 
@@ -100,6 +101,15 @@ def test_an_idempotency_key_returns_the_same_job_even_after_it_finished(store, s
     with pytest.raises(IdempotencyMismatch, match="different request"):
         started(store, request([*sources, "more"]), key="retry-me")
     assert started(store, request(sources), key="another-key").created  # a new key is a new training
+    # another model's caller (another key's scope) choosing the same key starts its own training
+    other = started(store, request(sources, model="other"), key="retry-me")
+    assert other.created and other.job.model_name == "other"
+
+
+def test_the_stacks_bucket_frees_an_idempotency_key_a_day_later():
+    rules = _CfnLoader.load((REPO / "template.yaml").read_text())["Resources"]["ArtifactsBucket"]["Properties"]
+    [rule] = [r for r in rules["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "jobs/keys/"]
+    assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == 1
 
 
 def test_a_worker_that_stops_renewing_its_lease_leaves_a_failed_job_and_a_free_model(store, sources, monkeypatch):

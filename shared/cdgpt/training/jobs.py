@@ -3,7 +3,8 @@
     jobs/<job_id>/job.json        status, timestamps, progress, lease, and the result or the reason
     jobs/<job_id>/request.json    what to train (written once; a file_list can be megabytes)
     jobs/models/<model>.json      the job that is (or last was) training the model: one at a time
-    jobs/keys/<sha256>.json       the job an Idempotency-Key started
+    jobs/keys/<model>/<sha256>.json   the job an Idempotency-Key started for the model (on S3, expired a
+                                  day later by a lifecycle rule)
 
 Every change is a conditional write on the record's etag. A worker holds its job by renewing a lease
 (the heartbeat); a job whose lease ran out is failed by whoever reads it next, so a worker that was
@@ -129,8 +130,9 @@ def _lock_key(model_name: str) -> str:
     return f"jobs/models/{model_name}.json"
 
 
-def _idempotency_key(key: str) -> str:
-    return f"jobs/keys/{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}.json"
+def _idempotency_key(model_name: str, key: str) -> str:
+    """Scoped by the model: callers of other models (other keys' scopes) never share an Idempotency-Key."""
+    return f"jobs/keys/{model_name}/{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}.json"
 
 
 def check_job_id(job_id: str) -> str:
@@ -245,7 +247,8 @@ class JobStore:
         if idempotency_key is not None:
             record = KeyRecord(job_id=job.job_id, fingerprint=request.fingerprint())
             try:
-                self.store.put_if(_idempotency_key(idempotency_key), record.model_dump_json().encode(), None)
+                key = _idempotency_key(request.model_name, idempotency_key)
+                self.store.put_if(key, record.model_dump_json().encode(), None)
             except ConcurrentUpdate:  # the same key, racing itself: the first record stands
                 log.info("an Idempotency-Key was recorded twice", extra={"job_id": job.job_id})
         return job, created
@@ -279,7 +282,7 @@ class JobStore:
     def _by_idempotency_key(self, key: str, request: JobRequest) -> Job | None:
         if not key or len(key) > 255:
             raise InvalidRequest("Idempotency-Key must be 1-255 characters")
-        found = self.store.get(_idempotency_key(key))
+        found = self.store.get(_idempotency_key(request.model_name, key))
         if found is None:
             return None
         record = KeyRecord.model_validate_json(found[0])
