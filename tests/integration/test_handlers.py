@@ -435,6 +435,20 @@ def test_a_source_that_fails_is_422_and_keeps_serving_the_old_model(trained, aws
     assert envelope(chat(), 200)["data"]["model_version"] == 1
 
 
+@pytest.mark.parametrize("entry", ["models/", "models/handbook/", "jobs/", "", "sourcesx/a.md"])
+def test_the_artifacts_buckets_models_and_jobs_are_no_sources(trained, aws, entry):
+    """Training may read them (other models' text, other jobs' file lists): a source there is refused."""
+    evt = event("train", body={"model_name": "other", "file_list": [f"s3://{ARTIFACTS}/{entry}"]})
+    msg = envelope(train(evt), 422)["msg"]
+    assert f"only s3://{ARTIFACTS}/sources/... holds sources" in msg
+
+
+def test_documents_under_the_artifacts_buckets_sources_are_trained_on(trained, aws):
+    aws.put_object(Bucket=ARTIFACTS, Key="sources/hr/leave.md", Body=(HANDBOOK / "leave-and-holidays.md").read_bytes())
+    evt = event("train", body={"model_name": "other", "file_list": [f"s3://{ARTIFACTS}/sources/hr/"]})
+    assert envelope(train(evt), 200)["data"]["sources"][0]["status"] == "ok"
+
+
 def test_a_crash_in_the_handler_is_500_with_the_request_id_and_no_detail(api_secret, monkeypatch, logs):
     def boom(*args, **kwargs):
         raise RuntimeError("secret-ish detail")

@@ -13,6 +13,8 @@ from cdgpt.ingest.sources import NotModified, RawDocument, SourceDocument, is_hi
 from cdgpt.ingest.sources.entries import Seen
 from cdgpt.settings import Settings
 
+SOURCES_PREFIX = "sources/"  # the artifacts bucket's documents to train on (template.yaml, TrainingPolicy)
+
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[len("s3://") :].partition("/")
@@ -72,6 +74,9 @@ def _list(bucket: str, prefix: str, cap: int) -> dict[str, str | None]:
 
 def expand_s3(uri: str, settings: Settings, seen: Mapping[str, Seen] | None = None) -> list[SourceDocument]:
     bucket, key = parse_s3_uri(uri)
+    if bucket == settings.artifacts_bucket and not key.startswith(SOURCES_PREFIX):
+        # training may read the bucket's models and jobs (other models' text): only its sources/ are documents
+        raise SourceRefused(f"{uri}: of the artifacts bucket only s3://{bucket}/{SOURCES_PREFIX}... holds sources")
     if key and not key.endswith("/") and is_hidden(key):
         raise SourceRefused(f"{uri} is a hidden object (a dot-file or in a dot-folder)")
     keys = {key: None} if key and not key.endswith("/") else _list(bucket, key, settings.max_prefix_objects)
