@@ -233,6 +233,13 @@ def test_given_an_unresolvable_host_when_fetched_then_source_failed(monkeypatch)
         fetch_url("http://no-such-host.invalid/", get_settings())
 
 
+@pytest.mark.parametrize("host", ["a..b", "x" * 64 + ".example"])
+def test_given_a_host_that_is_no_name_when_fetched_then_source_failed(host):
+    """getaddrinfo raises UnicodeError for these (no DNS asked): one such link must not fail a whole crawl."""
+    with pytest.raises(SourceFailed, match="cannot resolve"):
+        fetch_url(f"http://{host}/", get_settings())
+
+
 @pytest.mark.parametrize(
     "ip",
     [

@@ -44,8 +44,8 @@ def resolve_checked(host: str, port: int, allow_private: bool) -> list[tuple]:
     """Resolve host and return its socket addresses, every one of them checked."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise SourceFailed(f"cannot resolve host {host!r}") from exc
+    except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: no host name ("a..b", a label over 63)
+        raise SourceFailed(f"cannot resolve host {host[:100]!r}") from exc
     if not allow_private:
         for info in infos:
             check_address(str(info[4][0]))
