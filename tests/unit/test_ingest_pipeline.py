@@ -12,12 +12,14 @@ import time
 import numpy as np
 import pytest
 
+from cdgpt.errors import PayloadTooLarge
 from cdgpt.index.lexical import LexicalIndex
 from cdgpt.index.terms import term_counts
+from cdgpt.ingest import pipeline
 from cdgpt.ingest.chunking import chunk_document, chunk_from_record
 from cdgpt.ingest.extract import Limits, extract
 from cdgpt.ingest.pipeline import ingest
-from cdgpt.ingest.sources import RawDocument
+from cdgpt.ingest.sources import RawDocument, expand_entry
 from cdgpt.ingest.workers import Config, Extractors, _Forked, process
 from cdgpt.models.registry import read_manifest
 from cdgpt.models.store import default_store
@@ -43,6 +45,18 @@ def reasons(record) -> dict[str, str | None]:
 
 
 # --- the training's budget -----------------------------------------------------------------------
+
+
+def test_once_the_entries_list_more_documents_than_a_training_holds_no_entry_is_listed_further(folder, monkeypatch):
+    # Given one folder of four files named ten ways, and a training that holds five documents
+    settings = settings_with(monkeypatch, CDGPT_FETCH_WORKERS="1")
+    monkeypatch.setattr(pipeline, "MAX_DOCUMENTS", 5)
+    listed = []
+    monkeypatch.setattr(pipeline, "expand_entry", lambda *a: listed.append(a[0]) or expand_entry(*a))
+    # When they are ingested, then the training is refused once two spellings were listed (eight documents)
+    with pytest.raises(PayloadTooLarge, match="more than 5 documents"):
+        ingest(["docs", *("./" * n + "docs" for n in range(1, 10))], settings)
+    assert listed == ["docs", "./docs"]
 
 
 def test_documents_past_the_trainings_text_budget_are_skipped_with_the_reason(folder, monkeypatch):

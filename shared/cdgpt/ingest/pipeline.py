@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -78,6 +79,28 @@ def _expand(entry: Entry, settings: Settings, previous: Previous) -> list[Source
         return expand_entry(entry, settings, previous.seen)
     except Exception as exc:
         return _reason(exc)
+
+
+class _Listed:
+    """The documents the entries expanded to so far: once over MAX_DOCUMENTS, no entry is expanded further
+    (the training is refused anyway), so a file_list that names one big folder many ways stops early."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def over(self) -> bool:
+        return self.count > MAX_DOCUMENTS
+
+    def expand(self, entry: Entry, settings: Settings, previous: Previous) -> list[SourceDocument] | str:
+        if self.over:
+            return f"not listed: the sources hold more than {MAX_DOCUMENTS} documents"
+        found = _expand(entry, settings, previous)
+        if isinstance(found, list):
+            with self._lock:
+                self.count += len(found)
+        return found
 
 
 def _ingest(
@@ -187,10 +210,11 @@ def ingest(
     With `previous` (the current model's documents), unchanged documents are reused (see incremental.py).
     """
     previous = previous or Previous()
+    listed = _Listed()
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
-        expanded = _without_repeats(list(pool.map(lambda e: _expand(e, settings, previous), entries)))
+        expanded = _without_repeats(list(pool.map(lambda e: listed.expand(e, settings, previous), entries)))
     documents = [d for found in expanded if isinstance(found, list) for d in found]
-    if len(documents) > MAX_DOCUMENTS:
+    if listed.over or len(documents) > MAX_DOCUMENTS:
         raise PayloadTooLarge(f"the sources hold more than {MAX_DOCUMENTS} documents")
     results = _ingest_all(documents, settings, progress, previous) if documents else []
     records: list[SourceRecord] = []
