@@ -81,10 +81,11 @@ def sitemap_pages(raw: RawDocument, settings: Settings, limit: int) -> list[str]
 
 def expand_sitemap(url: str, settings: Settings, seen: Mapping[str, Seen]) -> list[SourceDocument]:
     """A sitemap entry: its pages (allowed by robots.txt), each fetched later with the pipeline. An .xml URL
-    that is not a sitemap is one document, as any URL."""
+    that is not a sitemap is one document, as any URL: fetched again in its turn, not held from now on
+    (thousands of entries, each up to the size cap, would all be in memory before the first is read)."""
     raw = fetch_url(url, settings)
     if not is_sitemap(raw):
-        return [SourceDocument(url, lambda: raw)]
+        return [SourceDocument(url, partial(fetch_url, url, settings, seen.get(url)))]
     cap = settings.max_prefix_objects
     pages = sitemap_pages(raw, settings, cap)
     if len(pages) > cap:
