@@ -28,7 +28,8 @@ MAX_TABLE_CELLS = 2_000_000  # cells of one document, all sheets together
 # Crawling (an entry {"url": ..., "crawl": {...}}, or a sitemap)
 MAX_CRAWL_PAGES = 5000  # pages one crawl entry may fetch
 MAX_CRAWL_DEPTH = 20
-MAX_CRAWL_BYTES = 512 * 1024 * 1024  # a crawl's fetched pages are held until indexed: it stops past this
+MAX_CRAWL_BYTES = 512 * 1024 * 1024  # a crawl stops once it fetched this much
+HELD_CRAWL_BYTES = 64 * 1024 * 1024  # of them, held until indexed; later pages are fetched again in their turn
 MAX_SITEMAP_URLS = 50_000  # in one sitemap file, as the protocol allows
 MAX_SITEMAP_FILES = 100  # sitemaps read through sitemap indexes
 MAX_LINKS_PER_PAGE = 5000

@@ -11,6 +11,7 @@ import pytest
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.sources import NotModified, expand_entry
+from cdgpt.ingest.sources import crawl as crawl_module
 from cdgpt.ingest.sources.crawl import crawl
 from cdgpt.ingest.sources.entries import CrawlEntry, Seen
 from cdgpt.ingest.sources.links import normalize
@@ -102,6 +103,20 @@ def test_given_a_site_when_crawled_then_each_same_scope_page_is_taken_once(site,
     loaded = {d.source: d.load() for d in documents}
     assert b"26 days" in loaded[base + "leave.html"].content
     assert all(raw.source == source for source, raw in loaded.items())
+
+
+def test_given_pages_past_the_bytes_a_crawl_holds_when_loaded_then_they_are_fetched_again(
+    site, allow_private, monkeypatch
+):
+    held = crawl(entry(site.base + "/handbook/", max_depth=1), allow_private, {})
+    monkeypatch.setattr(crawl_module, "HELD_CRAWL_BYTES", 0)
+    fetched_again = crawl(entry(site.base + "/handbook/", max_depth=1), allow_private, {})
+    site.add("/handbook/leave.html", page("Leave", "Employees now get 28 days of leave."))
+    leave = site.base + "/handbook/leave.html"
+    [held_leave] = [d.load() for d in held if d.source == leave]
+    [loaded_leave] = [d.load() for d in fetched_again if d.source == leave]
+    assert b"26 days" in held_leave.content  # held: as the crawl fetched it
+    assert b"28 days" in loaded_leave.content and loaded_leave.source == leave  # fetched again, in its turn
 
 
 def test_given_max_pages_when_crawled_then_no_more_pages_are_fetched(site, allow_private):

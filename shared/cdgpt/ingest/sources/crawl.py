@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from posixpath import splitext
 from urllib.parse import urlsplit
 
@@ -27,7 +28,7 @@ from cdgpt.ingest.sources.links import normalize, origin, page_links
 from cdgpt.ingest.sources.robots import Robots, host_gate
 from cdgpt.ingest.sources.sitemap import is_sitemap, sitemap_pages
 from cdgpt.ingest.sources.url import fetch_url
-from cdgpt.limits import HOST_CONCURRENCY, MAX_CRAWL_BYTES
+from cdgpt.limits import HELD_CRAWL_BYTES, HOST_CONCURRENCY, MAX_CRAWL_BYTES
 from cdgpt.settings import Settings
 
 SKIPPED_EXTENSIONS = frozenset([
@@ -68,6 +69,11 @@ def _holding(raw: RawDocument) -> Callable[[], RawDocument]:
     return lambda: raw
 
 
+def _fetching_again(url: str, source: str, settings: Settings, seen: Seen | None) -> RawDocument:
+    """A page past the bytes a crawl holds, fetched again (conditionally) in the pipeline's turn."""
+    return replace(fetch_url(url, settings, seen), source=source)
+
+
 class _Crawl:
     def __init__(self, entry: CrawlEntry, settings: Settings, seen: Mapping[str, Seen], robots: Robots) -> None:
         self.options = entry.crawl
@@ -82,7 +88,8 @@ class _Crawl:
         self.hashes: set[bytes] = set()
         self.documents: list[SourceDocument] = []
         self.fetches = 0
-        self.held = 0  # bytes of fetched pages held for the pipeline
+        self.fetched = 0  # bytes of pages fetched: the crawl stops past MAX_CRAWL_BYTES
+        self.held = 0  # of those, held for the pipeline: past HELD_CRAWL_BYTES a page is fetched again in its turn
 
     def queue(self, url: str, depth: int) -> None:
         if (
@@ -121,7 +128,7 @@ class _Crawl:
         return self.documents
 
     def full(self) -> bool:
-        return self.fetches >= self.options.max_pages or self.held > MAX_CRAWL_BYTES
+        return self.fetches >= self.options.max_pages or self.fetched > MAX_CRAWL_BYTES
 
     def take(self, fetched: _Fetched, depth: int, is_start: bool) -> None:
         raw = fetched.result
@@ -154,8 +161,13 @@ class _Crawl:
         if digest in self.hashes:
             return
         self.hashes.add(digest)
-        self.held += len(raw.content)
-        self.documents.append(SourceDocument(source, _holding(replace(raw, source=source)), depth))
+        self.fetched += len(raw.content)
+        if self.held + len(raw.content) <= HELD_CRAWL_BYTES:
+            self.held += len(raw.content)
+            load = _holding(replace(raw, source=source))
+        else:  # several crawls of one training each held at most this, whatever their sites serve
+            load = partial(_fetching_again, landed, source, self.settings, self.seen.get(landed))
+        self.documents.append(SourceDocument(source, load, depth))
 
 
 def crawl(entry: CrawlEntry, settings: Settings, seen: Mapping[str, Seen]) -> list[SourceDocument]:
