@@ -78,7 +78,13 @@ class DribbleServer:
     """
 
     def __init__(
-        self, interval: float = 0.2, budget: int = 25, unit: bytes = b"x", head: bytes = b"", encoding: str = ""
+        self,
+        interval: float = 0.2,
+        budget: int = 25,
+        unit: bytes = b"x",
+        head: bytes = b"",
+        encoding: str = "",
+        in_headers: bool = False,  # dribble a header's value instead of the body
     ) -> None:
         self.sent = 0
         self.client_left = threading.Event()
@@ -93,11 +99,14 @@ class DribbleServer:
                 return bool(readable)
 
             def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                if encoding:
-                    self.send_header("Content-Encoding", encoding)
-                self.end_headers()
+                if in_headers:
+                    self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Drip: ")
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    if encoding:
+                        self.send_header("Content-Encoding", encoding)
+                    self.end_headers()
                 self.wfile.write(head)
                 self.wfile.flush()
                 try:
@@ -450,6 +459,16 @@ def test_given_a_server_dribbling_one_byte_at_a_time_when_fetched_then_the_deadl
             load_entry(server.base + "/drip", settings)
         assert str(caught.value) == "download took too long"
         assert server.client_left.wait(5)  # the connection was closed, so the server has stopped
+
+
+def test_given_a_server_dribbling_its_headers_when_fetched_then_the_deadline_stops_it(monkeypatch):
+    # The body's reads check the deadline; a header line read a byte at a time is cut by the watchdog
+    settings = settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1", CDGPT_FETCH_TIMEOUT="0.3")
+    with DribbleServer(interval=0.2, budget=25, unit=b"a", in_headers=True) as server:
+        with pytest.raises(SourceFailed) as caught:
+            load_entry(server.base + "/drip", settings)
+        assert str(caught.value) == "download took too long"
+        assert server.client_left.wait(5) and server.sent < 25  # cut long before the server went quiet
 
 
 def test_given_a_gzip_body_under_the_cap_when_fetched_then_it_is_decoded(web, monkeypatch):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from functools import lru_cache, partial
 from urllib.parse import urljoin, urlsplit
 
@@ -52,6 +54,9 @@ def resolve_checked(host: str, port: int, allow_private: bool) -> list[tuple]:
     return infos
 
 
+_fetch = threading.local()  # this thread's fetch under way: its sockets, for its deadline's watchdog
+
+
 def _connect(conn: HTTPConnection, allow_private: bool) -> socket.socket:
     last_error: OSError | None = None
     for family, socktype, proto, _, sockaddr in resolve_checked(conn._dns_host, conn.port, allow_private):
@@ -60,11 +65,36 @@ def _connect(conn: HTTPConnection, allow_private: bool) -> socket.socket:
             sock.settimeout(conn.timeout if isinstance(conn.timeout, (int, float)) else None)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.connect(sockaddr)
+            if (watched := getattr(_fetch, "sockets", None)) is not None:
+                watched.append(sock)
             return sock
         except OSError as exc:
             sock.close()
             last_error = exc
     raise SourceFailed(f"cannot connect to {conn.host}: {last_error}")
+
+
+@contextmanager
+def _cut_at(deadline: float) -> Iterator[None]:
+    """Shut this thread's fetch sockets down at the deadline: a server that drips its status line or
+    headers a byte at a time, each within the read timeout, would otherwise hold the fetch for ever
+    (the body's reads check the deadline themselves)."""
+    sockets: list[socket.socket] = []
+
+    def cut() -> None:
+        for sock in sockets:
+            with suppress(OSError):  # closed meanwhile
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), cut)
+    watchdog.daemon = True
+    _fetch.sockets = sockets
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+        _fetch.sockets = None
 
 
 @lru_cache(maxsize=2)
@@ -197,8 +227,13 @@ def fetch_url(url: str, settings: Settings, seen: Seen | None = None) -> RawDocu
     _check_url(url)
     limit = settings.max_source_bytes
     deadline = time.monotonic() + settings.fetch_timeout_s * 3
-    with guarded_session(settings.allow_private_urls) as session:
-        response = _follow(session, url, deadline, settings.fetch_timeout_s, _conditions(seen))
+    with _cut_at(deadline), guarded_session(settings.allow_private_urls) as session:
+        try:
+            response = _follow(session, url, deadline, settings.fetch_timeout_s, _conditions(seen))
+        except SourceFailed as exc:
+            if time.monotonic() > deadline:  # cut by the watchdog
+                raise SourceFailed("download took too long") from exc
+            raise
         with response:
             if response.status_code == 304 and seen:
                 raise NotModified(url)
@@ -219,6 +254,8 @@ def fetch_url(url: str, settings: Settings, seen: Seen | None = None) -> RawDocu
                         raise PayloadTooLarge(f"larger than the {limit}-byte limit")
                     if time.monotonic() > deadline:
                         raise SourceFailed("download took too long")
+                if time.monotonic() > deadline:  # the watchdog cut the body short: no end of it was read
+                    raise SourceFailed("download took too long")
                 decoder.finish()
             except (requests.RequestException, urllib3.exceptions.HTTPError, zlib.error) as exc:
                 raise SourceFailed(f"download failed: {type(exc).__name__}") from exc
