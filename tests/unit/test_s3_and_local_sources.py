@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
+import cdgpt.ingest.sources.local as local_sources
 import cdgpt.ingest.sources.s3 as s3_mod
 from cdgpt.clients import reset_clients
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
@@ -317,13 +318,35 @@ def test_given_a_root_reached_through_a_symlink_when_loading_inside_then_accepte
 
 
 def test_given_a_read_error_on_a_local_file_when_loaded_then_source_failed(root, monkeypatch):
-    # Works as root too: the OS error is simulated at the read.
-    def denied(self):
+    # Works as root too: the OS error is simulated at the opening.
+    def denied(*args):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(local_sources, "_open_beneath", denied)
     with pytest.raises(SourceFailed, match="Permission denied"):
         load_entry("readme.md", get_settings())
+
+
+def test_given_a_folder_swapped_for_a_symlink_out_of_the_root_after_listing_when_loaded_then_refused(root):
+    outside = root.parent / "outside"
+    outside.mkdir()
+    (outside / "a.txt").write_text("OUTSIDE-SECRET")
+    (root / "docs").mkdir()
+    (root / "docs" / "a.txt").write_text("inside")
+    [listed] = expand_entry("docs", get_settings())
+    (root / "docs" / "a.txt").unlink()
+    (root / "docs").rmdir()
+    (root / "docs").symlink_to(outside)  # swapped after the folder was listed
+    with pytest.raises(SourceFailed):
+        listed.load()
+
+
+def test_given_a_file_swapped_for_a_pipe_after_listing_when_loaded_then_refused_without_blocking(root):
+    [listed] = expand_entry("readme.md", get_settings())
+    (root / "readme.md").unlink()
+    os.mkfifo(root / "readme.md")  # nothing ever writes to it: a read would wait for ever
+    with pytest.raises(SourceFailed, match="not a regular file"):
+        listed.load()
 
 
 @pytest.mark.parametrize("entry", [".env", "handbook/.hidden", ".git/config", ".git"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from functools import partial
 from pathlib import Path
 
@@ -34,14 +36,35 @@ def _folder(path: Path | str) -> str:
     return str(path).rstrip("/") + "/"
 
 
-def _read(path: Path, source: str, limit: int) -> RawDocument:
+def _read(path: Path, source: str, limit: int, root: Path) -> RawDocument:
+    """The file at `path` (resolved when it was listed, inside `root`), opened a folder at a time from the
+    root without following a symlink, so a folder or file swapped for one since then is not read; and only
+    a regular file of at most `limit` bytes (no device, no pipe)."""
     try:
-        if path.stat().st_size > limit:
-            raise PayloadTooLarge(f"{source} is larger than the {limit}-byte limit")
-        content = path.read_bytes()
+        with os.fdopen(_open_beneath(root, path.relative_to(root)), "rb") as file:
+            found = os.fstat(file.fileno())
+            if not stat.S_ISREG(found.st_mode):
+                raise SourceFailed(f"{source} is not a regular file")
+            content = file.read(limit + 1)
     except OSError as exc:
         raise SourceFailed(f"cannot read {source}: {exc.strerror or type(exc).__name__}") from exc
+    if len(content) > limit:
+        raise PayloadTooLarge(f"{source} is larger than the {limit}-byte limit")
     return RawDocument(source=source, content=content, content_type=None, name=path.name)
+
+
+def _open_beneath(root: Path, relative: Path) -> int:
+    """A descriptor of root/relative, every part of it opened without following a symlink."""
+    *folders, name = relative.parts
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in folders:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    finally:
+        os.close(folder)
 
 
 def _unreadable(reason: str) -> RawDocument:
@@ -52,16 +75,16 @@ def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
     if settings.source_root is None:
         raise SourceRefused("local paths are disabled: set CDGPT_SOURCE_ROOT to allow a folder")
     limit = settings.max_source_bytes
-    path = confine(entry, settings.source_root)
+    root = settings.source_root.resolve()
+    path = confine(entry, root)
     try:
         is_file, is_dir = path.is_file(), path.is_dir()
     except OSError as exc:  # a name too long, a permission denied on the way
         raise SourceFailed(f"cannot read {entry}: {_why(exc)}") from exc
     if is_file:
-        return [SourceDocument(entry, partial(_read, path, entry, limit))]
+        return [SourceDocument(entry, partial(_read, path, entry, limit, root))]
     if not is_dir:
         raise SourceFailed(f"no such file or folder: {entry}")
-    root = settings.source_root.resolve()
     documents = []
     try:
         files = sorted(path.rglob("*"))
@@ -88,7 +111,7 @@ def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
         except (OSError, RuntimeError) as exc:  # a symlink loop, a target name too long: this entry fails alone
             documents.append(SourceDocument(source, partial(_unreadable, f"cannot resolve the path: {_why(exc)}")))
             continue
-        documents.append(SourceDocument(source, partial(_read, real, source, limit)))
+        documents.append(SourceDocument(source, partial(_read, real, source, limit, root)))
         if len(documents) > settings.max_prefix_objects:
             raise PayloadTooLarge(f"more than {settings.max_prefix_objects} files under {entry}")
     if not documents:
