@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cdgpt.errors import SourceFailed
+from cdgpt.ingest.pipeline import ingest
 from cdgpt.ingest.sources import NotModified, expand_entry
 from cdgpt.ingest.sources import crawl as crawl_module
 from cdgpt.ingest.sources.crawl import crawl
@@ -117,6 +118,19 @@ def test_given_pages_past_the_bytes_a_crawl_holds_when_loaded_then_they_are_fetc
     [loaded_leave] = [d.load() for d in fetched_again if d.source == leave]
     assert b"26 days" in held_leave.content  # held: as the crawl fetched it
     assert b"28 days" in loaded_leave.content and loaded_leave.source == leave  # fetched again, in its turn
+
+
+def test_given_a_training_out_of_time_when_a_crawl_lists_pages_then_the_training_stops(site, allow_private):
+    class OutOfTime(Exception):  # what the worker's progress raises past its deadline
+        pass
+
+    def progress(stage: str, advance: int, total: int) -> None:
+        if stage == "listing":
+            raise OutOfTime
+
+    with pytest.raises(OutOfTime):  # the training's failure, not the entry's
+        ingest([entry(site.base + "/handbook/", max_depth=3)], allow_private, progress)
+    assert "/handbook/leave.html" not in site.hits  # stopped after the first batch (the start page)
 
 
 def test_given_max_pages_when_crawled_then_no_more_pages_are_fetched(site, allow_private):

@@ -32,6 +32,8 @@ from cdgpt.settings import Settings
 
 log = logging.getLogger(__name__)
 
+Progress = Callable[[str, int, int], None]  # (stage, advance, total); it may raise to stop the training
+
 MIN_DOCUMENTS_FOR_WORKERS = 4
 
 
@@ -73,11 +75,27 @@ def _reason(exc: Exception) -> str:
     return "internal error reading this source"
 
 
-def _expand(entry: Entry, settings: Settings, previous: Previous) -> list[SourceDocument] | str:
-    """The entry's documents, or the reason it cannot be used at all."""
+def _expand(
+    entry: Entry, settings: Settings, previous: Previous, progress: Progress | None
+) -> list[SourceDocument] | str:
+    """The entry's documents, or the reason it cannot be used at all. A crawl or sitemap index reports
+    each batch it lists to `progress` (stage "listing"); what that raises (the worker's deadline, a job
+    taken away) ends the training, not just this entry."""
+    stopped: list[BaseException] = []
+
+    def listing(pages: int) -> None:
+        try:
+            if progress:
+                progress("listing", 0, pages)
+        except BaseException as exc:
+            stopped.append(exc)
+            raise
+
     try:
-        return expand_entry(entry, settings, previous.seen)
+        return expand_entry(entry, settings, previous.seen, listing if progress else None)
     except Exception as exc:
+        if stopped:
+            raise stopped[0] from None
         return _reason(exc)
 
 
@@ -93,10 +111,12 @@ class _Listed:
     def over(self) -> bool:
         return self.count > MAX_DOCUMENTS
 
-    def expand(self, entry: Entry, settings: Settings, previous: Previous) -> list[SourceDocument] | str:
+    def expand(
+        self, entry: Entry, settings: Settings, previous: Previous, progress: Progress | None
+    ) -> list[SourceDocument] | str:
         if self.over:
             return f"not listed: the sources hold more than {MAX_DOCUMENTS} documents"
-        found = _expand(entry, settings, previous)
+        found = _expand(entry, settings, previous, progress)
         if isinstance(found, list):
             with self._lock:
                 self.count += len(found)
@@ -146,7 +166,7 @@ def _config(settings: Settings) -> Config:
 def _ingest_all(
     documents: list[SourceDocument],
     settings: Settings,
-    progress: Callable[[str, int, int], None] | None,
+    progress: Progress | None,
     previous: Previous,
 ) -> list[DocumentResult]:
     """Every document's result, in order, with a bounded number in flight."""
@@ -202,7 +222,7 @@ def _without_repeats(expanded: list[list[SourceDocument] | str]) -> list[list[So
 def ingest(
     entries: list[Entry],
     settings: Settings,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
     previous: Previous | None = None,
 ) -> tuple[list[SourceRecord], list[Chunk]]:
     """Every entry's record, and the chunks of all its documents, in file_list order.
@@ -212,7 +232,7 @@ def ingest(
     previous = previous or Previous()
     listed = _Listed()
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
-        expanded = _without_repeats(list(pool.map(lambda e: listed.expand(e, settings, previous), entries)))
+        expanded = _without_repeats(list(pool.map(lambda e: listed.expand(e, settings, previous, progress), entries)))
     documents = [d for found in expanded if isinstance(found, list) for d in found]
     if listed.over or len(documents) > MAX_DOCUMENTS:
         raise PayloadTooLarge(f"the sources hold more than {MAX_DOCUMENTS} documents")

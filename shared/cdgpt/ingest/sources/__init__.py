@@ -45,24 +45,28 @@ def is_hidden(relative_path: str) -> bool:
     return any(part.startswith(".") and part != "." for part in relative_path.split("/"))
 
 
+Listing = Callable[[int], None]  # told of each batch of pages a crawl or sitemaps list; may raise to stop them
+
+
 def expand_entry(
-    entry: str | CrawlEntry, settings: Settings, seen: Mapping[str, Seen] | None = None
+    entry: str | CrawlEntry, settings: Settings, seen: Mapping[str, Seen] | None = None, listing: Listing | None = None
 ) -> list[SourceDocument]:
     """The documents one file_list entry names; raise SourceRefused or SourceFailed for the whole entry.
 
-    `seen` holds what the current model knows of its documents, for conditional requests.
+    `seen` holds what the current model knows of its documents, for conditional requests. `listing` is
+    called as a crawl or a sitemap index lists pages (the worker's deadline: what it raises goes through).
     """
     if isinstance(entry, CrawlEntry):
         from cdgpt.ingest.sources.crawl import crawl
 
-        return crawl(entry, settings, seen or {})
+        return crawl(entry, settings, seen or {}, listing)
     if not entry or len(entry) > MAX_ENTRY_CHARS or any(ord(c) < 32 for c in entry):
         raise SourceRefused("source must be a non-empty string of at most 2048 printable characters")
     scheme = entry.split(":", 1)[0].lower() if "://" in entry else ""
     if scheme in ("http", "https"):
         from cdgpt.ingest.sources.url import expand_url
 
-        return expand_url(entry, settings, seen)
+        return expand_url(entry, settings, seen, listing)
     if scheme == "s3":
         from cdgpt.ingest.sources.s3 import expand_s3
 

@@ -22,7 +22,7 @@ from posixpath import splitext
 from urllib.parse import urlsplit
 
 from cdgpt.errors import CdgptError, SourceFailed
-from cdgpt.ingest.sources import NotModified, RawDocument, SourceDocument
+from cdgpt.ingest.sources import Listing, NotModified, RawDocument, SourceDocument
 from cdgpt.ingest.sources.entries import CrawlEntry, Seen
 from cdgpt.ingest.sources.links import normalize, origin, page_links
 from cdgpt.ingest.sources.robots import Robots, host_gate
@@ -75,8 +75,11 @@ def _fetching_again(url: str, source: str, settings: Settings, seen: Seen | None
 
 
 class _Crawl:
-    def __init__(self, entry: CrawlEntry, settings: Settings, seen: Mapping[str, Seen], robots: Robots) -> None:
+    def __init__(
+        self, entry: CrawlEntry, settings: Settings, seen: Mapping[str, Seen], robots: Robots, listing: Listing | None
+    ) -> None:
         self.options = entry.crawl
+        self.listing = listing
         self.settings = settings
         self.seen = seen
         self.robots = robots
@@ -125,6 +128,8 @@ class _Crawl:
                 self.fetches += len(batch)
                 for fetched in pool.map(self.fetch, batch):
                     self.take(fetched, depth, is_start=fetched.url == start)
+                if self.listing:
+                    self.listing(len(self.documents))
         return self.documents
 
     def full(self) -> bool:
@@ -140,7 +145,7 @@ class _Crawl:
             return  # redirected off the crawl, or to a page it has already
         self.known.add(landed)
         if is_start and is_sitemap(raw):
-            for page in sitemap_pages(raw, self.settings, self.options.max_pages):
+            for page in sitemap_pages(raw, self.settings, self.options.max_pages, self.listing):
                 self.queue(page, 0)
             return
         source = landed
@@ -170,9 +175,11 @@ class _Crawl:
         self.documents.append(SourceDocument(source, load, depth))
 
 
-def crawl(entry: CrawlEntry, settings: Settings, seen: Mapping[str, Seen]) -> list[SourceDocument]:
+def crawl(
+    entry: CrawlEntry, settings: Settings, seen: Mapping[str, Seen], listing: Listing | None = None
+) -> list[SourceDocument]:
     start = normalize(entry.url)
     if start is None:
         raise SourceFailed(f"cannot crawl {entry.url}: not a plain http(s) URL")
     robots = Robots.load(origin(start), settings)
-    return _Crawl(entry, settings, seen, robots).run(start)
+    return _Crawl(entry, settings, seen, robots, listing).run(start)

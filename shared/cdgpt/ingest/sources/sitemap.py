@@ -11,7 +11,7 @@ from functools import partial
 
 from cdgpt.errors import CdgptError, PayloadTooLarge, SourceFailed
 from cdgpt.ingest.safexml import local, parse_xml
-from cdgpt.ingest.sources import RawDocument, SourceDocument
+from cdgpt.ingest.sources import Listing, RawDocument, SourceDocument
 from cdgpt.ingest.sources.entries import Seen
 from cdgpt.ingest.sources.links import normalize, origin
 from cdgpt.ingest.sources.robots import HostGate, Robots, host_gate
@@ -47,8 +47,9 @@ def is_sitemap(raw: RawDocument) -> bool:
     return any(root in head or b":" + root[1:] in head for root in ROOTS)  # <urlset or <sm:urlset
 
 
-def sitemap_pages(raw: RawDocument, settings: Settings, limit: int) -> list[str]:
-    """The pages a sitemap lists on its site, through any sitemap indexes; at most `limit` + 1 of them."""
+def sitemap_pages(raw: RawDocument, settings: Settings, limit: int, listing: Listing | None = None) -> list[str]:
+    """The pages a sitemap lists on its site, through any sitemap indexes; at most `limit` + 1 of them.
+    `listing` is told of each sitemap read (it may raise to stop)."""
     site = origin(normalize(raw.url or raw.source) or raw.source)
     pending: list[RawDocument | str] = [raw]  # sitemaps to read; those an index names are fetched in turn
     pages: list[str] = []
@@ -56,6 +57,8 @@ def sitemap_pages(raw: RawDocument, settings: Settings, limit: int) -> list[str]
     files = 0
     while pending and len(pages) <= limit:
         current = pending.pop(0)
+        if listing:
+            listing(len(pages))
         if isinstance(current, str):
             try:
                 current = fetch_url(current, settings)
@@ -79,7 +82,9 @@ def sitemap_pages(raw: RawDocument, settings: Settings, limit: int) -> list[str]
     return pages
 
 
-def expand_sitemap(url: str, settings: Settings, seen: Mapping[str, Seen]) -> list[SourceDocument]:
+def expand_sitemap(
+    url: str, settings: Settings, seen: Mapping[str, Seen], listing: Listing | None = None
+) -> list[SourceDocument]:
     """A sitemap entry: its pages (allowed by robots.txt), each fetched later with the pipeline. An .xml URL
     that is not a sitemap is one document, as any URL: fetched again in its turn, not held from now on
     (thousands of entries, each up to the size cap, would all be in memory before the first is read)."""
@@ -87,7 +92,7 @@ def expand_sitemap(url: str, settings: Settings, seen: Mapping[str, Seen]) -> li
     if not is_sitemap(raw):
         return [SourceDocument(url, partial(fetch_url, url, settings, seen.get(url)))]
     cap = settings.max_prefix_objects
-    pages = sitemap_pages(raw, settings, cap)
+    pages = sitemap_pages(raw, settings, cap, listing)
     if len(pages) > cap:
         raise PayloadTooLarge(f"more than {cap} pages in {url}; crawl it with a max_pages to take part of it")
     if not pages:

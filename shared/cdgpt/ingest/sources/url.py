@@ -23,7 +23,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
-from cdgpt.ingest.sources import NotModified, RawDocument, SourceDocument
+from cdgpt.ingest.sources import Listing, NotModified, RawDocument, SourceDocument
 from cdgpt.ingest.sources.entries import Seen
 from cdgpt.settings import Settings
 
@@ -180,13 +180,15 @@ class HttpStatus(SourceFailed):
         self.status = status
 
 
-def expand_url(url: str, settings: Settings, seen: Mapping[str, Seen] | None = None) -> list[SourceDocument]:
+def expand_url(
+    url: str, settings: Settings, seen: Mapping[str, Seen] | None = None, listing: Listing | None = None
+) -> list[SourceDocument]:
     _check_url(url)
     path = urlsplit(url).path.lower()
     if path.endswith((".xml", ".xml.gz")):  # a sitemap names the pages to index: fetched now to find out
         from cdgpt.ingest.sources.sitemap import expand_sitemap
 
-        return expand_sitemap(url, settings, seen or {})
+        return expand_sitemap(url, settings, seen or {}, listing)
     return [SourceDocument(url, partial(fetch_url, url, settings, (seen or {}).get(url)))]
 
 

@@ -71,7 +71,7 @@ def _documents(entries: list[Entry], settings: Settings) -> list[Found]:
     def expand(entry: Entry) -> Found:
         if isinstance(entry, CrawlEntry):
             return entry
-        found = _expand(entry, settings, Previous())
+        found = _expand(entry, settings, Previous(), None)
         return found if isinstance(found, str) else [document.source for document in found]
 
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
