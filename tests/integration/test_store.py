@@ -239,6 +239,29 @@ def test_a_manifest_write_that_landed_before_its_retry_failed_still_publishes(st
     assert chat("m", QUESTION, store=store)["model_version"] == 2
 
 
+def test_a_manifest_write_whose_answer_and_check_are_both_lost_keeps_the_files_it_may_name(store, sources):
+    train("m", sources, store=store)
+
+    class BlindStore(WrappedStore):
+        reads_lost = 0
+
+        def put_if(self, key, data, etag):  # the write lands, its answer is lost...
+            self.inner.put_if(key, data, etag)
+            self.reads_lost = 1
+            raise UpstreamError("the answer to the manifest write was lost")
+
+        def get(self, key):  # ...and so is the read that would tell
+            if self.reads_lost:
+                self.reads_lost -= 1
+                raise UpstreamError("S3 answered 503")
+            return self.inner.get(key)
+
+    with pytest.raises(UpstreamError):
+        train("m", sources, store=BlindStore(store))
+    # the manifest names the new version: its files are still there, and it answers
+    assert chat("m", QUESTION, store=store)["model_version"] == 2
+
+
 def test_a_failing_clean_up_does_not_hide_the_original_error(store, sources):
     train("m", sources, store=store)
 

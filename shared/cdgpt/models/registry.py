@@ -216,7 +216,11 @@ def publish(
         try:
             store.put_if(key, manifest.model_dump_json(indent=1).encode(), base.etag)
         except Exception as exc:
-            if _points_at(store, key, version_id):  # a write that landed though its answer was lost is ours
+            landed = _points_at(store, key, version_id)
+            if landed is None:  # the manifest may name these files now: they stay (the next training collects them)
+                written.clear()
+                raise
+            if landed:  # a write that landed though its answer was lost is ours
                 pass
             elif isinstance(exc, ConcurrentUpdate):
                 raise ConcurrentUpdate(
@@ -234,11 +238,15 @@ def publish(
     return manifest
 
 
-def _points_at(store: ArtifactStore, key: str, version_id: str) -> bool:
+def _points_at(store: ArtifactStore, key: str, version_id: str) -> bool | None:
+    """Whether the manifest names this version; None when it cannot be read to tell."""
     try:
         found = store.get(key)
+    except Exception:
+        return None
+    try:
         return found is not None and Manifest.model_validate_json(found[0]).version_id == version_id
-    except Exception:  # cannot tell: treat the write as failed
+    except ValidationError:  # a tombstone, or damaged: not ours
         return False
 
 
