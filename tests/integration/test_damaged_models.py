@@ -82,12 +82,25 @@ def _graph_out_of_bounds(data: bytes) -> bytes:
     return faiss.serialize_index(index).tobytes()
 
 
+def _levels_above_any(data: bytes) -> bytes:
+    """An HNSW index claiming more levels than any vector has."""
+    index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+    index.hnsw.max_level = index.hnsw.max_level + 3
+    return faiss.serialize_index(index).tobytes()
+
+
+def _untitled_line(data: bytes) -> bytes:
+    """The first chunk's record without its title (still JSON, the same size)."""
+    return data.replace(b'"title":', b'"titlf":', 1)
+
+
 ARTIFACTS = {
     "index-truncated": ("index", lambda data: data[: len(data) // 3]),
     "index-random": ("index", lambda data: np.random.default_rng(1).bytes(len(data))),
     "docstore-invalid": ("docstore", lambda data: b'{"format": 1, "chunks": "nope"}'),
     "docstore-shorter": ("docstore", lambda data: data[: data.index(b"\n") + 1]),
     "docstore-line-garbled": ("docstore", _garble_line),
+    "docstore-line-untitled": ("docstore", _untitled_line),
     "docstore-index-truncated": ("docstore_index", lambda data: data[: len(data) // 2]),
     "docstore-index-mismatched": ("docstore_index", lambda data: _npz_rewrite(data, _unknown_source)),
     "lexical-truncated": ("lexical", lambda data: data[: len(data) // 2]),
@@ -118,6 +131,18 @@ def test_a_damaged_artifact_is_reported_and_retraining_repairs_it(store, sources
     assert chat("m", QUESTION, store=store)["model_version"] == 2
 
 
+def test_a_download_that_failed_its_checksum_is_fetched_anew_once_the_file_is_repaired(store, sources):
+    train("m", sources, store=store)
+    manifest, _ = read_manifest(store, "m")
+    key = f"models/m/{manifest.files['lexical']}"
+    good = store.get(key)[0]
+    overwrite(store, key, lambda data: data[:100] + bytes([data[100] ^ 1]) + data[101:])
+    with pytest.raises(ModelDamaged, match="does not match its checksum"):
+        chat("m", QUESTION, store=store)
+    store.put(key, good)  # repaired (a cached copy of the damaged download must not stand in for it)
+    assert chat("m", QUESTION, store=store)["model_version"] == 1
+
+
 def test_a_missing_artifact_is_damage_too(store, sources):
     train("m", sources, store=store)
     manifest, _ = read_manifest(store, "m")
@@ -127,7 +152,10 @@ def test_a_missing_artifact_is_damage_too(store, sources):
 
 
 @pytest.mark.parametrize("checksums", [True, False], ids=["checked", "older-manifest"])
-def test_an_approximate_index_whose_graph_is_damaged_is_reported_not_followed(store, sources, monkeypatch, checksums):
+@pytest.mark.parametrize("damage", [_graph_out_of_bounds, _levels_above_any], ids=["links", "levels"])
+def test_an_approximate_index_whose_graph_is_damaged_is_reported_not_followed(
+    store, sources, monkeypatch, checksums, damage
+):
     # Given a model with an HNSW index (every model is over a 0 MB threshold)
     monkeypatch.setenv("CDGPT_EXACT_SEARCH_MAX_MB", "0")
     reset_clients()
@@ -135,8 +163,8 @@ def test_an_approximate_index_whose_graph_is_damaged_is_reported_not_followed(st
     manifest, _ = read_manifest(store, "m")
     key = f"models/m/{manifest.files['index']}"
     assert isinstance(faiss.deserialize_index(np.frombuffer(store.get(key)[0], dtype=np.uint8)), faiss.IndexHNSWSQ)
-    # When its links are overwritten to point past its vectors (the file's size unchanged)
-    overwrite(store, key, _graph_out_of_bounds)
+    # When its graph is damaged (the file's size unchanged)
+    overwrite(store, key, damage)
     if not checksums:
         store.put(manifest_key("m"), manifest.model_copy(update={"checksums": {}}).model_dump_json().encode())
     # Then chat reports the damage instead of following them (Faiss would read out of bounds)

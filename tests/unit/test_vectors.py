@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cdgpt.index.embeddings import LocalEmbedder
-from cdgpt.index.vectors import VectorIndexBuilder, choose_kind, read_vector_index
+from cdgpt.index.vectors import VectorIndexBuilder, VectorIndexError, choose_kind, read_vector_index
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -78,3 +78,18 @@ def test_batches_do_not_change_an_exact_index(tmp_path, corpus):
     many = build(tmp_path, vectors, 64, "many.faiss", batch=7)
     assert (tmp_path / "one.faiss").read_bytes() == (tmp_path / "many.faiss").read_bytes()
     assert np.array_equal(one.vectors(0, one.ntotal), many.vectors(0, many.ntotal))
+
+
+def test_an_hnsw_graph_whose_search_would_start_below_its_top_level_is_refused(tmp_path, corpus):
+    """Faiss would read past that vector's links (a crash, not an error): the graph's check refuses it."""
+    import faiss
+
+    vectors, _ = corpus
+    build(tmp_path, vectors, exact_max_mb=0, name="hnsw.faiss")
+    index = faiss.read_index(str(tmp_path / "hnsw.faiss"))
+    levels = faiss.vector_to_array(index.hnsw.levels)
+    assert levels[index.hnsw.entry_point] == levels.max() > levels.min()
+    index.hnsw.entry_point = int(np.flatnonzero(levels < levels.max())[0])
+    faiss.write_index(index, str(tmp_path / "damaged.faiss"))
+    with pytest.raises(VectorIndexError, match="inconsistent"):
+        read_vector_index(tmp_path / "damaged.faiss")

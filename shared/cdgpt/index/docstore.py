@@ -127,8 +127,11 @@ def _record(line: bytes | str) -> dict[str, Any]:
         not isinstance(record, dict)
         or not isinstance(record.get("text"), str)
         or not isinstance(record.get("source"), str)
+        or not isinstance(record.get("title"), str)
+        or not isinstance(headings := record.get("headings"), list)
+        or not all(isinstance(heading, str) for heading in headings)
     ):
-        raise DocstoreError("a chunk's record has no text or source")
+        raise DocstoreError("a chunk's record has no text, source, title or headings")
     return record
 
 

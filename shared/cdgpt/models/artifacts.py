@@ -141,6 +141,8 @@ def load_artifacts(store: ArtifactStore, manifest: Manifest, cache_dir: Path, *,
         if path.stat().st_size > VERIFY_NOW_BYTES and not verify:
             later.append((artifact, path, expected, path.is_relative_to(folder)))
         elif _sha256(path) != expected:
+            if path.is_relative_to(folder):  # a cached download: fetched anew next time
+                path.unlink(missing_ok=True)
             raise damaged(name, f"its {artifact} does not match its checksum")
     try:
         index = read_vector_index(files["index"])
