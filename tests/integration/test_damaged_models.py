@@ -143,6 +143,16 @@ def test_a_download_that_failed_its_checksum_is_fetched_anew_once_the_file_is_re
     assert chat("m", QUESTION, store=store)["model_version"] == 1
 
 
+@pytest.mark.parametrize("named", ["../../../outside.jsonl", "/etc/passwd", "versions/../../other/docstore.jsonl"])
+def test_a_manifest_naming_a_file_outside_the_models_folder_is_damage(store, sources, named):
+    train("m", sources, store=store)
+    manifest, _ = read_manifest(store, "m")
+    manifest.files["docstore"] = named
+    store.put(manifest_key("m"), manifest.model_dump_json().encode())
+    with pytest.raises(ModelDamaged, match="named outside the model's folder"):
+        chat("m", QUESTION, store=store)
+
+
 def test_a_missing_artifact_is_damage_too(store, sources):
     train("m", sources, store=store)
     manifest, _ = read_manifest(store, "m")

@@ -107,6 +107,8 @@ def _cache_folder(store: ArtifactStore, manifest: Manifest, cache_dir: Path) -> 
 def _file(store: ArtifactStore, manifest: Manifest, artifact: str, folder: Path) -> Path:
     """The artifact's local file, of the size the manifest gives."""
     relative = manifest.files[artifact]
+    if relative.startswith("/") or ".." in relative.split("/"):
+        raise damaged(manifest.model_name, f"its {artifact} is named outside the model's folder")
     path = store.file(f"models/{manifest.model_name}/{relative}", folder / Path(relative).name)
     if path is None:
         raise damaged(manifest.model_name, f"its {artifact} is missing")

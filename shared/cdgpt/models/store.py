@@ -77,6 +77,9 @@ class LocalStore:
         self.location = str(root.resolve())
 
     def _path(self, key: str) -> Path:
+        """The key's file, which never leaves the root (a key is relative, without `..`)."""
+        if key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"a store key must stay inside the store: {key[:200]!r}")
         return self.root / key
 
     def get(self, key: str) -> tuple[bytes, str] | None:
