@@ -201,5 +201,8 @@ def test_a_large_file_damaged_inside_is_found_by_the_background_checksum(store, 
         time.sleep(0.05)
     else:
         pytest.fail("the damage was never reported")
+    for _ in range(3):  # from then on, not served again by every other load
+        with pytest.raises(ModelDamaged, match="docstore does not match its checksum"):
+            chat("m", QUESTION, store=store)
     assert train("m", sources, store=store).version == 2
     assert chat("m", QUESTION, store=store)["model_version"] == 2

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VERIFY_NOW_BYTES = 8 * 1024 * 1024
+# (store location, version id, artifact) whose background checksum failed in this process: such a file is
+# checked before it is used again, so a damaged version is not served again on every other load
+_FAILED: set[tuple[str, str, str]] = set()
 HASH_BLOCK = 8 * 1024 * 1024
 
 
@@ -50,6 +53,7 @@ class Verification:
 
     model_name: str
     pending: list[tuple[str, Path, str, bool]]  # (artifact, file, sha256, a cached download)
+    version: tuple[str, str] = ("", "")  # (store location, version id)
     problem: str | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -60,6 +64,7 @@ class Verification:
             for artifact, path, expected, cached in self.pending:
                 if _sha256(path) != expected:
                     self.problem = f"its {artifact} does not match its checksum"
+                    _FAILED.add((*self.version, artifact))
                     if cached:
                         path.unlink(missing_ok=True)  # the next load downloads it again
                     log.warning("damaged artifact", extra={"model_name": self.model_name, "artifact": artifact})
@@ -136,16 +141,20 @@ def load_artifacts(store: ArtifactStore, manifest: Manifest, cache_dir: Path, *,
     folder = _cache_folder(store, manifest, cache_dir)
     files = {artifact: _file(store, manifest, artifact, folder) for artifact in manifest.files}
     later = []
+    version = (store.location, manifest.version_id)
     for artifact, path in files.items():
         expected = manifest.checksums.get(artifact)
         if not expected:
             continue
-        if path.stat().st_size > VERIFY_NOW_BYTES and not verify:
+        failed_before = (*version, artifact) in _FAILED
+        if path.stat().st_size > VERIFY_NOW_BYTES and not verify and not failed_before:
             later.append((artifact, path, expected, path.is_relative_to(folder)))
         elif _sha256(path) != expected:
             if path.is_relative_to(folder):  # a cached download: fetched anew next time
                 path.unlink(missing_ok=True)
             raise damaged(name, f"its {artifact} does not match its checksum")
+        else:
+            _FAILED.discard((*version, artifact))  # repaired
     try:
         index = read_vector_index(files["index"])
         lexical = LexicalIndex.from_bytes(_map(files["lexical"]))
@@ -160,7 +169,7 @@ def load_artifacts(store: ArtifactStore, manifest: Manifest, cache_dir: Path, *,
     if not index.ntotal == lexical.n_docs == len(chunks) or index.dim != manifest.embedding.dim:
         raise damaged(name, "its artifacts do not match")
     _forget_other_versions(folder)
-    verification = Verification(name, later)
+    verification = Verification(name, later, version)
     verification.start()
     return Artifacts(index, lexical, chunks, verification)
 
