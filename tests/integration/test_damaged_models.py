@@ -64,6 +64,16 @@ def _more_documents(fields) -> None:
     fields["n_docs"] = np.array([int(fields["n_docs"][0]) + 5], dtype=np.int64)
 
 
+def _posting_past_the_documents(fields) -> None:
+    doc_ids = fields["doc_ids"].copy()
+    doc_ids[len(doc_ids) // 2] = int(fields["n_docs"][0]) + 7
+    fields["doc_ids"] = doc_ids
+
+
+def _postings_as_floats(fields) -> None:
+    fields["doc_ids"] = fields["doc_ids"].astype(np.float32)
+
+
 def _unknown_source(fields) -> None:
     fields["document"] = fields["document"] + len(json.loads(fields["sources"].tobytes()))
 
@@ -105,6 +115,8 @@ ARTIFACTS = {
     "docstore-index-mismatched": ("docstore_index", lambda data: _npz_rewrite(data, _unknown_source)),
     "lexical-truncated": ("lexical", lambda data: data[: len(data) // 2]),
     "lexical-mismatched": ("lexical", lambda data: _npz_rewrite(data, _more_documents)),
+    "lexical-posting-out-of-range": ("lexical", lambda data: _npz_rewrite(data, _posting_past_the_documents)),
+    "lexical-postings-as-floats": ("lexical", lambda data: _npz_rewrite(data, _postings_as_floats)),
 }
 
 

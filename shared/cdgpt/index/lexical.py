@@ -215,6 +215,8 @@ class LexicalIndex:
         an index written before CJK terms were folded is folded on loading, into new arrays)."""
         arrays = read_npz(data)
         vocab = arrays["vocab"].tobytes().decode()
+        if arrays["n_docs"].shape != (1,):
+            raise ValueError("the lexical index has no document count")
         index = cls(
             terms={term: i for i, term in enumerate(vocab.split("\n"))} if vocab else {},
             indptr=arrays["indptr"],
@@ -222,7 +224,23 @@ class LexicalIndex:
             weights=arrays["weights"],
             n_docs=int(arrays["n_docs"][0]),
         )
+        index._check()
         return index if "folded" in arrays else index._folded()
+
+    def _check(self) -> None:
+        """ValueError unless the postings fit together: a query indexes them without bounds checks."""
+        indptr, doc_ids, weights = self.indptr, self.doc_ids, self.weights
+        sound = (
+            indptr.dtype.kind == doc_ids.dtype.kind == "i"
+            and weights.dtype.kind == "f"
+            and len(indptr) == len(self.terms) + 1
+            and indptr[0] == 0
+            and indptr[-1] == len(doc_ids) == len(weights)
+            and bool(np.all(indptr[1:] >= indptr[:-1]))
+            and (not len(doc_ids) or (int(doc_ids.min()) >= 0 and int(doc_ids.max()) < self.n_docs))
+        )
+        if not sound:
+            raise ValueError("the lexical index's postings do not fit together")
 
     def _folded(self) -> LexicalIndex:
         """An index written before traditional Chinese was folded (`terms.simplified`), with its terms

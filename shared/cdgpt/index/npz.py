@@ -25,6 +25,8 @@ def read_npz(buffer: Any) -> dict[str, np.ndarray]:
     for member in members:
         if member.compress_type != zipfile.ZIP_STORED or not member.filename.endswith(".npy"):
             raise ValueError(f"unexpected member {member.filename!r}")
+        if not 0 <= member.header_offset <= len(view) - LOCAL_HEADER.size:
+            raise ValueError("an .npz member is out of bounds")
         signature, name_length, extra_length = LOCAL_HEADER.unpack_from(view, member.header_offset)
         if signature != b"PK\x03\x04":
             raise ValueError("damaged .npz member")
