@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import threading
+import time
 from collections import Counter
 
 import faiss
@@ -21,7 +23,7 @@ from cdgpt.answer.answering import chat
 from cdgpt.api.contract import train_result
 from cdgpt.errors import ConcurrentUpdate, UpstreamError
 from cdgpt.models.registry import manifest_key, read_manifest
-from cdgpt.models.store import LocalStore
+from cdgpt.models.store import STALE_PARTIAL_S, LocalStore, S3Store
 from cdgpt.training.pipeline import train
 from tests.support.stores import sources, store  # noqa: F401
 
@@ -395,6 +397,21 @@ def test_a_cached_model_evicted_by_another_thread_meanwhile_is_still_served(stor
     evicting = EvictingStore(store)
     chat("m", QUESTION, store=evicting)  # loads and caches it
     assert chat("m", QUESTION, store=evicting)["model_version"] == 1
+
+
+def test_partial_downloads_left_by_a_killed_function_are_removed_by_the_next_download(store, tmp_path):
+    if not isinstance(store, S3Store):
+        pytest.skip("a local store reads its files in place")
+    store.put("models/m/x.bin", b"x" * 100)
+    target = tmp_path / "cache" / "x.bin"
+    target.parent.mkdir()
+    stale, fresh = target.with_name(".x.bin.111.222"), target.with_name(".x.bin.333.444")
+    for left in (stale, fresh):
+        left.write_bytes(b"half")
+    old = time.time() - STALE_PARTIAL_S - 60
+    os.utime(stale, (old, old))  # left by a function killed mid-download; `fresh` may be another's under way
+    assert store.file("models/m/x.bin", target) == target and target.read_bytes() == b"x" * 100
+    assert not stale.exists() and fresh.exists()
 
 
 def test_stray_keys_under_versions_do_not_fail_a_training(store, sources):

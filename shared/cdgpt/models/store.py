@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import mmap
 import os
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -192,6 +194,18 @@ def _identity(info: os.stat_result) -> tuple[int, int, int]:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
+STALE_PARTIAL_S = 20 * 60  # longer than any function runs: a partial download this old was left by a killed one
+
+
+def _remove_stale_partials(download_to: Path) -> None:
+    """Partial downloads of this file that a process killed mid-download left behind (/tmp outlives it)."""
+    now = time.time()
+    for left in download_to.parent.glob(f".{glob.escape(download_to.name)}.*"):
+        with contextlib.suppress(OSError):  # another process renamed or removed it meanwhile
+            if now - left.stat().st_mtime > STALE_PARTIAL_S:
+                left.unlink()
+
+
 class S3Store:
     """An S3 bucket; the manifest switch uses conditional writes (If-Match / If-None-Match)."""
 
@@ -233,6 +247,7 @@ class S3Store:
         if download_to.is_file():
             return download_to
         download_to.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(download_to)
         partial = download_to.with_name(f".{download_to.name}.{os.getpid()}.{threading.get_ident()}")
         try:
             with _s3_errors("read", passing=ClientError):
