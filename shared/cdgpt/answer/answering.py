@@ -55,7 +55,7 @@ def system_prompt(prompt: str | None) -> str:
     """The grounding and citation rules first; a model's own prompt (set at training) only after them."""
     if not prompt or not prompt.strip():
         return DEFAULT_PROMPT
-    inside = _SECTION_TAG.sub("", prompt.strip())  # it can neither close its own section nor open another
+    inside = prompt.strip()  # it can neither close its own section nor open another, even by nesting a tag
     while _SECTION_TAG.search(inside):  # "</company-</company-instructions>instructions>" leaves a tag once cut
         inside = _SECTION_TAG.sub("", inside)
     return DEFAULT_PROMPT + COMPANY_INSTRUCTIONS.format(prompt=inside)

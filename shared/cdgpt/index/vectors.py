@@ -178,7 +178,7 @@ def _check_graph(index: Any) -> None:
         0 <= hnsw.entry_point < n
         and levels.min() >= 1
         and int(levels.max()) == hnsw.max_level + 1 == int(levels[hnsw.entry_point])  # the search starts on top
-        and len(per_level) > max(int(levels.max()), hnsw.max_level + 1)
+        and len(per_level) > hnsw.max_level + 1
         and offsets[0] == 0
         and offsets[-1] == len(neighbors)
         and np.array_equal(np.diff(offsets), per_level[levels])

@@ -29,7 +29,7 @@ from cdgpt.errors import ModelDamaged
 from cdgpt.index.docstore import Docstore, DocstoreError, read_docstore, read_legacy_docstore
 from cdgpt.index.lexical import LexicalIndex
 from cdgpt.models.registry import Manifest
-from cdgpt.models.store import ArtifactStore
+from cdgpt.models.store import ArtifactStore, leaves_folder
 
 if TYPE_CHECKING:
     from cdgpt.index.vectors import VectorIndex
@@ -112,7 +112,7 @@ def _cache_folder(store: ArtifactStore, manifest: Manifest, cache_dir: Path) -> 
 def _file(store: ArtifactStore, manifest: Manifest, artifact: str, folder: Path) -> Path:
     """The artifact's local file, of the size the manifest gives."""
     relative = manifest.files[artifact]
-    if relative.startswith("/") or ".." in relative.split("/"):
+    if leaves_folder(relative):
         raise damaged(manifest.model_name, f"its {artifact} is named outside the model's folder")
     path = store.file(f"models/{manifest.model_name}/{relative}", folder / Path(relative).name)
     if path is None:

@@ -71,6 +71,11 @@ class ArtifactStore(Protocol):
         ...
 
 
+def leaves_folder(key: str) -> bool:
+    """Whether a key (a path relative to a folder) would lead out of it: absolute, or through `..`."""
+    return key.startswith("/") or ".." in key.split("/")
+
+
 class LocalStore:
     """Files under a root folder; writes are atomic renames, compare-and-swap under a file lock."""
 
@@ -79,8 +84,8 @@ class LocalStore:
         self.location = str(root.resolve())
 
     def _path(self, key: str) -> Path:
-        """The key's file, which never leaves the root (a key is relative, without `..`)."""
-        if key.startswith("/") or ".." in key.split("/"):
+        """The key's file, which never leaves the root."""
+        if leaves_folder(key):
             raise ValueError(f"a store key must stay inside the store: {key[:200]!r}")
         return self.root / key
 
