@@ -52,6 +52,15 @@ def test_train_then_chat(in_repo, capsys):
     assert result["history"] == [f"Human: {LEAVE_QUESTION}", f"Bot: {result['answer']}"]
 
 
+def test_the_demo_question_is_answered_in_both_its_parts(in_repo, capsys):
+    question = "How many days of annual leave do I get, and can I carry some over?"
+    assert f'"{question}"' in (REPO / "Makefile").read_text()  # what `make demo` asks
+    assert run(capsys, "train", "--model", "handbook", HANDBOOK)[0] == 0
+    code, out, _ = run(capsys, "chat", "--model", "handbook", question)
+    answer = out.partition("\n\nSources:\n")[0]
+    assert code == 0 and "receive 25 days of paid annual leave" in answer and "carry up to 5 unused days" in answer
+
+
 def test_uncovered_question_prints_no_sources(in_repo, capsys):
     assert run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/remote-work.md")[0] == 0
     code, out, _ = run(capsys, "chat", "--model", "handbook", "Who won the 1998 FIFA World Cup final?")

@@ -28,6 +28,7 @@ SNIPPET_CHARS = 300
 EMBEDDED_SENTENCES = 12  # an extractive answer compares at most these sentences with the question
 FOLLOWING_SENTENCES = 3  # and quotes its best sentence with at most these that follow it
 CONTEXT_WEIGHT = 0.5  # a question's word only in the sentence before counts this much
+RANK_PENALTY = 0.05  # and a sentence loses this for each chunk ranked before its own (the whole question's)
 # Where a question asking several things turns to the next: a question mark with more after it, ", and how ...",
 # "另外" (besides), "还有".
 PART_BREAK = re.compile(
@@ -96,7 +97,9 @@ def extractive_answer(
     line; one quoted in two chunks counts once. They are first ranked by the share of the question's
     words they hold, each weighted by its rarity in the model (IDF); a word only in the sentence before
     counts half ("Call extension 2300." after "The IT helpdesk is open ..."). Then by their chunk's
-    rank; only the first EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each
+    rank, for the whole question only: the chunks were ranked for all of it, and a part's answer may be
+    in the last of them ("How many days of annual leave do I get, and can I carry some over?" ranks the
+    carry-over rules first, the 25 days fourth). Only the first EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each
     locally). The sentence most like a question often leads into its answer ("To add line numbers:",
     then the steps), so up to FOLLOWING_SENTENCES after the best one are quoted with it. In the chunks
     of the document found first, the nearest heading stands before the first sentence and may lead in
@@ -108,7 +111,7 @@ def extractive_answer(
     passages, headed = _passages(hits)
     asked = [question, *question_parts(question)]
     units = _units(passages, headed)
-    pools = [_closest_words(model, text, units) for text in asked]
+    pools = [_closest_words(model, text, units, RANK_PENALTY if n == 0 else 0.0) for n, text in enumerate(asked)]
     pooled = list(dict.fromkeys(unit for pool in pools for _, unit in pool))
     vectors = model.embedder.embed([*asked, *(passages[u.rank][u.i] for u in pooled)])
     similarity = dict(zip(pooled, (vectors[len(asked) :] @ vectors[: len(asked)].T).tolist(), strict=True))
@@ -200,16 +203,17 @@ def question_parts(question: str) -> list[str]:
     return parts if len(parts) > 1 else []
 
 
-def _closest_words(model: LoadedModel, text: str, units: list[_Unit]) -> list[tuple[float, _Unit]]:
+def _closest_words(model: LoadedModel, text: str, units: list[_Unit], rank_penalty: float) -> list[tuple[float, _Unit]]:
     """The EMBEDDED_SENTENCES units holding most of the text's words, each weighted by its rarity in the
-    model (IDF), a word only in the sentence before counting CONTEXT_WEIGHT; earlier chunks first on ties."""
+    model (IDF), a word only in the sentence before counting CONTEXT_WEIGHT, less `rank_penalty` for each
+    chunk before theirs; earlier chunks first on ties."""
     weights = {term: model.lexical.idf(term) for term in tokenize(text)}
     asked = sum(weights.values()) or 1.0
 
     def share(terms: frozenset[str]) -> float:
         return sum(weights.get(term, 0.0) for term in terms) / asked
 
-    scored = [(share(u.own) + CONTEXT_WEIGHT * share(u.before) - 0.05 * u.rank, u) for u in units]
+    scored = [(share(u.own) + CONTEXT_WEIGHT * share(u.before) - rank_penalty * u.rank, u) for u in units]
     return sorted(scored, key=lambda c: (-c[0], c[1].rank, c[1].i))[:EMBEDDED_SENTENCES]
 
 
