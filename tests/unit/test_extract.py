@@ -1406,6 +1406,61 @@ def test_an_empty_anchor_before_a_heading_or_its_link_to_itself_is_its_anchor():
     ]
 
 
+def test_a_page_that_only_redirects_is_skipped_with_where_it_leads_and_a_page_with_text_is_read():
+    # Given Texinfo's page for an indexed name: a refresh of no delay, and one line pointing on
+    stub = """<html><head><meta http-equiv="Refresh" content="0; url=Sums-and-Products.html#XREFsum">
+    </head><body><p>The node you are looking for is at <a href="Sums-and-Products.html#XREFsum">XREFsum</a>.</p>
+    </body></html>"""
+    # Then it is skipped, naming its target
+    with pytest.raises(SourceFailed, match=r"only redirects \(to Sums-and-Products.html#XREFsum\)"):
+        extract(raw(stub, "text/html"))
+    # And a page refreshed later, or holding text of its own, is read
+    later = stub.replace('content="0;', 'content="30;')
+    assert "The node you are looking for" in extract(raw(later, "text/html")).text
+    long = stub.replace("<p>The node", f"<p>{'Octave sums the elements of a vector. ' * 8}</p><p>The node")
+    assert "Octave sums the elements" in extract(raw(long, "text/html")).text
+    # And so is one sent on only without scripts (LibreOffice's help)
+    noscript = stub.replace("<meta", "<noscript><meta").replace("</head>", "</noscript></head>")
+    assert "The node you are looking for" in extract(raw(noscript, "text/html")).text
+
+
+def test_a_footnotes_mark_linked_in_sup_is_left_out_and_other_numbers_stay():
+    html = """<html><body><p>With some restrictions<a href="#FOOT3" id="DOCF3"><sup>3</sup></a>, calls recurse.
+    Sphinx cites<a class="footnote-reference brackets" href="#f1" id="id1">1</a> too; x<sup>2</sup> is a
+    square, and see <a href="#sec2">2</a> or page <a href="p3.html"><sup>3</sup></a>.</p></body></html>"""
+    assert extract(raw(html, "text/html")).text == (
+        "With some restrictions, calls recurse.\nSphinx cites too; x2 is a\nsquare, and see 2 or page 3."
+    )
+
+
+def test_an_id_naming_chrome_on_a_term_or_item_keeps_it_and_on_a_division_drops_it():
+    # Given Texinfo's index anchor on a definition's term ("index-toc") and a division with id "toc"
+    html = """<html><body><h1>Timing</h1><dl><dt id="index-toc">: toc ()</dt><dd>Measure elapsed time.</dd></dl>
+    <ul><li id="menu-item">Open the file menu.</li></ul><div id="toc"><a href="#a">Timing</a></div></body></html>"""
+    assert extract(raw(html, "text/html")).text == ": toc ()\n\nMeasure elapsed time.\n\nOpen the file menu."
+
+
+def test_a_table_rows_cells_are_one_line_whatever_blocks_and_line_breaks_they_hold():
+    # Given Asciidoctor's cells (a <p> in each), cells on lines of their own, and an empty cell
+    html = """<html><body><h1>Keys</h1><table><tr><th><p class="tableblock">Key</p></th>
+    <th><p class="tableblock">Effect</p></th></tr>
+    <tr><td><p>Shift</p></td>
+        <td><p>Add the item</p><p>to the selection.</p></td></tr>
+    <tr><td>Ctrl</td><td></td><td>Alt</td></tr></table></body></html>"""
+    assert (
+        extract(raw(html, "text/html")).text == "Key | Effect\n\nShift | Add the item to the selection.\n\nCtrl | | Alt"
+    )
+
+
+def test_a_page_laid_out_in_a_table_keeps_its_paragraphs():
+    # Given a row holding headings, and one longer than a row of data
+    long = "".join(f"<p>Paragraph {n} of the page, a sentence long.</p>" for n in range(60))
+    html = f"""<html><body><table><tr><td><h1>Guide</h1><p>First.</p><p>Second.</p></td></tr>
+    <tr><td>{long}</td></tr></table></body></html>"""
+    text = extract(raw(html, "text/html")).text
+    assert text.startswith("First.\n\nSecond.\n\n") and "\n\nParagraph 1 of the page, a sentence long.\n\n" in text
+
+
 def test_pdf_sections_carry_their_page_numbers():
     doc = extract(raw(make_pdf(["Only page."]), "application/pdf", "/p.pdf"))
     assert [(s.page, s.anchor) for s in doc.sections] == [(1, None)]

@@ -47,6 +47,8 @@ BLOCK_TAGS = frozenset(
 )  # fmt: skip
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 SLUG_TAGS = frozenset(["section", "a", "span"])  # whose id is often a heading's slug (a heading's is its anchor)
+# whose id may name chrome ("toc", "footer"); a term's id ("index-toc" on Texinfo's <dt>) names no chrome
+ID_CHROME_TAGS = frozenset(["div", "ul", "ol", "dl", "table", "header", "section", "span", "a"])
 VISIBLE_TEXT = ".//text()[not(ancestor::script or ancestor::style or ancestor::noscript or ancestor::template)]"
 INLINE = frozenset(
     ["span", "code", "em", "strong", "b", "i", "u", "s", "small", "sub", "sup", "mark", "kbd", "samp", "var", "abbr",
@@ -62,6 +64,13 @@ PERMALINK = "¶"  # Sphinx and MkDocs end each heading with a pilcrow link
 SELF_LINKS = frozenset(["#", "¶"])  # not "§": legal text links its section signs ("see § 2")
 SOURCE_PATHS = ("src/", "_modules/")  # where API references link a declaration's source, relative to the page
 WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the heading it lends its id to
+# a page that sends the browser on at once ("0; url=target.html"), with at most REDIRECT_CHARS word characters
+REFRESH = re.compile(r"\s*0*(?:\.0*)?\s*[;,]\s*url\s*=\s*['\"]?([^'\"\s]+)", re.IGNORECASE)
+REDIRECT_CHARS = 200
+# a footnote's mark: "3", "[3]", "*", "†" (a link to it, in <sup> or named a footnote reference)
+FOOTNOTE_MARK = re.compile(r"\[?\d{1,3}\]?|[*†‡]")
+FOOTNOTE_NAMES = ("footnote", "fnref", "noteref")
+ROW_CHARS = 2000  # a table row (no heading in it) up to this long is one line: its cells' blocks and line breaks fold
 
 # What an element's end must undo; one small int per open element.
 STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td", "th", "title"})  # what a walk marks
@@ -73,6 +82,7 @@ NOT_WORD = re.compile(r"\W+")
 PROSE_CHARS = 20  # word characters of a block of prose kept from a preamble of links
 SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
 MAIN_FLAG, ROLE_MAIN_FLAG, CHROME_FLAG, ARTICLE_FLAG, ID_FLAG, MAYBE_FLAG, FLAGS = 8, 16, 32, 64, 128, 256, 504
+ROW_FLAG = 512  # a table row: folded onto one line at its end (`_fold_row`)
 NOT_CHROME, CHROME, MAYBE_CHROME = 0, 1, 2  # what class and id words say of an element
 
 
@@ -107,6 +117,37 @@ def _source_link(el) -> bool:
     relative = "://" not in href and not href.startswith("/")
     in_source = relative and any(href.startswith(p) or f"/{p}" in href for p in SOURCE_PATHS)
     return text in ("[source]", "[src]") or (text in ("source", "src") and in_source)
+
+
+def _footnote_mark(el) -> bool:
+    """A link to a footnote on the page, its mark alone ("3", "[3]"): in <sup> or named a footnote reference.
+    Left out: glued to the word before it ("restrictions<sup>3</sup>"), it would make another word."""
+    href = el.get("href") or ""
+    if not href.startswith("#") or len(el) > 1:
+        return False
+    text = "".join(el.itertext()).strip()
+    if not FOOTNOTE_MARK.fullmatch(text):
+        return False
+    parent = el.getparent()
+    names = f"{el.get('class') or ''} {el.get('role') or ''}".lower()
+    return (
+        (parent is not None and parent.tag == "sup")
+        or el.find("sup") is not None
+        or any(name in names for name in FOOTNOTE_NAMES)
+    )
+
+
+def _redirect(root) -> str | None:
+    """Where a page that only sends the browser on at once leads (a `<meta http-equiv="refresh">` of no delay
+    and a line of text: Texinfo's page for each indexed name), else None."""
+    head = root.find("head")
+    for meta in () if head is None else head.iter("meta"):  # not one in <noscript>: for browsers without scripts
+        if (meta.get("http-equiv") or "").lower() == "refresh" and meta.getparent().tag != "noscript":
+            target = REFRESH.match(meta.get("content") or "")
+            body = root.find("body")
+            text = "" if body is None else "".join(body.xpath(VISIBLE_TEXT))
+            return target[1] if target and len(WORD_CHAR.findall(text)) <= REDIRECT_CHARS else None
+    return None
 
 
 def _titled(el) -> bool:
@@ -218,6 +259,8 @@ def html(content: bytes, charset: str | None, budget: Budget | None = None) -> t
     root = _parse(content, charset)
     if root is None:
         return None, []
+    if (target := _redirect(root)) is not None:
+        raise SourceFailed(f"a page that only redirects (to {target[:200]}); the page it leads to is read instead")
     if (found := text_page(root)) is not None:
         text, anchors = found
         budget.check_chars(len(text))  # before parsing it, as a .txt file's
@@ -254,6 +297,7 @@ class _Walk:
         self.links: list[tuple[int, int]] = []  # ranges of `out` that are a link's text (outermost links)
         self.link_depth = self.link_begun = 0
         self.empty_id: tuple[str, int] = ("", -WRAPPER_PIECES - 1)  # the last empty element with an id, where it ended
+        self.rows: list[int] = []  # where the open table rows' text begins in `out`
 
     def run(self, root) -> tuple[str | None, list[Section]]:
         from lxml import etree
@@ -269,7 +313,9 @@ class _Walk:
                 elif tail := el.tail:  # the commonest end, inline: a plain element's
                     emit(tail)
                 continue
-            if el.tag == "a" and self.heading < 0 and _source_link(el):  # in a heading, "#" names its anchor
+            if (
+                el.tag == "a" and self.heading < 0 and (_source_link(el) or _footnote_mark(el))
+            ):  # in a heading, "#" names its anchor
                 push(SKIPPED)
                 walker.skip_subtree()
                 continue
@@ -341,6 +387,9 @@ class _Walk:
         elif tag in BLOCK_TAGS:
             code = BLOCK | (CHROME_FLAG if _switches_language(el) else 0)
             out.append("\n")
+            if tag == "tr":
+                code |= ROW_FLAG
+                self.rows.append(len(out))
         elif tag == "td" or tag == "th":
             code = CELL
         elif tag in HEADINGS and self.heading < 0:
@@ -368,7 +417,7 @@ class _Walk:
         known_plain = ident is None and cls in self.plain_classes  # what _chrome_name said of f"{cls} "
         if (cls or ident) and tag not in NEVER_CHROME and tag not in HEADINGS and not known_plain:
             chrome = _chrome_name(f"{cls} ") if cls else NOT_CHROME
-            if chrome != CHROME and ident is not None and _chrome_name(ident):
+            if chrome != CHROME and ident is not None and tag in ID_CHROME_TAGS and _chrome_name(ident):
                 slug = tag in SLUG_TAGS or (cls is not None and "sect" in cls)  # DocBook: <div class="sect1">
                 titles = ident == TEXINFO_HEADER and self._titles_page(el)  # Asciidoctor's title block
                 chrome = MAYBE_CHROME if slug or titles else CHROME
@@ -397,6 +446,8 @@ class _Walk:
         """Close an element that is not plain: end its block, cell or heading, record its range."""
         kind, tail = code & KIND, el.tail
         if kind == BLOCK:
+            if code & ROW_FLAG:
+                self._fold_row(self.rows.pop())
             self.out.append("\n")
         elif kind == CODE:
             self.out.append(CODE_LINE)
@@ -413,6 +464,17 @@ class _Walk:
             self._close_flagged(el, code)
         if tail:
             self.out.append(tail)
+
+    def _fold_row(self, begun: int) -> None:
+        """A table row's text on one line, its cells' paragraphs and the line breaks of its source folded to
+        spaces (Asciidoctor and DocBook put each cell's text in a <p>): "Key | Effect", not a line each. Not a
+        row holding a heading, nor a long one: a page laid out in a table."""
+        out = self.out
+        if (self.marks and self.marks[-1][0] >= begun) or sum(map(len, out[begun:])) > ROW_CHARS:
+            return
+        for i in range(begun, len(out)):
+            if "\n" in out[i]:  # code in a cell too: its fence lines go with its line breaks
+                out[i] = " " if out[i] == CODE_LINE else out[i].replace("\n", " ")
 
     def _open_link(self) -> int:
         """Start a link's range (unless inside another link); its code, LINK."""
