@@ -1433,11 +1433,13 @@ def test_a_footnotes_mark_linked_in_sup_is_left_out_and_other_numbers_stay():
     )
 
 
-def test_an_id_naming_chrome_on_a_term_or_item_keeps_it_and_on_a_division_drops_it():
-    # Given Texinfo's index anchor on a definition's term ("index-toc") and a division with id "toc"
-    html = """<html><body><h1>Timing</h1><dl><dt id="index-toc">: toc ()</dt><dd>Measure elapsed time.</dd></dl>
-    <ul><li id="menu-item">Open the file menu.</li></ul><div id="toc"><a href="#a">Timing</a></div></body></html>"""
-    assert extract(raw(html, "text/html")).text == ": toc ()\n\nMeasure elapsed time.\n\nOpen the file menu."
+def test_an_id_naming_chrome_on_a_term_keeps_it_and_on_a_division_or_cell_drops_it():
+    # Given Texinfo's index anchors on a definition's term and its text ("index-toc", "index-menu"), a division
+    # with id "toc" and an older page's navigation cell
+    html = """<html><body><h1>Timing</h1><dl><dt id="index-toc">: toc ()</dt><dd id="index-menu">Measure it.</dd>
+    </dl><div id="toc"><a href="#a">Timing</a></div><table><tr><td id="navigation"><a href="/">Home</a></td>
+    <td>Time is measured in seconds.</td></tr></table></body></html>"""
+    assert extract(raw(html, "text/html")).text == ": toc ()\n\nMeasure it.\n\nTime is measured in seconds."
 
 
 def test_a_table_rows_cells_are_one_line_whatever_blocks_and_line_breaks_they_hold():
@@ -1453,12 +1455,24 @@ def test_a_table_rows_cells_are_one_line_whatever_blocks_and_line_breaks_they_ho
 
 
 def test_a_page_laid_out_in_a_table_keeps_its_paragraphs():
-    # Given a row holding headings, and one longer than a row of data
+    # Given a row holding headings, one of more paragraphs than a row of data holds, and one longer than any
+    paragraphs = "".join(f"<p>Paragraph {n}.</p>" for n in range(5))
     long = "".join(f"<p>Paragraph {n} of the page, a sentence long.</p>" for n in range(60))
     html = f"""<html><body><table><tr><td><h1>Guide</h1><p>First.</p><p>Second.</p></td></tr>
-    <tr><td>{long}</td></tr></table></body></html>"""
+    <tr><td><a href="/">Home</a></td><td>{paragraphs}</td></tr><tr><td>{long}</td></tr></table></body></html>"""
     text = extract(raw(html, "text/html")).text
-    assert text.startswith("First.\n\nSecond.\n\n") and "\n\nParagraph 1 of the page, a sentence long.\n\n" in text
+    assert text.startswith("First.\n\nSecond.\n\n") and "\n\nParagraph 1.\n\nParagraph 2.\n\n" in text
+    assert "\n\nParagraph 1 of the page, a sentence long.\n\n" in text
+
+
+def test_a_row_holding_code_a_list_or_a_table_keeps_their_lines():
+    html = """<html><body><h1>Options</h1><table><tr><td>Install</td><td><pre>make
+make install</pre></td></tr><tr><td>Steps</td><td><ul><li>one</li><li>two</li></ul></td></tr>
+    <tr><td>opts</td><td>An object:<table><tr><td>timeout</td><td>ms</td></tr><tr><td>retries</td><td>count</td>
+    </tr></table></td></tr></table></body></html>"""
+    text = extract(raw(html, "text/html")).text
+    assert "```\nmake\nmake install\n```" in text and "Steps\n\none\n\ntwo" in text
+    assert "timeout | ms\n\nretries | count" in text and "ms | retries" not in text
 
 
 def test_pdf_sections_carry_their_page_numbers():

@@ -15,7 +15,7 @@ import re
 from bisect import bisect_right
 from dataclasses import replace
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, islice
 from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
@@ -47,8 +47,7 @@ BLOCK_TAGS = frozenset(
 )  # fmt: skip
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 SLUG_TAGS = frozenset(["section", "a", "span"])  # whose id is often a heading's slug (a heading's is its anchor)
-# whose id may name chrome ("toc", "footer"); a term's id ("index-toc" on Texinfo's <dt>) names no chrome
-ID_CHROME_TAGS = frozenset(["div", "ul", "ol", "dl", "table", "header", "section", "span", "a"])
+TERM_TAGS = frozenset(["dt", "dd"])  # whose id names a term ("index-toc" on Texinfo's <dt>), never chrome
 VISIBLE_TEXT = ".//text()[not(ancestor::script or ancestor::style or ancestor::noscript or ancestor::template)]"
 INLINE = frozenset(
     ["span", "code", "em", "strong", "b", "i", "u", "s", "small", "sub", "sup", "mark", "kbd", "samp", "var", "abbr",
@@ -65,12 +64,14 @@ SELF_LINKS = frozenset(["#", "¶"])  # not "§": legal text links its section si
 SOURCE_PATHS = ("src/", "_modules/")  # where API references link a declaration's source, relative to the page
 WRAPPER_PIECES = 32  # pieces of whitespace an enclosing id may stand before the heading it lends its id to
 # a page that sends the browser on at once ("0; url=target.html"), with at most REDIRECT_CHARS word characters
-REFRESH = re.compile(r"\s*0*(?:\.0*)?\s*[;,]\s*url\s*=\s*['\"]?([^'\"\s]+)", re.IGNORECASE)
+REFRESH = re.compile(r"\s*(?:0+(?:\.0*)?|\.0+)\s*[;,]\s*(?:url\s*=\s*)?['\"]?([^'\"\s]+)", re.IGNORECASE)
 REDIRECT_CHARS = 200
 # a footnote's mark: "3", "[3]", "*", "†" (a link to it, in <sup> or named a footnote reference)
 FOOTNOTE_MARK = re.compile(r"\[?\d{1,3}\]?|[*†‡]")
 FOOTNOTE_NAMES = ("footnote", "fnref", "noteref")
-ROW_CHARS = 2000  # a table row (no heading in it) up to this long is one line: its cells' blocks and line breaks fold
+ROW_CHARS = 2000  # a table row up to this long is one line (`_fold_row`)
+ROW_BLOCKS = 2  # blocks (paragraphs, line breaks) a row may hold per cell and still be one line
+HOLDS_LINES = frozenset(["ul", "ol", "dl", "table", "tr", "pre", "h1", "h2", "h3", "h4", "h5", "h6"])  # kept as lines
 
 # What an element's end must undo; one small int per open element.
 STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td", "th", "title"})  # what a walk marks
@@ -123,10 +124,10 @@ def _footnote_mark(el) -> bool:
     """A link to a footnote on the page, its mark alone ("3", "[3]"): in <sup> or named a footnote reference.
     Left out: glued to the word before it ("restrictions<sup>3</sup>"), it would make another word."""
     href = el.get("href") or ""
-    if not href.startswith("#") or len(el) > 1:
+    if not href.startswith("#") or len(el) > 1 or (len(el) == 1 and len(el[0])):
         return False
-    text = "".join(el.itertext()).strip()
-    if not FOOTNOTE_MARK.fullmatch(text):
+    text = (el.text or "") + ("".join((el[0].text or "", el[0].tail or "")) if len(el) else "")
+    if not FOOTNOTE_MARK.fullmatch(text.strip()):
         return False
     parent = el.getparent()
     names = f"{el.get('class') or ''} {el.get('role') or ''}".lower()
@@ -144,10 +145,18 @@ def _redirect(root) -> str | None:
     for meta in () if head is None else head.iter("meta"):  # not one in <noscript>: for browsers without scripts
         if (meta.get("http-equiv") or "").lower() == "refresh" and meta.getparent().tag != "noscript":
             target = REFRESH.match(meta.get("content") or "")
-            body = root.find("body")
-            text = "" if body is None else "".join(body.xpath(VISIBLE_TEXT))
-            return target[1] if target and len(WORD_CHAR.findall(text)) <= REDIRECT_CHARS else None
+            return target[1] if target and _short(root.find("body")) else None
     return None
+
+
+def _short(body) -> bool:
+    """Whether the body holds at most REDIRECT_CHARS word characters (its scripts' too: counted, not read)."""
+    count = 0
+    for text in () if body is None else body.itertext():
+        count += len(WORD_CHAR.findall(text))
+        if count > REDIRECT_CHARS:
+            return False
+    return True
 
 
 def _titled(el) -> bool:
@@ -260,7 +269,7 @@ def html(content: bytes, charset: str | None, budget: Budget | None = None) -> t
     if root is None:
         return None, []
     if (target := _redirect(root)) is not None:
-        raise SourceFailed(f"a page that only redirects (to {target[:200]}); the page it leads to is read instead")
+        raise SourceFailed(f"a page that only redirects (to {target[:200]})")
     if (found := text_page(root)) is not None:
         text, anchors = found
         budget.check_chars(len(text))  # before parsing it, as a .txt file's
@@ -297,7 +306,7 @@ class _Walk:
         self.links: list[tuple[int, int]] = []  # ranges of `out` that are a link's text (outermost links)
         self.link_depth = self.link_begun = 0
         self.empty_id: tuple[str, int] = ("", -WRAPPER_PIECES - 1)  # the last empty element with an id, where it ended
-        self.rows: list[int] = []  # where the open table rows' text begins in `out`
+        self.rows: list[list[int]] = []  # each open table row: [where its text begins in `out`, cells, blocks]
 
     def run(self, root) -> tuple[str | None, list[Section]]:
         from lxml import etree
@@ -380,6 +389,14 @@ class _Walk:
             self.stack.append(SKIPPED)
             return True
         code = PLAIN
+        if self.rows:  # what the innermost open row holds: one line or lines (`_fold_row`)
+            row = self.rows[-1]
+            if tag in HOLDS_LINES:
+                row[2] = ROW_CHARS  # more blocks than any row may hold
+            elif tag in BLOCK_TAGS:
+                row[2] += 1
+            elif tag == "td" or tag == "th":
+                row[1] += 1
         if tag == "pre" and not self.code_depth:
             code = CODE
             out.append(CODE_LINE)
@@ -389,7 +406,7 @@ class _Walk:
             out.append("\n")
             if tag == "tr":
                 code |= ROW_FLAG
-                self.rows.append(len(out))
+                self.rows.append([len(out), 0, 0])
         elif tag == "td" or tag == "th":
             code = CELL
         elif tag in HEADINGS and self.heading < 0:
@@ -417,7 +434,7 @@ class _Walk:
         known_plain = ident is None and cls in self.plain_classes  # what _chrome_name said of f"{cls} "
         if (cls or ident) and tag not in NEVER_CHROME and tag not in HEADINGS and not known_plain:
             chrome = _chrome_name(f"{cls} ") if cls else NOT_CHROME
-            if chrome != CHROME and ident is not None and tag in ID_CHROME_TAGS and _chrome_name(ident):
+            if chrome != CHROME and ident is not None and tag not in TERM_TAGS and _chrome_name(ident):
                 slug = tag in SLUG_TAGS or (cls is not None and "sect" in cls)  # DocBook: <div class="sect1">
                 titles = ident == TEXINFO_HEADER and self._titles_page(el)  # Asciidoctor's title block
                 chrome = MAYBE_CHROME if slug or titles else CHROME
@@ -465,16 +482,22 @@ class _Walk:
         if tail:
             self.out.append(tail)
 
-    def _fold_row(self, begun: int) -> None:
+    def _fold_row(self, row: list[int]) -> None:
         """A table row's text on one line, its cells' paragraphs and the line breaks of its source folded to
         spaces (Asciidoctor and DocBook put each cell's text in a <p>): "Key | Effect", not a line each. Not a
-        row holding a heading, nor a long one: a page laid out in a table."""
-        out = self.out
-        if (self.marks and self.marks[-1][0] >= begun) or sum(map(len, out[begun:])) > ROW_CHARS:
+        row holding lines (a list, code, a heading, another table), more than ROW_BLOCKS blocks a cell or
+        ROW_CHARS characters: a page laid out in a table keeps its paragraphs."""
+        begun, cells, blocks = row
+        out, size = self.out, 0
+        if blocks > ROW_BLOCKS * max(cells, 1):
             return
+        for piece in islice(out, begun, None):  # stops at ROW_CHARS: a row's pieces are read at most twice
+            size += len(piece)
+            if size > ROW_CHARS:
+                return
         for i in range(begun, len(out)):
-            if "\n" in out[i]:  # code in a cell too: its fence lines go with its line breaks
-                out[i] = " " if out[i] == CODE_LINE else out[i].replace("\n", " ")
+            if "\n" in out[i]:
+                out[i] = out[i].replace("\n", " ")
 
     def _open_link(self) -> int:
         """Start a link's range (unless inside another link); its code, LINK."""
