@@ -99,8 +99,8 @@ def extractive_answer(
     counts half ("Call extension 2300." after "The IT helpdesk is open ..."). Then by their chunk's
     rank, for the whole question only: the chunks were ranked for all of it, and a part's answer may be
     in the last of them ("How many days of annual leave do I get, and can I carry some over?" ranks the
-    carry-over rules first, the 25 days fourth). Only the first EMBEDDED_SENTENCES are embedded and compared with the question (~1 ms each
-    locally). The sentence most like a question often leads into its answer ("To add line numbers:",
+    carry-over rules first, the 25 days fourth). Only the first EMBEDDED_SENTENCES are embedded and
+    compared with the question (~1 ms each locally). The sentence most like a question often leads into its answer ("To add line numbers:",
     then the steps), so up to FOLLOWING_SENTENCES after the best one are quoted with it. In the chunks
     of the document found first, the nearest heading stands before the first sentence and may lead in
     the same way ("To Add Line Numbers to an Entire Document", then its steps), but only as the best

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import sys
 from bisect import bisect_right
 from dataclasses import replace
 from functools import lru_cache
@@ -71,7 +72,7 @@ FOOTNOTE_MARK = re.compile(r"\[?\d{1,3}\]?|[*†‡]")
 FOOTNOTE_NAMES = ("footnote", "fnref", "noteref")
 ROW_CHARS = 2000  # a table row up to this long is one line (`_fold_row`)
 ROW_BLOCKS = 2  # blocks (paragraphs, line breaks) a row may hold per cell and still be one line
-HOLDS_LINES = frozenset(["ul", "ol", "dl", "table", "tr", "pre", "h1", "h2", "h3", "h4", "h5", "h6"])  # kept as lines
+HOLDS_LINES = frozenset(["ul", "ol", "dl", "table", "tr", "pre", *HEADINGS])  # a row holding one keeps its lines
 
 # What an element's end must undo; one small int per open element.
 STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td", "th", "title"})  # what a walk marks
@@ -392,7 +393,7 @@ class _Walk:
         if self.rows:  # what the innermost open row holds: one line or lines (`_fold_row`)
             row = self.rows[-1]
             if tag in HOLDS_LINES:
-                row[2] = ROW_CHARS  # more blocks than any row may hold
+                row[2] = sys.maxsize  # more blocks than any row may hold
             elif tag in BLOCK_TAGS:
                 row[2] += 1
             elif tag == "td" or tag == "th":
