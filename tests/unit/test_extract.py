@@ -980,21 +980,11 @@ def test_a_table_of_contents_larger_than_a_short_page_is_dropped_unless_it_is_al
     doc = extract(RawDocument("p.html", f"<html><body>{page}</body></html>".encode(), "text/html", "p.html"))
     # Then only the page's text is left, no chapter of the contents
     assert doc.text == "This section adds the final touches."
-    # And a page that is only a table of contents keeps it (a chapter's index page)
-    only = extract(
-        RawDocument("i.html", f'<html><body><ul class="toc">{items}</ul></body></html>'.encode(), "text/html", "i.html")
-    )
-    assert "29. Chapter 29" in only.text
-    # And so does a chapter's page: its heading, then its contents (a heading is not text left)
-    chapter = extract(
-        RawDocument(
-            "c.html",
-            f'<html><body><h1>3. Tutorial</h1><div class="toc"><ul>{items}</ul></div></body></html>'.encode(),
-            "text/html",
-            "c.html",
-        )
-    )
-    assert "29. Chapter 29" in chapter.text
+    # And a page that is only a table of contents, or a chapter's heading above one, is a page of links: its
+    # chapters are read from their own pages
+    for body in [f'<ul class="toc">{items}</ul>', f'<h1>3. Tutorial</h1><div class="toc"><ul>{items}</ul></div>']:
+        with pytest.raises(SourceFailed, match="a page of links only"):
+            extract(RawDocument("c.html", f"<html><body>{body}</body></html>".encode(), "text/html", "c.html"))
     # And a wrapper named like chrome that holds the text, beside a skipped <nav>, is the page's content
     wrapped = f'<html><body><h1>Leave</h1><div class="layout-with-sidenav"><nav><ul>{items}</ul></nav><p>Leave is booked in the portal.</p></div></body></html>'
     assert (
@@ -1422,6 +1412,41 @@ def test_a_page_that_only_redirects_is_skipped_with_where_it_leads_and_a_page_wi
     # And so is one sent on only without scripts (LibreOffice's help)
     noscript = stub.replace("<meta", "<noscript><meta").replace("</head>", "</noscript></head>")
     assert "The node you are looking for" in extract(raw(noscript, "text/html")).text
+
+
+def test_a_page_that_is_an_index_of_links_is_skipped():
+    # Given Texinfo's function index: a table of entries, each a linked name and the linked node it is in
+    def index(names: list[str]) -> str:
+        rows = "".join(
+            f'<tr><td><a href="Sums.html#XREF{n}"><code>{n}</code></a>:</td><td><a href="Sums.html">Sums</a></td></tr>'
+            for n in names
+        )
+        return f"<html><body><h2>Function Index</h2><table class='index-fn'>{rows}</table></body></html>"
+
+    names = ["sum", "sumsq", "prod", "cumsum", "cumprod"]
+    # Then it is skipped as a page of links, which answers no question
+    with pytest.raises(SourceFailed, match=r"a page of links only \(an index or a table of contents\)"):
+        extract(raw(index(names), "text/html"))
+    # And with one link fewer it is read, as a short list of links may be what a page says
+    assert "cumsum" in extract(raw(index(names[:4]) + "<p><a href='a.html'>abs</a></p>", "text/html")).text
+
+
+def test_a_contents_list_keeps_its_introduction_and_the_other_sections():
+    # Given a chapter page: a paragraph with a link, its contents list of twenty links, then a section
+    # whose links have descriptions, and a "See Also" of ten links
+    items = "".join(f'<li><a href="m{n}.html">module{n}: reading and writing its files</a></li>' for n in range(20))
+    described = "".join(f'<li><a href="f{n}.html">f{n}</a>: converts one format to another</li>' for n in range(10))
+    page = f"""<html><body><h1>File Formats</h1><p>The modules in this chapter parse formats that are not
+    markup, such as <a href="csv.html">csv</a> files.</p><ul>{items}</ul><h2>Converters</h2><ul>{described}</ul>
+    <h2>See Also</h2><p>{" ".join(f'<a href="s{n}.html">see{n}</a>,' for n in range(10))}</p></body></html>"""
+    sections = sections_of(page)
+    # Then the contents list and the "See Also" go, the paragraph and the described links stay
+    assert sections[0] == (
+        ("File Formats",),
+        "The modules in this chapter parse formats that are not\nmarkup, such as csv files.",
+    )
+    assert [s[0] for s in sections] == [("File Formats",), ("File Formats", "Converters")]  # no "See Also"
+    assert "f9: converts one format to another" in sections[1][1]
 
 
 def test_a_footnotes_mark_linked_in_sup_is_left_out_and_other_numbers_stay():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import re
 import sys
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from functools import lru_cache
 from itertools import accumulate, islice
@@ -73,6 +73,9 @@ FOOTNOTE_NAMES = ("footnote", "fnref", "noteref")
 ROW_CHARS = 2000  # a table row up to this long is one line (`_fold_row`)
 ROW_BLOCKS = 2  # blocks (paragraphs, line breaks) a row may hold per cell and still be one line
 HOLDS_LINES = frozenset(["ul", "ol", "dl", "table", "tr", "pre", *HEADINGS])  # a row holding one keeps its lines
+# a section of at least LIST_LINKS links that make LIST_SHARE of its word characters: an index, a table of contents
+LIST_LINKS = 10
+LIST_SHARE = 0.9
 
 # What an element's end must undo; one small int per open element.
 STRUCTURE = sorted(BLOCK_TAGS | NOISE_TAGS | NEVER_CHROME | set(HEADINGS) | {"td", "th", "title"})  # what a walk marks
@@ -595,21 +598,33 @@ class _Walk:
         linked = sum(linked_before[e] - linked_before[b] for b, e in above)
         if not solid or 2 * linked < solid:
             return kept
-        prose = [block for b, e in above for block in self._prose_blocks(b, e, solid_before, linked_before)]
+        prose = [block for b, e in above for block in self._blocks(b, e, solid_before, linked_before)]
         return prose + [(max(b, first), e) for b, e in kept if e > first]
 
-    def _prose_blocks(self, begin: int, end: int, solid: list[int], linked: list[int]) -> list[tuple[int, int]]:
-        """The blocks of a range (between line breaks) that read as prose beside its links: no link, PROSE_CHARS
-        word characters or more, ending a sentence (a module's description above its list of functions)."""
+    def _blocks(
+        self, begin: int, end: int, solid: list[int], linked: list[int], prose: bool = True
+    ) -> list[tuple[int, int]]:
+        """The blocks of a range (between line breaks) that read as prose beside its links, PROSE_CHARS word
+        characters or more: with `prose`, without a link and ending a sentence (a module's description above
+        its list of functions); else less than half links (a table of contents' introduction)."""
         out, blocks, start = self.out, [], begin
         for i in range(begin, end + 1):
             if i < end and out[i] != "\n":
                 continue
-            unlinked = linked[i] == linked[start] and solid[i] - solid[start] >= PROSE_CHARS
-            if unlinked and SENTENCE_END.search("".join(out[start:i])):
+            chars, in_links = solid[i] - solid[start], linked[i] - linked[start]
+            if chars >= PROSE_CHARS and (
+                not in_links and SENTENCE_END.search("".join(out[start:i])) if prose else 2 * in_links < chars
+            ):
                 blocks.append((start, i))
             start = i + 1
         return blocks
+
+    @staticmethod
+    def _lists_links(spans: list[tuple[int, int]], solid: list[int], linked: list[int], starts: list[int]) -> bool:
+        """Whether a section is a list of links: LIST_LINKS or more, LIST_SHARE of its word characters."""
+        links = sum(bisect_left(starts, e) - bisect_left(starts, b) for b, e in spans)
+        chars = sum(solid[e] - solid[b] for b, e in spans)
+        return links >= LIST_LINKS and sum(linked[e] - linked[b] for b, e in spans) >= LIST_SHARE * chars
 
     def _solid_and_linked(self, upto: int | None = None) -> tuple[list[int], list[int]]:
         """Word characters before each piece of `out` (of its first `upto` pieces), in all pieces and in links'
@@ -641,20 +656,28 @@ class _Walk:
         headed one after the other): it was in neither the text nor a heading path. A heading above what was
         left out (a table of contents, a form) is not carried."""
         out = self.out
+        solid, linked = self._solid_and_linked()
+        link_starts = [begun for begun, _ in self.links]
+        lists = 0  # sections that were lists of links
         sections: list[Section] = []
         path: list[tuple[int, str]] = []
         anchor: str | None = None
         h1: str | None = None
-        pieces: list[str] = []
+        spans: list[tuple[int, int]] = []  # the open section's ranges of `out`
         bare: list[str] = []  # headings without text, for the next section's text
 
         def end_section() -> bool:
-            body = paragraphs("".join(pieces))
-            pieces.clear()
+            nonlocal lists
+            listed = self._lists_links(spans, solid, linked, link_starts)
+            if listed:  # an index or a table of contents: only its blocks of prose are kept
+                lists += 1
+                spans[:] = [block for b, e in spans for block in self._blocks(b, e, solid, linked, prose=False)]
+            body = paragraphs(("\n" if listed else "").join("".join(out[b:e]) for b, e in spans))
+            spans.clear()
             if body:
                 sections.append(Section(tuple(h for _, h in path), "\n\n".join([*bare, body]), anchor))
                 bare.clear()
-            return bool(body)
+            return bool(body) or listed
 
         marks = iter(self.marks)
         none = (len(out), 0, "", None)
@@ -664,7 +687,7 @@ class _Walk:
             while mark < begin:  # a heading in a dropped range
                 mark, level, text, anchor_of = next(marks, none)
             while mark < finish:  # a heading inside this range: the text before it ends a section
-                pieces.extend(out[begin:mark])
+                spans.append((begin, mark))
                 nothing_between = begin == last + 1 and bisect_right(self.skipped, mark) == bisect_right(
                     self.skipped, last
                 )
@@ -677,6 +700,8 @@ class _Walk:
                 anchor = anchor_of
                 begin = mark + 1
                 mark, level, text, anchor_of = next(marks, none)
-            pieces.extend(out[begin:finish])
+            spans.append((begin, finish))
         end_section()
+        if lists and not sections:
+            raise SourceFailed("a page of links only (an index or a table of contents)")
         return _page_title(self.title, h1), sections
