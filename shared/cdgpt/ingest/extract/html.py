@@ -495,8 +495,8 @@ class _Walk:
         out, size = self.out, 0
         if blocks > ROW_BLOCKS * max(cells, 1):
             return
-        for piece in islice(out, begun, None):  # stops at ROW_CHARS: a row's pieces are read at most twice
-            size += len(piece)
+        for i in range(begun, len(out)):  # stops at ROW_CHARS: a row's pieces are read at most twice
+            size += len(out[i])
             if size > ROW_CHARS:
                 return
         for i in range(begun, len(out)):
