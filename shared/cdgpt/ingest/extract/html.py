@@ -16,7 +16,7 @@ import sys
 from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from functools import lru_cache
-from itertools import accumulate, islice
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
