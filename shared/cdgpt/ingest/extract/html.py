@@ -15,7 +15,7 @@ import re
 import sys
 from bisect import bisect_left, bisect_right
 from dataclasses import replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import accumulate
 from typing import TYPE_CHECKING
 
@@ -574,7 +574,7 @@ class _Walk:
         drops = [(s, e) for s, e in chrome if sizes[e] - sizes[s] < half]
         if len(drops) == len(chrome):
             return self._between(start, end, sorted(drops))
-        solid, linked = self._solid_and_linked()
+        solid, linked = self._solid_and_linked
         large = [
             (s, e)
             for s, e in chrome
@@ -592,7 +592,7 @@ class _Walk:
         first = _first_inside([mark[0] for mark in self.marks], kept)
         if first is None:
             return kept
-        solid_before, linked_before = self._solid_and_linked(first)
+        solid_before, linked_before = self._solid_and_linked
         above = [(b, min(e, first)) for b, e in kept if b < first]
         solid = sum(solid_before[e] - solid_before[b] for b, e in above)
         linked = sum(linked_before[e] - linked_before[b] for b, e in above)
@@ -626,15 +626,15 @@ class _Walk:
         chars = sum(solid[e] - solid[b] for b, e in spans)
         return links >= LIST_LINKS and sum(linked[e] - linked[b] for b, e in spans) >= LIST_SHARE * chars
 
-    def _solid_and_linked(self, upto: int | None = None) -> tuple[list[int], list[int]]:
-        """Word characters before each piece of `out` (of its first `upto` pieces), in all pieces and in links'
-        pieces: the ">" and "|" between a breadcrumb's links are not text that stands apart from them."""
-        counts = [len(NOT_WORD.sub("", piece)) for piece in self.out[:upto]]
+    @cached_property
+    def _solid_and_linked(self) -> tuple[list[int], list[int]]:
+        """Word characters before each piece of `out`, in all pieces and in links' pieces (counted once, when the
+        walk is over): the ">" and "|" between a breadcrumb's links are not text that stands apart from them."""
+        counts = [len(NOT_WORD.sub("", piece)) for piece in self.out]
         in_link = [0] * (len(counts) + 1)
         for begun, ended in self.links:
-            if begun < len(counts):
-                in_link[begun] += 1
-                in_link[min(ended, len(counts))] -= 1
+            in_link[begun] += 1
+            in_link[ended] -= 1
         linked = [count if depth else 0 for count, depth in zip(counts, accumulate(in_link), strict=False)]
         return [0, *accumulate(counts)], [0, *accumulate(linked)]
 
@@ -656,7 +656,7 @@ class _Walk:
         headed one after the other): it was in neither the text nor a heading path. A heading above what was
         left out (a table of contents, a form) is not carried."""
         out = self.out
-        solid, linked = self._solid_and_linked()
+        solid, linked = self._solid_and_linked
         link_starts = [begun for begun, _ in self.links]
         lists = 0  # sections that were lists of links
         sections: list[Section] = []
