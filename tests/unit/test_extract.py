@@ -311,6 +311,46 @@ def test_given_markdown_with_pseudo_headings_when_extracted_then_they_are_text()
     assert "#hashtag is not a heading" in usage
 
 
+def test_a_paragraph_of_one_bold_line_heads_what_follows_but_not_in_a_list_nor_as_a_tables_title():
+    page = """<html><head><title>Leave</title></head><body><h1>Leave</h1>
+    <p><b>ACME</b></p><p><strong>Employee Handbook</strong></p>
+    <h2>Requests</h2><p><strong>Eligibility</strong></p><p>Staff may take leave after three months.</p>
+    <p><b>Note:</b> ask first.</p><p><b>All requests need approval.</b></p>
+    <p><span style="font-weight: 700">How to apply</span><br></p><p>Fill in the form.</p>
+    <ul><li><p><b>Step one</b></p><p>Open the form.</p></li></ul>
+    <p class="title"><b>Table 1. Days</b></p><table><tr><td>Annual</td><td>25</td></tr></table>
+    </body></html>"""
+    assert sections_of(page) == [
+        (("Leave",), "ACME\n\nEmployee Handbook"),  # bold lines heading nothing stay text
+        (
+            ("Leave", "Requests", "Eligibility"),
+            "Staff may take leave after three months.\n\nNote: ask first.\n\nAll requests need approval.",
+        ),
+        (
+            ("Leave", "Requests", "How to apply"),  # bold by its style, as an editor pastes it
+            "Fill in the form.\n\nStep one\n\nOpen the form.\n\nTable 1. Days\n\nAnnual | 25",
+        ),
+    ]
+
+
+def test_a_markdown_paragraph_of_one_bold_line_heads_what_follows():
+    text = (
+        "# Leave\n\n**ACME**\n\n**Employee Handbook**\n\n## Requests\n\n**1. Eligibility**\n\n"
+        "Staff may take leave after three months.\n\n**Note:** ask first.\n\n**All requests need approval.**\n\n"
+        "**Be kind** and **fair**\n\n__How to apply__\n\nFill in the form.\n\n- **Step one**\n"
+    )
+    doc = extract(raw(text, None, "/leave.md"))
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Leave",), "ACME\n\nEmployee Handbook"),
+        (
+            ("Leave", "Requests", "1. Eligibility"),
+            "Staff may take leave after three months.\n\nNote: ask first.\n\nAll requests need approval.\n\n"
+            "Be kind and fair",
+        ),
+        (("Leave", "Requests", "1. Eligibility", "How to apply"), "Fill in the form.\n\n- Step one"),
+    ]
+
+
 def test_given_a_md_file_without_content_type_when_extracted_then_it_is_parsed_as_markdown():
     doc = extract(raw("# Notes\n\nSome notes.", None, "notes.md"))
     assert doc.title == "Notes"

@@ -608,3 +608,34 @@ def test_given_a_custom_style_based_on_a_heading_when_extracted_then_it_is_a_hea
     assert [(s.headings, s.text) for s in doc.sections] == [
         (("Benefits", "Dental cover"), "Two checkups a year are covered.")
     ]
+
+
+def test_a_docx_paragraph_typed_in_bold_heads_what_follows_unless_it_heads_nothing_or_ends_a_sentence():
+    from docx import Document
+
+    document = Document()
+    for cover in ("ACME CORPORATION", "Employee Handbook"):  # bold lines one after another: text
+        document.add_paragraph().add_run(cover).bold = True
+    document.add_heading("Leave", level=1)
+    document.add_paragraph().add_run("2. Eligibility").bold = True
+    document.add_paragraph("Staff may take leave after three months.")
+    document.add_paragraph().add_run("2.1 Part-time staff").bold = True  # numbered: under "2. Eligibility"
+    document.add_paragraph("Part-time staff accrue leave pro rata.")
+    note = document.add_paragraph()
+    note.add_run("Note: ").bold = True
+    note.add_run("ask your manager first.")
+    document.add_paragraph().add_run("All requests need approval.").bold = True  # a sentence, not a heading
+    document.add_paragraph().add_run("How to apply").bold = True  # no number: under the numbered ones
+    document.add_paragraph("Fill in the form.")
+    out = io.BytesIO()
+    document.save(out)
+    doc = extract(raw(out.getvalue(), "leave.docx"))
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        ((), "ACME CORPORATION\n\nEmployee Handbook"),
+        (("Leave", "2. Eligibility"), "Staff may take leave after three months."),
+        (
+            ("Leave", "2. Eligibility", "2.1 Part-time staff"),
+            "Part-time staff accrue leave pro rata.\n\nNote: ask your manager first.\n\nAll requests need approval.",
+        ),
+        (("Leave", "2. Eligibility", "2.1 Part-time staff", "How to apply"), "Fill in the form."),
+    ]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.document import Section
+from cdgpt.ingest.extract.outline import BOLD_LEVEL, bold_level, reads_as_heading
 from cdgpt.ingest.extract.preformatted import text_page
 from cdgpt.ingest.extract.text import CELL_END, FENCE, check_text, decode_as, paragraphs, plain_text, without_fences
 
@@ -47,6 +48,10 @@ BLOCK_TAGS = frozenset(
      "br", "hr", "figure", "figcaption", "header", "caption", "details", "summary", "address"]
 )  # fmt: skip
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+BOLD_LINE_TAGS = frozenset(["p", "div"])  # a block that may be a heading written as one bold line
+BOLD_TAGS = frozenset(["b", "strong"])
+BOLD_STYLE = re.compile(r"font-weight\s*:\s*(?:bold|[6-9]00)")  # pasted from an editor: <span style="font-weight:700">
+NOT_HEADED_IN = frozenset(["li", "dt", "dd", "td", "th", "figure", "caption", "blockquote", "summary", "label"])
 SLUG_TAGS = frozenset(["section", "a", "span"])  # whose id is often a heading's slug (a heading's is its anchor)
 TERM_TAGS = frozenset(["dt", "dd"])  # whose id names a term ("index-toc" on Texinfo's <dt>), never chrome
 VISIBLE_TEXT = ".//text()[not(ancestor::script or ancestor::style or ancestor::noscript or ancestor::template)]"
@@ -107,6 +112,31 @@ def _mostly_links(el) -> bool:
     element is chrome then: a header holding the page's title is no site header)."""
     visible, linked = _visible_and_linked(el)
     return linked * 2 >= visible and next(el.iter(*HEADINGS), None) is None
+
+
+def _bold_line(el, cls: str | None) -> str | None:
+    """The text of a paragraph that is one short line in bold and nothing else (<p><b>Eligibility</b></p>): a heading
+    written without a heading tag. Not inside a list, a table or a figure, nor a figure's or table's title
+    (DocBook's <p class="title"><b>Table 2.1. ...</b></p>), which heads only what it names."""
+    parent = el.getparent()
+    if (el.text and not el.text.isspace()) or (parent is not None and parent.tag in NOT_HEADED_IN):
+        return None
+    if cls and ("title" in cls or "caption" in cls):
+        return None
+    bold = None
+    for inner in el:
+        if inner.tail and not inner.tail.isspace():
+            return None
+        if bold is None and _set_in_bold(inner):
+            bold = inner
+        elif inner.tag != "br":
+            return None
+    text = "" if bold is None else " ".join("".join(bold.itertext()).split())
+    return text if reads_as_heading(text) else None
+
+
+def _set_in_bold(el) -> bool:
+    return el.tag in BOLD_TAGS or (el.tag == "span" and BOLD_STYLE.search(el.get("style", "")) is not None)
 
 
 def _source_link(el) -> bool:
@@ -405,6 +435,9 @@ class _Walk:
             code = CODE
             out.append(CODE_LINE)
             self.code_depth += 1
+        elif tag in BOLD_LINE_TAGS and self.heading < 0 and not self.rows and (bold := _bold_line(el, cls)):
+            code = HEADING
+            self._open_heading(bold_level(bold), ident)
         elif tag in BLOCK_TAGS:
             code = BLOCK | (CHROME_FLAG if _switches_language(el) else 0)
             out.append("\n")
@@ -540,8 +573,13 @@ class _Walk:
             self.chrome.pop()
         self.heading = -1
         if text:
+            bold = self.level >= BOLD_LEVEL
+            if bold:
+                out.append("\n")  # a paragraph of its own when it heads nothing (`_heading_marks`)
             self.marks.append((len(out), self.level, text, self.own or self.inner or self.wrapper or None))
             out.append(text)
+            if bold:
+                out.append("\n")
 
     def _close_flagged(self, el, code: int) -> None:
         begun, articles_seen = self.opened.pop()
@@ -650,6 +688,17 @@ class _Walk:
             kept.append((position, end))
         return kept
 
+    def _heading_marks(self) -> list[tuple[int, int, str, str | None]]:
+        """The headings' marks, but a bold line's that heads nothing (a cover's lines one after another, a
+        bold line before a heading): its text stays where it stands, a paragraph."""
+        out, marks = self.out, self.marks
+        ends = [mark[0] for mark in marks[1:]] + [len(out)] if marks else []
+        return [
+            mark
+            for mark, end in zip(marks, ends, strict=True)
+            if mark[1] < BOLD_LEVEL or "".join(out[mark[0] + 1 : end]).strip()
+        ]
+
     def _sections(self) -> tuple[str | None, list[Section]]:
         """Sections by heading. A heading that a heading of its level or higher follows with nothing between
         them starts the next section's text (Erlang's function signature above its "Types", Qt's overloads
@@ -679,7 +728,7 @@ class _Walk:
                 bare.clear()
             return bool(body) or listed
 
-        marks = iter(self.marks)
+        marks = iter(self._heading_marks())
         none = (len(out), 0, "", None)
         mark, level, text, anchor_of = next(marks, none)
         last = -2  # the last heading's place in `out`

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cdgpt.ingest.extract.document import Section
+from cdgpt.ingest.extract.outline import BOLD_LEVEL, bold_level, reads_as_heading
 from cdgpt.ingest.extract.text import fenced, joined_cjk_lines
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def markdown(text: str) -> tuple[str | None, list[Section]]:
     if description := _unquoted(fields.get("description", "")):
         blocks.add(description)
     blocks.read(_parser().parse(text[front.end() :] if front else text))
-    blocks.end_section()
+    blocks.finish()
     return title or blocks.title, blocks.sections
 
 
@@ -72,7 +73,10 @@ class _Blocks:
             kind = token.type
             callout, self.callout = self.callout, self.callout and kind == "paragraph_close"
             if kind == "inline":
-                self._inline(_words(token))
+                words = _words(token)
+                if not self.level and self.row is None and not self.lists and _bold_only(token):
+                    self.level = bold_level(words) if reads_as_heading(words) else 0  # "**Eligibility**" on its own
+                self._inline(words)
             elif kind == "code_block" and callout and depth < MAX_CALLOUT_DEPTH:  # an admonition's text: Markdown
                 self.read(_parser().parse(token.content), depth + 1)
             elif kind == "heading_open":
@@ -105,6 +109,7 @@ class _Blocks:
         if self.level:
             heading = " ".join(words.split())
             if heading:
+                self._unheading_bold_line()
                 self.end_section()
                 if self.level == 1 and self.title is None:
                     self.title = heading
@@ -143,11 +148,35 @@ class _Blocks:
             self.paragraphs.append("\n".join(self.items))
             self.items.clear()
 
+    def _unheading_bold_line(self) -> None:
+        """A bold line that heads nothing (a cover's lines, one after another) stays text, in the section before."""
+        if self.path and self.path[-1][0] >= BOLD_LEVEL and not self.paragraphs and not self.items:
+            self.paragraphs.append(self.path.pop()[1])
+            if self.sections and self.sections[-1].headings == tuple(h for _, h in self.path):
+                self.paragraphs.insert(0, self.sections.pop().text)
+
+    def finish(self) -> None:
+        self._unheading_bold_line()
+        self.end_section()
+
     def end_section(self) -> None:
         self._end_list_paragraph()  # a heading inside a list item ends the list's paragraph
         if self.paragraphs:
             self.sections.append(Section(tuple(h for _, h in self.path), "\n\n".join(self.paragraphs)))
             self.paragraphs.clear()
+
+
+def _bold_only(token: Token) -> bool:
+    """Whether an inline token is one strong span and nothing else ("**Eligibility**")."""
+    children = [child for child in token.children or () if child.type != "text" or child.content.strip()]
+    if len(children) < 3 or children[0].type != "strong_open" or children[-1].type != "strong_close":
+        return False
+    depth = 0
+    for child in children[:-1]:  # the first strong must stay open until the last token
+        depth += {"strong_open": 1, "strong_close": -1}.get(child.type, 0)
+        if depth == 0:
+            return False
+    return True
 
 
 def _words(token: Token) -> str:

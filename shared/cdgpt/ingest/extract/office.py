@@ -1,7 +1,7 @@
 """Word (.docx) and PowerPoint (.pptx), read from their XML with lxml.
 
 Word: paragraphs and tables in order, content controls and tracked insertions included; heading
-styles (and outline levels) become the heading path; a table with a header row becomes records.
+styles (and outline levels) become the heading path, and so does a short paragraph set wholly in bold; a table with a header row becomes records.
 PowerPoint: one section per slide (its title as the heading, its number as the page), with its
 text boxes, tables, charts, SmartArt and speaker notes. (python-pptx needs Pillow at import, about 22 MB of the
 Lambda layers; python-docx reads neither content controls nor tracked insertions.)
@@ -17,7 +17,7 @@ from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.archive import Archive, core_title
 from cdgpt.ingest.extract.diagrams import chart_paragraphs, smartart_paragraphs
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.outline import Outline
+from cdgpt.ingest.extract.outline import Outline, bold_level, reads_as_heading
 from cdgpt.ingest.extract.records import said_header, table_paragraphs
 from cdgpt.ingest.safexml import attr, child, children, local, rel_id
 
@@ -180,9 +180,9 @@ def _styled_header(table: Any, styles: dict[str, int]) -> bool:
     )
 
 
-def _bold(row: Any) -> bool:
-    """Whether every run of text in the row is bold."""
-    runs = [run for run in row.iter("{*}r") if any(True for _ in run.iter("{*}t"))]
+def _bold(element: Any) -> bool:
+    """Whether every run of text in the element (a table row, a paragraph) is bold."""
+    runs = [run for run in element.iter("{*}r") if any(True for _ in run.iter("{*}t"))]
     return bool(runs) and all(
         (properties := child(run, "rPr")) is not None
         and (bold := child(properties, "b")) is not None
@@ -203,6 +203,8 @@ def _blocks(parent: Any, levels: dict[str, int], out: Outline, notes: dict[str, 
                 out.title = text
             elif level:
                 out.heading(level, text)
+            elif _bold(element) and reads_as_heading(text):  # a heading typed in bold, with no heading style
+                out.heading(bold_level(text), text)
             else:
                 out.paragraph(text)
             for box in boxes:

@@ -5,12 +5,35 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from cdgpt.index.terms import CJK, LETTER
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.records import table_paragraphs
 
 PAGE_NUMBER = re.compile(  # "Page 2 of 9", "2/9", "Seite 2 von 9", "Page 2 sur 9", "第2页，共9页"
     r"(?:page|p\.|seite|página|第)?\s*\d+\s*页?\s*[,，]?\s*(?:(?:of|/|von|de|sur|共)\s*\d+\s*页?)?", re.IGNORECASE
 )
+
+BOLD_LEVEL = 11  # below every real heading level: a bold line heads what follows until the next heading
+UNNUMBERED = 9  # levels below BOLD_LEVEL of a bold line without a section number: under the numbered ones
+SECTION_NUMBER = re.compile(r"(\d{1,3}(?:\.\d{1,3}){0,5})\.?\s")  # "3. Scope", "2.1.3 Hotels"
+BOLD_HEADING_CHARS = 80  # a line set in bold that heads what follows is no longer (Chinese: half)
+SENTENCE_STOP = re.compile(r"[.!?;,:。！？；，、：]$")  # "Note:" labels only what follows it
+HAS_CJK = re.compile(f"[{CJK}]")
+
+
+def reads_as_heading(text: str) -> bool:
+    """Whether a paragraph set wholly in bold reads as a heading (Word and web pages written without
+    heading styles: "Eligibility", "报销流程"): short, with letters, not ending a sentence or a label."""
+    text = " ".join(text.split())
+    limit = BOLD_HEADING_CHARS // 2 if HAS_CJK.search(text) else BOLD_HEADING_CHARS
+    return 0 < len(text) <= limit and LETTER.search(text) is not None and not SENTENCE_STOP.search(text)
+
+
+def bold_level(text: str) -> int:
+    """The level of a heading set in bold: below the real ones, by its number's parts ("2.1.3 Hotels" under
+    "2.1 Travel"); one without a number under them all."""
+    number = SECTION_NUMBER.match(text)
+    return BOLD_LEVEL + (number.group(1).count(".") + 1 if number else UNNUMBERED)
 
 
 class Outline:
@@ -24,6 +47,7 @@ class Outline:
         text = " ".join(text.split())
         if not text:
             return
+        self._unheading_bold_line()
         self._close()
         if level == 1 and self.title is None:
             self.title = text
@@ -51,6 +75,14 @@ class Outline:
             self.sections.append(Section(tuple(h for _, h in self._path), "\n\n".join(self._paragraphs)))
             self._paragraphs = []
 
+    def _unheading_bold_line(self) -> None:
+        """A bold line that heads nothing (a cover page's lines, one after another) stays text."""
+        if self._path and self._path[-1][0] >= BOLD_LEVEL and not self._paragraphs:
+            self._paragraphs.append(self._path.pop()[1])
+            if self.sections and self.sections[-1].headings == tuple(h for _, h in self._path):
+                self._paragraphs.insert(0, self.sections.pop().text)  # the section it ended goes on
+
     def done(self) -> list[Section]:
+        self._unheading_bold_line()
         self._close()
         return self.sections
