@@ -92,13 +92,15 @@ ODT_NS = (
     'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
     'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
     'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+    'xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" '
     'xmlns:dc="http://purl.org/dc/elements/1.1/" office:version="1.3"'
 )
 
 
-def make_odt(body: str, title: str = "Office guide") -> bytes:
-    """An OpenDocument text whose office:text holds `body` (ODF XML)."""
-    content = f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODT_NS}><office:body><office:text>{body}</office:text></office:body></office:document-content>'
+def make_odt(body: str, title: str = "Office guide", styles: str = "") -> bytes:
+    """An OpenDocument text whose office:text holds `body` (ODF XML), with `styles` as its automatic styles."""
+    content = f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ODT_NS}><office:automatic-styles>{styles}</office:automatic-styles><office:body><office:text>{body}</office:text></office:body></office:document-content>'
     meta = f'<?xml version="1.0" encoding="UTF-8"?><office:document-meta {ODT_NS}><office:meta><dc:title>{escape(title)}</dc:title></office:meta></office:document-meta>'
     manifest = '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"/>'
     return zip_bytes(

@@ -337,7 +337,8 @@ def test_a_markdown_paragraph_of_one_bold_line_heads_what_follows():
     text = (
         "# Leave\n\n**ACME**\n\n**Employee Handbook**\n\n## Requests\n\n**1. Eligibility**\n\n"
         "Staff may take leave after three months.\n\n**Note:** ask first.\n\n**All requests need approval.**\n\n"
-        "**Be kind** and **fair**\n\n__How to apply__\n\nFill in the form.\n\n- **Step one**\n"
+        "**Be kind** and **fair**\n\n__How to apply__\n\nFill in the form.\n\n- **Step one**\n\n"
+        "**Can I carry days over?**\n\nUp to five.\n"  # a question heads its answer
     )
     doc = extract(raw(text, None, "/leave.md"))
     assert [(s.headings, s.text) for s in doc.sections] == [
@@ -348,6 +349,7 @@ def test_a_markdown_paragraph_of_one_bold_line_heads_what_follows():
             "Be kind and fair",
         ),
         (("Leave", "Requests", "1. Eligibility", "How to apply"), "Fill in the form.\n\n- Step one"),
+        (("Leave", "Requests", "1. Eligibility", "Can I carry days over?"), "Up to five."),
     ]
 
 

@@ -407,10 +407,30 @@ def test_given_an_odt_when_extracted_then_outline_levels_make_paths_and_tables_a
     ]
 
 
+def test_an_odt_paragraph_in_a_bold_style_or_bold_spans_is_a_heading():
+    styles = (
+        '<style:style style:name="P1" style:family="paragraph"><style:text-properties fo:font-weight="bold"/>'
+        '</style:style><style:style style:name="T1" style:family="text" style:parent-style-name="P1"/>'
+        '<style:style style:name="T2" style:family="text" style:parent-style-name="P1">'
+        '<style:text-properties fo:font-weight="normal"/></style:style>'
+    )
+    body = (
+        '<text:h text:outline-level="1">Printers</text:h>'
+        '<text:p text:style-name="P1">Third floor</text:p><text:p>Use the printer by the lift.</text:p>'
+        '<text:p><text:span text:style-name="T1">Toner</text:span><text:s/></text:p><text:p>Ask facilities.</text:p>'
+        '<text:p><text:span text:style-name="T1">Note: </text:span>jams go to IT.</text:p>'
+        '<text:p><text:span text:style-name="T2">Paper</text:span></text:p>'  # its own style sets it back
+    )
+    doc = extract(raw(make_odt(body, styles=styles), "printers.odt"))
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Printers", "Third floor"), "Use the printer by the lift."),
+        (("Printers", "Toner"), "Ask facilities.\n\nNote: jams go to IT.\n\nPaper"),
+    ]
+
+
 def test_an_odts_master_page_header_and_footer_are_read_once_before_the_body():
     styles = (
-        f'<?xml version="1.0" encoding="UTF-8"?><office:document-styles {ODT_NS} '
-        'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0"><office:master-styles>'
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-styles {ODT_NS}><office:master-styles>'
         '<style:master-page style:name="Standard"><style:header><text:p>Policy HR-001 rev. 7</text:p></style:header>'
         "<style:footer><text:p>Page <text:page-number>2</text:page-number></text:p></style:footer></style:master-page>"
         "</office:master-styles></office:document-styles>"

@@ -1,12 +1,14 @@
-"""OpenDocument text (.odt): headings by outline level, paragraphs, lists and tables, read with lxml."""
+"""OpenDocument text (.odt): headings by outline level, paragraphs, lists and tables, read with lxml. A short
+paragraph set wholly in bold (by its style or its spans' styles) is a heading too."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cdgpt.ingest.extract.archive import Archive
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.outline import Outline
+from cdgpt.ingest.extract.outline import Outline, bold_level, reads_as_heading
 from cdgpt.ingest.extract.records import said_header
 from cdgpt.ingest.safexml import attr, local
 from cdgpt.limits import MAX_TABLE_COLUMNS
@@ -16,6 +18,8 @@ RUNNING = frozenset(["header", "footer", "header-left", "footer-left", "header-f
 SKIPPED = frozenset(["note", "annotation", "frame", "bookmark-ref", "sequence-decls", "tracked-changes"])
 CONTAINERS = frozenset(["list", "list-item", "list-header", "section", "text-box", "body", "text"])  # tables of
 # contents, indexes and tracked deletions are not among them: they are left out
+BOLD_WEIGHT = re.compile(r"bold|[6-9]00")
+MARKS = frozenset([*SPACES, "soft-page-break", "bookmark", "bookmark-start", "bookmark-end"])  # no text of their own
 
 
 def _inline(element: Any, out: list[str], frames: list[Any]) -> None:
@@ -61,7 +65,43 @@ def _rows(table: Any) -> list[list[str]]:
     return rows
 
 
-def _blocks(parent: Any, out: Outline) -> None:
+def _bold_styles(*roots: Any) -> set[str]:
+    """Names of the paragraph and text styles that set bold, themselves or through their parents."""
+    weights: dict[str, str | None] = {}
+    parents: dict[str, str] = {}
+    for root in roots:
+        for style in root.iter("{*}style"):
+            if not (name := attr(style, "name")):
+                continue
+            properties = next(style.iter("{*}text-properties"), None)
+            weights[name] = attr(properties, "font-weight") if properties is not None else None
+            if parent := attr(style, "parent-style-name"):
+                parents[name] = parent
+    bold = set()
+    for name in weights:
+        current: str | None = name
+        for _ in range(10):  # a short chain; loops end here
+            if current is None or weights.get(current) is not None:
+                break
+            current = parents.get(current)
+        if current is not None and BOLD_WEIGHT.fullmatch(weights.get(current) or ""):
+            bold.add(name)
+    return bold
+
+
+def _in_bold(paragraph: Any, bold: set[str]) -> bool:
+    """Whether all of a paragraph's text is bold: by its own style, or in spans of bold styles."""
+    if attr(paragraph, "style-name") in bold:
+        return True
+    if (paragraph.text or "").strip():
+        return False
+    spans = [node for node in paragraph if local(node) not in MARKS]
+    return bool(spans) and all(
+        local(node) == "span" and attr(node, "style-name") in bold and not (node.tail or "").strip() for node in spans
+    )
+
+
+def _blocks(parent: Any, out: Outline, bold: set[str]) -> None:
     for element in parent:
         tag = local(element)
         if tag in ("p", "h"):
@@ -69,27 +109,35 @@ def _blocks(parent: Any, out: Outline) -> None:
             level = attr(element, "outline-level") if tag == "h" else None
             if tag == "h":
                 out.heading(int(level) if level and level.isdigit() and 0 < int(level) < 11 else 1, text)
+            elif _in_bold(element, bold) and reads_as_heading(text):
+                out.heading(bold_level(text), text)
             else:
                 out.paragraph(text)
             for frame in frames:
-                _blocks(frame, out)
+                _blocks(frame, out, bold)
         elif tag == "table":
             rows = _rows(element)
             out.table(rows, said_header(any(True for _ in element.iter("{*}table-header-rows")), rows))
         elif tag in CONTAINERS:
-            _blocks(element, out)
+            _blocks(element, out, bold)
 
 
 def odt(content: bytes, name: str) -> tuple[str | None, list[Section]]:
     package = Archive(content, name)
     out = Outline()
-    if package.has("styles.xml"):  # the master pages' headers and footers
-        pages = package.xml("styles.xml").iter("{*}master-page")
+    styles = package.xml("styles.xml") if package.has("styles.xml") else None
+    if styles is not None:  # the master pages' headers and footers
         out.running_lines(
-            _text(p)[0] for page in pages for part in page for p in part.iter("{*}p") if local(part) in RUNNING
+            _text(p)[0]
+            for page in styles.iter("{*}master-page")
+            for part in page
+            for p in part.iter("{*}p")
+            if local(part) in RUNNING
         )
-    for body in package.xml("content.xml").iter("{*}body"):
-        _blocks(body, out)
+    document = package.xml("content.xml")
+    bold = _bold_styles(*(root for root in (styles, document) if root is not None))
+    for body in document.iter("{*}body"):
+        _blocks(body, out, bold)
     title = None
     if package.has("meta.xml"):
         title = next(

@@ -17,7 +17,7 @@ BOLD_LEVEL = 11  # below every real heading level: a bold line heads what follow
 UNNUMBERED = 9  # levels below BOLD_LEVEL of a bold line without a section number: under the numbered ones
 SECTION_NUMBER = re.compile(r"(\d{1,3}(?:\.\d{1,3}){0,5})\.?\s")  # "3. Scope", "2.1.3 Hotels"
 BOLD_HEADING_CHARS = 80  # a line set in bold that heads what follows is no longer (Chinese: half)
-SENTENCE_STOP = re.compile(r"[.!?;,:。！？；，、：]$")  # "Note:" labels only what follows it
+SENTENCE_STOP = re.compile(r"[.!;,:。！；，、：]$")  # "Note:" labels only what follows it; a question heads its answer
 HAS_CJK = re.compile(f"[{CJK}]")
 
 
