@@ -333,6 +333,31 @@ def test_a_paragraph_of_one_bold_line_heads_what_follows_but_not_in_a_list_nor_a
     ]
 
 
+def test_an_api_references_definitions_head_their_descriptions_and_name_their_anchors():
+    sphinx = """<html><head><title>paths</title></head><body><h1>paths</h1><p>Path helpers.</p>
+    <dl class="py class"><dt class="sig sig-object py" id="paths.Path"><em>class</em> <span>paths.</span><span>Path</span>(<em>text</em>)<a class="headerlink" href="#paths.Path">¶</a></dt><dd><p>A path.</p>
+    <dl class="py method"><dt class="sig sig-object py" id="paths.Path.parent"><span>parent</span>()</dt>
+    <dd><p>The folder it is in.</p></dd></dl></dd></dl>
+    <dl class="simple"><dt>term</dt><dd><p>A glossary's term is no heading.</p></dd></dl></body></html>"""
+    doc = extract(raw(sphinx, "text/html"))
+    assert [(s.headings, s.text, s.anchor) for s in doc.sections] == [
+        (("paths",), "Path helpers.", None),
+        (("paths", "class paths.Path(text)"), "A path.", "paths.Path"),
+        (
+            ("paths", "class paths.Path(text)", "parent()"),  # a method under its class
+            "The folder it is in.\n\nterm\n\nA glossary's term is no heading.",
+            "paths.Path.parent",
+        ),
+    ]
+    texinfo = """<html><head><title>Matrices</title></head><body><h3>16.3 Special Matrices</h3>
+    <dl><dt id="index-zeros"><span class="category">: </span><span><strong>zeros</strong> <em>(n)</em>
+    <a href="#index-zeros" class="copiable-anchor"> &para;</a></span></dt>
+    <dd><p>Return a matrix of zeros.</p></dd></dl></body></html>"""
+    assert [(s.headings, s.text, s.anchor) for s in extract(raw(texinfo, "text/html")).sections] == [
+        (("16.3 Special Matrices", "zeros (n)"), "Return a matrix of zeros.", "index-zeros")
+    ]
+
+
 def test_a_markdown_paragraph_of_one_bold_line_heads_what_follows():
     text = (
         "# Leave\n\n**ACME**\n\n**Employee Handbook**\n\n## Requests\n\n**1. Eligibility**\n\n"

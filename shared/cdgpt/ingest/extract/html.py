@@ -48,6 +48,8 @@ BLOCK_TAGS = frozenset(
      "br", "hr", "figure", "figcaption", "header", "caption", "details", "summary", "address"]
 )  # fmt: skip
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+DEFINITION_LEVEL = 7  # an API reference's definition heads its description: under h6, deeper when nested
+MAX_DEFINITION_DEPTH = 3  # definitions within definitions (a class's methods) deeper than this share a level
 BOLD_LINE_TAGS = frozenset(["p", "div"])  # a block that may be a heading written as one bold line
 BOLD_TAGS = frozenset(["b", "strong"])
 BOLD_STYLE = re.compile(r"font-weight\s*:\s*(?:bold|[6-9]00)")  # pasted from an editor: <span style="font-weight:700">
@@ -112,6 +114,16 @@ def _mostly_links(el) -> bool:
     element is chrome then: a header holding the page's title is no site header)."""
     visible, linked = _visible_and_linked(el)
     return linked * 2 >= visible and next(el.iter(*HEADINGS), None) is None
+
+
+def _defines(el, cls: str | None, ident: str | None) -> bool:
+    """Whether a <dt> is a signature that an API reference defines, heading its description: Sphinx's (class
+    "sig", with an id: os.getcwd) and Texinfo's (a "def..." class, or an "index-" id over a name in bold)."""
+    if cls:
+        names = cls.split()
+        if names[0].startswith("def") or ("sig" in names and ident is not None):
+            return True
+    return ident is not None and ident.startswith("index-") and next(el.iter("strong"), None) is not None
 
 
 def _bold_line(el, cls: str | None) -> str | None:
@@ -435,6 +447,10 @@ class _Walk:
             code = CODE
             out.append(CODE_LINE)
             self.code_depth += 1
+        elif tag == "dt" and self.heading < 0 and not self.rows and _defines(el, cls, ident):
+            code = HEADING
+            depth = sum(1 for _ in el.iterancestors("dd"))
+            self._open_heading(DEFINITION_LEVEL + min(depth, MAX_DEFINITION_DEPTH), ident)
         elif tag in BOLD_LINE_TAGS and self.heading < 0 and not self.rows and (bold := _bold_line(el, cls)):
             code = HEADING
             self._open_heading(bold_level(bold), ident)
@@ -568,6 +584,8 @@ class _Walk:
     def _close_heading(self) -> None:
         out, begun = self.out, self.heading
         text = " ".join("".join(out[begun:]).split()).removesuffix(PERMALINK).rstrip()
+        if DEFINITION_LEVEL <= self.level < BOLD_LEVEL:
+            text = text.lstrip(": ")  # Texinfo's empty category before a signature
         del out[begun:]
         while self.chrome and self.chrome[-1][0] >= begun:  # ranges inside the heading: it is whole or gone
             self.chrome.pop()
