@@ -16,9 +16,9 @@ pages=${2:-189}
 source "$(dirname "$0")/apt-packages.sh"
 ensure_packages python3-doc
 
-library=$(find /usr/share/doc/ -maxdepth 3 -path '*/html/library' -type d -name library | sort | head -n 1)
+library=$(find /usr/share/doc/ -maxdepth 3 -path '*/html/library' -type d -name library | sort | sed -n 1p)  # sed reads on: no SIGPIPE
 [ -n "$library" ] || { echo "$0: no html/library folder in the python3-doc packages" >&2; exit 1; }
 mkdir -p "$dest"
-find "$library" -maxdepth 1 -name '*.html' -type f -printf '%f\n' | LC_ALL=C sort | head -n "$pages" \
+find "$library" -maxdepth 1 -name '*.html' -type f -printf '%f\n' | LC_ALL=C sort | sed -n "1,${pages}p" \
     | while read -r page; do cp "$library/$page" "$dest/"; done
 echo "$(find "$dest" -maxdepth 1 -name '*.html' | wc -l) pages in $dest" >&2
