@@ -358,6 +358,17 @@ def test_an_api_references_definitions_head_their_descriptions_and_name_their_an
     ]
 
 
+def test_a_google_docs_export_has_its_bold_lines_by_their_class_as_headings():
+    page = """<html><head><style type="text/css">.c1{font-weight:400;font-size:11pt}
+    .c4{color:#000000;font-weight:700;font-size:11pt}.c2{padding-top:0pt}</style></head>
+    <body class="c5 doc-content"><p class="c2"><span class="c4">Eligibility</span></p>
+    <p class="c2"><span class="c1">Staff may take leave after three months.</span></p>
+    <p class="c2"><span class="c1">Plain line</span></p><p class="c2"><span class="c1">More text.</span></p></body></html>"""
+    assert sections_of(page) == [
+        (("Eligibility",), "Staff may take leave after three months.\n\nPlain line\n\nMore text.")
+    ]
+
+
 def test_a_markdown_paragraph_of_one_bold_line_heads_what_follows():
     text = (
         "# Leave\n\n**ACME**\n\n**Employee Handbook**\n\n## Requests\n\n**1. Eligibility**\n\n"

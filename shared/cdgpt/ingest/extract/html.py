@@ -53,6 +53,7 @@ MAX_DEFINITION_DEPTH = 3  # definitions within definitions (a class's methods) d
 BOLD_LINE_TAGS = frozenset(["p", "div"])  # a block that may be a heading written as one bold line
 BOLD_TAGS = frozenset(["b", "strong"])
 BOLD_STYLE = re.compile(r"font-weight\s*:\s*(?:bold|[6-9]00)")  # pasted from an editor: <span style="font-weight:700">
+CLASS_RULE = re.compile(r"\.([A-Za-z_][\w-]*)\s*\{([^{}]*)\}")  # ".c4{font-weight:700;...}" (Google Docs' export)
 NOT_HEADED_IN = frozenset(["li", "dt", "dd", "td", "th", "figure", "caption", "blockquote", "summary", "label"])
 SLUG_TAGS = frozenset(["section", "a", "span"])  # whose id is often a heading's slug (a heading's is its anchor)
 TERM_TAGS = frozenset(["dt", "dd"])  # whose id names a term ("index-toc" on Texinfo's <dt>), never chrome
@@ -126,7 +127,15 @@ def _defines(el, cls: str | None, ident: str | None) -> bool:
     return ident is not None and ident.startswith("index-") and next(el.iter("strong"), None) is not None
 
 
-def _bold_line(el, cls: str | None) -> str | None:
+def _bold_classes(root) -> frozenset[str]:
+    """Classes that a style sheet in the page's head sets bold, by rules of one class (Google Docs' export
+    sets its bold text in <span class="c4"> so)."""
+    head = root.find("head")
+    sheets = [] if head is None else [style.text or "" for style in head.iter("style")]
+    return frozenset(name for sheet in sheets for name, rule in CLASS_RULE.findall(sheet) if BOLD_STYLE.search(rule))
+
+
+def _bold_line(el, cls: str | None, bold_classes: frozenset[str]) -> str | None:
     """The text of a paragraph that is one short line in bold and nothing else (<p><b>Eligibility</b></p>): a heading
     written without a heading tag. Not inside a list, a table or a figure, nor a figure's or table's title
     (DocBook's <p class="title"><b>Table 2.1. ...</b></p>), which heads only what it names."""
@@ -139,7 +148,7 @@ def _bold_line(el, cls: str | None) -> str | None:
     for inner in el:
         if inner.tail and not inner.tail.isspace():
             return None
-        if bold is None and _set_in_bold(inner):
+        if bold is None and _set_in_bold(inner, bold_classes):
             bold = inner
         elif inner.tag != "br":
             return None
@@ -147,8 +156,13 @@ def _bold_line(el, cls: str | None) -> str | None:
     return text if reads_as_heading(text) else None
 
 
-def _set_in_bold(el) -> bool:
-    return el.tag in BOLD_TAGS or (el.tag == "span" and BOLD_STYLE.search(el.get("style", "")) is not None)
+def _set_in_bold(el, bold_classes: frozenset[str]) -> bool:
+    if el.tag in BOLD_TAGS:
+        return True
+    if el.tag != "span":
+        return False
+    styled = BOLD_STYLE.search(el.get("style", "")) is not None
+    return styled or not bold_classes.isdisjoint(el.get("class", "").split())
 
 
 def _source_link(el) -> bool:
@@ -348,6 +362,7 @@ class _Walk:
         self.main: tuple[int, int] | None = None
         self.role_main: tuple[int, int] | None = None
         self.plain_classes: set[str] = set()  # class attributes known not to name chrome
+        self.bold_classes: frozenset[str] = frozenset()  # classes the page's style sheet sets bold
         self.open_maybe = 0  # open maybe-chrome elements (`_mostly_links` decides at their end)
         self.links: list[tuple[int, int]] = []  # ranges of `out` that are a link's text (outermost links)
         self.link_depth = self.link_begun = 0
@@ -357,6 +372,7 @@ class _Walk:
     def run(self, root) -> tuple[str | None, list[Section]]:
         from lxml import etree
 
+        self.bold_classes = _bold_classes(root)
         walker = etree.iterwalk(root, events=("start", "end"))
         start, end, emit, push, pop = self.start, self.end, self.out.append, self.stack.append, self.stack.pop
         plain = self.plain_classes
@@ -451,7 +467,12 @@ class _Walk:
             code = HEADING
             depth = sum(1 for _ in el.iterancestors("dd"))
             self._open_heading(DEFINITION_LEVEL + min(depth, MAX_DEFINITION_DEPTH), ident)
-        elif tag in BOLD_LINE_TAGS and self.heading < 0 and not self.rows and (bold := _bold_line(el, cls)):
+        elif (
+            tag in BOLD_LINE_TAGS
+            and self.heading < 0
+            and not self.rows
+            and (bold := _bold_line(el, cls, self.bold_classes))
+        ):
             code = HEADING
             self._open_heading(bold_level(bold), ident)
         elif tag in BLOCK_TAGS:
