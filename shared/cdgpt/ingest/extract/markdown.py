@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.outline import BOLD_LEVEL, bold_level, reads_as_heading
+from cdgpt.ingest.extract.outline import bold_level, reads_as_heading, unhead_bold_line
 from cdgpt.ingest.extract.text import fenced, joined_cjk_lines
 
 if TYPE_CHECKING:
@@ -109,7 +109,8 @@ class _Blocks:
         if self.level:
             heading = " ".join(words.split())
             if heading:
-                self._unheading_bold_line()
+                if not self.items:
+                    unhead_bold_line(self.path, self.paragraphs, self.sections)
                 self.end_section()
                 if self.level == 1 and self.title is None:
                     self.title = heading
@@ -148,15 +149,9 @@ class _Blocks:
             self.paragraphs.append("\n".join(self.items))
             self.items.clear()
 
-    def _unheading_bold_line(self) -> None:
-        """A bold line that heads nothing (a cover's lines, one after another) stays text, in the section before."""
-        if self.path and self.path[-1][0] >= BOLD_LEVEL and not self.paragraphs and not self.items:
-            self.paragraphs.append(self.path.pop()[1])
-            if self.sections and self.sections[-1].headings == tuple(h for _, h in self.path):
-                self.paragraphs.insert(0, self.sections.pop().text)
-
     def finish(self) -> None:
-        self._unheading_bold_line()
+        if not self.items:
+            unhead_bold_line(self.path, self.paragraphs, self.sections)
         self.end_section()
 
     def end_section(self) -> None:

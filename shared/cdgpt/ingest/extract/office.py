@@ -1,7 +1,8 @@
 """Word (.docx) and PowerPoint (.pptx), read from their XML with lxml.
 
 Word: paragraphs and tables in order, content controls and tracked insertions included; heading
-styles (and outline levels) become the heading path, and so does a short paragraph set wholly in bold; a table with a header row becomes records.
+styles (and outline levels) become the heading path, and so does a short paragraph set wholly in bold;
+a table with a header row becomes records.
 PowerPoint: one section per slide (its title as the heading, its number as the page), with its
 text boxes, tables, charts, SmartArt and speaker notes. (python-pptx needs Pillow at import, about 22 MB of the
 Lambda layers; python-docx reads neither content controls nor tracked insertions.)

@@ -36,6 +36,15 @@ def bold_level(text: str) -> int:
     return BOLD_LEVEL + (number.group(1).count(".") + 1 if number else UNNUMBERED)
 
 
+def unhead_bold_line(path: list[tuple[int, str]], paragraphs: list[str], sections: list[Section]) -> None:
+    """A bold line that heads nothing (a cover page's lines, one after another) stays text: out of the open
+    heading `path`, into `paragraphs`, after the last of `sections` when that one has the path left."""
+    if path and path[-1][0] >= BOLD_LEVEL and not paragraphs:
+        paragraphs.append(path.pop()[1])
+        if sections and sections[-1].headings == tuple(h for _, h in path):
+            paragraphs.insert(0, sections.pop().text)  # the section it ended goes on
+
+
 class Outline:
     def __init__(self) -> None:
         self.title: str | None = None  # the first top-level heading
@@ -47,7 +56,7 @@ class Outline:
         text = " ".join(text.split())
         if not text:
             return
-        self._unheading_bold_line()
+        unhead_bold_line(self._path, self._paragraphs, self.sections)
         self._close()
         if level == 1 and self.title is None:
             self.title = text
@@ -75,14 +84,7 @@ class Outline:
             self.sections.append(Section(tuple(h for _, h in self._path), "\n\n".join(self._paragraphs)))
             self._paragraphs = []
 
-    def _unheading_bold_line(self) -> None:
-        """A bold line that heads nothing (a cover page's lines, one after another) stays text."""
-        if self._path and self._path[-1][0] >= BOLD_LEVEL and not self._paragraphs:
-            self._paragraphs.append(self._path.pop()[1])
-            if self.sections and self.sections[-1].headings == tuple(h for _, h in self._path):
-                self._paragraphs.insert(0, self.sections.pop().text)  # the section it ended goes on
-
     def done(self) -> list[Section]:
-        self._unheading_bold_line()
+        unhead_bold_line(self._path, self._paragraphs, self.sections)
         self._close()
         return self.sections
