@@ -128,3 +128,17 @@ def package_kind(content: bytes) -> str | None:
             if any(n.startswith(folder) for n in names):
                 return kind
     return None
+
+
+def inherited[V](own: dict[str, V | None], parents: dict[str, str]) -> dict[str, V]:
+    """Each style's value: its own, else that of its nearest ancestor (by `parents`) that has one."""
+    found: dict[str, V] = {}
+    for name in own:
+        current: str | None = name
+        for _ in range(10):  # a short chain; loops end here
+            if current is None or own.get(current) is not None:
+                break
+            current = parents.get(current)
+        if current is not None and (value := own.get(current)) is not None:
+            found[name] = value
+    return found

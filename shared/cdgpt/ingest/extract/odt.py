@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cdgpt.ingest.extract.archive import Archive
+from cdgpt.ingest.extract.archive import Archive, inherited
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.outline import Outline, bold_level, reads_as_heading
 from cdgpt.ingest.extract.records import said_header
@@ -77,16 +77,7 @@ def _bold_styles(*roots: Any) -> set[str]:
             weights[name] = attr(properties, "font-weight") if properties is not None else None
             if parent := attr(style, "parent-style-name"):
                 parents[name] = parent
-    bold = set()
-    for name in weights:
-        current: str | None = name
-        for _ in range(10):  # a short chain; loops end here
-            if current is None or weights.get(current) is not None:
-                break
-            current = parents.get(current)
-        if current is not None and BOLD_WEIGHT.fullmatch(weights.get(current) or ""):
-            bold.add(name)
-    return bold
+    return {name for name, weight in inherited(weights, parents).items() if BOLD_WEIGHT.fullmatch(weight)}
 
 
 def _in_bold(paragraph: Any, bold: set[str]) -> bool:

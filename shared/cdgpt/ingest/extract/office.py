@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cdgpt.errors import SourceFailed
-from cdgpt.ingest.extract.archive import Archive, core_title
+from cdgpt.ingest.extract.archive import Archive, core_title, inherited
 from cdgpt.ingest.extract.diagrams import chart_paragraphs, smartart_paragraphs
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.outline import Outline, bold_level, reads_as_heading
@@ -94,16 +94,7 @@ def _heading_levels(package: Archive, document: str) -> dict[str, int]:
             own[sid] = CONTENTS if TOC_STYLE.match(name) else _level(style, name)
         if (parent := child(style, "basedOn")) is not None and (parent_id := attr(parent, "val")):
             based[sid] = parent_id
-    levels = {}
-    for sid in own:
-        current: str | None = sid
-        for _ in range(10):  # a short chain; loops end here
-            if current is None or own.get(current) is not None:
-                break
-            current = based.get(current)
-        if current is not None and (level := own.get(current)) is not None and level != BODY:
-            levels[sid] = level
-    return levels
+    return {sid: level for sid, level in inherited(own, based).items() if level != BODY}
 
 
 def _level(element: Any, name: str = "") -> int | None:
