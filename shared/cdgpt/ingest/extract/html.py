@@ -52,6 +52,8 @@ DEFINITION_LEVEL = 7  # an API reference's definition heads its description: und
 MAX_DEFINITION_DEPTH = 3  # definitions within definitions (a class's methods) deeper than this share a level
 BOLD_LINE_TAGS = frozenset(["p", "div"])  # a block that may be a heading written as one bold line
 BOLD_TAGS = frozenset(["b", "strong"])
+WRAPPER_TAGS = frozenset(["span", "font", "u", "i", "em", "big"])  # around a bold line: <font size="+1"><b>
+BOLD_WRAPPERS = 2
 BOLD_STYLE = re.compile(r"font-weight\s*:\s*(?:bold|[6-9]00)")  # pasted from an editor: <span style="font-weight:700">
 CLASS_RULE = re.compile(r"\.([A-Za-z_][\w-]*)\s*\{([^{}]*)\}")  # ".c4{font-weight:700;...}" (Google Docs' export)
 NOT_HEADED_IN = frozenset(["li", "dt", "dd", "td", "th", "figure", "caption", "blockquote", "summary", "label"])
@@ -136,24 +138,46 @@ def _bold_classes(root) -> frozenset[str]:
 
 
 def _bold_line(el, cls: str | None, bold_classes: frozenset[str]) -> str | None:
-    """The text of a paragraph that is one short line in bold and nothing else (<p><b>Eligibility</b></p>): a heading
-    written without a heading tag. Not inside a list, a table or a figure, nor a figure's or table's title
-    (DocBook's <p class="title"><b>Table 2.1. ...</b></p>), which heads only what it names."""
+    """The text of a paragraph that is one short line in bold and nothing else (<p><b>Eligibility</b></p>, also
+    through plain wrappers: <font size="+1"><b>...</b></font>): a heading written without a heading tag. Not
+    inside a list, a table or a figure, nor a figure's or table's title or caption (DocBook's <p class="title">
+    <b>Table 2.1. ...</b></p>), which heads only what it names."""
     parent = el.getparent()
-    if (el.text and not el.text.isspace()) or (parent is not None and parent.tag in NOT_HEADED_IN):
+    if parent is not None and (parent.tag in NOT_HEADED_IN or _names_a_caption(parent.get("class"))):
         return None
-    if cls and ("title" in cls or "caption" in cls):
+    if _names_a_caption(cls):
         return None
-    bold = None
+    node = el
+    for _ in range(BOLD_WRAPPERS + 1):
+        if (only := _only_child(node)) is None:
+            return None
+        if _set_in_bold(only, bold_classes):
+            text = " ".join("".join(only.itertext()).split())
+            return text if reads_as_heading(text) else None
+        if only.tag not in WRAPPER_TAGS or only.get("class"):  # not a key's name (<span class="keycap">)
+            return None
+        node = only
+    return None
+
+
+def _names_a_caption(cls: str | None) -> bool:
+    return cls is not None and ("title" in cls or "caption" in cls)
+
+
+def _only_child(el):
+    """The element's one child when it holds nothing else (line breaks aside), else None."""
+    if el.text and not el.text.isspace():
+        return None
+    found = None
     for inner in el:
         if inner.tail and not inner.tail.isspace():
             return None
-        if bold is None and _set_in_bold(inner, bold_classes):
-            bold = inner
-        elif inner.tag != "br":
+        if inner.tag == "br":
+            continue
+        if found is not None:
             return None
-    text = "" if bold is None else " ".join("".join(bold.itertext()).split())
-    return text if reads_as_heading(text) else None
+        found = inner
+    return found
 
 
 def _set_in_bold(el, bold_classes: frozenset[str]) -> bool:
