@@ -133,14 +133,16 @@ def spaceless_font_pdf(tj: bytes, font_size: int = 10) -> bytes:
     )
 
 
-def sized_pdf(pages: list[list[tuple[int, str]]]) -> bytes:
-    """A PDF of Helvetica lines, each (size in points, ASCII text), a page per list, without an outline."""
+def sized_pdf(pages: list[list[tuple[int, str]]], bold: frozenset[str] = frozenset()) -> bytes:
+    """A PDF of Helvetica lines, each (size in points, ASCII text), a page per list, without an outline; the
+    lines whose text is in `bold` in Helvetica-Bold."""
     streams = []
     for lines in pages:
         ops, y = ["BT"], 760
         for size, text in lines:
             y -= size + 6
-            ops += [f"/F1 {size} Tf", f"1 0 0 1 72 {y} Tm", f"({_escape(text)}) Tj"]
+            font = "F2" if text in bold else "F1"
+            ops += [f"/{font} {size} Tf", f"1 0 0 1 72 {y} Tm", f"({_escape(text)}) Tj"]
         streams.append("\n".join([*ops, "ET"]).encode("latin-1"))
     return make_pages_pdf(streams, list(range(len(pages))))
 

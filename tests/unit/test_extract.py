@@ -1649,6 +1649,26 @@ def test_a_pdf_without_an_outline_takes_its_headings_from_the_sizes_its_lines_ar
     ]
 
 
+def test_a_pdf_line_in_bold_between_plain_lines_heads_under_the_larger_headings():
+    body = "Book hotels through the travel portal at least two weeks ahead of the trip."
+    warning = ["ALL BOOKINGS NEED THE APPROVAL OF YOUR MANAGER", "AND OF THE FINANCE TEAM BEFORE YOU PAY"]
+    pages = [
+        [(16, "Travel Policy"), (11, "Hotels"), (11, body), (11, "Flights"), (11, "Economy class is the rule."),
+         (14, "Expenses"), (11, "Receipts"), (11, "Keep them for six years."), (11, warning[0]), (11, warning[1]),
+         (11, "Note:"), (11, "Scan them on the day you pay.")],
+    ]  # fmt: skip
+    pdf = sized_pdf(pages, bold=frozenset(["Hotels", "Flights", "Receipts", *warning, "Note:"]))
+    doc = extract(raw(pdf, "application/pdf", "/travel.pdf"))
+    assert [(s.headings, s.text.split("\n\n")) for s in doc.sections] == [
+        (("Travel Policy", "Hotels"), [body]),
+        (("Travel Policy", "Flights"), ["Economy class is the rule."]),
+        (
+            ("Travel Policy", "Expenses", "Receipts"),  # under the larger heading before it
+            ["Keep them for six years.", " ".join(warning) + " Note:", "Scan them on the day you pay."],
+        ),
+    ]
+
+
 def test_headings_found_by_size_stay_siblings_and_sentences_or_running_lines_are_none():
     header = (14, "CONFIDENTIAL")  # atop every page, in the chapters' size
 

@@ -1,6 +1,7 @@
 """An outline for a PDF without one, from the sizes its lines are set in: a short line set larger than
 the body text is a heading, and larger sizes head smaller ones (a title over chapters over sections).
-Word exports without bookmarks are like this; their pages were headed "Page N" alone."""
+Word exports without bookmarks are like this; their pages were headed "Page N" alone. A short line in
+bold between lines that are not (Normal text made bold for a heading) heads under all of them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from cdgpt.index.terms import LETTER
+from cdgpt.ingest.extract.outline import reads_as_heading
 from cdgpt.ingest.extract.pdf_layout import HEADING_WORDS, MAX_OUTLINE, OutlineEntry, folded_line
 from cdgpt.ingest.extract.pdf_pieces import Line
 
@@ -32,15 +34,28 @@ DATE = re.compile(
 )
 MONEY = re.compile(r"[$€£¥]\s?\d|\d\s?(?:(?:EUR|USD|GBP|CNY|RMB)\b|元)")
 
-SizedLine = tuple[str, float | None]  # a line of a page's text and the smallest size its text is set in
+BOLD_HEIGHT = 0.05  # points over the body text's size that a bold line heading is counted at: under every larger one
+# a line of a page's text, the smallest size its text is set in, and whether it is a line in bold alone
+SizedLine = tuple[str, float | None, bool]
 
 
 def sized_lines(lines: Sequence[Line], table_lines: Collection[int] = ()) -> list[SizedLine]:
-    """The page's lines with the smallest size their text is drawn at; a table's lines have none."""
+    """The page's lines with the smallest size their text is drawn at (a table's lines have none), and
+    whether each is wholly bold between lines that are not."""
+    bold = [index not in table_lines and _in_bold(line) for index, line in enumerate(lines)]
     return [
-        ("".join(piece.text for piece in line), None if index in table_lines else _smallest(line))
+        (
+            "".join(piece.text for piece in line),
+            None if index in table_lines else _smallest(line),
+            bold[index] and not (index and bold[index - 1]) and not (index + 1 < len(bold) and bold[index + 1]),
+        )
         for index, line in enumerate(lines)
     ]
+
+
+def _in_bold(line: Line) -> bool:
+    texts = [piece for piece in line if piece.text.strip()]
+    return bool(texts) and all(piece.bold for piece in texts)
 
 
 def _smallest(line: Line) -> float | None:
@@ -57,24 +72,38 @@ def headings(pages: list[tuple[int, list[SizedLine]]]) -> list[OutlineEntry]:
     heading of a size seen before closes the headings of its size and smaller: siblings stay siblings)."""
     sizes: Counter[float] = Counter()
     for _, lines in pages:
-        for line, size in lines:
+        for line, size, _ in lines:
             if size:
                 sizes[round(size, 1)] += len(line.strip())
     if not sizes:
         return []
     body = sizes.most_common(1)[0][0]
-    large = [[(folded_line(line), round(size or 0.0, 1)) for line, size in lines if line.strip()] for _, lines in pages]
-    running = _running([[(title, size >= LARGER * body) for title, size in titled] for titled in large])
+    large = [
+        [_height(folded_line(line), size, bold, body) for line, size, bold in lines if line.strip()]
+        for _, lines in pages
+    ]
+    running = _running([[(title, heads) for title, _, heads in titled] for titled in large])
     found: list[tuple[int, str, float]] = []
     for (number, _), titled in zip(pages, large, strict=True):
         before = 0.0
-        for title, height in titled:
+        for title, height, heads in titled:
             if title in running:
                 continue
-            if height >= LARGER * body and _titled(title) and height != before:
+            if heads and _titled(title) and height != before:
                 found.append((number, title, height))
             before = height  # a heading's second line, in its size, stays its text
     return _nested(found)[:MAX_OUTLINE]
+
+
+def _height(line: str, size: float | None, bold: bool, body: float) -> tuple[str, float, bool]:
+    """A line, the height it heads at (its size, but a line in bold no larger than the body's just over
+    that), and whether it may head: larger than the body, or in bold and reading as a heading."""
+    height = round(size or 0.0, 1)
+    if height >= LARGER * body:
+        return line, height, True
+    if bold and height and reads_as_heading(line):
+        return line, body + BOLD_HEIGHT, True
+    return line, height, False
 
 
 def _nested(found: list[tuple[int, str, float]]) -> list[OutlineEntry]:
