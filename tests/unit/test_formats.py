@@ -213,6 +213,31 @@ def test_a_templates_default_title_gives_way_to_the_documents_own():
     assert extract(raw(content, "handbook.docx")).title == "Staff Handbook"
 
 
+def test_a_docx_paragraph_bold_by_its_style_or_its_runs_character_style_is_a_heading_too():
+    from docx import Document
+    from docx.enum.style import WD_STYLE_TYPE
+
+    document = Document()
+    section_title = document.styles.add_style("Section Title", WD_STYLE_TYPE.PARAGRAPH)
+    section_title.font.bold = True
+    plain_title = document.styles.add_style("Plain Title", WD_STYLE_TYPE.PARAGRAPH)
+    plain_title.base_style = section_title
+    plain_title.font.bold = False  # based on a bold style, but set back
+    document.add_paragraph("Parking", style="Section Title")
+    document.add_paragraph("Staff park behind the warehouse.")
+    document.add_paragraph().add_run("Visitors", style="Strong")
+    document.add_paragraph("Visitors use the front car park.")
+    document.add_paragraph("Bicycles", style="Plain Title")
+    document.add_paragraph("Racks stand by the gate.")
+    out = io.BytesIO()
+    document.save(out)
+    doc = extract(raw(out.getvalue(), "parking.docx"))
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Parking",), "Staff park behind the warehouse."),
+        (("Visitors",), "Visitors use the front car park.\n\nBicycles\n\nRacks stand by the gate."),
+    ]
+
+
 def test_given_a_docx_served_as_octet_stream_without_a_name_when_extracted_then_it_is_sniffed():
     doc = extract(RawDocument("s3://b/k", make_docx(), "binary/octet-stream", "k"))
     assert doc.title == "Staff Handbook"

@@ -31,6 +31,8 @@ TITLE = 0  # level given to the Title style
 BODY = -1  # an outline level of 9: body text, whatever the style it is based on
 CONTENTS = -2  # a table of contents' styles: not read
 HEADER_ROW = -3  # a table style that sets the first row apart (Word's "Grid Table 4"): a header
+BOLD = -4  # a paragraph or character style that sets its text bold (the character style "Strong")
+NOT_BOLD = -5  # one that sets bold off
 
 
 def _runs(element: Any, text: list[str], boxes: list[Any], notes: dict[str, Any]) -> None:
@@ -75,26 +77,30 @@ def paragraph_text(element: Any, notes: dict[str, Any] | None = None) -> tuple[s
 
 
 def _heading_levels(package: Archive, document: str) -> dict[str, int]:
-    """Paragraph style id -> heading level (TITLE for the Title style, CONTENTS for a table of contents), and
-    table style id -> HEADER_ROW when the style sets its first row apart, following `basedOn` links."""
+    """Paragraph style id -> heading level (TITLE for the Title style, CONTENTS for a table of contents, BOLD
+    for a style that only sets bold), character style id -> BOLD when it sets bold, and table style id ->
+    HEADER_ROW when the style sets its first row apart, following `basedOn` links."""
     styles = next((t for kind, t in package.relationships(document).values() if kind == "styles"), None)
     if not styles or not package.has(styles):
         return {}
     own: dict[str, int | None] = {}
+    weights: dict[str, int | None] = {}  # BOLD or NOT_BOLD, of paragraph and character styles
     based: dict[str, str] = {}
     for style in package.xml(styles):
         sid, kind = attr(style, "styleId"), attr(style, "type")
-        if local(style) != "style" or kind not in ("paragraph", "table") or not sid:
+        if local(style) != "style" or kind not in ("paragraph", "character", "table") or not sid:
             continue
         named = child(style, "name")
         name = (attr(named, "val") or "") if named is not None else ""
         if kind == "table":
             own[sid] = HEADER_ROW if any(attr(p, "type") == "firstRow" for p in children(style, "tblStylePr")) else None
-        else:
+        elif kind == "paragraph":
             own[sid] = CONTENTS if TOC_STYLE.match(name) else _level(style, name)
+        weights[sid] = _sets_bold(style)
         if (parent := child(style, "basedOn")) is not None and (parent_id := attr(parent, "val")):
             based[sid] = parent_id
-    return {sid: level for sid, level in inherited(own, based).items() if level != BODY}
+    bold = {sid: BOLD for sid, weight in inherited(weights, based).items() if weight == BOLD}
+    return bold | {sid: level for sid, level in inherited(own, based).items() if level != BODY}
 
 
 def _level(element: Any, name: str = "") -> int | None:
@@ -117,7 +123,7 @@ def _paragraph_level(paragraph: Any, levels: dict[str, int]) -> int | None:
     sid = attr(style, "val") if style is not None else None
     direct = _level(paragraph)
     level = direct if direct is not None else levels.get(sid or "")
-    return None if level in (BODY, HEADER_ROW) else level
+    return None if level in (BODY, HEADER_ROW, BOLD) else level
 
 
 def _cell_text(cell: Any) -> str:
@@ -151,7 +157,9 @@ def _table_header(table: Any, rows: list[list[str]], styles: dict[str, int]) -> 
     first = [row for row in table.iter("{*}tr") if next(row.iterancestors("{*}tbl")) is table][:2]
     repeated = bool(first) and any(True for _ in first[0].iter("{*}tblHeader"))
     return said_header(
-        repeated or _styled_header(table, styles) or (len(first) == 2 and _bold(first[0]) and not _bold(first[1])),
+        repeated
+        or _styled_header(table, styles)
+        or (len(first) == 2 and _bold(first[0], styles) and not _bold(first[1], styles)),
         rows,
     )
 
@@ -172,15 +180,33 @@ def _styled_header(table: Any, styles: dict[str, int]) -> bool:
     )
 
 
-def _bold(element: Any) -> bool:
-    """Whether every run of text in the element (a table row, a paragraph) is bold."""
+def _sets_bold(element: Any) -> int | None:
+    """BOLD when a style's (or a run's) run properties set bold, NOT_BOLD when they set it off, else None."""
+    properties = child(element, "rPr")
+    bold = child(properties, "b") if properties is not None else None
+    if bold is None:
+        return None
+    return NOT_BOLD if attr(bold, "val") in ("0", "false") else BOLD
+
+
+def _bold(element: Any, styles: dict[str, int]) -> bool:
+    """Whether every run of text in the element (a table row, a paragraph) is bold: by its own properties,
+    else its character style, else its paragraph's style."""
     runs = [run for run in element.iter("{*}r") if any(True for _ in run.iter("{*}t"))]
-    return bool(runs) and all(
-        (properties := child(run, "rPr")) is not None
-        and (bold := child(properties, "b")) is not None
-        and attr(bold, "val") not in ("0", "false")
-        for run in runs
-    )
+    return bool(runs) and all(_run_bold(run, styles) for run in runs)
+
+
+def _run_bold(run: Any, styles: dict[str, int]) -> bool:
+    if (own := _sets_bold(run)) is not None:
+        return own == BOLD
+    properties = child(run, "rPr")
+    style = child(properties, "rStyle") if properties is not None else None
+    if style is not None and (sid := attr(style, "val")) in styles:
+        return styles[sid] == BOLD
+    paragraph = next(run.iterancestors("{*}p"), None)
+    paragraph_properties = child(paragraph, "pPr") if paragraph is not None else None
+    paragraph_style = child(paragraph_properties, "pStyle") if paragraph_properties is not None else None
+    return paragraph_style is not None and styles.get(attr(paragraph_style, "val") or "") == BOLD
 
 
 def _blocks(parent: Any, levels: dict[str, int], out: Outline, notes: dict[str, Any]) -> None:
@@ -195,7 +221,7 @@ def _blocks(parent: Any, levels: dict[str, int], out: Outline, notes: dict[str, 
                 out.title = text
             elif level:
                 out.heading(level, text)
-            elif _bold(element) and reads_as_heading(text):  # a heading typed in bold, with no heading style
+            elif _bold(element, levels) and reads_as_heading(text):  # a heading typed in bold, with no heading style
                 out.heading(bold_level(text), text)
             else:
                 out.paragraph(text)
