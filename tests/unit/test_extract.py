@@ -317,7 +317,7 @@ def test_a_paragraph_of_one_bold_line_heads_what_follows_but_not_in_a_list_nor_a
     <h2>Requests</h2><p><strong>Eligibility</strong></p><p>Staff may take leave after three months.</p>
     <p><b>Note:</b> ask first.</p><p><b>All requests need approval.</b></p>
     <p><span style="font-weight: 700">How to apply</span><br></p><p>Fill in the form.</p>
-    <p><font size="+1"><b>Forms</b></font></p><p>On the intranet.</p>
+    <p class=MsoNormal><a name="_Toc1"></a><font size="+1"><b>Forms</b></font><o:p></o:p></p><p>On the intranet.</p>
     <ul><li><p><b>Step one</b></p><p>Open the form.</p></li></ul>
     <p class="title"><b>Table 1. Days</b></p><table><tr><td>Annual</td><td>25</td></tr></table>
     </body></html>"""

@@ -165,14 +165,15 @@ def _names_a_caption(cls: str | None) -> bool:
 
 
 def _only_child(el):
-    """The element's one child when it holds nothing else (line breaks aside), else None."""
+    """The element's one child when it holds nothing else (line breaks and empty elements aside: Word's
+    <o:p></o:p>, an anchor), else None."""
     if el.text and not el.text.isspace():
         return None
     found = None
     for inner in el:
         if inner.tail and not inner.tail.isspace():
             return None
-        if inner.tag == "br":
+        if inner.tag == "br" or (not len(inner) and (not inner.text or inner.text.isspace())):
             continue
         if found is not None:
             return None
