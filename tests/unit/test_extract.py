@@ -432,6 +432,23 @@ def test_plain_text_numbered_titles_make_sections_and_a_numbered_list_does_not()
     assert [s.headings for s in extract(raw(steps, "text/plain", "/steps.txt")).sections] == [()]
 
 
+def test_plain_text_titles_in_capitals_make_sections_but_not_a_paragraph_in_capitals():
+    text = (
+        "LEAVE POLICY\n\nELIGIBILITY\nStaff may take leave after three months.\n\nHOW TO APPLY\n\n"
+        "Fill in the form.\n\nNO WARRANTY\n\nTHERE IS NO WARRANTY FOR THE FORM, TO THE EXTENT\n"
+        "PERMITTED BY LAW.\n\nNOTE:\nKeep a copy.\n"
+    )
+    doc = extract(raw(text, "text/plain", "/leave.txt"))
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        ((), "LEAVE POLICY"),  # the first line names the document: it heads no section
+        (("ELIGIBILITY",), "Staff may take leave after three months."),
+        (("HOW TO APPLY",), "Fill in the form."),
+        (("NO WARRANTY",), "THERE IS NO WARRANTY FOR THE FORM, TO THE EXTENT PERMITTED BY LAW.\n\nNOTE: Keep a copy."),
+    ]
+    two = "ELIGIBILITY\nThree months.\n\nHOW TO APPLY\nThe form.\n"  # fewer than three: no outline
+    assert [s.headings for s in extract(raw(two, "text/plain", "/two.txt")).sections] == [()]
+
+
 RULE = "=" * 40
 # A manual laid out as Vim's help is: a rule over each section's title, a blank line around it
 RULED_MANUAL = (

@@ -26,6 +26,8 @@ NUMBERED_TITLE = re.compile(
 MIN_TITLES = 3
 RULED = re.compile(r"[ \t]*([-=*~#+_])\1{9,}[ \t]*")  # a rule over a title (Vim's help), at least ten marks
 TITLE_CHARS = 100  # a title under a rule is no longer
+CAPITAL_TITLE_CHARS = 80  # nor one in capitals
+LETTERS = re.compile(r"[^\W\d_]")
 CODE_FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*$", re.MULTILINE)
 WRAPPED_LINE = 20  # characters of a line that a text wrapped (a list's items are shorter)
 CJK_BREAK = re.compile(rf"(?<=[{CJK}。，、；：！？）」』])[ \t]*\n[ \t]*(?=[{CJK}（「『])")  # a wrapped line of Chinese
@@ -244,9 +246,9 @@ def _underlined(lines: list[str], line: str) -> bool:
 def plain_text(text: str) -> tuple[str | None, list[Section]]:
     """Paragraphs with their whitespace folded (a regex, not a list of every word: texts can be large),
     under the titles underlined in the text, if any (reStructuredText, many a README); else under its
-    numbered titles or its titles under rules, whichever make more sections."""
+    numbered titles or its titles under rules, whichever make more sections, else its titles in capitals."""
     if UNDERLINED.search(text) is None:
-        if titled := max(_ruled_sections(text), _numbered_sections(text), key=len):  # the one with more sections
+        if titled := max(_ruled_sections(text), _numbered_sections(text), key=len) or _capital_sections(text):
             return None, titled
         return None, [Section((), body)] if (body := _folded(text)) else []
     title, sections = parse_markup(text)
@@ -284,6 +286,36 @@ def _ruled_sections(text: str) -> list[Section]:
         if short and not RULE.fullmatch(title) and not after.strip():  # a rule after a rule is no title
             titles[at] = (marks.setdefault(rule[1], len(marks) + 1), " ".join(title.split()))
     return _outlined(["" if rule else line for line, rule in zip(lines, rules, strict=True)], titles, "\n")
+
+
+def _capital_sections(text: str) -> list[Section]:
+    """Sections under titles in capitals ("ELIGIBILITY", "HOW TO APPLY"): a short line after a blank one,
+    every letter a capital, not ending a sentence, its next line blank or not in capitals (the first line
+    of a paragraph in capitals is no title), but the text's first line, its name ("GNU GENERAL PUBLIC
+    LICENSE" heading every term was less telling than the licence's own words); at least MIN_TITLES of them,
+    else none."""
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)  # the document's name, not a section's
+    titles: dict[int, tuple[int, str]] = {}
+    for i, line in enumerate(lines):
+        if i == first or (i and lines[i - 1].strip()) or not _in_capitals(line):
+            continue
+        if i + 1 < len(lines) and lines[i + 1].isupper():  # a paragraph in capitals goes on
+            continue
+        titles[i] = (1, " ".join(line.split()))
+    return _outlined(lines, titles, "\n")
+
+
+def _in_capitals(line: str) -> bool:
+    """A short line of words in capitals that ends no sentence and is no rule, bullet or label."""
+    title = line.strip()
+    return (
+        0 < len(title) <= CAPITAL_TITLE_CHARS
+        and title.isupper()
+        and len(LETTERS.findall(title)) >= 2
+        and not title.endswith((".", ",", ";", ":", "!"))
+        and not NOT_TITLE.match(title)
+    )
 
 
 def _outlined(pieces: list[str], titles: dict[int, tuple[int, str]], joiner: str) -> list[Section]:
