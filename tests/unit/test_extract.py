@@ -363,6 +363,20 @@ def test_an_api_references_definitions_head_their_descriptions_and_name_their_an
     ]
 
 
+def test_a_faqs_questions_in_accordions_or_terms_head_their_answers_but_not_a_contents_entry():
+    page = """<html><head><title>FAQ</title></head><body><h1>IT FAQ</h1><p>Common questions.</p>
+    <dl><dt><a href="#reset">How do I reset my password?</a></dt></dl>
+    <details><summary>How do I reset my password?</summary><p>Use the self-service portal.</p></details>
+    <details><summary>Who fixes a broken laptop？</summary><p>The helpdesk, on 4417.</p></details>
+    <dl><dt>Can I work from abroad?</dt><dd>Up to four weeks a year.</dd></dl></body></html>"""
+    assert sections_of(page) == [
+        (("IT FAQ",), "Common questions.\n\nHow do I reset my password?"),  # a link to the answer heads nothing
+        (("IT FAQ", "How do I reset my password?"), "Use the self-service portal."),
+        (("IT FAQ", "Who fixes a broken laptop？"), "The helpdesk, on 4417."),
+        (("IT FAQ", "Can I work from abroad?"), "Up to four weeks a year."),
+    ]
+
+
 def test_a_google_docs_export_has_its_bold_lines_by_their_class_as_headings():
     page = """<html><head><style type="text/css">.c1{font-weight:400;font-size:11pt}
     .c4{color:#000000;font-weight:700;font-size:11pt}.c2{padding-top:0pt}</style></head>

@@ -50,6 +50,8 @@ BLOCK_TAGS = frozenset(
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 DEFINITION_LEVEL = 7  # an API reference's definition heads its description: under h6, deeper when nested
 MAX_DEFINITION_DEPTH = 3  # definitions within definitions (a class's methods) deeper than this share a level
+TERM_HEADS = frozenset(["dt", "summary"])  # a term or an accordion's label that may head what it opens
+QUESTION_CHARS = 200  # a FAQ's question, at most
 BOLD_LINE_TAGS = frozenset(["p", "div"])  # a block that may be a heading written as one bold line
 BOLD_TAGS = frozenset(["b", "strong"])
 WRAPPER_TAGS = frozenset(["span", "font", "u", "i", "em", "big"])  # around a bold line: <font size="+1"><b>
@@ -120,13 +122,21 @@ def _mostly_links(el) -> bool:
 
 
 def _defines(el, cls: str | None, ident: str | None) -> bool:
-    """Whether a <dt> is a signature that an API reference defines, heading its description: Sphinx's (class
+    """Whether a <dt> (or <summary>) is a signature that an API reference defines, heading its description: Sphinx's (class
     "sig", with an id: os.getcwd) and Texinfo's (a "def..." class, or an "index-" id over a name in bold)."""
     if cls:
         names = cls.split()
         if names[0].startswith("def") or ("sig" in names and ident is not None):
             return True
     return ident is not None and ident.startswith("index-") and next(el.iter("strong"), None) is not None
+
+
+def _asks(el) -> bool:
+    """Whether a term or an accordion's label is a question, a FAQ's, heading its answer; not a link to one
+    (a contents list's entry)."""
+    text = " ".join("".join(el.itertext()).split())
+    asks = 0 < len(text) <= QUESTION_CHARS and text.endswith(("?", "？"))
+    return asks and next(el.iter("a"), None) is None
 
 
 def _bold_classes(root) -> frozenset[str]:
@@ -488,9 +498,9 @@ class _Walk:
             code = CODE
             out.append(CODE_LINE)
             self.code_depth += 1
-        elif tag == "dt" and self.heading < 0 and not self.rows and _defines(el, cls, ident):
-            code = HEADING
-            depth = sum(1 for _ in el.iterancestors("dd"))
+        elif tag in TERM_HEADS and self.heading < 0 and not self.rows and (_defines(el, cls, ident) or _asks(el)):
+            code = HEADING  # a signature, or a FAQ's question (<dt>, an accordion's <summary>), heads its answer
+            depth = sum(1 for _ in el.iterancestors("dd", "details")) - (tag == "summary")
             self._open_heading(DEFINITION_LEVEL + min(depth, MAX_DEFINITION_DEPTH), ident)
         elif (
             tag in BOLD_LINE_TAGS
