@@ -393,7 +393,7 @@ def test_a_markdown_paragraph_of_one_bold_line_heads_what_follows():
         "# Leave\n\n**ACME**\n\n**Employee Handbook**\n\n## Requests\n\n**1. Eligibility**\n\n"
         "Staff may take leave after three months.\n\n**Note:** ask first.\n\n**All requests need approval.**\n\n"
         "**Be kind** and **fair**\n\n__How to apply__\n\nFill in the form.\n\n- **Step one**\n\n"
-        "**Can I carry days over?**\n\nUp to five.\n"  # a question heads its answer
+        "**Can I carry days over?**\n\nUp to five.\n\n**问：忘记带员工卡怎么办？**\n答：到前台领取临时卡。\n"
     )
     doc = extract(raw(text, None, "/leave.md"))
     assert [(s.headings, s.text) for s in doc.sections] == [
@@ -404,7 +404,8 @@ def test_a_markdown_paragraph_of_one_bold_line_heads_what_follows():
             "Be kind and fair",
         ),
         (("Leave", "Requests", "1. Eligibility", "How to apply"), "Fill in the form.\n\n- Step one"),
-        (("Leave", "Requests", "1. Eligibility", "Can I carry days over?"), "Up to five."),
+        (("Leave", "Requests", "1. Eligibility", "Can I carry days over?"), "Up to five."),  # a question heads
+        (("Leave", "Requests", "1. Eligibility", "问：忘记带员工卡怎么办？"), "答：到前台领取临时卡。"),  # its line
     ]
 
 

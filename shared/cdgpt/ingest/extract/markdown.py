@@ -73,10 +73,7 @@ class _Blocks:
             kind = token.type
             callout, self.callout = self.callout, self.callout and kind == "paragraph_close"
             if kind == "inline":
-                words = _words(token)
-                if not self.level and self.row is None and not self.lists and _bold_only(token):
-                    self.level = bold_level(words) if reads_as_heading(words) else 0  # "**Eligibility**" on its own
-                self._inline(words)
+                self._inline_block(token.children or [])
             elif kind == "code_block" and callout and depth < MAX_CALLOUT_DEPTH:  # an admonition's text: Markdown
                 self.read(_parser().parse(token.content), depth + 1)
             elif kind == "heading_open":
@@ -104,6 +101,21 @@ class _Blocks:
                 self._inline(_html_text(heading.group(2)))
             elif kind == "html_block":
                 self.add("\n".join(" ".join(line.split()) for line in _html_text(token.content).splitlines()))
+
+    def _inline_block(self, children: list[Token]) -> None:
+        """A paragraph's (or heading's, or cell's) inline tokens. A paragraph that is one line in bold
+        ("**Eligibility**") or opens with one ("**Q: Can I park here?**", then the answer on the next line)
+        heads what follows, when the line reads as a heading."""
+        lead = None if self.level or self.row is not None or self.lists else _bold_lead(children)
+        if lead is not None:
+            head, rest = _words(children[: lead[0]]), children[lead[1] :]
+            if reads_as_heading(head):
+                self.level = bold_level(head)
+                self._inline(head)
+                if rest:
+                    self._inline(_words(rest))
+                return
+        self._inline(_words(children))
 
     def _inline(self, words: str) -> None:
         if self.level:
@@ -161,23 +173,29 @@ class _Blocks:
             self.paragraphs.clear()
 
 
-def _bold_only(token: Token) -> bool:
-    """Whether an inline token is one strong span and nothing else ("**Eligibility**")."""
-    children = [child for child in token.children or () if child.type != "text" or child.content.strip()]
-    if len(children) < 3 or children[0].type != "strong_open" or children[-1].type != "strong_close":
-        return False
-    depth = 0
-    for child in children[:-1]:  # the first strong must stay open until the last token
-        depth += {"strong_open": 1, "strong_close": -1}.get(child.type, 0)
-        if depth == 0:
-            return False
-    return True
+def _bold_lead(children: list[Token]) -> tuple[int, int] | None:
+    """When inline tokens open with a strong span that is the whole of them or of their first line: where
+    the span ends, and where the tokens after it (the next lines) begin; else None."""
+    depth, end = 0, None
+    for index, child in enumerate(children):
+        blank = child.type == "text" and not child.content.strip()
+        if end is None:
+            if depth == 0 and not blank and child.type != "strong_open":
+                return None
+            depth += {"strong_open": 1, "strong_close": -1}.get(child.type, 0)
+            if depth == 0 and not blank:
+                end = index + 1
+        elif child.type in ("softbreak", "hardbreak"):
+            return end, index + 1
+        elif not blank:
+            return None
+    return (end, len(children)) if end is not None else None
 
 
-def _words(token: Token) -> str:
-    """An inline token's words: text and code as written, an image's description, line breaks kept."""
+def _words(children: list[Token]) -> str:
+    """Inline tokens' words: text and code as written, an image's description, line breaks kept."""
     parts = []
-    for child in token.children or ():
+    for child in children:
         if child.type in ("text", "code_inline"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
