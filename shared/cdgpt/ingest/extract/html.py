@@ -425,7 +425,8 @@ class _Walk:
                 push(SKIPPED)
                 walker.skip_subtree()
                 continue
-            if el.tag in INLINE and self.heading < 0:  # the commonest start, inline: links, plainly classed markup
+            tag = el.tag  # the commonest start, inline: links, plainly classed markup (not a bold line heading)
+            if tag in INLINE and self.heading < 0 and (tag not in BOLD_TAGS or not self._leads_in_bold(el)):
                 names = el.keys()
                 if not names or (INERT.issuperset(names) and ("class" not in names or el.get("class") in plain)):
                     push(self._open_link() if el.tag == "a" else PLAIN)
@@ -459,6 +460,14 @@ class _Walk:
                 hidden = True
             elif name == "name" and tag == "a" and ident is None:  # an anchor of older HTML: <a name="SEC175">
                 ident = value
+        if tag in BOLD_TAGS and self._leads_in_bold(
+            el
+        ):  # a question in bold over its answer: <p><b>Can I park?</b><br>Yes, ...</p>
+            stack.append(HEADING)
+            self._open_heading(bold_level(" ".join("".join(el.itertext()).split())), ident)
+            if text := el.text:
+                out.append(text)
+            return False
         if (  # inline markup with no id, no role, no chrome class
             tag in INLINE
             and ident is None
@@ -607,6 +616,26 @@ class _Walk:
         for i in range(begun, len(out)):
             if "\n" in out[i]:
                 out[i] = out[i].replace("\n", " ")
+
+    def _leads_in_bold(self, el) -> bool:
+        """Whether the element is a bold first line that heads the rest of its paragraph (a line break after it)."""
+        if self.heading >= 0 or self.rows or (el.tail and not el.tail.isspace()):
+            return False
+        after, parent = el.getnext(), el.getparent()
+        if (
+            after is None
+            or after.tag != "br"
+            or parent is None
+            or parent.tag not in BOLD_LINE_TAGS
+            or parent[0] is not el
+        ):
+            return False
+        if (parent.text and not parent.text.isspace()) or _bold_line(parent, parent.get("class"), self.bold_classes):
+            return False  # words before it, or the paragraph is this line alone (a heading already)
+        above = parent.getparent()
+        if above is not None and (above.tag in NOT_HEADED_IN or _names_a_caption(above.get("class"))):
+            return False
+        return reads_as_heading(" ".join("".join(el.itertext()).split()))
 
     def _open_link(self) -> int:
         """Start a link's range (unless inside another link); its code, LINK."""
