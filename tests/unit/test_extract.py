@@ -369,13 +369,13 @@ def test_a_faqs_questions_in_accordions_or_terms_head_their_answers_but_not_a_co
     <details><summary>How do I reset my password?</summary><p>Use the self-service portal.</p></details>
     <details><summary>Who fixes a broken laptop？</summary><p>The helpdesk, on 4417.</p></details>
     <dl><dt>Can I work from abroad?</dt><dd>Up to four weeks a year.</dd></dl>
-    <p><b>Can I park here?</b><br>Yes, behind the warehouse.</p><p><b>Note:</b><br>Bring your pass.</p></body></html>"""
+    <h2>Parking</h2><p><b>Can I park here?</b><br>Yes, behind the warehouse.</p><p><b>Note:</b><br>Bring your pass.</p></body></html>"""
     assert sections_of(page) == [
         (("IT FAQ",), "Common questions.\n\nHow do I reset my password?"),  # a link to the answer heads nothing
         (("IT FAQ", "How do I reset my password?"), "Use the self-service portal."),
         (("IT FAQ", "Who fixes a broken laptop？"), "The helpdesk, on 4417."),
         (("IT FAQ", "Can I work from abroad?"), "Up to four weeks a year."),
-        (("IT FAQ", "Can I park here?"), "Yes, behind the warehouse.\n\nNote:\n\nBring your pass."),  # its first line
+        (("IT FAQ", "Parking", "Can I park here?"), "Yes, behind the warehouse.\n\nNote:\n\nBring your pass."),
     ]
 
 
