@@ -122,8 +122,9 @@ def _mostly_links(el) -> bool:
 
 
 def _defines(el, cls: str | None, ident: str | None) -> bool:
-    """Whether a <dt> (or <summary>) is a signature that an API reference defines, heading its description: Sphinx's (class
-    "sig", with an id: os.getcwd) and Texinfo's (a "def..." class, or an "index-" id over a name in bold)."""
+    """Whether a <dt> (or <summary>) is a signature that an API reference defines, heading its description:
+    Sphinx's (class "sig", with an id: os.getcwd) and Texinfo's (a "def..." class, or an "index-" id over a
+    name in bold)."""
     if cls:
         names = cls.split()
         if names[0].startswith("def") or ("sig" in names and ident is not None):
@@ -460,9 +461,8 @@ class _Walk:
                 hidden = True
             elif name == "name" and tag == "a" and ident is None:  # an anchor of older HTML: <a name="SEC175">
                 ident = value
-        if tag in BOLD_TAGS and self._leads_in_bold(
-            el
-        ):  # a question in bold over its answer: <p><b>Can I park?</b><br>Yes, ...</p>
+        # a bold first line over the rest of its paragraph: <p><b>Can I park?</b><br>Yes, ...</p>
+        if tag in BOLD_TAGS and self._leads_in_bold(el):
             stack.append(HEADING)
             self._open_heading(bold_level(" ".join("".join(el.itertext()).split())), ident)
             if text := el.text:
