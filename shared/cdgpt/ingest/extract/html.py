@@ -132,10 +132,15 @@ def _defines(el, cls: str | None, ident: str | None) -> bool:
     return ident is not None and ident.startswith("index-") and next(el.iter("strong"), None) is not None
 
 
+def _words_of(el) -> str:
+    """An element's text, its whitespace folded."""
+    return " ".join("".join(el.itertext()).split())
+
+
 def _asks(el) -> bool:
     """Whether a term or an accordion's label is a question, a FAQ's, heading its answer; not a link to one
     (a contents list's entry)."""
-    text = " ".join("".join(el.itertext()).split())
+    text = _words_of(el)
     asks = 0 < len(text) <= QUESTION_CHARS and text.endswith(("?", "？"))
     return asks and next(el.iter("a"), None) is None
 
@@ -163,7 +168,7 @@ def _bold_line(el, cls: str | None, bold_classes: frozenset[str]) -> str | None:
         if (only := _only_child(node)) is None:
             return None
         if _set_in_bold(only, bold_classes):
-            text = " ".join("".join(only.itertext()).split())
+            text = _words_of(only)
             return text if reads_as_heading(text) else None
         if only.tag not in WRAPPER_TAGS or only.get("class"):  # not a key's name (<span class="keycap">)
             return None
@@ -427,7 +432,7 @@ class _Walk:
                 walker.skip_subtree()
                 continue
             tag = el.tag  # the commonest start, inline: links, plainly classed markup (not a bold line heading)
-            if tag in INLINE and self.heading < 0 and (tag not in BOLD_TAGS or not self._leads_in_bold(el)):
+            if tag in INLINE and self.heading < 0 and (tag not in BOLD_TAGS or self._bold_lead(el) is None):
                 names = el.keys()
                 if not names or (INERT.issuperset(names) and ("class" not in names or el.get("class") in plain)):
                     push(self._open_link() if el.tag == "a" else PLAIN)
@@ -462,9 +467,9 @@ class _Walk:
             elif name == "name" and tag == "a" and ident is None:  # an anchor of older HTML: <a name="SEC175">
                 ident = value
         # a bold first line over the rest of its paragraph: <p><b>Can I park?</b><br>Yes, ...</p>
-        if tag in BOLD_TAGS and self._leads_in_bold(el):
+        if tag in BOLD_TAGS and (lead := self._bold_lead(el)) is not None:
             stack.append(HEADING)
-            self._open_heading(bold_level(" ".join("".join(el.itertext()).split())), ident)
+            self._open_heading(bold_level(lead), ident)
             if text := el.text:
                 out.append(text)
             return False
@@ -617,10 +622,11 @@ class _Walk:
             if "\n" in out[i]:
                 out[i] = out[i].replace("\n", " ")
 
-    def _leads_in_bold(self, el) -> bool:
-        """Whether the element is a bold first line that heads the rest of its paragraph (a line break after it)."""
+    def _bold_lead(self, el) -> str | None:
+        """The text of a bold element that is the first line of its paragraph (a line break after it) and heads
+        the rest of it, else None."""
         if self.heading >= 0 or self.rows or (el.tail and not el.tail.isspace()):
-            return False
+            return None
         after, parent = el.getnext(), el.getparent()
         if (
             after is None
@@ -629,13 +635,14 @@ class _Walk:
             or parent.tag not in BOLD_LINE_TAGS
             or parent[0] is not el
         ):
-            return False
+            return None
         if (parent.text and not parent.text.isspace()) or _bold_line(parent, parent.get("class"), self.bold_classes):
-            return False  # words before it, or the paragraph is this line alone (a heading already)
+            return None  # words before it, or the paragraph is this line alone (a heading already)
         above = parent.getparent()
         if above is not None and (above.tag in NOT_HEADED_IN or _names_a_caption(above.get("class"))):
-            return False
-        return reads_as_heading(" ".join("".join(el.itertext()).split()))
+            return None
+        text = _words_of(el)
+        return text if reads_as_heading(text) else None
 
     def _open_link(self) -> int:
         """Start a link's range (unless inside another link); its code, LINK."""
@@ -647,12 +654,12 @@ class _Walk:
     def _titles_page(self, el) -> bool:
         """Whether the element's h1 is the page's <title> itself (a site's header names the site instead)."""
         h1 = next(el.iter("h1"), None)
-        return h1 is not None and self.title is not None and " ".join("".join(h1.itertext()).split()) == self.title
+        return h1 is not None and self.title is not None and _words_of(h1) == self.title
 
     def _title(self, head) -> None:
         found = head.find("title")
         if self.title is None and found is not None:
-            self.title = " ".join("".join(found.itertext()).split()) or None
+            self.title = _words_of(found) or None
 
     def _open_heading(self, level: int, ident: str | None) -> None:
         # Its anchor: its own id, an anchor inside it, or the nearest enclosing id with no text between it

@@ -14,7 +14,7 @@ from typing import Any
 from cdgpt.index.terms import LETTER
 from cdgpt.ingest.extract.outline import reads_as_heading
 from cdgpt.ingest.extract.pdf_layout import HEADING_WORDS, MAX_OUTLINE, OutlineEntry, folded_line
-from cdgpt.ingest.extract.pdf_pieces import Line
+from cdgpt.ingest.extract.pdf_pieces import Line, in_bold
 
 LARGER = 1.08  # a heading's size, at least, against the body text's (the size most characters are set in): Word sets
 # its third level in 12 points over 11
@@ -42,20 +42,16 @@ SizedLine = tuple[str, float | None, bool]
 def sized_lines(lines: Sequence[Line], table_lines: Collection[int] = ()) -> list[SizedLine]:
     """The page's lines with the smallest size their text is drawn at (a table's lines have none), and
     whether each is wholly bold between lines that are not."""
-    bold = [index not in table_lines and _in_bold(line) for index, line in enumerate(lines)]
+    sizes = [None if index in table_lines else _smallest(line) for index, line in enumerate(lines)]
+    bold = [size is not None and in_bold(line) for size, line in zip(sizes, lines, strict=True)]  # with text
     return [
         (
             "".join(piece.text for piece in line),
-            None if index in table_lines else _smallest(line),
+            sizes[index],
             bold[index] and not (index and bold[index - 1]) and not (index + 1 < len(bold) and bold[index + 1]),
         )
         for index, line in enumerate(lines)
     ]
-
-
-def _in_bold(line: Line) -> bool:
-    texts = [piece for piece in line if piece.text.strip()]
-    return bool(texts) and all(piece.bold for piece in texts)
 
 
 def _smallest(line: Line) -> float | None:

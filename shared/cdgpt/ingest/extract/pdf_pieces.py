@@ -157,6 +157,11 @@ def _merged(first: Piece, then: Piece) -> Piece:
     return replace(first, text=text, bold=bold, fixed=fixed, end=end, parts=parts)
 
 
+def in_bold(line: Line) -> bool:
+    """Whether every piece of the line that has text is set in bold."""
+    return all(piece.bold for piece in line if piece.text.strip())
+
+
 def solid(line: Line) -> list[Piece]:
     return [piece for piece in line if piece.text.strip()]
 

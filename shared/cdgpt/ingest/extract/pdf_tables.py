@@ -17,6 +17,7 @@ from cdgpt.ingest.extract.pdf_pieces import (
     Piece,
     apart_by,
     end_of,
+    in_bold,
     inside_gap,
     is_continued,
     joined,
@@ -96,9 +97,9 @@ def tables(lines: Sequence[Line], before: Header | None = None) -> tuple[dict[in
                 break
         start, rows = index, _rows(lines[index:end], columns) if columns else []
         above = _row_above(lines, index, out)
-        if rows and above is not None and not _bold(lines[index]) and _heads(lines[above], lines[index], columns):
+        if rows and above is not None and not in_bold(lines[index]) and _heads(lines[above], lines[index], columns):
             named = [*_rows(lines[above:index], columns), *rows]
-            if _bold(lines[above]) or _names_over_figures(named):
+            if in_bold(lines[above]) or _names_over_figures(named):
                 start, rows = above, named  # its header, above it
         if len(rows) >= MIN_ROWS and _tabular(rows):
             header = start < index or _header(lines[index], rows)
@@ -149,7 +150,7 @@ def _seed(lines: Sequence[Line], index: int) -> int:
     if not rows:
         return index
     pieces, first = solid(lines[rows[0]]), solid(lines[index])
-    lone = len(pieces) == 1 and bool(first) and _bold(lines[index]) and _close_to(pieces[0].x, first[0].x)
+    lone = len(pieces) == 1 and bool(first) and in_bold(lines[index]) and _close_to(pieces[0].x, first[0].x)
     lone = lone and len(pieces[0].text.strip()) <= SHORT_CELL  # in the first column, short
     return rows[1] if lone and len(rows) == 2 and len(solid(lines[rows[1]])) >= 2 else rows[0]
 
@@ -212,7 +213,7 @@ def _columns(seed: Sequence[Line]) -> list[Column]:
             columns.append(Column(start, end, -math.inf))
     if len(columns) < 2:
         return []
-    if _bold(seed[0]) and not _bold(seed[1]):  # a header names the columns its first row leaves empty too
+    if in_bold(seed[0]) and not in_bold(seed[1]):  # a header names the columns its first row leaves empty too
         named = [Column(p.x, None, -math.inf) for p in first if not any(_anchored(p, c) for c in columns)]
         columns = sorted([*columns, *named], key=lambda c: c.start if c.start is not None else c.end or 0.0)
     if columns[0].start is None or not _close_to(first[0].x, columns[0].start):
@@ -292,13 +293,13 @@ def _rows(lines: Sequence[Line], columns: Sequence[Column]) -> list[list[str]]:
     wrapped cell), unless it has an amount under one (a cell spanning rows, a total), and the bold lines
     atop rows that are not make one header ("Annual" / "leave" over "Hotel per" / "night")."""
     rows: list[list[str]] = []
-    heading = bool(lines) and _bold(lines[0]) and not all(_bold(line) for line in lines)
+    heading = bool(lines) and in_bold(lines[0]) and not all(in_bold(line) for line in lines)
     for line in lines:
         cells = [""] * len(columns)
         for piece in line:
             column = _column_of(piece, columns)
             cells[column] = joined(cells[column], piece.text)
-        heading = heading and _bold(line) and not any(_amount(cell) for cell in cells[1:])  # no subtotal
+        heading = heading and in_bold(line) and not any(_amount(cell) for cell in cells[1:])  # no subtotal
         wrapped = not cells[0] and not (rows and _figures_under_figures(rows[-1], cells))
         if rows and (wrapped or is_continued(line) or (heading and len(rows) == 1)):
             rows[-1] = [joined(before, more) for before, more in zip(rows[-1], cells, strict=True)]
@@ -322,15 +323,11 @@ def _heads(line: Line, below: Line, columns: Sequence[Column]) -> bool:
     return len({_column_of(piece, columns) for piece in pieces}) >= 2
 
 
-def _bold(line: Line) -> bool:
-    return all(piece.bold for piece in line if piece.text.strip())
-
-
 def _header(first: Line, rows: list[list[str]]) -> bool:
     """Whether the first row names the columns: set in bold, without amounts past its first cell (a
     statement's subtotals are bold too; "£000" may head its labels); or, not in two columns (labels and
     their values), names without figures over rows with some ("City | Hotel per night" over "London | £180")."""
-    said = said_header(_bold(first) and not any(_amount(cell) for cell in rows[0][1:]), rows)
+    said = said_header(in_bold(first) and not any(_amount(cell) for cell in rows[0][1:]), rows)
     return said if said is not None else _names_over_figures(rows)
 
 

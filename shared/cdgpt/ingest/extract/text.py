@@ -8,7 +8,7 @@ import codecs
 import re
 
 from cdgpt.errors import SourceFailed
-from cdgpt.index.terms import CJK
+from cdgpt.index.terms import CJK, LETTER
 from cdgpt.ingest.chunking import FENCE, is_code
 from cdgpt.ingest.extract.document import Section
 
@@ -27,7 +27,6 @@ MIN_TITLES = 3
 RULED = re.compile(r"[ \t]*([-=*~#+_])\1{9,}[ \t]*")  # a rule over a title (Vim's help), at least ten marks
 TITLE_CHARS = 100  # a title under a rule is no longer
 CAPITAL_TITLE_CHARS = 80  # nor one in capitals
-LETTERS = re.compile(r"[^\W\d_]")
 CODE_FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*$", re.MULTILINE)
 WRAPPED_LINE = 20  # characters of a line that a text wrapped (a list's items are shorter)
 CJK_BREAK = re.compile(rf"(?<=[{CJK}。，、；：！？）」』])[ \t]*\n[ \t]*(?=[{CJK}（「『])")  # a wrapped line of Chinese
@@ -312,7 +311,7 @@ def _in_capitals(line: str) -> bool:
     return (
         0 < len(title) <= CAPITAL_TITLE_CHARS
         and title.isupper()
-        and len(LETTERS.findall(title)) >= 2
+        and len(LETTER.findall(title)) >= 2
         and not title.endswith((".", ",", ";", ":", "!"))
         and not NOT_TITLE.match(title)
     )
