@@ -63,6 +63,9 @@ make build
 make ship ENV=staging
 ```
 """,
+    "backup.md": "# Backups\n\n## Nightly dump\n\nTo back up every database, the nightly job runs:\n\n```\n"
+    + "\n".join(f"pg_dump --format=custom shard{n:02d} > /backups/shard{n:02d}.dump" for n in range(60))
+    + "\n```\n",
     "leave.md": """# Leave
 
 ## Sick leave
@@ -141,6 +144,14 @@ def test_code_is_quoted_line_by_line_without_its_fences(store):
     answer = quoted(store, "How do I deploy the payments service to staging?")
     assert "make build make ship ENV=staging" in answer
     assert "```" not in answer
+
+
+def test_code_longer_than_a_chunk_is_quoted_without_fences_from_any_of_its_chunks(store):
+    # The block spans three chunks: each is closed where a chunk cuts it and opened again in the next.
+    for question in ("How do I back up every database?", "Which pg_dump command writes the dump of shard31?"):
+        answer = quoted(store, question)
+        assert "pg_dump --format=custom" in answer
+        assert "```" not in answer
 
 
 def test_each_part_of_a_question_asking_two_things_gets_its_own_best_sentence(store):

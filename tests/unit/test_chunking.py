@@ -8,7 +8,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdgpt.ingest.chunking import Chunk, chunk_document, split_sentences
+from cdgpt.ingest.chunking import Chunk, chunk_document, is_code, split_sentences
 from cdgpt.ingest.extract import Document, Section
 
 
@@ -282,11 +282,40 @@ def test_code_keeps_its_lines_and_indentation_and_splits_only_between_lines():
     text = f"Intro. More.\n\n{code}\n\nAfter."
     [chunk] = chunk_document(doc(Section(("H",), text)), size=200, overlap=0)
     assert chunk.text == text
-    long = chunk_document(doc(Section(("H",), "```\n" + "x" * 30 + "\ny = 2\n```")), size=20, overlap=0)
-    assert [c.text for c in long] == ["```", "x" * 20, "x" * 10 + "\ny = 2\n```"]  # the next line keeps its break
     first, second = chunk_document(doc(Section(("H",), text)), size=50, overlap=20)
-    assert first.text == "Intro. More.\n\n```\ndef f():\n    x = 1; y = 2"
-    assert second.text == "    x = 1; y = 2\n    return x. y\n```\n\nAfter."
+    assert first.text == "Intro. More.\n\n```\ndef f():\n    x = 1; y = 2\n```"  # closed where it is cut
+    assert second.text == "```\n    x = 1; y = 2\n    return x. y\n```\n\nAfter."  # and opened again
+
+
+def test_a_code_line_longer_than_a_chunk_is_sliced_with_room_for_its_fences():
+    long = chunk_document(doc(Section(("H",), "```\n" + "x" * 30 + "\ny = 2\n```")), size=20, overlap=0)
+    assert [c.text for c in long] == ["```\nxxxxxxxxxxxx\n```"] * 2 + ["```\nxxxxxx\ny = 2\n```"]
+
+
+def test_a_fence_is_never_left_alone_at_a_cut():
+    # The block's opening fence would end the first chunk, its closing fence start the last one.
+    text = "A" * 60 + ".\n\n```\n" + "\n".join(["code line"] * 12) + "\n```\n\n" + "B" * 60 + "."
+    chunks = chunk_document(doc(Section(("H",), text)), size=70, overlap=0)
+    assert [c.text.count("```") for c in chunks] == [0, 2, 2, 0]
+    assert chunks[0].text == "A" * 60 + "." and chunks[-1].text == "B" * 60 + "."
+    assert "\n".join(c.text for c in chunks[1:3]).count("code line") == 12
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet="ab ;.", min_size=1, max_size=60), min_size=1, max_size=30),
+    size=st.integers(min_value=20, max_value=200),
+    data=st.data(),
+)
+def test_property_every_chunk_of_code_stands_between_fences(lines, size, data):
+    overlap = data.draw(st.integers(min_value=0, max_value=size - 1), label="overlap")
+    text = "Before it.\n\n```\n" + "\n".join(lines) + "\n```\n\nAfter it."
+    chunks = chunk_document(doc(Section(("H",), text)), size=size, overlap=overlap)
+    assert all(len(c.text) <= size for c in chunks)
+    for chunk in chunks:
+        paragraphs = chunk.text.split("\n\n")
+        fenced = [p for p in paragraphs if "```" in p]
+        assert all(is_code(p) for p in fenced), chunk.text
 
 
 def test_abbreviations_and_a_lowercase_word_after_a_full_stop_continue_the_sentence():

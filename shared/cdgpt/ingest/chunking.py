@@ -2,7 +2,10 @@
 
 Paragraphs stay whole when they fit; longer ones split at sentence ends (`.!?;` followed by a space,
 or the full-width `。！？；` that need none), code at its lines; a sentence longer than a chunk splits at
-the size bound. Chunks never cross a section, so each carries one heading path.
+the size bound. Chunks never cross a section, so each carries one heading path. A code block cut between
+two chunks is closed at the end of the first and opened again at the start of the second, so every chunk's
+code stands between fences (an answer's passages are joined one after another: an open fence would make
+the next passages read as code).
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ BULLET_LINE = re.compile(rf"\n(?=[ \t]*{BULLET}[ \t])")
 LIST_ITEM = re.compile(rf"(?:{LIST_NUMBER.pattern}|{BULLET})\s")  # a list item's sentence goes on a line of its own
 CJK_STOPS = "。！？；"
 FENCE = "```"  # the first and last lines of a code block in a section's text
+OPEN, CLOSE = FENCE + "\n", "\n" + FENCE  # what a chunk gains where it cuts a code block
 # What stands before a piece of a chunk: a space (or none), a blank line, a line break
 SENTENCE, NEW_PARAGRAPH, NEW_LINE = 0, 1, 2
+# What a piece is: prose, a code block's fence line, or one of its lines (or a slice of one)
+PROSE, FENCE_LINE, CODE_LINE = 0, 1, 2
+Piece = tuple[str, int, int]  # its text, what stands before it, what it is
 
 
 @dataclass(frozen=True)
@@ -75,20 +82,27 @@ def is_code(paragraph: str) -> bool:
     return paragraph.startswith(FENCE + "\n") and paragraph.endswith("\n" + FENCE)
 
 
-def _pieces(text: str, size: int) -> Iterator[tuple[str, int]]:
-    """Yield (piece, what goes before it): sentences, a code block's lines, and slices of either longer
-    than size."""
+def _pieces(text: str, size: int) -> Iterator[Piece]:
+    """Sentences, a code block's lines, and slices of either longer than size (a code line's leave
+    room for the fences of a chunk it fills alone)."""
     for paragraph in text.split("\n\n"):
-        code = is_code(paragraph)
-        for n, part in enumerate(paragraph.split("\n") if code else split_sentences(paragraph)):
-            before = NEW_PARAGRAPH if n == 0 else NEW_LINE if code else SENTENCE
+        if is_code(paragraph):
+            lines = paragraph.split("\n")
+            yield lines[0], NEW_PARAGRAPH, FENCE_LINE
+            width = size - len(OPEN) - len(CLOSE)
+            for line in lines[1:-1]:
+                for start in range(0, len(line), width):
+                    yield line[start : start + width], NEW_LINE if start == 0 else SENTENCE, CODE_LINE
+            yield lines[-1], NEW_LINE, FENCE_LINE
+            continue
+        for n, part in enumerate(split_sentences(paragraph)):
             for start in range(0, len(part), size):
-                yield part[start : start + size], before if start == 0 else SENTENCE
+                yield part[start : start + size], NEW_PARAGRAPH if n == 0 and start == 0 else SENTENCE, PROSE
 
 
-def _join(parts: list[tuple[str, int]]) -> str:
+def _join(parts: list[Piece]) -> str:
     out = ""
-    for piece, before in parts:
+    for piece, before, _ in parts:
         if out:
             if before == SENTENCE:
                 out += "\n" if LIST_ITEM.match(piece) else "" if out[-1] in CJK_STOPS else " "
@@ -98,40 +112,57 @@ def _join(parts: list[tuple[str, int]]) -> str:
     return out
 
 
-def _cost(part: tuple[str, int]) -> int:
+def _text(parts: list[Piece]) -> str:
+    """A chunk's text: a fence whose block's lines are all in the chunk beside it left out, and a code
+    block the chunk cuts closed at its end or opened again at its start."""
+    if parts and parts[0][2] == FENCE_LINE and parts[0][1] == NEW_LINE:  # the end of a block before
+        parts = parts[1:]
+    if parts and parts[-1][2] == FENCE_LINE and parts[-1][1] == NEW_PARAGRAPH:  # the start of a block after
+        parts = parts[:-1]
+    if not parts:
+        return ""
+    return (OPEN if parts[0][2] == CODE_LINE else "") + _join(parts) + (CLOSE if parts[-1][2] == CODE_LINE else "")
+
+
+def _cost(part: Piece) -> int:
     """A piece's length plus the widest separator `_join` may put before it."""
     return len(part[0]) + (2 if part[1] == NEW_PARAGRAPH else 1)
+
+
+def _fences(first: Piece, last: Piece) -> int:
+    """What `_text` adds to a chunk from first to last: the fences of a code block it cuts."""
+    return len(OPEN) * (first[2] == CODE_LINE) + len(CLOSE) * (last[2] == CODE_LINE)
 
 
 def chunk_document(doc: Document, size: int, overlap: int, budget: Budget | None = None) -> list[Chunk]:
     """The document's chunks; SourceFailed as soon as they outnumber the budget's chunks."""
     chunks: list[Chunk] = []
 
-    def add(section: Section, parts: list[tuple[str, int]]) -> None:
-        chunks.append(
-            Chunk(doc.source, doc.title, section.headings, len(chunks), _join(parts), section.anchor, section.page)
-        )
+    def add(section: Section, parts: list[Piece]) -> None:
+        if not (text := _text(parts)):
+            return
+        chunks.append(Chunk(doc.source, doc.title, section.headings, len(chunks), text, section.anchor, section.page))
         if budget:
             budget.check_chunks(len(chunks))
 
     for section in doc.sections:
-        current: list[tuple[str, int]] = []
+        current: list[Piece] = []
         length = 0  # sum of _cost: at least one more than the joined text
-        for piece, before in _pieces(section.text, size):
-            cost = _cost((piece, before))
-            if current and length + cost > size + 1:
+        for part in _pieces(section.text, size):
+            cost = _cost(part)
+            if current and length + cost + _fences(current[0], part) > size + 1:
                 add(section, current)
-                tail: list[tuple[str, int]] = []
+                tail: list[Piece] = []
                 kept = 0
                 for old in reversed(current):
                     if kept + len(old[0]) > overlap:
                         break
                     tail.insert(0, old)
                     kept += _cost(old)
-                while tail and kept + cost > size + 1:  # the overlap must leave room for the new piece
+                while tail and kept + cost + _fences(tail[0], part) > size + 1:  # the overlap must leave room
                     kept -= _cost(tail.pop(0))
                 current, length = tail, kept
-            current.append((piece, before))
+            current.append(part)
             length += cost
         if current:
             add(section, current)
