@@ -13,6 +13,7 @@
 #                   in /usr/share/common-licenses (base-files): rules and legal prose
 #   install-zh      Debian 12 installation guide for amd64, Simplified Chinese (installation-guide-amd64)
 #   nodejs-en       Node.js API reference (nodejs): a programmer's reference, long pages
+#   nodejs-md       the same reference's Markdown sources, which the package installs beside the pages
 #   admin-handbook-zh  The Debian Administrator's Handbook, Simplified Chinese (debian-handbook): a book
 #   postgresql-en   PostgreSQL 15 documentation (postgresql-doc-15): a large manual, 1,100 pages
 #   vim-en          Vim 9.0's help (vim-doc): plain-text manuals shown as HTML, each page one <pre>
@@ -32,7 +33,7 @@ here=$(dirname "$0")
 source "$here/apt-packages.sh"
 
 usage() {
-    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|admin-handbook-zh|postgresql-en|vim-en|gimp-zh|reference-tw" >&2
+    echo "usage: $0 debian-en|debian-zh|libreoffice-en|libreoffice-zh|policy-en|install-zh|nodejs-en|nodejs-md|admin-handbook-zh|postgresql-en|vim-en|gimp-zh|reference-tw" >&2
     exit 2
 }
 [ "$#" -eq 1 ] || usage
@@ -64,6 +65,9 @@ list() {
         nodejs-en)
             ensure_packages nodejs
             files_of nodejs '/doc/nodejs/api/[^/]+\.html$' | grep -Ev '/(all|index|template)\.html$' ;;
+        nodejs-md)
+            ensure_packages nodejs
+            files_of nodejs '/doc/nodejs/api/[^/]+\.md$' | grep -v '/index\.md$' ;;
         admin-handbook-zh)
             ensure_packages debian-handbook
             files_of debian-handbook '/html/zh-CN/[^/]+\.html$' | grep -v '/index\.html$' ;;

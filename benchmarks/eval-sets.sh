@@ -9,7 +9,7 @@
 # Chinese Debian model, and in Simplified Chinese asked of the Debian Reference in Traditional Chinese.
 # Each set but the handbook is also asked questions about other software and services (off-topic in its domain).
 #
-#   usage: benchmarks/eval-sets.sh [SET ...]         (default: all twelve sets, and the follow-ups)
+#   usage: benchmarks/eval-sets.sh [SET ...]         (default: all thirteen sets, and the follow-ups)
 #   SPLIT=dev (default) while trying ideas; SPLIT=test once per change, for the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ SPLIT=${SPLIT:-dev}
 export CDGPT_DATA_DIR=${CDGPT_DATA_DIR:-.cdgpt-bench}
 export CDGPT_SOURCE_ROOT=/usr/share   # every corpus lives under /usr/share
 sets=("$@")
-[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en nodejs-en postgresql-en vim-en debian-zh libreoffice-zh install-zh admin-handbook-zh gimp-zh reference-tw handbook)
+[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en nodejs-en nodejs-md postgresql-en vim-en debian-zh libreoffice-zh install-zh admin-handbook-zh gimp-zh reference-tw handbook)
 for name in "${sets[@]}"; do
     if [ "$name" = handbook ]; then
         CDGPT_SOURCE_ROOT=$PWD "$CDGPT" train --model handbook samples/handbook >/dev/null 2>&1
@@ -34,11 +34,16 @@ for name in "${sets[@]}"; do
     else
         mapfile -t pages < <(benchmarks/eval-docs.sh "$name")
         "$CDGPT" train --model "$name" "${pages[@]}" >/dev/null 2>&1
+        questions="benchmarks/eval/$name.jsonl" language=${name##*-}
+        if [ "$name" = nodejs-md ]; then  # the Node.js questions, of the same reference's Markdown sources
+            questions="$CDGPT_DATA_DIR/nodejs-md.jsonl" language=en
+            sed 's#\(doc/nodejs/api/[^"]*\)\.html#\1.md#' benchmarks/eval/nodejs-en.jsonl > "$questions"
+        fi
         "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} \
-            "benchmarks/eval/$name.jsonl" "benchmarks/eval/offtopic-${name##*-}.jsonl" | tail -n 1
+            "$questions" "benchmarks/eval/offtopic-$language.jsonl" | tail -n 1
         echo -n "other software, "  # off-topic, in the documents' domain: products and services they never name
         "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} \
-            "benchmarks/eval/offtopic-software-${name##*-}.jsonl" | tail -n 1
+            "benchmarks/eval/offtopic-software-$language.jsonl" | tail -n 1
     fi
     if [ "$name" = debian-en ]; then  # the Chinese Debian questions, asked of the English pages (no translation)
         echo -n "Chinese questions, "
