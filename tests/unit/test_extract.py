@@ -1395,6 +1395,16 @@ def test_a_heading_is_not_chrome_by_its_class_and_invisible_characters_go():
     ]
 
 
+def test_control_characters_go_but_tabs_and_line_breaks_stay():
+    # a PDF's icon font maps its glyph to U+0000 ("Index \x00"), which showed in chunks and answers
+    prose = "Every page of the help lists the topics of the whole manual beside its own text. " * 2
+    text = f"# Help\n\nIndex\x07 of\x1b topics.\n\n```\nname\tvalue\n```\n\n{prose}\n"
+    [section] = extract(raw(text, "text/markdown")).sections
+    assert section.text == f"Index of topics.\n\n```\nname\tvalue\n```\n\n{prose.strip()}"
+    [section] = extract(raw(f"Index\x00 of topics.\n\n{prose}", "text/plain")).sections
+    assert section.text.startswith("Index of topics.")
+
+
 def test_a_headings_link_to_itself_without_a_word_goes_and_icon_font_glyphs_go():
     # Given Doxygen's "◆" link before a member's name, and MkDocs' link icon (a private-use character)
     html = """<html><body><h1>Builder</h1><p>Builds readers.</p>
@@ -1798,6 +1808,23 @@ def test_a_short_pdfs_page_numbers_and_running_lines_go():
         "Acme Policy HR-7\nTell your manager.\nVersion 2 - page 2",
     ]
     assert pdf_texts(*two) == ["Gifts are declined.", "Tell your manager."]
+
+
+def test_a_web_page_saved_as_pdf_loses_the_browsers_header_drawn_after_its_text():
+    # A browser draws its header (date, page title) after the page's text, then its footer (address, page).
+    pages = [
+        "Rotating Text\nYou can only rotate text in a drawing object.\n12/4/26, 4:57 AM Rotating Text\n"
+        "file:///help/text_rotate.html 1/2",
+        "Drag a corner handle of the object.\n12/4/26, 4:57 AM Rotating Text\nfile:///help/text_rotate.html 2/2",
+    ]
+    assert pdf_texts(*pages) == [
+        "Rotating Text\n\nYou can only rotate text in a drawing object.",
+        "Drag a corner handle of the object.",
+    ]
+    # the third line from an end is text, and so is a line the pages share inside their text
+    first, second = "Gifts are declined.", "Tell your manager."
+    shared = [f"{text}\nSee the notes below.\nAcme\nPage {n}" for n, text in ((1, first), (2, second))]
+    assert pdf_texts(*shared) == [f"{first} See the notes below.", f"{second} See the notes below."]
 
 
 def outlined_pdf(pages: list[list[str]], entries: list[tuple[str, int, int | None]], title: str | None = None) -> bytes:

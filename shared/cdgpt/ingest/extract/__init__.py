@@ -15,7 +15,7 @@ __all__ = ["EXTRACTION_VERSION", "Budget", "Document", "Limits", "Raw", "Section
 
 # Bump when extraction or chunking changes what a document yields: a retraining then reads unchanged documents again
 # instead of reusing their chunks (see ingest/incremental.py).
-EXTRACTION_VERSION = 21
+EXTRACTION_VERSION = 22
 
 KINDS = {
     "text/html": "html", "application/xhtml+xml": "html", "text/markdown": "markdown",

@@ -26,6 +26,7 @@ SHORT_LINE = 0.8  # a line ending a sentence under this share of the page's wide
 NUMBERING = re.compile(r"[\divx]+(?:[.)][\divx]+)*[.)]?|[a-z][.)]|chapter\d+|appendix[a-z]|第.{1,3}[章节]")
 MAX_NUMBERING = 16  # characters of numbering before a title
 CHAPTER_GAP = 2  # pages between two pages under one chapter's running header (left and right pages differ)
+EDGE_LINES = 2  # lines at a page's top or bottom that may be a running header or footer
 CJK_TEXT = re.compile(f"[{CJK}\u3000-\u303f\uff00-\uffef\u201c\u201d\u2018\u2019]")  # and its punctuation
 SPACED_CJK = re.compile(f"[{CJK}](?: [{CJK}]){{2,}}")  # justified Chinese drawn letter-spaced: "标 准 执 行"
 LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
@@ -76,11 +77,11 @@ def outline(reader: Any, pages: int) -> list[OutlineEntry]:
 
 
 def running_lines(pages: list[list[str]]) -> set[str]:
-    """Headers and footers: the shapes (digits aside) of first or last lines that half the pages share (both
-    pages of two); in a document of one page, only a page number ("1", "Page 1 of 1")."""
+    """Headers and footers: the shapes (digits aside) of lines among the EDGE_LINES first or last that half the
+    pages share (both pages of two); in a document of one page, only a page number ("1", "Page 1 of 1")."""
     shapes: Counter[str] = Counter()
     for lines in pages:
-        shapes.update({_shape(line) for line in (lines[:1] + lines[-1:])})
+        shapes.update({_shape(line) for line in (lines[:EDGE_LINES] + lines[-EDGE_LINES:])})
     if len(pages) == 1:
         return {shape for shape in shapes if PAGE_LABEL.fullmatch(shape) or PAGE_NUMBER_ALONE.fullmatch(shape)}
     shared = len(pages) / 2 if len(pages) >= 3 else len(pages)
@@ -370,12 +371,18 @@ def _compact(line: str) -> str:
 
 
 def _without_edges(lines: list[str], key: Callable[[str], str], edges: set[str]) -> list[str]:
-    """The page's lines without its first or last line whose key is among `edges` (a running header or
-    footer); a page's only line is its text."""
+    """The page's lines without the first or last lines whose key is among `edges` (a running header or
+    footer), up to EDGE_LINES at each end: a browser draws its header after the page's text, just before
+    its footer. A page's only line is its text."""
     text = [index for index, line in enumerate(lines) if line]
     if len(text) < 2 or not edges:
         return lines
-    drop = {i for i in {text[0], text[-1]} if key(lines[i]) in edges}
+    drop: set[int] = set()
+    for end in (text[:EDGE_LINES], text[::-1][:EDGE_LINES]):
+        for i in end:
+            if key(lines[i]) not in edges:
+                break
+            drop.add(i)
     return [line for index, line in enumerate(lines) if index not in drop]
 
 

@@ -39,9 +39,10 @@ WORD_SEPARATOR = re.compile(f"(?<=[{SPACELESS}])\u200b(?=[{SPACELESS}])")
 # HTML's table cells end with a noncharacter (for internal use): "|" between cells, none at a line's ends
 CELL_END = "\ufdd0"
 # Characters that show nothing and split words: soft hyphen, zero-width space, word joiner, a BOM within the text
-# (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word); and the private use
-# area, where icon fonts draw their icons (MkDocs' link icon after every heading)
-INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff\ue000-\uf8ff]")
+# (Docusaurus ends each heading with a zero-width space; "inter&shy;national" is one word); the private use
+# area, where icon fonts draw their icons (MkDocs' link icon after every heading); and control characters but
+# tabs and line breaks (a PDF's icon font maps its glyph to U+0000)
+INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f\u00ad\u200b\u2060\ufeff\ue000-\uf8ff]")
 NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 WESTERN = re.compile("[À-ÖØ-öø-ÿŒœŠšŽžŸ€£¥©®°±«»¿¡·–—‘’‚“”„•…§¶]+")  # Windows-1252's letters and marks of prose
 # What Czech and Croatian in Windows-1250 become in Windows-1252: ř with ě or ů ("pøíspìvek"), č with ć or
