@@ -193,3 +193,13 @@ def test_a_model_with_fewer_documents_than_k(make_model):
     model = make_model({"vpn-guide.md": VPN_GUIDE})
     results = retrieval.search(model, "VPN", 10, lexical_weight=0.6)
     assert len(results.chunks) == 4 and sources(results.documents) == ["vpn-guide.md"]
+
+
+def test_a_question_with_two_letters_swapped_finds_what_it_would_typed_right(make_model):
+    model = make_model(DOCS)
+    settings = get_settings()
+    typed_right = retrieval.retrieve(model, "How much are Hotels in London reimbursed a night?", 4, settings)
+    slipped = retrieval.retrieve(model, "How much are Hotesl in London reimbursed a night?", 4, settings)
+    assert slipped.covered and sources(slipped.documents) == sources(typed_right.documents)
+    assert sources(slipped.documents)[0] == "expenses.md"
+    assert slipped.evidence == typed_right.evidence

@@ -183,9 +183,13 @@ class LexicalIndex:
 
     def idf(self, term: str) -> float:
         """BM25's inverse document frequency of a term; a term the index lacks weighs as the rarest could."""
-        i = self.terms.get(term)
-        df = 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])
+        df = self.chunks_with(term)
         return float(np.log(1 + (self.n_docs - df + 0.5) / (df + 0.5)))
+
+    def chunks_with(self, term: str) -> int:
+        """How many chunks hold the term (its document frequency)."""
+        i = self.terms.get(term)
+        return 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])
 
     def holds_any(self, terms: list[str], docs: list[int]) -> bool:
         """Whether one of the documents (ids) holds one of the terms."""

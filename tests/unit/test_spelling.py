@@ -1,0 +1,54 @@
+"""Spelling: a question's word typed with two letters swapped is mended against the model's own words."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdgpt.answer.spelling import mended
+from cdgpt.index.lexical import LexicalIndex
+
+LEXICAL = LexicalIndex.build(
+    [
+        "Open the Navigator to move a chapter with its heading.",
+        "The Navigator lists headings, tables and frames.",
+        "A numbered list starts at one; the reference point of an image is its anchor.",
+        "Raised and lowered characters; the bandwidth of the network.",
+        "Set up the environment before you build.",
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("Can the Naivgator move a chapter?", "Can the Navigator move a chapter?"),  # its capital kept
+        ("a numbreed list", "a numbered list"),  # the term the model holds, not the word it was stemmed from
+        ("the refreence point", "the reference point"),
+        ("NAVIGTAOR", "NAVIGATOR"),
+        ("set up the evnironment", "set up the environment"),
+    ],
+)
+def test_a_word_with_two_letters_swapped_is_mended(typed, meant):
+    assert mended(LEXICAL, typed) == meant
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I open the Navigator?",  # every word is held
+        "How do I paint a wall?",  # "paint" lacks, but is short
+        "Is a heater allowed in the office?",  # lacking, and no swap of it is held
+        "How do I aNvigator?",  # a swap of the first letter is no slip mended
+        "怎么打开导航器？",
+        "Where is the Navigator2 setting?",  # not a word of letters alone
+    ],
+)
+def test_other_words_are_left_as_they_are(question):
+    assert mended(LEXICAL, question) == question
+
+
+def test_of_two_swaps_held_the_one_in_more_chunks_wins():
+    lexical = LexicalIndex.build(["qewrtyu here", "qwretyu there", "qwretyu again"])
+    assert mended(lexical, "a qwertyu") == "a qwretyu"
+    lexical = LexicalIndex.build(["qewrtyu here", "qewrtyu again", "qwretyu there"])
+    assert mended(lexical, "a qwertyu") == "a qewrtyu"
