@@ -1,4 +1,5 @@
-"""Spelling: a question's word typed with two letters swapped is mended against the model's own words."""
+"""Spelling: a question's word typed with two letters swapped, or spelt the other side of the Atlantic, is mended
+against the model's own words."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ LEXICAL = LexicalIndex.build(
         "A numbered list starts at one; the reference point of an image is its anchor.",
         "Raised and lowered characters; the bandwidth of the network.",
         "Set up the environment before you build.",
+        "Choose a color for the license page; organize the catalog.",
     ]
 )
 
@@ -26,6 +28,8 @@ LEXICAL = LexicalIndex.build(
         ("the refreence point", "the reference point"),
         ("NAVIGTAOR", "NAVIGATOR"),
         ("set up the evnironment", "set up the environment"),
+        ("Which colour, and which licence?", "Which color, and which license?"),  # British asked of American
+        ("How do I organise the catalogue?", "How do I organize the catalog?"),
     ],
 )
 def test_a_word_with_two_letters_swapped_is_mended(typed, meant):
@@ -52,3 +56,9 @@ def test_of_two_swaps_held_the_one_in_more_chunks_wins():
     assert mended(lexical, "a qwertyu") == "a qwretyu"
     lexical = LexicalIndex.build(["qewrtyu here", "qewrtyu again", "qwretyu there"])
     assert mended(lexical, "a qwertyu") == "a qewrtyu"
+
+
+def test_an_american_spelling_asked_of_british_pages_is_mended_too():
+    lexical = LexicalIndex.build(["Pick a colour from the grey palette.", "Your licence is in the catalogue."])
+    assert mended(lexical, "Which color is the gray one?") == "Which colour is the grey one?"
+    assert mended(lexical, "Where is my license?") == "Where is my licence?"

@@ -1,14 +1,17 @@
-"""Spelling: a question's words typed with two letters swapped, mended against the model's own words.
+"""Spelling: a question's words typed with two letters swapped, or spelt the other side of the Atlantic,
+mended against the model's own words.
 
 A word typed with its letters swapped ("refreence", "Naivgator") is a term the model lacks, so BM25 cannot
 find it and the relevance decision counts it as evidence the documents lack, and as a name the model lacks
-when it is capitalised: the question is ranked worse, or refused. Such a word is replaced by the word with
-two neighbouring letters swapped back (not its first) whose term the model holds in the most chunks,
-keeping its capitals.
+when it is capitalised: the question is ranked worse, or refused. So is a British spelling asked of
+American pages ("licence" of a manual that writes "license", "colour", "organisation"), and the other way
+round. Such a word is replaced by the word with two neighbouring letters swapped back (not its first), or by
+its other spelling, whose term the model holds in the most chunks, keeping its capitals.
 Only a swap: a missing, doubled or wrong letter has many more neighbours, and on the evaluation sets'
 questions they turned words the model lacks into others it holds ("heater" into "header", "hiking" into
-"liking"). Only words of letters, MIN_LETTERS or longer, whose own term the model lacks (a word it holds
-is never changed); Chinese and other scripts are left as they are.
+"liking"). Only words of letters, MIN_LETTERS or longer (OTHER_SPELLING_LETTERS for another spelling),
+whose own term the model lacks (a word it holds is never changed); Chinese and other scripts are left as
+they are.
 """
 
 from __future__ import annotations
@@ -19,7 +22,22 @@ from cdgpt.index.lexical import LexicalIndex
 from cdgpt.index.terms import STOP_WORDS, tokenize
 
 MIN_LETTERS = 6  # a misspelt word this long or longer is mended
+OTHER_SPELLING_LETTERS = 4  # a word this long or longer may be spelt the other way ("grey")
 LATIN_WORD = re.compile(r"\b[A-Za-z]+\b")
+# A word's British and American spellings: each pattern's two forms, tried either way
+SPELLINGS = [
+    (re.compile(british), re.compile(american), british_form, american_form)
+    for british, american, british_form, american_form in [
+        (r"our(?=s?$|ed$|ing$|ful$|ite$|ites$|able$)", r"or(?=s?$|ed$|ing$|ful$|ite$|ites$|able$)", "our", "or"),
+        (r"is(?=e$|es$|ed$|ing$|er$|ers$|ation$|ations$)", r"iz(?=e$|es$|ed$|ing$|er$|ers$|ation$|ations$)", "is", "iz"),
+        (r"ys(?=e$|es$|ed$|ing$)", r"yz(?=e$|es$|ed$|ing$)", "ys", "yz"),  # analyse
+        (r"ence(?=s?$)", r"ense(?=s?$)", "ence", "ense"),  # licence, defence
+        (r"ll(?=ed$|ing$|er$|ers$)", r"(?<=[aeiou])l(?=ed$|ing$|er$|ers$)", "ll", "l"),  # travelled
+        (r"re(?=s?$)", r"er(?=s?$)", "re", "er"),  # centre, litre
+        (r"ogue(?=s?$)", r"og(?=s?$)", "ogue", "og"),  # catalogue
+        (r"^grey", r"^gray", "grey", "gray"),
+    ]
+]
 
 
 def mended(lexical: LexicalIndex, question: str) -> str:
@@ -29,9 +47,10 @@ def mended(lexical: LexicalIndex, question: str) -> str:
 
 def _mended_word(lexical: LexicalIndex, word: str) -> str:
     lower = word.lower()
-    if len(word) < MIN_LETTERS or lower in STOP_WORDS or _held(lexical, lower):
+    if len(word) < OTHER_SPELLING_LETTERS or lower in STOP_WORDS or _held(lexical, lower):
         return word
-    held = [(lexical.chunks_with(term), candidate) for candidate in _swapped(lower) if (term := _term(candidate))]
+    candidates = _other_spellings(lower) | (_swapped(lower) if len(word) >= MIN_LETTERS else set())
+    held = [(lexical.chunks_with(term), candidate) for candidate in candidates if (term := _term(candidate))]
     held = [(chunks, candidate) for chunks, candidate in held if chunks]
     if not held:
         return word
@@ -53,3 +72,12 @@ def _swapped(word: str) -> set[str]:
     """The words with two neighbouring letters of this one swapped, its first letter kept (a swap with the
     first letter is a rarer slip, and turned "raised" into "arised")."""
     return {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(1, len(word) - 1)} - {word}
+
+
+def _other_spellings(word: str) -> set[str]:
+    """The word spelt the other side of the Atlantic, by each pattern of SPELLINGS it matches."""
+    found = set()
+    for british, american, british_form, american_form in SPELLINGS:
+        found.add(british.sub(american_form, word))
+        found.add(american.sub(british_form, word))
+    return found - {word}
