@@ -29,7 +29,12 @@ SPELLINGS = [
     (re.compile(british), re.compile(american), british_form, american_form)
     for british, american, british_form, american_form in [
         (r"our(?=s?$|ed$|ing$|ful$|ite$|ites$|able$)", r"or(?=s?$|ed$|ing$|ful$|ite$|ites$|able$)", "our", "or"),
-        (r"is(?=e$|es$|ed$|ing$|er$|ers$|ation$|ations$)", r"iz(?=e$|es$|ed$|ing$|er$|ers$|ation$|ations$)", "is", "iz"),
+        (
+            r"is(?=e$|es$|ed$|ing$|er$|ers$|ation$|ations$)",
+            r"iz(?=e$|es$|ed$|ing$|er$|ers$|ation$|ations$)",
+            "is",
+            "iz",
+        ),
         (r"ys(?=e$|es$|ed$|ing$)", r"yz(?=e$|es$|ed$|ing$)", "ys", "yz"),  # analyse
         (r"ence(?=s?$)", r"ense(?=s?$)", "ence", "ense"),  # licence, defence
         (r"ll(?=ed$|ing$|er$|ers$)", r"(?<=[aeiou])l(?=ed$|ing$|er$|ers$)", "ll", "l"),  # travelled
