@@ -146,6 +146,12 @@ def test_code_is_quoted_line_by_line_without_its_fences(store):
     assert "```" not in answer
 
 
+def test_a_question_with_two_letters_swapped_is_answered_and_searched_as_typed_right(store):
+    reply = chat("guide", "How do I deploy the payments service to stgaing?", store=store)
+    assert reply["search_queries"] == ["How do I deploy the payments service to staging?"]
+    assert "make build make ship ENV=staging" in reply["answer"]
+
+
 def test_code_longer_than_a_chunk_is_quoted_without_fences_from_any_of_its_chunks(store):
     # The block spans three chunks: each is closed where a chunk cuts it and opened again in the next.
     for question in ("How do I back up every database?", "Which pg_dump command writes the dump of shard31?"):

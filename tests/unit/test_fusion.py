@@ -196,10 +196,19 @@ def test_a_model_with_fewer_documents_than_k(make_model):
 
 
 def test_a_question_with_two_letters_swapped_finds_what_it_would_typed_right(make_model):
+    from cdgpt.answer.queries import search_query
+
     model = make_model(DOCS)
     settings = get_settings()
-    typed_right = retrieval.retrieve(model, "How much are Hotels in London reimbursed a night?", 4, settings)
-    slipped = retrieval.retrieve(model, "How much are Hotesl in London reimbursed a night?", 4, settings)
+
+    def asked(question: str) -> retrieval.Results:
+        return retrieval.retrieve(model, search_query(question, [], model, settings), 4, settings)
+
+    typed_right = asked("How much are Hotels in London reimbursed a night?")
+    slipped = asked("How much are Hotesl in London reimbursed a night?")
+    assert (
+        search_query("How much are Hotesl in London?", [], model, settings).question == "How much are Hotels in London?"
+    )
     assert slipped.covered and sources(slipped.documents) == sources(typed_right.documents)
     assert sources(slipped.documents)[0] == "expenses.md"
     assert slipped.evidence == typed_right.evidence

@@ -18,6 +18,7 @@ from dataclasses import replace
 from cdgpt.answer import languages, llm
 from cdgpt.answer.conversations import recent_turns
 from cdgpt.answer.retrieval import LoadedModel, Query, headed_search
+from cdgpt.answer.spelling import mended
 from cdgpt.errors import UpstreamError
 from cdgpt.index.terms import QUESTION_SPLIT, STOP_WORDS, simplified
 from cdgpt.settings import Settings
@@ -89,7 +90,9 @@ def search_query(question: str, history: list[str], model: LoadedModel, settings
     the rewriting fails); without one, a question in Traditional Chinese that stands alone is also
     searched in mainland words (`mainland_wording`), and one in Simplified Chinese asked of pages in
     Traditional Chinese in Taiwan's (`taiwan_wording`). A Chinese question not translated is also
-    searched in its dictionary glosses in the chunks written in words (`glosses_of`)."""
+    searched in its dictionary glosses in the chunks written in words (`glosses_of`). First, a word typed
+    with two letters swapped or spelt the other side of the Atlantic is mended (`spelling.mended`)."""
+    question = mended(model.lexical, question)
     previous = previous_question(history)
     if settings.answer_mode == "llm":
         rewritten = rewrite(question, history, settings) if previous else question

@@ -16,7 +16,6 @@ import numpy as np
 
 from cdgpt.answer.dictionary import chinese_names
 from cdgpt.answer.relevance import NAME_CHARS, NAMED_IN, Evidence, covers, follows_up, keywords
-from cdgpt.answer.spelling import mended
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.background import probe_language
 from cdgpt.index.docstore import Docstore
@@ -163,7 +162,7 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
 
 def retrieve(model: LoadedModel, query: str | Query, k: int, settings: Settings) -> Results:
     """The k best chunks and documents that chat answers from, or none when they do not cover the question."""
-    query = _mended(model, query)
+    query = Query(query) if isinstance(query, str) else query
     results = search(model, query, k, lexical_weight(model, settings))
     evidence = (results.evidence, *results.more_evidence)
     covered = any(covers(e, model.embedder.provider, settings.min_score) for e in evidence)
@@ -194,7 +193,7 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
     of the first documents do not depend on k. Documents are ranked by their best chunk. A query
     with translations keeps each chunk's best score of its texts (`Query`).
     """
-    query = _mended(model, query)
+    query = Query(query) if isinstance(query, str) else query
     texts = query.texts
     nothing = Evidence(0.0, 0.0)
     if not len(model.chunks):
@@ -220,13 +219,6 @@ def search(model: LoadedModel, query: str | Query, k: int, lexical_weight: float
     evidence = [_evidence(model, text, cosine, first) for text, (_, cosine, _) in zip(texts, scores, strict=True)]
     evidence[0] = replace(evidence[0], headed=_headed(model, query.question, first))
     return Results(*results, evidence[0], more_evidence=tuple(evidence[1:]), leading=tuple(first))
-
-
-def _mended(model: LoadedModel, query: str | Query) -> Query:
-    """The query, its question's misspelt words mended (`spelling.py`)."""
-    query = Query(query) if isinstance(query, str) else query
-    question = mended(model.lexical, query.question)
-    return query if question == query.question else replace(query, question=question)
 
 
 def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int]) -> Evidence:
