@@ -62,3 +62,11 @@ def test_an_american_spelling_asked_of_british_pages_is_mended_too():
     lexical = LexicalIndex.build(["Pick a colour from the grey palette.", "Your licence is in the catalogue."])
     assert mended(lexical, "Which color is the gray one?") == "Which colour is the grey one?"
     assert mended(lexical, "Where is my license?") == "Where is my licence?"
+
+
+def test_a_chinese_word_is_asked_in_the_form_the_model_holds():
+    lexical = LexicalIndex.build(["安装时设置 root 帐号的密码。", "其它用户登录系统。"])
+    assert mended(lexical, "怎么设置 root 账号的密码？") == "怎么设置 root 帐号的密码？"
+    assert mended(lexical, "其他用户怎么登录？") == "其它用户怎么登录？"
+    assert mended(lexical, "登陆以后呢？") == "登录以后呢？"
+    assert mended(LEXICAL, "怎么设置账号？") == "怎么设置账号？"  # the model holds neither form

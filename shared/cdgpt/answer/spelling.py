@@ -10,8 +10,9 @@ its other spelling, whose term the model holds in the most chunks, keeping its c
 Only a swap: a missing, doubled or wrong letter has many more neighbours, and on the evaluation sets'
 questions they turned words the model lacks into others it holds ("heater" into "header", "hiking" into
 "liking"). Only words of letters, MIN_LETTERS or longer (OTHER_SPELLING_LETTERS for another spelling),
-whose own term the model lacks (a word it holds is never changed); Chinese and other scripts are left as
-they are.
+whose own term the model lacks (a word it holds is never changed). In Chinese, a word with two accepted
+forms (账号 and the older 帐号, 登录 and 登陆, 其他 and 其它) is asked in the form the model holds when it
+lacks the one asked.
 """
 
 from __future__ import annotations
@@ -45,9 +46,19 @@ SPELLINGS = [
 ]
 
 
+# Chinese words of two accepted forms, the commoner first: the installation guide writes 帐号, questions 账号
+CHINESE_FORMS = [("账号", "帐号"), ("账户", "帐户"), ("账单", "帐单"), ("登录", "登陆"), ("其他", "其它"), ("部分", "部份"),
+                 ("作为", "做为"), ("好像", "好象"), ("身份", "身分"), ("唯一", "惟一")]  # fmt: skip
+
+
 def mended(lexical: LexicalIndex, question: str) -> str:
     """The question with each misspelt word replaced by the model's closest word (see the module)."""
-    return LATIN_WORD.sub(lambda word: _mended_word(lexical, word[0]), question)
+    question = LATIN_WORD.sub(lambda word: _mended_word(lexical, word[0]), question)
+    for one, other in CHINESE_FORMS:
+        for asked, held in ((one, other), (other, one)):
+            if asked in question and not lexical.chunks_with(asked) and lexical.chunks_with(held):
+                question = question.replace(asked, held)
+    return question
 
 
 def _mended_word(lexical: LexicalIndex, word: str) -> str:
