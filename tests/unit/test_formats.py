@@ -655,6 +655,38 @@ def test_given_a_custom_style_based_on_a_heading_when_extracted_then_it_is_a_hea
     ]
 
 
+def test_a_docx_paragraphs_bold_first_line_over_a_line_break_heads_the_rest_of_it():
+    from docx import Document
+
+    document = Document()
+    document.add_heading("Leave FAQ", level=1)
+    same_run = document.add_paragraph()
+    question = same_run.add_run("Can I carry leave over?")
+    question.bold = True
+    question.add_break()  # Shift+Enter, in the question's own run
+    same_run.add_run("Yes, up to five days.")
+    own_run = document.add_paragraph()
+    own_run.add_run("Who approves it?").bold = True
+    own_run.add_run().add_break()  # in a run of its own
+    own_run.add_run("Your manager does.")
+    for lead, rest in (("All requests need approval.", "Ask early."), ("Plain first line", "and more.")):
+        paragraph = document.add_paragraph()
+        first = paragraph.add_run(lead)
+        first.bold = lead.startswith("All")  # a sentence in bold, and a plain line: no headings
+        first.add_break()
+        paragraph.add_run(rest)
+    out = io.BytesIO()
+    document.save(out)
+    doc = extract(raw(out.getvalue(), "faq.docx"))
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Leave FAQ", "Can I carry leave over?"), "Yes, up to five days."),
+        (
+            ("Leave FAQ", "Who approves it?"),
+            "Your manager does.\n\nAll requests need approval. Ask early.\n\nPlain first line and more.",
+        ),
+    ]
+
+
 def test_a_docx_paragraph_typed_in_bold_heads_what_follows_unless_it_heads_nothing_or_ends_a_sentence():
     from docx import Document
 

@@ -209,6 +209,22 @@ def _run_bold(run: Any, styles: dict[str, int]) -> bool:
     return paragraph_style is not None and styles.get(attr(paragraph_style, "val") or "") == BOLD
 
 
+def _bold_lead(paragraph: Any, styles: dict[str, int]) -> str | None:
+    """The paragraph's first line when it is wholly in bold and a line break (Shift+Enter) ends it, with text
+    after it: a question over its answer. Its whitespace folded; None otherwise."""
+    lead: list[str] = []
+    for run in paragraph.iter("{*}r"):
+        for node in run:
+            tag = local(node)
+            if tag == "t" and (node.text or "").strip():
+                if not _run_bold(run, styles):
+                    return None
+                lead.append(node.text)
+            elif tag in ("br", "cr") and attr(node, "type") in (None, "textWrapping"):
+                return " ".join("".join(lead).split()) or None
+    return None
+
+
 def _blocks(parent: Any, levels: dict[str, int], out: Outline, notes: dict[str, Any]) -> None:
     for element in parent:
         tag = local(element)
@@ -223,6 +239,9 @@ def _blocks(parent: Any, levels: dict[str, int], out: Outline, notes: dict[str, 
                 out.heading(level, text)
             elif _bold(element, levels) and reads_as_heading(text):  # a heading typed in bold, with no heading style
                 out.heading(bold_level(text), text)
+            elif (lead := _bold_lead(element, levels)) and reads_as_heading(lead) and text.startswith(lead):
+                out.heading(bold_level(lead), lead)  # a FAQ's question over its answer, in one paragraph
+                out.paragraph(text[len(lead) :].strip())
             else:
                 out.paragraph(text)
             for box in boxes:
