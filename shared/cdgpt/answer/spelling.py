@@ -63,25 +63,20 @@ def mended(lexical: LexicalIndex, question: str) -> str:
 
 def _mended_word(lexical: LexicalIndex, word: str) -> str:
     lower = word.lower()
-    if len(word) < OTHER_SPELLING_LETTERS or lower in STOP_WORDS or _held(lexical, lower):
-        return word
+    if len(word) < OTHER_SPELLING_LETTERS or lower in STOP_WORDS or _chunks_with(lexical, lower) != 0:
+        return word  # short, a stop word, held, or no single term
     candidates = _other_spellings(lower) | (_swapped(lower) if len(word) >= MIN_LETTERS else set())
-    held = [(lexical.chunks_with(term), candidate) for candidate in candidates if (term := _term(candidate))]
-    held = [(chunks, candidate) for chunks, candidate in held if chunks]
+    held = [(chunks, candidate) for candidate in candidates if (chunks := _chunks_with(lexical, candidate))]
     if not held:
         return word
-    best = max(held, key=lambda found: (found[0], found[1]))[1]
+    best = max(held)[1]  # in the most chunks (ties: the last in alphabetical order)
     return best.upper() if word.isupper() else best[0].upper() + best[1:] if word[0].isupper() else best
 
 
-def _term(word: str) -> str | None:
+def _chunks_with(lexical: LexicalIndex, word: str) -> int | None:
+    """How many chunks hold the word's term; None when it makes no term or several (a stop word)."""
     terms = tokenize(word)
-    return terms[0] if len(terms) == 1 else None
-
-
-def _held(lexical: LexicalIndex, word: str) -> bool:
-    term = _term(word)
-    return term is None or lexical.chunks_with(term) > 0
+    return lexical.chunks_with(terms[0]) if len(terms) == 1 else None
 
 
 def _swapped(word: str) -> set[str]:
