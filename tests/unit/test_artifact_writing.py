@@ -52,7 +52,7 @@ def test_the_texts_files_are_written_while_the_first_batch_is_embedded(tmp_path,
         )
     # The first batch's embedding waited for the texts' files, which therefore did not wait for it
     assert embedder.found_texts_done == [True, True, True]
-    assert steps == [2, 2, 1] and built.chunks == built.embedded == 5
+    assert steps == [0, 2, 2, 1] and built.chunks == built.embedded == 5  # the stage is announced as it begins
     assert used.embedding_tokens == 5  # embedded on another thread, metered in the caller's context
     index = read_vector_index(built.files["index"])  # kept: the matrix shares its storage
     assert np.array_equal(index.matrix(), np.eye(DIM, dtype=np.float32)[:5])  # in the chunks' order
@@ -89,6 +89,8 @@ def test_leaving_early_stops_the_next_batch_at_its_next_step(tmp_path):
     embedder = EndlessEmbedder()
 
     def failing(stage, advance, total):
+        if not advance:  # the stage's start
+            return
         assert embedder.second_begun.wait(timeout=30)  # the next batch is being embedded meanwhile
         raise RuntimeError("the job was lost")
 

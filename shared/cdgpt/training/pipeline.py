@@ -318,6 +318,8 @@ def write_artifacts(
     exact = math.inf if shard else settings.exact_search_max_mb
     writer = ArtifactWriter(folder, len(chunks), exact, shard=shard)
     with ahead(lambda step: embed_batches(chunks, embedder, previous, batch, step)) as vectors:
+        if progress:  # the stage begins now, not when its first batch is done (a job's stage, a bar's rate)
+            progress("embedding", 0, len(chunks))
         # The texts' files need no vectors: they are written while the first batch is embedded.
         for start in range(0, len(chunks), batch):
             batch_chunks = chunks[start : start + batch]
