@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
     from openai import OpenAI
+    from requests import Session
 
 
 @lru_cache(maxsize=1)
@@ -66,6 +67,20 @@ def openai_client() -> OpenAI:
         max_retries=settings.openai_max_retries,
         timeout=settings.openai_timeout_s,
     )
+
+
+@lru_cache(maxsize=1)
+def rerank_session() -> Session:
+    """HTTP to the reranking server (`answer/reranking.py`), with its key when one is configured."""
+    import requests
+
+    from cdgpt.secrets import rerank_key
+
+    session = requests.Session()
+    key = rerank_key()
+    if key:
+        session.headers["Authorization"] = f"Bearer {key}"
+    return session
 
 
 MIN_CALL_S = 1.0  # below this, a call to the language model cannot be worth starting
@@ -138,3 +153,4 @@ def reset_clients() -> None:
     sfn_client.cache_clear()
     dynamodb_client.cache_clear()
     openai_client.cache_clear()
+    rerank_session.cache_clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from cdgpt.errors import UpstreamError
 from cdgpt.settings import get_settings
 
@@ -27,11 +29,21 @@ def api_secret() -> str | None:
 def openai_key() -> str | None:
     """The OpenAI key: from the environment, or from the SSM parameter OPENAI_API_KEY_PARAM names."""
     settings = get_settings()
-    if settings.openai_api_key is not None:
-        return settings.openai_api_key.get_secret_value()
-    if settings.openai_api_key_param:
+    return _key(settings.openai_api_key, settings.openai_api_key_param, "the OpenAI key")
+
+
+def rerank_key() -> str | None:
+    """The reranking server's key: from the environment, or from the SSM parameter CDGPT_RERANK_API_KEY_PARAM names."""
+    settings = get_settings()
+    return _key(settings.rerank_api_key, settings.rerank_api_key_param, "the reranking key")
+
+
+def _key(given: SecretStr | None, param: str | None, what: str) -> str | None:
+    if given is not None:
+        return given.get_secret_value()
+    if param:
         try:
-            return _fetch(settings.openai_api_key_param)
+            return _fetch(param)
         except Exception as exc:  # missing parameter, no permission, SSM unreachable
-            raise UpstreamError(f"could not read the OpenAI key from SSM ({type(exc).__name__})") from exc
+            raise UpstreamError(f"could not read {what} from SSM ({type(exc).__name__})") from exc
     return None

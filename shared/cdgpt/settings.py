@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     embedding_model: str = Field("text-embedding-3-small", alias="CDGPT_EMBEDDING_MODEL")
     chat_model: str = Field("gpt-4o-mini", alias="CDGPT_CHAT_MODEL")
     answers: Literal["llm", "extractive"] | None = Field(None, alias="CDGPT_ANSWERS")
+    # A reranking server (the rerank API of Cohere, vLLM, Infinity, Jina: `answer/reranking.py`); none by default
+    rerank_url: str | None = Field(None, alias="CDGPT_RERANK_URL", pattern=r"^https?://\S+$")
+    rerank_model: str | None = Field(None, alias="CDGPT_RERANK_MODEL", max_length=200)
+    rerank_api_key: SecretStr | None = Field(None, alias="CDGPT_RERANK_API_KEY")
 
     # Sources
     allow_private_urls: bool = Field(False, alias="CDGPT_ALLOW_PRIVATE_URLS")
@@ -56,6 +60,7 @@ class Settings(BaseSettings):
     api_secret: SecretStr | None = Field(None, alias="API_SECRET")
     api_secret_param: str | None = Field(None, alias="API_SECRET_PARAM")
     openai_api_key_param: str | None = Field(None, alias="OPENAI_API_KEY_PARAM")
+    rerank_api_key_param: str | None = Field(None, alias="CDGPT_RERANK_API_KEY_PARAM")
     key_cache_s: float = Field(60.0, alias="CDGPT_KEY_CACHE_SECONDS", ge=0, le=3600)
     rate_limit: int = Field(600, alias="CDGPT_RATE_LIMIT", ge=1, le=1_000_000)
     rate_table: str | None = Field(None, alias="CDGPT_RATE_TABLE")

@@ -16,12 +16,14 @@ import numpy as np
 
 from cdgpt.answer.dictionary import chinese_names
 from cdgpt.answer.relevance import NAME_CHARS, NAMED_IN, Evidence, covers, follows_up, keywords
+from cdgpt.answer.reranking import RERANKED, reranked
 from cdgpt.errors import ModelMismatch
 from cdgpt.index.background import probe_language
 from cdgpt.index.docstore import Docstore
 from cdgpt.index.embeddings import Embedder, make_embedder
 from cdgpt.index.lexical import LexicalIndex
 from cdgpt.index.terms import name_terms, tokenize
+from cdgpt.ingest.chunking import embedded_text
 from cdgpt.models.artifacts import Verification, load_artifacts
 from cdgpt.models.registry import Manifest, check_model_name, manifest_key, read_manifest
 from cdgpt.models.store import ArtifactStore
@@ -161,14 +163,24 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
 
 
 def retrieve(model: LoadedModel, query: str | Query, k: int, settings: Settings) -> Results:
-    """The k best chunks and documents that chat answers from, or none when they do not cover the question."""
+    """The k best chunks and documents that chat answers from, or none when they do not cover the question.
+    With a reranking server, the documents are those it puts first, each with its best chunk."""
     query = Query(query) if isinstance(query, str) else query
-    results = search(model, query, k, lexical_weight(model, settings))
+    reranking = settings.rerank_url is not None
+    results = search(model, query, max(k, RERANKED) if reranking else k, lexical_weight(model, settings))
     evidence = (results.evidence, *results.more_evidence)
     covered = any(covers(e, model.embedder.provider, settings.min_score) for e in evidence)
-    if covered and (query.context is None or follows_up(model.lexical, query.question, list(results.leading))):
+    if not covered or (
+        query.context is not None and not follows_up(model.lexical, query.question, list(results.leading))
+    ):
+        return Results([], [], results.evidence, False, results.more_evidence, results.leading)
+    if not reranking:
         return results
-    return Results([], [], results.evidence, False, results.more_evidence, results.leading)
+    passages = [
+        embedded_text(hit.chunk["title"], hit.chunk["headings"], hit.chunk["text"]) for hit in results.documents
+    ]
+    documents = reranked(query.texts[0], passages, results.documents, settings)[:k]
+    return replace(results, chunks=documents, documents=documents)
 
 
 def headed_search(model: LoadedModel, question: str, settings: Settings) -> bool:

@@ -11,7 +11,7 @@ the next passages read as code).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -50,9 +50,14 @@ class Chunk:
 
     @property
     def context(self) -> str:
-        """The chunk as it is embedded and indexed: title and heading path, then the text."""
-        path = " > ".join((self.title, *self.headings))
-        return f"{path}\n{self.text}"
+        """The chunk as it is embedded and indexed."""
+        return embedded_text(self.title, self.headings, self.text)
+
+
+def embedded_text(title: str, headings: Sequence[str], text: str) -> str:
+    """A chunk as it is embedded and indexed (and reranked): title and heading path, then the text."""
+    path = " > ".join((title, *headings))
+    return f"{path}\n{text}"
 
 
 def split_sentences(paragraph: str) -> list[str]:
