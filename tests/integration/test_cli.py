@@ -108,6 +108,14 @@ def test_failures_exit_non_zero_with_one_error_line(in_repo, capsys, argv, messa
     assert error_line(err).startswith(message)
 
 
+@pytest.mark.parametrize("command", ["openapi", "serve"])
+def test_the_template_must_be_found(tmp_path, monkeypatch, capsys, command):
+    monkeypatch.chdir(tmp_path)  # outside the project folder
+    code, out, err = run(capsys, command)
+    assert code == 1 and out == ""
+    assert error_line(err) == "error: no template at template.yaml; run from the project folder or pass --template"
+
+
 def test_invalid_settings_exit_2_with_one_error_line(in_repo, capsys, monkeypatch):
     monkeypatch.setenv("CDGPT_TOP_K", "0")
     reset_clients()
@@ -190,7 +198,7 @@ def test_models_jobs_sources_and_delete_from_the_command_line(in_repo, capsys):
     code, out, _ = run(capsys, "delete", "handbook")
     assert code == 0 and out == "deleted handbook (8 files)\n"
     code, _, err = run(capsys, "delete", "handbook")
-    assert code == 1 and error_line(err) == "error: model 'handbook' has not been trained"
+    assert code == 1 and error_line(err) == "error: model 'handbook' was deleted"
     assert run(capsys, "models")[1] == ""
 
 

@@ -257,14 +257,14 @@ def test_k_out_of_range_is_an_error(handbook, capsys, k):
     assert code == 1 and out == "" and only_error_line(err) == "error: k must be between 1 and 50"
 
 
-@pytest.mark.parametrize("content", [None, b"\xff\xfe{}"])
-def test_a_missing_or_undecodable_file_is_an_error(in_repo, capsys, tmp_path, content):
+@pytest.mark.parametrize(("content", "reason"), [(None, "no such file"), (b"\xff\xfe{}", "cannot read it as UTF-8")])
+def test_a_missing_or_undecodable_file_is_an_error(in_repo, capsys, tmp_path, content, reason):
     file = tmp_path / "questions.jsonl"
     if content is not None:
         file.write_bytes(content)
     code, out, err = run(capsys, "eval", "--model", "handbook", str(file))
     assert code == 1 and out == ""
-    assert only_error_line(err).startswith(f"error: {file}: cannot read it")
+    assert only_error_line(err).startswith(f"error: {file}: {reason}")
 
 
 def test_load_cases_keeps_null_sources_as_off_topic_and_skips_blank_lines(tmp_path):

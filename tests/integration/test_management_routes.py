@@ -95,8 +95,10 @@ def test_models_are_listed_described_and_deleted(api_secret, aws):
     assert len(detail["sources"][0]["documents"]) == 9 and detail["sizes"]["index"] > 0
     deleted = envelope(management("DELETE", "/models/{model_name}", {"model_name": "handbook"}), 200)["data"]
     assert deleted["model_name"] == "handbook" and deleted["deleted"] and deleted["files_deleted"] == 4
-    assert envelope(chat(), 404)["msg"] == "model 'handbook' has not been trained"
-    assert envelope(management("GET", "/models/{model_name}", {"model_name": "handbook"}), 404)
+    assert envelope(chat(), 404)["msg"] == "model 'handbook' was deleted"
+    assert envelope(management("GET", "/models/{model_name}", {"model_name": "handbook"}), 404)["msg"] == (
+        "model 'handbook' was deleted"
+    )
     assert envelope(management("DELETE", "/models/{model_name}", {"model_name": "handbook"}), 404)
     assert envelope(management("GET", "/models"), 200)["data"] == {"models": []}
 

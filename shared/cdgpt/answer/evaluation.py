@@ -45,6 +45,8 @@ def load_cases(path: Path, split: Split | None = None) -> list[Case]:
     of one split or all."""
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InvalidRequest(f"{path}: no such file") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidRequest(
             f"{path}: cannot read it as UTF-8 text ({getattr(exc, 'strerror', None) or type(exc).__name__})"

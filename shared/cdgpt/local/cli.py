@@ -79,10 +79,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from dotenv import load_dotenv
 
+    template = _template(args.template)  # before the environment is set for serving
     load_dotenv(".env", override=False)  # a local API_SECRET, for instance
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -90,9 +89,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cdgpt.local.server import serve
     from cdgpt.settings import get_settings
 
-    template = Path(args.template)
-    if not template.is_file():
-        raise CdgptError(f"no template at {template}; run from the project folder or pass --template")
     if not (get_settings().api_secret or get_settings().api_secret_param):
         print("warning: no API_SECRET set: only API keys (cdgpt keys create) are accepted", file=sys.stderr)
     serve(
@@ -107,12 +103,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from cdgpt.local.server import openapi_document
 
-    print(json.dumps(openapi_document(Path(args.template)), indent=1))
+    print(json.dumps(openapi_document(_template(args.template)), indent=1))
     return 0
+
+
+def _template(path: str) -> Path:
+    """The SAM template whose routes `serve` and `openapi` read."""
+    template = Path(path)
+    if not template.is_file():
+        raise CdgptError(f"no template at {template}; run from the project folder or pass --template")
+    return template
 
 
 def _positive_int(text: str) -> int:

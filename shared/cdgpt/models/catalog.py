@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from cdgpt.errors import ModelNotFound
 from cdgpt.models.registry import (
     Background,
     Current,
@@ -109,7 +108,7 @@ def detail(store: ArtifactStore, name: str, training: Job | None) -> ModelDetail
     if manifest is None:
         if training is not None:
             return ModelDetail(model_name=name, status="training", training_job=job)
-        raise ModelNotFound(f"model {name!r} has not been trained")
+        raise state.not_found(name)
     return ModelDetail(
         model_name=name,
         status="ready",

@@ -96,6 +96,11 @@ class Current:
     damaged: str | None = None  # why the stored manifest cannot be read
     cancelled_job: str | None = None  # a tombstone's: the training its deletion cancelled
 
+    def not_found(self, name: str) -> ModelNotFound:
+        """The error for a model with no version to serve: never trained, or deleted (a tombstone)."""
+        deleted = self.etag is not None and self.manifest is None and not self.damaged
+        return ModelNotFound(f"model {name!r} {'was deleted' if deleted else 'has not been trained'}")
+
 
 def check_model_name(name: object) -> str:
     if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
@@ -143,7 +148,7 @@ def read_manifest(store: ArtifactStore, name: str) -> tuple[Manifest, str]:
     if state.damaged:
         raise ModelDamaged(f"model {name!r} is damaged ({state.damaged}); retrain it")
     if state.manifest is None or state.etag is None:
-        raise ModelNotFound(f"model {name!r} has not been trained")
+        raise state.not_found(name)
     return state.manifest, state.etag
 
 
@@ -279,7 +284,7 @@ def delete_model(store: ArtifactStore, name: str, cancelled_job: str | None = No
     for _ in range(DELETE_ATTEMPTS):
         state = current(store, name)
         if cancelled_job is None and (state.etag is None or (state.manifest is None and not state.damaged)):
-            raise ModelNotFound(f"model {name!r} has not been trained")
+            raise state.not_found(name)
         tombstone = Tombstone(
             model_name=name, deleted_at=_now(), last_version=state.last_version, cancelled_job=cancelled_job
         )

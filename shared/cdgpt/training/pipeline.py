@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from cdgpt.errors import InvalidRequest, ModelDamaged, ModelNotFound, TrainingFailed
+from cdgpt.errors import InvalidRequest, ModelDamaged, TrainingFailed
 from cdgpt.index.background import measure
 from cdgpt.index.docstore import DocstoreWriter
 from cdgpt.index.embeddings import Embedder, make_embedder
@@ -86,7 +86,7 @@ def _trained(state: Current, name: str) -> Current:
     if state.damaged:
         raise ModelDamaged(f"model {name!r} is damaged ({state.damaged}); train it again with its whole file_list")
     if state.manifest is None:
-        raise ModelNotFound(f"model {name!r} has not been trained")
+        raise state.not_found(name)
     return state
 
 
