@@ -104,11 +104,22 @@ def test_an_allowed_origin_gets_its_preflight_and_its_responses(api_secret, monk
     assert routed["multiValueHeaders"]["Vary"] == ["Origin"]
 
 
+def test_every_api_route_of_the_template_has_its_preflight():
+    from cdgpt.local.server import template_routes
+    from tests.support import REPO
+
+    routes = [r for r in template_routes(REPO / "template.yaml") if r.function != "WebFunction"]
+    paths = {r.path for r in routes}
+    assert "/upload_prompt" in paths
+    assert paths == {r.path for r in routes if r.method == "OPTIONS"}
+
+
 def test_serve_answers_the_page_and_preflights(tmp_path):
     with serving(tmp_path, env={"CDGPT_CORS_ORIGINS": PAGE_ORIGIN}) as served:
         page = served.request("GET", "/")
         assert page.status_code == 200 and "<title>Custom Data GPT</title>" in page.text
         assert served.request("HEAD", "/assets/app.js").status_code == 200
         assert served.request("GET", "/assets/missing.js").status_code == 404
-        answered = served.request("OPTIONS", "/models/handbook", headers={"Origin": PAGE_ORIGIN})
-        assert answered.status_code == 204 and answered.headers["Access-Control-Allow-Origin"] == PAGE_ORIGIN
+        for path in ("/models/handbook", "/upload_prompt"):
+            answered = served.request("OPTIONS", path, headers={"Origin": PAGE_ORIGIN})
+            assert answered.status_code == 204 and answered.headers["Access-Control-Allow-Origin"] == PAGE_ORIGIN
