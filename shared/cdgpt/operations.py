@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cdgpt import usage
+from cdgpt.answer import conversations
 from cdgpt.errors import CdgptError, ConcurrentUpdate, InvalidRequest, UpstreamError
 from cdgpt.ingest.sources.entries import entry_label
 from cdgpt.models import catalog
@@ -139,14 +140,15 @@ class Deleted:
 
 def delete(model_name: str, *, settings: Settings | None = None, store: ArtifactStore | None = None) -> Deleted:
     """Cancel the model's training if one runs (no worker can claim it then), then delete the model: a tombstone
-    keeps a worker that claimed it already from publishing. A model neither trained nor training is a
-    ModelNotFound, and nothing changes."""
+    keeps a worker that claimed it already from publishing. The conversations kept with it go too. A model
+    neither trained nor training is a ModelNotFound, and nothing changes."""
     settings, store = _context(settings, store)
     jobs = JobStore(store, settings)
     running = jobs.active_for(check_model_name(model_name))
     if running is not None:
         jobs.fail(running.job_id, f"model {model_name!r} was deleted while this job ran", "ConcurrentUpdate")
     files = delete_model(store, model_name, running.job_id if running else None)
+    conversations.forget_model(store, model_name)
     return Deleted(model_name, files, running.job_id if running else None)
 
 

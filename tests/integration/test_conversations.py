@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cdgpt import operations
 from cdgpt.answer import conversations
 from cdgpt.answer.answering import (
     COMPANY_INSTRUCTIONS,
@@ -297,6 +298,25 @@ def test_a_conversation_belongs_to_its_model(store):
     assert other["search_queries"] == [HOURS] and len(other["history"]) == 2
     back = ask(store, HOURS, conversation_id=conversation)
     assert back["search_queries"] == [f"{WHERE}\n{HOURS}"] and len(back["history"]) == 4
+
+
+def test_deleting_a_model_deletes_its_conversations(tmp_path):
+    # Given a model with a conversation kept, beside another model's
+    settings = Settings(CDGPT_SOURCE_ROOT=REPO, CDGPT_EMBEDDINGS="local", CDGPT_DATA_DIR=tmp_path)
+    store = LocalStore(tmp_path)
+    for name in ("it", "it-two"):
+        train(name, [IT], settings=settings, store=store)
+    conversation = new_id()
+    for name in ("it", "it-two"):
+        chat(name, WHERE, conversation_id=conversation, settings=settings, store=store)
+    # When the first is deleted and a model of the same name trained again
+    operations.delete("it", settings=settings, store=store)
+    train("it", [IT], settings=settings, store=store)
+    # Then the same conversation id starts afresh there: the deleted model's answers are gone
+    reply = chat("it", HOURS, conversation_id=conversation, settings=settings, store=store)
+    assert reply["search_queries"] == [HOURS] and len(reply["history"]) == 2
+    assert store.keys("conversations/it/") == [f"conversations/it/{conversation}.json"]
+    assert len(conversations.load(store, "it-two", conversation, settings)) == 2  # the other model's stays
 
 
 def test_a_requests_own_history_replaces_the_kept_one(store):

@@ -110,6 +110,14 @@ BAD_FILE_LISTS = {
         [{"url": "https://a.test/", "crawl": {"pages": 3}}],
         "crawl entry crawl.pages: Extra inputs are not permitted",
     ),
+    "crawl-true-pages": (
+        [{"url": "https://a.test/", "crawl": {"max_pages": True}}],
+        "crawl entry crawl.max_pages: Input should be a valid integer",
+    ),
+    "crawl-string-delay": (
+        [{"url": "https://a.test/", "crawl": {"delay_s": "1"}}],
+        "crawl entry crawl.delay_s: Input should be a valid number",
+    ),
     "crawl-ftp": (
         [{"url": "ftp://a.test/", "crawl": {}}],
         "crawl entry url: Value error, must be an http:// or https:// URL without spaces",

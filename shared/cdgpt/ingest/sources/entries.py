@@ -21,7 +21,7 @@ HttpUrl = Annotated[str, StringConstraints(max_length=MAX_ENTRY_CHARS), AfterVal
 
 
 class CrawlOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # "7" or true is no number of pages
 
     max_pages: int = Field(100, ge=1, le=MAX_CRAWL_PAGES, description="pages fetched at most")
     max_depth: int = Field(3, ge=0, le=MAX_CRAWL_DEPTH, description="links followed from the start page")
