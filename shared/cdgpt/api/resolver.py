@@ -133,10 +133,30 @@ def admit(event: Mapping[str, Any]) -> Principal | Refused:
     throttled = _throttled(principal)
     if throttled is not None:
         return throttled
-    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if body and content_type != "application/json" and not content_type.endswith("+json"):
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return Refused(415, f"Content-Encoding {encoding} is not supported: send the body uncompressed")
+    if body and not _is_json(headers.get("content-type", "application/json")):
         return Refused(415, NOT_JSON)
     return principal
+
+
+def _is_json(content_type: str) -> bool:
+    """application/json or a +json type, in any case (media types are case-insensitive)."""
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _as_json(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The event with a JSON body's content type spelt as Powertools expects it (it compares case-sensitively,
+    and only with application/json)."""
+    headers = event.get("headers") or {}
+    given = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    if given is None or given.startswith("application/json") or not _is_json(given):
+        return event
+    spelt = {k: v for k, v in headers.items() if k.lower() != "content-type"} | {"Content-Type": "application/json"}
+    many = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
+    return {**event, "headers": spelt, "multiValueHeaders": many | {"Content-Type": ["application/json"]}}
 
 
 class GuardedResolver(APIGatewayRestResolver):
@@ -157,7 +177,7 @@ class GuardedResolver(APIGatewayRestResolver):
             admitted = Refused(500, f"internal error; request id {request_id}")
         if isinstance(admitted, Principal):
             self.append_context(principal=admitted)
-            return super().resolve(event, context)
+            return super().resolve(_as_json(event), context)
         logger.info("request refused", extra={"status": admitted.status})
         return {
             "statusCode": admitted.status,
