@@ -85,6 +85,7 @@ class DribbleServer:
         head: bytes = b"",
         encoding: str = "",
         in_headers: bool = False,  # dribble a header's value instead of the body
+        declared: bool = False,  # send a Content-Length of the whole budget
     ) -> None:
         self.sent = 0
         self.client_left = threading.Event()
@@ -106,6 +107,8 @@ class DribbleServer:
                     self.send_header("Content-Type", "text/plain")
                     if encoding:
                         self.send_header("Content-Encoding", encoding)
+                    if declared:
+                        self.send_header("Content-Length", str(len(head) + budget * len(unit)))
                     self.end_headers()
                 self.wfile.write(head)
                 self.wfile.flush()
@@ -459,6 +462,16 @@ def test_given_a_server_dribbling_one_byte_at_a_time_when_fetched_then_the_deadl
             load_entry(server.base + "/drip", settings)
         assert str(caught.value) == "download took too long"
         assert server.client_left.wait(5)  # the connection was closed, so the server has stopped
+
+
+def test_given_a_declared_body_cut_at_the_deadline_when_fetched_then_it_took_too_long(monkeypatch):
+    # The watchdog shuts the socket in the middle of a read: a body shorter than its Content-Length
+    # is a protocol error to urllib3, but what happened is the deadline (it said "ProtocolError")
+    settings = settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1", CDGPT_FETCH_TIMEOUT="0.3")
+    with DribbleServer(interval=0.25, budget=25, declared=True) as server:
+        with pytest.raises(SourceFailed) as caught:
+            load_entry(server.base + "/drip", settings)
+        assert str(caught.value) == "download took too long"
 
 
 def test_given_a_server_dribbling_its_headers_when_fetched_then_the_deadline_stops_it(monkeypatch):

@@ -260,6 +260,8 @@ def fetch_url(url: str, settings: Settings, seen: Seen | None = None) -> RawDocu
                     raise SourceFailed("download took too long")
                 decoder.finish()
             except (requests.RequestException, urllib3.exceptions.HTTPError, zlib.error) as exc:
+                if time.monotonic() > deadline:  # the watchdog cut a body that came too slowly
+                    raise SourceFailed("download took too long") from exc
                 raise SourceFailed(f"download failed: {type(exc).__name__}") from exc
             return RawDocument(
                 source=url,
