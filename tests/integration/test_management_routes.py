@@ -32,6 +32,19 @@ def train_body(headers: dict[str, str] | None = None, **fields) -> dict:
     return event("train", body=body, headers=headers)
 
 
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [("localhost:3000", "https://localhost:3000/Prod/jobs/"), ('a"b<x>/y?z', "/Prod/jobs/"), ("", "/Prod/jobs/")],
+    ids=["host", "not-a-host", "none"],
+)
+def test_without_a_domain_the_job_url_is_on_its_host_header_when_it_names_one(api_secret, aws, host, url):
+    evt = train_body({"Host": host or None}, wait_seconds=0)  # as `cdgpt serve` sends it: no domain name
+    del evt["requestContext"]["domainName"]
+    job = envelope_202(train(evt))["data"]
+    assert job["status_url"] == url + job["job_id"]
+    assert operations.wait_for(job["job_id"], 60).status == "succeeded"
+
+
 def test_a_training_that_does_not_finish_in_time_answers_202_with_its_job(api_secret, aws):
     # the job's URL is on the domain API Gateway received the request on, whatever Host the client sent
     result = train(train_body({"Host": "attacker.example"}, wait_seconds=0))

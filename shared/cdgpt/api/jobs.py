@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated
 
@@ -31,16 +32,20 @@ def train_response(outcome: TrainOutcome) -> TrainOrJob:
     return TrainResponse(data=train_result(outcome))
 
 
+HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+
+
 def job_url(app: APIGatewayRestResolver, job_id: str) -> str:
     """The job's absolute URL, on the host and stage the request came through: the domain API Gateway
     received it on, or else (`cdgpt serve`) its Host header."""
     event = app.current_event
     headers = {k.lower(): v for k, v in (event.headers or {}).items()}
     stage_prefix = (event.request_context.path or event.path).removesuffix(event.path)
-    host = event.request_context.domain_name or headers.get("host")
-    if not host:
+    host = event.request_context.domain_name or headers.get("host") or ""
+    if not HOST.fullmatch(host):  # none, or a Host header that names no host: the path alone
         return f"{stage_prefix}/jobs/{job_id}"
-    return f"{headers.get('x-forwarded-proto', 'https')}://{host}{stage_prefix}/jobs/{job_id}"
+    scheme = "http" if headers.get("x-forwarded-proto") == "http" else "https"
+    return f"{scheme}://{host}{stage_prefix}/jobs/{job_id}"
 
 
 def _wait_budget(app: APIGatewayRestResolver, asked: float | None) -> float:
