@@ -45,6 +45,12 @@ def test_without_a_domain_the_job_url_is_on_its_host_header_when_it_names_one(ap
     assert operations.wait_for(job["job_id"], 60).status == "succeeded"
 
 
+def test_an_idempotency_key_sent_twice_is_422(api_secret, aws):
+    evt = train_body({"Idempotency-Key": "abc"})
+    evt["multiValueHeaders"]["Idempotency-Key"] = ["abc", "def"]
+    assert envelope(train(evt), 422)["msg"] == "idempotency-key: send this header once"
+
+
 def test_a_training_that_does_not_finish_in_time_answers_202_with_its_job(api_secret, aws):
     # the job's URL is on the domain API Gateway received the request on, whatever Host the client sent
     result = train(train_body({"Host": "attacker.example"}, wait_seconds=0))

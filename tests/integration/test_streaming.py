@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
+from cdgpt.api.streaming import wants_events
 from tests.support import check_envelope
 from tests.support.openai_stub import OpenAIStub
 from tests.support.serve import AUTH, serving
@@ -91,6 +92,20 @@ def test_accept_text_event_stream_asks_for_events_too(served, answer):
     with ask(served, headers={"Accept": "text/event-stream"}, stream=False) as response:
         assert check_envelope(response.json(), 200)["data"]["answer"] == ANSWER
     assert response.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("accept", "events"),
+    [
+        ("application/json, text/event-stream;q=0.5", True),
+        ("Text/Event-Stream", True),
+        ("text/event-stream;q=0", False),  # named only to be refused
+        ("text/event-stream; q=0.0, application/json", False),
+        ("*/*", False),
+    ],
+)
+def test_an_accept_header_asks_for_events_unless_it_refuses_them(accept, events):
+    assert wants_events(None, {"Accept": accept}) is events
 
 
 def test_without_stream_the_answer_is_the_usual_json(served, answer):

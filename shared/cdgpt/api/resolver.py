@@ -202,6 +202,8 @@ def _describe(error: dict[str, Any]) -> str:
     if loc and loc[0] in SHAPES:
         loc = loc[1:]
     where = ".".join(str(part) for part in loc) or "body"
+    if tuple(error.get("loc", ()))[:1] == ("header",) and isinstance(error.get("input"), list):
+        return f"{where}: send this header once"  # two Idempotency-Key headers, say
     return f"{where}: {error.get('msg', 'invalid')}"
 
 

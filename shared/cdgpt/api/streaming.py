@@ -35,11 +35,18 @@ class ResponseSink(Protocol):
 
 
 def wants_events(stream: bool | None, headers: Mapping[str, str] | None) -> bool:
-    """`"stream"` in the body, true or false; without it, an Accept header that names text/event-stream."""
+    """`"stream"` in the body, true or false; without it, an Accept header that names text/event-stream
+    (and does not refuse it with q=0)."""
     if stream is not None:
         return stream
     accept = next((v for k, v in (headers or {}).items() if k.lower() == "accept"), "")
-    return any(part.split(";")[0].strip().lower() == EVENT_STREAM for part in accept.split(","))
+    return any(_accepts_events(part) for part in accept.split(","))
+
+
+def _accepts_events(media_range: str) -> bool:
+    media_type, *parameters = (part.strip().lower() for part in media_range.split(";"))
+    refused = any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in parameters)
+    return media_type == EVENT_STREAM and not refused
 
 
 def sse(event: str, data: Any) -> str:
