@@ -143,7 +143,7 @@ def evaluate(
                     "question": case.question,
                     "expected": case.expected_source,
                     "rank": rank,
-                    "got": ranked[:3],
+                    "got": ranked,
                     "not_covered": not results.covered,
                 }
             )
