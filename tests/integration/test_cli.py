@@ -192,6 +192,10 @@ def test_models_jobs_sources_and_delete_from_the_command_line(in_repo, capsys):
     assert [j["kind"] for j in jobs] == ["sources", "train"] and all(j["status"] == "succeeded" for j in jobs)
     code, out, _ = run(capsys, "jobs", jobs[0]["job_id"])
     assert code == 0 and out.startswith(jobs[0]["job_id"]) and "succeeded" in out
+    code, out, _ = run(capsys, "jobs", jobs[0]["job_id"], "--json")
+    assert code == 0 and json.loads(out) == jobs[0]  # one job is an object
+    code, out, _ = run(capsys, "jobs")
+    assert out.split()[:6] == ["job", "kind", "model", "status", "stage", "progress"]
     # And removing an unknown source, or deleting twice, is a clear error
     code, _, err = run(capsys, "sources", "--model", "handbook", "--remove", "samples/nope.md")
     assert code == 1 and error_line(err) == "error: not a source of model 'handbook': samples/nope.md"

@@ -134,10 +134,16 @@ def _job_line(job: Job) -> str:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from cdgpt import operations
 
-    jobs = [operations.job_status(args.job_id)] if args.job_id else operations.recent_jobs(args.model, args.limit)
+    if args.job_id:  # one job: an object, as GET /jobs/{job_id} answers one
+        job = operations.job_status(args.job_id)
+        print(json.dumps(job.model_dump(mode="json"), ensure_ascii=False, indent=1) if args.json else _job_line(job))
+        return 0
+    jobs = operations.recent_jobs(args.model, args.limit)
     if args.json:
         print(json.dumps([j.model_dump(mode="json") for j in jobs], ensure_ascii=False, indent=1))
         return 0
+    if jobs:
+        print(f"{'job':34}  {'kind':8} {'model':24} {'status':9} {'stage':10} progress")
     for job in jobs:
         print(_job_line(job))
     return 0
