@@ -168,7 +168,11 @@ def test_a_language_model_outside_the_allow_list_is_a_clear_422(api_secret, aws,
     body = {"space_name": "s", "question": QUESTION, "history": [], "model_name": "llama-3-70b"}
     msg = envelope(chat(event("chat", body=body)), 422)["msg"]
     assert msg.startswith("model_name 'llama-3-70b' is not an allowed language model (allowed: gpt-3.5-turbo, ")
-    assert msg.endswith("answers come from gpt-4o-mini")
+    assert msg.endswith("answers come from the documents, quoted (no language model)")  # none is configured
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    reset_clients()
+    assert envelope(chat(event("chat", body=body)), 422)["msg"].endswith("answers come from gpt-4o-mini")
+    monkeypatch.delenv("OPENAI_BASE_URL")
     monkeypatch.setenv("CDGPT_LEGACY_LLM_MODELS", "llama-3-70b")
     reset_clients()
     assert envelope(chat(event("chat", body=body)), 200)

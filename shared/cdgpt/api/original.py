@@ -159,7 +159,7 @@ def check_language_model(name: str | None, settings: Settings) -> None:
     """The original clients named the LLM: an allowed name is answered by the configured chat model."""
     if name is not None and name not in settings.legacy_llm_models:
         allowed = ", ".join(sorted(settings.legacy_llm_models))
+        answers = settings.chat_model if settings.answer_mode == "llm" else "the documents, quoted (no language model)"
         raise InvalidValue(
-            f"model_name {name[:100]!r} is not an allowed language model (allowed: {allowed}); "
-            f"answers come from {settings.chat_model}"
+            f"model_name {name[:100]!r} is not an allowed language model (allowed: {allowed}); answers come from {answers}"
         )
