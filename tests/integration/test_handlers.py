@@ -412,6 +412,13 @@ def test_a_body_that_is_not_json_is_400(api_secret, raw):
     assert envelope(result, 400) == {"code": 1, "msg": message, "data": None}
 
 
+def test_a_null_body_is_422_asking_for_an_object(api_secret):
+    for send in (train, chat):
+        assert envelope(send(event("train" if send is train else "chat", body="null")), 422)["msg"] == (
+            "body: must be a JSON object, not null"
+        )
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

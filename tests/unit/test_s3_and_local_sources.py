@@ -126,6 +126,21 @@ def test_given_exactly_the_prefix_cap_when_loaded_then_all_objects_are_returned(
     assert len(load_entry(f"s3://{BUCKET}/three/", settings)) == 3
 
 
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("s3://bad bucket/x.md", "'bad bucket' is not an S3 bucket name"),
+        ("s3://中文/x.md", "'中文' is not an S3 bucket name"),
+        ("s3://Docs/x.md", "'Docs' is not an S3 bucket name"),
+        ("s3://docs/../../x.md", "s3://docs/../../x.md: an S3 key has no '..' segments"),
+    ],
+)
+def test_given_a_malformed_s3_uri_when_loaded_then_refused_saying_why(uri, message):
+    with pytest.raises(SourceRefused) as caught:
+        load_entry(uri, get_settings())
+    assert str(caught.value).startswith(message)
+
+
 def test_given_no_bucket_name_when_loaded_then_refused():
     with pytest.raises(SourceRefused, match="bucket"):
         load_entry("s3:///key.txt", get_settings())
@@ -142,9 +157,9 @@ def test_given_s3_is_unreachable_when_listing_a_prefix_then_source_failed(monkey
 
     monkeypatch.setattr(s3_mod, "s3_client", lambda: Unreachable())
     with pytest.raises(SourceFailed, match="EndpointConnectionError"):
-        load_entry("s3://b/prefix/", get_settings())
+        load_entry("s3://bucket/prefix/", get_settings())
     with pytest.raises(SourceFailed, match="EndpointConnectionError"):
-        load_entry("s3://b/key.txt", get_settings())
+        load_entry("s3://bucket/key.txt", get_settings())
 
 
 # --- local paths ---------------------------------------------------------------------------------

@@ -218,6 +218,8 @@ def make_app() -> APIGatewayRestResolver:
         body_missing = any(p.get("type") == "missing" and tuple(p.get("loc", ())) == ("body",) for p in problems)
         if body_missing and not (app.current_event.body or "").strip():  # no body at all, not JSON's null
             return _reply(400, failure("request body is empty: send a JSON object"))
+        if body_missing:  # JSON's null
+            return _reply(422, failure("body: must be a JSON object, not null"))
         return _reply(422, failure("; ".join(_describe(p) for p in problems[:5])))
 
     # Powertools parses only "application/json..." (case-sensitive): "+json" types, upper case, or an empty

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import partial
 
@@ -16,10 +17,17 @@ from cdgpt.settings import Settings
 SOURCES_PREFIX = "sources/"  # the artifacts bucket's documents to train on (template.yaml, TrainingPolicy)
 
 
+BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3's bucket naming rules, as far as a name alone tells
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket:
         raise SourceRefused("s3 source needs a bucket: s3://bucket/key or s3://bucket/prefix/")
+    if not BUCKET.fullmatch(bucket):
+        raise SourceRefused(f"{bucket[:100]!r} is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')")
+    if ".." in key.split("/"):
+        raise SourceRefused(f"{uri[:200]}: an S3 key has no '..' segments")
     return bucket, key
 
 
