@@ -254,11 +254,19 @@ def test_given_a_symlink_to_proc_when_loaded_then_refused(root):
         load_entry("env", get_settings())
 
 
-def test_given_a_symlink_inside_a_folder_pointing_outside_when_the_folder_is_loaded_then_it_is_skipped(root):
+def test_given_a_symlink_inside_a_folder_pointing_outside_when_the_folder_is_loaded_then_it_is_refused_by_name(root):
     (root / "handbook" / "leak.txt").symlink_to(root.parent / "secret.txt")
-    docs = load_entry("handbook", get_settings())
-    assert [d.source for d in docs] == ["handbook/hr/leave.md", "handbook/intro.txt"]
-    assert all(b"TOP SECRET" not in d.content for d in docs)
+    documents = expand_entry("handbook", get_settings())
+    assert [d.source for d in documents] == ["handbook/hr/leave.md", "handbook/intro.txt", "handbook/leak.txt"]
+    with pytest.raises(SourceFailed, match="^a link to outside the source root$"):  # listed with its reason
+        documents[2].load()
+    assert all(b"TOP SECRET" not in d.load().content for d in documents[:2])
+
+
+def test_given_an_entry_that_is_neither_file_nor_folder_when_loaded_then_it_says_so(root):
+    os.mkfifo(root / "pipe")
+    with pytest.raises(SourceFailed, match="^not a file or folder: pipe$"):
+        load_entry("pipe", get_settings())
 
 
 def test_given_a_symlinked_folder_pointing_outside_when_loaded_then_refused_and_skipped_in_parent(root):

@@ -84,7 +84,7 @@ def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
     if is_file:
         return [SourceDocument(entry, partial(_read, path, entry, limit, root))]
     if not is_dir:
-        raise SourceFailed(f"no such file or folder: {entry}")
+        raise SourceFailed(f"{'not a file or folder' if path.exists() else 'no such file or folder'}: {entry}")
     documents = []
     try:
         files = sorted(path.rglob("*"))
@@ -105,8 +105,11 @@ def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
             else:
                 folder = folders.get(file.parent) or folders.setdefault(file.parent, file.parent.resolve())
                 real = folder / file.name
-            # files only; no symlink out of the root; not hidden by their target's name
-            if not real.is_file() or not str(real).startswith(within) or is_hidden(str(real)[len(within) :]):
+            # files only; not hidden by their target's name; a link out of the root is listed, refused
+            if not real.is_file() or is_hidden(str(real)[len(within) :]):
+                continue
+            if not str(real).startswith(within):
+                documents.append(SourceDocument(source, partial(_unreadable, "a link to outside the source root")))
                 continue
         except (OSError, RuntimeError) as exc:  # a symlink loop, a target name too long: this entry fails alone
             documents.append(SourceDocument(source, partial(_unreadable, f"cannot resolve the path: {_why(exc)}")))
