@@ -258,14 +258,14 @@ def test_given_a_symlink_inside_a_folder_pointing_outside_when_the_folder_is_loa
     (root / "handbook" / "leak.txt").symlink_to(root.parent / "secret.txt")
     documents = expand_entry("handbook", get_settings())
     assert [d.source for d in documents] == ["handbook/hr/leave.md", "handbook/intro.txt", "handbook/leak.txt"]
-    with pytest.raises(SourceFailed, match="^a link to outside the source root$"):  # listed with its reason
+    with pytest.raises(SourceFailed, match=r"^a link to outside the source root$"):  # listed with its reason
         documents[2].load()
     assert all(b"TOP SECRET" not in d.load().content for d in documents[:2])
 
 
 def test_given_an_entry_that_is_neither_file_nor_folder_when_loaded_then_it_says_so(root):
     os.mkfifo(root / "pipe")
-    with pytest.raises(SourceFailed, match="^not a file or folder: pipe$"):
+    with pytest.raises(SourceFailed, match=r"^not a file or folder: pipe$"):
         load_entry("pipe", get_settings())
 
 
