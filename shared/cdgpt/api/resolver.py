@@ -222,8 +222,8 @@ def make_app() -> APIGatewayRestResolver:
             return _reply(422, failure("body: must be a JSON object, not null"))
         return _reply(422, failure("; ".join(_describe(p) for p in problems[:5])))
 
-    # Powertools parses only "application/json..." (case-sensitive): "+json" types, upper case, or an empty
-    # body with another type pass the guard above but would otherwise end as a 500.
+    # Powertools parses only "application/json..." (case-sensitive; `_as_json` respells a JSON type): an empty
+    # body with another type passes the guard above but would otherwise end as a 500.
     @app.exception_handler(RequestUnsupportedContentType)
     def unsupported_content_type(exc: RequestUnsupportedContentType) -> Response:
         return _reply(415, failure(NOT_JSON))

@@ -105,11 +105,13 @@ def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
             else:
                 folder = folders.get(file.parent) or folders.setdefault(file.parent, file.parent.resolve())
                 real = folder / file.name
-            # files only; not hidden by their target's name; a link out of the root is listed, refused
-            if not real.is_file() or is_hidden(str(real)[len(within) :]):
+            # files only; a link out of the root is listed, refused; none hidden by its target's name
+            if not real.is_file():
                 continue
             if not str(real).startswith(within):
                 documents.append(SourceDocument(source, partial(_unreadable, "a link to outside the source root")))
+                continue
+            if is_hidden(str(real)[len(within) :]):
                 continue
         except (OSError, RuntimeError) as exc:  # a symlink loop, a target name too long: this entry fails alone
             documents.append(SourceDocument(source, partial(_unreadable, f"cannot resolve the path: {_why(exc)}")))
