@@ -43,13 +43,12 @@ def key(model_name: str, conversation_id: str) -> str:
     return f"{PREFIX}{check_model_name(model_name)}/{check_id(conversation_id)}.json"
 
 
-def forget_model(store: ArtifactStore, model_name: str) -> int:
+def forget_model(store: ArtifactStore, model_name: str) -> None:
     """Delete every conversation kept with the model (a deleted model's answers quote its documents, and a
-    new model of the same name must not find them); returns how many."""
-    kept = store.keys(f"{PREFIX}{check_model_name(model_name)}/")
-    store.delete(kept)
-    store.tidy(f"{PREFIX}{model_name}/")
-    return len(kept)
+    new model of the same name must not find them)."""
+    folder = f"{PREFIX}{check_model_name(model_name)}/"
+    store.delete(store.keys(folder))
+    store.tidy(folder)
 
 
 def load(
