@@ -11,7 +11,7 @@ from cdgpt.answer import conversations
 from cdgpt.errors import CdgptError, ConcurrentUpdate, InvalidRequest, UpstreamError
 from cdgpt.ingest.sources.entries import entry_label
 from cdgpt.models import catalog
-from cdgpt.models.registry import check_model_name, delete_model, read_manifest
+from cdgpt.models.registry import check_model_name, current, delete_model, read_manifest
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
 from cdgpt.training.jobs import Job, JobRequest, JobStore
@@ -125,9 +125,14 @@ def usage_report(
     settings: Settings | None = None,
     store: ArtifactStore | None = None,
 ) -> list[usage.UsageSummary]:
-    """Daily usage of one model, or of every model that used any (deleted ones too), over the last `days` days."""
+    """Daily usage of one model, or of every model that used any (deleted ones too), over the last `days` days.
+    A name that never had a model nor any usage is a ModelNotFound, not a row of zeros."""
     settings, store = _context(settings, store)
     names = [check_model_name(model_name)] if model_name else usage.models_with_usage(store)
+    if model_name and model_name not in usage.models_with_usage(store):
+        state = current(store, model_name)
+        if state.etag is None:
+            raise state.not_found(model_name)
     return [usage.summary(store, name, days) for name in names]
 
 

@@ -179,6 +179,16 @@ def test_local_embeddings_are_not_counted(in_repo, capsys):
     assert capsys.readouterr().out.splitlines()[1].split() == ["handbook", "1", "1", "0", "0", "0"]
 
 
+def test_usage_of_a_name_never_trained_is_an_error_but_a_deleted_models_is_kept(in_repo, capsys):
+    assert main(["usage", "handbok"]) == 1
+    assert "model 'handbok' has not been trained" in capsys.readouterr().err
+    assert main(["train", "--model", "handbook", HANDBOOK]) == 0
+    assert main(["delete", "handbook"]) == 0
+    capsys.readouterr()
+    assert main(["usage", "handbook", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["total"]["trainings"] == 1
+
+
 def test_cdgpt_chat_streams_an_llm_answer_to_the_terminal(openai_model, openai_stub, capsys, monkeypatch):
     monkeypatch.setenv("CDGPT_DATA_DIR", str(get_settings().data_dir))
     openai_stub.answer = "Twenty-five days [1]. 二十五天。"
