@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cdgpt.settings import get_settings
 
@@ -55,7 +56,7 @@ def dynamodb_client() -> DynamoDBClient:
 
 @lru_cache(maxsize=1)
 def openai_client() -> OpenAI:
-    from openai import OpenAI
+    from openai import DefaultHttpxClient, OpenAI
 
     from cdgpt.secrets import openai_key
 
@@ -66,6 +67,7 @@ def openai_client() -> OpenAI:
         base_url=settings.openai_base_url,
         max_retries=settings.openai_max_retries,
         timeout=settings.openai_timeout_s,
+        http_client=DefaultHttpxClient(event_hooks={"response": [_no_retry_past_budget]}),
     )
 
 
@@ -135,9 +137,49 @@ def openai_errors(server: str) -> Iterator[None]:
     except openai.APITimeoutError as exc:
         raise UpstreamTimeout(f"{server} did not answer in time") from exc
     except openai.APIStatusError as exc:
-        raise UpstreamError(f"{server} answered HTTP {exc.status_code} after retries") from exc
-    except openai.APIError as exc:
+        retried = " after retries" if _retryable(exc.status_code) else ""
+        raise UpstreamError(f"{server} answered HTTP {exc.status_code}{retried}") from exc
+    except openai.APIConnectionError as exc:
         raise UpstreamError(f"{server} is unreachable: {type(exc).__name__}") from exc
+    except openai.APIError as exc:  # an error event inside a stream, an answer of the wrong shape
+        raise UpstreamError(f"{server} reported an error ({type(exc).__name__})") from exc
+    except json.JSONDecodeError as exc:  # a 200 whose JSON, or a streamed event's, is broken
+        raise UpstreamError(f"{server} answered with broken JSON") from exc
+
+
+def _retryable(status: int) -> bool:
+    """The statuses the SDK retries."""
+    return status in (408, 409, 429) or status >= 500
+
+
+def _no_retry_past_budget(response: Any) -> None:
+    """A response hook: the SDK waits as long as a server's Retry-After says (up to two minutes), so a
+    wait that leaves no time for another attempt within the budget is no retry (`x-should-retry`)."""
+    left = time_left()
+    if left is None or response.status_code < 400:
+        return
+    wait = _retry_after_s(response.headers)
+    attempt = (response.request.extensions.get("timeout") or {}).get("read") or MIN_ATTEMPT_S
+    if wait is not None and wait + attempt > left:
+        response.headers["x-should-retry"] = "false"
+
+
+def _retry_after_s(headers: Any) -> float | None:
+    """Seconds a server asks to wait: `retry-after-ms`, or `retry-after` in seconds or as an HTTP date."""
+    from email.utils import parsedate_to_datetime
+
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return float(value) * scale
+        except ValueError:
+            pass
+    try:
+        return parsedate_to_datetime(headers.get("retry-after", "")).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
 
 
 def _backoff(retries: int) -> float:

@@ -127,7 +127,7 @@ def test_a_failure_after_the_first_event_ends_the_stream_with_an_error_event(ser
         got = parse(response.text)
     assert response.status_code == 200  # already sent with the first event
     assert got[0] == ("token", {"text": "Full-time "})
-    assert got[-1] == ("error", {"code": 1, "msg": "the language model is unreachable: APIError", "data": None})
+    assert got[-1] == ("error", {"code": 1, "msg": "the language model reported an error (APIError)", "data": None})
     stub.break_streams = False
     with ask(served, stream=True) as again:  # the worker whose answer failed takes the next one as usual
         assert parse(again.text)[-1][0] == "done"

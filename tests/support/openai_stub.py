@@ -9,20 +9,26 @@
                                 usage chunk (when `stream_options.include_usage`) and `[DONE]`;
                                 `stub.hold_streams()` holds every stream after its first chunk until
                                 `stub.release_streams()`; `stub.break_streams = True` sends an error
-                                event after the first chunk instead of the rest
+                                event after the first chunk instead of the rest; `stub.cut_streams =
+                                True` closes the stream after the text, with no finish and no [DONE];
+                                `stub.stream_delay_s` pauses before each chunk (a slow writer);
+                                `stub.stream_usage = False` never sends the usage chunk
 
 Every request is recorded (path, JSON body, lower-cased headers, the status answered). A failure
 queue makes the next requests fail: `stub.fail_next(429)`, `stub.fail_next(503, times=100)`; failures
-carry `retry-after-ms: 1` so the SDK's backoff does not slow tests down.
+carry `retry-after-ms: 1` so the SDK's backoff does not slow tests down. A failure's body given as bytes
+is sent as it is, as JSON unless a `content-type` header says otherwise (a proxy's page, broken JSON).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -105,6 +111,9 @@ class OpenAIStub:
         self.answer: str | None = None  # the answer to answer requests, instead of the canned one
         self._stream_gate: threading.Event | None = None
         self.break_streams = False
+        self.cut_streams = False
+        self.stream_delay_s = 0.0
+        self.stream_usage = True
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -123,11 +132,12 @@ class OpenAIStub:
                 with stub._lock:
                     stub.requests.append(record)
                 if isinstance(payload, Streamed):
-                    stub._stream(self, payload)
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client gave up on it
+                        stub._stream(self, payload)
                     return
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", headers.pop("content-type", "application/json"))
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -260,7 +270,7 @@ class OpenAIStub:
             answer = self.answer or stub_answer(len(PASSAGE.findall(last_user)), len(last_user))
         usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
         if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            include_usage = self.stream_usage and bool((body.get("stream_options") or {}).get("include_usage"))
             return 200, Streamed(answer, body.get("model", "stub-chat"), usage if include_usage else None), {}
         payload = {
             "id": f"chatcmpl-stub{len(self.requests)}",
@@ -288,10 +298,16 @@ class OpenAIStub:
         pieces = re.findall(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+\s*|\s+", streamed.answer)
         chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
         chunks += [{**base, "choices": [{"index": 0, "delta": {"content": piece}}]} for piece in pieces]
+        if self.cut_streams:
+            for chunk in chunks:
+                handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            return
         chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if streamed.usage is not None:
             chunks.append({**base, "choices": [], "usage": streamed.usage})
         for n, chunk in enumerate(chunks):
+            if self.stream_delay_s:
+                time.sleep(self.stream_delay_s)
             handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
             handler.wfile.flush()
             gate = self._stream_gate

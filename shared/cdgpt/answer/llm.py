@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cdgpt import usage
-from cdgpt.errors import UpstreamError
+from cdgpt.errors import UpstreamError, UpstreamTimeout
 from cdgpt.settings import Settings
 
 SHORT_CALL_S = 8.0  # a short call (rewriting, translating) gets at most this long,
@@ -44,6 +44,8 @@ def complete(
             response = client.chat.completions.create(
                 model=settings.chat_model, messages=messages, temperature=temperature, **options
             )
+            if not hasattr(response, "choices"):  # a 200 that is not JSON (a proxy's login page) comes back as text
+                raise UpstreamError("the language model answered something other than a chat completion")
             text = (response.choices[0].message.content or "").strip() if response.choices else ""
             _count(settings.chat_model, response.usage)
     if not text:
@@ -68,10 +70,14 @@ def _streamed(
         stream_options={"include_usage": True},
         **options,
     )
+    from cdgpt.clients import time_left
+
     pieces: list[str] = []
+    finished = counted = False
     with stream:
         for chunk in stream:
             piece = chunk.choices[0].delta.content if chunk.choices else None
+            finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
             if piece:
                 if not pieces:
                     piece = piece.lstrip()  # as the whole answer is stripped
@@ -80,6 +86,14 @@ def _streamed(
                     on_token(piece)
             if chunk.usage is not None:
                 _count(model, chunk.usage)
+                counted = True
+            left = time_left()  # each read has its timeout; a slow trickle of pieces must end too
+            if left is not None and left <= 0:
+                raise UpstreamTimeout("the language model did not finish its answer in time")
+    if pieces and not finished:  # the stream closed without saying the answer was whole
+        raise UpstreamError("the language model's answer broke off")
+    if not counted:
+        _count(model, None)
     return "".join(pieces).strip()
 
 
