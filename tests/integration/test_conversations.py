@@ -388,3 +388,14 @@ def test_the_chat_function_may_write_conversations_only_and_conversations_expire
     assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == 1
     assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
     assert get_settings().conversation_hours <= 24 * rule["ExpirationInDays"]
+
+
+def test_the_function_that_deletes_models_may_delete_their_conversations():
+    from cdgpt.local.server import _CfnLoader
+
+    resources = _CfnLoader.load((REPO / "template.yaml").read_text())["Resources"]
+    statements = resources["TrainFunction"]["Properties"]["Policies"][0]["Statement"]
+    assert any(
+        "s3:DeleteObject" in s["Action"] and s["Resource"] == f"${{ArtifactsBucket.Arn}}/{conversations.PREFIX}*"
+        for s in statements
+    )

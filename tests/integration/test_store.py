@@ -434,3 +434,20 @@ def test_a_model_whose_files_are_gone_can_still_be_retrained(store, sources):
     result = train("m", sources, store=store)
     assert result.version == 2 and result.chunks_embedded == result.chunks
     assert chat("m", QUESTION, store=store)["model_version"] == 2
+
+
+def test_objects_s3_refuses_to_delete_are_a_failure_not_a_count(store, sources, monkeypatch):
+    """DeleteObjects answers 200 and lists what it kept (AccessDenied): the deletion must not pass for done."""
+    if not isinstance(store, S3Store):
+        pytest.skip("S3 only")
+    store.put("models/m/one", b"1")
+    client = store._client()
+    real = client.delete_objects
+
+    def denied(**kwargs):
+        real(**kwargs)
+        return {"Errors": [{"Key": "models/m/one", "Code": "AccessDenied", "Message": "Access Denied"}]}
+
+    monkeypatch.setattr(client, "delete_objects", denied)
+    with pytest.raises(UpstreamError, match=r"^S3 delete failed: AccessDenied \(1 objects kept\)$"):
+        store.delete(["models/m/one"])

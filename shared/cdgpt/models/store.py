@@ -315,7 +315,9 @@ class S3Store:
         with _s3_errors("delete"):
             for start in range(0, len(keys), 1000):
                 batch: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in keys[start : start + 1000]]
-                self._client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                answer = self._client().delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                if refused := answer.get("Errors"):  # a 200 that lists what it did not delete
+                    raise UpstreamError(f"S3 delete failed: {refused[0].get('Code')} ({len(refused)} objects kept)")
 
 
 @lru_cache(maxsize=1)
