@@ -112,6 +112,15 @@ def test_the_stacks_bucket_frees_an_idempotency_key_a_day_later():
     assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == 1
 
 
+def test_the_stacks_bucket_expires_job_records_after_90_days_and_nothing_else_of_jobs(store, sources):
+    rules = _CfnLoader.load((REPO / "template.yaml").read_text())["Resources"]["ArtifactsBucket"]["Properties"]
+    [rule] = [r for r in rules["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "jobs/j"]
+    assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == 90
+    job = started(store, request(sources), key="k").job
+    records = [k for k in store.keys("jobs/") if k.startswith(rule["Prefix"])]
+    assert records and all(k.startswith(f"jobs/{job.job_id}/") for k in records)  # not the lock, not the key
+
+
 def test_a_worker_that_stops_renewing_its_lease_leaves_a_failed_job_and_a_free_model(store, sources, monkeypatch):
     train("m", sources, store=store)
     monkeypatch.setenv("CDGPT_JOB_LEASE_SECONDS", "0.2")

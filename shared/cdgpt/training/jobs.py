@@ -6,6 +6,8 @@
     jobs/keys/<model>/<sha256>.json   the job an Idempotency-Key started for the model (on S3, expired a
                                   day later by a lifecycle rule)
 
+On S3 a job's own records expire 90 days after their last change (a lifecycle rule on `jobs/j`).
+
 Every change is a conditional write on the record's etag. A worker holds its job by renewing a lease
 (the heartbeat); a job whose lease ran out is failed by whoever reads it next, so a worker that was
 killed or timed out never leaves its job "running" and never keeps the model locked.
