@@ -106,7 +106,7 @@ def list_models(
     """The models `visible` lets through (an API key sees those it is scoped to)."""
     settings, store = _context(settings, store)
     jobs = JobStore(store, settings)
-    return catalog.summaries(store, lambda name: jobs.active_for(name), visible)
+    return catalog.summaries(store, jobs.active_for, visible, jobs.held_models())
 
 
 def describe_model(

@@ -106,6 +106,20 @@ def test_an_idempotency_key_returns_the_same_job_even_after_it_finished(store, s
     assert other.created and other.job.model_name == "other"
 
 
+def test_a_model_in_its_first_training_is_listed_as_training_and_leaves_the_list_if_it_fails(store, sources):
+    job = started(store, request(sources, model="first")).job
+    [listed] = operations.list_models(store=store)
+    assert (listed.model_name, listed.status, listed.training_job, listed.version) == (
+        "first",
+        "training",
+        job.job_id,
+        None,
+    )
+    assert operations.list_models(lambda name: name != "first", store=store) == []  # a key scoped elsewhere
+    JobStore(store, get_settings()).fail(job.job_id, "no source could be used", "NoUsableSources")
+    assert operations.list_models(store=store) == []
+
+
 def test_the_stacks_bucket_frees_an_idempotency_key_a_day_later():
     rules = _CfnLoader.load((REPO / "template.yaml").read_text())["Resources"]["ArtifactsBucket"]["Properties"]
     [rule] = [r for r in rules["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "jobs/keys/"]

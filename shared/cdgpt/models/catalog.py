@@ -6,7 +6,7 @@ names needs anyway) shows one of its artifacts missing or of another size than i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,9 +67,13 @@ def _summary_fields(manifest: Manifest) -> dict[str, Any]:
 
 
 def summaries(
-    store: ArtifactStore, training: Callable[[str], Job | None], visible: Callable[[str], bool] = lambda _: True
+    store: ArtifactStore,
+    training: Callable[[str], Job | None],
+    visible: Callable[[str], bool] = lambda _: True,
+    in_training: Iterable[str] = (),
 ) -> list[ModelSummary]:
-    """Every (visible) model that exists (deleted ones are left out), with the job training it, if any."""
+    """Every (visible) model that exists (deleted ones are left out), with the job training it, if any; and
+    those of `in_training` (names a job has held) that a job is training before their first version."""
 
     sizes = store.sizes("models/")
 
@@ -77,15 +81,16 @@ def summaries(
         state = current(store, name)
         if damage := _damage(store, state, sizes):
             return ModelSummary(model_name=name, status="damaged", problem=damage)
-        if state.manifest is None:
-            return None
         job = training(name)
+        if state.manifest is None:
+            return ModelSummary(model_name=name, status="training", training_job=job.job_id) if job else None
         return ModelSummary(
             model_name=name, status="ready", training_job=job.job_id if job else None, **_summary_fields(state.manifest)
         )
 
+    names = sorted(set(model_names(store, sizes)) | set(in_training))
     with ThreadPoolExecutor(max_workers=READERS) as pool:
-        return [s for s in pool.map(one, filter(visible, model_names(store, sizes))) if s is not None]
+        return [s for s in pool.map(one, filter(visible, names)) if s is not None]
 
 
 def _damage(store: ArtifactStore, state: Current, listed: dict[str, int] | None = None) -> str | None:

@@ -128,8 +128,11 @@ def _request_key(job_id: str) -> str:
     return f"jobs/{job_id}/request.json"
 
 
+LOCKS = "jobs/models/"
+
+
 def _lock_key(model_name: str) -> str:
-    return f"jobs/models/{model_name}.json"
+    return f"{LOCKS}{model_name}.json"
 
 
 def _idempotency_key(model_name: str, key: str) -> str:
@@ -196,6 +199,10 @@ class JobStore:
             if len(jobs) >= limit:
                 break
         return jobs
+
+    def held_models(self) -> list[str]:
+        """Models a job holds or last held: a job may be training one that has no version yet."""
+        return [k[len(LOCKS) : -len(".json")] for k in self.store.keys(LOCKS) if k.endswith(".json")]
 
     def active_for(self, model_name: str) -> Job | None:
         found = self.store.get(_lock_key(model_name))
