@@ -24,6 +24,7 @@ from cdgpt.api.contract import train_result
 from cdgpt.errors import ConcurrentUpdate, UpstreamError
 from cdgpt.models.registry import manifest_key, read_manifest
 from cdgpt.models.store import STALE_PARTIAL_S, LocalStore, S3Store
+from cdgpt.settings import get_settings
 from cdgpt.training.pipeline import train
 from tests.support.stores import sources, store  # noqa: F401
 
@@ -451,3 +452,15 @@ def test_objects_s3_refuses_to_delete_are_a_failure_not_a_count(store, sources, 
     monkeypatch.setattr(client, "delete_objects", denied)
     with pytest.raises(UpstreamError, match=r"^S3 delete failed: AccessDenied \(1 objects kept\)$"):
         store.delete(["models/m/one"])
+
+
+def test_a_warm_training_worker_keeps_one_downloaded_version_not_one_per_model(store, sources):
+    """Each retraining downloads the version it replaces to reuse its vectors; a worker retraining model after
+    model keeps only the last one (its /tmp is 4 GB; a large version is most of a GB)."""
+    if not isinstance(store, S3Store):
+        pytest.skip("a local store's files are read where they are")
+    for name in ("ca", "cb", "cc"):
+        train(name, sources, store=store)
+        assert train(name, sources, store=store).chunks_embedded == 0  # the vectors were reused
+    cached = sorted(p.relative_to(p.parents[1]) for p in (get_settings().cache_dir / "training").glob("*/*/*"))
+    assert [p.parts[0] for p in cached] == ["cc"]

@@ -104,7 +104,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _cache_folder(store: ArtifactStore, manifest: Manifest, cache_dir: Path) -> Path:
+def cache_folder(store: ArtifactStore, manifest: Manifest, cache_dir: Path) -> Path:
     location = hashlib.sha256(store.location.encode()).hexdigest()[:16]
     return cache_dir / location / manifest.model_name / manifest.version_id
 
@@ -138,7 +138,7 @@ def load_artifacts(store: ArtifactStore, manifest: Manifest, cache_dir: Path, *,
     from cdgpt.index.vectors import VectorIndexError, read_vector_index
 
     name = manifest.model_name
-    folder = _cache_folder(store, manifest, cache_dir)
+    folder = cache_folder(store, manifest, cache_dir)
     files = {artifact: _file(store, manifest, artifact, folder) for artifact in manifest.files}
     later = []
     version = (store.location, manifest.version_id)

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cdgpt.ingest.chunking import Chunk, chunk_from_record
-from cdgpt.models.artifacts import load_artifacts
+from cdgpt.models.artifacts import cache_folder, load_artifacts
 from cdgpt.models.registry import Manifest
 from cdgpt.settings import get_settings
 
@@ -52,12 +55,27 @@ def text_key(context: str) -> str:
     return hashlib.sha256(context.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+TRAINING_CACHE = "training"  # the cache's folder of the one version trainings read (a worker's /tmp is not chat's)
+_cache_lock = threading.Lock()
+
+
+def _forget_all_but(root: Path, kept: Path) -> None:
+    """Downloads of other models' and versions' (a warm worker trains one model after another; the files of
+    a version still read keep their pages)."""
+    for folder in root.glob("*/*/*"):
+        if folder != kept and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def load_previous(
     store: ArtifactStore, manifest: Manifest, embedder: Embedder, *, with_chunks: bool = True
 ) -> PreviousVersion:
     """The version's chunks (unless not wanted), and its vectors when the same embedder made them;
     ModelDamaged if unreadable."""
-    artifacts = load_artifacts(store, manifest, get_settings().cache_dir, verify=True)
+    with _cache_lock:
+        root = get_settings().cache_dir / TRAINING_CACHE
+        _forget_all_but(root, cache_folder(store, manifest, root))
+        artifacts = load_artifacts(store, manifest, root, verify=True)
     info = manifest.embedding
     same = (info.provider, info.model) == (embedder.provider, embedder.model) and embedder.dim in (0, info.dim)
     if not same and not with_chunks:
