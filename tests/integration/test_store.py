@@ -464,3 +464,22 @@ def test_a_warm_training_worker_keeps_one_downloaded_version_not_one_per_model(s
         assert train(name, sources, store=store).chunks_embedded == 0  # the vectors were reused
     cached = sorted(p.relative_to(p.parents[1]) for p in (get_settings().cache_dir / "training").glob("*/*/*"))
     assert [p.parts[0] for p in cached] == ["cc"]
+
+
+def test_a_chat_loading_a_version_that_two_publishes_collect_meanwhile_loads_the_new_one(store, sources, monkeypatch):
+    """Only the published version and its predecessor are kept: a slow load of v1 (a large model's download)
+    can find its files gone when v2 and v3 land meanwhile. That is no damaged model."""
+    train("m", sources, store=store)
+    real = retrieval.load_artifacts
+    calls = []
+
+    def slow_load(store_, manifest, cache_dir):
+        calls.append(manifest.version)
+        if len(calls) == 1:
+            train("m", sources, store=store)
+            train("m", sources, store=store)
+        return real(store_, manifest, cache_dir)
+
+    monkeypatch.setattr(retrieval, "load_artifacts", slow_load)
+    assert chat("m", QUESTION, store=store)["model_version"] == 3
+    assert calls == [1, 3]

@@ -17,7 +17,7 @@ import numpy as np
 from cdgpt.answer.dictionary import chinese_names
 from cdgpt.answer.relevance import NAME_CHARS, NAMED_IN, Evidence, covers, follows_up, keywords
 from cdgpt.answer.reranking import RERANKED, reranked
-from cdgpt.errors import ModelMismatch
+from cdgpt.errors import ModelDamaged, ModelMismatch
 from cdgpt.index.background import probe_language
 from cdgpt.index.docstore import Docstore
 from cdgpt.index.embeddings import Embedder, make_embedder
@@ -99,6 +99,7 @@ class Results:
     leading: tuple[int, ...] = ()  # the NAMED_IN chunks ranked first (ids), whatever k: relevance looks in them
 
 
+LOAD_ATTEMPTS = 3  # versions a load tries when the one it read is replaced and collected under it
 _cache: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
 _lock = threading.Lock()
 
@@ -140,10 +141,16 @@ def load_model(name: str, store: ArtifactStore, settings: Settings) -> LoadedMod
             if key in _cache:  # another thread may have evicted it meanwhile
                 _cache.move_to_end(key)
         return cached
-    manifest, etag = read_manifest(store, name)
-    _single_threaded_queries()
-    embedder = _embedder_for(manifest, settings)
-    artifacts = load_artifacts(store, manifest, settings.cache_dir)
+    for attempt in range(LOAD_ATTEMPTS):
+        manifest, etag = read_manifest(store, name)
+        _single_threaded_queries()
+        embedder = _embedder_for(manifest, settings)
+        try:
+            artifacts = load_artifacts(store, manifest, settings.cache_dir)
+            break
+        except ModelDamaged:  # or its files went with two publishes while it loaded: load the new version
+            if attempt == LOAD_ATTEMPTS - 1 or not store.changed(manifest_key(name), etag):
+                raise
     model = LoadedModel(
         manifest=manifest,
         etag=etag,
