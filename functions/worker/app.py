@@ -1,8 +1,9 @@
 """The training worker: one training job per asynchronous invocation, `{"job_id": "..."}`; a large
 training is planned here and handed to the sharded training's state machine.
 
-A failure that nobody waits for (a scheduled job) or that was unexpected is raised again after it is
-recorded, so Lambda sends the event to the on-failure destination (the dead-letter queue and its alarm).
+A failure that nobody waits for (a scheduled job, or one that published without some of its sources) or
+that was unexpected is raised again after it is recorded, so Lambda sends the event to the on-failure
+destination (the dead-letter queue and its alarm).
 """
 
 import time
@@ -39,6 +40,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     )
     if job.result is not None:
         publish_usage(job.model_name, job.result.usage)
-    if needs_attention(job):
-        raise JobFailed(f"job {job_id} for model {job.model_name} failed: {job.failure.message if job.failure else ''}")
+    if attention := needs_attention(job):
+        raise JobFailed(attention)
     return {"job_id": job_id, "status": job.status}

@@ -539,6 +539,28 @@ def test_a_damaged_model_does_not_stop_the_scheduled_retrain_of_the_others(in_re
     assert job_status(started["fine"]).origin == "schedule"
 
 
+def test_a_scheduled_retrain_that_lost_a_source_is_flagged_for_attention(tmp_path, monkeypatch):
+    from cdgpt.operations import schedule_retrains, wait_for
+    from cdgpt.training.worker import needs_attention
+
+    # Given a model of two files, one of which has gone by the night's retraining
+    (tmp_path / "docs").mkdir()
+    for name in ("leave.md", "vpn.md"):
+        (tmp_path / "docs" / name).write_text(f"# {name}\n\nEveryone gets 25 days of annual leave.\n")
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(tmp_path))
+    reset_clients()
+    trained("docs", ["docs/leave.md", "docs/vpn.md"])
+    (tmp_path / "docs" / "vpn.md").unlink()
+    # When the schedule retrains it
+    job = wait_for(schedule_retrains(["docs"])["docs"], 60)
+    # Then the smaller version is published, and the job reaches the dead-letter queue's alarm
+    assert job.status == "succeeded" and job.result is not None and job.result.documents == 1
+    reason = needs_attention(job)
+    assert reason is not None and "without some of its sources (1 of 2; first: docs/vpn.md: " in reason
+    # but a training somebody asked for reports the same loss in its answer, and nothing more
+    assert needs_attention(job.model_copy(update={"origin": "api"})) is None
+
+
 def test_retraining_embeds_only_text_that_changed(tmp_path, monkeypatch):
     # Given a trained folder of two documents
     (tmp_path / "docs").mkdir()

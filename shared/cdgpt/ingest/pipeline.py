@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, advance, total); it may raise to stop the training
 
 MIN_DOCUMENTS_FOR_WORKERS = 4
+ALREADY_INCLUDED = "already included by an earlier entry"  # the reason of an entry whose documents another has
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def ingest(
             records.append(SourceRecord(entry=entry, status="failed", reason=found))
             continue
         if not found:
-            records.append(SourceRecord(entry=entry, status="ok", reason="already included by an earlier entry"))
+            records.append(SourceRecord(entry=entry, status="ok", reason=ALREADY_INCLUDED))
             continue
         mine = [next(done) for _ in found]
         records.append(_entry_record(entry, mine))

@@ -16,6 +16,8 @@ import threading
 import time
 
 from cdgpt.errors import ConcurrentUpdate
+from cdgpt.ingest.pipeline import ALREADY_INCLUDED
+from cdgpt.ingest.sources.entries import entry_label
 from cdgpt.ingest.workers import fork_safe
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
@@ -201,10 +203,24 @@ def _reporter(heartbeat: Heartbeat, deadline: float | None, also: Progress | Non
     return report
 
 
-def needs_attention(job: Job | None) -> bool:
-    """Whether a finished job should reach the dead-letter destination: a scheduled job that failed
-    (nobody is waiting for its status), or any job that failed unexpectedly."""
-    return job is not None and job.failure is not None and (job.origin == "schedule" or job.failure.error == "internal")
+def needs_attention(job: Job | None) -> str | None:
+    """Why a finished job should reach the dead-letter destination, if it should: a scheduled job that failed,
+    or that published without some of its sources or documents (nobody is waiting for its status: a site
+    that was down at night must not leave the model smaller unseen), or any job that failed unexpectedly."""
+    if job is None:
+        return None
+    if job.failure is not None:
+        unseen = job.origin == "schedule" or job.failure.error == "internal"
+        return f"job {job.job_id} for model {job.model_name} failed: {job.failure.message}" if unseen else None
+    if job.origin != "schedule" or job.result is None:
+        return None
+    lost = [r for r in job.result.sources if r.status == "failed" or (r.reason and r.reason != ALREADY_INCLUDED)]
+    if not lost:
+        return None
+    return (
+        f"job {job.job_id} published model {job.model_name} without some of its sources "
+        f"({len(lost)} of {len(job.result.sources)}; first: {entry_label(lost[0].entry)}: {lost[0].reason})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,14 +22,13 @@ import numpy as np
 
 from cdgpt.errors import TrainingFailed
 from cdgpt.index.docstore import Docstore, read_docstore
-from cdgpt.ingest.pipeline import DocumentResult, _entry_record  # an entry's record, made as ingest makes it
+from cdgpt.ingest.pipeline import ALREADY_INCLUDED, DocumentResult, _entry_record  # records made as ingest makes them
 from cdgpt.ingest.sources.entries import CrawlEntry, entry_label
 from cdgpt.models.registry import EmbeddingInfo, SourceRecord
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
 from cdgpt.training.pipeline import BATCH, ArtifactWriter, Built, mapped
 from cdgpt.training.sharded.files import SHARD_FILES, Plan, ShardResult, shard_key
-from cdgpt.training.sharded.plan import ALREADY_INCLUDED
 
 if TYPE_CHECKING:
     from cdgpt.index.vectors import VectorIndex

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cdgpt.errors import PayloadTooLarge
 from cdgpt.ingest.incremental import Previous
-from cdgpt.ingest.pipeline import _expand  # the same expansion, and the same reasons, as ingest's
+from cdgpt.ingest.pipeline import ALREADY_INCLUDED, _expand  # the same expansion, and reasons, as ingest's
 from cdgpt.ingest.sources.entries import CrawlEntry, Entry
 from cdgpt.limits import MAX_SHARDED_DOCUMENTS, MAX_SHARDS
 from cdgpt.models.registry import SourceRecord, check_model_name, current
@@ -23,8 +23,6 @@ from cdgpt.settings import Settings
 from cdgpt.training.jobs import JobRequest
 from cdgpt.training.pipeline import check_file_list, check_prompt, retrain_request
 from cdgpt.training.sharded.files import EntryPlan, Item, Plan, ShardSpec, write_plan
-
-ALREADY_INCLUDED = "already included by an earlier entry"
 
 
 def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Settings) -> Plan | None:
