@@ -403,6 +403,14 @@ def test_given_sheets_past_the_cell_limit_when_extracted_then_it_fails(monkeypat
     assert "past 10 cells" in failure(out.getvalue(), "cells.xlsx")
 
 
+def test_a_workbooks_styles_past_their_limit_are_refused_before_openpyxl_reads_them(monkeypatch):
+    import cdgpt.ingest.extract.sheets as sheets
+
+    monkeypatch.setattr(sheets, "MAX_STYLES_BYTES", sheets.MB)  # openpyxl would make gigabytes of objects of 64 MB
+    content = rezip(make_xlsx(), "xl/styles.xml", lambda xml: xml + " " * sheets.MB)
+    assert failure(content, "styles.xlsx") == "styles.xlsx: its styles (xl/styles.xml) are larger than 1 MB"
+
+
 def test_given_a_damaged_workbook_when_extracted_then_it_fails_as_unreadable():
     content = rezip(make_xlsx(), "xl/workbook.xml", lambda xml: xml[: len(xml) // 2])
     assert failure(content, "broken.xlsx") == "broken.xlsx is not a readable Excel workbook"
@@ -430,6 +438,22 @@ def test_given_an_odt_when_extracted_then_outline_levels_make_paths_and_tables_a
         (("Printers",), "Use the third floor printer."),
         (("Printers", "Rooms"), "Room 3.14 has toner.\n\nRoom: 2.01\nPrinter: HP 4"),
     ]
+
+
+def repeated_table(text: str, columns: int, rows: int, row_elements: int = 1) -> str:
+    """A table of a few hundred bytes whose repeats spell out columns × rows × row_elements cells of text."""
+    cell = f'<table:table-cell table:number-columns-repeated="{columns}"><text:p>{text}</text:p></table:table-cell>'
+    row = f'<table:table-row table:number-rows-repeated="{rows}">{cell}</table:table-row>'
+    return f"<table:table>{row * row_elements}</table:table>"
+
+
+def test_an_odts_repeated_cells_are_counted_as_they_are_spelt_out_not_after():
+    from cdgpt.ingest.extract import Budget, Limits
+
+    body = repeated_table("x" * 2000, 500, 500)  # 500 million characters from under 3 KB
+    with pytest.raises(SourceFailed, match="more than 100000 characters"):
+        extract(raw(make_odt(body), "amplified.odt"), Budget(Limits(chars=100_000)))
+    assert failure(make_odt(repeated_table("x", 500, 500, 9)), "cells.odt") == "a table of more than 2000000 cells"
 
 
 def test_an_odt_paragraph_in_a_bold_style_or_bold_spans_is_a_heading():

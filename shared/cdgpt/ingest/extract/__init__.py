@@ -118,7 +118,7 @@ def _read(kind: str, raw: Raw, charset: str | None, budget: Budget) -> tuple[str
         from cdgpt.ingest.extract import epub, odt, office, sheets
 
         reader = {"docx": office.docx, "pptx": office.pptx, "xlsx": sheets.xlsx, "odt": odt.odt, "epub": epub.epub}
-        return reader[kind](raw.content, name)
+        return reader[kind](raw.content, name, budget)
     try:
         text = decode(raw.content, charset)
         check_text(text)

@@ -10,6 +10,7 @@ import posixpath
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.archive import Archive, resolve
+from cdgpt.ingest.extract.budget import Budget
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.safexml import attr, local
 
@@ -53,7 +54,7 @@ def _toc_titles(book: Archive, folder: str, items: dict[str, tuple[str, str, str
     return titles
 
 
-def epub(content: bytes, name: str) -> tuple[str | None, list[Section]]:
+def epub(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
     from cdgpt.ingest.extract.html import html
 
     book = Archive(content, name)
@@ -80,7 +81,9 @@ def epub(content: bytes, name: str) -> tuple[str | None, list[Section]]:
         path, media, props = items.get(attr(ref, "idref") or "", ("", "", ""))
         if media not in CHAPTER_TYPES or "nav" in props.split() or path in contents or not book.has(path):
             continue
-        chapter_title, found = html(book.read(path), None)
+        chapter_title, found = html(book.read(path), None, budget)
+        if budget is not None:  # the chapters together, as they come
+            budget.add_chars(sum(len(s.text) for s in found))
         heading = titles.get(path) or chapter_title
         sections.extend(
             s if s.headings or not heading else Section((heading,), s.text, s.anchor, s.page) for s in found

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.archive import Archive, inherited
+from cdgpt.ingest.extract.budget import Budget
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.outline import Outline, bold_level, reads_as_heading
 from cdgpt.ingest.extract.records import said_header
 from cdgpt.ingest.safexml import attr, local
-from cdgpt.limits import MAX_TABLE_COLUMNS
+from cdgpt.limits import MAX_TABLE_CELLS, MAX_TABLE_COLUMNS
 
 SPACES = frozenset(["s", "tab", "line-break"])
 RUNNING = frozenset(["header", "footer", "header-left", "footer-left", "header-first", "footer-first"])
@@ -51,17 +53,27 @@ def _repeat(element: Any, name: str, empty: bool) -> int:
     return 1 if empty or not value.isdigit() else max(1, min(int(value), MAX_TABLE_COLUMNS))
 
 
-def _rows(table: Any) -> list[list[str]]:
-    rows = []
+def _rows(table: Any, budget: Budget | None) -> list[list[str]]:
+    """The table's rows with their repeats spelt out, counted against the document's budget as they grow:
+    a few bytes of repeated cells would otherwise spell out millions."""
+    rows: list[list[str]] = []
+    cells_left = MAX_TABLE_CELLS
     for row in table.iter("{*}table-row"):
         if next(row.iterancestors("{*}table")) is not table:
             continue
         cells: list[str] = []
         for cell in row:
             if local(cell) in ("table-cell", "covered-table-cell"):
-                text = " ".join(" ".join(_text(p)[0].split()) for p in cell.iter("{*}p", "{*}h"))
-                cells.extend([text.strip()] * _repeat(cell, "number-columns-repeated", not text.strip()))
-        rows.extend([cells] * _repeat(row, "number-rows-repeated", not any(cells)))
+                text = " ".join(" ".join(_text(p)[0].split()) for p in cell.iter("{*}p", "{*}h")).strip()
+                cells.extend([text] * _repeat(cell, "number-columns-repeated", not text))
+        repeat = _repeat(row, "number-rows-repeated", not any(cells))
+        cells_left -= len(cells) * repeat
+        if cells_left < 0:
+            raise SourceFailed(f"a table of more than {MAX_TABLE_CELLS} cells")
+        if budget is not None:
+            budget.add_chars(sum(map(len, cells)) * repeat)
+            budget.check_time()
+        rows.extend([cells] * repeat)
     return rows
 
 
@@ -107,15 +119,15 @@ def _blocks(parent: Any, out: Outline, bold: set[str]) -> None:
             for frame in frames:
                 _blocks(frame, out, bold)
         elif tag == "table":
-            rows = _rows(element)
+            rows = _rows(element, out.budget)
             out.table(rows, said_header(any(True for _ in element.iter("{*}table-header-rows")), rows))
         elif tag in CONTAINERS:
             _blocks(element, out, bold)
 
 
-def odt(content: bytes, name: str) -> tuple[str | None, list[Section]]:
+def odt(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
     package = Archive(content, name)
-    out = Outline()
+    out = Outline(budget)
     styles = package.xml("styles.xml") if package.has("styles.xml") else None
     if styles is not None:  # the master pages' headers and footers
         out.running_lines(

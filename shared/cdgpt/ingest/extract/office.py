@@ -16,6 +16,7 @@ from typing import Any
 
 from cdgpt.errors import SourceFailed
 from cdgpt.ingest.extract.archive import Archive, core_title, inherited
+from cdgpt.ingest.extract.budget import Budget
 from cdgpt.ingest.extract.diagrams import chart_paragraphs, smartart_paragraphs
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.outline import Outline, bold_level, reads_as_heading
@@ -263,12 +264,12 @@ def _contents(element: Any) -> bool:
     return _hidden(element, "sdt") or (gallery is not None and attr(gallery, "val") == "Table of Contents")
 
 
-def docx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
+def docx(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
     package = Archive(content, name)
     document = package.main_part("word/document.xml")
     levels = _heading_levels(package, document)
     body = child(package.xml(document), "body")
-    out = Outline()
+    out = Outline(budget)
     out.running_lines(_running_texts(package, document))
     if body is not None:
         _blocks(body, levels, out, _notes(package, document))
@@ -353,7 +354,7 @@ def _tree(root: Any) -> Any:
     return found if found is not None else []
 
 
-def pptx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
+def pptx(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
     package = Archive(content, name)
     presentation = package.main_part("ppt/presentation.xml")
     targets = package.relationships(presentation)
@@ -385,6 +386,9 @@ def pptx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
                 if notes:
                     paragraphs.append("Notes: " + "\n\n".join(notes))
         first_title = first_title or title
+        if budget is not None:
+            budget.add_chars(sum(map(len, paragraphs)))
+            budget.check_time()
         if paragraphs or title:
             sections.append(
                 Section((title or f"Slide {number}",), "\n\n".join(paragraphs or [title or ""]), page=number)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from cdgpt.index.terms import CJK, LETTER
+from cdgpt.ingest.extract.budget import Budget
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.records import table_paragraphs
 
@@ -46,7 +47,11 @@ def unhead_bold_line(path: list[tuple[int, str]], paragraphs: list[str], section
 
 
 class Outline:
-    def __init__(self) -> None:
+    """Headings and paragraphs into sections; with a budget, the text is counted as it comes, so a document
+    over its characters or CPU time stops there, not after all of it is built."""
+
+    def __init__(self, budget: Budget | None = None) -> None:
+        self.budget = budget
         self.title: str | None = None  # the first top-level heading
         self.sections: list[Section] = []
         self._path: list[tuple[int, str]] = []
@@ -56,6 +61,7 @@ class Outline:
         text = " ".join(text.split())
         if not text:
             return
+        self._spend(len(text))
         unhead_bold_line(self._path, self._paragraphs, self.sections)
         self._close()
         if level == 1 and self.title is None:
@@ -74,10 +80,18 @@ class Outline:
 
     def paragraph(self, text: str) -> None:
         if text := " ".join(text.split()):
+            self._spend(len(text))
             self._paragraphs.append(text)
 
     def table(self, rows: Sequence[Sequence[str]], header: bool | None = None) -> None:
+        if rows:  # a record repeats its header's names: counted before the records are written
+            self._spend(sum(len(cell) for row in rows for cell in row) + sum(map(len, rows[0])) * len(rows))
         self._paragraphs.extend(table_paragraphs(rows, header))
+
+    def _spend(self, chars: int) -> None:
+        if self.budget is not None:
+            self.budget.add_chars(chars)
+            self.budget.check_time()
 
     def _close(self) -> None:
         if self._paragraphs:

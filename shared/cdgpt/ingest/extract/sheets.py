@@ -14,10 +14,13 @@ from io import BytesIO
 from typing import Any
 
 from cdgpt.errors import CdgptError, SourceFailed
-from cdgpt.ingest.extract.archive import Archive
+from cdgpt.ingest.extract.archive import MB, Archive
+from cdgpt.ingest.extract.budget import Budget
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.records import table_paragraphs
-from cdgpt.limits import MAX_TABLE_CELLS, MAX_TABLE_COLUMNS, MAX_TABLE_ROWS
+from cdgpt.limits import MAX_STYLES_BYTES, MAX_TABLE_CELLS, MAX_TABLE_COLUMNS, MAX_TABLE_ROWS
+
+STYLES = "xl/styles.xml"  # where openpyxl reads a workbook's styles, whatever its relationships say
 
 warnings.filterwarnings("ignore", module="openpyxl")  # unsupported extensions, missing default styles
 
@@ -96,8 +99,11 @@ def _width(sheet: Any) -> int:
     return declared if isinstance(declared, int) and 0 < declared <= MAX_TABLE_COLUMNS else MAX_TABLE_COLUMNS + 1
 
 
-def xlsx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
-    Archive(content, name)  # the package's bounds, checked before openpyxl unpacks anything
+def xlsx(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
+    package = Archive(content, name)  # the package's bounds, checked before openpyxl unpacks anything
+    styles = package.members.get(STYLES)
+    if styles is not None and styles.file_size > MAX_STYLES_BYTES:  # openpyxl makes an object of every style
+        raise SourceFailed(f"{name}: its styles ({STYLES}) are larger than {MAX_STYLES_BYTES // MB} MB")
     from openpyxl import load_workbook
 
     try:
@@ -118,7 +124,11 @@ def xlsx(content: bytes, name: str) -> tuple[str | None, list[Section]]:
                 raise
             except Exception as exc:
                 raise SourceFailed(f"{where} is damaged") from exc
+            if budget is not None:
+                budget.check_time()
             if body := "\n\n".join(sheet_paragraphs(rows)):
+                if budget is not None:
+                    budget.add_chars(len(body))
                 sections.append(Section((sheet.title,), body, page=number))
         title = book.properties.title if book.properties else None
     finally:
