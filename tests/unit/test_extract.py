@@ -763,7 +763,7 @@ def test_given_a_pdf_encrypted_with_an_empty_user_password_when_extracted_then_i
 
 
 def test_given_a_password_protected_pdf_when_extracted_then_source_failed():
-    with pytest.raises(SourceFailed, match="unreadable PDF"):
+    with pytest.raises(SourceFailed, match=r"^/locked\.pdf is password-protected$"):
         extract(raw(encrypted_pdf("Secret.", "user-secret"), "application/pdf", "/locked.pdf"))
 
 

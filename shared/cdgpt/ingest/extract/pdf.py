@@ -121,14 +121,16 @@ def _page_text(
     return text, sized_lines(lines, found) if sized else None, last
 
 
-def _pages(content: bytes, budget: Budget) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry], bool]:
+def _pages(
+    content: bytes, name: str, budget: Budget
+) -> tuple[str | None, list[tuple[int, str]], list[OutlineEntry], bool]:
     """The title, the pages' text, and the outline's entries, or headings found by size (then False)."""
-    from pypdf import PdfReader
+    from pypdf import PasswordType, PdfReader
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings (fonts it reads around) are not the user's
     reader = PdfReader(BytesIO(content))
-    if reader.is_encrypted:
-        reader.decrypt("")
+    if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:  # "" opens an owner-only lock
+        raise SourceFailed(f"{name} is password-protected")
     texts: list[tuple[int, str]] = []
     sized: list[tuple[int, list[SizedLine]]] = []
     seen: set[tuple] = set()
@@ -165,14 +167,14 @@ def pdf(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Sec
     malformed = (PyPdfError, DependencyError, ValueError, KeyError, TypeError, AttributeError, IndexError,
                  ZeroDivisionError, OverflowError, AssertionError, NotImplementedError)  # fmt: skip
     try:
-        title, pages, entries, outlined = _pages(content, budget)
+        title, pages, entries, outlined = _pages(content, name, budget)
     except SourceFailed:
         raise
     except LimitReachedError as exc:  # a content-stream or page-tree bomb, refused by pypdf's own limits
         raise SourceFailed(f"PDF over a safety limit ({str(exc)[:200]})") from exc
     except RecursionError as exc:
         raise SourceFailed(f"unreadable PDF {name}: nested too deeply") from exc
-    except malformed as exc:  # what pypdf raises on malformed input (or a password it does not have)
+    except malformed as exc:  # what pypdf raises on malformed input
         raise SourceFailed(f"unreadable PDF {name}") from exc
     if title is None and pages and entries and entries[0].page == pages[0][0] and len(entries[0].path) == 1:
         top = entries[0].path[0]  # the outline's first entry, heading the first page and every other entry
