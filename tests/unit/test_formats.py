@@ -646,6 +646,15 @@ def test_given_an_entity_bomb_in_a_pptx_when_extracted_then_it_fails_without_exp
     assert reason == "bomb.pptx (ppt/slides/slide1.xml) declares entities that expand too much"
 
 
+def test_an_entity_left_unexpanded_keeps_the_text_after_it_and_reads_no_file():
+    declared = '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    change = lambda xml: xml.replace("?>", "?>" + declared, 1).replace(  # noqa: E731
+        "Call the people below for help.", "Call &x; the people below for help.", 1
+    )
+    text = extract(raw(rezip(make_docx(), "word/document.xml", change), "entity.docx")).text
+    assert "Call the people below for help." in text and "root:" not in text
+
+
 def test_given_a_damaged_zip_when_extracted_then_it_is_named_as_damaged():
     content = make_docx()
     reason = failure(content[: len(content) // 2], "cut.docx")

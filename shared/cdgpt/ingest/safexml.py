@@ -23,7 +23,7 @@ def parse_xml(data: bytes, what: str) -> Any:
         remove_pis=True,
     )
     try:
-        return etree.fromstring(data, parser)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         message = str(exc).lower()
         if "depth" in message:
@@ -31,6 +31,20 @@ def parse_xml(data: bytes, what: str) -> Any:
         if "amplification" in message:
             raise SourceFailed(f"{what} declares entities that expand too much") from exc
         raise SourceFailed(f"{what} is damaged (not well-formed XML)") from exc
+    for entity in list(root.iter(etree.Entity)):  # left unexpanded: the text after it stays, in its place
+        _remove_keeping_tail(entity)
+    return root
+
+
+def _remove_keeping_tail(node: Any) -> None:
+    parent, before = node.getparent(), node.getprevious()
+    if parent is None:
+        return
+    if before is not None:
+        before.tail = (before.tail or "") + (node.tail or "")
+    else:
+        parent.text = (parent.text or "") + (node.tail or "")
+    parent.remove(node)
 
 
 def local(element: Any) -> str:
