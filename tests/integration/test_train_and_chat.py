@@ -539,6 +539,24 @@ def test_a_damaged_model_does_not_stop_the_scheduled_retrain_of_the_others(in_re
     assert job_status(started["fine"]).origin == "schedule"
 
 
+def test_the_schedule_starts_its_models_jobs_side_by_side(monkeypatch):
+    """Hundreds of models must start within the scheduled function's 29 s: one after another they would not."""
+    import threading
+    from types import SimpleNamespace
+
+    from cdgpt import operations
+
+    names = [f"m{n}" for n in range(operations.SCHEDULE_STARTERS)]
+    together = threading.Barrier(len(names), timeout=30)  # broken unless all are under way at once
+
+    def start_job(request, **_):
+        together.wait()
+        return SimpleNamespace(created=True, job=SimpleNamespace(job_id=f"j-{request.model_name}"))
+
+    monkeypatch.setattr(operations, "start_job", start_job)
+    assert operations.schedule_retrains(names) == {name: f"j-{name}" for name in names}
+
+
 def test_a_scheduled_retrain_that_lost_a_source_is_flagged_for_attention(tmp_path, monkeypatch):
     from cdgpt.operations import schedule_retrains, wait_for
     from cdgpt.training.worker import needs_attention
