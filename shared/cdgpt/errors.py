@@ -17,6 +17,11 @@ class SourceFailed(CdgptError):
     """A source could not be fetched or read."""
 
 
+class SourceUnavailable(SourceFailed):
+    """A source could not be reached now (a network failure, a timeout, a server's 5xx or 429, a storage
+    service refusing or failing); it may well be back, unlike a document that is gone or unreadable."""
+
+
 class InvalidValue(InvalidRequest):
     """A well-formed field whose value is refused (a language model not allowed, a template's placeholders)."""
 

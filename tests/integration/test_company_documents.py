@@ -230,3 +230,30 @@ def test_given_other_chunking_settings_when_retrained_then_every_document_is_rea
     settings_with(monkeypatch, CDGPT_CHUNK_CHARS="600")
     again = retrain("company")
     assert again["documents_unchanged"] == 0 and again["documents"] == 8
+
+
+def test_a_retraining_keeps_a_page_the_site_cannot_serve_now_but_drops_one_that_is_gone(intranet):
+    canteen = f"{intranet.base}/intranet/canteen.html"
+    urls = f"<url><loc>{intranet.base}/intranet/it/vpn.html</loc></url>"
+    sitemap = intranet.add(
+        "/intranet/it/sitemap.xml",
+        f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
+        "application/xml",
+    )
+    train("intranet", [canteen, sitemap])
+    # Given the canteen page down for the night (503), and the IT sitemap too
+    for path in ("/intranet/canteen.html", "/intranet/it/sitemap.xml"):
+        intranet.routes[path].status, intranet.routes[path].headers = 503, {}
+    # When the model is retrained on its own sources (the schedule's retraining)
+    result = retrain("intranet")
+    # Then both pages are kept as they were, each with why
+    assert (result["documents"], result["chunks_embedded"]) == (2, 0)
+    kept = "1 of 1 documents could not be fetched and were kept as they were (first: HTTP 503)"
+    assert [(r["status"], r["reason"]) for r in result["sources"]] == [("ok", kept), ("ok", kept)]
+    assert "11:30" in chat("intranet", "When does the canteen open?")["answer"]
+    # But a page the site says is gone (404) goes with the next retraining, and a training of a file_list keeps
+    # nothing it cannot fetch
+    intranet.routes["/intranet/canteen.html"].status = 404
+    assert retrain("intranet")["documents"] == 1
+    intranet.routes["/intranet/canteen.html"].status = 200
+    assert [r["status"] for r in train("intranet", [canteen, sitemap])["sources"]] == ["ok", "failed"]

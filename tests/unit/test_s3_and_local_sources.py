@@ -13,7 +13,7 @@ from moto import mock_aws
 import cdgpt.ingest.sources.local as local_sources
 import cdgpt.ingest.sources.s3 as s3_mod
 from cdgpt.clients import reset_clients
-from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
+from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused, SourceUnavailable
 from cdgpt.ingest.sources import expand_entry, load_entry
 from cdgpt.settings import get_settings
 from tests.support import settings_with
@@ -76,8 +76,9 @@ def test_given_a_bare_bucket_when_loaded_then_every_object_is_a_document(bucket)
 
 
 def test_given_a_missing_object_when_loaded_then_source_failed_with_the_s3_code(bucket):
-    with pytest.raises(SourceFailed, match="NoSuchKey"):
+    with pytest.raises(SourceFailed, match="NoSuchKey") as failed:
         load_entry(f"s3://{BUCKET}/missing.txt", get_settings())
+    assert not isinstance(failed.value, SourceUnavailable)  # gone, not down: a retraining drops it
 
 
 def test_given_a_missing_bucket_when_loaded_then_source_failed(bucket):
@@ -156,9 +157,9 @@ def test_given_s3_is_unreachable_when_listing_a_prefix_then_source_failed(monkey
             raise EndpointConnectionError(endpoint_url="http://s3.invalid")
 
     monkeypatch.setattr(s3_mod, "s3_client", lambda: Unreachable())
-    with pytest.raises(SourceFailed, match="EndpointConnectionError"):
+    with pytest.raises(SourceUnavailable, match="EndpointConnectionError"):  # a retraining keeps what it had
         load_entry("s3://bucket/prefix/", get_settings())
-    with pytest.raises(SourceFailed, match="EndpointConnectionError"):
+    with pytest.raises(SourceUnavailable, match="EndpointConnectionError"):
         load_entry("s3://bucket/key.txt", get_settings())
 
 

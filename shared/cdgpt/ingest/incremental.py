@@ -5,6 +5,10 @@ and Last-Modified (and a crawled page's depth); its docstore holds the document'
 asked conditionally with those validators: a 304, an S3 ETag that still matches, or content with the
 same sha256 reuses the document's record and chunks, without downloading it (the first two) or
 parsing it. This holds only while the chunking settings and the extraction version are the model's.
+
+A retraining of the model's own sources (the schedule's) also keeps a document that cannot be reached now
+(`SourceUnavailable`: a site down, a timeout, S3 refusing) as it was, marked `kept`, where a training of
+a file_list drops it: nothing a night's outage takes is lost, and the job says what was kept and why.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cdgpt.errors import SourceUnavailable
 from cdgpt.ingest.chunking import Chunk, chunk_from_record
 from cdgpt.ingest.sources import RawDocument, SourceDocument
-from cdgpt.ingest.sources.entries import Seen
+from cdgpt.ingest.sources.entries import Entry, Seen
 
 if TYPE_CHECKING:
     from cdgpt.index.docstore import Docstore
@@ -32,9 +37,17 @@ class PreviousDocument:
 class Previous:
     """The current model's documents, by source; their chunks are read from its docstore when reused."""
 
-    def __init__(self, documents: dict[str, PreviousDocument] | None = None, docstore: Docstore | None = None) -> None:
+    def __init__(
+        self,
+        documents: dict[str, PreviousDocument] | None = None,
+        docstore: Docstore | None = None,
+        entries: dict[Entry, tuple[str, ...]] | None = None,
+        keep_unavailable: bool = False,
+    ) -> None:
         self.documents = documents or {}
         self.docstore = docstore
+        self.entries = entries or {}  # each file_list entry's documents
+        self.keep_unavailable = keep_unavailable
         self.seen = {
             source: Seen(d.record.get("etag"), d.record.get("last_modified"), d.record.get("depth"))
             for source, d in self.documents.items()
@@ -53,13 +66,34 @@ class Previous:
             record |= {"etag": raw.etag, "last_modified": raw.last_modified}
         if document.depth is not None:
             record["depth"] = document.depth
+        return {k: v for k, v in record.items() if v is not None}, self._chunks(known)
+
+    def kept_through(self, document: SourceDocument, exc: Exception) -> tuple[dict[str, Any], list[Chunk]] | None:
+        """The document as it was, when it cannot be reached now and this training keeps such."""
+        known = self.documents.get(document.source)
+        if not self.keep_unavailable or known is None or not isinstance(exc, SourceUnavailable):
+            return None
+        return {**known.record, "kept": str(exc)}, self._chunks(known)
+
+    def unavailable_entry(self, entry: Entry, exc: Exception) -> list[SourceDocument] | None:
+        """An entry that cannot be listed now, as its documents of the version before, each failing as it did
+        (so each is kept, and recorded, as one that cannot be fetched)."""
+        if not self.keep_unavailable or not isinstance(exc, SourceUnavailable) or not self.entries.get(entry):
+            return None
+
+        def unavailable() -> RawDocument:
+            raise exc
+
+        return [SourceDocument(source, unavailable) for source in self.entries[entry] if source in self.documents]
+
+    def _chunks(self, known: PreviousDocument) -> list[Chunk]:
         assert self.docstore is not None
-        return {k: v for k, v in record.items() if v is not None}, [
-            chunk_from_record(self.docstore[i]) for i in known.rows
-        ]
+        return [chunk_from_record(self.docstore[i]) for i in known.rows]
 
 
-def previous_documents(manifest: Manifest | None, docstore: Docstore | None, chunking: dict[str, int]) -> Previous:
+def previous_documents(
+    manifest: Manifest | None, docstore: Docstore | None, chunking: dict[str, int], keep_unavailable: bool = False
+) -> Previous:
     """The current version's documents, if it was chunked (and extracted) as this training will be; a
     document whose chunks are not all in the docstore is read again."""
     if manifest is None or docstore is None or manifest.chunking != chunking:
@@ -68,9 +102,14 @@ def previous_documents(manifest: Manifest | None, docstore: Docstore | None, chu
     starts = np.searchsorted(docstore.document[order], np.arange(len(docstore.sources) + 1))
     rows = {source: order[starts[n] : starts[n + 1]] for n, source in enumerate(docstore.sources)}
     documents = {
-        d["source"]: PreviousDocument(d, tuple(int(i) for i in rows[d["source"]]))
+        d["source"]: PreviousDocument(
+            {k: v for k, v in d.items() if k != "kept"}, tuple(int(i) for i in rows[d["source"]])
+        )
         for record in manifest.sources
         for d in record.documents
         if "reason" not in d and d.get("source") in rows and len(rows[d["source"]]) == d.get("chunks")
     }
-    return Previous(documents, docstore)
+    entries = {
+        record.entry: tuple(d["source"] for d in record.documents if "source" in d) for record in manifest.sources
+    }
+    return Previous(documents, docstore, entries, keep_unavailable)

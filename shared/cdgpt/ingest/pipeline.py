@@ -97,6 +97,8 @@ def _expand(
     except Exception as exc:
         if stopped:
             raise stopped[0] from None
+        if (documents := previous.unavailable_entry(entry, exc)) is not None:
+            return documents
         return _reason(exc)
 
 
@@ -135,6 +137,9 @@ def _ingest(
     except NotModified:
         raw = None
     except Exception as exc:
+        if kept := previous.kept_through(document, exc):
+            record, chunks = kept
+            return DocumentResult(record, chunks, sum(len(c.text) for c in chunks))
         return DocumentResult({"source": document.source, "reason": _reason(exc)}, [])
     digest = hashlib.sha256(raw.content).hexdigest() if raw else None
     if kept := previous.reuse(document, raw, digest):
@@ -196,16 +201,27 @@ def _ingest_all(
 
 
 def _entry_record(entry: Entry, results: list[DocumentResult]) -> SourceRecord:
-    failed = [r.record for r in results if "reason" in r.record]
     documents = [r.record for r in results]
-    if not failed:
-        return SourceRecord(entry=entry, status="ok", documents=documents)
-    first = failed[0]["reason"] if len(results) == 1 else f"{failed[0]['source']}: {failed[0]['reason']}"
-    if len(failed) == len(results):
-        reason = first if len(results) == 1 else f"none of its {len(results)} documents could be used (first: {first})"
+    failed = [r for r in documents if "reason" in r]
+    kept = [r for r in documents if "kept" in r]
+
+    def first(records: list[dict[str, Any]], key: str) -> str:
+        return records[0][key] if len(results) == 1 else f"{records[0]['source']}: {records[0][key]}"
+
+    if failed and len(failed) == len(results):
+        reason = first(failed, "reason")
+        if len(results) > 1:
+            reason = f"none of its {len(results)} documents could be used (first: {reason})"
         return SourceRecord(entry=entry, status="failed", reason=reason, documents=documents)
-    reason = f"{len(failed)} of {len(results)} documents skipped (first: {first})"
-    return SourceRecord(entry=entry, status="ok", reason=reason, documents=documents)
+    notes = []
+    if failed:
+        notes.append(f"{len(failed)} of {len(results)} documents skipped (first: {first(failed, 'reason')})")
+    if kept:
+        notes.append(
+            f"{len(kept)} of {len(results)} documents could not be fetched and were kept as they were "
+            f"(first: {first(kept, 'kept')})"
+        )
+    return SourceRecord(entry=entry, status="ok", reason="; ".join(notes) or None, documents=documents)
 
 
 def _without_repeats(expanded: list[list[SourceDocument] | str]) -> list[list[SourceDocument] | str]:

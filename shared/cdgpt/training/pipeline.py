@@ -110,8 +110,10 @@ def train(
     embedder: Embedder | None = None,
     progress: Progress | None = None,
     job_id: str | None = None,
+    keep_unavailable: bool = False,
 ) -> TrainOutcome:
-    """Train the model on exactly these sources (a new model, or a new version replacing the current one)."""
+    """Train the model on exactly these sources (a new model, or a new version replacing the current one).
+    With `keep_unavailable` (a retraining), a document that cannot be reached now is kept as it was."""
     settings = settings or get_settings()
     check_model_name(model_name)
     entries = check_file_list(file_list)
@@ -119,7 +121,7 @@ def train(
     store = store or default_store(settings)
     embedder = embedder or make_embedder(settings)
     base = current(store, model_name)
-    previous, unchanged = previous_for(store, base.manifest, embedder, settings)
+    previous, unchanged = previous_for(store, base.manifest, embedder, settings, keep_unavailable)
     records, chunks = ingest(entries, settings, progress, unchanged)
     if not chunks:
         raise no_text(records)
@@ -127,11 +129,15 @@ def train(
 
 
 def previous_for(
-    store: ArtifactStore, manifest: Manifest | None, embedder: Embedder, settings: Settings
+    store: ArtifactStore,
+    manifest: Manifest | None,
+    embedder: Embedder,
+    settings: Settings,
+    keep_unavailable: bool = False,
 ) -> tuple[PreviousVersion, Previous]:
     """What a training takes from the version it replaces: its vectors by text, and its unchanged documents."""
     previous = reusable(store, manifest, embedder)
-    return previous, previous_documents(manifest, previous.docstore, chunking(settings))
+    return previous, previous_documents(manifest, previous.docstore, chunking(settings), keep_unavailable)
 
 
 def retrain(
@@ -146,7 +152,16 @@ def retrain(
     settings = settings or get_settings()
     store = store or default_store(settings)
     entries, prompt = retrain_request(store, model_name)
-    return train(model_name, entries, prompt, settings=settings, store=store, progress=progress, job_id=job_id)
+    return train(
+        model_name,
+        entries,
+        prompt,
+        settings=settings,
+        store=store,
+        progress=progress,
+        job_id=job_id,
+        keep_unavailable=True,
+    )
 
 
 def retrain_request(store: ArtifactStore, model_name: str) -> tuple[list[Entry], str | None]:

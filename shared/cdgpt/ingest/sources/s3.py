@@ -9,11 +9,12 @@ from functools import partial
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cdgpt.clients import s3_client
-from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
+from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused, SourceUnavailable
 from cdgpt.ingest.sources import NotModified, RawDocument, SourceDocument, is_hidden
 from cdgpt.ingest.sources.entries import Seen
 from cdgpt.settings import Settings
 
+GONE = frozenset(["NoSuchKey", "NoSuchBucket", "404"])  # S3's codes for what is not there; the rest may pass
 SOURCES_PREFIX = "sources/"  # the artifacts bucket's documents to train on (template.yaml, TrainingPolicy)
 
 
@@ -48,9 +49,9 @@ def _get(bucket: str, key: str, limit: int, seen: Seen | None = None, listed_eta
         code = exc.response.get("Error", {}).get("Code", "error")
         if known and code in ("304", "NotModified"):
             raise NotModified(uri) from exc
-        raise SourceFailed(f"cannot read {uri}: {code}") from exc
+        raise (SourceFailed if code in GONE else SourceUnavailable)(f"cannot read {uri}: {code}") from exc
     except BotoCoreError as exc:
-        raise SourceFailed(f"cannot read {uri}: {type(exc).__name__}") from exc
+        raise SourceUnavailable(f"cannot read {uri}: {type(exc).__name__}") from exc
     with obj["Body"] as body:
         if obj.get("ContentLength", 0) > limit:
             raise PayloadTooLarge(f"{uri} is larger than the {limit}-byte limit")
@@ -72,9 +73,11 @@ def _list(bucket: str, prefix: str, cap: int) -> dict[str, str | None]:
                     raise PayloadTooLarge(f"more than {cap} objects under s3://{bucket}/{prefix}")
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
-        raise SourceFailed(f"cannot list s3://{bucket}/{prefix}: {code}") from exc
+        raise (SourceFailed if code in GONE else SourceUnavailable)(
+            f"cannot list s3://{bucket}/{prefix}: {code}"
+        ) from exc
     except BotoCoreError as exc:
-        raise SourceFailed(f"cannot list s3://{bucket}/{prefix}: {type(exc).__name__}") from exc
+        raise SourceUnavailable(f"cannot list s3://{bucket}/{prefix}: {type(exc).__name__}") from exc
     if not keys:
         raise SourceFailed(f"no objects under s3://{bucket}/{prefix}")
     return keys

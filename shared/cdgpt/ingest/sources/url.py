@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused
+from cdgpt.errors import PayloadTooLarge, SourceFailed, SourceRefused, SourceUnavailable
 from cdgpt.ingest.sources import Listing, NotModified, RawDocument, SourceDocument
 from cdgpt.ingest.sources.entries import Seen
 from cdgpt.settings import Settings
@@ -47,7 +47,7 @@ def resolve_checked(host: str, port: int, allow_private: bool) -> list[tuple]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: no host name ("a..b", a label over 63)
-        raise SourceFailed(f"cannot resolve host {host[:100]!r}") from exc
+        raise SourceUnavailable(f"cannot resolve host {host[:100]!r}") from exc
     if not allow_private:
         for info in infos:
             check_address(str(info[4][0]))
@@ -71,7 +71,7 @@ def _connect(conn: HTTPConnection, allow_private: bool) -> socket.socket:
         except OSError as exc:
             sock.close()
             last_error = exc
-    raise SourceFailed(f"cannot connect to {conn.host}: {last_error}")
+    raise SourceUnavailable(f"cannot connect to {conn.host}: {last_error}")
 
 
 @contextmanager
@@ -180,6 +180,14 @@ class HttpStatus(SourceFailed):
         self.status = status
 
 
+class HttpUnavailable(HttpStatus, SourceUnavailable):
+    """An error status that says to come back later: 408, 429 or a 5xx."""
+
+
+def http_status(status: int) -> HttpStatus:
+    return HttpUnavailable(status) if status in (408, 429) or status >= 500 else HttpStatus(status)
+
+
 def expand_url(
     url: str, settings: Settings, seen: Mapping[str, Seen] | None = None, listing: Listing | None = None
 ) -> list[SourceDocument]:
@@ -209,13 +217,13 @@ def _follow(
     for _ in range(MAX_REDIRECTS + 1):
         left = deadline - time.monotonic()
         if left <= 0:
-            raise SourceFailed("download took too long")
+            raise SourceUnavailable("download took too long")
         try:
             response = session.get(
                 url, headers=headers, stream=True, allow_redirects=False, timeout=(5, min(read_timeout, left))
             )
         except requests.RequestException as exc:
-            raise SourceFailed(f"fetch failed: {type(exc).__name__}") from exc
+            raise SourceUnavailable(f"fetch failed: {type(exc).__name__}") from exc
         if not response.is_redirect:
             return response
         response.close()
@@ -234,13 +242,13 @@ def fetch_url(url: str, settings: Settings, seen: Seen | None = None) -> RawDocu
             response = _follow(session, url, deadline, settings.fetch_timeout_s, _conditions(seen))
         except SourceFailed as exc:
             if time.monotonic() > deadline:  # cut by the watchdog
-                raise SourceFailed("download took too long") from exc
+                raise SourceUnavailable("download took too long") from exc
             raise
         with response:
             if response.status_code == 304 and seen:
                 raise NotModified(url)
             if response.status_code >= 400:
-                raise HttpStatus(response.status_code)
+                raise http_status(response.status_code)
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limit:
                 raise PayloadTooLarge(f"larger than the {limit}-byte limit")
@@ -255,14 +263,14 @@ def fetch_url(url: str, settings: Settings, seen: Seen | None = None) -> RawDocu
                     if len(body) > limit:
                         raise PayloadTooLarge(f"larger than the {limit}-byte limit")
                     if time.monotonic() > deadline:
-                        raise SourceFailed("download took too long")
+                        raise SourceUnavailable("download took too long")
                 if time.monotonic() > deadline:  # the watchdog cut the body short: no end of it was read
-                    raise SourceFailed("download took too long")
+                    raise SourceUnavailable("download took too long")
                 decoder.finish()
             except (requests.RequestException, urllib3.exceptions.HTTPError, zlib.error) as exc:
                 if time.monotonic() > deadline:  # the watchdog cut a body that came too slowly
-                    raise SourceFailed("download took too long") from exc
-                raise SourceFailed(f"download failed: {type(exc).__name__}") from exc
+                    raise SourceUnavailable("download took too long") from exc
+                raise SourceUnavailable(f"download failed: {type(exc).__name__}") from exc
             return RawDocument(
                 source=url,
                 content=bytes(body),
