@@ -74,6 +74,16 @@ def test_skipped_sources_are_reported_and_training_succeeds(in_repo, capsys):
     assert out.startswith("trained handbook v1: 1 documents, ")
 
 
+def test_a_folders_skipped_documents_are_reported_with_their_reason(tmp_path, monkeypatch, capsys):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "leave.md").write_text("# Leave\n\nEveryone gets 25 days of annual leave.\n")
+    (tmp_path / "docs" / "empty.md").write_text("")
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(tmp_path))
+    code, out, err = run(capsys, "train", "--model", "docs", "docs")
+    assert code == 0 and out.startswith("trained docs v1: 1 documents, ")
+    assert "docs: 1 of 2 documents skipped (first: docs/empty.md: no text found)\n" in err
+
+
 def test_the_working_folder_is_the_default_source_root(monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("CDGPT_SOURCE_ROOT", "placeholder")

@@ -60,6 +60,8 @@ def _run_here(request: JobRequest) -> int:
     for source in outcome.sources:
         if source.status == "failed":
             print(f"skipped {entry_label(source.entry)}: {source.reason}", file=sys.stderr)
+        elif source.reason:  # a folder's, a site's or a prefix's documents skipped or kept
+            print(f"{entry_label(source.entry)}: {source.reason}", file=sys.stderr)
     kb = {name: round(size / 1024, 1) for name, size in outcome.sizes.items()}
     unchanged = (
         f"; {outcome.documents_unchanged} documents unchanged, not read again" if outcome.documents_unchanged else ""
