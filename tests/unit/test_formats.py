@@ -98,7 +98,7 @@ def test_a_docx_leaves_out_its_table_of_contents_hidden_and_moved_away_text_and_
     ]  # fmt: skip
 
 
-def test_footnotes_follow_the_paragraph_that_cites_them_in_word_and_opendocument():
+def test_footnotes_follow_the_paragraph_that_cites_them_in_word_and_opendocument(monkeypatch):
     w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
     notes = (
         f'<?xml version="1.0" encoding="UTF-8"?><w:footnotes {w}>'
@@ -122,6 +122,12 @@ def test_footnotes_follow_the_paragraph_that_cites_them_in_word_and_opendocument
         "<text:note-body><text:p>Singapore works 8:30 to 17:00.</text:p></text:note-body></text:note></text:p>"
     )
     assert extract(raw(odt, "hours.odt")).text == "Hours are 9:00 to 17:30.\n\nSingapore works 8:30 to 17:00."
+    # The body and its notes are trees at once: together they get one part's bound
+    import cdgpt.ingest.extract.office as office
+
+    monkeypatch.setattr(office, "MAX_XML_PART_BYTES", len(members["word/document.xml"]) + len(notes.encode()) - 1)
+    with pytest.raises(SourceFailed, match="its body and notes are larger than"):
+        extract(raw(zip_bytes({**members, "word/footnotes.xml": notes}), "handbook.docx"))
 
 
 def _word_tables(*tables: tuple[list[tuple[str, str]], str]) -> bytes:

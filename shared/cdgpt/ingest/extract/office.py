@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cdgpt.errors import SourceFailed
-from cdgpt.ingest.extract.archive import Archive, core_title, inherited
+from cdgpt.ingest.extract.archive import MB, Archive, core_title, inherited
 from cdgpt.ingest.extract.budget import Budget
 from cdgpt.ingest.extract.diagrams import chart_paragraphs, smartart_paragraphs
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.extract.outline import Outline, bold_level, reads_as_heading
 from cdgpt.ingest.extract.records import said_header, table_paragraphs
 from cdgpt.ingest.safexml import attr, child, children, local, rel_id
+from cdgpt.limits import MAX_XML_PART_BYTES
 
 HEADING_NAME = re.compile(r"^heading ([1-9])$", re.IGNORECASE)
 # Not text: properties, field codes, deleted text, text moved elsewhere by a tracked change (it is there too)
@@ -267,6 +268,7 @@ def _contents(element: Any) -> bool:
 def docx(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
     package = Archive(content, name)
     document = package.main_part("word/document.xml")
+    _check_held_together(package, document)
     levels = _heading_levels(package, document)
     body = child(package.xml(document), "body")
     out = Outline(budget)
@@ -284,6 +286,15 @@ def _running_texts(package: Archive, document: str) -> Iterator[str]:
         if package.has(target):
             for paragraph in package.xml(target).iter("{*}p"):
                 yield paragraph_text(paragraph)[0]
+
+
+def _check_held_together(package: Archive, document: str) -> None:
+    """The body and its notes are parsed trees at the same time: together they get one part's bound (a tree
+    of tiny runs takes some twenty times its bytes)."""
+    notes = [t for kind, t in package.relationships(document).values() if kind in ("footnotes", "endnotes")]
+    together = sum(package.members[part].file_size for part in (document, *notes) if package.has(part))
+    if together > MAX_XML_PART_BYTES:
+        raise SourceFailed(f"{package.name}: its body and notes are larger than {MAX_XML_PART_BYTES // MB} MB together")
 
 
 def _notes(package: Archive, document: str) -> dict[str, Any]:
