@@ -35,7 +35,7 @@ def _context(settings: Settings | None, store: ArtifactStore | None) -> tuple[Se
     return settings, store or default_store(settings)
 
 
-def check_request(request: JobRequest, store: ArtifactStore) -> None:
+def check_request(request: JobRequest, store: ArtifactStore, settings: Settings) -> None:
     """Refuse what the job would refuse, before a job is recorded or anything is fetched."""
     check_model_name(request.model_name)
     if request.kind == "train":
@@ -46,6 +46,12 @@ def check_request(request: JobRequest, store: ArtifactStore) -> None:
     if request.kind == "sources":
         if not request.add and not request.remove:
             raise InvalidRequest("give sources to add or to remove")
+        chunks = manifest.counts.get("chunks", 0)
+        if chunks > settings.max_training_chunks:  # it is rebuilt on one worker, which holds only so many
+            raise InvalidRequest(
+                f"model {request.model_name!r} has {chunks} chunks, more than one worker rebuilds "
+                f"({settings.max_training_chunks}, CDGPT_MAX_TRAINING_CHUNKS): change its file_list and train it again"
+            )
         for entries in (request.add, request.remove):
             if entries:
                 check_file_list(entries)
@@ -65,7 +71,7 @@ def start_job(
 ) -> Started:
     """Record a job and start its worker (unless `run` is False: the caller runs it inline)."""
     settings, store = _context(settings, store)
-    check_request(request, store)
+    check_request(request, store, settings)
     jobs = JobStore(store, settings)
     job, created = jobs.start(request, idempotency_key)
     if created and run:

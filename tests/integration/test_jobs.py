@@ -57,6 +57,17 @@ def test_a_job_runs_to_a_published_version_with_its_progress(store, sources):
     assert chat("m", QUESTION, store=store)["model_version"] == 1
 
 
+def test_changing_the_sources_of_a_model_larger_than_one_worker_rebuilds_is_refused_up_front(store, sources):
+    train("m", sources, store=store)
+    chunks = read_manifest(store, "m")[0].counts["chunks"]
+    smaller = get_settings().model_copy(update={"max_training_chunks": chunks - 1})
+    change = JobRequest(kind="sources", model_name="m", remove=[sources[0]])
+    with pytest.raises(InvalidRequest, match=f"has {chunks} chunks, more than one worker rebuilds"):
+        operations.start_job(change, store=store, settings=smaller, run=False)
+    assert JobStore(store, get_settings()).recent() == []  # no job recorded
+    assert operations.start_job(change, store=store, run=False).created
+
+
 def test_a_second_request_for_a_training_model_gets_the_running_job(store, sources):
     first = started(store, request(sources))
     again = started(store, request(sources))
