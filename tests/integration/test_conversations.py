@@ -121,6 +121,12 @@ def test_a_short_follow_up_that_asks_about_the_answer_before_is_still_searched_w
     assert reply["search_queries"] == [f"How do I claim expenses?\n{follow_up}"]
 
 
+@pytest.mark.parametrize("thanks", ["Thanks!", "ok, thank you", "谢谢", "好的，谢谢！"])
+def test_thanks_after_an_answer_is_not_taken_for_a_follow_up(store, thanks):
+    reply = ask(store, thanks, ["Human: How do I claim expenses?", "Bot: ..."])
+    assert reply["answer"] == NOT_COVERED and reply["sources"] == []
+
+
 def test_a_one_word_follow_up_leans_on_the_question_before_it(store):
     reply = ask(store, "上海办公室的班车几点发车？")
     follow_up = ask(store, "下午呢？", reply["history"])

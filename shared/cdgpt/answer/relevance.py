@@ -95,10 +95,20 @@ def follows_up(lexical: LexicalIndex, question: str, passages: list[int]) -> boo
     ("How fast?", "下午呢？"): such a question cannot stand alone at all. Otherwise any short off-topic
     question ("And is it going to rain tomorrow?") asked after an answered one would count as covered.
     """
+    if small_talk(question):  # "thanks!", "好的，谢谢": nothing to look up, whatever was asked before
+        return False
     terms = list(dict.fromkeys(tokenize(question, question=True)))
     if len(terms) <= 1:
         return True
     return lexical.coverage(terms) >= MIN_KNOWN and lexical.holds_any(terms, passages)
+
+
+def small_talk(question: str) -> bool:
+    """Only greetings, thanks and words addressed to the bot."""
+    words = WORD_OF_LETTERS.findall(question.lower())
+    chinese = simplified(question)
+    said = bool(words) or bool(CHAT.search(chinese))
+    return said and CHAT_WORDS.issuperset(words) and not IS_CJK.search(CHAT.sub("", chinese))
 
 
 def keywords(lexical: LexicalIndex, question: str) -> frozenset[str]:
