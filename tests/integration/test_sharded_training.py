@@ -254,3 +254,22 @@ def test_cdgpt_serve_trains_in_shards_in_its_job_process(tmp_path):
         assert record.lease_expires_at - record.finished_at > timedelta(minutes=10)  # the steps' lease: it ran sharded
         answer = server.post("/chat", json={"model_name": "handbook", "question": "How many days of annual leave?"})
         assert answer.json()["data"]["sources"][0]["source"] == f"{HANDBOOK}/leave-and-holidays.md"
+
+
+def test_a_sharded_retraining_keeps_what_a_site_cannot_serve_now(store, repo, web, monkeypatch):
+    """As one worker's does: a page down (503) and a sitemap that cannot be listed (nor its pages fetched)
+    keep their documents."""
+    sharded(monkeypatch)
+    site(web)
+    sitemap, page = f"{web.base}/maps/sitemap.xml", f"{web.base}/site/a.html"
+    first = run_training(store, "rooms", [page, sitemap, f"{HANDBOOK}/benefits.txt"])
+    assert first.status == "succeeded" and first.result.documents == 4
+    for path in ("/site/a.html", "/maps/sitemap.xml", "/site/b.html", "/other/c.html"):  # the whole site down
+        web.routes[path].status = 503
+    again = run_training(store, "rooms", [], kind="retrain")
+    assert again.status == "succeeded", again.failure
+    assert again.result.documents == 4 and again.result.chunks_embedded == 0
+    kept = [r.reason for r in again.result.sources]
+    assert kept[0] == "1 of 1 documents could not be fetched and were kept as they were (first: HTTP 503)"
+    assert kept[1].startswith("2 of 2 documents could not be fetched and were kept as they were (first: ")
+    assert kept[2] is None

@@ -86,9 +86,32 @@ class Previous:
 
         return [SourceDocument(source, unavailable) for source in self.entries[entry] if source in self.documents]
 
+    def keeping(self, keep_unavailable: bool) -> Previous:
+        """The same documents, keeping unavailable ones or not."""
+        if keep_unavailable == self.keep_unavailable:
+            return self
+        return Previous(self.documents, self.docstore, self.entries, keep_unavailable)
+
     def _chunks(self, known: PreviousDocument) -> list[Chunk]:
         assert self.docstore is not None
         return [chunk_from_record(self.docstore[i]) for i in known.rows]
+
+
+def listed_documents(manifest: Manifest | None) -> Previous:
+    """The version's documents by entry, without their chunks, keeping unavailable ones: enough for a sharded
+    retraining's plan to list an entry that cannot be listed now as its documents of before."""
+    if manifest is None:
+        return Previous()
+    documents = {
+        d["source"]: PreviousDocument(d, ())
+        for record in manifest.sources
+        for d in record.documents
+        if "source" in d and "reason" not in d
+    }
+    entries = {
+        record.entry: tuple(d["source"] for d in record.documents if "source" in d) for record in manifest.sources
+    }
+    return Previous(documents, None, entries, keep_unavailable=True)
 
 
 def previous_documents(

@@ -56,6 +56,7 @@ class Plan(BaseModel):
     entries: list[EntryPlan]
     shards: int
     documents: int
+    keep_unavailable: bool = False  # a retraining: a document that cannot be reached now is kept as it was
 
 
 class ShardResult(BaseModel):

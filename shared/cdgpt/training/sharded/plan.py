@@ -13,7 +13,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from cdgpt.errors import PayloadTooLarge
-from cdgpt.ingest.incremental import Previous
+from cdgpt.ingest.incremental import Previous, listed_documents
 from cdgpt.ingest.pipeline import ALREADY_INCLUDED, _expand  # the same expansion, and reasons, as ingest's
 from cdgpt.ingest.sources.entries import CrawlEntry, Entry
 from cdgpt.limits import MAX_SHARDED_DOCUMENTS, MAX_SHARDS
@@ -32,11 +32,12 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
         return None
     name = check_model_name(request.model_name)
     base = current(store, name)  # the state the training publishes over, read before anything is fetched
-    if request.kind == "retrain":
+    retraining = request.kind == "retrain"
+    if retraining:
         entries, prompt = retrain_request(store, name)
     else:
         entries, prompt = check_file_list(request.file_list), check_prompt(request.prompt)
-    found = _documents(entries, settings)
+    found = _documents(entries, settings, listed_documents(base.manifest) if retraining else Previous())
     items = _items(found)
     weights = [entry.crawl.max_pages if isinstance(entry, CrawlEntry) else 1 for entry, _ in items]
     documents = sum(weights)
@@ -55,6 +56,7 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
         entries=[EntryPlan(entry=entry, settled=_settled(entry, f)) for entry, f in zip(entries, found, strict=True)],
         shards=len(specs),
         documents=documents,
+        keep_unavailable=retraining,
     )
     write_plan(store, planned, specs)
     return planned
@@ -63,13 +65,14 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
 Found = list[str] | str | CrawlEntry  # an entry's document sources, why it cannot be used, or a crawl
 
 
-def _documents(entries: list[Entry], settings: Settings) -> list[Found]:
-    """Each entry's documents (none twice: an earlier entry keeps a document), in parallel like ingest."""
+def _documents(entries: list[Entry], settings: Settings, previous: Previous) -> list[Found]:
+    """Each entry's documents (none twice: an earlier entry keeps a document), in parallel like ingest; in a
+    retraining, an entry that cannot be listed now is its documents of before (the shards keep them)."""
 
     def expand(entry: Entry) -> Found:
         if isinstance(entry, CrawlEntry):
             return entry
-        found = _expand(entry, settings, Previous(), None)
+        found = _expand(entry, settings, previous, None)
         return found if isinstance(found, str) else [document.source for document in found]
 
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:

@@ -72,7 +72,7 @@ def work(
         plan, spec = read_plan(store, job_id), read_spec(store, job_id, shard)
         embedder = make_embedder(settings)
         base = _unchanged(current(store, plan.model_name), plan)
-        previous, unchanged = _previous(store, base.manifest, embedder, settings)
+        previous, unchanged = _previous(store, base.manifest, embedder, settings, plan.keep_unavailable)
         check = _keeping(jobs, job_id, settings, deadline)
         records, chunks = ingest([item.entry for item in spec.items], settings, check, unchanged)
         with metering() as used:
@@ -97,7 +97,7 @@ _reused_lock = threading.Lock()
 
 
 def _previous(
-    store: ArtifactStore, manifest: Manifest | None, embedder: Embedder, settings: Settings
+    store: ArtifactStore, manifest: Manifest | None, embedder: Embedder, settings: Settings, keep_unavailable: bool
 ) -> tuple[PreviousVersion, Previous]:
     """What the shards reuse from the current version, read once per process (a warm Lambda container
     working one shard after another, or the threads of the local runner)."""
@@ -108,7 +108,8 @@ def _previous(
         if key not in _reused:
             _reused.clear()
             _reused[key] = pipeline.previous_for(store, manifest, embedder, settings)
-        return _reused[key]
+        previous, documents = _reused[key]
+        return previous, documents.keeping(keep_unavailable)
 
 
 def _keeping(jobs: JobStore, job_id: str, settings: Settings, deadline: float | None) -> Progress:
