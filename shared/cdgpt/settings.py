@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cdgpt.limits import MAX_DOCUMENTS
+
+ORIGIN = re.compile(r"https?://[^,\s/]+")  # a browser origin, as the template's CorsAllowOrigins allows
 
 
 class Settings(BaseSettings):
@@ -52,7 +55,7 @@ class Settings(BaseSettings):
     chunk_overlap_chars: int = Field(150, alias="CDGPT_CHUNK_OVERLAP", ge=0, le=5000)
     top_k: int = Field(4, alias="CDGPT_TOP_K", ge=1, le=50)
     lexical_weight: float | None = Field(None, alias="CDGPT_LEXICAL_WEIGHT", ge=0, le=1)  # None: the embedder's
-    min_score: float | None = Field(None, alias="CDGPT_MIN_SCORE")
+    min_score: float | None = Field(None, alias="CDGPT_MIN_SCORE", ge=-1, le=1)  # a cosine
     conversation_hours: float = Field(24.0, alias="CDGPT_CONVERSATION_HOURS", gt=0, le=24)
     exact_search_max_mb: float = Field(32.0, alias="CDGPT_EXACT_SEARCH_MAX_MB", ge=0)
 
@@ -104,6 +107,29 @@ class Settings(BaseSettings):
             raise ValueError("CDGPT_JOB_HEARTBEAT_SECONDS must be at most half of CDGPT_JOB_LEASE_SECONDS")
         return self
 
+    @model_validator(mode="after")
+    def _openai_where_asked_for(self) -> Settings:
+        for name, value in (("CDGPT_EMBEDDINGS", self.embeddings), ("CDGPT_ANSWERS", self.answers)):
+            if value in ("openai", "llm") and not self.openai_configured:
+                raise ValueError(f"{name}={value} needs OPENAI_API_KEY (or OPENAI_API_KEY_PARAM, or OPENAI_BASE_URL)")
+        return self
+
+    @model_validator(mode="after")
+    def _folders(self) -> Settings:
+        if not self.work_dir.is_dir():
+            raise ValueError(f"CDGPT_WORK_DIR must be an existing folder: {self.work_dir}")
+        for name, path in (("CDGPT_DATA_DIR", self.data_dir), ("CDGPT_CACHE_DIR", self.cache_dir)):
+            if path.exists() and not path.is_dir():
+                raise ValueError(f"{name} must be a folder, not a file: {path}")
+        return self
+
+    @model_validator(mode="after")
+    def _cors_origins_are_origins(self) -> Settings:
+        for origin in self.cors_origins:
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError(f"CDGPT_CORS_ORIGINS: {origin[:100]!r} is not scheme://host[:port]")
+        return self
+
     @property
     def job_runner(self) -> Literal["lambda", "process", "thread"]:
         """How queued jobs start: a Lambda invocation when a worker function is named, else a thread."""
@@ -143,6 +169,18 @@ class Settings(BaseSettings):
         return "llm" if self.openai_configured else "extractive"
 
 
+class InvalidSettings(ValueError):
+    """A setting the environment gives is wrong; the message names it and why, never the values given
+    (pydantic's own message quotes the whole environment for a rule across settings, secrets included)."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        ]
+        raise InvalidSettings(f"invalid settings: {'; '.join(problems)}") from None

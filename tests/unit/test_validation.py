@@ -165,3 +165,33 @@ def test_history_over_its_total_budget_is_refused():
     with pytest.raises(ValueError, match="characters in all"):
         ChatRequest(model_name="m", question="q", history=history)
     assert ChatRequest(model_name="m", question="  q  ", history=history[:1]).question == "q"
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CDGPT_CHUNK_OVERLAP": "900", "CDGPT_CHUNK_CHARS": "800"}, "CDGPT_CHUNK_OVERLAP must be smaller than"),
+        ({"CDGPT_MIN_SCORE": "5"}, "CDGPT_MIN_SCORE: Input should be less than or equal to 1"),
+        ({"CDGPT_MIN_SCORE": "abc"}, "CDGPT_MIN_SCORE: Input should be a valid number"),
+        ({"CDGPT_CORS_ORIGINS": "https://a.example, notanorigin"}, "'notanorigin' is not scheme://host[:port]"),
+        ({"CDGPT_WORK_DIR": "/nonexistent-folder"}, "CDGPT_WORK_DIR must be an existing folder"),
+        ({"CDGPT_DATA_DIR": __file__}, "CDGPT_DATA_DIR must be a folder, not a file"),
+        ({"CDGPT_ANSWERS": "llm"}, "CDGPT_ANSWERS=llm needs OPENAI_API_KEY"),
+    ],
+)
+def test_a_wrong_setting_is_named_and_no_value_of_the_environment_is_quoted(monkeypatch, env, message):
+    from cdgpt.clients import reset_clients
+    from cdgpt.settings import InvalidSettings
+
+    monkeypatch.setenv("CDGPT_RERANK_API_KEY", "rk-do-not-print-me")  # pydantic quotes the whole input
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_clients()
+    with pytest.raises(InvalidSettings) as caught:
+        get_settings()
+    assert message in str(caught.value) and "do-not-print-me" not in str(caught.value)
+    assert caught.value.__suppress_context__  # pydantic's message is not chained into a logged traceback
+    reset_clients()

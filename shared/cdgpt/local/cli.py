@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cdgpt.errors import CdgptError
 from cdgpt.local.keys import register as register_keys
-from cdgpt.local.manage import register
+from cdgpt.local.manage import positive_int, register
 from cdgpt.local.server import MAX_WORKERS, READ_TIMEOUT_S
 
 
@@ -117,13 +117,6 @@ def _template(path: str) -> Path:
     return template
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdgpt", description="Chat with your company's documents.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -152,11 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--template", default="template.yaml")
     serve.add_argument(
-        "--workers", type=_positive_int, default=1, help="processes per function, each taking one request at a time"
+        "--workers", type=positive_int, default=1, help="processes per function, each taking one request at a time"
     )
     serve.add_argument(
         "--max-workers",
-        type=_positive_int,
+        type=positive_int,
         default=MAX_WORKERS,
         help=f"more processes per function started while requests overlap (default {MAX_WORKERS})",
     )

@@ -182,6 +182,13 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def register(commands: Any) -> None:
     """Add the training and model commands to the CLI's subcommands."""
     train = commands.add_parser("train", help="train (or retrain) a model on sources")
@@ -212,13 +219,13 @@ def register(commands: Any) -> None:
     jobs = commands.add_parser("jobs", help="list recent training jobs, or show one")
     jobs.add_argument("job_id", nargs="?")
     jobs.add_argument("--model", help="only this model's jobs")
-    jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--limit", type=positive_int, default=20)
     jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(func=cmd_jobs)
 
     usage = commands.add_parser("usage", help="chats, trainings and tokens per model (embedding tokens: OpenAI only)")
     usage.add_argument("model", nargs="?", help="one model (default: every model)")
-    usage.add_argument("--days", type=int, default=30, help="the last N days, today included (default 30)")
+    usage.add_argument("--days", type=positive_int, default=30, help="the last N days, today included (default 30)")
     usage.add_argument("--json", action="store_true", help="print every day's totals as JSON")
     usage.set_defaults(func=cmd_usage)
 
