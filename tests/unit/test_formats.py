@@ -453,6 +453,23 @@ def repeated_table(text: str, columns: int, rows: int, row_elements: int = 1) ->
     return f"<table:table>{row * row_elements}</table:table>"
 
 
+@pytest.mark.parametrize("kind", ["docx", "odt"])
+def test_a_document_of_exactly_its_character_budget_passes(kind):
+    """Counted as read, each character once: a table's records as written, not its cells and records both."""
+    from cdgpt.ingest.extract import Budget, Limits
+
+    table = "".join(
+        f"<table:table-row>{''.join(f'<table:table-cell><text:p>{c}</text:p></table:table-cell>' for c in row)}"
+        "</table:table-row>"
+        for row in (["Room", "Seats"], ["2.01", "12"], ["2.02", "8"])
+    )
+    content = make_docx() if kind == "docx" else make_odt(f"<text:p>Rooms.</text:p><table:table>{table}</table:table>")
+    whole = sum(len(section.text) for section in extract(raw(content, f"rooms.{kind}")).sections)
+    extract(raw(content, f"rooms.{kind}"), Budget(Limits(chars=whole)))
+    with pytest.raises(SourceFailed, match="characters of text"):
+        extract(raw(content, f"rooms.{kind}"), Budget(Limits(chars=whole // 2)))
+
+
 def test_an_odts_repeated_cells_are_counted_as_they_are_spelt_out_not_after():
     from cdgpt.ingest.extract import Budget, Limits
 

@@ -46,6 +46,7 @@ CHAT_WORDS = frozenset(
     "hi hello hey ok okay yes yeah yep no nope thanks thank thx please pls bye goodbye cheers sorry lol hmm "  # noqa: SIM905
     "cool great nice good morning afternoon evening night you your yours yourself me u ur".split()
 )
+THANKS = frozenset("hi hello hey thanks thank thx bye goodbye cheers ok okay cool great nice good".split())  # noqa: SIM905
 CHAT = re.compile(r"你好|您好|谢谢|感谢|好的|再见|早上好|晚上好|晚安|哈哈|嗯|你|您")
 POINTING = re.compile(r"\b(?:[Tt]his|[Tt]hat|[Ee]lse|[Ii]t)\b")  # "how does this work", "what else"; IT is a department
 BACKGROUND_SPREADS = 1.5  # another embedder: the floor is at least the background's median + 1.5 x (p90 - median)
@@ -104,10 +105,11 @@ def follows_up(lexical: LexicalIndex, question: str, passages: list[int]) -> boo
 
 
 def small_talk(question: str) -> bool:
-    """Only greetings, thanks and words addressed to the bot."""
+    """Only thanks, a greeting or a farewell, and words addressed to the bot ("ok, thank you", "谢谢"), not a
+    bare word a follow-up may be ("Afternoon?", "yes, and weekends?")."""
     words = WORD_OF_LETTERS.findall(question.lower())
     chinese = simplified(question)
-    said = bool(words) or bool(CHAT.search(chinese))
+    said = bool(THANKS.intersection(words)) or bool(CHAT.search(chinese))
     return said and CHAT_WORDS.issuperset(words) and not IS_CJK.search(CHAT.sub("", chinese))
 
 

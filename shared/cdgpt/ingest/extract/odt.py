@@ -54,10 +54,10 @@ def _repeat(element: Any, name: str, empty: bool) -> int:
 
 
 def _rows(table: Any, budget: Budget | None) -> list[list[str]]:
-    """The table's rows with their repeats spelt out, counted against the document's budget as they grow:
-    a few bytes of repeated cells would otherwise spell out millions."""
+    """The table's rows with their repeats spelt out, checked against the document's budget as they grow (the
+    outline counts the table's text once it is written): a few bytes of repeated cells spell out millions."""
     rows: list[list[str]] = []
-    cells_left = MAX_TABLE_CELLS
+    cells_left, chars = MAX_TABLE_CELLS, 0
     for row in table.iter("{*}table-row"):
         if next(row.iterancestors("{*}table")) is not table:
             continue
@@ -71,7 +71,8 @@ def _rows(table: Any, budget: Budget | None) -> list[list[str]]:
         if cells_left < 0:
             raise SourceFailed(f"a table of more than {MAX_TABLE_CELLS} cells")
         if budget is not None:
-            budget.add_chars(sum(map(len, cells)) * repeat)
+            chars += sum(map(len, cells)) * repeat
+            budget.check_chars(budget.chars + chars)
             budget.check_time()
         rows.extend([cells] * repeat)
     return rows

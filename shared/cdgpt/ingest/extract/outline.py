@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from cdgpt.index.terms import CJK, LETTER
 from cdgpt.ingest.extract.budget import Budget
 from cdgpt.ingest.extract.document import Section
-from cdgpt.ingest.extract.records import table_paragraphs
+from cdgpt.ingest.extract.records import each_table_paragraph
 
 PAGE_NUMBER = re.compile(  # "Page 2 of 9", "2/9", "Seite 2 von 9", "Page 2 sur 9", "第2页，共9页"
     r"(?:page|p\.|seite|página|第)?\s*\d+\s*页?\s*[,，]?\s*(?:(?:of|/|von|de|sur|共)\s*\d+\s*页?)?", re.IGNORECASE
@@ -61,7 +61,6 @@ class Outline:
         text = " ".join(text.split())
         if not text:
             return
-        self._spend(len(text))
         unhead_bold_line(self._path, self._paragraphs, self.sections)
         self._close()
         if level == 1 and self.title is None:
@@ -84,9 +83,9 @@ class Outline:
             self._paragraphs.append(text)
 
     def table(self, rows: Sequence[Sequence[str]], header: bool | None = None) -> None:
-        if rows:  # a record repeats its header's names: counted before the records are written
-            self._spend(sum(len(cell) for row in rows for cell in row) + sum(map(len, rows[0])) * len(rows))
-        self._paragraphs.extend(table_paragraphs(rows, header))
+        for paragraph in each_table_paragraph(rows, header):
+            self._spend(len(paragraph))
+            self._paragraphs.append(paragraph)
 
     def _spend(self, chars: int) -> None:
         if self.budget is not None:

@@ -51,14 +51,21 @@ def table_paragraphs(rows: Sequence[Sequence[str]], header: bool | None = None) 
     """Rows of cell texts as paragraphs: below a header row of two or more names, records; else cells joined.
     Whether the first row is a header is found from it unless the document says (`header`); a two-column
     table said to have none is labels and their values ("Policy owner | CISO"), one record."""
+    return list(each_table_paragraph(rows, header))
+
+
+def each_table_paragraph(rows: Sequence[Sequence[str]], header: bool | None = None) -> Iterator[str]:
+    """table_paragraphs one at a time: a record repeats its columns' names, so a table's text can be many
+    times its cells'; a reader counting it stops at its budget before all of it is written."""
     rows = [row for row in rows if any(row)]
     if header is False and rows and max(map(len, rows)) == 2:
-        return ["\n".join(_labelled(row[0], row[1] if len(row) == 2 else None) for row in rows)]
-    if len(rows) >= 2 and sum(1 for cell in rows[0] if cell) >= 2 and header is not False:
+        yield "\n".join(_labelled(row[0], row[1] if len(row) == 2 else None) for row in rows)
+    elif len(rows) >= 2 and sum(1 for cell in rows[0] if cell) >= 2 and header is not False:
         found, first = column_names(rows)
         names = [found[i] if i < len(found) and found[i] else column_name(i) for i in range(max(map(len, rows)))]
-        return [text for row in rows[first:] if (text := record(zip(names, row, strict=False)))]
-    return [" | ".join(cell for cell in row if cell) for row in rows]
+        yield from (text for row in rows[first:] if (text := record(zip(names, row, strict=False))))
+    else:
+        yield from (" | ".join(cell for cell in row if cell) for row in rows)
 
 
 def names_a_figure(text: str) -> bool:
