@@ -257,3 +257,16 @@ def test_a_retraining_keeps_a_page_the_site_cannot_serve_now_but_drops_one_that_
     assert retrain("intranet")["documents"] == 1
     intranet.routes["/intranet/canteen.html"].status = 200
     assert [r["status"] for r in train("intranet", [canteen, sitemap])["sources"]] == ["ok", "failed"]
+
+
+def test_a_retraining_keeps_a_crawled_site_that_is_down(intranet):
+    first = train("intranet", [crawl_entry(intranet)])
+    for page in intranet.routes.values():  # robots.txt and every page: the whole site answers 503
+        page.status, page.headers = 503, {}
+    again = retrain("intranet")
+    assert again["documents"] == first["documents"] == 4 and again["chunks_embedded"] == 0
+    [record] = again["sources"]
+    assert record["status"] == "ok" and record["reason"].startswith(
+        "4 of 4 documents could not be fetched and were kept as they were (first: "
+    )
+    assert "robots.txt answered HTTP 503; not crawling" in record["reason"]

@@ -84,7 +84,8 @@ class Previous:
         def unavailable() -> RawDocument:
             raise exc
 
-        return [SourceDocument(source, unavailable) for source in self.entries[entry] if source in self.documents]
+        kept = [SourceDocument(source, unavailable) for source in self.entries[entry] if source in self.documents]
+        return kept or None  # nothing of it to keep: the entry fails, as it does
 
     def keeping(self, keep_unavailable: bool) -> Previous:
         """The same documents, keeping unavailable ones or not."""

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.robotparser import RobotFileParser
 
-from cdgpt.errors import CdgptError, SourceFailed
+from cdgpt.errors import CdgptError, SourceFailed, SourceUnavailable
 from cdgpt.ingest.sources.url import USER_AGENT, HttpStatus, fetch_url
 from cdgpt.limits import HOST_CONCURRENCY
 from cdgpt.settings import Settings
@@ -36,9 +36,10 @@ class Robots:
                 return cls(None, disallow_all=True)
             if exc.status < 500:
                 return cls(None)
-            raise SourceFailed(f"{origin}/robots.txt answered HTTP {exc.status}; not crawling") from exc
+            raise SourceUnavailable(f"{origin}/robots.txt answered HTTP {exc.status}; not crawling") from exc
         except CdgptError as exc:
-            raise SourceFailed(f"{origin}/robots.txt could not be read ({exc}); not crawling") from exc
+            failed = SourceUnavailable if isinstance(exc, SourceUnavailable) else SourceFailed
+            raise failed(f"{origin}/robots.txt could not be read ({exc}); not crawling") from exc
         return cls(raw.content[:ROBOTS_BYTES].decode("utf-8", "replace"))
 
     def allowed(self, url: str) -> bool:
