@@ -247,14 +247,15 @@ def test_a_retraining_keeps_a_page_the_site_cannot_serve_now_but_drops_one_that_
     # When the model is retrained on its own sources (the schedule's retraining)
     result = retrain("intranet")
     # Then both pages are kept as they were, each with why
-    assert (result["documents"], result["chunks_embedded"]) == (2, 0)
+    assert (result["documents"], result["chunks_embedded"], result["documents_kept"]) == (2, 0, 2)
     kept = "1 of 1 documents could not be fetched and were kept as they were (first: HTTP 503)"
     assert [(r["status"], r["reason"]) for r in result["sources"]] == [("ok", kept), ("ok", kept)]
     assert "11:30" in chat("intranet", "When does the canteen open?")["answer"]
     # But a page the site says is gone (404) goes with the next retraining, and a training of a file_list keeps
     # nothing it cannot fetch
     intranet.routes["/intranet/canteen.html"].status = 404
-    assert retrain("intranet")["documents"] == 1
+    gone = retrain("intranet")
+    assert (gone["documents"], gone["documents_dropped"], gone["documents_kept"]) == (1, 1, 1)
     intranet.routes["/intranet/canteen.html"].status = 200
     assert [r["status"] for r in train("intranet", [canteen, sitemap])["sources"]] == ["ok", "failed"]
 

@@ -111,6 +111,8 @@ def test_train_event_returns_the_exact_success_envelope(api_secret, aws):
         "chunks",
         "chunks_embedded",
         "documents_unchanged",
+        "documents_kept",
+        "documents_dropped",
         "sources",
         "usage",
     ]

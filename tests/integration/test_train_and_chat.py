@@ -331,6 +331,8 @@ def test_a_failing_source_is_reported_and_training_goes_on(source_root, tmp_path
         "chunks": result["chunks"],
         "chunks_embedded": result["chunks"],
         "documents_unchanged": 0,
+        "documents_kept": 0,
+        "documents_dropped": 0,
     }
     answer = chat("partial", "Which day of the week do hybrid workers always have to be in the office?")
     assert f"{HANDBOOK}/remote-work.md" in [s["source"] for s in answer["sources"]]
@@ -574,9 +576,26 @@ def test_a_scheduled_retrain_that_lost_a_source_is_flagged_for_attention(tmp_pat
     # Then the smaller version is published, and the job reaches the dead-letter queue's alarm
     assert job.status == "succeeded" and job.result is not None and job.result.documents == 1
     reason = needs_attention(job)
-    assert reason is not None and "without some of its sources (1 of 2; first: docs/vpn.md: " in reason
+    assert reason is not None and "with 1 sources failing, 1 documents dropped and 0 kept as they were" in reason
+    assert reason.endswith("; first: docs/vpn.md: no such file or folder: docs/vpn.md")
     # but a training somebody asked for reports the same loss in its answer, and nothing more
     assert needs_attention(job.model_copy(update={"origin": "api"})) is None
+
+
+def test_a_document_skipped_version_after_version_raises_no_attention(tmp_path, monkeypatch):
+    from cdgpt.operations import schedule_retrains, wait_for
+    from cdgpt.training.worker import needs_attention
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "leave.md").write_text("# Leave\n\nEveryone gets 25 days of annual leave.\n")
+    (tmp_path / "docs" / "empty.md").write_text("")  # skipped at every training: "no text found"
+    monkeypatch.setenv("CDGPT_SOURCE_ROOT", str(tmp_path))
+    reset_clients()
+    trained("docs", ["docs"])
+    job = wait_for(schedule_retrains(["docs"])["docs"], 60)
+    assert job.result is not None and "1 of 2 documents skipped" in (job.result.sources[0].reason or "")
+    assert (job.result.documents_dropped, job.result.documents_kept) == (0, 0)
+    assert needs_attention(job) is None
 
 
 def test_retraining_embeds_only_text_that_changed(tmp_path, monkeypatch):

@@ -122,6 +122,8 @@ class TrainResult(BaseModel):
     documents_unchanged: int = Field(
         0, description="documents reused as they were: not modified (304, ETag) or same content"
     )
+    documents_kept: int = Field(0, description="documents a retraining could not fetch now, kept as they were")
+    documents_dropped: int = Field(0, description="documents the version before had and this one has not")
     sources: list[SourceStatus]
     usage: Usage | None = Field(None, description="what embedding the new text used")
 
@@ -143,6 +145,8 @@ def train_result(outcome: TrainOutcome) -> TrainResult:
         chunks=outcome.chunks,
         chunks_embedded=outcome.chunks_embedded,
         documents_unchanged=outcome.documents_unchanged,
+        documents_kept=outcome.documents_kept,
+        documents_dropped=outcome.documents_dropped,
         sources=[SourceStatus(entry=s.entry, status=s.status, reason=s.reason) for s in outcome.sources],
         usage=outcome.usage,
     )

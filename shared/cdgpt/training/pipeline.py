@@ -64,6 +64,8 @@ class TrainOutcome(BaseModel):
     chunks: int
     chunks_embedded: int
     documents_unchanged: int = 0  # not read again: their source said so, or their content was the same
+    documents_kept: int = 0  # could not be fetched now, kept as they were (a retraining)
+    documents_dropped: int = 0  # the version before had them; this one has not
     sources: list[SourceRecord]
     usage: Usage | None = None  # the new text's embedding
 
@@ -426,6 +428,10 @@ def publish_built(
     """Publish the files in `built` as the model's next version over `base` (uploaded from mappings), with
     how close off-topic questions come to its chunks (`index/background.py`)."""
     documents = [d for r in records for d in r.documents]
+    had = {
+        d["source"] for r in (base.manifest.sources if base.manifest else []) for d in r.documents if "reason" not in d
+    }
+    has = {d["source"] for d in documents if "reason" not in d}
     background = measure(built.files["index"], embedder)
     with ExitStack() as files:
         artifacts: dict[str, tuple[str, Blob]] = {
@@ -446,6 +452,8 @@ def publish_built(
                 "chunks": built.chunks,
                 "chunks_embedded": built.embedded,
                 "documents_unchanged": sum(1 for d in documents if d.get("unchanged")),
+                "documents_kept": sum(1 for d in documents if "kept" in d),
+                "documents_dropped": len(had - has),
             },
             chunking=chunking(settings),
             sources=records,
@@ -466,5 +474,7 @@ def outcome(manifest: Manifest) -> TrainOutcome:
         chunks=manifest.counts["chunks"],
         chunks_embedded=manifest.counts["chunks_embedded"],
         documents_unchanged=manifest.counts["documents_unchanged"],
+        documents_kept=manifest.counts.get("documents_kept", 0),
+        documents_dropped=manifest.counts.get("documents_dropped", 0),
         sources=[r.model_copy(update={"documents": []}) for r in manifest.sources],
     )

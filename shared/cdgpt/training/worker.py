@@ -205,21 +205,26 @@ def _reporter(heartbeat: Heartbeat, deadline: float | None, also: Progress | Non
 
 def needs_attention(job: Job | None) -> str | None:
     """Why a finished job should reach the dead-letter destination, if it should: a scheduled job that failed,
-    or that published without some of its sources or documents (nobody is waiting for its status: a site
-    that was down at night must not leave the model smaller unseen), or any job that failed unexpectedly."""
+    or that published with a source failing, documents of the version before dropped, or documents kept as
+    they were because they could not be fetched (nobody is waiting for its status: a site down at night must
+    not leave the model older or smaller unseen); or any job that failed unexpectedly. A document skipped
+    version after version (an empty file) is no news: it raises nothing."""
     if job is None:
         return None
     if job.failure is not None:
         unseen = job.origin == "schedule" or job.failure.error == "internal"
         return f"job {job.job_id} for model {job.model_name} failed: {job.failure.message}" if unseen else None
-    if job.origin != "schedule" or job.result is None:
+    result = job.result
+    if job.origin != "schedule" or result is None:
         return None
-    lost = [r for r in job.result.sources if r.status == "failed" or (r.reason and r.reason != ALREADY_INCLUDED)]
-    if not lost:
+    failed = [r for r in result.sources if r.status == "failed"]
+    if not (failed or result.documents_dropped or result.documents_kept):
         return None
+    noted = [r for r in result.sources if r.status == "failed" or (r.reason and r.reason != ALREADY_INCLUDED)]
+    first = f"; first: {entry_label(noted[0].entry)}: {noted[0].reason}" if noted else ""
     return (
-        f"job {job.job_id} published model {job.model_name} without some of its sources "
-        f"({len(lost)} of {len(job.result.sources)}; first: {entry_label(lost[0].entry)}: {lost[0].reason})"
+        f"job {job.job_id} published model {job.model_name} with {len(failed)} sources failing, "
+        f"{result.documents_dropped} documents dropped and {result.documents_kept} kept as they were{first}"
     )
 
 
