@@ -4,12 +4,15 @@
 A step that fails raises, so the state machine retries it or takes the failure path.
 """
 
+import json
 import time
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdgpt.api.metering import publish_usage
 from cdgpt.api.resolver import logger, metrics, tracer
+from cdgpt.clients import sqs_client
+from cdgpt.settings import get_settings
 from cdgpt.training.sharded.steps import handle
 from cdgpt.usage import Usage
 
@@ -25,4 +28,20 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     output = handle(event, deadline)
     if isinstance(used := output.pop("usage", None), Usage):  # a merge that ended its job: the training's tokens
         publish_usage(str(output["model_name"]), used)
+    if attention := output.pop("attention", None):  # as the worker's failed invocations do, into the queue
+        tell(str(attention), str(output["job_id"]))
     return output
+
+
+def tell(attention: str, job_id: str) -> None:
+    """The dead-letter queue (and its alarm) hears of a finished job somebody must look at; the merge is done
+    and published whatever this does, so a failure to send is logged, not raised (a retry would not help)."""
+    queue = get_settings().attention_queue
+    logger.warning("a finished training needs attention", extra={"attention": attention})
+    if queue:
+        try:
+            sqs_client().send_message(
+                QueueUrl=queue, MessageBody=json.dumps({"job_id": job_id, "attention": attention})
+            )
+        except Exception:
+            logger.exception("could not send the attention message")

@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdgpt.api.metering import publish_usage
 from cdgpt.api.resolver import logger, metrics, tracer
-from cdgpt.training.worker import needs_attention, run_job
+from cdgpt.training.attention import needs_attention
+from cdgpt.training.worker import run_job
 
 FINISH_MARGIN_S = 30  # stop training this long before the function's timeout, to record why
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
     from openai import OpenAI
     from requests import Session
@@ -44,6 +45,14 @@ def sfn_client() -> SFNClient:
     from botocore.config import Config
 
     return boto3.client("stepfunctions", config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+
+
+@lru_cache(maxsize=1)
+def sqs_client() -> SQSClient:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("sqs", config=Config(retries={"max_attempts": 3, "mode": "standard"}))
 
 
 @lru_cache(maxsize=1)
@@ -193,6 +202,7 @@ def reset_clients() -> None:
     s3_client.cache_clear()
     lambda_client.cache_clear()
     sfn_client.cache_clear()
+    sqs_client.cache_clear()
     dynamodb_client.cache_clear()
     openai_client.cache_clear()
     rerank_session.cache_clear()

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     shard_concurrency: int = Field(2, alias="CDGPT_SHARD_CONCURRENCY", ge=1, le=1000)  # shards worked at once
     shard_lease_s: float = Field(1200.0, alias="CDGPT_SHARD_LEASE_SECONDS", gt=0, le=86400)
     state_machine: str | None = Field(None, alias="CDGPT_STATE_MACHINE")  # its ARN: shards run on Step Functions
+    attention_queue: str | None = Field(None, alias="CDGPT_ATTENTION_QUEUE")  # the merge tells it of a job to look at
 
     # Artifacts
     artifacts_bucket: str | None = Field(None, alias="ARTIFACTS_BUCKET")

@@ -332,3 +332,27 @@ def test_a_state_machine_that_cannot_be_started_fails_the_job(machine, monkeypat
     assert job.failure.error == "UpstreamError"
     assert job.failure.message == "could not start the sharded training: StateMachineDoesNotExist"
     assert default_store(get_settings()).keys(files.prefix(job_id)) == []
+
+
+def test_a_scheduled_sharded_retraining_that_dropped_a_document_tells_the_dead_letter_queue(machine, monkeypatch):
+    """Its worker has handed it over and finished long before: the merge tells the queue (and its alarm)."""
+    s3, sqs = boto3.client("s3", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="train-dead-letters")["QueueUrl"]
+    settings_with(monkeypatch, CDGPT_ATTENTION_QUEUE=queue)
+    s3.put_object(Bucket="cdgpt-sources", Key="extra/parking.md", Body=b"# Parking\n\nVisitors park on level two.\n")
+    first = handed_over("handbook", [HANDBOOK, "s3://cdgpt-sources/extra/parking.md"])
+    assert execute(machine, first)[0]["status"] == "SUCCEEDED"
+    s3.delete_object(Bucket="cdgpt-sources", Key="extra/parking.md")
+    request = JobRequest(kind="retrain", model_name="handbook", origin="schedule")
+    job_id = operations.start_job(request, run=False).job.job_id
+    template_invoker(TEMPLATE)("TrainWorkerFunction", {"job_id": job_id})
+    assert execute(machine, job_id)[0]["status"] == "SUCCEEDED"
+    [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    told = json.loads(message["Body"])
+    assert told["job_id"] == job_id and "1 sources failing, 1 documents dropped" in told["attention"]
+
+
+def test_the_merge_may_tell_the_dead_letter_queue():
+    merge = RESOURCES["TrainMergeFunction"]["Properties"]
+    assert merge["Environment"]["Variables"]["CDGPT_ATTENTION_QUEUE"] == "TrainDeadLetterQueue"
+    assert {"SQSSendMessagePolicy": {"QueueName": "TrainDeadLetterQueue.QueueName"}} in merge["Policies"]

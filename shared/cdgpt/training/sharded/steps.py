@@ -33,6 +33,7 @@ from cdgpt.models.registry import Current, Manifest, SourceRecord, current
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
 from cdgpt.training import pipeline
+from cdgpt.training.attention import needs_attention
 from cdgpt.training.jobs import Job, JobFailure, JobLost, JobProgress, JobStore, OutOfTime, check_job_id, failure_of
 from cdgpt.training.pipeline import Progress, TrainOutcome, chunking, embed_and_write, mapped, outcome
 from cdgpt.training.reuse import PreviousVersion
@@ -345,4 +346,6 @@ def handle(event: Mapping[str, Any], deadline: float | None = None) -> dict[str,
         return {"shard": request.shard, "chunks": result.chunks}
     job = merge(job_id, deadline=deadline) if request.step == "merge" else fail(job_id, request.error)
     ended: dict[str, object] = {"job_id": job.job_id, "status": job.status, "model_name": job.model_name}
+    if attention := needs_attention(job):  # the worker that handed it over has long finished
+        ended["attention"] = attention
     return ended | ({"usage": job.result.usage} if job.result and job.result.usage else {})
