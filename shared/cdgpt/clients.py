@@ -135,8 +135,9 @@ def openai_for_request() -> OpenAI:
 
 
 @contextmanager
-def openai_errors(server: str) -> Iterator[None]:
-    """The OpenAI SDK's failures as domain errors: `server` names what failed ("the embedding server")."""
+def openai_errors(server: str, retries: int) -> Iterator[None]:
+    """The OpenAI SDK's failures as domain errors: `server` names what failed ("the embedding server");
+    `retries`, the client's, tells whether a failure came after retries."""
     import openai
 
     from cdgpt.errors import UpstreamError, UpstreamTimeout
@@ -146,7 +147,8 @@ def openai_errors(server: str) -> Iterator[None]:
     except openai.APITimeoutError as exc:
         raise UpstreamTimeout(f"{server} did not answer in time") from exc
     except openai.APIStatusError as exc:
-        retried = " after retries" if _retryable(exc.status_code) else ""
+        vetoed = exc.response.headers.get("x-should-retry") == "false"  # the server's, or the time budget's
+        retried = " after retries" if retries and _retryable(exc.status_code) and not vetoed else ""
         raise UpstreamError(f"{server} answered HTTP {exc.status_code}{retried}") from exc
     except openai.APIConnectionError as exc:
         raise UpstreamError(f"{server} is unreachable: {type(exc).__name__}") from exc

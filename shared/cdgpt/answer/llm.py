@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from cdgpt import usage
@@ -28,16 +30,28 @@ def complete(
     its own smaller budget, so that the answer's call keeps most of the time. With `on_token` the
     reply is streamed: each piece of text is passed to it as it arrives, and the whole is returned.
     """
-    from cdgpt.clients import openai_errors, openai_for_request, time_budget, time_left
+    from cdgpt.clients import time_budget, time_left
 
-    if short:
-        left = time_left()
-        with time_budget(SHORT_CALL_S if left is None else min(SHORT_CALL_S, SHORT_CALL_SHARE * left)):
-            client = openai_for_request()
-    else:
-        client = openai_for_request()
+    if not short:
+        return _complete(messages, settings, max_tokens, temperature, on_token)
+    left = time_left()
+    with time_budget(SHORT_CALL_S if left is None else min(SHORT_CALL_S, SHORT_CALL_SHARE * left)):
+        return _complete(messages, settings, max_tokens, temperature, on_token)
+
+
+def _complete(
+    messages: list[Any],
+    settings: Settings,
+    max_tokens: int | None,
+    temperature: float,
+    on_token: Callable[[str], None] | None,
+) -> str:
+    """complete's call, within whatever time budget is current (its retries, waits and stream included)."""
+    from cdgpt.clients import openai_errors, openai_for_request
+
+    client = openai_for_request()
     options: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens else {}
-    with openai_errors("the language model"):
+    with openai_errors("the language model", client.max_retries):
         if on_token is not None:
             text = _streamed(client, settings.chat_model, messages, temperature, options, on_token)
         else:
@@ -70,31 +84,56 @@ def _streamed(
         stream_options={"include_usage": True},
         **options,
     )
-    from cdgpt.clients import time_left
-
     pieces: list[str] = []
     finished = counted = False
-    with stream:
-        for chunk in stream:
-            piece = chunk.choices[0].delta.content if chunk.choices else None
-            finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
-            if piece:
-                if not pieces:
-                    piece = piece.lstrip()  # as the whole answer is stripped
+    with stream, _cut_at_deadline(stream) as cut:
+        try:
+            for chunk in stream:
+                piece = chunk.choices[0].delta.content if chunk.choices else None
+                finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
                 if piece:
-                    pieces.append(piece)
-                    on_token(piece)
-            if chunk.usage is not None:
-                _count(model, chunk.usage)
-                counted = True
-            left = time_left()  # each read has its timeout; a slow trickle of pieces must end too
-            if left is not None and left <= 0:
-                raise UpstreamTimeout("the language model did not finish its answer in time")
+                    if not pieces:
+                        piece = piece.lstrip()  # as the whole answer is stripped
+                    if piece:
+                        pieces.append(piece)
+                        on_token(piece)
+                if chunk.usage is not None:
+                    _count(model, chunk.usage)
+                    counted = True
+        except Exception:
+            if not cut.is_set():
+                raise
+        if cut.is_set() and not finished:  # the whole answer had not come: what came is not sent as one
+            raise UpstreamTimeout("the language model did not finish its answer in time")
     if pieces and not finished:  # the stream closed without saying the answer was whole
         raise UpstreamError("the language model's answer broke off")
     if not counted:
         _count(model, None)
     return "".join(pieces).strip()
+
+
+@contextmanager
+def _cut_at_deadline(stream: Any) -> Iterator[threading.Event]:
+    """Close the stream when the request's time is up (each read has a timeout, but a slow trickle of pieces
+    would go on past it); the event tells that it was cut."""
+    from cdgpt.clients import time_left
+
+    cut, left = threading.Event(), time_left()
+    if left is None:
+        yield cut
+        return
+
+    def close() -> None:
+        cut.set()
+        stream.close()
+
+    timer = threading.Timer(max(left, 0.0), close)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield cut
+    finally:
+        timer.cancel()
 
 
 def _count(model: str, reported: Any) -> None:

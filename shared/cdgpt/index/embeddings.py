@@ -117,9 +117,10 @@ class OpenAIEmbedder:
         rows: list[np.ndarray] = []  # float32 per batch: a list of Python floats takes 8x the memory
         for start in range(0, len(texts), OPENAI_BATCH):
             batch = list(texts[start : start + OPENAI_BATCH])
+            client = openai_for_request()
             try:
-                with openai_errors("the embedding server"):
-                    response = openai_for_request().embeddings.create(model=self.model, input=batch)
+                with openai_errors("the embedding server", client.max_retries):
+                    response = client.embeddings.create(model=self.model, input=batch)
             except ValueError as exc:  # the SDK's own check of the answer ("No embedding data received")
                 raise UpstreamError("embedding server returned no vectors") from exc
             usage.record_embedding(self.model, response.usage.prompt_tokens if response.usage else None)
