@@ -213,6 +213,23 @@ def test_given_the_root_itself_when_loaded_then_all_files_under_it(root):
     assert sorted(d.source for d in docs) == ["handbook/hr/leave.md", "handbook/intro.txt", "readme.md"]
 
 
+def test_the_models_own_folders_inside_the_root_are_no_sources(root, monkeypatch):
+    """Other models' text, jobs and keys live there: a train key for one model must not read them."""
+    (root / "data" / "models" / "finance").mkdir(parents=True)
+    (root / "data" / "models" / "finance" / "docstore.jsonl").write_text('{"text": "The CEO salary is ..."}')
+    (root / "cache" / "finance").mkdir(parents=True)
+    (root / "cache" / "finance" / "docstore.jsonl").write_text('{"text": "The CEO salary is ..."}')
+    settings_with(monkeypatch, CDGPT_DATA_DIR=str(root / "data"), CDGPT_CACHE_DIR=str(root / "cache"))
+    assert sorted(d.source for d in load_entry(".", get_settings())) == [
+        "handbook/hr/leave.md",
+        "handbook/intro.txt",
+        "readme.md",
+    ]
+    for entry in ("data", "data/models/finance/docstore.jsonl", "handbook/../cache/finance"):
+        with pytest.raises(SourceRefused, match="is in the models' own folder"):
+            load_entry(entry, get_settings())
+
+
 def test_given_a_path_that_stays_inside_after_dotdot_when_loaded_then_accepted(root):
     [doc] = load_entry("handbook/../readme.md", get_settings())
     assert doc.content.startswith(b"# Readme")

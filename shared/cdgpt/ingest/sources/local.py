@@ -71,12 +71,20 @@ def _unreadable(reason: str) -> RawDocument:
     raise SourceFailed(reason)
 
 
+def _stores(settings: Settings) -> tuple[str, ...]:
+    """The folders of the models' own files (other models' text, jobs, keys, downloads), as path beginnings."""
+    return tuple(_folder(folder.resolve()) for folder in (settings.data_dir, settings.cache_dir))
+
+
 def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
     if settings.source_root is None:
         raise SourceRefused("local paths are disabled: set CDGPT_SOURCE_ROOT to allow a folder")
     limit = settings.max_source_bytes
     root = settings.source_root.resolve()
     path = confine(entry, root)
+    stores = _stores(settings)
+    if _folder(path).startswith(stores):
+        raise SourceRefused(f"path {entry!r} is in the models' own folder (CDGPT_DATA_DIR or CDGPT_CACHE_DIR)")
     try:
         is_file, is_dir = path.is_file(), path.is_dir()
     except OSError as exc:  # a name too long, a permission denied on the way
@@ -111,7 +119,7 @@ def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
             if not str(real).startswith(within):
                 documents.append(SourceDocument(source, partial(_unreadable, "a link to outside the source root")))
                 continue
-            if is_hidden(str(real)[len(within) :]):
+            if is_hidden(str(real)[len(within) :]) or str(real).startswith(stores):  # not a source: other models
                 continue
         except (OSError, RuntimeError) as exc:  # a symlink loop, a target name too long: this entry fails alone
             documents.append(SourceDocument(source, partial(_unreadable, f"cannot resolve the path: {_why(exc)}")))
