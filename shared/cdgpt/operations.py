@@ -83,9 +83,16 @@ def start_job(
     return Started(job, created)
 
 
-def job_status(job_id: str, *, settings: Settings | None = None, store: ArtifactStore | None = None) -> Job:
+def job_status(
+    job_id: str,
+    visible: Callable[[str], bool] = lambda _: True,
+    *,
+    settings: Settings | None = None,
+    store: ArtifactStore | None = None,
+) -> Job:
+    """The job, if its model is `visible` (an API key reads the jobs of the models it may read); else JobNotFound."""
     settings, store = _context(settings, store)
-    return JobStore(store, settings).get(job_id)
+    return JobStore(store, settings).get(job_id, visible)
 
 
 def wait_for(

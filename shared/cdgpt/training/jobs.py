@@ -172,10 +172,11 @@ class JobStore:
             return None
         return Held(Job.model_validate_json(found[0]), found[1])
 
-    def get(self, job_id: str) -> Job:
-        """The job as it stands; one whose lease ran out is failed now."""
+    def get(self, job_id: str, visible: Callable[[str], bool] = lambda _: True) -> Job:
+        """The job as it stands; one whose lease ran out is failed now. A job of a model not `visible` to the
+        caller is as unknown as a job that never was (and its lease is not looked at for it)."""
         held = self._read(job_id)
-        if held is None:
+        if held is None or not visible(held.job.model_name):
             raise JobNotFound(f"no job {job_id!r}")
         return self._expire(held).job
 
