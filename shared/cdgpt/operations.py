@@ -168,8 +168,11 @@ def delete(model_name: str, *, settings: Settings | None = None, store: Artifact
     running = jobs.active_for(check_model_name(model_name))
     if running is not None:
         jobs.fail(running.job_id, f"model {model_name!r} was deleted while this job ran", "ConcurrentUpdate")
-    files = delete_model(store, model_name, running.job_id if running else None)
-    conversations.forget_model(store, model_name)
+    try:
+        files = delete_model(store, model_name, running.job_id if running else None)
+    finally:  # a deletion that failed half-way still forgets what was asked of the model
+        if current(store, model_name).manifest is None:
+            conversations.forget_model(store, model_name)
     return Deleted(model_name, files, running.job_id if running else None)
 
 

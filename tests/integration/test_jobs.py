@@ -141,6 +141,8 @@ def test_the_stacks_bucket_expires_job_records_after_90_days_and_nothing_else_of
     rules = _CfnLoader.load((REPO / "template.yaml").read_text())["Resources"]["ArtifactsBucket"]["Properties"]
     [rule] = [r for r in rules["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "jobs/j"]
     assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == 90
+    [locks] = [r for r in rules["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "jobs/models/"]
+    assert locks["ExpirationInDays"] == 90 > get_settings().job_start_s / 86400  # far longer than a job holds one
     job = started(store, request(sources), key="k").job
     records = [k for k in store.keys("jobs/") if k.startswith(rule["Prefix"])]
     assert records and all(k.startswith(f"jobs/{job.job_id}/") for k in records)  # not the lock, not the key

@@ -483,3 +483,30 @@ def test_a_chat_loading_a_version_that_two_publishes_collect_meanwhile_loads_the
     monkeypatch.setattr(retrieval, "load_artifacts", slow_load)
     assert chat("m", QUESTION, store=store)["model_version"] == 3
     assert calls == [1, 3]
+
+
+def test_a_deletion_that_fails_half_way_is_finished_by_the_next(store, sources):
+    """The tombstone is written first: files S3 refused to delete, and the conversations, must not be left for good."""
+    from cdgpt import operations
+    from cdgpt.errors import ModelNotFound
+
+    train("m", sources, store=store)
+    store.put("conversations/m/c0000000000000001.json", b"{}")
+
+    class Refusing(WrappedStore):
+        refused = False
+
+        def delete(self, keys):
+            if not self.refused and any(k.startswith("models/m/") for k in keys):
+                self.refused = True
+                raise UpstreamError("S3 delete failed: AccessDenied (3 objects kept)")
+            self.inner.delete(keys)
+
+    refusing = Refusing(store)
+    with pytest.raises(UpstreamError):
+        operations.delete("m", store=refusing)
+    assert store.keys("conversations/m/") == []  # forgotten all the same
+    assert store.keys("models/m/versions/") != []  # the files S3 kept
+    with pytest.raises(ModelNotFound, match="was deleted"):
+        operations.delete("m", store=refusing)
+    assert store.keys("models/m/") == [manifest_key("m")]  # the tombstone alone

@@ -284,6 +284,8 @@ def delete_model(store: ArtifactStore, name: str, cancelled_job: str | None = No
     for _ in range(DELETE_ATTEMPTS):
         state = current(store, name)
         if cancelled_job is None and (state.etag is None or (state.manifest is None and not state.damaged)):
+            if state.etag is not None:  # deleted before: what a deletion that failed half-way left goes now
+                _delete_files(store, name)
             raise state.not_found(name)
         tombstone = Tombstone(
             model_name=name, deleted_at=_now(), last_version=state.last_version, cancelled_job=cancelled_job
@@ -295,7 +297,12 @@ def delete_model(store: ArtifactStore, name: str, cancelled_job: str | None = No
             continue  # a training published meanwhile: delete that version too
     else:
         raise ConcurrentUpdate(f"model {name!r} kept changing while it was being deleted; retry")
-    files = [k for k in store.keys(f"models/{name}/") if k != key]
+    return _delete_files(store, name)
+
+
+def _delete_files(store: ArtifactStore, name: str) -> int:
+    """Every file of the model but its manifest (a tombstone now); how many there were."""
+    files = [k for k in store.keys(f"models/{name}/") if k != manifest_key(name)]
     store.delete(files)
     store.tidy(f"models/{name}/")
     return len(files)

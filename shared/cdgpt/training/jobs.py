@@ -6,7 +6,8 @@
     jobs/keys/<model>/<sha256>.json   the job an Idempotency-Key started for the model (on S3, expired a
                                   day later by a lifecycle rule)
 
-On S3 a job's own records expire 90 days after their last change (a lifecycle rule on `jobs/j`).
+On S3 a job's own records expire 90 days after their last change (a lifecycle rule on `jobs/j`), and so does a
+model's lock (`jobs/models/`: rewritten by each training, so only a model untrained for 90 days loses it).
 
 Every change is a conditional write on the record's etag. A worker holds its job by renewing a lease
 (the heartbeat); a job whose lease ran out is failed by whoever reads it next, so a worker that was
