@@ -271,3 +271,28 @@ def test_a_retraining_keeps_a_crawled_site_that_is_down(intranet):
         "4 of 4 documents could not be fetched and were kept as they were (first: "
     )
     assert "robots.txt answered HTTP 503; not crawling" in record["reason"]
+
+
+def test_a_page_out_of_reach_for_longer_than_the_keeping_days_goes(intranet, monkeypatch):
+    from datetime import UTC, datetime
+
+    from cdgpt.ingest import incremental
+
+    canteen, vpn = f"{intranet.base}/intranet/canteen.html", f"{intranet.base}/intranet/it/vpn.html"
+    page = intranet.routes["/intranet/canteen.html"]
+    train("intranet", [canteen, vpn])
+    page.status, page.headers = 503, {}  # no ETag: every request is answered, not a 304
+    assert retrain("intranet")["documents_kept"] == 1
+    manifest, _ = read_manifest(default_store(get_settings()), "intranet")
+    assert manifest.sources[0].documents[0]["kept_since"] == datetime.now(UTC).date().isoformat()
+    # Back the next night: reused as it was, without the marks of its keeping
+    page.status = 200
+    assert retrain("intranet")["documents_unchanged"] == 2
+    manifest, _ = read_manifest(default_store(get_settings()), "intranet")
+    assert all("kept" not in d and "kept_since" not in d for r in manifest.sources for d in r.documents)
+    # Down for longer than KEEP_DAYS: gone
+    page.status = 503
+    retrain("intranet")
+    monkeypatch.setattr(incremental, "KEEP_DAYS", -1)  # as if the page had been down for longer than that
+    gone = retrain("intranet")
+    assert (gone["documents"], gone["documents_kept"], gone["documents_dropped"]) == (1, 0, 1)

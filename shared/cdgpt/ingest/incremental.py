@@ -8,12 +8,15 @@ parsing it. This holds only while the chunking settings and the extraction versi
 
 A retraining of the model's own sources (the schedule's) also keeps a document that cannot be reached now
 (`SourceUnavailable`: a site down, a timeout, S3 refusing) as it was, marked `kept`, where a training of
-a file_list drops it: nothing a night's outage takes is lost, and the job says what was kept and why.
+a file_list drops it: nothing a night's outage takes is lost, and the job says what was kept and why. One
+kept for KEEP_DAYS (`kept_since`) goes: a document that stays out of reach (a retired host, an object S3
+hides behind AccessDenied) is gone, not down.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,10 +31,15 @@ if TYPE_CHECKING:
     from cdgpt.models.registry import Manifest
 
 
+KEEP_DAYS = 14  # how long a retraining keeps a document it cannot reach
+KEPT = ("kept", "kept_since")  # a kept document's marks, not carried into a record of it fetched again
+
+
 @dataclass(frozen=True)
 class PreviousDocument:
     record: dict[str, Any]  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?}
     rows: tuple[int, ...]  # its chunks' rows in the version's docstore
+    kept_since: str | None = None  # the day (ISO) it was first kept as it was, when it was
 
 
 class Previous:
@@ -73,7 +81,11 @@ class Previous:
         known = self.documents.get(document.source)
         if not self.keep_unavailable or known is None or not isinstance(exc, SourceUnavailable):
             return None
-        return {**known.record, "kept": str(exc)}, self._chunks(known)
+        today = datetime.now(UTC).date()
+        since = known.kept_since or today.isoformat()
+        if date.fromisoformat(since) < today - timedelta(days=KEEP_DAYS):
+            return None  # out of reach for too long: gone
+        return {**known.record, "kept": str(exc), "kept_since": since}, self._chunks(known)
 
     def unavailable_entry(self, entry: Entry, exc: Exception) -> list[SourceDocument] | None:
         """An entry that cannot be listed now, as its documents of the version before, each failing as it did
@@ -127,7 +139,7 @@ def previous_documents(
     rows = {source: order[starts[n] : starts[n + 1]] for n, source in enumerate(docstore.sources)}
     documents = {
         d["source"]: PreviousDocument(
-            {k: v for k, v in d.items() if k != "kept"}, tuple(int(i) for i in rows[d["source"]])
+            {k: v for k, v in d.items() if k not in KEPT}, tuple(int(i) for i in rows[d["source"]]), d.get("kept_since")
         )
         for record in manifest.sources
         for d in record.documents
