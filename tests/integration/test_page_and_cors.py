@@ -92,7 +92,13 @@ def test_an_allowed_origin_gets_its_preflight_and_its_responses(api_secret, monk
     assert answered["headers"]["Access-Control-Allow-Origin"] == PAGE_ORIGIN
     assert "Authorization" in answered["headers"]["Access-Control-Allow-Headers"]
     assert "POST" in answered["headers"]["Access-Control-Allow-Methods"]
-    assert preflight("https://elsewhere.example.com")["headers"] == {}
+    assert preflight("https://elsewhere.example.com")["headers"] == {
+        "Vary": "Origin"
+    }  # no permission, and cacheable so
+    other = invoke(
+        chat_handler, event("chat", headers={"Authorization": None, "Origin": "https://elsewhere.example.com"})
+    )
+    assert other["headers"]["Vary"] == "Origin" and "Access-Control-Allow-Origin" not in other["headers"]
     refused = invoke(chat_handler, event("chat", headers={"Authorization": None, "Origin": PAGE_ORIGIN}))
     assert refused["statusCode"] == 401 and refused["headers"]["Access-Control-Allow-Origin"] == PAGE_ORIGIN
     routed = invoke(

@@ -26,17 +26,20 @@ def _origin(event: Mapping[str, Any]) -> str | None:
 
 
 def response_headers(event: Mapping[str, Any]) -> dict[str, str]:
-    """The headers that let an allowed origin's page read a response (none for any other origin)."""
+    """The headers that let an allowed origin's page read a response; with CORS on, every response says it
+    varies by origin (a cache must not hand an allowed origin the answer another origin got)."""
+    if not get_settings().cors_origins:
+        return {}
     origin = _origin(event)
     if origin is None:
-        return {}
+        return {"Vary": "Origin"}
     return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSE_HEADERS, "Vary": "Origin"}
 
 
 def preflight(event: Mapping[str, Any]) -> dict[str, Any]:
     """The answer to an OPTIONS request: 204, with the CORS permissions when the origin is allowed."""
     headers = response_headers(event)
-    if headers:
+    if "Access-Control-Allow-Origin" in headers:
         headers |= {
             "Access-Control-Allow-Methods": ALLOW_METHODS,
             "Access-Control-Allow-Headers": ALLOW_HEADERS,
