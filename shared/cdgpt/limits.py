@@ -21,6 +21,7 @@ MAX_ARCHIVE_MEMBERS = 10_000  # files inside one zip
 MAX_ARCHIVE_BYTES = 256 * 1024 * 1024  # their declared sizes together (zipfile stops each member at its own)
 MAX_ARCHIVE_RATIO = 100  # unpacked / packed, checked once the unpacked size passes 16 MB
 MAX_STYLES_BYTES = 8 * 1024 * 1024  # a workbook's styles part: openpyxl makes ~100 bytes of objects of each byte
+MAX_CHAPTER_BYTES = 20 * 1024 * 1024  # an EPUB chapter, parsed as a web page is: no larger than one may be
 MAX_XML_PART_BYTES = 64 * 1024 * 1024  # one XML part parsed into a tree (lxml also stops at 256 levels)
 MAX_TABLE_ROWS = 100_000  # rows of one sheet, CSV or JSON document
 MAX_TABLE_COLUMNS = 500

@@ -542,6 +542,14 @@ def test_given_an_epub_when_extracted_then_chapters_are_sections_in_reading_orde
     ]
 
 
+def test_an_epub_chapter_larger_than_a_web_page_may_be_is_refused_before_it_is_parsed(monkeypatch):
+    import cdgpt.ingest.extract.epub as epub
+
+    monkeypatch.setattr(epub, "MAX_CHAPTER_BYTES", epub.MB)
+    book = make_epub([("Short", "<p>A few words.</p>"), ("Long", "<p>" + "word " * 220_000 + "</p>")])
+    assert failure(book, "field.epub") == "field.epub: chapter OEBPS/text/ch2.xhtml is larger than 1 MB"
+
+
 def test_given_a_drm_protected_epub_when_extracted_then_it_is_refused():
     encryption = (
         '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" xmlns:enc="http://www.w3.org/2001/04/xmlenc#">'

@@ -9,10 +9,11 @@ from __future__ import annotations
 import posixpath
 
 from cdgpt.errors import SourceFailed
-from cdgpt.ingest.extract.archive import Archive, resolve
+from cdgpt.ingest.extract.archive import MB, Archive, resolve
 from cdgpt.ingest.extract.budget import Budget
 from cdgpt.ingest.extract.document import Section
 from cdgpt.ingest.safexml import attr, local
+from cdgpt.limits import MAX_CHAPTER_BYTES
 
 CHAPTER_TYPES = frozenset(["application/xhtml+xml", "text/html"])
 FONT_OBFUSCATION = frozenset(["http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"])
@@ -81,6 +82,8 @@ def epub(content: bytes, name: str, budget: Budget | None = None) -> tuple[str |
         path, media, props = items.get(attr(ref, "idref") or "", ("", "", ""))
         if media not in CHAPTER_TYPES or "nav" in props.split() or path in contents or not book.has(path):
             continue
+        if book.members[path].file_size > MAX_CHAPTER_BYTES:  # its tree takes some twenty times that
+            raise SourceFailed(f"{name}: chapter {path} is larger than {MAX_CHAPTER_BYTES // MB} MB")
         chapter_title, found = html(book.read(path), None, budget)
         if budget is not None:  # the chapters together, as they come
             budget.add_chars(sum(len(s.text) for s in found))
