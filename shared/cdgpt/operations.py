@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 
 from cdgpt import usage
@@ -170,9 +171,13 @@ def delete(model_name: str, *, settings: Settings | None = None, store: Artifact
         jobs.fail(running.job_id, f"model {model_name!r} was deleted while this job ran", "ConcurrentUpdate")
     try:
         files = delete_model(store, model_name, running.job_id if running else None)
-    finally:  # a deletion that failed half-way still forgets what was asked of the model
-        if current(store, model_name).manifest is None:
-            conversations.forget_model(store, model_name)
+    except CdgptError:
+        with suppress(Exception):  # a deletion that failed half-way still forgets what was asked of the model
+            state = current(store, model_name)
+            if state.etag is not None and state.manifest is None:  # a tombstone: the model is gone
+                conversations.forget_model(store, model_name)
+        raise
+    conversations.forget_model(store, model_name)
     return Deleted(model_name, files, running.job_id if running else None)
 
 

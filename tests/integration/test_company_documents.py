@@ -290,9 +290,11 @@ def test_a_page_out_of_reach_for_longer_than_the_keeping_days_goes(intranet, mon
     assert retrain("intranet")["documents_unchanged"] == 2
     manifest, _ = read_manifest(default_store(get_settings()), "intranet")
     assert all("kept" not in d and "kept_since" not in d for r in manifest.sources for d in r.documents)
-    # Down for longer than KEEP_DAYS: gone
+    # Down again: kept, and not also counted as unchanged (it was, the night before)
     page.status = 503
-    retrain("intranet")
+    again = retrain("intranet")
+    assert (again["documents_kept"], again["documents_unchanged"]) == (1, 1)
+    # Down for longer than KEEP_DAYS: gone
     monkeypatch.setattr(incremental, "KEEP_DAYS", -1)  # as if the page had been down for longer than that
     gone = retrain("intranet")
     assert (gone["documents"], gone["documents_kept"], gone["documents_dropped"]) == (1, 0, 1)

@@ -464,7 +464,9 @@ def test_a_document_of_exactly_its_character_budget_passes(kind):
         for row in (["Room", "Seats"], ["2.01", "12"], ["2.02", "8"])
     )
     content = make_docx() if kind == "docx" else make_odt(f"<text:p>Rooms.</text:p><table:table>{table}</table:table>")
-    whole = sum(len(section.text) for section in extract(raw(content, f"rooms.{kind}")).sections)
+    document = extract(raw(content, f"rooms.{kind}"))
+    headings = {heading for section in document.sections for heading in section.headings}
+    whole = sum(len(section.text) for section in document.sections) + sum(map(len, headings)) + len(document.title)
     extract(raw(content, f"rooms.{kind}"), Budget(Limits(chars=whole)))
     with pytest.raises(SourceFailed, match="characters of text"):
         extract(raw(content, f"rooms.{kind}"), Budget(Limits(chars=whole // 2)))

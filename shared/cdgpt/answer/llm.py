@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from cdgpt import usage
@@ -84,25 +85,27 @@ def _streamed(
         stream_options={"include_usage": True},
         **options,
     )
+    from cdgpt.clients import time_left
+
     pieces: list[str] = []
     finished = counted = False
     with stream, _cut_at_deadline(stream) as cut:
-        try:
-            for chunk in stream:
-                piece = chunk.choices[0].delta.content if chunk.choices else None
-                finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
+        for chunk in _read_until_cut(stream, cut):
+            piece = chunk.choices[0].delta.content if chunk.choices else None
+            finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
+            if piece:
+                if not pieces:
+                    piece = piece.lstrip()  # as the whole answer is stripped
                 if piece:
-                    if not pieces:
-                        piece = piece.lstrip()  # as the whole answer is stripped
-                    if piece:
-                        pieces.append(piece)
-                        on_token(piece)
-                if chunk.usage is not None:
-                    _count(model, chunk.usage)
-                    counted = True
-        except Exception:
-            if not cut.is_set():
-                raise
+                    pieces.append(piece)
+                    on_token(piece)
+            if chunk.usage is not None:
+                _count(model, chunk.usage)
+                counted = True
+            left = time_left()
+            if left is not None and left <= 0 and not finished:
+                cut.set()
+                break
         if cut.is_set() and not finished:  # the whole answer had not come: what came is not sent as one
             raise UpstreamTimeout("the language model did not finish its answer in time")
     if pieces and not finished:  # the stream closed without saying the answer was whole
@@ -112,10 +115,27 @@ def _streamed(
     return "".join(pieces).strip()
 
 
+def _read_until_cut(stream: Any, cut: threading.Event) -> Iterator[Any]:
+    """The stream's chunks; a read that fails because the deadline cut the connection ends them quietly
+    (an error of the caller's own, raised between chunks, is not caught here)."""
+    chunks = iter(stream)
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except Exception:
+            if cut.is_set():
+                return
+            raise
+        yield chunk
+
+
 @contextmanager
 def _cut_at_deadline(stream: Any) -> Iterator[threading.Event]:
-    """Close the stream when the request's time is up (each read has a timeout, but a slow trickle of pieces
-    would go on past it); the event tells that it was cut."""
+    """Shut the stream's connection down when the request's time is up: a read waiting on it wakes then
+    (each read has a timeout, but a slow trickle of pieces would go on past the deadline). The stream
+    itself is closed by its reader; the event tells that it was cut."""
     from cdgpt.clients import time_left
 
     cut, left = threading.Event(), time_left()
@@ -123,11 +143,15 @@ def _cut_at_deadline(stream: Any) -> Iterator[threading.Event]:
         yield cut
         return
 
-    def close() -> None:
+    def shut_down() -> None:
         cut.set()
-        stream.close()
+        network = getattr(stream, "response", None) and stream.response.extensions.get("network_stream")
+        connection = network.get_extra_info("socket") if network is not None else None
+        if connection is not None:
+            with suppress(OSError):  # closed already
+                connection.shutdown(socket.SHUT_RDWR)
 
-    timer = threading.Timer(max(left, 0.0), close)
+    timer = threading.Timer(max(left, 0.0), shut_down)
     timer.daemon = True
     timer.start()
     try:

@@ -85,7 +85,8 @@ class Previous:
         since = known.kept_since or today.isoformat()
         if date.fromisoformat(since) < today - timedelta(days=KEEP_DAYS):
             return None  # out of reach for too long: gone
-        return {**known.record, "kept": str(exc), "kept_since": since}, self._chunks(known)
+        record = {k: v for k, v in known.record.items() if k != "unchanged"}  # kept, not reused as unchanged
+        return record | {"kept": str(exc), "kept_since": since}, self._chunks(known)
 
     def unavailable_entry(self, entry: Entry, exc: Exception) -> list[SourceDocument] | None:
         """An entry that cannot be listed now, as its documents of the version before, each failing as it did
@@ -110,10 +111,11 @@ class Previous:
         return [chunk_from_record(self.docstore[i]) for i in known.rows]
 
 
-def listed_documents(manifest: Manifest | None) -> Previous:
+def listed_documents(manifest: Manifest | None, chunking: dict[str, int]) -> Previous:
     """The version's documents by entry, without their chunks, keeping unavailable ones: enough for a sharded
-    retraining's plan to list an entry that cannot be listed now as its documents of before."""
-    if manifest is None:
+    retraining's plan to list an entry that cannot be listed now as its documents of before (none when the
+    version was chunked otherwise: the shards could not keep them)."""
+    if manifest is None or manifest.chunking != chunking:
         return Previous()
     documents = {
         d["source"]: PreviousDocument(d, ())

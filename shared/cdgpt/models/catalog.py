@@ -81,9 +81,9 @@ def summaries(
 
     def one(name: str) -> ModelSummary | None:
         job = None if name in listed else training(name)
-        if name not in listed and job is None:
-            return None  # only a job's lock names it, and nothing trains it now
         state = current(store, name)
+        if name not in listed and job is None and state.manifest is None:
+            return None  # only a job's lock names it, and nothing trains it (or a version it published since)
         if damage := _damage(store, state, sizes):
             return ModelSummary(model_name=name, status="damaged", problem=damage)
         job = job if name not in listed else training(name)

@@ -61,6 +61,7 @@ class Outline:
         text = " ".join(text.split())
         if not text:
             return
+        self._spend(len(text))  # a heading is in every chunk under it: counted once, here
         unhead_bold_line(self._path, self._paragraphs, self.sections)
         self._close()
         if level == 1 and self.title is None:

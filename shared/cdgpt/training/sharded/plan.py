@@ -21,7 +21,7 @@ from cdgpt.models.registry import SourceRecord, check_model_name, current
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
 from cdgpt.training.jobs import JobRequest
-from cdgpt.training.pipeline import check_file_list, check_prompt, retrain_request
+from cdgpt.training.pipeline import check_file_list, check_prompt, chunking, retrain_request
 from cdgpt.training.sharded.files import EntryPlan, Item, Plan, ShardSpec, write_plan
 
 
@@ -37,7 +37,9 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
         entries, prompt = retrain_request(store, name)
     else:
         entries, prompt = check_file_list(request.file_list), check_prompt(request.prompt)
-    found = _documents(entries, settings, listed_documents(base.manifest) if retraining else Previous())
+    found = _documents(
+        entries, settings, listed_documents(base.manifest, chunking(settings)) if retraining else Previous()
+    )
     items = _items(found)
     weights = [entry.crawl.max_pages if isinstance(entry, CrawlEntry) else 1 for entry, _ in items]
     documents = sum(weights)
