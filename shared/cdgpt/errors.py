@@ -22,6 +22,11 @@ class SourceUnavailable(SourceFailed):
     service refusing or failing); it may well be back, unlike a document that is gone or unreadable."""
 
 
+def source_failure(cause: BaseException) -> type[SourceFailed]:
+    """The class of a failure told again with more said: unavailable when its cause was."""
+    return SourceUnavailable if isinstance(cause, SourceUnavailable) else SourceFailed
+
+
 class InvalidValue(InvalidRequest):
     """A well-formed field whose value is refused (a language model not allowed, a template's placeholders)."""
 

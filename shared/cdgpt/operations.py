@@ -146,9 +146,9 @@ def usage_report(
     A name that never had a model nor any usage is a ModelNotFound, not a row of zeros."""
     settings, store = _context(settings, store)
     names = [check_model_name(model_name)] if model_name else usage.models_with_usage(store)
-    if model_name and model_name not in usage.models_with_usage(store):
+    if model_name:  # its manifest first: listing every model's usage is only for a name never trained
         state = current(store, model_name)
-        if state.etag is None:
+        if state.etag is None and model_name not in usage.models_with_usage(store):
             raise state.not_found(model_name)
     return [usage.summary(store, name, days) for name in names]
 

@@ -123,10 +123,7 @@ def listed_documents(manifest: Manifest | None, chunking: dict[str, int]) -> Pre
         for d in record.documents
         if "source" in d and "reason" not in d
     }
-    entries = {
-        record.entry: tuple(d["source"] for d in record.documents if "source" in d) for record in manifest.sources
-    }
-    return Previous(documents, None, entries, keep_unavailable=True)
+    return Previous(documents, None, _entries(manifest), keep_unavailable=True)
 
 
 def previous_documents(
@@ -147,7 +144,9 @@ def previous_documents(
         for d in record.documents
         if "reason" not in d and d.get("source") in rows and len(rows[d["source"]]) == d.get("chunks")
     }
-    entries = {
-        record.entry: tuple(d["source"] for d in record.documents if "source" in d) for record in manifest.sources
-    }
-    return Previous(documents, docstore, entries, keep_unavailable)
+    return Previous(documents, docstore, _entries(manifest), keep_unavailable)
+
+
+def _entries(manifest: Manifest) -> dict[Entry, tuple[str, ...]]:
+    """Each file_list entry's documents, by their sources."""
+    return {record.entry: tuple(d["source"] for d in record.documents if "source" in d) for record in manifest.sources}

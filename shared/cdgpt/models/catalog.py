@@ -77,23 +77,18 @@ def summaries(
 
     sizes = store.sizes("models/")
 
-    listed = set(model_names(store, sizes))
-
     def one(name: str) -> ModelSummary | None:
-        job = None if name in listed else training(name)
         state = current(store, name)
-        if name not in listed and job is None and state.manifest is None:
-            return None  # only a job's lock names it, and nothing trains it (or a version it published since)
         if damage := _damage(store, state, sizes):
             return ModelSummary(model_name=name, status="damaged", problem=damage)
-        job = job if name not in listed else training(name)
-        if state.manifest is None:
+        job = training(name)
+        if state.manifest is None:  # deleted, or not published yet (a name only a job's lock gives)
             return ModelSummary(model_name=name, status="training", training_job=job.job_id) if job else None
         return ModelSummary(
             model_name=name, status="ready", training_job=job.job_id if job else None, **_summary_fields(state.manifest)
         )
 
-    names = sorted(listed | set(in_training))
+    names = sorted(set(model_names(store, sizes)) | set(in_training))
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         return [s for s in pool.map(one, filter(visible, names)) if s is not None]
 

@@ -37,12 +37,14 @@ class Budget:
         if pages > self.limits.pages:
             raise SourceFailed(f"more than {self.limits.pages} pages (CDGPT_MAX_DOCUMENT_PAGES)")
 
-    def add_chars(self, chars: int) -> None:
+    def spend(self, chars: int) -> None:
+        """Count text as it comes, against the characters and the CPU time."""
         self.chars += chars
         self.check_chars(self.chars)
+        self.check_time()
 
     def check_chars(self, total: int) -> None:
-        """Check the document's text as a whole (add_chars counts it as it comes)."""
+        """Check the document's text as a whole (spend counts it as it comes)."""
         if total > self.limits.chars:
             raise SourceFailed(f"more than {self.limits.chars} characters of text (CDGPT_MAX_DOCUMENT_CHARS)")
 

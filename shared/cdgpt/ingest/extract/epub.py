@@ -55,7 +55,7 @@ def _toc_titles(book: Archive, folder: str, items: dict[str, tuple[str, str, str
     return titles
 
 
-def epub(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
+def epub(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Section]]:
     from cdgpt.ingest.extract.html import html
 
     book = Archive(content, name)
@@ -85,8 +85,7 @@ def epub(content: bytes, name: str, budget: Budget | None = None) -> tuple[str |
         if book.members[path].file_size > MAX_CHAPTER_BYTES:  # its tree takes some twenty times that
             raise SourceFailed(f"{name}: chapter {path} is larger than {MAX_CHAPTER_BYTES // MB} MB")
         chapter_title, found = html(book.read(path), None, budget)
-        if budget is not None:  # the chapters together, as they come
-            budget.add_chars(sum(len(s.text) for s in found))
+        budget.spend(sum(len(s.text) for s in found))  # the chapters together, as they come
         heading = titles.get(path) or chapter_title
         sections.extend(
             s if s.headings or not heading else Section((heading,), s.text, s.anchor, s.page) for s in found

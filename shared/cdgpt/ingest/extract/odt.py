@@ -53,7 +53,7 @@ def _repeat(element: Any, name: str, empty: bool) -> int:
     return 1 if empty or not value.isdigit() else max(1, min(int(value), MAX_TABLE_COLUMNS))
 
 
-def _rows(table: Any, budget: Budget | None) -> list[list[str]]:
+def _rows(table: Any, budget: Budget) -> list[list[str]]:
     """The table's rows with their repeats spelt out, checked against the document's budget as they grow (the
     outline counts the table's text once it is written): a few bytes of repeated cells spell out millions."""
     rows: list[list[str]] = []
@@ -70,10 +70,9 @@ def _rows(table: Any, budget: Budget | None) -> list[list[str]]:
         cells_left -= len(cells) * repeat
         if cells_left < 0:
             raise SourceFailed(f"a table of more than {MAX_TABLE_CELLS} cells")
-        if budget is not None:
-            chars += sum(map(len, cells)) * repeat
-            budget.check_chars(budget.chars + chars)
-            budget.check_time()
+        chars += sum(map(len, cells)) * repeat
+        budget.check_chars(budget.chars + chars)
+        budget.check_time()
         rows.extend([cells] * repeat)
     return rows
 
@@ -126,7 +125,7 @@ def _blocks(parent: Any, out: Outline, bold: set[str]) -> None:
             _blocks(element, out, bold)
 
 
-def odt(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
+def odt(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Section]]:
     package = Archive(content, name)
     out = Outline(budget)
     styles = package.xml("styles.xml") if package.has("styles.xml") else None

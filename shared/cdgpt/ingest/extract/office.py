@@ -265,7 +265,7 @@ def _contents(element: Any) -> bool:
     return _hidden(element, "sdt") or (gallery is not None and attr(gallery, "val") == "Table of Contents")
 
 
-def docx(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
+def docx(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Section]]:
     package = Archive(content, name)
     document = package.main_part("word/document.xml")
     _check_held_together(package, document)
@@ -365,7 +365,7 @@ def _tree(root: Any) -> Any:
     return found if found is not None else []
 
 
-def pptx(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
+def pptx(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Section]]:
     package = Archive(content, name)
     presentation = package.main_part("ppt/presentation.xml")
     targets = package.relationships(presentation)
@@ -397,9 +397,7 @@ def pptx(content: bytes, name: str, budget: Budget | None = None) -> tuple[str |
                 if notes:
                     paragraphs.append("Notes: " + "\n\n".join(notes))
         first_title = first_title or title
-        if budget is not None:
-            budget.add_chars(sum(map(len, paragraphs)))
-            budget.check_time()
+        budget.spend(sum(map(len, paragraphs)))
         if paragraphs or title:
             sections.append(
                 Section((title or f"Slide {number}",), "\n\n".join(paragraphs or [title or ""]), page=number)

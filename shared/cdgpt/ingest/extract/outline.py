@@ -47,10 +47,10 @@ def unhead_bold_line(path: list[tuple[int, str]], paragraphs: list[str], section
 
 
 class Outline:
-    """Headings and paragraphs into sections; with a budget, the text is counted as it comes, so a document
-    over its characters or CPU time stops there, not after all of it is built."""
+    """Headings and paragraphs into sections; the text is counted against the document's budget as it comes,
+    so a document over its characters or CPU time stops there, not after all of it is built."""
 
-    def __init__(self, budget: Budget | None = None) -> None:
+    def __init__(self, budget: Budget) -> None:
         self.budget = budget
         self.title: str | None = None  # the first top-level heading
         self.sections: list[Section] = []
@@ -61,7 +61,7 @@ class Outline:
         text = " ".join(text.split())
         if not text:
             return
-        self._spend(len(text))  # a heading is in every chunk under it: counted once, here
+        self.budget.spend(len(text))  # a heading is in every chunk under it: counted once, here
         unhead_bold_line(self._path, self._paragraphs, self.sections)
         self._close()
         if level == 1 and self.title is None:
@@ -80,18 +80,13 @@ class Outline:
 
     def paragraph(self, text: str) -> None:
         if text := " ".join(text.split()):
-            self._spend(len(text))
+            self.budget.spend(len(text))
             self._paragraphs.append(text)
 
     def table(self, rows: Sequence[Sequence[str]], header: bool | None = None) -> None:
         for paragraph in each_table_paragraph(rows, header):
-            self._spend(len(paragraph))
+            self.budget.spend(len(paragraph))
             self._paragraphs.append(paragraph)
-
-    def _spend(self, chars: int) -> None:
-        if self.budget is not None:
-            self.budget.add_chars(chars)
-            self.budget.check_time()
 
     def _close(self) -> None:
         if self._paragraphs:

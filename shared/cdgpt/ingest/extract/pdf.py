@@ -146,8 +146,7 @@ def _pages(
             continue
         seen.add(key)
         text, lines, header = _page_text(page, budget, not entries, header, fonts)
-        budget.add_chars(len(text))
-        budget.check_time()
+        budget.spend(len(text))
         texts.append((number, text))
         if lines is not None:
             sized.append((number, lines))

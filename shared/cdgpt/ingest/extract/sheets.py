@@ -99,7 +99,7 @@ def _width(sheet: Any) -> int:
     return declared if isinstance(declared, int) and 0 < declared <= MAX_TABLE_COLUMNS else MAX_TABLE_COLUMNS + 1
 
 
-def xlsx(content: bytes, name: str, budget: Budget | None = None) -> tuple[str | None, list[Section]]:
+def xlsx(content: bytes, name: str, budget: Budget) -> tuple[str | None, list[Section]]:
     package = Archive(content, name)  # the package's bounds, checked before openpyxl unpacks anything
     styles = package.members.get(STYLES)
     if styles is not None and styles.file_size > MAX_STYLES_BYTES:  # openpyxl makes an object of every style
@@ -124,11 +124,9 @@ def xlsx(content: bytes, name: str, budget: Budget | None = None) -> tuple[str |
                 raise
             except Exception as exc:
                 raise SourceFailed(f"{where} is damaged") from exc
-            if budget is not None:
-                budget.check_time()
-            if body := "\n\n".join(sheet_paragraphs(rows)):
-                if budget is not None:
-                    budget.add_chars(len(body))
+            body = "\n\n".join(sheet_paragraphs(rows))
+            budget.spend(len(body))
+            if body:
                 sections.append(Section((sheet.title,), body, page=number))
         title = book.properties.title if book.properties else None
     finally:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.robotparser import RobotFileParser
 
-from cdgpt.errors import CdgptError, SourceFailed, SourceUnavailable
+from cdgpt.errors import CdgptError, SourceUnavailable, source_failure
 from cdgpt.ingest.sources.url import USER_AGENT, HttpStatus, fetch_url
 from cdgpt.limits import HOST_CONCURRENCY
 from cdgpt.settings import Settings
@@ -38,8 +38,7 @@ class Robots:
                 return cls(None)
             raise SourceUnavailable(f"{origin}/robots.txt answered HTTP {exc.status}; not crawling") from exc
         except CdgptError as exc:
-            failed = SourceUnavailable if isinstance(exc, SourceUnavailable) else SourceFailed
-            raise failed(f"{origin}/robots.txt could not be read ({exc}); not crawling") from exc
+            raise source_failure(exc)(f"{origin}/robots.txt could not be read ({exc}); not crawling") from exc
         return cls(raw.content[:ROBOTS_BYTES].decode("utf-8", "replace"))
 
     def allowed(self, url: str) -> bool:

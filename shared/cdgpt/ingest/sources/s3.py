@@ -21,6 +21,11 @@ SOURCES_PREFIX = "sources/"  # the artifacts bucket's documents to train on (tem
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3's bucket naming rules, as far as a name alone tells
 
 
+def _failure(code: str) -> type[SourceFailed]:
+    """What S3 said, as a failure: a document not there is gone; any other refusal may pass."""
+    return SourceFailed if code in GONE else SourceUnavailable
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, key = uri[len("s3://") :].partition("/")
     if not bucket:
@@ -49,7 +54,7 @@ def _get(bucket: str, key: str, limit: int, seen: Seen | None = None, listed_eta
         code = exc.response.get("Error", {}).get("Code", "error")
         if known and code in ("304", "NotModified"):
             raise NotModified(uri) from exc
-        raise (SourceFailed if code in GONE else SourceUnavailable)(f"cannot read {uri}: {code}") from exc
+        raise _failure(code)(f"cannot read {uri}: {code}") from exc
     except BotoCoreError as exc:
         raise SourceUnavailable(f"cannot read {uri}: {type(exc).__name__}") from exc
     with obj["Body"] as body:
@@ -73,9 +78,7 @@ def _list(bucket: str, prefix: str, cap: int) -> dict[str, str | None]:
                     raise PayloadTooLarge(f"more than {cap} objects under s3://{bucket}/{prefix}")
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
-        raise (SourceFailed if code in GONE else SourceUnavailable)(
-            f"cannot list s3://{bucket}/{prefix}: {code}"
-        ) from exc
+        raise _failure(code)(f"cannot list s3://{bucket}/{prefix}: {code}") from exc
     except BotoCoreError as exc:
         raise SourceUnavailable(f"cannot list s3://{bucket}/{prefix}: {type(exc).__name__}") from exc
     if not keys:

@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Mapping
 from functools import partial
 
-from cdgpt.errors import CdgptError, PayloadTooLarge, SourceFailed, SourceUnavailable
+from cdgpt.errors import CdgptError, PayloadTooLarge, SourceFailed, source_failure
 from cdgpt.ingest.safexml import local, parse_xml
 from cdgpt.ingest.sources import Listing, RawDocument, SourceDocument
 from cdgpt.ingest.sources.entries import Seen
@@ -63,8 +63,7 @@ def sitemap_pages(raw: RawDocument, settings: Settings, limit: int, listing: Lis
             try:
                 current = fetch_url(current, settings)
             except CdgptError as exc:  # a site down stays a site down (a retraining keeps what it listed)
-                failed = SourceUnavailable if isinstance(exc, SourceUnavailable) else SourceFailed
-                raise failed(f"sitemap {current}: {exc}") from exc
+                raise source_failure(exc)(f"sitemap {current}: {exc}") from exc
         root = parse_xml(_unpacked(current), f"sitemap {current.source}")
         if local(root) not in ("urlset", "sitemapindex"):
             raise SourceFailed(f"{current.source} is not a sitemap (its root is <{local(root)}>)")
