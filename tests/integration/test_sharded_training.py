@@ -273,3 +273,21 @@ def test_a_sharded_retraining_keeps_what_a_site_cannot_serve_now(store, repo, we
     assert kept[0] == "1 of 1 documents could not be fetched and were kept as they were (first: HTTP 503)"
     assert kept[1].startswith("2 of 2 documents could not be fetched and were kept as they were (first: ")
     assert kept[2] is None
+
+
+def test_a_sharded_retraining_keeps_a_sitemap_it_cannot_list_without_asking_its_pages(store, repo, web, monkeypatch):
+    """Its pages are kept as they were, each with the sitemap's failure, and none is requested: against a
+    host that stalls, each request would hold a shard up to its timeout."""
+    sharded(monkeypatch)
+    site(web)
+    sitemap = f"{web.base}/maps/sitemap.xml"
+    assert run_training(store, "rooms", [sitemap, f"{HANDBOOK}/benefits.txt"]).result.documents == 3
+    web.routes["/maps/sitemap.xml"].status = 503
+    web.hits.clear()
+    again = run_training(store, "rooms", [], kind="retrain")
+    assert again.status == "succeeded", again.failure
+    assert again.result.documents == 3 and again.result.documents_kept == 2
+    assert web.hits == ["/maps/sitemap.xml"]
+    reason = again.result.sources[0].reason
+    assert reason.startswith("2 of 2 documents could not be fetched and were kept as they were (first: ")
+    assert "HTTP 503" in reason

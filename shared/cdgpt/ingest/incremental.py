@@ -15,6 +15,7 @@ hides behind AccessDenied) is gone, not down.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -51,11 +52,13 @@ class Previous:
         docstore: Docstore | None = None,
         entries: dict[Entry, tuple[str, ...]] | None = None,
         keep_unavailable: bool = False,
+        unreachable: Mapping[str, str] | None = None,
     ) -> None:
         self.documents = documents or {}
         self.docstore = docstore
         self.entries = entries or {}  # each file_list entry's documents
         self.keep_unavailable = keep_unavailable
+        self.unreachable = unreachable or {}  # documents known unreachable already (a sharded plan's), and why
         self.seen = {
             source: Seen(d.record.get("etag"), d.record.get("last_modified"), d.record.get("depth"))
             for source, d in self.documents.items()
@@ -94,21 +97,34 @@ class Previous:
         if not self.keep_unavailable or not isinstance(exc, SourceUnavailable) or not self.entries.get(entry):
             return None
 
-        def unavailable() -> RawDocument:
-            raise exc
-
-        kept = [SourceDocument(source, unavailable) for source in self.entries[entry] if source in self.documents]
+        kept = [_unreachable(source, exc) for source in self.entries[entry] if source in self.documents]
         return kept or None  # nothing of it to keep: the entry fails, as it does
 
-    def keeping(self, keep_unavailable: bool) -> Previous:
-        """The same documents, keeping unavailable ones or not."""
-        if keep_unavailable == self.keep_unavailable:
+    def known_unreachable(self, entry: Entry) -> list[SourceDocument] | None:
+        """A document whose entry could not be listed when a sharded training was planned: kept as it was
+        without asking its source again (a host that stalls would hold each of them up to its timeout)."""
+        if not isinstance(entry, str) or entry not in self.unreachable or entry not in self.documents:
+            return None
+        return [_unreachable(entry, SourceUnavailable(self.unreachable[entry]))] if self.keep_unavailable else None
+
+    def keeping(self, keep_unavailable: bool, unreachable: Mapping[str, str] | None = None) -> Previous:
+        """The same documents, keeping unavailable ones or not (and these known unreachable)."""
+        if keep_unavailable == self.keep_unavailable and not unreachable and not self.unreachable:
             return self
-        return Previous(self.documents, self.docstore, self.entries, keep_unavailable)
+        return Previous(self.documents, self.docstore, self.entries, keep_unavailable, unreachable)
 
     def _chunks(self, known: PreviousDocument) -> list[Chunk]:
         assert self.docstore is not None
         return [chunk_from_record(self.docstore[i]) for i in known.rows]
+
+
+def _unreachable(source: str, exc: Exception) -> SourceDocument:
+    """A document that fails to load as `exc` says, without asking its source."""
+
+    def load() -> RawDocument:
+        raise exc
+
+    return SourceDocument(source, load, unreachable=str(exc))
 
 
 def listed_documents(manifest: Manifest | None, chunking: dict[str, int]) -> Previous:

@@ -92,6 +92,8 @@ def _expand(
             stopped.append(exc)
             raise
 
+    if (known := previous.known_unreachable(entry)) is not None:
+        return known
     try:
         return expand_entry(entry, settings, previous.seen, listing if progress else None)
     except Exception as exc:

@@ -34,6 +34,7 @@ class SourceDocument:
     source: str
     load: Callable[[], RawDocument]
     depth: int | None = None  # a crawled page: links followed from the start page (kept for the next crawl)
+    unreachable: str | None = None  # why it cannot be fetched now (its entry could not be listed): `load` raises it
 
 
 class NotModified(Exception):

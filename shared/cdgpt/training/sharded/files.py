@@ -35,6 +35,7 @@ SHARD_FILES = ("index.faiss", "terms.npz", "docstore.jsonl", "docstore.npz")
 class Item(BaseModel):
     entry: Entry  # what `ingest` is given: one document's own entry, or a whole crawl entry
     of: int  # the file_list entry it belongs to
+    unreachable: str | None = None  # its entry could not be listed (a retraining): kept as it was, not fetched
 
 
 class ShardSpec(BaseModel):

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from cdgpt.errors import PayloadTooLarge
 from cdgpt.ingest.incremental import Previous, listed_documents
 from cdgpt.ingest.pipeline import ALREADY_INCLUDED, _expand  # the same expansion, and reasons, as ingest's
+from cdgpt.ingest.sources import SourceDocument
 from cdgpt.ingest.sources.entries import CrawlEntry, Entry
 from cdgpt.limits import MAX_SHARDED_DOCUMENTS, MAX_SHARDS
 from cdgpt.models.registry import SourceRecord, check_model_name, current
@@ -41,7 +42,7 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
         entries, settings, listed_documents(base.manifest, chunking(settings)) if retraining else Previous()
     )
     items = _items(found)
-    weights = [entry.crawl.max_pages if isinstance(entry, CrawlEntry) else 1 for entry, _ in items]
+    weights = [item.entry.crawl.max_pages if isinstance(item.entry, CrawlEntry) else 1 for item in items]
     documents = sum(weights)
     if documents <= settings.shard_above_documents:
         return None
@@ -64,37 +65,37 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
     return planned
 
 
-Found = list[str] | str | CrawlEntry  # an entry's document sources, why it cannot be used, or a crawl
+Found = list[SourceDocument] | str | CrawlEntry  # an entry's documents, why it cannot be used, or a crawl
 
 
 def _documents(entries: list[Entry], settings: Settings, previous: Previous) -> list[Found]:
     """Each entry's documents (none twice: an earlier entry keeps a document), in parallel like ingest; in a
-    retraining, an entry that cannot be listed now is its documents of before (the shards keep them)."""
+    retraining, an entry that cannot be listed now is its documents of before (the shards keep them without
+    asking their sources)."""
 
     def expand(entry: Entry) -> Found:
         if isinstance(entry, CrawlEntry):
             return entry
-        found = _expand(entry, settings, previous, None)
-        return found if isinstance(found, str) else [document.source for document in found]
+        return _expand(entry, settings, previous, None)
 
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
         expanded = list(pool.map(expand, entries))
     seen: set[str] = set()
     for n, found in enumerate(expanded):
         if isinstance(found, list):
-            expanded[n] = [source for source in found if source not in seen]
-            seen.update(found)
+            expanded[n] = [document for document in found if document.source not in seen]
+            seen.update(document.source for document in found)
     return expanded
 
 
-def _items(found: list[Found]) -> list[tuple[Entry, int]]:
-    """(entry for ingest, the file_list entry it belongs to), in order."""
-    items: list[tuple[Entry, int]] = []
+def _items(found: list[Found]) -> list[Item]:
+    """Each document's (or crawl's) item, in order."""
+    items: list[Item] = []
     for of, f in enumerate(found):
         if isinstance(f, CrawlEntry):
-            items.append((f, of))
+            items.append(Item(entry=f, of=of))
         elif isinstance(f, list):
-            items.extend((source, of) for source in f)
+            items.extend(Item(entry=d.source, of=of, unreachable=d.unreachable) for d in f)
     return items
 
 
@@ -107,16 +108,16 @@ def _settled(entry: Entry, found: Found) -> SourceRecord | None:
     return None
 
 
-def _shards(items: list[tuple[Entry, int]], weights: list[int], size: int) -> list[ShardSpec]:
+def _shards(items: list[Item], weights: list[int], size: int) -> list[ShardSpec]:
     """Consecutive runs of items of about `size` documents (an item heavier than that alone)."""
     specs: list[ShardSpec] = []
     current: list[Item] = []
     weight = 0
-    for (entry, of), w in zip(items, weights, strict=True):
+    for item, w in zip(items, weights, strict=True):
         if current and weight + w > size:
             specs.append(ShardSpec(items=current, documents=weight))
             current, weight = [], 0
-        current.append(Item(entry=entry, of=of))
+        current.append(item)
         weight += w
     if current:
         specs.append(ShardSpec(items=current, documents=weight))

@@ -73,7 +73,8 @@ def work(
         plan, spec = read_plan(store, job_id), read_spec(store, job_id, shard)
         embedder = make_embedder(settings)
         base = _unchanged(current(store, plan.model_name), plan)
-        previous, unchanged = _previous(store, base.manifest, embedder, settings, plan.keep_unavailable)
+        unreachable = {i.entry: i.unreachable for i in spec.items if isinstance(i.entry, str) and i.unreachable}
+        previous, unchanged = _previous(store, base.manifest, embedder, settings, plan.keep_unavailable, unreachable)
         check = _keeping(jobs, job_id, settings, deadline)
         records, chunks = ingest([item.entry for item in spec.items], settings, check, unchanged)
         with metering() as used:
@@ -98,7 +99,12 @@ _reused_lock = threading.Lock()
 
 
 def _previous(
-    store: ArtifactStore, manifest: Manifest | None, embedder: Embedder, settings: Settings, keep_unavailable: bool
+    store: ArtifactStore,
+    manifest: Manifest | None,
+    embedder: Embedder,
+    settings: Settings,
+    keep_unavailable: bool,
+    unreachable: dict[str, str],
 ) -> tuple[PreviousVersion, Previous]:
     """What the shards reuse from the current version, read once per process (a warm Lambda container
     working one shard after another, or the threads of the local runner)."""
@@ -110,7 +116,7 @@ def _previous(
             _reused.clear()
             _reused[key] = pipeline.previous_for(store, manifest, embedder, settings)
         previous, documents = _reused[key]
-        return previous, documents.keeping(keep_unavailable)
+        return previous, documents.keeping(keep_unavailable, unreachable)
 
 
 def _keeping(jobs: JobStore, job_id: str, settings: Settings, deadline: float | None) -> Progress:
