@@ -352,7 +352,24 @@ def test_a_scheduled_sharded_retraining_that_dropped_a_document_tells_the_dead_l
     assert told["job_id"] == job_id and "1 sources failing, 1 documents dropped" in told["attention"]
 
 
-def test_the_merge_may_tell_the_dead_letter_queue():
-    merge = RESOURCES["TrainMergeFunction"]["Properties"]
-    assert merge["Environment"]["Variables"]["CDGPT_ATTENTION_QUEUE"] == "TrainDeadLetterQueue"
-    assert {"SQSSendMessagePolicy": {"QueueName": "TrainDeadLetterQueue.QueueName"}} in merge["Policies"]
+def test_a_scheduled_sharded_retraining_that_fails_tells_the_dead_letter_queue(machine, monkeypatch):
+    """From its failure path: the execution's own failure says only that it failed, not which model or why."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="train-dead-letters")["QueueUrl"]
+    settings_with(monkeypatch, CDGPT_ATTENTION_QUEUE=queue)
+    assert execute(machine, handed_over("handbook", [HANDBOOK]))[0]["status"] == "SUCCEEDED"
+    request = JobRequest(kind="retrain", model_name="handbook", origin="schedule")
+    job_id = operations.start_job(request, run=False).job.job_id
+    template_invoker(TEMPLATE)("TrainWorkerFunction", {"job_id": job_id})
+    train("handbook", [f"{HANDBOOK}benefits.txt"], store=default_store(get_settings()))  # changed meanwhile
+    assert execute(machine, job_id)[0]["status"] == "FAILED"
+    [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    told = json.loads(message["Body"])
+    assert told["job_id"] == job_id and "was retrained or deleted while this training ran" in told["attention"]
+
+
+@pytest.mark.parametrize("function", ["TrainMergeFunction", "TrainShardFunction"])
+def test_the_merge_and_the_failure_path_may_tell_the_dead_letter_queue(function):
+    step = RESOURCES[function]["Properties"]
+    assert step["Environment"]["Variables"]["CDGPT_ATTENTION_QUEUE"] == "TrainDeadLetterQueue"
+    assert {"SQSSendMessagePolicy": {"QueueName": "TrainDeadLetterQueue.QueueName"}} in step["Policies"]
