@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     rerank_api_key_param: str | None = Field(None, alias="CDGPT_RERANK_API_KEY_PARAM")
     key_cache_s: float = Field(60.0, alias="CDGPT_KEY_CACHE_SECONDS", ge=0, le=3600)
     rate_limit: int = Field(600, alias="CDGPT_RATE_LIMIT", ge=1, le=1_000_000)
+    auth_failures: int = Field(
+        20, alias="CDGPT_AUTH_FAILURES", ge=1, le=1_000_000
+    )  # wrong secrets a minute, per address
     rate_table: str | None = Field(None, alias="CDGPT_RATE_TABLE")
     legacy_llm_models_setting: str = Field(
         "gpt-3.5-turbo,gpt-3.5-turbo-0301,gpt-3.5-turbo-16k,text-davinci-003,gpt-4", alias="CDGPT_LEGACY_LLM_MODELS"

@@ -17,8 +17,11 @@ from cdgpt import operations
 from cdgpt.answer.answering import EXTRACTIVE_LABEL
 from cdgpt.clients import reset_clients
 from cdgpt.errors import InvalidRequest
+from cdgpt.keys.records import create_key
 from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.local.server import lambda_context
+from cdgpt.models.store import default_store
+from cdgpt.settings import get_settings
 from cdgpt.training import pipeline as training
 from tests.support.fixtures_openai import API_KEY, openai_stub  # noqa: F401
 from tests.support.lambda_events import (  # noqa: F401
@@ -256,6 +259,25 @@ def test_a_secret_that_is_not_valid_unicode_is_401_not_a_crash(api_secret, where
     else:
         evt = event("chat", headers={"Authorization": "Bearer \ud800"})
     assert envelope(chat(evt), 401)["msg"] == BAD_SECRET_MSG
+
+
+def test_an_address_that_sends_wrong_secrets_too_often_is_refused_without_comparing_its_secret(api_secret, monkeypatch):
+    """Even the right secret is refused from it until its window ends: a weak secret cannot be guessed at the
+    API's whole rate. A valid key (too long to guess) still passes; other addresses are not held up; a
+    request without credentials is no guess."""
+    monkeypatch.setenv("CDGPT_AUTH_FAILURES", "3")
+    wrong = event("chat", headers={"Authorization": f"Bearer {WRONG_SECRET}"})
+    missing = event("chat", headers={"Authorization": None})
+    assert [chat(e)["statusCode"] for e in (wrong, missing, missing, wrong, wrong)] == [401] * 5
+    refused = chat(event("chat"))
+    assert envelope(refused, 429)["msg"].startswith("too many wrong secrets from this address; retry in ")
+    assert 1 <= int(refused["headers"]["Retry-After"]) <= 60
+    key = create_key(default_store(get_settings()), "chat", ["*"])[1]
+    assert chat(event("chat", headers={"Authorization": f"Bearer {key}"}))["statusCode"] == 404  # not trained
+    elsewhere = event("chat")
+    elsewhere["requestContext"]["identity"]["sourceIp"] = "198.51.100.20"
+    assert chat(elsewhere)["statusCode"] == 404
+    assert chat(wrong)["statusCode"] == 429
 
 
 def test_auth_is_checked_before_validation_and_routing(api_secret):

@@ -53,6 +53,15 @@ def test_each_store_limits_a_key_and_opens_a_new_window(limiter):
     assert limiter.hit("k1", 3, T0 + 64) == pytest.approx(57)
 
 
+def test_each_store_tells_a_keys_wait_without_counting(limiter):
+    assert limiter.wait("k1", 2, T0) is None  # never seen
+    assert limiter.hit("k1", 2, T0) is None
+    assert [limiter.wait("k1", 2, T0 + 1) for _ in range(3)] == [None] * 3  # below the limit, and nothing counted
+    assert limiter.hit("k1", 2, T0 + 2) is None
+    assert limiter.wait("k1", 2, T0 + 20) == pytest.approx(40)
+    assert limiter.wait("k1", 2, T0 + 60) is None  # the window is over
+
+
 def test_the_local_counter_is_exact_under_concurrent_requests(tmp_path):
     """Threads stand in for `cdgpt serve`'s worker processes: each has its own connection to the counter
     table, and each request is one transaction."""

@@ -11,12 +11,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
+from aws_lambda_powertools.metrics import MetricUnit
 
 from cdgpt.api import cors
 from cdgpt.api.contract import SHAPES, failure, status_for
 from cdgpt.errors import CdgptError, Throttled
 from cdgpt.keys.records import Principal, authenticate, looks_like_key
-from cdgpt.keys.throttle import check_rate
+from cdgpt.keys.throttle import check_failures, check_rate, count_failure
 from cdgpt.limits import MAX_BODY_BYTES
 from cdgpt.models.store import default_store
 from cdgpt.secrets import api_secret
@@ -94,8 +95,9 @@ class Refused:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _authenticate(presented: str | None) -> Principal | Refused:
-    """A key (`cdgpt_<id>_<secret>`) or the API secret (an admin on every model)."""
+def _authenticate(presented: str | None, address: str | None) -> Principal | Refused:
+    """A key (`cdgpt_<id>_<secret>`) or the API secret (an admin on every model). The secret is not compared
+    for an address that got it wrong too often lately; a valid key (too long to guess) still passes."""
     settings = get_settings()
     is_key = presented is not None and looks_like_key(presented)
     if presented is not None and is_key:
@@ -105,7 +107,12 @@ def _authenticate(presented: str | None) -> Principal | Refused:
     expected = api_secret()  # a key-shaped secret is still the secret
     if expected is None:
         return Refused(401, UNKNOWN_KEY if is_key else UNCONFIGURED)
-    if presented is None or not _matches(presented, expected):
+    if presented is None:
+        return Refused(401, UNAUTHENTICATED)
+    if (locked := _locked_out(address)) is not None:
+        return locked
+    if not _matches(presented, expected):
+        _guessed(address)
         return Refused(401, UNKNOWN_KEY if is_key else UNAUTHENTICATED)
     return SECRET_PRINCIPAL
 
@@ -121,14 +128,44 @@ def _throttled(principal: Principal) -> Refused | None:
     return None
 
 
+def _address(event: Mapping[str, Any]) -> str | None:
+    """The client's address as API Gateway saw it (None: invoked directly)."""
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    address = identity.get("sourceIp") if isinstance(identity, dict) else None
+    return address if isinstance(address, str) and address else None
+
+
+def _locked_out(address: str | None) -> Refused | None:
+    if address is None:
+        return None
+    try:
+        check_failures(address, get_settings().auth_failures, get_settings())
+    except Throttled as exc:
+        return Refused(429, str(exc), {"Retry-After": str(exc.retry_after)})
+    except CdgptError:  # the counters cannot be reached: the secret is compared
+        logger.exception("could not read an address's failed authentications")
+    return None
+
+
+def _guessed(address: str | None) -> None:
+    """Count a wrong secret from the address."""
+    if address is None:
+        return
+    try:
+        count_failure(address, get_settings().auth_failures, get_settings())
+    except CdgptError:
+        logger.exception("could not count a failed authentication")
+
+
 def admit(event: Mapping[str, Any]) -> Principal | Refused:
     """Who sends the request, or why it is refused before routing (size, key or secret, rate, content type)."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     body = event.get("body")
     if len(_utf8(body or "")) > MAX_BODY_BYTES:
         return Refused(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
-    principal = _authenticate(_presented_secret(headers, body))
+    principal = _authenticate(_presented_secret(headers, body), _address(event))
     if isinstance(principal, Refused):
+        metrics.add_metric(name="AuthenticationsFailed", unit=MetricUnit.Count, value=1)
         return principal
     throttled = _throttled(principal)
     if throttled is not None:

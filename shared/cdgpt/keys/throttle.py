@@ -1,4 +1,6 @@
-"""A request rate per key: at most N requests in a window of 60 s that starts at the key's first request.
+"""A request rate per key: at most N requests in a window of 60 s that starts at the key's first request;
+and wrong API secrets per client address, counted the same way, past which the address's secret is refused
+without being compared (a weak API secret cannot be guessed at the API's whole rate).
 
 Where the counters live:
 - CDGPT_RATE_TABLE (the stack): a DynamoDB item per key, counted with one conditional UpdateItem per
@@ -42,9 +44,20 @@ def admit(window: Window | None, now: float, limit: int) -> tuple[Window, float 
     return window, window.started + WINDOW_S - now
 
 
+def over(window: Window | None, now: float, limit: int) -> float | None:
+    """How long to wait when the window is at its limit now (None: the next request would be admitted)."""
+    if window is None or now >= window.started + WINDOW_S or now < window.started or window.hits < limit:
+        return None
+    return window.started + WINDOW_S - now
+
+
 class Limiter(Protocol):
     def hit(self, key_id: str, limit: int, now: float) -> float | None:
         """Count a request; the seconds to wait when the key is over its limit, else None."""
+        ...
+
+    def wait(self, key_id: str, limit: int, now: float) -> float | None:
+        """The seconds to wait when the key is at its limit now, else None; nothing is counted."""
         ...
 
 
@@ -57,6 +70,10 @@ class MemoryLimiter:
         with self.lock:
             self.windows[key_id], wait = admit(self.windows.get(key_id), now, limit)
         return wait
+
+    def wait(self, key_id: str, limit: int, now: float) -> float | None:
+        with self.lock:
+            return over(self.windows.get(key_id), now, limit)
 
 
 class LocalLimiter:
@@ -76,6 +93,11 @@ class LocalLimiter:
                     (key_id, after.started, after.hits),
                 )
         return wait
+
+    def wait(self, key_id: str, limit: int, now: float) -> float | None:
+        with counters.transaction(self.root) as db:
+            found = db.execute("SELECT started, hits FROM windows WHERE key_id = ?", (key_id,)).fetchone()
+        return over(Window(*found) if found else None, now, limit)
 
 
 class DynamoLimiter:
@@ -122,6 +144,18 @@ class DynamoLimiter:
         except (ClientError, BotoCoreError) as exc:
             raise UpstreamError(f"DynamoDB failed: {type(exc).__name__}") from exc
 
+    def wait(self, key_id: str, limit: int, now: float) -> float | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from cdgpt.clients import dynamodb_client
+
+        try:
+            item = dynamodb_client().get_item(TableName=self.table, Key={"key_id": {"S": key_id}}).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise UpstreamError(f"DynamoDB failed: {type(exc).__name__}") from exc
+        window = Window(float(item["started"]["N"]), int(item["hits"]["N"])) if item else None
+        return over(window, now, limit)
+
     def _restart(self, client, key: dict, old: Window, now: float) -> bool:
         try:
             client.put_item(
@@ -161,6 +195,39 @@ def check_rate(key_id: str, limit: int, settings: Settings) -> None:
         raise Throttled(f"key {key_id} is limited to {limit} requests a minute; retry in {seconds} s", seconds)
 
 
+FAILURES = "auth-failures/"  # the counter of an address's wrong secrets (key ids are never so named)
+FAILED_ENTRIES = 10_000
+_failed: dict[str, float] = {}  # addresses this process saw send a wrong secret, and when last
+_failed_lock = threading.Lock()
+
+
+def check_failures(address: str, limit: int, settings: Settings) -> None:
+    """Throttled when the address sent a wrong secret `limit` times in its window. Only an address this
+    process saw fail lately is looked up: the other requests cost nothing (a process that has not seen an
+    address fail lets one more attempt through, and counts it)."""
+    now = time.time()
+    with _failed_lock:
+        last = _failed.get(address)
+    if last is None or now - last > WINDOW_S:
+        return
+    wait = limiter(settings).wait(FAILURES + address, limit, now)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        raise Throttled(f"too many wrong secrets from this address; retry in {seconds} s", seconds)
+
+
+def count_failure(address: str, limit: int, settings: Settings) -> None:
+    """Count a wrong secret from the address."""
+    now = time.time()
+    with _failed_lock:
+        if len(_failed) >= FAILED_ENTRIES:
+            _failed.clear()
+        _failed[address] = now
+    limiter(settings).hit(FAILURES + address, limit, now)
+
+
 def forget_all() -> None:
     """Drop the in-process counters (tests)."""
     _memory.cache_clear()
+    with _failed_lock:
+        _failed.clear()
