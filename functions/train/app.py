@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cdgpt import operations
 from cdgpt.answer.templates import upload_templates
-from cdgpt.api.auth import principal, require, visible
+from cdgpt.api.auth import principal, require, require_sources, visible
 from cdgpt.api.contract import (
     JobResponse,
     ModelDeleted,
@@ -61,10 +61,17 @@ def train(
 ) -> Response[TrainOrJob]:
     if isinstance(request, OriginalTrainRequest):
         require(app, "train", request.space_name)
-        job = JobRequest(kind="train", model_name=request.space_name, file_list=request.file_list)
+        within = require_sources(app, request.file_list)
+        job = JobRequest(kind="train", model_name=request.space_name, file_list=request.file_list, within=within)
         return answer_job(app, _started(job, idempotency_key), request.wait_seconds, original_train_response)
     require(app, "train", request.model_name)
-    job = JobRequest(kind="train", model_name=request.model_name, file_list=request.file_list, prompt=request.prompt)
+    job = JobRequest(
+        kind="train",
+        model_name=request.model_name,
+        file_list=request.file_list,
+        prompt=request.prompt,
+        within=require_sources(app, request.file_list),
+    )
     return answer_job(app, _started(job, idempotency_key), request.wait_seconds)
 
 
@@ -76,6 +83,7 @@ def train(
 @tracer.capture_method(capture_response=False)
 def upload_prompt(request: Annotated[UploadPromptRequest, Body()]) -> UploadPromptResponse:
     require(app, "train")  # templates are shared by every model
+    require_sources(app, request.file_list)
     return upload_prompt_response([stored.size for stored in upload_templates(request.file_list)])
 
 
@@ -91,7 +99,8 @@ def update_sources(
     idempotency_key: Annotated[IdempotencyKey, Header(alias="Idempotency-Key")] = None,
 ) -> Response[TrainOrJob]:
     require(app, "train", model_name)
-    job = JobRequest(kind="sources", model_name=model_name, add=request.add, remove=request.remove)
+    within = require_sources(app, request.add)
+    job = JobRequest(kind="sources", model_name=model_name, add=request.add, remove=request.remove, within=within)
     return answer_job(app, _started(job, idempotency_key), request.wait_seconds)
 
 

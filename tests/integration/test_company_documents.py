@@ -298,3 +298,31 @@ def test_a_page_out_of_reach_for_longer_than_the_keeping_days_goes(intranet, mon
     monkeypatch.setattr(incremental, "KEEP_DAYS", -1)  # as if the page had been down for longer than that
     gone = retrain("intranet")
     assert (gone["documents"], gone["documents_kept"], gone["documents_dropped"]) == (1, 0, 1)
+
+
+def test_a_training_from_a_keys_sources_indexes_nothing_from_elsewhere_then_or_when_retrained(intranet):
+    """A source-scoped key's training (`within`): a sitemap's page or a redirect that leaves its sources is
+    skipped, and the model's retraining holds each source to the same scope."""
+    base, outside = intranet.base, "outside the sources the training's key may train from"
+    moved = intranet.redirect("/intranet/it/old.html", f"{base}/intranet/hr-only/pay.html")
+    urls = "".join(f"<url><loc>{base}{path}</loc></url>" for path in ("/intranet/it/", "/intranet/canteen.html"))
+    sitemap = intranet.add(
+        "/intranet/it/sitemap.xml",
+        f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
+        "application/xml",
+    )
+    vpn = f"{base}/intranet/it/vpn.html"
+    result = train("it", [vpn, moved, sitemap], within=[f"{base}/intranet/it/"])
+    assert [(r["status"], r["reason"]) for r in result["sources"]] == [
+        ("ok", None),
+        ("failed", f"redirected to {base}/intranet/hr-only/pay.html, {outside}"),
+        ("ok", f"1 of 2 documents skipped (first: {base}/intranet/canteen.html: {outside})"),
+    ]
+    manifest, _ = read_manifest(default_store(get_settings()), "it")
+    assert [r.within for r in manifest.sources] == [[f"{base}/intranet/it/"]] * 3
+    assert "/intranet/canteen.html" not in intranet.hits  # skipped before it was fetched
+    # When a page of its sources redirects elsewhere later, the scheduled retraining skips it too
+    intranet.redirect("/intranet/it/vpn.html", f"{base}/intranet/hr-only/pay.html")
+    again = retrain("it")
+    assert again["sources"][0]["reason"] == f"redirected to {base}/intranet/hr-only/pay.html, {outside}"
+    assert "SALARY_TABLE" not in chat("it", "What is in the salary table?")["answer"]

@@ -218,6 +218,7 @@ def test_only_a_salted_hash_is_stored_and_listed_never(api_secret, aws):
         "role",
         "models",
         "rate_per_minute",
+        "sources",
         "created_at",
         "revoked_at",
         "salt",
@@ -322,3 +323,27 @@ def test_a_counter_that_cannot_be_reached_lets_the_request_through(api_secret, a
     monkeypatch.setenv("CDGPT_RATE_TABLE", "no-such-table")
     reset_clients()
     envelope(call("GET", "/models", SECRET), 200)
+
+
+def test_a_key_scoped_to_sources_trains_only_from_them(api_secret, aws):
+    """Every route that fetches refuses an entry outside them (403, naming it), and a model it trains keeps
+    the scope for its retrainings."""
+    record, key = create_key(store(), "train", ["hr-*"], "hr sources", sources=[f"s3://{SOURCES}/handbook/"])
+    elsewhere = f"s3://{SOURCES}/finance/plan.md"
+    refusal = f"key {record.key_id} may not train on {elsewhere}: it may train from s3://{SOURCES}/handbook/"
+    for method, resource, params, body in [
+        ("POST", "/train", None, {"model_name": HR, "file_list": [f"s3://{SOURCES}/handbook/", elsewhere]}),
+        ("POST", "/train", None, {"space_name": HR, "file_list": [elsewhere], "file_tag": "url"}),
+        ("POST", "/models/{model_name}/sources", {"model_name": HR}, {"add": [elsewhere]}),
+        ("POST", "/train", None, {"model_name": HR, "file_list": [f"s3://{SOURCES}/handbook/../finance/plan.md"]}),
+    ]:
+        assert envelope(call(method, resource, key, params, body), 403)["msg"].startswith(f"key {record.key_id} ")
+    assert (
+        envelope(call("POST", "/train", key, None, {"model_name": HR, "file_list": [elsewhere]}), 403)["msg"] == refusal
+    )
+    trained = call("POST", "/train", key, body={"model_name": HR, "file_list": [f"s3://{SOURCES}/handbook/"]})
+    assert envelope(trained, 200)["data"]["model_name"] == HR
+    manifest = json.loads(aws.get_object(Bucket=ARTIFACTS, Key=f"models/{HR}/manifest.json")["Body"].read())
+    assert [source["within"] for source in manifest["sources"]] == [[f"s3://{SOURCES}/handbook/"]]
+    listed = json.loads(aws.get_object(Bucket=ARTIFACTS, Key=f"keys/{record.key_id}.json")["Body"].read())
+    assert listed["sources"] == [f"s3://{SOURCES}/handbook/"]

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +25,7 @@ from cdgpt.ingest.extract import Limits
 from cdgpt.ingest.incremental import Previous
 from cdgpt.ingest.sources import NotModified, SourceDocument, expand_entry
 from cdgpt.ingest.sources.entries import Entry
+from cdgpt.ingest.sources.scope import Scope, within
 from cdgpt.ingest.workers import Config, Extractors
 from cdgpt.limits import MAX_DOCUMENTS, usable_cpus
 from cdgpt.models.registry import SourceRecord
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, advance, total); it may raise to stop the training
 
 MIN_DOCUMENTS_FOR_WORKERS = 4
+OUTSIDE = "outside the sources the training's key may train from"
 ALREADY_INCLUDED = "already included by an earlier entry"  # the reason of an entry whose documents another has
 
 
@@ -129,11 +131,14 @@ class _Listed:
 
 
 def _ingest(
-    document: SourceDocument, extractors: Extractors, budget: TrainingBudget, previous: Previous
+    document: SourceDocument, scope: Scope, extractors: Extractors, budget: TrainingBudget, previous: Previous
 ) -> DocumentResult:
-    """Fetch, extract and chunk one document (or reuse it unchanged); a failure becomes its record's reason."""
+    """Fetch, extract and chunk one document (or reuse it unchanged); a failure becomes its record's reason.
+    With a scope (the training key's sources), a document from elsewhere, or redirected elsewhere, is skipped."""
     if budget.used_up:  # nothing after this document can be kept: do not fetch it
         return DocumentResult({"source": document.source, "reason": budget.used_up}, [])
+    if scope is not None and not within(document.source, scope):
+        return DocumentResult({"source": document.source, "reason": OUTSIDE}, [])
     try:
         raw = document.load()
     except NotModified:
@@ -143,6 +148,8 @@ def _ingest(
             record, chunks = kept
             return DocumentResult(record, chunks, sum(len(c.text) for c in chunks))
         return DocumentResult({"source": document.source, "reason": _reason(exc)}, [])
+    if scope is not None and raw is not None and raw.url and not within(raw.url, scope):
+        return DocumentResult({"source": document.source, "reason": f"redirected to {raw.url[:300]}, {OUTSIDE}"}, [])
     digest = hashlib.sha256(raw.content).hexdigest() if raw else None
     if kept := previous.reuse(document, raw, digest):
         record, chunks = kept
@@ -172,7 +179,7 @@ def _config(settings: Settings) -> Config:
 
 
 def _ingest_all(
-    documents: list[SourceDocument],
+    documents: list[tuple[SourceDocument, Scope]],
     settings: Settings,
     progress: Progress | None,
     previous: Previous,
@@ -193,8 +200,8 @@ def _ingest_all(
             progress("fetching", 1, len(documents))
 
     with Extractors(_config(settings), processes) as extractors, ThreadPoolExecutor(settings.fetch_workers) as pool:
-        for document in documents:
-            pending.append(pool.submit(_ingest, document, extractors, budget, previous))
+        for document, scope in documents:
+            pending.append(pool.submit(_ingest, document, scope, extractors, budget, previous))
             if len(pending) >= 2 * settings.fetch_workers:
                 take_oldest()
         while pending:
@@ -243,30 +250,35 @@ def ingest(
     settings: Settings,
     progress: Progress | None = None,
     previous: Previous | None = None,
+    within: Sequence[Scope] | None = None,
 ) -> tuple[list[SourceRecord], list[Chunk]]:
     """Every entry's record, and the chunks of all its documents, in file_list order.
 
     With `previous` (the current model's documents), unchanged documents are reused (see incremental.py).
+    `within` holds each entry's scope: the sources its documents must come from (None: any).
     """
     previous = previous or Previous()
+    scopes = list(within) if within is not None else [None] * len(entries)
     listed = _Listed()
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
         expanded = _without_repeats(list(pool.map(lambda e: listed.expand(e, settings, previous, progress), entries)))
-    documents = [d for found in expanded if isinstance(found, list) for d in found]
+    documents = [
+        (d, scope) for found, scope in zip(expanded, scopes, strict=True) if isinstance(found, list) for d in found
+    ]
     if listed.over or len(documents) > MAX_DOCUMENTS:
         raise PayloadTooLarge(f"the sources hold more than {MAX_DOCUMENTS} documents")
     results = _ingest_all(documents, settings, progress, previous) if documents else []
     records: list[SourceRecord] = []
     chunks: list[Chunk] = []
     done = iter(results)
-    for entry, found in zip(entries, expanded, strict=True):
+    for entry, found, scope in zip(entries, expanded, scopes, strict=True):
         if isinstance(found, str):
-            records.append(SourceRecord(entry=entry, status="failed", reason=found))
+            records.append(SourceRecord(entry=entry, status="failed", reason=found, within=scope))
             continue
         if not found:
-            records.append(SourceRecord(entry=entry, status="ok", reason=ALREADY_INCLUDED))
+            records.append(SourceRecord(entry=entry, status="ok", reason=ALREADY_INCLUDED, within=scope))
             continue
         mine = [next(done) for _ in found]
-        records.append(_entry_record(entry, mine))
+        records.append(_entry_record(entry, mine).model_copy(update={"within": scope}))
         chunks.extend(chunk for result in mine for chunk in result.chunks)
     return records, chunks

@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from cdgpt.errors import ConcurrentUpdate, InvalidRequest, KeyNotFound
+from cdgpt.ingest.sources.scope import check_source_scopes
 from cdgpt.models.store import ArtifactStore
 
 Role = Literal["chat", "train", "admin"]
@@ -41,6 +42,7 @@ class KeyRecord(BaseModel):
     role: Role
     models: list[str]
     rate_per_minute: int | None = None  # None: CDGPT_RATE_LIMIT
+    sources: list[str] | None = None  # where it may train from (ingest/sources/scope.py); None: anywhere
     created_at: str
     revoked_at: str | None = None
     salt: str
@@ -53,12 +55,14 @@ class KeyRecord(BaseModel):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request comes from: a key (or the API secret), its role, the models it is scoped to."""
+    """Who a request comes from: a key (or the API secret), its role, the models it is scoped to, and the
+    sources it may train from (None: any the service may read)."""
 
     key_id: str
     role: Role
     models: tuple[str, ...]
     rate_per_minute: int | None = None
+    sources: tuple[str, ...] | None = None
 
     def covers(self, model_name: str) -> bool:
         return any(
@@ -90,7 +94,12 @@ def check_scopes(models: list[str]) -> list[str]:
 
 
 def create_key(
-    store: ArtifactStore, role: Role, models: list[str], name: str = "", rate_per_minute: int | None = None
+    store: ArtifactStore,
+    role: Role,
+    models: list[str],
+    name: str = "",
+    rate_per_minute: int | None = None,
+    sources: list[str] | None = None,
 ) -> tuple[KeyRecord, str]:
     """A new key's record and the key itself (shown once: only its hash is stored)."""
     if role not in ROLES:
@@ -105,6 +114,7 @@ def create_key(
         role=role,
         models=scopes,
         rate_per_minute=rate_per_minute,
+        sources=None if sources is None else check_source_scopes(sources),
         created_at=_now(),
         salt=salt.hex(),
         hash=_digest(salt, key_id, secret).hex(),
@@ -187,4 +197,5 @@ def authenticate(store: ArtifactStore, token: str, max_age_s: float) -> Principa
     presented = _digest(bytes.fromhex(record.salt), key_id, secret)
     if not hmac.compare_digest(presented, bytes.fromhex(record.hash)) or record.revoked_at:
         return None
-    return Principal(key_id, record.role, tuple(record.models), record.rate_per_minute)
+    sources = None if record.sources is None else tuple(record.sources)
+    return Principal(key_id, record.role, tuple(record.models), record.rate_per_minute, sources)

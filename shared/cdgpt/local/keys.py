@@ -19,12 +19,14 @@ def cmd_create(args: argparse.Namespace) -> int:
     from cdgpt.keys.records import create_key
 
     models = [scope.strip() for given in args.models for scope in given.split(",") if scope.strip()]
+    sources = [given.strip() for given in args.sources] if args.sources else None  # a URL may hold commas
     store = _store()
-    record, key = create_key(store, args.role, models, args.name or "", args.rate)
+    record, key = create_key(store, args.role, models, args.name or "", args.rate, sources)
     rate = f"{record.rate_per_minute}/min" if record.rate_per_minute else "the default rate"
+    trains = f", training from {', '.join(record.sources)}" if record.sources else ""
     print(
-        f"created key {record.key_id} ({record.role} on {', '.join(record.models)}, {rate}) in {store.location}; "
-        "this is the only time it is shown:",
+        f"created key {record.key_id} ({record.role} on {', '.join(record.models)}{trains}, {rate}) "
+        f"in {store.location}; this is the only time it is shown:",
         file=sys.stderr,
     )
     print(key)
@@ -41,7 +43,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for r in records:
         state = f"revoked {r.revoked_at}" if r.revoked_at else "active"
         rate = f"{r.rate_per_minute}/min" if r.rate_per_minute else "default"
-        print(f"{r.key_id}  {r.role:5}  {','.join(r.models):24} {rate:9} {r.created_at}  {state}  {r.name}")
+        sources = f"  sources: {','.join(r.sources)}" if r.sources else ""
+        print(f"{r.key_id}  {r.role:5}  {','.join(r.models):24} {rate:9} {r.created_at}  {state}  {r.name}{sources}")
     if not records:
         print("no keys yet: cdgpt keys create --role chat --models NAME", file=sys.stderr)
     return 0
@@ -71,6 +74,12 @@ def register(commands: Any) -> None:
         required=True,
         action="append",
         help="model names or prefixes ending in * ('hr-*'), comma-separated or repeated; * for every model",
+    )
+    create.add_argument(
+        "--sources",
+        action="append",
+        help="a source it may train from, repeated for more: a URL, an s3:// location or a path, each holding "
+        "what lies below it (https://intranet.example.com/hr/, s3://docs/hr/); default: any source",
     )
     create.add_argument("--name", help="what the key is for (shown in the listing)")
     create.add_argument("--rate", type=int, help="requests a minute (default: CDGPT_RATE_LIMIT)")

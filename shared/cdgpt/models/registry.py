@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from cdgpt.errors import ConcurrentUpdate, InvalidRequest, ModelDamaged, ModelNotFound
 from cdgpt.ingest.sources.entries import CrawlEntry
@@ -54,6 +54,8 @@ class SourceRecord(BaseModel):
     documents: list[
         dict[str, Any]
     ] = []  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?}, or {source, reason}
+    # the sources its documents must come from (the training key's), checked at every training; None: any
+    within: list[str] | None = Field(None, exclude_if=lambda scope: scope is None)
 
 
 class Manifest(BaseModel):

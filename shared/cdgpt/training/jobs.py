@@ -69,6 +69,7 @@ class JobRequest(BaseModel):
     prompt: str | None = None
     add: list[Entry] = []
     remove: list[Entry] = []
+    within: list[str] | None = None  # the sources the requesting key may train from (None: any)
     origin: Literal["api", "schedule", "cli"] = "api"
 
     def fingerprint(self) -> str:

@@ -11,7 +11,7 @@ import math
 import mmap
 import tempfile
 import threading
-from collections.abc import Buffer, Callable, Iterator, Sequence
+from collections.abc import Buffer, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ from cdgpt.ingest.extract import EXTRACTION_VERSION
 from cdgpt.ingest.incremental import Previous, previous_documents
 from cdgpt.ingest.pipeline import ingest
 from cdgpt.ingest.sources.entries import Entry, entry_label, parse_entry
+from cdgpt.ingest.sources.scope import Scope
 from cdgpt.limits import MAX_PROMPT_CHARS, MAX_SOURCES
 from cdgpt.models.registry import (
     Current,
@@ -113,9 +114,11 @@ def train(
     progress: Progress | None = None,
     job_id: str | None = None,
     keep_unavailable: bool = False,
+    within: Scope | Mapping[Entry, Scope] = None,
 ) -> TrainOutcome:
     """Train the model on exactly these sources (a new model, or a new version replacing the current one).
-    With `keep_unavailable` (a retraining), a document that cannot be reached now is kept as it was."""
+    With `keep_unavailable` (a retraining), a document that cannot be reached now is kept as it was.
+    `within`: the sources the documents must come from (the training key's), or each entry's (a retraining)."""
     settings = settings or get_settings()
     check_model_name(model_name)
     entries = check_file_list(file_list)
@@ -124,7 +127,8 @@ def train(
     embedder = embedder or make_embedder(settings)
     base = current(store, model_name)
     previous, unchanged = previous_for(store, base.manifest, embedder, settings, keep_unavailable)
-    records, chunks = ingest(entries, settings, progress, unchanged)
+    scopes = [within.get(entry) if isinstance(within, Mapping) else within for entry in entries]
+    records, chunks = ingest(entries, settings, progress, unchanged, scopes)
     if not chunks:
         raise no_text(records)
     return _build(store, model_name, base, records, chunks, previous, prompt, embedder, settings, progress, job_id)
@@ -153,7 +157,7 @@ def retrain(
     """Train a model again on the sources and prompt its current manifest records."""
     settings = settings or get_settings()
     store = store or default_store(settings)
-    entries, prompt = retrain_request(store, model_name)
+    entries, prompt, scopes = retrain_request(store, model_name)
     return train(
         model_name,
         entries,
@@ -163,14 +167,15 @@ def retrain(
         progress=progress,
         job_id=job_id,
         keep_unavailable=True,
+        within=scopes,
     )
 
 
-def retrain_request(store: ArtifactStore, model_name: str) -> tuple[list[Entry], str | None]:
-    """The sources and prompt a retraining trains on: what the model's current manifest records."""
+def retrain_request(store: ArtifactStore, model_name: str) -> tuple[list[Entry], str | None, dict[Entry, Scope]]:
+    """The sources, prompt and each source's scope a retraining trains on: what the model's manifest records."""
     manifest = _trained(current(store, model_name), model_name).manifest
     assert manifest is not None
-    return [record.entry for record in manifest.sources], manifest.prompt
+    return [r.entry for r in manifest.sources], manifest.prompt, {r.entry: r.within for r in manifest.sources}
 
 
 def update_sources(
@@ -183,9 +188,11 @@ def update_sources(
     embedder: Embedder | None = None,
     progress: Progress | None = None,
     job_id: str | None = None,
+    within: Scope = None,
 ) -> TrainOutcome:
     """A new version that keeps the rest of the model: removed entries' chunks go, added entries are
-    fetched and only their new text is embedded. Adding an entry the model has already refreshes it."""
+    fetched (from `within`, the training key's sources, when given) and only their new text is embedded.
+    Adding an entry the model has already refreshes it."""
     settings = settings or get_settings()
     store = store or default_store(settings)
     base = _trained(current(store, model_name), model_name)
@@ -204,7 +211,7 @@ def update_sources(
     kept_records = [r for r in manifest.sources if r.entry not in removed and r.entry not in added]
     kept_sources = {d["source"] for r in kept_records for d in r.documents}
     kept = [c for c in previous.chunks if c.source in kept_sources]
-    new_records, new_chunks = ingest(added, settings, progress) if added else ([], [])
+    new_records, new_chunks = ingest(added, settings, progress, within=[within] * len(added)) if added else ([], [])
     if added and not new_chunks:
         raise no_text(new_records, "none of the added sources could be used")
     chunks = kept + [c for c in new_chunks if c.source not in kept_sources]

@@ -122,6 +122,7 @@ def run(
             store=store,
             progress=progress,
             job_id=job_id,
+            within=request.within,
         )
     if request.kind == "sources":
         return pipeline.update_sources(
@@ -132,6 +133,7 @@ def run(
             store=store,
             progress=progress,
             job_id=job_id,
+            within=request.within,
         )
     return pipeline.retrain(request.model_name, settings=settings, store=store, progress=progress, job_id=job_id)
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from cdgpt.errors import TrainingFailed
 from cdgpt.ingest.sources.entries import Entry
+from cdgpt.ingest.sources.scope import Scope
 from cdgpt.models.registry import SourceRecord
 from cdgpt.models.store import ArtifactStore
 from cdgpt.training.jobs import JobFailure
@@ -36,6 +37,7 @@ class Item(BaseModel):
     entry: Entry  # what `ingest` is given: one document's own entry, or a whole crawl entry
     of: int  # the file_list entry it belongs to
     unreachable: str | None = None  # its entry could not be listed (a retraining): kept as it was, not fetched
+    within: Scope = None  # the sources its documents must come from (the training key's)
 
 
 class ShardSpec(BaseModel):
@@ -46,6 +48,7 @@ class ShardSpec(BaseModel):
 class EntryPlan(BaseModel):
     entry: Entry
     settled: SourceRecord | None = None  # its record when planning decided it (it failed, or was included before)
+    within: Scope = None  # the sources its documents must come from (the training key's)
 
 
 class Plan(BaseModel):

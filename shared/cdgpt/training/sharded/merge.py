@@ -68,13 +68,14 @@ def assemble(plan: Plan, results: list[ShardResult]) -> Assembled:
     records = []
     for of, planned in enumerate(plan.entries):
         if planned.settled is not None:
-            records.append(planned.settled)
+            record = planned.settled
         elif of in whole:
-            records.append(whole[of])
+            record = whole[of]
         elif documents[of]:
-            records.append(_entry_record(planned.entry, [DocumentResult(d, []) for d in documents[of]]))
+            record = _entry_record(planned.entry, [DocumentResult(d, []) for d in documents[of]])
         else:
-            records.append(SourceRecord(entry=planned.entry, status="ok", reason=ALREADY_INCLUDED))
+            record = SourceRecord(entry=planned.entry, status="ok", reason=ALREADY_INCLUDED)
+        records.append(record.model_copy(update={"within": planned.within}))
     return Assembled(records, keep)
 
 

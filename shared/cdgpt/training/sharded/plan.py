@@ -17,6 +17,7 @@ from cdgpt.ingest.incremental import Previous, listed_documents
 from cdgpt.ingest.pipeline import ALREADY_INCLUDED, _expand  # the same expansion, and reasons, as ingest's
 from cdgpt.ingest.sources import SourceDocument
 from cdgpt.ingest.sources.entries import CrawlEntry, Entry
+from cdgpt.ingest.sources.scope import Scope
 from cdgpt.limits import MAX_SHARDED_DOCUMENTS, MAX_SHARDS
 from cdgpt.models.registry import SourceRecord, check_model_name, current
 from cdgpt.models.store import ArtifactStore
@@ -35,13 +36,14 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
     base = current(store, name)  # the state the training publishes over, read before anything is fetched
     retraining = request.kind == "retrain"
     if retraining:
-        entries, prompt = retrain_request(store, name)
+        entries, prompt, scopes = retrain_request(store, name)
     else:
         entries, prompt = check_file_list(request.file_list), check_prompt(request.prompt)
+        scopes = dict.fromkeys(entries, request.within)
     found = _documents(
         entries, settings, listed_documents(base.manifest, chunking(settings)) if retraining else Previous()
     )
-    items = _items(found)
+    items = _items(found, [scopes.get(entry) for entry in entries])
     weights = [item.entry.crawl.max_pages if isinstance(item.entry, CrawlEntry) else 1 for item in items]
     documents = sum(weights)
     if documents <= settings.shard_above_documents:
@@ -56,7 +58,10 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
         model_name=name,
         prompt=prompt,
         base_etag=base.etag,
-        entries=[EntryPlan(entry=entry, settled=_settled(entry, f)) for entry, f in zip(entries, found, strict=True)],
+        entries=[
+            EntryPlan(entry=entry, settled=_settled(entry, f), within=scopes.get(entry))
+            for entry, f in zip(entries, found, strict=True)
+        ],
         shards=len(specs),
         documents=documents,
         keep_unavailable=retraining,
@@ -88,14 +93,14 @@ def _documents(entries: list[Entry], settings: Settings, previous: Previous) -> 
     return expanded
 
 
-def _items(found: list[Found]) -> list[Item]:
-    """Each document's (or crawl's) item, in order."""
+def _items(found: list[Found], scopes: list[Scope]) -> list[Item]:
+    """Each document's (or crawl's) item, in order, with its entry's scope."""
     items: list[Item] = []
-    for of, f in enumerate(found):
+    for of, (f, scope) in enumerate(zip(found, scopes, strict=True)):
         if isinstance(f, CrawlEntry):
-            items.append(Item(entry=f, of=of))
+            items.append(Item(entry=f, of=of, within=scope))
         elif isinstance(f, list):
-            items.extend(Item(entry=d.source, of=of, unreachable=d.unreachable) for d in f)
+            items.extend(Item(entry=d.source, of=of, unreachable=d.unreachable, within=scope) for d in f)
     return items
 
 

@@ -76,7 +76,8 @@ def work(
         unreachable = {i.entry: i.unreachable for i in spec.items if isinstance(i.entry, str) and i.unreachable}
         previous, unchanged = _previous(store, base.manifest, embedder, settings, plan.keep_unavailable, unreachable)
         check = _keeping(jobs, job_id, settings, deadline)
-        records, chunks = ingest([item.entry for item in spec.items], settings, check, unchanged)
+        scopes = [item.within for item in spec.items]
+        records, chunks = ingest([item.entry for item in spec.items], settings, check, unchanged, scopes)
         with metering() as used:
             used.embedding_model = embedder.model
             result = _write_shard(
