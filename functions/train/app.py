@@ -83,8 +83,8 @@ def train(
 @tracer.capture_method(capture_response=False)
 def upload_prompt(request: Annotated[UploadPromptRequest, Body()]) -> UploadPromptResponse:
     require(app, "train")  # templates are shared by every model
-    require_sources(app, request.file_list)
-    return upload_prompt_response([stored.size for stored in upload_templates(request.file_list)])
+    within = require_sources(app, request.file_list)
+    return upload_prompt_response([stored.size for stored in upload_templates(request.file_list, within=within)])
 
 
 @app.post(

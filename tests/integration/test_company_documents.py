@@ -326,3 +326,40 @@ def test_a_training_from_a_keys_sources_indexes_nothing_from_elsewhere_then_or_w
     again = retrain("it")
     assert again["sources"][0]["reason"] == f"redirected to {base}/intranet/hr-only/pay.html, {outside}"
     assert "SALARY_TABLE" not in chat("it", "What is in the salary table?")["answer"]
+
+
+def test_a_scoped_training_reads_again_what_was_read_unscoped_and_leaves_a_refused_page_to_a_later_entry(intranet):
+    """A page indexed before the model's key had a scope is not reused on a 304 (it redirects elsewhere);
+    and a page an entry may not read is still read for a later entry that may."""
+    base, outside = intranet.base, "outside the sources the training's key may train from"
+    moved = intranet.redirect("/intranet/it/old.html", f"{base}/intranet/hr-only/pay.html")
+    assert train("it", [moved])["sources"][0]["status"] == "ok"  # unscoped: the pay page, with its ETag
+    scoped = train("it", [moved, f"{base}/intranet/it/vpn.html"], within=[f"{base}/intranet/it/"])
+    assert scoped["sources"][0]["reason"] == f"redirected to {base}/intranet/hr-only/pay.html, {outside}"
+    urls = f"<url><loc>{base}/intranet/canteen.html</loc></url>"
+    sitemap = intranet.add(
+        "/intranet/it/sitemap.xml",
+        f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
+        "application/xml",
+    )
+    canteen = f"{base}/intranet/canteen.html"
+    scopes = {sitemap: [f"{base}/intranet/it/"], canteen: None}
+    result = train("mixed", [sitemap, canteen], within=scopes)
+    assert [(r["status"], r["reason"]) for r in result["sources"]] == [("failed", outside), ("ok", None)]
+    assert "11:30" in chat("mixed", "When does the canteen open?")["answer"]
+
+
+def test_a_link_out_of_a_scoped_folder_is_not_followed(tmp_path, monkeypatch):
+    (tmp_path / "hr").mkdir()
+    (tmp_path / "finance").mkdir()
+    (tmp_path / "hr" / "leave.md").write_text("# Leave\n\nTwenty-five days of leave a year.\n")
+    (tmp_path / "finance" / "plan.md").write_text("# Plan\n\nSECRET_PLAN for next year.\n")
+    (tmp_path / "hr" / "plan.md").symlink_to(tmp_path / "finance" / "plan.md")
+    (tmp_path / "hr" / "shared").symlink_to(tmp_path / "finance")
+    settings_with(monkeypatch, CDGPT_SOURCE_ROOT=str(tmp_path))
+    result = train("hr", ["hr", "hr/shared/plan.md"], within=["hr"])
+    linked = "a link to finance/plan.md, outside the sources the training's key may train from"
+    assert [r["reason"] for r in result["sources"]] == [
+        f"1 of 2 documents skipped (first: hr/plan.md: {linked})",
+        linked,
+    ]

@@ -280,6 +280,28 @@ def test_an_address_that_sends_wrong_secrets_too_often_is_refused_without_compar
     assert chat(wrong)["statusCode"] == 429
 
 
+def test_an_ipv6_client_is_counted_by_its_network_and_forgotten_last(api_secret, monkeypatch):
+    """One client holds a whole /64: rotating through it does not get more guesses; and many other addresses
+    failing do not make this process forget the address still guessing."""
+    from cdgpt.keys import throttle
+
+    monkeypatch.setenv("CDGPT_AUTH_FAILURES", "3")
+    monkeypatch.setattr(throttle, "FAILED_ENTRIES", 20)
+
+    def from_address(address: str, secret: str = WRONG_SECRET) -> int:
+        evt = event("chat", headers={"Authorization": f"Bearer {secret}"})
+        evt["requestContext"]["identity"]["sourceIp"] = address
+        return chat(evt)["statusCode"]
+
+    assert [from_address(f"2001:db8:0:7::{n}") for n in range(1, 5)] == [401, 401, 401, 429]
+    assert from_address("2001:db8:0:8::1", SECRET) == 404  # another network
+    for n in range(50):  # more addresses fail than the process remembers
+        assert from_address(f"198.51.100.{n}") == 401
+        if n % 5 == 4:  # the locked client keeps guessing meanwhile
+            assert from_address(f"2001:db8:0:7::{n}") == 429
+    assert from_address("2001:db8:0:7::99", SECRET) == 429
+
+
 def test_auth_is_checked_before_validation_and_routing(api_secret):
     evt = event("train", body="{not json", headers={"Authorization": None})
     assert envelope(train(evt), 401)["msg"] == BAD_SECRET_MSG

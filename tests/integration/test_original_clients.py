@@ -200,6 +200,24 @@ def test_upload_prompt_stores_the_template_under_its_file_name(api_secret, aws, 
     assert held == MASTER
 
 
+def test_a_source_scoped_key_uploads_no_template_a_redirect_brings_from_elsewhere(api_secret, aws, urls, web):
+    from cdgpt.keys.records import create_key
+    from cdgpt.models.store import default_store
+    from cdgpt.settings import get_settings
+
+    key = create_key(default_store(get_settings()), "train", ["*"], sources=[f"{web.base}/prompts/"])[1]
+    moved = web.redirect("/prompts/moved.txt", f"{web.base}/public-static/leave.txt")
+    evt = route_event("POST", "/upload_prompt", body={"file_list": [moved]})
+    evt["headers"]["Authorization"] = f"Bearer {key}"
+    evt["multiValueHeaders"]["Authorization"] = [f"Bearer {key}"]
+    refused = envelope(invoke(load_handler(ROUTES["POST", "/upload_prompt"]), evt, "Train"), 403)
+    assert refused["msg"] == (
+        f"moved.txt: redirected to {web.base}/public-static/leave.txt, "
+        "outside the sources the training's key may train from"
+    )
+    assert stored(aws, "prompts/") == []
+
+
 def test_prompt_name_fills_the_template_and_keeps_the_grounding_rules(api_secret, aws, urls, openai_stub, monkeypatch):
     monkeypatch.setenv("CDGPT_EMBEDDINGS", "local")
     reset_clients()

@@ -22,6 +22,7 @@ HR = ["https://intranet.example.com/hr/", "s3://docs/hr", "handbook/hr"]
         "s3://docs/hr/leave.md",
         "handbook/hr/leave.md",
         "handbook/hr",
+        "https://intranet.example.com/h%72/leave.html",  # decoded as a server decodes it
     ],
 )
 def test_a_source_at_or_below_a_scope_is_within_it(source):
@@ -36,6 +37,11 @@ def test_a_source_at_or_below_a_scope_is_within_it(source):
         "https://intranet.example.com/hr/../finance/plan.html",
         "https://intranet.example.com/hr/%2E%2e/finance/plan.html",
         "https://intranet.example.com/hr/%2e/x",
+        "https://intranet.example.com/hr/..%2ffinance/plan.html",
+        "https://intranet.example.com/hr/..%5Cfinance/plan.html",
+        "https://intranet.example.com/hr/..;/finance/plan.html",
+        "https://intranet.example.com/hr/%252e%252e/finance/plan.html",
+        "https://intranet.example.com/hr/%ff/plan.html",
         "https://intranet.example.com/hr\\..\\finance",
         "http://intranet.example.com/hr/leave.html",  # another scheme
         "https://intranet.example.com:8443/hr/leave.html",  # another port
@@ -43,6 +49,8 @@ def test_a_source_at_or_below_a_scope_is_within_it(source):
         "https://intranet.example.com@evil.test/hr/leave.html",
         "s3://docs/hr-finance/plan.md",
         "s3://docs/hr/../finance/plan.md",
+        "s3://docs/hr#board/minutes.md",
+        "s3://docs/hr?x=1",
         "s3://docs2/hr/leave.md",
         "handbook/hr2/leave.md",
         "handbook/hr/../finance.md",

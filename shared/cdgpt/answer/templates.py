@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from cdgpt.errors import CdgptError, InvalidValue, PromptNotFound, SourceFailed
+from cdgpt.errors import CdgptError, Forbidden, InvalidValue, PromptNotFound, SourceFailed
 from cdgpt.limits import MAX_PROMPT_CHARS
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
@@ -88,11 +88,18 @@ def load_template(name: str, *, settings: Settings | None = None, store: Artifac
 
 
 def upload_templates(
-    urls: list[str], *, settings: Settings | None = None, store: ArtifactStore | None = None
+    urls: list[str],
+    *,
+    settings: Settings | None = None,
+    store: ArtifactStore | None = None,
+    within: list[str] | None = None,
 ) -> list[StoredTemplate]:
-    """Fetch each `.txt` URL (guarded, size-capped), check it, then store every one under its file name."""
+    """Fetch each `.txt` URL (guarded, size-capped), check it, then store every one under its file name.
+    `within`: the sources the caller's key may read, which a redirect may not leave."""
     from cdgpt.ingest.extract import detect_kind
     from cdgpt.ingest.extract.text import check_text, decode
+    from cdgpt.ingest.pipeline import OUTSIDE
+    from cdgpt.ingest.sources.scope import within as is_within
     from cdgpt.ingest.sources.url import fetch_url
 
     settings = settings or get_settings()
@@ -108,6 +115,8 @@ def upload_templates(
     def fetch(url: str, name: str) -> str:
         try:
             raw = fetch_url(url, capped)
+            if within is not None and raw.url and not is_within(raw.url, within):
+                raise Forbidden(f"redirected to {raw.url[:300]}, {OUTSIDE}")
             text = decode(raw.content, detect_kind(raw)[1])
             check_text(text)
         except CdgptError as exc:  # the same kind of error (its status), naming the file

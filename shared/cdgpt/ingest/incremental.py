@@ -15,7 +15,7 @@ hides behind AccessDenied) is gone, not down.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from cdgpt.errors import SourceUnavailable
 from cdgpt.ingest.chunking import Chunk, chunk_from_record
 from cdgpt.ingest.sources import RawDocument, SourceDocument
 from cdgpt.ingest.sources.entries import Entry, Seen
+from cdgpt.ingest.sources.scope import Scope
 
 if TYPE_CHECKING:
     from cdgpt.index.docstore import Docstore
@@ -41,6 +42,7 @@ class PreviousDocument:
     record: dict[str, Any]  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?}
     rows: tuple[int, ...]  # its chunks' rows in the version's docstore
     kept_since: str | None = None  # the day (ISO) it was first kept as it was, when it was
+    within: list[str] | None = None  # the scope it was read under (its entry's): reused only under the same
 
 
 class Previous:
@@ -107,6 +109,14 @@ class Previous:
             return None
         return [_unreachable(entry, SourceUnavailable(self.unreachable[entry]))] if self.keep_unavailable else None
 
+    def read_under(self, scopes: Sequence[Scope]) -> Previous:
+        """Only the documents read under one of these scopes (all, when one is None: any source): a document
+        read before a scope was set, or under another, is read again, not reused because it answers 304."""
+        if any(scope is None for scope in scopes):
+            return self
+        documents = {s: d for s, d in self.documents.items() if d.within is not None and d.within in scopes}
+        return Previous(documents, self.docstore, self.entries, self.keep_unavailable, self.unreachable)
+
     def keeping(self, keep_unavailable: bool, unreachable: Mapping[str, str] | None = None) -> Previous:
         """The same documents, keeping unavailable ones or not (and these known unreachable)."""
         if keep_unavailable == self.keep_unavailable and not unreachable and not self.unreachable:
@@ -134,7 +144,7 @@ def listed_documents(manifest: Manifest | None, chunking: dict[str, int]) -> Pre
     if manifest is None or manifest.chunking != chunking:
         return Previous()
     documents = {
-        d["source"]: PreviousDocument(d, ())
+        d["source"]: PreviousDocument(d, (), within=record.within)
         for record in manifest.sources
         for d in record.documents
         if "source" in d and "reason" not in d
@@ -154,7 +164,10 @@ def previous_documents(
     rows = {source: order[starts[n] : starts[n + 1]] for n, source in enumerate(docstore.sources)}
     documents = {
         d["source"]: PreviousDocument(
-            {k: v for k, v in d.items() if k not in KEPT}, tuple(int(i) for i in rows[d["source"]]), d.get("kept_since")
+            {k: v for k, v in d.items() if k not in KEPT},
+            tuple(int(i) for i in rows[d["source"]]),
+            d.get("kept_since"),
+            record.within,
         )
         for record in manifest.sources
         for d in record.documents

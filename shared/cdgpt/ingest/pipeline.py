@@ -148,8 +148,9 @@ def _ingest(
             record, chunks = kept
             return DocumentResult(record, chunks, sum(len(c.text) for c in chunks))
         return DocumentResult({"source": document.source, "reason": _reason(exc)}, [])
-    if scope is not None and raw is not None and raw.url and not within(raw.url, scope):
-        return DocumentResult({"source": document.source, "reason": f"redirected to {raw.url[:300]}, {OUTSIDE}"}, [])
+    if scope is not None and raw is not None and (landed := raw.url or raw.located) and not within(landed, scope):
+        how = "redirected to" if raw.url else "a link to"
+        return DocumentResult({"source": document.source, "reason": f"{how} {landed[:300]}, {OUTSIDE}"}, [])
     digest = hashlib.sha256(raw.content).hexdigest() if raw else None
     if kept := previous.reuse(document, raw, digest):
         record, chunks = kept
@@ -233,14 +234,17 @@ def _entry_record(entry: Entry, results: list[DocumentResult]) -> SourceRecord:
     return SourceRecord(entry=entry, status="ok", reason="; ".join(notes) or None, documents=documents)
 
 
-def _without_repeats(expanded: list[list[SourceDocument] | str]) -> list[list[SourceDocument] | str]:
-    """Each document once: an earlier entry that names it (a folder, then a file in it) keeps it."""
+def _without_repeats(
+    expanded: list[list[SourceDocument] | str], scopes: list[Scope]
+) -> list[list[SourceDocument] | str]:
+    """Each document once: an earlier entry that names it (a folder, then a file in it) keeps it, unless it is
+    outside that entry's scope (refused there, it is read for the entry after it that may)."""
     seen: set[str] = set()
     kept: list[list[SourceDocument] | str] = []
-    for found in expanded:
+    for found, scope in zip(expanded, scopes, strict=True):
         if isinstance(found, list):
             found = [d for d in found if d.source not in seen]
-            seen.update(d.source for d in found)
+            seen.update(d.source for d in found if scope is None or within(d.source, scope))
         kept.append(found)
     return kept
 
@@ -257,11 +261,12 @@ def ingest(
     With `previous` (the current model's documents), unchanged documents are reused (see incremental.py).
     `within` holds each entry's scope: the sources its documents must come from (None: any).
     """
-    previous = previous or Previous()
-    scopes = list(within) if within is not None else [None] * len(entries)
+    scopes: list[Scope] = list(within) if within is not None else [None] * len(entries)
+    previous = (previous or Previous()).read_under(scopes)
     listed = _Listed()
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
-        expanded = _without_repeats(list(pool.map(lambda e: listed.expand(e, settings, previous, progress), entries)))
+        expansions = list(pool.map(lambda e: listed.expand(e, settings, previous, progress), entries))
+    expanded = _without_repeats(expansions, scopes)
     documents = [
         (d, scope) for found, scope in zip(expanded, scopes, strict=True) if isinstance(found, list) for d in found
     ]

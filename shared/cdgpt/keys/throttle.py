@@ -13,6 +13,7 @@ API Gateway's stage throttling (ApiRateLimit, ApiBurstLimit) bounds the whole AP
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -62,12 +63,16 @@ class Limiter(Protocol):
 
 
 class MemoryLimiter:
+    PRUNE_ABOVE = 10_000  # windows held before the ended ones are dropped
+
     def __init__(self) -> None:
         self.windows: dict[str, Window] = {}
         self.lock = threading.Lock()
 
     def hit(self, key_id: str, limit: int, now: float) -> float | None:
         with self.lock:
+            if len(self.windows) >= self.PRUNE_ABOVE:
+                self.windows = {k: w for k, w in self.windows.items() if now < w.started + WINDOW_S}
             self.windows[key_id], wait = admit(self.windows.get(key_id), now, limit)
         return wait
 
@@ -86,6 +91,8 @@ class LocalLimiter:
         with counters.transaction(self.root) as db:
             found = db.execute("SELECT started, hits FROM windows WHERE key_id = ?", (key_id,)).fetchone()
             after, wait = admit(Window(*found) if found else None, now, limit)
+            if after.hits == 1:  # a window opens: the ended ones go (every key's and address's)
+                db.execute("DELETE FROM windows WHERE started <= ?", (now - WINDOW_S,))
             if wait is None:
                 db.execute(
                     "INSERT INTO windows VALUES (?, ?, ?)"
@@ -205,25 +212,41 @@ def check_failures(address: str, limit: int, settings: Settings) -> None:
     """Throttled when the address sent a wrong secret `limit` times in its window. Only an address this
     process saw fail lately is looked up: the other requests cost nothing (a process that has not seen an
     address fail lets one more attempt through, and counts it)."""
-    now = time.time()
+    now, address = time.time(), _client(address)
     with _failed_lock:
         last = _failed.get(address)
     if last is None or now - last > WINDOW_S:
         return
     wait = limiter(settings).wait(FAILURES + address, limit, now)
     if wait is not None:
+        with _failed_lock:  # still guessing: the last to be forgotten
+            _failed[address] = _failed.pop(address, last)
         seconds = max(1, math.ceil(wait))
         raise Throttled(f"too many wrong secrets from this address; retry in {seconds} s", seconds)
 
 
 def count_failure(address: str, limit: int, settings: Settings) -> None:
     """Count a wrong secret from the address."""
-    now = time.time()
+    now, address = time.time(), _client(address)
     with _failed_lock:
-        if len(_failed) >= FAILED_ENTRIES:
-            _failed.clear()
+        _failed.pop(address, None)  # kept in the order of their last failure: the oldest are dropped first
         _failed[address] = now
+        if len(_failed) > FAILED_ENTRIES:
+            for stale in list(_failed)[: len(_failed) - FAILED_ENTRIES // 2]:
+                del _failed[stale]
     limiter(settings).hit(FAILURES + address, limit, now)
+
+
+def _client(address: str) -> str:
+    """The address counted: an IPv6 one by its /64 (what one client is given), an IPv4 one as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ip.ipv4_mapped
+        return str(mapped) if mapped is not None else str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def forget_all() -> None:

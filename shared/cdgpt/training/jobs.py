@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from cdgpt.errors import (
     CdgptError,
@@ -69,7 +69,8 @@ class JobRequest(BaseModel):
     prompt: str | None = None
     add: list[Entry] = []
     remove: list[Entry] = []
-    within: list[str] | None = None  # the sources the requesting key may train from (None: any)
+    # the sources the requesting key may train from (None: any; left out then, as before keys had them)
+    within: list[str] | None = Field(None, exclude_if=lambda scope: scope is None)
     origin: Literal["api", "schedule", "cli"] = "api"
 
     def fingerprint(self) -> str:

@@ -209,7 +209,7 @@ def update_sources(
     embedder = embedder or make_embedder(settings, info.provider, info.model, info.dim)
     previous = load_previous(store, manifest, embedder)  # the kept chunks come from here: it must be readable
     kept_records = [r for r in manifest.sources if r.entry not in removed and r.entry not in added]
-    kept_sources = {d["source"] for r in kept_records for d in r.documents}
+    kept_sources = {d["source"] for r in kept_records for d in r.documents if "reason" not in d}  # with chunks
     kept = [c for c in previous.chunks if c.source in kept_sources]
     new_records, new_chunks = ingest(added, settings, progress, within=[within] * len(added)) if added else ([], [])
     if added and not new_chunks:

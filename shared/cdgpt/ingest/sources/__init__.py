@@ -25,6 +25,7 @@ class RawDocument:
     etag: str | None = None  # validators for the next training's conditional request (HTTP, S3)
     last_modified: str | None = None
     url: str | None = None  # for URLs: where the last redirect landed
+    located: str | None = None  # for local files: where it really is (links resolved), relative to the source root
 
 
 @dataclass(frozen=True)

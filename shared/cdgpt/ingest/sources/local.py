@@ -50,7 +50,8 @@ def _read(path: Path, source: str, limit: int, root: Path) -> RawDocument:
         raise SourceFailed(f"cannot read {source}: {exc.strerror or type(exc).__name__}") from exc
     if len(content) > limit:
         raise PayloadTooLarge(f"{source} is larger than the {limit}-byte limit")
-    return RawDocument(source=source, content=content, content_type=None, name=path.name)
+    located = path.relative_to(root).as_posix()
+    return RawDocument(source=source, content=content, content_type=None, name=path.name, located=located)
 
 
 def _open_beneath(root: Path, relative: Path) -> int:

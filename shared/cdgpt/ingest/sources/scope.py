@@ -2,9 +2,10 @@
 
 A scope is an http(s) URL, an S3 location or a local path. A source is within it when it is the scope or
 lies below it at a `/`: `s3://docs/hr` holds `s3://docs/hr/leave.md`, not `s3://docs/hr-finance/plan.md`.
-URLs compare by scheme, host, port and path (a query or fragment does not matter); a source whose path
-steps up (`..`, `.`, or either percent-encoded) or holds a backslash is within no scope, since a server
-may resolve it elsewhere. A training checks each document, and where a URL's redirects landed.
+URLs compare by scheme, host, port and percent-decoded path (a query or fragment does not matter); an S3
+key is taken literally. A source whose path steps up (`..`, `.`), holds a backslash, or an encoded dot,
+slash, backslash or percent is within no scope, since a server may resolve it elsewhere. A training
+checks each document, where a URL's redirects landed, and where a local file's links lead.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from cdgpt.errors import InvalidRequest
 from cdgpt.ingest.sources.entries import CrawlEntry, Entry
@@ -20,32 +21,40 @@ from cdgpt.limits import MAX_ENTRY_CHARS
 
 MAX_SCOPES = 100
 Scope = list[str] | None  # a training key's sources; None: any the service may read
-_STEP = re.compile(r"(^|/)(\.|%2e){1,2}(/|$)", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_ENCODED = re.compile(r"%(2e|2f|5c|25)", re.IGNORECASE)  # a dot, slash, backslash or percent, encoded
+_STEP = re.compile(r"(^|/)\.\.?(;[^/]*)?(/|$)")  # a `.` or `..` segment (`..;x` too, as Java servers read it)
+
+
+def _path(path: str) -> str | None:
+    """A path as servers resolve it (percent-decoded once), or None when it may resolve elsewhere: it steps
+    up, holds a backslash, or an encoded dot, slash, backslash or percent (`..%2f`, `%252e`)."""
+    if _ENCODED.search(path):
+        return None
+    decoded = unquote(path, errors="strict")
+    if "\\" in decoded or _STEP.search(decoded) or any(ord(c) < 32 for c in decoded):
+        return None
+    return decoded
 
 
 def _normal(source: str) -> str | None:
     """The source as scopes compare it, or None when it cannot be placed safely."""
-    if "\\" in source or any(ord(c) < 32 for c in source):
-        return None
-    if "://" not in source:  # a local path
-        if _STEP.search(source):
-            return None
-        return posixpath.normpath(source) if source not in ("", ".") else None
     try:
+        if "://" not in source:  # a local path (relative to the source root)
+            path = _path(source)
+            return posixpath.normpath(path) if path not in (None, "", ".") else None
+        if source[:5].lower() == "s3://":  # a key is taken literally: `#` and `?` are part of it
+            bucket, _, key = source[5:].partition("/")
+            return f"s3://{bucket}/{key}" if bucket and _path(key) is not None else None
         parts = urlsplit(source)
-        port = parts.port
-    except ValueError:
+        port, path = parts.port, _path(parts.path or "/")
+    except (ValueError, UnicodeDecodeError):
         return None
     scheme = parts.scheme.lower()
-    if _STEP.search(parts.path):
-        return None
-    if scheme == "s3":
-        return f"s3://{parts.netloc}{parts.path}" if parts.netloc else None
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or path is None:
         return None
     shown_port = f":{port}" if port is not None and port != _DEFAULT_PORTS[scheme] else ""
-    return f"{scheme}://{parts.hostname.lower()}{shown_port}{parts.path or '/'}"
+    return f"{scheme}://{parts.hostname.lower()}{shown_port}{path}"
 
 
 def check_source_scopes(scopes: Sequence[str]) -> list[str]:

@@ -22,7 +22,12 @@ import numpy as np
 
 from cdgpt.errors import TrainingFailed
 from cdgpt.index.docstore import Docstore, read_docstore
-from cdgpt.ingest.pipeline import ALREADY_INCLUDED, DocumentResult, _entry_record  # records made as ingest makes them
+from cdgpt.ingest.pipeline import (  # records made as ingest makes them
+    ALREADY_INCLUDED,
+    OUTSIDE,
+    DocumentResult,
+    _entry_record,
+)
 from cdgpt.ingest.sources.entries import CrawlEntry, entry_label
 from cdgpt.models.registry import EmbeddingInfo, SourceRecord
 from cdgpt.models.store import ArtifactStore
@@ -58,7 +63,8 @@ def assemble(plan: Plan, results: list[ShardResult]) -> Assembled:
                 found = [{"source": entry_label(record.entry), "reason": record.reason}]
             for document in found:
                 kept = document["source"] not in seen
-                seen.add(document["source"])
+                if document.get("reason") != OUTSIDE:  # refused by its entry's scope: a later entry may read it
+                    seen.add(document["source"])
                 rows.extend([kept] * (0 if "reason" in document else int(document["chunks"])))
                 if kept:
                     documents[of].append(document)

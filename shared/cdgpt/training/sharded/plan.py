@@ -18,6 +18,7 @@ from cdgpt.ingest.pipeline import ALREADY_INCLUDED, _expand  # the same expansio
 from cdgpt.ingest.sources import SourceDocument
 from cdgpt.ingest.sources.entries import CrawlEntry, Entry
 from cdgpt.ingest.sources.scope import Scope
+from cdgpt.ingest.sources.scope import within as is_within
 from cdgpt.limits import MAX_SHARDED_DOCUMENTS, MAX_SHARDS
 from cdgpt.models.registry import SourceRecord, check_model_name, current
 from cdgpt.models.store import ArtifactStore
@@ -40,10 +41,10 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
     else:
         entries, prompt = check_file_list(request.file_list), check_prompt(request.prompt)
         scopes = dict.fromkeys(entries, request.within)
-    found = _documents(
-        entries, settings, listed_documents(base.manifest, chunking(settings)) if retraining else Previous()
-    )
-    items = _items(found, [scopes.get(entry) for entry in entries])
+    within = [scopes.get(entry) for entry in entries]
+    previous = listed_documents(base.manifest, chunking(settings)) if retraining else Previous()
+    found = _documents(entries, settings, previous, within)
+    items = _items(found, within)
     weights = [item.entry.crawl.max_pages if isinstance(item.entry, CrawlEntry) else 1 for item in items]
     documents = sum(weights)
     if documents <= settings.shard_above_documents:
@@ -73,10 +74,10 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
 Found = list[SourceDocument] | str | CrawlEntry  # an entry's documents, why it cannot be used, or a crawl
 
 
-def _documents(entries: list[Entry], settings: Settings, previous: Previous) -> list[Found]:
-    """Each entry's documents (none twice: an earlier entry keeps a document), in parallel like ingest; in a
-    retraining, an entry that cannot be listed now is its documents of before (the shards keep them without
-    asking their sources)."""
+def _documents(entries: list[Entry], settings: Settings, previous: Previous, within: list[Scope]) -> list[Found]:
+    """Each entry's documents (none twice: an earlier entry keeps a document, unless it is outside its scope),
+    in parallel like ingest; in a retraining, an entry that cannot be listed now is its documents of before
+    (the shards keep them without asking their sources)."""
 
     def expand(entry: Entry) -> Found:
         if isinstance(entry, CrawlEntry):
@@ -86,10 +87,10 @@ def _documents(entries: list[Entry], settings: Settings, previous: Previous) -> 
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
         expanded = list(pool.map(expand, entries))
     seen: set[str] = set()
-    for n, found in enumerate(expanded):
+    for n, (found, scope) in enumerate(zip(expanded, within, strict=True)):
         if isinstance(found, list):
             expanded[n] = [document for document in found if document.source not in seen]
-            seen.update(document.source for document in found)
+            seen.update(document.source for document in found if scope is None or is_within(document.source, scope))
     return expanded
 
 
