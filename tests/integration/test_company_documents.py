@@ -363,3 +363,20 @@ def test_a_link_out_of_a_scoped_folder_is_not_followed(tmp_path, monkeypatch):
         f"1 of 2 documents skipped (first: hr/plan.md: {linked})",
         linked,
     ]
+
+
+def test_a_page_refused_to_a_scoped_entry_can_be_added_by_a_key_that_may(intranet):
+    from cdgpt.api.contract import train_result
+    from cdgpt.training.pipeline import update_sources
+
+    base = intranet.base
+    urls = f"<url><loc>{base}/intranet/canteen.html</loc></url><url><loc>{base}/intranet/it/vpn.html</loc></url>"
+    sitemap = intranet.add(
+        "/intranet/it/sitemap.xml",
+        f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>',
+        "application/xml",
+    )
+    train("it", [sitemap], within=[f"{base}/intranet/it/"])
+    added = train_result(update_sources("it", [f"{base}/intranet/canteen.html"], [])).model_dump()
+    assert [r["status"] for r in added["sources"]] == ["ok", "ok"] and added["chunks"] == 2
+    assert "11:30" in chat("it", "When does the canteen open?")["answer"]
