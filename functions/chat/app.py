@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cdgpt.answer import answering
 from cdgpt.answer.templates import load_template
 from cdgpt.api import cors
-from cdgpt.api.auth import require
+from cdgpt.api.auth import principal, require
 from cdgpt.api.contract import ChatRequest, ChatResponse, ChatResult, responses, status_for
 from cdgpt.api.metering import publish_usage
 from cdgpt.api.original import (
@@ -39,6 +39,7 @@ def _answer(request: ChatRequest, stream: EventStream | None = None) -> ChatResp
             request.question,
             request.history,
             conversation_id=request.conversation_id,
+            owner=principal(app).key_id,
             on_token=stream.token if stream else None,
         )
     metrics.add_metric(name="Answers", unit=MetricUnit.Count, value=1)

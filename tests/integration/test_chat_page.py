@@ -135,3 +135,15 @@ def test_a_wrong_key_asks_again(served, browser):
     status = wait_for(browser, lambda d: [e for e in by_css(d, "#status.error") if e.text], "the refusal")[0]
     assert "API secret" in status.text
     assert by_css(browser, "#key")[0].is_displayed()
+
+
+def test_forgetting_the_key_forgets_the_conversation(served, browser):
+    """The next person to sign in on the tab neither sees the last one's questions nor continues them."""
+    sign_in(browser, served.url + "/")
+    ask(browser, LEAVE, 1)
+    kept = browser.execute_script("return sessionStorage.getItem('cdgpt.conversation')")
+    assert kept
+    by_css(browser, "#forget-key")[0].click()
+    wait_for(browser, lambda d: [e for e in by_css(d, "#key") if e.is_displayed()], "the key field")
+    assert by_css(browser, "#turns > *") == []
+    assert browser.execute_script("return sessionStorage.getItem('cdgpt.conversation')") is None

@@ -297,7 +297,7 @@ def test_a_conversation_id_keeps_the_history_on_the_server(store):
     second = ask(store, HOURS, conversation_id=conversation)  # the client sends no history
     assert second["search_queries"] == [f"{WHERE}\n{HOURS}"] and first_source(second) == IT
     assert second["history"] == [*first["history"], f"Human: {HOURS}", f"Bot: {second['answer']}"]
-    record = json.loads(store.get(f"conversations/handbook/{conversation}.json")[0])
+    record = json.loads(store.get(f"conversations/handbook/local/{conversation}.json")[0])
     assert record["format"] == 1 and record["history"] == second["history"]
     assert datetime.fromisoformat(record["updated_at"]) > datetime.now(UTC) - timedelta(minutes=5)
 
@@ -327,8 +327,23 @@ def test_deleting_a_model_deletes_its_conversations(tmp_path):
     # Then the same conversation id starts afresh there: the deleted model's answers are gone
     reply = chat("it", HOURS, conversation_id=conversation, settings=settings, store=store)
     assert reply["search_queries"] == [HOURS] and len(reply["history"]) == 2
-    assert store.keys("conversations/it/") == [f"conversations/it/{conversation}.json"]
-    assert len(conversations.load(store, "it-two", conversation, settings)) == 2  # the other model's stays
+    assert store.keys("conversations/it/") == [f"conversations/it/local/{conversation}.json"]
+    assert len(conversations.load(store, "it-two", "local", conversation, settings)) == 2  # the other model's stays
+
+
+def test_a_turn_that_ends_after_its_model_was_deleted_keeps_nothing(tmp_path):
+    """The deletion forgot the model's conversations while the answer was being written: the turn does not
+    bring one back for a new model of the same name."""
+    settings = Settings(CDGPT_SOURCE_ROOT=REPO, CDGPT_EMBEDDINGS="local", CDGPT_DATA_DIR=tmp_path)
+    store = LocalStore(tmp_path)
+    train("it", [IT], settings=settings, store=store)
+    conversation = new_id()
+
+    def delete_meanwhile(piece: str) -> None:
+        operations.delete("it", settings=settings, store=store)
+
+    chat("it", WHERE, conversation_id=conversation, settings=settings, store=store, on_token=delete_meanwhile)
+    assert store.keys("conversations/it/") == []
 
 
 def test_a_requests_own_history_replaces_the_kept_one(store):
@@ -336,22 +351,22 @@ def test_a_requests_own_history_replaces_the_kept_one(store):
     ask(store, "How many days of paid annual leave does a full-time employee get?", conversation_id=conversation)
     reply = ask(store, HOURS, HISTORY, conversation_id=conversation)
     assert reply["history"][:2] == HISTORY and first_source(reply) == IT
-    assert conversations.load(store, "handbook", conversation, get_settings()) == reply["history"]
+    assert conversations.load(store, "handbook", "local", conversation, get_settings()) == reply["history"]
 
 
 def test_an_expired_or_unreadable_conversation_starts_afresh(store):
     conversation = new_id()
     ask(store, WHERE, conversation_id=conversation)
     later = datetime.now(UTC) + timedelta(hours=get_settings().conversation_hours, minutes=1)
-    assert conversations.load(store, "handbook", conversation, get_settings(), now=later) == []
-    record = json.loads(store.get(conversations.key("handbook", conversation))[0])
+    assert conversations.load(store, "handbook", "local", conversation, get_settings(), now=later) == []
+    record = json.loads(store.get(conversations.key("handbook", "local", conversation))[0])
     record["updated_at"] = (datetime.now(UTC) - timedelta(hours=25)).isoformat()
-    store.put(conversations.key("handbook", conversation), json.dumps(record).encode())
+    store.put(conversations.key("handbook", "local", conversation), json.dumps(record).encode())
     assert len(ask(store, HOURS, conversation_id=conversation)["history"]) == 2
-    store.put(conversations.key("handbook", conversation), b"{not json")
+    store.put(conversations.key("handbook", "local", conversation), b"{not json")
     assert len(ask(store, HOURS, conversation_id=conversation)["history"]) == 2
     record["updated_at"] = datetime.now().isoformat()  # another writer's time, without its zone
-    store.put(conversations.key("handbook", conversation), json.dumps(record).encode())
+    store.put(conversations.key("handbook", "local", conversation), json.dumps(record).encode())
     assert len(ask(store, HOURS, conversation_id=conversation)["history"]) == 2
 
 
@@ -368,7 +383,7 @@ def test_a_kept_conversation_is_bounded(store):
     long_answer = "x" * (conversations.ITEM_CHARS * 2)
     history = [item for n in range(30) for item in (f"Human: question {n}?", f"Bot: {long_answer}")]
     reply = ask(store, WHERE, history, conversation_id=conversation)
-    kept = conversations.load(store, "handbook", conversation, get_settings())
+    kept = conversations.load(store, "handbook", "local", conversation, get_settings())
     assert kept == reply["history"] and kept[-2] == f"Human: {WHERE}"
     assert len(kept) <= conversations.KEPT_ITEMS and sum(map(len, kept)) <= conversations.KEPT_CHARS
     assert all(len(item) <= conversations.ITEM_CHARS for item in kept)

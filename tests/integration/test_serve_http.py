@@ -193,6 +193,15 @@ def test_a_worker_that_dies_is_a_500_and_is_replaced(echo):
     assert after != before
 
 
+def test_a_stream_whose_worker_dies_ends_with_an_error_event(echo):
+    """Too late for a status: the client is told in the stream's own terms, not left with half an answer."""
+    response = echo.post("/stream-dies", json={})
+    assert response.status_code == 200
+    events = response.text.split("\n\n")
+    assert events[0] == 'event: token\ndata: {"text": "half an"}'
+    assert events[1].startswith('event: error\ndata: {"code":1,"msg":"internal error; request id ')
+
+
 def test_a_malformed_reply_is_a_502(echo):
     response = echo.request("GET", "/malformed")
     assert response.status_code == 502

@@ -48,8 +48,16 @@
     return "HTTP " + response.status;
   }
 
+  // The conversation on screen and kept for the next question: gone with the key, so the next person to
+  // sign in on this tab neither sees nor continues it.
+  function forgetConversation() {
+    sessionStorage.removeItem(CONVERSATION);
+    $("turns").replaceChildren();
+  }
+
   function showLogin(message) {
     sessionStorage.removeItem(KEY);
+    forgetConversation();
     $("session").hidden = true;
     $("chat").hidden = true;
     $("key-form").hidden = false;
@@ -195,7 +203,9 @@
       return;
     }
     let written = "";
+    let ended = false;
     await readEvents(response, (name, data) => {
+      ended = ended || name === "done" || name === "error";
       if (name === "token") {
         written += data.text;
         answer.textContent = written;
@@ -210,6 +220,10 @@
         answer.className = "answer error";
       }
     });
+    if (!ended) {  // the connection closed before the answer was whole: what came is not shown as one
+      answer.append(element("span", "error", " The answer broke off: ask again."));
+      answer.className = "answer error";
+    }
   }
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -221,8 +235,7 @@
     });
     $("forget-key").addEventListener("click", () => showLogin("The key was forgotten."));
     $("new-conversation").addEventListener("click", () => {
-      sessionStorage.removeItem(CONVERSATION);
-      $("turns").replaceChildren();
+      forgetConversation();
       $("question").focus();
     });
     $("ask-form").addEventListener("submit", async (event) => {

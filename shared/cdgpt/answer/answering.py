@@ -296,18 +296,21 @@ def chat(
     history: list[str] | None = None,
     *,
     conversation_id: str | None = None,
+    owner: str = "local",
     settings: Settings | None = None,
     store: ArtifactStore | None = None,
     template: str | None = None,
     on_token: Callable[[str], None] | None = None,
 ) -> dict:
-    """Answer a question. With a conversation_id the server keeps the history: a request's own
-    non-empty history replaces what was kept. `on_token` receives the answer as it is written: an
+    """Answer a question. With a conversation_id the server keeps the history, the owner's (the caller's
+    key id: another key's same id is another conversation): a request's own non-empty history replaces
+    what was kept. `on_token` receives the answer as it is written: an
     LLM's pieces as they arrive, an extractive or "not covered" answer whole."""
     settings = settings or get_settings()
     store = store or default_store(settings)
     with metering() as used:
-        result = _chat(model_name, question, history, conversation_id, settings, store, template, on_token)
+        conversation = (owner, conversation_id) if conversation_id is not None else None
+        result = _chat(model_name, question, history, conversation, settings, store, template, on_token)
     add_usage(store, model_name, used, chats=1)
     return {**result, "usage": used.model_dump()}
 
@@ -316,7 +319,7 @@ def _chat(
     model_name: str,
     question: str,
     history: list[str] | None,
-    conversation_id: str | None,
+    conversation: tuple[str, str] | None,
     settings: Settings,
     store: ArtifactStore,
     template: str | None,
@@ -324,9 +327,9 @@ def _chat(
 ) -> dict:
     question = check_question(question)
     history = check_history(history)
-    if conversation_id is not None:
-        conversation_id = conversations.check_id(conversation_id)
-        history = history or conversations.load(store, model_name, conversation_id, settings)
+    if conversation is not None:
+        owner, conversation_id = conversation[0], conversations.check_id(conversation[1])
+        history = history or conversations.load(store, model_name, owner, conversation_id, settings)
     model = load_model(model_name, store, settings)
     query = search_query(question, history, model, settings)  # what `cdgpt eval` measures, with the same history
     results = retrieve(model, query, settings.top_k, settings)
@@ -339,8 +342,8 @@ def _chat(
         if on_token is not None:
             on_token(answer)
     history = [*history, f"Human: {question}", f"Bot: {answer}"]
-    if conversation_id is not None:
-        history = conversations.save(store, model_name, conversation_id, history)
+    if conversation is not None:
+        history = conversations.save(store, model_name, owner, conversation_id, history)
     else:
         history = conversations.echoable(history)
     return {
@@ -359,6 +362,6 @@ def _chat(
         ],
         "model_version": model.manifest.version,
         "answer_mode": settings.answer_mode if relevant else "none",
-        "conversation_id": conversation_id,
+        "conversation_id": conversation[1] if conversation else None,
         "search_queries": query.texts,
     }

@@ -1,9 +1,10 @@
 """Conversations the server keeps, for clients that send a `conversation_id` instead of the history.
 
-    conversations/<model>/<id>.json     {"format": 1, "updated_at": "<ISO time>", "history": ["Human: ...", "Bot: ..."]}
+    conversations/<model>/<owner>/<id>.json     {"format": 1, "updated_at": "<ISO time>", "history": [...]}
 
-in the artifact store beside the models. A conversation belongs to its model: the same id with another
-model is another conversation, so a key scoped to one model never reads what was asked of another. Each is bounded (the last KEPT_ITEMS items, at most
+in the artifact store beside the models. A conversation belongs to its model and to the key that keeps it
+(its owner: the key's id): the same id with another model or another key is another conversation, so a
+key never reads or overwrites what was asked with another, whatever ids it tries. Each is bounded (the last KEPT_ITEMS items, at most
 KEPT_CHARS characters, a long item cut to ITEM_CHARS) and expires CDGPT_CONVERSATION_HOURS after its
 last turn: an expired one reads as empty, and on S3 a lifecycle rule deletes the prefix's objects a
 day after their last write. Two requests of one conversation at once: the last to finish wins (its
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from cdgpt.errors import InvalidRequest
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS
-from cdgpt.models.registry import check_model_name
+from cdgpt.models.registry import check_model_name, current
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 PREFIX = "conversations/"
 FORMAT = 1
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{16,128}$")  # e.g. a UUID: hard to guess, safe in a key
+OWNER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a key's id
 KEPT_ITEMS = 20  # ten turns of question and answer
 KEPT_CHARS = 24_000
 ITEM_CHARS = 4_000
@@ -39,8 +41,10 @@ def check_id(conversation_id: object) -> str:
     return conversation_id
 
 
-def key(model_name: str, conversation_id: str) -> str:
-    return f"{PREFIX}{check_model_name(model_name)}/{check_id(conversation_id)}.json"
+def key(model_name: str, owner: str, conversation_id: str) -> str:
+    if not OWNER.fullmatch(owner):
+        raise ValueError("a conversation's owner is a key's id")
+    return f"{PREFIX}{check_model_name(model_name)}/{owner}/{check_id(conversation_id)}.json"
 
 
 def forget_model(store: ArtifactStore, model_name: str) -> None:
@@ -52,10 +56,15 @@ def forget_model(store: ArtifactStore, model_name: str) -> None:
 
 
 def load(
-    store: ArtifactStore, model_name: str, conversation_id: str, settings: Settings, now: datetime | None = None
+    store: ArtifactStore,
+    model_name: str,
+    owner: str,
+    conversation_id: str,
+    settings: Settings,
+    now: datetime | None = None,
 ) -> list[str]:
     """The kept history, or none when the conversation is new, expired or unreadable."""
-    found = store.get(key(model_name, conversation_id))
+    found = store.get(key(model_name, owner, conversation_id))
     if found is None:
         return []
     try:
@@ -73,12 +82,21 @@ def load(
 
 
 def save(
-    store: ArtifactStore, model_name: str, conversation_id: str, history: list[str], now: datetime | None = None
+    store: ArtifactStore,
+    model_name: str,
+    owner: str,
+    conversation_id: str,
+    history: list[str],
+    now: datetime | None = None,
 ) -> list[str]:
-    """Keep the history (bounded); returns what was kept."""
+    """Keep the history (bounded); returns what was kept. A model deleted meanwhile (its tombstone written
+    before its conversations are forgotten) does not keep it: a new model of its name must not find it."""
     kept = bound(history)
     record = {"format": FORMAT, "updated_at": (now or datetime.now(UTC)).astimezone(UTC).isoformat(), "history": kept}
-    store.put(key(model_name, conversation_id), json.dumps(record, ensure_ascii=False).encode())
+    where = key(model_name, owner, conversation_id)
+    store.put(where, json.dumps(record, ensure_ascii=False).encode())
+    if current(store, model_name).manifest is None:
+        store.delete([where])
     return kept
 
 

@@ -73,12 +73,25 @@ class StreamedReply:
             async for frame in self.frames:
                 piece = frame["chunk"] if "chunk" in frame else proxy_reply(frame["result"])[2].decode()
                 if piece:
-                    await send({"type": "http.response.body", "body": piece.encode(), "more_body": True})
+                    await send(
+                        {"type": "http.response.body", "body": piece.encode(errors="replace"), "more_body": True}
+                    )
         except (HandlerFailed, MalformedReply) as exc:  # too late for a status: the stream ends where it is
             log.error("%s after the reply began; request id %s", exc, self.request_id)
+            if _is_event_stream(headers):  # said as the handler says a failure, so the client knows
+                from cdgpt.api.streaming import sse  # the handlers' event format (and its heavier imports)
+
+                msg = f"internal error; request id {self.request_id}"
+                await send(
+                    {"type": "http.response.body", "body": sse("error", failure(msg)).encode(), "more_body": True}
+                )
         finally:
             await self.frames.aclose()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() == b"content-type" and value.startswith(b"text/event-stream") for name, value in headers)
 
 
 def header_text(value: bytes) -> str:

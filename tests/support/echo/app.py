@@ -1,7 +1,7 @@
 """A Lambda handler for testing `cdgpt serve` itself: it answers with the event it received.
 
-Some resources misbehave on purpose: /crash raises, /exit ends its process, /malformed returns no
-status, /binary returns a base64 body.
+Some resources misbehave on purpose: /crash raises, /exit ends its process, /stream-dies ends it after
+the first event of a stream, /malformed returns no status, /binary returns a base64 body.
 """
 
 import base64
@@ -14,6 +14,10 @@ def handler(event, context):
     if resource == "/crash":
         raise RuntimeError("the handler failed")
     if resource == "/exit":
+        os._exit(3)
+    if resource == "/stream-dies":
+        context.response_sink.start(200, {"Content-Type": "text/event-stream; charset=utf-8"})
+        context.response_sink.write('event: token\ndata: {"text": "half an"}\n\n')
         os._exit(3)
     if resource == "/malformed":
         return {"body": "a reply without a status"}
