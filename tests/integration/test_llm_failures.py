@@ -80,3 +80,13 @@ def test_a_streamed_answer_without_a_usage_chunk_still_names_its_model(openai_st
         text, pieces = ask(stream=True)
     assert "".join(pieces) == text == ANSWER
     assert (used.llm_model, used.prompt_tokens) == (get_settings().chat_model, 0)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_lone_surrogate_in_the_answer_is_replaced_not_passed_on(openai_stub, stream):
+    """JSON may escape half a UTF-16 pair (\\ud800); such text cannot be written as UTF-8 (a stream, a reply,
+    a kept conversation would fail on it)."""
+    openai_stub.answer = "Twenty-five days \ud800 a year [1]."
+    text, pieces = ask(stream=stream)
+    assert text == "Twenty-five days \ufffd a year [1]."
+    assert "".join(pieces).encode() == (text.encode() if stream else b"")
