@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from cdgpt import usage
 from cdgpt.answer import conversations
 from cdgpt.errors import CdgptError, ConcurrentUpdate, InvalidRequest, UpstreamError
-from cdgpt.ingest.sources.entries import entry_label
 from cdgpt.models import catalog
 from cdgpt.models.registry import check_model_name, current, delete_model, read_manifest
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
 from cdgpt.training.jobs import Job, JobRequest, JobStore
 from cdgpt.training.launch import launch
-from cdgpt.training.pipeline import check_file_list, check_prompt
+from cdgpt.training.pipeline import check_file_list, check_prompt, check_removable
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +55,7 @@ def check_request(request: JobRequest, store: ArtifactStore, settings: Settings)
         for entries in (request.add, request.remove):
             if entries:
                 check_file_list(entries)
-        known = {r.entry for r in manifest.sources}
-        unknown = [entry for entry in request.remove if entry not in known]
-        if unknown:
-            raise InvalidRequest(f"not a source of model {request.model_name!r}: {entry_label(unknown[0])}")
+        check_removable(request.model_name, manifest, request.remove)
 
 
 def start_job(
@@ -178,6 +174,7 @@ def delete(model_name: str, *, settings: Settings | None = None, store: Artifact
                 conversations.forget_model(store, model_name)
         raise
     conversations.forget_model(store, model_name)
+    jobs.forget_keys(model_name)
     return Deleted(model_name, files, running.job_id if running else None)
 
 
@@ -189,7 +186,8 @@ def schedule_retrains(
     start within the 29 s the scheduled function has."""
     settings, store = _context(settings, store)
     if "*" in names:
-        names = [s.model_name for s in catalog.summaries(store, lambda _: None) if s.status == "ready"]
+        # a damaged one too when its manifest reads (it has a version): retrained on its sources, it is repaired
+        names = [s.model_name for s in catalog.summaries(store, lambda _: None) if s.version is not None]
 
     def start(name: str) -> str:
         try:

@@ -279,3 +279,14 @@ def test_keys_create_prints_the_key_once_list_hides_it_revoke_marks_it(capsys):
 def test_keys_refuses_bad_input_clearly(capsys, argv, message):
     assert main(argv) == 1
     assert message in capsys.readouterr().err
+
+
+def test_a_data_folder_that_cannot_be_written_is_one_error_line_not_a_traceback(in_repo, monkeypatch, capsys):
+    from cdgpt import operations
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", ".cdgpt/counters.sqlite3.lock")
+
+    monkeypatch.setattr(operations, "list_models", read_only)
+    assert main(["models"]) == 1
+    assert capsys.readouterr().err == "error: Permission denied: .cdgpt/counters.sqlite3.lock\n"

@@ -173,6 +173,31 @@ def test_a_missing_artifact_is_damage_too(store, sources):
         chat("m", QUESTION, store=store)
 
 
+def test_a_damaged_model_still_lists_its_sources_and_the_schedule_repairs_it(store, sources):
+    """Its details say what to retrain it on, and the nightly retraining does (it skipped damaged models)."""
+    train("m", sources, store=store)
+    manifest, _ = read_manifest(store, "m")
+    store.delete([f"models/m/{manifest.files['index']}"])
+    detail = operations.describe_model("m", store=store)
+    assert (detail.status, detail.problem, detail.version) == ("damaged", "its index is missing", 1)
+    assert [source.entry for source in detail.sources] == sources
+    started = operations.schedule_retrains(["*"], store=store)
+    assert list(started) == ["m"]
+    assert operations.wait_for(started["m"], 60, store=store).status == "succeeded"
+    assert operations.describe_model("m", store=store).status == "ready"
+
+
+def test_a_model_from_before_hybrid_retrieval_is_listed_damaged_not_ready(store, sources):
+    train("m", sources, store=store)
+    manifest, _ = read_manifest(store, "m")
+    del manifest.files["lexical"]
+    store.put(manifest_key("m"), manifest.model_dump_json().encode())
+    [listed] = operations.list_models(store=store)
+    assert listed.status == "damaged" and "no lexical index" in listed.problem
+    with pytest.raises(ModelDamaged, match="no lexical index"):
+        chat("m", QUESTION, store=store)
+
+
 @pytest.mark.parametrize("checksums", [True, False], ids=["checked", "older-manifest"])
 @pytest.mark.parametrize("damage", [_graph_out_of_bounds, _levels_above_any], ids=["links", "levels"])
 def test_an_approximate_index_whose_graph_is_damaged_is_reported_not_followed(

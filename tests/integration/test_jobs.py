@@ -348,3 +348,62 @@ def test_sources_requests_are_checked_before_a_job_is_recorded(store, sources):
     with pytest.raises(InvalidRequest, match="add or to remove"):
         started(store, JobRequest(kind="sources", model_name="m"))
     assert JobStore(store, get_settings()).recent() == []
+
+
+# -- found by reviewing the jobs as an operator meets them --------------------------------------------
+
+
+def test_an_idempotency_key_of_a_deleted_model_trains_it_again(store, sources):
+    """The retried request was answered with the deleted model's old job: "success" for nothing trained."""
+    first = started(store, request(sources), "nightly-sync").job
+    run_job(first.job_id, store=store)
+    operations.delete("m", store=store)
+    again = started(store, request(sources), "nightly-sync")
+    assert again.created and again.job.job_id != first.job_id
+    assert run_job(again.job.job_id, store=store).status == "succeeded"
+
+
+def test_a_job_record_that_cannot_be_read_is_an_unknown_job_and_its_key_starts_afresh(store, sources):
+    first = started(store, request(sources), "sync-1").job
+    run_job(first.job_id, store=store)
+    store.put(f"jobs/{first.job_id}/job.json", b"")
+    with pytest.raises(JobNotFound):
+        operations.job_status(first.job_id, store=store)
+    again = started(store, request(sources), "sync-1")
+    assert again.created and again.job.job_id != first.job_id
+
+
+def test_an_interrupted_training_fails_its_job_at_once_and_frees_the_model(store, sources):
+    """Ctrl-C on `cdgpt train`: the model was locked until the job's lease ran out."""
+    job = started(store, request(sources)).job
+
+    def interrupt(stage: str, advance: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job.job_id, store=store, progress=interrupt)
+    failed = operations.job_status(job.job_id, store=store)
+    assert failed.status == "failed" and failed.failure.message == "the training was interrupted"
+    assert started(store, request(sources)).created
+
+
+def test_the_documents_to_fetch_are_counted_before_the_first_is_fetched(store, sources):
+    seen: list[tuple[str, int, int]] = []
+    train("m", sources, store=store, progress=lambda stage, advance, total: seen.append((stage, advance, total)))
+    assert seen[0] == ("fetching", 0, 2)
+
+
+def test_adding_a_source_the_model_holds_already_counts_its_documents_once(store, sources):
+    before = train("m", sources, store=store)
+    added = pipeline.update_sources("m", ["docs/leave.md"], [], store=store)
+    assert added.documents == before.documents == 2
+    assert added.sources[-1].reason == "already included by an earlier entry"
+
+
+def test_removing_a_crawl_with_other_options_says_so(store, sources):
+    train("m", sources, store=store)
+    crawl = {"url": "https://intranet.example.com/", "crawl": {"max_pages": 3}}
+    manifest = read_manifest(store, "m")[0]
+    manifest.sources[0].entry = pipeline.parse_entry({**crawl, "crawl": {"max_pages": 2}})
+    with pytest.raises(InvalidRequest, match="with these crawl options"):
+        pipeline.check_removable("m", manifest, [pipeline.parse_entry(crawl)])

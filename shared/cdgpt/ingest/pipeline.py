@@ -200,6 +200,8 @@ def _ingest_all(
         if progress:
             progress("fetching", 1, len(documents))
 
+    if progress:  # how many there are, before the first (maybe slow) one is fetched
+        progress("fetching", 0, len(documents))
     with Extractors(_config(settings), processes) as extractors, ThreadPoolExecutor(settings.fetch_workers) as pool:
         for document, scope in documents:
             pending.append(pool.submit(_ingest, document, scope, extractors, budget, previous))

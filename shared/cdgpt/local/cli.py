@@ -185,6 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # invalid settings
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a data folder that cannot be written (read-only, full, not ours)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C: a training was failed with why before this
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

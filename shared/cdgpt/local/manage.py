@@ -102,9 +102,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         if args.json:
             print(detail.model_dump_json(indent=1))
             return 0
-        print(
-            f"{detail.model_name}: {detail.status} v{detail.version} ({detail.created_at}), {detail.documents} documents, {detail.chunks} chunks"
-        )
+        if detail.status == "damaged":
+            print(f"{detail.model_name}: damaged: {detail.problem} (train it again on its sources to repair it)")
+        else:
+            print(
+                f"{detail.model_name}: {detail.status} v{detail.version} ({detail.created_at}), "
+                f"{detail.documents} documents, {detail.chunks} chunks"
+            )
         if detail.training_job:
             print(f"training now: job {detail.training_job}")
         for source in detail.sources:

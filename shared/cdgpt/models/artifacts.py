@@ -28,7 +28,7 @@ from zipfile import BadZipFile
 from cdgpt.errors import ModelDamaged
 from cdgpt.index.docstore import Docstore, DocstoreError, read_docstore, read_legacy_docstore
 from cdgpt.index.lexical import LexicalIndex
-from cdgpt.models.registry import Manifest
+from cdgpt.models.registry import NO_LEXICAL, Manifest
 from cdgpt.models.store import ArtifactStore, leaves_folder
 
 if TYPE_CHECKING:
@@ -155,6 +155,8 @@ def load_artifacts(store: ArtifactStore, manifest: Manifest, cache_dir: Path, *,
             raise damaged(name, f"its {artifact} does not match its checksum")
         else:
             _FAILED.discard((*version, artifact))  # repaired
+    if "lexical" not in files:
+        raise damaged(name, NO_LEXICAL)
     try:
         index = read_vector_index(files["index"])
         lexical = LexicalIndex.from_bytes(_map(files["lexical"]))

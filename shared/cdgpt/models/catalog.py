@@ -79,8 +79,9 @@ def summaries(
 
     def one(name: str) -> ModelSummary | None:
         state = current(store, name)
-        if damage := _damage(store, state, sizes):
-            return ModelSummary(model_name=name, status="damaged", problem=damage)
+        if damage := _damage(store, state, sizes):  # what a readable manifest says: the version that is damaged
+            known = _summary_fields(state.manifest) if state.manifest is not None else {}
+            return ModelSummary(model_name=name, status="damaged", problem=damage, **known)
         job = training(name)
         if state.manifest is None:  # deleted, or not published yet (a name only a job's lock gives)
             return ModelSummary(model_name=name, status="training", training_job=job.job_id) if job else None
@@ -107,8 +108,10 @@ def _damage(store: ArtifactStore, state: Current, listed: dict[str, int] | None 
 def detail(store: ArtifactStore, name: str, training: Job | None) -> ModelDetail:
     state = current(store, name)
     job = training.job_id if training else None
-    if damage := _damage(store, state):
-        return ModelDetail(model_name=name, status="damaged", problem=damage, training_job=job)
+    if damage := _damage(store, state):  # what its manifest still says (its sources, to retrain it on)
+        m = state.manifest
+        known = {} if m is None else {**_summary_fields(m), "prompt": m.prompt, "sources": m.sources}
+        return ModelDetail(model_name=name, status="damaged", problem=damage, training_job=job, **known)
     manifest = state.manifest
     if manifest is None:
         if training is not None:

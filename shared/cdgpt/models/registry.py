@@ -162,9 +162,14 @@ def model_names(store: ArtifactStore, keys: Iterable[str] | None = None) -> list
     return sorted(k[len("models/") : -len(suffix)] for k in keys if k.endswith(suffix) and k.count("/") == 2)
 
 
+NO_LEXICAL = "it has no lexical index (it was trained before hybrid retrieval)"
+
+
 def stored_damage(manifest: Manifest, sizes: dict[str, int]) -> str | None:
     """What a listing of the store's sizes shows wrong with a version: an artifact missing or not the size its
     manifest records (a checksum mismatch of the same size shows only when the model is loaded)."""
+    if "lexical" not in manifest.files:
+        return NO_LEXICAL
     for artifact, file_name in manifest.files.items():
         size = sizes.get(f"models/{manifest.model_name}/{file_name}")
         if size is None:

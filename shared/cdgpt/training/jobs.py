@@ -170,10 +170,16 @@ class JobStore:
     # -- reading ------------------------------------------------------------------------------------
 
     def _read(self, job_id: str) -> Held | None:
+        """The job's record; None when there is none, or when it cannot be read (damaged outside the service):
+        such a job is as unknown as one that never was."""
         found = self.store.get(_job_key(check_job_id(job_id)))
         if found is None:
             return None
-        return Held(Job.model_validate_json(found[0]), found[1])
+        try:
+            return Held(Job.model_validate_json(found[0]), found[1])
+        except ValidationError:
+            log.warning("a job record cannot be read", extra={"job_id": job_id})
+            return None
 
     def get(self, job_id: str, visible: Callable[[str], bool] = lambda _: True) -> Job:
         """The job as it stands; one whose lease ran out is failed now. A job of a model not `visible` to the
@@ -292,6 +298,13 @@ class JobStore:
             )
         return running
 
+    def forget_keys(self, model_name: str) -> None:
+        """Forget the Idempotency-Keys of a deleted model: a retried request then trains it again, where it
+        was answered with the deleted model's old job."""
+        folder = f"jobs/keys/{model_name}/"
+        self.store.delete(self.store.keys(folder))
+        self.store.tidy(folder)
+
     def _by_idempotency_key(self, key: str, request: JobRequest) -> Job | None:
         if not key or len(key) > 255:
             raise InvalidRequest("Idempotency-Key must be 1-255 characters")
@@ -301,7 +314,11 @@ class JobStore:
         record = KeyRecord.model_validate_json(found[0])
         if record.fingerprint != request.fingerprint():
             raise IdempotencyMismatch("this Idempotency-Key was used for a different request")
-        return self.get(record.job_id)
+        try:
+            return self.get(record.job_id)
+        except JobNotFound:  # its job is gone (expired, or its record damaged): the key starts afresh
+            self.store.delete([_idempotency_key(request.model_name, key)])
+            return None
 
     def _create(self, request: JobRequest) -> Job:
         created = now()

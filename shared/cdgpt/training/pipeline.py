@@ -11,7 +11,7 @@ import math
 import mmap
 import tempfile
 import threading
-from collections.abc import Buffer, Callable, Iterator, Mapping, Sequence
+from collections.abc import Buffer, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -31,8 +31,8 @@ from cdgpt.index.terms import Counted, Vocabulary
 from cdgpt.ingest.chunking import Chunk, chunk_record
 from cdgpt.ingest.extract import EXTRACTION_VERSION
 from cdgpt.ingest.incremental import Previous, previous_documents
-from cdgpt.ingest.pipeline import ingest
-from cdgpt.ingest.sources.entries import Entry, entry_label, parse_entry
+from cdgpt.ingest.pipeline import ALREADY_INCLUDED, ingest
+from cdgpt.ingest.sources.entries import CrawlEntry, Entry, entry_label, parse_entry
 from cdgpt.ingest.sources.scope import Scope
 from cdgpt.limits import MAX_PROMPT_CHARS, MAX_SOURCES
 from cdgpt.models.registry import (
@@ -202,9 +202,7 @@ def update_sources(
     removed = set(check_file_list(remove)) if remove else set()
     if not added and not removed:
         raise InvalidRequest("give sources to add or to remove")
-    unknown = [entry for entry in removed if entry not in {r.entry for r in manifest.sources}]
-    if unknown:
-        raise InvalidRequest(f"not a source of model {model_name!r}: {entry_label(unknown[0])}")
+    check_removable(model_name, manifest, removed)
     info = manifest.embedding
     embedder = embedder or make_embedder(settings, info.provider, info.model, info.dim)
     previous = load_previous(store, manifest, embedder)  # the kept chunks come from here: it must be readable
@@ -217,9 +215,32 @@ def update_sources(
     chunks = kept + [c for c in new_chunks if c.source not in kept_sources]
     if not chunks:
         raise TrainingFailed("removing these sources would leave the model empty; delete the model instead")
-    records = kept_records + new_records
+    records = kept_records + [_without(record, kept_sources) for record in new_records]
     prompt = manifest.prompt
     return _build(store, model_name, base, records, chunks, previous, prompt, embedder, settings, progress, job_id)
+
+
+def check_removable(model_name: str, manifest: Manifest, removed: Iterable[Entry]) -> None:
+    """Each entry to remove is one of the model's (a crawl: with the same options); else InvalidRequest."""
+    known = [record.entry for record in manifest.sources]
+    for entry in removed:
+        if entry in known:
+            continue
+        what = entry_label(entry)
+        if isinstance(entry, CrawlEntry) and any(isinstance(k, CrawlEntry) and k.url == entry.url for k in known):
+            what += " with these crawl options (the model crawls it with others: send its entry as the model lists it)"
+        raise InvalidRequest(f"not a source of model {model_name!r}: {what}")
+
+
+def _without(record: SourceRecord, kept_sources: set[str]) -> SourceRecord:
+    """An added entry's record without the documents another entry of the model holds (whose chunks stand),
+    as one training records an entry whose documents an earlier entry has: included already, if all are."""
+    documents = [d for d in record.documents if d.get("source") not in kept_sources]
+    if len(documents) == len(record.documents):
+        return record
+    if not documents:
+        return SourceRecord(entry=record.entry, status="ok", reason=ALREADY_INCLUDED, within=record.within)
+    return record.model_copy(update={"documents": documents})
 
 
 def _build(

@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+from contextlib import suppress
 
 from cdgpt.errors import ConcurrentUpdate
 from cdgpt.ingest.workers import fork_safe
@@ -185,6 +186,12 @@ def run_job(
                 log.info("job failed", extra={"job_id": job_id, "error": failure.error})
             if plan is not None:
                 files.remove(store, job_id)
+        except KeyboardInterrupt:  # Ctrl-C on the CLI: the job fails now, not when its lease runs out
+            with suppress(Exception):
+                heartbeat.finish(None, JobFailure(error="TrainingFailed", message="the training was interrupted"))
+                if plan is not None:
+                    files.remove(store, job_id)
+            raise
         if plan is None or failure is not None:
             try:
                 return heartbeat.finish(result, failure)
