@@ -397,16 +397,17 @@ def test_a_malformed_conversation_id_is_refused(store, bad):
     assert store.keys("") == before  # nothing read or written for it
 
 
-def test_the_chat_function_may_write_conversations_only_and_conversations_expire():
+def test_the_chat_function_may_write_and_delete_conversations_only_and_conversations_expire():
+    """It deletes the one it kept when the model was deleted meanwhile (AccessDenied was a 502)."""
     from cdgpt.local.server import _CfnLoader
 
     resources = _CfnLoader.load((REPO / "template.yaml").read_text())["Resources"]
     statements = resources["ChatFunction"]["Properties"]["Policies"][0]["Statement"]
-    writes = [s for s in statements if "s3:PutObject" in s["Action"]]
+    writes = [s for s in statements if "s3:PutObject" in s["Action"] or "s3:DeleteObject" in s["Action"]]
     assert writes == [
         {
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
             "Resource": "${ArtifactsBucket.Arn}/conversations/*",
         }
     ]
