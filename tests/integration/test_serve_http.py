@@ -202,6 +202,20 @@ def test_a_stream_whose_worker_dies_ends_with_an_error_event(echo):
     assert events[1].startswith('event: error\ndata: {"code":1,"msg":"internal error; request id ')
 
 
+def test_a_client_that_goes_away_mid_stream_stops_its_worker(echo, tmp_path):
+    """A language model is not paid for an answer nobody reads: the handler's worker is stopped."""
+    marker = tmp_path / "written"
+    with echo.post("/stream-slow", json={"marker": str(marker)}, stream=True) as response:
+        assert next(response.iter_content(chunk_size=None)).startswith(b"event: token")
+    deadline = time.monotonic() + 30
+    while "the client went away mid-reply" not in echo.server_log():
+        assert time.monotonic() < deadline, "the server never noticed the client leave"
+        time.sleep(0.05)
+    written = len(marker.read_text().split())
+    assert echo.request("GET", "/items/1").status_code == 200  # the function still answers
+    assert written < 200 and len(marker.read_text().split()) == written  # nothing more was written
+
+
 def test_a_malformed_reply_is_a_502(echo):
     response = echo.request("GET", "/malformed")
     assert response.status_code == 502

@@ -15,6 +15,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import suppress
 from typing import Any
 
 from cdgpt.api.contract import failure
@@ -66,11 +67,14 @@ class StreamedReply:
     def __init__(self, start: dict[str, Any], frames: AsyncGenerator[dict[str, Any], None], request_id: str) -> None:
         self.start, self.frames, self.request_id = start, frames, request_id
 
-    async def respond(self, send: Send) -> None:
+    async def respond(self, send: Send, receive: Receive | None = None) -> None:
+        """Send the frames as they come. A client that goes away (`receive` says so) stops the handler's
+        worker mid-reply, so a language model is not paid for an answer nobody reads."""
         status, headers, _ = proxy_reply({**self.start, "body": ""})  # checked by `App._invoke`
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        gone = asyncio.ensure_future(_disconnected(receive)) if receive is not None else None
         try:
-            async for frame in self.frames:
+            async for frame in _until(self.frames, gone):
                 piece = frame["chunk"] if "chunk" in frame else proxy_reply(frame["result"])[2].decode()
                 if piece:
                     await send(
@@ -86,8 +90,39 @@ class StreamedReply:
                     {"type": "http.response.body", "body": sse("error", failure(msg)).encode(), "more_body": True}
                 )
         finally:
+            if gone is not None:
+                gone.cancel()
             await self.frames.aclose()
+        if gone is not None and gone.done() and not gone.cancelled():
+            log.info("the client went away mid-reply; its worker was stopped; request id %s", self.request_id)
+            return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return once the client has gone away (the request's body was read before)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _until(
+    frames: AsyncGenerator[dict[str, Any], None], gone: asyncio.Future[None] | None
+) -> AsyncGenerator[dict[str, Any], None]:
+    """The frames, until `gone` is done: the frame awaited then is cancelled (the worker is stopped)."""
+    while True:
+        following: asyncio.Future[Any] = asyncio.ensure_future(anext(frames))
+        waited: set[asyncio.Future[Any]] = {following} if gone is None else {following, gone}
+        await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
+        if not following.done():
+            following.cancel()
+            with suppress(asyncio.CancelledError, StopAsyncIteration):
+                await following
+            return
+        try:
+            frame = following.result()
+        except StopAsyncIteration:
+            return
+        yield frame
 
 
 def _is_event_stream(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -113,7 +148,9 @@ class App:
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
             reply = await self._handle(scope, receive)
-            if reply is not None:  # None: the client went away
+            if isinstance(reply, StreamedReply):
+                await reply.respond(send, receive)
+            elif reply is not None:  # None: the client went away
                 await reply.respond(send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
