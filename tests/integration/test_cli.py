@@ -70,7 +70,7 @@ def test_uncovered_question_prints_no_sources(in_repo, capsys):
 def test_skipped_sources_are_reported_and_training_succeeds(in_repo, capsys):
     code, out, err = run(capsys, "train", "--model", "handbook", f"{HANDBOOK}/benefits.txt", "../outside.txt")
     assert code == 0
-    assert "skipped ../outside.txt: path '../outside.txt' is outside the source root\n" in err
+    assert "skipped ../outside.txt: path '../outside.txt' is outside the source root (CDGPT_SOURCE_ROOT)\n" in err
     assert out.startswith("trained handbook v1: 1 documents, ")
 
 
@@ -102,7 +102,7 @@ def test_the_working_folder_is_the_default_source_root(monkeypatch, capsys):
         (["chat", "--model", "handbook", "   "], "error: question must be a non-empty string"),
         (
             ["train", "--model", "handbook", "../outside.txt"],
-            "error: no source could be used (../outside.txt: path '../outside.txt' is outside the source root)",
+            "error: no source could be used (../outside.txt: path '../outside.txt' is outside the source root (CDGPT_SOURCE_ROOT))",
         ),
         (
             ["train", "--model", "handbook", "ftp://example.com/a.txt", "http://127.0.0.1/x"],

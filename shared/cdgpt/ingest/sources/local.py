@@ -25,7 +25,7 @@ def confine(entry: str, root: Path) -> Path:
     except (OSError, RuntimeError) as exc:
         raise SourceFailed(f"cannot resolve {entry!r}: {_why(exc)}") from exc
     if not path.is_relative_to(root):
-        raise SourceRefused(f"path {entry!r} is outside the source root")
+        raise SourceRefused(f"path {entry!r} is outside the source root (CDGPT_SOURCE_ROOT)")
     if is_hidden(path.relative_to(root).as_posix()):
         raise SourceRefused(f"path {entry!r} is a hidden file or folder")
     return path
@@ -93,7 +93,10 @@ def expand_local(entry: str, settings: Settings) -> list[SourceDocument]:
     if is_file:
         return [SourceDocument(entry, partial(_read, path, entry, limit, root))]
     if not is_dir:
-        raise SourceFailed(f"{'not a file or folder' if path.exists() else 'no such file or folder'}: {entry}")
+        what = (
+            "not a file or folder" if path.exists() else "no such file or folder in the source root (CDGPT_SOURCE_ROOT)"
+        )
+        raise SourceFailed(f"{what}: {entry}")
     documents = []
     try:
         files = sorted(path.rglob("*"))

@@ -39,7 +39,10 @@ def check_address(ip: str) -> None:
     # fec0::/10 (site-local, deprecated) is not in Python's non-global table, so it is named here.
     site_local = isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local
     if not addr.is_global or addr.is_multicast or addr.is_reserved or site_local:
-        raise SourceRefused(f"refused: address {addr} is not public (private, loopback, link-local or reserved)")
+        raise SourceRefused(
+            f"refused: address {addr} is not public (private, loopback, link-local or reserved; "
+            "CDGPT_ALLOW_PRIVATE_URLS=1 lets a server on a trusted network read its intranet)"
+        )
 
 
 def resolve_checked(host: str, port: int, allow_private: bool) -> list[tuple]:
