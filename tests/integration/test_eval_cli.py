@@ -73,7 +73,7 @@ def test_eval_prints_recall_and_mrr(handbook, capsys):
     match = SUMMARY.match(summary)
     assert match, summary
     questions, r1, k, rk, mrr, refused, off_topic, not_covered = match.groups()
-    assert int(questions) == questions_with_a_source() == 14  # the null-source question is off-topic
+    assert int(questions) == questions_with_a_source() == 16  # the null-source question is off-topic
     assert k == "4"  # chat's CDGPT_TOP_K
     r1, rk, mrr = float(r1), float(rk), float(mrr)
     assert all(0 <= value <= 1 for value in (r1, rk, mrr))
@@ -89,16 +89,16 @@ def test_eval_json_report(handbook, capsys):
     assert code == 0
     report = json.loads(out)
     assert set(report) == REPORT_KEYS
-    assert report["model_name"] == "handbook" and report["questions"] == 14 and report["k"] == 2
+    assert report["model_name"] == "handbook" and report["questions"] == 16 and report["k"] == 2
     for key in ("recall_at_1", "recall_at_k", "mrr"):
         assert isinstance(report[key], float) and 0 <= report[key] <= 1
     assert report["recall_at_1"] <= report["recall_at_k"]
-    assert len(report["misses"]) == round((1 - report["recall_at_1"]) * 14)
+    assert len(report["misses"]) == round((1 - report["recall_at_1"]) * 16)
 
     code, text, _ = run(capsys, "eval", "--model", handbook, "--k", "2", QUESTIONS)
     numbers = SUMMARY.match(text.rstrip("\n").split("\n")[-1]).groups()
     assert numbers == (
-        "14",
+        "16",
         f"{report['recall_at_1']:.3f}",
         "2",
         f"{report['recall_at_k']:.3f}",

@@ -239,6 +239,18 @@ def test_coverage_weighs_each_distinct_term_by_idf_and_missing_terms_most():
     assert index.coverage([]) == 0.0
 
 
+def test_best_share_is_the_most_of_the_terms_evidence_one_of_the_documents_holds():
+    index = LexicalIndex.build(["dental cover treatment", "eye care cover", "pension plan"])
+    n = 3
+    idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in {"dental": 1, "cover": 2, "eye": 1}.items()}
+    rarest = math.log(1 + (n + 0.5) / 0.5)
+    assert index.best_share(["dental", "cover"], [0, 1, 2]) == 1.0
+    assert index.best_share(["dental", "eye"], [0, 1]) == pytest.approx(0.5)  # no document holds both
+    assert index.best_share(["dental", "cover"], [1, 2]) == pytest.approx(idf["cover"] / (idf["dental"] + idf["cover"]))
+    assert index.best_share(["dental", "parrot"], [0]) == pytest.approx(idf["dental"] / (idf["dental"] + rarest))
+    assert index.best_share(["dental"], []) == 0.0 and index.best_share([], [0]) == 0.0
+
+
 def test_coverage_leaves_out_terms_of_a_script_the_index_holds_none_of():
     english = LexicalIndex.build(["vpn office", "office desk"])
     assert english.coverage(["vpn", *tokenize("办公室")]) == 1.0  # Chinese bigrams can never be found here

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cdgpt.answer.relevance import (
     HALF_KNOWN,
     HALF_KNOWN_SIMILARITY,
+    HELD_KNOWN,
+    HELD_SHARE,
+    HELD_SIMILARITY,
     MIN_KNOWN,
     MIN_SIMILARITY,
     NAME_SIMILARITY,
@@ -59,3 +64,16 @@ def test_a_keyword_search_the_headings_hold_needs_no_cosine():
     assert covers(Evidence(0.1, 1.0, headed=True), "local")
     assert not covers(Evidence(0.05, 1.0, headed=True), "openai")  # another embedder's cosine decides
     assert not covers(Evidence(0.1, 1.0, headed=True), "local", min_score=0.2)  # CDGPT_MIN_SCORE still holds
+
+
+def test_under_the_floor_a_question_one_first_chunk_holds_is_covered():
+    """A short entry of a long list ("Dental cover" in a benefits guide) lies far from its questions in the
+    embedder's space; its terms, together in one chunk, are the evidence."""
+    held = Evidence(HELD_SIMILARITY, HELD_KNOWN, held=HELD_SHARE)
+    assert covers(held, "local")
+    assert not covers(replace(held, similarity=HELD_SIMILARITY - 0.01), "local")
+    assert not covers(replace(held, held=HELD_SHARE - 0.01), "local")  # the terms spread over several chunks
+    assert not covers(replace(held, known=HELD_KNOWN - 0.01), "local")
+    assert not covers(replace(held, lacks_name=True), "local")
+    assert not covers(held, "local", min_score=MIN_SIMILARITY["local"])  # CDGPT_MIN_SCORE is a floor, whole
+    assert not covers(held, "openai")

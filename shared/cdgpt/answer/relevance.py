@@ -15,8 +15,11 @@ question about GitHub Actions finds). A keyword search ("laptop", "sick pay", "å
 with any passage; it is covered when the headings of the first chunks ranked hold each of its keywords
 ("Looking after your laptop"). Greetings, thanks, words addressed to the bot ("good morning", "your
 name") and words pointing at what was said ("what else") are no keyword search, nor are single
-characters or terms in half the chunks (a manual's "chapter"). The values were set on the development
-halves of the evaluation sets and their off-topic questions (benchmarks/eval/README.md).
+characters or terms in half the chunks (a manual's "chapter"). Under the floor, a question whose terms
+one of the first chunks holds nearly all of is covered (`held_together`): a short entry of a long list
+("Dental cover" among a benefits guide's entries) is far from any question in the embedder's space.
+The values were set on the development halves of the evaluation sets and their off-topic questions
+(benchmarks/eval/README.md).
 
 Any other embedder (an OpenAI-compatible server's) has a scale of its own, so its floor also rises to
 the model's background: the median best cosine of questions no document answers, plus BACKGROUND_SPREADS
@@ -37,6 +40,10 @@ MIN_SIMILARITY: dict[str, float] = {"local": 0.26, "openai": 0.2}  # the best co
 MIN_KNOWN = 0.2  # share of the question's evidence the model holds (local embedder)
 HALF_KNOWN, HALF_KNOWN_SIMILARITY = 0.5, 0.32  # local embedder: a question the model holds less of needs this cosine
 SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question whatever its terms
+# local embedder: below the floor, down to HELD_SIMILARITY, a question whose evidence one first chunk holds
+# HELD_SHARE of, and the model HELD_KNOWN of (`held_together`)
+HELD_SIMILARITY, HELD_SHARE, HELD_KNOWN = 0.15, 0.75, 0.9
+HELD_TERMS = 2  # ... of a question of this many terms or more ("How are you today?" is one: "today")
 NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks
 NAME_CHARS = 4  # in a name's term of this many characters or more (ACL, KB, Go: acronyms and units, spelt out)
 NAMED_IN = 4  # a name the question uses (a follow-up's term) must be in one of this many chunks ranked first
@@ -60,6 +67,8 @@ class Evidence:
     name_not_found: bool = False  # ... that none of the NAMED_IN chunks ranked first holds (or the model lacks)
     background: Background | None = None  # the model's, in the question's script (older models have none)
     headed: bool = False  # a keyword search whose every keyword heads one of the NAMED_IN chunks ranked first
+    held: float = 0.0  # the largest share of the question's evidence one of the NAMED_IN chunks ranked first holds
+    # (0 for a question of fewer than HELD_TERMS terms)
 
 
 def covers(evidence: Evidence, provider: str, min_score: float | None = None) -> bool:
@@ -67,7 +76,7 @@ def covers(evidence: Evidence, provider: str, min_score: float | None = None) ->
     if evidence.headed and provider == "local" and min_score is None:
         return True
     if evidence.similarity < (min_score if min_score is not None else floor(evidence, provider)):
-        return False
+        return min_score is None and provider == "local" and held_together(evidence)
     if provider != "local":
         return True
     if evidence.lacks_name:
@@ -77,6 +86,19 @@ def covers(evidence: Evidence, provider: str, min_score: float | None = None) ->
     if evidence.known < HALF_KNOWN and evidence.similarity < HALF_KNOWN_SIMILARITY:
         return False
     return evidence.known >= MIN_KNOWN and not evidence.name_not_found
+
+
+def held_together(evidence: Evidence) -> bool:
+    """Below the floor, a question one of the first chunks holds nearly all the evidence of (and the model
+    all but a little) is covered: a short entry of a long list ("Dental cover" in a benefits guide) lies far
+    from any question in the local embedder's space, not in the index."""
+    return (
+        evidence.similarity >= HELD_SIMILARITY
+        and evidence.held >= HELD_SHARE
+        and evidence.known >= HELD_KNOWN
+        and not evidence.lacks_name
+        and not evidence.name_not_found
+    )
 
 
 def floor(evidence: Evidence, provider: str) -> float:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cdgpt.answer.dictionary import chinese_names
-from cdgpt.answer.relevance import NAME_CHARS, NAMED_IN, Evidence, covers, follows_up, keywords
+from cdgpt.answer.relevance import HELD_TERMS, NAME_CHARS, NAMED_IN, Evidence, covers, follows_up, keywords
 from cdgpt.answer.reranking import RERANKED, reranked
 from cdgpt.errors import ModelDamaged, ModelMismatch
 from cdgpt.index.background import probe_language
@@ -246,11 +246,13 @@ def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int
     A Chinese name (`dictionary.chinese_names`) none of whose bigrams the model holds is lacking, as a long
     Latin name is."""
     lexical = model.lexical
-    known, names = lexical.coverage(tokenize(text, question=True)), name_terms(text)
+    terms = tokenize(text, question=True)
+    known, names = lexical.coverage(terms), name_terms(text)
     long_names = [name for name in names if len(name) >= NAME_CHARS]
     background = model.manifest.background.get(probe_language(text))
     lacks_name = _lacks_chinese_name(lexical, text) or lexical.lacks_any(long_names)
-    return Evidence(float(cosine.max()), known, lacks_name, lexical.lacks_any(names, first), background)
+    held = lexical.best_share(terms, first) if len(set(terms)) >= HELD_TERMS else 0.0  # one term: a keyword search
+    return Evidence(float(cosine.max()), known, lacks_name, lexical.lacks_any(names, first), background, held=held)
 
 
 def _lacks_chinese_name(lexical: LexicalIndex, text: str) -> bool:

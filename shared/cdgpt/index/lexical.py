@@ -191,6 +191,22 @@ class LexicalIndex:
         i = self.terms.get(term)
         return 0 if i is None else int(self.indptr[i + 1] - self.indptr[i])
 
+    def best_share(self, terms: list[str], docs: list[int]) -> float:
+        """The largest share of the terms' evidence (each distinct term weighted by its IDF, as `coverage`
+        weighs it) that one of the documents (ids) holds."""
+        terms = [term for term in dict.fromkeys(terms) if self._holds_script_of(term)]
+        total = sum(self.idf(term) for term in terms)
+        if not terms or not docs or total <= 0:
+            return 0.0
+        held = dict.fromkeys(docs, 0.0)
+        for term in terms:
+            i = self.terms.get(term)
+            if i is None:
+                continue
+            for doc in np.intersect1d(self.doc_ids[self.indptr[i] : self.indptr[i + 1]], docs).tolist():
+                held[doc] += self.idf(term)
+        return max(held.values()) / total
+
     def holds_any(self, terms: list[str], docs: list[int]) -> bool:
         """Whether one of the documents (ids) holds one of the terms."""
         for term in terms:
