@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cdgpt.answer.evaluation import Case, evaluate, load_cases, matches, split_of
+from cdgpt.answer.evaluation import Case, evaluate, load_cases, load_files, matches, split_of
 from cdgpt.clients import reset_clients
 from cdgpt.errors import InvalidRequest
 from cdgpt.local.cli import main
@@ -240,7 +240,25 @@ def test_the_split_is_a_fixed_half_by_question(in_repo, capsys, tmp_path):
     only = write_cases(tmp_path / "one.jsonl", {"question": LEAVE_QUESTION, "expected_source": LEAVE})
     other = "test" if split_of(LEAVE_QUESTION) == "dev" else "dev"
     code, _, err = run(capsys, "eval", "--model", "handbook", "--split", other, only)
-    assert code == 1 and only_error_line(err) == f"error: {only}: no questions in the {other} split"
+    assert code == 1 and only_error_line(err) == f"error: no questions in the {other} split of {only}"
+    # a file with none of the half beside one with some is no error; a question's spacing keeps its half
+    spaced = write_cases(tmp_path / "two.jsonl", {"question": f" {LEAVE_QUESTION} ", "expected_source": LEAVE})
+    assert [c.question for c in load_cases(Path(spaced), split_of(LEAVE_QUESTION))] == [LEAVE_QUESTION]
+    assert load_files([Path(only), REPO / QUESTIONS], other) == load_cases(REPO / QUESTIONS, other)
+
+
+def test_lines_are_read_as_json_lines_and_questions_as_chat_reads_them(in_repo, capsys, tmp_path):
+    """A line holding U+2028 (which json.dumps leaves as it is) is one line; a byte-order mark is none of
+    the first; a question chat would refuse is an error naming its line."""
+    file = tmp_path / "odd.jsonl"
+    file.write_text(
+        "\ufeff" + json.dumps({"question": "Leave\u2028days?", "expected_source": None}, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    assert load_cases(file) == [Case("Leave\u2028days?", None)]
+    long = write_cases(tmp_path / "long.jsonl", {"question": "x" * 4001, "expected_source": None})
+    code, _, err = run(capsys, "eval", "--model", "handbook", long)
+    assert code == 1 and only_error_line(err) == f"error: {long}:1: question is longer than 4000 characters"
 
 
 def test_several_files_are_one_report(handbook, capsys, tmp_path):
@@ -326,3 +344,9 @@ def test_evaluate_scores_only_the_k_sources_chat_lists(handbook):
 )
 def test_matches(source, expected, result):
     assert matches(source, expected) is result
+
+
+def test_the_facts_are_scored_on_the_answer_chat_gives_whatever_k_is_measured(handbook):
+    """The extractive answer is built from chat's own k sources: --k 1 scored fewer facts (5 of 45 cases)."""
+    cases = load_cases(REPO / "benchmarks/eval/answers-handbook.jsonl")
+    assert evaluate(handbook, cases, k=1)["facts_quoted"] == evaluate(handbook, cases)["facts_quoted"]

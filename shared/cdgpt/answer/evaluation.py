@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cdgpt.answer.answering import check_history, extractive_answer, source_numbers
+from cdgpt.answer.answering import check_history, check_question, extractive_answer, source_numbers
 from cdgpt.answer.queries import search_query
 from cdgpt.answer.retrieval import load_model, retrieve
 from cdgpt.errors import InvalidRequest
 from cdgpt.models.store import ArtifactStore, default_store
 from cdgpt.settings import Settings, get_settings
+
+MAX_FILE_BYTES = 64 * 2**20  # a questions file: tens of thousands of questions fit
 
 Split = Literal["dev", "test"]
 MAX_K = 50  # as CDGPT_TOP_K
@@ -35,16 +37,26 @@ class Case:
 
 
 def split_of(question: str) -> Split:
-    """A question's half, fixed by a hash of its text: tune on "dev", report "test"."""
-    return "dev" if hashlib.sha256(question.encode("utf-8")).digest()[0] < 128 else "test"
+    """A question's half, fixed by a hash of its text as chat reads it (stripped): tune on "dev", report "test"."""
+    return "dev" if hashlib.sha256(question.strip().encode("utf-8")).digest()[0] < 128 else "test"
 
 
-def load_cases(path: Path, split: Split | None = None) -> list[Case]:
+def load_files(paths: list[Path], split: Split | None = None) -> list[Case]:
+    """The cases of every file, of one split or all; a file may hold none of a split, not every file."""
+    cases = [case for path in paths for case in load_cases(path, split, each=False)]
+    if split is not None and not cases:
+        raise InvalidRequest(f"no questions in the {split} split of {', '.join(map(str, paths))}")
+    return cases
+
+
+def load_cases(path: Path, split: Split | None = None, *, each: bool = True) -> list[Case]:
     """JSON lines of {"question", "expected_source"} (null for an off-topic question), and optionally
     "history" (a list of "Human: ..." and "Bot: ..." strings) and "expected_facts" (a list of strings),
-    of one split or all."""
+    of one split or all (`each`: the file must hold some of it). Questions are checked as chat checks them."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InvalidRequest(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is no part of the first line
     except FileNotFoundError as exc:
         raise InvalidRequest(f"{path}: no such file") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -52,7 +64,7 @@ def load_cases(path: Path, split: Split | None = None) -> list[Case]:
             f"{path}: cannot read it as UTF-8 text ({getattr(exc, 'strerror', None) or type(exc).__name__})"
         ) from exc
     cases = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # U+2028 and the like may sit inside a JSON string
         if not line.strip():
             continue
         try:
@@ -66,12 +78,12 @@ def load_cases(path: Path, split: Split | None = None) -> list[Case]:
         if not isinstance(facts, list) or not all(isinstance(fact, str) and fact.strip() for fact in facts):
             raise InvalidRequest(f"{path}:{number}: expected_facts must be a list of non-empty strings")
         try:
-            history = check_history(item.get("history"))
+            question, history = check_question(question), check_history(item.get("history"))
         except InvalidRequest as exc:
             raise InvalidRequest(f"{path}:{number}: {exc}") from exc
         if split is None or split_of(question) == split:
             cases.append(Case(question, expected, tuple(history), tuple(facts)))
-    if not cases:
+    if not cases and (each or split is None):
         raise InvalidRequest(f"{path}: no questions" + (f" in the {split} split" if split else ""))
     return cases
 
@@ -124,9 +136,10 @@ def evaluate(
         if case.expected_source is None:
             not_covered += not results.covered
             continue
-        if case.facts:
-            numbers = source_numbers(results.documents)
-            answer = extractive_answer(query.question, results.chunks, numbers, model) if results.covered else ""
+        if case.facts:  # the answer chat gives: from its own k sources, whatever k is measured here
+            answered = results if k == settings.top_k else retrieve(model, query, settings.top_k, settings)
+            numbers = source_numbers(answered.documents)
+            answer = extractive_answer(query.question, answered.chunks, numbers, model) if answered.covered else ""
             missing = [fact for fact in case.facts if not quoted(answer, fact)]
             with_facts += 1
             all_quoted += not missing

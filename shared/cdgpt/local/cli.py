@@ -52,9 +52,9 @@ def usage_line(usage: dict) -> str:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cdgpt.answer.evaluation import evaluate, load_cases
+    from cdgpt.answer.evaluation import evaluate, load_files
 
-    cases = [case for file in args.file for case in load_cases(Path(file), args.split)]
+    cases = load_files([Path(file) for file in args.file], args.split)
     report = evaluate(args.model, cases, k=args.k)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
