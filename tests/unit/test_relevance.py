@@ -7,9 +7,8 @@ from dataclasses import replace
 from cdgpt.answer.relevance import (
     HALF_KNOWN,
     HALF_KNOWN_SIMILARITY,
+    HELD,
     HELD_KNOWN,
-    HELD_SHARE,
-    HELD_SIMILARITY,
     MIN_KNOWN,
     MIN_SIMILARITY,
     NAME_SIMILARITY,
@@ -68,11 +67,14 @@ def test_a_keyword_search_the_headings_hold_needs_no_cosine():
 
 def test_under_the_floor_a_question_one_first_chunk_holds_is_covered():
     """A short entry of a long list ("Dental cover" in a benefits guide) lies far from its questions in the
-    embedder's space; its terms, together in one chunk, are the evidence."""
-    held = Evidence(HELD_SIMILARITY, HELD_KNOWN, held=HELD_SHARE)
+    embedder's space; its terms, together in one chunk, are the evidence: the lower the cosine, the more."""
+    (low, most), (higher, half) = HELD
+    held = Evidence(low, HELD_KNOWN, held=most)
     assert covers(held, "local")
-    assert not covers(replace(held, similarity=HELD_SIMILARITY - 0.01), "local")
-    assert not covers(replace(held, held=HELD_SHARE - 0.01), "local")  # the terms spread over several chunks
+    assert not covers(replace(held, similarity=low - 0.01), "local")
+    assert not covers(replace(held, held=most - 0.01), "local")  # the terms spread over several chunks
+    assert covers(replace(held, similarity=higher, held=half), "local")
+    assert not covers(replace(held, similarity=higher, held=half - 0.01), "local")
     assert not covers(replace(held, known=HELD_KNOWN - 0.01), "local")
     assert not covers(replace(held, lacks_name=True), "local")
     assert not covers(held, "local", min_score=MIN_SIMILARITY["local"])  # CDGPT_MIN_SCORE is a floor, whole
