@@ -311,3 +311,25 @@ def test_crawl_requests_to_one_host_stay_within_the_concurrency_bound(allow_priv
 )
 def test_urls_are_normalized_for_comparison(url, expected):
     assert normalize(url) == expected
+
+
+def test_a_redirect_into_what_robots_txt_disallows_is_not_indexed(site, allow_private):
+    site.add(
+        "/handbook/",
+        page("Handbook", "Start here.", ["go.html", "leave.html"]),
+    )
+    site.redirect("/handbook/go.html", "/handbook/private/salaries.html")
+    documents = crawl(entry(site.base + "/handbook/"), allow_private, {})
+    assert sources(documents) == [site.base + "/handbook/", site.base + "/handbook/leave.html"]
+
+
+def test_a_host_that_answers_429_holds_the_crawls_requests_back_for_its_retry_after(web, allow_private):
+    from cdgpt.ingest.sources.links import origin
+    from cdgpt.ingest.sources.robots import MAX_PAUSE_S, host_gate
+
+    web.add("/robots.txt", "", "text/plain")
+    web.add("/busy/", page("Busy", "Start.", ["a.html"]))
+    web.add("/busy/a.html", "slow down", "text/plain", status=429, headers={"Retry-After": "3600"})
+    crawl(entry(web.base + "/busy/"), allow_private, {})
+    held_until = host_gate(origin(web.base + "/busy/"))._next_start
+    assert 0 < held_until - time.monotonic() <= MAX_PAUSE_S  # Retry-After, capped

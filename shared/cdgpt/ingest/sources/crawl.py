@@ -25,11 +25,13 @@ from cdgpt.errors import CdgptError, SourceFailed
 from cdgpt.ingest.sources import Listing, NotModified, RawDocument, SourceDocument
 from cdgpt.ingest.sources.entries import CrawlEntry, Seen
 from cdgpt.ingest.sources.links import normalize, origin, page_links
-from cdgpt.ingest.sources.robots import Robots, host_gate
+from cdgpt.ingest.sources.robots import HostGate, Robots, host_gate
 from cdgpt.ingest.sources.sitemap import is_sitemap, sitemap_pages
-from cdgpt.ingest.sources.url import fetch_url
+from cdgpt.ingest.sources.url import HttpUnavailable, fetch_url
 from cdgpt.limits import HELD_CRAWL_BYTES, HOST_CONCURRENCY, MAX_CRAWL_BYTES
 from cdgpt.settings import Settings
+
+DEFAULT_PAUSE_S = 10.0  # a 429 or 503 without Retry-After: how long the host's requests wait
 
 SKIPPED_EXTENSIONS = frozenset([
     ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".bmp", ".tif", ".tiff", ".mp3", ".mp4", ".m4a",
@@ -69,9 +71,13 @@ def _holding(raw: RawDocument) -> Callable[[], RawDocument]:
     return lambda: raw
 
 
-def _fetching_again(url: str, source: str, settings: Settings, seen: Seen | None) -> RawDocument:
-    """A page past the bytes a crawl holds, fetched again (conditionally) in the pipeline's turn."""
-    return replace(fetch_url(url, settings, seen), source=source)
+def _fetching_again(
+    url: str, source: str, settings: Settings, seen: Seen | None, gate: HostGate, delay_s: float
+) -> RawDocument:
+    """A page past the bytes a crawl holds, fetched again (conditionally) in the pipeline's turn, through
+    its host's gate like every request of the crawl."""
+    with gate.slot(delay_s):
+        return replace(fetch_url(url, settings, seen), source=source)
 
 
 class _Crawl:
@@ -110,6 +116,8 @@ class _Crawl:
             with self.gate.slot(self.delay_s):
                 return _Fetched(url, fetch_url(url, self.settings, self.seen.get(url)))
         except (CdgptError, NotModified) as exc:
+            if isinstance(exc, HttpUnavailable) and exc.status in (429, 503):  # asked to slow down
+                self.gate.pause(exc.retry_after_s if exc.retry_after_s is not None else DEFAULT_PAUSE_S)
             return _Fetched(url, exc)
 
     def run(self, start: str) -> list[SourceDocument]:
@@ -140,9 +148,12 @@ class _Crawl:
         if isinstance(raw, Exception):
             self.documents.append(SourceDocument(fetched.url, _raising(raw), depth))
             return
+        self.fetched += len(raw.content)  # every page fetched counts, whatever becomes of it
         landed = normalize(raw.url or fetched.url) or fetched.url
         if landed not in self.scope or (landed != fetched.url and landed in self.known):
             return  # redirected off the crawl, or to a page it has already
+        if not self.robots.allowed(landed):
+            return  # redirected to a page robots.txt disallows
         self.known.add(landed)
         if is_start and is_sitemap(raw):
             for page in sitemap_pages(raw, self.settings, self.options.max_pages, self.listing):
@@ -166,12 +177,13 @@ class _Crawl:
         if digest in self.hashes:
             return
         self.hashes.add(digest)
-        self.fetched += len(raw.content)
         if self.held + len(raw.content) <= HELD_CRAWL_BYTES:
             self.held += len(raw.content)
             load = _holding(replace(raw, source=source))
         else:  # several crawls of one training each held at most this, whatever their sites serve
-            load = partial(_fetching_again, landed, source, self.settings, self.seen.get(landed))
+            load = partial(
+                _fetching_again, landed, source, self.settings, self.seen.get(landed), self.gate, self.delay_s
+            )
         self.documents.append(SourceDocument(source, load, depth))
 
 

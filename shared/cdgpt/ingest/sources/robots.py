@@ -50,9 +50,12 @@ class Robots:
         return min(float(delay), MAX_DELAY_S) if delay else 0.0
 
 
+MAX_PAUSE_S = 60.0  # the longest a host's Retry-After holds its requests back
+
+
 class HostGate:
     """At most HOST_CONCURRENCY requests in flight to one host, from every crawl in this process; with
-    an interval, request starts are spaced by it."""
+    an interval, request starts are spaced by it; after a pause (the host's Retry-After), none starts."""
 
     def __init__(self) -> None:
         self._slots = threading.BoundedSemaphore(HOST_CONCURRENCY)
@@ -62,13 +65,19 @@ class HostGate:
     @contextmanager
     def slot(self, interval_s: float) -> Iterator[None]:
         with self._slots:
-            if interval_s > 0:
-                with self._lock:
-                    now = time.monotonic()
-                    start = max(now, self._next_start)
+            with self._lock:  # spaced by the interval, and held back while the host asked for a pause
+                now = time.monotonic()
+                start = max(now, self._next_start)
+                if interval_s > 0:
                     self._next_start = start + interval_s
+            if start > now:
                 time.sleep(start - now)
             yield
+
+    def pause(self, seconds: float) -> None:
+        """No request starts for `seconds` (at most MAX_PAUSE_S): the host asked to be left alone (429)."""
+        with self._lock:
+            self._next_start = max(self._next_start, time.monotonic() + min(seconds, MAX_PAUSE_S))
 
 
 _gates: dict[str, HostGate] = {}

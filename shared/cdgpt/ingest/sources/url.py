@@ -178,17 +178,21 @@ class _Decoder:
 class HttpStatus(SourceFailed):
     """The server answered with an error status."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, retry_after_s: float | None = None) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
+        self.retry_after_s = retry_after_s  # how long the server asked us to wait (a 429's or 503's Retry-After)
 
 
 class HttpUnavailable(HttpStatus, SourceUnavailable):
     """An error status that says to come back later: 408, 429 or a 5xx."""
 
 
-def http_status(status: int) -> HttpStatus:
-    return HttpUnavailable(status) if status in (408, 429) or status >= 500 else HttpStatus(status)
+def http_status(status: int, retry_after: str | None = None) -> HttpStatus:
+    if status in (408, 429) or status >= 500:
+        seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+        return HttpUnavailable(status, seconds)
+    return HttpStatus(status)
 
 
 def expand_url(
@@ -223,7 +227,11 @@ def _follow(
             raise SourceUnavailable("download took too long")
         try:
             response = session.get(
-                url, headers=headers, stream=True, allow_redirects=False, timeout=(5, min(read_timeout, left))
+                url,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
+                timeout=(min(5, left), min(read_timeout, left)),
             )
         except requests.RequestException as exc:
             raise SourceUnavailable(f"fetch failed: {type(exc).__name__}") from exc
@@ -251,7 +259,7 @@ def fetch_url(url: str, settings: Settings, seen: Seen | None = None) -> RawDocu
             if response.status_code == 304 and seen:
                 raise NotModified(url)
             if response.status_code >= 400:
-                raise http_status(response.status_code)
+                raise http_status(response.status_code, response.headers.get("retry-after"))
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limit:
                 raise PayloadTooLarge(f"larger than the {limit}-byte limit")
