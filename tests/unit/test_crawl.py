@@ -333,3 +333,18 @@ def test_a_host_that_answers_429_holds_the_crawls_requests_back_for_its_retry_af
     crawl(entry(web.base + "/busy/"), allow_private, {})
     held_until = host_gate(origin(web.base + "/busy/"))._next_start
     assert 0 < held_until - time.monotonic() <= MAX_PAUSE_S  # Retry-After, capped
+
+
+def test_robots_txt_is_read_as_rfc_9309_says():
+    """Wildcards, an end anchor, and the longest matching rule winning (the standard library's parser
+    matched literal prefixes, first rule first, and fetched all of these)."""
+    from cdgpt.ingest.sources.robots import Robots
+
+    rules = Robots(
+        "User-agent: *\nAllow: /\nDisallow: /private/\nDisallow: /*/secret\nDisallow: /*.pdf$\n"
+        "Disallow: /*?session=\nAllow: /private/open/\n"
+    )
+    refused = ["/private/pay.html", "/a/secret/x", "/doc.pdf", "/p?session=1"]
+    allowed = ["/", "/doc.pdf?download=1", "/private/open/rooms.html", "/public/notes.html"]
+    assert [rules.allowed(f"https://intranet.test{path}") for path in refused] == [False] * 4
+    assert [rules.allowed(f"https://intranet.test{path}") for path in allowed] == [True] * 4

@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.robotparser import RobotFileParser
 
 from cdgpt.errors import CdgptError, SourceUnavailable, source_failure
 from cdgpt.ingest.sources.url import USER_AGENT, HttpStatus, fetch_url
@@ -18,11 +17,13 @@ MAX_DELAY_S = 10.0  # a Crawl-delay above this is taken as this
 
 
 class Robots:
-    """The rules of one site's robots.txt for our user agent (`custom-data-gpt`, or `*`)."""
+    """The rules of one site's robots.txt for our user agent (`custom-data-gpt`, or `*`), read as RFC 9309
+    says (Protego): `*` and `$` in paths, and the longest matching rule wins (an Allow on a tie)."""
 
     def __init__(self, text: str | None, disallow_all: bool = False) -> None:
-        self._parser = RobotFileParser()
-        self._parser.parse((text or "").splitlines())
+        from protego import Protego
+
+        self._parser = Protego.parse(text or "")
         self._refused = disallow_all
 
     @classmethod
@@ -42,7 +43,7 @@ class Robots:
         return cls(raw.content[:ROBOTS_BYTES].decode("utf-8", "replace"))
 
     def allowed(self, url: str) -> bool:
-        return not self._refused and self._parser.can_fetch(USER_AGENT, url)
+        return not self._refused and self._parser.can_fetch(url, USER_AGENT)
 
     @property
     def delay_s(self) -> float:
