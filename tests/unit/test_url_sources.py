@@ -599,3 +599,21 @@ def test_given_a_gzip_body_of_two_members_when_fetched_then_both_are_decoded(web
     )
     [doc] = load_entry(url, settings_with(monkeypatch, CDGPT_ALLOW_PRIVATE_URLS="1"))
     assert doc.content == b"member one. member two."
+
+
+def test_a_host_lookup_that_hangs_ends_at_the_fetchs_deadline(monkeypatch):
+    """The resolver's own timeouts and retries could hold a fetch far past its bound."""
+    settings = settings_with(monkeypatch, CDGPT_FETCH_TIMEOUT="0.3")
+    released = threading.Event()
+
+    def hanging(*args, **kwargs):
+        released.wait(30)
+        raise socket.gaierror("gave up")
+
+    monkeypatch.setattr(url_mod.socket, "getaddrinfo", hanging)
+    try:
+        with pytest.raises(SourceFailed) as caught:
+            fetch_url("https://slow-dns.example.com/page.html", settings)
+        assert str(caught.value) in ("looking up host 'slow-dns.example.com' took too long", "download took too long")
+    finally:
+        released.set()

@@ -46,9 +46,10 @@ def check_address(ip: str) -> None:
 
 
 def resolve_checked(host: str, port: int, allow_private: bool) -> list[tuple]:
-    """Resolve host and return its socket addresses, every one of them checked."""
+    """Resolve host and return its socket addresses, every one of them checked. Within a fetch, the lookup
+    ends at its deadline: the resolver's own timeouts and retries could take far longer."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _lookup(host, port, getattr(_fetch, "deadline", None))
     except (socket.gaierror, UnicodeError) as exc:  # UnicodeError: no host name ("a..b", a label over 63)
         raise SourceUnavailable(f"cannot resolve host {host[:100]!r}") from exc
     if not allow_private:
@@ -57,7 +58,29 @@ def resolve_checked(host: str, port: int, allow_private: bool) -> list[tuple]:
     return infos
 
 
-_fetch = threading.local()  # this thread's fetch under way: its sockets, for its deadline's watchdog
+_fetch = threading.local()  # this thread's fetch under way: its sockets, for its deadline's watchdog, and deadline
+
+
+def _lookup(host: str, port: int, deadline: float | None) -> list[tuple]:
+    """getaddrinfo, given up at the deadline (the lookup goes on in its own thread, which ends with it)."""
+    if deadline is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    found: list[list[tuple] | BaseException] = []
+
+    def look() -> None:
+        try:
+            found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the fetch's thread
+            found.append(exc)
+
+    lookup = threading.Thread(target=look, daemon=True)
+    lookup.start()
+    lookup.join(max(deadline - time.monotonic(), 0.0))
+    if not found:
+        raise SourceUnavailable(f"looking up host {host[:100]!r} took too long")
+    if isinstance(found[0], BaseException):
+        raise found[0]
+    return found[0]
 
 
 def _connect(conn: HTTPConnection, allow_private: bool) -> socket.socket:
@@ -91,13 +114,13 @@ def _cut_at(deadline: float) -> Iterator[None]:
 
     watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), cut)
     watchdog.daemon = True
-    _fetch.sockets = sockets
+    _fetch.sockets, _fetch.deadline = sockets, deadline
     watchdog.start()
     try:
         yield
     finally:
         watchdog.cancel()
-        _fetch.sockets = None
+        _fetch.sockets = _fetch.deadline = None
 
 
 @lru_cache(maxsize=2)
