@@ -50,3 +50,12 @@ def test_shard_steps_have_their_own_concurrency_and_wait_their_turn():
     work = RESOURCES["TrainStateMachine"]["Properties"]["Definition"]["States"]["Shards"]["ItemProcessor"]["States"]
     [throttled] = [r for r in work["Work"]["Retry"] if r["ErrorEquals"] == ["Lambda.TooManyRequestsException"]]
     assert throttled["MaxAttempts"] * throttled["MaxDelaySeconds"] >= 3 * 3600  # hours of turns, not minutes
+
+
+def test_the_schedules_model_names_cannot_break_its_json_input():
+    """The schedule's input is `{"retrain": "<RetrainModels>"}`: a quote in the parameter would break it."""
+    import re
+
+    pattern = re.compile(TEMPLATE["Parameters"]["RetrainModels"]["AllowedPattern"])
+    assert all(pattern.fullmatch(names) for names in ("*", "handbook", "hr-bot, it.helpdesk,policies_2"))
+    assert not any(pattern.fullmatch(names) for names in ('hr"}', "a,,b", "*, hr", "", "../x"))
