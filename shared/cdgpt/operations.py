@@ -171,11 +171,16 @@ def delete(model_name: str, *, settings: Settings | None = None, store: Artifact
         with suppress(Exception):  # a deletion that failed half-way still forgets what was asked of the model
             state = current(store, model_name)
             if state.etag is not None and state.manifest is None:  # a tombstone: the model is gone
-                conversations.forget_model(store, model_name)
+                _forget(store, jobs, model_name)
         raise
+    _forget(store, jobs, model_name)
+    return Deleted(model_name, files, running.job_id if running else None)
+
+
+def _forget(store: ArtifactStore, jobs: JobStore, model_name: str) -> None:
+    """What was asked of a deleted model: its conversations, and its Idempotency-Keys."""
     conversations.forget_model(store, model_name)
     jobs.forget_keys(model_name)
-    return Deleted(model_name, files, running.job_id if running else None)
 
 
 def schedule_retrains(

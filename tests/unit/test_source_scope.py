@@ -75,3 +75,27 @@ def test_what_cannot_be_a_scope_is_refused(scopes):
 
 def test_scopes_keep_their_order_without_repeats():
     assert check_source_scopes(["s3://docs/hr", "s3://docs/hr", "handbook"]) == ["s3://docs/hr", "handbook"]
+
+
+def test_a_document_is_reused_only_under_the_scope_it_was_read_under():
+    """Read under one key's sources (or none), it is read again for an entry of another scope, not reused
+    because it answers 304 (a 304 says nothing of where its redirects land)."""
+    from cdgpt.ingest.incremental import Previous, PreviousDocument
+
+    hr, it = ["https://intranet.test/hr/"], ["https://intranet.test/it/"]
+    previous = Previous(
+        {
+            "https://intranet.test/it/a": PreviousDocument({"source": "https://intranet.test/it/a"}, (), within=hr),
+            "https://intranet.test/it/b": PreviousDocument({"source": "https://intranet.test/it/b"}, (), within=it),
+            "https://intranet.test/it/c": PreviousDocument({"source": "https://intranet.test/it/c"}, ()),
+        }
+    )
+    assert list(previous.under(it).documents) == ["https://intranet.test/it/b"]
+    assert list(previous.under(it).seen) == ["https://intranet.test/it/b"]  # no validators for the others
+    assert len(previous.under(None).documents) == 3  # a training without a scope may read anything
+
+
+def test_a_retry_after_that_is_not_ascii_digits_is_no_delay():
+    from cdgpt.ingest.sources.url import http_status
+
+    assert http_status(429, "\u00b2").retry_after_s is None and http_status(503, " 7 ").retry_after_s == 7.0

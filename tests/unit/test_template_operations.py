@@ -58,4 +58,4 @@ def test_the_schedules_model_names_cannot_break_its_json_input():
 
     pattern = re.compile(TEMPLATE["Parameters"]["RetrainModels"]["AllowedPattern"])
     assert all(pattern.fullmatch(names) for names in ("*", "handbook", "hr-bot, it.helpdesk,policies_2"))
-    assert not any(pattern.fullmatch(names) for names in ('hr"}', "a,,b", "*, hr", "", "../x"))
+    assert not any(pattern.fullmatch(names) for names in ('hr"}', "a,,b", "*, hr", "", "../x", "a,\tb", "a,\nb"))

@@ -15,7 +15,7 @@ hides behind AccessDenied) is gone, not down.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -109,12 +109,13 @@ class Previous:
             return None
         return [_unreachable(entry, SourceUnavailable(self.unreachable[entry]))] if self.keep_unavailable else None
 
-    def read_under(self, scopes: Sequence[Scope]) -> Previous:
-        """Only the documents read under one of these scopes (all, when one is None: any source): a document
-        read before a scope was set, or under another, is read again, not reused because it answers 304."""
-        if any(scope is None for scope in scopes):
+    def under(self, scope: Scope) -> Previous:
+        """The documents an entry of this scope may reuse: any with none (the service may read anything), else
+        only those read under the same scope. A document read before a scope was set, or under another, is
+        asked for again without validators and read again, not reused because it answers 304."""
+        if scope is None:
             return self
-        documents = {s: d for s, d in self.documents.items() if d.within is not None and d.within in scopes}
+        documents = {s: d for s, d in self.documents.items() if d.within == scope}
         return Previous(documents, self.docstore, self.entries, self.keep_unavailable, self.unreachable)
 
     def keeping(self, keep_unavailable: bool, unreachable: Mapping[str, str] | None = None) -> Previous:

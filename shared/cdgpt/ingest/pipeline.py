@@ -14,7 +14,7 @@ import hashlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -183,7 +183,7 @@ def _ingest_all(
     documents: list[tuple[SourceDocument, Scope]],
     settings: Settings,
     progress: Progress | None,
-    previous: Previous,
+    reusable: Mapping[tuple[str, ...] | None, Previous],
 ) -> list[DocumentResult]:
     """Every document's result, in order, with a bounded number in flight."""
     processes = settings.extract_processes
@@ -204,7 +204,7 @@ def _ingest_all(
         progress("fetching", 0, len(documents))
     with Extractors(_config(settings), processes) as extractors, ThreadPoolExecutor(settings.fetch_workers) as pool:
         for document, scope in documents:
-            pending.append(pool.submit(_ingest, document, scope, extractors, budget, previous))
+            pending.append(pool.submit(_ingest, document, scope, extractors, budget, reusable[_key(scope)]))
             if len(pending) >= 2 * settings.fetch_workers:
                 take_oldest()
         while pending:
@@ -236,6 +236,10 @@ def _entry_record(entry: Entry, results: list[DocumentResult]) -> SourceRecord:
     return SourceRecord(entry=entry, status="ok", reason="; ".join(notes) or None, documents=documents)
 
 
+def _key(scope: Scope) -> tuple[str, ...] | None:
+    return None if scope is None else tuple(scope)
+
+
 def _without_repeats(
     expanded: list[list[SourceDocument] | str], scopes: list[Scope]
 ) -> list[list[SourceDocument] | str]:
@@ -264,17 +268,20 @@ def ingest(
     `within` holds each entry's scope: the sources its documents must come from (None: any).
     """
     scopes: list[Scope] = list(within) if within is not None else [None] * len(entries)
-    previous = (previous or Previous()).read_under(scopes)
+    previous = previous or Previous()
+    reusable = {_key(scope): previous.under(scope) for scope in scopes}  # what each scope's entries may reuse
     listed = _Listed()
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
-        expansions = list(pool.map(lambda e: listed.expand(e, settings, previous, progress), entries))
+        expansions = list(
+            pool.map(lambda e, scope: listed.expand(e, settings, reusable[_key(scope)], progress), entries, scopes)
+        )
     expanded = _without_repeats(expansions, scopes)
     documents = [
         (d, scope) for found, scope in zip(expanded, scopes, strict=True) if isinstance(found, list) for d in found
     ]
     if listed.over or len(documents) > MAX_DOCUMENTS:
         raise PayloadTooLarge(f"the sources hold more than {MAX_DOCUMENTS} documents")
-    results = _ingest_all(documents, settings, progress, previous) if documents else []
+    results = _ingest_all(documents, settings, progress, reusable) if documents else []
     records: list[SourceRecord] = []
     chunks: list[Chunk] = []
     done = iter(results)

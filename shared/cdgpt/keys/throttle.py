@@ -157,7 +157,8 @@ class DynamoLimiter:
         from cdgpt.clients import dynamodb_client
 
         try:
-            item = dynamodb_client().get_item(TableName=self.table, Key={"key_id": {"S": key_id}}).get("Item")
+            key = {"key_id": {"S": key_id}}
+            item = dynamodb_client().get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise UpstreamError(f"DynamoDB failed: {type(exc).__name__}") from exc
         window = Window(float(item["started"]["N"]), int(item["hits"]["N"])) if item else None
@@ -229,7 +230,7 @@ def count_failure(address: str, limit: int, settings: Settings) -> None:
     """Count a wrong secret from the address."""
     now, address = time.time(), _client(address)
     with _failed_lock:
-        _failed.pop(address, None)  # kept in the order of their last failure: the oldest are dropped first
+        _failed.pop(address, None)  # kept in the order they last failed or were refused: the oldest go first
         _failed[address] = now
         if len(_failed) > FAILED_ENTRIES:
             for stale in list(_failed)[: len(_failed) - FAILED_ENTRIES // 2]:

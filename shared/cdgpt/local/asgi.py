@@ -15,7 +15,6 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import suppress
 from typing import Any
 
 from cdgpt.api.contract import failure
@@ -67,12 +66,12 @@ class StreamedReply:
     def __init__(self, start: dict[str, Any], frames: AsyncGenerator[dict[str, Any], None], request_id: str) -> None:
         self.start, self.frames, self.request_id = start, frames, request_id
 
-    async def respond(self, send: Send, receive: Receive | None = None) -> None:
+    async def respond(self, send: Send, receive: Receive) -> None:
         """Send the frames as they come. A client that goes away (`receive` says so) stops the handler's
         worker mid-reply, so a language model is not paid for an answer nobody reads."""
         status, headers, _ = proxy_reply({**self.start, "body": ""})  # checked by `App._invoke`
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        gone = asyncio.ensure_future(_disconnected(receive)) if receive is not None else None
+        gone = asyncio.ensure_future(_disconnected(receive))
         try:
             async for frame in _until(self.frames, gone):
                 piece = frame["chunk"] if "chunk" in frame else proxy_reply(frame["result"])[2].decode()
@@ -90,11 +89,15 @@ class StreamedReply:
                     {"type": "http.response.body", "body": sse("error", failure(msg)).encode(), "more_body": True}
                 )
         finally:
-            if gone is not None:
-                gone.cancel()
+            gone.cancel()
             await self.frames.aclose()
-        if gone is not None and gone.done() and not gone.cancelled():
-            log.info("the client went away mid-reply; its worker was stopped; request id %s", self.request_id)
+        if gone.done() and not gone.cancelled():
+            if gone.exception() is not None:  # receive failed: the connection is unusable, and said why
+                log.error(
+                    "reading the client's connection failed: %r; request id %s", gone.exception(), self.request_id
+                )
+            else:
+                log.info("the client went away mid-reply; its worker was stopped; request id %s", self.request_id)
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -106,17 +109,19 @@ async def _disconnected(receive: Receive) -> None:
 
 
 async def _until(
-    frames: AsyncGenerator[dict[str, Any], None], gone: asyncio.Future[None] | None
+    frames: AsyncGenerator[dict[str, Any], None], gone: asyncio.Future[None]
 ) -> AsyncGenerator[dict[str, Any], None]:
-    """The frames, until `gone` is done: the frame awaited then is cancelled (the worker is stopped)."""
+    """The frames, until `gone` is done: the frame awaited then is cancelled (the worker is stopped), as it is
+    when the reply itself is cancelled (the server stopping)."""
     while True:
         following: asyncio.Future[Any] = asyncio.ensure_future(anext(frames))
-        waited: set[asyncio.Future[Any]] = {following} if gone is None else {following, gone}
-        await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
-        if not following.done():
-            following.cancel()
-            with suppress(asyncio.CancelledError, StopAsyncIteration):
-                await following
+        try:
+            await asyncio.wait({following, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not following.done():
+                following.cancel()
+                await asyncio.wait({following})  # its generator's own cleanup stops the worker
+        if following.cancelled():
             return
         try:
             frame = following.result()

@@ -213,7 +213,8 @@ class HttpUnavailable(HttpStatus, SourceUnavailable):
 
 def http_status(status: int, retry_after: str | None = None) -> HttpStatus:
     if status in (408, 429) or status >= 500:
-        seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+        given = (retry_after or "").strip()
+        seconds = float(given) if given.isascii() and given.isdigit() else None  # "²" is a digit too
         return HttpUnavailable(status, seconds)
     return HttpStatus(status)
 

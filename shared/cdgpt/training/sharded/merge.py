@@ -24,11 +24,11 @@ from cdgpt.errors import TrainingFailed
 from cdgpt.index.docstore import Docstore, read_docstore
 from cdgpt.ingest.pipeline import (  # records made as ingest makes them
     ALREADY_INCLUDED,
-    OUTSIDE,
     DocumentResult,
     _entry_record,
 )
 from cdgpt.ingest.sources.entries import CrawlEntry, entry_label
+from cdgpt.ingest.sources.scope import within
 from cdgpt.models.registry import EmbeddingInfo, SourceRecord
 from cdgpt.models.store import ArtifactStore
 from cdgpt.settings import Settings
@@ -63,8 +63,9 @@ def assemble(plan: Plan, results: list[ShardResult]) -> Assembled:
                 found = [{"source": entry_label(record.entry), "reason": record.reason}]
             for document in found:
                 kept = document["source"] not in seen
-                if document.get("reason") != OUTSIDE:  # refused by its entry's scope: a later entry may read it
-                    seen.add(document["source"])
+                scope = plan.entries[of].within
+                if scope is None or within(document["source"], scope):  # as ingest claims a document (not one
+                    seen.add(document["source"])  # outside its entry's scope: a later entry may read it)
                 rows.extend([kept] * (0 if "reason" in document else int(document["chunks"])))
                 if kept:
                     documents[of].append(document)
