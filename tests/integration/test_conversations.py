@@ -5,6 +5,7 @@ the real `openai` SDK; the handbook is embedded locally, so retrieval is the rea
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -344,6 +345,41 @@ def test_a_turn_that_ends_after_its_model_was_deleted_keeps_nothing(tmp_path):
 
     chat("it", WHERE, conversation_id=conversation, settings=settings, store=store, on_token=delete_meanwhile)
     assert store.keys("conversations/it/") == []
+
+
+def test_expired_and_unreadable_conversations_are_swept_live_ones_stay(store):
+    """What the stack's lifecycle rule does on S3; `cdgpt serve` sweeps its folder every hour."""
+    settings = get_settings()
+    live, old = new_id(), new_id()
+    ask(store, WHERE, conversation_id=live)
+    ask(store, WHERE, conversation_id=old)
+    later = datetime.now(UTC) + timedelta(hours=settings.conversation_hours + 1)
+    store.put(conversations.key("handbook", "local", new_id()), b"{not json")
+    assert conversations.forget_expired(store, settings) == 1  # only the unreadable one, for now
+    record = json.loads(store.get(conversations.key("handbook", "local", old))[0])
+    record["updated_at"] = (datetime.now(UTC) - timedelta(hours=settings.conversation_hours + 1)).isoformat()
+    store.put(conversations.key("handbook", "local", old), json.dumps(record).encode())
+    assert conversations.forget_expired(store, settings) == 1
+    kept = store.keys("conversations/")
+    assert (
+        conversations.key("handbook", "local", live) in kept and conversations.key("handbook", "local", old) not in kept
+    )
+    assert conversations.forget_expired(store, settings, now=later) >= 1 and store.keys("conversations/") == []
+
+
+def test_cdgpt_serve_sweeps_expired_conversations_from_its_folder(tmp_path):
+    from tests.support.serve import serving
+
+    kept = tmp_path / "data/conversations/handbook/api-secret"
+    kept.mkdir(parents=True)
+    (kept / f"{new_id()}.json").write_text(
+        json.dumps({"format": 1, "updated_at": "2020-01-01T00:00:00+00:00", "history": []})
+    )
+    with serving(tmp_path):
+        deadline = time.monotonic() + 30
+        while kept.exists() and any(kept.iterdir()):
+            assert time.monotonic() < deadline, "the expired conversation was not swept"
+            time.sleep(0.05)
 
 
 def test_a_requests_own_history_replaces_the_kept_one(store):

@@ -65,20 +65,31 @@ def load(
 ) -> list[str]:
     """The kept history, or none when the conversation is new, expired or unreadable."""
     found = store.get(key(model_name, owner, conversation_id))
-    if found is None:
-        return []
+    history = None if found is None else _live(found[0], settings, now or datetime.now(UTC))
+    return [] if history is None else bound(history)
+
+
+def forget_expired(store: ArtifactStore, settings: Settings, now: datetime | None = None) -> int:
+    """Delete every conversation past CDGPT_CONVERSATION_HOURS (or unreadable), as the stack's lifecycle
+    rule does on S3: `cdgpt serve` runs it for its folder every hour. Returns how many went."""
+    now = now or datetime.now(UTC)
+    gone = [k for k in store.keys(PREFIX) if (found := store.get(k)) and _live(found[0], settings, now) is None]
+    store.delete(gone)
+    return len(gone)
+
+
+def _live(data: bytes, settings: Settings, now: datetime) -> list[str] | None:
+    """A kept conversation's history, or None when it expired or cannot be read."""
     try:
-        record = json.loads(found[0])
-        age = (now or datetime.now(UTC)) - datetime.fromisoformat(record["updated_at"])  # naive: TypeError
+        record = json.loads(data)
+        age = now - datetime.fromisoformat(record["updated_at"])  # a time without its zone: TypeError
         history = record["history"]
         if not isinstance(history, list) or not all(isinstance(item, str) for item in history):
             raise TypeError("history must be a list of strings")
     except (ValueError, KeyError, TypeError) as exc:
-        log.warning("a kept conversation is unreadable (%s); starting afresh", type(exc).__name__)  # ids are secrets
-        return []
-    if age > timedelta(hours=settings.conversation_hours):
-        return []
-    return bound(history)
+        log.warning("a kept conversation is unreadable (%s)", type(exc).__name__)  # ids are secrets
+        return None
+    return None if age > timedelta(hours=settings.conversation_hours) else history
 
 
 def save(

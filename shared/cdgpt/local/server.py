@@ -22,6 +22,7 @@ MAX_WORKERS = 4  # worker processes per function while requests overlap (each ho
 KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this
 SHUTDOWN_GRACE_S = 5  # requests still running at Ctrl-C get this long
 BACKLOG = 1024  # connections the kernel queues before accept; the kernel caps it at net.core.somaxconn
+SWEEP_S = 3600.0  # how often expired conversations leave a local folder (S3's lifecycle rule does it there)
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -142,6 +143,24 @@ def lambda_context(function: str, request_id: str, response_sink: Any = None) ->
     )
 
 
+def sweep_conversations() -> None:
+    """Expired conversations out of the local folder, now and every SWEEP_S (none when models are on S3)."""
+    from cdgpt.answer.conversations import forget_expired
+    from cdgpt.models.store import default_store
+    from cdgpt.settings import get_settings
+
+    settings = get_settings()
+    if settings.artifacts_bucket:
+        return
+    try:
+        forget_expired(default_store(settings), settings)
+    except Exception:  # the next sweep tries again; serving goes on
+        print("could not sweep expired conversations", file=sys.stderr, flush=True)
+    timer = threading.Timer(SWEEP_S, sweep_conversations)
+    timer.daemon = True
+    timer.start()
+
+
 def serve(
     template: Path,
     host: str,
@@ -167,6 +186,7 @@ def serve(
     def ready() -> None:
         served = ", ".join(f"{route.method} {route.path}" for route in routes)
         print(f"serving {served} on http://{host}:{port}", file=sys.stderr, flush=True)
+        threading.Thread(target=sweep_conversations, daemon=True).start()
 
     config = uvicorn.Config(
         App(RouteTable(routes), pools, read_timeout, ready),
