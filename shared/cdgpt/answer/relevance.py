@@ -16,8 +16,9 @@ with any passage; it is covered when the headings of the first chunks ranked hol
 ("Looking after your laptop"). Greetings, thanks, words addressed to the bot ("good morning", "your
 name") and words pointing at what was said ("what else") are no keyword search, nor are single
 characters or terms in half the chunks (a manual's "chapter"). Under the floor, a question whose terms
-one of the first chunks holds most of is covered (`held_together`; the lower the cosine, the more): a short entry of a long list
-("Dental cover" among a benefits guide's entries) is far from any question in the embedder's space.
+one of the first chunks holds most of is covered (`held_together`; the lower the cosine, the more): a
+short entry of a long list ("Dental cover" in a benefits guide) is far from its questions in the
+embedder's space.
 The values were set on the development halves of the evaluation sets and their off-topic questions
 (benchmarks/eval/README.md).
 
@@ -91,8 +92,9 @@ def covers(evidence: Evidence, provider: str, min_score: float | None = None) ->
 
 def held_together(evidence: Evidence) -> bool:
     """Below the floor, a question one of the first chunks holds a share of the evidence of (half from a
-    cosine of 0.22, three quarters from 0.15: `HELD`), and the model all but a little, is covered: a short entry of a long list ("Dental cover" in
-    a benefits guide) lies far from any question in the local embedder's space, not in the index."""
+    cosine of 0.22, three quarters from 0.15: `HELD`), and the model all but a little, is covered: a short
+    entry of a long list ("Dental cover" in a benefits guide) lies far from its questions in the local
+    embedder's space, not in the index."""
     return (
         any(evidence.similarity >= similarity and evidence.held >= share for similarity, share in HELD)
         and evidence.known >= HELD_KNOWN

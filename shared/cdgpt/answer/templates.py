@@ -115,7 +115,7 @@ def upload_templates(
     def fetch(url: str, name: str) -> str:
         try:
             raw = fetch_url(url, capped)
-            if within is not None and raw.url and not is_within(raw.url, within):
+            if raw.url and not is_within(raw.url, within):
                 raise Forbidden(f"redirected to {raw.url[:300]}, {OUTSIDE}")
             text = decode(raw.content, detect_kind(raw)[1])
             check_text(text)

@@ -194,17 +194,17 @@ class LexicalIndex:
     def best_share(self, terms: list[str], docs: list[int]) -> float:
         """The largest share of the terms' evidence (each distinct term weighted by its IDF, as `coverage`
         weighs it) that one of the documents (ids) holds."""
-        terms = [term for term in dict.fromkeys(terms) if self._holds_script_of(term)]
-        total = sum(self.idf(term) for term in terms)
-        if not terms or not docs or total <= 0:
+        weights = {term: self.idf(term) for term in dict.fromkeys(terms) if self._holds_script_of(term)}
+        total = sum(weights.values())
+        if not docs or total <= 0:
             return 0.0
         held = dict.fromkeys(docs, 0.0)
-        for term in terms:
+        for term, weight in weights.items():
             i = self.terms.get(term)
             if i is None:
                 continue
             for doc in np.intersect1d(self.doc_ids[self.indptr[i] : self.indptr[i + 1]], docs).tolist():
-                held[doc] += self.idf(term)
+                held[doc] += weight
         return max(held.values()) / total
 
     def holds_any(self, terms: list[str], docs: list[int]) -> bool:

@@ -137,7 +137,7 @@ def _ingest(
     With a scope (the training key's sources), a document from elsewhere, or redirected elsewhere, is skipped."""
     if budget.used_up:  # nothing after this document can be kept: do not fetch it
         return DocumentResult({"source": document.source, "reason": budget.used_up}, [])
-    if scope is not None and not within(document.source, scope):
+    if not within(document.source, scope):
         return DocumentResult({"source": document.source, "reason": OUTSIDE}, [])
     try:
         raw = document.load()
@@ -145,16 +145,14 @@ def _ingest(
         raw = None
     except Exception as exc:
         if kept := previous.kept_through(document, exc):
-            record, chunks = kept
-            return DocumentResult(record, chunks, sum(len(c.text) for c in chunks))
+            return _as_before(*kept)
         return DocumentResult({"source": document.source, "reason": _reason(exc)}, [])
-    if scope is not None and raw is not None and (landed := raw.url or raw.located) and not within(landed, scope):
+    if raw is not None and (landed := raw.url or raw.located) and not within(landed, scope):
         how = "redirected to" if raw.url else "a link to"
         return DocumentResult({"source": document.source, "reason": f"{how} {landed[:300]}, {OUTSIDE}"}, [])
     digest = hashlib.sha256(raw.content).hexdigest() if raw else None
     if kept := previous.reuse(document, raw, digest):
-        record, chunks = kept
-        return DocumentResult(record, chunks, sum(len(c.text) for c in chunks))
+        return _as_before(*kept)
     if raw is None:
         reason = "unchanged since the last training, but the model lacks its text: retrain it"
         return DocumentResult({"source": document.source, "reason": reason}, [])
@@ -167,6 +165,11 @@ def _ingest(
     record = {"source": source, "title": outcome.title, "sha256": digest, "bytes": size, "chunks": len(outcome.chunks)}
     record |= {key: value for key, value in validators.items() if value is not None}
     return DocumentResult(record, outcome.chunks, outcome.chars)
+
+
+def _as_before(record: dict[str, Any], chunks: list[Chunk]) -> DocumentResult:
+    """A document taken from the version before (unchanged, or kept as it was)."""
+    return DocumentResult(record, chunks, sum(len(c.text) for c in chunks))
 
 
 def _config(settings: Settings) -> Config:
@@ -246,13 +249,17 @@ def _without_repeats(
     """Each document once: an earlier entry that names it (a folder, then a file in it) keeps it, unless it is
     outside that entry's scope (refused there, it is read for the entry after it that may)."""
     seen: set[str] = set()
-    kept: list[list[SourceDocument] | str] = []
-    for found, scope in zip(expanded, scopes, strict=True):
-        if isinstance(found, list):
-            found = [d for d in found if d.source not in seen]
-            seen.update(d.source for d in found if scope is None or within(d.source, scope))
-        kept.append(found)
-    return kept
+    return [
+        unclaimed(found, scope, seen) if isinstance(found, list) else found
+        for found, scope in zip(expanded, scopes, strict=True)
+    ]
+
+
+def unclaimed(documents: list[SourceDocument], scope: Scope, seen: set[str]) -> list[SourceDocument]:
+    """The entry's documents no earlier entry claimed (`seen`); it claims those within its scope."""
+    left = [d for d in documents if d.source not in seen]
+    seen.update(d.source for d in left if within(d.source, scope))
+    return left
 
 
 def ingest(
@@ -260,14 +267,14 @@ def ingest(
     settings: Settings,
     progress: Progress | None = None,
     previous: Previous | None = None,
-    within: Sequence[Scope] | None = None,
+    scopes: Sequence[Scope] | None = None,
 ) -> tuple[list[SourceRecord], list[Chunk]]:
     """Every entry's record, and the chunks of all its documents, in file_list order.
 
     With `previous` (the current model's documents), unchanged documents are reused (see incremental.py).
-    `within` holds each entry's scope: the sources its documents must come from (None: any).
+    `scopes` holds each entry's scope: the sources its documents must come from (None: any).
     """
-    scopes: list[Scope] = list(within) if within is not None else [None] * len(entries)
+    scopes = list(scopes) if scopes is not None else [None] * len(entries)
     previous = previous or Previous()
     reusable = {_key(scope): previous.under(scope) for scope in scopes}  # what each scope's entries may reuse
     listed = _Listed()

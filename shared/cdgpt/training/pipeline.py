@@ -209,7 +209,7 @@ def update_sources(
     kept_records = [r for r in manifest.sources if r.entry not in removed and r.entry not in added]
     kept_sources = {d["source"] for r in kept_records for d in r.documents if "reason" not in d}  # with chunks
     kept = [c for c in previous.chunks if c.source in kept_sources]
-    new_records, new_chunks = ingest(added, settings, progress, within=[within] * len(added)) if added else ([], [])
+    new_records, new_chunks = ingest(added, settings, progress, scopes=[within] * len(added)) if added else ([], [])
     if added and not new_chunks:
         raise no_text(new_records, "none of the added sources could be used")
     chunks = kept + [c for c in new_chunks if c.source not in kept_sources]

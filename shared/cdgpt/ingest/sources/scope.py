@@ -67,8 +67,10 @@ def check_source_scopes(scopes: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(scopes))
 
 
-def within(source: str, scopes: Sequence[str]) -> bool:
-    """Whether the source is one of the scopes or below one of them."""
+def within(source: str, scopes: Sequence[str] | None) -> bool:
+    """Whether the source is one of the scopes or below one of them (None: no scope, any source is)."""
+    if scopes is None:
+        return True
     found = _normal(source)
     if found is None:
         return False

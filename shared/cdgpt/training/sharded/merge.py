@@ -63,8 +63,7 @@ def assemble(plan: Plan, results: list[ShardResult]) -> Assembled:
                 found = [{"source": entry_label(record.entry), "reason": record.reason}]
             for document in found:
                 kept = document["source"] not in seen
-                scope = plan.entries[of].within
-                if scope is None or within(document["source"], scope):  # as ingest claims a document (not one
+                if within(document["source"], plan.entries[of].within):  # as ingest claims a document (not one
                     seen.add(document["source"])  # outside its entry's scope: a later entry may read it)
                 rows.extend([kept] * (0 if "reason" in document else int(document["chunks"])))
                 if kept:

@@ -14,11 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cdgpt.errors import PayloadTooLarge
 from cdgpt.ingest.incremental import Previous, listed_documents
-from cdgpt.ingest.pipeline import ALREADY_INCLUDED, _expand  # the same expansion, and reasons, as ingest's
+from cdgpt.ingest.pipeline import ALREADY_INCLUDED, _expand, unclaimed  # the same expansion and claims as ingest
 from cdgpt.ingest.sources import SourceDocument
 from cdgpt.ingest.sources.entries import CrawlEntry, Entry
 from cdgpt.ingest.sources.scope import Scope
-from cdgpt.ingest.sources.scope import within as is_within
 from cdgpt.limits import MAX_SHARDED_DOCUMENTS, MAX_SHARDS
 from cdgpt.models.registry import SourceRecord, check_model_name, current
 from cdgpt.models.store import ArtifactStore
@@ -60,8 +59,8 @@ def plan(job_id: str, request: JobRequest, store: ArtifactStore, settings: Setti
         prompt=prompt,
         base_etag=base.etag,
         entries=[
-            EntryPlan(entry=entry, settled=_settled(entry, f), within=scopes.get(entry))
-            for entry, f in zip(entries, found, strict=True)
+            EntryPlan(entry=entry, settled=_settled(entry, f), within=scope)
+            for entry, f, scope in zip(entries, found, within, strict=True)
         ],
         shards=len(specs),
         documents=documents,
@@ -86,12 +85,8 @@ def _documents(entries: list[Entry], settings: Settings, previous: Previous, wit
 
     with ThreadPoolExecutor(max_workers=settings.fetch_workers) as pool:
         expanded = list(pool.map(expand, entries))
-    seen: set[str] = set()
-    for n, (found, scope) in enumerate(zip(expanded, within, strict=True)):
-        if isinstance(found, list):
-            expanded[n] = [document for document in found if document.source not in seen]
-            seen.update(document.source for document in found if scope is None or is_within(document.source, scope))
-    return expanded
+    seen: set[str] = set()  # claimed as ingest claims them
+    return [unclaimed(f, scope, seen) if isinstance(f, list) else f for f, scope in zip(expanded, within, strict=True)]
 
 
 def _items(found: list[Found], scopes: list[Scope]) -> list[Item]:
