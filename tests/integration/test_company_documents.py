@@ -152,6 +152,36 @@ def test_given_a_sitemap_entry_when_trained_then_its_pages_are_indexed_except_ro
     assert "/intranet/hr-only/pay.html" not in intranet.hits
 
 
+def test_given_links_that_redirect_to_a_page_when_crawled_again_then_the_unchanged_page_is_not_downloaded(intranet):
+    links = [
+        "canteen",
+        "print/canteen.html",
+        "it/",
+    ]  # the first redirects to canteen.html, the second names it canonical
+    intranet.add("/intranet/", html("Intranet", "<p>Welcome.</p>", links), headers={"ETag": '"home-1"'})
+    intranet.redirect("/intranet/canteen", "/intranet/canteen.html", 301)
+    canonical = '<link rel="canonical" href="/intranet/canteen.html">'
+    printed = f"<html><head><title>Canteen</title>{canonical}</head><body><p>Print version.</p></body></html>"
+    intranet.add("/intranet/print/canteen.html", printed, headers={"ETag": '"v1"'})  # served like its page
+    first = train("intranet", [crawl_entry(intranet)])
+    manifest, _ = read_manifest(default_store(get_settings()), "intranet")
+    canteen = next(d for d in manifest.sources[0].documents if d["source"].endswith("/canteen.html"))
+    assert canteen["aliases"] == [intranet.base + "/intranet/canteen", intranet.base + "/intranet/print/canteen.html"]
+    for turn in range(2):  # the start page changed: its links are followed again; the aliases outlive a reuse
+        intranet.add(
+            "/intranet/", html("Intranet", f"<p>Welcome {turn}.</p>", links), headers={"ETag": f'"home-{turn + 2}"'}
+        )
+        intranet.answers.clear()
+        again = retrain("intranet")
+        downloaded = {path for path, status in intranet.answers if status == 200 and path != "/robots.txt"}
+        assert downloaded == {"/intranet/"}, intranet.answers
+        assert ("/intranet/canteen", 301) in intranet.answers and (
+            "/intranet/print/canteen.html",
+            304,
+        ) in intranet.answers
+        assert again["documents"] == first["documents"] and again["documents_unchanged"] == first["documents"] - 1
+
+
 @pytest.mark.parametrize("kind", ["crawl", "sitemap"])
 def test_given_an_unchanged_site_when_retrained_then_nothing_is_downloaded_again(intranet, kind):
     entry = crawl_entry(intranet) if kind == "crawl" else intranet.base + "/intranet/sitemap.xml"

@@ -253,6 +253,22 @@ def test_given_pages_seen_before_when_crawled_again_then_unchanged_ones_are_not_
     assert sorted(web.answers) == [("/", 304), ("/a.html", 304), ("/robots.txt", 404)]
 
 
+@pytest.mark.parametrize("target", ["/docs/b.html", "/elsewhere/b.html"])
+def test_an_unchanged_alias_stands_for_its_page_only_within_the_crawl(web, allow_private, target):
+    web.add("/robots.txt", "", "text/plain", status=404)
+    web.add("/docs/", page("Docs", links=["a.html"]))
+    web.add("/docs/a.html", "moved", headers={"ETag": '"b-1"'})  # answers 304 to its page's validators
+    seen = {web.base + "/docs/a.html": Seen('"b-1"', alias_of=web.base + target)}
+    documents = {d.source: d for d in crawl(entry(web.base + "/docs/"), allow_private, seen)}
+    if target.startswith("/docs/"):  # the page, unchanged, with the URL that stood for it
+        assert sorted(documents) == [web.base + "/docs/", web.base + target]
+        assert documents[web.base + target].aliases == (web.base + "/docs/a.html",)
+        with pytest.raises(NotModified):
+            documents[web.base + target].load()
+    else:  # another entry's page is off this crawl: not taken through its alias
+        assert sorted(documents) == [web.base + "/docs/"]
+
+
 def test_crawl_requests_to_one_host_stay_within_the_concurrency_bound(allow_private):
     in_flight, peak, lock, wide = [0], [0], threading.Condition(), HOST_CONCURRENCY + 4
     # The first pages are held until HOST_CONCURRENCY are in flight, then half a second more: time for a

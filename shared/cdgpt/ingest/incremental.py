@@ -16,7 +16,7 @@ hides behind AccessDenied) is gone, not down.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ KEPT = ("kept", "kept_since")  # a kept document's marks, not carried into a rec
 
 @dataclass(frozen=True)
 class PreviousDocument:
-    record: dict[str, Any]  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?}
+    record: dict[str, Any]  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?, aliases?}
     rows: tuple[int, ...]  # its chunks' rows in the version's docstore
     kept_since: str | None = None  # the day (ISO) it was first kept as it was, when it was
     within: list[str] | None = None  # the scope it was read under (its entry's): reused only under the same
@@ -65,6 +65,9 @@ class Previous:
             source: Seen(d.record.get("etag"), d.record.get("last_modified"), d.record.get("depth"))
             for source, d in self.documents.items()
         }
+        for source, d in self.documents.items():  # a crawled page's other URLs are asked with its validators
+            for alias in d.record.get("aliases", ()):
+                self.seen.setdefault(alias, replace(self.seen[source], depth=None, alias_of=source))
 
     def reuse(
         self, document: SourceDocument, raw: RawDocument | None, sha256: str | None = None
@@ -77,8 +80,8 @@ class Previous:
         record = {**known.record, "unchanged": True}
         if raw is not None:
             record |= {"etag": raw.etag, "last_modified": raw.last_modified}
-        if document.depth is not None:
-            record["depth"] = document.depth
+        if document.depth is not None:  # a crawled page: where this crawl found it
+            record |= {"depth": document.depth, "aliases": list(document.aliases) or None}
         return {k: v for k, v in record.items() if v is not None}, self._chunks(known)
 
     def kept_through(self, document: SourceDocument, exc: Exception) -> tuple[dict[str, Any], list[Chunk]] | None:

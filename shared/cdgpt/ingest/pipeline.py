@@ -156,14 +156,16 @@ def _ingest(
     if raw is None:
         reason = "unchanged since the last training, but the model lacks its text: retrain it"
         return DocumentResult({"source": document.source, "reason": reason}, [])
-    size, validators = len(raw.content), {"etag": raw.etag, "last_modified": raw.last_modified, "depth": document.depth}
+    size = len(raw.content)
+    found: dict[str, Any] = {"etag": raw.etag, "last_modified": raw.last_modified, "depth": document.depth}
+    found["aliases"] = list(document.aliases) or None  # a crawled page's other URLs, asked for conditionally
     outcome = extractors.run(raw)
     source = raw.source
     del raw  # the bytes are not needed past extraction
     if outcome.reason is not None:
         return DocumentResult({"source": document.source, "reason": outcome.reason}, [])
     record = {"source": source, "title": outcome.title, "sha256": digest, "bytes": size, "chunks": len(outcome.chunks)}
-    record |= {key: value for key, value in validators.items() if value is not None}
+    record |= {key: value for key, value in found.items() if value is not None}
     return DocumentResult(record, outcome.chunks, outcome.chars)
 
 

@@ -53,7 +53,7 @@ class SourceRecord(BaseModel):
     reason: str | None = None
     documents: list[
         dict[str, Any]
-    ] = []  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?}, or {source, reason}
+    ] = []  # {source, title, sha256, bytes, chunks, etag?, last_modified?, depth?, aliases?}, or {source, reason}
     # the sources its documents must come from (the training key's), checked at every training; None: any
     within: list[str] | None = Field(None, exclude_if=lambda scope: scope is None)
 

@@ -36,6 +36,7 @@ class SourceDocument:
     load: Callable[[], RawDocument]
     depth: int | None = None  # a crawled page: links followed from the start page (kept for the next crawl)
     unreachable: str | None = None  # why it cannot be fetched now (its entry could not be listed): `load` raises it
+    aliases: tuple[str, ...] = ()  # a crawled page's other URLs the crawl met (redirects, canonical links)
 
 
 class NotModified(Exception):

@@ -7,7 +7,8 @@ is expanded and hands the pipeline documents whose content is already fetched (a
 keeps its reason). A page is taken once: by its canonical URL (`<link rel=canonical>`, or where its
 redirects landed) and by the hash of its content. With what the last training saw (`seen`), pages are
 asked for conditionally, and the pages it reached are visited again (an unchanged page is not
-downloaded, so its links come from the last crawl).
+downloaded, so its links come from the last crawl). A page's other URLs that the crawl met (links that
+redirect to it or name it canonical) are kept with it, and asked for with its validators next time.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from cdgpt.limits import HELD_CRAWL_BYTES, HOST_CONCURRENCY, MAX_CRAWL_BYTES
 from cdgpt.settings import Settings
 
 DEFAULT_PAUSE_S = 10.0  # a 429 or 503 without Retry-After: how long the host's requests wait
+MAX_ALIASES = 8  # a page's other URLs kept for the next crawl's conditional requests
 
 SKIPPED_EXTENSIONS = frozenset([
     ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".bmp", ".tif", ".tiff", ".mp3", ".mp4", ".m4a",
@@ -95,6 +97,7 @@ class _Crawl:
         self.levels: defaultdict[int, list[str]] = defaultdict(list)
         self.known: set[str] = set()  # URLs queued, fetched or named canonical
         self.hashes: set[bytes] = set()
+        self.aliases: defaultdict[str, set[str]] = defaultdict(set)  # a page's other URLs the crawl met
         self.documents: list[SourceDocument] = []
         self.fetches = 0
         self.fetched = 0  # bytes of pages fetched: the crawl stops past MAX_CRAWL_BYTES
@@ -138,7 +141,7 @@ class _Crawl:
                     self.take(fetched, depth, is_start=fetched.url == start)
                 if self.listing:
                     self.listing(len(self.documents))
-        return self.documents
+        return [replace(d, aliases=tuple(sorted(self.aliases[d.source])[:MAX_ALIASES])) for d in self.documents]
 
     def full(self) -> bool:
         return self.fetches >= self.options.max_pages or self.fetched > MAX_CRAWL_BYTES
@@ -146,12 +149,20 @@ class _Crawl:
     def take(self, fetched: _Fetched, depth: int, is_start: bool) -> None:
         raw = fetched.result
         if isinstance(raw, Exception):
-            self.documents.append(SourceDocument(fetched.url, _raising(raw), depth))
+            seen = self.seen.get(fetched.url)
+            if seen and seen.alias_of and isinstance(raw, NotModified):
+                self.take_unchanged_alias(fetched.url, seen.alias_of, raw, depth)
+            else:
+                self.documents.append(SourceDocument(fetched.url, _raising(raw), depth))
             return
         self.fetched += len(raw.content)  # every page fetched counts, whatever becomes of it
         landed = normalize(raw.url or fetched.url) or fetched.url
-        if landed not in self.scope or (landed != fetched.url and landed in self.known):
-            return  # redirected off the crawl, or to a page it has already
+        if landed not in self.scope:
+            return  # redirected off the crawl
+        if landed != fetched.url:
+            self.aliases[landed].add(fetched.url)
+            if landed in self.known:
+                return  # redirected to a page the crawl has already
         if not self.robots.allowed(landed):
             return  # redirected to a page robots.txt disallows
         self.known.add(landed)
@@ -169,6 +180,7 @@ class _Crawl:
             if found.noindex:
                 return
             if found.canonical and found.canonical != landed and found.canonical in self.scope:
+                self.aliases[found.canonical] |= {fetched.url, landed} - {found.canonical}
                 if found.canonical in self.known and found.canonical != fetched.url:
                     return  # another URL of a page already taken
                 self.known.add(found.canonical)
@@ -185,6 +197,15 @@ class _Crawl:
                 _fetching_again, landed, source, self.settings, self.seen.get(landed), self.gate, self.delay_s
             )
         self.documents.append(SourceDocument(source, load, depth))
+
+    def take_unchanged_alias(self, url: str, page: str, unchanged: NotModified, depth: int) -> None:
+        """Another URL of a page the last crawl took answered 304: the page, unless the crawl has it already."""
+        if page not in self.scope or not self.robots.allowed(page):
+            return  # the last crawl's page is off this one (another entry's, or robots.txt now disallows it)
+        self.aliases[page].add(url)
+        if page not in self.known:
+            self.known.add(page)
+            self.documents.append(SourceDocument(page, _raising(unchanged), depth))
 
 
 def crawl(

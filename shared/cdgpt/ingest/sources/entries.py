@@ -88,3 +88,4 @@ class Seen:
     etag: str | None = None
     last_modified: str | None = None
     depth: int | None = None  # for a crawled page: links followed from the start page
+    alias_of: str | None = None  # for another URL of a crawled page (a redirect, a canonical link): the page's
