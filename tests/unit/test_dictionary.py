@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cdgpt.answer.dictionary import chinese_names, english_glosses
-from cdgpt.answer.retrieval import _lacks_chinese_name
+from cdgpt.answer.dictionary import chinese_names, english_glosses, straddling_bigrams
+from cdgpt.answer.retrieval import _evidence, _lacks_chinese_name
 from cdgpt.index.lexical import LexicalIndex
 
 
@@ -38,3 +38,27 @@ def test_a_name_is_lacking_only_when_the_index_holds_none_of_its_bigrams():
     assert _lacks_chinese_name(LexicalIndex.build(["飞书的审批"]), "钉钉里怎么请假？") is True
     assert _lacks_chinese_name(LexicalIndex.build(["迪士的门票"]), "迪士尼门票多少钱？") is False  # 迪士 of 迪士尼
     assert _lacks_chinese_name(LexicalIndex.build(["Tickets to Disney"]), "迪士尼门票多少钱？") is False  # no Chinese
+
+
+def test_bigrams_across_a_words_edge_are_told_from_those_inside_words():
+    straddling = straddling_bigrams("需要哪些领导审批？")
+    assert "导审" in straddling  # 领导 | 审批
+    assert not {"领导", "审批", "哪些"} & straddling
+    assert straddling_bigrams("澜溪通") == frozenset()  # no word of the dictionary: a name's bigrams stay evidence
+    assert straddling_bigrams("How do I reset it?") == frozenset()
+
+
+def test_a_chinese_questions_share_leaves_out_the_edge_bigrams_the_model_lacks(monkeypatch):
+    """ "生病请了两天假，需要去医院开证明吗？" of a leave policy: its words are the policy's, but bigrams such as 病请,
+    去医 and 院开 are no model's, and weighed as missing they held its share under MIN_KNOWN."""
+    import numpy as np
+
+    class Model:
+        lexical = LexicalIndex.build(["病假需要医院开具的证明。生病请假两天以上需提交。"])
+        manifest = type("Manifest", (), {"background": {}})()
+
+    question = "生病请了两天假，需要去医院开证明吗？"
+    evidence = _evidence(Model(), question, np.array([0.4]), [0])
+    assert evidence.known_words is not None and evidence.known_words > evidence.known
+    english = _evidence(Model(), "Do I need a doctor's note?", np.array([0.4]), [0])
+    assert english.known_words is None  # no Chinese: the one share

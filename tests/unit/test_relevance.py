@@ -40,6 +40,14 @@ def test_a_question_the_model_holds_less_than_half_of_needs_a_higher_cosine():
     assert covers(Evidence(MIN_SIMILARITY["local"], HALF_KNOWN), "local")
 
 
+def test_the_least_share_a_chinese_question_needs_is_of_its_words():
+    """Bigrams across a word's edge that the model lacks (`known_words`) count against no question's least share;
+    the half a question under HALF_KNOWN_SIMILARITY needs is still of all its bigrams."""
+    assert not covers(Evidence(HALF_KNOWN_SIMILARITY, MIN_KNOWN - 0.01), "local")
+    assert covers(Evidence(HALF_KNOWN_SIMILARITY, MIN_KNOWN - 0.01, known_words=MIN_KNOWN), "local")
+    assert not covers(Evidence(HALF_KNOWN_SIMILARITY - 0.01, HALF_KNOWN - 0.01, known_words=1.0), "local")
+
+
 def test_a_cosine_no_off_topic_question_reaches_covers_without_the_terms():
     assert covers(Evidence(SURE_SIMILARITY, 0.0), "local")
     assert not covers(Evidence(SURE_SIMILARITY, 0.0), "local", min_score=SURE_SIMILARITY + 0.01)

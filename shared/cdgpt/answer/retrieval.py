@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cdgpt.answer.dictionary import chinese_names
+from cdgpt.answer.dictionary import chinese_names, straddling_bigrams
 from cdgpt.answer.relevance import HELD_TERMS, NAME_CHARS, NAMED_IN, Evidence, covers, follows_up, keywords
 from cdgpt.answer.reranking import RERANKED, reranked
 from cdgpt.errors import ModelDamaged, ModelMismatch
@@ -247,12 +247,18 @@ def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int
     Latin name is."""
     lexical = model.lexical
     terms = tokenize(text, question=True)
-    known, names = lexical.coverage(terms), name_terms(text)
+    known, known_words = lexical.coverage(terms), None
+    if straddling := straddling_bigrams(text):  # bigrams across a word's edge that the model lacks are no evidence
+        known_words = lexical.coverage([t for t in terms if t not in straddling or t in lexical.terms])
+    names = name_terms(text)
     long_names = [name for name in names if len(name) >= NAME_CHARS]
     background = model.manifest.background.get(probe_language(text))
     lacks_name = _lacks_chinese_name(lexical, text) or lexical.lacks_any(long_names)
     held = lexical.best_share(terms, first) if len(set(terms)) >= HELD_TERMS else 0.0  # one term: a keyword search
-    return Evidence(float(cosine.max()), known, lacks_name, lexical.lacks_any(names, first), background, held=held)
+    name_not_found = lexical.lacks_any(names, first)
+    return Evidence(
+        float(cosine.max()), known, lacks_name, name_not_found, background, held=held, known_words=known_words
+    )
 
 
 def _lacks_chinese_name(lexical: LexicalIndex, text: str) -> bool:
