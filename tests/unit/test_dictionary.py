@@ -62,3 +62,12 @@ def test_a_chinese_questions_share_leaves_out_the_edge_bigrams_the_model_lacks(m
     assert evidence.known_words is not None and evidence.known_words > evidence.known
     english = _evidence(Model(), "Do I need a doctor's note?", np.array([0.4]), [0])
     assert english.known_words is None  # no Chinese: the one share
+
+
+def test_a_proper_noun_the_cut_took_across_a_word_is_no_name():
+    """The longest word at each place takes 开远 (a city) from 打不开远程 and 里根 (Reagan) from 公式里根据: a
+    small model lacks their bigrams, and the question would need a name's cosine."""
+    assert chinese_names("打不开远程桌面怎么办？") == []
+    assert chinese_names("能否在公式里根据单元格的值套用样式？") == []
+    assert _lacks_chinese_name(LexicalIndex.build(["远程桌面连接失败时，先检查网络。"]), "打不开远程桌面怎么办？") is False
+    assert chinese_names("从深圳坐高铁到香港要多久？") == ["深圳", "香港"]

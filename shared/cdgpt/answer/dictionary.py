@@ -136,4 +136,16 @@ def chinese_names(question: str) -> list[str]:
     """The Chinese names the question uses (simplified), none in a Japanese one (kana: its kanji are no Chinese)."""
     if KANA.search(question):
         return []
-    return [word for word in _words(question) if word.encode() in _dictionary().names]
+    dictionary, names = _dictionary(), []
+    for pieces in _cut(question):
+        for n, word in enumerate(pieces):
+            after = "".join(pieces[n + 1 : n + LONGEST_WORD])
+            if word.encode() in dictionary.names and not _begins_word(word[-1] + after, dictionary):
+                names.append(word)
+    return names
+
+
+def _begins_word(text: str, dictionary: Dictionary) -> bool:
+    """Whether the text's first character and what follows it make a word: the cut took a name that is not
+    one (里根 in 公式里根据, 根据; 开远 in 打不开远程, 远程)."""
+    return any(text[:end].encode() in dictionary.senses for end in range(2, min(len(text), LONGEST_WORD) + 1))
