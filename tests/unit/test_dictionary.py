@@ -69,5 +69,7 @@ def test_a_proper_noun_the_cut_took_across_a_word_is_no_name():
     small model lacks their bigrams, and the question would need a name's cosine."""
     assert chinese_names("打不开远程桌面怎么办？") == []
     assert chinese_names("能否在公式里根据单元格的值套用样式？") == []
-    assert _lacks_chinese_name(LexicalIndex.build(["远程桌面连接失败时，先检查网络。"]), "打不开远程桌面怎么办？") is False
+    assert (
+        _lacks_chinese_name(LexicalIndex.build(["远程桌面连接失败时，先检查网络。"]), "打不开远程桌面怎么办？") is False
+    )
     assert chinese_names("从深圳坐高铁到香港要多久？") == ["深圳", "香港"]
