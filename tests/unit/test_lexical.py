@@ -215,6 +215,8 @@ def test_the_weights_follow_the_bm25_formula():
         ("打印是什么意思", ["打印", "意思"]),  # the phrase splits the run: no "印是" or "么意"
         ("怎么样", []),
         ("How do I print a sheet?", ["print", "sheet"]),
+        ("I don't know how I'd print it, we've tried", ["know", "print", "tri"]),  # don, d, ve: no subject
+        ("whats the max users, im new and cant log in", ["max", "user", "new", "log"]),  # typed without apostrophes
     ],
 )
 def test_question_phrases_carry_no_evidence(question, terms):
@@ -223,6 +225,11 @@ def test_question_phrases_carry_no_evidence(question, terms):
 
 def test_documents_and_rankings_keep_question_words():
     assert tokenize("如何使用") == ["如何", "何使", "使用"]
+    assert tokenize("Don't print it") == ["don", "t", "print"]
+    assert (
+        LexicalIndex.build(["Don't print policies.", "Print rules."]).coverage(tokenize("Don't print?", question=True))
+        == 1
+    )
     index = LexicalIndex.build(["如何使用", "打印"])
     assert index.scores("如何使用")[0] > 0
 

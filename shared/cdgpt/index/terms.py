@@ -164,6 +164,15 @@ STOP_WORDS = frozenset(
         "yourselves",
     ]
 )
+# A question's words that say nothing of its subject, besides the stop words (pages keep them in the index):
+# a contraction's ending (what's, I'd, we've: CONTRACTED), what it leaves of its word (don't: don), and
+# contractions typed without their apostrophe.
+CONTRACTED = re.compile(r"(?<=[a-z])['’](?:s|t|d|m|ll|ve|re)\b")  # not a quoted 't' (Vim's command)
+QUESTION_STOP_WORDS = STOP_WORDS | frozenset(
+    "don aren couldn didn doesn hadn hasn haven isn shouldn wasn weren wouldn "  # noqa: SIM905
+    "whats hows wheres whos thats theres im ive youre theyre weve dont doesnt didnt isnt arent wasnt werent "
+    "cant couldnt shouldnt wouldnt havent hasnt".split()
+)
 
 
 _local = threading.local()
@@ -233,8 +242,11 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
     With `question`, Chinese question phrases are dropped first and split the run where they stood.
     """
     text = unicodedata.normalize("NFKC", text).lower()
+    stop_words = QUESTION_STOP_WORDS if question else STOP_WORDS
+    if question:
+        text = CONTRACTED.sub("", text)
     if IS_CJK.search(text) is None:  # most texts: words only, one pass
-        return _stem([word for word in WORD.findall(text) if word not in STOP_WORDS])
+        return _stem([word for word in WORD.findall(text) if word not in stop_words])
     text = simplified(text)
     tokens: list[str] = []
     words: list[str] = []
@@ -242,7 +254,7 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
         if not run.isascii() and IS_CJK.match(run):  # isascii first: a cheap no for most runs
             for piece in QUESTION_SPLIT.split(run) if question else [run]:
                 tokens.extend(_bigrams(piece) if piece else [])
-        elif run not in STOP_WORDS:
+        elif run not in stop_words:
             words.append(run)
     return _stem(words) + tokens
 
