@@ -269,6 +269,27 @@ def test_an_unchanged_alias_stands_for_its_page_only_within_the_crawl(web, allow
         assert sorted(documents) == [web.base + "/docs/"]
 
 
+def test_a_pages_aliases_are_asked_by_crawls_only_and_with_its_etag_only():
+    """If-Modified-Since would take any page unchanged since that date for the page; and a URL entry that a
+    crawl met as an alias has no record of its own to reuse on a 304."""
+    from cdgpt.ingest.incremental import Previous, PreviousDocument
+
+    site = "https://intranet.test/"
+    tagged = {"source": site + "a.html", "etag": '"a1"', "last_modified": "Wed, 01 Jan 2025 00:00:00 GMT"}
+    dated = {"source": site + "b.html", "last_modified": "Wed, 01 Jan 2025 00:00:00 GMT"}
+    previous = Previous(
+        {
+            site + "a.html": PreviousDocument(tagged | {"aliases": [site + "a", site + "b.html"]}, ()),
+            site + "b.html": PreviousDocument(dated | {"aliases": [site + "b"]}, ()),
+        }
+    )
+    crawling = previous.seen_by(entry(site))
+    assert crawling[site + "a"] == Seen('"a1"', alias_of=site + "a.html")  # no date
+    assert crawling[site + "b.html"].alias_of is None  # a page of its own, not another's alias
+    assert site + "b" not in crawling  # its page has no ETag
+    assert site + "a" not in previous.seen_by(site + "a")  # a URL entry: its own record or none
+
+
 def test_crawl_requests_to_one_host_stay_within_the_concurrency_bound(allow_private):
     in_flight, peak, lock, wide = [0], [0], threading.Condition(), HOST_CONCURRENCY + 4
     # The first pages are held until HOST_CONCURRENCY are in flight, then half a second more: time for a

@@ -46,6 +46,7 @@ def test_bigrams_across_a_words_edge_are_told_from_those_inside_words():
     assert not {"领导", "审批", "哪些"} & straddling
     assert straddling_bigrams("澜溪通") == frozenset()  # no word of the dictionary: a name's bigrams stay evidence
     assert straddling_bigrams("How do I reset it?") == frozenset()
+    assert straddling_bigrams("新入社員研修の日程を知りたいです") == frozenset()  # Japanese: no Chinese words
 
 
 def test_a_chinese_questions_share_leaves_out_the_edge_bigrams_the_model_lacks(monkeypatch):
@@ -73,3 +74,14 @@ def test_a_proper_noun_the_cut_took_across_a_word_is_no_name():
         _lacks_chinese_name(LexicalIndex.build(["远程桌面连接失败时，先检查网络。"]), "打不开远程桌面怎么办？") is False
     )
     assert chinese_names("从深圳坐高铁到香港要多久？") == ["深圳", "香港"]
+
+
+def test_a_question_of_edge_bigrams_alone_keeps_its_one_share():
+    class Model:  # English pages: the question's Chinese bigrams, all across a word's edge, could never be found
+        lexical = LexicalIndex.build(["Brain fees are not refunded."])
+        manifest = type("Manifest", (), {"background": {}})()
+
+    import numpy as np
+
+    evidence = _evidence(Model(), "用脑费用吗", np.array([0.4]), [0])
+    assert evidence.known == 1.0 and evidence.known_words is None

@@ -106,6 +106,8 @@ def _words(text: str) -> Iterator[str]:
 def straddling_bigrams(text: str) -> frozenset[str]:
     """The text's Han bigrams that only straddle a word's edge (a dictionary word's, on one side at least):
     笔一 and 万五 in 一笔一万五, 导审 in 领导审批. A model holds them only by chance."""
+    if KANA.search(text):  # Japanese: its kanji make no Chinese words
+        return frozenset()
     straddling: set[str] = set()
     inside: set[str] = set()
     for pieces in _cut(text):

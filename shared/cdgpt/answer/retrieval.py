@@ -248,8 +248,10 @@ def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int
     lexical = model.lexical
     terms = tokenize(text, question=True)
     known, known_words = lexical.coverage(terms), None
-    if straddling := straddling_bigrams(text):  # bigrams across a word's edge that the model lacks are no evidence
-        known_words = lexical.coverage([t for t in terms if t not in straddling or t in lexical.terms])
+    straddling = straddling_bigrams(text)
+    words = [t for t in terms if t not in straddling or t in lexical.terms]
+    if words and len(words) < len(terms):  # bigrams across a word's edge that the model lacks are no evidence
+        known_words = lexical.coverage(words)
     names = name_terms(text)
     long_names = [name for name in names if len(name) >= NAME_CHARS]
     background = model.manifest.background.get(probe_language(text))

@@ -16,7 +16,7 @@ hides behind AccessDenied) is gone, not down.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ import numpy as np
 from cdgpt.errors import SourceUnavailable
 from cdgpt.ingest.chunking import Chunk, chunk_from_record
 from cdgpt.ingest.sources import RawDocument, SourceDocument
-from cdgpt.ingest.sources.entries import Entry, Seen
+from cdgpt.ingest.sources.entries import CrawlEntry, Entry, Seen
 from cdgpt.ingest.sources.scope import Scope
 
 if TYPE_CHECKING:
@@ -65,9 +65,19 @@ class Previous:
             source: Seen(d.record.get("etag"), d.record.get("last_modified"), d.record.get("depth"))
             for source, d in self.documents.items()
         }
-        for source, d in self.documents.items():  # a crawled page's other URLs are asked with its validators
-            for alias in d.record.get("aliases", ()):
-                self.seen.setdefault(alias, replace(self.seen[source], depth=None, alias_of=source))
+        # a crawled page's other URLs, asked by a crawl with the page's ETag: If-Modified-Since would take any
+        # page not changed since that date for it, and an If-None-Match answers 304 only for the page's ETag
+        self.aliases = {
+            alias: Seen(d.record["etag"], alias_of=source)
+            for source, d in self.documents.items()
+            if d.record.get("etag")
+            for alias in d.record.get("aliases", ())
+            if alias not in self.documents
+        }
+
+    def seen_by(self, entry: Entry) -> Mapping[str, Seen]:
+        """What the entry's listing may ask conditionally: a crawl also asks the pages' aliases."""
+        return self.seen | self.aliases if isinstance(entry, CrawlEntry) and self.aliases else self.seen
 
     def reuse(
         self, document: SourceDocument, raw: RawDocument | None, sha256: str | None = None

@@ -97,7 +97,7 @@ def _expand(
     if (known := previous.known_unreachable(entry)) is not None:
         return known
     try:
-        return expand_entry(entry, settings, previous.seen, listing if progress else None)
+        return expand_entry(entry, settings, previous.seen_by(entry), listing if progress else None)
     except Exception as exc:
         if stopped:
             raise stopped[0] from None

@@ -98,6 +98,11 @@ class _Crawl:
         self.known: set[str] = set()  # URLs queued, fetched or named canonical
         self.hashes: set[bytes] = set()
         self.aliases: defaultdict[str, set[str]] = defaultdict(set)  # a page's other URLs the crawl met
+        self.asked: set[str] = set()  # every URL it fetched
+        self.known_aliases: defaultdict[str, list[str]] = defaultdict(list)  # those the last crawl kept, by page
+        for url, known in seen.items():
+            if known.alias_of:
+                self.known_aliases[known.alias_of].append(url)
         self.documents: list[SourceDocument] = []
         self.fetches = 0
         self.fetched = 0  # bytes of pages fetched: the crawl stops past MAX_CRAWL_BYTES
@@ -137,11 +142,19 @@ class _Crawl:
                 room = min(self.options.max_pages - self.fetches, 4 * HOST_CONCURRENCY)
                 batch, self.levels[depth] = self.levels[depth][:room], self.levels[depth][room:]
                 self.fetches += len(batch)
+                self.asked.update(batch)
                 for fetched in pool.map(self.fetch, batch):
                     self.take(fetched, depth, is_start=fetched.url == start)
                 if self.listing:
                     self.listing(len(self.documents))
-        return [replace(d, aliases=tuple(sorted(self.aliases[d.source])[:MAX_ALIASES])) for d in self.documents]
+        return [replace(d, aliases=self.aliases_of(d.source)) for d in self.documents]
+
+    def aliases_of(self, page: str) -> tuple[str, ...]:
+        """The page's other URLs this crawl met, then those the last one kept that this one did not ask
+        (their page's links were not read again: it was unchanged)."""
+        met = sorted(self.aliases[page])
+        kept = sorted(url for url in self.known_aliases[page] if url not in self.asked)
+        return tuple(dict.fromkeys(met + kept))[:MAX_ALIASES]
 
     def full(self) -> bool:
         return self.fetches >= self.options.max_pages or self.fetched > MAX_CRAWL_BYTES
