@@ -7,7 +7,7 @@
 # and the facts that extractive answers must quote, on samples/handbook and the Writer pages; and Chinese in
 # the other script: the Chinese Debian questions in Traditional Chinese (`traditional.py`) asked of the
 # Chinese Debian model, and in Simplified Chinese asked of the Debian Reference in Traditional Chinese.
-# Each set but the handbook and the company corpora (tidewell, lanxi, quillhour: their own off-topic questions) is also asked
+# Each set but the handbook and the company corpora (tidewell, lanxi, quillhour, jianqin, kestrel: their own off-topic questions) is also asked
 # questions about other software and services (off-topic in its domain).
 #
 #   usage: benchmarks/eval-sets.sh [SET ...]         (default: every set below, and the follow-ups)
@@ -19,7 +19,7 @@ SPLIT=${SPLIT:-dev}
 export CDGPT_DATA_DIR=${CDGPT_DATA_DIR:-.cdgpt-bench}
 export CDGPT_SOURCE_ROOT=/usr/share   # every corpus lives under /usr/share
 sets=("$@")
-[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en nodejs-en nodejs-md postgresql-en vim-en debian-zh libreoffice-zh install-zh admin-handbook-zh gimp-zh reference-tw handbook tidewell lanxi quillhour)
+[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en nodejs-en nodejs-md postgresql-en vim-en debian-zh libreoffice-zh install-zh admin-handbook-zh gimp-zh reference-tw handbook tidewell lanxi quillhour jianqin kestrel)
 for name in "${sets[@]}"; do
     if [ -d "benchmarks/eval/$name" ]; then  # a company's documents written for the project, with its off-topic questions
         CDGPT_SOURCE_ROOT=$PWD "$CDGPT" train --model "$name" "benchmarks/eval/$name" >/dev/null 2>&1
