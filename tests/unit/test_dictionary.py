@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cdgpt.answer.dictionary import chinese_names, english_glosses, straddling_bigrams
-from cdgpt.answer.retrieval import _evidence, _lacks_chinese_name
+from cdgpt.answer.retrieval import _lacks_chinese_name
 from cdgpt.index.lexical import LexicalIndex
 
 
@@ -49,22 +49,6 @@ def test_bigrams_across_a_words_edge_are_told_from_those_inside_words():
     assert straddling_bigrams("新入社員研修の日程を知りたいです") == frozenset()  # Japanese: no Chinese words
 
 
-def test_a_chinese_questions_share_leaves_out_the_edge_bigrams_the_model_lacks(monkeypatch):
-    """ "生病请了两天假，需要去医院开证明吗？" of a leave policy: its words are the policy's, but bigrams such as 病请,
-    去医 and 院开 are no model's, and weighed as missing they held its share under MIN_KNOWN."""
-    import numpy as np
-
-    class Model:
-        lexical = LexicalIndex.build(["病假需要医院开具的证明。生病请假两天以上需提交。"])
-        manifest = type("Manifest", (), {"background": {}})()
-
-    question = "生病请了两天假，需要去医院开证明吗？"
-    evidence = _evidence(Model(), question, np.array([0.4]), [0])
-    assert evidence.known_words is not None and evidence.known_words > evidence.known
-    english = _evidence(Model(), "Do I need a doctor's note?", np.array([0.4]), [0])
-    assert english.known_words is None  # no Chinese: the one share
-
-
 def test_a_proper_noun_the_cut_took_across_a_word_is_no_name():
     """The longest word at each place takes 开远 (a city) from 打不开远程 and 里根 (Reagan) from 公式里根据: a
     small model lacks their bigrams, and the question would need a name's cosine."""
@@ -74,14 +58,3 @@ def test_a_proper_noun_the_cut_took_across_a_word_is_no_name():
         _lacks_chinese_name(LexicalIndex.build(["远程桌面连接失败时，先检查网络。"]), "打不开远程桌面怎么办？") is False
     )
     assert chinese_names("从深圳坐高铁到香港要多久？") == ["深圳", "香港"]
-
-
-def test_a_question_of_edge_bigrams_alone_keeps_its_one_share():
-    class Model:  # English pages: the question's Chinese bigrams, all across a word's edge, could never be found
-        lexical = LexicalIndex.build(["Brain fees are not refunded."])
-        manifest = type("Manifest", (), {"background": {}})()
-
-    import numpy as np
-
-    evidence = _evidence(Model(), "用脑费用吗", np.array([0.4]), [0])
-    assert evidence.known == 1.0 and evidence.known_words is None

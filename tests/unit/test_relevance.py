@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cdgpt.answer.relevance import (
+    CODE_SIMILARITY,
     HALF_KNOWN,
     HALF_KNOWN_SIMILARITY,
     HELD,
@@ -46,6 +47,14 @@ def test_the_least_share_a_chinese_question_needs_is_of_its_words():
     assert not covers(Evidence(HALF_KNOWN_SIMILARITY, MIN_KNOWN - 0.01), "local")
     assert covers(Evidence(HALF_KNOWN_SIMILARITY, MIN_KNOWN - 0.01, known_words=MIN_KNOWN), "local")
     assert not covers(Evidence(HALF_KNOWN_SIMILARITY - 0.01, HALF_KNOWN - 0.01, known_words=1.0), "local")
+
+
+def test_a_code_the_first_chunk_holds_covers_its_question_from_a_low_cosine():
+    """ "E1003" alone scored 0.256 against the row of the error-code table that explains it."""
+    assert covers(Evidence(CODE_SIMILARITY, 0.0, coded=True), "local")
+    assert not covers(Evidence(CODE_SIMILARITY - 0.01, 1.0, coded=True), "local")
+    assert not covers(Evidence(CODE_SIMILARITY, 1.0, coded=True, lacks_name=True), "local")
+    assert not covers(Evidence(CODE_SIMILARITY, 1.0, coded=True), "local", min_score=0.26)  # CDGPT_MIN_SCORE rules
 
 
 def test_a_cosine_no_off_topic_question_reaches_covers_without_the_terms():

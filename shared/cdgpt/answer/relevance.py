@@ -48,6 +48,10 @@ SURE_SIMILARITY = 0.45  # local embedder: a best cosine that covers the question
 HELD: tuple[tuple[float, float], ...] = ((0.15, 0.75), (0.22, 0.5))
 HELD_KNOWN = 0.9
 HELD_TERMS = 2  # ... of a question of this many terms or more ("How are you today?" is one: "today")
+# local embedder: a code (letters and digits: E1003, P3) at most CODE_CHUNKS chunks hold, the one ranked first among
+# them, covers its question from a cosine of CODE_SIMILARITY (an error code alone lies far from its table's row)
+CODE = re.compile(r"(?=[a-z]*\d)(?=\d*[a-z])[a-z\d]+")
+CODE_CHUNKS, CODE_SIMILARITY = 3, 0.15
 NAME_SIMILARITY = 0.55  # local embedder: the best cosine that covers a question naming what the model lacks
 NAME_CHARS = 4  # in a name's term of this many characters or more (ACL, KB, Go: acronyms and units, spelt out)
 NAMED_IN = 4  # a name the question uses (a follow-up's term) must be in one of this many chunks ranked first
@@ -71,6 +75,7 @@ class Evidence:
     name_not_found: bool = False  # ... that none of the NAMED_IN chunks ranked first holds (or the model lacks)
     background: Background | None = None  # the model's, in the question's script (older models have none)
     headed: bool = False  # a keyword search whose every keyword heads one of the NAMED_IN chunks ranked first
+    coded: bool = False  # the question names a code (CODE) that the chunk ranked first holds, and few others
     held: float = 0.0  # the largest share of the question's evidence one of the NAMED_IN chunks ranked first holds
     # (0 for a question of fewer than HELD_TERMS terms)
     # the share `known` when the question's Han bigrams across a word's edge that the model lacks are left out
@@ -80,7 +85,7 @@ class Evidence:
 
 def covers(evidence: Evidence, provider: str, min_score: float | None = None) -> bool:
     """min_score (CDGPT_MIN_SCORE), when set, replaces the cosine floor (for keyword searches too)."""
-    if evidence.headed and provider == "local" and min_score is None:
+    if provider == "local" and min_score is None and (evidence.headed or by_code(evidence)):
         return True
     if evidence.similarity < (min_score if min_score is not None else floor(evidence, provider)):
         return min_score is None and provider == "local" and held_together(evidence)
@@ -94,6 +99,17 @@ def covers(evidence: Evidence, provider: str, min_score: float | None = None) ->
         return False
     known_words = evidence.known if evidence.known_words is None else evidence.known_words
     return known_words >= MIN_KNOWN and not evidence.name_not_found
+
+
+def by_code(evidence: Evidence) -> bool:
+    """A question naming a code few chunks hold, the first ranked among them ("E1003", "打卡一直报E2005是啥意思"),
+    is covered from CODE_SIMILARITY, unless it names something the model or its first chunks lack."""
+    return (
+        evidence.coded
+        and evidence.similarity >= CODE_SIMILARITY
+        and not evidence.lacks_name
+        and not evidence.name_not_found
+    )
 
 
 def held_together(evidence: Evidence) -> bool:

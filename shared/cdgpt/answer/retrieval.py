@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cdgpt.answer.dictionary import chinese_names, straddling_bigrams
-from cdgpt.answer.relevance import HELD_TERMS, NAME_CHARS, NAMED_IN, Evidence, covers, follows_up, keywords
+from cdgpt.answer.relevance import (
+    CODE,
+    CODE_CHUNKS,
+    HELD_TERMS,
+    NAME_CHARS,
+    NAMED_IN,
+    Evidence,
+    covers,
+    follows_up,
+    keywords,
+)
 from cdgpt.answer.reranking import RERANKED, reranked
 from cdgpt.errors import ModelDamaged, ModelMismatch
 from cdgpt.index.background import probe_language
@@ -258,8 +268,11 @@ def _evidence(model: LoadedModel, text: str, cosine: np.ndarray, first: list[int
     lacks_name = _lacks_chinese_name(lexical, text) or lexical.lacks_any(long_names)
     held = lexical.best_share(terms, first) if len(set(terms)) >= HELD_TERMS else 0.0  # one term: a keyword search
     name_not_found = lexical.lacks_any(names, first)
+    codes = [t for t in dict.fromkeys(terms) if CODE.fullmatch(t) and 0 < lexical.chunks_with(t) <= CODE_CHUNKS]
+    coded = bool(codes) and lexical.holds_any(codes, first[:1])
+    similarity = float(cosine.max())
     return Evidence(
-        float(cosine.max()), known, lacks_name, name_not_found, background, held=held, known_words=known_words
+        similarity, known, lacks_name, name_not_found, background, held=held, known_words=known_words, coded=coded
     )
 
 
