@@ -290,6 +290,8 @@ def test_coverage_leaves_out_terms_of_a_script_the_index_holds_none_of():
         ("在 Excel 里怎么用 rsync 和 vlookup？", ["excel", "rsync", "vlookup"]),  # mainly CJK: every Latin word
         ("在Ｅｘｃｅｌ里怎么用ｖｌｏｏｋｕｐ？", ["excel", "vlookup"]),  # full-width letters, as tokenize reads them
         ("WPS 文字怎么自动生成目录？", ["wps"]),
+        ("调接口返回429 too many requests，该怎么处理", []),  # a quoted English message names nothing
+        ("在 shell 中用 while read 逐行解析", ["shell", "read"]),  # two words are no message
         ("I asked: And the VPN app?", []),  # stop words ("I", "And") are never names
         ("在 A 列里", []),
         ("Wie setze ich mein Passwort im Intranet zurück?", []),  # German capitalises every noun

@@ -269,6 +269,9 @@ CALENDAR = frozenset(  # days and months: no names
 )
 
 
+LATIN_PHRASE = re.compile(r"[A-Za-z]+(?:[ ]+[A-Za-z]+){2,}")  # three Latin words or more, spaced
+
+
 def name_terms(question: str) -> list[str]:
     """The terms of the words that name something in a question (products, places, commands): a paraphrase
     replaces other words, not names, so a model that lacks one is about something else (`relevance.covers`).
@@ -276,13 +279,16 @@ def name_terms(question: str) -> list[str]:
     In English, a word with a capital inside it (OneDrive, XLOOKUP) or where no sentence or line starts
     (Homebrew, Slack), but not an acronym of three letters or fewer, nor any when capitals are most of
     the words (a shouted or title-cased question); in a mainly CJK question, every Latin word (Excel,
-    rsync, WPS). Never a stop word, a day or month, or a word with digits (A4, H2O: values); none in a
+    rsync, WPS) but those of an English phrase (three words or more, one a stop word: "too many requests"). Never a stop word, a day or month, or a word with digits (A4, H2O: values); none in a
     question that reads as another language (German capitalises nouns).
     """
     question = unicodedata.normalize("NFKC", question)
     words = [m for m in WORD_OF_LETTERS.finditer(question) if len(m.group()) > 1 and m.group().isalpha()]
-    if len(IS_CJK.findall(question)) > len(words):  # mainly CJK
-        names = [m.group() for m in words]
+    if len(IS_CJK.findall(question)) > len(words):  # mainly CJK: not the words of a quoted English message
+        quoted = [
+            m.span() for m in LATIN_PHRASE.finditer(question) if STOP_WORDS.intersection(m.group().lower().split())
+        ]
+        names = [m.group() for m in words if not any(start <= m.start() < end for start, end in quoted)]
     elif reads_as_english(question) is False:
         return []
     else:
