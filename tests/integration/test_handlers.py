@@ -16,6 +16,7 @@ import pytest
 
 from cdgpt import operations
 from cdgpt.answer.answering import EXTRACTIVE_LABEL
+from cdgpt.answer.answering import chat as answer
 from cdgpt.clients import reset_clients
 from cdgpt.errors import InvalidRequest
 from cdgpt.keys.records import create_key
@@ -166,6 +167,17 @@ def test_chat_event_answers_with_s3_sources_and_history(trained):
     ]
     assert data["model_version"] == 1 and data["answer_mode"] == "extractive"
     assert all(set(s) == {"source", "title", "score", "snippet", "page", "url"} for s in data["sources"])
+
+
+def test_a_question_or_history_with_a_lone_surrogate_is_refused_by_the_api_and_answered_by_chat(trained):
+    """JSON can carry "\\ud800": the API refuses it (422); chat itself (the CLI, eval) replaces it, where the
+    embedder failed on it."""
+    body = (
+        '{"model_name": "handbook", "question": "How many days of annual leave\\ud800?", "history": ["Human: \\ud800"]}'
+    )
+    assert "valid string" in envelope(chat(event("chat", body=body)), 422)["msg"]
+    data = answer("handbook", "How many days of annual leave\ud800?", ["Human: \ud800"])
+    assert "25 days" in data["answer"] and data["history"][0] == "Human: \ufffd"
 
 
 def test_chat_with_a_conversation_id_keeps_the_history_in_the_artifacts_bucket(trained, aws):

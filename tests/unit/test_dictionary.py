@@ -58,3 +58,7 @@ def test_a_proper_noun_the_cut_took_across_a_word_is_no_name():
         _lacks_chinese_name(LexicalIndex.build(["远程桌面连接失败时，先检查网络。"]), "打不开远程桌面怎么办？") is False
     )
     assert chinese_names("从深圳坐高铁到香港要多久？") == ["深圳", "香港"]
+    assert chinese_names("在上海报销费用时要交什么？") == ["上海"]  # 海报 is a word, but 报销 goes on
+    assert (
+        chinese_names("出差去沪的住宿标准是多少？找吴经理审批吗？") == []
+    )  # one character: an abbreviation, a surname

@@ -49,3 +49,5 @@ def test_a_code_is_coded_when_few_chunks_hold_it_and_the_first_ranked_does():
     assert not evidence_of(pages, "E1003", [1]).coded  # not the chunk ranked first
     assert not evidence_of(pages, "E2005", [0]).coded  # no chunk holds it
     assert not evidence_of(pages, "badge 2025", [0]).coded  # no letters and digits
+    units = ["The 25th floor has 1tb drives and 5g.", "Other.", "More."]
+    assert not any(evidence_of(units, q, [0]).coded for q in ("On the 25th?", "Is 1tb enough?", "5g"))  # values

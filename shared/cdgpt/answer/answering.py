@@ -67,7 +67,7 @@ def check_question(question: object) -> str:
         raise InvalidRequest("question must be a non-empty string")
     if len(question) > MAX_QUESTION_CHARS:
         raise InvalidRequest(f"question is longer than {MAX_QUESTION_CHARS} characters")
-    return question.strip()
+    return llm.without_lone_surrogates(question.strip())
 
 
 def check_history(history: object) -> list[str]:
@@ -79,7 +79,7 @@ def check_history(history: object) -> list[str]:
         raise InvalidRequest(f"history is limited to {MAX_HISTORY_ITEMS} items of {MAX_HISTORY_ITEM_CHARS} characters")
     if sum(map(len, history)) > MAX_HISTORY_CHARS:
         raise InvalidRequest(f"history is limited to {MAX_HISTORY_CHARS} characters in all")
-    return history
+    return [llm.without_lone_surrogates(item) for item in history]
 
 
 def source_numbers(documents: list[Hit]) -> dict[str, int]:

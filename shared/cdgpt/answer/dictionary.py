@@ -140,14 +140,13 @@ def chinese_names(question: str) -> list[str]:
         return []
     dictionary, names = _dictionary(), []
     for pieces in _cut(question):
-        for n, word in enumerate(pieces):
-            after = "".join(pieces[n + 1 : n + LONGEST_WORD])
-            if word.encode() in dictionary.names and not _begins_word(word[-1] + after, dictionary):
+        for word, after in zip(pieces, [*pieces[1:], ""], strict=True):
+            if len(word) > 1 and word.encode() in dictionary.names and not _cut_across(word, after, dictionary):
                 names.append(word)
     return names
 
 
-def _begins_word(text: str, dictionary: Dictionary) -> bool:
-    """Whether the text's first character and what follows it make a word: the cut took a name that is not
-    one (里根 in 公式里根据, 根据; 开远 in 打不开远程, 远程)."""
-    return any(text[:end].encode() in dictionary.senses for end in range(2, min(len(text), LONGEST_WORD) + 1))
+def _cut_across(word: str, after: str, dictionary: Dictionary) -> bool:
+    """Whether the cut took the word across another: its last character and the single character left after
+    it make a word (里根|据: 根据; 开远|程: 远程); not a word that goes on into the next one (上海|报销: 海报)."""
+    return len(after) == 1 and (word[-1] + after).encode() in dictionary.senses

@@ -164,14 +164,19 @@ STOP_WORDS = frozenset(
         "yourselves",
     ]
 )
-# A question's words that say nothing of its subject, besides the stop words (pages keep them in the index):
-# a contraction's ending (what's, I'd, we've: CONTRACTED), what it leaves of its word (don't: don), and
-# contractions typed without their apostrophe.
-CONTRACTED = re.compile(r"(?<=[a-z])['’](?:s|t|d|m|ll|ve|re)\b")  # not a quoted 't' (Vim's command)
+# A question's contractions say nothing of its subject (pages keep them in the index): "won't" is "will",
+# "didn't" "did", an ending ('s, 'd, 'm, 'll, 've, 're after a letter: not Vim's quoted 't') goes, typed with
+# any apostrophe; and contractions typed without one are stop words (not "im", "cant", "wont": IM is a
+# postcode, cant and wont are words).
+APOSTROPHES = str.maketrans("\u00b4\u2018`\u02bc\u2019", "'''''")  # before NFKC, which makes ´ a space and an accent
+CONTRACTIONS = (
+    (re.compile(r"\b(wo|ca|sha)n't\b"), lambda m: {"wo": "will", "ca": "can", "sha": "shall"}[m[1]]),
+    (re.compile(r"\bain't\b"), lambda m: "is"),
+    (re.compile(r"(?<=[a-z])(?:n't|'(?:s|d|m|ll|ve|re))\b"), lambda m: ""),
+)
 QUESTION_STOP_WORDS = STOP_WORDS | frozenset(
-    "don aren couldn didn doesn hadn hasn haven isn shouldn wasn weren wouldn "  # noqa: SIM905
-    "whats hows wheres whos thats theres im ive youre theyre weve dont doesnt didnt isnt arent wasnt werent "
-    "cant couldnt shouldnt wouldnt havent hasnt".split()
+    "whats hows wheres whos thats theres ive youre youve theyre theyve weve shouldve dont doesnt didnt "  # noqa: SIM905
+    "isnt arent wasnt werent couldnt shouldnt wouldnt havent hasnt".split()
 )
 
 
@@ -241,10 +246,11 @@ def tokenize(text: str, *, question: bool = False) -> list[str]:
 
     With `question`, Chinese question phrases are dropped first and split the run where they stood.
     """
-    text = unicodedata.normalize("NFKC", text).lower()
     stop_words = QUESTION_STOP_WORDS if question else STOP_WORDS
+    text = unicodedata.normalize("NFKC", text.translate(APOSTROPHES) if question else text).lower()
     if question:
-        text = CONTRACTED.sub("", text)
+        for contraction, expanded in CONTRACTIONS:
+            text = contraction.sub(expanded, text)
     if IS_CJK.search(text) is None:  # most texts: words only, one pass
         return _stem([word for word in WORD.findall(text) if word not in stop_words])
     text = simplified(text)
@@ -269,7 +275,8 @@ CALENDAR = frozenset(  # days and months: no names
 )
 
 
-LATIN_PHRASE = re.compile(r"[A-Za-z]+(?:[ ]+[A-Za-z]+){2,}")  # three Latin words or more, spaced
+# three Latin words or more, spaced, all but the first in lower case (not "Outlook for Mac"), from a word's start
+LATIN_PHRASE = re.compile(r"(?<![A-Za-z'])[A-Za-z][a-z]*(?:'[a-z]+)?(?:[ ]+[a-z]+(?:'[a-z]+)?){2,}(?![A-Za-z'])")
 
 
 def name_terms(question: str) -> list[str]:
@@ -279,16 +286,15 @@ def name_terms(question: str) -> list[str]:
     In English, a word with a capital inside it (OneDrive, XLOOKUP) or where no sentence or line starts
     (Homebrew, Slack), but not an acronym of three letters or fewer, nor any when capitals are most of
     the words (a shouted or title-cased question); in a mainly CJK question, every Latin word (Excel,
-    rsync, WPS) but those of an English phrase (three words or more, one a stop word: "too many requests"). Never a stop word, a day or month, or a word with digits (A4, H2O: values); none in a
+    rsync, WPS) but those of an English phrase (three words or more, one a stop word: "too many requests").
+    Never a stop word, a day or month, or a word with digits (A4, H2O: values); none in a
     question that reads as another language (German capitalises nouns).
     """
     question = unicodedata.normalize("NFKC", question)
     words = [m for m in WORD_OF_LETTERS.finditer(question) if len(m.group()) > 1 and m.group().isalpha()]
     if len(IS_CJK.findall(question)) > len(words):  # mainly CJK: not the words of a quoted English message
-        quoted = [
-            m.span() for m in LATIN_PHRASE.finditer(question) if STOP_WORDS.intersection(m.group().lower().split())
-        ]
-        names = [m.group() for m in words if not any(start <= m.start() < end for start, end in quoted)]
+        unquoted = LATIN_PHRASE.sub(lambda m: " " if STOP_WORDS.intersection(m[0].lower().split()) else m[0], question)
+        names = [w for w in WORD_OF_LETTERS.findall(unquoted) if len(w) > 1 and w.isalpha()]
     elif reads_as_english(question) is False:
         return []
     else:
