@@ -61,7 +61,9 @@ def _complete(
             )
             if not hasattr(response, "choices"):  # a 200 that is not JSON (a proxy's login page) comes back as text
                 raise UpstreamError("the language model answered something other than a chat completion")
-            text = without_lone_surrogates(response.choices[0].message.content or "").strip() if response.choices else ""
+            text = (
+                without_lone_surrogates(response.choices[0].message.content or "").strip() if response.choices else ""
+            )
             _count(settings.chat_model, response.usage)
     if not text:
         raise UpstreamError("language model returned an empty answer")
