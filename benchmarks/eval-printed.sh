@@ -5,13 +5,13 @@
 # questions of its language. Compare with `eval-sets.sh SET` on the same split.
 #
 #   usage: benchmarks/eval-printed.sh [SET ...]     (default: libreoffice-en libreoffice-zh)
-#   SPLIT=dev (default) or test; PDF_DIR: where the PDFs go (default .cdgpt-bench/printed), kept for reuse.
+#   SPLIT=dev (default) or test; PDF_DIR: where the PDFs go (default .cdgpt-printed), kept for reuse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CDGPT=${CDGPT:-.venv/bin/cdgpt}
 SPLIT=${SPLIT:-dev}
 export CDGPT_DATA_DIR=${CDGPT_DATA_DIR:-.cdgpt-bench}
-pdfs=${PDF_DIR:-$CDGPT_DATA_DIR/printed}
+pdfs=${PDF_DIR:-.cdgpt-printed}  # not under the data folder: a model never reads from it
 sets=("$@")
 [ "${#sets[@]}" -gt 0 ] || sets=(libreoffice-en libreoffice-zh)
 for name in "${sets[@]}"; do

@@ -7,7 +7,7 @@
 # and the facts that extractive answers must quote, on samples/handbook and the Writer pages; and Chinese in
 # the other script: the Chinese Debian questions in Traditional Chinese (`traditional.py`) asked of the
 # Chinese Debian model, and in Simplified Chinese asked of the Debian Reference in Traditional Chinese.
-# Each set but the handbook and the company corpora (tidewell, lanxi, quillhour, jianqin, kestrel: their own off-topic questions) is also asked
+# Each set but the handbook and the company corpora (tidewell, lanxi, quillhour, jianqin, kestrel, calderbridge: their own off-topic questions) is also asked
 # questions about other software and services (off-topic in its domain).
 #
 #   usage: benchmarks/eval-sets.sh [SET ...]         (default: every set below, and the follow-ups)
@@ -19,8 +19,21 @@ SPLIT=${SPLIT:-dev}
 export CDGPT_DATA_DIR=${CDGPT_DATA_DIR:-.cdgpt-bench}
 export CDGPT_SOURCE_ROOT=/usr/share   # every corpus lives under /usr/share
 sets=("$@")
-[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en nodejs-en nodejs-md postgresql-en vim-en debian-zh libreoffice-zh install-zh admin-handbook-zh gimp-zh reference-tw handbook tidewell lanxi quillhour jianqin kestrel)
+[ "${#sets[@]}" -gt 0 ] || sets=(debian-en libreoffice-en policy-en nodejs-en nodejs-md postgresql-en vim-en debian-zh libreoffice-zh install-zh admin-handbook-zh gimp-zh reference-tw handbook tidewell lanxi quillhour jianqin kestrel calderbridge)
 for name in "${sets[@]}"; do
+    if [ "$name" = calderbridge ]; then  # a council's PDFs, printed by headless Chromium from their pages (make browser)
+        pdfs="${PDF_DIR:-.cdgpt-printed}/calderbridge" profile=$(mktemp -d)  # not under the data folder
+        mkdir -p "$pdfs"
+        for page in benchmarks/eval/calderbridge/*.html; do
+            pdf="$pdfs/$(basename "${page%.html}").pdf"
+            [ -s "$pdf" ] || chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$profile" \
+                --no-pdf-header-footer --print-to-pdf="$pdf" "file://$PWD/$page" >/dev/null 2>&1
+        done
+        rm -rf "$profile"
+        CDGPT_SOURCE_ROOT=$pdfs "$CDGPT" train --model calderbridge "$pdfs" >/dev/null 2>&1
+        "$CDGPT" eval --model calderbridge --split "$SPLIT" ${EVAL_ARGS:-} benchmarks/eval/calderbridge.jsonl | tail -n 1
+        continue
+    fi
     if [ -d "benchmarks/eval/$name" ]; then  # a company's documents written for the project, with its off-topic questions
         CDGPT_SOURCE_ROOT=$PWD "$CDGPT" train --model "$name" "benchmarks/eval/$name" >/dev/null 2>&1
         "$CDGPT" eval --model "$name" --split "$SPLIT" ${EVAL_ARGS:-} "benchmarks/eval/$name.jsonl" | tail -n 1
