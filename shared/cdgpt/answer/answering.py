@@ -16,7 +16,7 @@ from cdgpt.answer import conversations, llm
 from cdgpt.answer.queries import search_query
 from cdgpt.answer.retrieval import Hit, LoadedModel, load_model, retrieve
 from cdgpt.errors import InvalidRequest
-from cdgpt.index.terms import simplified, tokenize
+from cdgpt.index.terms import simplified, tokenize, without_surrogates
 from cdgpt.ingest.chunking import CJK_STOPS, is_code, split_sentences
 from cdgpt.limits import MAX_HISTORY_CHARS, MAX_HISTORY_ITEM_CHARS, MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS
 from cdgpt.models.store import ArtifactStore, default_store
@@ -67,7 +67,7 @@ def check_question(question: object) -> str:
         raise InvalidRequest("question must be a non-empty string")
     if len(question) > MAX_QUESTION_CHARS:
         raise InvalidRequest(f"question is longer than {MAX_QUESTION_CHARS} characters")
-    return llm.without_lone_surrogates(question.strip())
+    return without_surrogates(question.strip())
 
 
 def check_history(history: object) -> list[str]:
@@ -79,7 +79,7 @@ def check_history(history: object) -> list[str]:
         raise InvalidRequest(f"history is limited to {MAX_HISTORY_ITEMS} items of {MAX_HISTORY_ITEM_CHARS} characters")
     if sum(map(len, history)) > MAX_HISTORY_CHARS:
         raise InvalidRequest(f"history is limited to {MAX_HISTORY_CHARS} characters in all")
-    return [llm.without_lone_surrogates(item) for item in history]
+    return [without_surrogates(item) for item in history]
 
 
 def source_numbers(documents: list[Hit]) -> dict[str, int]:

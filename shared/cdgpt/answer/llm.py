@@ -10,6 +10,7 @@ from typing import Any
 
 from cdgpt import usage
 from cdgpt.errors import UpstreamError, UpstreamTimeout
+from cdgpt.index.terms import without_surrogates
 from cdgpt.settings import Settings
 
 SHORT_CALL_S = 8.0  # a short call (rewriting, translating) gets at most this long,
@@ -61,9 +62,7 @@ def _complete(
             )
             if not hasattr(response, "choices"):  # a 200 that is not JSON (a proxy's login page) comes back as text
                 raise UpstreamError("the language model answered something other than a chat completion")
-            text = (
-                without_lone_surrogates(response.choices[0].message.content or "").strip() if response.choices else ""
-            )
+            text = without_surrogates(response.choices[0].message.content or "").strip() if response.choices else ""
             _count(settings.chat_model, response.usage)
     if not text:
         raise UpstreamError("language model returned an empty answer")
@@ -93,7 +92,7 @@ def _streamed(
     finished = counted = False
     with stream, _cut_at_deadline(stream) as cut:
         for chunk in _read_until_cut(stream, cut):
-            piece = without_lone_surrogates(chunk.choices[0].delta.content or "") if chunk.choices else None
+            piece = without_surrogates(chunk.choices[0].delta.content or "") if chunk.choices else None
             finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
             if piece:
                 if not pieces:
@@ -115,14 +114,6 @@ def _streamed(
     if not counted:
         _count(model, None)
     return "".join(pieces).strip()
-
-
-def without_lone_surrogates(text: str) -> str:
-    """The text without lone surrogates (a JSON escape such as \\ud800 decodes to one): they cannot be written
-    as UTF-8, so a stream, a reply, a kept conversation or the embedder (a question's) would fail on them."""
-    if text.isascii():
-        return text
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _read_until_cut(stream: Any, cut: threading.Event) -> Iterator[Any]:

@@ -220,6 +220,15 @@ def simplified(text: str) -> str:
     return convert("t2s", text)
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """Lone surrogates (a JSON escape such as \\ud800, a broken decoder or PDF font map) cannot be encoded:
+    make them U+FFFD, so a stream, a reply, a kept conversation or the embedder does not fail on them."""
+    return SURROGATE.sub("\ufffd", text) if SURROGATE.search(text) else text
+
+
 def convert(config: str, text: str) -> str:
     """The text converted by OpenCC's `config` ("t2s": traditional characters, and their phrases, into
     simplified ones); a lone surrogate (JSON allows "\\ud800") becomes "?" first, as OpenCC takes UTF-8 only."""

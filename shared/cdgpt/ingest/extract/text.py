@@ -8,7 +8,7 @@ import codecs
 import re
 
 from cdgpt.errors import SourceFailed
-from cdgpt.index.terms import CJK, LETTER
+from cdgpt.index.terms import CJK, LETTER, without_surrogates
 from cdgpt.ingest.chunking import FENCE, is_code
 from cdgpt.ingest.extract.document import Section
 
@@ -33,7 +33,6 @@ CJK_BREAK = re.compile(rf"(?<=[{CJK}。，、；：！？）」』])[ \t]*\n[ \t
 ITEM_LINE = re.compile(r"\n(?=[ \t]*(?:[-*+•]|\d{1,3}[.)]|:\w[^:\n]*:)[ \t])")  # "- x", "2. x", ":Author: x"
 BLANK_LINE = re.compile(r"\n\s*\n")
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")  # controls other than \t \n \f \r, and U+FFFD
-SURROGATE = re.compile("[\ud800-\udfff]")
 SPACELESS = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"  # scripts written without spaces between words
 WORD_SEPARATOR = re.compile(f"(?<=[{SPACELESS}])\u200b(?=[{SPACELESS}])")
 # HTML's table cells end with a noncharacter (for internal use): "|" between cells, none at a line's ends
@@ -76,11 +75,6 @@ def visible(text: str) -> str:
     if INVISIBLE.search(text):
         text = INVISIBLE.sub("", WORD_SEPARATOR.sub(" ", text))
     return without_surrogates(text)
-
-
-def without_surrogates(text: str) -> str:
-    """Lone surrogates (from a broken decoder or PDF font map) cannot be encoded: make them U+FFFD."""
-    return SURROGATE.sub("\ufffd", text) if SURROGATE.search(text) else text
 
 
 def _try(content: bytes, codec: str | None) -> str | None:
