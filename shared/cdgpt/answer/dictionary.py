@@ -77,25 +77,28 @@ def _read() -> Dictionary:
     return Dictionary(senses, frozenset(senses.keys() - common))
 
 
-def _cut(text: str) -> Iterator[list[str]]:
+@lru_cache(maxsize=16)  # a question is cut for its glosses, its names and its word-edge bigrams
+def _cut(text: str) -> tuple[tuple[str, ...], ...]:
     """Each of the text's Han runs (simplified) cut into the dictionary's words, the longest at each place,
     left to right, and the single characters no word of two characters or more starts with."""
-    senses = None
-    for run in HAN_RUN.findall(simplified(text)):
-        senses = senses or _dictionary().senses  # read only for a text with Chinese
-        pieces, start = [], 0
-        while start < len(run):
-            end = next(
-                (
-                    end
-                    for end in range(min(len(run), start + LONGEST_WORD), start + 1, -1)
-                    if run[start:end].encode() in senses
-                ),
-                start + 1,
-            )
-            pieces.append(run[start:end])
-            start = end
-        yield pieces
+    return tuple(map(_cut_run, HAN_RUN.findall(simplified(text))))
+
+
+def _cut_run(run: str) -> tuple[str, ...]:
+    senses = _dictionary().senses  # read only for a text with Chinese
+    pieces, start = [], 0
+    while start < len(run):
+        end = next(
+            (
+                end
+                for end in range(min(len(run), start + LONGEST_WORD), start + 1, -1)
+                if run[start:end].encode() in senses
+            ),
+            start + 1,
+        )
+        pieces.append(run[start:end])
+        start = end
+    return tuple(pieces)
 
 
 def _words(text: str) -> Iterator[str]:
